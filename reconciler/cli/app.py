@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import emulator
+from reconciler.cli import db, desired, emulator, validate
 
 app = typer.Typer(
     name="setpoint",
     help="Declarative reconciler for products on Dokploy and self-hosted GitHub Actions runners.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
 )
+app.command("validate")(validate.validate)
+app.command("schema")(validate.schema)
+app.add_typer(desired.app, name="desired")
+app.add_typer(db.app, name="db")
 app.add_typer(emulator.app, name="emulator")
 
 

@@ -1,0 +1,56 @@
+"""Validators for names, hostnames and image references that several kinds share."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_IMAGE = re.compile(r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*(@sha256:[0-9a-f]{64})?$")
+
+
+def check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            "must be 1-63 lowercase letters, digits or '-', starting and ending with a letter "
+            "or digit"
+        )
+    return value
+
+
+def check_hostname(value: str) -> str:
+    if len(value) > 253 or "." not in value:
+        raise ValueError(f"{value!r} is not a fully qualified host name")
+    if not all(_LABEL.match(label) for label in value.split(".")):
+        raise ValueError(
+            f"{value!r} is not a valid host name: labels are 1-63 lowercase letters, digits "
+            "or '-', not starting or ending with '-'"
+        )
+    return value
+
+
+def check_repository(value: str) -> str:
+    if not _REPOSITORY.match(value):
+        raise ValueError(f"{value!r} is not a repository: expected OWNER/NAME")
+    return value
+
+
+def check_image(value: str) -> str:
+    if not _IMAGE.match(value):
+        raise ValueError(f"{value!r} is not an image reference (registry/name:tag or @sha256:...)")
+    return value
+
+
+def has_digest(image: str) -> bool:
+    return bool(_DIGEST.search(image))
+
+
+Name = Annotated[str, AfterValidator(check_name)]
+Hostname = Annotated[str, AfterValidator(check_hostname)]
+Repository = Annotated[str, AfterValidator(check_repository)]
+ImageRef = Annotated[str, AfterValidator(check_image)]

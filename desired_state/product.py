@@ -1,0 +1,144 @@
+"""`Product`: a repository shipped to Dokploy through named lanes, plus its preview policy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from desired_state.base import SpecModel
+from desired_state.names import Hostname, ImageRef, Name, Repository, check_hostname, has_digest
+from desired_state.secrets import SecretRef, check_plain_env
+from desired_state.templates import (
+    DOMAIN_PLACEHOLDERS,
+    IMAGE_PLACEHOLDERS,
+    SLUG_PLACEHOLDERS,
+    check_template,
+    render,
+)
+
+PlainEnv = Annotated[dict[str, str], AfterValidator(check_plain_env)]
+ApplyPolicy = Literal["manual", "auto-safe"]
+PROD_LANE_NAMES = frozenset({"prod", "production"})
+
+
+class DokployTarget(SpecModel):
+    project: Name
+    environment: Name = "production"
+    server: str | None = Field(default=None, description="Dokploy server name; local if unset")
+
+
+class Runtime(SpecModel):
+    port: int = Field(ge=1, le=65535)
+    health_path: str = Field(default="/healthz", pattern=r"^/")
+
+
+class DomainSpec(SpecModel):
+    host: Hostname
+    path: str = Field(default="/", pattern=r"^/")
+    https: bool = True
+    port: int | None = Field(default=None, ge=1, le=65535, description="defaults to runtime port")
+    service: str | None = Field(default=None, description="compose service the domain routes to")
+
+
+class HealthCheck(SpecModel):
+    url: str | None = Field(default=None, description="full URL; default: first domain + path")
+    path: str = Field(default="/healthz", pattern=r"^/")
+    expect_status: int = Field(default=200, ge=100, le=599)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+
+
+class LaneSpec(SpecModel):
+    name: Name
+    target: Literal["application", "compose"] = "application"
+    tier: Literal["testing", "prod"] | None = Field(
+        default=None, description="prod lanes need an image digest; default from the lane name"
+    )
+    environment: Name | None = Field(default=None, description="Dokploy environment override")
+    image: ImageRef | None = None
+    compose_file: str | None = Field(default=None, description="docker-compose YAML, inline")
+    env: PlainEnv = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    domains: list[DomainSpec] = Field(default_factory=list)
+    replicas: int = Field(default=1, ge=0, le=100)
+    health_checks: list[HealthCheck] = Field(default_factory=list)
+    deploy_timeout_seconds: float = Field(default=600, gt=0, le=7200)
+    apply: ApplyPolicy = "manual"
+    protect: bool = False
+
+    @property
+    def is_prod(self) -> bool:
+        return self.tier == "prod" or (self.tier is None and self.name in PROD_LANE_NAMES)
+
+    @model_validator(mode="after")
+    def _target_has_its_source(self) -> LaneSpec:
+        if self.target == "application" and self.image is None:
+            raise ValueError("an application lane needs `image`")
+        if self.target == "compose" and not self.compose_file:
+            raise ValueError("a compose lane needs `composeFile`")
+        if self.target == "application" and self.compose_file:
+            raise ValueError("`composeFile` is only for compose lanes")
+        if self.is_prod and self.image is not None and not has_digest(self.image):
+            raise ValueError(
+                f"lane {self.name!r} is a prod lane: its image must be pinned by an immutable "
+                "digest (name@sha256:<64 hex>), not a tag"
+            )
+        overlap = set(self.env) & set(self.secrets)
+        if overlap:
+            raise ValueError(f"{', '.join(sorted(overlap))} set both in env and secrets")
+        return self
+
+
+class PreviewPolicy(SpecModel):
+    enabled: bool = False
+    label: str | None = Field(default=None, description="only PRs with this label get a preview")
+    template_lane: Name = "testing"
+    slug: Annotated[str, AfterValidator(lambda t: check_template(t, SLUG_PLACEHOLDERS))] = (
+        "pr-{number}"
+    )
+    domain: (
+        Annotated[str, AfterValidator(lambda t: check_template(t, DOMAIN_PLACEHOLDERS))] | None
+    ) = None
+    image: (
+        Annotated[str, AfterValidator(lambda t: check_template(t, IMAGE_PLACEHOLDERS))] | None
+    ) = None
+    max_active: int = Field(default=5, ge=0, le=200)
+    grace_period_minutes: int = Field(default=60, ge=0)
+
+    @model_validator(mode="after")
+    def _domain_renders_to_a_host(self) -> PreviewPolicy:
+        if self.domain is not None:
+            sample = render(self.domain, {"number": 1, "product": "product", "slug": "pr-1"})
+            check_hostname(sample)
+        if self.enabled and self.image is None:
+            raise ValueError("an enabled preview policy needs an `image` template")
+        return self
+
+
+class ProductSpec(SpecModel):
+    repository: Repository
+    dokploy: DokployTarget
+    runtime: Runtime
+    env: PlainEnv = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    lanes: list[LaneSpec] = Field(min_length=1)
+    preview: PreviewPolicy = Field(default_factory=PreviewPolicy)
+
+    @model_validator(mode="after")
+    def _lanes_are_consistent(self) -> ProductSpec:
+        names = [lane.name for lane in self.lanes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"lane names must be unique; repeated: {', '.join(duplicates)}")
+        if self.preview.enabled and self.preview.template_lane not in names:
+            raise ValueError(
+                f"preview.templateLane {self.preview.template_lane!r} is not a lane of this "
+                f"product (lanes: {', '.join(names)})"
+            )
+        return self
+
+    def lane(self, name: str) -> LaneSpec:
+        for lane in self.lanes:
+            if lane.name == name:
+                return lane
+        raise KeyError(name)

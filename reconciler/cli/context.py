@@ -1,0 +1,41 @@
+"""What commands share: settings and an engine on the configured database."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy.engine import Engine
+
+from reconciler.settings import Settings
+from reconciler.store.database import make_engine
+
+
+@cache
+def settings() -> Settings:
+    return Settings()
+
+
+@cache
+def engine() -> Engine:
+    return make_engine(settings().database_url)
+
+
+def ready_engine() -> Engine:
+    """The engine, with its schema current.
+
+    The embedded SQLite file is migrated on first use; a shared PostgreSQL database is
+    migrated only by an explicit `setpoint db upgrade`, so replicas never race a migration.
+    """
+    from reconciler.cli.output import fail
+    from reconciler.store import migrate
+
+    current = engine()
+    at, head = migrate.current_revision(current), migrate.head_revision(current)
+    if at == head:
+        return current
+    if current.dialect.name == "sqlite":
+        migrate.upgrade(current)
+        return current
+    raise fail(
+        f"database schema is at {at or 'empty'}, newest is {head}: run `setpoint db upgrade`"
+    )

@@ -1,0 +1,1 @@
+"""Storage: SQLModel tables, the database engine and the migrations that shape it."""

@@ -1,0 +1,39 @@
+"""Fixtures every test package shares: databases on both backends, example paths."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from reconciler.store.database import make_engine
+from reconciler.store.migrate import upgrade
+from tests.databases import fresh_postgres_database, postgres_base_url
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+CONTRACTS = ROOT.parent / "shared" / "contracts"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: SQLite always, PostgreSQL when SETPOINT_TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'setpoint.db'}"
+        return
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip("SETPOINT_TEST_DATABASE_URL is not set")
+    with fresh_postgres_database(base) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated engine on each backend."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,86 @@
+"""Storing desired state: generations move only when a spec changes; removal needs prune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from desired_state.loader import load_path
+from reconciler.store.database import session_scope
+from reconciler.store.desired_objects import apply_documents, get_object, list_objects
+from tests.conftest import EXAMPLES
+
+
+def copy_examples(tmp_path: Path) -> Path:
+    target = tmp_path / "fleet"
+    target.mkdir()
+    for file in (EXAMPLES / "fleet").glob("*.yaml"):
+        (target / file.name).write_text(file.read_text())
+    return target
+
+
+def generations(engine: Engine) -> dict[str, int]:
+    with session_scope(engine) as session:
+        return {row.key: row.generation for row in list_objects(session)}
+
+
+def test_second_apply_changes_nothing(engine: Engine) -> None:
+    documents = load_path(EXAMPLES)
+    with session_scope(engine) as session:
+        first = apply_documents(session, documents, prune=False)
+    assert first.count("created") == len(documents)
+    before = generations(engine)
+    with session_scope(engine) as session:
+        second = apply_documents(session, load_path(EXAMPLES), prune=False)
+    assert second.count("unchanged") == len(documents) and not second.changed_anything
+    assert generations(engine) == before
+
+
+def test_editing_one_lane_bumps_only_that_products_generation(
+    engine: Engine, tmp_path: Path
+) -> None:
+    fleet = copy_examples(tmp_path)
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(fleet), prune=False)
+    before = generations(engine)
+    shop = fleet / "shop.yaml"
+    shop.write_text(shop.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
+    with session_scope(engine) as session:
+        report = apply_documents(session, load_path(fleet), prune=False)
+    after = generations(engine)
+    assert [key for key, outcome, _ in report.entries if outcome == "changed"] == ["Product/shop"]
+    assert after["Product/shop"] == before["Product/shop"] + 1
+    assert {k: v for k, v in after.items() if k != "Product/shop"} == {
+        k: v for k, v in before.items() if k != "Product/shop"
+    }
+    with session_scope(engine) as session:
+        stored = get_object(session, "Product", "shop")
+        assert stored is not None
+        assert stored.spec["lanes"][0]["env"] == {"LOG_LEVEL": "trace"}
+
+
+def test_comment_only_edit_is_not_a_change(engine: Engine, tmp_path: Path) -> None:
+    fleet = copy_examples(tmp_path)
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(fleet), prune=False)
+    shop = fleet / "shop.yaml"
+    shop.write_text("# reviewed by ops\n" + shop.read_text())
+    with session_scope(engine) as session:
+        report = apply_documents(session, load_path(fleet), prune=False)
+    assert not report.changed_anything
+
+
+def test_removed_objects_are_deleted_only_with_prune(engine: Engine, tmp_path: Path) -> None:
+    fleet = copy_examples(tmp_path)
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(fleet), prune=False)
+    (fleet / "docs-site.yaml").unlink()
+    with session_scope(engine) as session:
+        report = apply_documents(session, load_path(fleet), prune=False)
+    assert ("Product/docs-site", "would_remove", 1) in report.entries
+    assert "Product/docs-site" in generations(engine)
+    with session_scope(engine) as session:
+        report = apply_documents(session, load_path(fleet), prune=True)
+    assert ("Product/docs-site", "removed", 1) in report.entries
+    assert "Product/docs-site" not in generations(engine)
