@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
