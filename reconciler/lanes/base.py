@@ -1,0 +1,75 @@
+"""The contract between the engine and a lane kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from reconciler.plan import Action, Blocker, Change, Op, Risk
+
+
+@dataclass(frozen=True)
+class ProposedAction:
+    """An action before the planner numbers it. `key` is local to the lane diff."""
+
+    key: str
+    op: Op
+    target: str
+    risk: Risk
+    reason: str
+    changes: list[Change] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LaneDiff:
+    lane: str
+    actions: list[ProposedAction] = field(default_factory=list)
+    blockers: list[Blocker] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ObservationProblem:
+    lane: str | None  # None: the whole observation is unusable
+    reason: str
+
+
+@dataclass
+class Observation:
+    """One snapshot per pass. `lanes` holds what each lane kind needs, by lane name."""
+
+    lanes: dict[str, Any] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    problems: list[ObservationProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def incomplete_for(self, lane: str) -> list[str]:
+        return [p.reason for p in self.problems if p.lane in (None, lane)]
+
+    @property
+    def globally_incomplete(self) -> bool:
+        return any(p.lane is None for p in self.problems)
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    ok: bool
+    message: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class LaneKind(Protocol):
+    """What a kind of lane supplies. Diff must be pure; side effects only in observe/execute."""
+
+    kind: str
+
+    def desired_lanes(self) -> Sequence[str]: ...
+
+    async def observe(self, lanes: Sequence[str]) -> Observation: ...
+
+    def diff(self, lane: str, observation: Observation) -> LaneDiff: ...
+
+    async def execute(self, action: Action, outputs: Mapping[str, dict[str, Any]]) -> ActionOutcome: ...

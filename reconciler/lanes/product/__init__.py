@@ -1,0 +1,1 @@
+"""Product lanes: one Dokploy application or compose service per lane of a Product."""

@@ -1,0 +1,117 @@
+"""A product lane resolved from its Product: merged env, secret references, domains, checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from desired_state.document import Document
+from desired_state.product import ProductSpec
+from desired_state.secrets import SecretRef
+
+KIND = "product"
+
+
+@dataclass(frozen=True)
+class DesiredDomain:
+    host: str
+    path: str
+    port: int
+    https: bool
+    service: str | None  # compose service name
+
+    @property
+    def key(self) -> str:
+        return f"{self.host}{self.path}"
+
+
+@dataclass(frozen=True)
+class DesiredHealthCheck:
+    url: str
+    expect_status: int
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class ProductLane:
+    lane: str  # "shop/testing"
+    product: str
+    lane_name: str
+    generation: int
+    target: str  # application | compose
+    project: str
+    environment: str
+    service_name: str
+    image: str | None
+    compose_file: str | None
+    env: dict[str, str]
+    secrets: dict[str, SecretRef]
+    domains: tuple[DesiredDomain, ...]
+    replicas: int
+    health_checks: tuple[DesiredHealthCheck, ...]
+    deploy_timeout_seconds: float
+    apply_policy: str
+    protect: bool
+    prod: bool
+    server: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def lane_name(product: str, lane: str) -> str:
+    return f"{product}/{lane}"
+
+
+def product_lanes(document: Document, generation: int) -> list[ProductLane]:
+    spec = document.spec
+    assert isinstance(spec, ProductSpec)
+    lanes: list[ProductLane] = []
+    for lane in spec.lanes:
+        domains = tuple(
+            DesiredDomain(
+                host=d.host,
+                path=d.path,
+                port=d.port or spec.runtime.port,
+                https=d.https,
+                service=d.service,
+            )
+            for d in lane.domains
+        )
+        checks = tuple(
+            DesiredHealthCheck(
+                url=check.url or _default_check_url(domains, check.path),
+                expect_status=check.expect_status,
+                timeout_seconds=check.timeout_seconds,
+            )
+            for check in lane.health_checks
+            if check.url or domains
+        )
+        lanes.append(
+            ProductLane(
+                lane=lane_name(document.name, lane.name),
+                product=document.name,
+                lane_name=lane.name,
+                generation=generation,
+                target=lane.target,
+                project=spec.dokploy.project,
+                environment=lane.environment or spec.dokploy.environment,
+                service_name=f"{document.name}-{lane.name}",
+                image=lane.image,
+                compose_file=lane.compose_file,
+                env={**spec.env, **lane.env},
+                secrets={**spec.secrets, **lane.secrets},
+                domains=domains,
+                replicas=lane.replicas,
+                health_checks=checks,
+                deploy_timeout_seconds=lane.deploy_timeout_seconds,
+                apply_policy=lane.apply,
+                protect=lane.protect,
+                prod=lane.is_prod,
+                server=spec.dokploy.server,
+            )
+        )
+    return lanes
+
+
+def _default_check_url(domains: tuple[DesiredDomain, ...], path: str) -> str:
+    first = domains[0]
+    scheme = "https" if first.https else "http"
+    return f"{scheme}://{first.host}{path}"
