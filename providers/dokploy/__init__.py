@@ -1,0 +1,67 @@
+"""Dokploy provider: async client, typed models, env-file handling and an emulator."""
+
+from providers.dokploy.client import DokployClient
+from providers.dokploy.config import DokployConfig
+from providers.dokploy.deploy import deploy_and_wait
+from providers.dokploy.ensure import (
+    AmbiguousName,
+    ensure_application,
+    ensure_compose,
+    ensure_environment,
+    ensure_project,
+)
+from providers.dokploy.errors import (
+    DeployTimeout,
+    DokployConflict,
+    DokployConnectError,
+    DokployError,
+    DokployForbidden,
+    DokployNotFound,
+    DokployRateLimited,
+    DokployTimeout,
+    DokployTransientError,
+    DokployUnauthorized,
+    DokployValidationError,
+    ValidationIssue,
+)
+from providers.dokploy.models import (
+    Application,
+    Compose,
+    Deployment,
+    Domain,
+    Environment,
+    Project,
+    ProjectCreated,
+    Server,
+)
+
+__all__ = [
+    "AmbiguousName",
+    "Application",
+    "Compose",
+    "DeployTimeout",
+    "Deployment",
+    "DokployClient",
+    "DokployConfig",
+    "DokployConflict",
+    "DokployConnectError",
+    "DokployError",
+    "DokployForbidden",
+    "DokployNotFound",
+    "DokployRateLimited",
+    "DokployTimeout",
+    "DokployTransientError",
+    "DokployUnauthorized",
+    "DokployValidationError",
+    "Domain",
+    "Environment",
+    "Project",
+    "ProjectCreated",
+    "Server",
+    "ValidationIssue",
+    "deploy_and_wait",
+    "ensure_application",
+    "ensure_compose",
+    "ensure_environment",
+    "ensure_project",
+]

@@ -1,0 +1,236 @@
+"""The emulator's in-memory Dokploy: rows, ids, builds and what is live.
+
+Build progress is computed from the clock whenever state is read (`tick`), not by
+background tasks, so it behaves the same in-process (httpx ASGITransport) and under
+uvicorn. `advance()` moves the emulator's clock for tests that must not sleep.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import string
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from providers.dokploy.emulator.faults import FaultController
+
+ServiceKind = Literal["application", "compose"]
+_ID_ALPHABET = string.ascii_letters + string.digits + "_-"
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+_WORDS_A = ("quiet", "rapid", "bold", "calm", "bright", "solid", "swift", "lucid")
+_WORDS_B = ("harbor", "falcon", "circuit", "meadow", "beacon", "summit", "quartz", "delta")
+KEPT_DEPLOYMENTS = 10
+
+
+@dataclass
+class Build:
+    service_id: str
+    kind: ServiceKind
+    row: dict[str, Any]
+    starts_at: float
+    finishes_at: float
+    outcome: Literal["done", "error"]
+    error_message: str | None
+    applies: dict[str, Any]
+    started: bool = False
+    settled: bool = False
+
+
+@dataclass
+class Live:
+    """What a service runs now: set by the last successful deploy, not by saved config."""
+
+    env: str | None = None
+    docker_image: str | None = None
+    compose_file: str | None = None
+    routes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class EmulatorState:
+    def __init__(self, *, seed: int, build_seconds: float, faults: FaultController) -> None:
+        self.seed = seed
+        self.build_seconds = build_seconds
+        self.faults = faults
+        self.rng = random.Random(seed)  # noqa: S311 -- deterministic ids, not security
+        self._offset = 0.0
+        self._mono0 = time.monotonic()
+        self._wall0 = time.time()
+        self.projects: dict[str, dict[str, Any]] = {}
+        self.environments: dict[str, dict[str, Any]] = {}
+        self.applications: dict[str, dict[str, Any]] = {}
+        self.composes: dict[str, dict[str, Any]] = {}
+        self.domains: dict[str, dict[str, Any]] = {}
+        self.servers: dict[str, dict[str, Any]] = {}
+        self.builds: dict[str, list[Build]] = {}
+        self.live: dict[str, Live] = {}
+        self.organization_id = self.new_id()
+        self.user_id = self.new_id()
+
+    # -- clock and ids --------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.monotonic() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+        self.tick()
+
+    def iso(self, at: float | None = None) -> str:
+        at = self.now() if at is None else at
+        stamp = datetime.fromtimestamp(self._wall0 + (at - self._mono0), UTC)
+        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def new_id(self) -> str:
+        return "".join(self.rng.choice(_ID_ALPHABET) for _ in range(21))
+
+    def suffix(self) -> str:
+        return "".join(self.rng.choice(_SUFFIX_ALPHABET) for _ in range(6))
+
+    def app_name(self, given: str | None, prefix: str) -> str:
+        if given:
+            return f"{given}-{self.suffix()}"
+        words = f"{self.rng.choice(_WORDS_A)}-{self.rng.choice(_WORDS_B)}"
+        return f"{prefix}-{words}-{self.suffix()}"
+
+    def app_name_taken(self, app_name: str, except_id: str | None = None) -> bool:
+        for sid, row in (*self.applications.items(), *self.composes.items()):
+            if row.get("appName") == app_name and sid != except_id:
+                return True
+        return False
+
+    # -- builds ---------------------------------------------------------------------------
+
+    def service(self, service_id: str) -> tuple[ServiceKind, dict[str, Any]] | None:
+        if service_id in self.applications:
+            return "application", self.applications[service_id]
+        if service_id in self.composes:
+            return "compose", self.composes[service_id]
+        return None
+
+    def _status_key(self, kind: ServiceKind) -> str:
+        return "applicationStatus" if kind == "application" else "composeStatus"
+
+    def queue_build(
+        self, kind: ServiceKind, service_id: str, title: str | None, description: str | None
+    ) -> None:
+        row = self.applications[service_id] if kind == "application" else self.composes[service_id]
+        queue = self.builds.setdefault(service_id, [])
+        start = max([self.now(), *(b.finishes_at for b in queue if not b.settled)])
+        stuck = self.faults.build_is_stuck(service_id)
+        problem = self._build_problem(kind, row)
+        failing = self.faults.take_failing_deploy(service_id)
+        outcome: Literal["done", "error"] = "error" if problem or failing else "done"
+        applies = {
+            "env": row.get("env"),
+            "docker_image": row.get("dockerImage"),
+            "compose_file": row.get("composeFile"),
+            "routes": [
+                copy.deepcopy(d) for d in self.domains.values() if d.get("composeId") == service_id
+            ],
+        }
+        deployment_id = self.new_id()
+        log_path = f"/etc/dokploy/logs/{row['appName']}/{row['appName']}-{deployment_id}.log"
+        queue.append(
+            Build(
+                service_id=service_id,
+                kind=kind,
+                row={
+                    "deploymentId": deployment_id,
+                    "title": title or "Manual deployment",
+                    "description": description or "",
+                    "status": "running",
+                    "logPath": log_path,
+                    "pid": None,
+                    "applicationId": service_id if kind == "application" else None,
+                    "composeId": service_id if kind == "compose" else None,
+                    "serverId": row.get("serverId"),
+                    "isPreviewDeployment": False,
+                    "previewDeploymentId": None,
+                    "createdAt": None,
+                    "startedAt": None,
+                    "finishedAt": None,
+                    "errorMessage": None,
+                    "scheduleId": None,
+                    "backupId": None,
+                    "rollbackId": None,
+                    "volumeBackupId": None,
+                    "buildServerId": None,
+                },
+                starts_at=start,
+                finishes_at=math.inf if stuck else start + self.build_seconds,
+                outcome=outcome,
+                error_message=problem or ("Build failed (injected fault)" if failing else None),
+                applies=applies,
+            )
+        )
+        self.tick()
+
+    @staticmethod
+    def _build_problem(kind: ServiceKind, row: dict[str, Any]) -> str | None:
+        if kind == "compose":
+            return None if row.get("composeFile") else "Compose file is empty"
+        if row.get("sourceType") == "docker":
+            return None if row.get("dockerImage") else "Docker image is required"
+        if row.get("repository") or row.get("customGitUrl"):
+            return None
+        return "No source configured for this application"
+
+    def tick(self) -> None:
+        """Start and finish builds whose time has come, applying their effects."""
+        now = self.now()
+        for service_id, queue in self.builds.items():
+            found = self.service(service_id)
+            for build in queue:
+                if not build.started and build.starts_at <= now:
+                    build.started = True
+                    build.row["createdAt"] = build.row["startedAt"] = self.iso(build.starts_at)
+                    if found:
+                        found[1][self._status_key(found[0])] = "running"
+                if build.started and not build.settled and build.finishes_at <= now:
+                    build.settled = True
+                    build.row["status"] = build.outcome
+                    build.row["finishedAt"] = self.iso(build.finishes_at)
+                    build.row["errorMessage"] = build.error_message
+                    if found:
+                        found[1][self._status_key(found[0])] = build.outcome
+                        if build.outcome == "done":
+                            self._apply(service_id, found[0], build.applies)
+            started = [b for b in queue if b.started]
+            for old in started[:-KEPT_DEPLOYMENTS]:
+                queue.remove(old)
+
+    def _apply(self, service_id: str, kind: ServiceKind, applies: dict[str, Any]) -> None:
+        live = self.live.setdefault(service_id, Live())
+        live.env = applies["env"]
+        live.docker_image = applies["docker_image"]
+        live.compose_file = applies["compose_file"]
+        if kind == "compose":
+            live.routes = applies["routes"]
+
+    def refresh_application_routes(self, application_id: str) -> None:
+        # Application domains go live at once (Dokploy rewrites Traefik on save);
+        # compose domains wait for the next deploy.
+        live = self.live.setdefault(application_id, Live())
+        live.routes = [
+            copy.deepcopy(d)
+            for d in self.domains.values()
+            if d.get("applicationId") == application_id
+        ]
+
+    def deployments(self, service_id: str) -> list[dict[str, Any]]:
+        started = [b for b in self.builds.get(service_id, []) if b.started]
+        return [copy.deepcopy(b.row) for b in reversed(started)]
+
+    def forget_service(self, service_id: str) -> None:
+        self.builds.pop(service_id, None)
+        self.live.pop(service_id, None)
+        for domain_id in [
+            k
+            for k, d in self.domains.items()
+            if service_id in (d.get("applicationId"), d.get("composeId"))
+        ]:
+            del self.domains[domain_id]

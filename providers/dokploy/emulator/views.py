@@ -1,0 +1,106 @@
+"""Response shapes of the emulated reads, matched to the live captures' nesting."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from providers.dokploy.emulator.rows import (
+    APPLICATION_ONE_RELATIONS,
+    COMPOSE_ONE_RELATIONS,
+    ENVIRONMENT_SERVICE_LISTS,
+)
+from providers.dokploy.emulator.state import EmulatorState
+
+_APP_SUMMARY = (
+    "appName",
+    "applicationId",
+    "applicationStatus",
+    "createdAt",
+    "description",
+    "icon",
+    "name",
+    "serverId",
+)
+_COMPOSE_SUMMARY = (
+    "appName",
+    "composeId",
+    "composeStatus",
+    "createdAt",
+    "description",
+    "icon",
+    "name",
+    "serverId",
+)
+
+
+def _pick(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: row.get(k) for k in keys}
+
+
+def environment_view(state: EmulatorState, env: dict[str, Any], *, sparse: bool) -> dict[str, Any]:
+    """An environment with its services: `project.all` shows only id, name and status
+    of each service, `project.one` and `environment.*` a little more."""
+    env_id = env["environmentId"]
+    apps = [a for a in state.applications.values() if a["environmentId"] == env_id]
+    composes = [c for c in state.composes.values() if c["environmentId"] == env_id]
+    if sparse:
+        app_rows = [_pick(a, ("applicationId", "applicationStatus", "name")) for a in apps]
+        compose_rows = [_pick(c, ("composeId", "composeStatus", "name")) for c in composes]
+        out: dict[str, Any] = {
+            "environmentId": env_id,
+            "name": env["name"],
+            "isDefault": env["isDefault"],
+        }
+    else:
+        app_rows = [{**_pick(a, _APP_SUMMARY), "server": None} for a in apps]
+        compose_rows = [{**_pick(c, _COMPOSE_SUMMARY), "server": None} for c in composes]
+        out = copy.deepcopy(env)
+    out["applications"] = app_rows
+    out["compose"] = compose_rows
+    for name in ENVIRONMENT_SERVICE_LISTS:
+        out[name] = []
+    return dict(sorted(out.items()))
+
+
+def project_view(state: EmulatorState, project: dict[str, Any], *, sparse: bool) -> dict[str, Any]:
+    out = copy.deepcopy(project)
+    envs = [e for e in state.environments.values() if e["projectId"] == project["projectId"]]
+    out["environments"] = [environment_view(state, e, sparse=sparse) for e in envs]
+    out["projectTags"] = []
+    return dict(sorted(out.items()))
+
+
+def _environment_with_project(state: EmulatorState, environment_id: str) -> dict[str, Any]:
+    env = copy.deepcopy(state.environments[environment_id])
+    env["project"] = copy.deepcopy(state.projects[env["projectId"]])
+    return env
+
+
+def application_one(state: EmulatorState, application_id: str) -> dict[str, Any]:
+    row = copy.deepcopy(state.applications[application_id])
+    row.update(copy.deepcopy(APPLICATION_ONE_RELATIONS))
+    row["domains"] = [
+        copy.deepcopy(d) for d in state.domains.values() if d["applicationId"] == application_id
+    ]
+    row["deployments"] = state.deployments(application_id)
+    row["environment"] = _environment_with_project(state, row["environmentId"])
+    return dict(sorted(row.items()))
+
+
+def compose_one(state: EmulatorState, compose_id: str) -> dict[str, Any]:
+    row = copy.deepcopy(state.composes[compose_id])
+    row.update(copy.deepcopy(COMPOSE_ONE_RELATIONS))
+    row["domains"] = [
+        copy.deepcopy(d) for d in state.domains.values() if d["composeId"] == compose_id
+    ]
+    row["deployments"] = state.deployments(compose_id)
+    row["environment"] = _environment_with_project(state, row["environmentId"])
+    return dict(sorted(row.items()))
+
+
+def domain_with_service(state: EmulatorState, domain: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(domain)
+    app = state.applications.get(domain.get("applicationId") or "")
+    out["application"] = _pick(app, ("appName", "applicationId", "name")) if app else None
+    return dict(sorted(out.items()))
