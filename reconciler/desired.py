@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from desired_state.document import Document
+from desired_state.base import SpecModel
+from desired_state.document import SPEC_MODELS, Document
 from reconciler.store.database import session_scope
 from reconciler.store.desired_objects import DesiredObject, list_objects
 
@@ -48,7 +49,5 @@ def load_fleet(engine: Engine) -> DesiredFleet:
     )
 
 
-def _spec_model(kind: str) -> type:
-    from desired_state.document import SPEC_MODELS
-
+def _spec_model(kind: str) -> type[SpecModel]:
     return SPEC_MODELS[kind]

@@ -7,6 +7,7 @@ apply engine's job.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import datetime
 from enum import StrEnum
@@ -125,6 +126,10 @@ def plan_digest(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def fingerprint(fields: dict[str, Any]) -> str:
+ABSENT = "absent"
+
+
+def fingerprint(salt: str, fields: dict[str, Any]) -> str:
+    """Salted, so a fingerprint over env text cannot be used to guess a weak secret in it."""
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return hmac.new(salt.encode(), canonical.encode(), hashlib.sha256).hexdigest()[:32]

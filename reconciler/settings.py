@@ -16,3 +16,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; SQLite file by default, postgresql://... for shared use",
     )
     actor: str | None = Field(default=None, description="who is acting, for audit records")
+    plan_ttl_minutes: int = Field(default=60, ge=1, description="a plan expires after this")
+    max_deletions: int = Field(default=2, ge=0, description="blast-radius guard: deletions")
+    max_deletion_share: float = Field(
+        default=0.5, ge=0, le=1, description="blast-radius guard: share of owned objects"
+    )
+    health_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts health checks may reach although they resolve to private addresses",
+    )
+    deploy_poll_seconds: float = Field(default=2.0, gt=0)

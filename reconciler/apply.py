@@ -1,0 +1,334 @@
+"""Apply a stored plan: gate it, check it is still true, execute in order, audit each step.
+
+Order of business (DESIGN invariants 1, 2, 5, 6, 8, 10): the plan must be pending and
+unexpired, unblocked (a blast-radius block lifts only with --allow-destroy N), opted into,
+and for the current desired revision; then lanes are leased, credentials preflighted, and
+everything the plan read is read again. Only then do side effects start, each preceded by
+a durable intent record and followed by its result; the first failure stops the apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from providers.dokploy.errors import DokployError
+from reconciler import audit, leases, plan_store, status
+from reconciler.audit import AuditEvent
+from reconciler.desired import load_fleet
+from reconciler.lanes.product.execute import ActionFailed, ProductExecutor
+from reconciler.passes import preflight, product_kind
+from reconciler.plan import Action, Blocker, BlockerType, Plan, Risk
+from reconciler.runtime import Runtime
+from reconciler.secrets import installation_salt, redact
+from reconciler.store.columns import utcnow
+
+log = logging.getLogger("setpoint.apply")
+LEASE_SECONDS = 1800.0
+
+
+@dataclass(frozen=True)
+class ActionReport:
+    action_id: str
+    op: str
+    lane: str
+    result: Literal["ok", "failed", "not_run"]
+    message: str
+
+
+@dataclass
+class ApplyResult:
+    plan_id: str
+    status: Literal["applied", "failed", "refused"]
+    refusal: Blocker | None = None
+    actions: list[ActionReport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "applied"
+
+
+async def apply_plan(
+    runtime: Runtime,
+    plan_id: str,
+    *,
+    allow_destroy: int = 0,
+    auto_safe: bool = False,
+) -> ApplyResult:
+    """Apply `plan_id`. `auto_safe` is a scheduled pass's opt-in: lane policy must allow it."""
+    plan, plan_status = plan_store.load(runtime.engine, plan_id)
+    refusal = _gate(runtime, plan, plan_status, allow_destroy=allow_destroy, auto_safe=auto_safe)
+    if refusal is not None:
+        return _refuse(runtime, plan, refusal)
+    if not plan_store.claim_for_apply(runtime.engine, plan.plan_id):
+        return _refuse(
+            runtime,
+            plan,
+            Blocker(
+                type=BlockerType.stale_plan,
+                lane=None,
+                message="another apply of this plan is already running or has finished",
+            ),
+            keep_status=True,
+        )
+    holder = f"{runtime.actor}:{plan.plan_id}"
+    try:
+        with leases.hold(runtime.engine, plan.lanes, holder, ttl_seconds=LEASE_SECONDS):
+            return await _apply_leased(runtime, plan)
+    except leases.LaneBusy as busy:
+        plan_store.set_status(runtime.engine, plan.plan_id, "pending")
+        return _refuse(
+            runtime,
+            plan,
+            Blocker(
+                type=BlockerType.action_not_allowed,
+                lane=busy.lane,
+                message=f"lane {busy.lane} is being reconciled by {busy.holder}; try again later",
+            ),
+            keep_status=True,
+        )
+
+
+def _gate(
+    runtime: Runtime, plan: Plan, plan_status: str, *, allow_destroy: int, auto_safe: bool
+) -> Blocker | None:
+    if plan_status != "pending":
+        return Blocker(
+            type=BlockerType.stale_plan,
+            lane=None,
+            message=f"plan {plan.plan_id} is {plan_status}; compute a new plan",
+        )
+    if utcnow() >= plan.expires_at:
+        return Blocker(
+            type=BlockerType.stale_plan,
+            lane=None,
+            message=f"plan {plan.plan_id} expired at {plan.expires_at:%Y-%m-%d %H:%M:%S} UTC",
+        )
+    for blocker in plan.blockers:
+        if blocker.type is BlockerType.blast_radius_exceeded and allow_destroy >= plan.deletions:
+            continue
+        return blocker
+    if plan.deletions and auto_safe:
+        return Blocker(
+            type=BlockerType.action_not_allowed,
+            lane=None,
+            message="a scheduled pass never deletes; an operator must apply this plan",
+        )
+    if auto_safe:
+        refusal = _auto_safe_refusal(runtime, plan)
+        if refusal is not None:
+            return refusal
+    current = load_fleet(runtime.engine).revision
+    if current != plan.desired_revision:
+        return Blocker(
+            type=BlockerType.stale_plan,
+            lane=None,
+            message=(
+                f"desired state changed since the plan (revision {plan.desired_revision} -> "
+                f"{current}); compute a new plan"
+            ),
+        )
+    return None
+
+
+def _auto_safe_refusal(runtime: Runtime, plan: Plan) -> Blocker | None:
+    kind = product_kind(runtime)
+    for action in plan.actions:
+        lane = kind.desired.get(action.lane)
+        if lane is None or lane.apply_policy != "auto-safe":
+            return Blocker(
+                type=BlockerType.action_not_allowed,
+                lane=action.lane,
+                message=f"lane {action.lane} has apply policy manual: an operator must apply",
+            )
+        if action.risk is not Risk.safe:
+            return Blocker(
+                type=BlockerType.action_not_allowed,
+                lane=action.lane,
+                message=f"{action.id} {action.op.value} is {action.risk.value}; auto-safe "
+                "applies only safe actions",
+            )
+    return None
+
+
+def _refuse(
+    runtime: Runtime, plan: Plan, blocker: Blocker, *, keep_status: bool = False
+) -> ApplyResult:
+    audit.record(
+        runtime.engine,
+        event=AuditEvent.apply_refused,
+        actor=runtime.actor,
+        lane=blocker.lane,
+        plan_id=plan.plan_id,
+        data={"blocker": blocker.type.value, "message": blocker.message, **blocker.details},
+    )
+    if blocker.type is BlockerType.stale_plan and not keep_status:
+        plan_store.set_status(runtime.engine, plan.plan_id, "stale")
+    return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=blocker)
+
+
+async def _apply_leased(runtime: Runtime, plan: Plan) -> ApplyResult:
+    failure = await preflight(runtime)
+    if failure is not None:
+        plan_store.set_status(runtime.engine, plan.plan_id, "pending")
+        return _refuse(
+            runtime,
+            plan,
+            Blocker(type=BlockerType.preflight_failed, lane=None, message=failure),
+            keep_status=True,
+        )
+    changed = await _changed_since_plan(runtime, plan)
+    if changed:
+        return _refuse(
+            runtime,
+            plan,
+            Blocker(
+                type=BlockerType.stale_plan,
+                lane=None,
+                message=(
+                    "what the plan read has changed since it was computed: "
+                    f"{', '.join(changed)}; compute a new plan"
+                ),
+                details={"changed": changed},
+            ),
+        )
+    audit.record(
+        runtime.engine,
+        event=AuditEvent.apply_started,
+        actor=runtime.actor,
+        plan_id=plan.plan_id,
+        data={"digest": plan.digest, "actions": len(plan.actions), "lanes": plan.lanes},
+    )
+    for lane in plan.lanes:
+        status.record(runtime.engine, lane, status.reconciling(f"applying {plan.plan_id}"))
+    executor = ProductExecutor(
+        client=runtime.dokploy,
+        engine=runtime.engine,
+        salt=installation_salt(runtime.engine),
+        health_check=runtime.health_check,
+        environ=runtime.environ,
+        poll_interval=runtime.settings.deploy_poll_seconds,
+    )
+    reports: list[ActionReport] = []
+    failed: Action | None = None
+    for index, action in enumerate(plan.actions, start=1):
+        runtime.progress(f"[{index}/{len(plan.actions)}] {action.op.value} {action.target}")
+        report = await _run_action(runtime, plan, executor, action)
+        reports.append(report)
+        if report.result == "failed":
+            failed = action
+            break
+    if failed is not None:
+        for action in plan.actions[len(reports) :]:
+            reports.append(
+                ActionReport(
+                    action.id,
+                    action.op.value,
+                    action.lane,
+                    "not_run",
+                    "not run: an earlier action failed",
+                )
+            )
+            audit.record(
+                runtime.engine,
+                event=AuditEvent.action_skipped,
+                actor=runtime.actor,
+                lane=action.lane,
+                plan_id=plan.plan_id,
+                action_id=action.id,
+                data={"op": action.op.value, "target": action.target, "why": f"{failed.id} failed"},
+            )
+    outcome: Literal["applied", "failed"] = "failed" if failed else "applied"
+    plan_store.set_status(runtime.engine, plan.plan_id, outcome)
+    _record_lane_results(runtime, plan, reports)
+    audit.record(
+        runtime.engine,
+        event=AuditEvent.apply_finished,
+        actor=runtime.actor,
+        plan_id=plan.plan_id,
+        data={
+            "status": outcome,
+            "ok": [r.action_id for r in reports if r.result == "ok"],
+            "failed": [r.action_id for r in reports if r.result == "failed"],
+            "not_run": [r.action_id for r in reports if r.result == "not_run"],
+        },
+    )
+    return ApplyResult(plan_id=plan.plan_id, status=outcome, actions=reports)
+
+
+async def _run_action(
+    runtime: Runtime, plan: Plan, executor: ProductExecutor, action: Action
+) -> ActionReport:
+    audit.record(
+        runtime.engine,
+        event=AuditEvent.action_intent,
+        actor=runtime.actor,
+        lane=action.lane,
+        plan_id=plan.plan_id,
+        action_id=action.id,
+        data={
+            "op": action.op.value,
+            "target": action.target,
+            "risk": action.risk.value,
+            "changes": [c.model_dump(mode="json") for c in action.changes],
+        },
+    )
+    data: dict[str, Any] = {"op": action.op.value, "target": action.target}
+    try:
+        outcome = await executor.execute(action)
+    except (ActionFailed, DokployError) as exc:
+        message = redact(f"{type(exc).__name__}: {exc}")
+        result = ActionReport(action.id, action.op.value, action.lane, "failed", message)
+    except Exception as exc:  # an unexpected bug must still leave a trail, then surface
+        message = redact(f"unexpected {type(exc).__name__}: {exc}")
+        log.exception("action %s failed unexpectedly", action.id)
+        result = ActionReport(action.id, action.op.value, action.lane, "failed", message)
+    else:
+        data["outputs"] = outcome.outputs
+        result = ActionReport(action.id, action.op.value, action.lane, "ok", outcome.message)
+    audit.record(
+        runtime.engine,
+        event=AuditEvent.action_result,
+        actor=runtime.actor,
+        lane=action.lane,
+        plan_id=plan.plan_id,
+        action_id=action.id,
+        data={**data, "result": result.result, "message": result.message},
+    )
+    return result
+
+
+async def _changed_since_plan(runtime: Runtime, plan: Plan) -> list[str]:
+    kind = product_kind(runtime)
+    observation = await kind.observe(plan.lanes)
+    if observation.problems:
+        return [f"observation incomplete ({p.reason})" for p in observation.problems]
+    changed = []
+    for ref, fingerprint in plan.fingerprints.items():
+        if observation.fingerprints.get(ref) != fingerprint:
+            changed.append(ref)
+    return changed
+
+
+def _record_lane_results(runtime: Runtime, plan: Plan, reports: list[ActionReport]) -> None:
+    fleet = load_fleet(runtime.engine)
+    kind = product_kind(runtime, fleet)
+    for lane in plan.lanes:
+        lane_reports = [r for r in reports if r.lane == lane]
+        failed = [r for r in lane_reports if r.result == "failed"]
+        skipped = [r for r in lane_reports if r.result == "not_run"]
+        generation = kind.desired[lane].generation if lane in kind.desired else None
+        if failed:
+            condition = status.stalled("ApplyFailed", f"{failed[0].action_id}: {failed[0].message}")
+        elif skipped:
+            condition = status.stalled("ApplyIncomplete", f"{len(skipped)} action(s) not run")
+        else:
+            condition = status.converged(f"plan {plan.plan_id} applied")
+        status.record(
+            runtime.engine,
+            lane,
+            condition,
+            observed_generation=generation if not failed and not skipped else None,
+            last_applied_plan=plan.plan_id if not failed and not skipped else None,
+        )

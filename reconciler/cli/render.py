@@ -1,0 +1,101 @@
+"""How plans, apply results and lane status look to a person."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from reconciler.apply import ApplyResult
+from reconciler.plan import Plan
+from reconciler.store.lane_status import LaneStatusRow
+
+RISK_STYLE = {"safe": "green", "disruptive": "yellow", "destructive": "bold red"}
+RESULT_STYLE = {"ok": "green", "failed": "bold red", "not_run": "dim"}
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "∅"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def render_plan(console: Console, plan: Plan) -> None:
+    console.print(
+        f"[bold]plan {plan.plan_id}[/] digest {plan.digest[:12]} · desired revision "
+        f"{plan.desired_revision} · expires {plan.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    if not plan.actions and not plan.blockers:
+        console.print(f"[green]no changes[/]: {len(plan.lanes)} lane(s) match the desired state")
+    for action in plan.actions:
+        style = RISK_STYLE[action.risk.value]
+        after = f" (after {', '.join(action.depends_on)})" if action.depends_on else ""
+        console.print(
+            f"  [bold]{action.id}[/] [{style}]{action.risk.value:<11}[/] {action.op.value:<18} "
+            f"{action.target}  [dim]{action.lane}: {action.reason}{after}[/]",
+            highlight=False,
+        )
+        for change in action.changes:
+            mark = " [dim](secret)[/]" if change.secret else ""
+            console.print(
+                f"      {change.field}: {_value(change.before)} → {_value(change.after)}{mark}",
+                highlight=False,
+                markup=not change.secret,
+            )
+    for blocker in plan.blockers:
+        where = f" [{blocker.lane}]" if blocker.lane else ""
+        console.print(
+            f"  [bold red]blocked[/] {blocker.type.value}{where}: {blocker.message}",
+            highlight=False,
+        )
+    for note in plan.notes:
+        console.print(f"  [dim]note: {note}[/]", highlight=False)
+    if plan.actions:
+        risks = {r: sum(1 for a in plan.actions if a.risk.value == r) for r in RISK_STYLE}
+        summary = ", ".join(f"{n} {r}" for r, n in risks.items() if n)
+        console.print(f"{len(plan.actions)} action(s): {summary}")
+
+
+def render_apply(console: Console, result: ApplyResult) -> None:
+    if result.refusal is not None:
+        console.print(
+            f"[bold red]refused[/] {result.refusal.type.value}: {result.refusal.message}",
+            highlight=False,
+        )
+        return
+    for report in result.actions:
+        style = RESULT_STYLE[report.result]
+        console.print(
+            f"  {report.action_id:<4} [{style}]{report.result:<8}[/] {report.op:<18} "
+            f"{report.lane}: {report.message}",
+            highlight=False,
+        )
+    style = "green" if result.ok else "bold red"
+    console.print(f"[{style}]{result.status}[/] plan {result.plan_id}")
+
+
+def render_status(console: Console, rows: list[LaneStatusRow]) -> None:
+    table = Table(
+        "LANE", "READY", "RECONCILING", "STALLED", "REASON", "MESSAGE", "GEN", "LAST PLAN"
+    )
+    for row in rows:
+        flags = {c["type"]: c["status"] for c in row.conditions}
+        first = row.conditions[0] if row.conditions else {}
+        table.add_row(
+            row.lane,
+            _flag(flags.get("Ready")),
+            _flag(flags.get("Reconciling")),
+            _flag(flags.get("Stalled"), bad=True),
+            str(first.get("reason", "")),
+            str(first.get("message", "")),
+            str(row.observed_generation or "-"),
+            row.last_applied_plan or "-",
+        )
+    console.print(table)
+
+
+def _flag(value: str | None, *, bad: bool = False) -> str:
+    if value == "True":
+        return "[red]True[/]" if bad else "[green]True[/]"
+    return "[dim]False[/]" if value == "False" else "-"

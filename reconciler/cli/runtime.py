@@ -1,0 +1,65 @@
+"""Build the engine's Runtime for a CLI command from settings and the environment."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from pydantic import ValidationError
+
+from providers.dokploy.client import DokployClient
+from providers.dokploy.config import DokployConfig
+from reconciler.cli import context
+from reconciler.cli.output import fail
+from reconciler.health import HealthResult, check_http
+from reconciler.runtime import Progress, Runtime
+
+
+def default_actor() -> str:
+    configured = context.settings().actor
+    if configured:
+        return configured
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def dokploy_config() -> DokployConfig:
+    try:
+        return DokployConfig()  # type: ignore[call-arg]  # read from the environment
+    except ValidationError:
+        raise fail(
+            "Dokploy is not configured: set SETPOINT_DOKPLOY_URL and SETPOINT_DOKPLOY_API_KEY "
+            "(or try `setpoint demo`, which brings its own emulator)"
+        ) from None
+
+
+@asynccontextmanager
+async def open_runtime(progress: Progress | None = None) -> AsyncIterator[Runtime]:
+    settings = context.settings()
+    config = dokploy_config()
+    allow = tuple(settings.health_allow_hosts)
+
+    async def health(url: str, expect_status: int, timeout: float) -> HealthResult:
+        return await check_http(
+            url, expect_status=expect_status, timeout=timeout, allow_hosts=allow
+        )
+
+    async with DokployClient(
+        config.url,
+        config.api_key.get_secret_value(),
+        timeout=config.timeout_seconds,
+        retry_attempts=config.retry_attempts,
+    ) as client:
+        runtime = Runtime(
+            engine=context.ready_engine(),
+            settings=settings,
+            dokploy=client,
+            actor=default_actor(),
+            health_check=health,
+        )
+        if progress is not None:
+            runtime.progress = progress
+        yield runtime

@@ -1,0 +1,427 @@
+"""Diff one product lane: desired against observed, as a pure function.
+
+Inputs are plain data (the desired lane, what was observed, secret fingerprints); the
+output is proposed actions, blockers and notes. Nothing here reads or writes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from desired_state.secrets import looks_like_secret
+from providers.dokploy.envfile import parse as parse_env
+from reconciler.lanes.base import LaneDiff, ProposedAction
+from reconciler.lanes.product.desired import DesiredDomain, ProductLane
+from reconciler.lanes.product.observed import ObservedDomain, ObservedProductLane, ObservedService
+from reconciler.plan import Blocker, BlockerType, Change, Op, Risk, fingerprint
+
+
+@dataclass(frozen=True)
+class SecretFacts:
+    """Fingerprints only: the diff never holds a secret value it could leak."""
+
+    salt: str
+    desired: Mapping[str, str]  # key -> fingerprint of the value the reference resolves to
+
+
+def project_key(project: str) -> str:
+    return f"project:{project}"
+
+
+def environment_key(project: str, environment: str) -> str:
+    return f"environment:{project}/{environment}"
+
+
+def service_key(lane: str) -> str:
+    return f"service:{lane}"
+
+
+def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
+    """What the running service is built from; a change here needs a deploy to take effect."""
+    fields: dict[str, Any] = {
+        "image": lane.image,
+        "compose_file": lane.compose_file,
+        "env": dict(sorted(lane.env.items())),
+        "secrets": dict(sorted(secrets.desired.items())),
+    }
+    if lane.target == "compose":
+        fields["domains"] = sorted(
+            (d.host, d.path, d.port, d.https, d.service) for d in lane.domains
+        )
+    return fingerprint(secrets.salt, fields)
+
+
+def diff_product_lane(
+    lane_name: str,
+    desired: ProductLane | None,
+    observed: ObservedProductLane,
+    secrets: SecretFacts,
+) -> LaneDiff:
+    result = LaneDiff(lane=lane_name)
+    if desired is None:
+        _removed_lane(lane_name, observed, result)
+        return result
+    if observed.clashes and observed.owned is None:
+        result.blockers.append(
+            Blocker(
+                type=BlockerType.not_owned,
+                lane=lane_name,
+                message=(
+                    f"{', '.join(observed.clashes)} already exists with the lane's name "
+                    f"{desired.service_name!r} and Setpoint does not own it; it is left untouched. "
+                    f"Adopt it with `setpoint adopt {lane_name} --application-id ID` "
+                    "(or --compose-id), or rename one of them."
+                ),
+                details={"clashes": observed.clashes},
+            )
+        )
+        return result
+    if observed.clashes:
+        result.notes.append(f"{lane_name}: unowned {', '.join(observed.clashes)} left untouched")
+    if observed.vanished is not None:
+        result.notes.append(
+            f"{lane_name}: owned {observed.vanished.object_type} {observed.vanished.object_id} "
+            "was deleted outside Setpoint; it will be created again"
+        )
+    _converge_lane(desired, observed, secrets, result)
+    return result
+
+
+def _removed_lane(lane_name: str, observed: ObservedProductLane, result: LaneDiff) -> None:
+    owned, service = observed.owned, observed.service
+    if owned is None or service is None:
+        return  # nothing of ours is left
+    if owned.protected:
+        result.blockers.append(
+            Blocker(
+                type=BlockerType.protected_lane,
+                lane=lane_name,
+                message=(
+                    f"lane {lane_name} is no longer desired, but its {service.type} "
+                    f"{service.name!r} is protected and is never deleted by Setpoint"
+                ),
+            )
+        )
+        return
+    result.actions.append(
+        ProposedAction(
+            key="delete",
+            op=Op.delete_service,
+            target=f"dokploy:{service.type}/{service.name}",
+            risk=Risk.destructive,
+            reason=f"lane {lane_name} is no longer in the desired state",
+            changes=[Change(field="service", before=service.name, after=None)],
+            params={"service_type": service.type, "service_id": service.id},
+        )
+    )
+
+
+def _converge_lane(
+    lane: ProductLane, observed: ObservedProductLane, secrets: SecretFacts, result: LaneDiff
+) -> None:
+    service = observed.service
+    kind = lane.target
+    target = f"dokploy:{kind}/{lane.service_name}"
+    pkey, ekey, skey = (
+        project_key(lane.project),
+        environment_key(lane.project, lane.environment),
+        service_key(lane.lane),
+    )
+    add = result.actions.append
+    if observed.project_id is None:
+        add(
+            ProposedAction(
+                key="project",
+                op=Op.create_project,
+                target=f"dokploy:project/{lane.project}",
+                risk=Risk.safe,
+                reason=f"project {lane.project!r} does not exist",
+                changes=[Change(field="project", after=lane.project)],
+                params={"name": lane.project, "provides": [pkey]},
+            )
+        )
+    if observed.environment_id is None:
+        add(
+            ProposedAction(
+                key="environment",
+                op=Op.create_environment,
+                target=f"dokploy:environment/{lane.project}/{lane.environment}",
+                risk=Risk.safe,
+                reason=f"environment {lane.environment!r} does not exist in {lane.project!r}",
+                changes=[Change(field="environment", after=lane.environment)],
+                params={
+                    "project": {"ref": pkey, "id": observed.project_id},
+                    "name": lane.environment,
+                    "provides": [ekey],
+                },
+            )
+        )
+    service_ref = {"ref": skey, "id": service.id if service else None, "type": kind}
+    if service is None:
+        add(
+            ProposedAction(
+                key="service",
+                op=Op.create_application if kind == "application" else Op.create_compose,
+                target=target,
+                risk=Risk.safe,
+                reason=f"{kind} {lane.service_name!r} does not exist",
+                changes=[Change(field="service", after=lane.service_name)],
+                params={
+                    "environment": {"ref": ekey, "id": observed.environment_id},
+                    "name": lane.service_name,
+                    "protected": lane.protect,
+                    "provides": [skey],
+                },
+            )
+        )
+    owned_keys = set(observed.owned.managed_env_keys) if observed.owned else set()
+    deploy_reasons: list[str] = []
+
+    if kind == "application" and (service is None or service.image != lane.image):
+        add(
+            ProposedAction(
+                key="image",
+                op=Op.set_image,
+                target=target,
+                risk=Risk.safe,
+                reason="image differs from the desired image",
+                changes=[
+                    Change(
+                        field="image", before=service.image if service else None, after=lane.image
+                    )
+                ],
+                params={"service": service_ref, "image": lane.image},
+            )
+        )
+        deploy_reasons.append("image changed")
+    if kind == "compose" and (service is None or service.compose_file != lane.compose_file):
+        add(
+            ProposedAction(
+                key="compose_file",
+                op=Op.set_compose_file,
+                target=target,
+                risk=Risk.safe,
+                reason="compose file differs from the desired one",
+                changes=[
+                    Change(
+                        field="composeFile",
+                        before=_short(service.compose_file if service else None),
+                        after=_short(lane.compose_file),
+                    )
+                ],
+                params={"service": service_ref, "compose_file": lane.compose_file},
+            )
+        )
+        deploy_reasons.append("compose file changed")
+    if kind == "application" and lane.replicas != (service.replicas if service else 1):
+        add(
+            ProposedAction(
+                key="replicas",
+                op=Op.set_replicas,
+                target=target,
+                risk=Risk.safe,
+                reason="replica count differs",
+                changes=[
+                    Change(
+                        field="replicas",
+                        before=service.replicas if service else None,
+                        after=lane.replicas,
+                    )
+                ],
+                params={"service": service_ref, "replicas": lane.replicas},
+            )
+        )
+
+    env_changes = _env_changes(lane, service, owned_keys, secrets)
+    if env_changes:
+        removed = sorted(k for k in owned_keys if k not in lane.env and k not in lane.secrets)
+        add(
+            ProposedAction(
+                key="env",
+                op=Op.set_env,
+                target=target,
+                risk=Risk.safe,
+                reason="environment differs from the desired env and secrets",
+                changes=env_changes,
+                params={
+                    "service": service_ref,
+                    "plain": dict(sorted(lane.env.items())),
+                    "secret_refs": {
+                        k: r.model_dump(by_alias=True, exclude_none=True)
+                        for k, r in sorted(lane.secrets.items())
+                    },
+                    "secret_fingerprints": dict(sorted(secrets.desired.items())),
+                    "remove": removed,
+                },
+            )
+        )
+        deploy_reasons.append("env changed")
+
+    domain_changed = _domain_actions(lane, service, service_ref, target, result)
+    if domain_changed and kind == "compose":
+        deploy_reasons.append("compose domains changed")
+
+    config_hash = desired_config_hash(lane, secrets)
+    if service is None:
+        deploy_reasons.insert(0, "new service")
+    elif not deploy_reasons and service.latest_deployment is None:
+        deploy_reasons.append("never deployed")
+    elif (
+        not deploy_reasons and observed.owned and observed.owned.deployed_config_hash != config_hash
+    ):
+        deploy_reasons.append("the running deployment predates the current configuration")
+    if deploy_reasons:
+        add(
+            ProposedAction(
+                key="deploy",
+                op=Op.deploy,
+                target=target,
+                risk=Risk.disruptive if (lane.protect or lane.prod) else Risk.safe,
+                reason="deploy: " + "; ".join(deploy_reasons),
+                params={
+                    "service": service_ref,
+                    "config_hash": config_hash,
+                    "timeout_seconds": lane.deploy_timeout_seconds,
+                    "health_checks": [
+                        {
+                            "url": c.url,
+                            "expect_status": c.expect_status,
+                            "timeout_seconds": c.timeout_seconds,
+                        }
+                        for c in lane.health_checks
+                    ],
+                },
+            )
+        )
+
+
+def _env_changes(
+    lane: ProductLane, service: ObservedService | None, owned_keys: set[str], secrets: SecretFacts
+) -> list[Change]:
+    observed = parse_env(service.env_text) if service else {}
+
+    def shown(key: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if (
+            key in lane.secrets
+            or key in owned_keys - set(lane.env)
+            or looks_like_secret(key, value)
+        ):
+            return fingerprint_value(secrets.salt, value)
+        return value
+
+    changes: list[Change] = []
+    for key, value in sorted(lane.env.items()):
+        if observed.get(key) != value:
+            changes.append(
+                Change(field=f"env.{key}", before=shown(key, observed.get(key)), after=value)
+            )
+    for key, desired_fp in sorted(secrets.desired.items()):
+        current = observed.get(key)
+        current_fp = fingerprint_value(secrets.salt, current) if current is not None else None
+        if current_fp != desired_fp:
+            changes.append(
+                Change(field=f"env.{key}", before=current_fp, after=desired_fp, secret=True)
+            )
+    for key in sorted(owned_keys):
+        if key not in lane.env and key not in lane.secrets and key in observed:
+            changes.append(
+                Change(
+                    field=f"env.{key}",
+                    before=fingerprint_value(secrets.salt, observed[key]),
+                    after=None,
+                    secret=True,
+                )
+            )
+    return changes
+
+
+def fingerprint_value(salt: str, value: str) -> str:
+    """The one rendering of a secret in a plan: salted, truncated, labelled."""
+    from reconciler.secrets import fingerprint as secret_fingerprint
+
+    return secret_fingerprint(salt, value)
+
+
+def _domain_actions(
+    lane: ProductLane,
+    service: ObservedService | None,
+    service_ref: dict[str, Any],
+    target: str,
+    result: LaneDiff,
+) -> bool:
+    observed = {d.key: d for d in (service.domains if service else ())}
+    desired = {d.key: d for d in lane.domains}
+    changed = False
+    for key, want in sorted(desired.items()):
+        have = observed.get(key)
+        if have is not None and _same_domain(want, have):
+            continue
+        changed = True
+        result.actions.append(
+            ProposedAction(
+                key=f"domain:{key}",
+                op=Op.upsert_domain,
+                target=f"{target}/domain/{key}",
+                risk=Risk.safe,
+                reason="domain missing" if have is None else "domain settings differ",
+                changes=_domain_changes(want, have),
+                params={
+                    "service": service_ref,
+                    "domain_id": have.domain_id if have else None,
+                    "host": want.host,
+                    "path": want.path,
+                    "port": want.port,
+                    "https": want.https,
+                    "service_name": want.service,
+                },
+            )
+        )
+    for key, have in sorted(observed.items()):
+        if key in desired:
+            continue
+        changed = True
+        result.actions.append(
+            ProposedAction(
+                key=f"domain-delete:{key}",
+                op=Op.delete_domain,
+                target=f"{target}/domain/{key}",
+                risk=Risk.disruptive,
+                reason="domain is not in the desired state",
+                changes=[Change(field="domain", before=key, after=None)],
+                params={"domain_id": have.domain_id},
+            )
+        )
+    return changed
+
+
+def _same_domain(want: DesiredDomain, have: ObservedDomain) -> bool:
+    return (want.port, want.https, want.service) == (have.port, have.https, have.service)
+
+
+def _domain_changes(want: DesiredDomain, have: ObservedDomain | None) -> list[Change]:
+    pairs = [
+        ("port", have.port if have else None, want.port),
+        ("https", have.https if have else None, want.https),
+        ("service", have.service if have else None, want.service),
+    ]
+    changes = [
+        Change(field=f"domain.{want.key}.{f}", before=b, after=a) for f, b, a in pairs if b != a
+    ]
+    if have is None:
+        changes.insert(0, Change(field="domain", after=want.key))
+    return changes
+
+
+def _short(text: str | None) -> str | None:
+    """Compose files are long; the plan shows a digest, the full text lives in params."""
+    if text is None:
+        return None
+    import hashlib
+
+    return (
+        f"sha256:{hashlib.sha256(text.encode()).hexdigest()[:12]} ({len(text.splitlines())} lines)"
+    )

@@ -1,0 +1,74 @@
+"""The product lane kind: wires desired lanes, observer, differ and executor for the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from providers.dokploy.client import DokployClient
+from reconciler.desired import DesiredFleet
+from reconciler.lanes.base import LaneDiff, Observation
+from reconciler.lanes.product.desired import KIND, ProductLane, product_lanes
+from reconciler.lanes.product.diff import SecretFacts, diff_product_lane
+from reconciler.lanes.product.observe import ProductObserver
+from reconciler.lanes.product.observed import ObservedProductLane
+from reconciler.ownership import OwnershipSnapshot
+from reconciler.plan import Blocker, BlockerType
+from reconciler.secrets import SecretUnavailable, fingerprint, resolve
+
+
+@dataclass
+class ProductLanes:
+    fleet: DesiredFleet
+    ownership: OwnershipSnapshot
+    client: DokployClient
+    salt: str
+    environ: Mapping[str, str] | None = None
+    kind: str = KIND
+
+    def __post_init__(self) -> None:
+        self.desired: dict[str, ProductLane] = {}
+        for document in self.fleet.of_kind("Product"):
+            for lane in product_lanes(document, self.fleet.generations[document.key]):
+                self.desired[lane.lane] = lane
+
+    def desired_lanes(self) -> list[str]:
+        return sorted(self.desired)
+
+    def removed_lanes(self) -> list[str]:
+        """Lanes Setpoint owns services for that the desired state no longer declares."""
+        return sorted(self.ownership.lanes("dokploy") - set(self.desired))
+
+    def all_lanes(self) -> list[str]:
+        return sorted({*self.desired_lanes(), *self.removed_lanes()})
+
+    async def observe(self, lanes: Sequence[str]) -> Observation:
+        wanted = [self.desired[name] for name in lanes if name in self.desired]
+        removed = [name for name in lanes if name not in self.desired]
+        return await ProductObserver(self.client, self.ownership, self.salt).observe(
+            wanted, removed
+        )
+
+    def diff(self, lane: str, observation: Observation) -> LaneDiff:
+        desired = self.desired.get(lane)
+        observed = observation.lanes.get(lane, ObservedProductLane())
+        facts, problems = self._secret_facts(desired)
+        if problems:
+            return LaneDiff(
+                lane=lane,
+                blockers=[
+                    Blocker(type=BlockerType.preflight_failed, lane=lane, message=problem)
+                    for problem in problems
+                ],
+            )
+        return diff_product_lane(lane, desired, observed, facts)
+
+    def _secret_facts(self, desired: ProductLane | None) -> tuple[SecretFacts, list[str]]:
+        fingerprints: dict[str, str] = {}
+        problems: list[str] = []
+        for key, ref in sorted((desired.secrets if desired else {}).items()):
+            try:
+                fingerprints[key] = fingerprint(self.salt, resolve(ref, environ=self.environ))
+            except SecretUnavailable as exc:
+                problems.append(f"{key}: {exc}")
+        return SecretFacts(salt=self.salt, desired=fingerprints), problems

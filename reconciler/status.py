@@ -1,0 +1,85 @@
+"""Lane status: Ready, Reconciling and Stalled conditions, with reason, message and generation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from reconciler.store.columns import utcnow
+from reconciler.store.database import session_scope
+from reconciler.store.lane_status import LaneStatusRow
+
+CONDITION_TYPES = ("Ready", "Reconciling", "Stalled")
+
+
+@dataclass(frozen=True)
+class LaneCondition:
+    ready: bool
+    reconciling: bool
+    stalled: bool
+    reason: str
+    message: str
+
+
+def converged(message: str = "observed state matches desired state") -> LaneCondition:
+    return LaneCondition(True, False, False, "Converged", message)
+
+
+def pending(message: str) -> LaneCondition:
+    return LaneCondition(False, False, False, "ChangesPending", message)
+
+
+def reconciling(message: str) -> LaneCondition:
+    return LaneCondition(False, True, False, "Applying", message)
+
+
+def stalled(reason: str, message: str) -> LaneCondition:
+    return LaneCondition(False, False, True, reason, message)
+
+
+def record(
+    engine: Engine,
+    lane: str,
+    condition: LaneCondition,
+    *,
+    observed_generation: int | None = None,
+    last_applied_plan: str | None = None,
+) -> None:
+    now = utcnow().isoformat()
+    with session_scope(engine) as session:
+        row = session.get(LaneStatusRow, lane) or LaneStatusRow(lane=lane)
+        previous = {c["type"]: c for c in row.conditions}
+        flags = {
+            "Ready": condition.ready,
+            "Reconciling": condition.reconciling,
+            "Stalled": condition.stalled,
+        }
+        conditions: list[dict[str, Any]] = []
+        for kind in CONDITION_TYPES:
+            status = "True" if flags[kind] else "False"
+            before = previous.get(kind)
+            moved = before is None or before["status"] != status
+            conditions.append(
+                {
+                    "type": kind,
+                    "status": status,
+                    "reason": condition.reason,
+                    "message": condition.message,
+                    "lastTransitionTime": now if moved else before["lastTransitionTime"],  # type: ignore[index]
+                }
+            )
+        row.conditions = conditions
+        if observed_generation is not None:
+            row.observed_generation = observed_generation
+        if last_applied_plan is not None:
+            row.last_applied_plan = last_applied_plan
+        row.updated_at = utcnow()
+        session.add(row)
+
+
+def all_statuses(engine: Engine) -> list[LaneStatusRow]:
+    with session_scope(engine) as session:
+        return list(session.exec(select(LaneStatusRow).order_by(LaneStatusRow.lane)).all())  # type: ignore[arg-type]
