@@ -34,7 +34,7 @@ async def deploy_and_wait(
     *,
     application_id: str | None = None,
     compose_id: str | None = None,
-    timeout: float,  # noqa: ASYNC109 -- the deadline spans many calls and sleeps
+    timeout: float,
     poll_interval: float = 2.0,
     title: str | None = None,
 ) -> Deployment:

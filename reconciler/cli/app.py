@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import db, desired, emulator, validate
+from reconciler.cli import db, demo, desired, emulator, reconcile, validate
 
 app = typer.Typer(
     name="setpoint",
@@ -15,6 +15,10 @@ app = typer.Typer(
 )
 app.command("validate")(validate.validate)
 app.command("schema")(validate.schema)
+app.command("demo")(demo.demo)
+app.command("plan")(reconcile.plan)
+app.command("apply")(reconcile.apply)
+app.command("status")(reconcile.status)
 app.add_typer(desired.app, name="desired")
 app.add_typer(db.app, name="db")
 app.add_typer(emulator.app, name="emulator")

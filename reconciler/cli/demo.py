@@ -1,0 +1,21 @@
+"""`setpoint demo`: see Setpoint work end to end, with nothing to configure."""
+
+from __future__ import annotations
+
+import anyio
+import typer
+
+from reconciler.cli.output import console, fail
+
+
+def demo() -> None:
+    """Run the Dokploy emulator on loopback with a throwaway database and the example fleet:
+    plan, apply, show every lane converged and the audit trail, then an empty second plan."""
+    from reconciler.demo import run_demo
+
+    try:
+        outcome = anyio.run(run_demo, console)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    if not outcome.converged:
+        raise typer.Exit(1)

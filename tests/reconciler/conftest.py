@@ -1,0 +1,110 @@
+"""An engine Runtime on a test database, wired to an in-process Dokploy emulator.
+
+Every request the engine sends goes through the contract-recording transport, so the
+engine's traffic is held to Dokploy's OpenAPI request schemas too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from desired_state.loader import load_path
+from providers.dokploy.emulator import Emulator, create_app
+from reconciler.health import HealthResult, check_http
+from reconciler.runtime import Runtime
+from reconciler.settings import Settings
+from reconciler.store.database import session_scope
+from reconciler.store.desired_objects import apply_documents
+from tests.conftest import EXAMPLES
+from tests.providers.dokploy.conftest import API_KEY, make_client
+from tests.providers.dokploy.contract import ContractRecorder
+
+SECRETS = {
+    "SHOP_DATABASE_URL": "postgres://shop:hunter2-very-secret@db.internal/shop",
+    "SHOP_STRIPE_API_KEY": "sk_live_not-a-real-key-4242424242",
+    "LEDGER_DB_PASSWORD": "ledger-pw-correct-horse-battery",
+}
+
+
+@pytest.fixture(scope="session")
+def engine_contract() -> Iterator[ContractRecorder]:
+    recorder = ContractRecorder()
+    yield recorder
+    assert not recorder.violations, "engine requests broke the Dokploy contract:\n" + "\n".join(
+        recorder.violations
+    )
+
+
+@pytest.fixture
+def dokploy_app() -> Starlette:
+    return create_app(api_key=API_KEY, seed=11, build_seconds=0.05)
+
+
+@pytest.fixture
+def emulator(dokploy_app: Starlette) -> Emulator:
+    emu: Emulator = dokploy_app.state.emulator
+    return emu
+
+
+class Workload:
+    """Stands in for deployed containers behind their domains; tests can make it unhealthy."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.requests: list[str] = []
+        self.app = Starlette(routes=[Route("/{path:path}", self._answer)])
+
+    async def _answer(self, request: Request) -> PlainTextResponse:
+        self.requests.append(f"{request.headers.get('host')}{request.url.path}")
+        return PlainTextResponse("ok", status_code=self.status)
+
+
+@pytest.fixture
+def workload() -> Workload:
+    return Workload()
+
+
+def store_fleet(engine: Engine, path: Path = EXAMPLES, *, prune: bool = False) -> None:
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(path), prune=prune)
+
+
+@pytest.fixture
+async def runtime(
+    engine: Engine, dokploy_app: Starlette, engine_contract: ContractRecorder, workload: Workload
+) -> AsyncIterator[Runtime]:
+    store_fleet(engine)
+    transport = httpx.ASGITransport(app=workload.app)
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    async def health(url: str, expect_status: int, timeout: float) -> HealthResult:
+        host = httpx.URL(url).host
+        return await check_http(
+            url,
+            expect_status=expect_status,
+            timeout=timeout,
+            allow_hosts=[host],
+            resolver=resolver,
+            transport=transport,
+        )
+
+    async with make_client(dokploy_app, engine_contract, timeout=2.0) as client:
+        yield Runtime(
+            engine=engine,
+            settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.02),
+            dokploy=client,
+            actor="test-operator",
+            health_check=health,
+            environ=dict(SECRETS),
+        )
