@@ -153,4 +153,5 @@ async def _rate_limit(request: Request) -> Response:
         "reset": int(budget.reset_epoch),
         "used": budget.limit - max(0, budget.remaining),
     }
-    return JSONResponse({"resources": {"core": core}, "rate": core})
+    search = {"limit": 30, "remaining": 30, "reset": int(budget.reset_epoch), "used": 0}
+    return JSONResponse({"resources": {"core": core, "search": search}, "rate": core})

@@ -160,7 +160,7 @@ def label(base: str, repo: EmuRepo, name: str, ident: int) -> dict[str, Any]:
         "node_id": node_id("Label", ident),
         "url": f"{base}/repos/{repo.full_name}/labels/{name}",
         "name": name,
-        "description": None,
+        "description": "",
         "color": "ededed",
         "default": False,
     }
