@@ -199,5 +199,7 @@ async def deliver(request: Request) -> Response:
         )
     except (EmulatorError, ValueError) as exc:
         return fail(422, str(exc))
-    response = await send_webhook(data["url"], "pull_request", payload, data["secret"])
+    response = await send_webhook(
+        data["url"], "pull_request", payload, data["secret"], transport=state.webhook_transport
+    )
     return _ok({"status": response.status_code})

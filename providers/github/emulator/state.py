@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import httpx
+
 from providers.github.emulator.faults import FaultInjector
 from providers.github.emulator.oidc_issuer import OidcIssuer
 
@@ -142,6 +144,8 @@ class EmulatorState:
         )
         self.bot_login = bot_login
         self.public_url = public_url  # base of URLs inside webhook payloads
+        # Where `/__emulator/webhooks/...` deliveries go; None means the real network.
+        self.webhook_transport: httpx.AsyncBaseTransport | None = None
         self.repos: dict[str, EmuRepo] = {}
         self.pulls: dict[tuple[str, str], dict[int, EmuPull]] = {}
         self.comments: dict[int, EmuComment] = {}
