@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -84,7 +85,7 @@ async def test_bad_tokens_are_refused_with_a_clear_reason(
     verifier: OidcVerifier,
     github_state: EmulatorState,
     claims: dict[str, object],
-    options: dict[str, object],
+    options: dict[str, Any],
     reason: str,
 ) -> None:
     token = github_state.mint_oidc_token(claims, **options)
