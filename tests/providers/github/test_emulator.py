@@ -25,7 +25,7 @@ async def http(github_emulator: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def test_create_app_has_the_signature_the_cli_calls() -> None:
-    assert list(inspect.signature(create_app).parameters)[0] == "seed"
+    assert next(iter(inspect.signature(create_app).parameters)) == "seed"
     assert isinstance(create_app(seed=5), FastAPI)
 
 
