@@ -43,7 +43,7 @@ def test_base_url_is_normalised_with_or_without_api() -> None:
 def test_config_reads_environment_and_hides_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SETPOINT_DOKPLOY_URL", "https://d.example.test")
     monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "very-secret-key")
-    config = DokployConfig()  # type: ignore[call-arg]
+    config = DokployConfig()
     assert config.api_key.get_secret_value() == "very-secret-key"
     assert "very-secret-key" not in repr(config)
     client = DokployClient.from_config(config)
@@ -78,7 +78,7 @@ async def test_deploy_with_empty_body_and_writes_answering_true_succeed(
 ) -> None:
     env_id = (await dokploy_client.project_create("p")).environment.environment_id
     app = await dokploy_client.application_create("web", env_id)
-    assert await dokploy_client.application_update(app.application_id, replicas=2) is None
+    await dokploy_client.application_update(app.application_id, replicas=2)
     await dokploy_client.application_deploy(app.application_id)
     assert (await dokploy_client.application_one(app.application_id)).replicas == 2
 
