@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from providers.dokploy.envfile import EnvFile, merge, parse, render_pair
@@ -56,6 +56,7 @@ def test_rendered_pair_parses_back_to_the_same_value(key: str, value: str) -> No
     assert parse(render_pair(key, value)) == {key: value}
 
 
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(
         st.one_of(st.tuples(KEYS, VALUES).map(lambda kv: render_pair(*kv)), COMMENTS, st.just(""))
@@ -76,6 +77,7 @@ def test_merge_properties(lines: list[str], owned: dict[str, str], removed: list
         if key not in owned and key not in removed:
             assert result[key] == value
     # Comments and blank lines survive in their order.
-    kept = [ln for ln in existing.splitlines() if not ln or ln.startswith("#")]
-    assert [ln for ln in merged.splitlines() if not ln or ln.startswith("#")] == kept
+    # Env text is split on "\n" only (as Dokploy writes the .env file), not splitlines().
+    kept = [ln for ln in existing.split("\n") if not ln or ln.startswith("#")]
+    assert [ln for ln in merged.split("\n") if not ln or ln.startswith("#")] == kept
     assert merge(merged, owned, removed) == merged  # idempotent
