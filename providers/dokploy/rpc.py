@@ -101,7 +101,7 @@ class RpcCaller:
         try:
             # httpx enforces its timeout only in network transports; the outer deadline
             # also bounds in-process transports and slow-drip responses.
-            with anyio.fail_after(self._timeout * 1.5 + 0.5):
+            with anyio.fail_after(self._timeout + min(self._timeout, 1.0)):
                 if body is None:
                     response = await self._http.get(f"/{procedure}", params=query)
                 else:

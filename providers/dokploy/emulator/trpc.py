@@ -20,7 +20,7 @@ HTTP_STATUS = {
     "SERVICE_UNAVAILABLE": 503,
     "GATEWAY_TIMEOUT": 504,
 }
-CODE_FOR_STATUS = {v: k for k, v in reversed(HTTP_STATUS.items())}
+CODE_FOR_STATUS = {v: k for k, v in HTTP_STATUS.items() if k != "PARSE_ERROR"}
 
 
 class TrpcError(Exception):
