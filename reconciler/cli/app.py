@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import db, demo, desired, emulator, reconcile, validate
+from reconciler.cli import adopt, db, demo, desired, emulator, reconcile, validate
 
 app = typer.Typer(
     name="setpoint",
@@ -19,6 +19,7 @@ app.command("demo")(demo.demo)
 app.command("plan")(reconcile.plan)
 app.command("apply")(reconcile.apply)
 app.command("status")(reconcile.status)
+app.command("adopt")(adopt.adopt_command)
 app.add_typer(desired.app, name="desired")
 app.add_typer(db.app, name="db")
 app.add_typer(emulator.app, name="emulator")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from reconciler.health import HealthResult, check_http
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,7 +20,6 @@ from starlette.routing import Route
 
 from desired_state.loader import load_path
 from providers.dokploy.emulator import Emulator, create_app
-from reconciler.health import HealthResult, check_http
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 from reconciler.store.database import session_scope

@@ -41,7 +41,12 @@ async def test_apply_converges_and_the_next_plan_is_empty(
     assert second.actions == [] and second.blockers == []
     statuses = {row.lane: row for row in all_statuses(runtime.engine)}
     assert set(statuses) == {
-        "shop/testing", "shop/prod", "ledger/testing", "ledger/prod", "docs-site/testing", "docs-site/prod"
+        "shop/testing",
+        "shop/prod",
+        "ledger/testing",
+        "ledger/prod",
+        "docs-site/testing",
+        "docs-site/prod",
     }
     for row in statuses.values():
         ready = next(c for c in row.conditions if c["type"] == "Ready")
@@ -58,7 +63,9 @@ async def test_a_plan_applies_once(runtime: Runtime) -> None:
     assert "is applied" in again.refusal.message
 
 
-async def test_editing_one_lane_plans_only_that_lane(runtime: Runtime, engine: Engine, tmp_path: object) -> None:
+async def test_editing_one_lane_plans_only_that_lane(
+    runtime: Runtime, engine: Engine, tmp_path: object
+) -> None:
     from pathlib import Path
 
     from tests.conftest import EXAMPLES
@@ -78,7 +85,9 @@ async def test_editing_one_lane_plans_only_that_lane(runtime: Runtime, engine: E
     assert {a.lane for a in plan.actions} == {"shop/testing"}
     assert [a.op for a in plan.actions] == [Op.set_env, Op.deploy]
     env_change = plan.actions[0].changes
-    assert [(c.field, c.before, c.after) for c in env_change] == [("env.LOG_LEVEL", "debug", "trace")]
+    assert [(c.field, c.before, c.after) for c in env_change] == [
+        ("env.LOG_LEVEL", "debug", "trace")
+    ]
     assert (await apply_plan(runtime, plan.plan_id)).ok
     _, status = plan_store.load(engine, plan.plan_id)
     assert status == "applied"

@@ -52,7 +52,7 @@ class ProductLanes:
     def diff(self, lane: str, observation: Observation) -> LaneDiff:
         desired = self.desired.get(lane)
         observed = observation.lanes.get(lane, ObservedProductLane())
-        facts, problems = self._secret_facts(desired)
+        facts, problems = self.secret_facts(desired)
         if problems:
             return LaneDiff(
                 lane=lane,
@@ -63,7 +63,7 @@ class ProductLanes:
             )
         return diff_product_lane(lane, desired, observed, facts)
 
-    def _secret_facts(self, desired: ProductLane | None) -> tuple[SecretFacts, list[str]]:
+    def secret_facts(self, desired: ProductLane | None) -> tuple[SecretFacts, list[str]]:
         fingerprints: dict[str, str] = {}
         problems: list[str] = []
         for key, ref in sorted((desired.secrets if desired else {}).items()):

@@ -32,7 +32,7 @@ log = logging.getLogger("setpoint.observe")
 DETAIL_READ_CONCURRENCY = 8
 
 
-def _service_from(detail: Application | Compose) -> ObservedService:
+def service_from(detail: Application | Compose) -> ObservedService:
     deployments = detail.deployments
     latest = max(deployments, key=lambda d: d.created_at or "", default=None)
     if isinstance(detail, Application):
@@ -139,7 +139,7 @@ class ProductObserver:
                         ObservationProblem(lane_name, f"reading {kind} {service_id} failed: {exc}")
                     )
                     return
-                seen.service = _service_from(detail)
+                seen.service = service_from(detail)
 
         async with anyio.create_task_group() as group:
             for lane_name, kind, service_id in details:

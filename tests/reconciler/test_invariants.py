@@ -1,0 +1,312 @@
+"""DESIGN.md invariants, each proven against the Dokploy emulator."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from providers.dokploy.emulator import Emulator
+from reconciler import audit, leases
+from reconciler.apply import apply_plan
+from reconciler.passes import compute_plan
+from reconciler.plan import BlockerType, Op
+from reconciler.runtime import Runtime
+from reconciler.status import all_statuses
+from reconciler.store.database import session_scope
+from tests.conftest import EXAMPLES
+from tests.reconciler.conftest import SECRETS, store_fleet
+from tests.support.secret_scan import assert_no_secrets
+
+
+async def converge(runtime: Runtime) -> None:
+    plan = await compute_plan(runtime)
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.ok, result
+
+
+def events(engine: Engine, plan_id: str | None = None) -> list[tuple[str, str | None]]:
+    with session_scope(engine) as session:
+        records = audit.list_records(session, plan_id=plan_id, limit=10_000)
+    return [(r.event, r.action_id) for r in sorted(records, key=lambda r: r.seq)]
+
+
+def fleet_without(tmp_path: Path, *files: str) -> Path:
+    target = tmp_path / "fleet"
+    target.mkdir(exist_ok=True)
+    for file in (EXAMPLES / "fleet").glob("*.yaml"):
+        if file.name not in files:
+            (target / file.name).write_text(file.read_text())
+    return target
+
+
+# Invariant 3 -------------------------------------------------------------------------------
+
+
+async def test_empty_project_list_for_an_owned_fleet_blocks_and_plans_nothing(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    await converge(runtime)
+    emulator.faults.empty_list("project.all")
+    plan = await compute_plan(runtime)
+    assert plan.actions == []
+    assert [b.type for b in plan.blockers] == [BlockerType.observation_incomplete]
+    assert "refusing to read that as 'nothing exists'" in plan.blockers[0].message
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.status == "refused"
+    assert result.refusal is not None
+    assert result.refusal.type is BlockerType.observation_incomplete
+
+
+async def test_a_failed_detail_read_blocks_only_by_failing_closed(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    await converge(runtime)
+    emulator.faults.error_rate("application.one", 1.0, status=500)
+    plan = await compute_plan(runtime)
+    assert plan.actions == []
+    assert {b.type for b in plan.blockers} == {BlockerType.observation_incomplete}
+
+
+# Invariant 6 -------------------------------------------------------------------------------
+
+
+async def test_plan_applied_after_someone_changed_the_service_is_refused_as_stale(
+    runtime: Runtime, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    await converge(runtime)
+    fleet = fleet_without(tmp_path)
+    shop = fleet / "shop.yaml"
+    shop.write_text(shop.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
+    store_fleet(engine, fleet)
+    plan = await compute_plan(runtime)
+    assert plan.actions
+    # Someone edits the service by hand between plan and apply.
+    target = next(
+        a
+        for p in await runtime.dokploy.project_all()
+        for e in p.environments
+        for a in e.applications
+        if a.name == "shop-testing"
+    )
+    await runtime.dokploy.application_save_docker_provider(
+        target.application_id, docker_image="nginx:hand-edit"
+    )
+    before = emulator.summary()
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.status == "refused" and result.refusal is not None
+    assert result.refusal.type is BlockerType.stale_plan
+    assert "dokploy:service/shop/testing/shop-testing" in result.refusal.message
+    assert emulator.summary() == before
+    assert ("apply_refused", None) in events(engine, plan.plan_id)
+
+
+async def test_plan_is_stale_once_desired_state_moves(
+    runtime: Runtime, engine: Engine, tmp_path: Path
+) -> None:
+    plan = await compute_plan(runtime)
+    fleet = fleet_without(tmp_path, "docs-site.yaml")
+    store_fleet(engine, fleet, prune=True)
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.refusal is not None and result.refusal.type is BlockerType.stale_plan
+    assert "desired state changed" in result.refusal.message
+
+
+# Invariant 5 -------------------------------------------------------------------------------
+
+
+async def test_deleting_more_than_the_guard_allows_is_blocked_until_allow_destroy(
+    runtime: Runtime, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    await converge(runtime)
+    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml", "ledger.yaml"), prune=True)
+    plan = await compute_plan(runtime)
+    deletes = [a for a in plan.actions if a.op is Op.delete_service]
+    # ledger/prod is protected: never deleted, reported instead.
+    assert {a.lane for a in deletes} == {"docs-site/testing", "docs-site/prod", "ledger/testing"}
+    assert {b.type for b in plan.blockers} == {
+        BlockerType.blast_radius_exceeded,
+        BlockerType.protected_lane,
+    }
+    refused = await apply_plan(runtime, plan.plan_id, allow_destroy=3)
+    assert refused.refusal is not None and refused.refusal.type is BlockerType.protected_lane
+
+
+async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
+    runtime: Runtime, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    await converge(runtime)
+    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml", "shop.yaml"), prune=True)
+    runtime.settings.max_deletions = 1
+    plan = await compute_plan(runtime)
+    assert plan.deletions == 2
+    assert [b.type for b in plan.blockers] == [BlockerType.blast_radius_exceeded]
+    too_few = await apply_plan(runtime, plan.plan_id, allow_destroy=1)
+    assert too_few.refusal is not None and too_few.refusal.type is BlockerType.blast_radius_exceeded
+    assert "shop-prod" in emulator.summary()["applications"]
+    ok = await apply_plan(runtime, plan.plan_id, allow_destroy=2)
+    assert ok.ok, ok
+    names = emulator.summary()["applications"]
+    assert "shop-prod" in names  # protected
+    assert not any(n.startswith("docs-site") for n in names)
+
+
+# Invariant 4 -------------------------------------------------------------------------------
+
+
+async def test_unowned_service_with_a_clashing_name_is_reported_and_left_untouched(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    created = await runtime.dokploy.project_create("docs")
+    environment = await runtime.dokploy.environment_create(created.project.project_id, "testing")
+    stranger = await runtime.dokploy.application_create(
+        "docs-site-testing", environment.environment_id
+    )
+    await runtime.dokploy.application_save_docker_provider(
+        stranger.application_id, docker_image="nginx:1"
+    )
+    plan = await compute_plan(runtime)
+    blockers = [b for b in plan.blockers if b.type is BlockerType.not_owned]
+    assert [b.lane for b in blockers] == ["docs-site/testing"]
+    assert stranger.application_id in blockers[0].message
+    assert not plan.lane_actions("docs-site/testing")
+    # The plan is blocked as a whole; the other lanes are applied by planning them alone.
+    lanes = [lane for lane in plan.lanes if lane != "docs-site/testing"]
+    scoped = await compute_plan(runtime, lanes)
+    assert (await apply_plan(runtime, scoped.plan_id)).ok
+    after = await runtime.dokploy.application_one(stranger.application_id)
+    assert after.docker_image == "nginx:1" and not after.env and not after.domains
+
+
+# Invariant 2 -------------------------------------------------------------------------------
+
+
+async def test_failure_mid_apply_leaves_a_trail_of_what_ran_and_what_did_not(
+    runtime: Runtime, emulator: Emulator, engine: Engine
+) -> None:
+    plan = await compute_plan(runtime)
+    emulator.faults.fail_next("application.saveEnvironment", status=500, count=10)
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.status == "failed"
+    failed = [r for r in result.actions if r.result == "failed"]
+    assert len(failed) == 1 and failed[0].op == "set_env"
+    ran = [r.action_id for r in result.actions if r.result == "ok"]
+    not_run = [r.action_id for r in result.actions if r.result == "not_run"]
+    assert ran and not_run
+    trail = events(engine, plan.plan_id)
+    for action_id in ran:
+        assert trail.index(("action_intent", action_id)) < trail.index(("action_result", action_id))
+    assert ("action_intent", failed[0].action_id) in trail
+    assert ("action_result", failed[0].action_id) in trail
+    for action_id in not_run:
+        assert ("action_skipped", action_id) in trail
+        assert ("action_intent", action_id) not in trail
+    assert trail[-1] == ("apply_finished", None)
+    stalled = [
+        r
+        for r in all_statuses(engine)
+        if any(c["type"] == "Stalled" and c["status"] == "True" for c in r.conditions)
+    ]
+    assert stalled
+
+
+async def test_a_failed_deploy_is_owed_again_by_the_next_plan(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    plan = await compute_plan(runtime, ["docs-site/testing"])
+    emulator.faults.fail_next_deploy()
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.status == "failed"
+    assert [r.op for r in result.actions if r.result == "failed"] == ["deploy"]
+    again = await compute_plan(runtime, ["docs-site/testing"])
+    assert [a.op for a in again.actions] == [Op.deploy]
+    assert "predates" in again.actions[0].reason
+    assert (await apply_plan(runtime, again.plan_id)).ok
+    assert (await compute_plan(runtime, ["docs-site/testing"])).actions == []
+
+
+# Invariant 8 -------------------------------------------------------------------------------
+
+
+async def test_auth_failure_is_a_gate_with_a_clear_message(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    emulator.faults.unauthorized()
+    plan = await compute_plan(runtime)
+    assert plan.actions == []
+    assert [b.type for b in plan.blockers] == [BlockerType.preflight_failed]
+    assert "Dokploy preflight failed" in plan.blockers[0].message
+
+
+# Invariant 10 ------------------------------------------------------------------------------
+
+
+async def test_a_lane_held_by_another_worker_is_not_applied(
+    runtime: Runtime, engine: Engine
+) -> None:
+    plan = await compute_plan(runtime, ["docs-site/testing"])
+    assert leases.acquire(engine, "docs-site/testing", "other-replica", ttl_seconds=60)
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.status == "refused" and result.refusal is not None
+    assert "other-replica" in result.refusal.message
+    leases.release(engine, "docs-site/testing", "other-replica")
+    assert (await apply_plan(runtime, plan.plan_id)).ok
+
+
+# Invariant 1: a scheduled pass applies only what lane policy allows -------------------------
+
+
+async def test_auto_safe_refuses_manual_lanes_and_risky_actions(runtime: Runtime) -> None:
+    everything = await compute_plan(runtime)
+    refused = await apply_plan(runtime, everything.plan_id, auto_safe=True)
+    assert refused.refusal is not None and refused.refusal.type is BlockerType.action_not_allowed
+    testing = await compute_plan(runtime, ["shop/testing"])
+    assert (await apply_plan(runtime, testing.plan_id, auto_safe=True)).ok
+
+
+# Invariant 7 -------------------------------------------------------------------------------
+
+
+async def test_secrets_appear_in_no_plan_audit_export_or_log(
+    runtime: Runtime, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    plan = await compute_plan(runtime)
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.ok
+    secret_changes = [c for a in plan.actions for c in a.changes if c.secret]
+    assert secret_changes and all(str(c.after).startswith("hmac-sha256:") for c in secret_changes)
+    exported = io.StringIO()
+    with session_scope(engine) as session:
+        audit.export_jsonl(session, exported)
+    outputs = [
+        plan.model_dump_json(),
+        exported.getvalue(),
+        caplog.text,
+        json.dumps([vars(a) for a in result.actions]),
+    ]
+    for text in outputs:
+        assert_no_secrets(text, SECRETS.values())
+    # ... and the values did reach Dokploy, where they belong.
+    shop = next(
+        a
+        for p in await runtime.dokploy.project_all()
+        for e in p.environments
+        for a in e.applications
+        if a.name == "shop-prod"
+    )
+    env = (await runtime.dokploy.application_one(shop.application_id)).env or ""
+    assert SECRETS["SHOP_STRIPE_API_KEY"] in env
+
+
+async def test_unavailable_secret_blocks_its_lanes_without_naming_a_value(runtime: Runtime) -> None:
+    assert runtime.environ is not None
+    runtime.environ = {k: v for k, v in runtime.environ.items() if k != "SHOP_STRIPE_API_KEY"}
+    plan = await compute_plan(runtime)
+    blocked = {b.lane for b in plan.blockers if b.type is BlockerType.preflight_failed}
+    assert blocked == {"shop/testing", "shop/prod"}
+    assert all("SHOP_STRIPE_API_KEY" in b.message for b in plan.blockers)
