@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import db, desired, emulator, validate
+from reconciler.cli import audit, db, desired, emulator, validate
 
 app = typer.Typer(
     name="setpoint",
@@ -18,6 +18,7 @@ app.command("schema")(validate.schema)
 app.add_typer(desired.app, name="desired")
 app.add_typer(db.app, name="db")
 app.add_typer(emulator.app, name="emulator")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:
