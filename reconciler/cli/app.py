@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import adopt, db, demo, desired, emulator, reconcile, validate
+from reconciler.cli import adopt, audit, db, demo, desired, emulator, reconcile, validate
 
 app = typer.Typer(
     name="setpoint",
@@ -13,13 +13,14 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
+app.command("demo")(demo.demo)
 app.command("validate")(validate.validate)
 app.command("schema")(validate.schema)
-app.command("demo")(demo.demo)
 app.command("plan")(reconcile.plan)
 app.command("apply")(reconcile.apply)
 app.command("status")(reconcile.status)
 app.command("adopt")(adopt.adopt_command)
+app.add_typer(audit.app, name="audit")
 app.add_typer(desired.app, name="desired")
 app.add_typer(db.app, name="db")
 app.add_typer(emulator.app, name="emulator")

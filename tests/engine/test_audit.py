@@ -1,0 +1,181 @@
+"""The audit chain: durable, ordered, tamper-evident, and never a home for a secret."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from desired_state.secrets import SecretRef
+from reconciler import audit
+from reconciler.audit import AuditEvent, SecretInAuditRecord
+from reconciler.secrets import SecretValue, resolve
+from reconciler.store.database import make_engine
+
+
+def _fill(engine: Engine, count: int) -> None:
+    for n in range(count):
+        audit.record(
+            engine,
+            event=AuditEvent.action_result,
+            actor="tester",
+            lane=f"shop/lane-{n % 2}",
+            plan_id=f"plan-{n // 2}",
+            action_id=f"a{n}",
+            data={"n": n, "ok": True, "detail": {"ratio": 0.5, "tags": ["x", "y"]}},
+        )
+
+
+def _verify(engine: Engine) -> audit.ChainVerification:
+    with Session(engine) as session:
+        return audit.verify_chain(session)
+
+
+def test_records_are_committed_linked_and_verify(engine: Engine) -> None:
+    first = audit.record(engine, event=AuditEvent.apply_started, actor="alice", plan_id="p1")
+    second = audit.record(
+        engine, event=AuditEvent.action_intent, actor="alice", plan_id="p1", action_id="a1"
+    )
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.prev_hash == "0" * 64 and second.prev_hash == first.hash
+    # Durable before return: a separate connection sees the intent at once.
+    with engine.connect() as other:
+        events = other.execute(sa.text("SELECT event FROM audit_records ORDER BY seq")).all()
+    assert [e for (e,) in events] == ["apply_started", "action_intent"]
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=2)
+
+
+def test_empty_log_verifies(engine: Engine) -> None:
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=0)
+
+
+def test_edited_record_is_detected(engine: Engine) -> None:
+    _fill(engine, 5)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_records SET actor = 'mallory' WHERE seq = 3"))
+    result = _verify(engine)
+    assert not result.ok and result.first_bad_seq == 3 and result.checked == 2
+    assert result.reason is not None and "edited" in result.reason
+
+
+def test_edited_data_is_detected(engine: Engine) -> None:
+    _fill(engine, 3)
+    with Session(engine) as session:
+        row = audit.get_record(session, 2)
+        assert row is not None
+        row.data = {**row.data, "ok": False}
+        session.add(row)
+        session.commit()
+    assert _verify(engine).first_bad_seq == 2
+
+
+def test_deleted_record_is_detected(engine: Engine) -> None:
+    _fill(engine, 5)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_records WHERE seq = 2"))
+    result = _verify(engine)
+    assert not result.ok and result.first_bad_seq == 2
+    assert result.reason == "record 2 is missing"
+
+
+def test_truncated_tail_is_detected_by_the_head(engine: Engine) -> None:
+    _fill(engine, 4)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_records WHERE seq = 4"))
+    result = _verify(engine)
+    assert not result.ok and result.first_bad_seq == 4 and result.checked == 3
+
+
+def test_reordered_records_are_detected(engine: Engine) -> None:
+    _fill(engine, 4)
+    with engine.begin() as conn:  # swap records 2 and 3 by renumbering them
+        conn.execute(sa.text("UPDATE audit_records SET seq = 100 WHERE seq = 2"))
+        conn.execute(sa.text("UPDATE audit_records SET seq = 2 WHERE seq = 3"))
+        conn.execute(sa.text("UPDATE audit_records SET seq = 3 WHERE seq = 100"))
+    result = _verify(engine)
+    assert not result.ok and result.first_bad_seq == 2
+
+
+def test_concurrent_appenders_never_fork_the_chain(database_url: str, engine: Engine) -> None:
+    writers, each = 4, 8
+    engines = [make_engine(database_url) for _ in range(writers)]
+    start = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(own: Engine, n: int) -> None:
+        try:
+            start.wait()
+            for i in range(each):
+                audit.record(own, event=AuditEvent.action_result, actor=f"w{n}", data={"i": i})
+        except BaseException as error:  # reported below; a thread's exception is otherwise lost
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(e, n)) for n, e in enumerate(engines)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for own in engines:
+        own.dispose()
+    assert failures == []
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=writers * each)
+
+
+def test_a_resolved_secret_is_refused_and_not_echoed(engine: Engine) -> None:
+    value = resolve(
+        SecretRef.model_validate({"fromEnv": "DB_PASS"}), environ={"DB_PASS": "hunter2-audit-xyz"}
+    )
+    with pytest.raises(SecretInAuditRecord) as raised:
+        audit.record(
+            engine,
+            event=AuditEvent.action_result,
+            actor="alice",
+            data={"env": {"DATABASE_URL": f"postgres://app:{value.reveal()}@db/app"}},
+        )
+    assert "hunter2-audit-xyz" not in str(raised.value)
+    assert "data.env.DATABASE_URL" in str(raised.value)
+    with pytest.raises(SecretInAuditRecord):
+        audit.record(engine, event=AuditEvent.adopted, actor=value.reveal())
+    with Session(engine) as session:
+        assert audit.list_records(session) == []  # nothing was written, the chain is intact
+
+
+def test_a_secret_value_object_is_stored_masked(engine: Engine) -> None:
+    value = SecretValue("not-registered-directly")
+    row = audit.record(engine, event=AuditEvent.action_result, actor="a", data={"v": value})
+    assert row.data == {"v": "SecretValue(***)"}
+
+
+def test_list_filters_and_tail(engine: Engine) -> None:
+    _fill(engine, 10)
+    audit.record(engine, event=AuditEvent.plan_blocked, actor="b", lane="shop/prod")
+    with Session(engine) as session:
+        assert [r.seq for r in audit.list_records(session, limit=3)] == [9, 10, 11]
+        assert [r.seq for r in audit.list_records(session, since_seq=2, limit=3)] == [3, 4, 5]
+        lane0 = audit.list_records(session, lane="shop/lane-0")
+        assert [r.seq for r in lane0] == [1, 3, 5, 7, 9]
+        assert [r.seq for r in audit.list_records(session, plan_id="plan-1")] == [3, 4]
+        blocked = audit.list_records(session, event=AuditEvent.plan_blocked)
+        assert [r.lane for r in blocked] == ["shop/prod"]
+        assert audit.get_record(session, 99) is None
+
+
+def test_export_jsonl_is_stable_and_carries_the_chain(engine: Engine) -> None:
+    _fill(engine, 3)
+    out = io.StringIO()
+    with Session(engine) as session:
+        assert audit.export_jsonl(session, out, lane="shop/lane-0") == 2
+    lines = out.getvalue().splitlines()
+    first = json.loads(lines[0])
+    assert list(first) == sorted(first)
+    assert first["seq"] == 1 and first["prev_hash"] == "0" * 64 and len(first["hash"]) == 64
+    assert first["data"]["detail"] == {"ratio": 0.5, "tags": ["x", "y"]}
+    again = io.StringIO()
+    with Session(engine) as session:
+        audit.export_jsonl(session, again, lane="shop/lane-0")
+    assert again.getvalue() == out.getvalue()

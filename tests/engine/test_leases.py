@@ -1,0 +1,112 @@
+"""Lane leases: one worker per lane, also across engines racing on one database."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from reconciler import leases
+from reconciler.leases import LaneBusy, LeaseLost
+from reconciler.store.database import make_engine
+
+
+def test_second_holder_is_refused_until_release(engine: Engine) -> None:
+    assert leases.acquire(engine, "shop/prod", "worker-a", 60)
+    assert not leases.acquire(engine, "shop/prod", "worker-b", 60)
+    assert leases.acquire(engine, "shop/prod", "worker-a", 60)  # re-entrant for its holder
+    assert not leases.release(engine, "shop/prod", "worker-b")  # not b's to give up
+    assert leases.release(engine, "shop/prod", "worker-a")
+    assert leases.acquire(engine, "shop/prod", "worker-b", 60)
+
+
+def test_expired_lease_can_be_taken_over_and_the_old_holder_loses_it(engine: Engine) -> None:
+    assert leases.acquire(engine, "shop/testing", "worker-a", 0.05)
+    time.sleep(0.1)
+    assert leases.acquire(engine, "shop/testing", "worker-b", 60)
+    assert not leases.renew(engine, "shop/testing", "worker-a", 60)
+    assert not leases.release(engine, "shop/testing", "worker-a")
+    lease = leases.current(engine, "shop/testing")
+    assert lease is not None and lease.holder == "worker-b"
+
+
+def test_renew_extends_the_lease(engine: Engine) -> None:
+    assert leases.acquire(engine, "l", "a", 0.05)
+    assert leases.renew(engine, "l", "a", 60)
+    time.sleep(0.1)
+    assert not leases.acquire(engine, "l", "b", 60)
+
+
+def test_hold_takes_all_or_none_and_names_the_holder(engine: Engine) -> None:
+    assert leases.acquire(engine, "shop/b", "other", 60)
+    with pytest.raises(LaneBusy) as busy, leases.hold(engine, ["shop/c", "shop/a", "shop/b"], "me"):
+        pytest.fail("the block must not run while a lane is busy")
+    assert busy.value.lane == "shop/b" and busy.value.holder == "other"
+    assert busy.value.expires_at is not None
+    assert "shop/b is being reconciled by other" in str(busy.value)
+    # shop/a was taken before shop/b was found busy, and given back.
+    assert leases.current(engine, "shop/a") is None
+    assert leases.current(engine, "shop/c") is None
+
+
+def test_hold_releases_on_exit_and_on_error(engine: Engine) -> None:
+    with leases.hold(engine, ["x", "y"], "me", ttl_seconds=60) as held:
+        assert held.lanes == ("x", "y")
+        assert not leases.acquire(engine, "x", "other", 60)
+        held.renew()
+    assert leases.acquire(engine, "x", "other", 60)
+    with pytest.raises(RuntimeError), leases.hold(engine, ["z"], "me"):
+        raise RuntimeError("apply failed")
+    assert leases.current(engine, "z") is None
+
+
+def test_renew_in_hold_reports_a_lost_lease(engine: Engine) -> None:
+    with leases.hold(engine, ["slow"], "me", ttl_seconds=0.05) as held:
+        time.sleep(0.1)
+        assert leases.acquire(engine, "slow", "other", 60)
+        with pytest.raises(LeaseLost):
+            held.renew()
+    # leaving the block must not free the lane the other worker now holds
+    assert not leases.acquire(engine, "slow", "third", 60)
+
+
+@pytest.mark.parametrize("expired_first", [False, True])
+def test_racing_engines_exactly_one_wins(
+    database_url: str, engine: Engine, expired_first: bool
+) -> None:
+    racers, rounds = 4, 5
+    engines = [make_engine(database_url) for _ in range(racers)]
+    for n in range(rounds):
+        lane = f"race/{n}"
+        if expired_first:
+            assert leases.acquire(engine, lane, "gone", 0.01)
+    if expired_first:
+        time.sleep(0.05)
+    wins: list[tuple[str, str]] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(racers)
+
+    def race(own: Engine, name: str) -> None:
+        try:
+            for n in range(rounds):
+                start.wait()
+                if leases.acquire(own, f"race/{n}", name, 60):
+                    wins.append((f"race/{n}", name))
+        except BaseException as error:  # a thread's exception is otherwise lost
+            failures.append(error)
+            start.abort()
+
+    threads = [threading.Thread(target=race, args=(e, f"w{i}")) for i, e in enumerate(engines)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for own in engines:
+        own.dispose()
+    assert failures == []
+    assert sorted(lane for lane, _ in wins) == [f"race/{n}" for n in range(rounds)]
+    for lane, winner in wins:
+        lease = leases.current(engine, lane)
+        assert lease is not None and lease.holder == winner
