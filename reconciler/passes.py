@@ -54,12 +54,13 @@ async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> 
         )
     runtime.progress(f"observing {len(selected)} lane(s) in Dokploy")
     failure = await preflight(runtime)
+    diffs: list[LaneDiff] = []
     if failure is not None:
-        observation, diffs = Observation(), []
+        observation = Observation()
         extra = [Blocker(type=BlockerType.preflight_failed, lane=None, message=failure)]
     else:
         observation = await kind.observe(selected)
-        diffs: list[LaneDiff] = [kind.diff(lane, observation) for lane in selected]
+        diffs = [kind.diff(lane, observation) for lane in selected]
         extra = []
     plan = build_plan(
         diffs=diffs,

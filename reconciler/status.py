@@ -82,4 +82,4 @@ def record(
 
 def all_statuses(engine: Engine) -> list[LaneStatusRow]:
     with session_scope(engine) as session:
-        return list(session.exec(select(LaneStatusRow).order_by(LaneStatusRow.lane)).all())  # type: ignore[arg-type]
+        return list(session.exec(select(LaneStatusRow).order_by(LaneStatusRow.lane)).all())

@@ -28,7 +28,7 @@ def default_actor() -> str:
 
 def dokploy_config() -> DokployConfig:
     try:
-        return DokployConfig()  # type: ignore[call-arg]  # read from the environment
+        return DokployConfig()  # read from the environment
     except ValidationError:
         raise fail(
             "Dokploy is not configured: set SETPOINT_DOKPLOY_URL and SETPOINT_DOKPLOY_API_KEY "
