@@ -1,0 +1,186 @@
+"""HTTP health checks that cannot be turned against the network Setpoint runs in.
+
+Health URLs come from desired state, which many people can edit; unchecked, a URL such as
+http://169.254.169.254/ would make Setpoint fetch cloud credentials or probe internal
+services for whoever wrote it. So every target, and every redirect target, is resolved
+once, refused if it is not a public address (unless the operator allow-listed the host),
+and then connected to by that vetted address: a second DNS answer cannot swap it.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+
+import anyio
+import httpx
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+_CGNAT = ip_network("100.64.0.0/10")
+_NAT64 = ip_network("64:ff9b::/96")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    ok: bool
+    url: str
+    status: int | None
+    reason: str
+    elapsed_ms: float
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the host resolves to, without blocking the event loop."""
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def blocked_reason(address: str) -> str | None:
+    """Why an address is not a public target, or None when it is."""
+    ip = ip_address(address.split("%", 1)[0])
+    if isinstance(ip, IPv6Address):
+        # IPv6 forms that carry an IPv4 address reach that IPv4 address.
+        embedded: IPv4Address | None = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip.teredo:
+            embedded = ip.teredo[1]
+        if embedded is None and ip in _NAT64:
+            embedded = IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            inner = blocked_reason(str(embedded))
+            if inner:
+                return f"{inner} (inside {ip})"
+    checks = (
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_loopback, "loopback"),
+        (ip.is_link_local, "link-local"),
+        (ip.is_multicast, "multicast"),
+        (isinstance(ip, IPv4Address) and ip in _CGNAT, "carrier-grade NAT"),
+        (ip.is_private, "private"),
+        (ip.is_reserved, "reserved"),
+        (not ip.is_global, "not publicly routable"),
+    )
+    for matched, name in checks:
+        if matched:
+            return f"{name} address {ip}"
+    return None
+
+
+def _shown(url: httpx.URL) -> str:
+    # A health URL may carry basic-auth credentials; results and audit records must not.
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
+
+
+class _Refused(Exception):
+    pass
+
+
+async def _vetted_addresses(url: httpx.URL, allowed: set[str], resolve: Resolver) -> list[str]:
+    if url.scheme not in _DEFAULT_PORTS:
+        raise _Refused(f"only http and https URLs are checked, not {url.scheme or 'no scheme'}")
+    host = url.host.lower()
+    if not host:
+        raise _Refused("the URL has no host")
+    try:
+        literal: str | None = str(ip_address(host))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            addresses = await resolve(
+                url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[url.scheme]
+            )
+        except OSError as error:
+            raise _Refused(f"could not resolve {host}: {error.strerror or error}") from None
+        if not addresses:
+            raise _Refused(f"{host} resolved to no address")
+    if host in allowed:
+        return addresses
+    for address in addresses:
+        reason = blocked_reason(address)
+        if reason:
+            raise _Refused(
+                f"refused {host}: {reason} is not a public target; allow-list the host to check it"
+            )
+    return addresses
+
+
+async def _fetch(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]) -> httpx.Response:
+    """GET by a vetted address, keeping the Host header and TLS name of the URL."""
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    last: httpx.ConnectError | None = None
+    for address in addresses:
+        pinned = url.copy_with(host=address.split("%", 1)[0])
+        request = client.build_request(
+            "GET", pinned, headers={"Host": url.netloc.decode("ascii")}, extensions=extensions
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.ConnectError as error:
+            last = error
+            continue
+        await response.aclose()  # only the status matters; never read an unbounded body
+        return response
+    assert last is not None
+    raise last
+
+
+async def check_http(
+    url: str,
+    *,
+    expect_status: int = 200,
+    timeout: float = 5.0,  # noqa: ASYNC109 - one budget for DNS, redirects and reads
+    allow_hosts: Collection[str] = (),
+    max_redirects: int = 3,
+    resolver: Resolver | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> HealthResult:
+    """GET `url` and compare the status; failures are results, never exceptions."""
+    started = time.perf_counter()
+    allowed = {host.lower().strip("[]") for host in allow_hosts}
+    resolve = resolver or system_resolver
+    current = url
+
+    def result(ok: bool, status: int | None, reason: str) -> HealthResult:
+        elapsed = (time.perf_counter() - started) * 1000
+        return HealthResult(ok, current, status, reason, round(elapsed, 1))
+
+    try:
+        target = httpx.URL(url)
+        current = _shown(target)
+        with anyio.fail_after(timeout):
+            # trust_env=False: a proxy from the environment would connect by name, unvetted.
+            async with httpx.AsyncClient(
+                transport=transport, trust_env=False, follow_redirects=False, timeout=timeout
+            ) as client:
+                for hop in range(max_redirects + 1):
+                    try:
+                        addresses = await _vetted_addresses(target, allowed, resolve)
+                    except _Refused as refused:
+                        if hop == 0:
+                            raise
+                        raise _Refused(f"redirected to {current}: {refused}") from None
+                    response = await _fetch(client, target, addresses)
+                    status = response.status_code
+                    location = response.headers.get("location")
+                    if status == expect_status or not (response.is_redirect and location):
+                        break
+                    if hop == max_redirects:
+                        return result(False, status, f"more than {max_redirects} redirects")
+                    target = target.join(location)
+                    current = _shown(target)
+    except _Refused as refused:
+        return result(False, None, str(refused))
+    except (TimeoutError, httpx.TimeoutException):
+        return result(False, None, f"timed out after {timeout:g}s")
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as error:
+        return result(False, None, f"request failed: {str(error) or type(error).__name__}")
+    if status != expect_status:
+        return result(False, status, f"status {status}, expected {expect_status}")
+    return result(True, status, "ok")
