@@ -24,8 +24,8 @@ from providers.dokploy.errors import (
     DokployValidationError,
 )
 from providers.dokploy.rpc import normalise_base_url
-from tests.providers.dokploy.conftest import API_KEY, BASE_URL
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
+from tests.providers.dokploy.fixtures import API_KEY, BASE_URL
 
 
 def _client(handler: Any, recorder: ContractRecorder, **kw: Any) -> DokployClient:
