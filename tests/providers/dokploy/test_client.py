@@ -24,8 +24,8 @@ from providers.dokploy.errors import (
     DokployValidationError,
 )
 from providers.dokploy.rpc import normalise_base_url
-from tests.providers.dokploy.conftest import API_KEY, BASE_URL
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
+from tests.providers.dokploy.fixtures import API_KEY, BASE_URL
 
 
 def _client(handler: Any, recorder: ContractRecorder, **kw: Any) -> DokployClient:
@@ -277,3 +277,13 @@ def test_emulated_bodies_round_trip_as_json() -> None:
     # Guard for the MockTransport helpers above: json=True must encode as the literal true.
     assert httpx.Response(200, json=True).content == b"true"
     assert json.loads(b"true") is True
+
+
+async def test_create_refused_with_429_is_sent_again_once_allowed(
+    dokploy_client: DokployClient, emulator: Emulator
+) -> None:
+    # A 429 means Dokploy did not act, so even a create may be repeated.
+    env_id = (await dokploy_client.project_create("p")).environment.environment_id
+    emulator.faults.rate_limit(count=1, retry_after=0.01)
+    await dokploy_client.application_create("web", env_id)
+    assert [a["name"] for a in emulator.state.applications.values()] == ["web"]

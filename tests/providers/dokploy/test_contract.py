@@ -16,7 +16,6 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator.procedures import PROCEDURES
 from providers.dokploy.errors import DokployNotFound
 from providers.dokploy.models import Project, ProjectCreated
-from tests.providers.dokploy.conftest import API_KEY, BASE_URL, make_client
 from tests.providers.dokploy.contract import (
     ContractRecorder,
     RecordingTransport,
@@ -26,6 +25,7 @@ from tests.providers.dokploy.contract import (
     operation,
     request_schema,
 )
+from tests.providers.dokploy.fixtures import API_KEY, BASE_URL, make_client
 
 Call = Callable[[DokployClient], Awaitable[Any]]
 

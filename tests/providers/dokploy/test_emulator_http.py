@@ -7,7 +7,7 @@ import re
 import httpx
 
 from providers.dokploy.emulator import Emulator, create_app
-from tests.providers.dokploy.conftest import BASE_URL
+from tests.providers.dokploy.fixtures import BASE_URL
 
 
 async def _project(raw: httpx.AsyncClient) -> dict[str, str]:

@@ -18,8 +18,8 @@ from providers.dokploy.ensure import (
     ensure_project,
 )
 from providers.dokploy.errors import DeployTimeout, DokployTimeout, DokployTransientError
-from tests.providers.dokploy.conftest import make_client
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
+from tests.providers.dokploy.fixtures import make_client
 
 FAST_TIMEOUT = 0.1  # client timeout for tests that make the emulator hang
 
