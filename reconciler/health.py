@@ -135,7 +135,7 @@ async def check_http(
     url: str,
     *,
     expect_status: int = 200,
-    timeout: float = 5.0,  # noqa: ASYNC109 - one budget for DNS, redirects and reads
+    timeout: float = 5.0,
     allow_hosts: Collection[str] = (),
     max_redirects: int = 3,
     resolver: Resolver | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reconciler.apply import ApplyResult
@@ -32,16 +33,16 @@ def render_plan(console: Console, plan: Plan) -> None:
         style = RISK_STYLE[action.risk.value]
         after = f" (after {', '.join(action.depends_on)})" if action.depends_on else ""
         console.print(
-            f"  [bold]{action.id}[/] [{style}]{action.risk.value:<11}[/] {action.op.value:<18} "
-            f"{action.target}  [dim]{action.lane}: {action.reason}{after}[/]",
+            f"  [bold]{action.id:<4}[/] [{style}]{action.risk.value:<11}[/] {action.op.value:<18} "
+            f"{escape(action.target)}  [dim]{escape(action.lane)}: {escape(action.reason)}{after}[/]",
             highlight=False,
         )
         for change in action.changes:
             mark = " [dim](secret)[/]" if change.secret else ""
             console.print(
-                f"      {change.field}: {_value(change.before)} → {_value(change.after)}{mark}",
+                f"       {escape(change.field)}: {escape(_value(change.before))} → "
+                f"{escape(_value(change.after))}{mark}",
                 highlight=False,
-                markup=not change.secret,
             )
     for blocker in plan.blockers:
         where = f" [{blocker.lane}]" if blocker.lane else ""
@@ -50,7 +51,7 @@ def render_plan(console: Console, plan: Plan) -> None:
             highlight=False,
         )
     for note in plan.notes:
-        console.print(f"  [dim]note: {note}[/]", highlight=False)
+        console.print(f"  [dim]note: {escape(note)}[/]", highlight=False)
     if plan.actions:
         risks = {r: sum(1 for a in plan.actions if a.risk.value == r) for r in RISK_STYLE}
         summary = ", ".join(f"{n} {r}" for r, n in risks.items() if n)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reconciler.health import HealthResult, check_http
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,13 +19,14 @@ from starlette.routing import Route
 
 from desired_state.loader import load_path
 from providers.dokploy.emulator import Emulator, create_app
+from reconciler.health import HealthResult, check_http
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 from reconciler.store.database import session_scope
 from reconciler.store.desired_objects import apply_documents
 from tests.conftest import EXAMPLES
-from tests.providers.dokploy.conftest import API_KEY, make_client
 from tests.providers.dokploy.contract import ContractRecorder
+from tests.providers.dokploy.fixtures import API_KEY, make_client
 
 SECRETS = {
     "SHOP_DATABASE_URL": "postgres://shop:hunter2-very-secret@db.internal/shop",

@@ -17,6 +17,8 @@ from reconciler.lanes.product.desired import DesiredDomain, ProductLane
 from reconciler.lanes.product.observed import ObservedDomain, ObservedProductLane, ObservedService
 from reconciler.plan import Blocker, BlockerType, Change, Op, Risk, fingerprint
 
+DEFAULT_ENVIRONMENT = "production"
+
 
 @dataclass(frozen=True)
 class SecretFacts:
@@ -139,10 +141,15 @@ def _converge_lane(
                 risk=Risk.safe,
                 reason=f"project {lane.project!r} does not exist",
                 changes=[Change(field="project", after=lane.project)],
-                params={"name": lane.project, "provides": [pkey]},
+                params={
+                    "name": lane.project,
+                    "provides": [pkey, environment_key(lane.project, DEFAULT_ENVIRONMENT)],
+                },
             )
         )
-    if observed.environment_id is None:
+    # Dokploy's project.create makes the protected `production` environment itself.
+    made_by_project = observed.project_id is None and lane.environment == DEFAULT_ENVIRONMENT
+    if observed.environment_id is None and not made_by_project:
         add(
             ProposedAction(
                 key="environment",
