@@ -140,19 +140,20 @@ async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
     runtime: Runtime, emulator: Emulator, engine: Engine, tmp_path: Path
 ) -> None:
     await converge(runtime)
-    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml", "shop.yaml"), prune=True)
+    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
     runtime.settings.max_deletions = 1
     plan = await compute_plan(runtime)
     assert plan.deletions == 2
     assert [b.type for b in plan.blockers] == [BlockerType.blast_radius_exceeded]
     too_few = await apply_plan(runtime, plan.plan_id, allow_destroy=1)
     assert too_few.refusal is not None and too_few.refusal.type is BlockerType.blast_radius_exceeded
-    assert "shop-prod" in emulator.summary()["applications"]
+    assert "docs-site-prod" in emulator.summary()["applications"]
     ok = await apply_plan(runtime, plan.plan_id, allow_destroy=2)
     assert ok.ok, ok
     names = emulator.summary()["applications"]
-    assert "shop-prod" in names  # protected
     assert not any(n.startswith("docs-site") for n in names)
+    assert {"shop-prod", "shop-testing"} <= set(names)
+    assert (await compute_plan(runtime)).actions == []
 
 
 # Invariant 4 -------------------------------------------------------------------------------
