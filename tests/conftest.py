@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from reconciler.store.database import make_engine
 from reconciler.store.migrate import upgrade
 from tests.databases import fresh_postgres_database, postgres_base_url
+from tests.support.cli import Invoke, invoker
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -37,3 +38,18 @@ def engine(database_url: str) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def setpoint(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Invoke]:
+    """`setpoint` on a migrated database."""
+    yield from invoker(database_url, monkeypatch)
+
+
+@pytest.fixture
+def setpoint_on_empty_database(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Invoke]:
+    yield from invoker(database_url, monkeypatch)

@@ -9,8 +9,11 @@ from rich.table import Table
 
 from desired_state.issues import InvalidDesiredState
 from desired_state.loader import load_path
+from reconciler import audit
+from reconciler.audit import AuditEvent
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
+from reconciler.cli.runtime import default_actor
 from reconciler.store.database import session_scope
 from reconciler.store.desired_objects import apply_documents, get_object, list_objects
 
@@ -38,8 +41,19 @@ def apply(
         for issue in exc.issues:
             errors.print(str(issue), highlight=False, markup=False)
         raise fail(f"{len(exc.issues)} problem(s) found; nothing stored") from None
-    with session_scope(context.ready_engine()) as session:
+    engine = context.ready_engine()
+    with session_scope(engine) as session:
         report = apply_documents(session, documents, prune=prune)
+    if report.changed_anything:
+        audit.record(
+            engine,
+            event=AuditEvent.desired_applied,
+            actor=default_actor(),
+            data={
+                outcome: [key for key, o, _ in report.entries if o == outcome]
+                for outcome in ("created", "changed", "removed")
+            },
+        )
     if output is OutputFormat.json:
         print_json(
             [

@@ -71,16 +71,24 @@ def apply(
 ) -> None:
     """Apply a stored plan. Refused if it is stale, blocked or expired; audited either way."""
 
+    # Deploys can take minutes: a live spinner shows which action is running meanwhile.
+    spinner = console.status("checking the plan", spinner="dots")
+
     def progress(message: str) -> None:
         if output is OutputFormat.text:
             console.print(f"[cyan]→[/] {message}", highlight=False)
+            spinner.update(f"running {message}")
 
     async def run() -> ApplyResult:
         async with open_runtime(progress=progress) as runtime:
             return await apply_plan(runtime, plan_id, allow_destroy=allow_destroy)
 
     try:
-        result = anyio.run(run)
+        if output is OutputFormat.text:
+            with spinner:
+                result = anyio.run(run)
+        else:
+            result = anyio.run(run)
     except PlanNotFound:
         raise fail(f"no plan {plan_id!r}; run `setpoint plan` first") from None
     if output is OutputFormat.json:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.conftest import Invoke
 from tests.conftest import EXAMPLES
+from tests.support.cli import Invoke
 
 
 def test_validate_examples_exits_zero(setpoint: Invoke) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from reconciler import audit
 from reconciler.audit import AuditEvent
-from tests.cli.conftest import Invoke
+from tests.support.cli import Invoke
 
 
 def _seed(engine: Engine) -> None:

@@ -1,0 +1,100 @@
+"""The operator's loop through the real CLI, over real loopback HTTP to the emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from providers.dokploy.emulator import create_app
+from reconciler.loopback import serve
+from tests.support.cli import Invoke
+from tests.support.secret_scan import assert_no_secrets
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "notes-signing-key-0123456789abcdef"
+FLEET = """\
+apiVersion: setpoint.dev/v1
+kind: Product
+metadata: {name: notes}
+spec:
+  repository: acme/notes
+  dokploy: {project: notes}
+  runtime: {port: 3000}
+  env: {LOG_LEVEL: info}
+  secrets:
+    SIGNING_KEY: {fromEnv: NOTES_SIGNING_KEY}
+  lanes:
+    - name: testing
+      environment: testing
+      image: ghcr.io/acme/notes:main
+      domains: [{host: testing.notes.example.com}]
+      apply: auto-safe
+"""
+
+
+@pytest.fixture
+def dokploy_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with serve(create_app(api_key="cli-e2e-key", seed=3, build_seconds=0.05)) as base:
+        monkeypatch.setenv("SETPOINT_DOKPLOY_URL", base)
+        monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "cli-e2e-key")
+        monkeypatch.setenv("SETPOINT_DEPLOY_POLL_SECONDS", "0.05")
+        monkeypatch.setenv("NOTES_SIGNING_KEY", SECRET)
+        yield base
+
+
+def test_plan_apply_converge_audit(setpoint: Invoke, dokploy_url: str, tmp_path: Path) -> None:
+    fleet = tmp_path / "notes.yaml"
+    fleet.write_text(FLEET)
+    outputs: list[str] = []
+
+    def run(*args: str, expect: int = 0) -> str:
+        result = setpoint(*args)
+        outputs.append(result.output)
+        assert result.exit_code == expect, result.output
+        return result.stdout
+
+    run("desired", "apply", str(fleet))
+    plan = json.loads(run("plan", "--output", "json", "--detailed-exitcode", expect=2))
+    assert {a["op"] for a in plan["actions"]} >= {"create_project", "set_env", "deploy"}
+    assert plan["blockers"] == []
+    applied = run("apply", plan["plan_id"])
+    assert "applied" in applied
+    again = json.loads(run("plan", "--output", "json", "--detailed-exitcode", expect=0))
+    assert again["actions"] == []
+    lanes = json.loads(run("status", "--output", "json"))
+    assert [(s["lane"], s["lastAppliedPlan"]) for s in lanes] == [
+        ("notes/testing", plan["plan_id"])
+    ]
+    assert "verified" in run("audit", "verify")
+    run("audit", "export", "--format", "jsonl")
+    refused = run("apply", plan["plan_id"], expect=1)
+    assert "refused" in refused
+    for text in outputs:
+        assert_no_secrets(text, [SECRET])
+
+
+def test_unconfigured_dokploy_is_a_clear_error(
+    setpoint: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SETPOINT_DOKPLOY_URL", raising=False)
+    monkeypatch.delenv("SETPOINT_DOKPLOY_API_KEY", raising=False)
+    result = setpoint("plan")
+    assert result.exit_code == 1
+    assert "SETPOINT_DOKPLOY_URL" in result.stderr
+
+
+def test_wrong_api_key_blocks_the_plan(
+    setpoint: Invoke, dokploy_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fleet = tmp_path / "notes.yaml"
+    fleet.write_text(FLEET)
+    setpoint("desired", "apply", str(fleet))
+    monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "wrong")
+    result = setpoint("plan", "--detailed-exitcode")
+    assert result.exit_code == 1
+    assert "preflight_failed" in result.stdout and "Dokploy preflight failed" in result.stdout
+    assert "wrong" not in result.output.replace("wrong_", "")
