@@ -74,8 +74,8 @@ async def apply_plan(
         )
     holder = f"{runtime.actor}:{plan.plan_id}"
     try:
-        with leases.hold(runtime.engine, plan.lanes, holder, ttl_seconds=LEASE_SECONDS):
-            return await _apply_leased(runtime, plan)
+        with leases.hold(runtime.engine, plan.lanes, holder, ttl_seconds=LEASE_SECONDS) as held:
+            return await _apply_leased(runtime, plan, held)
     except leases.LaneBusy as busy:
         plan_store.set_status(runtime.engine, plan.plan_id, "pending")
         return _refuse(
@@ -168,7 +168,7 @@ def _refuse(
     return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=blocker)
 
 
-async def _apply_leased(runtime: Runtime, plan: Plan) -> ApplyResult:
+async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) -> ApplyResult:
     failure = await preflight(runtime)
     if failure is not None:
         plan_store.set_status(runtime.engine, plan.plan_id, "pending")
@@ -211,23 +211,24 @@ async def _apply_leased(runtime: Runtime, plan: Plan) -> ApplyResult:
         poll_interval=runtime.settings.deploy_poll_seconds,
     )
     reports: list[ActionReport] = []
-    failed: Action | None = None
+    stopped: str | None = None  # why the remaining actions do not run
     for index, action in enumerate(plan.actions, start=1):
         runtime.progress(f"[{index}/{len(plan.actions)}] {action.op.value} {action.target}")
+        try:
+            held.renew()  # a long apply must not outlive its leases unnoticed
+        except leases.LeaseLost as lost:
+            stopped = str(lost)
+            break
         report = await _run_action(runtime, plan, executor, action)
         reports.append(report)
         if report.result == "failed":
-            failed = action
+            stopped = f"{action.id} failed"
             break
-    if failed is not None:
+    if stopped is not None:
         for action in plan.actions[len(reports) :]:
             reports.append(
                 ActionReport(
-                    action.id,
-                    action.op.value,
-                    action.lane,
-                    "not_run",
-                    "not run: an earlier action failed",
+                    action.id, action.op.value, action.lane, "not_run", f"not run: {stopped}"
                 )
             )
             audit.record(
@@ -237,9 +238,9 @@ async def _apply_leased(runtime: Runtime, plan: Plan) -> ApplyResult:
                 lane=action.lane,
                 plan_id=plan.plan_id,
                 action_id=action.id,
-                data={"op": action.op.value, "target": action.target, "why": f"{failed.id} failed"},
+                data={"op": action.op.value, "target": action.target, "why": stopped},
             )
-    outcome: Literal["applied", "failed"] = "failed" if failed else "applied"
+    outcome: Literal["applied", "failed"] = "failed" if stopped else "applied"
     plan_store.set_status(runtime.engine, plan.plan_id, outcome)
     _record_lane_results(runtime, plan, reports)
     audit.record(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 CONTRACTS = Path(__file__).parents[3] / ".." / "shared" / "contracts"
