@@ -60,6 +60,11 @@ async def preview_adoption(
         raise AdoptionRefused(f"Dokploy has no {service_type} {service_id}") from None
     service = service_from(detail)
     present = set(_env_keys(service.env_text))
+    facts, problems = kind.secret_facts(desired)
+    if problems:
+        raise AdoptionRefused("; ".join(problems))
+    # Assume the running deployment reflects the service's saved configuration: if that
+    # matches the lane, adoption owes no deploy; if not, the config changes plan one anyway.
     as_owned = Owned(
         provider="dokploy",
         object_type=service_type,
@@ -69,7 +74,7 @@ async def preview_adoption(
         protected=desired.protect,
         adopted=True,
         managed_env_keys=tuple(sorted(present & {*desired.env, *desired.secrets})),
-        deployed_config_hash=None,
+        deployed_config_hash=desired_config_hash(desired, facts),
     )
     observed = ObservedProductLane(
         project_id="adopted",
@@ -77,9 +82,6 @@ async def preview_adoption(
         service=service,
         owned=as_owned,
     )
-    facts, problems = kind.secret_facts(desired)
-    if problems:
-        raise AdoptionRefused("; ".join(problems))
     diff = diff_product_lane(lane, desired, observed, facts)
     return AdoptionPreview(
         lane, service_type, service_id, service.name, diff, as_owned.managed_env_keys
