@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import adopt, audit, db, demo, desired, emulator, reconcile, validate
+from reconciler.cli import adopt, audit, db, demo, desired, emulator, reconcile, run, validate
 
 app = typer.Typer(
     name="setpoint",
@@ -19,6 +19,7 @@ app.command("schema")(validate.schema)
 app.command("plan")(reconcile.plan)
 app.command("apply")(reconcile.apply)
 app.command("status")(reconcile.status)
+app.command("run")(run.run)
 app.command("adopt")(adopt.adopt_command)
 app.add_typer(audit.app, name="audit")
 app.add_typer(desired.app, name="desired")

@@ -45,9 +45,15 @@ class ProductLanes:
     async def observe(self, lanes: Sequence[str]) -> Observation:
         wanted = [self.desired[name] for name in lanes if name in self.desired]
         removed = [name for name in lanes if name not in self.desired]
-        return await ProductObserver(self.client, self.ownership, self.salt).observe(
-            wanted, removed
-        )
+        observer = ProductObserver(self.client, self.ownership, self.salt)
+        observation = await observer.observe(wanted, removed)
+        # Secret sources are read too: a rotation between plan and apply makes the plan stale
+        # before any side effect, as a change in Dokploy would.
+        for lane in wanted:
+            facts, _ = self.secret_facts(lane)
+            for key, value_fingerprint in facts.desired.items():
+                observation.fingerprints[f"secret:{lane.lane}/{key}"] = value_fingerprint
+        return observation
 
     def diff(self, lane: str, observation: Observation) -> LaneDiff:
         desired = self.desired.get(lane)

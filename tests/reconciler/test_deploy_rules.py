@@ -1,0 +1,105 @@
+"""A deploy is planned only when something the running service uses changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from providers.dokploy.emulator import Emulator
+from reconciler.apply import apply_plan
+from reconciler.passes import compute_plan
+from reconciler.plan import BlockerType, Op
+from reconciler.runtime import Runtime
+from tests.conftest import EXAMPLES
+from tests.reconciler.conftest import store_fleet
+
+
+def edited_fleet(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    target = tmp_path / "fleet"
+    target.mkdir(exist_ok=True)
+    for source in (EXAMPLES / "fleet").glob("*.yaml"):
+        text = source.read_text()
+        if source.name == file:
+            assert old in text
+            text = text.replace(old, new)
+        (target / source.name).write_text(text)
+    return target
+
+
+async def converged(runtime: Runtime, lanes: list[str]) -> None:
+    plan = await compute_plan(runtime, lanes)
+    assert (await apply_plan(runtime, plan.plan_id)).ok
+
+
+async def test_application_domain_change_needs_no_deploy(
+    runtime: Runtime, engine: Engine, tmp_path: Path
+) -> None:
+    await converged(runtime, ["docs-site/testing"])
+    store_fleet(
+        engine,
+        edited_fleet(
+            tmp_path, "docs-site.yaml", "docs.testing.example.com", "docs2.testing.example.com"
+        ),
+    )
+    plan = await compute_plan(runtime, ["docs-site/testing"])
+    assert [a.op for a in plan.actions] == [Op.upsert_domain, Op.delete_domain]
+
+
+async def test_compose_domain_change_is_deployed(
+    runtime: Runtime, engine: Engine, tmp_path: Path
+) -> None:
+    await converged(runtime, ["ledger/testing"])
+    store_fleet(
+        engine,
+        edited_fleet(
+            tmp_path,
+            "ledger.yaml",
+            "          port: 8000\n      apply",
+            "          port: 8001\n      apply",
+        ),
+    )
+    plan = await compute_plan(runtime, ["ledger/testing"])
+    assert [a.op for a in plan.actions] == [Op.upsert_domain, Op.deploy]
+    assert "compose domains changed" in plan.actions[-1].reason
+
+
+async def test_image_change_is_deployed(runtime: Runtime, engine: Engine, tmp_path: Path) -> None:
+    await converged(runtime, ["docs-site/testing"])
+    store_fleet(
+        engine,
+        edited_fleet(
+            tmp_path, "docs-site.yaml", "ghcr.io/acme/docs:main", "ghcr.io/acme/docs:next"
+        ),
+    )
+    plan = await compute_plan(runtime, ["docs-site/testing"])
+    assert [a.op for a in plan.actions] == [Op.set_image, Op.deploy]
+    assert (await apply_plan(runtime, plan.plan_id)).ok
+    assert (await compute_plan(runtime, ["docs-site/testing"])).actions == []
+
+
+async def test_secret_rotation_is_deployed_and_shown_only_as_fingerprints(runtime: Runtime) -> None:
+    await converged(runtime, ["ledger/testing"])
+    assert runtime.environ is not None
+    runtime.environ = {**runtime.environ, "LEDGER_DB_PASSWORD": "rotated-password-value-9876"}
+    plan = await compute_plan(runtime, ["ledger/testing"])
+    assert [a.op for a in plan.actions] == [Op.set_env, Op.deploy]
+    (change,) = plan.actions[0].changes
+    assert change.field == "env.LEDGER_DB_PASSWORD" and change.secret
+    assert str(change.before).startswith("hmac-sha256:") and str(change.after).startswith(
+        "hmac-sha256:"
+    )
+    assert change.before != change.after
+
+
+async def test_secret_rotated_between_plan_and_apply_makes_the_plan_stale(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    plan = await compute_plan(runtime, ["ledger/testing"])
+    assert runtime.environ is not None
+    runtime.environ = {**runtime.environ, "LEDGER_DB_PASSWORD": "changed-after-the-plan-1234"}
+    before = emulator.summary()
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.refusal is not None and result.refusal.type is BlockerType.stale_plan
+    assert "secret:ledger/testing/LEDGER_DB_PASSWORD" in result.refusal.message
+    assert emulator.summary() == before

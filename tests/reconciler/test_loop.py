@@ -1,0 +1,41 @@
+"""Scheduled passes apply only what lane policy allows; everything else waits for an operator."""
+
+from __future__ import annotations
+
+from providers.dokploy.emulator import Emulator
+from reconciler.loop import reconcile_pass
+from reconciler.runtime import Runtime
+
+
+async def test_a_pass_applies_auto_safe_lanes_and_leaves_manual_ones(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    first = await reconcile_pass(runtime)
+    outcomes = {r.lane: r.outcome for r in first.lanes}
+    assert outcomes == {
+        "docs-site/testing": "applied",
+        "ledger/testing": "applied",
+        "shop/testing": "applied",
+        "docs-site/prod": "awaiting_operator",
+        "ledger/prod": "awaiting_operator",
+        "shop/prod": "awaiting_operator",
+    }
+    names = emulator.summary()["applications"] + emulator.summary()["compose"]
+    assert "shop-testing" in names and "shop-prod" not in names
+
+    second = await reconcile_pass(runtime)
+    again = {r.lane: r.outcome for r in second.lanes}
+    assert again["shop/testing"] == "converged"
+    assert again["shop/prod"] == "awaiting_operator"
+
+
+async def test_a_blocked_lane_does_not_hold_up_the_others(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    created = await runtime.dokploy.project_create("docs")
+    environment = await runtime.dokploy.environment_create(created.project.project_id, "testing")
+    await runtime.dokploy.application_create("docs-site-testing", environment.environment_id)
+    report = await reconcile_pass(runtime)
+    outcomes = {r.lane: r.outcome for r in report.lanes}
+    assert outcomes["docs-site/testing"] == "blocked"
+    assert outcomes["shop/testing"] == "applied"
