@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
 from providers.dokploy.emulator import create_app
 from providers.dokploy.ensure import ensure_application
 from providers.dokploy.errors import DokployUnauthorized
+from reconciler.loopback import free_port, serve, serve_command
 
 pytestmark = pytest.mark.e2e
 KEY = "loopback-key"
@@ -26,23 +20,8 @@ KEY = "loopback-key"
 
 @pytest.fixture
 def served_url() -> Iterator[str]:
-    app = create_app(api_key=KEY, seed=1, build_seconds=0.05)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serve(create_app(api_key=KEY, seed=1, build_seconds=0.05)) as url:
+        yield url
 
 
 async def test_full_flow_and_http_fault_control_over_loopback(served_url: str) -> None:
@@ -69,41 +48,13 @@ async def test_full_flow_and_http_fault_control_over_loopback(served_url: str) -
         assert result.status == "done"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def cli_url() -> Iterator[str]:
     """`setpoint emulator dokploy` in a child process, as an operator would start it."""
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-c",
-        "from reconciler.cli.app import main; main()",
-        *("emulator", "dokploy", "--port", str(port), "--api-key", KEY, "--seed", "3"),
-    ]
-    proc = subprocess.Popen(  # noqa: S603 -- fixed argv, our own interpreter
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url + "/api/user.get", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
+    port = free_port()
+    args = ("emulator", "dokploy", "--port", str(port), "--api-key", KEY, "--seed", "3")
+    with serve_command(args, ready_path="/api/user.get", port=port) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def test_cli_command_serves_the_emulator_on_loopback(cli_url: str) -> None:
