@@ -74,6 +74,7 @@ async def preview_adoption(
         protected=desired.protect,
         adopted=True,
         managed_env_keys=tuple(sorted(present & {*desired.env, *desired.secrets})),
+        plain_env_keys=(),  # nothing read from an adopted service is known not to be secret
         deployed_config_hash=desired_config_hash(desired, facts),
     )
     observed = ObservedProductLane(

@@ -22,6 +22,7 @@ class Owned:
     protected: bool
     adopted: bool
     managed_env_keys: tuple[str, ...]
+    plain_env_keys: tuple[str, ...]
     deployed_config_hash: str | None
 
 
@@ -59,6 +60,7 @@ def _frozen(row: OwnedObject) -> Owned:
         protected=row.protected,
         adopted=row.adopted,
         managed_env_keys=tuple(row.managed_env_keys),
+        plain_env_keys=tuple(row.plain_env_keys),
         deployed_config_hash=row.deployed_config_hash,
     )
 
@@ -105,6 +107,7 @@ def update_service(
     object_type: str,
     object_id: str,
     managed_env_keys: list[str] | None = None,
+    plain_env_keys: list[str] | None = None,
     deployed_config_hash: str | None = None,
 ) -> None:
     with session_scope(engine) as session:
@@ -113,6 +116,8 @@ def update_service(
             return
         if managed_env_keys is not None:
             row.managed_env_keys = sorted(managed_env_keys)
+        if plain_env_keys is not None:
+            row.plain_env_keys = sorted(plain_env_keys)
         if deployed_config_hash is not None:
             row.deployed_config_hash = deployed_config_hash
         row.updated_at = utcnow()

@@ -27,6 +27,9 @@ class OwnedObject(SQLModel, table=True):
     # Env keys Setpoint wrote: removing one from desired state removes it here, and keys
     # someone else added by hand are left alone.
     managed_env_keys: list[str] = Field(default_factory=list, sa_type=JSONDocument)
+    # The subset Setpoint wrote from plain (non-secret) desired env: the only values read back
+    # from Dokploy that a plan may show in clear. Everything else appears as a fingerprint.
+    plain_env_keys: list[str] = Field(default_factory=list, sa_type=JSONDocument)
     # Hash of the configuration the last verified deploy ran with: a save without a deploy
     # (a failed apply, say) leaves it behind, so the next plan knows a deploy is owed.
     deployed_config_hash: str | None = Field(default=None, max_length=64)

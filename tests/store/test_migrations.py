@@ -23,3 +23,25 @@ def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     before = current_revision(engine)
     upgrade(engine)
     assert current_revision(engine) == before
+
+
+def test_upgrade_keeps_existing_ownership_rows(database_url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = make_engine(database_url)
+    upgrade(engine, "ae0c01079c2c")  # before owned_objects.plain_env_keys existed
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO owned_objects (provider, object_type, object_id, name, lane, "
+                "protected, adopted, managed_env_keys, created_at, updated_at) VALUES "
+                "('dokploy', 'application', 'a1', 'shop-testing', 'shop/testing', false, false, "
+                "'[\"A\"]', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    upgrade(engine)
+    from reconciler.ownership import snapshot
+
+    (owned,) = snapshot(engine).objects
+    assert owned.managed_env_keys == ("A",) and owned.plain_env_keys == ()
+    engine.dispose()

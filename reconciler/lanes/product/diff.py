@@ -241,7 +241,8 @@ def _converge_lane(
             )
         )
 
-    env_changes = _env_changes(lane, service, owned_keys, secrets)
+    plain_keys = set(observed.owned.plain_env_keys) if observed.owned else set()
+    env_changes = _env_changes(lane, service, owned_keys, plain_keys, secrets)
     if env_changes:
         removed = sorted(k for k in owned_keys if k not in lane.env and k not in lane.secrets)
         add(
@@ -305,20 +306,21 @@ def _converge_lane(
 
 
 def _env_changes(
-    lane: ProductLane, service: ObservedService | None, owned_keys: set[str], secrets: SecretFacts
+    lane: ProductLane,
+    service: ObservedService | None,
+    owned_keys: set[str],
+    plain_keys: set[str],
+    secrets: SecretFacts,
 ) -> list[Change]:
     observed = parse_env(service.env_text) if service else {}
 
     def shown(key: str, value: str | None) -> str | None:
+        """A value read from Dokploy is shown in clear only if Setpoint wrote it as plain env."""
         if value is None:
             return None
-        if (
-            key in lane.secrets
-            or key in owned_keys - set(lane.env)
-            or looks_like_secret(key, value)
-        ):
-            return fingerprint_value(secrets.salt, value)
-        return value
+        if key in plain_keys and key in lane.env and not looks_like_secret(key, value):
+            return value
+        return fingerprint_value(secrets.salt, value)
 
     changes: list[Change] = []
     for key, value in sorted(lane.env.items()):

@@ -157,6 +157,7 @@ class ProductExecutor:
             object_type=kind,
             object_id=service_id,
             managed_env_keys=sorted(owned),
+            plain_env_keys=sorted(action.params["plain"]),
         )
         return ActionOutcome(True, f"env saved ({len(owned)} managed key(s); values not shown)")
 
