@@ -10,6 +10,7 @@ a durable intent record and followed by its result; the first failure stops the 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -212,13 +213,16 @@ async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) ->
     )
     reports: list[ActionReport] = []
     stopped: str | None = None  # why the remaining actions do not run
+    renewed_at = time.monotonic()
     for index, action in enumerate(plan.actions, start=1):
         runtime.progress(f"[{index}/{len(plan.actions)}] {action.op.value} {action.target}")
-        try:
-            held.renew()  # a long apply must not outlive its leases unnoticed
-        except leases.LeaseLost as lost:
-            stopped = str(lost)
-            break
+        if time.monotonic() - renewed_at > LEASE_SECONDS / 3:
+            try:
+                held.renew()  # a long apply must not outlive its leases unnoticed
+            except leases.LeaseLost as lost:
+                stopped = str(lost)
+                break
+            renewed_at = time.monotonic()
         report = await _run_action(runtime, plan, executor, action)
         reports.append(report)
         if report.result == "failed":

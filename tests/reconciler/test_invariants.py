@@ -311,3 +311,28 @@ async def test_unavailable_secret_blocks_its_lanes_without_naming_a_value(runtim
     blocked = {b.lane for b in plan.blockers if b.type is BlockerType.preflight_failed}
     assert blocked == {"shop/testing", "shop/prod"}
     assert all("SHOP_STRIPE_API_KEY" in b.message for b in plan.blockers)
+
+
+async def test_an_apply_that_loses_its_lease_stops_before_the_next_side_effect(
+    runtime: Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reconciler.apply
+
+    monkeypatch.setattr(reconciler.apply, "LEASE_SECONDS", 0.0)  # renew before every action
+    plan = await compute_plan(runtime, ["docs-site/testing"])
+    started: list[str] = []
+
+    def steal_after_first(message: str) -> None:
+        started.append(message)
+        if len(started) == 2:  # another replica takes the lane over (our lease expired)
+            lease = leases.current(engine, "docs-site/testing")
+            assert lease is not None
+            leases.release(engine, "docs-site/testing", lease.holder)
+            assert leases.acquire(engine, "docs-site/testing", "other-replica", ttl_seconds=60)
+
+    runtime.progress = steal_after_first
+    result = await apply_plan(runtime, plan.plan_id)
+    assert result.status == "failed"
+    assert [r.result for r in result.actions][:1] == ["ok"]
+    assert all(r.result == "not_run" for r in result.actions[1:])
+    assert "lease on lane docs-site/testing was lost" in result.actions[1].message
