@@ -156,13 +156,12 @@ def _auto_safe_refusal(runtime: Runtime, plan: Plan) -> Blocker | None:
 def _refuse(
     runtime: Runtime, plan: Plan, blocker: Blocker, *, keep_status: bool = False
 ) -> ApplyResult:
-    audit.record(
-        runtime.engine,
-        event=AuditEvent.apply_refused,
-        actor=runtime.actor,
+    _audit(
+        runtime,
+        plan,
+        AuditEvent.apply_refused,
+        {"blocker": blocker.type.value, "message": blocker.message, **blocker.details},
         lane=blocker.lane,
-        plan_id=plan.plan_id,
-        data={"blocker": blocker.type.value, "message": blocker.message, **blocker.details},
     )
     if blocker.type is BlockerType.stale_plan and not keep_status:
         plan_store.set_status(runtime.engine, plan.plan_id, "stale")
@@ -194,12 +193,11 @@ async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) ->
                 details={"changed": changed},
             ),
         )
-    audit.record(
-        runtime.engine,
-        event=AuditEvent.apply_started,
-        actor=runtime.actor,
-        plan_id=plan.plan_id,
-        data={"digest": plan.digest, "actions": len(plan.actions), "lanes": plan.lanes},
+    _audit(
+        runtime,
+        plan,
+        AuditEvent.apply_started,
+        {"digest": plan.digest, "actions": len(plan.actions), "lanes": plan.lanes},
     )
     for lane in plan.lanes:
         status.record(runtime.engine, lane, status.reconciling(f"applying {plan.plan_id}"))
@@ -235,24 +233,21 @@ async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) ->
                     action.id, action.op.value, action.lane, "not_run", f"not run: {stopped}"
                 )
             )
-            audit.record(
-                runtime.engine,
-                event=AuditEvent.action_skipped,
-                actor=runtime.actor,
-                lane=action.lane,
-                plan_id=plan.plan_id,
-                action_id=action.id,
-                data={"op": action.op.value, "target": action.target, "why": stopped},
+            _audit(
+                runtime,
+                plan,
+                AuditEvent.action_skipped,
+                {"op": action.op.value, "target": action.target, "why": stopped},
+                action=action,
             )
     outcome: Literal["applied", "failed"] = "failed" if stopped else "applied"
     plan_store.set_status(runtime.engine, plan.plan_id, outcome)
     _record_lane_results(runtime, plan, reports)
-    audit.record(
-        runtime.engine,
-        event=AuditEvent.apply_finished,
-        actor=runtime.actor,
-        plan_id=plan.plan_id,
-        data={
+    _audit(
+        runtime,
+        plan,
+        AuditEvent.apply_finished,
+        {
             "status": outcome,
             "ok": [r.action_id for r in reports if r.result == "ok"],
             "failed": [r.action_id for r in reports if r.result == "failed"],
@@ -265,19 +260,17 @@ async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) ->
 async def _run_action(
     runtime: Runtime, plan: Plan, executor: ProductExecutor, action: Action
 ) -> ActionReport:
-    audit.record(
-        runtime.engine,
-        event=AuditEvent.action_intent,
-        actor=runtime.actor,
-        lane=action.lane,
-        plan_id=plan.plan_id,
-        action_id=action.id,
-        data={
+    _audit(
+        runtime,
+        plan,
+        AuditEvent.action_intent,
+        {
             "op": action.op.value,
             "target": action.target,
             "risk": action.risk.value,
             "changes": [c.model_dump(mode="json") for c in action.changes],
         },
+        action=action,
     )
     data: dict[str, Any] = {"op": action.op.value, "target": action.target}
     try:
@@ -292,14 +285,12 @@ async def _run_action(
     else:
         data["outputs"] = outcome.outputs
         result = ActionReport(action.id, action.op.value, action.lane, "ok", outcome.message)
-    audit.record(
-        runtime.engine,
-        event=AuditEvent.action_result,
-        actor=runtime.actor,
-        lane=action.lane,
-        plan_id=plan.plan_id,
-        action_id=action.id,
-        data={**data, "result": result.result, "message": result.message},
+    _audit(
+        runtime,
+        plan,
+        AuditEvent.action_result,
+        {**data, "result": result.result, "message": result.message},
+        action=action,
     )
     return result
 
@@ -337,3 +328,24 @@ def _record_lane_results(runtime: Runtime, plan: Plan, reports: list[ActionRepor
             observed_generation=generation if not failed and not skipped else None,
             last_applied_plan=plan.plan_id if not failed and not skipped else None,
         )
+
+
+def _audit(
+    runtime: Runtime,
+    plan: Plan,
+    event: AuditEvent,
+    data: dict[str, Any],
+    *,
+    action: Action | None = None,
+    lane: str | None = None,
+) -> None:
+    """One audit record about this plan (and action), committed before returning."""
+    audit.record(
+        runtime.engine,
+        event=event,
+        actor=runtime.actor,
+        lane=action.lane if action else lane,
+        plan_id=plan.plan_id,
+        action_id=action.id if action else None,
+        data=data,
+    )
