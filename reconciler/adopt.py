@@ -8,12 +8,12 @@ from providers.dokploy.envfile import parse as parse_env
 from providers.dokploy.errors import DokployNotFound
 from reconciler import audit, ownership
 from reconciler.audit import AuditEvent
+from reconciler.lane_registry import product_lanes
 from reconciler.lanes.base import LaneDiff
 from reconciler.lanes.product.diff import desired_config_hash, diff_product_lane
 from reconciler.lanes.product.observe import service_from
 from reconciler.lanes.product.observed import ObservedProductLane
 from reconciler.ownership import Owned
-from reconciler.passes import product_kind
 from reconciler.plan import Op
 from reconciler.runtime import Runtime
 
@@ -37,7 +37,7 @@ class AdoptionPreview:
 async def preview_adoption(
     runtime: Runtime, lane: str, service_type: str, service_id: str
 ) -> AdoptionPreview:
-    kind = product_kind(runtime)
+    kind = product_lanes(runtime)
     desired = kind.desired.get(lane)
     if desired is None:
         raise AdoptionRefused(
@@ -90,7 +90,7 @@ async def preview_adoption(
 
 
 async def adopt(runtime: Runtime, preview: AdoptionPreview) -> None:
-    kind = product_kind(runtime)
+    kind = product_lanes(runtime)
     desired = kind.desired[preview.lane]
     facts, _ = kind.secret_facts(desired)
     ownership.claim(

@@ -14,15 +14,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from providers.dokploy.errors import DokployError
 from reconciler import audit, leases, plan_store, status
 from reconciler.audit import AuditEvent
 from reconciler.desired import load_fleet
-from reconciler.lanes.product.execute import ActionFailed, ProductExecutor
-from reconciler.passes import preflight, product_kind
+from reconciler.lane_registry import LaneRegistry, lane_kinds
+from reconciler.lanes.base import ActionExecutor, ActionFailed
 from reconciler.plan import Action, Blocker, BlockerType, Plan, Risk
 from reconciler.runtime import Runtime
-from reconciler.secrets import installation_salt, redact
+from reconciler.secrets import redact
 from reconciler.store.columns import utcnow
 
 log = logging.getLogger("setpoint.apply")
@@ -59,7 +58,16 @@ async def apply_plan(
 ) -> ApplyResult:
     """Apply `plan_id`. `auto_safe` is a scheduled pass's opt-in: lane policy must allow it."""
     plan, plan_status = plan_store.load(runtime.engine, plan_id)
-    refusal = _gate(runtime, plan, plan_status, allow_destroy=allow_destroy, auto_safe=auto_safe)
+    fleet = load_fleet(runtime.engine)
+    registry = lane_kinds(runtime, fleet)
+    refusal = _gate(
+        registry,
+        plan,
+        plan_status,
+        fleet.revision,
+        allow_destroy=allow_destroy,
+        auto_safe=auto_safe,
+    )
     if refusal is not None:
         return _refuse(runtime, plan, refusal)
     if not plan_store.claim_for_apply(runtime.engine, plan.plan_id):
@@ -76,7 +84,7 @@ async def apply_plan(
     holder = f"{runtime.actor}:{plan.plan_id}"
     try:
         with leases.hold(runtime.engine, plan.lanes, holder, ttl_seconds=LEASE_SECONDS) as held:
-            return await _apply_leased(runtime, plan, held)
+            return await _apply_leased(runtime, registry, plan, held)
     except leases.LaneBusy as busy:
         plan_store.set_status(runtime.engine, plan.plan_id, "pending")
         return _refuse(
@@ -92,7 +100,13 @@ async def apply_plan(
 
 
 def _gate(
-    runtime: Runtime, plan: Plan, plan_status: str, *, allow_destroy: int, auto_safe: bool
+    registry: LaneRegistry,
+    plan: Plan,
+    plan_status: str,
+    desired_revision: str,
+    *,
+    allow_destroy: int,
+    auto_safe: bool,
 ) -> Blocker | None:
     if plan_status != "pending":
         return Blocker(
@@ -116,28 +130,23 @@ def _gate(
             lane=None,
             message="a scheduled pass never deletes; an operator must apply this plan",
         )
-    if auto_safe:
-        refusal = _auto_safe_refusal(runtime, plan)
-        if refusal is not None:
-            return refusal
-    current = load_fleet(runtime.engine).revision
-    if current != plan.desired_revision:
+    if desired_revision != plan.desired_revision:
         return Blocker(
             type=BlockerType.stale_plan,
             lane=None,
             message=(
                 f"desired state changed since the plan (revision {plan.desired_revision} -> "
-                f"{current}); compute a new plan"
+                f"{desired_revision}); compute a new plan"
             ),
         )
+    if auto_safe:
+        return _auto_safe_refusal(registry, plan)
     return None
 
 
-def _auto_safe_refusal(runtime: Runtime, plan: Plan) -> Blocker | None:
-    kind = product_kind(runtime)
+def _auto_safe_refusal(registry: LaneRegistry, plan: Plan) -> Blocker | None:
     for action in plan.actions:
-        lane = kind.desired.get(action.lane)
-        if lane is None or lane.apply_policy != "auto-safe":
+        if registry.apply_policy(action.lane) != "auto-safe":
             return Blocker(
                 type=BlockerType.action_not_allowed,
                 lane=action.lane,
@@ -168,17 +177,19 @@ def _refuse(
     return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=blocker)
 
 
-async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) -> ApplyResult:
-    failure = await preflight(runtime)
-    if failure is not None:
+async def _apply_leased(
+    runtime: Runtime, registry: LaneRegistry, plan: Plan, held: leases.HeldLanes
+) -> ApplyResult:
+    failures = await registry.preflight(plan.lanes)
+    if failures:
         plan_store.set_status(runtime.engine, plan.plan_id, "pending")
         return _refuse(
             runtime,
             plan,
-            Blocker(type=BlockerType.preflight_failed, lane=None, message=failure),
+            Blocker(type=BlockerType.preflight_failed, lane=None, message="; ".join(failures)),
             keep_status=True,
         )
-    changed = await _changed_since_plan(runtime, plan)
+    changed = await _changed_since_plan(registry, plan)
     if changed:
         return _refuse(
             runtime,
@@ -201,14 +212,7 @@ async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) ->
     )
     for lane in plan.lanes:
         status.record(runtime.engine, lane, status.reconciling(f"applying {plan.plan_id}"))
-    executor = ProductExecutor(
-        client=runtime.dokploy,
-        engine=runtime.engine,
-        salt=installation_salt(runtime.engine),
-        health_check=runtime.health_check,
-        environ=runtime.environ,
-        poll_interval=runtime.settings.deploy_poll_seconds,
-    )
+    executors = registry.executors(runtime)
     reports: list[ActionReport] = []
     stopped: str | None = None  # why the remaining actions do not run
     renewed_at = time.monotonic()
@@ -221,7 +225,7 @@ async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) ->
                 stopped = str(lost)
                 break
             renewed_at = time.monotonic()
-        report = await _run_action(runtime, plan, executor, action)
+        report = await _run_action(runtime, plan, executors[action.lane], action)
         reports.append(report)
         if report.result == "failed":
             stopped = f"{action.id} failed"
@@ -242,7 +246,7 @@ async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) ->
             )
     outcome: Literal["applied", "failed"] = "failed" if stopped else "applied"
     plan_store.set_status(runtime.engine, plan.plan_id, outcome)
-    _record_lane_results(runtime, plan, reports)
+    _record_lane_results(runtime, registry, plan, reports)
     _audit(
         runtime,
         plan,
@@ -258,7 +262,7 @@ async def _apply_leased(runtime: Runtime, plan: Plan, held: leases.HeldLanes) ->
 
 
 async def _run_action(
-    runtime: Runtime, plan: Plan, executor: ProductExecutor, action: Action
+    runtime: Runtime, plan: Plan, executor: ActionExecutor, action: Action
 ) -> ActionReport:
     _audit(
         runtime,
@@ -275,8 +279,8 @@ async def _run_action(
     data: dict[str, Any] = {"op": action.op.value, "target": action.target}
     try:
         outcome = await executor.execute(action)
-    except (ActionFailed, DokployError) as exc:
-        message = redact(f"{type(exc).__name__}: {exc}")
+    except ActionFailed as exc:
+        message = redact(str(exc))
         result = ActionReport(action.id, action.op.value, action.lane, "failed", message)
     except Exception as exc:  # an unexpected bug must still leave a trail, then surface
         message = redact(f"unexpected {type(exc).__name__}: {exc}")
@@ -295,9 +299,8 @@ async def _run_action(
     return result
 
 
-async def _changed_since_plan(runtime: Runtime, plan: Plan) -> list[str]:
-    kind = product_kind(runtime)
-    observation = await kind.observe(plan.lanes)
+async def _changed_since_plan(registry: LaneRegistry, plan: Plan) -> list[str]:
+    observation = await registry.observe(plan.lanes)
     if observation.problems:
         return [f"observation incomplete ({p.reason})" for p in observation.problems]
     changed = []
@@ -307,14 +310,14 @@ async def _changed_since_plan(runtime: Runtime, plan: Plan) -> list[str]:
     return changed
 
 
-def _record_lane_results(runtime: Runtime, plan: Plan, reports: list[ActionReport]) -> None:
-    fleet = load_fleet(runtime.engine)
-    kind = product_kind(runtime, fleet)
+def _record_lane_results(
+    runtime: Runtime, registry: LaneRegistry, plan: Plan, reports: list[ActionReport]
+) -> None:
     for lane in plan.lanes:
         lane_reports = [r for r in reports if r.lane == lane]
         failed = [r for r in lane_reports if r.result == "failed"]
         skipped = [r for r in lane_reports if r.result == "not_run"]
-        generation = kind.desired[lane].generation if lane in kind.desired else None
+        generation = registry.generation(lane)
         if failed:
             condition = status.stalled("ApplyFailed", f"{failed[0].action_id}: {failed[0].message}")
         elif skipped:

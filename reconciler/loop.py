@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.apply import apply_plan
-from reconciler.passes import compute_plan, product_kind
+from reconciler.lane_registry import lane_kinds
+from reconciler.passes import compute_plan
 from reconciler.plan import Plan, Risk
 from reconciler.runtime import Runtime
 
@@ -47,10 +48,10 @@ def auto_appliable(plan: Plan, apply_policy: str | None) -> bool:
 
 async def reconcile_pass(runtime: Runtime) -> PassReport:
     report = PassReport()
-    kind = product_kind(runtime)
-    for lane in kind.all_lanes():
+    registry = lane_kinds(runtime)
+    for lane in registry.all_lanes():
         plan = await compute_plan(runtime, [lane])
-        policy = kind.desired[lane].apply_policy if lane in kind.desired else None
+        policy = registry.apply_policy(lane)
         if plan.blockers:
             detail = "; ".join(f"{b.type.value}: {b.message}" for b in plan.blockers)
             report.lanes.append(LaneResult(lane, "blocked", plan.plan_id, detail))

@@ -5,78 +5,46 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from providers.dokploy.errors import DokployError
 from reconciler import audit, plan_store, status
 from reconciler.audit import AuditEvent
-from reconciler.desired import DesiredFleet, load_fleet
+from reconciler.desired import load_fleet
+from reconciler.lane_registry import LaneRegistry, lane_kinds
 from reconciler.lanes.base import LaneDiff, Observation
-from reconciler.lanes.product.kind import ProductLanes
-from reconciler.ownership import snapshot
 from reconciler.plan import Blocker, BlockerType, Plan
 from reconciler.planner import build_plan
 from reconciler.runtime import Runtime
-from reconciler.secrets import installation_salt
 from reconciler.store.columns import utcnow
-
-
-class UnknownLane(ValueError):
-    pass
-
-
-def product_kind(runtime: Runtime, fleet: DesiredFleet | None = None) -> ProductLanes:
-    return ProductLanes(
-        fleet=fleet or load_fleet(runtime.engine),
-        ownership=snapshot(runtime.engine),
-        client=runtime.dokploy,
-        salt=installation_salt(runtime.engine),
-        environ=runtime.environ,
-    )
-
-
-async def preflight(runtime: Runtime) -> str | None:
-    """None when the provider answers an authenticated call, else why not (Invariant 8)."""
-    try:
-        await runtime.dokploy.preflight()
-    except DokployError as exc:
-        return f"Dokploy preflight failed: {exc}"
-    return None
 
 
 async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> Plan:
     fleet = load_fleet(runtime.engine)
-    kind = product_kind(runtime, fleet)
-    known = kind.all_lanes()
-    selected = list(lanes) if lanes else known
-    unknown = sorted(set(selected) - set(known))
-    if unknown:
-        raise UnknownLane(
-            f"unknown lane(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
-        )
-    runtime.progress(f"observing {len(selected)} lane(s) in Dokploy")
-    failure = await preflight(runtime)
+    registry = lane_kinds(runtime, fleet)
+    selected = list(lanes) if lanes else registry.all_lanes()
+    registry.check(selected)
+    runtime.progress(f"observing {len(selected)} lane(s)")
+    failures = await registry.preflight(selected)  # Invariant 8: a gate, not a retry storm
     diffs: list[LaneDiff] = []
-    if failure is not None:
-        observation = Observation()
-        extra = [Blocker(type=BlockerType.preflight_failed, lane=None, message=failure)]
-    else:
-        observation = await kind.observe(selected)
-        diffs = [kind.diff(lane, observation) for lane in selected]
-        extra = []
+    observation = Observation()
+    if not failures:
+        observation = await registry.observe(selected)
+        diffs = [registry.diff(lane, observation) for lane in selected]
     plan = build_plan(
         diffs=diffs,
         observation=observation,
         desired_revision=fleet.revision,
-        owned_objects=kind.ownership.count("dokploy"),
+        owned_objects=registry.owned_count(),
         guard=runtime.guard,
         created_by=runtime.actor,
         now=utcnow(),
         ttl=timedelta(minutes=runtime.settings.plan_ttl_minutes),
+        extra_blockers=[
+            Blocker(type=BlockerType.preflight_failed, lane=None, message=failure)
+            for failure in failures
+        ],
     )
-    if extra:
-        plan = plan.model_copy(update={"blockers": [*extra, *plan.blockers]})
     plan_store.save(runtime.engine, plan)
     _audit_plan(runtime, plan)
-    _record_status(runtime, plan, kind, selected)
+    _record_status(runtime, plan, registry, selected)
     return plan
 
 
@@ -109,12 +77,11 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
 
 
 def _record_status(
-    runtime: Runtime, plan: Plan, kind: ProductLanes, selected: Sequence[str]
+    runtime: Runtime, plan: Plan, registry: LaneRegistry, selected: Sequence[str]
 ) -> None:
     for lane in selected:
         blockers = [b for b in plan.blockers if b.lane in (lane, None)]
         actions = plan.lane_actions(lane)
-        generation = kind.desired[lane].generation if lane in kind.desired else None
         if blockers:
             condition = status.stalled(blockers[0].type.value, blockers[0].message)
         elif actions:
@@ -125,5 +92,5 @@ def _record_status(
             runtime.engine,
             lane,
             condition,
-            observed_generation=generation if not blockers and not actions else None,
+            observed_generation=registry.generation(lane) if not blockers and not actions else None,
         )

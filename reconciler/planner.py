@@ -67,8 +67,9 @@ def build_plan(
     now: datetime,
     ttl: timedelta,
     plan_id: str | None = None,
+    extra_blockers: list[Blocker] | None = None,
 ) -> Plan:
-    blockers: list[Blocker] = []
+    blockers: list[Blocker] = list(extra_blockers or [])
     notes = list(observation.notes)
     proposed: list[tuple[str, ProposedAction]] = []
     lanes = sorted(d.lane for d in diffs)

@@ -12,7 +12,8 @@ from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
 from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.cli.runtime import open_runtime
-from reconciler.passes import UnknownLane, compute_plan
+from reconciler.lane_registry import UnknownLane
+from reconciler.passes import compute_plan
 from reconciler.plan import Plan
 from reconciler.plan_store import PlanNotFound
 from reconciler.status import all_statuses

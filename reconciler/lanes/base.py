@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.plan import Action, Blocker, Change, Op, Risk
+
+if TYPE_CHECKING:
+    from reconciler.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -61,17 +64,39 @@ class ActionOutcome:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+class ActionFailed(Exception):
+    """An action could not complete; the message is safe to show and to audit."""
+
+
+class ActionExecutor(Protocol):
+    async def execute(self, action: Action) -> ActionOutcome: ...
+
+
 class LaneKind(Protocol):
-    """What a kind of lane supplies. Diff must be pure; side effects only in observe/execute."""
+    """What a kind of lane supplies to the engine.
+
+    `diff` must be pure; side effects belong in `observe` (reads) and the executor (writes).
+    The engine owns everything else: plans, gating, leases, audit and status.
+    """
 
     kind: str
 
-    def desired_lanes(self) -> Sequence[str]: ...
+    def all_lanes(self) -> list[str]:
+        """Desired lanes, plus lanes it still owns objects for that are no longer desired."""
+        ...
+
+    def generation(self, lane: str) -> int | None: ...
+
+    def apply_policy(self, lane: str) -> str | None: ...
+
+    def owned_count(self) -> int: ...
+
+    async def preflight(self) -> str | None:
+        """None when the kind's provider credentials work, else why not."""
+        ...
 
     async def observe(self, lanes: Sequence[str]) -> Observation: ...
 
     def diff(self, lane: str, observation: Observation) -> LaneDiff: ...
 
-    async def execute(
-        self, action: Action, outputs: Mapping[str, dict[str, Any]]
-    ) -> ActionOutcome: ...
+    def executor(self, runtime: Runtime) -> ActionExecutor: ...

@@ -19,18 +19,15 @@ from providers.dokploy.ensure import (
     ensure_project,
 )
 from providers.dokploy.envfile import merge as merge_env
+from providers.dokploy.errors import DokployError
 from reconciler import ownership
-from reconciler.lanes.base import ActionOutcome
+from reconciler.lanes.base import ActionFailed, ActionOutcome
 from reconciler.lanes.product.diff import environment_key, project_key
 from reconciler.plan import Action, Op
 from reconciler.runtime import HealthCheck
 from reconciler.secrets import SecretUnavailable, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
-
-
-class ActionFailed(Exception):
-    """An action could not complete; the message is safe to show and to audit."""
 
 
 @dataclass
@@ -45,7 +42,10 @@ class ProductExecutor:
 
     async def execute(self, action: Action) -> ActionOutcome:
         handler = _HANDLERS[action.op]
-        return await handler(self, action)
+        try:
+            return await handler(self, action)
+        except DokployError as exc:  # typed, and free of secrets by construction
+            raise ActionFailed(f"{type(exc).__name__}: {exc}") from exc
 
     def _id(self, param: Mapping[str, Any]) -> str:
         if param.get("id"):

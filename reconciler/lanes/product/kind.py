@@ -6,14 +6,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from providers.dokploy.client import DokployClient
+from providers.dokploy.errors import DokployError
 from reconciler.desired import DesiredFleet
 from reconciler.lanes.base import LaneDiff, Observation
 from reconciler.lanes.product.desired import KIND, ProductLane, product_lanes
 from reconciler.lanes.product.diff import SecretFacts, diff_product_lane
+from reconciler.lanes.product.execute import ProductExecutor
 from reconciler.lanes.product.observe import ProductObserver
 from reconciler.lanes.product.observed import ObservedProductLane
 from reconciler.ownership import OwnershipSnapshot
 from reconciler.plan import Blocker, BlockerType
+from reconciler.runtime import Runtime
 from reconciler.secrets import SecretUnavailable, fingerprint, resolve
 
 
@@ -41,6 +44,32 @@ class ProductLanes:
 
     def all_lanes(self) -> list[str]:
         return sorted({*self.desired_lanes(), *self.removed_lanes()})
+
+    def generation(self, lane: str) -> int | None:
+        return self.desired[lane].generation if lane in self.desired else None
+
+    def apply_policy(self, lane: str) -> str | None:
+        return self.desired[lane].apply_policy if lane in self.desired else None
+
+    def owned_count(self) -> int:
+        return self.ownership.count("dokploy")
+
+    async def preflight(self) -> str | None:
+        try:
+            await self.client.preflight()
+        except DokployError as exc:
+            return f"Dokploy preflight failed: {exc}"
+        return None
+
+    def executor(self, runtime: Runtime) -> ProductExecutor:
+        return ProductExecutor(
+            client=self.client,
+            engine=runtime.engine,
+            salt=self.salt,
+            health_check=runtime.health_check,
+            environ=self.environ,
+            poll_interval=runtime.settings.deploy_poll_seconds,
+        )
 
     async def observe(self, lanes: Sequence[str]) -> Observation:
         wanted = [self.desired[name] for name in lanes if name in self.desired]
