@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import Engine
 
 from reconciler.store.database import make_engine
 from reconciler.store.migrate import upgrade
 from tests.databases import fresh_postgres_database, postgres_base_url
 from tests.support.cli import Invoke, invoker
+
+# CI runs the same examples every time (no flaky discoveries on a shared machine) and has
+# no deadline (a loaded 2-core machine is slow); locally, hypothesis explores afresh.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
