@@ -20,8 +20,11 @@ def adopt_command(
         False, "--yes", help="Adopt after showing the effect (else only show)."
     ),
 ) -> None:
-    """Adopt an unowned Dokploy service into LANE. Shows what the next plan would change;
-    with --yes records the ownership (audited). Nothing in Dokploy changes here."""
+    """Adopt an existing, unowned Dokploy service into LANE.
+
+    Shows what the next plan would change once the service is owned; with --yes records the
+    ownership (audited). Nothing in Dokploy changes here.
+    """
     if (application_id is None) == (compose_id is None):
         raise fail("give exactly one of --application-id or --compose-id", code=2)
     service_type, service_id = (

@@ -9,8 +9,11 @@ from reconciler.cli.output import console, fail
 
 
 def demo() -> None:
-    """Run the Dokploy emulator on loopback with a throwaway database and the example fleet:
-    plan, apply, show every lane converged and the audit trail, then an empty second plan."""
+    """See the whole loop work on one machine, with nothing to configure.
+
+    Serves the Dokploy emulator on loopback, uses a throwaway SQLite database and the example
+    fleet: plan, apply, every lane converged, the audit trail, then an empty second plan.
+    """
     from reconciler.demo import run_demo
 
     try:

@@ -26,9 +26,12 @@ def run(
     interval: float = typer.Option(300.0, "--interval", min=5.0, help="Seconds between passes."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Reconcile every lane on a schedule. Applies a lane's plan only when the lane's policy
-    is `auto-safe` and every action is safe; everything else waits for an operator.
-    Exits 1 after --once if any lane is blocked or failed."""
+    """Reconcile every lane on a schedule (the scheduled pass).
+
+    Each lane gets its own plan. A plan is applied only when the lane's policy is
+    `auto-safe` and every action is safe; everything else waits for an operator.
+    With --once, exits 1 if any lane is blocked or failed.
+    """
 
     async def loop() -> PassReport:
         async with open_runtime() as runtime:

@@ -58,6 +58,7 @@ def test_plan_apply_converge_audit(setpoint: Invoke, dokploy_url: str, tmp_path:
         return result.stdout
 
     run("desired", "apply", str(fleet))
+    # A scheduled pass would apply this auto-safe lane; here the operator goes first.
     plan = json.loads(run("plan", "--output", "json", "--detailed-exitcode", expect=2))
     assert {a["op"] for a in plan["actions"]} >= {"create_project", "set_env", "deploy"}
     assert plan["blockers"] == []
@@ -98,3 +99,19 @@ def test_wrong_api_key_blocks_the_plan(
     assert result.exit_code == 1
     assert "preflight_failed" in result.stdout and "Dokploy preflight failed" in result.stdout
     assert "wrong" not in result.output.replace("wrong_", "")
+
+
+def test_scheduled_pass_applies_an_auto_safe_lane(
+    setpoint: Invoke, dokploy_url: str, tmp_path: Path
+) -> None:
+    fleet = tmp_path / "notes.yaml"
+    fleet.write_text(FLEET)
+    setpoint("desired", "apply", str(fleet))
+    first = setpoint("run", "--once", "--output", "json")
+    assert first.exit_code == 0, first.output
+    assert [(r["lane"], r["outcome"]) for r in json.loads(first.stdout)] == [
+        ("notes/testing", "applied")
+    ]
+    second = setpoint("run", "--once", "--output", "json")
+    assert [r["outcome"] for r in json.loads(second.stdout)] == ["converged"]
+    assert_no_secrets(first.output + second.output, [SECRET])
