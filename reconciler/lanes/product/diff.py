@@ -6,6 +6,7 @@ output is proposed actions, blockers and notes. Nothing here reads or writes any
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from reconciler.lanes.base import LaneDiff, ProposedAction
 from reconciler.lanes.product.desired import DesiredDomain, ProductLane
 from reconciler.lanes.product.observed import ObservedDomain, ObservedProductLane, ObservedService
 from reconciler.plan import Blocker, BlockerType, Change, Op, Risk, fingerprint
+from reconciler.secrets import fingerprint as secret_fingerprint
 
 DEFAULT_ENVIRONMENT = "production"
 
@@ -350,8 +352,6 @@ def _env_changes(
 
 def fingerprint_value(salt: str, value: str) -> str:
     """The one rendering of a secret in a plan: salted, truncated, labelled."""
-    from reconciler.secrets import fingerprint as secret_fingerprint
-
     return secret_fingerprint(salt, value)
 
 
@@ -429,8 +429,6 @@ def _short(text: str | None) -> str | None:
     """Compose files are long; the plan shows a digest, the full text lives in params."""
     if text is None:
         return None
-    import hashlib
-
     return (
         f"sha256:{hashlib.sha256(text.encode()).hexdigest()[:12]} ({len(text.splitlines())} lines)"
     )
