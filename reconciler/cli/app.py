@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import adopt, audit, db, demo, desired, emulator, reconcile, run, validate
+from reconciler.cli import (
+    adopt,
+    audit,
+    db,
+    demo,
+    desired,
+    emulator,
+    logs,
+    reconcile,
+    run,
+    validate,
+)
 
 app = typer.Typer(
     name="setpoint",
@@ -13,6 +24,18 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
+
+
+@app.callback()
+def main_options(
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="Log more to stderr: -v info, -vv debug."
+    ),
+) -> None:
+    """Declarative reconciler for products on Dokploy and self-hosted GitHub Actions runners."""
+    logs.configure(verbose)
+
+
 app.command("demo")(demo.demo)
 app.command("validate")(validate.validate)
 app.command("schema")(validate.schema)
