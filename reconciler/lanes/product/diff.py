@@ -189,57 +189,38 @@ def _converge_lane(
     deploy_reasons: list[str] = []
 
     if kind == "application" and (service is None or service.image != lane.image):
+        before = service.image if service else None
         add(
-            ProposedAction(
-                key="image",
-                op=Op.set_image,
-                target=target,
-                risk=Risk.safe,
-                reason="image differs from the desired image",
-                changes=[
-                    Change(
-                        field="image", before=service.image if service else None, after=lane.image
-                    )
-                ],
-                params={"service": service_ref, "image": lane.image},
+            _field_action(
+                Op.set_image,
+                target,
+                "image differs from the desired image",
+                ("image", before, lane.image),
+                {"service": service_ref, "image": lane.image},
             )
         )
         deploy_reasons.append("image changed")
     if kind == "compose" and (service is None or service.compose_file != lane.compose_file):
+        before = _short(service.compose_file if service else None)
         add(
-            ProposedAction(
-                key="compose_file",
-                op=Op.set_compose_file,
-                target=target,
-                risk=Risk.safe,
-                reason="compose file differs from the desired one",
-                changes=[
-                    Change(
-                        field="composeFile",
-                        before=_short(service.compose_file if service else None),
-                        after=_short(lane.compose_file),
-                    )
-                ],
-                params={"service": service_ref, "compose_file": lane.compose_file},
+            _field_action(
+                Op.set_compose_file,
+                target,
+                "compose file differs from the desired one",
+                ("composeFile", before, _short(lane.compose_file)),
+                {"service": service_ref, "compose_file": lane.compose_file},
             )
         )
         deploy_reasons.append("compose file changed")
     if kind == "application" and lane.replicas != (service.replicas if service else 1):
+        before = service.replicas if service else None
         add(
-            ProposedAction(
-                key="replicas",
-                op=Op.set_replicas,
-                target=target,
-                risk=Risk.safe,
-                reason="replica count differs",
-                changes=[
-                    Change(
-                        field="replicas",
-                        before=service.replicas if service else None,
-                        after=lane.replicas,
-                    )
-                ],
-                params={"service": service_ref, "replicas": lane.replicas},
+            _field_action(
+                Op.set_replicas,
+                target,
+                "replica count differs",
+                ("replicas", before, lane.replicas),
+                {"service": service_ref, "replicas": lane.replicas},
             )
         )
 
@@ -305,6 +286,22 @@ def _converge_lane(
                 },
             )
         )
+
+
+def _field_action(
+    op: Op, target: str, reason: str, change: tuple[str, Any, Any], params: dict[str, Any]
+) -> ProposedAction:
+    """A safe write of one field of the service."""
+    field, before, after = change
+    return ProposedAction(
+        key=op.value,
+        op=op,
+        target=target,
+        risk=Risk.safe,
+        reason=reason,
+        changes=[Change(field=field, before=before, after=after)],
+        params=params,
+    )
 
 
 def _env_changes(
