@@ -7,7 +7,7 @@ import json
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.support.secret_scan import assert_no_secrets, find_secrets
@@ -43,6 +43,7 @@ def test_clean_text_passes() -> None:
     prefix=st.binary(max_size=5),
     suffix=st.binary(max_size=5),
 )
+@example(secret="000000", prefix=b"\x00" * 4, suffix=b"")  # 6 bytes at alignment 1
 def test_base64_is_found_at_any_alignment(secret: str, prefix: bytes, suffix: bytes) -> None:
     blob = base64.b64encode(prefix + secret.encode() + suffix).decode()
     assert find_secrets(f"token {blob}", [secret]) == [secret]

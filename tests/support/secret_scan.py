@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-# Shorter cores match by chance in any long base64 blob.
-_MIN_BASE64_CORE = 8
+# Shorter cores match by chance in any long base64 blob; 7 base64 characters are 42 bits.
+_MIN_BASE64_CORE = 7  # a 6-byte secret leaves 7 whole characters at two alignments
 
 
 def _base64_cores(raw: bytes) -> set[str]:

@@ -213,13 +213,12 @@ def _converge_lane(
         )
         deploy_reasons.append("compose file changed")
     if kind == "application" and lane.replicas != (service.replicas if service else 1):
-        before = service.replicas if service else None
         add(
             _field_action(
                 Op.set_replicas,
                 target,
                 "replica count differs",
-                ("replicas", before, lane.replicas),
+                ("replicas", service.replicas if service else None, lane.replicas),
                 {"service": service_ref, "replicas": lane.replicas},
             )
         )
