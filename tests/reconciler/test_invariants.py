@@ -336,3 +336,21 @@ async def test_an_apply_that_loses_its_lease_stops_before_the_next_side_effect(
     assert [r.result for r in result.actions][:1] == ["ok"]
     assert all(r.result == "not_run" for r in result.actions[1:])
     assert "lease on lane docs-site/testing was lost" in result.actions[1].message
+
+
+async def test_two_concurrent_applies_of_one_plan_run_it_once(
+    runtime: Runtime, emulator: Emulator
+) -> None:
+    import anyio
+
+    plan = await compute_plan(runtime, ["docs-site/testing"])
+    results = []
+
+    async def attempt() -> None:
+        results.append(await apply_plan(runtime, plan.plan_id))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(attempt)
+        group.start_soon(attempt)
+    assert sorted(r.status for r in results) == ["applied", "refused"]
+    assert emulator.summary()["applications"].count("docs-site-testing") == 1
