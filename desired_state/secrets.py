@@ -23,19 +23,28 @@ _SECRET_VALUE_SHAPES = (
 
 
 class SecretRef(SpecModel):
-    """Where a secret value comes from at apply time: an environment variable or a file."""
+    """Where a secret value comes from at apply time: an environment variable, a file, or
+    Setpoint's encrypted secret store (`setpoint secrets set NAME`)."""
 
     from_env: str | None = None
     from_file: str | None = None
+    from_store: str | None = None
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> SecretRef:
-        if (self.from_env is None) == (self.from_file is None):
-            raise ValueError("a secret reference needs exactly one of fromEnv or fromFile")
+        given = [s for s in (self.from_env, self.from_file, self.from_store) if s is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a secret reference needs exactly one of fromEnv, fromFile or fromStore"
+            )
         return self
 
     def describe(self) -> str:
-        return f"env:{self.from_env}" if self.from_env else f"file:{self.from_file}"
+        if self.from_env is not None:
+            return f"env:{self.from_env}"
+        if self.from_file is not None:
+            return f"file:{self.from_file}"
+        return f"store:{self.from_store}"
 
 
 def looks_like_secret(key: str, value: str) -> bool:
@@ -53,6 +62,7 @@ def check_plain_env(env: dict[str, str]) -> dict[str, str]:
             # The value itself is never echoed back: error messages end up in CI logs.
             raise ValueError(
                 f"env {key} looks like a secret value; put it in `secrets:` as "
-                f"`{key}: {{fromEnv: VAR}}` or `{{fromFile: PATH}}` instead of plain env"
+                f"`{key}: {{fromEnv: VAR}}`, `{{fromFile: PATH}}` or `{{fromStore: NAME}}` "
+                "instead of plain env"
             )
     return env

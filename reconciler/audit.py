@@ -38,6 +38,8 @@ class AuditEvent(StrEnum):
     adopted = "adopted"
     desired_applied = "desired_applied"
     verify_result = "verify_result"
+    secret_stored = "secret_stored"  # noqa: S105 -- an event name, not a password
+    secret_deleted = "secret_deleted"  # noqa: S105 -- an event name, not a password
 
 
 class SecretInAuditRecord(ValueError):

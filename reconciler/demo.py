@@ -30,6 +30,7 @@ from reconciler.health import HealthResult, check_http
 from reconciler.loopback import serve
 from reconciler.passes import compute_plan
 from reconciler.runtime import Runtime
+from reconciler.secret_store import SecretStore, generate_key
 from reconciler.settings import Settings
 from reconciler.status import all_statuses
 from reconciler.store.database import make_engine, session_scope
@@ -37,11 +38,8 @@ from reconciler.store.desired_objects import apply_documents
 from reconciler.store.migrate import upgrade
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-DEMO_SECRET_VARIABLES = (
-    "SHOP_DATABASE_URL",
-    "SHOP_STRIPE_API_KEY",
-    "LEDGER_DB_PASSWORD",
-)
+DEMO_SECRET_VARIABLES = ("SHOP_DATABASE_URL", "LEDGER_DB_PASSWORD")  # fromEnv
+DEMO_STORED_SECRETS = ("shop-stripe-api-key",)  # fromStore
 
 
 @dataclass(frozen=True)
@@ -53,8 +51,8 @@ class DemoOutcome:
     secrets: Mapping[str, str]  # the generated values, so tests can scan outputs for them
 
 
-def demo_secrets() -> dict[str, str]:
-    return {name: "demo-" + secrets.token_urlsafe(18) for name in DEMO_SECRET_VARIABLES}
+def demo_secrets(names: tuple[str, ...]) -> dict[str, str]:
+    return {name: "demo-" + secrets.token_urlsafe(18) for name in names}
 
 
 def _workload() -> Starlette:
@@ -74,16 +72,21 @@ async def run_demo(
     with tempfile.TemporaryDirectory(prefix="setpoint-demo-") as tmp:
         root = work_dir or Path(tmp)
         database = root / "setpoint-demo.db"
-        environ = demo_secrets()
+        environ = demo_secrets(DEMO_SECRET_VARIABLES)
+        stored = demo_secrets(DEMO_STORED_SECRETS)
         engine = make_engine(f"sqlite:///{database}")
         upgrade(engine)
+        store = SecretStore(engine, generate_key())
+        for name, value in stored.items():
+            store.put(name, value)
         console.rule("[bold]1. desired state")
         documents = load_path(examples)
         with session_scope(engine) as session:
             report = apply_documents(session, documents, prune=False)
         console.print(f"stored {report.count('created')} object(s) from {examples} in {database}")
         console.print(
-            f"demo secrets generated for {', '.join(sorted(environ))} (values never shown)"
+            f"demo secrets generated: environment {', '.join(sorted(environ))}; encrypted "
+            f"store {', '.join(sorted(stored))} (values never shown)"
         )
 
         api_key = secrets.token_urlsafe(24)
@@ -120,6 +123,7 @@ async def run_demo(
                     actor="demo",
                     health_check=health,
                     environ=environ,
+                    secret_store=store,
                     progress=lambda m: console.print(f"[cyan]→[/] {m}", highlight=False),
                 )
                 console.rule("[bold]2. plan")
@@ -158,7 +162,7 @@ async def run_demo(
             second_plan_actions=len(second.actions),
             audit_records=len(records),
             chain_ok=verification.ok,
-            secrets=environ,
+            secrets={**environ, **stored},
         )
 
 

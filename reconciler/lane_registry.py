@@ -28,6 +28,7 @@ def product_lanes(runtime: Runtime, fleet: DesiredFleet | None = None) -> Produc
         client=runtime.dokploy,
         salt=installation_salt(runtime.engine),
         environ=runtime.environ,
+        store=runtime.secret_store,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.client import DokployClient
 from reconciler.health import HealthResult
 from reconciler.planner import BlastRadiusGuard
+from reconciler.secrets import StoreReader
 from reconciler.settings import Settings
 
 HealthCheck = Callable[[str, int, float], Awaitable[HealthResult]]
@@ -28,6 +29,7 @@ class Runtime:
     actor: str
     health_check: HealthCheck
     environ: Mapping[str, str] | None = None  # where fromEnv secrets are read; None: os.environ
+    secret_store: StoreReader | None = None  # where fromStore secrets are read
     progress: Progress = field(default=_quiet)
 
     @property

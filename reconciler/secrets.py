@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -134,10 +134,21 @@ def redact(text: str) -> str:
     return text if pattern is None else pattern.sub(REDACTED, text)
 
 
-def resolve(ref: SecretRef, *, environ: Mapping[str, str] | None = None) -> SecretValue:
+class StoreReader(Protocol):
+    def get(self, name: str) -> str | None: ...
+
+
+def resolve(
+    ref: SecretRef,
+    *,
+    environ: Mapping[str, str] | None = None,
+    store: StoreReader | None = None,
+) -> SecretValue:
     """Read the value a reference points at; register it so it can be kept out of output."""
     description = ref.describe()
-    if ref.from_env is not None:
+    if ref.from_store is not None:
+        value = _from_store(description, ref.from_store, store)
+    elif ref.from_env is not None:
         env = os.environ if environ is None else environ
         if ref.from_env not in env:
             raise SecretUnavailable(description, "environment variable is not set")
@@ -161,6 +172,20 @@ def resolve(ref: SecretRef, *, environ: Mapping[str, str] | None = None) -> Secr
         raise SecretUnavailable(description, "value is empty")
     _registry.add(value)
     return SecretValue(value)
+
+
+def _from_store(description: str, name: str, store: StoreReader | None) -> str:
+    if store is None:
+        raise SecretUnavailable(
+            description, "no secret store is configured (set SETPOINT_SECRET_STORE_KEY)"
+        )
+    try:
+        value = store.get(name)
+    except Exception as exc:  # the store's own errors carry no value; keep their words
+        raise SecretUnavailable(description, str(exc)) from None
+    if value is None:
+        raise SecretUnavailable(description, "not in the secret store (`setpoint secrets set`)")
+    return value
 
 
 def fingerprint(salt: str, value: SecretValue | str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///.setpoint/setpoint.db"
@@ -26,3 +26,7 @@ class Settings(BaseSettings):
         description="hosts health checks may reach although they resolve to private addresses",
     )
     deploy_poll_seconds: float = Field(default=2.0, gt=0)
+    secret_store_key: SecretStr | None = Field(
+        default=None,
+        description="key of the encrypted secret store (`setpoint secrets keygen`); never logged",
+    )

@@ -14,6 +14,7 @@ from reconciler.cli import (
     logs,
     reconcile,
     run,
+    secrets,
     validate,
 )
 
@@ -45,6 +46,7 @@ app.command("status")(reconcile.status)
 app.command("run")(run.run)
 app.command("adopt")(adopt.adopt_command)
 app.add_typer(audit.app, name="audit")
+app.add_typer(secrets.app, name="secrets")
 app.add_typer(desired.app, name="desired")
 app.add_typer(db.app, name="db")
 app.add_typer(emulator.app, name="emulator")

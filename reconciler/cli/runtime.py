@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from pydantic import ValidationError
+from sqlalchemy.engine import Engine
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.config import DokployConfig
@@ -14,6 +15,7 @@ from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.health import HealthResult, check_http
 from reconciler.runtime import Progress, Runtime
+from reconciler.secret_store import SecretStore, SecretStoreError
 
 
 def default_actor() -> str:
@@ -36,6 +38,17 @@ def dokploy_config() -> DokployConfig:
         ) from None
 
 
+def secret_store(engine: Engine) -> SecretStore | None:
+    """The encrypted store when SETPOINT_SECRET_STORE_KEY is set, else None."""
+    key = context.settings().secret_store_key
+    if key is None:
+        return None
+    try:
+        return SecretStore(engine, key.get_secret_value())
+    except SecretStoreError as exc:
+        raise fail(str(exc)) from None
+
+
 @asynccontextmanager
 async def open_runtime(progress: Progress | None = None) -> AsyncIterator[Runtime]:
     settings = context.settings()
@@ -53,12 +66,14 @@ async def open_runtime(progress: Progress | None = None) -> AsyncIterator[Runtim
         timeout=config.timeout_seconds,
         retry_attempts=config.retry_attempts,
     ) as client:
+        engine = context.ready_engine()
         runtime = Runtime(
-            engine=context.ready_engine(),
+            engine=engine,
             settings=settings,
             dokploy=client,
             actor=default_actor(),
             health_check=health,
+            secret_store=secret_store(engine),
         )
         if progress is not None:
             runtime.progress = progress

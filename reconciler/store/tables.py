@@ -9,6 +9,7 @@ from reconciler.store.desired_objects import DesiredObject
 from reconciler.store.lane_status import Installation, LaneLease, LaneStatusRow
 from reconciler.store.ownership import OwnedObject
 from reconciler.store.plans import StoredPlan
+from reconciler.store.stored_secrets import StoredSecret
 
 metadata = SQLModel.metadata
 
@@ -21,5 +22,6 @@ __all__ = [
     "LaneStatusRow",
     "OwnedObject",
     "StoredPlan",
+    "StoredSecret",
     "metadata",
 ]

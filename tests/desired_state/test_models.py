@@ -100,7 +100,7 @@ def test_secret_looking_env_value_is_rejected_without_echoing_it() -> None:
 
 
 def test_secret_references_need_exactly_one_source() -> None:
-    with pytest.raises(ValidationError, match="exactly one of fromEnv or fromFile"):
+    with pytest.raises(ValidationError, match="exactly one of fromEnv, fromFile or fromStore"):
         ProductSpec.model_validate(product(secrets={"DB": {"fromEnv": "A", "fromFile": "/b"}}))
 
 

@@ -21,6 +21,7 @@ from desired_state.loader import load_path
 from providers.dokploy.emulator import Emulator, create_app
 from reconciler.health import HealthResult, check_http
 from reconciler.runtime import Runtime
+from reconciler.secret_store import SecretStore, generate_key
 from reconciler.settings import Settings
 from reconciler.store.database import session_scope
 from reconciler.store.desired_objects import apply_documents
@@ -28,11 +29,12 @@ from tests.conftest import EXAMPLES
 from tests.providers.dokploy.contract import ContractRecorder
 from tests.providers.dokploy.fixtures import API_KEY, make_client
 
-SECRETS = {
+SECRETS = {  # environment variables, for fromEnv references
     "SHOP_DATABASE_URL": "postgres://shop:hunter2-very-secret@db.internal/shop",
-    "SHOP_STRIPE_API_KEY": "sk_live_not-a-real-key-4242424242",
     "LEDGER_DB_PASSWORD": "ledger-pw-correct-horse-battery",
 }
+STORED_SECRETS = {"shop-stripe-api-key": "sk_live_not-a-real-key-4242424242"}  # fromStore
+ALL_SECRET_VALUES = [*SECRETS.values(), *STORED_SECRETS.values()]
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +85,9 @@ async def runtime(
     engine: Engine, dokploy_app: Starlette, engine_contract: ContractRecorder, workload: Workload
 ) -> AsyncIterator[Runtime]:
     store_fleet(engine)
+    store = SecretStore(engine, generate_key())
+    for name, value in STORED_SECRETS.items():
+        store.put(name, value)
     transport = httpx.ASGITransport(app=workload.app)
 
     async def resolver(host: str, port: int) -> list[str]:
@@ -107,4 +112,5 @@ async def runtime(
             actor="test-operator",
             health_check=health,
             environ=dict(SECRETS),
+            secret_store=store,
         )

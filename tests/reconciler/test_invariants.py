@@ -19,7 +19,7 @@ from reconciler.runtime import Runtime
 from reconciler.status import all_statuses
 from reconciler.store.database import session_scope
 from tests.conftest import EXAMPLES
-from tests.reconciler.conftest import SECRETS, store_fleet
+from tests.reconciler.conftest import ALL_SECRET_VALUES, SECRETS, STORED_SECRETS, store_fleet
 from tests.support.secret_scan import assert_no_secrets
 
 
@@ -291,7 +291,7 @@ async def test_secrets_appear_in_no_plan_audit_export_or_log(
         json.dumps([vars(a) for a in result.actions]),
     ]
     for text in outputs:
-        assert_no_secrets(text, SECRETS.values())
+        assert_no_secrets(text, ALL_SECRET_VALUES)
     # ... and the values did reach Dokploy, where they belong.
     shop = next(
         a
@@ -301,16 +301,16 @@ async def test_secrets_appear_in_no_plan_audit_export_or_log(
         if a.name == "shop-prod"
     )
     env = (await runtime.dokploy.application_one(shop.application_id)).env or ""
-    assert SECRETS["SHOP_STRIPE_API_KEY"] in env
+    assert STORED_SECRETS["shop-stripe-api-key"] in env and SECRETS["SHOP_DATABASE_URL"] in env
 
 
 async def test_unavailable_secret_blocks_its_lanes_without_naming_a_value(runtime: Runtime) -> None:
     assert runtime.environ is not None
-    runtime.environ = {k: v for k, v in runtime.environ.items() if k != "SHOP_STRIPE_API_KEY"}
+    runtime.environ = {k: v for k, v in runtime.environ.items() if k != "SHOP_DATABASE_URL"}
     plan = await compute_plan(runtime)
     blocked = {b.lane for b in plan.blockers if b.type is BlockerType.preflight_failed}
     assert blocked == {"shop/testing", "shop/prod"}
-    assert all("SHOP_STRIPE_API_KEY" in b.message for b in plan.blockers)
+    assert all("SHOP_DATABASE_URL" in b.message for b in plan.blockers)
 
 
 async def test_an_apply_that_loses_its_lease_stops_before_the_next_side_effect(

@@ -25,7 +25,7 @@ from reconciler.lanes.base import ActionFailed, ActionOutcome
 from reconciler.lanes.product.diff import environment_key, project_key
 from reconciler.plan import Action, Op
 from reconciler.runtime import HealthCheck
-from reconciler.secrets import SecretUnavailable, fingerprint, resolve
+from reconciler.secrets import SecretUnavailable, StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
 
@@ -37,6 +37,7 @@ class ProductExecutor:
     salt: str
     health_check: HealthCheck
     environ: Mapping[str, str] | None = None
+    store: StoreReader | None = None
     poll_interval: float = 1.0
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
 
@@ -135,7 +136,9 @@ class ProductExecutor:
         owned: dict[str, str] = dict(action.params["plain"])
         for key, ref in action.params["secret_refs"].items():
             try:
-                value = resolve(SecretRef.model_validate(ref), environ=self.environ)
+                value = resolve(
+                    SecretRef.model_validate(ref), environ=self.environ, store=self.store
+                )
             except SecretUnavailable as exc:
                 raise ActionFailed(f"{key}: {exc}") from None
             if fingerprint(self.salt, value) != action.params["secret_fingerprints"].get(key):

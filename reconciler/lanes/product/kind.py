@@ -17,7 +17,7 @@ from reconciler.lanes.product.observed import ObservedProductLane
 from reconciler.ownership import OwnershipSnapshot
 from reconciler.plan import Blocker, BlockerType
 from reconciler.runtime import Runtime
-from reconciler.secrets import SecretUnavailable, fingerprint, resolve
+from reconciler.secrets import SecretUnavailable, StoreReader, fingerprint, resolve
 
 
 @dataclass
@@ -27,6 +27,7 @@ class ProductLanes:
     client: DokployClient
     salt: str
     environ: Mapping[str, str] | None = None
+    store: StoreReader | None = None
     kind: str = KIND
 
     def __post_init__(self) -> None:
@@ -68,6 +69,7 @@ class ProductLanes:
             salt=self.salt,
             health_check=runtime.health_check,
             environ=self.environ,
+            store=self.store,
             poll_interval=runtime.settings.deploy_poll_seconds,
         )
 
@@ -103,7 +105,9 @@ class ProductLanes:
         problems: list[str] = []
         for key, ref in sorted((desired.secrets if desired else {}).items()):
             try:
-                fingerprints[key] = fingerprint(self.salt, resolve(ref, environ=self.environ))
+                fingerprints[key] = fingerprint(
+                    self.salt, resolve(ref, environ=self.environ, store=self.store)
+                )
             except SecretUnavailable as exc:
                 problems.append(f"{key}: {exc}")
         return SecretFacts(salt=self.salt, desired=fingerprints), problems
