@@ -318,6 +318,9 @@ def _record_lane_results(
         failed = [r for r in lane_reports if r.result == "failed"]
         skipped = [r for r in lane_reports if r.result == "not_run"]
         generation = registry.generation(lane)
+        if generation is None and not failed and not skipped:
+            status.forget(runtime.engine, lane)  # no longer desired, and now gone
+            continue
         if failed:
             condition = status.stalled("ApplyFailed", f"{failed[0].action_id}: {failed[0].message}")
         elif skipped:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from reconciler.plan import Plan
 from reconciler.store.database import session_scope
@@ -13,8 +14,18 @@ class PlanNotFound(LookupError):
     pass
 
 
-def save(engine: Engine, plan: Plan) -> None:
+def save(engine: Engine, plan: Plan) -> list[str]:
+    """Store the plan; earlier pending plans by the same creator for the same lanes are
+    superseded (a scheduler re-planning every few minutes leaves one live plan per lane,
+    and never retires a plan an operator is still reviewing). Returns the superseded ids."""
     with session_scope(engine) as session:
+        pending = session.exec(select(StoredPlan).where(StoredPlan.status == "pending")).all()
+        superseded = []
+        for row in pending:
+            if row.created_by == plan.created_by and sorted(row.lanes) == sorted(plan.lanes):
+                row.status = "superseded"
+                session.add(row)
+                superseded.append(row.id)
         session.add(
             StoredPlan(
                 id=plan.plan_id,
@@ -27,6 +38,7 @@ def save(engine: Engine, plan: Plan) -> None:
                 body=plan.model_dump(mode="json"),
             )
         )
+    return superseded
 
 
 def load(engine: Engine, plan_id: str) -> tuple[Plan, str]:

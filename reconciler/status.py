@@ -80,6 +80,14 @@ def record(
         session.add(row)
 
 
+def forget(engine: Engine, lane: str) -> None:
+    """A lane that is no longer desired and whose objects are gone has no status to show."""
+    with session_scope(engine) as session:
+        row = session.get(LaneStatusRow, lane)
+        if row is not None:
+            session.delete(row)
+
+
 def all_statuses(engine: Engine) -> list[LaneStatusRow]:
     with session_scope(engine) as session:
         return list(session.exec(select(LaneStatusRow).order_by(LaneStatusRow.lane)).all())

@@ -153,6 +153,7 @@ async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
     names = emulator.summary()["applications"]
     assert not any(n.startswith("docs-site") for n in names)
     assert {"shop-prod", "shop-testing"} <= set(names)
+    assert not any(row.lane.startswith("docs-site/") for row in all_statuses(engine))
     assert (await compute_plan(runtime)).actions == []
 
 

@@ -39,3 +39,20 @@ async def test_a_blocked_lane_does_not_hold_up_the_others(
     outcomes = {r.lane: r.outcome for r in report.lanes}
     assert outcomes["docs-site/testing"] == "blocked"
     assert outcomes["shop/testing"] == "applied"
+
+
+async def test_a_scheduler_keeps_one_live_plan_per_lane_and_never_retires_an_operators(
+    runtime: Runtime,
+) -> None:
+    from reconciler import plan_store
+    from reconciler.passes import compute_plan
+
+    operator_plan = await compute_plan(runtime, ["shop/prod"])
+    runtime.actor = "scheduler"
+    first = await reconcile_pass(runtime)
+    second = await reconcile_pass(runtime)
+    old = next(r.plan_id for r in first.lanes if r.lane == "shop/prod")
+    new = next(r.plan_id for r in second.lanes if r.lane == "shop/prod")
+    assert plan_store.load(runtime.engine, old)[1] == "superseded"
+    assert plan_store.load(runtime.engine, new)[1] == "pending"
+    assert plan_store.load(runtime.engine, operator_plan.plan_id)[1] == "pending"
