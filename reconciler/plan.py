@@ -129,7 +129,7 @@ def plan_digest(
 ABSENT = "absent"
 
 
-def fingerprint(salt: str, fields: dict[str, Any]) -> str:
+def object_fingerprint(salt: str, fields: dict[str, Any]) -> str:
     """Salted, so a fingerprint over env text cannot be used to guess a weak secret in it."""
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hmac.new(salt.encode(), canonical.encode(), hashlib.sha256).hexdigest()[:32]

@@ -16,7 +16,7 @@ from providers.dokploy.envfile import parse as parse_env
 from reconciler.lanes.base import LaneDiff, ProposedAction
 from reconciler.lanes.product.desired import DesiredDomain, ProductLane
 from reconciler.lanes.product.observed import ObservedDomain, ObservedProductLane, ObservedService
-from reconciler.plan import Blocker, BlockerType, Change, Op, Risk, fingerprint
+from reconciler.plan import Blocker, BlockerType, Change, Op, Risk, object_fingerprint
 from reconciler.secrets import fingerprint as secret_fingerprint
 
 DEFAULT_ENVIRONMENT = "production"
@@ -54,7 +54,7 @@ def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
         fields["domains"] = sorted(
             (d.host, d.path, d.port, d.https, d.service) for d in lane.domains
         )
-    return fingerprint(secrets.salt, fields)
+    return object_fingerprint(secrets.salt, fields)
 
 
 def diff_product_lane(
@@ -318,7 +318,7 @@ def _env_changes(
             return None
         if key in plain_keys and key in lane.env and not looks_like_secret(key, value):
             return value
-        return fingerprint_value(secrets.salt, value)
+        return secret_fingerprint(secrets.salt, value)
 
     changes: list[Change] = []
     for key, value in sorted(lane.env.items()):
@@ -328,7 +328,7 @@ def _env_changes(
             )
     for key, desired_fp in sorted(secrets.desired.items()):
         current = observed.get(key)
-        current_fp = fingerprint_value(secrets.salt, current) if current is not None else None
+        current_fp = secret_fingerprint(secrets.salt, current) if current is not None else None
         if current_fp != desired_fp:
             changes.append(
                 Change(field=f"env.{key}", before=current_fp, after=desired_fp, secret=True)
@@ -338,17 +338,12 @@ def _env_changes(
             changes.append(
                 Change(
                     field=f"env.{key}",
-                    before=fingerprint_value(secrets.salt, observed[key]),
+                    before=secret_fingerprint(secrets.salt, observed[key]),
                     after=None,
                     secret=True,
                 )
             )
     return changes
-
-
-def fingerprint_value(salt: str, value: str) -> str:
-    """The one rendering of a secret in a plan: salted, truncated, labelled."""
-    return secret_fingerprint(salt, value)
 
 
 def _domain_actions(

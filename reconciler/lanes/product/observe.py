@@ -26,7 +26,7 @@ from reconciler.lanes.product.observed import (
     service_ref,
 )
 from reconciler.ownership import OwnershipSnapshot
-from reconciler.plan import ABSENT, fingerprint
+from reconciler.plan import ABSENT, object_fingerprint
 
 log = logging.getLogger("setpoint.observe")
 DETAIL_READ_CONCURRENCY = 8
@@ -151,7 +151,7 @@ class ProductObserver:
             seen = observation.lanes[lane_name]
             if seen.service is not None:
                 ref = f"dokploy:{seen.service.type}/{seen.service.id}"
-                observation.fingerprints[ref] = fingerprint(
+                observation.fingerprints[ref] = object_fingerprint(
                     self._salt, seen.service.fingerprint_fields()
                 )
         return observation
@@ -195,16 +195,18 @@ class ProductObserver:
         seen: ObservedProductLane = observation.lanes[lane.lane]
         fps = observation.fingerprints
         fps[project_ref(lane.project)] = (
-            fingerprint(self._salt, {"id": seen.project_id}) if seen.project_id else ABSENT
+            object_fingerprint(self._salt, {"id": seen.project_id}) if seen.project_id else ABSENT
         )
         fps[environment_ref(lane.project, lane.environment)] = (
-            fingerprint(self._salt, {"id": seen.environment_id}) if seen.environment_id else ABSENT
+            object_fingerprint(self._salt, {"id": seen.environment_id})
+            if seen.environment_id
+            else ABSENT
         )
         ref = service_ref(lane.project, lane.environment, lane.service_name)
         if seen.service is not None:
-            fps[ref] = fingerprint(self._salt, seen.service.fingerprint_fields())
+            fps[ref] = object_fingerprint(self._salt, seen.service.fingerprint_fields())
         elif seen.clashes:
-            fps[ref] = fingerprint(self._salt, {"clashes": sorted(seen.clashes)})
+            fps[ref] = object_fingerprint(self._salt, {"clashes": sorted(seen.clashes)})
         else:
             fps[ref] = ABSENT
 
