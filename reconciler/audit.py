@@ -82,8 +82,17 @@ def _json_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
     if data is None:
         return {}
     text = json.dumps(dict(data), default=str, allow_nan=False, ensure_ascii=False)
-    loaded: dict[str, Any] = json.loads(text)
+    loaded: dict[str, Any] = json.loads(text, parse_float=_float_as_stored)
     return loaded
+
+
+def _float_as_stored(text: str) -> float | int:
+    # PostgreSQL's jsonb keeps numbers as decimals: 1e20 reads back as the integer
+    # 100000000000000000000 and -0.0 as 0.0. Store them in that form to begin with.
+    value = float(text)
+    if abs(value) >= 1e16:  # every float this large is a whole number
+        return int(value)
+    return value + 0.0  # -0.0 + 0.0 is 0.0
 
 
 def _find_secret(value: Any, path: str) -> str | None:

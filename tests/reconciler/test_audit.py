@@ -179,3 +179,10 @@ def test_export_jsonl_is_stable_and_carries_the_chain(engine: Engine) -> None:
     with Session(engine) as session:
         audit.export_jsonl(session, again, lane="shop/lane-0")
     assert again.getvalue() == out.getvalue()
+
+
+def test_numbers_read_back_as_hashed(engine: Engine) -> None:
+    numbers = {"big": 1e20, "huge": -1e100, "tiny": 1e-7, "neg_zero": -0.0, "ms": 12.345}
+    row = audit.record(engine, event=AuditEvent.verify_result, actor="a", data=numbers)
+    assert row.data["big"] == 10**20 and row.data["tiny"] == 1e-7
+    assert _verify(engine).ok
