@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from reconciler.desired import DesiredFleet, load_fleet
 from reconciler.lanes.base import ActionExecutor, LaneDiff, LaneKind, Observation
 from reconciler.lanes.product.kind import ProductLanes
@@ -61,6 +63,9 @@ class LaneRegistry:
 
     def owned_count(self) -> int:
         return sum(kind.owned_count() for kind in self.kinds)
+
+    def remember(self, engine: Engine) -> bool:
+        return any([kind.remember(engine) for kind in self.kinds])  # every kind, no short cut
 
     def _grouped(self, lanes: Sequence[str]) -> list[tuple[LaneKind, list[str]]]:
         return [(kind, [lane for lane in lanes if lane in kind.all_lanes()]) for kind in self.kinds]

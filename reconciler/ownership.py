@@ -124,6 +124,25 @@ def update_service(
         session.add(row)
 
 
+def set_protected(engine: Engine, lane: str, protected: bool, provider: str = "dokploy") -> int:
+    """Keep the registry's protect flag in step with desired state; returns rows changed.
+
+    The flag must outlive the lane's desired entry: when a lane is removed, this is what
+    decides whether its objects may be deleted.
+    """
+    changed = 0
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(OwnedObject).where(OwnedObject.lane == lane, OwnedObject.provider == provider)
+        ).all()
+        for row in rows:
+            if row.protected != protected:
+                row.protected, row.updated_at = protected, utcnow()
+                session.add(row)
+                changed += 1
+    return changed
+
+
 def release(engine: Engine, *, provider: str, object_type: str, object_id: str) -> None:
     """Forget an object Setpoint deleted."""
     with session_scope(engine) as session:

@@ -19,6 +19,8 @@ from reconciler.store.columns import utcnow
 async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> Plan:
     fleet = load_fleet(runtime.engine)
     registry = lane_kinds(runtime, fleet)
+    if registry.remember(runtime.engine):
+        registry = lane_kinds(runtime, fleet)  # plan from the registry as just updated
     selected = list(lanes) if lanes else registry.all_lanes()
     registry.check(selected)
     runtime.progress(f"observing {len(selected)} lane(s)")

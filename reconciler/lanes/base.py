@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from reconciler.plan import Action, Blocker, Change, Op, Risk
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from reconciler.runtime import Runtime
 
 
@@ -90,6 +92,11 @@ class LaneKind(Protocol):
     def apply_policy(self, lane: str) -> str | None: ...
 
     def owned_count(self) -> int: ...
+
+    def remember(self, engine: Engine) -> bool:
+        """Record what must outlive a lane's desired entry (e.g. its protect flag);
+        True when the ownership registry changed."""
+        ...
 
     async def preflight(self) -> str | None:
         """None when the kind's provider credentials work, else why not."""

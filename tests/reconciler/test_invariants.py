@@ -355,3 +355,22 @@ async def test_two_concurrent_applies_of_one_plan_run_it_once(
         group.start_soon(attempt)
     assert sorted(r.status for r in results) == ["applied", "refused"]
     assert emulator.summary()["applications"].count("docs-site-testing") == 1
+
+
+async def test_unprotecting_a_lane_then_removing_it_allows_the_delete(
+    runtime: Runtime, engine: Engine, tmp_path: Path
+) -> None:
+    await converge(runtime)
+    fleet = fleet_without(tmp_path)
+    ledger = fleet / "ledger.yaml"
+    ledger.write_text(ledger.read_text().replace("      protect: true\n", "      protect: false\n"))
+    store_fleet(engine, fleet)
+    assert (await compute_plan(runtime)).actions == []  # the flag alone changes nothing outside
+    ledger.unlink()
+    store_fleet(engine, fleet, prune=True)
+    plan = await compute_plan(runtime)
+    assert {a.lane for a in plan.actions if a.op is Op.delete_service} == {
+        "ledger/testing",
+        "ledger/prod",
+    }
+    assert BlockerType.protected_lane not in {b.type for b in plan.blockers}

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError
+from reconciler import ownership
 from reconciler.desired import DesiredFleet
 from reconciler.lanes.base import LaneDiff, Observation
 from reconciler.lanes.product.desired import KIND, ProductLane, product_lanes
@@ -54,6 +57,14 @@ class ProductLanes:
 
     def owned_count(self) -> int:
         return self.ownership.count("dokploy")
+
+    def remember(self, engine: Engine) -> bool:
+        changed = 0
+        for name, lane in self.desired.items():
+            owned = self.ownership.service_of(name)
+            if owned is not None and owned.protected != lane.protect:
+                changed += ownership.set_protected(engine, name, lane.protect)
+        return changed > 0
 
     async def preflight(self) -> str | None:
         try:
