@@ -84,6 +84,12 @@ def diff_product_lane(
         return result
     if observed.clashes:
         result.notes.append(f"{lane_name}: unowned {', '.join(observed.clashes)} left untouched")
+    service = observed.service
+    if service is not None and desired.server and service.server_id != observed.server_id:
+        result.notes.append(
+            f"{lane_name}: {service.type} {service.name} is not on Dokploy server "
+            f"{desired.server!r}; Setpoint does not move services between servers"
+        )
     if observed.vanished is not None:
         result.notes.append(
             f"{lane_name}: owned {observed.vanished.object_type} {observed.vanished.object_id} "
@@ -181,6 +187,7 @@ def _converge_lane(
                     "environment": {"ref": ekey, "id": observed.environment_id},
                     "name": lane.service_name,
                     "protected": lane.protect,
+                    "server_id": observed.server_id,
                     "provides": [skey],
                 },
             )

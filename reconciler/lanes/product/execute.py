@@ -86,11 +86,16 @@ class ProductExecutor:
         environment_id = self._id(action.params["environment"])
         name = action.params["name"]
         kind = "application" if action.op is Op.create_application else "compose"
+        server_id = action.params.get("server_id")
         if kind == "application":
-            app, created = await ensure_application(self.client, environment_id, name)
+            app, created = await ensure_application(
+                self.client, environment_id, name, server_id=server_id
+            )
             service_id = app.application_id
         else:
-            compose, created = await ensure_compose(self.client, environment_id, name)
+            compose, created = await ensure_compose(
+                self.client, environment_id, name, server_id=server_id
+            )
             service_id = compose.compose_id
         if not created:
             # Someone made a service with this name after the plan was computed: not ours.

@@ -47,6 +47,7 @@ def service_from(detail: Application | Compose) -> ObservedService:
             replicas=detail.replicas,
             domains=tuple(_domains(detail)),
             latest_deployment=latest.status if latest else None,
+            server_id=detail.server_id,
         )
     return ObservedService(
         type="compose",
@@ -59,6 +60,7 @@ def service_from(detail: Application | Compose) -> ObservedService:
         replicas=None,
         domains=tuple(_domains(detail)),
         latest_deployment=latest.status if latest else None,
+        server_id=detail.server_id,
     )
 
 
@@ -111,10 +113,19 @@ class ProductObserver:
             )
             return observation
 
+        servers = await self._servers(lanes, observation)
         details: list[tuple[str, str, str]] = []  # (lane, kind, id) to read in detail
         for lane in lanes:
             seen = self._locate(lane, projects, observation)
             observation.lanes[lane.lane] = seen
+            if lane.server is not None:
+                seen.server_id = servers.get(lane.server)
+                if seen.server_id is None and lane.lane not in _failed(observation):
+                    observation.problems.append(
+                        ObservationProblem(
+                            lane.lane, f"Dokploy has no server named {lane.server!r}"
+                        )
+                    )
             if seen.owned is not None and seen.service is None and seen.vanished is None:
                 details.append((lane.lane, seen.owned.object_type, seen.owned.object_id))
         for lane_name in removed:
@@ -155,6 +166,22 @@ class ProductObserver:
                     self._salt, seen.service.fingerprint_fields()
                 )
         return observation
+
+    async def _servers(
+        self, lanes: Sequence[ProductLane], observation: Observation
+    ) -> dict[str, str]:
+        """Server name -> id, read only when a lane names a server."""
+        if not any(lane.server for lane in lanes):
+            return {}
+        try:
+            return {s.name: s.server_id for s in await self._client.server_all()}
+        except DokployError as exc:
+            for lane in lanes:
+                if lane.server:
+                    observation.problems.append(
+                        ObservationProblem(lane.lane, f"Dokploy server.all failed: {exc}")
+                    )
+            return {}
 
     def _locate(
         self, lane: ProductLane, projects: list[Project], observation: Observation
@@ -215,3 +242,7 @@ def _kind_and_id(service: Application | Compose) -> tuple[str, str]:
     if isinstance(service, Application):
         return "application", service.application_id
     return "compose", service.compose_id
+
+
+def _failed(observation: Observation) -> set[str | None]:
+    return {p.lane for p in observation.problems}

@@ -34,6 +34,7 @@ class ObservedService:
     replicas: int | None
     domains: tuple[ObservedDomain, ...]
     latest_deployment: str | None  # status of the newest deployment, None if never deployed
+    server_id: str | None = None
 
     def fingerprint_fields(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class ObservedService:
 class ObservedProductLane:
     project_id: str | None = None
     environment_id: str | None = None
+    server_id: str | None = None  # of the Dokploy server the lane names, when it names one
     service: ObservedService | None = None
     owned: Owned | None = None
     # Unowned services with the lane's name: reported, never touched.
