@@ -43,7 +43,9 @@ class DomainSpec(SpecModel):
 
 class HealthCheck(SpecModel):
     url: str | None = Field(default=None, description="full URL; default: first domain + path")
-    path: str = Field(default="/healthz", pattern=r"^/")
+    path: str | None = Field(
+        default=None, pattern=r"^/", description="default: the product's runtime.healthPath"
+    )
     expect_status: int = Field(default=200, ge=100, le=599)
     timeout_seconds: float = Field(default=5.0, gt=0, le=120)
 

@@ -77,7 +77,8 @@ def product_lanes(document: Document, generation: int) -> list[ProductLane]:
         )
         checks = tuple(
             DesiredHealthCheck(
-                url=check.url or _default_check_url(domains, check.path),
+                url=check.url
+                or _default_check_url(domains, check.path or spec.runtime.health_path),
                 expect_status=check.expect_status,
                 timeout_seconds=check.timeout_seconds,
             )
