@@ -153,3 +153,9 @@ def test_placeholder_parser_never_crashes_on_odd_braces(template: str) -> None:
 @given(st.from_regex(r"[A-Z_]{1,12}", fullmatch=True), st.from_regex(r"[a-z]{0,7}", fullmatch=True))
 def test_short_plain_values_are_not_taken_for_secrets(key: str, value: str) -> None:
     assert not looks_like_secret(key, value)
+
+
+def test_compose_lanes_take_replicas_from_their_compose_file() -> None:
+    lanes = [{"name": "testing", "target": "compose", "composeFile": "services: {}", "replicas": 3}]
+    with pytest.raises(ValidationError, match="`replicas` is for application lanes"):
+        ProductSpec.model_validate(product(lanes=lanes))
