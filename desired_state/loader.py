@@ -15,6 +15,7 @@ from desired_state.document import API_VERSION, SPEC_MODELS, Document, Metadata
 from desired_state.issues import InvalidDesiredState, Issue
 from desired_state.positions import Path as FieldPath
 from desired_state.positions import Position, nearest, plain_with_positions
+from desired_state.product import ProductSpec
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -187,6 +188,7 @@ def _cross_document_issues(documents: list[LoadedDocument]) -> list[Issue]:
             )
         else:
             seen[key] = loaded
+    issues.extend(_shared_domains(documents))
     hosts = {d.document.name for d in documents if d.document.kind == "Host"}
     for loaded in documents:
         spec = loaded.document.spec
@@ -200,4 +202,31 @@ def _cross_document_issues(documents: list[LoadedDocument]) -> list[Issue]:
                     f"host {getattr(spec, 'host', None)!r} is not declared as a Host",
                 )
             )
+    return issues
+
+
+def _shared_domains(documents: list[LoadedDocument]) -> list[Issue]:
+    """Two lanes routing the same host and path would fight over it on every pass."""
+    issues: list[Issue] = []
+    claimed: dict[str, str] = {}
+    for loaded in documents:
+        spec = loaded.document.spec
+        if not isinstance(spec, ProductSpec):
+            continue
+        for index, lane in enumerate(spec.lanes):
+            for domain in lane.domains:
+                route = f"{domain.host}{domain.path}"
+                owner = f"{loaded.document.name}/{lane.name}"
+                if route in claimed:
+                    issues.append(
+                        Issue(
+                            loaded.source,
+                            loaded.line,
+                            1,
+                            f"spec.lanes[{index}].domains",
+                            f"{route} is already routed by lane {claimed[route]}",
+                        )
+                    )
+                else:
+                    claimed[route] = owner
     return issues

@@ -80,6 +80,8 @@ class LaneSpec(SpecModel):
             raise ValueError("a compose lane needs `composeFile`")
         if self.target == "application" and self.compose_file:
             raise ValueError("`composeFile` is only for compose lanes")
+        if self.target == "compose" and any(d.service is None for d in self.domains):
+            raise ValueError("a compose lane's domains need `service`: the service they route to")
         if self.target == "compose" and self.replicas != 1:
             raise ValueError("`replicas` is for application lanes; a compose file sets its own")
         if self.is_prod and self.image is not None and not has_digest(self.image):

@@ -106,3 +106,11 @@ def test_runner_pool_must_name_a_declared_host(tmp_path: Path) -> None:
 def test_missing_path_is_an_issue_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(InvalidDesiredState, match="no such file"):
         load_path(tmp_path / "nope")
+
+
+def test_two_lanes_routing_the_same_domain_are_refused(tmp_path: Path) -> None:
+    docs = (EXAMPLES / "fleet" / "docs-site.yaml").read_text()
+    (tmp_path / "docs.yaml").write_text(docs)
+    (tmp_path / "copy.yaml").write_text(docs.replace("name: docs-site", "name: docs-copy"))
+    with pytest.raises(InvalidDesiredState, match=r"docs.example.com/ is already routed by lane"):
+        load_path(tmp_path)

@@ -159,3 +159,16 @@ def test_compose_lanes_take_replicas_from_their_compose_file() -> None:
     lanes = [{"name": "testing", "target": "compose", "composeFile": "services: {}", "replicas": 3}]
     with pytest.raises(ValidationError, match="`replicas` is for application lanes"):
         ProductSpec.model_validate(product(lanes=lanes))
+
+
+def test_compose_domains_name_their_service() -> None:
+    lanes = [
+        {
+            "name": "testing",
+            "target": "compose",
+            "composeFile": "services: {}",
+            "domains": [{"host": "t.example.com"}],
+        }
+    ]
+    with pytest.raises(ValidationError, match="domains need `service`"):
+        ProductSpec.model_validate(product(lanes=lanes))
