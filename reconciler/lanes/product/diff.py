@@ -142,14 +142,12 @@ def _converge_lane(
     add = result.actions.append
     if observed.project_id is None:
         add(
-            ProposedAction(
-                key="project",
-                op=Op.create_project,
-                target=f"dokploy:project/{lane.project}",
-                risk=Risk.safe,
-                reason=f"project {lane.project!r} does not exist",
-                changes=[Change(field="project", after=lane.project)],
-                params={
+            _safe_action(
+                Op.create_project,
+                f"dokploy:project/{lane.project}",
+                f"project {lane.project!r} does not exist",
+                ("project", None, lane.project),
+                {
                     "name": lane.project,
                     "provides": [pkey, environment_key(lane.project, DEFAULT_ENVIRONMENT)],
                 },
@@ -159,14 +157,12 @@ def _converge_lane(
     made_by_project = observed.project_id is None and lane.environment == DEFAULT_ENVIRONMENT
     if observed.environment_id is None and not made_by_project:
         add(
-            ProposedAction(
-                key="environment",
-                op=Op.create_environment,
-                target=f"dokploy:environment/{lane.project}/{lane.environment}",
-                risk=Risk.safe,
-                reason=f"environment {lane.environment!r} does not exist in {lane.project!r}",
-                changes=[Change(field="environment", after=lane.environment)],
-                params={
+            _safe_action(
+                Op.create_environment,
+                f"dokploy:environment/{lane.project}/{lane.environment}",
+                f"environment {lane.environment!r} does not exist in {lane.project!r}",
+                ("environment", None, lane.environment),
+                {
                     "project": {"ref": pkey, "id": observed.project_id},
                     "name": lane.environment,
                     "provides": [ekey],
@@ -176,14 +172,12 @@ def _converge_lane(
     service_ref = {"ref": skey, "id": service.id if service else None, "type": kind}
     if service is None:
         add(
-            ProposedAction(
-                key="service",
-                op=Op.create_application if kind == "application" else Op.create_compose,
-                target=target,
-                risk=Risk.safe,
-                reason=f"{kind} {lane.service_name!r} does not exist",
-                changes=[Change(field="service", after=lane.service_name)],
-                params={
+            _safe_action(
+                Op.create_application if kind == "application" else Op.create_compose,
+                target,
+                f"{kind} {lane.service_name!r} does not exist",
+                ("service", None, lane.service_name),
+                {
                     "environment": {"ref": ekey, "id": observed.environment_id},
                     "name": lane.service_name,
                     "protected": lane.protect,
@@ -198,7 +192,7 @@ def _converge_lane(
     if kind == "application" and (service is None or service.image != lane.image):
         before = service.image if service else None
         add(
-            _field_action(
+            _safe_action(
                 Op.set_image,
                 target,
                 "image differs from the desired image",
@@ -210,7 +204,7 @@ def _converge_lane(
     if kind == "compose" and (service is None or service.compose_file != lane.compose_file):
         before = _short(service.compose_file if service else None)
         add(
-            _field_action(
+            _safe_action(
                 Op.set_compose_file,
                 target,
                 "compose file differs from the desired one",
@@ -221,7 +215,7 @@ def _converge_lane(
         deploy_reasons.append("compose file changed")
     if kind == "application" and lane.replicas != (service.replicas if service else 1):
         add(
-            _field_action(
+            _safe_action(
                 Op.set_replicas,
                 target,
                 "replica count differs",
@@ -294,10 +288,10 @@ def _converge_lane(
         )
 
 
-def _field_action(
+def _safe_action(
     op: Op, target: str, reason: str, change: tuple[str, Any, Any], params: dict[str, Any]
 ) -> ProposedAction:
-    """A safe write of one field of the service."""
+    """A safe action that writes one thing: a create, or one field of the service."""
     field, before, after = change
     return ProposedAction(
         key=op.value,
