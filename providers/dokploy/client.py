@@ -335,14 +335,8 @@ class DokployClient:
     ) -> Domain:
         if (application_id is None) == (compose_id is None):
             raise ValueError("a domain belongs to exactly one of application_id, compose_id")
-        body: dict[str, Any] = {
-            "host": host,
-            "path": path,
-            "port": port,
-            "https": https,
-            "certificateType": certificate_type,
-            "domainType": "application" if application_id else "compose",
-        }
+        body = _route(host, path, port, https, certificate_type)
+        body["domainType"] = "application" if application_id else "compose"
         if application_id is not None:
             body["applicationId"] = application_id
         else:
@@ -362,14 +356,7 @@ class DokployClient:
         certificate_type: str = "none",
         service_name: str | None = None,
     ) -> Domain:
-        body: dict[str, Any] = {
-            "domainId": domain_id,
-            "host": host,
-            "path": path,
-            "port": port,
-            "https": https,
-            "certificateType": certificate_type,
-        }
+        body = {"domainId": domain_id, **_route(host, path, port, https, certificate_type)}
         if service_name is not None:
             body["serviceName"] = service_name
         data = await self._mutate("domain.update", body, idempotent=True)
@@ -392,6 +379,19 @@ class DokployClient:
 
     async def server_all(self) -> list[Server]:
         return self._many("server.all", Server, await self._query("server.all"))
+
+
+def _route(
+    host: str, path: str | None, port: int | None, https: bool, certificate_type: str
+) -> dict[str, Any]:
+    """The routing fields domain.create and domain.update share."""
+    return {
+        "host": host,
+        "path": path,
+        "port": port,
+        "https": https,
+        "certificateType": certificate_type,
+    }
 
 
 def _deploy_body(application_id: str, title: str | None) -> dict[str, Any]:
