@@ -23,14 +23,14 @@ import httpx
 from desired_state.loader import load_text
 from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import create_app
-from reconciler.apply import apply_plan
+from reconciler.core.apply import apply_plan
+from reconciler.core.planning import compute_plan
 from reconciler.health import HealthResult
-from reconciler.passes import compute_plan
+from reconciler.records.database import make_engine, session_scope
+from reconciler.records.desired import apply_documents
+from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
-from reconciler.store.database import make_engine, session_scope
-from reconciler.store.desired_objects import apply_documents
-from reconciler.store.migrate import upgrade
 
 DIGEST = "sha256:" + "ab" * 32
 

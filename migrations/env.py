@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from reconciler.store.database import make_engine
-from reconciler.store.tables import metadata
+from reconciler.records.database import make_engine
+from reconciler.records.tables import metadata
 
 config = context.config
 

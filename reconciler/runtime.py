@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.client import DokployClient
+from reconciler.core.assembly import BlastRadiusGuard
 from reconciler.health import HealthResult
-from reconciler.planner import BlastRadiusGuard
 from reconciler.secrets import StoreReader
 from reconciler.settings import Settings
 

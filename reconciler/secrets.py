@@ -10,19 +10,13 @@ import hmac
 import logging
 import os
 import re
-import secrets as stdlib_secrets
 import threading
 from collections.abc import Mapping
 from hashlib import sha256
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
 from desired_state.secrets import SecretRef
-from reconciler.store.lane_status import Installation
 
 REDACTED = "***"
 # A short value (say "on" or "1") found inside longer text is far more likely a coincidence
@@ -193,22 +187,6 @@ def fingerprint(salt: str, value: SecretValue | str) -> str:
     raw = value.reveal() if isinstance(value, SecretValue) else value
     digest = hmac.new(salt.encode(), raw.encode(), sha256).hexdigest()
     return "hmac-sha256:" + digest[:16]
-
-
-def installation_salt(engine: Engine) -> str:
-    """This installation's salt, created on first use; concurrent first uses agree on one."""
-    with Session(engine) as session:
-        row = session.get(Installation, 1)
-        if row is not None:
-            return row.secret_salt
-        values = {"id": 1, "secret_salt": stdlib_secrets.token_hex(32)}
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        table = Installation.__table__  # type: ignore[attr-defined]
-        session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
-        session.commit()
-        row = session.get(Installation, 1, populate_existing=True)
-        assert row is not None
-        return row.secret_salt
 
 
 class RedactingFilter(logging.Filter):

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import settings
 from sqlalchemy.engine import Engine
 
-from reconciler.store.database import make_engine
-from reconciler.store.migrate import upgrade
+from reconciler.records.database import make_engine
+from reconciler.records.migrate import upgrade
 from tests.databases import fresh_postgres_database, postgres_base_url
 from tests.support.cli import Invoke, invoker
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from reconciler.store.database import normalise_url
+from reconciler.records.database import normalise_url
 
 POSTGRES_ENV = "SETPOINT_TEST_DATABASE_URL"
 

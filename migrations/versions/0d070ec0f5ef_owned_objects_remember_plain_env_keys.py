@@ -12,7 +12,6 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import reconciler.store.columns
 
 revision: str = '0d070ec0f5ef'
 down_revision: str | None = 'ae0c01079c2c'

@@ -12,7 +12,6 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import reconciler.store.columns
 
 revision: str = 'ae0c01079c2c'
 down_revision: str | None = 'e2255155cc82'
@@ -30,7 +29,7 @@ def upgrade() -> None:
     )
     op.create_table('audit_records',
     sa.Column('seq', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('event', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('lane', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
@@ -50,14 +49,14 @@ def upgrade() -> None:
     op.create_table('installation',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('secret_salt', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('created_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('lane_leases',
     sa.Column('lane', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('acquired_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('acquired_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('lane')
     )
     op.create_table('lane_status',
@@ -65,7 +64,7 @@ def upgrade() -> None:
     sa.Column('conditions', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('observed_generation', sa.Integer(), nullable=True),
     sa.Column('last_applied_plan', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
-    sa.Column('updated_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('lane')
     )
     op.create_table('owned_objects',
@@ -79,8 +78,8 @@ def upgrade() -> None:
     sa.Column('adopted', sa.Boolean(), nullable=False),
     sa.Column('managed_env_keys', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('deployed_config_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('created_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('provider', 'object_type', 'object_id', name='uq_owned_objects_ref')
     )
@@ -92,8 +91,8 @@ def upgrade() -> None:
     sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('desired_revision', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('lanes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('body', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),

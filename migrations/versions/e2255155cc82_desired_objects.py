@@ -12,7 +12,6 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import reconciler.store.columns
 
 revision: str = 'e2255155cc82'
 down_revision: str | None = None
@@ -30,8 +29,8 @@ def upgrade() -> None:
     sa.Column('spec_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('generation', sa.Integer(), nullable=False),
     sa.Column('source_file', sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=False),
-    sa.Column('created_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('kind', 'name', name='uq_desired_objects_kind_name')
     )

@@ -12,7 +12,6 @@ import sqlmodel
 from alembic import op
 
 
-import reconciler.store.columns
 
 revision: str = 'ec2c9a0b45b8'
 down_revision: str | None = '0d070ec0f5ef'
@@ -25,8 +24,8 @@ def upgrade() -> None:
     op.create_table('stored_secrets',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('ciphertext', sqlmodel.sql.sqltypes.AutoString(length=20000), nullable=False),
-    sa.Column('created_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', reconciler.store.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     # ### end Alembic commands ###

@@ -5,17 +5,17 @@ from __future__ import annotations
 import typer
 
 from reconciler.cli import (
-    adopt,
-    audit,
-    db,
-    demo,
-    desired,
-    emulator,
+    adopt_commands,
+    audit_commands,
+    db_commands,
+    demo_commands,
+    desired_commands,
+    emulator_commands,
     logs,
-    reconcile,
-    run,
-    secrets,
-    validate,
+    reconcile_commands,
+    run_commands,
+    secret_commands,
+    validate_commands,
 )
 
 app = typer.Typer(
@@ -37,19 +37,19 @@ def main_options(
     logs.configure(verbose)
 
 
-app.command("demo")(demo.demo)
-app.command("validate")(validate.validate)
-app.command("schema")(validate.schema)
-app.command("plan")(reconcile.plan)
-app.command("apply")(reconcile.apply)
-app.command("status")(reconcile.status)
-app.command("run")(run.run)
-app.command("adopt")(adopt.adopt_command)
-app.add_typer(audit.app, name="audit")
-app.add_typer(secrets.app, name="secrets")
-app.add_typer(desired.app, name="desired")
-app.add_typer(db.app, name="db")
-app.add_typer(emulator.app, name="emulator")
+app.command("demo")(demo_commands.demo)
+app.command("validate")(validate_commands.validate)
+app.command("schema")(validate_commands.schema)
+app.command("plan")(reconcile_commands.plan)
+app.command("apply")(reconcile_commands.apply)
+app.command("status")(reconcile_commands.status)
+app.command("run")(run_commands.run)
+app.command("adopt")(adopt_commands.adopt_command)
+app.add_typer(audit_commands.app, name="audit")
+app.add_typer(secret_commands.app, name="secrets")
+app.add_typer(desired_commands.app, name="desired")
+app.add_typer(db_commands.app, name="db")
+app.add_typer(emulator_commands.app, name="emulator")
 
 
 def main() -> None:

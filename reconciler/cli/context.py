@@ -6,8 +6,8 @@ from functools import cache
 
 from sqlalchemy.engine import Engine
 
+from reconciler.records.database import make_engine
 from reconciler.settings import Settings
-from reconciler.store.database import make_engine
 
 
 @cache
@@ -27,7 +27,7 @@ def ready_engine() -> Engine:
     migrated only by an explicit `setpoint db upgrade`, so replicas never race a migration.
     """
     from reconciler.cli.output import fail
-    from reconciler.store import migrate
+    from reconciler.records import migrate
 
     current = engine()
     at, head = migrate.current_revision(current), migrate.head_revision(current)

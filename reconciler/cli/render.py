@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reconciler.apply import ApplyResult
-from reconciler.plan import Plan
-from reconciler.store.lane_status import LaneStatusRow
+from reconciler.core.apply import ApplyResult
+from reconciler.core.plans import Plan
+from reconciler.records.status import LaneStatusRow
 
 RISK_STYLE = {"safe": "green", "disruptive": "yellow", "destructive": "bold red"}
 RESULT_STYLE = {"ok": "green", "failed": "bold red", "not_run": "dim"}

@@ -14,8 +14,8 @@ from providers.dokploy.config import DokployConfig
 from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.health import HealthResult, check_http
+from reconciler.records.secret_store import SecretStore, SecretStoreError
 from reconciler.runtime import Progress, Runtime
-from reconciler.secret_store import SecretStore, SecretStoreError
 
 
 def default_actor() -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from providers.dokploy.emulator import create_app
-from reconciler.loopback import serve
+from reconciler.demo.loopback import serve
 from tests.support.cli import Invoke
 from tests.support.secret_scan import assert_no_secrets
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from reconciler.demo import run_demo
+from reconciler.demo.run import run_demo
 from tests.support.secret_scan import assert_no_secrets
 
 pytestmark = pytest.mark.e2e

@@ -20,11 +20,11 @@ from starlette.routing import Route
 from desired_state.loader import load_path
 from providers.dokploy.emulator import Emulator, create_app
 from reconciler.health import HealthResult, check_http
+from reconciler.records.database import session_scope
+from reconciler.records.desired import apply_documents
+from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.runtime import Runtime
-from reconciler.secret_store import SecretStore, generate_key
 from reconciler.settings import Settings
-from reconciler.store.database import session_scope
-from reconciler.store.desired_objects import apply_documents
 from tests.conftest import EXAMPLES
 from tests.providers.dokploy.contract import ContractRecorder
 from tests.providers.dokploy.fixtures import API_KEY, make_client

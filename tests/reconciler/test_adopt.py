@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from reconciler import audit
-from reconciler.adopt import AdoptionRefused, adopt, preview_adoption
-from reconciler.apply import apply_plan
-from reconciler.ownership import snapshot
-from reconciler.passes import compute_plan
-from reconciler.plan import BlockerType, Op
+from reconciler.core.apply import apply_plan
+from reconciler.core.planning import compute_plan
+from reconciler.core.plans import BlockerType, Op
+from reconciler.kinds.product.adopt import AdoptionRefused, adopt, preview_adoption
+from reconciler.records import audit
+from reconciler.records.database import session_scope
+from reconciler.records.ownership import snapshot
 from reconciler.runtime import Runtime
-from reconciler.store.database import session_scope
 
 
 async def existing_docs_testing(runtime: Runtime, image: str) -> str:
@@ -65,7 +65,7 @@ async def test_adopting_an_already_matching_service_owes_no_deploy(runtime: Runt
     plan = await compute_plan(runtime, ["docs-site/testing"])
     assert (await apply_plan(runtime, plan.plan_id)).ok
     # Simulate losing the registry entry, then adopting the same service back.
-    from reconciler import ownership
+    from reconciler.records import ownership
 
     owned = ownership.snapshot(runtime.engine).service_of("docs-site/testing")
     assert owned is not None

@@ -12,10 +12,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from desired_state.secrets import SecretRef
-from reconciler import audit
-from reconciler.audit import AuditEvent, SecretInAuditRecord
+from reconciler.records import audit
+from reconciler.records.audit import AuditEvent, SecretInAuditRecord
+from reconciler.records.database import make_engine
 from reconciler.secrets import SecretValue, resolve
-from reconciler.store.database import make_engine
 
 
 def _fill(engine: Engine, count: int) -> None:

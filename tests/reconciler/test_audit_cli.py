@@ -8,8 +8,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from reconciler import audit
-from reconciler.audit import AuditEvent
+from reconciler.records import audit
+from reconciler.records.audit import AuditEvent
 from tests.support.cli import Invoke
 
 

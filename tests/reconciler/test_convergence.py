@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from reconciler import plan_store
-from reconciler.apply import apply_plan
-from reconciler.passes import compute_plan
-from reconciler.plan import Op, Risk
+from reconciler.core.apply import apply_plan
+from reconciler.core.planning import compute_plan
+from reconciler.core.plans import Op, Risk
+from reconciler.records import plan_store
+from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
-from reconciler.status import all_statuses
 from tests.reconciler.conftest import Workload
 
 

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from desired_state.secrets import SecretRef
-from reconciler.lanes.product.desired import DesiredDomain, ProductLane
-from reconciler.lanes.product.diff import SecretFacts, desired_config_hash, diff_product_lane
-from reconciler.lanes.product.observed import ObservedDomain, ObservedProductLane, ObservedService
-from reconciler.ownership import Owned
-from reconciler.plan import Op
+from reconciler.core.plans import Op
+from reconciler.kinds.product.diff import SecretFacts, desired_config_hash, diff_product_lane
+from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
+from reconciler.kinds.product.observed import ObservedDomain, ObservedProductLane, ObservedService
+from reconciler.records.ownership import Owned
 from reconciler.secrets import fingerprint
 
 SALT = "property-salt"

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from reconciler import audit, leases
-from reconciler.apply import apply_plan
-from reconciler.passes import compute_plan
-from reconciler.plan import BlockerType, Op
+from reconciler.core.apply import apply_plan
+from reconciler.core.planning import compute_plan
+from reconciler.core.plans import BlockerType, Op
+from reconciler.records import audit, leases
+from reconciler.records.database import session_scope
+from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
-from reconciler.status import all_statuses
-from reconciler.store.database import session_scope
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import ALL_SECRET_VALUES, SECRETS, STORED_SECRETS, store_fleet
 from tests.support.secret_scan import assert_no_secrets
@@ -317,9 +317,9 @@ async def test_unavailable_secret_blocks_its_lanes_without_naming_a_value(runtim
 async def test_an_apply_that_loses_its_lease_stops_before_the_next_side_effect(
     runtime: Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import reconciler.apply
+    import reconciler.core.apply
 
-    monkeypatch.setattr(reconciler.apply, "LEASE_SECONDS", 0.0)  # renew before every action
+    monkeypatch.setattr(reconciler.core.apply, "LEASE_SECONDS", 0.0)  # renew before every action
     plan = await compute_plan(runtime, ["docs-site/testing"])
     started: list[str] = []
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from providers.dokploy.emulator import Emulator
-from reconciler.loop import reconcile_pass
+from reconciler.loop.passes import reconcile_pass
 from reconciler.runtime import Runtime
 
 
@@ -44,8 +44,8 @@ async def test_a_blocked_lane_does_not_hold_up_the_others(
 async def test_a_scheduler_keeps_one_live_plan_per_lane_and_never_retires_an_operators(
     runtime: Runtime,
 ) -> None:
-    from reconciler import plan_store
-    from reconciler.passes import compute_plan
+    from reconciler.core.planning import compute_plan
+    from reconciler.records import plan_store
 
     operator_plan = await compute_plan(runtime, ["shop/prod"])
     runtime.actor = "scheduler"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from desired_state.document import Document
 from desired_state.product import ProductSpec
-from reconciler.lanes.product.desired import product_lanes
+from reconciler.kinds.product.lanes import product_lanes
 from tests.desired_state.test_models import product
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from desired_state.secrets import SecretRef
-from reconciler.secret_store import SecretStore, SecretStoreError, generate_key
+from reconciler.records.secret_store import SecretStore, SecretStoreError, generate_key
 from reconciler.secrets import SecretUnavailable, resolve
 from tests.support.cli import Invoke
 from tests.support.secret_scan import assert_no_secrets

@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 
 from desired_state.secrets import SecretRef
 from reconciler import secrets
+from reconciler.records import secret_store
+from reconciler.records.database import make_engine
 from reconciler.secrets import SecretUnavailable, SecretValue
-from reconciler.store.database import make_engine
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +100,7 @@ def test_installation_salt_is_created_once(database_url: str, engine: Engine) ->
 
     def take(own: Engine) -> None:
         start.wait()
-        salts.append(secrets.installation_salt(own))
+        salts.append(secret_store.installation_salt(own))
 
     threads = [threading.Thread(target=take, args=(e,)) for e in engines]
     for thread in threads:
@@ -110,7 +111,7 @@ def test_installation_salt_is_created_once(database_url: str, engine: Engine) ->
         own.dispose()
     assert len(salts) == racers and len(set(salts)) == 1
     assert len(salts[0]) == 64
-    assert secrets.installation_salt(engine) == salts[0]
+    assert secret_store.installation_salt(engine) == salts[0]
 
 
 @pytest.fixture

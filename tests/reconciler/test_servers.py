@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from reconciler.apply import apply_plan
-from reconciler.passes import compute_plan
-from reconciler.plan import BlockerType
+from reconciler.core.apply import apply_plan
+from reconciler.core.planning import compute_plan
+from reconciler.core.plans import BlockerType
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import store_fleet

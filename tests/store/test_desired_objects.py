@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from desired_state.loader import load_path
-from reconciler.store.database import session_scope
-from reconciler.store.desired_objects import apply_documents, get_object, list_objects
+from reconciler.records.database import session_scope
+from reconciler.records.desired import apply_documents, get_object, list_objects
 from tests.conftest import EXAMPLES
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from reconciler.store.database import make_engine
-from reconciler.store.migrate import current_revision, drift, head_revision, upgrade
+from reconciler.records.database import make_engine
+from reconciler.records.migrate import current_revision, drift, head_revision, upgrade
 
 
 def test_upgrade_from_empty_reaches_head_with_no_drift(database_url: str) -> None:
@@ -40,7 +40,7 @@ def test_upgrade_keeps_existing_ownership_rows(database_url: str) -> None:
             )
         )
     upgrade(engine)
-    from reconciler.ownership import snapshot
+    from reconciler.records.ownership import snapshot
 
     (owned,) = snapshot(engine).objects
     assert owned.managed_env_keys == ("A",) and owned.plain_env_keys == ()

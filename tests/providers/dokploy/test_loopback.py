@@ -12,7 +12,7 @@ from providers.dokploy.deploy import deploy_and_wait
 from providers.dokploy.emulator import create_app
 from providers.dokploy.ensure import ensure_application
 from providers.dokploy.errors import DokployUnauthorized
-from reconciler.loopback import free_port, serve, serve_command
+from reconciler.demo.loopback import free_port, serve, serve_command
 
 pytestmark = pytest.mark.e2e
 KEY = "loopback-key"

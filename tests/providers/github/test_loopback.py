@@ -11,7 +11,7 @@ from providers.github.client import GitHubClient
 from providers.github.emulator import create_app
 from providers.github.emulator.state import EmulatorState
 from providers.github.oidc import OidcVerifier
-from reconciler.loopback import free_port, serve, serve_command
+from reconciler.demo.loopback import free_port, serve, serve_command
 
 pytestmark = pytest.mark.e2e
 

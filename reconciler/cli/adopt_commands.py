@@ -1,0 +1,57 @@
+"""`setpoint adopt`: take an existing Dokploy service into a lane, after showing the effect."""
+
+from __future__ import annotations
+
+import anyio
+import typer
+
+from reconciler.cli.output import console, fail
+from reconciler.cli.runtime import open_runtime
+from reconciler.kinds.product.adopt import AdoptionPreview, AdoptionRefused, adopt, preview_adoption
+
+
+def adopt_command(
+    lane: str = typer.Argument(..., help="The lane to adopt into, e.g. shop/testing."),
+    application_id: str | None = typer.Option(
+        None, "--application-id", help="Dokploy application id."
+    ),
+    compose_id: str | None = typer.Option(None, "--compose-id", help="Dokploy compose id."),
+    yes: bool = typer.Option(
+        False, "--yes", help="Adopt after showing the effect (else only show)."
+    ),
+) -> None:
+    """Adopt an existing, unowned Dokploy service into LANE.
+
+    Shows what the next plan would change once the service is owned; with --yes records the
+    ownership (audited). Nothing in Dokploy changes here.
+    """
+    if (application_id is None) == (compose_id is None):
+        raise fail("give exactly one of --application-id or --compose-id", code=2)
+    service_type, service_id = (
+        ("application", application_id) if application_id else ("compose", str(compose_id))
+    )
+
+    async def run() -> AdoptionPreview:
+        async with open_runtime() as runtime:
+            preview = await preview_adoption(runtime, lane, service_type, str(service_id))
+            if yes:
+                await adopt(runtime, preview)
+            return preview
+
+    try:
+        preview = anyio.run(run)
+    except AdoptionRefused as exc:
+        raise fail(str(exc)) from None
+    console.print(f"{service_type} {preview.service_name} ({preview.service_id}) → lane {lane}")
+    if not preview.diff.actions:
+        console.print("  the service already matches the desired lane: the next plan is empty")
+    for action in preview.diff.actions:
+        console.print(
+            f"  would {action.op.value} {action.target}: {action.reason}", highlight=False
+        )
+    if yes:
+        console.print(
+            f"[green]adopted[/]: lane {lane} now owns {service_type} {preview.service_id}"
+        )
+    else:
+        console.print("nothing recorded; re-run with --yes to adopt")

@@ -1,0 +1,130 @@
+"""`setpoint plan`, `setpoint apply` and `setpoint status`: thin adapters over the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import typer
+
+from reconciler.cli import context
+from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
+from reconciler.cli.render import render_apply, render_plan, render_status
+from reconciler.cli.runtime import open_runtime
+from reconciler.core.apply import ApplyResult, apply_plan
+from reconciler.core.planning import compute_plan
+from reconciler.core.plans import Plan
+from reconciler.kinds.registry import UnknownLane
+from reconciler.records.plan_store import PlanNotFound
+from reconciler.records.status import all_statuses
+
+EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def plan(
+    lane: list[str] = typer.Option(
+        [], "--lane", "-l", help="Only this lane (repeatable), e.g. shop/testing."
+    ),
+    output: OutputFormat = OUTPUT_OPTION,
+    out: Path | None = typer.Option(None, "--out", help="Also write the plan JSON to this file."),
+    detailed_exitcode: bool = typer.Option(
+        False,
+        "--detailed-exitcode",
+        help="Exit 0 when nothing changes, 2 when the plan has actions, 1 on error or blockers.",
+    ),
+) -> None:
+    """Compute a plan: what would change to reach the desired state. Changes nothing.
+
+    The plan is stored; apply it with `setpoint apply PLAN_ID`.
+    """
+
+    async def run() -> Plan:
+        async with open_runtime(progress=lambda m: errors.print(f"[dim]{m}[/]")) as runtime:
+            return await compute_plan(runtime, lane or None)
+
+    try:
+        result = anyio.run(run)
+    except UnknownLane as exc:
+        raise fail(str(exc), code=EXIT_ERROR) from None
+    data = result.model_dump(mode="json")
+    if out is not None:
+        out.write_text(result.model_dump_json(indent=2) + "\n")
+    if output is OutputFormat.json:
+        print_json(data)
+    else:
+        render_plan(console, result)
+        if result.actions and not result.blockers:
+            console.print(f"apply with: [bold]setpoint apply {result.plan_id}[/]")
+    if detailed_exitcode:
+        if result.blockers:
+            raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(EXIT_CHANGES if result.actions else EXIT_NO_CHANGES)
+    if result.blockers:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def apply(
+    plan_id: str = typer.Argument(..., help="The id `setpoint plan` printed."),
+    allow_destroy: int = typer.Option(
+        0, "--allow-destroy", min=0, help="Allow this many deletions past the blast-radius guard."
+    ),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Apply a stored plan. Refused if it is stale, blocked or expired; audited either way."""
+
+    # Deploys can take minutes: a live spinner shows which action is running meanwhile.
+    spinner = console.status("checking the plan", spinner="dots")
+
+    def progress(message: str) -> None:
+        if output is OutputFormat.text:
+            console.print(f"[cyan]→[/] {message}", highlight=False)
+            spinner.update(f"running {message}")
+
+    async def run() -> ApplyResult:
+        async with open_runtime(progress=progress) as runtime:
+            return await apply_plan(runtime, plan_id, allow_destroy=allow_destroy)
+
+    try:
+        if output is OutputFormat.text:
+            with spinner:
+                result = anyio.run(run)
+        else:
+            result = anyio.run(run)
+    except PlanNotFound:
+        raise fail(f"no plan {plan_id!r}; run `setpoint plan` first") from None
+    if output is OutputFormat.json:
+        print_json(
+            {
+                "plan_id": result.plan_id,
+                "status": result.status,
+                "refusal": result.refusal.model_dump(mode="json") if result.refusal else None,
+                "actions": [vars(a) for a in result.actions],
+            }
+        )
+    else:
+        render_apply(console, result)
+    if not result.ok:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def status(output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan."""
+    rows = all_statuses(context.ready_engine())
+    if output is OutputFormat.json:
+        print_json(
+            [
+                {
+                    "lane": r.lane,
+                    "conditions": r.conditions,
+                    "observedGeneration": r.observed_generation,
+                    "lastAppliedPlan": r.last_applied_plan,
+                    "updatedAt": r.updated_at.isoformat(),
+                }
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        console.print("no lane has been planned yet: run `setpoint plan`")
+        return
+    render_status(console, rows)

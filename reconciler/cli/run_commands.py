@@ -1,0 +1,68 @@
+"""`setpoint run`: the scheduled reconcile loop (or one pass with --once, for cron)."""
+
+from __future__ import annotations
+
+import anyio
+import typer
+from rich.table import Table
+
+from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, print_json
+from reconciler.cli.runtime import open_runtime
+from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.secrets import redact
+
+STYLE = {
+    "converged": "green",
+    "applied": "green",
+    "awaiting_operator": "yellow",
+    "blocked": "red",
+    "refused": "red",
+    "apply_failed": "bold red",
+}
+
+
+def run(
+    once: bool = typer.Option(False, "--once", help="Run one pass and exit (for cron)."),
+    interval: float = typer.Option(300.0, "--interval", min=5.0, help="Seconds between passes."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Reconcile every lane on a schedule (the scheduled pass).
+
+    Each lane gets its own plan. A plan is applied only when the lane's policy is
+    `auto-safe` and every action is safe; everything else waits for an operator.
+    With --once, exits 1 if any lane is blocked or failed.
+    """
+
+    async def loop() -> PassReport:
+        async with open_runtime() as runtime:
+            runtime.actor = f"scheduler:{runtime.actor}"
+            while True:
+                try:
+                    report = await reconcile_pass(runtime)
+                except Exception as exc:
+                    if once:
+                        raise
+                    # A scheduler outlives one bad pass; the next pass observes afresh.
+                    errors.print(f"[red]pass failed[/]: {type(exc).__name__}: {redact(str(exc))}")
+                else:
+                    show(report, output)
+                    if once:
+                        return report
+                await anyio.sleep(interval)
+
+    try:
+        report = anyio.run(loop)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if report.count("blocked") or report.count("apply_failed") or report.count("refused"):
+        raise typer.Exit(1)
+
+
+def show(report: PassReport, output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        print_json([vars(r) for r in report.lanes])
+        return
+    table = Table("LANE", "OUTCOME", "PLAN", "DETAIL")
+    for r in report.lanes:
+        table.add_row(r.lane, f"[{STYLE[r.outcome]}]{r.outcome}[/]", r.plan_id, r.detail)
+    console.print(table)

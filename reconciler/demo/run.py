@@ -1,0 +1,173 @@
+"""`setpoint demo`: the whole loop on one machine, with nothing configured.
+
+A throwaway SQLite database, the Dokploy emulator on a free loopback port, the example
+fleet, and generated demo secrets: plan, apply, converge, audit, and a second empty plan.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx
+from rich.console import Console
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from desired_state.loader import load_path
+from providers.dokploy.client import DokployClient
+from providers.dokploy.emulator import create_app
+from reconciler.cli.render import render_apply, render_plan, render_status
+from reconciler.core.apply import apply_plan
+from reconciler.core.planning import compute_plan
+from reconciler.demo.loopback import serve
+from reconciler.health import HealthResult, check_http
+from reconciler.records import audit
+from reconciler.records.database import make_engine, session_scope
+from reconciler.records.desired import apply_documents
+from reconciler.records.migrate import upgrade
+from reconciler.records.secret_store import SecretStore, generate_key
+from reconciler.records.status import all_statuses
+from reconciler.runtime import Runtime
+from reconciler.settings import Settings
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DEMO_SECRET_VARIABLES = ("SHOP_DATABASE_URL", "LEDGER_DB_PASSWORD")  # fromEnv
+DEMO_STORED_SECRETS = ("shop-stripe-api-key",)  # fromStore
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    converged: bool
+    second_plan_actions: int
+    audit_records: int
+    chain_ok: bool
+    secrets: Mapping[str, str]  # the generated values, so tests can scan outputs for them
+
+
+def demo_secrets(names: tuple[str, ...]) -> dict[str, str]:
+    return {name: "demo-" + secrets.token_urlsafe(18) for name in names}
+
+
+def _workload() -> Starlette:
+    """Stands in for the deployed containers: answers every health path with 200."""
+
+    async def healthy(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"ok from {request.headers.get('host', '?')}")
+
+    return Starlette(routes=[Route("/{path:path}", healthy)])
+
+
+async def run_demo(
+    console: Console, *, examples: Path = EXAMPLES, work_dir: Path | None = None
+) -> DemoOutcome:
+    if not await anyio.Path(examples).is_dir():
+        raise FileNotFoundError(f"examples not found at {examples}")
+    with tempfile.TemporaryDirectory(prefix="setpoint-demo-") as tmp:
+        root = work_dir or Path(tmp)
+        database = root / "setpoint-demo.db"
+        environ = demo_secrets(DEMO_SECRET_VARIABLES)
+        stored = demo_secrets(DEMO_STORED_SECRETS)
+        engine = make_engine(f"sqlite:///{database}")
+        upgrade(engine)
+        store = SecretStore(engine, generate_key())
+        for name, value in stored.items():
+            store.put(name, value)
+        console.rule("[bold]1. desired state")
+        documents = load_path(examples)
+        with session_scope(engine) as session:
+            report = apply_documents(session, documents, prune=False)
+        console.print(f"stored {report.count('created')} object(s) from {examples} in {database}")
+        console.print(
+            f"demo secrets generated: environment {', '.join(sorted(environ))}; encrypted "
+            f"store {', '.join(sorted(stored))} (values never shown)"
+        )
+
+        api_key = secrets.token_urlsafe(24)
+        workload = httpx.ASGITransport(app=_workload())
+        hosts = {
+            d.host
+            for doc in documents
+            if doc.document.kind == "Product"
+            for lane in doc.document.spec.lanes  # type: ignore[union-attr]
+            for d in lane.domains
+        }
+
+        async def demo_resolver(host: str, port: int) -> list[str]:
+            return ["127.0.0.1"]
+
+        async def health(url: str, expect_status: int, timeout: float) -> HealthResult:
+            return await check_http(
+                url,
+                expect_status=expect_status,
+                timeout=timeout,
+                allow_hosts=hosts,
+                resolver=demo_resolver,
+                transport=workload,
+            )
+
+        with serve(create_app(api_key=api_key, seed=7, build_seconds=0.3)) as base_url:
+            console.print(f"Dokploy emulator serving at {base_url}/api")
+            settings = Settings(database_url=f"sqlite:///{database}", deploy_poll_seconds=0.1)
+            async with DokployClient(base_url, api_key, timeout=10.0) as client:
+                runtime = Runtime(
+                    engine=engine,
+                    settings=settings,
+                    dokploy=client,
+                    actor="demo",
+                    health_check=health,
+                    environ=environ,
+                    secret_store=store,
+                    progress=lambda m: console.print(f"[cyan]→[/] {m}", highlight=False),
+                )
+                console.rule("[bold]2. plan")
+                plan = await compute_plan(runtime)
+                render_plan(console, plan)
+                console.rule(f"[bold]3. apply {plan.plan_id}")
+                result = await apply_plan(runtime, plan.plan_id)
+                render_apply(console, result)
+                console.rule("[bold]4. status")
+                render_status(console, all_statuses(engine))
+                console.rule("[bold]5. second plan (expect no changes)")
+                second = await compute_plan(runtime)
+                render_plan(console, second)
+        console.rule("[bold]6. audit trail")
+        with session_scope(engine) as session:
+            records = audit.list_records(session, limit=1000)
+            verification = audit.verify_chain(session)
+        for record in records:
+            where = " ".join(filter(None, [record.lane, record.action_id]))
+            console.print(
+                f"  #{record.seq:<3} {record.event:<15} {where:<28} {_summary(record.data)}",
+                highlight=False,
+                markup=False,
+            )
+        console.print(
+            f"audit chain: {'[green]verified[/]' if verification.ok else '[red]BROKEN[/]'} "
+            f"({verification.checked} records)"
+        )
+        engine.dispose()
+        converged = result.ok and not second.actions and not second.blockers
+        console.rule(
+            "[bold green]demo converged" if converged else "[bold red]demo did not converge"
+        )
+        return DemoOutcome(
+            converged=converged and verification.ok,
+            second_plan_actions=len(second.actions),
+            audit_records=len(records),
+            chain_ok=verification.ok,
+            secrets={**environ, **stored},
+        )
+
+
+def _summary(data: Mapping[str, object]) -> str:
+    for key in ("message", "target", "status", "digest"):
+        if key in data:
+            return f"{key}={data[key]}"
+    return ""

@@ -1,0 +1,426 @@
+"""Diff one product lane: desired against observed, as a pure function.
+
+Inputs are plain data (the desired lane, what was observed, secret fingerprints); the
+output is proposed actions, blockers and notes. Nothing here reads or writes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from desired_state.secrets import looks_like_secret
+from providers.dokploy.envfile import parse as parse_env
+from reconciler.core.plans import Blocker, BlockerType, Change, Op, Risk, object_fingerprint
+from reconciler.kinds.base import LaneDiff, ProposedAction
+from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
+from reconciler.kinds.product.observed import ObservedDomain, ObservedProductLane, ObservedService
+from reconciler.secrets import fingerprint as secret_fingerprint
+
+DEFAULT_ENVIRONMENT = "production"
+
+
+@dataclass(frozen=True)
+class SecretFacts:
+    """Fingerprints only: the diff never holds a secret value it could leak."""
+
+    salt: str
+    desired: Mapping[str, str]  # key -> fingerprint of the value the reference resolves to
+
+
+def project_key(project: str) -> str:
+    return f"project:{project}"
+
+
+def environment_key(project: str, environment: str) -> str:
+    return f"environment:{project}/{environment}"
+
+
+def service_key(lane: str) -> str:
+    return f"service:{lane}"
+
+
+def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
+    """What the running service is built from; a change here needs a deploy to take effect."""
+    fields: dict[str, Any] = {
+        "image": lane.image,
+        "compose_file": lane.compose_file,
+        "env": dict(sorted(lane.env.items())),
+        "secrets": dict(sorted(secrets.desired.items())),
+    }
+    if lane.target == "compose":
+        fields["domains"] = sorted(
+            (d.host, d.path, d.port, d.https, d.service) for d in lane.domains
+        )
+    return object_fingerprint(secrets.salt, fields)
+
+
+def diff_product_lane(
+    lane_name: str,
+    desired: ProductLane | None,
+    observed: ObservedProductLane,
+    secrets: SecretFacts,
+) -> LaneDiff:
+    result = LaneDiff(lane=lane_name)
+    if desired is None:
+        _removed_lane(lane_name, observed, result)
+        return result
+    if observed.clashes and observed.owned is None:
+        result.blockers.append(
+            Blocker(
+                type=BlockerType.not_owned,
+                lane=lane_name,
+                message=(
+                    f"{', '.join(observed.clashes)} already exists with the lane's name "
+                    f"{desired.service_name!r} and Setpoint does not own it; it is left untouched. "
+                    f"Adopt it with `setpoint adopt {lane_name} --application-id ID` "
+                    "(or --compose-id), or rename one of them."
+                ),
+                details={"clashes": observed.clashes},
+            )
+        )
+        return result
+    if observed.clashes:
+        result.notes.append(f"{lane_name}: unowned {', '.join(observed.clashes)} left untouched")
+    service = observed.service
+    if service is not None and desired.server and service.server_id != observed.server_id:
+        result.notes.append(
+            f"{lane_name}: {service.type} {service.name} is not on Dokploy server "
+            f"{desired.server!r}; Setpoint does not move services between servers"
+        )
+    if observed.vanished is not None:
+        result.notes.append(
+            f"{lane_name}: owned {observed.vanished.object_type} {observed.vanished.object_id} "
+            "was deleted outside Setpoint; it will be created again"
+        )
+    _converge_lane(desired, observed, secrets, result)
+    return result
+
+
+def _removed_lane(lane_name: str, observed: ObservedProductLane, result: LaneDiff) -> None:
+    owned, service = observed.owned, observed.service
+    if owned is None or service is None:
+        return  # nothing of ours is left
+    if owned.protected:
+        result.blockers.append(
+            Blocker(
+                type=BlockerType.protected_lane,
+                lane=lane_name,
+                message=(
+                    f"lane {lane_name} is no longer desired, but its {service.type} "
+                    f"{service.name!r} is protected and is never deleted by Setpoint"
+                ),
+            )
+        )
+        return
+    result.actions.append(
+        ProposedAction(
+            key="delete",
+            op=Op.delete_service,
+            target=f"dokploy:{service.type}/{service.name}",
+            risk=Risk.destructive,
+            reason=f"lane {lane_name} is no longer in the desired state",
+            changes=[Change(field="service", before=service.name, after=None)],
+            params={"service_type": service.type, "service_id": service.id},
+        )
+    )
+
+
+def _converge_lane(
+    lane: ProductLane, observed: ObservedProductLane, secrets: SecretFacts, result: LaneDiff
+) -> None:
+    service = observed.service
+    kind = lane.target
+    target = f"dokploy:{kind}/{lane.service_name}"
+    pkey, ekey, skey = (
+        project_key(lane.project),
+        environment_key(lane.project, lane.environment),
+        service_key(lane.lane),
+    )
+    add = result.actions.append
+    if observed.project_id is None:
+        add(
+            _safe_action(
+                Op.create_project,
+                f"dokploy:project/{lane.project}",
+                f"project {lane.project!r} does not exist",
+                ("project", None, lane.project),
+                {
+                    "name": lane.project,
+                    "provides": [pkey, environment_key(lane.project, DEFAULT_ENVIRONMENT)],
+                },
+            )
+        )
+    # Dokploy's project.create makes the protected `production` environment itself.
+    made_by_project = observed.project_id is None and lane.environment == DEFAULT_ENVIRONMENT
+    if observed.environment_id is None and not made_by_project:
+        add(
+            _safe_action(
+                Op.create_environment,
+                f"dokploy:environment/{lane.project}/{lane.environment}",
+                f"environment {lane.environment!r} does not exist in {lane.project!r}",
+                ("environment", None, lane.environment),
+                {
+                    "project": {"ref": pkey, "id": observed.project_id},
+                    "name": lane.environment,
+                    "provides": [ekey],
+                },
+            )
+        )
+    service_ref = {"ref": skey, "id": service.id if service else None, "type": kind}
+    if service is None:
+        add(
+            _safe_action(
+                Op.create_application if kind == "application" else Op.create_compose,
+                target,
+                f"{kind} {lane.service_name!r} does not exist",
+                ("service", None, lane.service_name),
+                {
+                    "environment": {"ref": ekey, "id": observed.environment_id},
+                    "name": lane.service_name,
+                    "protected": lane.protect,
+                    "server_id": observed.server_id,
+                    "provides": [skey],
+                },
+            )
+        )
+    owned_keys = set(observed.owned.managed_env_keys) if observed.owned else set()
+    deploy_reasons: list[str] = []
+
+    if kind == "application" and (service is None or service.image != lane.image):
+        before = service.image if service else None
+        add(
+            _safe_action(
+                Op.set_image,
+                target,
+                "image differs from the desired image",
+                ("image", before, lane.image),
+                {"service": service_ref, "image": lane.image},
+            )
+        )
+        deploy_reasons.append("image changed")
+    if kind == "compose" and (service is None or service.compose_file != lane.compose_file):
+        before = _short(service.compose_file if service else None)
+        add(
+            _safe_action(
+                Op.set_compose_file,
+                target,
+                "compose file differs from the desired one",
+                ("composeFile", before, _short(lane.compose_file)),
+                {"service": service_ref, "compose_file": lane.compose_file},
+            )
+        )
+        deploy_reasons.append("compose file changed")
+    if kind == "application" and lane.replicas != (service.replicas if service else 1):
+        add(
+            _safe_action(
+                Op.set_replicas,
+                target,
+                "replica count differs",
+                ("replicas", service.replicas if service else None, lane.replicas),
+                {"service": service_ref, "replicas": lane.replicas},
+            )
+        )
+
+    plain_keys = set(observed.owned.plain_env_keys) if observed.owned else set()
+    env_changes = _env_changes(lane, service, owned_keys, plain_keys, secrets)
+    if env_changes:
+        removed = sorted(k for k in owned_keys if k not in lane.env and k not in lane.secrets)
+        add(
+            ProposedAction(
+                key="env",
+                op=Op.set_env,
+                target=target,
+                risk=Risk.safe,
+                reason="environment differs from the desired env and secrets",
+                changes=env_changes,
+                params={
+                    "service": service_ref,
+                    "plain": dict(sorted(lane.env.items())),
+                    "secret_refs": {
+                        k: r.model_dump(by_alias=True, exclude_none=True)
+                        for k, r in sorted(lane.secrets.items())
+                    },
+                    "secret_fingerprints": dict(sorted(secrets.desired.items())),
+                    "remove": removed,
+                },
+            )
+        )
+        deploy_reasons.append("env changed")
+
+    domain_changed = _domain_actions(lane, service, service_ref, target, result)
+    if domain_changed and kind == "compose":
+        deploy_reasons.append("compose domains changed")
+
+    config_hash = desired_config_hash(lane, secrets)
+    if service is None:
+        deploy_reasons.insert(0, "new service")
+    elif not deploy_reasons and service.latest_deployment is None:
+        deploy_reasons.append("never deployed")
+    elif (
+        not deploy_reasons and observed.owned and observed.owned.deployed_config_hash != config_hash
+    ):
+        deploy_reasons.append("the running deployment predates the current configuration")
+    if deploy_reasons:
+        add(
+            ProposedAction(
+                key="deploy",
+                op=Op.deploy,
+                target=target,
+                risk=Risk.disruptive if (lane.protect or lane.prod) else Risk.safe,
+                reason="deploy: " + "; ".join(deploy_reasons),
+                params={
+                    "service": service_ref,
+                    "config_hash": config_hash,
+                    "timeout_seconds": lane.deploy_timeout_seconds,
+                    "health_checks": [
+                        {
+                            "url": c.url,
+                            "expect_status": c.expect_status,
+                            "timeout_seconds": c.timeout_seconds,
+                        }
+                        for c in lane.health_checks
+                    ],
+                },
+            )
+        )
+
+
+def _safe_action(
+    op: Op, target: str, reason: str, change: tuple[str, Any, Any], params: dict[str, Any]
+) -> ProposedAction:
+    """A safe action that writes one thing: a create, or one field of the service."""
+    field, before, after = change
+    return ProposedAction(
+        key=op.value,
+        op=op,
+        target=target,
+        risk=Risk.safe,
+        reason=reason,
+        changes=[Change(field=field, before=before, after=after)],
+        params=params,
+    )
+
+
+def _env_changes(
+    lane: ProductLane,
+    service: ObservedService | None,
+    owned_keys: set[str],
+    plain_keys: set[str],
+    secrets: SecretFacts,
+) -> list[Change]:
+    observed = parse_env(service.env_text) if service else {}
+
+    def shown(key: str, value: str | None) -> str | None:
+        """A value read from Dokploy is shown in clear only if Setpoint wrote it as plain env."""
+        if value is None:
+            return None
+        if key in plain_keys and key in lane.env and not looks_like_secret(key, value):
+            return value
+        return secret_fingerprint(secrets.salt, value)
+
+    changes: list[Change] = []
+    for key, value in sorted(lane.env.items()):
+        if observed.get(key) != value:
+            changes.append(
+                Change(field=f"env.{key}", before=shown(key, observed.get(key)), after=value)
+            )
+    for key, desired_fp in sorted(secrets.desired.items()):
+        current = observed.get(key)
+        current_fp = secret_fingerprint(secrets.salt, current) if current is not None else None
+        if current_fp != desired_fp:
+            changes.append(
+                Change(field=f"env.{key}", before=current_fp, after=desired_fp, secret=True)
+            )
+    for key in sorted(owned_keys):
+        if key not in lane.env and key not in lane.secrets and key in observed:
+            changes.append(
+                Change(
+                    field=f"env.{key}",
+                    before=secret_fingerprint(secrets.salt, observed[key]),
+                    after=None,
+                    secret=True,
+                )
+            )
+    return changes
+
+
+def _domain_actions(
+    lane: ProductLane,
+    service: ObservedService | None,
+    service_ref: dict[str, Any],
+    target: str,
+    result: LaneDiff,
+) -> bool:
+    observed = {d.key: d for d in (service.domains if service else ())}
+    desired = {d.key: d for d in lane.domains}
+    changed = False
+    for key, want in sorted(desired.items()):
+        have = observed.get(key)
+        if have is not None and _same_domain(want, have):
+            continue
+        changed = True
+        result.actions.append(
+            ProposedAction(
+                key=f"domain:{key}",
+                op=Op.upsert_domain,
+                target=f"{target}/domain/{key}",
+                risk=Risk.safe,
+                reason="domain missing" if have is None else "domain settings differ",
+                changes=_domain_changes(want, have),
+                params={
+                    "service": service_ref,
+                    "domain_id": have.domain_id if have else None,
+                    "host": want.host,
+                    "path": want.path,
+                    "port": want.port,
+                    "https": want.https,
+                    "service_name": want.service,
+                },
+            )
+        )
+    for key, have in sorted(observed.items()):
+        if key in desired:
+            continue
+        changed = True
+        result.actions.append(
+            ProposedAction(
+                key=f"domain-delete:{key}",
+                op=Op.delete_domain,
+                target=f"{target}/domain/{key}",
+                risk=Risk.disruptive,
+                reason="domain is not in the desired state",
+                changes=[Change(field="domain", before=key, after=None)],
+                params={"domain_id": have.domain_id},
+            )
+        )
+    return changed
+
+
+def _same_domain(want: DesiredDomain, have: ObservedDomain) -> bool:
+    return (want.port, want.https, want.service) == (have.port, have.https, have.service)
+
+
+def _domain_changes(want: DesiredDomain, have: ObservedDomain | None) -> list[Change]:
+    pairs = [
+        ("port", have.port if have else None, want.port),
+        ("https", have.https if have else None, want.https),
+        ("service", have.service if have else None, want.service),
+    ]
+    changes = [
+        Change(field=f"domain.{want.key}.{f}", before=b, after=a) for f, b, a in pairs if b != a
+    ]
+    if have is None:
+        changes.insert(0, Change(field="domain", after=want.key))
+    return changes
+
+
+def _short(text: str | None) -> str | None:
+    """Compose files are long; the plan shows a digest, the full text lives in params."""
+    if text is None:
+        return None
+    return (
+        f"sha256:{hashlib.sha256(text.encode()).hexdigest()[:12]} ({len(text.splitlines())} lines)"
+    )

@@ -1,0 +1,248 @@
+"""Observe product lanes in Dokploy: one `project.all`, then bounded detail reads.
+
+Fail closed (Invariant 3): a failed read, or an empty listing while the registry says
+Setpoint owns objects, marks the observation incomplete; it is never read as "nothing
+exists".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import anyio
+
+from providers.dokploy.client import DokployClient
+from providers.dokploy.errors import DokployError, DokployNotFound
+from providers.dokploy.models import Application, Compose, Project
+from reconciler.core.plans import ABSENT, object_fingerprint
+from reconciler.kinds.base import Observation, ObservationProblem
+from reconciler.kinds.product.lanes import ProductLane
+from reconciler.kinds.product.observed import (
+    ObservedDomain,
+    ObservedProductLane,
+    ObservedService,
+    environment_ref,
+    project_ref,
+    service_ref,
+)
+from reconciler.records.ownership import OwnershipSnapshot
+
+log = logging.getLogger("setpoint.observe")
+DETAIL_READ_CONCURRENCY = 8
+
+
+def service_from(detail: Application | Compose) -> ObservedService:
+    deployments = detail.deployments
+    latest = max(deployments, key=lambda d: d.created_at or "", default=None)
+    if isinstance(detail, Application):
+        return ObservedService(
+            type="application",
+            id=detail.application_id,
+            name=detail.name,
+            environment_id=detail.environment_id,
+            image=detail.docker_image,
+            compose_file=None,
+            env_text=detail.env or "",
+            replicas=detail.replicas,
+            domains=tuple(_domains(detail)),
+            latest_deployment=latest.status if latest else None,
+            server_id=detail.server_id,
+        )
+    return ObservedService(
+        type="compose",
+        id=detail.compose_id,
+        name=detail.name,
+        environment_id=detail.environment_id,
+        image=None,
+        compose_file=detail.compose_file,
+        env_text=detail.env or "",
+        replicas=None,
+        domains=tuple(_domains(detail)),
+        latest_deployment=latest.status if latest else None,
+        server_id=detail.server_id,
+    )
+
+
+def _domains(detail: Application | Compose) -> list[ObservedDomain]:
+    return [
+        ObservedDomain(
+            domain_id=d.domain_id,
+            host=d.host,
+            path=d.path or "/",
+            port=d.port,
+            https=d.https,
+            service=d.service_name,
+        )
+        for d in detail.domains
+    ]
+
+
+async def _read_service(client: DokployClient, kind: str, service_id: str) -> Application | Compose:
+    if kind == "application":
+        return await client.application_one(service_id)
+    return await client.compose_one(service_id)
+
+
+class ProductObserver:
+    def __init__(self, client: DokployClient, ownership: OwnershipSnapshot, salt: str) -> None:
+        self._client = client
+        self._ownership = ownership
+        self._salt = salt
+
+    async def observe(
+        self, lanes: Sequence[ProductLane], removed: Sequence[str] = ()
+    ) -> Observation:
+        """`removed`: lanes the registry owns objects for but desired state no longer has."""
+        observation = Observation()
+        try:
+            projects = await self._client.project_all()
+        except DokployError as exc:
+            observation.problems.append(
+                ObservationProblem(None, f"Dokploy project.all failed: {exc}")
+            )
+            return observation
+        owned_count = self._ownership.count("dokploy")
+        if not projects and owned_count:
+            observation.problems.append(
+                ObservationProblem(
+                    None,
+                    f"Dokploy listed no projects, but Setpoint owns {owned_count} object(s) "
+                    "there; refusing to read that as 'nothing exists'",
+                )
+            )
+            return observation
+
+        servers = await self._servers(lanes, observation)
+        details: list[tuple[str, str, str]] = []  # (lane, kind, id) to read in detail
+        for lane in lanes:
+            seen = self._locate(lane, projects, observation)
+            observation.lanes[lane.lane] = seen
+            if lane.server is not None:
+                seen.server_id = servers.get(lane.server)
+                if seen.server_id is None and lane.lane not in _failed(observation):
+                    observation.problems.append(
+                        ObservationProblem(
+                            lane.lane, f"Dokploy has no server named {lane.server!r}"
+                        )
+                    )
+            if seen.owned is not None and seen.service is None and seen.vanished is None:
+                details.append((lane.lane, seen.owned.object_type, seen.owned.object_id))
+        for lane_name in removed:
+            owned = self._ownership.service_of(lane_name)
+            observation.lanes[lane_name] = ObservedProductLane(owned=owned)
+            if owned is not None:
+                details.append((lane_name, owned.object_type, owned.object_id))
+
+        limiter = anyio.CapacityLimiter(DETAIL_READ_CONCURRENCY)
+
+        async def read(lane_name: str, kind: str, service_id: str) -> None:
+            async with limiter:
+                seen = observation.lanes[lane_name]
+                try:
+                    detail = await _read_service(self._client, kind, service_id)
+                except DokployNotFound:
+                    seen.vanished = seen.owned
+                    seen.owned = None
+                    return
+                except DokployError as exc:
+                    observation.problems.append(
+                        ObservationProblem(lane_name, f"reading {kind} {service_id} failed: {exc}")
+                    )
+                    return
+                seen.service = service_from(detail)
+
+        async with anyio.create_task_group() as group:
+            for lane_name, kind, service_id in details:
+                group.start_soon(read, lane_name, kind, service_id)
+
+        for lane in lanes:
+            self._fingerprint(lane, observation)
+        for lane_name in removed:
+            seen = observation.lanes[lane_name]
+            if seen.service is not None:
+                ref = f"dokploy:{seen.service.type}/{seen.service.id}"
+                observation.fingerprints[ref] = object_fingerprint(
+                    self._salt, seen.service.fingerprint_fields()
+                )
+        return observation
+
+    async def _servers(
+        self, lanes: Sequence[ProductLane], observation: Observation
+    ) -> dict[str, str]:
+        """Server name -> id, read only when a lane names a server."""
+        if not any(lane.server for lane in lanes):
+            return {}
+        try:
+            return {s.name: s.server_id for s in await self._client.server_all()}
+        except DokployError as exc:
+            for lane in lanes:
+                if lane.server:
+                    observation.problems.append(
+                        ObservationProblem(lane.lane, f"Dokploy server.all failed: {exc}")
+                    )
+            return {}
+
+    def _locate(
+        self, lane: ProductLane, projects: list[Project], observation: Observation
+    ) -> ObservedProductLane:
+        seen = ObservedProductLane(owned=self._ownership.service_of(lane.lane))
+        projects_named = [p for p in projects if p.name == lane.project]
+        if len(projects_named) > 1:
+            observation.problems.append(
+                ObservationProblem(
+                    lane.lane, f"{len(projects_named)} projects named {lane.project!r}"
+                )
+            )
+        project = projects_named[0] if projects_named else None
+        if project is not None:
+            seen.project_id = project.project_id
+            environment = next(
+                (e for e in project.environments if e.name == lane.environment), None
+            )
+            if environment is not None:
+                seen.environment_id = environment.environment_id
+                services: list[Application | Compose] = [
+                    *environment.applications,
+                    *environment.compose,
+                ]
+                for service in services:
+                    if service.name != lane.service_name:
+                        continue
+                    kind, service_id = _kind_and_id(service)
+                    owner = self._ownership.owns("dokploy", kind, service_id)
+                    if owner is not None and owner.lane == lane.lane:
+                        continue  # read in detail below, by id
+                    seen.clashes.append(f"{kind} {service_id} ({service.name})")
+        # An owned service is read by id below, wherever it is listed: a NotFound there, and
+        # only that, means it is gone.
+        return seen
+
+    def _fingerprint(self, lane: ProductLane, observation: Observation) -> None:
+        seen: ObservedProductLane = observation.lanes[lane.lane]
+        fps = observation.fingerprints
+        fps[project_ref(lane.project)] = (
+            object_fingerprint(self._salt, {"id": seen.project_id}) if seen.project_id else ABSENT
+        )
+        fps[environment_ref(lane.project, lane.environment)] = (
+            object_fingerprint(self._salt, {"id": seen.environment_id})
+            if seen.environment_id
+            else ABSENT
+        )
+        ref = service_ref(lane.project, lane.environment, lane.service_name)
+        if seen.service is not None:
+            fps[ref] = object_fingerprint(self._salt, seen.service.fingerprint_fields())
+        elif seen.clashes:
+            fps[ref] = object_fingerprint(self._salt, {"clashes": sorted(seen.clashes)})
+        else:
+            fps[ref] = ABSENT
+
+
+def _kind_and_id(service: Application | Compose) -> tuple[str, str]:
+    if isinstance(service, Application):
+        return "application", service.application_id
+    return "compose", service.compose_id
+
+
+def _failed(observation: Observation) -> set[str | None]:
+    return {p.lane for p in observation.problems}

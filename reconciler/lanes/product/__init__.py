@@ -1,1 +1,0 @@
-"""Product lanes: one Dokploy application or compose service per lane of a Product."""

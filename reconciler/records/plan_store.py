@@ -1,0 +1,89 @@
+"""Plans in the database: save, load, and move through their statuses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, SQLModel, select
+
+from reconciler.core.plans import Plan
+from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.database import session_scope
+
+
+class PlanNotFound(LookupError):
+    pass
+
+
+def save(engine: Engine, plan: Plan) -> list[str]:
+    """Store the plan; earlier pending plans by the same creator for the same lanes are
+    superseded (a scheduler re-planning every few minutes leaves one live plan per lane,
+    and never retires a plan an operator is still reviewing). Returns the superseded ids."""
+    with session_scope(engine) as session:
+        pending = session.exec(select(StoredPlan).where(StoredPlan.status == "pending")).all()
+        superseded = []
+        for row in pending:
+            if row.created_by == plan.created_by and sorted(row.lanes) == sorted(plan.lanes):
+                row.status = "superseded"
+                session.add(row)
+                superseded.append(row.id)
+        session.add(
+            StoredPlan(
+                id=plan.plan_id,
+                digest=plan.digest,
+                desired_revision=plan.desired_revision,
+                created_by=plan.created_by,
+                created_at=plan.created_at,
+                expires_at=plan.expires_at,
+                lanes=plan.lanes,
+                body=plan.model_dump(mode="json"),
+            )
+        )
+    return superseded
+
+
+def load(engine: Engine, plan_id: str) -> tuple[Plan, str]:
+    """The plan and its status."""
+    with session_scope(engine) as session:
+        row = session.get(StoredPlan, plan_id)
+        if row is None:
+            raise PlanNotFound(plan_id)
+        return Plan.model_validate(row.body), row.status
+
+
+def set_status(engine: Engine, plan_id: str, status: str) -> None:
+    with session_scope(engine) as session:
+        row = session.get(StoredPlan, plan_id)
+        if row is not None:
+            row.status = status
+            session.add(row)
+
+
+def claim_for_apply(engine: Engine, plan_id: str) -> bool:
+    """Move pending -> applying atomically; False if someone else got there first."""
+    import sqlalchemy as sa
+
+    with session_scope(engine) as session:
+        result = session.execute(
+            sa.update(StoredPlan)
+            .where(StoredPlan.id == plan_id, StoredPlan.status == "pending")  # type: ignore[arg-type]
+            .values(status="applying")
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class StoredPlan(SQLModel, table=True):
+    __tablename__ = "plans"
+
+    id: str = Field(primary_key=True, max_length=40)
+    digest: str = Field(max_length=64)
+    desired_revision: str = Field(max_length=64)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    # pending -> applying -> applied | failed; or refused (stays pending-able) / superseded
+    status: str = Field(default="pending", max_length=20, index=True)
+    lanes: list[str] = Field(sa_type=JSONDocument)
+    body: dict[str, Any] = Field(sa_type=JSONDocument)

@@ -1,0 +1,28 @@
+"""Every table, imported in one place so that metadata (and alembic) sees them all."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from reconciler.records.audit import AuditHead, AuditRecord
+from reconciler.records.desired import DesiredObject
+from reconciler.records.leases import LaneLease
+from reconciler.records.ownership import OwnedObject
+from reconciler.records.plan_store import StoredPlan
+from reconciler.records.secret_store import Installation, StoredSecret
+from reconciler.records.status import LaneStatusRow
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "AuditHead",
+    "AuditRecord",
+    "DesiredObject",
+    "Installation",
+    "LaneLease",
+    "LaneStatusRow",
+    "OwnedObject",
+    "StoredPlan",
+    "StoredSecret",
+    "metadata",
+]

@@ -1,1 +1,0 @@
-"""Storage: SQLModel tables, the database engine and the migrations that shape it."""
