@@ -1,20 +1,32 @@
-"""Everything one engine run needs, built once by the caller (CLI, loop, demo, tests)."""
+"""Everything one engine run needs, built once by the caller (CLI, loop, demo, tests).
+
+Providers are held by name (`dokploy`, `github`, a host adapter): a deployment configures
+the ones it has, and each kind asks for those it needs. `kinds` builds the lane kinds of a
+pass; callers pass `reconciler.kinds.all_kinds`, tests may bring their own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine
 
-from providers.dokploy.client import DokployClient
-from reconciler.core.assembly import BlastRadiusGuard
 from reconciler.health import HealthResult
 from reconciler.secrets import StoreReader
 from reconciler.settings import Settings
 
+if TYPE_CHECKING:
+    from reconciler.kinds.base import KindFactory
+
 HealthCheck = Callable[[str, int, float], Awaitable[HealthResult]]
 Progress = Callable[[str], None]
+ProviderT = TypeVar("ProviderT")
+
+
+class ProviderNotConfigured(LookupError):
+    """A kind needs a provider this deployment did not configure."""
 
 
 def _quiet(_: str) -> None:
@@ -23,18 +35,29 @@ def _quiet(_: str) -> None:
 
 @dataclass
 class Runtime:
-    engine: Engine
+    engine: Engine  # the database
     settings: Settings
-    dokploy: DokployClient
     actor: str
     health_check: HealthCheck
+    kinds: KindFactory
+    providers: Mapping[str, object] = field(default_factory=dict)
     environ: Mapping[str, str] | None = None  # where fromEnv secrets are read; None: os.environ
     secret_store: StoreReader | None = None  # where fromStore secrets are read
     progress: Progress = field(default=_quiet)
 
-    @property
-    def guard(self) -> BlastRadiusGuard:
-        return BlastRadiusGuard(
-            max_deletions=self.settings.max_deletions,
-            max_share=self.settings.max_deletion_share,
-        )
+    def provider(self, name: str, expected: type[ProviderT]) -> ProviderT:
+        client = self.providers.get(name)
+        if client is None:
+            raise ProviderNotConfigured(f"provider {name} is not configured")
+        if not isinstance(client, expected):
+            raise TypeError(f"provider {name} is a {type(client).__name__}, not {expected}")
+        return client
+
+    def has_provider(self, name: str) -> bool:
+        return name in self.providers
+
+    def secret_salt(self) -> str:
+        """This installation's salt for secret fingerprints (made on first use)."""
+        from reconciler.records.secret_store import installation_salt
+
+        return installation_salt(self.engine)

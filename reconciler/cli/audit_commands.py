@@ -56,9 +56,12 @@ def list_(
         console.print("no audit records match")
         return
     table = Table()
-    # Identifiers stay whole, on one line, so they can be copied; the summary gives way.
-    for name in ("seq", "time (UTC)", "actor", "event", "lane", "plan"):
+    # Identifiers stay whole, on one line, so they can be copied; a long lane key folds,
+    # and the summary gives way.
+    for name in ("seq", "time (UTC)", "actor", "event"):
         table.add_column(name, no_wrap=True)
+    table.add_column("lane", overflow="fold")
+    table.add_column("plan", no_wrap=True)
     table.add_column("summary", overflow="fold", min_width=10)
     for row in rows:
         table.add_row(

@@ -33,7 +33,7 @@ def render_plan(console: Console, plan: Plan) -> None:
         style = RISK_STYLE[action.risk.value]
         after = f" (after {', '.join(action.depends_on)})" if action.depends_on else ""
         console.print(
-            f"  [bold]{action.id:<4}[/] [{style}]{action.risk.value:<11}[/] {action.op.value:<18} "
+            f"  [bold]{action.id:<4}[/] [{style}]{action.risk.value:<11}[/] {action.op:<18} "
             f"{escape(action.target)}  [dim]{escape(action.lane)}: {escape(action.reason)}{after}[/]",
             highlight=False,
         )

@@ -15,6 +15,7 @@ STYLE = {
     "converged": "green",
     "applied": "green",
     "awaiting_operator": "yellow",
+    "waiting": "yellow",
     "blocked": "red",
     "refused": "red",
     "apply_failed": "bold red",

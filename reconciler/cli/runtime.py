@@ -14,6 +14,7 @@ from providers.dokploy.config import DokployConfig
 from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.health import HealthResult, check_http
+from reconciler.kinds import all_kinds
 from reconciler.records.secret_store import SecretStore, SecretStoreError
 from reconciler.runtime import Progress, Runtime
 
@@ -70,9 +71,10 @@ async def open_runtime(progress: Progress | None = None) -> AsyncIterator[Runtim
         runtime = Runtime(
             engine=engine,
             settings=settings,
-            dokploy=client,
             actor=default_actor(),
             health_check=health,
+            kinds=all_kinds,
+            providers={"dokploy": client},
             secret_store=secret_store(engine),
         )
         if progress is not None:

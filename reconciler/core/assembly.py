@@ -1,114 +1,92 @@
 """Assemble lane diffs into one plan: number and order actions, add the engine's blockers.
 
-Pure: the same diffs, observation and limits give the same plan (apart from id and times).
+Pure: the same diffs, observations, operations and limits give the same plan (apart from
+id and times). The kinds' operation tables supply every provider word: phase, effect,
+default risk and which targets lanes share.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reconciler.core.plans import (
-    DELETING_OPS,
     Action,
+    BlastRadiusGuard,
     Blocker,
     BlockerType,
-    Op,
+    Effect,
     Plan,
+    kind_of_lane,
     plan_digest,
 )
-from reconciler.kinds.base import LaneDiff, Observation, ProposedAction
-
-# Dependency order: a phase only uses what earlier phases made. Deletions go last, so a
-# failure earlier in the plan never leaves a lane with its old service gone.
-PHASES: dict[Op, int] = {
-    Op.create_project: 0,
-    Op.create_environment: 1,
-    Op.create_application: 2,
-    Op.create_compose: 2,
-    Op.set_image: 3,
-    Op.set_compose_file: 3,
-    Op.set_replicas: 3,
-    Op.set_env: 3,
-    Op.upsert_domain: 4,
-    Op.delete_domain: 4,
-    Op.deploy: 5,
-    Op.delete_service: 6,
-}
+from reconciler.kinds.base import LaneDiff, Observation, OpSpec, ProposedAction
 
 
 @dataclass(frozen=True)
-class BlastRadiusGuard:
-    """A plan may delete at most `max_deletions` owned objects and at most `max_share` of them."""
+class KindFacts:
+    """What the planner needs of one kind: its operations, its guard and how much it owns."""
 
-    max_deletions: int = 1
-    max_share: float = 0.25
-
-    def exceeded_by(self, deletions: int, owned: int) -> bool:
-        if deletions == 0:
-            return False
-        share = deletions / owned if owned else 1.0
-        return deletions > self.max_deletions or share > self.max_share
+    ops: Mapping[str, OpSpec]
+    guard: BlastRadiusGuard
+    owned: int
 
 
 def new_plan_id() -> str:
     return "plan-" + secrets.token_hex(6)
 
 
+def observation_blockers(kind: str, observation: Observation) -> list[Blocker]:
+    """A problem with no lane concerns every lane of its kind, and no other."""
+    return [
+        Blocker(
+            type=BlockerType.observation_incomplete,
+            lane=problem.lane,
+            kind=kind if problem.lane is None else None,
+            message=problem.reason,
+        )
+        for problem in observation.problems
+    ]
+
+
 def build_plan(
     *,
     diffs: list[LaneDiff],
-    observation: Observation,
+    kinds: Mapping[str, KindFacts],
+    fingerprints: Mapping[str, str],
+    generations: Mapping[str, int | None],
     desired_revision: str,
-    owned_objects: int,
-    guard: BlastRadiusGuard,
     created_by: str,
     now: datetime,
     ttl: timedelta,
+    blockers: list[Blocker] | None = None,
+    notes: list[str] | None = None,
     plan_id: str | None = None,
-    extra_blockers: list[Blocker] | None = None,
 ) -> Plan:
-    blockers: list[Blocker] = list(extra_blockers or [])
-    notes = list(observation.notes)
+    """`blockers`: found before diffing (preflight, observation); a lane they concern gets
+    no actions, since nothing is planned from a partial picture (Invariant 3)."""
+    all_blockers: list[Blocker] = list(blockers or [])
+    all_notes = list(notes or [])
     proposed: list[tuple[str, ProposedAction]] = []
-    lanes = sorted(d.lane for d in diffs)
-
-    for problem in observation.problems:
-        blockers.append(
-            Blocker(
-                type=BlockerType.observation_incomplete, lane=problem.lane, message=problem.reason
-            )
-        )
-    incomplete = {p.lane for p in observation.problems}
     for diff in sorted(diffs, key=lambda d: d.lane):
-        notes.extend(diff.notes)
-        blockers.extend(diff.blockers)
-        if None in incomplete or diff.lane in incomplete:
-            continue  # fail closed: no action is planned from a partial picture
+        all_notes.extend(diff.notes)
+        all_blockers.extend(diff.blockers)
+        if any(b.concerns(diff.lane) for b in blockers or []):
+            continue  # fail closed
         proposed.extend((diff.lane, action) for action in diff.actions)
 
-    actions = _number(_dedupe(proposed))
-    deletions = sum(1 for a in actions if a.op in DELETING_OPS)
-    if guard.exceeded_by(deletions, owned_objects):
-        blockers.append(
-            Blocker(
-                type=BlockerType.blast_radius_exceeded,
-                lane=None,
-                message=(
-                    f"plan deletes {deletions} of {owned_objects} owned object(s); the guard "
-                    f"allows {guard.max_deletions} and {guard.max_share:.0%}. Review it, then "
-                    f"apply with --allow-destroy {deletions}"
-                ),
-                details={"deletions": deletions, "owned": owned_objects},
-            )
-        )
-    fingerprints = dict(sorted(observation.fingerprints.items()))
+    actions = _number(_dedupe(proposed, kinds), kinds)
+    all_blockers.extend(_blast_radius(actions, kinds))
+    pinned = {lane: generations.get(lane) for lane in sorted(d.lane for d in diffs)}
+    ordered_fingerprints = dict(sorted(fingerprints.items()))
     digest = plan_digest(
         desired_revision=desired_revision,
         actions=actions,
-        blockers=blockers,
-        fingerprints=fingerprints,
+        blockers=all_blockers,
+        fingerprints=ordered_fingerprints,
+        generations=pinned,
     )
     return Plan(
         plan_id=plan_id or new_plan_id(),
@@ -117,34 +95,74 @@ def build_plan(
         expires_at=now + ttl,
         created_by=created_by,
         desired_revision=desired_revision,
-        lanes=lanes,
+        lanes=sorted(pinned),
         actions=actions,
-        blockers=blockers,
-        fingerprints=fingerprints,
-        notes=notes,
+        blockers=all_blockers,
+        fingerprints=ordered_fingerprints,
+        notes=all_notes,
+        generations=pinned,
     )
 
 
-def _dedupe(proposed: list[tuple[str, ProposedAction]]) -> list[tuple[str, ProposedAction]]:
-    """Lanes of one product share a project (and maybe an environment): create it once."""
-    seen: set[tuple[Op, str]] = set()
+def _blast_radius(actions: list[Action], kinds: Mapping[str, KindFacts]) -> list[Blocker]:
+    """Every deletion is counted against its own kind's guard (Invariant 5)."""
+    deletions: dict[str, int] = {}
+    for action in actions:
+        if action.effect is Effect.delete:
+            kind = kind_of_lane(action.lane)
+            deletions[kind] = deletions.get(kind, 0) + 1
+    blockers = []
+    for kind, count in sorted(deletions.items()):
+        facts = kinds[kind]
+        if facts.guard.exceeded_by(count, facts.owned):
+            total = sum(deletions.values())
+            blockers.append(
+                Blocker(
+                    type=BlockerType.blast_radius_exceeded,
+                    lane=None,
+                    message=(
+                        f"plan deletes {count} of {facts.owned} owned {kind} object(s); the "
+                        f"guard allows {facts.guard.max_deletions} and "
+                        f"{facts.guard.max_share:.0%}. Review it, then apply with "
+                        f"--allow-destroy {total}"
+                    ),
+                    details={"kind": kind, "deletions": count, "owned": facts.owned},
+                )
+            )
+    return blockers
+
+
+def _spec(kinds: Mapping[str, KindFacts], lane: str, op: str) -> OpSpec:
+    return kinds[kind_of_lane(lane)].ops[op]
+
+
+def _dedupe(
+    proposed: list[tuple[str, ProposedAction]], kinds: Mapping[str, KindFacts]
+) -> list[tuple[str, ProposedAction]]:
+    """A target lanes share (a product's project) is proposed by each; keep the first."""
+    seen: set[tuple[str, str, str]] = set()
     kept: list[tuple[str, ProposedAction]] = []
     for lane, action in proposed:
-        if action.op in (Op.create_project, Op.create_environment):
-            if (action.op, action.target) in seen:
+        if _spec(kinds, lane, action.op).shared:
+            key = (kind_of_lane(lane), action.op, action.target)
+            if key in seen:
                 continue
-            seen.add((action.op, action.target))
+            seen.add(key)
         kept.append((lane, action))
     return kept
 
 
-def _number(proposed: list[tuple[str, ProposedAction]]) -> list[Action]:
+def _number(
+    proposed: list[tuple[str, ProposedAction]], kinds: Mapping[str, KindFacts]
+) -> list[Action]:
     ordered = sorted(
-        enumerate(proposed), key=lambda item: (PHASES[item[1][1].op], item[1][0], item[0])
+        enumerate(proposed),
+        key=lambda item: (_spec(kinds, item[1][0], item[1][1].op).phase, item[1][0], item[0]),
     )
     providers: dict[str, str] = {}
     actions: list[Action] = []
     for index, (_, (lane, action)) in enumerate(ordered, start=1):
+        spec = _spec(kinds, lane, action.op)
         action_id = f"a{index}"
         needs = _refs_needed(action)
         for ref in action.params.get("provides", []):
@@ -153,9 +171,10 @@ def _number(proposed: list[tuple[str, ProposedAction]]) -> list[Action]:
             Action(
                 id=action_id,
                 op=action.op,
+                effect=spec.effect,
                 lane=lane,
                 target=action.target,
-                risk=action.risk,
+                risk=action.risk or spec.risk,
                 reason=action.reason,
                 changes=action.changes,
                 depends_on=sorted({providers[r] for r in needs if r in providers}),

@@ -1,53 +1,110 @@
-"""A plan pass: preflight, observe, diff, plan; store the plan and audit it. Changes nothing."""
+"""Compute a plan: preflight, observe, diff, assemble; store it, audit it, record status.
+
+Changes nothing outside (Invariant 1). A kind whose provider fails preflight or
+observation blocks its own lanes only; the other kinds' lanes are planned as usual.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
-from reconciler.core.assembly import build_plan
+from reconciler.core.assembly import KindFacts, build_plan, observation_blockers
+from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import Blocker, BlockerType, Plan
-from reconciler.fleet import load_fleet
-from reconciler.kinds.base import LaneDiff, Observation
-from reconciler.kinds.registry import LaneRegistry, lane_kinds
-from reconciler.records import audit, plan_store, status
+from reconciler.fleet import DesiredFleet, load_fleet
+from reconciler.kinds.base import LaneDiff
+from reconciler.kinds.registry import KindObservation, LaneRegistry
+from reconciler.records import audit, ownership, plan_store, status
 from reconciler.records.audit import AuditEvent
 from reconciler.records.columns import utcnow
+from reconciler.records.database import in_thread
 from reconciler.runtime import Runtime
 
 
-async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> Plan:
+@dataclass(frozen=True)
+class PassContext:
+    """The desired fleet, the ownership registry and the kinds built from them, for one pass."""
+
+    fleet: DesiredFleet
+    registry: LaneRegistry
+    owned: OwnershipSnapshot
+
+    def kind_facts(self) -> dict[str, KindFacts]:
+        return {
+            kind.name: KindFacts(ops=kind.ops, guard=kind.guard, owned=self.owned.count(kind.name))
+            for kind in self.registry.kinds
+        }
+
+
+def _load_context(runtime: Runtime) -> PassContext:
     fleet = load_fleet(runtime.engine)
-    registry = lane_kinds(runtime, fleet)
-    if registry.remember(runtime.engine):
-        registry = lane_kinds(runtime, fleet)  # plan from the registry as just updated
-    selected = list(lanes) if lanes else registry.all_lanes()
-    registry.check(selected)
+    owned = ownership.snapshot(runtime.engine)
+    registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
+    protect = {lane: registry.policy(lane).protect for lane in registry.all_lanes()}
+    desired = {
+        lane: flag for lane, flag in protect.items() if registry.generation(lane) is not None
+    }
+    if ownership.sync_protection(runtime.engine, desired):
+        owned = ownership.snapshot(runtime.engine)  # plan from the registry as just updated
+        registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
+    return PassContext(fleet, registry, owned)
+
+
+async def load_context(runtime: Runtime) -> PassContext:
+    return await in_thread(_load_context, runtime)
+
+
+async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> Plan:
+    """Plan `lanes` (keys or unambiguous bare names; every lane when None)."""
+    context = await load_context(runtime)
+    registry = context.registry
+    selected = registry.resolve(lanes) if lanes else registry.all_lanes()
     runtime.progress(f"observing {len(selected)} lane(s)")
     failures = await registry.preflight(selected)  # Invariant 8: a gate, not a retry storm
-    diffs: list[LaneDiff] = []
-    observation = Observation()
-    if not failures:
-        observation = await registry.observe(selected)
-        diffs = [registry.diff(lane, observation) for lane in selected]
+    observation = await registry.observe(selected, skip=list(failures))
+    blockers = [
+        Blocker(type=BlockerType.preflight_failed, lane=None, kind=kind, message=failure)
+        for kind, failure in sorted(failures.items())
+    ]
+    for kind, seen in sorted(observation.by_kind.items()):
+        blockers.extend(observation_blockers(kind, seen))
     plan = build_plan(
-        diffs=diffs,
-        observation=observation,
-        desired_revision=fleet.revision,
-        owned_objects=registry.owned_count(),
-        guard=runtime.guard,
+        diffs=_diffs(registry, selected, observation, blockers),
+        kinds=context.kind_facts(),
+        fingerprints=observation.fingerprints(),
+        generations={lane: registry.generation(lane) for lane in selected},
+        desired_revision=context.fleet.revision,
         created_by=runtime.actor,
         now=utcnow(),
         ttl=timedelta(minutes=runtime.settings.plan_ttl_minutes),
-        extra_blockers=[
-            Blocker(type=BlockerType.preflight_failed, lane=None, message=failure)
-            for failure in failures
-        ],
+        blockers=blockers,
+        notes=observation.notes(),
     )
+    await in_thread(_store, runtime, plan, registry)
+    return plan
+
+
+def _diffs(
+    registry: LaneRegistry,
+    selected: Sequence[str],
+    observation: KindObservation,
+    blockers: list[Blocker],
+) -> list[LaneDiff]:
+    diffs: list[LaneDiff] = []
+    for lane in selected:
+        if any(b.concerns(lane) and b.lane is None for b in blockers):
+            diffs.append(LaneDiff(lane=lane))  # the kind could not be read: no diff at all
+        else:
+            diffs.append(registry.diff(lane, observation))
+    return diffs
+
+
+def _store(runtime: Runtime, plan: Plan, registry: LaneRegistry) -> None:
     plan_store.save(runtime.engine, plan)
     _audit_plan(runtime, plan)
-    _record_status(runtime, plan, registry, selected)
-    return plan
+    _record_status(runtime, plan, registry)
 
 
 def _audit_plan(runtime: Runtime, plan: Plan) -> None:
@@ -61,8 +118,7 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
             "lanes": plan.lanes,
             "desired_revision": plan.desired_revision,
             "actions": [
-                {"id": a.id, "op": a.op.value, "lane": a.lane, "risk": a.risk.value}
-                for a in plan.actions
+                {"id": a.id, "op": a.op, "lane": a.lane, "risk": a.risk.value} for a in plan.actions
             ],
             "blockers": [b.type.value for b in plan.blockers],
         },
@@ -74,20 +130,21 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
             actor=runtime.actor,
             lane=blocker.lane,
             plan_id=plan.plan_id,
-            data={"blocker": blocker.type.value, "message": blocker.message},
+            data={"blocker": blocker.type.value, "message": blocker.message, "kind": blocker.kind},
         )
 
 
-def _record_status(
-    runtime: Runtime, plan: Plan, registry: LaneRegistry, selected: Sequence[str]
-) -> None:
-    for lane in selected:
-        blockers = [b for b in plan.blockers if b.lane in (lane, None)]
-        actions = plan.lane_actions(lane)
+def _record_status(runtime: Runtime, plan: Plan, registry: LaneRegistry) -> None:
+    actions_by_lane: dict[str, int] = {}
+    for action in plan.actions:
+        actions_by_lane[action.lane] = actions_by_lane.get(action.lane, 0) + 1
+    for lane in plan.lanes:
+        blockers = plan.blockers_for(lane)
+        actions = actions_by_lane.get(lane, 0)
         if blockers:
             condition = status.stalled(blockers[0].type.value, blockers[0].message)
         elif actions:
-            condition = status.pending(f"{len(actions)} action(s) in plan {plan.plan_id}")
+            condition = status.pending(f"{actions} action(s) in plan {plan.plan_id}")
         else:
             condition = status.converged()
         status.record(

@@ -1,7 +1,11 @@
 """Typed plans: ordered actions with field-level changes, typed blockers, and fingerprints.
 
-Everything here is data. Building a plan is pure (see `planner.py`); executing one is the
-apply engine's job.
+Everything here is data, and none of it names a lane kind: an action carries its kind's
+operation name as an opaque string beside the engine's generic `Effect` (Terraform's
+create/update/delete verbs), which is all the engine decides on. Building a plan is pure
+(`assembly.py`); executing one is `apply.py`'s job.
+
+A lane key carries its kind, `product:shop/testing`, so two kinds never collide on a name.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -22,22 +27,55 @@ class Risk(StrEnum):
     destructive = "destructive"  # deletes something
 
 
-class Op(StrEnum):
-    create_project = "create_project"
-    create_environment = "create_environment"
-    create_application = "create_application"
-    create_compose = "create_compose"
-    set_image = "set_image"
-    set_replicas = "set_replicas"
-    set_env = "set_env"
-    set_compose_file = "set_compose_file"
-    upsert_domain = "upsert_domain"
-    delete_domain = "delete_domain"
-    deploy = "deploy"
-    delete_service = "delete_service"
+class Effect(StrEnum):
+    """What an operation does to the outside world, in the engine's words."""
+
+    create = "create"
+    update = "update"
+    run = "run"  # deploy, restart, verify: changes what runs, not what is configured
+    delete = "delete"
 
 
-DELETING_OPS = frozenset({Op.delete_service, Op.delete_domain})
+class Trigger(StrEnum):
+    """Who opted in to an apply; lane policy decides what each may run unattended."""
+
+    operator = "operator"  # a person named the plan id
+    schedule = "schedule"  # a scheduled pass
+    workflow = "workflow"  # a CI workflow's request for one lane
+
+
+LANE_KEY_SEPARATOR = ":"
+
+
+def lane_key(kind: str, name: str) -> str:
+    return f"{kind}{LANE_KEY_SEPARATOR}{name}"
+
+
+def kind_of_lane(key: str) -> str:
+    """The kind part of a lane key; empty for a bare name."""
+    kind, separator, _ = key.partition(LANE_KEY_SEPARATOR)
+    return kind if separator else ""
+
+
+def name_of_lane(key: str) -> str:
+    """The kind's own name for the lane: `shop/testing` for `product:shop/testing`."""
+    _, separator, name = key.partition(LANE_KEY_SEPARATOR)
+    return name if separator else key
+
+
+@dataclass(frozen=True)
+class BlastRadiusGuard:
+    """A plan may delete at most `max_deletions` of a kind's owned objects, and at most
+    `max_share` of them; each kind brings limits that suit it."""
+
+    max_deletions: int = 1
+    max_share: float = 0.25
+
+    def exceeded_by(self, deletions: int, owned: int) -> bool:
+        if deletions == 0:
+            return False
+        share = deletions / owned if owned else 1.0
+        return deletions > self.max_deletions or share > self.max_share
 
 
 class BlockerType(StrEnum):
@@ -65,8 +103,9 @@ class Change(Frozen):
 
 class Action(Frozen):
     id: str  # a1, a2, ... in execution order
-    op: Op
-    lane: str
+    op: str  # the kind's operation name, e.g. "deploy"
+    effect: Effect
+    lane: str  # lane key, "kind:name"
     target: str  # human-readable: "dokploy:application/shop-testing"
     risk: Risk
     reason: str
@@ -77,10 +116,19 @@ class Action(Frozen):
 
 
 class Blocker(Frozen):
+    """Stops an apply. Scoped to one lane, to every lane of one kind (`lane` None, `kind`
+    set: that kind's provider could not be read), or to the whole plan (both None)."""
+
     type: BlockerType
     lane: str | None
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
+    kind: str | None = None
+
+    def concerns(self, lane: str) -> bool:
+        if self.lane is not None:
+            return self.lane == lane
+        return self.kind is None or self.kind == kind_of_lane(lane)
 
 
 class Plan(Frozen):
@@ -89,16 +137,22 @@ class Plan(Frozen):
     created_at: datetime
     expires_at: datetime
     created_by: str
-    desired_revision: str
+    desired_revision: str  # of the whole fleet, for people; staleness uses `generations`
     lanes: list[str]
     actions: list[Action]
     blockers: list[Blocker]
     fingerprints: dict[str, str]  # observed object ref -> hash of the fields the diff used
     notes: list[str] = Field(default_factory=list)  # reported, never acted on (e.g. unmanaged)
+    # Each lane's desired generation when planned (None: no longer desired). An edit to a
+    # lane makes its plans stale; an edit to another lane does not (Invariant 13).
+    generations: dict[str, int | None] = Field(default_factory=dict)
 
     @property
     def deletions(self) -> int:
-        return sum(1 for a in self.actions if a.op in DELETING_OPS)
+        return sum(1 for a in self.actions if a.effect is Effect.delete)
+
+    def blockers_for(self, lane: str) -> list[Blocker]:
+        return [b for b in self.blockers if b.concerns(lane)]
 
     @property
     def has_changes(self) -> bool:
@@ -114,10 +168,12 @@ def plan_digest(
     actions: list[Action],
     blockers: list[Blocker],
     fingerprints: dict[str, str],
+    generations: dict[str, int | None],
 ) -> str:
     """Content hash of what a plan would do and what it read; ids and times excluded."""
     body = {
         "desired_revision": desired_revision,
+        "generations": dict(sorted(generations.items())),
         "actions": [a.model_dump(mode="json") for a in actions],
         "blockers": [b.model_dump(mode="json") for b in blockers],
         "fingerprints": dict(sorted(fingerprints.items())),

@@ -28,6 +28,7 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
 from reconciler.health import HealthResult, check_http
+from reconciler.kinds import all_kinds
 from reconciler.records import audit
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
@@ -119,7 +120,8 @@ async def run_demo(
                 runtime = Runtime(
                     engine=engine,
                     settings=settings,
-                    dokploy=client,
+                    providers={"dokploy": client},
+                    kinds=all_kinds,
                     actor="demo",
                     health_check=health,
                     environ=environ,

@@ -1,30 +1,61 @@
-"""The contract between the engine and a lane kind."""
+"""The contract between the engine and a lane kind: the one way a kind plugs in.
+
+A kind declares its operations (`OpSpec`: phase, effect, default risk, whether lanes share
+the target), its lanes and their policy, how it checks its providers, how it observes, how
+it diffs (pure) and how it executes an action (returning an `Outcome`). The engine owns
+plans, gating, leases, audit, status and ownership records, and never names a kind.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reconciler.core.plans import Action, Blocker, Change, Op, Risk
+from reconciler.core.outcomes import Outcome
+from reconciler.core.plans import (
+    Action,
+    BlastRadiusGuard,
+    Blocker,
+    Change,
+    Effect,
+    Risk,
+    Trigger,
+)
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
+    from reconciler.core.inventory import OwnershipSnapshot
+    from reconciler.fleet import DesiredFleet
     from reconciler.runtime import Runtime
 
 
 @dataclass(frozen=True)
+class OpSpec:
+    """One operation of a kind. `phase` orders the plan (a phase uses only what earlier
+    phases made); `shared` targets (a product's project) are proposed once per target."""
+
+    name: str
+    phase: int
+    effect: Effect
+    risk: Risk
+    shared: bool = False
+
+
+def op_table(*specs: OpSpec) -> Mapping[str, OpSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+@dataclass(frozen=True)
 class ProposedAction:
-    """An action before the planner numbers it. `key` is local to the lane diff."""
+    """An action before the planner numbers it. `key` is local to the lane diff; `risk`
+    None takes the operation's default."""
 
     key: str
-    op: Op
+    op: str
     target: str
-    risk: Risk
     reason: str
+    risk: Risk | None = None
     changes: list[Change] = field(default_factory=list)
-    depends_on: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -38,72 +69,83 @@ class LaneDiff:
 
 @dataclass
 class ObservationProblem:
-    lane: str | None  # None: the whole observation is unusable
+    lane: str | None  # None: nothing the kind observed can be trusted
     reason: str
 
 
 @dataclass
 class Observation:
-    """One snapshot per pass. `lanes` holds what each lane kind needs, by lane name."""
+    """One kind's snapshot for one pass: what its diff needs, by lane key."""
 
     lanes: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     problems: list[ObservationProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def incomplete_for(self, lane: str) -> list[str]:
-        return [p.reason for p in self.problems if p.lane in (None, lane)]
+
+class LanePolicy(Protocol):
+    """What the engine asks of a lane before it plans and applies."""
 
     @property
-    def globally_incomplete(self) -> bool:
-        return any(p.lane is None for p in self.problems)
+    def generation(self) -> int | None:
+        """The desired generation the lane derives from; None when no longer desired."""
+        ...
 
+    @property
+    def protect(self) -> bool:
+        """Never delete the lane's objects (kept in the ownership registry)."""
+        ...
 
-@dataclass(frozen=True)
-class ActionOutcome:
-    ok: bool
-    message: str
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-
-class ActionFailed(Exception):
-    """An action could not complete; the message is safe to show and to audit."""
+    def allows(self, action: Action, trigger: Trigger) -> str | None:
+        """None when `trigger` may run `action` without an operator; else why not, saying
+        what setting would allow it. Not asked for `Trigger.operator`."""
+        ...
 
 
 class ActionExecutor(Protocol):
-    async def execute(self, action: Action) -> ActionOutcome: ...
+    async def execute(self, action: Action) -> Outcome:
+        """Run one action. May raise `ActionFailed` (or anything: the engine turns it into
+        `Failed`); side effects live here and in the kind's observer reads only."""
+        ...
 
 
 class LaneKind(Protocol):
-    """What a kind of lane supplies to the engine.
+    """A kind of lane, built once per pass from the desired fleet and the ownership registry."""
 
-    `diff` must be pure; side effects belong in `observe` (reads) and the executor (writes).
-    The engine owns everything else: plans, gating, leases, audit and status.
-    """
+    name: str
+    ops: Mapping[str, OpSpec]
+    guard: BlastRadiusGuard
 
-    kind: str
-
-    def all_lanes(self) -> list[str]:
-        """Desired lanes, plus lanes it still owns objects for that are no longer desired."""
+    def lanes(self) -> list[str]:
+        """Lane keys: desired lanes, plus lanes of this kind that still own objects but are
+        no longer desired."""
         ...
 
-    def generation(self, lane: str) -> int | None: ...
-
-    def apply_policy(self, lane: str) -> str | None: ...
-
-    def owned_count(self) -> int: ...
-
-    def remember(self, engine: Engine) -> bool:
-        """Record what must outlive a lane's desired entry (e.g. its protect flag);
-        True when the ownership registry changed."""
-        ...
+    def policy(self, lane: str) -> LanePolicy: ...
 
     async def preflight(self) -> str | None:
-        """None when the kind's provider credentials work, else why not."""
+        """None when the kind's providers answer with working credentials, else why not."""
         ...
 
     async def observe(self, lanes: Sequence[str]) -> Observation: ...
 
-    def diff(self, lane: str, observation: Observation) -> LaneDiff: ...
+    def diff(self, lane: str, observation: Observation) -> LaneDiff:
+        """Pure: desired against observed."""
+        ...
 
-    def executor(self, runtime: Runtime) -> ActionExecutor: ...
+    def executor(self, runtime: Runtime) -> ActionExecutor:
+        """One executor per apply, shared by the kind's lanes in it."""
+        ...
+
+
+class KindFactory(Protocol):
+    """Builds the kinds of one pass; the CLI passes `reconciler.kinds.all_kinds`, tests
+    may pass their own (kopf's `registry=`)."""
+
+    def __call__(
+        self, runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot
+    ) -> list[LaneKind]: ...
+
+
+class ActionFailed(Exception):
+    """An action could not complete; the message is safe to show and to audit."""

@@ -1,21 +1,17 @@
-"""The lane kinds of one pass, behind one interface: the engine never names a kind.
+"""The lane kinds of one pass behind one interface: routes lane keys to their kind.
 
-Adding a kind (preview lanes, runner lanes) means adding it to `lane_kinds`; planning,
-gating, apply, audit and status work for it unchanged.
+Lane keys carry their kind (`product:shop/testing`), so every lookup here is a dictionary
+lookup, and an observation problem of one kind is scoped to that kind's lanes: an outage
+of one provider never blocks the lanes of another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Engine
-
-from reconciler.fleet import DesiredFleet, load_fleet
-from reconciler.kinds.base import ActionExecutor, LaneDiff, LaneKind, Observation
-from reconciler.kinds.product.kind import ProductLanes
-from reconciler.records.ownership import snapshot
-from reconciler.records.secret_store import installation_salt
+from reconciler.core.plans import name_of_lane
+from reconciler.kinds.base import ActionExecutor, LaneDiff, LaneKind, LanePolicy, Observation
 from reconciler.runtime import Runtime
 
 
@@ -23,88 +19,108 @@ class UnknownLane(ValueError):
     pass
 
 
-def product_lanes(runtime: Runtime, fleet: DesiredFleet | None = None) -> ProductLanes:
-    return ProductLanes(
-        fleet=fleet or load_fleet(runtime.engine),
-        ownership=snapshot(runtime.engine),
-        client=runtime.dokploy,
-        salt=installation_salt(runtime.engine),
-        environ=runtime.environ,
-        store=runtime.secret_store,
-    )
+@dataclass
+class KindObservation:
+    """Each kind's observation, kept apart: fingerprints and problems never mix across kinds."""
+
+    by_kind: dict[str, Observation] = field(default_factory=dict)
+
+    def of(self, kind: str) -> Observation:
+        return self.by_kind.get(kind, Observation())
+
+    def fingerprints(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for observation in self.by_kind.values():
+            merged.update(observation.fingerprints)
+        return merged
+
+    def notes(self) -> list[str]:
+        return [note for o in self.by_kind.values() for note in o.notes]
 
 
 @dataclass
 class LaneRegistry:
     kinds: list[LaneKind]
 
+    def __post_init__(self) -> None:
+        self._kinds = {kind.name: kind for kind in self.kinds}
+        self._lanes = {lane: kind for kind in self.kinds for lane in kind.lanes()}
+
     def all_lanes(self) -> list[str]:
-        return sorted({lane for kind in self.kinds for lane in kind.all_lanes()})
+        return sorted(self._lanes)
 
     def kind_of(self, lane: str) -> LaneKind:
-        for kind in self.kinds:
-            if lane in kind.all_lanes():
-                return kind
-        raise UnknownLane(f"unknown lane {lane}")
+        kind = self._lanes.get(lane)
+        if kind is None:
+            raise UnknownLane(f"unknown lane {lane}")
+        return kind
 
-    def check(self, lanes: Sequence[str]) -> None:
-        known = self.all_lanes()
-        unknown = sorted(set(lanes) - set(known))
+    def kind_named(self, name: str) -> LaneKind | None:
+        return self._kinds.get(name)
+
+    def knows(self, lane: str) -> bool:
+        return lane in self._lanes
+
+    def resolve(self, names: Sequence[str]) -> list[str]:
+        """Lane keys for what a user typed: a full key, or a bare name one kind has."""
+        by_name: dict[str, list[str]] = {}
+        for key in self._lanes:
+            by_name.setdefault(name_of_lane(key), []).append(key)
+        resolved, unknown = [], []
+        for name in names:
+            if name in self._lanes:
+                resolved.append(name)
+            elif len(by_name.get(name, [])) == 1:
+                resolved.append(by_name[name][0])
+            elif by_name.get(name):
+                raise UnknownLane(
+                    f"lane name {name} is ambiguous: say which, one of "
+                    f"{', '.join(sorted(by_name[name]))}"
+                )
+            else:
+                unknown.append(name)
         if unknown:
             raise UnknownLane(
-                f"unknown lane(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
+                f"unknown lane(s) {', '.join(unknown)}; known: "
+                f"{', '.join(self.all_lanes()) or 'none'}"
             )
+        return resolved
+
+    def policy(self, lane: str) -> LanePolicy:
+        return self.kind_of(lane).policy(lane)
 
     def generation(self, lane: str) -> int | None:
-        return self.kind_of(lane).generation(lane)
+        return self.policy(lane).generation if self.knows(lane) else None
 
-    def apply_policy(self, lane: str) -> str | None:
-        return self.kind_of(lane).apply_policy(lane)
+    def grouped(self, lanes: Sequence[str]) -> Iterator[tuple[LaneKind, list[str]]]:
+        """The kinds that have some of `lanes`, each with its own."""
+        mine: dict[str, list[str]] = {}
+        for lane in lanes:
+            mine.setdefault(self.kind_of(lane).name, []).append(lane)
+        for name, kind_lanes in mine.items():
+            yield self._kinds[name], kind_lanes
 
-    def owned_count(self) -> int:
-        return sum(kind.owned_count() for kind in self.kinds)
-
-    def remember(self, engine: Engine) -> bool:
-        return any([kind.remember(engine) for kind in self.kinds])  # every kind, no short cut
-
-    def _grouped(self, lanes: Sequence[str]) -> list[tuple[LaneKind, list[str]]]:
-        return [(kind, [lane for lane in lanes if lane in kind.all_lanes()]) for kind in self.kinds]
-
-    async def preflight(self, lanes: Sequence[str]) -> list[str]:
-        """Why the providers behind `lanes` cannot be used; empty when all answer."""
-        failures = []
-        for kind, mine in self._grouped(lanes):
-            if mine:
-                failure = await kind.preflight()
-                if failure is not None:
-                    failures.append(failure)
+    async def preflight(self, lanes: Sequence[str]) -> dict[str, str]:
+        """Kind name -> why its providers cannot be used, for the kinds behind `lanes`."""
+        failures: dict[str, str] = {}
+        for kind, _ in self.grouped(lanes):
+            failure = await kind.preflight()
+            if failure is not None:
+                failures[kind.name] = failure
         return failures
 
-    async def observe(self, lanes: Sequence[str]) -> Observation:
-        merged = Observation()
-        for kind, mine in self._grouped(lanes):
-            if not mine:
-                continue
-            seen = await kind.observe(mine)
-            merged.lanes.update(seen.lanes)
-            merged.fingerprints.update(seen.fingerprints)
-            merged.problems.extend(seen.problems)
-            merged.notes.extend(seen.notes)
-        return merged
+    async def observe(self, lanes: Sequence[str], skip: Sequence[str] = ()) -> KindObservation:
+        """Observe every kind behind `lanes`, except the kinds in `skip` (failed preflight)."""
+        seen = KindObservation()
+        for kind, kind_lanes in self.grouped(lanes):
+            if kind.name not in skip:
+                seen.by_kind[kind.name] = await kind.observe(kind_lanes)
+        return seen
 
-    def diff(self, lane: str, observation: Observation) -> LaneDiff:
-        return self.kind_of(lane).diff(lane, observation)
+    def diff(self, lane: str, observation: KindObservation) -> LaneDiff:
+        kind = self.kind_of(lane)
+        return kind.diff(lane, observation.of(kind.name))
 
-    def executors(self, runtime: Runtime) -> dict[str, ActionExecutor]:
-        """One executor per lane, shared by the lanes of a kind."""
-        out: dict[str, ActionExecutor] = {}
-        for kind in self.kinds:
-            executor = kind.executor(runtime)
-            for lane in kind.all_lanes():
-                out[lane] = executor
-        return out
-
-
-def lane_kinds(runtime: Runtime, fleet: DesiredFleet | None = None) -> LaneRegistry:
-    fleet = fleet or load_fleet(runtime.engine)
-    return LaneRegistry(kinds=[product_lanes(runtime, fleet)])
+    def executors(self, runtime: Runtime, lanes: Sequence[str]) -> dict[str, ActionExecutor]:
+        """Kind name -> one executor for this apply."""
+        return {kind.name: kind.executor(runtime) for kind, _ in self.grouped(lanes)}

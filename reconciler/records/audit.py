@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -170,6 +171,26 @@ def append(
     return row
 
 
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A unit of work that may append audit records: committed when the block ends.
+
+    Other rows written in the same session (ownership claims beside an action's result)
+    commit atomically with the records.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        if engine.dialect.name == "sqlite":
+            # Take the write lock before reading the head: a deferred transaction would
+            # read a snapshot another writer may have moved past by the time it writes.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
 def record(
     engine: Engine,
     *,
@@ -181,12 +202,8 @@ def record(
     data: Mapping[str, Any] | None = None,
 ) -> AuditRecord:
     """Append a record in its own transaction, committed before this returns."""
-    with Session(engine, expire_on_commit=False) as session:
-        if engine.dialect.name == "sqlite":
-            # Take the write lock before reading the head: a deferred transaction would
-            # read a snapshot another writer may have moved past by the time it writes.
-            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-        row = append(
+    with transaction(engine) as session:
+        return append(
             session,
             event=event,
             actor=actor,
@@ -195,8 +212,6 @@ def record(
             action_id=action_id,
             data=data,
         )
-        session.commit()
-    return row
 
 
 def verify_chain(session: Session) -> ChainVerification:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, select
 
@@ -17,16 +19,30 @@ class PlanNotFound(LookupError):
     pass
 
 
+class PlanStatus(StrEnum):
+    """pending -> applying -> applied | failed | waiting; or stale / superseded / interrupted."""
+
+    pending = "pending"
+    applying = "applying"
+    applied = "applied"
+    failed = "failed"
+    waiting = "waiting"  # applied as far as it could; a lane waits to be tried again
+    stale = "stale"
+    superseded = "superseded"
+
+
 def save(engine: Engine, plan: Plan) -> list[str]:
     """Store the plan; earlier pending plans by the same creator for the same lanes are
     superseded (a scheduler re-planning every few minutes leaves one live plan per lane,
     and never retires a plan an operator is still reviewing). Returns the superseded ids."""
     with session_scope(engine) as session:
-        pending = session.exec(select(StoredPlan).where(StoredPlan.status == "pending")).all()
+        pending = session.exec(
+            select(StoredPlan).where(StoredPlan.status == PlanStatus.pending)
+        ).all()
         superseded = []
         for row in pending:
             if row.created_by == plan.created_by and sorted(row.lanes) == sorted(plan.lanes):
-                row.status = "superseded"
+                row.status = PlanStatus.superseded
                 session.add(row)
                 superseded.append(row.id)
         session.add(
@@ -44,16 +60,20 @@ def save(engine: Engine, plan: Plan) -> list[str]:
     return superseded
 
 
-def load(engine: Engine, plan_id: str) -> tuple[Plan, str]:
+def load(engine: Engine, plan_id: str) -> tuple[Plan, PlanStatus]:
     """The plan and its status."""
     with session_scope(engine) as session:
         row = session.get(StoredPlan, plan_id)
         if row is None:
             raise PlanNotFound(plan_id)
-        return Plan.model_validate(row.body), row.status
+        try:
+            return Plan.model_validate(row.body), PlanStatus(row.status)
+        except ValidationError:
+            # Written by an older Setpoint; the upgrade superseded it.
+            raise PlanNotFound(plan_id) from None
 
 
-def set_status(engine: Engine, plan_id: str, status: str) -> None:
+def set_status(engine: Engine, plan_id: str, status: PlanStatus) -> None:
     with session_scope(engine) as session:
         row = session.get(StoredPlan, plan_id)
         if row is not None:
@@ -68,8 +88,8 @@ def claim_for_apply(engine: Engine, plan_id: str) -> bool:
     with session_scope(engine) as session:
         result = session.execute(
             sa.update(StoredPlan)
-            .where(StoredPlan.id == plan_id, StoredPlan.status == "pending")  # type: ignore[arg-type]
-            .values(status="applying")
+            .where(StoredPlan.id == plan_id, StoredPlan.status == PlanStatus.pending)  # type: ignore[arg-type]
+            .values(status=PlanStatus.applying)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -83,7 +103,6 @@ class StoredPlan(SQLModel, table=True):
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
-    # pending -> applying -> applied | failed; or refused (stays pending-able) / superseded
-    status: str = Field(default="pending", max_length=20, index=True)
+    status: str = Field(default="pending", max_length=20, index=True)  # a PlanStatus
     lanes: list[str] = Field(sa_type=JSONDocument)
     body: dict[str, Any] = Field(sa_type=JSONDocument)

@@ -20,6 +20,8 @@ class LaneStatusRow(SQLModel, table=True):
     conditions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONDocument)
     observed_generation: int | None = None
     last_applied_plan: str | None = Field(default=None, max_length=40)
+    # A lane that answered "not yet" is tried again no earlier than this.
+    retry_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -51,6 +53,11 @@ def stalled(reason: str, message: str) -> LaneCondition:
     return LaneCondition(False, False, True, reason, message)
 
 
+def waiting(message: str) -> LaneCondition:
+    """Not failed: the lane's kind said "not yet", and it will be tried again."""
+    return LaneCondition(False, True, False, "Waiting", message)
+
+
 def record(
     engine: Engine,
     lane: str,
@@ -58,6 +65,7 @@ def record(
     *,
     observed_generation: int | None = None,
     last_applied_plan: str | None = None,
+    retry_at: datetime | None = None,
 ) -> None:
     now = utcnow().isoformat()
     with session_scope(engine) as session:
@@ -87,6 +95,7 @@ def record(
             row.observed_generation = observed_generation
         if last_applied_plan is not None:
             row.last_applied_plan = last_applied_plan
+        row.retry_at = retry_at
         row.updated_at = utcnow()
         session.add(row)
 
@@ -97,6 +106,13 @@ def forget(engine: Engine, lane: str) -> None:
         row = session.get(LaneStatusRow, lane)
         if row is not None:
             session.delete(row)
+
+
+def retry_times(engine: Engine) -> dict[str, datetime]:
+    """Lanes waiting to be tried again, and when."""
+    with session_scope(engine) as session:
+        rows = session.exec(select(LaneStatusRow).where(LaneStatusRow.retry_at.is_not(None))).all()  # type: ignore[union-attr]
+        return {r.lane: r.retry_at for r in rows if r.retry_at is not None}
 
 
 def all_statuses(engine: Engine) -> list[LaneStatusRow]:

@@ -68,7 +68,7 @@ def test_plan_apply_converge_audit(setpoint: Invoke, dokploy_url: str, tmp_path:
     assert again["actions"] == []
     lanes = json.loads(run("status", "--output", "json"))
     assert [(s["lane"], s["lastAppliedPlan"]) for s in lanes] == [
-        ("notes/testing", plan["plan_id"])
+        ("product:notes/testing", plan["plan_id"])
     ]
     assert "verified" in run("audit", "verify")
     run("audit", "export", "--format", "jsonl")
@@ -110,7 +110,7 @@ def test_scheduled_pass_applies_an_auto_safe_lane(
     first = setpoint("run", "--once", "--output", "json")
     assert first.exit_code == 0, first.output
     assert [(r["lane"], r["outcome"]) for r in json.loads(first.stdout)] == [
-        ("notes/testing", "applied")
+        ("product:notes/testing", "applied")
     ]
     second = setpoint("run", "--once", "--output", "json")
     assert [r["outcome"] for r in json.loads(second.stdout)] == ["converged"]

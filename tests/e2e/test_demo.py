@@ -27,7 +27,12 @@ async def test_demo_converges_and_shows_no_secret(
     assert outcome.second_plan_actions == 0
     assert outcome.chain_ok and outcome.audit_records > 20
     assert "no changes" in output and "demo converged" in output
-    for lane in ("shop/testing", "shop/prod", "ledger/testing", "docs-site/prod"):
+    for lane in (
+        "product:shop/testing",
+        "product:shop/prod",
+        "product:ledger/testing",
+        "product:docs-site/prod",
+    ):
         assert lane in output
     assert_no_secrets(output, outcome.secrets.values())
     assert_no_secrets(caplog.text, outcome.secrets.values())

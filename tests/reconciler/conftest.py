@@ -18,10 +18,15 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from desired_state.loader import load_path
+from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import Emulator, create_app
+from reconciler.core.inventory import Owned
 from reconciler.health import HealthResult, check_http
+from reconciler.kinds import all_kinds
+from reconciler.kinds.product.observed import owned_service
 from reconciler.records.database import session_scope
 from reconciler.records.desired import apply_documents
+from reconciler.records.ownership import snapshot
 from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
@@ -108,9 +113,20 @@ async def runtime(
         yield Runtime(
             engine=engine,
             settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.02),
-            dokploy=client,
+            providers={"dokploy": client},
+            kinds=all_kinds,
             actor="test-operator",
             health_check=health,
             environ=dict(SECRETS),
             secret_store=store,
         )
+
+
+def dokploy(runtime: Runtime) -> DokployClient:
+    """The Dokploy client the runtime's product kind uses."""
+    return runtime.provider("dokploy", DokployClient)
+
+
+def owned_service_of(engine: Engine, lane: str) -> Owned | None:
+    """The Dokploy service the ownership registry records for a product lane."""
+    return owned_service(snapshot(engine).for_lane(lane))

@@ -5,23 +5,27 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
+from reconciler.cli.adopt_commands import adopt_service
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import BlockerType, Op
-from reconciler.kinds.product.adopt import AdoptionRefused, adopt, preview_adoption
+from reconciler.core.plans import BlockerType
+from reconciler.kinds.product.adopt import AdoptionRefused
+from reconciler.kinds.product.ops import Op
 from reconciler.records import audit
 from reconciler.records.database import session_scope
-from reconciler.records.ownership import snapshot
 from reconciler.runtime import Runtime
+from tests.reconciler.conftest import dokploy, owned_service_of
 
 
 async def existing_docs_testing(runtime: Runtime, image: str) -> str:
     """A hand-made service with the lane's name, as an operator might have before Setpoint."""
-    created = await runtime.dokploy.project_create("docs")
-    environment = await runtime.dokploy.environment_create(created.project.project_id, "testing")
-    app = await runtime.dokploy.application_create("docs-site-testing", environment.environment_id)
-    await runtime.dokploy.application_save_docker_provider(app.application_id, docker_image=image)
-    await runtime.dokploy.application_save_environment(app.application_id, "# hand-made\nKEEP=me\n")
+    created = await dokploy(runtime).project_create("docs")
+    environment = await dokploy(runtime).environment_create(created.project.project_id, "testing")
+    app = await dokploy(runtime).application_create("docs-site-testing", environment.environment_id)
+    await dokploy(runtime).application_save_docker_provider(app.application_id, docker_image=image)
+    await dokploy(runtime).application_save_environment(
+        app.application_id, "# hand-made\nKEEP=me\n"
+    )
     return app.application_id
 
 
@@ -29,63 +33,67 @@ async def test_preview_shows_what_would_change_and_records_nothing(
     runtime: Runtime, engine: Engine
 ) -> None:
     service_id = await existing_docs_testing(runtime, "nginx:1")
-    preview = await preview_adoption(runtime, "docs-site/testing", "application", service_id)
+    preview = await adopt_service(
+        runtime, "product:docs-site/testing", "application", service_id, record=False
+    )
     ops = [a.op for a in preview.diff.actions]
     assert Op.set_image in ops and Op.upsert_domain in ops and Op.deploy in ops
     assert Op.create_application not in ops
-    assert snapshot(engine).service_of("docs-site/testing") is None
+    assert owned_service_of(engine, "product:docs-site/testing") is None
 
 
 async def test_adopted_service_is_converged_in_place_keeping_unowned_env(
     runtime: Runtime, engine: Engine
 ) -> None:
     service_id = await existing_docs_testing(runtime, "nginx:1")
-    blocked = await compute_plan(runtime, ["docs-site/testing"])
+    blocked = await compute_plan(runtime, ["product:docs-site/testing"])
     assert [b.type for b in blocked.blockers] == [BlockerType.not_owned]
 
-    await adopt(
-        runtime, await preview_adoption(runtime, "docs-site/testing", "application", service_id)
+    await adopt_service(
+        runtime, "product:docs-site/testing", "application", service_id, record=True
     )
     with session_scope(engine) as session:
         adopted = audit.list_records(session, event="adopted")
-    assert [r.lane for r in adopted] == ["docs-site/testing"]
+    assert [r.lane for r in adopted] == ["product:docs-site/testing"]
     assert adopted[0].data["service_id"] == service_id
 
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     assert plan.blockers == []
     assert Op.create_application not in [a.op for a in plan.actions]
     assert (await apply_plan(runtime, plan.plan_id)).ok
-    app = await runtime.dokploy.application_one(service_id)
+    app = await dokploy(runtime).application_one(service_id)
     assert app.docker_image == "ghcr.io/acme/docs:main"
     assert app.env is not None and "# hand-made\nKEEP=me" in app.env  # not Setpoint's: kept
-    assert (await compute_plan(runtime, ["docs-site/testing"])).actions == []
+    assert (await compute_plan(runtime, ["product:docs-site/testing"])).actions == []
 
 
 async def test_adopting_an_already_matching_service_owes_no_deploy(runtime: Runtime) -> None:
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     assert (await apply_plan(runtime, plan.plan_id)).ok
     # Simulate losing the registry entry, then adopting the same service back.
     from reconciler.records import ownership
 
-    owned = ownership.snapshot(runtime.engine).service_of("docs-site/testing")
+    owned = owned_service_of(runtime.engine, "product:docs-site/testing")
     assert owned is not None
-    ownership.release(
-        runtime.engine, provider="dokploy", object_type="application", object_id=owned.object_id
+    with session_scope(runtime.engine) as session:
+        ownership.record_release(session, owned.ref)
+    preview = await adopt_service(
+        runtime, "product:docs-site/testing", "application", owned.object_id, record=True
     )
-    preview = await preview_adoption(runtime, "docs-site/testing", "application", owned.object_id)
     assert preview.diff.actions == []
-    await adopt(runtime, preview)
-    assert (await compute_plan(runtime, ["docs-site/testing"])).actions == []
+    assert (await compute_plan(runtime, ["product:docs-site/testing"])).actions == []
 
 
 async def test_refusals(runtime: Runtime) -> None:
     with pytest.raises(AdoptionRefused, match="not a desired product lane"):
-        await preview_adoption(runtime, "nope/testing", "application", "x")
+        await adopt_service(runtime, "product:nope/testing", "application", "x", record=False)
     with pytest.raises(AdoptionRefused, match="is a compose lane"):
-        await preview_adoption(runtime, "ledger/testing", "application", "x")
+        await adopt_service(runtime, "product:ledger/testing", "application", "x", record=False)
     with pytest.raises(AdoptionRefused, match="Dokploy has no application"):
-        await preview_adoption(runtime, "docs-site/testing", "application", "missing-id")
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+        await adopt_service(
+            runtime, "product:docs-site/testing", "application", "missing-id", record=False
+        )
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     assert (await apply_plan(runtime, plan.plan_id)).ok
     with pytest.raises(AdoptionRefused, match="already owns a service"):
-        await preview_adoption(runtime, "docs-site/testing", "application", "x")
+        await adopt_service(runtime, "product:docs-site/testing", "application", "x", record=False)

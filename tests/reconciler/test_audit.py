@@ -153,7 +153,7 @@ def test_a_secret_value_object_is_stored_masked(engine: Engine) -> None:
 
 def test_list_filters_and_tail(engine: Engine) -> None:
     _fill(engine, 10)
-    audit.record(engine, event=AuditEvent.plan_blocked, actor="b", lane="shop/prod")
+    audit.record(engine, event=AuditEvent.plan_blocked, actor="b", lane="product:shop/prod")
     with Session(engine) as session:
         assert [r.seq for r in audit.list_records(session, limit=3)] == [9, 10, 11]
         assert [r.seq for r in audit.list_records(session, since_seq=2, limit=3)] == [3, 4, 5]
@@ -161,7 +161,7 @@ def test_list_filters_and_tail(engine: Engine) -> None:
         assert [r.seq for r in lane0] == [1, 3, 5, 7, 9]
         assert [r.seq for r in audit.list_records(session, plan_id="plan-1")] == [3, 4]
         blocked = audit.list_records(session, event=AuditEvent.plan_blocked)
-        assert [r.lane for r in blocked] == ["shop/prod"]
+        assert [r.lane for r in blocked] == ["product:shop/prod"]
         assert audit.get_record(session, 99) is None
 
 

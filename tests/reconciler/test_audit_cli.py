@@ -18,18 +18,22 @@ def _seed(engine: Engine) -> None:
         engine,
         event=AuditEvent.plan_computed,
         actor="alice",
-        lane="shop/prod",
+        lane="product:shop/prod",
         plan_id="p-1",
         data={"actions": 2, "risk": "safe"},
     )
     audit.record(
-        engine, event=AuditEvent.apply_started, actor="alice", lane="shop/prod", plan_id="p-1"
+        engine,
+        event=AuditEvent.apply_started,
+        actor="alice",
+        lane="product:shop/prod",
+        plan_id="p-1",
     )
     audit.record(
         engine,
         event=AuditEvent.plan_blocked,
         actor="loop",
-        lane="shop/testing",
+        lane="product:shop/testing",
         plan_id="p-2",
         data={"blockers": ["observation_incomplete"]},
     )
@@ -41,7 +45,7 @@ def test_list_shows_a_table_and_filters(setpoint: Invoke, engine: Engine) -> Non
     assert result.exit_code == 0, result.output
     assert "plan_computed" in result.stdout and "plan_blocked" in result.stdout
     assert "actions=2" in result.stdout and "risk=safe" in result.stdout
-    only = json.loads(setpoint("audit", "list", "--lane", "shop/prod", "-o", "json").stdout)
+    only = json.loads(setpoint("audit", "list", "--lane", "product:shop/prod", "-o", "json").stdout)
     assert [r["event"] for r in only] == ["plan_computed", "apply_started"]
     by_event = setpoint("audit", "list", "--event", "plan_blocked", "--output", "json")
     assert [r["plan_id"] for r in json.loads(by_event.stdout)] == ["p-2"]

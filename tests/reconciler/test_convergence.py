@@ -7,7 +7,8 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import Op, Risk
+from reconciler.core.plans import Risk
+from reconciler.kinds.product.ops import Op
 from reconciler.records import plan_store
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
@@ -29,7 +30,7 @@ async def test_apply_converges_and_the_next_plan_is_empty(
     # One project per product, created once although two lanes share it.
     assert ops.count(Op.create_project) == 3
     assert ops.count(Op.deploy) == 6
-    assert {a.risk for a in plan.actions if a.op is Op.deploy and a.lane.endswith("/prod")} == {
+    assert {a.risk for a in plan.actions if a.op == Op.deploy and a.lane.endswith("/prod")} == {
         Risk.disruptive
     }
     result = await apply_plan(runtime, plan.plan_id)
@@ -41,12 +42,12 @@ async def test_apply_converges_and_the_next_plan_is_empty(
     assert second.actions == [] and second.blockers == []
     statuses = {row.lane: row for row in all_statuses(runtime.engine)}
     assert set(statuses) == {
-        "shop/testing",
-        "shop/prod",
-        "ledger/testing",
-        "ledger/prod",
-        "docs-site/testing",
-        "docs-site/prod",
+        "product:shop/testing",
+        "product:shop/prod",
+        "product:ledger/testing",
+        "product:ledger/prod",
+        "product:docs-site/testing",
+        "product:docs-site/prod",
     }
     for row in statuses.values():
         ready = next(c for c in row.conditions if c["type"] == "Ready")
@@ -82,7 +83,7 @@ async def test_editing_one_lane_plans_only_that_lane(
         (fleet / file.name).write_text(text)
     store_fleet(engine, fleet)
     plan = await compute_plan(runtime)
-    assert {a.lane for a in plan.actions} == {"shop/testing"}
+    assert {a.lane for a in plan.actions} == {"product:shop/testing"}
     assert [a.op for a in plan.actions] == [Op.set_env, Op.deploy]
     env_change = plan.actions[0].changes
     assert [(c.field, c.before, c.after) for c in env_change] == [

@@ -9,7 +9,8 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import BlockerType, Op
+from reconciler.core.plans import BlockerType
+from reconciler.kinds.product.ops import Op
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import store_fleet
@@ -35,21 +36,21 @@ async def converged(runtime: Runtime, lanes: list[str]) -> None:
 async def test_application_domain_change_needs_no_deploy(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    await converged(runtime, ["docs-site/testing"])
+    await converged(runtime, ["product:docs-site/testing"])
     store_fleet(
         engine,
         edited_fleet(
             tmp_path, "docs-site.yaml", "docs.testing.example.com", "docs2.testing.example.com"
         ),
     )
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     assert [a.op for a in plan.actions] == [Op.upsert_domain, Op.delete_domain]
 
 
 async def test_compose_domain_change_is_deployed(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    await converged(runtime, ["ledger/testing"])
+    await converged(runtime, ["product:ledger/testing"])
     store_fleet(
         engine,
         edited_fleet(
@@ -59,30 +60,30 @@ async def test_compose_domain_change_is_deployed(
             "          port: 8001\n      apply",
         ),
     )
-    plan = await compute_plan(runtime, ["ledger/testing"])
+    plan = await compute_plan(runtime, ["product:ledger/testing"])
     assert [a.op for a in plan.actions] == [Op.upsert_domain, Op.deploy]
     assert "compose domains changed" in plan.actions[-1].reason
 
 
 async def test_image_change_is_deployed(runtime: Runtime, engine: Engine, tmp_path: Path) -> None:
-    await converged(runtime, ["docs-site/testing"])
+    await converged(runtime, ["product:docs-site/testing"])
     store_fleet(
         engine,
         edited_fleet(
             tmp_path, "docs-site.yaml", "ghcr.io/acme/docs:main", "ghcr.io/acme/docs:next"
         ),
     )
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     assert [a.op for a in plan.actions] == [Op.set_image, Op.deploy]
     assert (await apply_plan(runtime, plan.plan_id)).ok
-    assert (await compute_plan(runtime, ["docs-site/testing"])).actions == []
+    assert (await compute_plan(runtime, ["product:docs-site/testing"])).actions == []
 
 
 async def test_secret_rotation_is_deployed_and_shown_only_as_fingerprints(runtime: Runtime) -> None:
-    await converged(runtime, ["ledger/testing"])
+    await converged(runtime, ["product:ledger/testing"])
     assert runtime.environ is not None
     runtime.environ = {**runtime.environ, "LEDGER_DB_PASSWORD": "rotated-password-value-9876"}
-    plan = await compute_plan(runtime, ["ledger/testing"])
+    plan = await compute_plan(runtime, ["product:ledger/testing"])
     assert [a.op for a in plan.actions] == [Op.set_env, Op.deploy]
     (change,) = plan.actions[0].changes
     assert change.field == "env.LEDGER_DB_PASSWORD" and change.secret
@@ -95,11 +96,11 @@ async def test_secret_rotation_is_deployed_and_shown_only_as_fingerprints(runtim
 async def test_secret_rotated_between_plan_and_apply_makes_the_plan_stale(
     runtime: Runtime, emulator: Emulator
 ) -> None:
-    plan = await compute_plan(runtime, ["ledger/testing"])
+    plan = await compute_plan(runtime, ["product:ledger/testing"])
     assert runtime.environ is not None
     runtime.environ = {**runtime.environ, "LEDGER_DB_PASSWORD": "changed-after-the-plan-1234"}
     before = emulator.summary()
     result = await apply_plan(runtime, plan.plan_id)
     assert result.refusal is not None and result.refusal.type is BlockerType.stale_plan
-    assert "secret:ledger/testing/LEDGER_DB_PASSWORD" in result.refusal.message
+    assert "secret:product:ledger/testing/LEDGER_DB_PASSWORD" in result.refusal.message
     assert emulator.summary() == before

@@ -6,11 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from desired_state.secrets import SecretRef
-from reconciler.core.plans import Op
+from reconciler.core.inventory import Owned
 from reconciler.kinds.product.diff import SecretFacts, desired_config_hash, diff_product_lane
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
 from reconciler.kinds.product.observed import ObservedDomain, ObservedProductLane, ObservedService
-from reconciler.records.ownership import Owned
+from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.policy import ApplyPolicy
 from reconciler.secrets import fingerprint
 
 SALT = "property-salt"
@@ -30,7 +31,7 @@ def lanes(draw: st.DrawFn) -> tuple[ProductLane, dict[str, str]]:
         for h in draw(st.lists(hosts, max_size=3, unique=True))
     )
     lane = ProductLane(
-        lane="p/testing",
+        lane="product:p/testing",
         product="p",
         lane_name="testing",
         generation=1,
@@ -46,7 +47,7 @@ def lanes(draw: st.DrawFn) -> tuple[ProductLane, dict[str, str]]:
         replicas=draw(st.integers(min_value=0, max_value=5)),
         health_checks=(),
         deploy_timeout_seconds=60,
-        apply_policy="manual",
+        apply_policy=ApplyPolicy.manual,
         protect=draw(st.booleans()),
         prod=False,
     )
@@ -79,12 +80,15 @@ def observed_as_desired(lane: ProductLane, secrets: dict[str, str]) -> ObservedP
         object_type="application",
         object_id="svc-1",
         name=lane.service_name,
+        kind="product",
         lane=lane.lane,
         protected=lane.protect,
         adopted=False,
-        managed_env_keys=tuple(sorted({*lane.env, *secrets})),
-        plain_env_keys=tuple(sorted(lane.env)),
-        deployed_config_hash=desired_config_hash(lane, facts(secrets)),
+        facts={
+            "managed_env_keys": sorted({*lane.env, *secrets}),
+            "plain_env_keys": sorted(lane.env),
+            "deployed_config_hash": desired_config_hash(lane, facts(secrets)),
+        },
     )
     return ObservedProductLane(
         project_id="p1", environment_id="env-1", service=service, owned=owned

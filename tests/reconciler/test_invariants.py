@@ -13,13 +13,20 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import BlockerType, Op
+from reconciler.core.plans import BlockerType, Trigger
+from reconciler.kinds.product.ops import Op
 from reconciler.records import audit, leases
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
-from tests.reconciler.conftest import ALL_SECRET_VALUES, SECRETS, STORED_SECRETS, store_fleet
+from tests.reconciler.conftest import (
+    ALL_SECRET_VALUES,
+    SECRETS,
+    STORED_SECRETS,
+    dokploy,
+    store_fleet,
+)
 from tests.support.secret_scan import assert_no_secrets
 
 
@@ -88,12 +95,12 @@ async def test_plan_applied_after_someone_changed_the_service_is_refused_as_stal
     # Someone edits the service by hand between plan and apply.
     target = next(
         a
-        for p in await runtime.dokploy.project_all()
+        for p in await dokploy(runtime).project_all()
         for e in p.environments
         for a in e.applications
         if a.name == "shop-testing"
     )
-    await runtime.dokploy.application_save_docker_provider(
+    await dokploy(runtime).application_save_docker_provider(
         target.application_id, docker_image="nginx:hand-edit"
     )
     before = emulator.summary()
@@ -125,9 +132,13 @@ async def test_deleting_more_than_the_guard_allows_is_blocked_until_allow_destro
     await converge(runtime)
     store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml", "ledger.yaml"), prune=True)
     plan = await compute_plan(runtime)
-    deletes = [a for a in plan.actions if a.op is Op.delete_service]
+    deletes = [a for a in plan.actions if a.op == Op.delete_service]
     # ledger/prod is protected: never deleted, reported instead.
-    assert {a.lane for a in deletes} == {"docs-site/testing", "docs-site/prod", "ledger/testing"}
+    assert {a.lane for a in deletes} == {
+        "product:docs-site/testing",
+        "product:docs-site/prod",
+        "product:ledger/testing",
+    }
     assert {b.type for b in plan.blockers} == {
         BlockerType.blast_radius_exceeded,
         BlockerType.protected_lane,
@@ -163,24 +174,24 @@ async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
 async def test_unowned_service_with_a_clashing_name_is_reported_and_left_untouched(
     runtime: Runtime, emulator: Emulator
 ) -> None:
-    created = await runtime.dokploy.project_create("docs")
-    environment = await runtime.dokploy.environment_create(created.project.project_id, "testing")
-    stranger = await runtime.dokploy.application_create(
+    created = await dokploy(runtime).project_create("docs")
+    environment = await dokploy(runtime).environment_create(created.project.project_id, "testing")
+    stranger = await dokploy(runtime).application_create(
         "docs-site-testing", environment.environment_id
     )
-    await runtime.dokploy.application_save_docker_provider(
+    await dokploy(runtime).application_save_docker_provider(
         stranger.application_id, docker_image="nginx:1"
     )
     plan = await compute_plan(runtime)
     blockers = [b for b in plan.blockers if b.type is BlockerType.not_owned]
-    assert [b.lane for b in blockers] == ["docs-site/testing"]
+    assert [b.lane for b in blockers] == ["product:docs-site/testing"]
     assert stranger.application_id in blockers[0].message
-    assert not plan.lane_actions("docs-site/testing")
+    assert not plan.lane_actions("product:docs-site/testing")
     # The plan is blocked as a whole; the other lanes are applied by planning them alone.
-    lanes = [lane for lane in plan.lanes if lane != "docs-site/testing"]
+    lanes = [lane for lane in plan.lanes if lane != "product:docs-site/testing"]
     scoped = await compute_plan(runtime, lanes)
     assert (await apply_plan(runtime, scoped.plan_id)).ok
-    after = await runtime.dokploy.application_one(stranger.application_id)
+    after = await dokploy(runtime).application_one(stranger.application_id)
     assert after.docker_image == "nginx:1" and not after.env and not after.domains
 
 
@@ -219,16 +230,16 @@ async def test_failure_mid_apply_leaves_a_trail_of_what_ran_and_what_did_not(
 async def test_a_failed_deploy_is_owed_again_by_the_next_plan(
     runtime: Runtime, emulator: Emulator
 ) -> None:
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     emulator.faults.fail_next_deploy()
     result = await apply_plan(runtime, plan.plan_id)
     assert result.status == "failed"
     assert [r.op for r in result.actions if r.result == "failed"] == ["deploy"]
-    again = await compute_plan(runtime, ["docs-site/testing"])
+    again = await compute_plan(runtime, ["product:docs-site/testing"])
     assert [a.op for a in again.actions] == [Op.deploy]
     assert "predates" in again.actions[0].reason
     assert (await apply_plan(runtime, again.plan_id)).ok
-    assert (await compute_plan(runtime, ["docs-site/testing"])).actions == []
+    assert (await compute_plan(runtime, ["product:docs-site/testing"])).actions == []
 
 
 # Invariant 8 -------------------------------------------------------------------------------
@@ -250,12 +261,12 @@ async def test_auth_failure_is_a_gate_with_a_clear_message(
 async def test_a_lane_held_by_another_worker_is_not_applied(
     runtime: Runtime, engine: Engine
 ) -> None:
-    plan = await compute_plan(runtime, ["docs-site/testing"])
-    assert leases.acquire(engine, "docs-site/testing", "other-replica", ttl_seconds=60)
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
+    assert leases.acquire(engine, "product:docs-site/testing", "other-replica", ttl_seconds=60)
     result = await apply_plan(runtime, plan.plan_id)
     assert result.status == "refused" and result.refusal is not None
     assert "other-replica" in result.refusal.message
-    leases.release(engine, "docs-site/testing", "other-replica")
+    leases.release(engine, "product:docs-site/testing", "other-replica")
     assert (await apply_plan(runtime, plan.plan_id)).ok
 
 
@@ -264,10 +275,10 @@ async def test_a_lane_held_by_another_worker_is_not_applied(
 
 async def test_auto_safe_refuses_manual_lanes_and_risky_actions(runtime: Runtime) -> None:
     everything = await compute_plan(runtime)
-    refused = await apply_plan(runtime, everything.plan_id, auto_safe=True)
+    refused = await apply_plan(runtime, everything.plan_id, trigger=Trigger.schedule)
     assert refused.refusal is not None and refused.refusal.type is BlockerType.action_not_allowed
-    testing = await compute_plan(runtime, ["shop/testing"])
-    assert (await apply_plan(runtime, testing.plan_id, auto_safe=True)).ok
+    testing = await compute_plan(runtime, ["product:shop/testing"])
+    assert (await apply_plan(runtime, testing.plan_id, trigger=Trigger.schedule)).ok
 
 
 # Invariant 7 -------------------------------------------------------------------------------
@@ -296,12 +307,12 @@ async def test_secrets_appear_in_no_plan_audit_export_or_log(
     # ... and the values did reach Dokploy, where they belong.
     shop = next(
         a
-        for p in await runtime.dokploy.project_all()
+        for p in await dokploy(runtime).project_all()
         for e in p.environments
         for a in e.applications
         if a.name == "shop-prod"
     )
-    env = (await runtime.dokploy.application_one(shop.application_id)).env or ""
+    env = (await dokploy(runtime).application_one(shop.application_id)).env or ""
     assert STORED_SECRETS["shop-stripe-api-key"] in env and SECRETS["SHOP_DATABASE_URL"] in env
 
 
@@ -310,7 +321,7 @@ async def test_unavailable_secret_blocks_its_lanes_without_naming_a_value(runtim
     runtime.environ = {k: v for k, v in runtime.environ.items() if k != "SHOP_DATABASE_URL"}
     plan = await compute_plan(runtime)
     blocked = {b.lane for b in plan.blockers if b.type is BlockerType.preflight_failed}
-    assert blocked == {"shop/testing", "shop/prod"}
+    assert blocked == {"product:shop/testing", "product:shop/prod"}
     assert all("SHOP_DATABASE_URL" in b.message for b in plan.blockers)
 
 
@@ -320,23 +331,25 @@ async def test_an_apply_that_loses_its_lease_stops_before_the_next_side_effect(
     import reconciler.core.apply
 
     monkeypatch.setattr(reconciler.core.apply, "LEASE_SECONDS", 0.0)  # renew before every action
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     started: list[str] = []
 
     def steal_after_first(message: str) -> None:
         started.append(message)
         if len(started) == 2:  # another replica takes the lane over (our lease expired)
-            lease = leases.current(engine, "docs-site/testing")
+            lease = leases.current(engine, "product:docs-site/testing")
             assert lease is not None
-            leases.release(engine, "docs-site/testing", lease.holder)
-            assert leases.acquire(engine, "docs-site/testing", "other-replica", ttl_seconds=60)
+            leases.release(engine, "product:docs-site/testing", lease.holder)
+            assert leases.acquire(
+                engine, "product:docs-site/testing", "other-replica", ttl_seconds=60
+            )
 
     runtime.progress = steal_after_first
     result = await apply_plan(runtime, plan.plan_id)
     assert result.status == "failed"
     assert [r.result for r in result.actions][:1] == ["ok"]
     assert all(r.result == "not_run" for r in result.actions[1:])
-    assert "lease on lane docs-site/testing was lost" in result.actions[1].message
+    assert "lease on lane product:docs-site/testing was lost" in result.actions[1].message
 
 
 async def test_two_concurrent_applies_of_one_plan_run_it_once(
@@ -344,7 +357,7 @@ async def test_two_concurrent_applies_of_one_plan_run_it_once(
 ) -> None:
     import anyio
 
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     results = []
 
     async def attempt() -> None:
@@ -369,8 +382,8 @@ async def test_unprotecting_a_lane_then_removing_it_allows_the_delete(
     ledger.unlink()
     store_fleet(engine, fleet, prune=True)
     plan = await compute_plan(runtime)
-    assert {a.lane for a in plan.actions if a.op is Op.delete_service} == {
-        "ledger/testing",
-        "ledger/prod",
+    assert {a.lane for a in plan.actions if a.op == Op.delete_service} == {
+        "product:ledger/testing",
+        "product:ledger/prod",
     }
     assert BlockerType.protected_lane not in {b.type for b in plan.blockers}

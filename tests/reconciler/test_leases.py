@@ -14,21 +14,21 @@ from reconciler.records.leases import LaneBusy, LeaseLost
 
 
 def test_second_holder_is_refused_until_release(engine: Engine) -> None:
-    assert leases.acquire(engine, "shop/prod", "worker-a", 60)
-    assert not leases.acquire(engine, "shop/prod", "worker-b", 60)
-    assert leases.acquire(engine, "shop/prod", "worker-a", 60)  # re-entrant for its holder
-    assert not leases.release(engine, "shop/prod", "worker-b")  # not b's to give up
-    assert leases.release(engine, "shop/prod", "worker-a")
-    assert leases.acquire(engine, "shop/prod", "worker-b", 60)
+    assert leases.acquire(engine, "product:shop/prod", "worker-a", 60)
+    assert not leases.acquire(engine, "product:shop/prod", "worker-b", 60)
+    assert leases.acquire(engine, "product:shop/prod", "worker-a", 60)  # re-entrant for its holder
+    assert not leases.release(engine, "product:shop/prod", "worker-b")  # not b's to give up
+    assert leases.release(engine, "product:shop/prod", "worker-a")
+    assert leases.acquire(engine, "product:shop/prod", "worker-b", 60)
 
 
 def test_expired_lease_can_be_taken_over_and_the_old_holder_loses_it(engine: Engine) -> None:
-    assert leases.acquire(engine, "shop/testing", "worker-a", 0.05)
+    assert leases.acquire(engine, "product:shop/testing", "worker-a", 0.05)
     time.sleep(0.1)
-    assert leases.acquire(engine, "shop/testing", "worker-b", 60)
-    assert not leases.renew(engine, "shop/testing", "worker-a", 60)
-    assert not leases.release(engine, "shop/testing", "worker-a")
-    lease = leases.current(engine, "shop/testing")
+    assert leases.acquire(engine, "product:shop/testing", "worker-b", 60)
+    assert not leases.renew(engine, "product:shop/testing", "worker-a", 60)
+    assert not leases.release(engine, "product:shop/testing", "worker-a")
+    lease = leases.current(engine, "product:shop/testing")
     assert lease is not None and lease.holder == "worker-b"
 
 

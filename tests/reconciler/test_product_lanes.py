@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from desired_state.document import Document
 from desired_state.product import ProductSpec
-from reconciler.kinds.product.lanes import product_lanes
+from reconciler.kinds.product.lanes import lanes_of_product
 from tests.desired_state.test_models import product
 
 
@@ -20,7 +20,7 @@ def test_health_checks_default_to_the_products_health_path() -> None:
             "spec": ProductSpec.model_validate(spec),
         }
     )
-    testing = product_lanes(document, generation=1)[0]
+    testing = lanes_of_product(document, generation=1)[0]
     assert [(c.url, c.expect_status) for c in testing.health_checks] == [
         ("https://t.example.com/ready", 200),
         ("https://t.example.com/live", 204),

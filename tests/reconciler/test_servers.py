@@ -12,7 +12,7 @@ from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
-from tests.reconciler.conftest import store_fleet
+from tests.reconciler.conftest import dokploy, store_fleet
 
 
 def docs_on_server(tmp_path: Path, server: str) -> Path:
@@ -30,25 +30,25 @@ async def test_services_are_created_on_the_named_server(
 ) -> None:
     server = emulator.add_server("build-1")
     store_fleet(engine, docs_on_server(tmp_path, "build-1"), prune=True)
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     assert (await apply_plan(runtime, plan.plan_id)).ok
     created = next(
         a
-        for p in await runtime.dokploy.project_all()
+        for p in await dokploy(runtime).project_all()
         for e in p.environments
         for a in e.applications
         if a.name == "docs-site-testing"
     )
-    app = await runtime.dokploy.application_one(created.application_id)
+    app = await dokploy(runtime).application_one(created.application_id)
     assert app.server_id == server["serverId"]
-    assert (await compute_plan(runtime, ["docs-site/testing"])).actions == []
+    assert (await compute_plan(runtime, ["product:docs-site/testing"])).actions == []
 
 
 async def test_an_unknown_server_blocks_the_lane(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
     store_fleet(engine, docs_on_server(tmp_path, "nowhere"), prune=True)
-    plan = await compute_plan(runtime, ["docs-site/testing"])
+    plan = await compute_plan(runtime, ["product:docs-site/testing"])
     assert plan.actions == []
     assert [(b.type, b.message) for b in plan.blockers] == [
         (BlockerType.observation_incomplete, "Dokploy has no server named 'nowhere'")

@@ -43,5 +43,7 @@ def test_upgrade_keeps_existing_ownership_rows(database_url: str) -> None:
     from reconciler.records.ownership import snapshot
 
     (owned,) = snapshot(engine).objects
-    assert owned.managed_env_keys == ("A",) and owned.plain_env_keys == ()
+    assert owned.facts["managed_env_keys"] == ["A"] and owned.facts["plain_env_keys"] == []
+    # Every lane so far was a product lane: its key now says so.
+    assert (owned.kind, owned.lane) == ("product", "product:shop/testing")
     engine.dispose()

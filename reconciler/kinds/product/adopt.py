@@ -1,21 +1,27 @@
-"""Adoption: take an existing, unowned Dokploy service into a lane, explicitly and audited."""
+"""Adoption: take an existing, unowned Dokploy service into a product lane.
+
+This module works out what adopting would mean (the claim to record and what the next
+plan would change); `core/adoption.py` records it, audited. Nothing in Dokploy changes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from providers.dokploy.client import DokployClient
 from providers.dokploy.envfile import parse as parse_env
 from providers.dokploy.errors import DokployNotFound
-from reconciler.core.plans import Op
+from providers.dokploy.models import Application, Compose
+from reconciler.core.inventory import Owned
+from reconciler.core.outcomes import Claim, ObjectRef
 from reconciler.kinds.base import LaneDiff
 from reconciler.kinds.product.diff import desired_config_hash, diff_product_lane
-from reconciler.kinds.product.observe import service_from
-from reconciler.kinds.product.observed import ObservedProductLane
-from reconciler.kinds.registry import product_lanes
-from reconciler.records import audit, ownership
-from reconciler.records.audit import AuditEvent
-from reconciler.records.ownership import Owned
-from reconciler.runtime import Runtime
+from reconciler.kinds.product.kind import ProductLanes
+from reconciler.kinds.product.lanes import KIND
+from reconciler.kinds.product.observe import read_service, service_from
+from reconciler.kinds.product.observed import ObservedProductLane, owned_service
+from reconciler.kinds.product.ops import DOKPLOY, Op
 
 CONFIG_OPS = frozenset({Op.set_image, Op.set_env, Op.set_compose_file})
 
@@ -31,51 +37,50 @@ class AdoptionPreview:
     service_id: str
     service_name: str
     diff: LaneDiff  # what the next plan would do once the service is owned
-    managed_env_keys: tuple[str, ...]  # desired keys the service already has
+    claim: Claim  # what adopting records
+
+    @property
+    def would_change(self) -> list[str]:
+        return [f"{a.op} {a.target}" for a in self.diff.actions]
 
 
 async def preview_adoption(
-    runtime: Runtime, lane: str, service_type: str, service_id: str
+    kind: ProductLanes, lane: str, service_type: str, service_id: str
 ) -> AdoptionPreview:
-    kind = product_lanes(runtime)
     desired = kind.desired.get(lane)
     if desired is None:
-        raise AdoptionRefused(
-            f"{lane} is not a desired product lane; known: {', '.join(kind.desired_lanes())}"
-        )
+        known = ", ".join(sorted(kind.desired))
+        raise AdoptionRefused(f"{lane} is not a desired product lane; known: {known}")
     if desired.target != service_type:
         raise AdoptionRefused(f"lane {lane} is a {desired.target} lane, not {service_type}")
-    if kind.ownership.service_of(lane) is not None:
+    if owned_service(kind.owned.for_lane(lane)) is not None:
         raise AdoptionRefused(f"lane {lane} already owns a service")
-    other = kind.ownership.owns("dokploy", service_type, service_id)
+    ref = ObjectRef(DOKPLOY, service_type, service_id)
+    other = kind.owned.owner_of(ref)
     if other is not None:
         raise AdoptionRefused(f"{service_type} {service_id} is already owned by lane {other.lane}")
-    try:
-        detail = (
-            await runtime.dokploy.application_one(service_id)
-            if service_type == "application"
-            else await runtime.dokploy.compose_one(service_id)
-        )
-    except DokployNotFound:
-        raise AdoptionRefused(f"Dokploy has no {service_type} {service_id}") from None
-    service = service_from(detail)
-    present = set(_env_keys(service.env_text))
+    service = service_from(await _read(kind.client, service_type, service_id))
     facts, problems = kind.secret_facts(desired)
     if problems:
         raise AdoptionRefused("; ".join(problems))
+    present = set(parse_env(service.env_text))
     # Assume the running deployment reflects the service's saved configuration: if that
     # matches the lane, adoption owes no deploy; if not, the config changes plan one anyway.
+    config_hash = desired_config_hash(desired, facts)
+    service_facts: dict[str, Any] = {
+        "managed_env_keys": sorted(present & {*desired.env, *desired.secrets}),
+        "plain_env_keys": [],  # nothing read from an adopted service is known not to be secret
+    }
     as_owned = Owned(
-        provider="dokploy",
+        provider=DOKPLOY,
         object_type=service_type,
         object_id=service_id,
         name=service.name,
+        kind=KIND,
         lane=lane,
         protected=desired.protect,
         adopted=True,
-        managed_env_keys=tuple(sorted(present & {*desired.env, *desired.secrets})),
-        plain_env_keys=(),  # nothing read from an adopted service is known not to be secret
-        deployed_config_hash=desired_config_hash(desired, facts),
+        facts={**service_facts, "deployed_config_hash": config_hash},
     )
     observed = ObservedProductLane(
         project_id="adopted",
@@ -84,48 +89,16 @@ async def preview_adoption(
         owned=as_owned,
     )
     diff = diff_product_lane(lane, desired, observed, facts)
-    return AdoptionPreview(
-        lane, service_type, service_id, service.name, diff, as_owned.managed_env_keys
-    )
-
-
-async def adopt(runtime: Runtime, preview: AdoptionPreview) -> None:
-    kind = product_lanes(runtime)
-    desired = kind.desired[preview.lane]
-    facts, _ = kind.secret_facts(desired)
-    ownership.claim(
-        runtime.engine,
-        provider="dokploy",
-        object_type=preview.service_type,
-        object_id=preview.service_id,
-        name=preview.service_name,
-        lane=preview.lane,
-        protected=desired.protect,
-        adopted=True,
-    )
-    config_matches = not any(a.op in CONFIG_OPS for a in preview.diff.actions)
-    ownership.update_service(
-        runtime.engine,
-        provider="dokploy",
-        object_type=preview.service_type,
-        object_id=preview.service_id,
-        managed_env_keys=list(preview.managed_env_keys),
+    config_matches = not any(a.op in CONFIG_OPS for a in diff.actions)
+    if config_matches:
         # The running service already has the desired config: no deploy is owed for it.
-        deployed_config_hash=desired_config_hash(desired, facts) if config_matches else None,
-    )
-    audit.record(
-        runtime.engine,
-        event=AuditEvent.adopted,
-        actor=runtime.actor,
-        lane=preview.lane,
-        data={
-            "service_type": preview.service_type,
-            "service_id": preview.service_id,
-            "name": preview.service_name,
-            "would_change": [f"{a.op.value} {a.target}" for a in preview.diff.actions],
-        },
-    )
+        service_facts["deployed_config_hash"] = config_hash
+    claim = Claim(ref=ref, name=service.name, protected=desired.protect, facts=service_facts)
+    return AdoptionPreview(lane, service_type, service_id, service.name, diff, claim)
 
 
-def _env_keys(text: str) -> list[str]:
-    return list(parse_env(text))
+async def _read(client: DokployClient, service_type: str, service_id: str) -> Application | Compose:
+    try:
+        return await read_service(client, service_type, service_id)
+    except DokployNotFound:
+        raise AdoptionRefused(f"Dokploy has no {service_type} {service_id}") from None

@@ -7,16 +7,22 @@ output is proposed actions, blockers and notes. Nothing here reads or writes any
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from desired_state.secrets import looks_like_secret
 from providers.dokploy.envfile import parse as parse_env
-from reconciler.core.plans import Blocker, BlockerType, Change, Op, Risk, object_fingerprint
+from reconciler.core.plans import Blocker, BlockerType, Change, Risk, object_fingerprint
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
-from reconciler.kinds.product.observed import ObservedDomain, ObservedProductLane, ObservedService
+from reconciler.kinds.product.observed import (
+    ObservedDomain,
+    ObservedProductLane,
+    ObservedService,
+    ServiceFacts,
+)
+from reconciler.kinds.product.ops import Op
 from reconciler.secrets import fingerprint as secret_fingerprint
 
 DEFAULT_ENVIRONMENT = "production"
@@ -120,7 +126,6 @@ def _removed_lane(lane_name: str, observed: ObservedProductLane, result: LaneDif
             key="delete",
             op=Op.delete_service,
             target=f"dokploy:{service.type}/{service.name}",
-            risk=Risk.destructive,
             reason=f"lane {lane_name} is no longer in the desired state",
             changes=[Change(field="service", before=service.name, after=None)],
             params={"service_type": service.type, "service_id": service.id},
@@ -128,164 +133,249 @@ def _removed_lane(lane_name: str, observed: ObservedProductLane, result: LaneDif
     )
 
 
+@dataclass(frozen=True)
+class _Lane:
+    """What every convergence rule reads: the desired lane and what was seen of it."""
+
+    desired: ProductLane
+    observed: ObservedProductLane
+    secrets: SecretFacts
+
+    @property
+    def service(self) -> ObservedService | None:
+        return self.observed.service
+
+    @property
+    def target(self) -> str:
+        return f"dokploy:{self.desired.target}/{self.desired.service_name}"
+
+    @property
+    def facts(self) -> ServiceFacts:
+        return ServiceFacts.of(self.observed.owned)
+
+    @property
+    def service_ref(self) -> dict[str, Any]:
+        service = self.service
+        return {
+            "ref": service_key(self.desired.lane),
+            "id": service.id if service else None,
+            "type": self.desired.target,
+        }
+
+
+# A rule proposes the actions for one part of the lane and says why, if at all, the
+# running service must be deployed again for them to take effect.
+_Rule = Callable[[_Lane, LaneDiff], str | None]
+
+
 def _converge_lane(
     lane: ProductLane, observed: ObservedProductLane, secrets: SecretFacts, result: LaneDiff
 ) -> None:
-    service = observed.service
-    kind = lane.target
-    target = f"dokploy:{kind}/{lane.service_name}"
-    pkey, ekey, skey = (
-        project_key(lane.project),
-        environment_key(lane.project, lane.environment),
-        service_key(lane.lane),
-    )
-    add = result.actions.append
-    if observed.project_id is None:
-        add(
-            _safe_action(
-                Op.create_project,
-                f"dokploy:project/{lane.project}",
-                f"project {lane.project!r} does not exist",
-                ("project", None, lane.project),
-                {
-                    "name": lane.project,
-                    "provides": [pkey, environment_key(lane.project, DEFAULT_ENVIRONMENT)],
-                },
-            )
+    seen = _Lane(lane, observed, secrets)
+    deploy_reasons = [reason for rule in _RULES if (reason := rule(seen, result)) is not None]
+    _deploy_rule(seen, deploy_reasons, result)
+
+
+def _project_rule(seen: _Lane, result: LaneDiff) -> None:
+    lane = seen.desired
+    if seen.observed.project_id is not None:
+        return
+    result.actions.append(
+        _safe_action(
+            Op.create_project,
+            f"dokploy:project/{lane.project}",
+            f"project {lane.project!r} does not exist",
+            ("project", None, lane.project),
+            {
+                "name": lane.project,
+                "provides": [
+                    project_key(lane.project),
+                    environment_key(lane.project, DEFAULT_ENVIRONMENT),
+                ],
+            },
         )
+    )
+
+
+def _environment_rule(seen: _Lane, result: LaneDiff) -> None:
+    lane, observed = seen.desired, seen.observed
     # Dokploy's project.create makes the protected `production` environment itself.
     made_by_project = observed.project_id is None and lane.environment == DEFAULT_ENVIRONMENT
-    if observed.environment_id is None and not made_by_project:
-        add(
-            _safe_action(
-                Op.create_environment,
-                f"dokploy:environment/{lane.project}/{lane.environment}",
-                f"environment {lane.environment!r} does not exist in {lane.project!r}",
-                ("environment", None, lane.environment),
-                {
-                    "project": {"ref": pkey, "id": observed.project_id},
-                    "name": lane.environment,
-                    "provides": [ekey],
+    if observed.environment_id is not None or made_by_project:
+        return
+    result.actions.append(
+        _safe_action(
+            Op.create_environment,
+            f"dokploy:environment/{lane.project}/{lane.environment}",
+            f"environment {lane.environment!r} does not exist in {lane.project!r}",
+            ("environment", None, lane.environment),
+            {
+                "project": {"ref": project_key(lane.project), "id": observed.project_id},
+                "name": lane.environment,
+                "provides": [environment_key(lane.project, lane.environment)],
+            },
+        )
+    )
+
+
+def _service_rule(seen: _Lane, result: LaneDiff) -> None:
+    lane = seen.desired
+    if seen.service is not None:
+        return
+    result.actions.append(
+        _safe_action(
+            _CREATE_OP[lane.target],
+            seen.target,
+            f"{lane.target} {lane.service_name!r} does not exist",
+            ("service", None, lane.service_name),
+            {
+                "environment": {
+                    "ref": environment_key(lane.project, lane.environment),
+                    "id": seen.observed.environment_id,
                 },
-            )
+                "name": lane.service_name,
+                "protected": lane.protect,
+                "server_id": seen.observed.server_id,
+                "provides": [service_key(lane.lane)],
+            },
         )
-    service_ref = {"ref": skey, "id": service.id if service else None, "type": kind}
-    if service is None:
-        add(
-            _safe_action(
-                Op.create_application if kind == "application" else Op.create_compose,
-                target,
-                f"{kind} {lane.service_name!r} does not exist",
-                ("service", None, lane.service_name),
-                {
-                    "environment": {"ref": ekey, "id": observed.environment_id},
-                    "name": lane.service_name,
-                    "protected": lane.protect,
-                    "server_id": observed.server_id,
-                    "provides": [skey],
-                },
-            )
-        )
-    owned_keys = set(observed.owned.managed_env_keys) if observed.owned else set()
-    deploy_reasons: list[str] = []
+    )
 
-    if kind == "application" and (service is None or service.image != lane.image):
-        before = service.image if service else None
-        add(
-            _safe_action(
-                Op.set_image,
-                target,
-                "image differs from the desired image",
-                ("image", before, lane.image),
-                {"service": service_ref, "image": lane.image},
-            )
-        )
-        deploy_reasons.append("image changed")
-    if kind == "compose" and (service is None or service.compose_file != lane.compose_file):
-        before = _short(service.compose_file if service else None)
-        add(
-            _safe_action(
-                Op.set_compose_file,
-                target,
-                "compose file differs from the desired one",
-                ("composeFile", before, _short(lane.compose_file)),
-                {"service": service_ref, "compose_file": lane.compose_file},
-            )
-        )
-        deploy_reasons.append("compose file changed")
-    if kind == "application" and lane.replicas != (service.replicas if service else 1):
-        add(
-            _safe_action(
-                Op.set_replicas,
-                target,
-                "replica count differs",
-                ("replicas", service.replicas if service else None, lane.replicas),
-                {"service": service_ref, "replicas": lane.replicas},
-            )
-        )
 
-    plain_keys = set(observed.owned.plain_env_keys) if observed.owned else set()
-    env_changes = _env_changes(lane, service, owned_keys, plain_keys, secrets)
-    if env_changes:
-        removed = sorted(k for k in owned_keys if k not in lane.env and k not in lane.secrets)
-        add(
-            ProposedAction(
-                key="env",
-                op=Op.set_env,
-                target=target,
-                risk=Risk.safe,
-                reason="environment differs from the desired env and secrets",
-                changes=env_changes,
-                params={
-                    "service": service_ref,
-                    "plain": dict(sorted(lane.env.items())),
-                    "secret_refs": {
-                        k: r.model_dump(by_alias=True, exclude_none=True)
-                        for k, r in sorted(lane.secrets.items())
-                    },
-                    "secret_fingerprints": dict(sorted(secrets.desired.items())),
-                    "remove": removed,
-                },
-            )
+def _image_rule(seen: _Lane, result: LaneDiff) -> str | None:
+    lane, service = seen.desired, seen.service
+    if lane.target != "application" or (service is not None and service.image == lane.image):
+        return None
+    result.actions.append(
+        _safe_action(
+            Op.set_image,
+            seen.target,
+            "image differs from the desired image",
+            ("image", service.image if service else None, lane.image),
+            {"service": seen.service_ref, "image": lane.image},
         )
-        deploy_reasons.append("env changed")
+    )
+    return "image changed"
 
-    domain_changed = _domain_actions(lane, service, service_ref, target, result)
-    if domain_changed and kind == "compose":
-        deploy_reasons.append("compose domains changed")
 
-    config_hash = desired_config_hash(lane, secrets)
-    if service is None:
-        deploy_reasons.insert(0, "new service")
-    elif not deploy_reasons and service.latest_deployment is None:
-        deploy_reasons.append("never deployed")
-    elif (
-        not deploy_reasons and observed.owned and observed.owned.deployed_config_hash != config_hash
+def _compose_file_rule(seen: _Lane, result: LaneDiff) -> str | None:
+    lane, service = seen.desired, seen.service
+    if lane.target != "compose" or (
+        service is not None and service.compose_file == lane.compose_file
     ):
-        deploy_reasons.append("the running deployment predates the current configuration")
-    if deploy_reasons:
-        add(
-            ProposedAction(
-                key="deploy",
-                op=Op.deploy,
-                target=target,
-                risk=Risk.disruptive if (lane.protect or lane.prod) else Risk.safe,
-                reason="deploy: " + "; ".join(deploy_reasons),
-                params={
-                    "service": service_ref,
-                    "config_hash": config_hash,
-                    "timeout_seconds": lane.deploy_timeout_seconds,
-                    "health_checks": [
-                        {
-                            "url": c.url,
-                            "expect_status": c.expect_status,
-                            "timeout_seconds": c.timeout_seconds,
-                        }
-                        for c in lane.health_checks
-                    ],
-                },
-            )
+        return None
+    result.actions.append(
+        _safe_action(
+            Op.set_compose_file,
+            seen.target,
+            "compose file differs from the desired one",
+            (
+                "composeFile",
+                _short(service.compose_file if service else None),
+                _short(lane.compose_file),
+            ),
+            {"service": seen.service_ref, "compose_file": lane.compose_file},
         )
+    )
+    return "compose file changed"
+
+
+def _replicas_rule(seen: _Lane, result: LaneDiff) -> None:
+    lane, service = seen.desired, seen.service
+    if lane.target != "application" or lane.replicas == (service.replicas if service else 1):
+        return
+    result.actions.append(
+        _safe_action(
+            Op.set_replicas,
+            seen.target,
+            "replica count differs",
+            ("replicas", service.replicas if service else None, lane.replicas),
+            {"service": seen.service_ref, "replicas": lane.replicas},
+        )
+    )
+
+
+def _env_rule(seen: _Lane, result: LaneDiff) -> str | None:
+    lane, facts = seen.desired, seen.facts
+    owned_keys, plain_keys = set(facts.managed_env_keys), set(facts.plain_env_keys)
+    env_changes = _env_changes(lane, seen.service, owned_keys, plain_keys, seen.secrets)
+    if not env_changes:
+        return None
+    removed = sorted(k for k in owned_keys if k not in lane.env and k not in lane.secrets)
+    result.actions.append(
+        ProposedAction(
+            key="env",
+            op=Op.set_env,
+            target=seen.target,
+            reason="environment differs from the desired env and secrets",
+            changes=env_changes,
+            params={
+                "service": seen.service_ref,
+                "plain": dict(sorted(lane.env.items())),
+                "secret_refs": {
+                    k: r.model_dump(by_alias=True, exclude_none=True)
+                    for k, r in sorted(lane.secrets.items())
+                },
+                "secret_fingerprints": dict(sorted(seen.secrets.desired.items())),
+                "remove": removed,
+            },
+        )
+    )
+    return "env changed"
+
+
+def _domains_rule(seen: _Lane, result: LaneDiff) -> str | None:
+    changed = _domain_actions(seen.desired, seen.service, seen.service_ref, seen.target, result)
+    # Compose domains are labels in the compose file Dokploy writes: they need a deploy.
+    return "compose domains changed" if changed and seen.desired.target == "compose" else None
+
+
+def _deploy_rule(seen: _Lane, reasons: list[str], result: LaneDiff) -> None:
+    lane, service = seen.desired, seen.service
+    config_hash = desired_config_hash(lane, seen.secrets)
+    if service is None:
+        reasons.insert(0, "new service")
+    elif not reasons and service.latest_deployment is None:
+        reasons.append("never deployed")
+    elif not reasons and seen.observed.owned and seen.facts.deployed_config_hash != config_hash:
+        reasons.append("the running deployment predates the current configuration")
+    if not reasons:
+        return
+    result.actions.append(
+        ProposedAction(
+            key="deploy",
+            op=Op.deploy,
+            target=seen.target,
+            risk=Risk.disruptive if (lane.protect or lane.prod) else Risk.safe,
+            reason="deploy: " + "; ".join(reasons),
+            params={
+                "service": seen.service_ref,
+                "config_hash": config_hash,
+                "timeout_seconds": lane.deploy_timeout_seconds,
+                "health_checks": [
+                    {
+                        "url": c.url,
+                        "expect_status": c.expect_status,
+                        "timeout_seconds": c.timeout_seconds,
+                    }
+                    for c in lane.health_checks
+                ],
+            },
+        )
+    )
+
+
+_CREATE_OP = {"application": Op.create_application, "compose": Op.create_compose}
+_RULES: tuple[_Rule, ...] = (
+    _project_rule,
+    _environment_rule,
+    _service_rule,
+    _image_rule,
+    _compose_file_rule,
+    _replicas_rule,
+    _env_rule,
+    _domains_rule,
+)
 
 
 def _safe_action(
@@ -297,7 +387,6 @@ def _safe_action(
         key=op.value,
         op=op,
         target=target,
-        risk=Risk.safe,
         reason=reason,
         changes=[Change(field=field, before=before, after=after)],
         params=params,
@@ -367,7 +456,6 @@ def _domain_actions(
                 key=f"domain:{key}",
                 op=Op.upsert_domain,
                 target=f"{target}/domain/{key}",
-                risk=Risk.safe,
                 reason="domain missing" if have is None else "domain settings differ",
                 changes=_domain_changes(want, have),
                 params={
@@ -390,7 +478,6 @@ def _domain_actions(
                 key=f"domain-delete:{key}",
                 op=Op.delete_domain,
                 target=f"{target}/domain/{key}",
-                risk=Risk.disruptive,
                 reason="domain is not in the desired state",
                 changes=[Change(field="domain", before=key, after=None)],
                 params={"domain_id": have.domain_id},

@@ -7,8 +7,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from desired_state.secrets import SecretRef
 from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
@@ -20,10 +18,11 @@ from providers.dokploy.ensure import (
 )
 from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import DokployError
-from reconciler.core.plans import Action, Op
-from reconciler.kinds.base import ActionFailed, ActionOutcome
+from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef
+from reconciler.core.plans import Action
+from reconciler.kinds.base import ActionFailed
 from reconciler.kinds.product.diff import environment_key, project_key
-from reconciler.records import ownership
+from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.runtime import HealthCheck
 from reconciler.secrets import SecretUnavailable, StoreReader, fingerprint, resolve
 
@@ -33,7 +32,6 @@ log = logging.getLogger("setpoint.apply")
 @dataclass
 class ProductExecutor:
     client: DokployClient
-    engine: Engine
     salt: str
     health_check: HealthCheck
     environ: Mapping[str, str] | None = None
@@ -41,8 +39,8 @@ class ProductExecutor:
     poll_interval: float = 1.0
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
 
-    async def execute(self, action: Action) -> ActionOutcome:
-        handler = _HANDLERS[action.op]
+    async def execute(self, action: Action) -> Done:
+        handler = _HANDLERS[Op(action.op)]
         try:
             return await handler(self, action)
         except DokployError as exc:  # typed, and free of secrets by construction
@@ -62,7 +60,7 @@ class ProductExecutor:
 
     # -- creates ---------------------------------------------------------------------------
 
-    async def _create_project(self, action: Action) -> ActionOutcome:
+    async def _create_project(self, action: Action) -> Done:
         name = action.params["name"]
         project, created = await ensure_project(
             self.client, name, description="managed by Setpoint"
@@ -71,21 +69,21 @@ class ProductExecutor:
         for environment in project.environments:
             self.resolved[environment_key(name, environment.name)] = environment.environment_id
         verb = "created" if created else "found existing"
-        return ActionOutcome(True, f"{verb} project {name} ({project.project_id})")
+        return Done(f"{verb} project {name} ({project.project_id})")
 
-    async def _create_environment(self, action: Action) -> ActionOutcome:
+    async def _create_environment(self, action: Action) -> Done:
         project_id = self._id(action.params["project"])
         name = action.params["name"]
         environment, created = await ensure_environment(self.client, project_id, name)
         for ref in action.params["provides"]:
             self.resolved[ref] = environment.environment_id
         verb = "created" if created else "found existing"
-        return ActionOutcome(True, f"{verb} environment {name} ({environment.environment_id})")
+        return Done(f"{verb} environment {name} ({environment.environment_id})")
 
-    async def _create_service(self, action: Action) -> ActionOutcome:
+    async def _create_service(self, action: Action) -> Done:
         environment_id = self._id(action.params["environment"])
         name = action.params["name"]
-        kind = "application" if action.op is Op.create_application else "compose"
+        kind = "application" if action.op == Op.create_application else "compose"
         server_id = action.params.get("server_id")
         if kind == "application":
             app, created = await ensure_application(
@@ -102,41 +100,37 @@ class ProductExecutor:
             raise ActionFailed(
                 f"an unowned {kind} named {name!r} appeared after planning; left untouched"
             )
-        ownership.claim(
-            self.engine,
-            provider="dokploy",
-            object_type=kind,
-            object_id=service_id,
-            name=name,
-            lane=action.lane,
-            protected=bool(action.params.get("protected")),
-        )
         for ref in action.params["provides"]:
             self.resolved[ref] = service_id
-        return ActionOutcome(True, f"created {kind} {name} ({service_id})", {"id": service_id})
+        claim = Claim(
+            ref=ObjectRef(DOKPLOY, kind, service_id),
+            name=name,
+            protected=bool(action.params.get("protected")),
+        )
+        return Done(f"created {kind} {name} ({service_id})", {"id": service_id}, claims=(claim,))
 
     # -- configuration ---------------------------------------------------------------------
 
-    async def _set_image(self, action: Action) -> ActionOutcome:
+    async def _set_image(self, action: Action) -> Done:
         _, service_id = self._service(action)
         await self.client.application_save_docker_provider(
             service_id, docker_image=action.params["image"]
         )
-        return ActionOutcome(True, f"image set to {action.params['image']}")
+        return Done(f"image set to {action.params['image']}")
 
-    async def _set_replicas(self, action: Action) -> ActionOutcome:
+    async def _set_replicas(self, action: Action) -> Done:
         _, service_id = self._service(action)
         await self.client.application_update(service_id, replicas=action.params["replicas"])
-        return ActionOutcome(True, f"replicas set to {action.params['replicas']}")
+        return Done(f"replicas set to {action.params['replicas']}")
 
-    async def _set_compose_file(self, action: Action) -> ActionOutcome:
+    async def _set_compose_file(self, action: Action) -> Done:
         _, service_id = self._service(action)
         await self.client.compose_update(
             service_id, compose_file=action.params["compose_file"], source_type="raw"
         )
-        return ActionOutcome(True, "compose file updated")
+        return Done("compose file updated")
 
-    async def _set_env(self, action: Action) -> ActionOutcome:
+    async def _set_env(self, action: Action) -> Done:
         kind, service_id = self._service(action)
         owned: dict[str, str] = dict(action.params["plain"])
         for key, ref in action.params["secret_refs"].items():
@@ -159,17 +153,13 @@ class ProductExecutor:
             await self.client.application_save_environment(service_id, text)
         else:
             await self.client.compose_save_environment(service_id, text)
-        ownership.update_service(
-            self.engine,
-            provider="dokploy",
-            object_type=kind,
-            object_id=service_id,
-            managed_env_keys=sorted(owned),
-            plain_env_keys=sorted(action.params["plain"]),
+        facts = Facts(
+            ObjectRef(DOKPLOY, kind, service_id),
+            {"managed_env_keys": sorted(owned), "plain_env_keys": sorted(action.params["plain"])},
         )
-        return ActionOutcome(True, f"env saved ({len(owned)} managed key(s); values not shown)")
+        return Done(f"env saved ({len(owned)} managed key(s); values not shown)", facts=(facts,))
 
-    async def _upsert_domain(self, action: Action) -> ActionOutcome:
+    async def _upsert_domain(self, action: Action) -> Done:
         kind, service_id = self._service(action)
         p = action.params
         common: dict[str, Any] = {
@@ -182,22 +172,22 @@ class ProductExecutor:
             await self.client.domain_update(
                 p["domain_id"], host=p["host"], service_name=p["service_name"], **common
             )
-            return ActionOutcome(True, f"domain {p['host']}{p['path']} updated")
+            return Done(f"domain {p['host']}{p['path']} updated")
         target = (
             {"application_id": service_id}
             if kind == "application"
             else {"compose_id": service_id, "service_name": p["service_name"]}
         )
         domain = await self.client.domain_create(p["host"], **target, **common)
-        return ActionOutcome(True, f"domain {p['host']}{p['path']} created ({domain.domain_id})")
+        return Done(f"domain {p['host']}{p['path']} created ({domain.domain_id})")
 
-    async def _delete_domain(self, action: Action) -> ActionOutcome:
+    async def _delete_domain(self, action: Action) -> Done:
         await self.client.domain_delete(action.params["domain_id"])
-        return ActionOutcome(True, f"domain {action.params['domain_id']} deleted")
+        return Done(f"domain {action.params['domain_id']} deleted")
 
     # -- deploy and delete -----------------------------------------------------------------
 
-    async def _deploy(self, action: Action) -> ActionOutcome:
+    async def _deploy(self, action: Action) -> Done:
         kind, service_id = self._service(action)
         target = (
             {"application_id": service_id} if kind == "application" else {"compose_id": service_id}
@@ -231,28 +221,28 @@ class ProductExecutor:
             if not result.ok:
                 raise ActionFailed(f"health check {check['url']} failed: {result.reason}")
         outputs["health"] = results
-        ownership.update_service(
-            self.engine,
-            provider="dokploy",
-            object_type=kind,
-            object_id=service_id,
-            deployed_config_hash=action.params["config_hash"],
-        )
         checks = f", {len(results)} health check(s) passed" if results else ""
-        return ActionOutcome(True, f"deployment {deployment.deployment_id} done{checks}", outputs)
+        deployed = Facts(
+            ObjectRef(DOKPLOY, kind, service_id),
+            {"deployed_config_hash": action.params["config_hash"]},
+        )
+        return Done(
+            f"deployment {deployment.deployment_id} done{checks}", outputs, facts=(deployed,)
+        )
 
-    async def _delete_service(self, action: Action) -> ActionOutcome:
+    async def _delete_service(self, action: Action) -> Done:
         kind = action.params["service_type"]
         service_id = action.params["service_id"]
         if kind == "application":
             await self.client.application_delete(service_id)
         else:
             await self.client.compose_delete(service_id)
-        ownership.release(self.engine, provider="dokploy", object_type=kind, object_id=service_id)
-        return ActionOutcome(True, f"{kind} {service_id} deleted")
+        return Done(
+            f"{kind} {service_id} deleted", releases=(ObjectRef(DOKPLOY, kind, service_id),)
+        )
 
 
-_HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[ActionOutcome]]] = {
+_HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done]]] = {
     Op.create_project: ProductExecutor._create_project,
     Op.create_environment: ProductExecutor._create_environment,
     Op.create_application: ProductExecutor._create_service,

@@ -1,24 +1,23 @@
-"""The product lane kind: wires desired lanes, observer, differ and executor for the engine."""
+"""The product lane kind: wires desired lanes, policy, observer, differ and executor together."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-
-from sqlalchemy.engine import Engine
+from dataclasses import dataclass, field
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError
-from reconciler.core.plans import Blocker, BlockerType
+from reconciler.core.inventory import OwnershipSnapshot
+from reconciler.core.plans import BlastRadiusGuard, Blocker, BlockerType
 from reconciler.fleet import DesiredFleet
-from reconciler.kinds.base import LaneDiff, Observation
+from reconciler.kinds.base import LaneDiff, Observation, OpSpec
 from reconciler.kinds.product.diff import SecretFacts, diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
-from reconciler.kinds.product.lanes import KIND, ProductLane, product_lanes
+from reconciler.kinds.product.lanes import KIND, ProductLane, lanes_of_product
 from reconciler.kinds.product.observe import ProductObserver
 from reconciler.kinds.product.observed import ObservedProductLane
-from reconciler.records import ownership
-from reconciler.records.ownership import OwnershipSnapshot
+from reconciler.kinds.product.ops import PRODUCT_OPS
+from reconciler.kinds.product.policy import ProductLanePolicy
 from reconciler.runtime import Runtime
 from reconciler.secrets import SecretUnavailable, StoreReader, fingerprint, resolve
 
@@ -26,45 +25,34 @@ from reconciler.secrets import SecretUnavailable, StoreReader, fingerprint, reso
 @dataclass
 class ProductLanes:
     fleet: DesiredFleet
-    ownership: OwnershipSnapshot
+    owned: OwnershipSnapshot
     client: DokployClient
     salt: str
+    guard: BlastRadiusGuard = field(default_factory=BlastRadiusGuard)
     environ: Mapping[str, str] | None = None
     store: StoreReader | None = None
-    kind: str = KIND
+    name: str = KIND
+    ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
 
     def __post_init__(self) -> None:
         self.desired: dict[str, ProductLane] = {}
         for document in self.fleet.of_kind("Product"):
-            for lane in product_lanes(document, self.fleet.generations[document.key]):
+            for lane in lanes_of_product(document, self.fleet.generations[document.key]):
                 self.desired[lane.lane] = lane
+        # Only this kind's objects: a service another kind owns is never "a removed lane".
+        self.removed = sorted(self.owned.lanes_of_kind(KIND) - set(self.desired))
 
-    def desired_lanes(self) -> list[str]:
-        return sorted(self.desired)
+    def lanes(self) -> list[str]:
+        return sorted({*self.desired, *self.removed})
 
-    def removed_lanes(self) -> list[str]:
-        """Lanes Setpoint owns services for that the desired state no longer declares."""
-        return sorted(self.ownership.lanes("dokploy") - set(self.desired))
-
-    def all_lanes(self) -> list[str]:
-        return sorted({*self.desired_lanes(), *self.removed_lanes()})
-
-    def generation(self, lane: str) -> int | None:
-        return self.desired[lane].generation if lane in self.desired else None
-
-    def apply_policy(self, lane: str) -> str | None:
-        return self.desired[lane].apply_policy if lane in self.desired else None
-
-    def owned_count(self) -> int:
-        return self.ownership.count("dokploy")
-
-    def remember(self, engine: Engine) -> bool:
-        changed = 0
-        for name, lane in self.desired.items():
-            owned = self.ownership.service_of(name)
-            if owned is not None and owned.protected != lane.protect:
-                changed += ownership.set_protected(engine, name, lane.protect)
-        return changed > 0
+    def policy(self, lane: str) -> ProductLanePolicy:
+        desired = self.desired.get(lane)
+        if desired is None:
+            protected = any(o.protected for o in self.owned.for_lane(lane))
+            return ProductLanePolicy(generation=None, protect=protected)
+        return ProductLanePolicy(
+            generation=desired.generation, protect=desired.protect, apply=desired.apply_policy
+        )
 
     async def preflight(self) -> str | None:
         try:
@@ -76,7 +64,6 @@ class ProductLanes:
     def executor(self, runtime: Runtime) -> ProductExecutor:
         return ProductExecutor(
             client=self.client,
-            engine=runtime.engine,
             salt=self.salt,
             health_check=runtime.health_check,
             environ=self.environ,
@@ -87,7 +74,7 @@ class ProductLanes:
     async def observe(self, lanes: Sequence[str]) -> Observation:
         wanted = [self.desired[name] for name in lanes if name in self.desired]
         removed = [name for name in lanes if name not in self.desired]
-        observer = ProductObserver(self.client, self.ownership, self.salt)
+        observer = ProductObserver(self.client, self.owned, self.salt)
         observation = await observer.observe(wanted, removed)
         # Secret sources are read too: a rotation between plan and apply makes the plan stale
         # before any side effect, as a change in Dokploy would.

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from desired_state.document import Document
 from desired_state.product import ProductSpec
 from desired_state.secrets import SecretRef
+from reconciler.core.plans import lane_key
+from reconciler.kinds.product.policy import ApplyPolicy
 
 KIND = "product"
 
@@ -33,7 +35,7 @@ class DesiredHealthCheck:
 
 @dataclass(frozen=True)
 class ProductLane:
-    lane: str  # "shop/testing"
+    lane: str  # lane key, "product:shop/testing"
     product: str
     lane_name: str
     generation: int
@@ -49,7 +51,7 @@ class ProductLane:
     replicas: int
     health_checks: tuple[DesiredHealthCheck, ...]
     deploy_timeout_seconds: float
-    apply_policy: str
+    apply_policy: ApplyPolicy
     protect: bool
     prod: bool
     server: str | None = None
@@ -57,10 +59,11 @@ class ProductLane:
 
 
 def lane_name(product: str, lane: str) -> str:
-    return f"{product}/{lane}"
+    """The lane key of a product's lane."""
+    return lane_key(KIND, f"{product}/{lane}")
 
 
-def product_lanes(document: Document, generation: int) -> list[ProductLane]:
+def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
     spec = document.spec
     assert isinstance(spec, ProductSpec)
     lanes: list[ProductLane] = []
@@ -103,7 +106,7 @@ def product_lanes(document: Document, generation: int) -> list[ProductLane]:
                 replicas=lane.replicas,
                 health_checks=checks,
                 deploy_timeout_seconds=lane.deploy_timeout_seconds,
-                apply_policy=lane.apply,
+                apply_policy=ApplyPolicy(lane.apply),
                 protect=lane.protect,
                 prod=lane.is_prod,
                 server=spec.dokploy.server,

@@ -15,18 +15,21 @@ import anyio
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError, DokployNotFound
 from providers.dokploy.models import Application, Compose, Project
+from reconciler.core.inventory import OwnershipSnapshot
+from reconciler.core.outcomes import ObjectRef
 from reconciler.core.plans import ABSENT, object_fingerprint
 from reconciler.kinds.base import Observation, ObservationProblem
-from reconciler.kinds.product.lanes import ProductLane
+from reconciler.kinds.product.lanes import KIND, ProductLane
 from reconciler.kinds.product.observed import (
     ObservedDomain,
     ObservedProductLane,
     ObservedService,
     environment_ref,
+    owned_service,
     project_ref,
     service_ref,
 )
-from reconciler.records.ownership import OwnershipSnapshot
+from reconciler.kinds.product.ops import DOKPLOY
 
 log = logging.getLogger("setpoint.observe")
 DETAIL_READ_CONCURRENCY = 8
@@ -78,7 +81,7 @@ def _domains(detail: Application | Compose) -> list[ObservedDomain]:
     ]
 
 
-async def _read_service(client: DokployClient, kind: str, service_id: str) -> Application | Compose:
+async def read_service(client: DokployClient, kind: str, service_id: str) -> Application | Compose:
     if kind == "application":
         return await client.application_one(service_id)
     return await client.compose_one(service_id)
@@ -102,7 +105,7 @@ class ProductObserver:
                 ObservationProblem(None, f"Dokploy project.all failed: {exc}")
             )
             return observation
-        owned_count = self._ownership.count("dokploy")
+        owned_count = self._ownership.count(KIND)
         if not projects and owned_count:
             observation.problems.append(
                 ObservationProblem(
@@ -129,7 +132,7 @@ class ProductObserver:
             if seen.owned is not None and seen.service is None and seen.vanished is None:
                 details.append((lane.lane, seen.owned.object_type, seen.owned.object_id))
         for lane_name in removed:
-            owned = self._ownership.service_of(lane_name)
+            owned = owned_service(self._ownership.for_lane(lane_name))
             observation.lanes[lane_name] = ObservedProductLane(owned=owned)
             if owned is not None:
                 details.append((lane_name, owned.object_type, owned.object_id))
@@ -140,7 +143,7 @@ class ProductObserver:
             async with limiter:
                 seen = observation.lanes[lane_name]
                 try:
-                    detail = await _read_service(self._client, kind, service_id)
+                    detail = await read_service(self._client, kind, service_id)
                 except DokployNotFound:
                     seen.vanished = seen.owned
                     seen.owned = None
@@ -186,7 +189,7 @@ class ProductObserver:
     def _locate(
         self, lane: ProductLane, projects: list[Project], observation: Observation
     ) -> ObservedProductLane:
-        seen = ObservedProductLane(owned=self._ownership.service_of(lane.lane))
+        seen = ObservedProductLane(owned=owned_service(self._ownership.for_lane(lane.lane)))
         projects_named = [p for p in projects if p.name == lane.project]
         if len(projects_named) > 1:
             observation.problems.append(
@@ -210,7 +213,7 @@ class ProductObserver:
                     if service.name != lane.service_name:
                         continue
                     kind, service_id = _kind_and_id(service)
-                    owner = self._ownership.owns("dokploy", kind, service_id)
+                    owner = self._ownership.owner_of(ObjectRef(DOKPLOY, kind, service_id))
                     if owner is not None and owner.lane == lane.lane:
                         continue  # read in detail below, by id
                     seen.clashes.append(f"{kind} {service_id} ({service.name})")

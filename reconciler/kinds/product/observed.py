@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.records.ownership import Owned
+from reconciler.core.inventory import Owned
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,38 @@ class ObservedService:
                 (d.domain_id, d.host, d.path, d.port, d.https, d.service) for d in self.domains
             ),
         }
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """What the product kind remembers about a service it owns (ownership `facts`)."""
+
+    # Env keys Setpoint wrote: removing one from desired state removes it here, and keys
+    # someone else added by hand are left alone.
+    managed_env_keys: tuple[str, ...] = ()
+    # The subset Setpoint wrote from plain (non-secret) desired env: the only values read back
+    # from Dokploy that a plan may show in clear. Everything else appears as a fingerprint.
+    plain_env_keys: tuple[str, ...] = ()
+    # Hash of the configuration the last verified deploy ran with: a save without a deploy
+    # (a failed apply, say) leaves it behind, so the next plan knows a deploy is owed.
+    deployed_config_hash: str | None = None
+
+    @classmethod
+    def of(cls, owned: Owned | None) -> ServiceFacts:
+        facts = owned.facts if owned else {}
+        return cls(
+            managed_env_keys=tuple(facts.get("managed_env_keys", ())),
+            plain_env_keys=tuple(facts.get("plain_env_keys", ())),
+            deployed_config_hash=facts.get("deployed_config_hash"),
+        )
+
+
+SERVICE_TYPES = ("application", "compose")
+
+
+def owned_service(owned: list[Owned]) -> Owned | None:
+    services = [o for o in owned if o.object_type in SERVICE_TYPES]
+    return services[0] if services else None
 
 
 @dataclass

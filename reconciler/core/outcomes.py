@@ -1,0 +1,66 @@
+"""What one executed action came to: Done, Retry (not yet, try again after N seconds) or Failed.
+
+An executor reports outcomes and writes no records. A `Done` carries the ownership changes
+the action made (objects claimed, facts learned, objects released); the apply engine records
+them in the ownership registry beside the action's audit record, so every kind's objects
+are recorded the same way. Exceptions never leave `apply.py`: `run_executor` is the one
+place that turns them into outcomes (kopf's `execute_handler_once`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """An outside object: provider, type and the provider's id for it."""
+
+    provider: str
+    object_type: str
+    object_id: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The action created (or found and took, when explicitly adopting) an object."""
+
+    ref: ObjectRef
+    name: str
+    protected: bool = False
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the kind must remember about an owned object (merged into what it had)."""
+
+    ref: ObjectRef
+    facts: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Done:
+    message: str
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    claims: tuple[Claim, ...] = ()
+    facts: tuple[Facts, ...] = ()
+    releases: tuple[ObjectRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Not yet: the lane stops here without failing, and is tried again after `after` s."""
+
+    after: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+Outcome = Done | Retry | Failed

@@ -1,0 +1,46 @@
+"""The product kind's operations on Dokploy: name, phase, effect, default risk, sharing.
+
+Phases are the dependency order: a phase only uses what earlier phases made. Deletions go
+last, so a failure earlier in a plan never leaves a lane with its old service gone.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from reconciler.core.plans import Effect, Risk
+from reconciler.kinds.base import OpSpec, op_table
+
+DOKPLOY = "dokploy"  # the provider this kind works through
+
+
+class Op(StrEnum):
+    create_project = "create_project"
+    create_environment = "create_environment"
+    create_application = "create_application"
+    create_compose = "create_compose"
+    set_image = "set_image"
+    set_replicas = "set_replicas"
+    set_env = "set_env"
+    set_compose_file = "set_compose_file"
+    upsert_domain = "upsert_domain"
+    delete_domain = "delete_domain"
+    deploy = "deploy"
+    delete_service = "delete_service"
+
+
+PRODUCT_OPS = op_table(
+    # Lanes of one product share a project (and maybe an environment): made once.
+    OpSpec(Op.create_project, 0, Effect.create, Risk.safe, shared=True),
+    OpSpec(Op.create_environment, 1, Effect.create, Risk.safe, shared=True),
+    OpSpec(Op.create_application, 2, Effect.create, Risk.safe),
+    OpSpec(Op.create_compose, 2, Effect.create, Risk.safe),
+    OpSpec(Op.set_image, 3, Effect.update, Risk.safe),
+    OpSpec(Op.set_compose_file, 3, Effect.update, Risk.safe),
+    OpSpec(Op.set_replicas, 3, Effect.update, Risk.safe),
+    OpSpec(Op.set_env, 3, Effect.update, Risk.safe),
+    OpSpec(Op.upsert_domain, 4, Effect.update, Risk.safe),
+    OpSpec(Op.delete_domain, 4, Effect.delete, Risk.disruptive),
+    OpSpec(Op.deploy, 5, Effect.run, Risk.safe),
+    OpSpec(Op.delete_service, 6, Effect.delete, Risk.destructive),
+)
