@@ -76,7 +76,7 @@ def _shown(url: httpx.URL) -> str:
 
 
 class _Refused(Exception):
-    pass
+    target: httpx.URL | None = None  # set when a redirect led to the refused address
 
 
 async def _vetted_addresses(url: httpx.URL, allowed: set[str], resolve: Resolver) -> list[str]:
@@ -131,6 +131,42 @@ async def _fetch(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]
     raise last
 
 
+class _TooManyRedirects(Exception):
+    def __init__(self, target: httpx.URL, status: int) -> None:
+        self.target, self.status = target, status
+
+
+@dataclass
+class _Hops:
+    """Follows redirects one vetted hop at a time: each hop's address is checked anew."""
+
+    client: httpx.AsyncClient
+    allowed: set[str]
+    resolve: Resolver
+    expect_status: int
+    max_redirects: int
+
+    async def follow(self, target: httpx.URL) -> tuple[int, httpx.URL]:
+        for hop in range(self.max_redirects + 1):
+            try:
+                addresses = await _vetted_addresses(target, self.allowed, self.resolve)
+            except _Refused as refused:
+                if hop == 0:
+                    raise
+                redirect = _Refused(f"redirected to {_shown(target)}: {refused}")
+                redirect.target = target
+                raise redirect from None
+            response = await _fetch(self.client, target, addresses)
+            status = response.status_code
+            location = response.headers.get("location")
+            if status == self.expect_status or not (response.is_redirect and location):
+                return status, target
+            if hop == self.max_redirects:
+                raise _TooManyRedirects(target, status)
+            target = target.join(location)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+
 async def check_http(
     url: str,
     *,
@@ -159,23 +195,15 @@ async def check_http(
             async with httpx.AsyncClient(
                 transport=transport, trust_env=False, follow_redirects=False, timeout=timeout
             ) as client:
-                for hop in range(max_redirects + 1):
-                    try:
-                        addresses = await _vetted_addresses(target, allowed, resolve)
-                    except _Refused as refused:
-                        if hop == 0:
-                            raise
-                        raise _Refused(f"redirected to {current}: {refused}") from None
-                    response = await _fetch(client, target, addresses)
-                    status = response.status_code
-                    location = response.headers.get("location")
-                    if status == expect_status or not (response.is_redirect and location):
-                        break
-                    if hop == max_redirects:
-                        return result(False, status, f"more than {max_redirects} redirects")
-                    target = target.join(location)
-                    current = _shown(target)
+                hops = _Hops(client, allowed, resolve, expect_status, max_redirects)
+                status, target = await hops.follow(target)
+                current = _shown(target)
+    except _TooManyRedirects as too_many:
+        current = _shown(too_many.target)
+        return result(False, too_many.status, f"more than {max_redirects} redirects")
     except _Refused as refused:
+        if refused.target is not None:
+            current = _shown(refused.target)
         return result(False, None, str(refused))
     except (TimeoutError, httpx.TimeoutException):
         return result(False, None, f"timed out after {timeout:g}s")

@@ -33,6 +33,7 @@ from reconciler.kinds.product.ops import DOKPLOY
 
 log = logging.getLogger("setpoint.observe")
 DETAIL_READ_CONCURRENCY = 8
+_Detail = tuple[str, str, str]  # (lane, service type, service id) to read in detail
 
 
 def service_from(detail: Application | Compose) -> ObservedService:
@@ -98,13 +99,30 @@ class ProductObserver:
     ) -> Observation:
         """`removed`: lanes the registry owns objects for but desired state no longer has."""
         observation = Observation()
+        projects = await self._projects(observation)
+        if projects is None:
+            return observation
+        servers = await self._servers(lanes, observation)
+        details = [
+            *(self._desired_lane(lane, projects, servers, observation) for lane in lanes),
+            *(self._removed_lane(name, observation) for name in removed),
+        ]
+        await self._read_details([d for d in details if d is not None], observation)
+        for lane in lanes:
+            self._fingerprint(lane, observation)
+        for lane_name in removed:
+            self._fingerprint_removed(lane_name, observation)
+        return observation
+
+    async def _projects(self, observation: Observation) -> list[Project] | None:
+        """Every project, or None (with the problem noted) when the listing cannot be trusted."""
         try:
             projects = await self._client.project_all()
         except DokployError as exc:
             observation.problems.append(
                 ObservationProblem(None, f"Dokploy project.all failed: {exc}")
             )
-            return observation
+            return None
         owned_count = self._ownership.count(KIND)
         if not projects and owned_count:
             observation.problems.append(
@@ -114,29 +132,36 @@ class ProductObserver:
                     "there; refusing to read that as 'nothing exists'",
                 )
             )
-            return observation
+            return None
+        return projects
 
-        servers = await self._servers(lanes, observation)
-        details: list[tuple[str, str, str]] = []  # (lane, kind, id) to read in detail
-        for lane in lanes:
-            seen = self._locate(lane, projects, observation)
-            observation.lanes[lane.lane] = seen
-            if lane.server is not None:
-                seen.server_id = servers.get(lane.server)
-                if seen.server_id is None and lane.lane not in _failed(observation):
-                    observation.problems.append(
-                        ObservationProblem(
-                            lane.lane, f"Dokploy has no server named {lane.server!r}"
-                        )
-                    )
-            if seen.owned is not None and seen.service is None and seen.vanished is None:
-                details.append((lane.lane, seen.owned.object_type, seen.owned.object_id))
-        for lane_name in removed:
-            owned = owned_service(self._ownership.for_lane(lane_name))
-            observation.lanes[lane_name] = ObservedProductLane(owned=owned)
-            if owned is not None:
-                details.append((lane_name, owned.object_type, owned.object_id))
+    def _desired_lane(
+        self,
+        lane: ProductLane,
+        projects: list[Project],
+        servers: dict[str, str],
+        observation: Observation,
+    ) -> _Detail | None:
+        seen = self._locate(lane, projects, observation)
+        observation.lanes[lane.lane] = seen
+        if lane.server is not None:
+            seen.server_id = servers.get(lane.server)
+            if seen.server_id is None and lane.lane not in _failed(observation):
+                observation.problems.append(
+                    ObservationProblem(lane.lane, f"Dokploy has no server named {lane.server!r}")
+                )
+        if seen.owned is not None and seen.service is None and seen.vanished is None:
+            return (lane.lane, seen.owned.object_type, seen.owned.object_id)
+        return None
 
+    def _removed_lane(self, lane_name: str, observation: Observation) -> _Detail | None:
+        owned = owned_service(self._ownership.for_lane(lane_name))
+        observation.lanes[lane_name] = ObservedProductLane(owned=owned)
+        return (lane_name, owned.object_type, owned.object_id) if owned is not None else None
+
+    async def _read_details(self, details: list[_Detail], observation: Observation) -> None:
+        """Read owned services by id, a bounded number at a time: a NotFound there, and only
+        that, means the service is gone."""
         limiter = anyio.CapacityLimiter(DETAIL_READ_CONCURRENCY)
 
         async def read(lane_name: str, kind: str, service_id: str) -> None:
@@ -159,16 +184,13 @@ class ProductObserver:
             for lane_name, kind, service_id in details:
                 group.start_soon(read, lane_name, kind, service_id)
 
-        for lane in lanes:
-            self._fingerprint(lane, observation)
-        for lane_name in removed:
-            seen = observation.lanes[lane_name]
-            if seen.service is not None:
-                ref = f"dokploy:{seen.service.type}/{seen.service.id}"
-                observation.fingerprints[ref] = object_fingerprint(
-                    self._salt, seen.service.fingerprint_fields()
-                )
-        return observation
+    def _fingerprint_removed(self, lane_name: str, observation: Observation) -> None:
+        seen = observation.lanes[lane_name]
+        if seen.service is not None:
+            ref = f"dokploy:{seen.service.type}/{seen.service.id}"
+            observation.fingerprints[ref] = object_fingerprint(
+                self._salt, seen.service.fingerprint_fields()
+            )
 
     async def _servers(
         self, lanes: Sequence[ProductLane], observation: Observation

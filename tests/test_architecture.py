@@ -1,0 +1,132 @@
+"""The arrows between the rooms (docs/architecture.md), checked over every module's imports.
+
+A rule broken here is a design change: change docs/architecture.md with it, or move the code.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("desired_state", "providers", "reconciler", "migrations")
+KIND_CONTRACT = ("reconciler.kinds.base", "reconciler.kinds.registry")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {
+    module_name(path): imports_of(path)
+    for package in PACKAGES
+    for path in sorted((ROOT / package).rglob("*.py"))
+}
+
+
+def within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def a_concrete_kind(imported: str) -> bool:
+    """`reconciler.kinds` itself (which lists the kinds) or anything under a kind's folder."""
+    if imported == "reconciler.kinds" or imported == "reconciler.kinds.all_kinds":
+        return True
+    return within(imported, "reconciler.kinds") and not any(
+        within(imported, allowed) for allowed in KIND_CONTRACT
+    )
+
+
+def broken(source_prefixes: tuple[str, ...], forbidden: object) -> list[str]:
+    assert callable(forbidden)
+    return sorted(
+        f"{module} imports {imported}"
+        for module, imported_modules in MODULES.items()
+        if any(within(module, prefix) for prefix in source_prefixes)
+        for imported in imported_modules
+        if forbidden(imported)
+    )
+
+
+def test_the_rules_see_every_room() -> None:
+    for room in ("reconciler.core", "reconciler.records", "reconciler.kinds.product"):
+        assert any(within(module, room) for module in MODULES), room
+
+
+@pytest.mark.parametrize(
+    ("rule", "sources", "forbidden"),
+    [
+        (
+            "the engine never names a kind",
+            ("reconciler.core", "reconciler.records", "reconciler.loop"),
+            a_concrete_kind,
+        ),
+        (
+            "kinds report outcomes and never write records or drive the engine",
+            ("reconciler.kinds",),
+            lambda m: (
+                within(m, "reconciler.records")
+                or any(
+                    within(m, f"reconciler.core.{room}")
+                    for room in ("planning", "apply", "adoption", "policy")
+                )
+            ),
+        ),
+        (
+            "nothing but the adapters imports the adapters",
+            (
+                "reconciler.core",
+                "reconciler.records",
+                "reconciler.loop",
+                "reconciler.kinds",
+                "reconciler.runtime",
+                "reconciler.fleet",
+            ),
+            lambda m: within(m, "reconciler.cli") or within(m, "reconciler.demo"),
+        ),
+        (
+            "providers never import the reconciler",
+            ("providers",),
+            lambda m: within(m, "reconciler"),
+        ),
+        (
+            "desired state imports neither providers nor the reconciler",
+            ("desired_state",),
+            lambda m: within(m, "reconciler") or within(m, "providers"),
+        ),
+        (
+            "a migration freezes the types it used: no live code",
+            ("migrations.versions",),
+            lambda m: within(m, "reconciler") or within(m, "desired_state"),
+        ),
+    ],
+)
+def test_import_rule(rule: str, sources: tuple[str, ...], forbidden: object) -> None:
+    assert broken(sources, forbidden) == [], rule
+
+
+def test_a_rule_catches_a_breach() -> None:
+    """The checker itself: a kind import from the engine is found."""
+    MODULES["reconciler.core.__probe__"] = {"reconciler.kinds.product.kind"}
+    try:
+        assert broken(("reconciler.core",), a_concrete_kind) == [
+            "reconciler.core.__probe__ imports reconciler.kinds.product.kind"
+        ]
+    finally:
+        del MODULES["reconciler.core.__probe__"]
