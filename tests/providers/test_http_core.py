@@ -16,6 +16,13 @@ import anyio
 import httpx
 import pytest
 
+from providers.dokploy.errors import (
+    DokployConnectError,
+    DokployRateLimited,
+    DokployTimeout,
+    DokployTransientError,
+)
+from providers.github.errors import GitHubTimeout, GitHubTransientError
 from providers.http_core import (
     ConnectFailed,
     ConnectTimedOut,
@@ -292,3 +299,22 @@ def test_may_repeat_table() -> None:
     assert may_repeat(unsent, idempotent=True) and may_repeat(unsent, idempotent=False)
     assert not may_repeat(HostError("x"), idempotent=True)
     assert not may_repeat(ValueError("x"), idempotent=True)
+
+
+def test_provider_errors_speak_the_core_rule() -> None:
+    # What each client decided before the core existed, now read by `may_repeat`.
+    cases: list[tuple[TransientFailure, bool]] = [
+        (DokployTransientError("5xx"), True),
+        (DokployTimeout("t"), True),
+        (DokployConnectError("refused"), False),
+        (DokployRateLimited("429", retry_after=1.0), False),
+        (GitHubTransientError("5xx"), True),
+        (GitHubTimeout("t"), True),
+        (GitHubTransientError("refused", request_sent=False), False),
+        (GitHubTimeout("connect", request_sent=False), False),
+    ]
+    for error, request_sent in cases:
+        assert isinstance(error, TransientFailure)
+        assert error.request_sent is request_sent, error
+        assert may_repeat(error, idempotent=True)
+        assert may_repeat(error, idempotent=False) is not request_sent
