@@ -23,6 +23,7 @@ from providers.dokploy.models import (
     User,
 )
 from providers.dokploy.rpc import RpcCaller, normalise_base_url
+from providers.http_core import DEFAULT_TIMEOUT_SECONDS, RetryPolicy
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,7 +39,7 @@ class DokployClient:
         base_url: str,
         api_key: str,
         *,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
         retry_attempts: int = 3,
         backoff_base: float = 0.5,
@@ -54,14 +55,13 @@ class DokployClient:
             transport=transport,
             follow_redirects=False,
         )
-        self._rpc = RpcCaller(
-            self._http,
-            timeout=timeout,
-            retry_attempts=retry_attempts,
+        retry = RetryPolicy(
+            attempts=retry_attempts,
             backoff_base=backoff_base,
             backoff_max=backoff_max,
             retry_after_cap=retry_after_cap,
         )
+        self._rpc = RpcCaller(self._http, timeout=timeout, retry=retry)
 
     @classmethod
     def from_config(

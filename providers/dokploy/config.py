@@ -5,13 +5,15 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from providers.http_core import DEFAULT_TIMEOUT_SECONDS
+
 
 class DokployConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SETPOINT_DOKPLOY_", extra="ignore")
 
     url: str = Field(description="Dokploy base URL, with or without the trailing /api.")
     api_key: SecretStr = Field(description="Dokploy API key, sent as x-api-key.")
-    timeout_seconds: float = Field(10.0, gt=0, description="Per-call timeout.")
+    timeout_seconds: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0, description="Per-call timeout.")
     retry_attempts: int = Field(3, ge=1, description="Attempts for safe-to-repeat calls.")
     retry_backoff_base: float = Field(0.5, ge=0, description="Backoff multiplier (seconds).")
     retry_backoff_max: float = Field(5.0, ge=0, description="Cap on one backoff wait.")

@@ -2,6 +2,8 @@
 
 Exceptions carry the procedure, the HTTP status and Dokploy's own message, never a request
 body, a header or an env value: an exception may end up in a plan, an audit record or a log.
+The transient ones carry the shared core's `TransientFailure` facts (providers/http_core.py),
+which is what its retry rule reads.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from providers.http_core import TransientFailure, is_server_error, parse_retry_after
 
 # Dokploy's messages are short; a proxy's HTML error page is not, so cap what we keep.
 _MAX_MESSAGE = 300
@@ -79,20 +83,27 @@ class DokployValidationError(DokployError):
         return base + ": " + "; ".join(str(i) for i in self.issues)
 
 
-class DokployRateLimited(DokployError):
-    """HTTP 429; `retry_after` is the server's hint in seconds, when it gave one."""
+class DokployRateLimited(DokployError, TransientFailure):
+    """HTTP 429; `retry_after` is the server's hint in seconds, when it gave one.
+
+    Dokploy refused without acting, so any call, even a create, may be sent again.
+    """
+
+    request_sent = False
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)
 
 
-class DokployTransientError(DokployError):
+class DokployTransientError(DokployError, TransientFailure):
     """5xx or a connection failure: worth retrying when the call is safe to repeat."""
 
 
 class DokployConnectError(DokployTransientError):
     """The connection could not be made, so the request never reached Dokploy."""
+
+    request_sent = False
 
 
 class DokployTimeout(DokployTransientError):
@@ -109,17 +120,6 @@ _BY_STATUS: dict[int, type[DokployError]] = {
     404: DokployNotFound,
     409: DokployConflict,
 }
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        # The HTTP-date form is legal but Dokploy's proxies send seconds; treat a date as unknown.
-        return None
-    return max(seconds, 0.0)
 
 
 def _issues_from(body: Mapping[str, Any]) -> list[ValidationIssue]:
@@ -167,6 +167,6 @@ def error_from_response(
         return DokployValidationError(message, issues=issues, **kw)
     if status == 429:
         return DokployRateLimited(message, retry_after=parse_retry_after(retry_after_header), **kw)
-    if status >= 500:
+    if is_server_error(status):
         return DokployTransientError(message, **kw)
     return _BY_STATUS.get(status, DokployError)(message, **kw)

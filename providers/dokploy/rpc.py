@@ -1,35 +1,35 @@
-"""One Dokploy procedure call over HTTP: timeout, error mapping, and the retry policy.
+"""One Dokploy procedure call over HTTP: the request shape, the answer, the error mapping.
 
-Retries are for failures where repeating the call cannot do harm: reads, and writes that
-set state to a value (update, save*). Creates and deploys are never repeated here; a
-caller that timed out on a create must look the object up before trying again.
+The deadline, the transport failures and the retry rule live in providers/http_core.py.
+Which calls may be repeated is Dokploy's own decision, made per procedure in client.py:
+reads and writes that set state to a value (update, save*) are idempotent; creates and
+deploys are not, so they are repeated only after a 429 or a refused connection. A caller
+that timed out on a create must look the object up before trying again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from typing import Any
 
-import anyio
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from providers.dokploy.errors import (
     DokployConnectError,
     DokployError,
-    DokployRateLimited,
     DokployTimeout,
     DokployTransientError,
     error_from_response,
+)
+from providers.http_core import (
+    ConnectFailed,
+    RetryPolicy,
+    TimedOut,
+    TransportFailure,
+    send,
+    with_retries,
 )
 
 log = logging.getLogger("providers.dokploy")
@@ -44,21 +44,12 @@ def normalise_base_url(url: str) -> str:
 
 
 class RpcCaller:
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        timeout: float,
-        retry_attempts: int,
-        backoff_base: float,
-        backoff_max: float,
-        retry_after_cap: float,
-    ) -> None:
+    """Calls procedures on one Dokploy API client under one timeout and retry policy."""
+
+    def __init__(self, http: httpx.AsyncClient, *, timeout: float, retry: RetryPolicy) -> None:
         self._http = http
         self._timeout = timeout
-        self._attempts = max(1, retry_attempts)
-        self._backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
-        self._retry_after_cap = retry_after_cap
+        self._retry = retry
 
     async def call(
         self,
@@ -73,25 +64,12 @@ class RpcCaller:
         Returns the decoded JSON, or None for an empty body (Dokploy answers some
         mutations with nothing at all).
         """
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=self._wait,
-            retry=retry_if_exception(_safe_to_repeat if idempotent else _never_processed),
-            reraise=True,
-            before_sleep=lambda rs: _log_retry(procedure, rs),
+        return await with_retries(
+            lambda: self._once(procedure, query=query, body=body),
+            idempotent=idempotent,
+            policy=self._retry,
+            label=f"dokploy {procedure}",
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._once(procedure, query=query, body=body)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, DokployRateLimited) and exc.retry_after is not None:
-            # Honour the server's hint, capped, plus jitter so replicas do not stampede.
-            jitter: float = self._backoff(state) * 0.1
-            return min(exc.retry_after, self._retry_after_cap) + jitter
-        return float(self._backoff(state))
 
     async def _once(
         self, procedure: str, *, query: dict[str, str] | None, body: dict[str, Any] | None
@@ -99,27 +77,19 @@ class RpcCaller:
         started = time.monotonic()
         method = "GET" if body is None else "POST"
         try:
-            # httpx enforces its timeout only in network transports; the outer deadline
-            # also bounds in-process transports and slow-drip responses.
-            with anyio.fail_after(self._timeout + min(self._timeout, 1.0)):
-                if body is None:
-                    response = await self._http.get(f"/{procedure}", params=query)
-                else:
-                    response = await self._http.post(f"/{procedure}", json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise DokployConnectError(
-                f"could not connect: {type(exc).__name__}", procedure=procedure
-            ) from None
-        except (httpx.TimeoutException, TimeoutError):
-            log.warning("dokploy %s %s timed out after %.2fs", method, procedure, self._timeout)
-            raise DokployTimeout(
-                f"no answer within {self._timeout:g}s", procedure=procedure
-            ) from None
-        except httpx.TransportError as exc:
-            # The exception text may include the URL; never the request (it has the key).
-            raise DokployTransientError(
-                f"connection failed: {type(exc).__name__}", procedure=procedure
-            ) from None
+            response = await send(
+                self._http,
+                method,
+                f"/{procedure}",
+                timeout=self._timeout,
+                params=query if body is None else None,
+                json=body,
+            )
+        except TransportFailure as failure:
+            error = _transport_error(failure, procedure)
+            if isinstance(error, DokployTimeout):
+                log.warning("dokploy %s %s timed out after %.2fs", method, procedure, self._timeout)
+            raise error from failure
         elapsed = time.monotonic() - started
         log.debug("dokploy %s %s -> %s in %.3fs", method, procedure, response.status_code, elapsed)
         decoded = _decode(response)
@@ -153,23 +123,11 @@ def _decode(response: httpx.Response) -> Any:
         return _NOT_JSON
 
 
-def _safe_to_repeat(exc: BaseException) -> bool:
-    return isinstance(exc, DokployTransientError | DokployRateLimited)
-
-
-def _never_processed(exc: BaseException) -> bool:
-    # A 429 or a refused connection means Dokploy did not act on the request, so even a
-    # create may be sent again. A timeout or a 5xx may hide a completed mutation: no retry.
-    return isinstance(exc, DokployRateLimited | DokployConnectError)
-
-
-def _log_retry(procedure: str, state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    wait = state.next_action.sleep if state.next_action else math.nan
-    log.warning(
-        "dokploy %s attempt %d failed (%s); retrying in %.2fs",
-        procedure,
-        state.attempt_number,
-        type(exc).__name__,
-        wait,
-    )
+def _transport_error(failure: TransportFailure, procedure: str) -> DokployTransientError:
+    # A failed connect is DokployConnectError even when it timed out: what callers need to
+    # know is that the request never reached Dokploy, so even a create may be repeated.
+    if isinstance(failure, ConnectFailed):
+        return DokployConnectError(str(failure), procedure=procedure)
+    if isinstance(failure, TimedOut):
+        return DokployTimeout(str(failure), procedure=procedure)
+    return DokployTransientError(str(failure), procedure=procedure)

@@ -1,10 +1,12 @@
-"""The HTTP core of the GitHub client: auth, API version, timeouts, retries, rate limits.
+"""The GitHub side of the client's HTTP: auth, API version, pagination, rate limits.
 
-Retry policy: only transient failures (5xx, broken connections, timeouts) are retried,
-with jittered exponential backoff, and only when repeating the call cannot do harm:
-reads and idempotent writes (PUT, DELETE, PATCH), or any call that provably never
-reached GitHub (connection refused, connect timeout). A POST that may have reached
-GitHub is never repeated blindly; the caller re-observes instead.
+The deadline, the transport failures and the retry rule live in providers/http_core.py.
+What is GitHub's own is decided here: GET, HEAD, PUT, DELETE and PATCH are idempotent
+(our PATCHes set fields to values), so they are retried on any transient failure
+(5xx, broken connections, timeouts); a POST only when it provably never reached GitHub
+(connection refused, connect timeout). A POST that may have reached GitHub is never
+repeated blindly; the caller re-observes instead. Rate limits have their own loop here,
+because GitHub's budget headers say more than a plain 429.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
 import httpx
 from pydantic import SecretStr
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from providers.github.errors import (
     GitHubConflict,
@@ -33,14 +34,22 @@ from providers.github.errors import (
 )
 from providers.github.pagination import MAX_PAGES, PER_PAGE, next_link
 from providers.github.ratelimit import RateLimitSnapshot, classify, snapshot
+from providers.http_core import (
+    DEFAULT_TIMEOUT_SECONDS,
+    RetryPolicy,
+    Sleep,
+    TimedOut,
+    TransportFailure,
+    is_server_error,
+    send,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH"})
 _jitter = secrets.SystemRandom()
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class GitHubApi:
@@ -51,7 +60,7 @@ class GitHubApi:
         base_url: str,
         token: str,
         *,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
         max_attempts: int = 3,
         backoff_seconds: float = 0.5,
@@ -67,9 +76,11 @@ class GitHubApi:
         self._base = httpx.URL(base_url.rstrip("/") + "/")
         self._token = SecretStr(token)
         self._timeout = timeout
-        self._max_attempts = max_attempts
-        self._backoff = backoff_seconds
-        self._max_backoff = max_backoff_seconds
+        self._retry = RetryPolicy(
+            attempts=max_attempts,
+            backoff_base=backoff_seconds,
+            backoff_max=max_backoff_seconds,
+        )
         self._max_rl_wait = max_rate_limit_wait_seconds
         self._max_rl_waits = max_rate_limit_waits
         self._sleep = sleep
@@ -158,7 +169,13 @@ class GitHubApi:
         waits = 0
         while True:
             await self._respect_exhausted_budget(method, path)
-            response = await self._with_retries(method, path, params, json, idempotent)
+            response = await with_retries(
+                lambda: self._send_once(method, path, params, json),
+                idempotent=idempotent,
+                policy=self._retry,
+                label=f"github {method} {_path_only(path)}",
+                sleep=self._sleep,
+            )
             hit = classify(response, self._clock())
             if hit is None:
                 break
@@ -200,29 +217,6 @@ class GitHubApi:
             )
         await self._sleep(wait)
 
-    async def _with_retries(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int] | None,
-        json: Any,
-        idempotent: bool,
-    ) -> httpx.Response:
-        def retryable(exc: BaseException) -> bool:
-            return isinstance(exc, GitHubTransientError) and (idempotent or not exc.request_sent)
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=wait_random_exponential(multiplier=self._backoff, max=self._max_backoff),
-            retry=retry_if_exception(retryable),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await self._send_once(method, path, params, json)
-        raise AssertionError("unreachable: tenacity reraises the last failure")
-
     async def _send_once(
         self,
         method: str,
@@ -232,29 +226,18 @@ class GitHubApi:
     ) -> httpx.Response:
         where = _path_only(path)
         try:
-            # httpx timeouts are per phase; this bounds the whole exchange, body included.
-            with anyio.fail_after(self._timeout):
-                response = await self._http.request(method, path, params=params, json=json)
-        except TimeoutError:
-            raise GitHubTimeout(
-                f"no answer within {self._timeout}s", method=method, path=where
-            ) from None
-        except httpx.ConnectTimeout as exc:
-            raise GitHubTimeout(
-                "connect timeout", request_sent=False, method=method, path=where
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise GitHubTimeout("timeout", method=method, path=where) from exc
-        except httpx.ConnectError as exc:
-            raise GitHubTransientError(
-                "cannot connect", request_sent=False, method=method, path=where
-            ) from exc
-        except httpx.TransportError as exc:
-            raise GitHubTransientError(type(exc).__name__, method=method, path=where) from exc
+            response = await send(
+                self._http, method, path, timeout=self._timeout, params=params, json=json
+            )
+        except TransportFailure as failure:
+            error = GitHubTimeout if isinstance(failure, TimedOut) else GitHubTransientError
+            raise error(
+                str(failure), request_sent=failure.request_sent, method=method, path=where
+            ) from failure
         if "x-ratelimit-remaining" in response.headers:
             self.rate_limit = snapshot(response.headers)
-        log.debug("github %s %s -> %s", method, _path_only(path), response.status_code)
-        if response.status_code >= 500:
+        log.debug("github %s %s -> %s", method, where, response.status_code)
+        if is_server_error(response.status_code):
             raise GitHubTransientError(
                 _message(response) or "server error",
                 status=response.status_code,

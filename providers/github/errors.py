@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from providers.http_core import TransientFailure
+
 
 class GitHubError(Exception):
     """Any failure talking to GitHub; `status` is None when no response arrived."""
@@ -84,11 +86,12 @@ class GitHubRateLimited(GitHubError):
         super().__init__(message, status=status, method=method, path=path)
 
 
-class GitHubTransientError(GitHubError):
+class GitHubTransientError(GitHubError, TransientFailure):
     """5xx or a broken connection; the call may succeed later.
 
     `request_sent` is False when the failure happened before GitHub could have acted
-    (connection refused, connect timeout), which is what makes a POST safe to retry.
+    (connection refused, connect timeout), which is what makes a POST safe to retry
+    under the shared retry rule (providers/http_core.py).
     """
 
     def __init__(

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from providers.http_core import parse_retry_after
+
 # GitHub's guidance for a secondary limit without retry-after: wait at least a minute.
 SECONDARY_DEFAULT_WAIT = 60.0
 
@@ -74,7 +76,7 @@ def classify(response: httpx.Response, now: float) -> RateLimitHit | None:
     if response.status_code not in (403, 429):
         return None
     snap = snapshot(response.headers)
-    retry_after = _float(response.headers.get("retry-after"))
+    retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
     primary_exhausted = snap.remaining == 0
     secondary = not primary_exhausted and (
         response.status_code == 429

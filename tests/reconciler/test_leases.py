@@ -77,23 +77,44 @@ def test_racing_engines_exactly_one_wins(
     database_url: str, engine: Engine, expired_first: bool
 ) -> None:
     racers, rounds = 4, 5
+    lanes = [f"race/{n}" for n in range(rounds)]
     engines = [make_engine(database_url) for _ in range(racers)]
-    for n in range(rounds):
-        lane = f"race/{n}"
-        if expired_first:
-            assert leases.acquire(engine, lane, "gone", 0.01)
     if expired_first:
-        time.sleep(0.05)
+        _leave_expired_leases(engine, lanes)
+    try:
+        wins, failures = _race(engines, lanes)
+    finally:
+        for own in engines:
+            own.dispose()
+    assert failures == []
+    assert sorted(lane for lane, _ in wins) == lanes
+    for lane, winner in wins:
+        lease = leases.current(engine, lane)
+        assert lease is not None and lease.holder == winner
+
+
+def _leave_expired_leases(engine: Engine, lanes: list[str]) -> None:
+    # The racers must then take over an expired row, not insert a fresh one.
+    for lane in lanes:
+        assert leases.acquire(engine, lane, "gone", 0.01)
+    time.sleep(0.05)
+
+
+def _race(
+    engines: list[Engine], lanes: list[str]
+) -> tuple[list[tuple[str, str]], list[BaseException]]:
+    """Each engine on its own thread tries every lane in turn; a barrier starts each round
+    for all of them at once. Returns (lane, winner) pairs and what the threads raised."""
     wins: list[tuple[str, str]] = []
     failures: list[BaseException] = []
-    start = threading.Barrier(racers)
+    start = threading.Barrier(len(engines))
 
     def race(own: Engine, name: str) -> None:
         try:
-            for n in range(rounds):
+            for lane in lanes:
                 start.wait()
-                if leases.acquire(own, f"race/{n}", name, 60):
-                    wins.append((f"race/{n}", name))
+                if leases.acquire(own, lane, name, 60):
+                    wins.append((lane, name))
         except BaseException as error:  # a thread's exception is otherwise lost
             failures.append(error)
             start.abort()
@@ -103,10 +124,4 @@ def test_racing_engines_exactly_one_wins(
         thread.start()
     for thread in threads:
         thread.join()
-    for own in engines:
-        own.dispose()
-    assert failures == []
-    assert sorted(lane for lane, _ in wins) == [f"race/{n}" for n in range(rounds)]
-    for lane, winner in wins:
-        lease = leases.current(engine, lane)
-        assert lease is not None and lease.holder == winner
+    return wins, failures

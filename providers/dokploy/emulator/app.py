@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.dokploy.emulator.faults import FaultController
-from providers.dokploy.emulator.procedures import PROCEDURES
+from providers.dokploy.emulator.faults import Decision, FaultController
+from providers.dokploy.emulator.inputs import Input
+from providers.dokploy.emulator.procedures import PROCEDURES, Procedure
 from providers.dokploy.emulator.state import EmulatorState
 from providers.dokploy.emulator.trpc import CODE_FOR_STATUS, TrpcError, zod_issues
 
@@ -123,8 +124,27 @@ async def _read_input(request: Request, method: str) -> Any:
 
 
 async def api(request: Request) -> Response:
+    """One procedure call, checked in Dokploy's order (see the module docstring)."""
     emulator: Emulator = request.app.state.emulator
     procedure = request.path_params["procedure"]
+    refused = _refused_at_the_door(emulator, request, procedure)
+    if refused is not None:
+        return refused
+    spec = PROCEDURES.get(procedure)
+    if spec is None or spec.method != request.method:
+        return JSONResponse({"message": "Not found", "code": "NOT_FOUND"}, status_code=404)
+    try:
+        args = await _validated_input(request, spec)
+        decision = emulator.faults.decide(procedure)
+        result = await _run_with_faults(emulator, spec, args, decision)
+    except TrpcError as exc:
+        return _error(exc, procedure)
+    return _answer(result, decision)
+
+
+def _refused_at_the_door(emulator: Emulator, request: Request, procedure: str) -> Response | None:
+    # Dokploy checks the key before the route, so a bad key gets 401 even for a procedure
+    # that does not exist. The injected 429 sits here too, so it can answer any call.
     if not emulator.key_ok(request.headers.get("x-api-key")) or emulator.faults.force_unauthorized:
         return _unauthorized()
     if emulator.faults.take_rate_limit():
@@ -133,34 +153,40 @@ async def api(request: Request) -> Response:
             "TOO_MANY_REQUESTS", "Too many requests", headers={"retry-after": f"{seconds:g}"}
         )
         return _error(exc, procedure)
-    spec = PROCEDURES.get(procedure)
-    if spec is None or spec.method != request.method:
-        return JSONResponse({"message": "Not found", "code": "NOT_FOUND"}, status_code=404)
+    return None
+
+
+async def _validated_input(request: Request, spec: Procedure) -> Input:
+    raw = await _read_input(request, spec.method)
+    if not isinstance(raw, dict):
+        raw = {}
     try:
-        raw = await _read_input(request, spec.method)
-        if not isinstance(raw, dict):
-            raw = {}
-        try:
-            args = spec.input.model_validate(raw)
-        except ValidationError as exc:
-            issues = zod_issues(spec.input, exc)
-            raise TrpcError("BAD_REQUEST", "Input validation failed", issues=issues) from None
-        decision = emulator.faults.decide(procedure)
-        if decision.latency:
-            await anyio.sleep(decision.latency)
-        if decision.hang_seconds and decision.hang_when == "before":
-            await anyio.sleep(decision.hang_seconds)
-            raise TrpcError("GATEWAY_TIMEOUT", "Gateway timeout (injected)")
-        if decision.fail_status is not None:
-            code = CODE_FOR_STATUS.get(decision.fail_status, "INTERNAL_SERVER_ERROR")
-            raise TrpcError(code, f"Injected failure ({decision.fail_status})")
-        emulator.state.tick()
-        result = spec.handler(emulator.state, args)
-        if decision.hang_seconds:
-            # The work is done; only the answer is lost, as when a proxy times out.
-            await anyio.sleep(decision.hang_seconds)
-    except TrpcError as exc:
-        return _error(exc, procedure)
+        return spec.input.model_validate(raw)
+    except ValidationError as exc:
+        issues = zod_issues(spec.input, exc)
+        raise TrpcError("BAD_REQUEST", "Input validation failed", issues=issues) from None
+
+
+async def _run_with_faults(
+    emulator: Emulator, spec: Procedure, args: Input, decision: Decision
+) -> Any:
+    if decision.latency:
+        await anyio.sleep(decision.latency)
+    if decision.hang_seconds and decision.hang_when == "before":
+        await anyio.sleep(decision.hang_seconds)
+        raise TrpcError("GATEWAY_TIMEOUT", "Gateway timeout (injected)")
+    if decision.fail_status is not None:
+        code = CODE_FOR_STATUS.get(decision.fail_status, "INTERNAL_SERVER_ERROR")
+        raise TrpcError(code, f"Injected failure ({decision.fail_status})")
+    emulator.state.tick()
+    result = spec.handler(emulator.state, args)
+    if decision.hang_seconds:
+        # The work is done; only the answer is lost, as when a proxy times out.
+        await anyio.sleep(decision.hang_seconds)
+    return result
+
+
+def _answer(result: Any, decision: Decision) -> Response:
     if decision.empty_list and isinstance(result, list):
         result = []
     if result is None:

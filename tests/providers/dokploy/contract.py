@@ -62,22 +62,32 @@ def check_request(request: httpx.Request) -> list[str]:
     op = operation(procedure, request.method)
     if op is None:
         return [f"{where}: no such operation in the contract"]
-    problems: list[str] = []
     if request.method == "GET":
-        params = {p["name"]: p for p in op.get("parameters") or [] if p["in"] == "query"}
-        sent = dict(request.url.params)
-        for name, spec in params.items():
-            if spec.get("required") and name not in sent:
-                problems.append(f"{where}: missing query parameter {name}")
-        for name, value in sent.items():
-            if name not in params:
-                problems.append(f"{where}: unknown query parameter {name}")
-                continue
-            for err in Draft202012Validator(params[name].get("schema", {})).iter_errors(value):
-                problems.append(f"{where}: query {name}: {err.message}")
-        if request.content:
-            problems.append(f"{where}: a GET with a body")
-        return problems
+        return _query_problems(request, op, where)
+    return _body_problems(request, procedure, where)
+
+
+def _query_problems(request: httpx.Request, op: dict[str, Any], where: str) -> list[str]:
+    params = {p["name"]: p for p in op.get("parameters") or [] if p["in"] == "query"}
+    sent = dict(request.url.params)
+    problems = [
+        f"{where}: missing query parameter {name}"
+        for name, spec in params.items()
+        if spec.get("required") and name not in sent
+    ]
+    for name, value in sent.items():
+        if name not in params:
+            problems.append(f"{where}: unknown query parameter {name}")
+            continue
+        for err in Draft202012Validator(params[name].get("schema", {})).iter_errors(value):
+            problems.append(f"{where}: query {name}: {err.message}")
+    if request.content:
+        problems.append(f"{where}: a GET with a body")
+    return problems
+
+
+def _body_problems(request: httpx.Request, procedure: str, where: str) -> list[str]:
+    problems: list[str] = []
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
     if ctype != "application/json":
         problems.append(f"{where}: content-type {ctype!r}, contract wants application/json")

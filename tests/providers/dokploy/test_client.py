@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from email.utils import formatdate
 from typing import Any
 
 import httpx
@@ -22,6 +24,7 @@ from providers.dokploy.errors import (
     DokployTransientError,
     DokployUnauthorized,
     DokployValidationError,
+    error_from_response,
 )
 from providers.dokploy.rpc import normalise_base_url
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
@@ -222,6 +225,13 @@ async def test_rate_limit_exhausted_surfaces_retry_after(
     with pytest.raises(DokployRateLimited) as caught:
         await dokploy_client.server_all()
     assert caught.value.retry_after == pytest.approx(0.01)
+
+
+def test_rate_limit_reads_retry_after_as_an_http_date() -> None:
+    when = formatdate(time.time() + 120, usegmt=True)
+    error = error_from_response("server.all", 429, {"message": "slow down"}, when)
+    assert isinstance(error, DokployRateLimited)
+    assert error.retry_after == pytest.approx(120, abs=5)
 
 
 async def test_connection_refused_is_transient(dokploy_contract: ContractRecorder) -> None:

@@ -4,6 +4,7 @@ caller gets GitHubRateLimited instead of a stream of refused requests."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from email.utils import formatdate
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from providers.github.emulator import EmulatorState, create_app
 from providers.github.errors import GitHubForbidden, GitHubRateLimited
 from providers.github.models import RunnerScope
 from providers.github.pagination import parse_link_header
+from providers.github.ratelimit import classify
 from tests.providers.github.conftest import API_URL, TOKEN
 
 
@@ -153,6 +155,14 @@ async def test_a_plain_403_is_a_permission_problem_not_a_rate_limit(
     with pytest.raises(GitHubForbidden):
         await gh.list_open_pulls("acme", "shop")
     assert clock.slept == []
+
+
+def test_a_403_with_retry_after_as_an_http_date_is_a_secondary_limit() -> None:
+    now = 1_800_000_000.0
+    headers = {"retry-after": formatdate(now + 45, usegmt=True), "x-ratelimit-remaining": "9"}
+    hit = classify(httpx.Response(403, headers=headers), now)
+    assert hit is not None and hit.secondary
+    assert hit.retry_after == hit.wait_seconds == 45
 
 
 def test_link_header_parsing() -> None:
