@@ -26,6 +26,7 @@ from providers.dokploy.emulator import create_app
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.health import HealthResult
+from reconciler.kinds import all_kinds
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
@@ -86,7 +87,8 @@ async def run(products: int) -> None:
             runtime = Runtime(
                 engine=engine,
                 settings=Settings(deploy_poll_seconds=0.01),
-                dokploy=client,
+                providers={"dokploy": client},
+                kinds=all_kinds,
                 actor="bench",
                 health_check=healthy,
             )
