@@ -22,7 +22,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-CONTRACTS = ROOT.parent / "shared" / "contracts"
+CONTRACTS = ROOT / "tests" / "contracts"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -1,7 +1,7 @@
 """Input schemas of the emulated procedures, mirroring Dokploy's zod schemas (v0.30).
 
 Strict types (zod does not coerce), unknown keys stripped, required keys as in
-../shared/contracts/dokploy-openapi.v0.30.json; a test checks the two agree.
+tests/contracts/dokploy-openapi.v0.30.json; a test checks the two agree.
 """
 
 from __future__ import annotations

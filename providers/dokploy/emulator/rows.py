@@ -1,6 +1,6 @@
 """Row shapes for the emulator, copied from live Dokploy captures.
 
-Source: ../shared/contracts/dokploy-live/ (bernard-ng/dokploy-iac fixtures/api/live/):
+Source: tests/contracts/dokploy-live/ (bernard-ng/dokploy-iac fixtures/api/live/):
 APPLICATION_COLUMNS from v0.30.6/application-create.owner.json, COMPOSE_COLUMNS from
 v0.30.7/compose-update.owner.json, DOMAIN_COLUMNS from v0.30.7/domain-create.owner.json.
 Identity and timestamp columns are filled in per row; redacted tokens became None.

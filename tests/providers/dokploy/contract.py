@@ -2,7 +2,7 @@
 
 `RecordingTransport` wraps whatever transport a client uses (the emulator's ASGI app, a
 replay of live captures, ...) and validates each request against the request schemas in
-../shared/contracts/dokploy-openapi.v0.30.json before passing it on: route, method,
+tests/contracts/dokploy-openapi.v0.30.json before passing it on: route, method,
 query parameters, content type and JSON body (including keys the contract does not
 know, which Dokploy would silently strip). A violation fails the test at once.
 """
@@ -19,7 +19,7 @@ import httpx
 from jsonschema import Draft202012Validator
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CONTRACTS = REPO_ROOT / ".." / "shared" / "contracts"
+CONTRACTS = REPO_ROOT / "tests" / "contracts"
 OPENAPI_PATH = CONTRACTS / "dokploy-openapi.v0.30.json"
 LIVE_DIR = CONTRACTS / "dokploy-live"
 

@@ -1,6 +1,6 @@
 """Checks HTTP exchanges and webhook payloads against GitHub's REST description.
 
-The description is `../shared/contracts/github-rest.subset.json` (from the npm package
+The description is `tests/contracts/github-rest.subset.json` (from the npm package
 `@octokit/openapi` 23.0.2, MIT). It is OpenAPI 3.0, so `nullable` is rewritten into
 JSON Schema before validating with jsonschema (Draft 2020-12).
 """
@@ -18,7 +18,7 @@ import httpx
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-CONTRACTS = Path(__file__).parents[3] / ".." / "shared" / "contracts"
+CONTRACTS = Path(__file__).parents[2] / "contracts"
 SPEC_PATH = CONTRACTS / "github-rest.subset.json"
 URI = "urn:github-rest-subset"
 
