@@ -27,6 +27,16 @@ depends_on: str | Sequence[str] | None = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 PRODUCT = "product:"
+# The columns this revision moves, as they are on both sides of it.
+OWNED = sa.table(
+    "owned_objects",
+    sa.column("id", sa.Integer),
+    sa.column("lane", sa.String),
+    sa.column("facts", JSON),
+    sa.column("managed_env_keys", JSON),
+    sa.column("plain_env_keys", JSON),
+    sa.column("deployed_config_hash", sa.String),
+)
 
 
 def _loaded(value: Any) -> Any:
@@ -44,22 +54,13 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_owned_objects_kind", ["kind"], unique=False)
 
-    owned = sa.table(
-        "owned_objects",
-        sa.column("id", sa.Integer),
-        sa.column("lane", sa.String),
-        sa.column("facts", JSON),
-        sa.column("managed_env_keys", JSON),
-        sa.column("plain_env_keys", JSON),
-        sa.column("deployed_config_hash", sa.String),
-    )
     rows = bind.execute(
         sa.select(
-            owned.c.id,
-            owned.c.lane,
-            owned.c.managed_env_keys,
-            owned.c.plain_env_keys,
-            owned.c.deployed_config_hash,
+            OWNED.c.id,
+            OWNED.c.lane,
+            OWNED.c.managed_env_keys,
+            OWNED.c.plain_env_keys,
+            OWNED.c.deployed_config_hash,
         )
     ).all()
     for row in rows:
@@ -69,8 +70,8 @@ def upgrade() -> None:
             "deployed_config_hash": row.deployed_config_hash,
         }
         bind.execute(
-            owned.update()
-            .where(owned.c.id == row.id)
+            OWNED.update()
+            .where(OWNED.c.id == row.id)
             .values(lane=PRODUCT + row.lane, facts=facts)
         )
 
@@ -102,20 +103,11 @@ def downgrade() -> None:
         batch_op.add_column(
             sa.Column("deployed_config_hash", sa.String(length=64), nullable=True)
         )
-    owned = sa.table(
-        "owned_objects",
-        sa.column("id", sa.Integer),
-        sa.column("lane", sa.String),
-        sa.column("facts", JSON),
-        sa.column("managed_env_keys", JSON),
-        sa.column("plain_env_keys", JSON),
-        sa.column("deployed_config_hash", sa.String),
-    )
-    for row in bind.execute(sa.select(owned.c.id, owned.c.lane, owned.c.facts)).all():
+    for row in bind.execute(sa.select(OWNED.c.id, OWNED.c.lane, OWNED.c.facts)).all():
         facts = _loaded(row.facts) or {}
         bind.execute(
-            owned.update()
-            .where(owned.c.id == row.id)
+            OWNED.update()
+            .where(OWNED.c.id == row.id)
             .values(
                 lane=row.lane.removeprefix(PRODUCT),
                 managed_env_keys=facts.get("managed_env_keys", []),

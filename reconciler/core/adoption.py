@@ -1,39 +1,56 @@
-"""Record an adoption: an unowned outside object becomes a lane's, explicitly and audited.
+"""Adoption: an unowned outside object becomes a lane's, explicitly and audited.
 
-The kind works out the claim (`kinds/<kind>/adopt.py`); this records it in the ownership
-registry and the audit trail in one transaction (Invariant 4: adoption is an explicit,
-audited step).
+The lane's kind works out what adopting means (`AdoptingKind.preview_adoption`); this
+records the claim in the ownership registry and the audit trail in one transaction
+(Invariant 4: adoption is an explicit, audited step).
 """
 
 from __future__ import annotations
 
-from reconciler.core.outcomes import Claim
+from reconciler.core.planning import load_context
 from reconciler.core.plans import kind_of_lane
+from reconciler.kinds.base import AdoptingKind, AdoptionPreview, AdoptionRefused
+from reconciler.kinds.registry import UnknownLane
 from reconciler.records import audit, ownership
 from reconciler.records.audit import AuditEvent
 from reconciler.records.database import in_thread
 from reconciler.runtime import Runtime
 
 
-def _record(runtime: Runtime, lane: str, claim: Claim, would_change: list[str]) -> None:
+async def adopt(
+    runtime: Runtime, lane: str, object_type: str, object_id: str, *, record: bool
+) -> AdoptionPreview:
+    """What adopting the object into `lane` means; recorded only with `record`."""
+    registry = (await load_context(runtime)).registry
+    try:
+        (key,) = registry.resolve([lane])
+    except UnknownLane as exc:
+        raise AdoptionRefused(f"{lane} is not a desired lane: {exc}") from None
+    kind = registry.kind_of(key)
+    if not isinstance(kind, AdoptingKind):
+        raise AdoptionRefused(f"{key} is a {kind.name} lane; {kind.name} lanes adopt nothing")
+    preview = await kind.preview_adoption(key, object_type, object_id)
+    if record:
+        await in_thread(_record, runtime, preview)
+    return preview
+
+
+def _record(runtime: Runtime, preview: AdoptionPreview) -> None:
+    claim = preview.claim
     with audit.transaction(runtime.engine) as session:
-        ownership.record_claim(session, claim, kind=kind_of_lane(lane), lane=lane, adopted=True)
+        ownership.record_claim(
+            session, claim, kind=kind_of_lane(preview.lane), lane=preview.lane, adopted=True
+        )
         audit.append(
             session,
             event=AuditEvent.adopted,
             actor=runtime.actor,
-            lane=lane,
+            lane=preview.lane,
             data={
                 "provider": claim.ref.provider,
                 "service_type": claim.ref.object_type,
                 "service_id": claim.ref.object_id,
                 "name": claim.name,
-                "would_change": would_change,
+                "would_change": preview.would_change,
             },
         )
-
-
-async def record_adoption(
-    runtime: Runtime, lane: str, claim: Claim, would_change: list[str]
-) -> None:
-    await in_thread(_record, runtime, lane, claim, would_change)

@@ -199,24 +199,31 @@ class _Run:
     stopped: str | None = None  # why no further action runs
     held_lanes: dict[str, str] = field(default_factory=dict)  # lane -> why it stopped
     not_done: set[str] = field(default_factory=set)  # action ids that did not complete
+    renewed_at: float = field(default_factory=time.monotonic)
 
     async def execute_all(self) -> None:
-        renewed_at = time.monotonic()
         total = len(self.plan.actions)
         for index, action in enumerate(self.plan.actions, start=1):
-            if self._why_not(action) is None:
-                self.runtime.progress(f"[{index}/{total}] {action.op} {action.target}")
-            if self.stopped is None and time.monotonic() - renewed_at > LEASE_SECONDS / 3:
-                try:
-                    self.held.renew()  # a long apply must not outlive its leases unnoticed
-                except leases.LeaseLost as lost:
-                    self.stopped = str(lost)
-                renewed_at = time.monotonic()
             why_not = self._why_not(action)
+            if why_not is None:
+                self.runtime.progress(f"[{index}/{total}] {action.op} {action.target}")
+                why_not = self._renew_if_due()
             if why_not is not None:
                 await self._skip(action, why_not)
                 continue
             await self._run(action)
+
+    def _renew_if_due(self) -> str | None:
+        """Renew the leases every third of their TTL: a long apply must not outlive them
+        unnoticed. Returns why work stops when one was lost."""
+        if time.monotonic() - self.renewed_at <= LEASE_SECONDS / 3:
+            return None
+        self.renewed_at = time.monotonic()
+        try:
+            self.held.renew()
+        except leases.LeaseLost as lost:
+            self.stopped = str(lost)
+        return self.stopped
 
     def _why_not(self, action: Action) -> str | None:
         if self.stopped is not None:

@@ -6,8 +6,10 @@ names the kind and the lane that own it, so a kind plans only for its own object
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from reconciler.core.outcomes import ObjectRef
@@ -36,27 +38,29 @@ class OwnershipSnapshot:
 
     objects: tuple[Owned, ...]
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def _by_lane(self) -> dict[str, list[Owned]]:
         by_lane: dict[str, list[Owned]] = {}
-        by_kind: dict[str, int] = {}
         for owned in self.objects:
             by_lane.setdefault(owned.lane, []).append(owned)
-            by_kind[owned.kind] = by_kind.get(owned.kind, 0) + 1
-        object.__setattr__(self, "_by_lane", by_lane)
-        object.__setattr__(self, "_by_ref", {o.ref: o for o in self.objects})
-        object.__setattr__(self, "_by_kind", by_kind)
+        return by_lane
+
+    @cached_property
+    def _by_ref(self) -> dict[ObjectRef, Owned]:
+        return {owned.ref: owned for owned in self.objects}
+
+    @cached_property
+    def _by_kind(self) -> Counter[str]:
+        return Counter(owned.kind for owned in self.objects)
 
     def for_lane(self, lane: str) -> list[Owned]:
-        by_lane: dict[str, list[Owned]] = self._by_lane  # type: ignore[attr-defined]
-        return list(by_lane.get(lane, ()))
+        return list(self._by_lane.get(lane, ()))
 
     def owner_of(self, ref: ObjectRef) -> Owned | None:
-        by_ref: dict[ObjectRef, Owned] = self._by_ref  # type: ignore[attr-defined]
-        return by_ref.get(ref)
+        return self._by_ref.get(ref)
 
     def lanes_of_kind(self, kind: str) -> set[str]:
         return {o.lane for o in self.objects if o.kind == kind}
 
     def count(self, kind: str) -> int:
-        by_kind: dict[str, int] = self._by_kind  # type: ignore[attr-defined]
-        return by_kind.get(kind, 0)
+        return self._by_kind[kind]

@@ -29,7 +29,7 @@ def gate(
         _usable(plan, plan_status, now)
         or _unblocked(plan, allow_destroy)
         or _current(registry, plan)
-        or _allowed(registry, plan, trigger)
+        or unattended_refusal(registry, plan, trigger)
     )
 
 
@@ -75,7 +75,9 @@ def _current(registry: LaneRegistry, plan: Plan) -> Blocker | None:
     )
 
 
-def _allowed(registry: LaneRegistry, plan: Plan, trigger: Trigger) -> Blocker | None:
+def unattended_refusal(registry: LaneRegistry, plan: Plan, trigger: Trigger) -> Blocker | None:
+    """The first action `trigger` may not run without an operator, as a blocker; None when
+    lane policy allows them all."""
     if trigger is Trigger.operator:
         return None  # an operator named this plan: that is the opt-in (Invariant 1)
     for action in plan.actions:

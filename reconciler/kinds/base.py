@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reconciler.core.outcomes import Outcome
+from reconciler.core.outcomes import Claim, Outcome
 from reconciler.core.plans import (
     Action,
     BlastRadiusGuard,
@@ -136,6 +136,35 @@ class LaneKind(Protocol):
     def executor(self, runtime: Runtime) -> ActionExecutor:
         """One executor per apply, shared by the kind's lanes in it."""
         ...
+
+
+class AdoptionRefused(Exception):
+    """Adopting that object into that lane is not possible; the message says why."""
+
+
+@dataclass(frozen=True)
+class AdoptionPreview:
+    """What adopting an unowned outside object into a lane means: the claim to record and
+    what the next plan would change once the object is owned."""
+
+    lane: str
+    claim: Claim
+    diff: LaneDiff
+
+    @property
+    def would_change(self) -> list[str]:
+        return [f"{a.op} {a.target}" for a in self.diff.actions]
+
+
+@runtime_checkable
+class AdoptingKind(Protocol):
+    """A kind that can take an existing, unowned object into one of its lanes."""
+
+    name: str
+
+    async def preview_adoption(
+        self, lane: str, object_type: str, object_id: str
+    ) -> AdoptionPreview: ...
 
 
 class KindFactory(Protocol):

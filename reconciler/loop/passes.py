@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reconciler.core import policy
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import compute_plan, load_context
 from reconciler.core.plans import Plan, Trigger
-from reconciler.kinds.base import LanePolicy
+from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import status
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
@@ -41,15 +42,6 @@ class PassReport:
         return sum(1 for r in self.lanes if r.outcome == outcome)
 
 
-def unattended_refusal(plan: Plan, policy: LanePolicy, trigger: Trigger) -> str | None:
-    """Why `trigger` may not apply `plan` on its own; None when every action is allowed."""
-    for action in plan.actions:
-        refusal = policy.allows(action, trigger)
-        if refusal is not None:
-            return refusal
-    return None
-
-
 async def reconcile_pass(runtime: Runtime) -> PassReport:
     report = PassReport()
     registry = (await load_context(runtime)).registry
@@ -62,22 +54,22 @@ async def reconcile_pass(runtime: Runtime) -> PassReport:
             report.lanes.append(LaneResult(lane, "waiting", "", detail))
             continue
         plan = await compute_plan(runtime, [lane])
-        report.lanes.append(await _reconcile_lane(runtime, lane, plan, registry.policy(lane)))
+        report.lanes.append(await _reconcile_lane(runtime, registry, lane, plan))
     return report
 
 
 async def _reconcile_lane(
-    runtime: Runtime, lane: str, plan: Plan, policy: LanePolicy
+    runtime: Runtime, registry: LaneRegistry, lane: str, plan: Plan
 ) -> LaneResult:
     if plan.blockers:
         detail = "; ".join(f"{b.type.value}: {b.message}" for b in plan.blockers)
         return LaneResult(lane, "blocked", plan.plan_id, detail)
     if not plan.actions:
         return LaneResult(lane, "converged", plan.plan_id, "no changes")
-    refusal = unattended_refusal(plan, policy, Trigger.schedule)
+    refusal = policy.unattended_refusal(registry, plan, Trigger.schedule)
     if refusal is not None:
         detail = (
-            f"{len(plan.actions)} action(s) pending: {refusal}; "
+            f"{len(plan.actions)} action(s) pending: {refusal.message}; "
             f"apply with `setpoint apply {plan.plan_id}`"
         )
         return LaneResult(lane, "awaiting_operator", plan.plan_id, detail)

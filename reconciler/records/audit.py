@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.database import session_scope
 from reconciler.secrets import contains_secret
 
 GENESIS_HASH = "0" * 64
@@ -171,24 +172,13 @@ def append(
     return row
 
 
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
+def transaction(engine: Engine) -> AbstractContextManager[Session]:
     """A unit of work that may append audit records: committed when the block ends.
 
     Other rows written in the same session (ownership claims beside an action's result)
     commit atomically with the records.
     """
-    with Session(engine, expire_on_commit=False) as session:
-        if engine.dialect.name == "sqlite":
-            # Take the write lock before reading the head: a deferred transaction would
-            # read a snapshot another writer may have moved past by the time it writes.
-            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    return session_scope(engine, write_lock=True)
 
 
 def record(

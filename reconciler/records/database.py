@@ -59,9 +59,17 @@ def make_engine(url: str) -> Engine:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: committed on success, rolled back on any error."""
+def session_scope(engine: Engine, *, write_lock: bool = False) -> Iterator[Session]:
+    """One unit of work: committed on success, rolled back on any error.
+
+    `write_lock`: on SQLite, take the write lock before the first read (BEGIN IMMEDIATE), for
+    work that reads a row and writes what follows from it (the audit head): a deferred
+    transaction would read a snapshot another writer may have moved past by the time it
+    writes. PostgreSQL locks the rows it reads FOR UPDATE instead.
+    """
     with Session(engine, expire_on_commit=False) as session:
+        if write_lock and engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield session
             session.commit()

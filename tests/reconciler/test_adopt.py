@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from reconciler.cli.adopt_commands import adopt_service
+from reconciler.core.adoption import adopt
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
-from reconciler.kinds.product.adopt import AdoptionRefused
+from reconciler.kinds.base import AdoptionRefused
 from reconciler.kinds.product.ops import Op
 from reconciler.records import audit
 from reconciler.records.database import session_scope
@@ -33,7 +33,7 @@ async def test_preview_shows_what_would_change_and_records_nothing(
     runtime: Runtime, engine: Engine
 ) -> None:
     service_id = await existing_docs_testing(runtime, "nginx:1")
-    preview = await adopt_service(
+    preview = await adopt(
         runtime, "product:docs-site/testing", "application", service_id, record=False
     )
     ops = [a.op for a in preview.diff.actions]
@@ -49,9 +49,7 @@ async def test_adopted_service_is_converged_in_place_keeping_unowned_env(
     blocked = await compute_plan(runtime, ["product:docs-site/testing"])
     assert [b.type for b in blocked.blockers] == [BlockerType.not_owned]
 
-    await adopt_service(
-        runtime, "product:docs-site/testing", "application", service_id, record=True
-    )
+    await adopt(runtime, "product:docs-site/testing", "application", service_id, record=True)
     with session_scope(engine) as session:
         adopted = audit.list_records(session, event="adopted")
     assert [r.lane for r in adopted] == ["product:docs-site/testing"]
@@ -77,7 +75,7 @@ async def test_adopting_an_already_matching_service_owes_no_deploy(runtime: Runt
     assert owned is not None
     with session_scope(runtime.engine) as session:
         ownership.record_release(session, owned.ref)
-    preview = await adopt_service(
+    preview = await adopt(
         runtime, "product:docs-site/testing", "application", owned.object_id, record=True
     )
     assert preview.diff.actions == []
@@ -85,15 +83,13 @@ async def test_adopting_an_already_matching_service_owes_no_deploy(runtime: Runt
 
 
 async def test_refusals(runtime: Runtime) -> None:
-    with pytest.raises(AdoptionRefused, match="not a desired product lane"):
-        await adopt_service(runtime, "product:nope/testing", "application", "x", record=False)
+    with pytest.raises(AdoptionRefused, match="not a desired lane"):
+        await adopt(runtime, "product:nope/testing", "application", "x", record=False)
     with pytest.raises(AdoptionRefused, match="is a compose lane"):
-        await adopt_service(runtime, "product:ledger/testing", "application", "x", record=False)
+        await adopt(runtime, "product:ledger/testing", "application", "x", record=False)
     with pytest.raises(AdoptionRefused, match="Dokploy has no application"):
-        await adopt_service(
-            runtime, "product:docs-site/testing", "application", "missing-id", record=False
-        )
+        await adopt(runtime, "product:docs-site/testing", "application", "missing-id", record=False)
     plan = await compute_plan(runtime, ["product:docs-site/testing"])
     assert (await apply_plan(runtime, plan.plan_id)).ok
     with pytest.raises(AdoptionRefused, match="already owns a service"):
-        await adopt_service(runtime, "product:docs-site/testing", "application", "x", record=False)
+        await adopt(runtime, "product:docs-site/testing", "application", "x", record=False)

@@ -1,13 +1,13 @@
 """Adoption: take an existing, unowned Dokploy service into a product lane.
 
 This module works out what adopting would mean (the claim to record and what the next
-plan would change); `core/adoption.py` records it, audited. Nothing in Dokploy changes.
+plan would change); `core/adoption.py` records it, audited, for every kind that adopts.
+Nothing in Dokploy changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.envfile import parse as parse_env
@@ -15,33 +15,17 @@ from providers.dokploy.errors import DokployNotFound
 from providers.dokploy.models import Application, Compose
 from reconciler.core.inventory import Owned
 from reconciler.core.outcomes import Claim, ObjectRef
-from reconciler.kinds.base import LaneDiff
+from reconciler.kinds.base import AdoptionPreview, AdoptionRefused
 from reconciler.kinds.product.diff import desired_config_hash, diff_product_lane
-from reconciler.kinds.product.kind import ProductLanes
 from reconciler.kinds.product.lanes import KIND
 from reconciler.kinds.product.observe import read_service, service_from
 from reconciler.kinds.product.observed import ObservedProductLane, owned_service
 from reconciler.kinds.product.ops import DOKPLOY, Op
 
+if TYPE_CHECKING:
+    from reconciler.kinds.product.kind import ProductLanes
+
 CONFIG_OPS = frozenset({Op.set_image, Op.set_env, Op.set_compose_file})
-
-
-class AdoptionRefused(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class AdoptionPreview:
-    lane: str
-    service_type: str
-    service_id: str
-    service_name: str
-    diff: LaneDiff  # what the next plan would do once the service is owned
-    claim: Claim  # what adopting records
-
-    @property
-    def would_change(self) -> list[str]:
-        return [f"{a.op} {a.target}" for a in self.diff.actions]
 
 
 async def preview_adoption(
@@ -94,7 +78,7 @@ async def preview_adoption(
         # The running service already has the desired config: no deploy is owed for it.
         service_facts["deployed_config_hash"] = config_hash
     claim = Claim(ref=ref, name=service.name, protected=desired.protect, facts=service_facts)
-    return AdoptionPreview(lane, service_type, service_id, service.name, diff, claim)
+    return AdoptionPreview(lane=lane, claim=claim, diff=diff)
 
 
 async def _read(client: DokployClient, service_type: str, service_id: str) -> Application | Compose:

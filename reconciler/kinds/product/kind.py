@@ -10,7 +10,8 @@ from providers.dokploy.errors import DokployError
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import BlastRadiusGuard, Blocker, BlockerType
 from reconciler.fleet import DesiredFleet
-from reconciler.kinds.base import LaneDiff, Observation, OpSpec
+from reconciler.kinds.base import AdoptionPreview, LaneDiff, Observation, OpSpec
+from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.diff import SecretFacts, diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
 from reconciler.kinds.product.lanes import KIND, ProductLane, lanes_of_product
@@ -53,6 +54,11 @@ class ProductLanes:
         return ProductLanePolicy(
             generation=desired.generation, protect=desired.protect, apply=desired.apply_policy
         )
+
+    async def preview_adoption(
+        self, lane: str, object_type: str, object_id: str
+    ) -> AdoptionPreview:
+        return await preview_adoption(self, lane, object_type, object_id)
 
     async def preflight(self) -> str | None:
         try:
