@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from reconciler.core.assembly import KindFacts, build_plan, observation_blockers
 from reconciler.core.inventory import OwnershipSnapshot
-from reconciler.core.plans import Blocker, BlockerType, Plan
+from reconciler.core.plans import Blocker, BlockerType, Plan, kind_of_lane
 from reconciler.fleet import DesiredFleet, load_fleet
 from reconciler.kinds.base import LaneDiff
 from reconciler.kinds.registry import KindObservation, LaneRegistry
@@ -42,11 +42,9 @@ def _load_context(runtime: Runtime) -> PassContext:
     fleet = load_fleet(runtime.engine)
     owned = ownership.snapshot(runtime.engine)
     registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
-    protect = {lane: registry.policy(lane).protect for lane in registry.all_lanes()}
-    desired = {
-        lane: flag for lane, flag in protect.items() if registry.generation(lane) is not None
-    }
-    if ownership.sync_protection(runtime.engine, desired):
+    policies = {lane: registry.policy(lane) for lane in registry.all_lanes()}
+    protect = {lane: p.protect for lane, p in policies.items() if p.generation is not None}
+    if ownership.sync_protection(runtime.engine, protect):
         owned = ownership.snapshot(runtime.engine)  # plan from the registry as just updated
         registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
     return PassContext(fleet, registry, owned)
@@ -92,13 +90,12 @@ def _diffs(
     observation: KindObservation,
     blockers: list[Blocker],
 ) -> list[LaneDiff]:
-    diffs: list[LaneDiff] = []
-    for lane in selected:
-        if any(b.concerns(lane) and b.lane is None for b in blockers):
-            diffs.append(LaneDiff(lane=lane))  # the kind could not be read: no diff at all
-        else:
-            diffs.append(registry.diff(lane, observation))
-    return diffs
+    """A kind that could not be read is not diffed at all: it would read as "nothing exists"."""
+    unread = {b.kind for b in blockers if b.lane is None}
+    return [
+        LaneDiff(lane=lane) if kind_of_lane(lane) in unread else registry.diff(lane, observation)
+        for lane in selected
+    ]
 
 
 def _store(runtime: Runtime, plan: Plan, registry: LaneRegistry) -> None:
