@@ -23,6 +23,7 @@ from reconciler.kinds.product.observed import (
     ServiceFacts,
 )
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.services import ServiceType, strategy_for
 from reconciler.secrets import fingerprint as secret_fingerprint
 
 DEFAULT_ENVIRONMENT = "production"
@@ -56,7 +57,7 @@ def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
         "env": dict(sorted(lane.env.items())),
         "secrets": dict(sorted(secrets.desired.items())),
     }
-    if lane.target == "compose":
+    if strategy_for(lane.target).domains_need_deploy:
         fields["domains"] = sorted(
             (d.host, d.path, d.port, d.https, d.service) for d in lane.domains
         )
@@ -224,7 +225,7 @@ def _service_rule(seen: _Lane, result: LaneDiff) -> None:
         return
     result.actions.append(
         _safe_action(
-            _CREATE_OP[lane.target],
+            strategy_for(lane.target).create_op,
             seen.target,
             f"{lane.target} {lane.service_name!r} does not exist",
             ("service", None, lane.service_name),
@@ -244,7 +245,9 @@ def _service_rule(seen: _Lane, result: LaneDiff) -> None:
 
 def _image_rule(seen: _Lane, result: LaneDiff) -> str | None:
     lane, service = seen.desired, seen.service
-    if lane.target != "application" or (service is not None and service.image == lane.image):
+    if lane.target != ServiceType.application or (
+        service is not None and service.image == lane.image
+    ):
         return None
     result.actions.append(
         _safe_action(
@@ -260,7 +263,7 @@ def _image_rule(seen: _Lane, result: LaneDiff) -> str | None:
 
 def _compose_file_rule(seen: _Lane, result: LaneDiff) -> str | None:
     lane, service = seen.desired, seen.service
-    if lane.target != "compose" or (
+    if lane.target != ServiceType.compose or (
         service is not None and service.compose_file == lane.compose_file
     ):
         return None
@@ -282,7 +285,9 @@ def _compose_file_rule(seen: _Lane, result: LaneDiff) -> str | None:
 
 def _replicas_rule(seen: _Lane, result: LaneDiff) -> None:
     lane, service = seen.desired, seen.service
-    if lane.target != "application" or lane.replicas == (service.replicas if service else 1):
+    if not strategy_for(lane.target).has_replicas or lane.replicas == (
+        service.replicas if service else 1
+    ):
         return
     result.actions.append(
         _safe_action(
@@ -327,7 +332,8 @@ def _env_rule(seen: _Lane, result: LaneDiff) -> str | None:
 def _domains_rule(seen: _Lane, result: LaneDiff) -> str | None:
     changed = _domain_actions(seen.desired, seen.service, seen.service_ref, seen.target, result)
     # Compose domains are labels in the compose file Dokploy writes: they need a deploy.
-    return "compose domains changed" if changed and seen.desired.target == "compose" else None
+    needs_deploy = strategy_for(seen.desired.target).domains_need_deploy
+    return "compose domains changed" if changed and needs_deploy else None
 
 
 def _deploy_rule(seen: _Lane, reasons: list[str], result: LaneDiff) -> None:
@@ -365,7 +371,6 @@ def _deploy_rule(seen: _Lane, reasons: list[str], result: LaneDiff) -> None:
     )
 
 
-_CREATE_OP = {"application": Op.create_application, "compose": Op.create_compose}
 _RULES: tuple[_Rule, ...] = (
     _project_rule,
     _environment_rule,

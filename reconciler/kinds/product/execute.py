@@ -10,12 +10,7 @@ from typing import Any
 from desired_state.secrets import SecretRef
 from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
-from providers.dokploy.ensure import (
-    ensure_application,
-    ensure_compose,
-    ensure_environment,
-    ensure_project,
-)
+from providers.dokploy.ensure import ensure_environment, ensure_project
 from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import DokployError
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef
@@ -23,6 +18,7 @@ from reconciler.core.plans import Action
 from reconciler.kinds.base import ActionFailed
 from reconciler.kinds.product.diff import environment_key, project_key
 from reconciler.kinds.product.ops import DOKPLOY, Op
+from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
 from reconciler.runtime import HealthCheck
 from reconciler.secrets import SecretUnavailable, StoreReader, fingerprint, resolve
 
@@ -83,18 +79,11 @@ class ProductExecutor:
     async def _create_service(self, action: Action) -> Done:
         environment_id = self._id(action.params["environment"])
         name = action.params["name"]
-        kind = "application" if action.op == Op.create_application else "compose"
-        server_id = action.params.get("server_id")
-        if kind == "application":
-            app, created = await ensure_application(
-                self.client, environment_id, name, server_id=server_id
-            )
-            service_id = app.application_id
-        else:
-            compose, created = await ensure_compose(
-                self.client, environment_id, name, server_id=server_id
-            )
-            service_id = compose.compose_id
+        service = BY_CREATE_OP[action.op]
+        kind = service.type.value
+        service_id, created = await service.ensure(
+            self.client, environment_id, name, action.params.get("server_id")
+        )
         if not created:
             # Someone made a service with this name after the plan was computed: not ours.
             raise ActionFailed(
@@ -143,16 +132,10 @@ class ProductExecutor:
             if fingerprint(self.salt, value) != action.params["secret_fingerprints"].get(key):
                 raise ActionFailed(f"secret {key} changed since the plan was computed; plan again")
             owned[key] = value.reveal()
-        current = (
-            (await self.client.application_one(service_id)).env
-            if kind == "application"
-            else (await self.client.compose_one(service_id)).env
-        )
+        service = strategy_for(kind)
+        current = (await service.read(self.client, service_id)).env
         text = merge_env(current, owned, action.params["remove"])
-        if kind == "application":
-            await self.client.application_save_environment(service_id, text)
-        else:
-            await self.client.compose_save_environment(service_id, text)
+        await service.save_env(self.client, service_id, text)
         facts = Facts(
             ObjectRef(DOKPLOY, kind, service_id),
             {"managed_env_keys": sorted(owned), "plain_env_keys": sorted(action.params["plain"])},
@@ -173,11 +156,7 @@ class ProductExecutor:
                 p["domain_id"], host=p["host"], service_name=p["service_name"], **common
             )
             return Done(f"domain {p['host']}{p['path']} updated")
-        target = (
-            {"application_id": service_id}
-            if kind == "application"
-            else {"compose_id": service_id, "service_name": p["service_name"]}
-        )
+        target = strategy_for(kind).domain_target(service_id, p["service_name"])
         domain = await self.client.domain_create(p["host"], **target, **common)
         return Done(f"domain {p['host']}{p['path']} created ({domain.domain_id})")
 
@@ -189,12 +168,9 @@ class ProductExecutor:
 
     async def _deploy(self, action: Action) -> Done:
         kind, service_id = self._service(action)
-        target = (
-            {"application_id": service_id} if kind == "application" else {"compose_id": service_id}
-        )
         deployment = await deploy_and_wait(
             self.client,
-            **target,
+            **strategy_for(kind).deploy_target(service_id),
             timeout=float(action.params["timeout_seconds"]),
             poll_interval=self.poll_interval,
             title=f"setpoint {action.lane} {action.id}",
@@ -233,10 +209,7 @@ class ProductExecutor:
     async def _delete_service(self, action: Action) -> Done:
         kind = action.params["service_type"]
         service_id = action.params["service_id"]
-        if kind == "application":
-            await self.client.application_delete(service_id)
-        else:
-            await self.client.compose_delete(service_id)
+        await strategy_for(kind).delete(self.client, service_id)
         return Done(
             f"{kind} {service_id} deleted", releases=(ObjectRef(DOKPLOY, kind, service_id),)
         )

@@ -30,6 +30,7 @@ from reconciler.kinds.product.observed import (
     service_ref,
 )
 from reconciler.kinds.product.ops import DOKPLOY
+from reconciler.kinds.product.services import identify, strategy_for
 
 log = logging.getLogger("setpoint.observe")
 DETAIL_READ_CONCURRENCY = 8
@@ -82,10 +83,10 @@ def _domains(detail: Application | Compose) -> list[ObservedDomain]:
     ]
 
 
-async def read_service(client: DokployClient, kind: str, service_id: str) -> Application | Compose:
-    if kind == "application":
-        return await client.application_one(service_id)
-    return await client.compose_one(service_id)
+async def read_service(
+    client: DokployClient, service_type: str, service_id: str
+) -> Application | Compose:
+    return await strategy_for(service_type).read(client, service_id)
 
 
 class ProductObserver:
@@ -234,7 +235,8 @@ class ProductObserver:
                 for service in services:
                     if service.name != lane.service_name:
                         continue
-                    kind, service_id = _kind_and_id(service)
+                    strategy, service_id = identify(service)
+                    kind = strategy.type.value
                     owner = self._ownership.owner_of(ObjectRef(DOKPLOY, kind, service_id))
                     if owner is not None and owner.lane == lane.lane:
                         continue  # read in detail below, by id
@@ -261,12 +263,6 @@ class ProductObserver:
             fps[ref] = object_fingerprint(self._salt, {"clashes": sorted(seen.clashes)})
         else:
             fps[ref] = ABSENT
-
-
-def _kind_and_id(service: Application | Compose) -> tuple[str, str]:
-    if isinstance(service, Application):
-        return "application", service.application_id
-    return "compose", service.compose_id
 
 
 def _failed(observation: Observation) -> set[str | None]:

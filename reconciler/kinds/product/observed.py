@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.core.inventory import Owned
+from reconciler.kinds.product.services import ServiceType
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class ServiceFacts:
         )
 
 
-SERVICE_TYPES = ("application", "compose")
+SERVICE_TYPES = frozenset(ServiceType)
 
 
 def owned_service(owned: list[Owned]) -> Owned | None:
