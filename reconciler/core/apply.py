@@ -92,7 +92,9 @@ async def apply_plan(
         )
     holder = f"{runtime.actor}:{plan.plan_id}"
     try:
-        with leases.hold(runtime.engine, plan.lanes, holder, ttl_seconds=LEASE_SECONDS) as held:
+        async with leases.holding(
+            runtime.engine, plan.lanes, holder, ttl_seconds=LEASE_SECONDS
+        ) as held:
             return await _apply_leased(runtime, context, plan, held)
     except leases.LaneBusy as busy:
         await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.pending)
@@ -207,20 +209,20 @@ class _Run:
             why_not = self._why_not(action)
             if why_not is None:
                 self.runtime.progress(f"[{index}/{total}] {action.op} {action.target}")
-                why_not = self._renew_if_due()
+                why_not = await self._renew_if_due()
             if why_not is not None:
                 await self._skip(action, why_not)
                 continue
             await self._run(action)
 
-    def _renew_if_due(self) -> str | None:
+    async def _renew_if_due(self) -> str | None:
         """Renew the leases every third of their TTL: a long apply must not outlive them
         unnoticed. Returns why work stops when one was lost."""
         if time.monotonic() - self.renewed_at <= LEASE_SECONDS / 3:
             return None
         self.renewed_at = time.monotonic()
         try:
-            self.held.renew()
+            await in_thread(self.held.renew)
         except leases.LeaseLost as lost:
             self.stopped = str(lost)
         return self.stopped

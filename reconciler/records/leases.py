@@ -8,8 +8,8 @@ Expiry uses the workers' clocks: keep the TTL well above any clock skew between 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
 from reconciler.records.columns import UTCDateTime, utcnow
+from reconciler.records.database import in_thread
 
 
 class LaneLease(SQLModel, table=True):
@@ -121,11 +122,8 @@ class HeldLanes:
                 raise LeaseLost(lane)
 
 
-@contextmanager
-def hold(
-    engine: Engine, lanes: Iterable[str], holder: str, ttl_seconds: float = 900
-) -> Iterator[HeldLanes]:
-    """Hold every lane for the block, or none: LaneBusy after giving back what was taken.
+def take_all(engine: Engine, lanes: Iterable[str], holder: str, ttl_seconds: float) -> HeldLanes:
+    """Take every lane, or none: LaneBusy after giving back what was taken.
 
     Lanes are taken in sorted order, so two workers wanting overlapping sets cannot each
     hold a part the other waits for.
@@ -140,7 +138,36 @@ def hold(
                     lane, lease.holder if lease else None, lease.expires_at if lease else None
                 )
             taken.append(lane)
-        yield HeldLanes(engine, wanted, holder, ttl_seconds)
+    except BaseException:
+        _release_all(engine, taken, holder)
+        raise
+    return HeldLanes(engine, wanted, holder, ttl_seconds)
+
+
+def _release_all(engine: Engine, lanes: Iterable[str], holder: str) -> None:
+    for lane in reversed(list(lanes)):
+        release(engine, lane, holder)
+
+
+@contextmanager
+def hold(
+    engine: Engine, lanes: Iterable[str], holder: str, ttl_seconds: float = 900
+) -> Iterator[HeldLanes]:
+    """Hold every lane for the block, or none (see `take_all`)."""
+    held = take_all(engine, lanes, holder, ttl_seconds)
+    try:
+        yield held
     finally:
-        for lane in reversed(taken):
-            release(engine, lane, holder)
+        _release_all(engine, held.lanes, holder)
+
+
+@asynccontextmanager
+async def holding(
+    engine: Engine, lanes: Iterable[str], holder: str, ttl_seconds: float = 900
+) -> AsyncIterator[HeldLanes]:
+    """`hold` for async code: the database calls run off the event loop."""
+    held = await in_thread(take_all, engine, lanes, holder, ttl_seconds)
+    try:
+        yield held
+    finally:
+        await in_thread(_release_all, engine, held.lanes, holder)
