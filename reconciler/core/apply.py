@@ -369,7 +369,9 @@ def _record_lane_result(
         return
     retry_at = None
     if failed:
-        condition = status.stalled("ApplyFailed", f"{failed[0].action_id}: {failed[0].message}")
+        condition = status.stalled(
+            status.Reason.apply_failed, f"{failed[0].action_id}: {failed[0].message}"
+        )
     elif waiting:
         after = waiting[0].retry_after or 0.0
         retry_at = utcnow() + timedelta(seconds=after)
@@ -377,7 +379,9 @@ def _record_lane_result(
             f"{waiting[0].action_id}: {waiting[0].message} (next try {retry_at:%H:%M:%S} UTC)"
         )
     elif skipped:
-        condition = status.stalled("ApplyIncomplete", f"{len(skipped)} action(s) not run")
+        condition = status.stalled(
+            status.Reason.apply_incomplete, f"{len(skipped)} action(s) not run"
+        )
     else:
         condition = status.converged(f"plan {plan.plan_id} applied")
     complete = not (failed or waiting or skipped)

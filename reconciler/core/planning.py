@@ -139,7 +139,7 @@ def _record_status(runtime: Runtime, plan: Plan, registry: LaneRegistry) -> None
         blockers = plan.blockers_for(lane)
         actions = actions_by_lane.get(lane, 0)
         if blockers:
-            condition = status.stalled(blockers[0].type.value, blockers[0].message)
+            condition = status.stalled(blockers[0].type, blockers[0].message)
         elif actions:
             condition = status.pending(f"{actions} action(s) in plan {plan.plan_id}")
         else:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, select
 
+from reconciler.core.plans import BlockerType
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import session_scope
 
@@ -33,29 +35,68 @@ class LaneCondition:
     ready: bool
     reconciling: bool
     stalled: bool
-    reason: str
+    reason: Reason | BlockerType
     message: str
 
 
+class Reason(StrEnum):
+    """Why a lane is in the state its conditions say (blocker types are reasons too)."""
+
+    converged = "Converged"
+    changes_pending = "ChangesPending"
+    applying = "Applying"
+    waiting = "Waiting"
+    apply_failed = "ApplyFailed"
+    apply_incomplete = "ApplyIncomplete"
+    as_expected = "AsExpected"  # a condition that is False and has nothing to say
+
+
 def converged(message: str = "observed state matches desired state") -> LaneCondition:
-    return LaneCondition(True, False, False, "Converged", message)
+    return LaneCondition(True, False, False, Reason.converged, message)
 
 
 def pending(message: str) -> LaneCondition:
-    return LaneCondition(False, False, False, "ChangesPending", message)
+    return LaneCondition(False, False, False, Reason.changes_pending, message)
 
 
 def reconciling(message: str) -> LaneCondition:
-    return LaneCondition(False, True, False, "Applying", message)
+    return LaneCondition(False, True, False, Reason.applying, message)
 
 
-def stalled(reason: str, message: str) -> LaneCondition:
+def stalled(reason: Reason | BlockerType, message: str) -> LaneCondition:
     return LaneCondition(False, False, True, reason, message)
 
 
 def waiting(message: str) -> LaneCondition:
     """Not failed: the lane's kind said "not yet", and it will be tried again."""
-    return LaneCondition(False, True, False, "Waiting", message)
+    return LaneCondition(False, True, False, Reason.waiting, message)
+
+
+def _conditions(
+    condition: LaneCondition, previous: dict[str, dict[str, Any]], now: str
+) -> list[dict[str, Any]]:
+    """Ready always says why; Reconciling and Stalled carry the reason only when True
+    (Flux's convention: a condition that is False has nothing to explain)."""
+    flags = {"Ready": condition.ready, "Reconciling": condition.reconciling}
+    flags["Stalled"] = condition.stalled
+    conditions: list[dict[str, Any]] = []
+    for kind in CONDITION_TYPES:
+        speaks = kind == "Ready" or flags[kind]
+        before = previous.get(kind)
+        status = "True" if flags[kind] else "False"
+        moved = before is None or before["status"] != status
+        conditions.append(
+            {
+                "type": kind,
+                "status": status,
+                "reason": str(condition.reason if speaks else Reason.as_expected),
+                "message": condition.message if speaks else "",
+                "lastTransitionTime": now
+                if moved or before is None
+                else before["lastTransitionTime"],
+            }
+        )
+    return conditions
 
 
 def record(
@@ -71,25 +112,7 @@ def record(
     with session_scope(engine) as session:
         row = session.get(LaneStatusRow, lane) or LaneStatusRow(lane=lane)
         previous = {c["type"]: c for c in row.conditions}
-        flags = {
-            "Ready": condition.ready,
-            "Reconciling": condition.reconciling,
-            "Stalled": condition.stalled,
-        }
-        conditions: list[dict[str, Any]] = []
-        for kind in CONDITION_TYPES:
-            status = "True" if flags[kind] else "False"
-            before = previous.get(kind)
-            moved = before is None or before["status"] != status
-            conditions.append(
-                {
-                    "type": kind,
-                    "status": status,
-                    "reason": condition.reason,
-                    "message": condition.message,
-                    "lastTransitionTime": now if moved else before["lastTransitionTime"],  # type: ignore[index]
-                }
-            )
+        conditions = _conditions(condition, previous, now)
         row.conditions = conditions
         if observed_generation is not None:
             row.observed_generation = observed_generation
