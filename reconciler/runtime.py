@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine
 
+from reconciler.errors import ProviderNotConfigured
 from reconciler.health import HealthResult
 from reconciler.secrets import StoreReader
 from reconciler.settings import Settings
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
 HealthCheck = Callable[[str, int, float], Awaitable[HealthResult]]
 Progress = Callable[[str], None]
 ProviderT = TypeVar("ProviderT")
-
-
-class ProviderNotConfigured(LookupError):
-    """A kind needs a provider this deployment did not configure."""
 
 
 def _quiet(_: str) -> None:

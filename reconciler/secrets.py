@@ -17,20 +17,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from desired_state.secrets import SecretRef
+from reconciler.errors import SecretUnavailable
 
 REDACTED = "***"
 # A short value (say "on" or "1") found inside longer text is far more likely a coincidence
 # than a leak, so below this length a value only counts when it stands alone as a word.
 _MIN_SUBSTRING_LENGTH = 6
-
-
-class SecretUnavailable(Exception):
-    """A reference could not be resolved; the message names the reference, never a value."""
-
-    def __init__(self, ref: str, reason: str) -> None:
-        super().__init__(f"secret {ref} is unavailable: {reason}")
-        self.ref = ref
-        self.reason = reason
 
 
 class SecretValue:

@@ -130,3 +130,27 @@ def test_a_rule_catches_a_breach() -> None:
         ]
     finally:
         del MODULES["reconciler.core.__probe__"]
+
+
+def test_every_engine_exception_lives_in_errors_under_one_root() -> None:
+    import reconciler.errors as errors
+
+    public = [
+        obj
+        for name, obj in vars(errors).items()
+        if isinstance(obj, type) and issubclass(obj, BaseException) and not name.startswith("_")
+    ]
+    assert len(public) >= 10 and all(issubclass(cls, errors.SetpointError) for cls in public)
+    elsewhere = sorted(
+        f"{path.relative_to(ROOT)}: {node.name}"
+        for path in (ROOT / "reconciler").rglob("*.py")
+        if path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and not node.name.startswith("_")
+        and any(
+            isinstance(base, ast.Name) and base.id.endswith(("Error", "Exception"))
+            for base in node.bases
+        )
+    )
+    assert elsewhere == [], "define engine exceptions in reconciler/errors.py"

@@ -8,7 +8,8 @@ import typer
 from reconciler.cli.output import console, fail
 from reconciler.cli.runtime import open_runtime
 from reconciler.core.adoption import adopt
-from reconciler.kinds.base import AdoptionPreview, AdoptionRefused
+from reconciler.errors import AdoptionRefused
+from reconciler.kinds.base import AdoptionPreview
 
 
 def adopt_command(

@@ -14,8 +14,7 @@ from reconciler.cli.runtime import open_runtime
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
-from reconciler.kinds.registry import UnknownLane
-from reconciler.records.plan_store import PlanNotFound
+from reconciler.errors import PlanNotFound, UnknownLane
 from reconciler.records.status import all_statuses
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2

@@ -13,9 +13,10 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.config import DokployConfig
 from reconciler.cli import context
 from reconciler.cli.output import fail
+from reconciler.errors import SecretStoreError
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
-from reconciler.records.secret_store import SecretStore, SecretStoreError
+from reconciler.records.secret_store import SecretStore
 from reconciler.runtime import Progress, Runtime
 
 

@@ -10,9 +10,10 @@ import typer
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
 from reconciler.cli.runtime import default_actor, secret_store
+from reconciler.errors import SecretStoreError
 from reconciler.records import audit
 from reconciler.records.audit import AuditEvent
-from reconciler.records.secret_store import SecretStore, SecretStoreError, check_name, generate_key
+from reconciler.records.secret_store import SecretStore, check_name, generate_key
 
 app = typer.Typer(
     help="The encrypted secret store: values for `fromStore` references.", no_args_is_help=True

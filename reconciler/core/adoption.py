@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from reconciler.core.planning import load_context
 from reconciler.core.plans import kind_of_lane
-from reconciler.kinds.base import AdoptingKind, AdoptionPreview, AdoptionRefused
-from reconciler.kinds.registry import UnknownLane
+from reconciler.errors import AdoptionRefused, UnknownLane
+from reconciler.kinds.base import AdoptingKind, AdoptionPreview
 from reconciler.records import audit, ownership
 from reconciler.records.audit import AuditEvent
 from reconciler.records.database import in_thread

@@ -21,7 +21,8 @@ from reconciler.core import policy
 from reconciler.core.outcomes import Done, Failed, Outcome, Retry
 from reconciler.core.planning import PassContext, load_context
 from reconciler.core.plans import Action, Blocker, BlockerType, Plan, Trigger, kind_of_lane
-from reconciler.kinds.base import ActionExecutor, ActionFailed
+from reconciler.errors import ActionFailed, LaneBusy, LeaseLost
+from reconciler.kinds.base import ActionExecutor
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, ownership, plan_store, status
 from reconciler.records.audit import AuditEvent
@@ -96,7 +97,7 @@ async def apply_plan(
             runtime.engine, plan.lanes, holder, ttl_seconds=LEASE_SECONDS
         ) as held:
             return await _apply_leased(runtime, context, plan, held)
-    except leases.LaneBusy as busy:
+    except LaneBusy as busy:
         await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.pending)
         return await _refuse(
             runtime,
@@ -223,7 +224,7 @@ class _Run:
         self.renewed_at = time.monotonic()
         try:
             await in_thread(self.held.renew)
-        except leases.LeaseLost as lost:
+        except LeaseLost as lost:
             self.stopped = str(lost)
         return self.stopped
 

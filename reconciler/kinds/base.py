@@ -138,10 +138,6 @@ class LaneKind(Protocol):
         ...
 
 
-class AdoptionRefused(Exception):
-    """Adopting that object into that lane is not possible; the message says why."""
-
-
 @dataclass(frozen=True)
 class AdoptionPreview:
     """What adopting an unowned outside object into a lane means: the claim to record and
@@ -174,7 +170,3 @@ class KindFactory(Protocol):
     def __call__(
         self, runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot
     ) -> list[LaneKind]: ...
-
-
-class ActionFailed(Exception):
-    """An action could not complete; the message is safe to show and to audit."""

@@ -11,12 +11,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.core.plans import name_of_lane
+from reconciler.errors import UnknownLane
 from reconciler.kinds.base import ActionExecutor, LaneDiff, LaneKind, LanePolicy, Observation
 from reconciler.runtime import Runtime
-
-
-class UnknownLane(ValueError):
-    pass
 
 
 @dataclass

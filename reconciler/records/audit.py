@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from reconciler.errors import SecretInAuditRecord
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import session_scope
 from reconciler.secrets import contains_secret
@@ -41,14 +42,6 @@ class AuditEvent(StrEnum):
     verify_result = "verify_result"
     secret_stored = "secret_stored"  # noqa: S105 -- an event name, not a password
     secret_deleted = "secret_deleted"  # noqa: S105 -- an event name, not a password
-
-
-class SecretInAuditRecord(ValueError):
-    """The record would have carried a resolved secret value; the message says where only."""
-
-    def __init__(self, where: str) -> None:
-        super().__init__(f"refused to write an audit record: {where} contains a secret value")
-        self.where = where
 
 
 @dataclass(frozen=True)

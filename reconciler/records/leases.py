@@ -18,6 +18,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records.columns import UTCDateTime, utcnow
 from reconciler.records.database import in_thread
 
@@ -34,25 +35,6 @@ class LaneLease(SQLModel, table=True):
 
 
 _leases: sa.Table = LaneLease.__table__  # type: ignore[attr-defined]
-
-
-class LaneBusy(Exception):
-    """Another worker holds the lane; says who and until when."""
-
-    def __init__(self, lane: str, holder: str | None, expires_at: datetime | None) -> None:
-        until = f" until {expires_at.isoformat()}" if expires_at else ""
-        super().__init__(f"lane {lane} is being reconciled by {holder or 'another worker'}{until}")
-        self.lane = lane
-        self.holder = holder
-        self.expires_at = expires_at
-
-
-class LeaseLost(Exception):
-    """A lease this worker held was taken over (it expired); stop mutating the lane."""
-
-    def __init__(self, lane: str) -> None:
-        super().__init__(f"lease on lane {lane} was lost: another worker may now hold it")
-        self.lane = lane
 
 
 def acquire(engine: Engine, lane: str, holder: str, ttl_seconds: float) -> bool:

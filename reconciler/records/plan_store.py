@@ -11,12 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, select
 
 from reconciler.core.plans import Plan
+from reconciler.errors import PlanNotFound
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import session_scope
-
-
-class PlanNotFound(LookupError):
-    pass
 
 
 class PlanStatus(StrEnum):

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
+from reconciler.errors import SecretStoreError
 from reconciler.records.columns import UTCDateTime, utcnow
 from reconciler.records.database import session_scope
 
@@ -44,10 +45,6 @@ class StoredSecret(SQLModel, table=True):
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _NONCE_BYTES = 12
-
-
-class SecretStoreError(Exception):
-    """The store cannot be used as asked; the message never contains a value or the key."""
 
 
 def generate_key() -> str:

@@ -9,7 +9,7 @@ from reconciler.core.adoption import adopt
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
-from reconciler.kinds.base import AdoptionRefused
+from reconciler.errors import AdoptionRefused
 from reconciler.kinds.product.ops import Op
 from reconciler.records import audit
 from reconciler.records.database import session_scope

@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from desired_state.secrets import SecretRef
+from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
-from reconciler.records.audit import AuditEvent, SecretInAuditRecord
+from reconciler.records.audit import AuditEvent
 from reconciler.records.database import make_engine
 from reconciler.secrets import SecretValue, resolve
 

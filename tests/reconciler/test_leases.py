@@ -8,9 +8,9 @@ import time
 import pytest
 from sqlalchemy.engine import Engine
 
+from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records import leases
 from reconciler.records.database import make_engine
-from reconciler.records.leases import LaneBusy, LeaseLost
 
 
 def test_second_holder_is_refused_until_release(engine: Engine) -> None:

@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from desired_state.secrets import SecretRef
-from reconciler.records.secret_store import SecretStore, SecretStoreError, generate_key
-from reconciler.secrets import SecretUnavailable, resolve
+from reconciler.errors import SecretStoreError, SecretUnavailable
+from reconciler.records.secret_store import SecretStore, generate_key
+from reconciler.secrets import resolve
 from tests.support.cli import Invoke
 from tests.support.secret_scan import assert_no_secrets
 

@@ -15,9 +15,10 @@ from sqlalchemy.engine import Engine
 
 from desired_state.secrets import SecretRef
 from reconciler import secrets
+from reconciler.errors import SecretUnavailable
 from reconciler.records import secret_store
 from reconciler.records.database import make_engine
-from reconciler.secrets import SecretUnavailable, SecretValue
+from reconciler.secrets import SecretValue
 
 
 @pytest.fixture(autouse=True)

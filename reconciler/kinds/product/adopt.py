@@ -15,7 +15,8 @@ from providers.dokploy.errors import DokployNotFound
 from providers.dokploy.models import Application, Compose
 from reconciler.core.inventory import Owned
 from reconciler.core.outcomes import Claim, ObjectRef
-from reconciler.kinds.base import AdoptionPreview, AdoptionRefused
+from reconciler.errors import AdoptionRefused
+from reconciler.kinds.base import AdoptionPreview
 from reconciler.kinds.product.diff import desired_config_hash, diff_product_lane
 from reconciler.kinds.product.lanes import KIND
 from reconciler.kinds.product.observe import read_service, service_from

@@ -15,12 +15,12 @@ from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import DokployError
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef
 from reconciler.core.plans import Action
-from reconciler.kinds.base import ActionFailed
+from reconciler.errors import ActionFailed, SecretUnavailable
 from reconciler.kinds.product.diff import environment_key, project_key
 from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
 from reconciler.runtime import HealthCheck
-from reconciler.secrets import SecretUnavailable, StoreReader, fingerprint, resolve
+from reconciler.secrets import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
 

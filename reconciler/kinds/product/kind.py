@@ -9,6 +9,7 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import BlastRadiusGuard, Blocker, BlockerType
+from reconciler.errors import SecretUnavailable
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import AdoptionPreview, LaneDiff, Observation, OpSpec
 from reconciler.kinds.product.adopt import preview_adoption
@@ -20,7 +21,7 @@ from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
 from reconciler.runtime import Runtime
-from reconciler.secrets import SecretUnavailable, StoreReader, fingerprint, resolve
+from reconciler.secrets import StoreReader, fingerprint, resolve
 
 
 @dataclass

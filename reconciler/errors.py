@@ -1,0 +1,91 @@
+"""Every exception the engine raises, under one root, so a caller can catch them all.
+
+    SetpointError
+    ├── UnknownLane              a lane name that no kind has, or that two kinds share
+    ├── PlanNotFound             no stored plan with that id (or one an older Setpoint wrote)
+    ├── ProviderNotConfigured    a kind needs a provider this deployment did not configure
+    ├── AdoptionRefused          adopting that object into that lane is not possible
+    ├── ActionFailed             an executor could not complete an action (becomes `Failed`)
+    ├── LaneBusy                 another worker holds a lane's lease
+    ├── LeaseLost                a lease this worker held was taken over
+    └── SecretError
+        ├── SecretUnavailable    a secret reference could not be resolved
+        ├── SecretStoreError     the encrypted store cannot be used as asked
+        └── SecretInAuditRecord  an audit record would have carried a secret value
+
+Every message is safe to show, log and audit: none carries a secret value.
+Provider errors have trees of their own (`providers/dokploy/errors.py`,
+`providers/github/errors.py`); executors turn them into outcomes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class SetpointError(Exception):
+    """The root of the engine's exceptions."""
+
+
+class UnknownLane(SetpointError, ValueError):
+    pass
+
+
+class PlanNotFound(SetpointError, LookupError):
+    pass
+
+
+class ProviderNotConfigured(SetpointError, LookupError):
+    """A kind needs a provider this deployment did not configure."""
+
+
+class AdoptionRefused(SetpointError):
+    """Adopting that object into that lane is not possible; the message says why."""
+
+
+class ActionFailed(SetpointError):
+    """An action could not complete; the message is safe to show and to audit."""
+
+
+class LaneBusy(SetpointError):
+    """Another worker holds the lane; says who and until when."""
+
+    def __init__(self, lane: str, holder: str | None, expires_at: datetime | None) -> None:
+        until = f" until {expires_at.isoformat()}" if expires_at else ""
+        super().__init__(f"lane {lane} is being reconciled by {holder or 'another worker'}{until}")
+        self.lane = lane
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+class LeaseLost(SetpointError):
+    """A lease this worker held was taken over (it expired); stop mutating the lane."""
+
+    def __init__(self, lane: str) -> None:
+        super().__init__(f"lease on lane {lane} was lost: another worker may now hold it")
+        self.lane = lane
+
+
+class SecretError(SetpointError):
+    """Something about a secret; the message never holds its value."""
+
+
+class SecretUnavailable(SecretError):
+    """A reference could not be resolved; the message names the reference, never a value."""
+
+    def __init__(self, ref: str, reason: str) -> None:
+        super().__init__(f"secret {ref} is unavailable: {reason}")
+        self.ref = ref
+        self.reason = reason
+
+
+class SecretStoreError(SecretError):
+    """The store cannot be used as asked; the message never contains a value or the key."""
+
+
+class SecretInAuditRecord(SecretError, ValueError):
+    """The record would have carried a resolved secret value; the message says where only."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"refused to write an audit record: {where} contains a secret value")
+        self.where = where
