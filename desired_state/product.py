@@ -28,7 +28,7 @@ class DokployTarget(SpecModel):
     server: str | None = Field(default=None, description="Dokploy server name; local if unset")
 
 
-class Runtime(SpecModel):
+class ProductRuntime(SpecModel):
     port: int = Field(ge=1, le=65535)
     health_path: str = Field(default="/healthz", pattern=r"^/")
 
@@ -41,7 +41,7 @@ class DomainSpec(SpecModel):
     service: str | None = Field(default=None, description="compose service the domain routes to")
 
 
-class HealthCheck(SpecModel):
+class HealthCheckSpec(SpecModel):
     url: str | None = Field(default=None, description="full URL; default: first domain + path")
     path: str | None = Field(
         default=None, pattern=r"^/", description="default: the product's runtime.healthPath"
@@ -63,7 +63,7 @@ class LaneSpec(SpecModel):
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     domains: list[DomainSpec] = Field(default_factory=list)
     replicas: int = Field(default=1, ge=0, le=100)
-    health_checks: list[HealthCheck] = Field(default_factory=list)
+    health_checks: list[HealthCheckSpec] = Field(default_factory=list)
     deploy_timeout_seconds: float = Field(default=600, gt=0, le=7200)
     apply: ApplyPolicy = "manual"
     protect: bool = False
@@ -124,7 +124,7 @@ class PreviewPolicy(SpecModel):
 class ProductSpec(SpecModel):
     repository: Repository
     dokploy: DokployTarget
-    runtime: Runtime
+    runtime: ProductRuntime
     env: PlainEnv = Field(default_factory=dict)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     lanes: list[LaneSpec] = Field(min_length=1)

@@ -15,13 +15,13 @@ from sqlalchemy.engine import Engine
 
 from reconciler.errors import ProviderNotConfigured
 from reconciler.health import HealthResult
-from reconciler.secrets import StoreReader
+from reconciler.secret_values import StoreReader
 from reconciler.settings import Settings
 
 if TYPE_CHECKING:
     from reconciler.kinds.base import KindFactory
 
-HealthCheck = Callable[[str, int, float], Awaitable[HealthResult]]
+HealthProbe = Callable[[str, int, float], Awaitable[HealthResult]]
 Progress = Callable[[str], None]
 ProviderT = TypeVar("ProviderT")
 
@@ -35,7 +35,7 @@ class Runtime:
     engine: Engine  # the database
     settings: Settings
     actor: str
-    health_check: HealthCheck
+    health_check: HealthProbe
     kinds: KindFactory
     providers: Mapping[str, object] = field(default_factory=dict)
     environ: Mapping[str, str] | None = None  # where fromEnv secrets are read; None: os.environ

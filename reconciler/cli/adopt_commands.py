@@ -6,7 +6,7 @@ import anyio
 import typer
 
 from reconciler.cli.output import console, fail
-from reconciler.cli.runtime import open_runtime
+from reconciler.cli.wiring import open_runtime
 from reconciler.core.adoption import adopt
 from reconciler.errors import AdoptionRefused
 from reconciler.kinds.base import AdoptionPreview

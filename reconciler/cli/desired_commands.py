@@ -11,7 +11,7 @@ from desired_state.issues import InvalidDesiredState
 from desired_state.loader import load_path
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
-from reconciler.cli.runtime import default_actor
+from reconciler.cli.wiring import default_actor
 from reconciler.records import audit
 from reconciler.records.audit import AuditEvent
 from reconciler.records.database import session_scope

@@ -7,7 +7,7 @@ import logging
 from rich.logging import RichHandler
 
 from reconciler.cli.output import errors
-from reconciler.secrets import install_log_redaction
+from reconciler.secret_values import install_log_redaction
 
 
 def configure(verbosity: int) -> None:

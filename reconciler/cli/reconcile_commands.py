@@ -10,7 +10,7 @@ import typer
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
 from reconciler.cli.render import render_apply, render_plan, render_status
-from reconciler.cli.runtime import open_runtime
+from reconciler.cli.wiring import open_runtime
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan

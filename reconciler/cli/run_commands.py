@@ -7,9 +7,9 @@ import typer
 from rich.table import Table
 
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, print_json
-from reconciler.cli.runtime import open_runtime
+from reconciler.cli.wiring import open_runtime
 from reconciler.loop.passes import PassReport, reconcile_pass
-from reconciler.secrets import redact
+from reconciler.secret_values import redact
 
 STYLE = {
     "converged": "green",

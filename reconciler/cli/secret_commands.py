@@ -9,7 +9,7 @@ import typer
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.cli.runtime import default_actor, secret_store
+from reconciler.cli.wiring import default_actor, secret_store
 from reconciler.errors import SecretStoreError
 from reconciler.records import audit
 from reconciler.records.audit import AuditEvent

@@ -30,7 +30,7 @@ from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
 from reconciler.records.plan_store import PlanStatus
 from reconciler.runtime import Runtime
-from reconciler.secrets import redact
+from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.apply")
 LEASE_SECONDS = 1800.0

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> list[LaneKind]:
     """The kinds this deployment can reconcile: each one whose providers are configured."""
-    from reconciler.kinds.product.kind import ProductLanes
+    from reconciler.kinds.product.kind import ProductKind
     from reconciler.kinds.product.ops import DOKPLOY
 
     kinds: list[LaneKind] = []
@@ -26,7 +26,7 @@ def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -
         from reconciler.core.plans import BlastRadiusGuard
 
         kinds.append(
-            ProductLanes(
+            ProductKind(
                 fleet=fleet,
                 owned=owned,
                 client=runtime.provider(DOKPLOY, DokployClient),

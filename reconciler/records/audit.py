@@ -23,7 +23,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from reconciler.errors import SecretInAuditRecord
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import session_scope
-from reconciler.secrets import contains_secret
+from reconciler.secret_values import contains_secret
 
 GENESIS_HASH = "0" * 64
 

@@ -16,7 +16,7 @@ from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit import AuditEvent
 from reconciler.records.database import make_engine
-from reconciler.secrets import SecretValue, resolve
+from reconciler.secret_values import SecretValue, resolve
 
 
 def _fill(engine: Engine, count: int) -> None:

@@ -12,7 +12,7 @@ from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
 from reconciler.kinds.product.observed import ObservedDomain, ObservedProductLane, ObservedService
 from reconciler.kinds.product.ops import Op
 from reconciler.kinds.product.policy import ApplyPolicy
-from reconciler.secrets import fingerprint
+from reconciler.secret_values import fingerprint
 
 SALT = "property-salt"
 keys = st.from_regex(r"[A-Z][A-Z0-9_]{0,7}", fullmatch=True)

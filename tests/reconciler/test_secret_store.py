@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from desired_state.secrets import SecretRef
 from reconciler.errors import SecretStoreError, SecretUnavailable
 from reconciler.records.secret_store import SecretStore, generate_key
-from reconciler.secrets import resolve
+from reconciler.secret_values import resolve
 from tests.support.cli import Invoke
 from tests.support.secret_scan import assert_no_secrets
 

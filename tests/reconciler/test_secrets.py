@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from desired_state.secrets import SecretRef
-from reconciler import secrets
+from reconciler import secret_values as secrets
 from reconciler.errors import SecretUnavailable
 from reconciler.records import secret_store
 from reconciler.records.database import make_engine
-from reconciler.secrets import SecretValue
+from reconciler.secret_values import SecretValue
 
 
 @pytest.fixture(autouse=True)

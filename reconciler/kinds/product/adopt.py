@@ -24,13 +24,13 @@ from reconciler.kinds.product.observed import ObservedProductLane, owned_service
 from reconciler.kinds.product.ops import DOKPLOY, Op
 
 if TYPE_CHECKING:
-    from reconciler.kinds.product.kind import ProductLanes
+    from reconciler.kinds.product.kind import ProductKind
 
 CONFIG_OPS = frozenset({Op.set_image, Op.set_env, Op.set_compose_file})
 
 
 async def preview_adoption(
-    kind: ProductLanes, lane: str, service_type: str, service_id: str
+    kind: ProductKind, lane: str, service_type: str, service_id: str
 ) -> AdoptionPreview:
     desired = kind.desired.get(lane)
     if desired is None:

@@ -24,7 +24,7 @@ from reconciler.kinds.product.observed import (
 )
 from reconciler.kinds.product.ops import Op
 from reconciler.kinds.product.services import ServiceType, strategy_for
-from reconciler.secrets import fingerprint as secret_fingerprint
+from reconciler.secret_values import fingerprint as secret_fingerprint
 
 DEFAULT_ENVIRONMENT = "production"
 

@@ -19,8 +19,8 @@ from reconciler.errors import ActionFailed, SecretUnavailable
 from reconciler.kinds.product.diff import environment_key, project_key
 from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
-from reconciler.runtime import HealthCheck
-from reconciler.secrets import StoreReader, fingerprint, resolve
+from reconciler.runtime import HealthProbe
+from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
 
@@ -29,7 +29,7 @@ log = logging.getLogger("setpoint.apply")
 class ProductExecutor:
     client: DokployClient
     salt: str
-    health_check: HealthCheck
+    health_check: HealthProbe
     environ: Mapping[str, str] | None = None
     store: StoreReader | None = None
     poll_interval: float = 1.0

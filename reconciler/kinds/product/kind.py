@@ -21,11 +21,11 @@ from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
 from reconciler.runtime import Runtime
-from reconciler.secrets import StoreReader, fingerprint, resolve
+from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 
 @dataclass
-class ProductLanes:
+class ProductKind:
     fleet: DesiredFleet
     owned: OwnershipSnapshot
     client: DokployClient
