@@ -8,6 +8,8 @@
     ├── ActionFailed             an executor could not complete an action (becomes `Failed`)
     ├── LaneBusy                 another worker holds a lane's lease
     ├── LeaseLost                a lease this worker held was taken over
+    ├── LeaseNotFound            no lease on that lane to release
+    ├── LeaseHeld                releasing a live worker's lease needs --force
     └── SecretError
         ├── SecretUnavailable    a secret reference could not be resolved
         ├── SecretStoreError     the encrypted store cannot be used as asked
@@ -64,6 +66,24 @@ class LeaseLost(SetpointError):
     def __init__(self, lane: str) -> None:
         super().__init__(f"lease on lane {lane} was lost: another worker may now hold it")
         self.lane = lane
+
+
+class LeaseNotFound(SetpointError, LookupError):
+    def __init__(self, lane: str) -> None:
+        super().__init__(f"no lease on lane {lane}: nothing holds it")
+        self.lane = lane
+
+
+class LeaseHeld(SetpointError):
+    """Releasing a lease whose holder still shows signs of life needs --force."""
+
+    def __init__(self, lane: str, holder: str) -> None:
+        super().__init__(
+            f"lane {lane} is held by {holder}, which is still alive; "
+            "wait for it, or release with --force to make it stop"
+        )
+        self.lane = lane
+        self.holder = holder
 
 
 class SecretError(SetpointError):

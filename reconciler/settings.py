@@ -26,6 +26,22 @@ class Settings(BaseSettings):
         description="hosts health checks may reach although they resolve to private addresses",
     )
     deploy_poll_seconds: float = Field(default=2.0, gt=0)
+    apply_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="lanes applied at the same time (a single Dokploy server handles 8 well)",
+    )
+    lease_ttl_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        description="a lane's lease lapses this long after its holder's last heartbeat",
+    )
+    plan_retention_days: float = Field(
+        default=14.0,
+        gt=0,
+        description="finished plans older than this are deleted; audit records never are",
+    )
     secret_store_key: SecretStr | None = Field(
         default=None,
         description="key of the encrypted secret store (`setpoint secrets keygen`); never logged",

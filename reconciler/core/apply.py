@@ -1,26 +1,36 @@
-"""Apply a stored plan: gate it, check it is still true, execute in order, audit each step.
+"""Apply a stored plan: gate it, check it is still true, execute, audit each step.
 
 Order of business (DESIGN invariants 1, 2, 5, 6, 8, 10): the gate (`policy.py`) must pass;
-then lanes are leased, credentials preflighted, and everything the plan read is read again.
-Only then do side effects start, each preceded by a durable intent record and followed by
-its result, committed together with the ownership changes the action reported.
+then lanes are leased (a heartbeat keeps the leases alive while the work runs), the plan
+is claimed, credentials preflighted, and everything the plan read is read again. Only then
+do side effects start, each preceded by a durable intent record and followed by its result,
+committed together with the ownership changes the action reported.
 
-Outcomes: a failure stops the apply; a "not yet" (`Retry`) stops only its lane and what
-depends on it, and the lane's status says when it will be tried again.
+Lanes run in parallel, up to `apply_concurrency` at a time; the actions of one lane keep
+their order, and an action that another lane's action depends on (a shared project) runs
+once, before them. A failure stops its own lane and every action that depends on it; the
+other lanes finish. A "not yet" (`Retry`) stops only its lane the same way, and the lane's
+status says when it will be tried again.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+import anyio
+from sqlmodel import Session
+
 from reconciler.core import policy
+from reconciler.core.journal import Journal, WriteUnit
 from reconciler.core.outcomes import Done, Failed, Outcome, Retry
 from reconciler.core.planning import PassContext, load_context
 from reconciler.core.plans import Action, Blocker, BlockerType, Plan, Trigger, kind_of_lane
+from reconciler.core.recovery import recover_interrupted
 from reconciler.errors import ActionFailed, LaneBusy, LeaseLost
 from reconciler.kinds.base import ActionExecutor
 from reconciler.kinds.registry import LaneRegistry
@@ -33,7 +43,6 @@ from reconciler.runtime import Runtime
 from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.apply")
-LEASE_SECONDS = 1800.0
 
 ActionResult = Literal["ok", "failed", "retry", "not_run"]
 
@@ -59,6 +68,15 @@ class ApplyResult:
     def ok(self) -> bool:
         return self.status == "applied"
 
+    def lanes(self) -> dict[str, ActionResult]:
+        """Each lane's result: its worst action ("failed" > "retry" > "not_run" > "ok")."""
+        order: list[ActionResult] = ["ok", "not_run", "retry", "failed"]
+        worst: dict[str, ActionResult] = {}
+        for report in self.actions:
+            now = worst.get(report.lane, "ok")
+            worst[report.lane] = max(now, report.result, key=order.index)
+        return worst
+
 
 async def apply_plan(
     runtime: Runtime,
@@ -68,8 +86,8 @@ async def apply_plan(
     trigger: Trigger = Trigger.operator,
 ) -> ApplyResult:
     """Apply `plan_id`. A trigger other than an operator runs only what lane policy allows."""
+    context = await load_context(runtime)  # first: it finds plans whose worker died
     plan, plan_status = await in_thread(plan_store.load, runtime.engine, plan_id)
-    context = await load_context(runtime)
     refusal = policy.gate(
         context.registry,
         plan,
@@ -79,26 +97,36 @@ async def apply_plan(
         trigger=trigger,
     )
     if refusal is not None:
-        return await _refuse(runtime, plan, refusal)
-    if not await in_thread(plan_store.claim_for_apply, runtime.engine, plan.plan_id):
-        return await _refuse(
-            runtime,
-            plan,
-            Blocker(
-                type=BlockerType.stale_plan,
-                lane=None,
-                message="another apply of this plan is already running or has finished",
-            ),
-            keep_status=True,
-        )
-    holder = f"{runtime.actor}:{plan.plan_id}"
+        # Only a pending plan becomes stale by being refused; an interrupted, failed or
+        # applied plan keeps saying what happened to it.
+        keep = plan_status is not PlanStatus.pending
+        return await _refuse(runtime, plan, refusal, keep_status=keep)
+    # Unique per attempt: a second apply of the same plan in this very process must not
+    # count as the holder of the first one's leases.
+    holder = leases.Holder(
+        label=f"{runtime.actor}:{plan.plan_id}:{secrets.token_hex(3)}", plan_id=plan.plan_id
+    )
     try:
         async with leases.holding(
-            runtime.engine, plan.lanes, holder, ttl_seconds=LEASE_SECONDS
+            runtime.engine, plan.lanes, holder, ttl_seconds=runtime.settings.lease_ttl_seconds
         ) as held:
+            if held.taken_over:  # their plans are interrupted, not left `applying`
+                await in_thread(recover_interrupted, runtime.engine, runtime.actor)
+            # Leases first, then the claim: a plan in `applying` always has a live lease
+            # while its worker lives, which is how recovery tells a dead worker's plan.
+            if not await in_thread(plan_store.claim_for_apply, runtime.engine, plan.plan_id):
+                return await _refuse(
+                    runtime,
+                    plan,
+                    Blocker(
+                        type=BlockerType.stale_plan,
+                        lane=None,
+                        message="another apply of this plan is already running or has finished",
+                    ),
+                    keep_status=True,
+                )
             return await _apply_leased(runtime, context, plan, held)
     except LaneBusy as busy:
-        await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.pending)
         return await _refuse(
             runtime,
             plan,
@@ -165,11 +193,19 @@ async def _apply_leased(
         {"digest": plan.digest, "actions": len(plan.actions), "lanes": plan.lanes},
     )
     await in_thread(_mark_reconciling, runtime, plan)
-    run = _Run(runtime, plan, registry.executors(runtime, plan.lanes), held)
+    run = _Run(
+        runtime,
+        plan,
+        registry.executors(runtime, plan.lanes),
+        held,
+        Journal(runtime.engine),
+        anyio.CapacityLimiter(runtime.settings.apply_concurrency),
+    )
     await run.execute_all()
+    reports = run.ordered_reports()
     outcome = run.plan_outcome()
     await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus(outcome))
-    await in_thread(_record_lane_results, runtime, registry, plan, run.reports)
+    await in_thread(_record_lane_results, runtime, registry, plan, reports)
     await _audit(
         runtime,
         plan,
@@ -177,107 +213,181 @@ async def _apply_leased(
         {
             "status": outcome,
             **{
-                result: [r.action_id for r in run.reports if r.result == result]
+                result: [r.action_id for r in reports if r.result == result]
                 for result in ("ok", "failed", "retry", "not_run")
             },
         },
     )
-    return ApplyResult(plan_id=plan.plan_id, status=outcome, actions=run.reports)
+    return ApplyResult(plan_id=plan.plan_id, status=outcome, actions=reports)
 
 
 def _mark_reconciling(runtime: Runtime, plan: Plan) -> None:
-    for lane in plan.lanes:
-        status.record(runtime.engine, lane, status.reconciling(f"applying {plan.plan_id}"))
+    message = f"applying {plan.plan_id}"
+    updates = [status.StatusUpdate(lane, status.reconciling(message)) for lane in plan.lanes]
+    status.record_all(runtime.engine, updates)
 
 
 @dataclass
 class _Run:
-    """One apply's walk through the plan's actions, in order."""
+    """One apply's walk through the plan: one task per lane, its actions in order."""
 
     runtime: Runtime
     plan: Plan
     executors: dict[str, ActionExecutor]
     held: leases.HeldLanes
-    reports: list[ActionReport] = field(default_factory=list)
-    stopped: str | None = None  # why no further action runs
-    held_lanes: dict[str, str] = field(default_factory=dict)  # lane -> why it stopped
+    journal: Journal
+    limit: anyio.CapacityLimiter
+    reports: dict[str, ActionReport] = field(default_factory=dict)
     not_done: set[str] = field(default_factory=set)  # action ids that did not complete
-    renewed_at: float = field(default_factory=time.monotonic)
+    finished: dict[str, anyio.Event] = field(default_factory=dict)
+    needed_elsewhere: set[str] = field(default_factory=set)  # ids other lanes wait for
+    crash: BaseException | None = None
+    lanes_lost: bool = False  # a lane's lease was found taken over
 
     async def execute_all(self) -> None:
-        total = len(self.plan.actions)
-        for index, action in enumerate(self.plan.actions, start=1):
-            why_not = self._why_not(action)
-            if why_not is None:
-                self.runtime.progress(f"[{index}/{total}] {action.op} {action.target}")
-                why_not = await self._renew_if_due()
-            if why_not is not None:
-                await self._skip(action, why_not)
-                continue
-            await self._run(action)
+        chains: dict[str, list[Action]] = {}
+        lane_of = {a.id: a.lane for a in self.plan.actions}
+        for action in self.plan.actions:
+            chains.setdefault(action.lane, []).append(action)
+            self.finished[action.id] = anyio.Event()
+            self.needed_elsewhere.update(
+                d for d in action.depends_on if lane_of.get(d) != action.lane
+            )
+        async with anyio.create_task_group() as lanes:
+            for lane, chain in chains.items():
+                lanes.start_soon(self._run_lane_safely, lane, chain)
+        if self.crash is not None:
+            raise self.crash
 
-    async def _renew_if_due(self) -> str | None:
-        """Renew the leases every third of their TTL: a long apply must not outlive them
-        unnoticed. Returns why work stops when one was lost."""
-        if time.monotonic() - self.renewed_at <= LEASE_SECONDS / 3:
-            return None
-        self.renewed_at = time.monotonic()
+    async def _run_lane_safely(self, lane: str, chain: list[Action]) -> None:
+        # An error writing the records is not an outcome: stop every lane, then raise it
+        # from execute_all as itself (not wrapped in an exception group).
         try:
-            await in_thread(self.held.renew)
-        except LeaseLost as lost:
-            self.stopped = str(lost)
-        return self.stopped
+            await self._run_lane(lane, chain)
+        except Exception as exc:
+            self.crash = self.crash or exc
+            for action in chain:
+                self.finished[action.id].set()
+
+    async def _run_lane(self, lane: str, chain: list[Action]) -> None:
+        stopped: str | None = None  # why the rest of this lane does not run
+        carried: list[WriteUnit] = []  # the last result, to commit with the next intent
+        for index, action in enumerate(chain, start=1):
+            for dependency in action.depends_on:
+                await self.finished[dependency].wait()
+            why_not = stopped or self._why_not(action)
+            if why_not is not None:
+                await self.journal.write(*carried, self._skipped(action, why_not))
+                carried = []
+                continue
+            async with self.limit:
+                self.runtime.progress(f"{lane} [{index}/{len(chain)}] {action.op} {action.target}")
+                try:
+                    await self.journal.write(*carried, self._intent(action))
+                except LeaseLost as lost:  # nothing of this unit was written
+                    await self.journal.write(*carried, self._skipped(action, str(lost)))
+                    carried, stopped, self.lanes_lost = [], str(lost), True
+                    continue
+                outcome = await run_executor(self.executors[kind_of_lane(lane)], action)
+            carried = [self._result(action, outcome)]
+            if not isinstance(outcome, Done):
+                stopped = f"{action.id} {'failed' if isinstance(outcome, Failed) else 'waits'}"
+            if stopped or not self._may_carry(action, chain, index):
+                await self.journal.write(*carried)
+                carried = []
+            self.finished[action.id].set()
+        await self.journal.write(*carried)
+
+    def _may_carry(self, action: Action, chain: list[Action], index: int) -> bool:
+        """May this result wait to be committed with the lane's next intent? Only when that
+        intent comes at once: nobody else waits for it and the next action is ready."""
+        if action.id in self.needed_elsewhere or index == len(chain):
+            return False
+        return all(self.finished[d].is_set() for d in chain[index].depends_on)
 
     def _why_not(self, action: Action) -> str | None:
-        if self.stopped is not None:
-            return self.stopped
-        if action.lane in self.held_lanes:
-            return self.held_lanes[action.lane]
+        if self.crash is not None:
+            return "the apply stopped: its records could not be written"
+        if self.held.lost is not None:
+            return self.held.lost
         missing = [d for d in action.depends_on if d in self.not_done]
         if missing:
             return f"depends on {', '.join(missing)}, which did not complete"
         return None
 
-    async def _skip(self, action: Action, why: str) -> None:
+    def _skipped(self, action: Action, why: str) -> WriteUnit:
         self.not_done.add(action.id)
-        self.reports.append(
-            ActionReport(action.id, action.op, action.lane, "not_run", f"not run: {why}")
+        self.finished[action.id].set()
+        self.reports[action.id] = ActionReport(
+            action.id, action.op, action.lane, "not_run", f"not run: {why}"
         )
-        await _audit(
-            self.runtime,
-            self.plan,
-            AuditEvent.action_skipped,
-            {"op": action.op, "target": action.target, "why": why},
-            action=action,
-        )
+        data = {"op": action.op, "target": action.target, "why": why}
+        return self._record(AuditEvent.action_skipped, action, data)
 
-    async def _run(self, action: Action) -> None:
-        await _audit(
-            self.runtime,
-            self.plan,
-            AuditEvent.action_intent,
-            {
-                "op": action.op,
-                "target": action.target,
-                "risk": action.risk.value,
-                "changes": [c.model_dump(mode="json") for c in action.changes],
-            },
-            action=action,
-        )
-        outcome = await run_executor(self.executors[kind_of_lane(action.lane)], action)
+    def _intent(self, action: Action) -> WriteUnit:
+        data = {
+            "op": action.op,
+            "target": action.target,
+            "risk": action.risk.value,
+            "changes": [c.model_dump(mode="json") for c in action.changes],
+        }
+        record = self._record(AuditEvent.action_intent, action, data)
+
+        def write(session: Session) -> None:
+            leases.confirm(session, action.lane, self.held.holder)  # or nothing is written
+            record(session)
+
+        return write
+
+    def _result(self, action: Action, outcome: Outcome) -> WriteUnit:
+        """Report the outcome now; the unit records it with its ownership changes."""
         report = _report(action, outcome)
-        self.reports.append(report)
+        self.reports[action.id] = report
         if not isinstance(outcome, Done):
             self.not_done.add(action.id)
-        if isinstance(outcome, Failed):
-            self.stopped = f"{action.id} failed"
-        elif isinstance(outcome, Retry):
-            self.held_lanes[action.lane] = f"{action.id} waits: {outcome.reason}"
-        await in_thread(_record_outcome, self.runtime, self.plan, action, outcome, report)
+        data: dict[str, Any] = {"op": action.op, "target": action.target}
+        if isinstance(outcome, Done):
+            data["outputs"] = dict(outcome.outputs)
+        if isinstance(outcome, Retry):
+            data["retry_after"] = outcome.after
+        data.update(result=report.result, message=report.message)
+        record = self._record(AuditEvent.action_result, action, data)
+
+        def write(session: Session) -> None:
+            if isinstance(outcome, Done):
+                ownership.apply_changes(
+                    session,
+                    kind=kind_of_lane(action.lane),
+                    lane=action.lane,
+                    claims=outcome.claims,
+                    facts=outcome.facts,
+                    releases=outcome.releases,
+                )
+            record(session)
+
+        return write
+
+    def _record(self, event: AuditEvent, action: Action, data: dict[str, Any]) -> WriteUnit:
+        def write(session: Session) -> None:
+            audit.append(
+                session,
+                event=event,
+                actor=self.runtime.actor,
+                lane=action.lane,
+                plan_id=self.plan.plan_id,
+                action_id=action.id,
+                data=data,
+            )
+
+        return write
+
+    def ordered_reports(self) -> list[ActionReport]:
+        return [self.reports[a.id] for a in self.plan.actions if a.id in self.reports]
 
     def plan_outcome(self) -> Literal["applied", "failed", "waiting"]:
-        results = {r.result for r in self.reports}
-        if "failed" in results or (self.stopped is not None and "not_run" in results):
+        results = {r.result for r in self.reports.values()}
+        lost = self.held.lost is not None or self.lanes_lost
+        if "failed" in results or (lost and "not_run" in results):
             return "failed"
         if "retry" in results:
             return "waiting"
@@ -304,36 +414,6 @@ def _report(action: Action, outcome: Outcome) -> ActionReport:
     return ActionReport(action.id, action.op, action.lane, "failed", outcome.message)
 
 
-def _record_outcome(
-    runtime: Runtime, plan: Plan, action: Action, outcome: Outcome, report: ActionReport
-) -> None:
-    """The action's result and the ownership changes it made, in one transaction."""
-    data: dict[str, Any] = {"op": action.op, "target": action.target}
-    if isinstance(outcome, Done):
-        data["outputs"] = dict(outcome.outputs)
-    if isinstance(outcome, Retry):
-        data["retry_after"] = outcome.after
-    with audit.transaction(runtime.engine) as session:
-        if isinstance(outcome, Done):
-            ownership.apply_changes(
-                session,
-                kind=kind_of_lane(action.lane),
-                lane=action.lane,
-                claims=outcome.claims,
-                facts=outcome.facts,
-                releases=outcome.releases,
-            )
-        audit.append(
-            session,
-            event=AuditEvent.action_result,
-            actor=runtime.actor,
-            lane=action.lane,
-            plan_id=plan.plan_id,
-            action_id=action.id,
-            data={**data, "result": report.result, "message": report.message},
-        )
-
-
 async def _changed_since_plan(registry: LaneRegistry, plan: Plan) -> list[str]:
     lanes = [lane for lane in plan.lanes if registry.knows(lane)]
     observation = await registry.observe(lanes)
@@ -345,54 +425,54 @@ async def _changed_since_plan(registry: LaneRegistry, plan: Plan) -> list[str]:
 
 
 def _record_lane_results(
-    runtime: Runtime, registry: LaneRegistry, plan: Plan, reports: list[ActionReport]
+    runtime: Runtime, registry: LaneRegistry, plan: Plan, reports: Sequence[ActionReport]
 ) -> None:
+    """Every lane's status after the apply, in one transaction."""
     by_lane: dict[str, list[ActionReport]] = {}
     for report in reports:
         by_lane.setdefault(report.lane, []).append(report)
+    updates, gone = [], []
     for lane in plan.lanes:
-        _record_lane_result(runtime, registry, plan, lane, by_lane.get(lane, []))
+        lane_reports = by_lane.get(lane, [])
+        update = _lane_result(registry, plan, lane, lane_reports)
+        if update is None:
+            gone.append(lane)  # no longer desired, and now gone
+        else:
+            updates.append(update)
+    status.record_all(runtime.engine, updates, forget=gone)
 
 
-def _record_lane_result(
-    runtime: Runtime,
-    registry: LaneRegistry,
-    plan: Plan,
-    lane: str,
-    lane_reports: list[ActionReport],
-) -> None:
-    failed = [r for r in lane_reports if r.result == "failed"]
-    waiting = [r for r in lane_reports if r.result == "retry"]
-    skipped = [r for r in lane_reports if r.result == "not_run"]
+def _lane_result(
+    registry: LaneRegistry, plan: Plan, lane: str, lane_reports: list[ActionReport]
+) -> status.StatusUpdate | None:
+    by_result: dict[ActionResult, list[ActionReport]] = {}
+    for report in lane_reports:
+        by_result.setdefault(report.result, []).append(report)
     generation = registry.generation(lane)
-    if not (failed or waiting or skipped) and generation is None:
-        status.forget(runtime.engine, lane)  # no longer desired, and now gone
-        return
-    retry_at = None
-    if failed:
+    if set(by_result) <= {"ok"} and generation is None:
+        return None
+    if "failed" in by_result:
+        first = by_result["failed"][0]
         condition = status.stalled(
-            status.Reason.apply_failed, f"{failed[0].action_id}: {failed[0].message}"
+            status.Reason.apply_failed, f"{first.action_id}: {first.message}"
         )
-    elif waiting:
-        after = waiting[0].retry_after or 0.0
-        retry_at = utcnow() + timedelta(seconds=after)
-        condition = status.waiting(
-            f"{waiting[0].action_id}: {waiting[0].message} (next try {retry_at:%H:%M:%S} UTC)"
-        )
-    elif skipped:
-        condition = status.stalled(
-            status.Reason.apply_incomplete, f"{len(skipped)} action(s) not run"
-        )
-    else:
-        condition = status.converged(f"plan {plan.plan_id} applied")
-    complete = not (failed or waiting or skipped)
-    status.record(
-        runtime.engine,
+        return status.StatusUpdate(lane, condition)
+    if "retry" in by_result:
+        first = by_result["retry"][0]
+        retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
+        message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
+        return status.StatusUpdate(lane, status.waiting(message), retry_at=retry_at)
+    if "not_run" in by_result:
+        skipped = len(by_result["not_run"])
+        condition = status.stalled(status.Reason.apply_incomplete, f"{skipped} action(s) not run")
+        return status.StatusUpdate(lane, condition)
+    if not lane_reports:  # the plan had nothing for this lane: it did not change it
+        return status.StatusUpdate(lane, status.converged(), observed_generation=generation)
+    return status.StatusUpdate(
         lane,
-        condition,
-        observed_generation=generation if complete else None,
-        last_applied_plan=plan.plan_id if complete else None,
-        retry_at=retry_at,
+        status.converged(f"plan {plan.plan_id} applied"),
+        observed_generation=generation,
+        last_applied_plan=plan.plan_id,
     )
 
 

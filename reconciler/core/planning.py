@@ -13,6 +13,7 @@ from datetime import timedelta
 from reconciler.core.assembly import KindFacts, build_plan, observation_blockers
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import Blocker, BlockerType, Plan, kind_of_lane
+from reconciler.core.recovery import recover_interrupted
 from reconciler.fleet import DesiredFleet, load_fleet
 from reconciler.kinds.base import LaneDiff
 from reconciler.kinds.registry import KindObservation, LaneRegistry
@@ -39,6 +40,7 @@ class PassContext:
 
 
 def _load_context(runtime: Runtime) -> PassContext:
+    recover_interrupted(runtime.engine, runtime.actor)  # a dead worker's plan, before anything
     fleet = load_fleet(runtime.engine)
     owned = ownership.snapshot(runtime.engine)
     registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))

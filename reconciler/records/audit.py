@@ -37,6 +37,10 @@ class AuditEvent(StrEnum):
     action_skipped = "action_skipped"
     apply_finished = "apply_finished"
     apply_refused = "apply_refused"
+    apply_interrupted = "apply_interrupted"
+    lease_released = "lease_released"
+    pass_completed = "pass_completed"  # noqa: S105 -- an event name, not a password
+    plans_pruned = "plans_pruned"
     adopted = "adopted"
     desired_applied = "desired_applied"
     verify_result = "verify_result"

@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, select
@@ -26,6 +27,12 @@ class PlanStatus(StrEnum):
     waiting = "waiting"  # applied as far as it could; a lane waits to be tried again
     stale = "stale"
     superseded = "superseded"
+    interrupted = "interrupted"  # its worker died mid-apply; the next plan takes over
+
+    @property
+    def final(self) -> bool:
+        """Nothing will happen to a plan in this status any more."""
+        return self not in (PlanStatus.pending, PlanStatus.applying)
 
 
 def save(engine: Engine, plan: Plan) -> list[str]:
@@ -78,17 +85,41 @@ def set_status(engine: Engine, plan_id: str, status: PlanStatus) -> None:
             session.add(row)
 
 
-def claim_for_apply(engine: Engine, plan_id: str) -> bool:
-    """Move pending -> applying atomically; False if someone else got there first."""
-    import sqlalchemy as sa
-
+def move_status(engine: Engine, plan_id: str, from_: PlanStatus, to: PlanStatus) -> bool:
+    """Move the plan from one status to another, atomically; False if it was not in `from_`."""
     with session_scope(engine) as session:
         result = session.execute(
             sa.update(StoredPlan)
-            .where(StoredPlan.id == plan_id, StoredPlan.status == PlanStatus.pending)  # type: ignore[arg-type]
-            .values(status=PlanStatus.applying)
+            .where(StoredPlan.id == plan_id, StoredPlan.status == from_)  # type: ignore[arg-type]
+            .values(status=to)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def with_status(engine: Engine, status: PlanStatus) -> list[tuple[str, list[str]]]:
+    """(plan id, lanes) of every plan in `status`."""
+    with session_scope(engine) as session:
+        rows = session.exec(select(StoredPlan).where(StoredPlan.status == status)).all()
+        return [(row.id, list(row.lanes)) for row in rows]
+
+
+def prune(engine: Engine, *, older_than: datetime) -> int:
+    """Delete finished plans created before `older_than`; returns how many. Pending and
+    applying plans stay whatever their age, and the audit trail keeps every record."""
+    finished = [s.value for s in PlanStatus if s.final]
+    with session_scope(engine) as session:
+        result = session.execute(
+            sa.delete(StoredPlan).where(
+                StoredPlan.created_at < older_than,  # type: ignore[arg-type]
+                StoredPlan.status.in_(finished),  # type: ignore[attr-defined]
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def claim_for_apply(engine: Engine, plan_id: str) -> bool:
+    """Move pending -> applying atomically; False if someone else got there first."""
+    return move_status(engine, plan_id, PlanStatus.pending, PlanStatus.applying)
 
 
 class StoredPlan(SQLModel, table=True):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
 from reconciler.core.plans import BlockerType
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
@@ -48,6 +49,7 @@ class Reason(StrEnum):
     waiting = "Waiting"
     apply_failed = "ApplyFailed"
     apply_incomplete = "ApplyIncomplete"
+    interrupted = "Interrupted"  # the worker applying to the lane is gone
     as_expected = "AsExpected"  # a condition that is False and has nothing to say
 
 
@@ -99,6 +101,17 @@ def _conditions(
     return conditions
 
 
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What one lane's status becomes; `None` fields keep what the row had."""
+
+    lane: str
+    condition: LaneCondition
+    observed_generation: int | None = None
+    last_applied_plan: str | None = None
+    retry_at: datetime | None = None
+
+
 def record(
     engine: Engine,
     lane: str,
@@ -108,19 +121,56 @@ def record(
     last_applied_plan: str | None = None,
     retry_at: datetime | None = None,
 ) -> None:
-    now = utcnow().isoformat()
+    update = StatusUpdate(lane, condition, observed_generation, last_applied_plan, retry_at)
+    record_all(engine, [update])
+
+
+def record_all(engine: Engine, updates: Sequence[StatusUpdate], forget: Sequence[str] = ()) -> int:
+    """Write many lanes' status in one transaction, touching only rows that change (a quiet
+    fleet's pass writes nothing). Lanes in `forget` lose their row. Returns rows written."""
+    if not updates and not forget:
+        return 0
+    now = utcnow()
+    wanted = [u.lane for u in updates] + list(forget)
+    written = 0
     with session_scope(engine) as session:
-        row = session.get(LaneStatusRow, lane) or LaneStatusRow(lane=lane)
-        previous = {c["type"]: c for c in row.conditions}
-        conditions = _conditions(condition, previous, now)
-        row.conditions = conditions
-        if observed_generation is not None:
-            row.observed_generation = observed_generation
-        if last_applied_plan is not None:
-            row.last_applied_plan = last_applied_plan
-        row.retry_at = retry_at
-        row.updated_at = utcnow()
-        session.add(row)
+        rows = {
+            row.lane: row
+            for row in session.exec(
+                select(LaneStatusRow).where(col(LaneStatusRow.lane).in_(wanted))
+            ).all()
+        }
+        for update in updates:
+            row = rows.get(update.lane) or LaneStatusRow(lane=update.lane)
+            if _apply(row, update, now):
+                session.add(row)
+                written += 1
+        for lane in forget:
+            if lane in rows:
+                session.delete(rows[lane])
+                written += 1
+    return written
+
+
+def _apply(row: LaneStatusRow, update: StatusUpdate, now: datetime) -> bool:
+    """Move the row to `update`; False when nothing would change."""
+    previous = {c["type"]: c for c in row.conditions}
+    conditions = _conditions(update.condition, previous, now.isoformat())
+    generation = (
+        row.observed_generation
+        if update.observed_generation is None
+        else update.observed_generation
+    )
+    applied = (
+        row.last_applied_plan if update.last_applied_plan is None else update.last_applied_plan
+    )
+    after = (conditions, generation, applied, update.retry_at)
+    before = (row.conditions, row.observed_generation, row.last_applied_plan, row.retry_at)
+    if after == before and row.updated_at is not None and row.conditions:
+        return False
+    row.conditions, row.observed_generation = conditions, generation
+    row.last_applied_plan, row.retry_at, row.updated_at = applied, update.retry_at, now
+    return True
 
 
 def forget(engine: Engine, lane: str) -> None:

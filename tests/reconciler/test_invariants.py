@@ -198,18 +198,24 @@ async def test_unowned_service_with_a_clashing_name_is_reported_and_left_untouch
 # Invariant 2 -------------------------------------------------------------------------------
 
 
-async def test_failure_mid_apply_leaves_a_trail_of_what_ran_and_what_did_not(
+async def test_failure_mid_apply_stops_its_lane_and_the_other_lanes_finish(
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:
     plan = await compute_plan(runtime)
-    emulator.faults.fail_next("application.saveEnvironment", status=500, count=10)
+    emulator.faults.fail_next("application.saveEnvironment", status=400, count=1)
     result = await apply_plan(runtime, plan.plan_id)
     assert result.status == "failed"
     failed = [r for r in result.actions if r.result == "failed"]
     assert len(failed) == 1 and failed[0].op == "set_env"
-    ran = [r.action_id for r in result.actions if r.result == "ok"]
+    broken = failed[0].lane
+    lanes = result.lanes()
+    assert lanes[broken] == "failed"
+    assert {lane: r for lane, r in lanes.items() if lane != broken} == {
+        lane: "ok" for lane in plan.lanes if lane != broken
+    }
     not_run = [r.action_id for r in result.actions if r.result == "not_run"]
-    assert ran and not_run
+    assert not_run and all(r.lane == broken for r in result.actions if r.result == "not_run")
+    ran = [r.action_id for r in result.actions if r.result == "ok"]
     trail = events(engine, plan.plan_id)
     for action_id in ran:
         assert trail.index(("action_intent", action_id)) < trail.index(("action_result", action_id))
@@ -219,12 +225,14 @@ async def test_failure_mid_apply_leaves_a_trail_of_what_ran_and_what_did_not(
         assert ("action_skipped", action_id) in trail
         assert ("action_intent", action_id) not in trail
     assert trail[-1] == ("apply_finished", None)
-    stalled = [
-        r
-        for r in all_statuses(engine)
-        if any(c["type"] == "Stalled" and c["status"] == "True" for c in r.conditions)
-    ]
-    assert stalled
+    conditions = {
+        r.lane: {c["type"]: c["status"] for c in r.conditions} for r in all_statuses(engine)
+    }
+    assert conditions[broken]["Stalled"] == "True"
+    assert all(conditions[lane]["Ready"] == "True" for lane in plan.lanes if lane != broken)
+    # The next plan owes the broken lane only.
+    again = await compute_plan(runtime)
+    assert {a.lane for a in again.actions} == {broken}
 
 
 async def test_a_failed_deploy_is_owed_again_by_the_next_plan(
@@ -328,9 +336,6 @@ async def test_unavailable_secret_blocks_its_lanes_without_naming_a_value(runtim
 async def test_an_apply_that_loses_its_lease_stops_before_the_next_side_effect(
     runtime: Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import reconciler.core.apply
-
-    monkeypatch.setattr(reconciler.core.apply, "LEASE_SECONDS", 0.0)  # renew before every action
     plan = await compute_plan(runtime, ["product:docs-site/testing"])
     started: list[str] = []
 

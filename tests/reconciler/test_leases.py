@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -62,14 +64,45 @@ def test_hold_releases_on_exit_and_on_error(engine: Engine) -> None:
     assert leases.current(engine, "z") is None
 
 
-def test_renew_in_hold_reports_a_lost_lease(engine: Engine) -> None:
-    with leases.hold(engine, ["slow"], "me", ttl_seconds=0.05) as held:
-        time.sleep(0.1)
-        assert leases.acquire(engine, "slow", "other", 60)
-        with pytest.raises(LeaseLost):
-            held.renew()
-    # leaving the block must not free the lane the other worker now holds
+def test_a_worker_that_stops_beating_loses_its_lanes(engine: Engine) -> None:
+    held = leases.take_all(engine, ["slow"], "me", ttl_seconds=0.05)  # no heartbeat running
+    time.sleep(0.1)
+    assert leases.acquire(engine, "slow", "other", 60)
+    with pytest.raises(LeaseLost):
+        held.renew()
+    assert held.lost is not None and "slow" in held.lost
+    # giving back what we no longer hold must not free the lane the other worker now holds
+    assert not leases.release(engine, "slow", "me")
     assert not leases.acquire(engine, "slow", "third", 60)
+
+
+def test_the_heartbeat_keeps_a_lease_alive_past_its_ttl(engine: Engine) -> None:
+    with leases.hold(engine, ["long"], "me", ttl_seconds=0.3) as held:
+        time.sleep(0.8)  # more than two TTLs: only the heartbeat can have kept it
+        assert not leases.acquire(engine, "long", "other", 60)
+        assert held.lost is None
+    assert leases.acquire(engine, "long", "other", 60)
+
+
+def _dead_process() -> tuple[int, int | None]:
+    """The pid and start time of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    started = leases.process_started(child.pid)
+    child.kill()
+    child.wait()
+    return child.pid, started
+
+
+def test_a_lease_whose_process_is_gone_is_taken_over_at_once(engine: Engine) -> None:
+    pid, started = _dead_process()
+    dead = leases.Holder(label="crashed", plan_id="plan-x", pid=pid, pid_started=started)
+    assert leases.acquire(engine, "lane/a", dead, ttl_seconds=600)  # far from expiring
+    lease = leases.current(engine, "lane/a")
+    assert lease is not None and leases.holder_gone(lease)
+    held = leases.take_all(engine, ["lane/a"], "successor", ttl_seconds=60)
+    assert [t.holder for t in held.taken_over] == ["crashed"]
+    # A live holder on this host is not gone, however it is named.
+    assert not leases.acquire(engine, "lane/a", "third", 60)
 
 
 @pytest.mark.parametrize("expired_first", [False, True])

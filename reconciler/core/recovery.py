@@ -1,0 +1,108 @@
+"""After a crash: find applies whose worker is gone, and free what they held.
+
+A worker that dies mid-apply (SIGKILL, a lost machine) leaves its plan `applying` and its
+lease rows behind. Nothing about that needs an operator: the next plan, apply or pass on
+any replica calls `recover_interrupted`, which marks such a plan `interrupted` (not
+`stale`: nothing about what it read was wrong; not `failed`: no action said so), records
+why, gives the dead worker's leases back and says so on each lane's status. The next plan
+then starts from what is really there; a create whose answer was lost is offered back by
+the kind as a reclaim instead of blocking the lane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from reconciler.errors import LeaseHeld, LeaseNotFound
+from reconciler.records import audit, leases, plan_store, status
+from reconciler.records.audit import AuditEvent
+from reconciler.records.leases import LaneLease
+from reconciler.records.plan_store import PlanStatus
+
+
+@dataclass(frozen=True)
+class InterruptedApply:
+    plan_id: str
+    lanes: tuple[str, ...]
+    holder: str
+
+
+def describe_holder(lease: LaneLease) -> str:
+    where = f"pid {lease.pid} on {lease.host}" if lease.pid is not None else "unknown process"
+    return f"{lease.holder} ({where})"
+
+
+def recover_interrupted(engine: Engine, actor: str) -> list[InterruptedApply]:
+    """Mark every `applying` plan whose worker is gone as interrupted; release its leases.
+
+    A plan is live while any of its lanes is leased for it by a holder that still shows signs
+    of life (apply takes its leases before it claims the plan, so a plan in `applying` with
+    no live lease has no worker).
+    """
+    applying = plan_store.with_status(engine, PlanStatus.applying)
+    if not applying:
+        return []
+    held_for: dict[str, list[LaneLease]] = {}
+    for lease in leases.all_leases(engine):
+        if lease.plan_id is not None:
+            held_for.setdefault(lease.plan_id, []).append(lease)
+    found = []
+    for plan_id, lanes in applying:
+        held = held_for.get(plan_id, [])
+        if any(not leases.holder_gone(lease) for lease in held):
+            continue
+        found.append(_interrupt(engine, actor, plan_id, lanes, held))
+    return found
+
+
+def _interrupt(
+    engine: Engine, actor: str, plan_id: str, lanes: list[str], held: list[LaneLease]
+) -> InterruptedApply:
+    holder = describe_holder(held[0]) if held else "a worker that left no lease"
+    if not plan_store.move_status(engine, plan_id, PlanStatus.applying, PlanStatus.interrupted):
+        return InterruptedApply(plan_id, tuple(lanes), holder)  # another replica got there
+    for lease in held:
+        leases.release(engine, lease.lane, lease.holder)
+    message = (
+        f"apply of {plan_id} was interrupted: its worker {holder} is gone; "
+        "the next plan continues from what exists"
+    )
+    audit.record(
+        engine,
+        event=AuditEvent.apply_interrupted,
+        actor=actor,
+        plan_id=plan_id,
+        data={"holder": holder, "lanes": lanes},
+    )
+    status.record_all(
+        engine,
+        [
+            status.StatusUpdate(lane, status.stalled(status.Reason.interrupted, message))
+            for lane in lanes
+        ],
+    )
+    return InterruptedApply(plan_id, tuple(lanes), holder)
+
+
+def release_lease(engine: Engine, actor: str, lane: str, *, force: bool) -> LaneLease:
+    """An operator gives a lane's lease back. A live holder's lease only with `force`: its
+    heartbeat then finds the lease gone and that worker stops before its next action."""
+    lease = leases.current(engine, lane)
+    if lease is None:
+        raise LeaseNotFound(lane)
+    alive = not leases.holder_gone(lease)
+    if alive and not force:
+        raise LeaseHeld(lane, describe_holder(lease))
+    if leases.release(engine, lane, lease.holder):
+        audit.record(
+            engine,
+            event=AuditEvent.lease_released,
+            actor=actor,
+            lane=lane,
+            plan_id=lease.plan_id,
+            data={"holder": describe_holder(lease), "holder_alive": alive},
+        )
+    recover_interrupted(engine, actor)
+    return lease
