@@ -11,6 +11,7 @@ from reconciler.cli import (
     demo_commands,
     desired_commands,
     emulator_commands,
+    lease_commands,
     logs,
     reconcile_commands,
     run_commands,
@@ -50,6 +51,7 @@ app.add_typer(secret_commands.app, name="secrets")
 app.add_typer(desired_commands.app, name="desired")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(emulator_commands.app, name="emulator")
+app.add_typer(lease_commands.app, name="leases")
 
 
 def main() -> None:

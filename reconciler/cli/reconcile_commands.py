@@ -14,8 +14,9 @@ from reconciler.cli.wiring import open_runtime
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
+from reconciler.core.recovery import gone_holders
 from reconciler.errors import PlanNotFound, UnknownLane
-from reconciler.records.status import all_statuses
+from reconciler.records.status import LaneStatusRow, Reason, all_statuses, conditions_of, stalled
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -108,7 +109,12 @@ def apply(
 
 def status(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan."""
-    rows = all_statuses(context.ready_engine())
+    engine = context.ready_engine()
+    rows = all_statuses(engine)
+    applying = [r.lane for r in rows if _reason(r, "Reconciling") == str(Reason.applying)]
+    for lane, message in gone_holders(engine, applying).items():
+        row = next(r for r in rows if r.lane == lane)
+        row.conditions = conditions_of(stalled(Reason.interrupted, message))
     if output is OutputFormat.json:
         print_json(
             [
@@ -127,3 +133,7 @@ def status(output: OutputFormat = OUTPUT_OPTION) -> None:
         console.print("no lane has been planned yet: run `setpoint plan`")
         return
     render_status(console, rows)
+
+
+def _reason(row: LaneStatusRow, condition: str) -> str | None:
+    return next((c["reason"] for c in row.conditions if c["type"] == condition), None)

@@ -327,6 +327,7 @@ class _Run:
     def _intent(self, action: Action) -> WriteUnit:
         data = {
             "op": action.op,
+            "effect": action.effect.value,  # recovery looks for unfinished creates
             "target": action.target,
             "risk": action.risk.value,
             "changes": [c.model_dump(mode="json") for c in action.changes],

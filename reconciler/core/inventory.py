@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -33,10 +34,28 @@ class Owned:
 
 
 @dataclass(frozen=True)
+class UnfinishedCreate:
+    """A create whose intent is in the audit trail but whose result is not: its worker died
+    while the answer was in flight, so the object may exist without being owned."""
+
+    lane: str
+    op: str
+    target: str
+    at: datetime  # when the intent was recorded; the object cannot be older
+    plan_id: str
+    action_id: str
+
+
+@dataclass(frozen=True)
 class OwnershipSnapshot:
     """The registry at one moment; every lookup is by key."""
 
     objects: tuple[Owned, ...]
+    # Creates of interrupted applies, which a kind may offer to reclaim.
+    unfinished: tuple[UnfinishedCreate, ...] = ()
+
+    def unfinished_for(self, lane: str, target: str) -> list[UnfinishedCreate]:
+        return [u for u in self.unfinished if u.lane == lane and u.target == target]
 
     @cached_property
     def _by_lane(self) -> dict[str, list[Owned]]:

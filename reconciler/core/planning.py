@@ -7,13 +7,13 @@ observation blocks its own lanes only; the other kinds' lanes are planned as usu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from reconciler.core.assembly import KindFacts, build_plan, observation_blockers
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import Blocker, BlockerType, Plan, kind_of_lane
-from reconciler.core.recovery import recover_interrupted
+from reconciler.core.recovery import recover_interrupted, unfinished_creates
 from reconciler.fleet import DesiredFleet, load_fleet
 from reconciler.kinds.base import LaneDiff
 from reconciler.kinds.registry import KindObservation, LaneRegistry
@@ -42,12 +42,14 @@ class PassContext:
 def _load_context(runtime: Runtime) -> PassContext:
     recover_interrupted(runtime.engine, runtime.actor)  # a dead worker's plan, before anything
     fleet = load_fleet(runtime.engine)
-    owned = ownership.snapshot(runtime.engine)
+    unfinished = unfinished_creates(runtime.engine)
+    owned = replace(ownership.snapshot(runtime.engine), unfinished=unfinished)
     registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
     policies = {lane: registry.policy(lane) for lane in registry.all_lanes()}
     protect = {lane: p.protect for lane, p in policies.items() if p.generation is not None}
     if ownership.sync_protection(runtime.engine, protect):
-        owned = ownership.snapshot(runtime.engine)  # plan from the registry as just updated
+        # plan from the registry as just updated
+        owned = replace(ownership.snapshot(runtime.engine), unfinished=unfinished)
         registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
     return PassContext(fleet, registry, owned)
 

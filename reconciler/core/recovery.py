@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from reconciler.core.inventory import UnfinishedCreate
 from reconciler.errors import LeaseHeld, LeaseNotFound
 from reconciler.records import audit, leases, plan_store, status
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit import AuditEvent, AuditRecord
+from reconciler.records.database import session_scope
 from reconciler.records.leases import LaneLease
 from reconciler.records.plan_store import PlanStatus
 
@@ -106,3 +108,43 @@ def release_lease(engine: Engine, actor: str, lane: str, *, force: bool) -> Lane
         )
     recover_interrupted(engine, actor)
     return lease
+
+
+def gone_holders(engine: Engine, lanes: list[str]) -> dict[str, str]:
+    """Lanes that say they are being applied although no live worker holds them, each with
+    what to say instead (read-only: the next plan, apply or pass does the recovery)."""
+    held = {lease.lane: lease for lease in leases.all_leases(engine)}
+    gone = {}
+    for lane in lanes:
+        lease = held.get(lane)
+        if lease is None:
+            gone[lane] = "holder gone: the apply stopped without finishing; the next plan resumes"
+        elif leases.holder_gone(lease):
+            gone[lane] = f"holder gone: {describe_holder(lease)}; the next plan resumes"
+    return gone
+
+
+def unfinished_creates(engine: Engine) -> tuple[UnfinishedCreate, ...]:
+    """Creates that interrupted applies announced and never reported on."""
+    interrupted = [plan_id for plan_id, _ in plan_store.with_status(engine, PlanStatus.interrupted)]
+    found: list[UnfinishedCreate] = []
+    with session_scope(engine) as session:
+        for plan_id in interrupted:
+            intents: dict[str, AuditRecord] = {}
+            for row in audit.iter_records(session, plan_id=plan_id):
+                if row.event == AuditEvent.action_intent and row.data.get("effect") == "create":
+                    intents[str(row.action_id)] = row
+                elif row.event in (AuditEvent.action_result, AuditEvent.action_skipped):
+                    intents.pop(str(row.action_id), None)
+            found.extend(
+                UnfinishedCreate(
+                    lane=str(row.lane),
+                    op=str(row.data["op"]),
+                    target=str(row.data["target"]),
+                    at=row.at,
+                    plan_id=plan_id,
+                    action_id=str(row.action_id),
+                )
+                for row in intents.values()
+            )
+    return tuple(found)

@@ -101,6 +101,11 @@ def _conditions(
     return conditions
 
 
+def conditions_of(condition: LaneCondition) -> list[dict[str, Any]]:
+    """The conditions a lane with no history would show for `condition`."""
+    return _conditions(condition, {}, utcnow().isoformat())
+
+
 @dataclass(frozen=True)
 class StatusUpdate:
     """What one lane's status becomes; `None` fields keep what the row had."""

@@ -223,6 +223,25 @@ def _service_rule(seen: _Lane, result: LaneDiff) -> None:
     lane = seen.desired
     if seen.service is not None:
         return
+    reclaim = seen.observed.reclaimable
+    if reclaim is not None:
+        # Made by an apply that died before recording it: claim it, then treat it as new
+        # (nothing after the create can have run in that lane).
+        result.actions.append(
+            _safe_action(
+                Op.reclaim_service,
+                seen.target,
+                f"{reclaim.type} {reclaim.name!r} ({reclaim.id}) was made by {reclaim.because}",
+                ("owner", None, "setpoint"),
+                {
+                    "service": {"type": reclaim.type, "id": reclaim.id},
+                    "name": reclaim.name,
+                    "protected": lane.protect,
+                    "provides": [service_key(lane.lane)],
+                },
+            )
+        )
+        return
     result.actions.append(
         _safe_action(
             strategy_for(lane.target).create_op,

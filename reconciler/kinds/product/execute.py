@@ -98,6 +98,20 @@ class ProductExecutor:
         )
         return Done(f"created {kind} {name} ({service_id})", {"id": service_id}, claims=(claim,))
 
+    async def _reclaim_service(self, action: Action) -> Done:
+        kind, service_id = self._service(action)
+        found = await strategy_for(kind).read(self.client, service_id)  # still there?
+        if found.name != action.params["name"]:
+            raise ActionFailed(f"{kind} {service_id} is now named {found.name!r}; not reclaimed")
+        for ref in action.params["provides"]:
+            self.resolved[ref] = service_id
+        claim = Claim(
+            ref=ObjectRef(DOKPLOY, kind, service_id),
+            name=found.name,
+            protected=bool(action.params.get("protected")),
+        )
+        return Done(f"reclaimed {kind} {found.name} ({service_id})", claims=(claim,))
+
     # -- configuration ---------------------------------------------------------------------
 
     async def _set_image(self, action: Action) -> Done:
@@ -220,6 +234,7 @@ _HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done]]] = {
     Op.create_environment: ProductExecutor._create_environment,
     Op.create_application: ProductExecutor._create_service,
     Op.create_compose: ProductExecutor._create_service,
+    Op.reclaim_service: ProductExecutor._reclaim_service,
     Op.set_image: ProductExecutor._set_image,
     Op.set_replicas: ProductExecutor._set_replicas,
     Op.set_compose_file: ProductExecutor._set_compose_file,

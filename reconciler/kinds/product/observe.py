@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import anyio
 
@@ -24,6 +26,7 @@ from reconciler.kinds.product.observed import (
     ObservedDomain,
     ObservedProductLane,
     ObservedService,
+    Reclaimable,
     environment_ref,
     owned_service,
     project_ref,
@@ -34,6 +37,10 @@ from reconciler.kinds.product.services import identify, strategy_for
 
 log = logging.getLogger("setpoint.observe")
 DETAIL_READ_CONCURRENCY = 8
+# Dokploy's clock and ours may differ a little; a service stamped this much before the create
+# was announced still counts as made by it (a rival made earlier would have been seen by the
+# plan's observation, which the apply re-read just before announcing the create).
+CLOCK_SKEW = timedelta(seconds=60)
 _Detail = tuple[str, str, str]  # (lane, service type, service id) to read in detail
 
 
@@ -109,6 +116,7 @@ class ProductObserver:
             *(self._removed_lane(name, observation) for name in removed),
         ]
         await self._read_details([d for d in details if d is not None], observation)
+        await self._confirm_reclaims(observation)
         for lane in lanes:
             self._fingerprint(lane, observation)
         for lane_name in removed:
@@ -240,10 +248,48 @@ class ProductObserver:
                     owner = self._ownership.owner_of(ObjectRef(DOKPLOY, kind, service_id))
                     if owner is not None and owner.lane == lane.lane:
                         continue  # read in detail below, by id
+                    target = f"dokploy:{kind}/{service.name}"
+                    unfinished = self._ownership.unfinished_for(lane.lane, target)
+                    if owner is None and unfinished and seen.reclaimable is None:
+                        # Confirmed (or turned into a clash) once its detail is read.
+                        seen.reclaimable = Reclaimable(kind, service_id, service.name, "")
+                        continue
                     seen.clashes.append(f"{kind} {service_id} ({service.name})")
         # An owned service is read by id below, wherever it is listed: a NotFound there, and
         # only that, means it is gone.
         return seen
+
+    async def _confirm_reclaims(self, observation: Observation) -> None:
+        """A service an interrupted create may have made is reclaimable only if it was made
+        after that create was announced (the listing does not say when: read it)."""
+        for lane_name, seen in observation.lanes.items():
+            candidate = seen.reclaimable
+            if candidate is None:
+                continue
+            try:
+                detail = await read_service(self._client, candidate.type, candidate.id)
+            except DokployError as exc:
+                observation.problems.append(
+                    ObservationProblem(lane_name, f"reading {candidate.type} {candidate.id}: {exc}")
+                )
+                continue
+            because = self._made_by(lane_name, candidate, detail.created_at)
+            seen.reclaimable = replace(candidate, because=because) if because else None
+            if because is None:
+                seen.clashes.append(f"{candidate.type} {candidate.id} ({candidate.name})")
+
+    def _made_by(
+        self, lane_name: str, candidate: Reclaimable, created_at: str | None
+    ) -> str | None:
+        """Which unfinished create of the lane made the service, if one can have."""
+        if not created_at:
+            return None
+        created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        target = f"dokploy:{candidate.type}/{candidate.name}"
+        for intent in self._ownership.unfinished_for(lane_name, target):
+            if created >= intent.at - CLOCK_SKEW:
+                return f"{intent.action_id} of interrupted plan {intent.plan_id}"
+        return None
 
     def _fingerprint(self, lane: ProductLane, observation: Observation) -> None:
         seen: ObservedProductLane = observation.lanes[lane.lane]
@@ -261,6 +307,8 @@ class ProductObserver:
             fps[ref] = object_fingerprint(self._salt, seen.service.fingerprint_fields())
         elif seen.clashes:
             fps[ref] = object_fingerprint(self._salt, {"clashes": sorted(seen.clashes)})
+        elif seen.reclaimable is not None:
+            fps[ref] = object_fingerprint(self._salt, {"reclaim": seen.reclaimable.id})
         else:
             fps[ref] = ABSENT
 

@@ -94,6 +94,16 @@ class ObservedProductLane:
     clashes: list[str] = field(default_factory=list)
     # The registry says Setpoint owns a service that Dokploy confirmed (by id) is gone.
     vanished: Owned | None = None
+    # An unowned service with the lane's name that an interrupted apply of this lane made.
+    reclaimable: Reclaimable | None = None
+
+
+@dataclass(frozen=True)
+class Reclaimable:
+    type: str
+    id: str
+    name: str
+    because: str  # which unfinished create made it, for the plan's reason
 
 
 def project_ref(project: str) -> str:

@@ -19,6 +19,7 @@ class Op(StrEnum):
     create_environment = "create_environment"
     create_application = "create_application"
     create_compose = "create_compose"
+    reclaim_service = "reclaim_service"
     set_image = "set_image"
     set_replicas = "set_replicas"
     set_env = "set_env"
@@ -35,6 +36,8 @@ PRODUCT_OPS = op_table(
     OpSpec(Op.create_environment, 1, Effect.create, Risk.safe, shared=True),
     OpSpec(Op.create_application, 2, Effect.create, Risk.safe),
     OpSpec(Op.create_compose, 2, Effect.create, Risk.safe),
+    # Claims a service an interrupted apply created; changes nothing in Dokploy.
+    OpSpec(Op.reclaim_service, 2, Effect.update, Risk.safe),
     OpSpec(Op.set_image, 3, Effect.update, Risk.safe),
     OpSpec(Op.set_compose_file, 3, Effect.update, Risk.safe),
     OpSpec(Op.set_replicas, 3, Effect.update, Risk.safe),

@@ -1,0 +1,74 @@
+"""`setpoint leases ...`: who holds which lane, and giving a lane back by hand."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from reconciler.cli import context
+from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
+from reconciler.cli.wiring import default_actor
+from reconciler.core.recovery import describe_holder, release_lease
+from reconciler.errors import LeaseHeld, LeaseNotFound
+from reconciler.records import leases
+from reconciler.records.columns import utcnow
+
+app = typer.Typer(
+    help=(
+        "Lane leases: which worker holds which lane. A lease whose holder died frees itself "
+        "at the next plan, apply or pass; `release` is for the rest."
+    ),
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_leases(output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Every lease: lane, plan, holder process, heartbeat age, and whether the holder lives."""
+    now = utcnow()
+    rows = [
+        {
+            "lane": lease.lane,
+            "plan": lease.plan_id,
+            "holder": describe_holder(lease),
+            "heartbeatAgeSeconds": round(
+                (now - (lease.heartbeat_at or lease.acquired_at)).total_seconds(), 1
+            ),
+            "expiresAt": lease.expires_at.isoformat(),
+            "alive": not leases.holder_gone(lease, now),
+        }
+        for lease in leases.all_leases(context.ready_engine())
+    ]
+    if output is OutputFormat.json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no lane is leased: nothing is being applied")
+        return
+    table = Table("LANE", "PLAN", "HOLDER", "HEARTBEAT", "STATE")
+    for row in rows:
+        table.add_row(
+            str(row["lane"]),
+            str(row["plan"] or "-"),
+            str(row["holder"]),
+            f"{row['heartbeatAgeSeconds']}s ago",
+            "alive" if row["alive"] else "[red]holder gone[/]",
+        )
+    console.print(table)
+
+
+@app.command("release")
+def release(
+    lane: str = typer.Argument(..., help="Lane key, e.g. product:shop/prod."),
+    force: bool = typer.Option(
+        False, "--force", help="Also when the holder is alive: it stops before its next action."
+    ),
+) -> None:
+    """Give a lane's lease back (audited). Its plan, if it was being applied, is interrupted."""
+    try:
+        lease = release_lease(context.ready_engine(), default_actor(), lane, force=force)
+    except LeaseNotFound as exc:
+        raise fail(str(exc)) from None
+    except LeaseHeld as exc:
+        raise fail(str(exc)) from None
+    console.print(f"released {lane} (was held by {describe_holder(lease)})")
