@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -25,6 +26,7 @@ from tests.reconciler.conftest import (
     SECRETS,
     STORED_SECRETS,
     dokploy,
+    owned_service_of,
     store_fleet,
 )
 from tests.support.secret_scan import assert_no_secrets
@@ -392,3 +394,58 @@ async def test_unprotecting_a_lane_then_removing_it_allows_the_delete(
         "product:ledger/prod",
     }
     assert BlockerType.protected_lane not in {b.type for b in plan.blockers}
+
+
+async def test_two_plans_racing_for_one_deploy_deploy_the_lane_once(
+    runtime: Runtime, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    import anyio
+
+    lane = "product:docs-site/testing"
+    emulator.faults.fail_next_deploy()
+    assert (await apply_plan(runtime, (await compute_plan(runtime, [lane])).plan_id)).status == (
+        "failed"
+    )
+    owned = owned_service_of(engine, lane)
+    assert owned is not None
+    service_id = owned.object_id
+
+    def deployments() -> int:
+        return len(emulator.state.deployments(service_id))
+
+    # Only the deploy is owed, and two plans for it exist: one apply deploys, the other is
+    # refused because the deployment it read is no longer the latest.
+    colleague = dataclasses.replace(runtime, actor="colleague")  # else the newer supersedes
+    first, second = await compute_plan(runtime, [lane]), await compute_plan(colleague, [lane])
+    assert [a.op for a in first.actions] == [Op.deploy] == [a.op for a in second.actions]
+    before = deployments()
+    print(
+        "DEPLOYS",
+        [(d["deploymentId"], d["status"]) for d in emulator.state.deployments(owned.object_id)],
+    )
+    assert (await apply_plan(runtime, first.plan_id)).ok
+    print(
+        "DEPLOYS",
+        [(d["deploymentId"], d["status"]) for d in emulator.state.deployments(owned.object_id)],
+    )
+    late = await apply_plan(runtime, second.plan_id)
+    assert late.refusal is not None and late.refusal.type is BlockerType.stale_plan
+    assert deployments() == before + 1
+
+    # A change planned twice, applied at the same time by two workers.
+    fleet = fleet_without(tmp_path)
+    docs = fleet / "docs-site.yaml"
+    docs.write_text(docs.read_text().replace("acme/docs:main", "acme/docs:next", 1))
+    store_fleet(engine, fleet)
+    third, fourth = await compute_plan(runtime, [lane]), await compute_plan(colleague, [lane])
+    before = deployments()
+    results = []
+
+    async def attempt(plan_id: str) -> None:
+        results.append(await apply_plan(runtime, plan_id))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(attempt, third.plan_id)
+        group.start_soon(attempt, fourth.plan_id)
+    assert sorted(r.status for r in results) == ["applied", "refused"]
+    assert deployments() == before + 1

@@ -59,6 +59,7 @@ def service_from(detail: Application | Compose) -> ObservedService:
             replicas=detail.replicas,
             domains=tuple(_domains(detail)),
             latest_deployment=latest.status if latest else None,
+            latest_deployment_id=latest.deployment_id if latest else None,
             server_id=detail.server_id,
         )
     return ObservedService(
@@ -72,6 +73,7 @@ def service_from(detail: Application | Compose) -> ObservedService:
         replicas=None,
         domains=tuple(_domains(detail)),
         latest_deployment=latest.status if latest else None,
+        latest_deployment_id=latest.deployment_id if latest else None,
         server_id=detail.server_id,
     )
 

@@ -36,6 +36,8 @@ class ObservedService:
     domains: tuple[ObservedDomain, ...]
     latest_deployment: str | None  # status of the newest deployment, None if never deployed
     server_id: str | None = None
+    latest_deployment_id: str | None = None
+
 
     def fingerprint_fields(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,9 @@ class ObservedService:
             "domains": sorted(
                 (d.domain_id, d.host, d.path, d.port, d.https, d.service) for d in self.domains
             ),
+            # Deployment state too: a plan that would deploy is stale once anyone else has
+            # deployed the service since (its status may move on; a new deployment may not).
+            "latest_deployment_id": self.latest_deployment_id,
         }
 
 
