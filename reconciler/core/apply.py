@@ -421,7 +421,7 @@ async def _changed_since_plan(registry: LaneRegistry, plan: Plan) -> list[str]:
     problems = [p for o in observation.by_kind.values() for p in o.problems]
     if problems:
         return [f"observation incomplete ({p.reason})" for p in problems]
-    fingerprints = observation.fingerprints()
+    fingerprints = observation.fingerprints(lanes)
     return [ref for ref, value in plan.fingerprints.items() if fingerprints.get(ref) != value]
 
 

@@ -58,33 +58,66 @@ async def load_context(runtime: Runtime) -> PassContext:
     return await in_thread(_load_context, runtime)
 
 
-async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> Plan:
-    """Plan `lanes` (keys or unambiguous bare names; every lane when None)."""
-    context = await load_context(runtime)
+@dataclass(frozen=True)
+class Survey:
+    """One observation of some lanes and their diffs, from which plans for any subset of
+    them are made without reading anything again (a pass observes once, plans per lane)."""
+
+    lanes: list[str]
+    observation: KindObservation
+    blockers: list[Blocker]  # preflight and observation blockers, for every lane surveyed
+    diffs: dict[str, LaneDiff]
+
+
+async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -> Survey:
+    """Preflight and observe `lanes` once, and diff each."""
     registry = context.registry
-    selected = registry.resolve(lanes) if lanes else registry.all_lanes()
-    runtime.progress(f"observing {len(selected)} lane(s)")
-    failures = await registry.preflight(selected)  # Invariant 8: a gate, not a retry storm
-    observation = await registry.observe(selected, skip=list(failures))
+    runtime.progress(f"observing {len(lanes)} lane(s)")
+    failures = await registry.preflight(lanes)  # Invariant 8: a gate, not a retry storm
+    observation = await registry.observe(lanes, skip=list(failures))
     blockers = [
         Blocker(type=BlockerType.preflight_failed, lane=None, kind=kind, message=failure)
         for kind, failure in sorted(failures.items())
     ]
     for kind, seen in sorted(observation.by_kind.items()):
         blockers.extend(observation_blockers(kind, seen))
-    plan = build_plan(
-        diffs=_diffs(registry, selected, observation, blockers),
+    diffs = {d.lane: d for d in _diffs(registry, lanes, observation, blockers)}
+    return Survey(list(lanes), observation, blockers, diffs)
+
+
+def plan_from(runtime: Runtime, context: PassContext, seen: Survey, lanes: Sequence[str]) -> Plan:
+    """The plan for `lanes` (all surveyed), from the survey alone: pure but for the clock."""
+    registry = context.registry
+    wanted = set(lanes)
+    notes = seen.observation.notes()
+    if wanted != set(seen.lanes):  # kinds start a lane's notes with its key
+        notes = [n for n in notes if _note_lane(n) in wanted]
+    return build_plan(
+        diffs=[seen.diffs[lane] for lane in lanes],
         kinds=context.kind_facts(),
-        fingerprints=observation.fingerprints(),
-        generations={lane: registry.generation(lane) for lane in selected},
+        fingerprints=seen.observation.fingerprints(lanes),
+        generations={lane: registry.generation(lane) for lane in lanes},
         desired_revision=context.fleet.revision,
         created_by=runtime.actor,
         now=utcnow(),
         ttl=timedelta(minutes=runtime.settings.plan_ttl_minutes),
-        blockers=blockers,
-        notes=observation.notes(),
+        blockers=[b for b in seen.blockers if any(b.concerns(lane) for lane in lanes)],
+        notes=notes,
     )
-    await in_thread(_store, runtime, plan, registry)
+
+
+def _note_lane(note: str) -> str:
+    return note.split(": ", 1)[0]
+
+
+async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> Plan:
+    """Plan `lanes` (keys or unambiguous bare names; every lane when None)."""
+    context = await load_context(runtime)
+    registry = context.registry
+    selected = registry.resolve(lanes) if lanes else registry.all_lanes()
+    seen = await survey(runtime, context, selected)
+    plan = plan_from(runtime, context, seen, selected)
+    await in_thread(store_plans, runtime, [plan], registry)
     return plan
 
 
@@ -102,10 +135,12 @@ def _diffs(
     ]
 
 
-def _store(runtime: Runtime, plan: Plan, registry: LaneRegistry) -> None:
-    plan_store.save(runtime.engine, plan)
-    _audit_plan(runtime, plan)
-    _record_status(runtime, plan, registry)
+def store_plans(runtime: Runtime, plans: Sequence[Plan], registry: LaneRegistry) -> None:
+    """Save plans, audit each, and set their lanes' status (one transaction for status)."""
+    for plan in plans:
+        plan_store.save(runtime.engine, plan)
+        _audit_plan(runtime, plan)
+    status.record_all(runtime.engine, [u for plan in plans for u in planned_status(plan, registry)])
 
 
 def _audit_plan(runtime: Runtime, plan: Plan) -> None:
@@ -135,10 +170,12 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
         )
 
 
-def _record_status(runtime: Runtime, plan: Plan, registry: LaneRegistry) -> None:
+def planned_status(plan: Plan, registry: LaneRegistry) -> list[status.StatusUpdate]:
+    """What each lane of a freshly computed plan shows: blocked, changes pending, or converged."""
     actions_by_lane: dict[str, int] = {}
     for action in plan.actions:
         actions_by_lane[action.lane] = actions_by_lane.get(action.lane, 0) + 1
+    updates = []
     for lane in plan.lanes:
         blockers = plan.blockers_for(lane)
         actions = actions_by_lane.get(lane, 0)
@@ -148,9 +185,6 @@ def _record_status(runtime: Runtime, plan: Plan, registry: LaneRegistry) -> None
             condition = status.pending(f"{actions} action(s) in plan {plan.plan_id}")
         else:
             condition = status.converged()
-        status.record(
-            runtime.engine,
-            lane,
-            condition,
-            observed_generation=registry.generation(lane) if not blockers and not actions else None,
-        )
+        generation = registry.generation(lane) if not blockers and not actions else None
+        updates.append(status.StatusUpdate(lane, condition, observed_generation=generation))
+    return updates

@@ -8,7 +8,7 @@ plans, gating, leases, audit, status and ownership records, and never names a ki
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -81,6 +81,20 @@ class Observation:
     fingerprints: dict[str, str] = field(default_factory=dict)
     problems: list[ObservationProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Which refs each lane's diff read, so a plan for some lanes of a shared observation
+    # carries (and is checked against) only theirs. Filled by `fingerprint`.
+    refs_of_lane: dict[str, set[str]] = field(default_factory=dict)
+
+    def fingerprint(self, lane: str, ref: str, value: str) -> None:
+        """Record what `lane`'s diff read of `ref` (refs may be shared between lanes)."""
+        self.fingerprints[ref] = value
+        self.refs_of_lane.setdefault(lane, set()).add(ref)
+
+    def fingerprints_of(self, lanes: Collection[str]) -> dict[str, str]:
+        if not self.refs_of_lane:  # a kind that does not say: every ref, to be safe
+            return dict(self.fingerprints)
+        refs = set().union(*(self.refs_of_lane.get(lane, set()) for lane in lanes))
+        return {ref: self.fingerprints[ref] for ref in refs}
 
 
 class LanePolicy(Protocol):

@@ -7,7 +7,7 @@ of one provider never blocks the lanes of another.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.core.plans import name_of_lane
@@ -25,10 +25,14 @@ class KindObservation:
     def of(self, kind: str) -> Observation:
         return self.by_kind.get(kind, Observation())
 
-    def fingerprints(self) -> dict[str, str]:
+    def fingerprints(self, lanes: Collection[str] | None = None) -> dict[str, str]:
+        """What was read, for `lanes` only when given."""
         merged: dict[str, str] = {}
         for observation in self.by_kind.values():
-            merged.update(observation.fingerprints)
+            if lanes is None:
+                merged.update(observation.fingerprints)
+            else:
+                merged.update(observation.fingerprints_of(lanes))
         return merged
 
     def notes(self) -> list[str]:

@@ -1,22 +1,35 @@
-"""Scheduled reconcile passes: plan every lane on its own, apply only what lane policy allows.
+"""Scheduled reconcile passes: observe every lane once, act only where there is work.
 
-Each lane gets its own plan, so a blocked lane never holds up the others. A plan is applied
-here only when the lane's policy lets a scheduled pass run every action in it; anything
-else stays pending for an operator, who sees it in `setpoint status` and the audit trail.
-A lane that answered "not yet" is requeued: it is skipped until its retry time.
+One preflight and one observation per kind serve every lane of the pass. A lane with
+nothing to do costs no stored plan and no audit record (the pass writes one record saying
+what it looked at), and its status row is written only if its condition changed. The lanes
+a scheduled pass may change on its own go into one plan, applied in parallel (a failing
+lane stops only itself). Each lane that needs an operator, or is blocked, gets a plan of
+its own, so it never holds up the others; that plan is stored again only when it differs
+from the one already waiting. A lane that answered "not yet" is skipped until its retry
+time. Finished plans older than the retention setting are pruned; audit records never are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 from reconciler.core import policy
 from reconciler.core.apply import ApplyResult, apply_plan
-from reconciler.core.planning import compute_plan, load_context
+from reconciler.core.planning import (
+    PassContext,
+    Survey,
+    load_context,
+    plan_from,
+    planned_status,
+    store_plans,
+    survey,
+)
 from reconciler.core.plans import Plan, Trigger
-from reconciler.kinds.registry import LaneRegistry
-from reconciler.records import status
+from reconciler.records import audit, plan_store, status
+from reconciler.records.audit import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
 from reconciler.runtime import Runtime
@@ -37,54 +50,159 @@ class LaneResult:
 @dataclass
 class PassReport:
     lanes: list[LaneResult] = field(default_factory=list)
+    plans_stored: int = 0
+    plans_pruned: int = 0
 
     def count(self, outcome: LaneOutcome) -> int:
         return sum(1 for r in self.lanes if r.outcome == outcome)
 
 
+@dataclass
+class _Sorted:
+    """The pass's lanes by what happens to them next."""
+
+    quiet: list[str] = field(default_factory=list)
+    unattended: list[str] = field(default_factory=list)
+    held: list[Plan] = field(default_factory=list)  # blocked, or awaiting an operator
+
+
 async def reconcile_pass(runtime: Runtime) -> PassReport:
     report = PassReport()
-    registry = (await load_context(runtime)).registry
-    retry_at = await in_thread(status.retry_times, runtime.engine)
-    now = utcnow()
-    for lane in registry.all_lanes():
-        due = retry_at.get(lane)
-        if due is not None and due > now:
-            detail = f"not yet: tried again after {due:%H:%M:%S} UTC"
-            report.lanes.append(LaneResult(lane, "waiting", "", detail))
-            continue
-        plan = await compute_plan(runtime, [lane])
-        report.lanes.append(await _reconcile_lane(runtime, registry, lane, plan))
+    context = await load_context(runtime)
+    due = await _due_lanes(runtime, context, report)
+    seen = await survey(runtime, context, due)
+    lanes = _sort(runtime, context, seen)
+    held, report.plans_stored = await in_thread(_record_pass, runtime, context, lanes)
+    report.lanes.extend(LaneResult(lane, "converged", "", "no changes") for lane in lanes.quiet)
+    report.lanes.extend(_held_result(plan) for plan in held)
+    if lanes.unattended:
+        plan = plan_from(runtime, context, seen, lanes.unattended)
+        await in_thread(store_plans, runtime, [plan], context.registry)
+        report.plans_stored += 1
+        result = await apply_plan(runtime, plan.plan_id, trigger=Trigger.schedule)
+        report.lanes.extend(_applied(result, lanes.unattended))
+    report.plans_pruned = await in_thread(_prune, runtime)
+    await in_thread(_audit_pass, runtime, report)
+    report.lanes.sort(key=lambda r: r.lane)
     return report
 
 
-async def _reconcile_lane(
-    runtime: Runtime, registry: LaneRegistry, lane: str, plan: Plan
-) -> LaneResult:
+async def _due_lanes(runtime: Runtime, context: PassContext, report: PassReport) -> list[str]:
+    retry_at = await in_thread(status.retry_times, runtime.engine)
+    now = utcnow()
+    due = []
+    for lane in context.registry.all_lanes():
+        until = retry_at.get(lane)
+        if until is not None and until > now:
+            detail = f"not yet: tried again after {until:%H:%M:%S} UTC"
+            report.lanes.append(LaneResult(lane, "waiting", "", detail))
+        else:
+            due.append(lane)
+    return due
+
+
+def _sort(runtime: Runtime, context: PassContext, seen: Survey) -> _Sorted:
+    lanes = _Sorted()
+    for lane in seen.lanes:
+        diff = seen.diffs[lane]
+        blocked = any(b.concerns(lane) for b in seen.blockers) or diff.blockers
+        if not diff.actions and not blocked:
+            lanes.quiet.append(lane)
+            continue
+        plan = plan_from(runtime, context, seen, [lane])
+        if plan.blockers or policy.unattended_refusal(context.registry, plan, Trigger.schedule):
+            lanes.held.append(plan)
+        else:
+            lanes.unattended.append(lane)
+    return lanes
+
+
+def _record_pass(runtime: Runtime, context: PassContext, lanes: _Sorted) -> tuple[list[Plan], int]:
+    """Store the held lanes' plans that are new, and write every status in one transaction.
+    Returns the held lanes' plans as stored (a plan that says what the waiting one says is
+    that one) and how many were stored."""
+    registry = context.registry
+    waiting = plan_store.pending_by_lanes(runtime.engine, created_by=runtime.actor, now=utcnow())
+    held, new = [], []
+    for plan in lanes.held:
+        stored_id, digest = waiting.get(tuple(sorted(plan.lanes)), ("", ""))
+        if digest == plan.digest:
+            held.append(plan.model_copy(update={"plan_id": stored_id}))
+        else:
+            held.append(plan)
+            new.append(plan)
+    for plan in new:
+        store_plans(runtime, [plan], registry)  # with its lanes' status
+    updates = [
+        status.StatusUpdate(lane, status.converged(), observed_generation=registry.generation(lane))
+        for lane in lanes.quiet
+    ]
+    for plan in held:
+        if plan not in new:
+            updates.extend(planned_status(plan, registry))
+    status.record_all(runtime.engine, updates)
+    return held, len(new)
+
+
+def _held_result(plan: Plan) -> LaneResult:
+    lane = plan.lanes[0]
     if plan.blockers:
         detail = "; ".join(f"{b.type.value}: {b.message}" for b in plan.blockers)
         return LaneResult(lane, "blocked", plan.plan_id, detail)
-    if not plan.actions:
-        return LaneResult(lane, "converged", plan.plan_id, "no changes")
-    refusal = policy.unattended_refusal(registry, plan, Trigger.schedule)
-    if refusal is not None:
-        detail = (
-            f"{len(plan.actions)} action(s) pending: {refusal.message}; "
-            f"apply with `setpoint apply {plan.plan_id}`"
-        )
-        return LaneResult(lane, "awaiting_operator", plan.plan_id, detail)
-    result = await apply_plan(runtime, plan.plan_id, trigger=Trigger.schedule)
-    outcome, detail = _applied(result)
-    return LaneResult(lane, outcome, plan.plan_id, detail)
+    detail = (
+        f"{len(plan.actions)} action(s) pending an operator: "
+        f"apply with `setpoint apply {plan.plan_id}`"
+    )
+    return LaneResult(lane, "awaiting_operator", plan.plan_id, detail)
 
 
-def _applied(result: ApplyResult) -> tuple[LaneOutcome, str]:
-    if result.ok:
-        return "applied", f"{len(result.actions)} action(s) applied"
+def _applied(result: ApplyResult, lanes: list[str]) -> list[LaneResult]:
     if result.refusal is not None:
-        return "refused", f"{result.refusal.type.value}: {result.refusal.message}"
-    waiting = [a for a in result.actions if a.result == "retry"]
-    if result.status == "waiting" and waiting:
-        return "waiting", f"{waiting[0].action_id}: {waiting[0].message}"
-    failed = next(a for a in result.actions if a.result == "failed")
-    return "apply_failed", f"{failed.action_id}: {failed.message}"
+        detail = f"{result.refusal.type.value}: {result.refusal.message}"
+        return [LaneResult(lane, "refused", result.plan_id, detail) for lane in lanes]
+    by_lane = result.lanes()
+    first = {r.lane: r for r in reversed(result.actions) if r.result != "ok"}
+    outcomes: dict[str, LaneOutcome] = {
+        "ok": "applied",
+        "retry": "waiting",
+        "failed": "apply_failed",
+        "not_run": "apply_failed",
+    }
+    results = []
+    for lane in lanes:
+        lane_result = by_lane.get(lane, "ok")
+        report = first.get(lane)
+        detail = f"{report.action_id}: {report.message}" if report else "applied"
+        results.append(LaneResult(lane, outcomes[lane_result], result.plan_id, detail))
+    return results
+
+
+def _prune(runtime: Runtime) -> int:
+    cutoff = utcnow() - timedelta(days=runtime.settings.plan_retention_days)
+    pruned = plan_store.prune(runtime.engine, older_than=cutoff)
+    if pruned:
+        audit.record(
+            runtime.engine,
+            event=AuditEvent.plans_pruned,
+            actor=runtime.actor,
+            data={"plans": pruned, "created_before": cutoff.isoformat()},
+        )
+    return pruned
+
+
+def _audit_pass(runtime: Runtime, report: PassReport) -> None:
+    """One record per pass: what it looked at and what came of it (lanes with no news are
+    counted, not listed)."""
+    busy = [r for r in report.lanes if r.outcome != "converged"]
+    audit.record(
+        runtime.engine,
+        event=AuditEvent.pass_completed,
+        actor=runtime.actor,
+        data={
+            "lanes": len(report.lanes),
+            "converged": report.count("converged"),
+            "plans_stored": report.plans_stored,
+            "plans_pruned": report.plans_pruned,
+            "lanes_with_news": {r.lane: r.outcome for r in busy},
+        },
+    )

@@ -64,6 +64,21 @@ def save(engine: Engine, plan: Plan) -> list[str]:
     return superseded
 
 
+def pending_by_lanes(
+    engine: Engine, *, created_by: str, now: datetime
+) -> dict[tuple[str, ...], tuple[str, str]]:
+    """(plan id, digest) of each unexpired pending plan by `created_by`, by its lanes."""
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(StoredPlan).where(
+                StoredPlan.status == PlanStatus.pending,
+                StoredPlan.created_by == created_by,
+                StoredPlan.expires_at > now,
+            )
+        ).all()
+        return {tuple(sorted(row.lanes)): (row.id, row.digest) for row in rows}
+
+
 def load(engine: Engine, plan_id: str) -> tuple[Plan, PlanStatus]:
     """The plan and its status."""
     with session_scope(engine) as session:

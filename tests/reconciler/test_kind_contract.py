@@ -126,7 +126,7 @@ class BeaconKind:
         for lane in lanes:
             beacon_id = self.provider.lit.get(name_of_lane(lane))
             seen.lanes[lane] = beacon_id
-            seen.fingerprints[f"beacon:{lane}"] = beacon_id or "absent"
+            seen.fingerprint(lane, f"beacon:{lane}", beacon_id or "absent")
         return seen
 
     def diff(self, lane: str, observation: Observation) -> LaneDiff:

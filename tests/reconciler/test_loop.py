@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
 from providers.dokploy.emulator import Emulator
 from reconciler.loop.passes import reconcile_pass
+from reconciler.records.audit import AuditRecord
+from reconciler.records.plan_store import StoredPlan
+from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import dokploy
 
@@ -57,3 +64,58 @@ async def test_a_scheduler_keeps_one_live_plan_per_lane_and_never_retires_an_ope
     assert plan_store.load(runtime.engine, old)[1] == "superseded"
     assert plan_store.load(runtime.engine, new)[1] == "pending"
     assert plan_store.load(runtime.engine, operator_plan.plan_id)[1] == "pending"
+
+
+async def test_a_quiet_fleet_pass_reads_once_and_writes_one_record(
+    runtime: Runtime, engine: Engine
+) -> None:
+    from reconciler.core.apply import apply_plan
+    from reconciler.core.planning import compute_plan
+
+    assert (await apply_plan(runtime, (await compute_plan(runtime)).plan_id)).ok
+    await reconcile_pass(runtime)  # settles the status rows once
+    calls: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        calls.append(request.url.path.rsplit("/", 1)[-1])
+
+    dokploy(runtime)._http.event_hooks["request"].append(count)
+    plans, records, statuses = _plans(engine), _records(engine), _status_times(engine)
+    report = await reconcile_pass(runtime)
+    assert {r.outcome for r in report.lanes} == {"converged"}
+    assert _plans(engine) == plans, "a quiet pass stores no plan"
+    assert [r.event for r in _records(engine)[len(records) :]] == ["pass_completed"]
+    assert _status_times(engine) == statuses, "no condition changed, so no row was written"
+    # One preflight, one listing, one read per owned service: 2 + 1 per lane.
+    assert calls.count("user.get") == 1 and calls.count("project.all") == 1
+    assert len(calls) == 2 + len(report.lanes)
+    assert set(calls) == {"user.get", "project.all", "application.one", "compose.one"}
+
+
+async def test_a_lane_awaiting_an_operator_is_not_planned_again_each_pass(
+    runtime: Runtime, engine: Engine
+) -> None:
+    runtime.actor = "scheduler"
+    await reconcile_pass(runtime)
+    second = await reconcile_pass(runtime)
+    plans = _plans(engine)
+    third = await reconcile_pass(runtime)
+    assert _plans(engine) == plans, "the same waiting plan is not stored again"
+    waiting = {r.lane: r.plan_id for r in second.lanes if r.outcome == "awaiting_operator"}
+    assert waiting and waiting == {
+        r.lane: r.plan_id for r in third.lanes if r.outcome == "awaiting_operator"
+    }
+
+
+def _plans(engine: Engine) -> list[tuple[str, str]]:
+    with Session(engine) as session:
+        return sorted((p.id, p.status) for p in session.exec(select(StoredPlan)).all())
+
+
+def _records(engine: Engine) -> list[AuditRecord]:
+    with Session(engine) as session:
+        return list(session.exec(select(AuditRecord).order_by(col(AuditRecord.seq))).all())
+
+
+def _status_times(engine: Engine) -> dict[str, object]:
+    return {row.lane: row.updated_at for row in all_statuses(engine)}

@@ -88,7 +88,7 @@ class ProductKind:
         for lane in wanted:
             facts, _ = self.secret_facts(lane)
             for key, value_fingerprint in facts.desired.items():
-                observation.fingerprints[f"secret:{lane.lane}/{key}"] = value_fingerprint
+                observation.fingerprint(lane.lane, f"secret:{lane.lane}/{key}", value_fingerprint)
         return observation
 
     def diff(self, lane: str, observation: Observation) -> LaneDiff:

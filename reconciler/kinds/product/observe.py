@@ -199,9 +199,8 @@ class ProductObserver:
         seen = observation.lanes[lane_name]
         if seen.service is not None:
             ref = f"dokploy:{seen.service.type}/{seen.service.id}"
-            observation.fingerprints[ref] = object_fingerprint(
-                self._salt, seen.service.fingerprint_fields()
-            )
+            value = object_fingerprint(self._salt, seen.service.fingerprint_fields())
+            observation.fingerprint(lane_name, ref, value)
 
     async def _servers(
         self, lanes: Sequence[ProductLane], observation: Observation
@@ -295,24 +294,29 @@ class ProductObserver:
 
     def _fingerprint(self, lane: ProductLane, observation: Observation) -> None:
         seen: ObservedProductLane = observation.lanes[lane.lane]
-        fps = observation.fingerprints
-        fps[project_ref(lane.project)] = (
-            object_fingerprint(self._salt, {"id": seen.project_id}) if seen.project_id else ABSENT
+        observation.fingerprint(
+            lane.lane,
+            project_ref(lane.project),
+            object_fingerprint(self._salt, {"id": seen.project_id}) if seen.project_id else ABSENT,
         )
-        fps[environment_ref(lane.project, lane.environment)] = (
+        observation.fingerprint(
+            lane.lane,
+            environment_ref(lane.project, lane.environment),
             object_fingerprint(self._salt, {"id": seen.environment_id})
             if seen.environment_id
-            else ABSENT
+            else ABSENT,
         )
         ref = service_ref(lane.project, lane.environment, lane.service_name)
+        observation.fingerprint(lane.lane, ref, self._service_fingerprint(seen))
+
+    def _service_fingerprint(self, seen: ObservedProductLane) -> str:
         if seen.service is not None:
-            fps[ref] = object_fingerprint(self._salt, seen.service.fingerprint_fields())
-        elif seen.clashes:
-            fps[ref] = object_fingerprint(self._salt, {"clashes": sorted(seen.clashes)})
-        elif seen.reclaimable is not None:
-            fps[ref] = object_fingerprint(self._salt, {"reclaim": seen.reclaimable.id})
-        else:
-            fps[ref] = ABSENT
+            return object_fingerprint(self._salt, seen.service.fingerprint_fields())
+        if seen.clashes:
+            return object_fingerprint(self._salt, {"clashes": sorted(seen.clashes)})
+        if seen.reclaimable is not None:
+            return object_fingerprint(self._salt, {"reclaim": seen.reclaimable.id})
+        return ABSENT
 
 
 def _failed(observation: Observation) -> set[str | None]:

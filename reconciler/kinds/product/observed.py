@@ -38,7 +38,6 @@ class ObservedService:
     server_id: str | None = None
     latest_deployment_id: str | None = None
 
-
     def fingerprint_fields(self) -> dict[str, Any]:
         return {
             "id": self.id,
