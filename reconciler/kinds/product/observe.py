@@ -113,8 +113,11 @@ class ProductObserver:
         if projects is None:
             return observation
         servers = await self._servers(lanes, observation)
+        by_name: dict[str, list[Project]] = {}  # looked up once per lane: by key, not by scan
+        for project in projects:
+            by_name.setdefault(project.name, []).append(project)
         details = [
-            *(self._desired_lane(lane, projects, servers, observation) for lane in lanes),
+            *(self._desired_lane(lane, by_name, servers, observation) for lane in lanes),
             *(self._removed_lane(name, observation) for name in removed),
         ]
         await self._read_details([d for d in details if d is not None], observation)
@@ -149,7 +152,7 @@ class ProductObserver:
     def _desired_lane(
         self,
         lane: ProductLane,
-        projects: list[Project],
+        projects: dict[str, list[Project]],
         servers: dict[str, str],
         observation: Observation,
     ) -> _Detail | None:
@@ -219,10 +222,10 @@ class ProductObserver:
             return {}
 
     def _locate(
-        self, lane: ProductLane, projects: list[Project], observation: Observation
+        self, lane: ProductLane, projects: dict[str, list[Project]], observation: Observation
     ) -> ObservedProductLane:
         seen = ObservedProductLane(owned=owned_service(self._ownership.for_lane(lane.lane)))
-        projects_named = [p for p in projects if p.name == lane.project]
+        projects_named = projects.get(lane.project, [])
         if len(projects_named) > 1:
             observation.problems.append(
                 ObservationProblem(
