@@ -26,6 +26,7 @@ from providers.dokploy.emulator import create_app
 from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
+from reconciler.loop.passes import reconcile_pass
 from reconciler.demo.loopback import serve
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
@@ -139,7 +140,14 @@ async def run_demo(
                 console.rule("[bold]5. second plan (expect no changes)")
                 second = await compute_plan(runtime)
                 render_plan(console, second)
-        console.rule("[bold]6. audit trail")
+                console.rule("[bold]6. a scheduled pass over the converged fleet")
+                runtime.actor = "demo-scheduler"
+                quiet = await reconcile_pass(runtime)
+                console.print(
+                    f"{len(quiet.lanes)} lane(s) observed once: {quiet.count('converged')} "
+                    f"converged, {quiet.plans_stored} plan(s) stored, one audit record"
+                )
+        console.rule("[bold]7. audit trail")
         with session_scope(engine) as session:
             records = audit.list_records(session, limit=1000)
             verification = audit.verify_chain(session)
@@ -169,7 +177,7 @@ async def run_demo(
 
 
 def _summary(data: Mapping[str, object]) -> str:
-    for key in ("message", "target", "status", "digest"):
+    for key in ("message", "target", "status", "digest", "converged"):
         if key in data:
             return f"{key}={data[key]}"
     return ""
