@@ -67,6 +67,7 @@ class Survey:
     observation: KindObservation
     blockers: list[Blocker]  # preflight and observation blockers, for every lane surveyed
     diffs: dict[str, LaneDiff]
+    notes: dict[str, list[str]]  # by the lane each starts with ("<lane key>: ...")
 
 
 async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -> Survey:
@@ -82,16 +83,19 @@ async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -
     for kind, seen in sorted(observation.by_kind.items()):
         blockers.extend(observation_blockers(kind, seen))
     diffs = {d.lane: d for d in _diffs(registry, lanes, observation, blockers)}
-    return Survey(list(lanes), observation, blockers, diffs)
+    notes: dict[str, list[str]] = {}
+    for note in observation.notes():
+        notes.setdefault(note.split(": ", 1)[0], []).append(note)
+    return Survey(list(lanes), observation, blockers, diffs, notes)
 
 
 def plan_from(runtime: Runtime, context: PassContext, seen: Survey, lanes: Sequence[str]) -> Plan:
     """The plan for `lanes` (all surveyed), from the survey alone: pure but for the clock."""
     registry = context.registry
-    wanted = set(lanes)
-    notes = seen.observation.notes()
-    if wanted != set(seen.lanes):  # kinds start a lane's notes with its key
-        notes = [n for n in notes if _note_lane(n) in wanted]
+    if len(lanes) == len(seen.lanes):
+        notes = [note for found in seen.notes.values() for note in found]
+    else:
+        notes = [note for lane in lanes for note in seen.notes.get(lane, [])]
     return build_plan(
         diffs=[seen.diffs[lane] for lane in lanes],
         kinds=context.kind_facts(),
@@ -104,10 +108,6 @@ def plan_from(runtime: Runtime, context: PassContext, seen: Survey, lanes: Seque
         blockers=[b for b in seen.blockers if any(b.concerns(lane) for lane in lanes)],
         notes=notes,
     )
-
-
-def _note_lane(note: str) -> str:
-    return note.split(": ", 1)[0]
 
 
 async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> Plan:

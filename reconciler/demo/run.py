@@ -26,10 +26,10 @@ from providers.dokploy.emulator import create_app
 from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.loop.passes import reconcile_pass
 from reconciler.demo.loopback import serve
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
+from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
