@@ -24,11 +24,15 @@ from providers.dokploy.models import Deployment
 log = logging.getLogger("providers.dokploy")
 
 FIRST_POLL_SECONDS = 0.05
-BACKOFF_FACTOR = 2.0
+# Quadrupling reaches a 2 s interval in three polls (at 0.05, 0.25 and 1.05 s): a quick
+# build is seen within about a second, and a long one costs one or two polls more than
+# polling at the interval from the start would. Doubling costs three or four more.
+BACKOFF_FACTOR = 4.0
 
 
 def poll_delays(first: float, cap: float) -> Iterator[float]:
-    """How long to wait before each poll: `first`, then doubling up to `cap`, forever."""
+    """How long to wait before each poll: `first`, then growing by BACKOFF_FACTOR up to
+    `cap`, forever."""
     delay = min(first, cap)
     while True:
         yield delay
