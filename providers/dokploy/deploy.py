@@ -83,8 +83,8 @@ async def deploy_and_wait(
 
     The caller checks `.status`. Raises DeployTimeout when no new deployment shows up, or
     it stays non-terminal, within `timeout` seconds: no wait between polls runs past the
-    deadline, and the last poll is made there. With `title`, a new deployment with that title is preferred over one
-    somebody else started at the same moment.
+    deadline, and the last poll is made there. With `title`, a new deployment with that
+    title is preferred over one somebody else started at the same moment.
 
     `never_deployed`: the caller knows the service has no deployments (it created it moments
     ago), so the list is not read before deploying; only a deployment carrying `title` is
