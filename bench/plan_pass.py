@@ -2,7 +2,8 @@
 
 Measures what an operator pays per scheduled pass once the fleet has converged: wall time,
 Dokploy requests (the observer aims for 1 listing + 1 detail read per owned service), and
-peak Python memory. The emulator runs in process (httpx ASGI transport), so the numbers
+peak Python memory. The first apply's requests, per procedure, are printed too: the cost of
+bringing up a fleet. The emulator runs in process (httpx ASGI transport), so the numbers
 are the engine's and the emulator's CPU cost without network latency.
 
     uv run python bench/plan_pass.py --products 50
@@ -95,10 +96,12 @@ async def run(products: int) -> None:
             started = time.perf_counter()
             first = await compute_plan(runtime)
             first_plan_s = time.perf_counter() - started
+            transport.calls.clear()
             started = time.perf_counter()
             result = await apply_plan(runtime, first.plan_id)
             apply_s = time.perf_counter() - started
             assert result.ok, result
+            apply_calls = Counter(transport.calls)
             transport.calls.clear()
             tracemalloc.start()
             started = time.perf_counter()
@@ -110,6 +113,11 @@ async def run(products: int) -> None:
         lanes = products * 2
         print(f"products={products} lanes={lanes} actions_first_plan={len(first.actions)}")
         print(f"first plan: {first_plan_s:.2f}s  apply: {apply_s:.2f}s")
+        applied = sum(apply_calls.values())
+        print(
+            f"first apply: {applied} Dokploy requests ({applied / lanes:.1f} per lane) "
+            f"{dict(sorted(apply_calls.items()))}"
+        )
         print(
             f"steady-state plan: {steady_s:.3f}s ({steady_s / lanes * 1000:.1f} ms/lane), "
             f"{sum(transport.calls.values())} Dokploy requests {dict(transport.calls)}, "

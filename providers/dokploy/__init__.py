@@ -5,6 +5,7 @@ from providers.dokploy.config import DokployConfig
 from providers.dokploy.deploy import deploy_and_wait
 from providers.dokploy.ensure import (
     AmbiguousName,
+    ProjectIndex,
     ensure_application,
     ensure_compose,
     ensure_environment,
@@ -57,6 +58,7 @@ __all__ = [
     "Environment",
     "Project",
     "ProjectCreated",
+    "ProjectIndex",
     "Server",
     "ValidationIssue",
     "deploy_and_wait",

@@ -10,7 +10,7 @@ from typing import Any
 from desired_state.secrets import SecretRef
 from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
-from providers.dokploy.ensure import ensure_environment, ensure_project
+from providers.dokploy.ensure import ProjectIndex
 from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import DokployError
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef
@@ -27,6 +27,10 @@ log = logging.getLogger("setpoint.apply")
 
 @dataclass
 class ProductExecutor:
+    """Runs one apply's product actions; several may run at once on one event loop, so
+    what they share (`resolved`, the project index) is written without awaiting between
+    read and write, or under the index's locks."""
+
     client: DokployClient
     salt: str
     health_check: HealthProbe
@@ -34,6 +38,11 @@ class ProductExecutor:
     store: StoreReader | None = None
     poll_interval: float = 1.0
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
+    # One executor runs one apply: its creates share one project listing, not one each.
+    projects: ProjectIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.projects = ProjectIndex(self.client)
 
     async def execute(self, action: Action) -> Done:
         handler = _HANDLERS[Op(action.op)]
@@ -58,8 +67,8 @@ class ProductExecutor:
 
     async def _create_project(self, action: Action) -> Done:
         name = action.params["name"]
-        project, created = await ensure_project(
-            self.client, name, description="managed by Setpoint"
+        project, created = await self.projects.ensure_project(
+            name, description="managed by Setpoint"
         )
         self.resolved[project_key(name)] = project.project_id
         for environment in project.environments:
@@ -70,7 +79,7 @@ class ProductExecutor:
     async def _create_environment(self, action: Action) -> Done:
         project_id = self._id(action.params["project"])
         name = action.params["name"]
-        environment, created = await ensure_environment(self.client, project_id, name)
+        environment, created = await self.projects.ensure_environment(project_id, name)
         for ref in action.params["provides"]:
             self.resolved[ref] = environment.environment_id
         verb = "created" if created else "found existing"
@@ -81,11 +90,14 @@ class ProductExecutor:
         name = action.params["name"]
         service = BY_CREATE_OP[action.op]
         kind = service.type.value
+        # The plan proposed this create because it saw no service of this name, and the apply
+        # re-read that just before running: no need to read the environment again first.
         service_id, created = await service.ensure(
-            self.client, environment_id, name, action.params.get("server_id")
+            self.client, environment_id, name, action.params.get("server_id"), known_absent=True
         )
         if not created:
-            # Someone made a service with this name after the plan was computed: not ours.
+            # Found before any create of ours: someone made it after planning. With
+            # known_absent only a retry looks, and finds our lost create, so this is a guard.
             raise ActionFailed(
                 f"an unowned {kind} named {name!r} appeared after planning; left untouched"
             )
@@ -147,6 +159,8 @@ class ProductExecutor:
                 raise ActionFailed(f"secret {key} changed since the plan was computed; plan again")
             owned[key] = value.reveal()
         service = strategy_for(kind)
+        # Read now, although the plan saw the env: keys Setpoint does not manage must survive
+        # the save, and the plan holds only fingerprints of values, never the values.
         current = (await service.read(self.client, service_id)).env
         text = merge_env(current, owned, action.params["remove"])
         await service.save_env(self.client, service_id, text)
@@ -188,6 +202,9 @@ class ProductExecutor:
             timeout=float(action.params["timeout_seconds"]),
             poll_interval=self.poll_interval,
             title=f"setpoint {action.lane} {action.id}",
+            # A service the plan did not see was created by this apply: it has no deployments
+            # yet, so they need not be listed before deploying.
+            never_deployed=not action.params["service"].get("id"),
         )
         outputs: dict[str, Any] = {
             "deployment_id": deployment.deployment_id,

@@ -30,9 +30,16 @@ class ServiceStrategy:
     domains_need_deploy: bool  # compose domains are labels written at deploy time
 
     async def ensure(
-        self, client: DokployClient, environment_id: str, name: str, server_id: str | None
+        self,
+        client: DokployClient,
+        environment_id: str,
+        name: str,
+        server_id: str | None,
+        *,
+        known_absent: bool = False,
     ) -> tuple[str, bool]:
-        """The service's id, and whether it was created now."""
+        """The service's id, and whether it was created now. `known_absent`: the caller knows
+        no service has the name, so the first attempt creates without reading first."""
         raise NotImplementedError
 
     async def read(self, client: DokployClient, service_id: str) -> Application | Compose:
@@ -59,9 +66,17 @@ class _ApplicationService(ServiceStrategy):
     domains_need_deploy = False
 
     async def ensure(
-        self, client: DokployClient, environment_id: str, name: str, server_id: str | None
+        self,
+        client: DokployClient,
+        environment_id: str,
+        name: str,
+        server_id: str | None,
+        *,
+        known_absent: bool = False,
     ) -> tuple[str, bool]:
-        app, created = await ensure_application(client, environment_id, name, server_id=server_id)
+        app, created = await ensure_application(
+            client, environment_id, name, server_id=server_id, known_absent=known_absent
+        )
         return app.application_id, created
 
     async def read(self, client: DokployClient, service_id: str) -> Application:
@@ -84,9 +99,17 @@ class _ComposeService(ServiceStrategy):
     domains_need_deploy = True
 
     async def ensure(
-        self, client: DokployClient, environment_id: str, name: str, server_id: str | None
+        self,
+        client: DokployClient,
+        environment_id: str,
+        name: str,
+        server_id: str | None,
+        *,
+        known_absent: bool = False,
     ) -> tuple[str, bool]:
-        compose, created = await ensure_compose(client, environment_id, name, server_id=server_id)
+        compose, created = await ensure_compose(
+            client, environment_id, name, server_id=server_id, known_absent=known_absent
+        )
         return compose.compose_id, created
 
     async def read(self, client: DokployClient, service_id: str) -> Compose:

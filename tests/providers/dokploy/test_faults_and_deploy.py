@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 
 from providers.dokploy.client import DokployClient
-from providers.dokploy.deploy import deploy_and_wait
+from providers.dokploy.deploy import deploy_and_wait, poll_delays
 from providers.dokploy.emulator import Emulator
 from providers.dokploy.ensure import (
     AmbiguousName,
@@ -223,3 +224,74 @@ async def test_compose_deploy_applies_env_and_domains(
     assert result.status == "done"
     live = emulator.state.live[comp.compose_id]
     assert (live.env, [r["host"] for r in live.routes]) == ("A=1", ["db.example.test"])
+
+
+def _polls(client: DokployClient) -> list[str]:
+    """The deployment-list reads and deploys the client sent, in order."""
+    transport = client._http._transport
+    assert isinstance(transport, RecordingTransport)
+    wanted = {"deployment.all", "deployment.allByCompose", "application.deploy", "compose.deploy"}
+    return [procedure for _, procedure in transport.seen if procedure in wanted]
+
+
+def test_polls_start_fast_and_back_off_to_the_poll_interval() -> None:
+    delays = poll_delays(0.05, 2.0)
+    assert [round(next(delays), 6) for _ in range(5)] == [0.05, 0.2, 0.8, 2.0, 2.0]
+    assert next(poll_delays(0.05, 0.01)) == 0.01  # a poll interval below the first wait wins
+
+
+async def test_a_quick_build_is_seen_after_a_few_quick_polls(
+    dokploy_client: DokployClient,
+) -> None:
+    _, app_id = await _app_with_image(dokploy_client)  # builds take BUILD_SECONDS (0.05 s)
+    # A long poll interval is only the cap: polling at it would wait 30 s for a 0.05 s build.
+    with anyio.fail_after(10):
+        result = await deploy_and_wait(
+            dokploy_client, application_id=app_id, timeout=60, poll_interval=30
+        )
+    assert result.status == "done"
+    calls = _polls(dokploy_client)
+    assert calls[:2] == ["deployment.all", "application.deploy"]
+    assert 1 <= len(calls[2:]) <= 4
+
+
+async def test_a_long_poll_interval_does_not_stretch_the_deploy_timeout(
+    dokploy_client: DokployClient, emulator: Emulator
+) -> None:
+    _, app_id = await _app_with_image(dokploy_client)
+    emulator.faults.stuck_deployment(app_id)
+    with anyio.fail_after(10), pytest.raises(DeployTimeout, match="still 'running'"):
+        await deploy_and_wait(dokploy_client, application_id=app_id, timeout=0.3, poll_interval=30)
+    # Waits of 0.05, 0.2 and 0.05 (cut to the deadline): three polls, the last at it.
+    assert len(_polls(dokploy_client)) <= 2 + 4
+
+
+async def test_a_never_deployed_service_is_not_listed_first_and_only_its_title_counts(
+    fast_client: DokployClient, emulator: Emulator
+) -> None:
+    _, app_id = await _app_with_image(fast_client)
+    await fast_client.application_deploy(app_id, title="somebody else")
+    emulator.state.advance(1.0)  # theirs is done before ours is queued
+    ours = await deploy_and_wait(
+        fast_client,
+        application_id=app_id,
+        timeout=5,
+        poll_interval=0.01,
+        title="setpoint lane a1",
+        never_deployed=True,
+    )
+    assert (ours.title, ours.status) == ("setpoint lane a1", "done")
+    assert _polls(fast_client)[:2] == ["application.deploy", "application.deploy"]  # no read
+    # Ours is lost before Dokploy queues it: their finished deployment is not taken for ours.
+    emulator.faults.timeout("application.deploy", seconds=5, when="before", count=1)
+    with pytest.raises(DeployTimeout, match="no new deployment"):
+        await deploy_and_wait(
+            fast_client,
+            application_id=app_id,
+            timeout=0.3,
+            poll_interval=0.02,
+            title="setpoint lane a2",
+            never_deployed=True,
+        )
+    with pytest.raises(ValueError, match="title"):
+        await deploy_and_wait(fast_client, application_id=app_id, timeout=1, never_deployed=True)
