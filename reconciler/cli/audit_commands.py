@@ -15,7 +15,8 @@ from sqlmodel import Session
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
 from reconciler.records import audit as log
-from reconciler.records.audit import AuditEvent, AuditRecord
+from reconciler.records.audit import AuditRecord
+from reconciler.records.audit_events import AuditEvent
 
 app = typer.Typer(help="The audit log: list, show, verify and export.", no_args_is_help=True)
 

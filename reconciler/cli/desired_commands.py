@@ -13,7 +13,7 @@ from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
 from reconciler.cli.wiring import default_actor
 from reconciler.records import audit
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.records.desired import apply_documents, get_object, list_objects
 

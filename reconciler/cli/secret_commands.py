@@ -12,7 +12,7 @@ from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, pr
 from reconciler.cli.wiring import default_actor, secret_store
 from reconciler.errors import SecretStoreError
 from reconciler.records import audit
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.secret_store import SecretStore, check_name, generate_key
 
 app = typer.Typer(
