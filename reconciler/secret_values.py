@@ -14,10 +14,14 @@ import threading
 from collections.abc import Mapping
 from hashlib import sha256
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from desired_state.secrets import SecretRef
 from reconciler.errors import SecretUnavailable
+
+if TYPE_CHECKING:
+    # Only an annotation here. Every CLI command's logging setup imports this module, and
+    # importing desired_state builds all of its pydantic models: `plan --help` need not.
+    from desired_state.secrets import SecretRef
 
 REDACTED = "***"
 # A short value (say "on" or "1") found inside longer text is far more likely a coincidence

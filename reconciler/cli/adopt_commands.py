@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import anyio
 import typer
 
 from reconciler.cli.output import console, fail
-from reconciler.cli.wiring import open_runtime
-from reconciler.core.adoption import adopt
 from reconciler.errors import AdoptionRefused
-from reconciler.kinds.base import AdoptionPreview
 
 
 def adopt_command(
@@ -27,6 +23,12 @@ def adopt_command(
     Shows what the next plan would change once the service is owned; with --yes records the
     ownership (audited). Nothing in Dokploy changes here.
     """
+    import anyio
+
+    from reconciler.cli.wiring import open_runtime
+    from reconciler.core.adoption import adopt
+    from reconciler.kinds.base import AdoptionPreview
+
     if (application_id is None) == (compose_id is None):
         raise fail("give exactly one of --application-id or --compose-id", code=2)
     service_type, service_id = (

@@ -6,16 +6,19 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
-from sqlmodel import Session
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.records import audit as log
-from reconciler.records.audit import AuditEvent, AuditRecord
+from reconciler.records.audit_events import AuditEvent
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from reconciler.records.audit import AuditRecord
 
 app = typer.Typer(help="The audit log: list, show, verify and export.", no_args_is_help=True)
 
@@ -34,6 +37,12 @@ def summary(data: dict[str, Any], width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _session() -> Session:
+    from sqlmodel import Session
+
+    return Session(context.ready_engine())
+
+
 def _time(row: AuditRecord) -> str:
     return row.at.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -47,7 +56,9 @@ def list_(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """The newest audit records, oldest first."""
-    with Session(context.ready_engine()) as session:
+    from reconciler.records import audit as log
+
+    with _session() as session:
         rows = log.list_records(session, lane=lane, plan_id=plan, event=event, limit=limit)
     if output == OutputFormat.json:
         print_json([log.record_dict(row) for row in rows])
@@ -82,7 +93,9 @@ def show(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """One audit record in full."""
-    with Session(context.ready_engine()) as session:
+    from reconciler.records import audit as log
+
+    with _session() as session:
         row = log.get_record(session, seq)
     if row is None:
         raise fail(f"there is no audit record {seq}")
@@ -101,7 +114,9 @@ def show(
 @app.command("verify")
 def verify() -> None:
     """Recompute the chain; exit 1 and say where when a record was edited, removed or moved."""
-    with Session(context.ready_engine()) as session:
+    from reconciler.records import audit as log
+
+    with _session() as session:
         result = log.verify_chain(session)
     if not result.ok:
         raise fail(
@@ -120,7 +135,9 @@ def export(
     event: AuditEvent | None = typer.Option(None, "--event"),
 ) -> None:
     """Every matching record as one JSON object per line, with its hashes, oldest first."""
-    with Session(context.ready_engine()) as session:
+    from reconciler.records import audit as log
+
+    with _session() as session:
         if out is None:
             log.export_jsonl(session, sys.stdout, lane=lane, plan_id=plan, event=event)
             return

@@ -1,22 +1,31 @@
-"""What commands share: settings and an engine on the configured database."""
+"""What commands share: settings and an engine on the configured database.
+
+Settings (pydantic-settings) and the database layer are imported when first asked for, not
+with this module: every command module imports it, and `--help` needs neither.
+"""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
-from reconciler.records.database import make_engine
-from reconciler.settings import Settings
+    from reconciler.settings import Settings
 
 
 @cache
 def settings() -> Settings:
+    from reconciler.settings import Settings
+
     return Settings()
 
 
 @cache
 def engine() -> Engine:
+    from reconciler.records.database import make_engine
+
     return make_engine(settings().database_url)
 
 

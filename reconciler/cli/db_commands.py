@@ -6,8 +6,6 @@ import typer
 
 from reconciler.cli import context
 from reconciler.cli.output import console, fail
-from reconciler.records import migrate
-from reconciler.records.database import redacted
 
 app = typer.Typer(help="Database schema: upgrade and check.", no_args_is_help=True)
 
@@ -15,6 +13,9 @@ app = typer.Typer(help="Database schema: upgrade and check.", no_args_is_help=Tr
 @app.command("upgrade")
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
+    from reconciler.records import migrate
+    from reconciler.records.database import redacted
+
     engine = context.engine()
     before = migrate.current_revision(engine)
     migrate.upgrade(engine, revision)
@@ -29,6 +30,8 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 @app.command("check")
 def check() -> None:
     """Exit non-zero when the database is behind, or the models drift from the migrations."""
+    from reconciler.records import migrate
+
     engine = context.engine()
     current, head = migrate.current_revision(engine), migrate.head_revision(engine)
     if current != head:

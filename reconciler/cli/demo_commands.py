@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 import typer
 
 from reconciler.cli.output import console, fail
@@ -14,6 +13,8 @@ def demo() -> None:
     Serves the Dokploy emulator on loopback, uses a throwaway SQLite database and the example
     fleet: plan, apply, every lane converged, the audit trail, then an empty second plan.
     """
+    import anyio
+
     from reconciler.demo.run import run_demo
 
     try:

@@ -7,15 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from desired_state.issues import InvalidDesiredState
-from desired_state.loader import load_path
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
-from reconciler.cli.wiring import default_actor
-from reconciler.records import audit
-from reconciler.records.audit import AuditEvent
-from reconciler.records.database import session_scope
-from reconciler.records.desired import apply_documents, get_object, list_objects
+from reconciler.records.audit_events import AuditEvent
 
 app = typer.Typer(help="Desired state: store, list and show objects.", no_args_is_help=True)
 
@@ -35,6 +29,13 @@ def apply(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Store desired state. Validates everything first; stores nothing if anything is invalid."""
+    from desired_state.issues import InvalidDesiredState
+    from desired_state.loader import load_path
+    from reconciler.cli.wiring import default_actor
+    from reconciler.records import audit
+    from reconciler.records.database import session_scope
+    from reconciler.records.desired import apply_documents
+
     try:
         documents = load_path(path)
     except InvalidDesiredState as exc:
@@ -78,6 +79,9 @@ def list_(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """List stored desired objects."""
+    from reconciler.records.database import session_scope
+    from reconciler.records.desired import list_objects
+
     with session_scope(context.ready_engine()) as session:
         rows = list_objects(session, kind)
     if output is OutputFormat.json:
@@ -109,6 +113,9 @@ def show(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Show one stored object with its spec."""
+    from reconciler.records.database import session_scope
+    from reconciler.records.desired import get_object
+
     kind, sep, name = ref.partition("/")
     if not sep or not name:
         raise fail(f"expected KIND/NAME such as Product/shop, got {ref!r}", code=2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 app = typer.Typer(
     help="Serve the built-in Dokploy or GitHub emulator on loopback.", no_args_is_help=True
@@ -24,6 +23,8 @@ def dokploy(
     seed: int = typer.Option(0, help="Seed for generated ids and app-name suffixes."),
 ) -> None:
     """Serve a Dokploy v0.30 emulator at http://127.0.0.1:PORT/api."""
+    import uvicorn
+
     from providers.dokploy.emulator import create_app
 
     uvicorn.run(create_app(api_key=api_key, seed=seed), host=LOOPBACK, port=port, log_level="info")
@@ -35,6 +36,8 @@ def github(
     seed: int = typer.Option(0, help="Seed for generated ids."),
 ) -> None:
     """Serve a GitHub REST and Actions OIDC emulator at http://127.0.0.1:PORT."""
+    import uvicorn
+
     from providers.github.emulator import create_app
 
     uvicorn.run(create_app(seed=seed), host=LOOPBACK, port=port, log_level="info")

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.cli.wiring import default_actor
-from reconciler.core.recovery import describe_holder, release_lease
 from reconciler.errors import LeaseHeld, LeaseNotFound
-from reconciler.records import leases
-from reconciler.records.columns import utcnow
 
 app = typer.Typer(
     help=(
@@ -25,6 +20,12 @@ app = typer.Typer(
 @app.command("list")
 def list_leases(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Every lease: lane, plan, holder process, heartbeat age, and whether the holder lives."""
+    from rich.table import Table
+
+    from reconciler.core.recovery import describe_holder
+    from reconciler.records import leases
+    from reconciler.records.columns import utcnow
+
     now = utcnow()
     rows = [
         {
@@ -65,6 +66,9 @@ def release(
     ),
 ) -> None:
     """Give a lane's lease back (audited). Its plan, if it was being applied, is interrupted."""
+    from reconciler.cli.wiring import default_actor
+    from reconciler.core.recovery import describe_holder, release_lease
+
     try:
         lease = release_lease(context.ready_engine(), default_actor(), lane, force=force)
     except LeaseNotFound as exc:

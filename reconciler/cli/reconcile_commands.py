@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anyio
 import typer
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
-from reconciler.cli.render import render_apply, render_plan, render_status
-from reconciler.cli.wiring import open_runtime
-from reconciler.core.apply import ApplyResult, apply_plan
-from reconciler.core.planning import compute_plan
-from reconciler.core.plans import Plan
-from reconciler.core.recovery import gone_holders
 from reconciler.errors import PlanNotFound, UnknownLane
-from reconciler.records.status import LaneStatusRow, Reason, all_statuses, conditions_of, stalled
+
+if TYPE_CHECKING:
+    from reconciler.records.status import LaneStatusRow
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -37,6 +33,12 @@ def plan(
 
     The plan is stored; apply it with `setpoint apply PLAN_ID`.
     """
+    import anyio
+
+    from reconciler.cli.render import render_plan
+    from reconciler.cli.wiring import open_runtime
+    from reconciler.core.planning import compute_plan
+    from reconciler.core.plans import Plan
 
     async def run() -> Plan:
         async with open_runtime(progress=lambda m: errors.print(f"[dim]{m}[/]")) as runtime:
@@ -71,6 +73,11 @@ def apply(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Apply a stored plan. Refused if it is stale, blocked or expired; audited either way."""
+    import anyio
+
+    from reconciler.cli.render import render_apply
+    from reconciler.cli.wiring import open_runtime
+    from reconciler.core.apply import ApplyResult, apply_plan
 
     # Deploys can take minutes: a live spinner shows which action is running meanwhile.
     spinner = console.status("checking the plan", spinner="dots")
@@ -109,6 +116,10 @@ def apply(
 
 def status(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan."""
+    from reconciler.cli.render import render_status
+    from reconciler.core.recovery import gone_holders
+    from reconciler.records.status import Reason, all_statuses, conditions_of, stalled
+
     engine = context.ready_engine()
     rows = all_statuses(engine)
     applying = [r.lane for r in rows if _reason(r, "Reconciling") == str(Reason.applying)]

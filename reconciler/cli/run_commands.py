@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import anyio
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, print_json
-from reconciler.cli.wiring import open_runtime
-from reconciler.loop.passes import PassReport, reconcile_pass
 from reconciler.secret_values import redact
+
+if TYPE_CHECKING:
+    from reconciler.loop.passes import PassReport
 
 STYLE = {
     "converged": "green",
@@ -33,6 +35,10 @@ def run(
     `auto-safe` and every action is safe; everything else waits for an operator.
     With --once, exits 1 if any lane is blocked or failed.
     """
+    import anyio
+
+    from reconciler.cli.wiring import open_runtime
+    from reconciler.loop.passes import reconcile_pass
 
     async def loop() -> PassReport:
         async with open_runtime() as runtime:

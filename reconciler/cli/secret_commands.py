@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.cli.wiring import default_actor, secret_store
 from reconciler.errors import SecretStoreError
-from reconciler.records import audit
-from reconciler.records.audit import AuditEvent
-from reconciler.records.secret_store import SecretStore, check_name, generate_key
+from reconciler.records.audit_events import AuditEvent
+
+if TYPE_CHECKING:
+    from reconciler.records.secret_store import SecretStore
 
 app = typer.Typer(
     help="The encrypted secret store: values for `fromStore` references.", no_args_is_help=True
@@ -21,6 +22,8 @@ app = typer.Typer(
 
 
 def _store() -> SecretStore:
+    from reconciler.cli.wiring import secret_store
+
     store = secret_store(context.ready_engine())
     if store is None:
         raise fail(
@@ -33,6 +36,8 @@ def _store() -> SecretStore:
 @app.command("keygen")
 def keygen() -> None:
     """Print a new random store key (set it as SETPOINT_SECRET_STORE_KEY)."""
+    from reconciler.records.secret_store import generate_key
+
     sys.stdout.write(generate_key() + "\n")
 
 
@@ -40,6 +45,10 @@ def keygen() -> None:
 def set_(name: str = typer.Argument(..., help="The name `fromStore` references use.")) -> None:
     """Store a secret read from standard input (a prompt on a terminal); never from argv,
     so it stays out of shell history and process listings."""
+    from reconciler.cli.wiring import default_actor
+    from reconciler.records import audit
+    from reconciler.records.secret_store import check_name
+
     try:
         check_name(name)
     except SecretStoreError as exc:
@@ -76,6 +85,9 @@ def list_(output: OutputFormat = OUTPUT_OPTION) -> None:
 @app.command("delete")
 def delete(name: str = typer.Argument(...)) -> None:
     """Delete a stored secret."""
+    from reconciler.cli.wiring import default_actor
+    from reconciler.records import audit
+
     if not _store().delete(name):
         raise fail(f"no secret named {name!r}")
     audit.record(

@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from desired_state.issues import InvalidDesiredState
-from desired_state.loader import load_path
-from desired_state.schema import fleet_schema, kind_schema
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, print_json
 
 
@@ -17,6 +14,9 @@ def validate(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Validate desired-state YAML; every problem is reported with file:line:column."""
+    from desired_state.issues import InvalidDesiredState
+    from desired_state.loader import load_path
+
     try:
         documents = load_path(path)
     except InvalidDesiredState as exc:
@@ -45,4 +45,6 @@ def schema(
     kind: str | None = typer.Option(None, help="Only this kind (Product, RunnerPool, Host)."),
 ) -> None:
     """Print the JSON Schema of desired-state documents, for editors."""
+    from desired_state.schema import fleet_schema, kind_schema
+
     print_json(kind_schema(kind) if kind else fleet_schema())

@@ -12,7 +12,7 @@ from reconciler.core.plans import kind_of_lane
 from reconciler.errors import AdoptionRefused, UnknownLane
 from reconciler.kinds.base import AdoptingKind, AdoptionPreview
 from reconciler.records import audit, ownership
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread
 from reconciler.runtime import Runtime
 

@@ -35,7 +35,7 @@ from reconciler.errors import ActionFailed, LaneBusy, LeaseLost
 from reconciler.kinds.base import ActionExecutor
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, ownership, plan_store, status
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
 from reconciler.records.plan_store import PlanStatus

@@ -18,7 +18,7 @@ from reconciler.fleet import DesiredFleet, load_fleet
 from reconciler.kinds.base import LaneDiff
 from reconciler.kinds.registry import KindObservation, LaneRegistry
 from reconciler.records import audit, ownership, plan_store, status
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
 from reconciler.runtime import Runtime

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from reconciler.core.inventory import UnfinishedCreate
 from reconciler.errors import LeaseHeld, LeaseNotFound
 from reconciler.records import audit, leases, plan_store, status
-from reconciler.records.audit import AuditEvent, AuditRecord
+from reconciler.records.audit import AuditRecord
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.records.leases import LaneLease
 from reconciler.records.plan_store import PlanStatus

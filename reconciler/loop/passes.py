@@ -29,7 +29,7 @@ from reconciler.core.planning import (
 )
 from reconciler.core.plans import Plan, Trigger
 from reconciler.records import audit, plan_store, status
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
 from reconciler.runtime import Runtime

@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from hashlib import sha256
 from typing import Any, TextIO
 
@@ -21,31 +20,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.errors import SecretInAuditRecord
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import session_scope
 from reconciler.secret_values import contains_secret
 
 GENESIS_HASH = "0" * 64
-
-
-class AuditEvent(StrEnum):
-    plan_computed = "plan_computed"
-    plan_blocked = "plan_blocked"
-    apply_started = "apply_started"
-    action_intent = "action_intent"
-    action_result = "action_result"
-    action_skipped = "action_skipped"
-    apply_finished = "apply_finished"
-    apply_refused = "apply_refused"
-    apply_interrupted = "apply_interrupted"
-    lease_released = "lease_released"
-    pass_completed = "pass_completed"  # noqa: S105 -- an event name, not a password
-    plans_pruned = "plans_pruned"
-    adopted = "adopted"
-    desired_applied = "desired_applied"
-    verify_result = "verify_result"
-    secret_stored = "secret_stored"  # noqa: S105 -- an event name, not a password
-    secret_deleted = "secret_deleted"  # noqa: S105 -- an event name, not a password
 
 
 @dataclass(frozen=True)

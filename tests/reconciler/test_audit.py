@@ -14,7 +14,7 @@ from sqlmodel import Session
 from desired_state.secrets import SecretRef
 from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import make_engine
 from reconciler.secret_values import SecretValue, resolve
 

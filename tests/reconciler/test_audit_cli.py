@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reconciler.records import audit
-from reconciler.records.audit import AuditEvent
+from reconciler.records.audit_events import AuditEvent
 from tests.support.cli import Invoke
 
 

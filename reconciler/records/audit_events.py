@@ -1,0 +1,29 @@
+"""The audit log's event names.
+
+A plain enum in a module of its own, importing nothing: the CLI offers these as `--event`
+choices, and building that option must not load the database layer (`setpoint --help`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditEvent(StrEnum):
+    plan_computed = "plan_computed"
+    plan_blocked = "plan_blocked"
+    apply_started = "apply_started"
+    action_intent = "action_intent"
+    action_result = "action_result"
+    action_skipped = "action_skipped"
+    apply_finished = "apply_finished"
+    apply_refused = "apply_refused"
+    apply_interrupted = "apply_interrupted"
+    lease_released = "lease_released"
+    pass_completed = "pass_completed"  # noqa: S105 -- an event name, not a password
+    plans_pruned = "plans_pruned"
+    adopted = "adopted"
+    desired_applied = "desired_applied"
+    verify_result = "verify_result"
+    secret_stored = "secret_stored"  # noqa: S105 -- an event name, not a password
+    secret_deleted = "secret_deleted"  # noqa: S105 -- an event name, not a password
