@@ -190,6 +190,9 @@ def append_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditRe
     fields = [_checked_fields(entry) for entry in entries]
     if not fields:
         return []
+    # The caller's own pending rows (ownership claims, say) go in before the head is taken:
+    # every writer queues on the head, so it is held only from our statements to the commit.
+    session.flush()
     connection = session.connection()
     seq, prev_hash = _advance_head(connection, len(fields))
     at = utcnow()  # written together, committed together: one moment for the batch

@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from desired_state.secrets import SecretRef
 from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit import AuditEvent
+from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
+from reconciler.records.leases import LaneLease
 from reconciler.records.migrate import upgrade
 from reconciler.secret_values import SecretValue, resolve
 
@@ -251,6 +253,25 @@ def test_append_and_append_many_share_one_chain(engine: Engine) -> None:
     audit.record(engine, event=AuditEvent.action_intent, actor="b")
     audit.record_many(engine, [_entry(5)])
     assert _verify(engine) == audit.ChainVerification(ok=True, checked=6)
+
+
+def test_the_callers_own_rows_commit_and_roll_back_with_the_records(engine: Engine) -> None:
+    def lease(lane: str) -> LaneLease:
+        return LaneLease(lane=lane, holder="tester", expires_at=utcnow())
+
+    with audit.transaction(engine) as session:
+        session.add(lease("kept"))
+        audit.append_many(session, [_entry(0)])
+    value = resolve(
+        SecretRef.model_validate({"fromEnv": "KEY"}), environ={"KEY": "rolled-back-9d2c1"}
+    )
+    leaky = _entry(1, data={"key": value.reveal()})
+    with pytest.raises(SecretInAuditRecord), audit.transaction(engine) as session:
+        session.add(lease("dropped"))
+        audit.append_many(session, [leaky])
+    with Session(engine) as session:
+        assert [row.lane for row in session.exec(select(LaneLease))] == ["kept"]
+        assert [r.seq for r in audit.list_records(session)] == [1]
 
 
 def test_a_session_that_read_the_head_verifies_after_appending(engine: Engine) -> None:
