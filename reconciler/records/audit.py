@@ -153,9 +153,8 @@ def _advance_head(connection: Connection, count: int) -> tuple[int, str]:
     if row is None:
         # First use. A concurrent first writer's insert turns ours into a no-op (on
         # PostgreSQL ours waits for it to commit), so the second advance finds its row.
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH)
-        connection.execute(insert.on_conflict_do_nothing())
+        postgres = connection.dialect.name == "postgresql"
+        connection.execute(_CREATE_HEAD_POSTGRESQL if postgres else _CREATE_HEAD_SQLITE)
         row = _advance(connection, count)
     if row is None:  # a snapshot taken before the head existed (REPEATABLE READ, say)
         raise NoResultFound("no audit head row is visible to this transaction")
@@ -164,16 +163,14 @@ def _advance_head(connection: Connection, count: int) -> tuple[int, str]:
 
 def _advance(connection: Connection, count: int) -> tuple[int, str] | None:
     """The head's new seq and its (unchanged) hash, or None when there is no head yet."""
-    advance = sa.update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + count)
     if connection.dialect.update_returning:
-        row = connection.execute(advance.returning(_HEAD.c.seq, _HEAD.c.hash)).one_or_none()
-    elif connection.execute(advance).rowcount == 0:
+        row = connection.execute(_ADVANCE_RETURNING, {"count": count}).one_or_none()
+    elif connection.execute(_ADVANCE, {"count": count}).rowcount == 0:
         row = None
     else:
         # SQLite before 3.35 has no RETURNING. Its UPDATE took the database's write lock for
         # the rest of the transaction, so the row read straight after is still ours alone.
-        query = sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
-        row = connection.execute(query).one()
+        row = connection.execute(_READ_HEAD).one()
     return None if row is None else (row.seq, row.hash)
 
 
@@ -202,8 +199,8 @@ def append_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditRe
         row = AuditRecord(seq=seq, at=at, prev_hash=prev_hash, hash="", **stored)
         row.hash = prev_hash = record_hash(prev_hash, row)
         rows.append(row)
-    connection.execute(sa.insert(_RECORDS), [_columns(row) for row in rows])
-    connection.execute(sa.update(_HEAD).where(_HEAD.c.id == 1).values(hash=prev_hash))
+    connection.execute(_INSERT_RECORDS, [_columns(row) for row in rows])
+    connection.execute(_SET_HEAD_HASH, {"hash": prev_hash})
     return rows
 
 
@@ -414,6 +411,18 @@ class AuditHead(SQLModel, table=True):
     hash: str = Field(default="0" * 64, max_length=64)
 
 
-# The tables themselves, for the Core statements that append (no ORM unit of work there).
+# The Core statements that append (no ORM unit of work there), built once: building and
+# keying a statement costs more than running these ones does.
 _RECORDS: sa.Table = AuditRecord.__table__  # type: ignore[attr-defined]
 _HEAD: sa.Table = AuditHead.__table__  # type: ignore[attr-defined]
+_ADVANCE = sa.update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + sa.bindparam("count"))
+_ADVANCE_RETURNING = _ADVANCE.returning(_HEAD.c.seq, _HEAD.c.hash)
+_READ_HEAD = sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_SET_HEAD_HASH = sa.update(_HEAD).where(_HEAD.c.id == 1).values(hash=sa.bindparam("hash"))
+_INSERT_RECORDS = sa.insert(_RECORDS)
+_CREATE_HEAD_POSTGRESQL = (
+    postgresql.insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
+)
+_CREATE_HEAD_SQLITE = (
+    sqlite.insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
+)
