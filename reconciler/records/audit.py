@@ -14,13 +14,15 @@ until the transaction ends, so a second writer reads the head only after the fir
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from hashlib import sha256
 from typing import Any, TextIO
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -244,7 +246,29 @@ def transaction(engine: Engine) -> AbstractContextManager[Session]:
     Other rows written in the same session (ownership claims beside an action's result)
     commit atomically with the records.
     """
-    return session_scope(engine, write_lock=True)
+    return _queued_session(engine)
+
+
+@contextmanager
+def _queued_session(engine: Engine) -> Iterator[Session]:
+    with _writer_queue(engine), session_scope(engine, write_lock=True) as session:
+        yield session
+
+
+# On SQLite, this process's audit writers queue on a lock of their own before asking for
+# the database's: SQLite's busy handler polls with sleeps of up to 100 ms, so four threads
+# contending there committed fewer records between them than one thread alone. Reentrant,
+# so a nested transaction fails as it always did (SQLite's busy timeout), never hangs.
+# Other processes, and other engines, still queue in SQLite's busy handler.
+_writer_queues: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+_writer_queues_guard = threading.Lock()
+
+
+def _writer_queue(engine: Engine) -> AbstractContextManager[object]:
+    if engine.dialect.name != "sqlite":
+        return nullcontext()  # PostgreSQL queues writers on the head row, without polling
+    with _writer_queues_guard:
+        return _writer_queues.setdefault(engine, threading.RLock())
 
 
 def record(

@@ -281,11 +281,14 @@ def test_a_session_that_read_the_head_verifies_after_appending(engine: Engine) -
         assert audit.verify_chain(session) == audit.ChainVerification(ok=True, checked=2)
 
 
+@pytest.mark.parametrize("engines_", ["one engine per writer", "one engine shared"])
 def test_concurrent_batch_writers_never_fork_or_split_a_batch(
-    database_url: str, engine: Engine
+    database_url: str, engine: Engine, engines_: str
 ) -> None:
+    # One engine per writer stands in for replicas; a shared one is threads of one process.
     writers, batches, size = 4, 6, 3
-    engines = [make_engine(database_url) for _ in range(writers)]
+    shared = engines_ == "one engine shared"
+    engines = [engine if shared else make_engine(database_url) for _ in range(writers)]
     start = threading.Barrier(writers)
     failures: list[BaseException] = []
 
@@ -304,7 +307,8 @@ def test_concurrent_batch_writers_never_fork_or_split_a_batch(
     for thread in threads:
         thread.join()
     for own in engines:
-        own.dispose()
+        if own is not engine:
+            own.dispose()
     assert failures == []
     assert _verify(engine) == audit.ChainVerification(ok=True, checked=writers * batches * size)
     with Session(engine) as session:
