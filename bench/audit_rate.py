@@ -239,17 +239,22 @@ def postgres_engine(base_url: str) -> Iterator[Engine]:
 
 
 def table(results: dict[str, dict[str, list[float]]]) -> str:
+    """Median records/s (slowest and fastest run), and the median of each run's ratio to
+    `before` in the same run, which drift on a shared machine moves far less."""
     backends = list(results)
     lines = [
-        "| way | " + " | ".join(f"{b} records/s (median)" for b in backends) + " |",
-        "|---|" + "---:|" * len(backends),
+        "| way | " + " | ".join(f"{b} records/s | {b} x before" for b in backends) + " |",
+        "|---|" + "---:|---:|" * len(backends),
     ]
+    before = next(iter(WAYS))
     for name in WAYS:
         cells = []
         for backend in backends:
             rates = results[backend][name]
             spread = f"{min(rates):,.0f}-{max(rates):,.0f}"
+            ratios = [r / b for r, b in zip(rates, results[backend][before], strict=True)]
             cells.append(f"{statistics.median(rates):,.0f} ({spread})")
+            cells.append(f"{statistics.median(ratios):.1f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -258,7 +263,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--database-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--sqlite-only", action="store_true")
-    parser.add_argument("--records", type=int, default=2000, help="records per way per run")
+    parser.add_argument("--records", type=int, default=1000, help="records per way per run")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     results: dict[str, dict[str, list[float]]] = {}
