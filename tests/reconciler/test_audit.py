@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +332,45 @@ def test_sqlite_without_returning_advances_then_reads_the_head(tmp_path: Path) -
         assert _verify(engine) == audit.ChainVerification(ok=True, checked=3)
     finally:
         engine.dispose()
+
+
+def test_the_hash_of_a_record_is_what_it_always_was() -> None:
+    # Chains already written must keep verifying: this digest is what record_hash gave
+    # before append_many (91bc56c) for the same record.
+    row = audit.AuditRecord(
+        seq=7,
+        at=datetime(2026, 11, 22, 4, 45, 10, 630168, tzinfo=UTC),
+        actor="alice",
+        event="action_result",
+        lane="product:shop/prod",
+        plan_id="plan-1",
+        action_id="a1",
+        data={"n": 1, "big": 10**20, "ratio": 0.5, "tags": ["x", "é"]},
+        prev_hash="0" * 64,
+        hash="",
+    )
+    expected = "4583141151f7292d0db57dd5df007399be26d5f2c60a347309f3b377528504de"
+    assert audit.record_hash("0" * 64, row) == expected
+
+
+def test_a_chain_written_one_orm_row_at_a_time_continues(engine: Engine) -> None:
+    # As `append` stored records before append_many: ORM rows, with the head saved beside.
+    prev = audit.GENESIS_HASH
+    with Session(engine) as session:
+        for seq in (1, 2):
+            row = audit.AuditRecord(
+                seq=seq,
+                at=utcnow(),
+                actor="old",
+                event="adopted",
+                data={"n": seq},
+                prev_hash=prev,
+                hash="",
+            )
+            row.hash = prev = audit.record_hash(prev, row)
+            session.add(row)
+        session.add(audit.AuditHead(id=1, seq=2, hash=prev))
+        session.commit()
+    rows = audit.record_many(engine, [_entry(0), _entry(1)])
+    assert (rows[0].seq, rows[0].prev_hash) == (3, prev)
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=4)
