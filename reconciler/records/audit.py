@@ -3,20 +3,30 @@
 `record` commits before it returns, so an intent is durable before the side effect it
 announces. Appenders lock the single `AuditHead` row, so concurrent writers, in threads or
 replicas, line up behind each other and the chain never forks.
+
+Records written together (`append_many`, `record_many`) move the head once: one
+`UPDATE ... RETURNING` both locks the head and reads where the chain ends, the hashes are
+chained in memory, the rows go in as one INSERT, and the head takes the last hash. The lock
+is the head row's on PostgreSQL and the database's write lock on SQLite; either is held
+until the transaction ends, so a second writer reads the head only after the first commits.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any, TextIO
+from weakref import WeakKeyDictionary
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import NoResultFound
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.errors import SecretInAuditRecord
@@ -91,15 +101,108 @@ def _find_secret(value: Any, path: str) -> str | None:
     return None
 
 
-def _lock_head(session: Session) -> AuditHead:
-    """Create the head row on first use, then hold it until the transaction ends."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = AuditHead.__table__  # type: ignore[attr-defined]
-    insert = dialect.insert(table).values(id=1, seq=0, hash=GENESIS_HASH)
-    session.execute(insert.on_conflict_do_nothing())
-    query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    # populate_existing: a head already in this session may be stale; the locked row is not.
-    return session.exec(query.execution_options(populate_existing=True)).one()
+@dataclass(frozen=True)
+class AuditEntry:
+    """One record to append: what `append` takes as keywords, as a value `append_many` takes."""
+
+    event: AuditEvent
+    actor: str
+    lane: str | None = None
+    plan_id: str | None = None
+    action_id: str | None = None
+    data: Mapping[str, Any] | None = None
+
+
+def _checked_fields(entry: AuditEntry) -> dict[str, Any]:
+    """The entry's fields as they will be stored; refuses one that would carry a secret."""
+    fields: dict[str, Any] = {
+        "actor": entry.actor,
+        "lane": entry.lane,
+        "plan_id": entry.plan_id,
+        "action_id": entry.action_id,
+        "data": _json_data(entry.data),
+    }
+    where = _find_secret(fields, "record")
+    if where is not None:
+        raise SecretInAuditRecord(where.removeprefix("record."))
+    fields["event"] = AuditEvent(entry.event).value
+    return fields
+
+
+def _advance_head(connection: Connection, count: int) -> tuple[int, str]:
+    """Move the head `count` places; returns the seq and hash it had before.
+
+    The statement that moves the head also locks its row until the transaction ends, and
+    reads it under that lock, so no other writer can move it between our read and write.
+    """
+    row = _advance(connection, count)
+    if row is None:
+        # First use. A concurrent first writer's insert turns ours into a no-op (on
+        # PostgreSQL ours waits for it to commit), so the second advance finds its row.
+        postgres = connection.dialect.name == "postgresql"
+        connection.execute(_CREATE_HEAD_POSTGRESQL if postgres else _CREATE_HEAD_SQLITE)
+        row = _advance(connection, count)
+    if row is None:  # a snapshot taken before the head existed (REPEATABLE READ, say)
+        raise NoResultFound("no audit head row is visible to this transaction")
+    return row[0] - count, row[1]
+
+
+def _advance(connection: Connection, count: int) -> tuple[int, str] | None:
+    """The head's new seq and its (unchanged) hash, or None when there is no head yet."""
+    if connection.dialect.update_returning:
+        row = connection.execute(_ADVANCE_RETURNING, {"count": count}).one_or_none()
+    elif connection.execute(_ADVANCE, {"count": count}).rowcount == 0:
+        row = None
+    else:
+        # SQLite before 3.35 has no RETURNING. Its UPDATE took the database's write lock for
+        # the rest of the transaction, so the row read straight after is still ours alone.
+        row = connection.execute(_READ_HEAD).one()
+    return None if row is None else (row.seq, row.hash)
+
+
+def append_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+    """Add records, in order, inside the caller's transaction; durable when it commits.
+
+    Every entry is checked for secrets before anything is written, so a refused batch
+    leaves no trace. The head moves once for the whole batch and the rows go in as one
+    Core INSERT: no ORM unit of work, so the returned records are not in the session.
+
+    On SQLite, prefer `record_many`: a caller's transaction that has already read may find
+    another writer got there first and fail with "database is locked" (it never forks).
+    """
+    fields = [_checked_fields(entry) for entry in entries]
+    if not fields:
+        return []
+    # The caller's own pending rows (ownership claims, say) go in before the head is taken:
+    # every writer queues on the head, so it is held only from our statements to the commit.
+    session.flush()
+    connection = session.connection()
+    seq, prev_hash = _advance_head(connection, len(fields))
+    at = utcnow()  # written together, committed together: one moment for the batch
+    rows: list[AuditRecord] = []
+    for stored in fields:
+        seq += 1
+        row = AuditRecord(seq=seq, at=at, prev_hash=prev_hash, hash="", **stored)
+        row.hash = prev_hash = record_hash(prev_hash, row)
+        rows.append(row)
+    connection.execute(_INSERT_RECORDS, [_columns(row) for row in rows])
+    connection.execute(_SET_HEAD_HASH, {"hash": prev_hash})
+    return rows
+
+
+def _columns(row: AuditRecord) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "at": row.at,
+        "actor": row.actor,
+        "event": row.event,
+        "lane": row.lane,
+        "plan_id": row.plan_id,
+        "action_id": row.action_id,
+        "data": row.data,
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+    }
 
 
 def append(
@@ -117,36 +220,8 @@ def append(
     On SQLite, prefer `record`: a caller's transaction that has already read may find
     another writer got there first and fail with "database is locked" (it never forks).
     """
-    payload = _json_data(data)
-    fields: dict[str, Any] = {
-        "actor": actor,
-        "lane": lane,
-        "plan_id": plan_id,
-        "action_id": action_id,
-        "data": payload,
-    }
-    where = _find_secret(fields, "record")
-    if where is not None:
-        raise SecretInAuditRecord(where.removeprefix("record."))
-    head = _lock_head(session)
-    row = AuditRecord(
-        seq=head.seq + 1,
-        at=utcnow(),
-        actor=actor,
-        event=AuditEvent(event).value,
-        lane=lane,
-        plan_id=plan_id,
-        action_id=action_id,
-        data=payload,
-        prev_hash=head.hash,
-        hash="",
-    )
-    row.hash = record_hash(head.hash, row)
-    head.seq, head.hash = row.seq, row.hash
-    session.add(row)
-    session.add(head)
-    session.flush()
-    return row
+    entry = AuditEntry(event, actor, lane, plan_id, action_id, data)
+    return append_many(session, [entry])[0]
 
 
 def transaction(engine: Engine) -> AbstractContextManager[Session]:
@@ -155,7 +230,29 @@ def transaction(engine: Engine) -> AbstractContextManager[Session]:
     Other rows written in the same session (ownership claims beside an action's result)
     commit atomically with the records.
     """
-    return session_scope(engine, write_lock=True)
+    return _queued_session(engine)
+
+
+@contextmanager
+def _queued_session(engine: Engine) -> Iterator[Session]:
+    with _writer_queue(engine), session_scope(engine, write_lock=True) as session:
+        yield session
+
+
+# On SQLite, this process's audit writers queue on a lock of their own before asking for
+# the database's: SQLite's busy handler polls with sleeps of up to 100 ms, so four threads
+# contending there committed fewer records between them than one thread alone. Reentrant,
+# so a nested transaction fails as it always did (SQLite's busy timeout), never hangs.
+# Other processes, and other engines, still queue in SQLite's busy handler.
+_writer_queues: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+_writer_queues_guard = threading.Lock()
+
+
+def _writer_queue(engine: Engine) -> AbstractContextManager[object]:
+    if engine.dialect.name != "sqlite":
+        return nullcontext()  # PostgreSQL queues writers on the head row, without polling
+    with _writer_queues_guard:
+        return _writer_queues.setdefault(engine, threading.RLock())
 
 
 def record(
@@ -169,16 +266,13 @@ def record(
     data: Mapping[str, Any] | None = None,
 ) -> AuditRecord:
     """Append a record in its own transaction, committed before this returns."""
+    return record_many(engine, [AuditEntry(event, actor, lane, plan_id, action_id, data)])[0]
+
+
+def record_many(engine: Engine, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+    """Append records in one transaction of their own, committed before this returns."""
     with transaction(engine) as session:
-        return append(
-            session,
-            event=event,
-            actor=actor,
-            lane=lane,
-            plan_id=plan_id,
-            action_id=action_id,
-            data=data,
-        )
+        return append_many(session, entries)
 
 
 def verify_chain(session: Session) -> ChainVerification:
@@ -202,7 +296,9 @@ def verify_chain(session: Session) -> ChainVerification:
             )
         checked += 1
         expected_seq, prev_hash = row.seq + 1, row.hash
-    head = session.get(AuditHead, 1)
+    # populate_existing: appends write the head with Core statements, so a head object this
+    # session loaded earlier may be stale; the row itself is not.
+    head = session.get(AuditHead, 1, populate_existing=True)
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if head_seq != checked or head_hash != prev_hash:
         return ChainVerification(
@@ -321,3 +417,20 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(default=0)
     hash: str = Field(default="0" * 64, max_length=64)
+
+
+# The Core statements that append (no ORM unit of work there), built once: building and
+# keying a statement costs more than running these ones does.
+_RECORDS: sa.Table = AuditRecord.__table__  # type: ignore[attr-defined]
+_HEAD: sa.Table = AuditHead.__table__  # type: ignore[attr-defined]
+_ADVANCE = sa.update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + sa.bindparam("count"))
+_ADVANCE_RETURNING = _ADVANCE.returning(_HEAD.c.seq, _HEAD.c.hash)
+_READ_HEAD = sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_SET_HEAD_HASH = sa.update(_HEAD).where(_HEAD.c.id == 1).values(hash=sa.bindparam("hash"))
+_INSERT_RECORDS = sa.insert(_RECORDS)
+_CREATE_HEAD_POSTGRESQL = (
+    postgresql.insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
+)
+_CREATE_HEAD_SQLITE = (
+    sqlite.insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
+)

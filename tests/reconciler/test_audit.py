@@ -5,17 +5,23 @@ from __future__ import annotations
 import io
 import json
 import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from desired_state.secrets import SecretRef
 from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
+from reconciler.records.leases import LaneLease
+from reconciler.records.migrate import upgrade
 from reconciler.secret_values import SecretValue, resolve
 
 
@@ -187,3 +193,184 @@ def test_numbers_read_back_as_hashed(engine: Engine) -> None:
     row = audit.record(engine, event=AuditEvent.verify_result, actor="a", data=numbers)
     assert row.data["big"] == 10**20 and row.data["tiny"] == 1e-7
     assert _verify(engine).ok
+
+
+def _entry(
+    n: int, *, actor: str = "tester", plan_id: str = "plan-1", data: dict[str, Any] | None = None
+) -> audit.AuditEntry:
+    return audit.AuditEntry(
+        event=AuditEvent.action_result,
+        actor=actor,
+        lane=f"shop/lane-{n % 2}",
+        plan_id=plan_id,
+        action_id=f"a{n}",
+        data=data or {"n": n, "big": 1e20, "detail": {"ratio": 0.5, "tags": ["x", "y"]}},
+    )
+
+
+def test_a_batch_is_chained_stored_as_returned_and_verifies(engine: Engine) -> None:
+    first = audit.record(engine, event=AuditEvent.apply_started, actor="alice", plan_id="p")
+    rows = audit.record_many(engine, [_entry(n) for n in range(5)])
+    assert [r.seq for r in rows] == [2, 3, 4, 5, 6]
+    assert [r.prev_hash for r in rows] == [first.hash, *(r.hash for r in rows[:-1])]
+    assert rows[0].data["big"] == 10**20  # as PostgreSQL's jsonb reads it back
+    with Session(engine) as session:
+        stored = audit.list_records(session, since_seq=1)
+        assert [audit.record_dict(r) for r in stored] == [audit.record_dict(r) for r in rows]
+        assert audit.verify_chain(session) == audit.ChainVerification(ok=True, checked=6)
+        head = session.get(audit.AuditHead, 1)
+        assert head is not None and (head.seq, head.hash) == (6, rows[-1].hash)
+
+
+def test_an_empty_batch_writes_nothing(engine: Engine) -> None:
+    assert audit.record_many(engine, []) == []
+    with Session(engine) as session:
+        assert session.get(audit.AuditHead, 1) is None
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=0)
+
+
+def test_a_batch_carrying_a_secret_rolls_back_the_whole_transaction(engine: Engine) -> None:
+    audit.record(engine, event=AuditEvent.apply_started, actor="alice")
+    value = resolve(
+        SecretRef.model_validate({"fromEnv": "TOKEN"}), environ={"TOKEN": "batch-secret-7f3a9"}
+    )
+    leaky = _entry(2, data={"header": f"Bearer {value.reveal()}"})
+    with pytest.raises(SecretInAuditRecord) as raised, audit.transaction(engine) as session:
+        audit.append_many(session, [_entry(0)])  # written, then rolled back with the rest
+        audit.append_many(session, [_entry(1), leaky, _entry(3)])
+    assert "batch-secret-7f3a9" not in str(raised.value)
+    assert "data.header" in str(raised.value)
+    with Session(engine) as session:
+        assert [r.seq for r in audit.list_records(session)] == [1]
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=1)
+
+
+def test_append_and_append_many_share_one_chain(engine: Engine) -> None:
+    with audit.transaction(engine) as session:
+        one = audit.append(session, event=AuditEvent.action_intent, actor="a", action_id="a1")
+        pair = audit.append_many(session, [_entry(1), _entry(2)])
+        last = audit.append(session, event=AuditEvent.apply_finished, actor="a")
+    assert [r.seq for r in (one, *pair, last)] == [1, 2, 3, 4]
+    audit.record(engine, event=AuditEvent.action_intent, actor="b")
+    audit.record_many(engine, [_entry(5)])
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=6)
+
+
+def test_the_callers_own_rows_commit_and_roll_back_with_the_records(engine: Engine) -> None:
+    def lease(lane: str) -> LaneLease:
+        return LaneLease(lane=lane, holder="tester", expires_at=utcnow())
+
+    with audit.transaction(engine) as session:
+        session.add(lease("kept"))
+        audit.append_many(session, [_entry(0)])
+    value = resolve(
+        SecretRef.model_validate({"fromEnv": "KEY"}), environ={"KEY": "rolled-back-9d2c1"}
+    )
+    leaky = _entry(1, data={"key": value.reveal()})
+    with pytest.raises(SecretInAuditRecord), audit.transaction(engine) as session:
+        session.add(lease("dropped"))
+        audit.append_many(session, [leaky])
+    with Session(engine) as session:
+        assert [row.lane for row in session.exec(select(LaneLease))] == ["kept"]
+        assert [r.seq for r in audit.list_records(session)] == [1]
+
+
+def test_a_session_that_read_the_head_verifies_after_appending(engine: Engine) -> None:
+    with audit.transaction(engine) as session:
+        assert audit.verify_chain(session).ok  # loads the head into this session
+        audit.append_many(session, [_entry(0), _entry(1)])
+        assert audit.verify_chain(session) == audit.ChainVerification(ok=True, checked=2)
+
+
+@pytest.mark.parametrize("engines_", ["one engine per writer", "one engine shared"])
+def test_concurrent_batch_writers_never_fork_or_split_a_batch(
+    database_url: str, engine: Engine, engines_: str
+) -> None:
+    # One engine per writer stands in for replicas; a shared one is threads of one process.
+    writers, batches, size = 4, 6, 3
+    shared = engines_ == "one engine shared"
+    engines = [engine if shared else make_engine(database_url) for _ in range(writers)]
+    start = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(own: Engine, n: int) -> None:
+        try:
+            start.wait()
+            for b in range(batches):
+                entries = [_entry(i, actor=f"w{n}", plan_id=f"b{b}") for i in range(size)]
+                audit.record_many(own, entries)
+        except BaseException as error:  # reported below; a thread's exception is otherwise lost
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(e, n)) for n, e in enumerate(engines)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for own in engines:
+        if own is not engine:
+            own.dispose()
+    assert failures == []
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=writers * batches * size)
+    with Session(engine) as session:
+        rows = list(audit.iter_records(session))
+    # Records committed together stay together: each batch fills consecutive seqs.
+    for first in range(0, len(rows), size):
+        batch = rows[first : first + size]
+        assert len({(r.actor, r.plan_id) for r in batch}) == 1
+        assert [r.action_id for r in batch] == [f"a{i}" for i in range(size)]
+
+
+def test_sqlite_without_returning_advances_then_reads_the_head(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old-sqlite.db'}")
+    upgrade(engine)
+    engine.dialect.update_returning = False  # as SQLAlchemy sets it for SQLite before 3.35
+    try:
+        audit.record(engine, event=AuditEvent.apply_started, actor="a")
+        rows = audit.record_many(engine, [_entry(0), _entry(1)])
+        assert [r.seq for r in rows] == [2, 3]
+        assert _verify(engine) == audit.ChainVerification(ok=True, checked=3)
+    finally:
+        engine.dispose()
+
+
+def test_the_hash_of_a_record_is_what_it_always_was() -> None:
+    # Chains already written must keep verifying: this digest is what record_hash gave
+    # before append_many (91bc56c) for the same record.
+    row = audit.AuditRecord(
+        seq=7,
+        at=datetime(2026, 11, 22, 4, 45, 10, 630168, tzinfo=UTC),
+        actor="alice",
+        event="action_result",
+        lane="product:shop/prod",
+        plan_id="plan-1",
+        action_id="a1",
+        data={"n": 1, "big": 10**20, "ratio": 0.5, "tags": ["x", "é"]},
+        prev_hash="0" * 64,
+        hash="",
+    )
+    expected = "4583141151f7292d0db57dd5df007399be26d5f2c60a347309f3b377528504de"
+    assert audit.record_hash("0" * 64, row) == expected
+
+
+def test_a_chain_written_one_orm_row_at_a_time_continues(engine: Engine) -> None:
+    # As `append` stored records before append_many: ORM rows, with the head saved beside.
+    prev = audit.GENESIS_HASH
+    with Session(engine) as session:
+        for seq in (1, 2):
+            row = audit.AuditRecord(
+                seq=seq,
+                at=utcnow(),
+                actor="old",
+                event="adopted",
+                data={"n": seq},
+                prev_hash=prev,
+                hash="",
+            )
+            row.hash = prev = audit.record_hash(prev, row)
+            session.add(row)
+        session.add(audit.AuditHead(id=1, seq=2, hash=prev))
+        session.commit()
+    rows = audit.record_many(engine, [_entry(0), _entry(1)])
+    assert (rows[0].seq, rows[0].prev_hash) == (3, prev)
+    assert _verify(engine) == audit.ChainVerification(ok=True, checked=4)
