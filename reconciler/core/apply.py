@@ -35,6 +35,7 @@ from reconciler.errors import ActionFailed, LaneBusy, LeaseLost
 from reconciler.kinds.base import ActionExecutor
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, ownership, plan_store, status
+from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
@@ -332,11 +333,11 @@ class _Run:
             "risk": action.risk.value,
             "changes": [c.model_dump(mode="json") for c in action.changes],
         }
-        record = self._record(AuditEvent.action_intent, action, data)
+        entry = self._entry(AuditEvent.action_intent, action, data)
 
-        def write(session: Session) -> None:
+        def write(session: Session) -> list[AuditEntry]:
             leases.confirm(session, action.lane, self.held.holder)  # or nothing is written
-            record(session)
+            return [entry]
 
         return write
 
@@ -352,9 +353,9 @@ class _Run:
         if isinstance(outcome, Retry):
             data["retry_after"] = outcome.after
         data.update(result=report.result, message=report.message)
-        record = self._record(AuditEvent.action_result, action, data)
+        entry = self._entry(AuditEvent.action_result, action, data)
 
-        def write(session: Session) -> None:
+        def write(session: Session) -> list[AuditEntry]:
             if isinstance(outcome, Done):
                 ownership.apply_changes(
                     session,
@@ -364,23 +365,23 @@ class _Run:
                     facts=outcome.facts,
                     releases=outcome.releases,
                 )
-            record(session)
+            return [entry]
 
         return write
+
+    def _entry(self, event: AuditEvent, action: Action, data: dict[str, Any]) -> AuditEntry:
+        return AuditEntry(
+            event=event,
+            actor=self.runtime.actor,
+            lane=action.lane,
+            plan_id=self.plan.plan_id,
+            action_id=action.id,
+            data=data,
+        )
 
     def _record(self, event: AuditEvent, action: Action, data: dict[str, Any]) -> WriteUnit:
-        def write(session: Session) -> None:
-            audit.append(
-                session,
-                event=event,
-                actor=self.runtime.actor,
-                lane=action.lane,
-                plan_id=self.plan.plan_id,
-                action_id=action.id,
-                data=data,
-            )
-
-        return write
+        entry = self._entry(event, action, data)
+        return lambda _session: [entry]
 
     def ordered_reports(self) -> list[ActionReport]:
         return [self.reports[a.id] for a in self.plan.actions if a.id in self.reports]

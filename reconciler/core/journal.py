@@ -9,7 +9,7 @@ writes are committed, so "the intent is durable before its side effect" still ho
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -17,10 +17,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from reconciler.records import audit
+from reconciler.records.audit import AuditEntry
 from reconciler.records.database import in_thread
 
-WriteUnit = Callable[[Session], None]
-"""Writes some rows (audit records, ownership changes) in the session it is given."""
+WriteUnit = Callable[[Session], Sequence[AuditEntry]]
+"""Writes what it must beside the records (ownership changes, a lease proof) in the session
+it is given, and returns the audit records to append. The journal appends every unit's
+records of one transaction with one `append_many`: the head moves once per commit."""
 
 
 @dataclass
@@ -52,9 +55,8 @@ class Journal:
     def _commit(self, batch: list[_Pending]) -> None:
         try:
             with audit.transaction(self.engine) as session:
-                for pending in batch:
-                    for unit in pending.units:
-                        unit(session)
+                entries = [e for pending in batch for unit in pending.units for e in unit(session)]
+                audit.append_many(session, entries)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error = exc
