@@ -52,6 +52,8 @@ from reconciler.records.migrate import upgrade
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 THREADS = 4
 
+LANES = 8  # apply_concurrency's default
+
 
 def entry(n: int) -> AuditEntry:
     """Record n of an apply: even ones an action's result, odd ones the next one's intent."""
@@ -166,6 +168,30 @@ def write_pairs_in_threads(engine: Engine, count: int) -> None:
         raise failures[0]
 
 
+def write_as_apply(engine: Engine, count: int) -> None:
+    """What `apply_plan` does: LANES lanes at once, each committing through the journal one
+    write per action (the last action's result with this action's intent), then a side
+    effect (here an await that yields to the other lanes)."""
+    import anyio
+
+    from reconciler.core.journal import Journal
+
+    journal = Journal(engine)
+
+    async def lane(offset: int) -> None:
+        for first in range(offset * 2, count, LANES * 2):
+            pair = [entry(first), entry(first + 1)][: count - first]
+            await journal.write(lambda _session, pair=pair: pair)
+            await anyio.sleep(0)
+
+    async def lanes() -> None:
+        async with anyio.create_task_group() as group:
+            for offset in range(LANES):
+                group.start_soon(lane, offset)
+
+    anyio.run(lanes)
+
+
 def write_floor(engine: Engine, count: int) -> None:
     for _ in range(count):
         with engine.begin() as connection:
@@ -178,6 +204,7 @@ WAYS: dict[str, Callable[[Engine, int], None]] = {
     "(b) pairs, 2 per commit": write_batches(2),
     "(c) batches of 8 per commit": write_batches(8),
     f"(d) {THREADS} threads x pairs": write_pairs_in_threads,
+    f"(e) as apply writes them: {LANES} lanes through the journal": write_as_apply,
     "floor: empty durable commit, 1 per commit": write_floor,
 }
 AUDITED = [name for name in WAYS if not name.startswith("floor")]
