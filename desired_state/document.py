@@ -11,17 +11,19 @@ from pydantic import Field
 from desired_state.base import SpecModel
 from desired_state.host import HostSpec
 from desired_state.names import Name
+from desired_state.preview_anchor import PreviewAnchorSpec
 from desired_state.product import ProductSpec
 from desired_state.runner_pool import RunnerPoolSpec
 
 API_VERSION = "setpoint.dev/v1"
-DocumentKind = Literal["Product", "RunnerPool", "Host"]
-Spec = ProductSpec | RunnerPoolSpec | HostSpec
+DocumentKind = Literal["Product", "RunnerPool", "Host", "PreviewAnchor"]
+Spec = ProductSpec | RunnerPoolSpec | HostSpec | PreviewAnchorSpec
 
 SPEC_MODELS: dict[str, type[SpecModel]] = {
     "Product": ProductSpec,
     "RunnerPool": RunnerPoolSpec,
     "Host": HostSpec,
+    "PreviewAnchor": PreviewAnchorSpec,
 }
 
 

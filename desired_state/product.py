@@ -110,6 +110,9 @@ class PreviewPolicy(SpecModel):
     ) = None
     max_active: int = Field(default=5, ge=0, le=200)
     grace_period_minutes: int = Field(default=60, ge=0)
+    # auto: a scheduled pass tears down a preview whose PR closed or lost its label, once
+    # the grace period is over; manual: the teardown plan waits for an operator.
+    teardown: Literal["auto", "manual"] = "auto"
 
     @model_validator(mode="after")
     def _domain_renders_to_a_host(self) -> PreviewPolicy:

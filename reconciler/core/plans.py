@@ -86,6 +86,7 @@ class BlockerType(StrEnum):
     action_not_allowed = "action_not_allowed"
     stale_plan = "stale_plan"
     preflight_failed = "preflight_failed"
+    invalid_desired_state = "invalid_desired_state"  # derived desired state Dokploy cannot take
 
 
 class Frozen(BaseModel):

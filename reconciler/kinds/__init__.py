@@ -17,26 +17,63 @@ if TYPE_CHECKING:
 
 def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> list[LaneKind]:
     """The kinds this deployment can reconcile: each one whose providers are configured."""
+    from reconciler.kinds.product.ops import DOKPLOY
+
+    if not runtime.has_provider(DOKPLOY):
+        return []
+    kinds: list[LaneKind] = [_product_kind(runtime, fleet, owned)]
+    if runtime.has_provider(GITHUB):
+        kinds.append(_preview_kind(runtime, fleet, owned))
+    return kinds
+
+
+GITHUB = "github"
+
+
+def _product_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> LaneKind:
+    from providers.dokploy.client import DokployClient
+    from reconciler.core.plans import BlastRadiusGuard
     from reconciler.kinds.product.kind import ProductKind
     from reconciler.kinds.product.ops import DOKPLOY
 
-    kinds: list[LaneKind] = []
-    if runtime.has_provider(DOKPLOY):
-        from providers.dokploy.client import DokployClient
-        from reconciler.core.plans import BlastRadiusGuard
+    return ProductKind(
+        fleet=fleet,
+        owned=owned,
+        client=runtime.provider(DOKPLOY, DokployClient),
+        salt=runtime.secret_salt(),
+        guard=BlastRadiusGuard(
+            max_deletions=runtime.settings.max_deletions,
+            max_share=runtime.settings.max_deletion_share,
+        ),
+        environ=runtime.environ,
+        store=runtime.secret_store,
+    )
 
-        kinds.append(
-            ProductKind(
-                fleet=fleet,
-                owned=owned,
-                client=runtime.provider(DOKPLOY, DokployClient),
-                salt=runtime.secret_salt(),
-                guard=BlastRadiusGuard(
-                    max_deletions=runtime.settings.max_deletions,
-                    max_share=runtime.settings.max_deletion_share,
-                ),
-                environ=runtime.environ,
-                store=runtime.secret_store,
-            )
-        )
-    return kinds
+
+def _preview_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> LaneKind:
+    from desired_state.product import ProductSpec
+    from providers.dokploy.client import DokployClient
+    from providers.github.pulls import PullsApi
+    from reconciler.core.plans import BlastRadiusGuard
+    from reconciler.kinds.preview.kind import PreviewKind
+    from reconciler.kinds.product.ops import DOKPLOY
+
+    # Previews come and go with their pull requests: a pass may tear down as many as can be
+    # active at once, and all of them (every PR closed), without tripping the guard.
+    capacity = sum(
+        d.spec.preview.max_active
+        for d in fleet.of_kind("Product")
+        if isinstance(d.spec, ProductSpec) and d.spec.preview.enabled
+    )
+    return PreviewKind(
+        fleet=fleet,
+        owned=owned,
+        client=runtime.provider(DOKPLOY, DokployClient),
+        salt=runtime.secret_salt(),
+        guard=BlastRadiusGuard(
+            max_deletions=max(capacity, runtime.settings.max_deletions), max_share=1.0
+        ),
+        environ=runtime.environ,
+        store=runtime.secret_store,
+        github=runtime.provider(GITHUB, PullsApi),
+    )

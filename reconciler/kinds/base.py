@@ -24,6 +24,7 @@ from reconciler.core.plans import (
 )
 
 if TYPE_CHECKING:
+    from desired_state.document import Document
     from reconciler.core.inventory import OwnershipSnapshot
     from reconciler.fleet import DesiredFleet
     from reconciler.runtime import Runtime
@@ -175,6 +176,25 @@ class AdoptingKind(Protocol):
     async def preview_adoption(
         self, lane: str, object_type: str, object_id: str
     ) -> AdoptionPreview: ...
+
+
+@dataclass
+class Discovery:
+    """What a kind found outside Setpoint that belongs in desired state (preview anchors
+    from open pull requests). The engine stores the documents and audits them; a kind never
+    writes records itself."""
+
+    documents: list[Document] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # sources that could not be read
+
+
+@runtime_checkable
+class DiscoveringKind(Protocol):
+    """A kind whose desired state is partly found rather than declared."""
+
+    name: str
+
+    async def discover(self) -> Discovery: ...
 
 
 class KindFactory(Protocol):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from desired_state.document import Document
 from reconciler.core import policy
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import (
@@ -28,10 +29,12 @@ from reconciler.core.planning import (
     survey,
 )
 from reconciler.core.plans import Plan, Trigger
+from reconciler.kinds.base import DiscoveringKind
 from reconciler.records import audit, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
+from reconciler.records.desired import store_found
 from reconciler.runtime import Runtime
 
 LaneOutcome = Literal[
@@ -52,6 +55,8 @@ class PassReport:
     lanes: list[LaneResult] = field(default_factory=list)
     plans_stored: int = 0
     plans_pruned: int = 0
+    found: list[str] = field(default_factory=list)  # desired objects discovery wrote
+    discovery_problems: list[str] = field(default_factory=list)
 
     def count(self, outcome: LaneOutcome) -> int:
         return sum(1 for r in self.lanes if r.outcome == outcome)
@@ -69,6 +74,8 @@ class _Sorted:
 async def reconcile_pass(runtime: Runtime) -> PassReport:
     report = PassReport()
     context = await load_context(runtime)
+    if await _discover(runtime, context, report):
+        context = await load_context(runtime)  # plan from the anchors just written
     due = await _due_lanes(runtime, context, report)
     seen = await survey(runtime, context, due)
     lanes = _sort(runtime, context, seen)
@@ -85,6 +92,35 @@ async def reconcile_pass(runtime: Runtime) -> PassReport:
     await in_thread(_audit_pass, runtime, report)
     report.lanes.sort(key=lambda r: r.lane)
     return report
+
+
+async def _discover(runtime: Runtime, context: PassContext, report: PassReport) -> bool:
+    """Let kinds that find desired state (preview anchors) look; store what changed.
+    Returns whether anything was stored."""
+    documents = []
+    for kind in context.registry.kinds:
+        if isinstance(kind, DiscoveringKind):
+            found = await kind.discover()
+            documents.extend(found.documents)
+            report.discovery_problems.extend(f"{kind.name}: {p}" for p in found.problems)
+    if not documents:
+        return False
+    report.found = await in_thread(_store_found, runtime, documents)
+    return bool(report.found)
+
+
+def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
+    with audit.transaction(runtime.engine) as session:
+        stored = store_found(session, documents, source="discovery")
+        changed = [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
+        if changed:
+            audit.append(
+                session,
+                event=AuditEvent.desired_applied,
+                actor=runtime.actor,
+                data={"source": "discovery", "objects": changed},
+            )
+    return changed
 
 
 async def _due_lanes(runtime: Runtime, context: PassContext, report: PassReport) -> list[str]:
@@ -204,5 +240,7 @@ def _audit_pass(runtime: Runtime, report: PassReport) -> None:
             "plans_stored": report.plans_stored,
             "plans_pruned": report.plans_pruned,
             "lanes_with_news": {r.lane: r.outcome for r in busy},
+            "found": report.found,
+            "discovery_problems": report.discovery_problems,
         },
     )

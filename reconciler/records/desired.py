@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -9,6 +10,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
+from desired_state.document import Document
 from desired_state.loader import LoadedDocument
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 
@@ -64,33 +66,8 @@ def apply_documents(
     existing = {row.key: row for row in session.exec(select(DesiredObject)).all()}
     declared: set[str] = set()
     for loaded in sorted(documents, key=lambda d: d.document.key):
-        document = loaded.document
-        declared.add(document.key)
-        digest = document.spec_hash()
-        row = existing.get(document.key)
-        if row is None:
-            row = DesiredObject(
-                kind=document.kind,
-                name=document.name,
-                spec=document.spec_dict(),
-                spec_hash=digest,
-                source_file=loaded.source,
-            )
-            session.add(row)
-            report.add(document.key, "created", 1)
-        elif row.spec_hash != digest:
-            row.spec = document.spec_dict()
-            row.spec_hash = digest
-            row.generation += 1
-            row.source_file = loaded.source
-            row.updated_at = utcnow()
-            session.add(row)
-            report.add(document.key, "changed", row.generation)
-        else:
-            if row.source_file != loaded.source:
-                row.source_file = loaded.source  # moved between files: not a spec change
-                session.add(row)
-            report.add(document.key, "unchanged", row.generation)
+        declared.add(loaded.document.key)
+        _upsert(session, existing.get(loaded.document.key), loaded.document, loaded.source, report)
     for key in sorted(set(existing) - declared):
         row = existing[key]
         if prune:
@@ -100,6 +77,55 @@ def apply_documents(
             report.add(key, "would_remove", row.generation)
     session.flush()
     return report
+
+
+def store_found(session: Session, documents: Sequence[Document], source: str) -> ApplyReport:
+    """Store objects Setpoint found itself (preview anchors from discovery): created or
+    updated like `desired apply` would, never pruning anything else."""
+    report = ApplyReport()
+    for document in sorted(documents, key=lambda d: d.key):
+        row = session.exec(
+            select(DesiredObject).where(
+                DesiredObject.kind == document.kind, DesiredObject.name == document.name
+            )
+        ).first()
+        _upsert(session, row, document, source, report)
+    session.flush()
+    return report
+
+
+def _upsert(
+    session: Session,
+    row: DesiredObject | None,
+    document: Document,
+    source: str,
+    report: ApplyReport,
+) -> None:
+    """Create or update one object; the generation moves only when the spec hash does."""
+    digest = document.spec_hash()
+    if row is None:
+        row = DesiredObject(
+            kind=document.kind,
+            name=document.name,
+            spec=document.spec_dict(),
+            spec_hash=digest,
+            source_file=source,
+        )
+        session.add(row)
+        report.add(document.key, "created", 1)
+    elif row.spec_hash != digest:
+        row.spec = document.spec_dict()
+        row.spec_hash = digest
+        row.generation += 1
+        row.source_file = source
+        row.updated_at = utcnow()
+        session.add(row)
+        report.add(document.key, "changed", row.generation)
+    else:
+        if row.source_file != source:
+            row.source_file = source  # moved between files: not a spec change
+            session.add(row)
+        report.add(document.key, "unchanged", row.generation)
 
 
 def list_objects(session: Session, kind: str | None = None) -> list[DesiredObject]:

@@ -70,7 +70,8 @@ def test_db_upgrade_then_check(setpoint_on_empty_database: Invoke) -> None:
 
 def test_schema_describes_every_kind(setpoint: Invoke) -> None:
     schema = json.loads(setpoint("schema").stdout)
-    assert {s["title"] for s in schema["oneOf"]} == {"Product", "RunnerPool", "Host"}
+    kinds = {s["title"] for s in schema["oneOf"]}
+    assert kinds == {"Product", "RunnerPool", "Host", "PreviewAnchor"}
 
 
 def test_shared_database_is_never_migrated_implicitly(

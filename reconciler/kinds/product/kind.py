@@ -37,12 +37,18 @@ class ProductKind:
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
 
     def __post_init__(self) -> None:
-        self.desired: dict[str, ProductLane] = {}
-        for document in self.fleet.of_kind("Product"):
-            for lane in lanes_of_product(document, self.fleet.generations[document.key]):
-                self.desired[lane.lane] = lane
+        self.desired: dict[str, ProductLane] = {lane.lane: lane for lane in self.desired_lanes()}
         # Only this kind's objects: a service another kind owns is never "a removed lane".
-        self.removed = sorted(self.owned.lanes_of_kind(KIND) - set(self.desired))
+        self.removed = sorted(self.owned.lanes_of_kind(self.name) - set(self.desired))
+
+    def desired_lanes(self) -> list[ProductLane]:
+        """The lanes desired state asks for. A kind that derives Dokploy services some other
+        way (previews) overrides this and `policy`, and reuses everything else."""
+        return [
+            lane
+            for document in self.fleet.of_kind("Product")
+            for lane in lanes_of_product(document, self.fleet.generations[document.key])
+        ]
 
     def lanes(self) -> list[str]:
         return sorted({*self.desired, *self.removed})
@@ -81,7 +87,7 @@ class ProductKind:
     async def observe(self, lanes: Sequence[str]) -> Observation:
         wanted = [self.desired[name] for name in lanes if name in self.desired]
         removed = [name for name in lanes if name not in self.desired]
-        observer = ProductObserver(self.client, self.owned, self.salt)
+        observer = ProductObserver(self.client, self.owned, self.salt, kind=self.name)
         observation = await observer.observe(wanted, removed)
         # Secret sources are read too: a rotation between plan and apply makes the plan stale
         # before any side effect, as a change in Dokploy would.

@@ -99,10 +99,13 @@ async def read_service(
 
 
 class ProductObserver:
-    def __init__(self, client: DokployClient, ownership: OwnershipSnapshot, salt: str) -> None:
+    def __init__(
+        self, client: DokployClient, ownership: OwnershipSnapshot, salt: str, kind: str = KIND
+    ) -> None:
         self._client = client
         self._ownership = ownership
         self._salt = salt
+        self._kind = kind  # whose owned objects make an empty listing suspicious
 
     async def observe(
         self, lanes: Sequence[ProductLane], removed: Sequence[str] = ()
@@ -137,7 +140,7 @@ class ProductObserver:
                 ObservationProblem(None, f"Dokploy project.all failed: {exc}")
             )
             return None
-        owned_count = self._ownership.count(KIND)
+        owned_count = self._ownership.count(self._kind)
         if not projects and owned_count:
             observation.problems.append(
                 ObservationProblem(

@@ -1,0 +1,205 @@
+"""Preview lanes from anchors and policies: pure, so `previews list` and the kind agree.
+
+A preview lane is a product lane whose desired state comes from its anchor (PR number,
+head SHA) and its product's preview policy (slug, image and domain templates, the template
+lane for everything else). The product kind's observer, diff and executor serve it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from urllib.parse import urlsplit, urlunsplit
+
+from desired_state.document import Document
+from desired_state.preview_anchor import PreviewAnchorSpec
+from desired_state.product import PreviewPolicy, ProductSpec
+from desired_state.templates import render
+from reconciler.core.plans import lane_key
+from reconciler.fleet import DesiredFleet
+from reconciler.kinds.product.lanes import DesiredDomain, ProductLane, lanes_of_product
+from reconciler.kinds.product.policy import ApplyPolicy
+
+KIND = "preview"
+# Dokploy derives container and Swarm service names from the service name: keep to DNS
+# label characters and well under Docker's 63-character limit once Dokploy adds its suffix.
+SAFE_SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+MAX_SERVICE_NAME = 48
+
+
+class AnchorState(StrEnum):
+    live = "live"  # has a preview lane
+    waiting = "waiting"  # qualifies, but the product is at its preview limit
+    ending = "ending"  # stopped qualifying; kept until the grace period is over
+    ended = "ended"  # grace period over: its lane is torn down
+    gone = "gone"  # teardown verified
+    refused = "refused"  # its slug renders to a name Dokploy cannot take
+
+
+@dataclass(frozen=True)
+class AnchorView:
+    product: str
+    name: str
+    spec: PreviewAnchorSpec
+    state: AnchorState
+    lane: str
+    detail: str
+
+
+@dataclass
+class PreviewSet:
+    lanes: dict[str, ProductLane] = field(default_factory=dict)
+    teardown: dict[str, str] = field(default_factory=dict)  # lane -> "auto" | "manual"
+    anchors: list[AnchorView] = field(default_factory=list)
+
+    def notes(self) -> list[str]:
+        return [
+            f"{a.lane}: {a.detail}"
+            for a in self.anchors
+            if a.state in (AnchorState.waiting, AnchorState.refused)
+        ]
+
+
+def preview_lane_key(product: str, slug: str) -> str:
+    return lane_key(KIND, f"{product}/{slug}")
+
+
+def preview_set(fleet: DesiredFleet, now: float) -> PreviewSet:
+    """Every product's previews at `now` (seconds since the epoch)."""
+    result = PreviewSet()
+    anchors_of: dict[str, list[Document]] = {}
+    for document in fleet.of_kind("PreviewAnchor"):
+        assert isinstance(document.spec, PreviewAnchorSpec)
+        anchors_of.setdefault(document.spec.product, []).append(document)
+    for product in fleet.of_kind("Product"):
+        assert isinstance(product.spec, ProductSpec)
+        if product.spec.preview.enabled:
+            _product_previews(fleet, product, anchors_of.get(product.name, []), now, result)
+    return result
+
+
+def _product_previews(
+    fleet: DesiredFleet,
+    product: Document,
+    anchors: list[Document],
+    now: float,
+    result: PreviewSet,
+) -> None:
+    spec = product.spec
+    assert isinstance(spec, ProductSpec)
+    policy = spec.preview
+    template = next(
+        (
+            lane
+            for lane in lanes_of_product(product, fleet.generations[product.key])
+            if lane.lane_name == policy.template_lane
+        ),
+        None,
+    )
+    if template is None:
+        return  # validation requires the template lane; nothing to derive from
+    places = 0
+    for anchor in sorted(anchors, key=lambda a: _spec(a).number):  # oldest PRs first
+        view = _anchor_view(product.name, anchor, policy, now)
+        generation = fleet.generations[product.key] + fleet.generations[anchor.key]
+        if view.state in (AnchorState.live, AnchorState.ending):
+            if places >= policy.max_active:
+                place = places - policy.max_active + 1
+                view = replace(
+                    view,
+                    state=AnchorState.waiting,
+                    detail=f"waiting: {policy.max_active} preview(s) active, place {place} in line",
+                )
+                places += 1
+            else:
+                places += 1
+                _add_lane(result, view, template, policy, generation)
+        result.teardown[view.lane] = policy.teardown
+        result.anchors.append(view)
+
+
+def _anchor_view(product: str, anchor: Document, policy: PreviewPolicy, now: float) -> AnchorView:
+    spec = _spec(anchor)
+    slug = render(policy.slug, {"number": spec.number, "product": product})
+    lane = preview_lane_key(product, slug)
+    service_name = f"{product}-{slug}"
+    if not SAFE_SLUG.match(slug) or len(service_name) > MAX_SERVICE_NAME:
+        detail = (
+            f"slug {slug!r} renders the service name {service_name!r}, which Dokploy cannot "
+            f"take (lowercase letters, digits and '-', at most {MAX_SERVICE_NAME} characters)"
+        )
+        return AnchorView(product, anchor.name, spec, AnchorState.refused, lane, detail)
+    state, detail = _lifecycle(spec, policy, now)
+    return AnchorView(product, anchor.name, spec, state, lane, detail)
+
+
+def _lifecycle(
+    spec: PreviewAnchorSpec, policy: PreviewPolicy, now: float
+) -> tuple[AnchorState, str]:
+    if spec.gone:
+        return AnchorState.gone, "torn down"
+    if spec.ended_at is None:
+        return AnchorState.live, f"PR #{spec.number} at {spec.head_sha[:7]}"
+    until = spec.ended_at + policy.grace_period_minutes * 60
+    if now < until:
+        return AnchorState.ending, f"PR #{spec.number} ended; kept for {int(until - now)}s more"
+    return AnchorState.ended, f"PR #{spec.number} ended; grace period over, torn down"
+
+
+def _add_lane(
+    result: PreviewSet,
+    view: AnchorView,
+    template: ProductLane,
+    policy: PreviewPolicy,
+    generation: int,
+) -> None:
+    spec, product = view.spec, view.product
+    slug = view.lane.split("/", 1)[1]
+    values: dict[str, str | int] = {
+        "number": spec.number,
+        "product": product,
+        "slug": slug,
+        "sha": spec.head_sha,
+        "sha7": spec.head_sha[:7],
+    }
+    domains: tuple[DesiredDomain, ...] = ()
+    if policy.domain is not None:
+        first = template.domains[0] if template.domains else None
+        domains = (
+            DesiredDomain(
+                host=render(policy.domain, values),
+                path="/",
+                port=first.port if first else 80,
+                https=first.https if first else True,
+                service=first.service if first else None,
+            ),
+        )
+    result.lanes[view.lane] = replace(
+        template,
+        lane=view.lane,
+        lane_name=slug,
+        generation=generation,
+        service_name=f"{product}-{slug}",
+        image=render(policy.image, values) if policy.image else template.image,
+        domains=domains,
+        health_checks=tuple(
+            replace(c, url=_rehost(c.url, domains[0].host)) for c in template.health_checks
+        )
+        if domains
+        else (),
+        replicas=1,
+        apply_policy=ApplyPolicy.auto_safe,
+        protect=False,
+        prod=False,
+    )
+
+
+def _rehost(url: str, host: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _spec(document: Document) -> PreviewAnchorSpec:
+    assert isinstance(document.spec, PreviewAnchorSpec)
+    return document.spec

@@ -1,0 +1,199 @@
+"""Preview lanes: a pull request becomes a preview, follows its pushes, and goes away safely.
+
+Both emulators in process: GitHub for the pull requests, Dokploy for the services.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from providers.dokploy.emulator import Emulator
+from providers.github.client import GitHubClient
+from providers.github.emulator import EmulatorState
+from providers.github.emulator import create_app as create_github
+from reconciler.fleet import load_fleet
+from reconciler.kinds.preview.lanes import AnchorState, preview_set
+from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.runtime import Runtime
+from tests.reconciler.conftest import store_fleet
+
+NOTES = """\
+apiVersion: setpoint.dev/v1
+kind: Product
+metadata: {{name: notes}}
+spec:
+  repository: acme/notes
+  dokploy: {{project: notes}}
+  runtime: {{port: 3000, healthPath: /health}}
+  env: {{LOG_LEVEL: info}}
+  lanes:
+    - name: testing
+      environment: testing
+      image: ghcr.io/acme/notes:main
+      domains: [{{host: testing.notes.example.com}}]
+      healthChecks: [{{path: /health}}]
+      apply: auto-safe
+  preview:
+    enabled: true
+    label: preview
+    templateLane: testing
+    slug: pr-{{number}}
+    domain: "{{slug}}.preview.notes.example.com"
+    image: "ghcr.io/acme/notes:pr-{{number}}-{{sha7}}"
+    maxActive: {max_active}
+    gracePeriodMinutes: 0
+    teardown: {teardown}
+"""
+
+
+@pytest.fixture
+def github_app() -> FastAPI:
+    return create_github(seed=3)
+
+
+@pytest.fixture
+def github(github_app: FastAPI) -> EmulatorState:
+    state: EmulatorState = github_app.state.emulator
+    state.add_repo("acme", "shop")  # the example fleet's shop has previews too
+    return state
+
+
+@pytest.fixture
+async def previews(
+    runtime: Runtime, github_app: FastAPI, github: EmulatorState
+) -> AsyncIterator[Runtime]:
+    async with GitHubClient(
+        "http://github.test",
+        "ghp_previewtoken0123456789",
+        transport=httpx.ASGITransport(app=github_app),
+        timeout=2.0,
+        backoff_seconds=0.001,
+        max_backoff_seconds=0.01,
+    ) as client:
+        yield dataclasses.replace(
+            runtime, providers={**runtime.providers, "github": client}, actor="scheduler"
+        )
+
+
+def store_notes(
+    engine: Engine, tmp_path: Path, *, max_active: int = 3, teardown: str = "auto"
+) -> None:
+    (tmp_path / "notes.yaml").write_text(NOTES.format(max_active=max_active, teardown=teardown))
+    store_fleet(engine, tmp_path)
+
+
+def outcomes(report: PassReport) -> dict[str, str]:
+    return {r.lane: r.outcome for r in report.lanes if r.lane.startswith("preview:notes/")}
+
+
+def services(emulator: Emulator) -> list[str]:
+    return [n for n in emulator.summary()["applications"] if n.startswith("notes-pr-")]
+
+
+async def test_a_pull_request_becomes_a_preview_follows_pushes_and_goes_away(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path)
+    pr = github.open_pull("acme", "notes", labels=["preview"])
+    first = await reconcile_pass(previews)
+    assert outcomes(first) == {"preview:notes/pr-1": "applied"}, first
+    assert services(emulator) == ["notes-pr-1"]
+    image = f"ghcr.io/acme/notes:pr-1-{pr.head_sha[:7]}"
+    assert _image_of(emulator, "notes-pr-1") == image
+
+    _, after = github.push("acme", "notes", pr.number)
+    pushed = await reconcile_pass(previews)
+    assert outcomes(pushed) == {"preview:notes/pr-1": "applied"}
+    assert _image_of(emulator, "notes-pr-1") == f"ghcr.io/acme/notes:pr-1-{after[:7]}"
+
+    github.close_pull("acme", "notes", pr.number)
+    closed = await reconcile_pass(previews)
+    assert outcomes(closed) == {"preview:notes/pr-1": "applied"}  # the teardown
+    assert services(emulator) == []
+    settled = await reconcile_pass(previews)
+    assert "preview:notes/pr-1" not in outcomes(settled)
+    [anchor] = preview_set(load_fleet(engine), now=1e12).anchors[-1:]
+    assert anchor.state is AnchorState.gone
+
+
+async def test_a_github_outage_destroys_nothing_and_holds_up_no_product_lane(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path)
+    github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(previews)
+    github.faults.add("error", method="GET", path="/repos/acme/notes/pulls*", status=502)
+    report = await reconcile_pass(previews)
+    assert report.discovery_problems and "acme/notes" in report.discovery_problems[0]
+    assert services(emulator) == ["notes-pr-1"]
+    assert outcomes(report).get("preview:notes/pr-1", "converged") == "converged"
+    product = {r.lane: r.outcome for r in report.lanes if r.lane.startswith("product:")}
+    assert "blocked" not in product.values()
+
+
+async def test_an_empty_listing_is_not_read_as_every_pr_closed(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path)
+    github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(previews)
+    github.faults.add("empty_list", method="GET", path="/repos/acme/notes/pulls")
+    await reconcile_pass(previews)
+    assert services(emulator) == ["notes-pr-1"]  # read by number: still open
+
+
+async def test_more_prs_than_the_limit_the_oldest_get_previews(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path, max_active=2)
+    for _ in range(3):
+        github.open_pull("acme", "notes", labels=["preview"])
+    github.open_pull("acme", "notes", labels=["docs"])  # no label, no preview
+    await reconcile_pass(previews)
+    assert services(emulator) == ["notes-pr-1", "notes-pr-2"]
+    views = {a.lane: a for a in preview_set(load_fleet(engine), now=0).anchors}
+    assert views["preview:notes/pr-3"].state is AnchorState.waiting
+    assert "place 1 in line" in views["preview:notes/pr-3"].detail
+    assert "preview:notes/pr-4" not in views
+    github.close_pull("acme", "notes", 1)
+    await reconcile_pass(previews)
+    assert services(emulator) == ["notes-pr-2", "notes-pr-3"]
+
+
+@pytest.mark.parametrize("teardown", ["auto", "manual"])
+async def test_three_prs_closing_in_one_interval(
+    previews: Runtime,
+    github: EmulatorState,
+    emulator: Emulator,
+    engine: Engine,
+    tmp_path: Path,
+    teardown: str,
+) -> None:
+    store_notes(engine, tmp_path, max_active=3, teardown=teardown)
+    for _ in range(3):
+        github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(previews)
+    assert len(services(emulator)) == 3
+    for number in (1, 2, 3):
+        github.close_pull("acme", "notes", number)
+    report = await reconcile_pass(previews)
+    if teardown == "auto":
+        assert set(outcomes(report).values()) == {"applied"} and services(emulator) == []
+    else:
+        assert set(outcomes(report).values()) == {"awaiting_operator"}
+        assert len(services(emulator)) == 3
+
+
+def _image_of(emulator: Emulator, name: str) -> str | None:
+    for app in emulator.state.applications.values():
+        if app["name"] == name:
+            image: str | None = app.get("dockerImage")
+            return image
+    return None
