@@ -13,6 +13,7 @@ from reconciler.cli import (
     emulator_commands,
     lease_commands,
     logs,
+    preview_commands,
     reconcile_commands,
     run_commands,
     secret_commands,
@@ -52,6 +53,7 @@ app.add_typer(desired_commands.app, name="desired")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(emulator_commands.app, name="emulator")
 app.add_typer(lease_commands.app, name="leases")
+app.add_typer(preview_commands.app, name="previews")
 
 
 def main() -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.config import DokployConfig
+from providers.github.client import GitHubClient
+from providers.github.config import GitHubConfig
 from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.errors import SecretStoreError
@@ -62,12 +64,19 @@ async def open_runtime(progress: Progress | None = None) -> AsyncIterator[Runtim
             url, expect_status=expect_status, timeout=timeout, allow_hosts=allow
         )
 
-    async with DokployClient(
-        config.url,
-        config.api_key.get_secret_value(),
-        timeout=config.timeout_seconds,
-        retry_attempts=config.retry_attempts,
-    ) as client:
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            DokployClient(
+                config.url,
+                config.api_key.get_secret_value(),
+                timeout=config.timeout_seconds,
+                retry_attempts=config.retry_attempts,
+            )
+        )
+        providers: dict[str, object] = {"dokploy": client}
+        github = GitHubConfig()
+        if github.token is not None:  # previews need it; without it they are not reconciled
+            providers["github"] = await stack.enter_async_context(GitHubClient.from_config(github))
         engine = context.ready_engine()
         runtime = Runtime(
             engine=engine,
@@ -75,7 +84,7 @@ async def open_runtime(progress: Progress | None = None) -> AsyncIterator[Runtim
             actor=default_actor(),
             health_check=health,
             kinds=all_kinds,
-            providers={"dokploy": client},
+            providers=providers,
             secret_store=secret_store(engine),
         )
         if progress is not None:

@@ -6,6 +6,7 @@ Both emulators in process: GitHub for the pull requests, Dokploy for the service
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from reconciler.kinds.preview.lanes import AnchorState, preview_set
 from reconciler.loop.passes import PassReport, reconcile_pass
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import store_fleet
+from tests.support.cli import Invoke
 
 NOTES = """\
 apiVersion: setpoint.dev/v1
@@ -150,7 +152,12 @@ async def test_an_empty_listing_is_not_read_as_every_pr_closed(
 
 
 async def test_more_prs_than_the_limit_the_oldest_get_previews(
-    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+    previews: Runtime,
+    github: EmulatorState,
+    emulator: Emulator,
+    engine: Engine,
+    tmp_path: Path,
+    setpoint: Invoke,
 ) -> None:
     store_notes(engine, tmp_path, max_active=2)
     for _ in range(3):
@@ -162,6 +169,12 @@ async def test_more_prs_than_the_limit_the_oldest_get_previews(
     assert views["preview:notes/pr-3"].state is AnchorState.waiting
     assert "place 1 in line" in views["preview:notes/pr-3"].detail
     assert "preview:notes/pr-4" not in views
+    listed = json.loads(setpoint("previews", "list", "--output", "json").stdout)
+    assert [(r["pullRequest"], r["state"]) for r in listed if r["product"] == "notes"] == [
+        (1, "live"),
+        (2, "live"),
+        (3, "waiting"),
+    ]
     github.close_pull("acme", "notes", 1)
     await reconcile_pass(previews)
     assert services(emulator) == ["notes-pr-2", "notes-pr-3"]

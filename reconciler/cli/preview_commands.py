@@ -1,0 +1,62 @@
+"""`setpoint previews ...`: the pull requests that have, wait for, or had a preview."""
+
+from __future__ import annotations
+
+import typer
+
+from reconciler.cli import context
+from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, print_json
+
+app = typer.Typer(
+    help=(
+        "Preview lanes: one per pull request that qualifies under its product's preview "
+        "policy. `setpoint run` finds the pull requests (needs SETPOINT_GITHUB_TOKEN)."
+    ),
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Every anchor: its PR, head, lane and state (live, waiting with its place, ending,
+    ended, gone, refused)."""
+    import time
+
+    from rich.table import Table
+
+    from reconciler.fleet import load_fleet
+    from reconciler.kinds.preview.lanes import preview_set
+
+    views = preview_set(load_fleet(context.ready_engine()), time.time()).anchors
+    rows = [
+        {
+            "product": v.product,
+            "pullRequest": v.spec.number,
+            "repository": v.spec.repository,
+            "headSha": v.spec.head_sha,
+            "lane": v.lane,
+            "state": v.state.value,
+            "detail": v.detail,
+            "source": v.spec.source,
+        }
+        for v in views
+    ]
+    if output is OutputFormat.json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(
+            "no previews: none of the products' pull requests qualifies yet "
+            "(previews are found by `setpoint run`)"
+        )
+        return
+    table = Table("LANE", "PR", "HEAD", "STATE", "DETAIL")
+    for row in rows:
+        table.add_row(
+            str(row["lane"]),
+            f"{row['repository']}#{row['pullRequest']}",
+            str(row["headSha"])[:7],
+            str(row["state"]),
+            str(row["detail"]),
+        )
+    console.print(table)
