@@ -7,6 +7,7 @@ pass; callers pass `reconciler.kinds.all_kinds`, tests may bring their own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -41,6 +42,9 @@ class Runtime:
     environ: Mapping[str, str] | None = None  # where fromEnv secrets are read; None: os.environ
     secret_store: StoreReader | None = None  # where fromStore secrets are read
     progress: Progress = field(default=_quiet)
+    # Seconds since the epoch; kinds whose desired state depends on time (a preview's grace
+    # period) read it here, so tests and the demo can move time forward.
+    clock: Callable[[], float] = field(default=time.time)
 
     def provider(self, name: str, expected: type[ProviderT]) -> ProviderT:
         client = self.providers.get(name)

@@ -6,8 +6,10 @@ fleet, and generated demo secrets: plan, apply, converge, audit, and a second em
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +25,16 @@ from starlette.routing import Route
 from desired_state.loader import load_path
 from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import create_app
+from providers.github.client import GitHubClient
+from providers.github.emulator import create_app as create_github
 from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
+from reconciler.fleet import load_fleet
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
+from reconciler.kinds.preview.lanes import preview_set
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.database import make_engine, session_scope
@@ -147,7 +153,9 @@ async def run_demo(
                     f"{len(quiet.lanes)} lane(s) observed once: {quiet.count('converged')} "
                     f"converged, {quiet.plans_stored} plan(s) stored, one audit record"
                 )
-        console.rule("[bold]7. audit trail")
+                console.rule("[bold]7. previews: a pull request opens, is pushed to, closes")
+                previews_ok = await demo_previews(console, runtime, hosts)
+        console.rule("[bold]8. audit trail")
         with session_scope(engine) as session:
             records = audit.list_records(session, limit=1000)
             verification = audit.verify_chain(session)
@@ -163,7 +171,7 @@ async def run_demo(
             f"({verification.checked} records)"
         )
         engine.dispose()
-        converged = result.ok and not second.actions and not second.blockers
+        converged = result.ok and not second.actions and not second.blockers and previews_ok
         console.rule(
             "[bold green]demo converged" if converged else "[bold red]demo did not converge"
         )
@@ -181,3 +189,56 @@ def _summary(data: Mapping[str, object]) -> str:
         if key in data:
             return f"{key}={data[key]}"
     return ""
+
+
+async def demo_previews(console: Console, runtime: Runtime, hosts: set[str]) -> bool:
+    """The GitHub emulator on loopback: a labelled PR on acme/shop becomes a preview, a push
+    redeploys it, and closing it tears it down once the grace period is over (the demo moves
+    its clock forward instead of waiting). Returns whether every step did what it should."""
+    github_app = create_github(seed=5)
+    state = github_app.state.emulator
+    state.add_repo("acme", "shop")
+    clock = _DemoClock()
+    with serve(github_app) as github_url:
+        console.print(f"GitHub emulator serving at {github_url}")
+        async with GitHubClient(github_url, secrets.token_urlsafe(16)) as github:
+            with_github = dataclasses.replace(
+                runtime, providers={**runtime.providers, "github": github}, clock=clock
+            )
+            pr = state.open_pull("acme", "shop", title="New checkout", labels=["preview"])
+            hosts.add(f"pr-{pr.number}.preview.shop.example.com")
+            console.print(f"opened PR #{pr.number} on acme/shop at {pr.head_sha[:7]}")
+            steps = [await _preview_pass(console, with_github, "applied")]
+            _, after = state.push("acme", "shop", pr.number)
+            console.print(f"pushed {after[:7]} to PR #{pr.number}")
+            steps.append(await _preview_pass(console, with_github, "applied"))
+            state.close_pull("acme", "shop", pr.number)
+            console.print(f"closed PR #{pr.number}: kept for the grace period")
+            steps.append(await _preview_pass(console, with_github, None))
+            clock.offset += 3 * 3600
+            console.print("[dim](the demo clock moves 3 hours forward)[/]")
+            steps.append(await _preview_pass(console, with_github, "applied"))
+            await reconcile_pass(with_github)  # the anchor is marked gone
+    fleet = load_fleet(runtime.engine)
+    for view in preview_set(fleet, clock()).anchors:
+        console.print(f"  {view.lane}: {view.state.value} ({view.detail})", highlight=False)
+    gone = [v.state.value for v in preview_set(fleet, clock()).anchors] == ["gone"]
+    return all(steps) and gone
+
+
+class _DemoClock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+async def _preview_pass(console: Console, runtime: Runtime, expect: str | None) -> bool:
+    report = await reconcile_pass(runtime)
+    previews = [r for r in report.lanes if r.lane.startswith("preview:")]
+    for line in previews:
+        console.print(f"  pass: {line.lane} {line.outcome}: {line.detail}", highlight=False)
+    if not previews:
+        console.print("  pass: no preview lane has work")
+    return expect is None or [r.outcome for r in previews] == [expect]

@@ -76,4 +76,5 @@ def _preview_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapsho
         environ=runtime.environ,
         store=runtime.secret_store,
         github=runtime.provider(GITHUB, PullsApi),
+        now=runtime.clock(),
     )

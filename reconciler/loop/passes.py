@@ -208,7 +208,8 @@ def _applied(result: ApplyResult, lanes: list[str]) -> list[LaneResult]:
     for lane in lanes:
         lane_result = by_lane.get(lane, "ok")
         report = first.get(lane)
-        detail = f"{report.action_id}: {report.message}" if report else "applied"
+        done = sum(1 for r in result.actions if r.lane == lane and r.result == "ok")
+        detail = f"{report.action_id}: {report.message}" if report else f"{done} action(s) applied"
         results.append(LaneResult(lane, outcomes[lane_result], result.plan_id, detail))
     return results
 
