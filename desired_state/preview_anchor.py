@@ -32,6 +32,8 @@ class PreviewAnchorSpec(SpecModel):
     # Set once the preview's teardown was verified: nothing of it is left in Dokploy.
     gone: bool = False
     source: AnchorSource = "discovery"
+    # From a fork (allowed by the policy): its preview gets no secrets.
+    fork: bool = False
 
     @model_validator(mode="after")
     def _gone_only_after_end(self) -> PreviewAnchorSpec:

@@ -113,6 +113,9 @@ class PreviewPolicy(SpecModel):
     # auto: a scheduled pass tears down a preview whose PR closed or lost its label, once
     # the grace period is over; manual: the teardown plan waits for an operator.
     teardown: Literal["auto", "manual"] = "auto"
+    # Pull requests from forks get no preview, except from these fork owners; even then a
+    # fork's preview never receives the product's secrets.
+    allow_forks: list[Name] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _domain_renders_to_a_host(self) -> PreviewPolicy:

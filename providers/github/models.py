@@ -70,10 +70,14 @@ class PullRequest(_Frozen):
     updated_at: datetime
     draft: bool = False
     merged: bool = False
+    # "owner/name" the head branch lives in: another repository for a PR from a fork; None
+    # when GitHub no longer knows it (a deleted fork).
+    head_repo: str | None = None
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> PullRequest:
         user = data.get("user") or {}
+        head_repo = (data["head"].get("repo") or {}).get("full_name")
         return cls(
             number=data["number"],
             head_sha=data["head"]["sha"],
@@ -87,6 +91,7 @@ class PullRequest(_Frozen):
             updated_at=data["updated_at"],
             draft=bool(data.get("draft")),
             merged=data.get("merged_at") is not None,
+            head_repo=head_repo,
         )
 
 

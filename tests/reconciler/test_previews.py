@@ -35,6 +35,7 @@ spec:
   dokploy: {{project: notes}}
   runtime: {{port: 3000, healthPath: /health}}
   env: {{LOG_LEVEL: info}}
+  secrets: {{DATABASE_URL: {{fromEnv: SHOP_DATABASE_URL}}}}
   lanes:
     - name: testing
       environment: testing
@@ -52,6 +53,7 @@ spec:
     maxActive: {max_active}
     gracePeriodMinutes: 0
     teardown: {teardown}
+    allowForks: {allow_forks}
 """
 
 
@@ -85,9 +87,15 @@ async def previews(
 
 
 def store_notes(
-    engine: Engine, tmp_path: Path, *, max_active: int = 3, teardown: str = "auto"
+    engine: Engine,
+    tmp_path: Path,
+    *,
+    max_active: int = 3,
+    teardown: str = "auto",
+    allow_forks: str = "[]",
 ) -> None:
-    (tmp_path / "notes.yaml").write_text(NOTES.format(max_active=max_active, teardown=teardown))
+    text = NOTES.format(max_active=max_active, teardown=teardown, allow_forks=allow_forks)
+    (tmp_path / "notes.yaml").write_text(text)
     store_fleet(engine, tmp_path)
 
 
@@ -210,3 +218,21 @@ def _image_of(emulator: Emulator, name: str) -> str | None:
             image: str | None = app.get("dockerImage")
             return image
     return None
+
+
+async def test_a_fork_gets_no_preview_unless_allowed_and_never_the_secrets(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path, allow_forks="[friend]")
+    github.open_pull("acme", "notes", labels=["preview"], head_repo="stranger/notes")
+    github.open_pull("acme", "notes", labels=["preview"], head_repo="friend/notes")
+    github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(previews)
+    assert services(emulator) == ["notes-pr-2", "notes-pr-3"]
+    env = _env_keys(emulator)
+    assert "DATABASE_URL" not in env["notes-pr-2"]  # the fork's preview
+    assert "DATABASE_URL" in env["notes-pr-3"]  # the product's own branch
+
+
+def _env_keys(emulator: Emulator) -> dict[str, str]:
+    return {app["name"]: app.get("env") or "" for app in emulator.state.applications.values()}

@@ -172,17 +172,18 @@ def pull(state: EmulatorState, base: str, pr: EmuPull, *, full: bool) -> dict[st
     api = f"{base}/repos/{repo.full_name}"
     html = f"{base}/{repo.full_name}/pull/{pr.number}"
     author = user(base, pr.user_login, state.user_id(pr.user_login))
-    repo_json = repository(state, base, repo)
 
-    def side(ref: str, sha: str) -> dict[str, Any]:
-        owner_json = user(base, repo.owner, state.user_id(repo.owner), "Organization")
+    def side(ref: str, sha: str, where: EmuRepo = repo) -> dict[str, Any]:
+        owner_json = user(base, where.owner, state.user_id(where.owner), "Organization")
         return {
-            "label": f"{repo.owner}:{ref}",
+            "label": f"{where.owner}:{ref}",
             "ref": ref,
             "sha": sha,
             "user": owner_json,
-            "repo": repo_json,
+            "repo": repository(state, base, where),
         }
+
+    head_repo = state.repo(*pr.head_repo.split("/", 1)) if pr.head_repo else repo
 
     links = {
         "self": f"{api}/pulls/{pr.number}",
@@ -225,7 +226,7 @@ def pull(state: EmulatorState, base: str, pr: EmuPull, *, full: bool) -> dict[st
         "assignees": [],
         "requested_reviewers": [],
         "requested_teams": [],
-        "head": side(pr.head_ref, pr.head_sha),
+        "head": side(pr.head_ref, pr.head_sha, head_repo),
         "base": side(pr.base_ref, repo.base_sha),
         "_links": {key: {"href": href} for key, href in links.items()},
         "author_association": "CONTRIBUTOR",

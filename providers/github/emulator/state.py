@@ -61,6 +61,7 @@ class EmuPull:
     merged_at: datetime | None = None
     merge_commit_sha: str | None = None
     commit_count: int = 1
+    head_repo: str | None = None  # "owner/name" of the fork the PR comes from; None: same repo
 
 
 @dataclass
@@ -218,8 +219,12 @@ class EmulatorState:
         base_ref: str | None = None,
         draft: bool = False,
         body: str | None = None,
+        head_repo: str | None = None,
     ) -> EmuPull:
         found = self.add_repo(owner, repo)
+        if head_repo is not None:  # a fork: GitHub shows it as the head's repository
+            fork_owner, fork_name = head_repo.split("/", 1)
+            self.add_repo(fork_owner, fork_name)
         pulls = self.pulls[(owner, repo)]
         number = max(pulls, default=0) + 1
         now = self.now()
@@ -238,6 +243,7 @@ class EmulatorState:
             labels=list(dict.fromkeys(labels)),
             draft=draft,
             body=body,
+            head_repo=head_repo,
         )
         pulls[number] = pr
         return pr

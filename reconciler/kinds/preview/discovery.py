@@ -80,7 +80,8 @@ class AnchorDiscovery:
         pr: PullRequest,
         before: PreviewAnchorSpec | None,
     ) -> PreviewAnchorSpec | None:
-        if not _qualifies(spec.preview, pr):
+        fork = pr.head_repo != spec.repository
+        if not _qualifies(spec.preview, pr, fork):
             if before is None or before.ended_at is not None:
                 return before  # never had one, or already ending
             return before.model_copy(update={"labels": pr.labels, "ended_at": int(self.now)})
@@ -94,6 +95,7 @@ class AnchorDiscovery:
                 "state": "open",
                 "openedAt": before.opened_at if before else int(self.now),
                 "source": "discovery",
+                "fork": fork,
             }
         )
 
@@ -120,7 +122,9 @@ class AnchorDiscovery:
         return gone
 
 
-def _qualifies(policy: PreviewPolicy, pr: PullRequest) -> bool:
+def _qualifies(policy: PreviewPolicy, pr: PullRequest, fork: bool) -> bool:
+    if fork and (pr.head_repo or "/").split("/", 1)[0] not in policy.allow_forks:
+        return False  # a fork runs code nobody here reviewed: only from named owners
     return policy.label is None or policy.label in pr.labels
 
 

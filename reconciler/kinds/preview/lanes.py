@@ -189,6 +189,7 @@ def _add_lane(
         if domains
         else (),
         replicas=1,
+        secrets={} if spec.fork else template.secrets,  # a fork's code never sees them
         apply_policy=ApplyPolicy.auto_safe,
         protect=False,
         prod=False,
