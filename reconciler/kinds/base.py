@@ -197,6 +197,26 @@ class DiscoveringKind(Protocol):
     async def discover(self) -> Discovery: ...
 
 
+@dataclass(frozen=True)
+class LaneNews:
+    """What a pass did to one lane, for a kind to tell the people who care (a PR comment)."""
+
+    lane: str
+    outcome: str  # applied, apply_failed, waiting, blocked, awaiting_operator, refused, ...
+    plan_id: str
+    detail: str
+
+
+@runtime_checkable
+class AnnouncingKind(Protocol):
+    """A kind that reports what happened to its lanes outside Setpoint. Best effort: a
+    failure to announce is returned as a problem, and never fails the pass."""
+
+    name: str
+
+    async def announce(self, news: Sequence[LaneNews]) -> list[str]: ...
+
+
 class KindFactory(Protocol):
     """Builds the kinds of one pass; the CLI passes `reconciler.kinds.all_kinds`, tests
     may pass their own (kopf's `registry=`)."""

@@ -29,7 +29,7 @@ from reconciler.core.planning import (
     survey,
 )
 from reconciler.core.plans import Plan, Trigger
-from reconciler.kinds.base import DiscoveringKind
+from reconciler.kinds.base import AnnouncingKind, DiscoveringKind, LaneNews
 from reconciler.records import audit, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
@@ -57,6 +57,7 @@ class PassReport:
     plans_pruned: int = 0
     found: list[str] = field(default_factory=list)  # desired objects discovery wrote
     discovery_problems: list[str] = field(default_factory=list)
+    announce_problems: list[str] = field(default_factory=list)  # feedback that did not land
 
     def count(self, outcome: LaneOutcome) -> int:
         return sum(1 for r in self.lanes if r.outcome == outcome)
@@ -88,6 +89,7 @@ async def reconcile_pass(runtime: Runtime) -> PassReport:
         report.plans_stored += 1
         result = await apply_plan(runtime, plan.plan_id, trigger=Trigger.schedule)
         report.lanes.extend(_applied(result, lanes.unattended))
+    await _announce(context, report)
     report.plans_pruned = await in_thread(_prune, runtime)
     await in_thread(_audit_pass, runtime, report)
     report.lanes.sort(key=lambda r: r.lane)
@@ -121,6 +123,20 @@ def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
                 data={"source": "discovery", "objects": changed},
             )
     return changed
+
+
+async def _announce(context: PassContext, report: PassReport) -> None:
+    """Tell each kind what happened to its lanes that had news (a PR comment for previews)."""
+    news = [
+        LaneNews(r.lane, r.outcome, r.plan_id, r.detail)
+        for r in report.lanes
+        if r.outcome != "converged" and r.plan_id
+    ]
+    if not news:
+        return
+    for kind in context.registry.kinds:
+        if isinstance(kind, AnnouncingKind):
+            report.announce_problems.extend(await kind.announce(news))
 
 
 async def _due_lanes(runtime: Runtime, context: PassContext, report: PassReport) -> list[str]:
@@ -243,5 +259,6 @@ def _audit_pass(runtime: Runtime, report: PassReport) -> None:
             "lanes_with_news": {r.lane: r.outcome for r in busy},
             "found": report.found,
             "discovery_problems": report.discovery_problems,
+            "announce_problems": report.announce_problems,
         },
     )

@@ -118,15 +118,28 @@ async def test_a_pull_request_becomes_a_preview_follows_pushes_and_goes_away(
     image = f"ghcr.io/acme/notes:pr-1-{pr.head_sha[:7]}"
     assert _image_of(emulator, "notes-pr-1") == image
 
+    [comment] = github.comments_of("acme", "notes", pr.number)
+    assert "https://pr-1.preview.notes.example.com/" in comment.body and image in comment.body
+    quiet = await reconcile_pass(previews)  # nothing new: the comment is left alone
+    assert outcomes(quiet) == {"preview:notes/pr-1": "converged"} and [
+        c.body for c in github.comments_of("acme", "notes", 1)
+    ] == [comment.body]
+
     _, after = github.push("acme", "notes", pr.number)
     pushed = await reconcile_pass(previews)
     assert outcomes(pushed) == {"preview:notes/pr-1": "applied"}
     assert _image_of(emulator, "notes-pr-1") == f"ghcr.io/acme/notes:pr-1-{after[:7]}"
+    [comment] = github.comments_of("acme", "notes", pr.number)
+    assert after[:7] in comment.body  # rewritten in place, not a second comment
 
     github.close_pull("acme", "notes", pr.number)
     closed = await reconcile_pass(previews)
     assert outcomes(closed) == {"preview:notes/pr-1": "applied"}  # the teardown
     assert services(emulator) == []
+    [comment] = github.comments_of("acme", "notes", pr.number)
+    assert "torn down" in comment.body
+    states = [s.state for d in github.deployments_of("acme", "notes") for s in d.statuses]
+    assert states.count("success") == 2 and "inactive" in states
     settled = await reconcile_pass(previews)
     assert "preview:notes/pr-1" not in outcomes(settled)
     [anchor] = preview_set(load_fleet(engine), now=1e12).anchors[-1:]

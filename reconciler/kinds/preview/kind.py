@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from reconciler.kinds.base import Discovery, Observation
+from providers.github.client import GitHubClient
+from reconciler.kinds.base import Discovery, LaneNews, Observation
 from reconciler.kinds.preview.discovery import AnchorDiscovery
+from reconciler.kinds.preview.feedback import PreviewFeedback, announce_all
 from reconciler.kinds.preview.lanes import KIND, PreviewSet, preview_set
 from reconciler.kinds.preview.policy import PreviewLanePolicy
 from reconciler.kinds.product.kind import ProductKind
@@ -46,6 +48,13 @@ class PreviewKind(ProductKind):
         observation = await super().observe(lanes)
         observation.notes.extend(self.previews.notes())
         return observation
+
+    async def announce(self, news: Sequence[LaneNews]) -> list[str]:
+        if not isinstance(self.github, GitHubClient):
+            return []  # a provider that cannot comment (a test double): nothing to tell
+        views = {view.lane: view for view in self.previews.anchors}
+        mine = [n for n in news if n.lane in views]
+        return await announce_all(PreviewFeedback(self.github), views, self.previews.lanes, mine)
 
     async def discover(self) -> Discovery:
         if self.github is None:
