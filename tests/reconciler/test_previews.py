@@ -249,3 +249,23 @@ async def test_a_fork_gets_no_preview_unless_allowed_and_never_the_secrets(
 
 def _env_keys(emulator: Emulator) -> dict[str, str]:
     return {app["name"]: app.get("env") or "" for app in emulator.state.applications.values()}
+
+
+async def test_a_failed_teardown_keeps_the_anchor_and_is_tried_again(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path)
+    github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(previews)
+    github.close_pull("acme", "notes", 1)
+    emulator.faults.fail_next("application.delete", status=400)
+    failed = await reconcile_pass(previews)
+    assert outcomes(failed) == {"preview:notes/pr-1": "apply_failed"}
+    assert services(emulator) == ["notes-pr-1"]
+    [view] = [a for a in preview_set(load_fleet(engine), now=1e12).anchors if a.product == "notes"]
+    assert view.state is AnchorState.ended  # not gone: nothing was verified
+    again = await reconcile_pass(previews)
+    assert outcomes(again) == {"preview:notes/pr-1": "applied"} and services(emulator) == []
+    await reconcile_pass(previews)
+    [view] = [a for a in preview_set(load_fleet(engine), now=1e12).anchors if a.product == "notes"]
+    assert view.state is AnchorState.gone
