@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from reconciler.records.status import LaneStatusRow
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+WIDE_HELP = "Show every column, however wide the table gets."
 
 
 def plan(
@@ -114,7 +115,10 @@ def apply(
         raise typer.Exit(EXIT_ERROR)
 
 
-def status(output: OutputFormat = OUTPUT_OPTION) -> None:
+def status(
+    output: OutputFormat = OUTPUT_OPTION,
+    wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
+) -> None:
     """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan."""
     from reconciler.cli.render import render_status
     from reconciler.core.recovery import gone_holders
@@ -143,7 +147,7 @@ def status(output: OutputFormat = OUTPUT_OPTION) -> None:
     if not rows:
         console.print("no lane has been planned yet: run `setpoint plan`")
         return
-    render_status(console, rows)
+    render_status(console, rows, wide=wide)
 
 
 def _reason(row: LaneStatusRow, condition: str) -> str | None:
