@@ -13,6 +13,7 @@ from reconciler.cli import (
     emulator_commands,
     lease_commands,
     logs,
+    plan_commands,
     reconcile_commands,
     run_commands,
     secret_commands,
@@ -46,6 +47,7 @@ app.command("apply")(reconcile_commands.apply)
 app.command("status")(reconcile_commands.status)
 app.command("run")(run_commands.run)
 app.command("adopt")(adopt_commands.adopt_command)
+app.add_typer(plan_commands.app, name="plans")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(secret_commands.app, name="secrets")
 app.add_typer(desired_commands.app, name="desired")
