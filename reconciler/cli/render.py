@@ -44,6 +44,8 @@ def render_plan(console: Console, plan: Plan) -> None:
                 f"{escape(_value(change.after))}{mark}",
                 highlight=False,
             )
+            if change.diff:
+                _render_diff(console, change.diff)
     for blocker in plan.blockers:
         where = f" [{blocker.lane}]" if blocker.lane else ""
         console.print(
@@ -56,6 +58,19 @@ def render_plan(console: Console, plan: Plan) -> None:
         risks = {r: sum(1 for a in plan.actions if a.risk.value == r) for r in RISK_STYLE}
         summary = ", ".join(f"{n} {r}" for r, n in risks.items() if n)
         console.print(f"{len(plan.actions)} action(s): {summary}")
+
+
+DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan"}
+
+
+def _render_diff(console: Console, diff: str) -> None:
+    """A unified diff the kind made safe to show, indented under its change."""
+    for line in diff.splitlines():
+        style = "bold" if line.startswith(("+++", "---")) else DIFF_STYLE.get(line[:1])
+        text = escape(line)
+        console.print(
+            f"         [{style}]{text}[/]" if style else f"         {text}", highlight=False
+        )
 
 
 def render_apply(console: Console, result: ApplyResult) -> None:
