@@ -113,3 +113,7 @@ class SecretInAuditRecord(SecretError, ValueError):
 
 class PlanFileRejected(SetpointError, ValueError):
     """A plan file (`plan --out`) that is not the stored plan it names."""
+
+
+class ForgetRefused(SetpointError):
+    """`setpoint forget` did not drop a lane's records: why, in one line."""

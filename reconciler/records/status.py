@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.core.plans import BlockerType
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
@@ -184,6 +184,13 @@ def forget(engine: Engine, lane: str) -> None:
         row = session.get(LaneStatusRow, lane)
         if row is not None:
             session.delete(row)
+
+
+def drop(session: Session, lane: str) -> None:
+    """Inside the caller's transaction: the lane has no status to show any more."""
+    row = session.get(LaneStatusRow, lane)
+    if row is not None:
+        session.delete(row)
 
 
 def retry_times(engine: Engine) -> dict[str, datetime]:
