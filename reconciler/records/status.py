@@ -200,6 +200,11 @@ def retry_times(engine: Engine) -> dict[str, datetime]:
         return {r.lane: r.retry_at for r in rows if r.retry_at is not None}
 
 
+def lanes_with_status(engine: Engine) -> list[str]:
+    with session_scope(engine) as session:
+        return list(session.exec(select(LaneStatusRow.lane)).all())
+
+
 def all_statuses(engine: Engine) -> list[LaneStatusRow]:
     with session_scope(engine) as session:
         return list(session.exec(select(LaneStatusRow).order_by(LaneStatusRow.lane)).all())
