@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from reconciler.records import audit, status
@@ -61,3 +62,18 @@ def test_audit_list_at_80_columns_keeps_seq_lane_and_plan(setpoint: Invoke, engi
         assert any(line.startswith(f"{seq} ") for line in result.stdout.splitlines())
     assert LONG_LANE in result.stdout and PLAN_ID in result.stdout
     assert "--wide shows them" in result.stdout
+
+
+def test_a_pass_report_at_80_columns_keeps_lane_and_plan(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from reconciler.cli.output import OutputFormat
+    from reconciler.cli.run_commands import show
+    from reconciler.loop.passes import LaneResult, PassReport
+
+    detail = "3 action(s) pending an operator: apply with `setpoint apply plan-6d0123456789`"
+    report = PassReport(lanes=[LaneResult(LONG_LANE, "awaiting_operator", PLAN_ID, detail)])
+    show(report, OutputFormat.text)
+    out = capsys.readouterr().out
+    assert LONG_LANE in out and PLAN_ID in out and "…" not in out
+    assert all(len(line) <= 80 for line in out.splitlines())
