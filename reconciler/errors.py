@@ -109,3 +109,11 @@ class SecretInAuditRecord(SecretError, ValueError):
     def __init__(self, where: str) -> None:
         super().__init__(f"refused to write an audit record: {where} contains a secret value")
         self.where = where
+
+
+class PlanFileRejected(SetpointError, ValueError):
+    """A plan file (`plan --out`) that is not the stored plan it names."""
+
+
+class ForgetRefused(SetpointError):
+    """`setpoint forget` did not drop a lane's records: why, in one line."""

@@ -11,8 +11,10 @@ from reconciler.cli import (
     demo_commands,
     desired_commands,
     emulator_commands,
+    forget_commands,
     lease_commands,
     logs,
+    plan_commands,
     preview_commands,
     reconcile_commands,
     run_commands,
@@ -47,6 +49,8 @@ app.command("apply")(reconcile_commands.apply)
 app.command("status")(reconcile_commands.status)
 app.command("run")(run_commands.run)
 app.command("adopt")(adopt_commands.adopt_command)
+app.command("forget")(forget_commands.forget)
+app.add_typer(plan_commands.app, name="plans")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(secret_commands.app, name="secrets")
 app.add_typer(desired_commands.app, name="desired")

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
+from reconciler.cli.tables import Column, Role
 from reconciler.records.audit_events import AuditEvent
 
 if TYPE_CHECKING:
@@ -21,6 +22,18 @@ if TYPE_CHECKING:
     from reconciler.records.audit import AuditRecord
 
 app = typer.Typer(help="The audit log: list, show, verify and export.", no_args_is_help=True)
+
+
+# seq is what `audit show` needs, and lane and plan are what the filters take: never cut.
+AUDIT_COLUMNS = (
+    Column("seq", Role.identifier),
+    Column("time (UTC)", Role.lesser),
+    Column("actor", Role.lesser),
+    Column("event"),
+    Column("lane", Role.identifier),
+    Column("plan", Role.identifier),
+    Column("summary", Role.flexible),
+)
 
 
 class ExportFormat(StrEnum):
@@ -54,6 +67,7 @@ def list_(
     event: AuditEvent | None = typer.Option(None, "--event", help="Only this event."),
     limit: int = typer.Option(50, "--limit", min=1, help="Show the newest N records."),
     output: OutputFormat = OUTPUT_OPTION,
+    wide: bool = typer.Option(False, "--wide", help="Every column, and summaries uncut."),
 ) -> None:
     """The newest audit records, oldest first."""
     from reconciler.records import audit as log
@@ -66,25 +80,21 @@ def list_(
     if not rows:
         console.print("no audit records match")
         return
-    table = Table()
-    # Identifiers stay whole, on one line, so they can be copied; a long lane key folds,
-    # and the summary gives way.
-    for name in ("seq", "time (UTC)", "actor", "event"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("lane", overflow="fold")
-    table.add_column("plan", no_wrap=True)
-    table.add_column("summary", overflow="fold", min_width=10)
-    for row in rows:
-        table.add_row(
+    from reconciler.cli.tables import fit_table
+
+    cells = [
+        [
             str(row.seq),
             _time(row),
-            row.actor,
+            escape(row.actor),
             row.event,
-            row.lane or "",
+            escape(row.lane or ""),
             row.plan_id or "",
-            summary(row.data),
-        )
-    console.print(table)
+            escape(summary(row.data, width=10_000 if wide else 60)),
+        ]
+        for row in rows
+    ]
+    fit_table(console, AUDIT_COLUMNS, cells, wide=wide).print(console, wide=wide)
 
 
 @app.command("show")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
@@ -20,8 +21,7 @@ app = typer.Typer(
 @app.command("list")
 def list_leases(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Every lease: lane, plan, holder process, heartbeat age, and whether the holder lives."""
-    from rich.table import Table
-
+    from reconciler.cli.tables import Column, Role, fit_table
     from reconciler.core.recovery import describe_holder
     from reconciler.records import leases
     from reconciler.records.columns import utcnow
@@ -46,16 +46,24 @@ def list_leases(output: OutputFormat = OUTPUT_OPTION) -> None:
     if not rows:
         console.print("no lane is leased: nothing is being applied")
         return
-    table = Table("LANE", "PLAN", "HOLDER", "HEARTBEAT", "STATE")
-    for row in rows:
-        table.add_row(
-            str(row["lane"]),
+    columns = (
+        Column("LANE", Role.identifier),
+        Column("PLAN", Role.identifier),
+        Column("HOLDER", Role.flexible),
+        Column("HEARTBEAT", Role.lesser),
+        Column("STATE"),
+    )
+    cells = [
+        [
+            escape(str(row["lane"])),
             str(row["plan"] or "-"),
-            str(row["holder"]),
+            escape(str(row["holder"])),
             f"{row['heartbeatAgeSeconds']}s ago",
             "alive" if row["alive"] else "[red]holder gone[/]",
-        )
-    console.print(table)
+        ]
+        for row in rows
+    ]
+    fit_table(console, columns, cells, wide=False).print(console, wide=False)
 
 
 @app.command("release")

@@ -22,8 +22,9 @@ def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
     ended, gone, refused)."""
     import time
 
-    from rich.table import Table
+    from rich.markup import escape
 
+    from reconciler.cli.tables import Column, Role, fit_table
     from reconciler.fleet import load_fleet
     from reconciler.kinds.preview.lanes import preview_set
 
@@ -50,13 +51,21 @@ def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
             "(previews are found by `setpoint run`)"
         )
         return
-    table = Table("LANE", "PR", "HEAD", "STATE", "DETAIL")
-    for row in rows:
-        table.add_row(
-            str(row["lane"]),
+    columns = [
+        Column("LANE", Role.identifier),
+        Column("PR", Role.identifier),
+        Column("HEAD", Role.lesser),
+        Column("STATE"),
+        Column("DETAIL", Role.flexible),
+    ]
+    cells = [
+        [
+            escape(str(row["lane"])),
             f"{row['repository']}#{row['pullRequest']}",
             str(row["headSha"])[:7],
             str(row["state"]),
-            str(row["detail"]),
-        )
-    console.print(table)
+            escape(str(row["detail"])),
+        ]
+        for row in rows
+    ]
+    fit_table(console, columns, cells, wide=False).print(console, wide=False)

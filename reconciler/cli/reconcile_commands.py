@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from reconciler.records.status import LaneStatusRow
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+WIDE_HELP = "Show every column, however wide the table gets."
 
 
 def plan(
@@ -66,13 +67,21 @@ def plan(
 
 
 def apply(
-    plan_id: str = typer.Argument(..., help="The id `setpoint plan` printed."),
+    plan_ref: str = typer.Argument(
+        ...,
+        metavar="PLAN_ID|FILE",
+        help="The id `setpoint plan` printed, or the file `plan --out` wrote.",
+    ),
     allow_destroy: int = typer.Option(
         0, "--allow-destroy", min=0, help="Allow this many deletions past the blast-radius guard."
     ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Apply a stored plan. Refused if it is stale, blocked or expired; audited either way."""
+    """Apply a stored plan. Refused if it is stale, blocked or expired; audited either way.
+
+    Given the file `plan --out` wrote, it applies the stored plan the file names, once the
+    file's digest matches both its own content and the stored plan.
+    """
     import anyio
 
     from reconciler.cli.render import render_apply
@@ -86,6 +95,8 @@ def apply(
         if output is OutputFormat.text:
             console.print(f"[cyan]→[/] {message}", highlight=False)
             spinner.update(f"running {message}")
+
+    plan_id = _plan_id_of(plan_ref)
 
     async def run() -> ApplyResult:
         async with open_runtime(progress=progress) as runtime:
@@ -114,7 +125,26 @@ def apply(
         raise typer.Exit(EXIT_ERROR)
 
 
-def status(output: OutputFormat = OUTPUT_OPTION) -> None:
+def _plan_id_of(plan_ref: str) -> str:
+    """A plan id as given, or the id of the stored plan a `plan --out` file holds."""
+    path = Path(plan_ref)
+    if not (path.suffix == ".json" or path.is_file()):
+        return plan_ref
+    from reconciler.core.plan_files import stored_plan_of_file
+    from reconciler.errors import PlanFileRejected
+
+    try:
+        return stored_plan_of_file(context.ready_engine(), path)
+    except PlanFileRejected as exc:
+        raise fail(str(exc)) from None
+    except PlanNotFound as exc:
+        raise fail(f"{path} names plan {exc}, which is not stored in this database") from None
+
+
+def status(
+    output: OutputFormat = OUTPUT_OPTION,
+    wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
+) -> None:
     """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan."""
     from reconciler.cli.render import render_status
     from reconciler.core.recovery import gone_holders
@@ -143,7 +173,7 @@ def status(output: OutputFormat = OUTPUT_OPTION) -> None:
     if not rows:
         console.print("no lane has been planned yet: run `setpoint plan`")
         return
-    render_status(console, rows)
+    render_status(console, rows, wide=wide)
 
 
 def _reason(row: LaneStatusRow, condition: str) -> str | None:

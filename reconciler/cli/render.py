@@ -6,8 +6,8 @@ import json
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from reconciler.cli.tables import Column, Role, fit_table
 from reconciler.core.apply import ApplyResult
 from reconciler.core.plans import Plan
 from reconciler.records.status import LaneStatusRow
@@ -44,6 +44,8 @@ def render_plan(console: Console, plan: Plan) -> None:
                 f"{escape(_value(change.after))}{mark}",
                 highlight=False,
             )
+            if change.diff:
+                _render_diff(console, change.diff)
     for blocker in plan.blockers:
         where = f" [{blocker.lane}]" if blocker.lane else ""
         console.print(
@@ -56,6 +58,19 @@ def render_plan(console: Console, plan: Plan) -> None:
         risks = {r: sum(1 for a in plan.actions if a.risk.value == r) for r in RISK_STYLE}
         summary = ", ".join(f"{n} {r}" for r, n in risks.items() if n)
         console.print(f"{len(plan.actions)} action(s): {summary}")
+
+
+DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan"}
+
+
+def _render_diff(console: Console, diff: str) -> None:
+    """A unified diff the kind made safe to show, indented under its change."""
+    for line in diff.splitlines():
+        style = "bold" if line.startswith(("+++", "---")) else DIFF_STYLE.get(line[:1])
+        text = escape(line)
+        console.print(
+            f"         [{style}]{text}[/]" if style else f"         {text}", highlight=False
+        )
 
 
 def render_apply(console: Console, result: ApplyResult) -> None:
@@ -76,27 +91,51 @@ def render_apply(console: Console, result: ApplyResult) -> None:
     console.print(f"[{style}]{result.status}[/] plan {result.plan_id}")
 
 
-def render_status(console: Console, rows: list[LaneStatusRow]) -> None:
-    table = Table(
-        "LANE", "READY", "RECONCILING", "STALLED", "REASON", "MESSAGE", "GEN", "LAST PLAN"
+STATUS_COLUMNS = (
+    Column("LANE", Role.identifier),
+    Column("STATE"),
+    Column("REASON"),
+    Column("GEN", Role.lesser),
+    Column("UPDATED", Role.lesser),
+    Column("LAST PLAN", Role.identifier),
+    Column("MESSAGE", Role.flexible),
+)
+
+
+def render_status(console: Console, rows: list[LaneStatusRow], *, wide: bool = False) -> None:
+    """One row per lane. Lane keys and plan ids are never cut: at 80 columns or piped, the
+    lesser columns give way and a message that does not fit is printed under the table."""
+    cells = [_status_cells(row) for row in rows]
+    fitted = fit_table(console, STATUS_COLUMNS, cells, wide=wide)
+    fitted.print(console, wide=wide)
+    if "MESSAGE" in fitted.hidden:
+        for row, cell in zip(rows, cells, strict=True):
+            if cell[-1]:
+                console.print(f"  {escape(row.lane)}: {escape(cell[-1])}", highlight=False)
+
+
+def _status_cells(row: LaneStatusRow) -> list[str]:
+    flags = {c["type"]: c for c in row.conditions}
+    speaking = next(
+        (flags[t] for t in ("Stalled", "Reconciling") if flags.get(t, {}).get("status") == "True"),
+        flags.get("Ready", {}),
     )
-    for row in rows:
-        flags = {c["type"]: c["status"] for c in row.conditions}
-        first = row.conditions[0] if row.conditions else {}
-        table.add_row(
-            row.lane,
-            _flag(flags.get("Ready")),
-            _flag(flags.get("Reconciling")),
-            _flag(flags.get("Stalled"), bad=True),
-            str(first.get("reason", "")),
-            str(first.get("message", "")),
-            str(row.observed_generation or "-"),
-            row.last_applied_plan or "-",
-        )
-    console.print(table)
+    return [
+        escape(row.lane),
+        _state(flags),
+        str(speaking.get("reason", "")),
+        str(row.observed_generation or "-"),
+        f"{row.updated_at:%Y-%m-%d %H:%M}",
+        row.last_applied_plan or "-",
+        escape(str(speaking.get("message", ""))),
+    ]
 
 
-def _flag(value: str | None, *, bad: bool = False) -> str:
-    if value == "True":
-        return "[red]True[/]" if bad else "[green]True[/]"
-    return "[dim]False[/]" if value == "False" else "-"
+def _state(flags: dict[str, dict[str, str]]) -> str:
+    if flags.get("Stalled", {}).get("status") == "True":
+        return "[bold red]Stalled[/]"
+    if flags.get("Reconciling", {}).get("status") == "True":
+        return "[yellow]Reconciling[/]"
+    if flags.get("Ready", {}).get("status") == "True":
+        return "[green]Ready[/]"
+    return "NotReady"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, print_json
+from reconciler.cli.tables import Column, Role, fit_table
 from reconciler.secret_values import redact
 
 if TYPE_CHECKING:
@@ -65,11 +66,20 @@ def run(
         raise typer.Exit(1)
 
 
+PASS_COLUMNS = (
+    Column("LANE", Role.identifier),
+    Column("OUTCOME"),
+    Column("PLAN", Role.identifier),
+    Column("DETAIL", Role.flexible),
+)
+
+
 def show(report: PassReport, output: OutputFormat) -> None:
     if output is OutputFormat.json:
         print_json([vars(r) for r in report.lanes])
         return
-    table = Table("LANE", "OUTCOME", "PLAN", "DETAIL")
-    for r in report.lanes:
-        table.add_row(r.lane, f"[{STYLE[r.outcome]}]{r.outcome}[/]", r.plan_id, r.detail)
-    console.print(table)
+    cells = [
+        [escape(r.lane), f"[{STYLE[r.outcome]}]{r.outcome}[/]", r.plan_id, escape(r.detail)]
+        for r in report.lanes
+    ]
+    fit_table(console, PASS_COLUMNS, cells, wide=False).print(console, wide=False)

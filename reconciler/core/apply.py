@@ -453,21 +453,27 @@ def _lane_result(
     generation = registry.generation(lane)
     if set(by_result) <= {"ok"} and generation is None:
         return None
+    # The plan that last changed the lane: this one if any of its actions here succeeded.
+    changed = plan.plan_id if "ok" in by_result else None
     if "failed" in by_result:
         first = by_result["failed"][0]
         condition = status.stalled(
-            status.Reason.apply_failed, f"{first.action_id}: {first.message}"
+            status.Reason.apply_failed, f"{first.action_id} of {plan.plan_id}: {first.message}"
         )
-        return status.StatusUpdate(lane, condition)
+        return status.StatusUpdate(lane, condition, last_applied_plan=changed)
     if "retry" in by_result:
         first = by_result["retry"][0]
         retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
-        return status.StatusUpdate(lane, status.waiting(message), retry_at=retry_at)
+        return status.StatusUpdate(
+            lane, status.waiting(message), last_applied_plan=changed, retry_at=retry_at
+        )
     if "not_run" in by_result:
         skipped = len(by_result["not_run"])
-        condition = status.stalled(status.Reason.apply_incomplete, f"{skipped} action(s) not run")
-        return status.StatusUpdate(lane, condition)
+        condition = status.stalled(
+            status.Reason.apply_incomplete, f"{skipped} action(s) of {plan.plan_id} not run"
+        )
+        return status.StatusUpdate(lane, condition, last_applied_plan=changed)
     if not lane_reports:  # the plan had nothing for this lane: it did not change it
         return status.StatusUpdate(lane, status.converged(), observed_generation=generation)
     return status.StatusUpdate(

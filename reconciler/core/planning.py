@@ -140,7 +140,30 @@ def store_plans(runtime: Runtime, plans: Sequence[Plan], registry: LaneRegistry)
     for plan in plans:
         plan_store.save(runtime.engine, plan)
         _audit_plan(runtime, plan)
-    status.record_all(runtime.engine, [u for plan in plans for u in planned_status(plan, registry)])
+    updates = [u for plan in plans for u in planned_status(plan, registry)]
+    gone = [lane for plan in plans for lane in plan.lanes if _nothing_left(plan, registry, lane)]
+    status.record_all(runtime.engine, updates, forget=gone + orphaned_status(runtime, registry))
+
+
+def _nothing_left(plan: Plan, registry: LaneRegistry, lane: str) -> bool:
+    """A lane no longer desired, with nothing to do and nothing in the way: nothing of it is
+    left to show (its objects are deleted, or were deleted outside Setpoint)."""
+    return (
+        registry.generation(lane) is None
+        and not plan.lane_actions(lane)
+        and not plan.blockers_for(lane)
+    )
+
+
+def orphaned_status(runtime: Runtime, registry: LaneRegistry) -> list[str]:
+    """Status rows of lanes no kind lists any more (no longer desired, owning nothing; e.g.
+    a lane blocked `not_owned` whose product was pruned): they describe nothing. Lanes of
+    a kind this deployment did not load keep theirs."""
+    return [
+        lane
+        for lane in status.lanes_with_status(runtime.engine)
+        if registry.kind_named(kind_of_lane(lane)) is not None and not registry.knows(lane)
+    ]
 
 
 def _audit_plan(runtime: Runtime, plan: Plan) -> None:
@@ -171,7 +194,8 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
 
 
 def planned_status(plan: Plan, registry: LaneRegistry) -> list[status.StatusUpdate]:
-    """What each lane of a freshly computed plan shows: blocked, changes pending, or converged."""
+    """What each lane of a freshly computed plan shows: blocked, changes pending, or converged
+    (a lane with nothing left to show has no update: `store_plans` forgets its row)."""
     actions_by_lane: dict[str, int] = {}
     for action in plan.actions:
         actions_by_lane[action.lane] = actions_by_lane.get(action.lane, 0) + 1
@@ -179,6 +203,8 @@ def planned_status(plan: Plan, registry: LaneRegistry) -> list[status.StatusUpda
     for lane in plan.lanes:
         blockers = plan.blockers_for(lane)
         actions = actions_by_lane.get(lane, 0)
+        if _nothing_left(plan, registry, lane):
+            continue  # its row is forgotten
         if blockers:
             condition = status.stalled(blockers[0].type, blockers[0].message)
         elif actions:

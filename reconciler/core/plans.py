@@ -94,12 +94,15 @@ class Frozen(BaseModel):
 
 
 class Change(Frozen):
-    """One field's move. Secret fields carry `hmac-sha256:...` fingerprints, never values."""
+    """One field's move. Secret fields carry `hmac-sha256:...` fingerprints, never values.
+    A long text field carries digests in `before`/`after` and, in `diff`, a unified diff
+    the kind made safe to show (credential-looking lines masked)."""
 
     field: str
     before: Any = None
     after: Any = None
     secret: bool = False
+    diff: str | None = None
 
 
 class Action(Frozen):

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reconciler.core.outcomes import Claim, Outcome
+from reconciler.core.outcomes import Claim, ObjectRef, Outcome
 from reconciler.core.plans import (
     Action,
     BlastRadiusGuard,
@@ -25,7 +25,7 @@ from reconciler.core.plans import (
 
 if TYPE_CHECKING:
     from desired_state.document import Document
-    from reconciler.core.inventory import OwnershipSnapshot
+    from reconciler.core.inventory import Owned, OwnershipSnapshot
     from reconciler.fleet import DesiredFleet
     from reconciler.runtime import Runtime
 
@@ -215,6 +215,31 @@ class AnnouncingKind(Protocol):
     name: str
 
     async def announce(self, news: Sequence[LaneNews]) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class GoneCheck:
+    """Whether one owned object is confirmed gone: its provider answered "not found" when it
+    was read by id. `reason` says why not when it is not (it exists, or the read failed)."""
+
+    ref: ObjectRef
+    gone: bool
+    reason: str = ""
+
+
+@runtime_checkable
+class ForgettingKind(Protocol):
+    """A kind that can confirm its owned objects are gone from their provider, so that an
+    operator may forget a lane whose objects were lost outside Setpoint (`setpoint forget`).
+    Only a "not found" for a read by id counts as gone; a failed read never does."""
+
+    name: str
+
+    async def preflight(self) -> str | None: ...
+
+    async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
+        """One check per owned object, each read by id."""
+        ...
 
 
 class KindFactory(Protocol):

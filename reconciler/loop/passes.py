@@ -23,6 +23,7 @@ from reconciler.core.planning import (
     PassContext,
     Survey,
     load_context,
+    orphaned_status,
     plan_from,
     planned_status,
     store_plans,
@@ -185,14 +186,17 @@ def _record_pass(runtime: Runtime, context: PassContext, lanes: _Sorted) -> tupl
             new.append(plan)
     for plan in new:
         store_plans(runtime, [plan], registry)  # with its lanes' status
+    desired_quiet = [lane for lane in lanes.quiet if registry.generation(lane) is not None]
     updates = [
         status.StatusUpdate(lane, status.converged(), observed_generation=registry.generation(lane))
-        for lane in lanes.quiet
+        for lane in desired_quiet
     ]
     for plan in held:
         if plan not in new:
             updates.extend(planned_status(plan, registry))
-    status.record_all(runtime.engine, updates)
+    # A quiet lane no longer desired has nothing left to show.
+    gone = [lane for lane in lanes.quiet if lane not in desired_quiet]
+    status.record_all(runtime.engine, updates, forget=gone + orphaned_status(runtime, registry))
     return held, len(new)
 
 

@@ -23,6 +23,7 @@ class AuditEvent(StrEnum):
     pass_completed = "pass_completed"  # noqa: S105 -- an event name, not a password
     plans_pruned = "plans_pruned"
     adopted = "adopted"
+    lane_forgotten = "lane_forgotten"
     desired_applied = "desired_applied"
     verify_result = "verify_result"
     secret_stored = "secret_stored"  # noqa: S105 -- an event name, not a password

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
 from reconciler.core.plans import Plan
 from reconciler.errors import PlanNotFound
@@ -90,6 +91,55 @@ def load(engine: Engine, plan_id: str) -> tuple[Plan, PlanStatus]:
         except ValidationError:
             # Written by an older Setpoint; the upgrade superseded it.
             raise PlanNotFound(plan_id) from None
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """One stored plan as `plans list` shows it (read from its columns, not its body, so a
+    plan an older Setpoint wrote is still listed)."""
+
+    plan_id: str
+    status: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    lanes: list[str]
+    actions: int
+    blockers: int
+    digest: str
+
+
+def summaries(
+    engine: Engine, *, status: PlanStatus | None = None, lane: str | None = None, limit: int = 20
+) -> list[PlanSummary]:
+    """The newest plans first, optionally only those in `status` or covering `lane`."""
+    query = select(StoredPlan).order_by(col(StoredPlan.created_at).desc())
+    if status is not None:
+        query = query.where(StoredPlan.status == status)
+    found: list[PlanSummary] = []
+    with session_scope(engine) as session:
+        for row in session.exec(query):
+            if lane is not None and lane not in row.lanes:
+                continue
+            found.append(_summary(row))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _summary(row: StoredPlan) -> PlanSummary:
+    body = row.body or {}
+    return PlanSummary(
+        plan_id=row.id,
+        status=row.status,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        lanes=list(row.lanes),
+        actions=len(body.get("actions", [])),
+        blockers=len(body.get("blockers", [])),
+        digest=row.digest,
+    )
 
 
 def set_status(engine: Engine, plan_id: str, status: PlanStatus) -> None:

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.core.plans import BlockerType
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
@@ -186,11 +186,23 @@ def forget(engine: Engine, lane: str) -> None:
             session.delete(row)
 
 
+def drop(session: Session, lane: str) -> None:
+    """Inside the caller's transaction: the lane has no status to show any more."""
+    row = session.get(LaneStatusRow, lane)
+    if row is not None:
+        session.delete(row)
+
+
 def retry_times(engine: Engine) -> dict[str, datetime]:
     """Lanes waiting to be tried again, and when."""
     with session_scope(engine) as session:
         rows = session.exec(select(LaneStatusRow).where(LaneStatusRow.retry_at.is_not(None))).all()  # type: ignore[union-attr]
         return {r.lane: r.retry_at for r in rows if r.retry_at is not None}
+
+
+def lanes_with_status(engine: Engine) -> list[str]:
+    with session_scope(engine) as session:
+        return list(session.exec(select(LaneStatusRow.lane)).all())
 
 
 def all_statuses(engine: Engine) -> list[LaneStatusRow]:

@@ -15,6 +15,7 @@ from desired_state.secrets import looks_like_secret
 from providers.dokploy.envfile import parse as parse_env
 from reconciler.core.plans import Blocker, BlockerType, Change, Risk, object_fingerprint
 from reconciler.kinds.base import LaneDiff, ProposedAction
+from reconciler.kinds.product.compose_diff import compose_diff
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
 from reconciler.kinds.product.observed import (
     ObservedDomain,
@@ -286,17 +287,21 @@ def _compose_file_rule(seen: _Lane, result: LaneDiff) -> str | None:
         service is not None and service.compose_file == lane.compose_file
     ):
         return None
+    before = service.compose_file if service else None
+    change = Change(
+        field="composeFile",
+        before=_short(before),
+        after=_short(lane.compose_file),
+        diff=compose_diff(before, lane.compose_file),
+    )
     result.actions.append(
-        _safe_action(
-            Op.set_compose_file,
-            seen.target,
-            "compose file differs from the desired one",
-            (
-                "composeFile",
-                _short(service.compose_file if service else None),
-                _short(lane.compose_file),
-            ),
-            {"service": seen.service_ref, "compose_file": lane.compose_file},
+        ProposedAction(
+            key=Op.set_compose_file.value,
+            op=Op.set_compose_file,
+            target=seen.target,
+            reason="compose file differs from the desired one",
+            changes=[change],
+            params={"service": seen.service_ref, "compose_file": lane.compose_file},
         )
     )
     return "compose file changed"
@@ -529,7 +534,8 @@ def _domain_changes(want: DesiredDomain, have: ObservedDomain | None) -> list[Ch
 
 
 def _short(text: str | None) -> str | None:
-    """Compose files are long; the plan shows a digest, the full text lives in params."""
+    """Compose files are long: the change names them by digest and shows a masked diff;
+    the full text lives in params."""
     if text is None:
         return None
     return (

@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError
-from reconciler.core.inventory import OwnershipSnapshot
+from reconciler.core.inventory import Owned, OwnershipSnapshot
 from reconciler.core.plans import BlastRadiusGuard, Blocker, BlockerType
 from reconciler.errors import SecretUnavailable
 from reconciler.fleet import DesiredFleet
-from reconciler.kinds.base import AdoptionPreview, LaneDiff, Observation, OpSpec
+from reconciler.kinds.base import AdoptionPreview, GoneCheck, LaneDiff, Observation, OpSpec
 from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.diff import SecretFacts, diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
+from reconciler.kinds.product.forget import confirm_gone
 from reconciler.kinds.product.lanes import KIND, ProductLane, lanes_of_product
 from reconciler.kinds.product.observe import ProductObserver
 from reconciler.kinds.product.observed import ObservedProductLane
@@ -66,6 +67,9 @@ class ProductKind:
         self, lane: str, object_type: str, object_id: str
     ) -> AdoptionPreview:
         return await preview_adoption(self, lane, object_type, object_id)
+
+    async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
+        return await confirm_gone(self.client, owned)
 
     async def preflight(self) -> str | None:
         try:

@@ -146,7 +146,9 @@ class ProductObserver:
                 ObservationProblem(
                     None,
                     f"Dokploy listed no projects, but Setpoint owns {owned_count} object(s) "
-                    "there; refusing to read that as 'nothing exists'",
+                    "there; refusing to read that as 'nothing exists'. If Dokploy really lost "
+                    "them, `setpoint forget LANE` drops a lane's records once its objects are "
+                    "confirmed gone (docs/operations.md, 'Dokploy lost objects')",
                 )
             )
             return None
