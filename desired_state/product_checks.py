@@ -7,13 +7,14 @@ message ever carries a value from `env` or a compose file: only key names and im
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from desired_state.names import has_digest
+from desired_state.names import has_digest, is_image_ref
 from desired_state.positions import Path
 from desired_state.product import LaneSpec, ProductSpec
 
@@ -139,9 +140,18 @@ def _service_image_problem(service: Any) -> str | None:
             "use images pinned by digest (name@sha256:<64 hex>)"
         )
     if not isinstance(image, str) or not has_digest(image):
-        shown = image if isinstance(image, str) and len(image) <= 200 else "its image"
         return (
-            f"uses {shown!r}: every image in a prod compose file must be pinned by an "
+            f"uses {_shown(image)}: every image in a prod compose file must be pinned by an "
             "immutable digest (name@sha256:<64 hex>), not a tag or a variable"
         )
     return None
+
+
+_VARIABLE = re.compile(r"^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _shown(image: Any) -> str:
+    """An image reference or a bare variable is quoted; anything else is not echoed."""
+    if isinstance(image, str) and (_VARIABLE.match(image) or is_image_ref(image)):
+        return repr(image)
+    return "an image that is not an image reference (not shown)"

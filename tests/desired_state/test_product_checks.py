@@ -146,6 +146,13 @@ def test_a_prod_compose_service_built_from_source_or_from_a_variable_is_refused(
     assert "'db' uses '${DB_IMAGE}'" in messages[1]
 
 
+def test_a_prod_compose_image_that_is_no_image_reference_is_not_echoed() -> None:
+    lanes = compose_lane("prod", "'https://user:hunter2-pass@registry.example.com/x'")
+    [issue] = issues_of(product(lanes=lanes))
+    assert "hunter2" not in str(issue)
+    assert "uses an image that is not an image reference (not shown)" in issue.message
+
+
 def test_pinned_prod_compose_and_tagged_testing_compose_pass() -> None:
     lanes = compose_lane("prod", f"ghcr.io/acme/api{DIGEST}") + compose_lane("testing", "x:main")
     assert load_text(product(lanes=lanes))

@@ -107,7 +107,9 @@ def test_a_key_in_env_and_secrets_never_shows_a_before_value(
     observed = observed_as_desired(lane, secrets)
     assert observed.service is not None and observed.owned is not None
     observed.service = replace(observed.service, env_text=f"DB_USER={secret_value}\n")
-    observed.owned.facts["plain_env_keys"] = ["DB_USER"]  # as the leaking plans wrote it
+    # As the leaking plans recorded it: Setpoint once wrote DB_USER as plain env.
+    facts_written = {**observed.owned.facts, "plain_env_keys": ["DB_USER"]}
+    observed.owned = replace(observed.owned, facts=facts_written)
     facts = SecretFacts(salt="s", desired={"DB_USER": fingerprint("s", "rotated")})
     diff = diff_product_lane(lane.lane, overlapping, observed, facts)
     shown = repr([(a.changes, a.reason, a.params.get("secret_fingerprints")) for a in diff.actions])

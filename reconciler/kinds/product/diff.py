@@ -57,8 +57,10 @@ def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
         "env": dict(sorted(lane.env.items())),
         "secrets": dict(sorted(secrets.desired.items())),
     }
-    if strategy_for(lane.target).has_replicas:
-        # Saved by application.update, applied by Swarm only at the next deploy.
+    if strategy_for(lane.target).has_replicas and lane.replicas != 1:
+        # Saved by application.update, applied by Swarm only at the next deploy. Left out at
+        # the default (1) so the hashes of deploys made before replicas counted still match:
+        # any change of replicas still changes the hash.
         fields["replicas"] = lane.replicas
     if strategy_for(lane.target).domains_need_deploy:
         fields["domains"] = sorted(
