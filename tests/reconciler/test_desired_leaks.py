@@ -250,3 +250,25 @@ async def test_a_stored_health_check_with_no_url_and_no_domain_blocks_its_lane(
     assert kind is BlockerType.invalid_desired_state
     assert "1 health check(s) have no `url` and the lane has no domain to check" in message
     assert plan.lane_actions("product:quiet/live") == []
+
+
+# -- 4. two stored lanes mapping to one Dokploy service are blocked, not confused ----------
+
+
+async def test_two_stored_lanes_with_one_service_name_are_blocked(
+    runtime: Runtime, engine: Engine
+) -> None:
+    web = spec_of(NEW_PRODUCT.format(name="orca-web", host="a.example.com"))
+    web["dokploy"]["project"] = "orca"
+    store_unchecked(engine, "orca-web", web)
+    orca = spec_of(NEW_PRODUCT.format(name="orca", host="b.example.com"))
+    orca["lanes"][0]["name"] = "web-live"
+    store_unchecked(engine, "orca", orca)
+    plan = await compute_plan(runtime)
+    for lane, rival in (("orca-web/live", "orca/web-live"), ("orca/web-live", "orca-web/live")):
+        [(kind, message)] = blockers(plan, f"product:{lane}")
+        assert kind is BlockerType.invalid_desired_state
+        assert f"lane product:{rival} maps to the same Dokploy service name 'orca-web-live'" in (
+            message
+        )
+        assert plan.lane_actions(f"product:{lane}") == []

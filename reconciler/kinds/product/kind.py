@@ -15,7 +15,13 @@ from reconciler.kinds.base import AdoptionPreview, LaneDiff, Observation, OpSpec
 from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.diff import SecretFacts, diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
-from reconciler.kinds.product.lanes import KIND, ProductLane, lanes_of_product, with_route_rivals
+from reconciler.kinds.product.lanes import (
+    KIND,
+    ProductLane,
+    lanes_of_product,
+    with_name_rivals,
+    with_route_rivals,
+)
 from reconciler.kinds.product.observe import ProductObserver
 from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import PRODUCT_OPS
@@ -41,7 +47,7 @@ class ProductKind:
         for document in self.fleet.of_kind("Product"):
             for lane in lanes_of_product(document, self.fleet.generations[document.key]):
                 self.desired[lane.lane] = lane
-        self.desired = with_route_rivals(self.desired)
+        self.desired = with_name_rivals(with_route_rivals(self.desired))
         # Only this kind's objects: a service another kind owns is never "a removed lane".
         self.removed = sorted(self.owned.lanes_of_kind(KIND) - set(self.desired))
 

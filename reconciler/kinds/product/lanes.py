@@ -165,3 +165,19 @@ def with_route_rivals(lanes: Mapping[str, ProductLane]) -> dict[str, ProductLane
         }
         out[key] = replace(lane, route_rivals=rivals) if rivals else lane
     return out
+
+
+def with_name_rivals(lanes: Mapping[str, ProductLane]) -> dict[str, ProductLane]:
+    """Lanes that map to one Dokploy service (`orca-web`/`testing` and `orca`/`web-testing`,
+    in one project and environment) are blocked: each would take the other's service for an
+    unowned clash. Validation refuses such a pair; stored state may predate that."""
+    claims: dict[tuple[str, str, str], list[str]] = {}
+    for key, lane in sorted(lanes.items()):
+        claims.setdefault((lane.project, lane.environment, lane.service_name), []).append(key)
+    out = dict(lanes)
+    for (_, _, service), keys in claims.items():
+        for key in keys if len(keys) > 1 else ():
+            others = ", ".join(k for k in keys if k != key)
+            problem = f"lane {others} maps to the same Dokploy service name {service!r}"
+            out[key] = replace(out[key], problems=(*out[key].problems, problem))
+    return out
