@@ -155,7 +155,7 @@ async def test_a_lane_taking_a_host_an_unowned_service_routes_is_blocked(
     plan = await compute_plan(runtime)
     [(kind, message)] = blockers(plan, "product:taker/live")
     assert kind is BlockerType.route_conflict
-    assert "hand.example.com/ is routed by application 'by-hand'" in message
+    assert "hand.example.com/ is taken by application 'by-hand'" in message
     assert "not owned by Setpoint" in message
     assert not [a for a in plan.actions if a.op == Op.upsert_domain]
     result = await apply_plan(runtime, plan.plan_id)
@@ -179,7 +179,7 @@ async def test_a_lane_taking_a_host_another_lane_still_routes_is_blocked(
     assert kind is BlockerType.route_conflict
     owner = owned_service_of(engine, "product:docs-site/prod")
     assert owner is not None
-    assert f"{host}/ is routed by application 'docs-site-prod' ({owner.object_id}, " in message
+    assert f"{host}/ is taken by application 'docs-site-prod' ({owner.object_id}, " in message
     assert "owned by lane product:docs-site/prod" in message
     upserts = [a for a in plan.actions if a.op == Op.upsert_domain]
     assert [a.lane for a in upserts] == ["product:docs-site/prod"]  # its own new host only
@@ -194,7 +194,7 @@ async def test_two_stored_lanes_declaring_one_new_host_are_both_blocked(
     for lane, rival in (("first", "second"), ("second", "first")):
         [(kind, message)] = blockers(plan, f"product:{lane}/live")
         assert kind is BlockerType.route_conflict
-        assert f"x.example.com/ is routed by lane product:{rival}/live declares it" in message
+        assert f"x.example.com/ is taken by lane product:{rival}/live (desired state)" in message
     assert not [a for a in plan.actions if a.op == Op.upsert_domain and "x.example" in a.target]
 
 

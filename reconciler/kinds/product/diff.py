@@ -373,7 +373,9 @@ def _route_conflicts(seen: _Lane) -> dict[str, list[str]]:
     for domain in seen.desired.domains:
         if domain.key in own:
             continue
-        rivals = [f"lane {r} declares it" for r in seen.desired.route_rivals.get(domain.key, ())]
+        rivals = [
+            f"lane {r} (desired state)" for r in seen.desired.route_rivals.get(domain.key, ())
+        ]
         holders = [*rivals, *seen.observed.route_holders.get(domain.key, [])]
         if holders:
             conflicts[domain.key] = holders
@@ -382,7 +384,7 @@ def _route_conflicts(seen: _Lane) -> dict[str, list[str]]:
 
 def _route_blocker(seen: _Lane, conflicts: dict[str, list[str]]) -> Blocker:
     lane = seen.desired
-    taken = "; ".join(f"{route} is routed by {', '.join(who)}" for route, who in conflicts.items())
+    taken = "; ".join(f"{route} is taken by {', '.join(who)}" for route, who in conflicts.items())
     return Blocker(
         type=BlockerType.route_conflict,
         lane=lane.lane,
