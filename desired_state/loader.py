@@ -16,6 +16,7 @@ from desired_state.issues import InvalidDesiredState, Issue
 from desired_state.positions import Path as FieldPath
 from desired_state.positions import Position, nearest, plain_with_positions
 from desired_state.product import ProductSpec
+from desired_state.product_checks import product_issues, service_name
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -117,11 +118,19 @@ def _validate_document(
     spec = _validated(model, data.get("spec"), ("spec",), issue, issues) if model else None
     if issues or metadata is None or spec is None:
         return None, issues
+    issues.extend(issue(path, message) for path, message in _spec_issues(metadata.name, spec))
+    if issues:
+        return None, issues
     document = Document.model_validate(
         {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}
     )
     line = nearest(positions, ())[0] + 1
     return LoadedDocument(document, source, line), []
+
+
+def _spec_issues(name: str, spec: Any) -> list[tuple[FieldPath, str]]:
+    """Checks of the whole spec that no single field can make (after it validated)."""
+    return product_issues(name, spec) if isinstance(spec, ProductSpec) else []
 
 
 def _validated(model: Any, value: Any, prefix: FieldPath, issue: Any, issues: list[Issue]) -> Any:
@@ -189,6 +198,7 @@ def _cross_document_issues(documents: list[LoadedDocument]) -> list[Issue]:
         else:
             seen[key] = loaded
     issues.extend(_shared_domains(documents))
+    issues.extend(_shared_service_names(documents))
     hosts = {d.document.name for d in documents if d.document.kind == "Host"}
     for loaded in documents:
         spec = loaded.document.spec
@@ -230,3 +240,42 @@ def _shared_domains(documents: list[LoadedDocument]) -> list[Issue]:
                 else:
                     claimed[route] = owner
     return issues
+
+
+def _shared_service_names(documents: list[LoadedDocument]) -> list[Issue]:
+    """Two lanes mapping to one Dokploy service name (`orca-web` lane `testing` and `orca`
+    lane `web-testing`) would each take the other's service for an unowned clash."""
+    issues: list[Issue] = []
+    claimed: dict[str, str] = {}
+    for loaded in documents:
+        spec = loaded.document.spec
+        if not isinstance(spec, ProductSpec):
+            continue
+        for index, lane in enumerate(spec.lanes):
+            name = service_name(loaded.document.name, lane.name)
+            owner = f"{loaded.document.name}/{lane.name}"
+            if name in claimed:
+                issues.append(
+                    Issue(
+                        loaded.source,
+                        loaded.line,
+                        1,
+                        f"spec.lanes[{index}].name",
+                        f"lane {owner} maps to the Dokploy service name {name!r}, which lane "
+                        f"{claimed[name]} already maps to; rename one of them",
+                    )
+                )
+            else:
+                claimed[name] = owner
+    return issues
+
+
+def conflicts_with_stored(given: list[LoadedDocument], stored: list[LoadedDocument]) -> list[Issue]:
+    """Routes and service names of `given` that stored objects (not replaced by `given`)
+    already claim: a single-file `desired apply` is checked against the whole stored fleet."""
+    replaced = {loaded.document.key for loaded in given}
+    kept = [loaded for loaded in stored if loaded.document.key not in replaced]
+    # Stored objects come first, so a clash is reported at the given document that makes it.
+    found = [*_shared_domains([*kept, *given]), *_shared_service_names([*kept, *given])]
+    given_places = {(loaded.source, loaded.line) for loaded in given}
+    return [issue for issue in found if (issue.file, issue.line) in given_places]

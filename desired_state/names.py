@@ -46,6 +46,10 @@ def check_image(value: str) -> str:
     return value
 
 
+def is_image_ref(value: str) -> bool:
+    return bool(_IMAGE.match(value))
+
+
 def has_digest(image: str) -> bool:
     return bool(_DIGEST.search(image))
 

@@ -38,13 +38,13 @@ def apply(
 
     try:
         documents = load_path(path)
+        engine = context.ready_engine()
+        with session_scope(engine) as session:  # checked against what is stored, too
+            report = apply_documents(session, documents, prune=prune)
     except InvalidDesiredState as exc:
         for issue in exc.issues:
             errors.print(str(issue), highlight=False, markup=False)
         raise fail(f"{len(exc.issues)} problem(s) found; nothing stored") from None
-    engine = context.ready_engine()
-    with session_scope(engine) as session:
-        report = apply_documents(session, documents, prune=prune)
     if report.changed_anything:
         audit.record(
             engine,

@@ -86,7 +86,10 @@ class BlockerType(StrEnum):
     action_not_allowed = "action_not_allowed"
     stale_plan = "stale_plan"
     preflight_failed = "preflight_failed"
-    invalid_desired_state = "invalid_desired_state"  # derived desired state Dokploy cannot take
+    # the lane would route a host and path another lane declares, or another service holds
+    route_conflict = "route_conflict"
+    # stored desired state the current rules refuse (stored before they existed)
+    invalid_desired_state = "invalid_desired_state"
 
 
 class Frozen(BaseModel):

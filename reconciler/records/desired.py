@@ -10,8 +10,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
-from desired_state.document import Document
-from desired_state.loader import LoadedDocument
+from desired_state.document import SPEC_MODELS, Document
+from desired_state.issues import InvalidDesiredState
+from desired_state.loader import LoadedDocument, conflicts_with_stored
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 
 
@@ -60,10 +61,16 @@ def apply_documents(
     """Store documents; the generation moves only when the spec hash does.
 
     Objects in the database that the documents no longer declare are removed only with
-    `prune`; otherwise they are reported as `would_remove`.
+    `prune`; otherwise they are reported as `would_remove`. Documents whose routes or
+    Dokploy service names clash with stored objects they do not replace (and that stay) are
+    refused with InvalidDesiredState, and nothing is stored.
     """
     report = ApplyReport()
     existing = {row.key: row for row in session.exec(select(DesiredObject)).all()}
+    stays = [] if prune else [_as_loaded(row) for row in existing.values()]
+    clashes = conflicts_with_stored(documents, [d for d in stays if d is not None])
+    if clashes:
+        raise InvalidDesiredState(clashes)
     declared: set[str] = set()
     for loaded in sorted(documents, key=lambda d: d.document.key):
         declared.add(loaded.document.key)
@@ -126,6 +133,24 @@ def _upsert(
             row.source_file = source  # moved between files: not a spec change
             session.add(row)
         report.add(document.key, "unchanged", row.generation)
+
+
+def _as_loaded(row: DesiredObject) -> LoadedDocument | None:
+    """A stored object as a document (line 0: it is in no file being read); None if it no
+    longer validates, which the fleet reports on its own."""
+    try:
+        spec = SPEC_MODELS[row.kind].model_validate(row.spec)
+        document = Document.model_validate(
+            {
+                "apiVersion": "setpoint.dev/v1",
+                "kind": row.kind,
+                "metadata": {"name": row.name},
+                "spec": spec,
+            }
+        )
+    except (KeyError, ValueError):
+        return None
+    return LoadedDocument(document, f"stored {row.key} (from {row.source_file})", 0)
 
 
 def list_objects(session: Session, kind: str | None = None) -> list[DesiredObject]:

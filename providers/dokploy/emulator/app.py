@@ -92,6 +92,7 @@ class Emulator:
                     "name": services[sid]["name"] if sid in services else None,
                     "env": env_info(live.env),
                     "dockerImage": live.docker_image,
+                    "replicas": live.replicas,
                     "routes": sorted(r["host"] for r in live.routes),
                 }
                 for sid, live in s.live.items()

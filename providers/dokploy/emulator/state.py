@@ -48,6 +48,8 @@ class Live:
     docker_image: str | None = None
     compose_file: str | None = None
     routes: list[dict[str, Any]] = field(default_factory=list)
+    # Swarm's replica count: application.update saves `replicas`; a deploy applies it.
+    replicas: int | None = None
 
 
 class EmulatorState:
@@ -128,6 +130,7 @@ class EmulatorState:
             "env": row.get("env"),
             "docker_image": row.get("dockerImage"),
             "compose_file": row.get("composeFile"),
+            "replicas": row.get("replicas") if kind == "application" else None,
             "routes": [
                 copy.deepcopy(d) for d in self.domains.values() if d.get("composeId") == service_id
             ],
@@ -208,6 +211,7 @@ class EmulatorState:
         live.env = applies["env"]
         live.docker_image = applies["docker_image"]
         live.compose_file = applies["compose_file"]
+        live.replicas = applies["replicas"]
         if kind == "compose":
             live.routes = applies["routes"]
 

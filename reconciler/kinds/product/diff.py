@@ -58,6 +58,11 @@ def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
         "env": dict(sorted(lane.env.items())),
         "secrets": dict(sorted(secrets.desired.items())),
     }
+    if strategy_for(lane.target).has_replicas and lane.replicas != 1:
+        # Saved by application.update, applied by Swarm only at the next deploy. Left out at
+        # the default (1) so the hashes of deploys made before replicas counted still match:
+        # any change of replicas still changes the hash.
+        fields["replicas"] = lane.replicas
     if strategy_for(lane.target).domains_need_deploy:
         fields["domains"] = sorted(
             (d.host, d.path, d.port, d.https, d.service) for d in lane.domains
@@ -74,6 +79,16 @@ def diff_product_lane(
     result = LaneDiff(lane=lane_name)
     if desired is None:
         _removed_lane(lane_name, observed, result)
+        return result
+    if desired.problems:
+        result.blockers.append(
+            Blocker(
+                type=BlockerType.invalid_desired_state,
+                lane=lane_name,
+                message=f"{lane_name}: {'; '.join(desired.problems)}: fix the desired state "
+                "and `setpoint desired apply` it",
+            )
+        )
         return result
     if observed.clashes and observed.owned is None:
         result.blockers.append(
@@ -307,12 +322,12 @@ def _compose_file_rule(seen: _Lane, result: LaneDiff) -> str | None:
     return "compose file changed"
 
 
-def _replicas_rule(seen: _Lane, result: LaneDiff) -> None:
+def _replicas_rule(seen: _Lane, result: LaneDiff) -> str | None:
     lane, service = seen.desired, seen.service
     if not strategy_for(lane.target).has_replicas or lane.replicas == (
         service.replicas if service else 1
     ):
-        return
+        return None
     result.actions.append(
         _safe_action(
             Op.set_replicas,
@@ -322,6 +337,8 @@ def _replicas_rule(seen: _Lane, result: LaneDiff) -> None:
             {"service": seen.service_ref, "replicas": lane.replicas},
         )
     )
+    # Dokploy saves replicas; Swarm scales the service only when it is deployed again.
+    return "replicas changed"
 
 
 def _env_rule(seen: _Lane, result: LaneDiff) -> str | None:
@@ -353,8 +370,44 @@ def _env_rule(seen: _Lane, result: LaneDiff) -> str | None:
     return "env changed"
 
 
+def _route_conflicts(seen: _Lane) -> dict[str, list[str]]:
+    """Routes the lane would add that another desired lane declares or another Dokploy
+    service already has. A route the lane's own service has already is its own."""
+    own = {d.key for d in seen.service.domains} if seen.service else set()
+    conflicts: dict[str, list[str]] = {}
+    for domain in seen.desired.domains:
+        if domain.key in own:
+            continue
+        rivals = [
+            f"lane {r} (desired state)" for r in seen.desired.route_rivals.get(domain.key, ())
+        ]
+        holders = [*rivals, *seen.observed.route_holders.get(domain.key, [])]
+        if holders:
+            conflicts[domain.key] = holders
+    return conflicts
+
+
+def _route_blocker(seen: _Lane, conflicts: dict[str, list[str]]) -> Blocker:
+    lane = seen.desired
+    taken = "; ".join(f"{route} is taken by {', '.join(who)}" for route, who in conflicts.items())
+    return Blocker(
+        type=BlockerType.route_conflict,
+        lane=lane.lane,
+        message=(
+            f"{taken}: Setpoint will not route it to {lane.service_name!r} as well. Remove the "
+            "domain from one of them (or delete the other service's domain in Dokploy)"
+        ),
+        details={"routes": conflicts},
+    )
+
+
 def _domains_rule(seen: _Lane, result: LaneDiff) -> str | None:
-    changed = _domain_actions(seen.desired, seen.service, seen.service_ref, seen.target, result)
+    conflicts = _route_conflicts(seen)
+    if conflicts:
+        result.blockers.append(_route_blocker(seen, conflicts))
+    changed = _domain_actions(
+        seen.desired, seen.service, seen.service_ref, seen.target, result, skip=set(conflicts)
+    )
     # Compose domains are labels in the compose file Dokploy writes: they need a deploy.
     needs_deploy = strategy_for(seen.desired.target).domains_need_deploy
     return "compose domains changed" if changed and needs_deploy else None
@@ -430,21 +483,11 @@ def _env_changes(
     secrets: SecretFacts,
 ) -> list[Change]:
     observed = parse_env(service.env_text) if service else {}
-
-    def shown(key: str, value: str | None) -> str | None:
-        """A value read from Dokploy is shown in clear only if Setpoint wrote it as plain env."""
-        if value is None:
-            return None
-        if key in plain_keys and key in lane.env and not looks_like_secret(key, value):
-            return value
-        return secret_fingerprint(secrets.salt, value)
-
     changes: list[Change] = []
     for key, value in sorted(lane.env.items()):
         if observed.get(key) != value:
-            changes.append(
-                Change(field=f"env.{key}", before=shown(key, observed.get(key)), after=value)
-            )
+            before = _shown_before(lane, plain_keys, secrets.salt, key, observed.get(key))
+            changes.append(Change(field=f"env.{key}", before=before, after=value))
     for key, desired_fp in sorted(secrets.desired.items()):
         current = observed.get(key)
         current_fp = secret_fingerprint(secrets.salt, current) if current is not None else None
@@ -465,19 +508,32 @@ def _env_changes(
     return changes
 
 
+def _shown_before(
+    lane: ProductLane, plain_keys: set[str], salt: str, key: str, value: str | None
+) -> str | None:
+    """A value read from Dokploy is shown in clear only if Setpoint wrote it as plain env."""
+    if value is None or key in lane.secrets:
+        return None  # a key with a secret source: no 'before' at all, whatever was stored
+    if key in plain_keys and key in lane.env and not looks_like_secret(key, value):
+        return value
+    return secret_fingerprint(salt, value)
+
+
 def _domain_actions(
     lane: ProductLane,
     service: ObservedService | None,
     service_ref: dict[str, Any],
     target: str,
     result: LaneDiff,
+    skip: set[str],
 ) -> bool:
+    """`skip`: routes someone else has; never proposed (the lane is blocked instead)."""
     observed = {d.key: d for d in (service.domains if service else ())}
     desired = {d.key: d for d in lane.domains}
     changed = False
     for key, want in sorted(desired.items()):
         have = observed.get(key)
-        if have is not None and _same_domain(want, have):
+        if key in skip or (have is not None and _same_domain(want, have)):
             continue
         changed = True
         result.actions.append(

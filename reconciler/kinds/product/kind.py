@@ -16,7 +16,13 @@ from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.diff import SecretFacts, diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
 from reconciler.kinds.product.forget import confirm_gone
-from reconciler.kinds.product.lanes import KIND, ProductLane, lanes_of_product
+from reconciler.kinds.product.lanes import (
+    KIND,
+    ProductLane,
+    lanes_of_product,
+    with_name_rivals,
+    with_route_rivals,
+)
 from reconciler.kinds.product.observe import ProductObserver
 from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import PRODUCT_OPS
@@ -38,7 +44,9 @@ class ProductKind:
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
 
     def __post_init__(self) -> None:
-        self.desired: dict[str, ProductLane] = {lane.lane: lane for lane in self.desired_lanes()}
+        desired = {lane.lane: lane for lane in self.desired_lanes()}
+        # Lanes that would share a route or a Dokploy service name learn of each other.
+        self.desired: dict[str, ProductLane] = with_name_rivals(with_route_rivals(desired))
         # Only this kind's objects: a service another kind owns is never "a removed lane".
         self.removed = sorted(self.owned.lanes_of_kind(self.name) - set(self.desired))
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from desired_state.document import Document
 from desired_state.product import ProductSpec
@@ -56,6 +57,10 @@ class ProductLane:
     prod: bool
     server: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Desired state the current rules refuse, stored before they existed: blocks the lane.
+    problems: tuple[str, ...] = ()
+    # Other desired lanes declaring one of this lane's routes: route -> their lane keys.
+    route_rivals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def lane_name(product: str, lane: str) -> str:
@@ -88,6 +93,9 @@ def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
             for check in lane.health_checks
             if check.url or domains
         )
+        unchecked = len(lane.health_checks) - len(checks)
+        secrets = {**spec.secrets, **lane.secrets}
+        env = {**spec.env, **lane.env}
         lanes.append(
             ProductLane(
                 lane=lane_name(document.name, lane.name),
@@ -100,8 +108,10 @@ def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
                 service_name=f"{document.name}-{lane.name}",
                 image=lane.image,
                 compose_file=lane.compose_file,
-                env={**spec.env, **lane.env},
-                secrets={**spec.secrets, **lane.secrets},
+                # A key with a secret source is never plain env, whatever was stored
+                # (validation refuses the overlap; this holds for state stored before that).
+                env={k: v for k, v in env.items() if k not in secrets},
+                secrets=secrets,
                 domains=domains,
                 replicas=lane.replicas,
                 health_checks=checks,
@@ -110,12 +120,64 @@ def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
                 protect=lane.protect,
                 prod=lane.is_prod,
                 server=spec.dokploy.server,
+                problems=_problems(env, secrets, unchecked),
             )
         )
     return lanes
+
+
+def _problems(
+    env: dict[str, str], secrets: dict[str, SecretRef], unchecked: int
+) -> tuple[str, ...]:
+    """What validation refuses today but a spec stored earlier may still have: the lane is
+    blocked until the desired state is fixed (and `setpoint desired apply`-ed)."""
+    problems: list[str] = []
+    overlap = sorted(set(env) & set(secrets))
+    if overlap:
+        problems.append(f"{', '.join(overlap)} set both in env and in secrets")
+    if unchecked:
+        # Never dropped: a check that cannot run must not let a deploy pass unchecked.
+        problems.append(
+            f"{unchecked} health check(s) have no `url` and the lane has no domain to check"
+        )
+    return tuple(problems)
 
 
 def _default_check_url(domains: tuple[DesiredDomain, ...], path: str) -> str:
     first = domains[0]
     scheme = "https" if first.https else "http"
     return f"{scheme}://{first.host}{path}"
+
+
+def with_route_rivals(lanes: Mapping[str, ProductLane]) -> dict[str, ProductLane]:
+    """Each lane with the other desired lanes that declare one of its routes (stored desired
+    state may hold such a pair: each was valid alone when it was stored)."""
+    claims: dict[str, list[str]] = {}
+    for key, lane in sorted(lanes.items()):
+        for domain in lane.domains:
+            claims.setdefault(domain.key, []).append(key)
+    out: dict[str, ProductLane] = {}
+    for key, lane in lanes.items():
+        rivals = {
+            d.key: tuple(r for r in claims[d.key] if r != key)
+            for d in lane.domains
+            if len(claims[d.key]) > 1
+        }
+        out[key] = replace(lane, route_rivals=rivals) if rivals else lane
+    return out
+
+
+def with_name_rivals(lanes: Mapping[str, ProductLane]) -> dict[str, ProductLane]:
+    """Lanes that map to one Dokploy service (`orca-web`/`testing` and `orca`/`web-testing`,
+    in one project and environment) are blocked: each would take the other's service for an
+    unowned clash. Validation refuses such a pair; stored state may predate that."""
+    claims: dict[tuple[str, str, str], list[str]] = {}
+    for key, lane in sorted(lanes.items()):
+        claims.setdefault((lane.project, lane.environment, lane.service_name), []).append(key)
+    out = dict(lanes)
+    for (_, _, service), keys in claims.items():
+        for key in keys if len(keys) > 1 else ():
+            others = ", ".join(k for k in keys if k != key)
+            problem = f"lane {others} maps to the same Dokploy service name {service!r}"
+            out[key] = replace(out[key], problems=(*out[key].problems, problem))
+    return out

@@ -33,6 +33,7 @@ from reconciler.kinds.product.observed import (
     service_ref,
 )
 from reconciler.kinds.product.ops import DOKPLOY
+from reconciler.kinds.product.routes import RouteReader
 from reconciler.kinds.product.services import identify, strategy_for
 
 log = logging.getLogger("setpoint.observe")
@@ -125,6 +126,9 @@ class ProductObserver:
         ]
         await self._read_details([d for d in details if d is not None], observation)
         await self._confirm_reclaims(observation)
+        await RouteReader(self._client, self._ownership, self._salt).observe(
+            lanes, projects, observation
+        )
         for lane in lanes:
             self._fingerprint(lane, observation)
         for lane_name in removed:

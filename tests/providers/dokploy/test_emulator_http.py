@@ -317,3 +317,26 @@ async def test_state_endpoint_shows_env_keys_not_values(
     state = await raw_http.get("/__emulator/state")
     assert state.json()["live"][app_id]["env"]["keys"] == ["TOKEN"]
     assert "hunter2-value" not in state.text
+
+
+async def test_replicas_take_effect_only_after_a_successful_deploy(
+    raw_http: httpx.AsyncClient, emulator: Emulator
+) -> None:
+    """application.update saves replicas; Swarm scales to them at the next deploy only."""
+    ids = await _project(raw_http)
+    app = (await raw_http.post("/api/application.create", json={"name": "r", **ids})).json()
+    app_id = app["applicationId"]
+    provider = {"dockerImage": "nginx", "username": None, "password": None, "registryUrl": None}
+    await raw_http.post(
+        "/api/application.saveDockerProvider", json={"applicationId": app_id, **provider}
+    )
+    await raw_http.post("/api/application.deploy", json={"applicationId": app_id})
+    emulator.state.advance(1.0)
+    assert emulator.state.live[app_id].replicas == 1
+    await raw_http.post("/api/application.update", json={"applicationId": app_id, "replicas": 3})
+    saved = (await raw_http.get("/api/application.one", params={"applicationId": app_id})).json()
+    assert saved["replicas"] == 3
+    assert emulator.state.live[app_id].replicas == 1  # saved, not running
+    await raw_http.post("/api/application.deploy", json={"applicationId": app_id})
+    emulator.state.advance(1.0)
+    assert emulator.summary()["live"][app_id]["replicas"] == 3
