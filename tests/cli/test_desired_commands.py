@@ -25,6 +25,7 @@ def test_validate_reports_every_problem_with_its_place(setpoint: Invoke, tmp_pat
     assert result.exit_code == 1
     issues = json.loads(result.stdout)["issues"]
     assert {(i["line"], i["column"], i["field"]) for i in issues} == {
+        (6, 3, "spec.type"),  # an ssh host needs `ssh`: reported beside the field errors
         (7, 3, "spec.approved"),
         (8, 3, "spec.colour"),
     }
