@@ -149,7 +149,9 @@ def load_text(
     return _finish(raws, stored, issues)
 
 
-def _finish(raws: list[_Raw], stored: Iterable[StoredDocument], issues: list[Issue]) -> list[Any]:
+def _finish(
+    raws: list[_Raw], stored: Iterable[StoredDocument], issues: list[Issue]
+) -> list[LoadedDocument]:
     documents: list[LoadedDocument] = []
     for raw in raws:
         loaded, problems = _validate_document(raw)

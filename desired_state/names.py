@@ -53,13 +53,14 @@ def _host_hint(value: str) -> str:
 
 def check_repository(value: str) -> str:
     if not _REPOSITORY.match(value):
-        raise ValueError(f"{value!r} is not a repository: expected OWNER/NAME")
+        raise ValueError("not a repository: expected OWNER/NAME, such as acme/shop")
     return value
 
 
 def check_image(value: str) -> str:
     if not _IMAGE.match(value):
-        raise ValueError(f"{value!r} is not an image reference (registry/name:tag or @sha256:...)")
+        hint = "; drop the scheme" if "://" in value else ""
+        raise ValueError(f"not an image reference (registry/name:tag or @sha256:...){hint}")
     return value
 
 

@@ -406,3 +406,48 @@ def test_any_text_is_valid_or_a_located_error(text: str) -> None:
         load_text(text, "any.yaml")
     except InvalidDesiredState as exc:
         assert all(i.line >= 1 and i.column >= 1 and i.message for i in exc.issues)
+
+
+_MARK = "Zq9MARKq9Z"
+_env_values = st.one_of(
+    st.sampled_from(
+        [
+            f"postgres://app:{_MARK}@db/app",
+            f"https://x.example.com/?token={_MARK}",
+            f"https://hooks.slack.com/services/T0/B0/{_MARK}",
+            _MARK,
+            f"ghp_{_MARK}{_MARK}{_MARK}",
+        ]
+    ),
+    st.builds(lambda n: [_MARK] * n, st.integers(1, 2)),
+    st.builds(lambda: {"value": _MARK}),
+)
+
+
+@settings(max_examples=60)
+@given(
+    st.dictionaries(
+        st.sampled_from(["DB_PASSWORD", "API_TOKEN", "URL", "HOOK", "X", "bad-name", "1ST"]),
+        _env_values,
+        min_size=1,
+        max_size=5,
+    ),
+    st.booleans(),
+)
+def test_no_error_ever_repeats_an_env_value(env: dict[str, Any], duplicate: bool) -> None:
+    lines = "".join(f"    {key}: {_flow(value)}\n" for key, value in env.items())
+    if duplicate:
+        key, value = next(iter(env.items()))
+        lines += f"    {key}: {_flow(value)}\n"
+    try:
+        load_text(with_env(lines))
+    except InvalidDesiredState as exc:
+        assert all(_MARK not in str(issue) for issue in exc.issues)
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+    return f'"{value}"'
