@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
 from desired_state.loader import LoadedDocument
+from reconciler.errors import EmptyPrune
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 
 
@@ -50,10 +51,6 @@ class ApplyReport:
     @property
     def changed_anything(self) -> bool:
         return any(o in ("created", "changed", "removed") for _, o, _ in self.entries)
-
-
-class EmptyPrune(ValueError):
-    """`prune` given no documents: refused rather than wiping the store."""
 
 
 def preview_documents(

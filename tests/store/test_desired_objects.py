@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from desired_state.loader import load_path
+from reconciler.errors import EmptyPrune
 from reconciler.records.database import session_scope
 from reconciler.records.desired import (
-    EmptyPrune,
     apply_documents,
     get_object,
     list_objects,
