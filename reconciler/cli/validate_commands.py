@@ -48,6 +48,9 @@ def validate(
         print_skipped(scan.skipped, console)
 
 
+_LISTED = 10  # a scan of a repository may skip hundreds of files under .venv/ and such
+
+
 def print_skipped(skipped: Sequence[Any], out: Console) -> None:
     """How many YAML files a directory scan skipped and why, then each of them."""
     if not skipped:
@@ -55,8 +58,10 @@ def print_skipped(skipped: Sequence[Any], out: Console) -> None:
     reasons = Counter(s.reason for s in skipped)
     why = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
     out.print(f"skipped {len(skipped)} YAML file(s): {why}", highlight=False)
-    for s in skipped:
+    for s in skipped[:_LISTED]:
         out.print(f"  skipped {s.file}: {s.reason}", highlight=False, markup=False, style="dim")
+    if len(skipped) > _LISTED:
+        out.print(f"  and {len(skipped) - _LISTED} more", highlight=False, style="dim")
 
 
 def schema(

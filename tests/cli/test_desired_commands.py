@@ -195,3 +195,19 @@ def test_directory_scans_say_what_they_skipped(setpoint: Invoke, tmp_path: Path)
     )
     applied = setpoint("desired", "apply", str(tmp_path))
     assert applied.exit_code == 0 and "skipped 2 YAML file(s)" in applied.stdout
+
+
+def test_a_long_list_of_skipped_files_is_cut_short() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from desired_state.loader import Skipped
+    from reconciler.cli.validate_commands import print_skipped
+
+    out = StringIO()
+    skipped = [Skipped(f".venv/lib/f{n}.yaml", "in a hidden folder") for n in range(25)]
+    print_skipped(skipped, Console(file=out, width=200))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "skipped 25 YAML file(s): 25 in a hidden folder"
+    assert len(lines) == 12 and lines[-1] == "  and 15 more"
