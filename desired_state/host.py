@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from desired_state.base import SpecModel
+from desired_state.rules import host_rules, raise_rules
 
 
 class SshEndpoint(SpecModel):
@@ -25,8 +26,5 @@ class HostSpec(SpecModel):
 
     @model_validator(mode="after")
     def _endpoint_matches_type(self) -> HostSpec:
-        if self.type == "dokploy-server" and not self.dokploy_server:
-            raise ValueError("a dokploy-server host needs `dokployServer`")
-        if self.type == "ssh" and self.ssh is None:
-            raise ValueError("an ssh host needs `ssh`")
+        raise_rules(host_rules(self.model_dump(by_alias=True)))
         return self

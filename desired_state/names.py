@@ -24,25 +24,43 @@ def check_name(value: str) -> str:
 
 
 def check_hostname(value: str) -> str:
-    if len(value) > 253 or "." not in value:
-        raise ValueError(f"{value!r} is not a fully qualified host name")
-    if not all(_LABEL.match(label) for label in value.split(".")):
-        raise ValueError(
-            f"{value!r} is not a valid host name: labels are 1-63 lowercase letters, digits "
-            "or '-', not starting or ending with '-'"
-        )
+    if (
+        len(value) > 253
+        or "." not in value
+        or not all(_LABEL.match(label) for label in value.split("."))
+    ):
+        raise ValueError("not a valid host name" + _host_hint(value))
     return value
+
+
+def _host_hint(value: str) -> str:
+    """What to change, without repeating the value (a pasted URL may hold a password)."""
+    if "://" in value:
+        return ": drop the scheme; write the bare host, such as shop.example.com"
+    if "/" in value:
+        return ": put the path in `path` and only the host here"
+    if ":" in value:
+        return ": put the port in `port` and only the host here"
+    if value != value.lower():
+        return ": use lowercase"
+    if "." not in value:
+        return ": use the fully qualified name, such as shop.example.com"
+    return (
+        ": labels are 1-63 lowercase letters, digits or '-', separated by '.', not starting "
+        "or ending with '-'"
+    )
 
 
 def check_repository(value: str) -> str:
     if not _REPOSITORY.match(value):
-        raise ValueError(f"{value!r} is not a repository: expected OWNER/NAME")
+        raise ValueError("not a repository: expected OWNER/NAME, such as acme/shop")
     return value
 
 
 def check_image(value: str) -> str:
     if not _IMAGE.match(value):
-        raise ValueError(f"{value!r} is not an image reference (registry/name:tag or @sha256:...)")
+        hint = "; drop the scheme" if "://" in value else ""
+        raise ValueError(f"not an image reference (registry/name:tag or @sha256:...){hint}")
     return value
 
 

@@ -7,14 +7,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from desired_state.base import SpecModel
-from desired_state.names import Hostname, ImageRef, Name, Repository, check_hostname, has_digest
+from desired_state.names import Hostname, ImageRef, Name, Repository
+from desired_state.rules import lane_rules, preview_rules, product_rules, raise_rules
 from desired_state.secrets import SecretRef, check_plain_env
 from desired_state.templates import (
     DOMAIN_PLACEHOLDERS,
     IMAGE_PLACEHOLDERS,
     SLUG_PLACEHOLDERS,
     check_template,
-    render,
 )
 
 PlainEnv = Annotated[dict[str, str], AfterValidator(check_plain_env)]
@@ -74,24 +74,7 @@ class LaneSpec(SpecModel):
 
     @model_validator(mode="after")
     def _target_has_its_source(self) -> LaneSpec:
-        if self.target == "application" and self.image is None:
-            raise ValueError("an application lane needs `image`")
-        if self.target == "compose" and not self.compose_file:
-            raise ValueError("a compose lane needs `composeFile`")
-        if self.target == "application" and self.compose_file:
-            raise ValueError("`composeFile` is only for compose lanes")
-        if self.target == "compose" and any(d.service is None for d in self.domains):
-            raise ValueError("a compose lane's domains need `service`: the service they route to")
-        if self.target == "compose" and self.replicas != 1:
-            raise ValueError("`replicas` is for application lanes; a compose file sets its own")
-        if self.is_prod and self.image is not None and not has_digest(self.image):
-            raise ValueError(
-                f"lane {self.name!r} is a prod lane: its image must be pinned by an immutable "
-                "digest (name@sha256:<64 hex>), not a tag"
-            )
-        overlap = set(self.env) & set(self.secrets)
-        if overlap:
-            raise ValueError(f"{', '.join(sorted(overlap))} set both in env and secrets")
+        raise_rules(lane_rules(self.model_dump(by_alias=True)))
         return self
 
 
@@ -119,11 +102,7 @@ class PreviewPolicy(SpecModel):
 
     @model_validator(mode="after")
     def _domain_renders_to_a_host(self) -> PreviewPolicy:
-        if self.domain is not None:
-            sample = render(self.domain, {"number": 1, "product": "product", "slug": "pr-1"})
-            check_hostname(sample)
-        if self.enabled and self.image is None:
-            raise ValueError("an enabled preview policy needs an `image` template")
+        raise_rules(preview_rules(self.model_dump(by_alias=True)))
         return self
 
 
@@ -138,15 +117,7 @@ class ProductSpec(SpecModel):
 
     @model_validator(mode="after")
     def _lanes_are_consistent(self) -> ProductSpec:
-        names = [lane.name for lane in self.lanes]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"lane names must be unique; repeated: {', '.join(duplicates)}")
-        if self.preview.enabled and self.preview.template_lane not in names:
-            raise ValueError(
-                f"preview.templateLane {self.preview.template_lane!r} is not a lane of this "
-                f"product (lanes: {', '.join(names)})"
-            )
+        raise_rules(product_rules(self.model_dump(by_alias=True)))
         return self
 
     def lane(self, name: str) -> LaneSpec:

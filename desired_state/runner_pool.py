@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from desired_state.base import SpecModel
 from desired_state.names import ImageRef, Name, Repository
+from desired_state.rules import raise_rules, runner_pool_rules
 
 RunnerAction = Literal["create", "drain", "restart", "remove"]
 
@@ -33,12 +34,5 @@ class RunnerPoolSpec(SpecModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunnerPoolSpec:
-        if self.count.min > self.count.max:
-            raise ValueError(
-                f"count.min ({self.count.min}) must be <= count.max ({self.count.max})"
-            )
-        if self.scope == "repository" and not self.repository:
-            raise ValueError("a repository-scoped pool needs `repository`")
-        if self.scope == "organization" and not self.organization:
-            raise ValueError("an organization-scoped pool needs `organization`")
+        raise_rules(runner_pool_rules(self.model_dump(by_alias=True)))
         return self

@@ -3,23 +3,48 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from pydantic import model_validator
 
 from desired_state.base import SpecModel
+from desired_state.rules import Problem, raise_rules, secret_ref_rules
 
 _SECRET_KEY_NAME = re.compile(
-    r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|ACCESS_?KEY)", re.I
+    r"(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|ACCESS_?KEY"
+    r"|AUTH_?KEY|SIGNING_?KEY|DSN|WEBHOOK|(^|_)PASS($|_))",
+    re.I,
 )
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What a value looks like, and the words an error may use for it (never the value itself).
 _SECRET_VALUE_SHAPES = (
-    re.compile(r"^gh[pousr]_[A-Za-z0-9]{20,}$"),  # GitHub tokens
-    re.compile(r"^github_pat_[A-Za-z0-9_]{20,}$"),
-    re.compile(r"^(sk|rk)_(live|test)_[A-Za-z0-9]{10,}$"),  # Stripe
-    re.compile(r"^AKIA[0-9A-Z]{16}$"),  # AWS access key id
-    re.compile(r"^xox[abpr]-[A-Za-z0-9-]{10,}$"),  # Slack
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),  # URL with user:password
+    (re.compile(r"^gh[pousr]_[A-Za-z0-9]{20,}$"), "a GitHub token"),
+    (re.compile(r"^github_pat_[A-Za-z0-9_]{20,}$"), "a GitHub token"),
+    (re.compile(r"^(sk|rk)_(live|test)_[A-Za-z0-9]{10,}$"), "a Stripe key"),
+    (re.compile(r"^AKIA[0-9A-Z]{16}$"), "an AWS access key id"),
+    (re.compile(r"^xox[abpr]-[A-Za-z0-9-]{10,}$"), "a Slack token"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
+    (re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.I), "a URL with a password"),
+    (
+        re.compile(
+            r"[?&](api[_-]?key|apikey|key|token|access_token|auth|sig|signature|secret"
+            r"|password|pass|pwd)=[^&\s]+",
+            re.I,
+        ),
+        "a URL with a key",
+    ),
+    (
+        re.compile(
+            r"(hooks\.slack\.com/(services|workflows|triggers)/|discord(app)?\.com/api/webhooks/"
+            r"|webhook\.office\.com/|outlook\.office\.com/webhook|chat\.googleapis\.com/v1/spaces/"
+            r"|api\.telegram\.org/bot\d+:|/hooks/[a-z0-9]{20,})",
+            re.I,
+        ),
+        "a chat webhook URL",
+    ),
 )
+NOT_SECRET_ANNOTATION = "setpoint.dev/not-secret"  # noqa: S105 -- a key name
 
 
 class SecretRef(SpecModel):
@@ -32,11 +57,7 @@ class SecretRef(SpecModel):
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> SecretRef:
-        given = [s for s in (self.from_env, self.from_file, self.from_store) if s is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "a secret reference needs exactly one of fromEnv, fromFile or fromStore"
-            )
+        raise_rules(secret_ref_rules(self.model_dump(by_alias=True)))
         return self
 
     def describe(self) -> str:
@@ -47,22 +68,67 @@ class SecretRef(SpecModel):
         return f"store:{self.from_store}"
 
 
+def secret_reason(key: str, value: str) -> str | None:
+    """Why a plain env entry is probably a secret that belongs in `secrets:`, or None."""
+    for shape, what in _SECRET_VALUE_SHAPES:
+        if shape.search(value):
+            return f"the value looks like {what}"
+    if _SECRET_KEY_NAME.search(key) and value.strip() and not value.startswith("$"):
+        return "the name is a secret's name"
+    return None
+
+
 def looks_like_secret(key: str, value: str) -> bool:
     """True when a plain env entry is probably a secret that belongs in `secrets:`."""
-    if any(shape.search(value) for shape in _SECRET_VALUE_SHAPES):
-        return True
-    return bool(_SECRET_KEY_NAME.search(key)) and len(value) >= 8 and not value.startswith("$")
+    return secret_reason(key, value) is not None
 
 
 def check_plain_env(env: dict[str, str]) -> dict[str, str]:
-    for key, value in env.items():
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-            raise ValueError(f"{key!r} is not a valid environment variable name")
-        if looks_like_secret(key, value):
-            # The value itself is never echoed back: error messages end up in CI logs.
-            raise ValueError(
-                f"env {key} looks like a secret value; put it in `secrets:` as "
-                f"`{key}: {{fromEnv: VAR}}`, `{{fromFile: PATH}}` or `{{fromStore: NAME}}` "
-                "instead of plain env"
-            )
+    """Names only: values are judged by `env_rules`, which knows what is marked not secret."""
+    raise_rules(_name_rules(env))
     return env
+
+
+def _name_rules(env: Mapping[str, Any]) -> Iterator[Problem]:
+    for key in env:
+        if not _ENV_NAME.match(key):
+            yield (key,), f"{key!r} is not a valid environment variable name"
+
+
+def env_rules(env: Mapping[str, Any], not_secret: frozenset[str]) -> Iterator[Problem]:
+    """Every plain env entry that is badly named or looks like a secret, at its key."""
+    yield from _name_rules(env)
+    for key, value in env.items():
+        reason = secret_reason(key, value) if isinstance(value, str) else None
+        if reason is None or key in not_secret:
+            continue
+        # The value itself is never echoed back: error messages end up in CI logs.
+        yield (
+            (key,),
+            (
+                f"env {key} looks like a secret ({reason}); put it in `secrets:` as "
+                f"`{key}: {{fromEnv: VAR}}`, `{{fromFile: PATH}}` or `{{fromStore: NAME}}`; "
+                f"if it is not a secret, list {key} in the annotation `{NOT_SECRET_ANNOTATION}`"
+            ),
+        )
+
+
+def not_secret_keys(annotations: Any) -> frozenset[str]:
+    """Keys the `setpoint.dev/not-secret` annotation lists, separated by commas or spaces."""
+    value = annotations.get(NOT_SECRET_ANNOTATION) if isinstance(annotations, Mapping) else None
+    return frozenset(re.split(r"[\s,]+", value.strip())) if isinstance(value, str) else frozenset()
+
+
+def product_env_rules(spec: Mapping[str, Any], not_secret: frozenset[str]) -> Iterator[Problem]:
+    """`env_rules` for a Product spec's env and each lane's, with paths from the spec."""
+    for path, message in env_rules(_as_map(spec.get("env")), not_secret):
+        yield ("env", *path), message
+    lanes = spec.get("lanes")
+    for index, lane in enumerate(lanes if isinstance(lanes, list) else []):
+        env = _as_map(lane.get("env")) if isinstance(lane, Mapping) else {}
+        for path, message in env_rules(env, not_secret):
+            yield ("lanes", index, "env", *path), message
+
+
+def _as_map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

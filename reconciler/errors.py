@@ -10,6 +10,7 @@
     ├── LeaseLost                a lease this worker held was taken over
     ├── LeaseNotFound            no lease on that lane to release
     ├── LeaseHeld                releasing a live worker's lease needs --force
+    ├── EmptyPrune               a prune given no documents, which would empty the store
     └── SecretError
         ├── SecretUnavailable    a secret reference could not be resolved
         ├── SecretStoreError     the encrypted store cannot be used as asked
@@ -47,6 +48,10 @@ class AdoptionRefused(SetpointError):
 
 class ActionFailed(SetpointError):
     """An action could not complete; the message is safe to show and to audit."""
+
+
+class EmptyPrune(SetpointError, ValueError):
+    """A prune given no documents: refused rather than emptying the desired-state store."""
 
 
 class LaneBusy(SetpointError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -25,52 +27,123 @@ _STYLE = {
 @app.command("apply")
 def apply(
     path: Path = typer.Argument(..., help="A YAML file or a directory of them."),
-    prune: bool = typer.Option(False, help="Remove stored objects PATH no longer declares."),
+    prune: bool = typer.Option(
+        False, help="Remove stored objects PATH no longer declares; lists them and asks first."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="With --prune: remove without asking."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate against the store and show what would change."
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Store desired state. Validates everything first; stores nothing if anything is invalid."""
-    from desired_state.issues import InvalidDesiredState
-    from desired_state.loader import load_path
-    from reconciler.cli.wiring import default_actor
-    from reconciler.records import audit
-    from reconciler.records.database import session_scope
-    from reconciler.records.desired import apply_documents
+    """Store desired state. Validates everything first; stores nothing if anything is invalid.
 
+    PATH is validated together with what is stored (a file's object replaces the stored one
+    of the same kind and name), so one file can be applied on its own.
+    """
+    from desired_state.issues import InvalidDesiredState
+    from reconciler.records.database import session_scope
+    from reconciler.records.desired import apply_documents, list_objects, preview_documents
+
+    engine = context.ready_engine()
+    with session_scope(engine) as session:
+        rows = list_objects(session)
+    documents = _load(path, rows, prune=prune, output=output)
+    if prune and not documents:
+        raise fail(
+            f"--prune with no documents in {path} would remove everything stored; nothing removed",
+            code=2,
+        )
+    preview = preview_documents(rows, documents, prune=prune)
+    if dry_run:
+        _print_report(preview.entries, output, dry_run=True)
+        return
+    _confirm_removals(preview.entries, yes=yes)
     try:
-        documents = load_path(path)
-        engine = context.ready_engine()
-        with session_scope(engine) as session:  # checked against what is stored, too
+        with session_scope(engine) as session:
             report = apply_documents(session, documents, prune=prune)
+    except InvalidDesiredState as exc:  # the store's own check: nothing was stored
+        for issue in exc.issues:
+            errors.print(str(issue), highlight=False, markup=False)
+        raise fail(f"{len(exc.issues)} problem(s) found; nothing stored") from None
+    _audit(engine, report.entries)
+    _print_report(report.entries, output, dry_run=False)
+
+
+def _load(path: Path, rows: list[Any], *, prune: bool, output: OutputFormat) -> list[Any]:
+    """Validate PATH beside what is stored (with --prune, PATH is all there will be)."""
+    from desired_state.issues import InvalidDesiredState
+    from desired_state.loader import StoredDocument, scan_path
+    from reconciler.cli.validate_commands import print_skipped
+
+    stored = [StoredDocument(r.kind, r.name, r.spec, r.source_file) for r in rows]
+    try:
+        scan = scan_path(path, () if prune else stored)
     except InvalidDesiredState as exc:
         for issue in exc.issues:
             errors.print(str(issue), highlight=False, markup=False)
         raise fail(f"{len(exc.issues)} problem(s) found; nothing stored") from None
-    if report.changed_anything:
-        audit.record(
-            engine,
-            event=AuditEvent.desired_applied,
-            actor=default_actor(),
-            data={
-                outcome: [key for key, o, _ in report.entries if o == outcome]
-                for outcome in ("created", "changed", "removed")
-            },
-        )
-    if output is OutputFormat.json:
-        print_json(
-            [
-                {"object": key, "result": outcome, "generation": generation}
-                for key, outcome, generation in report.entries
-            ]
-        )
+    print_skipped(scan.skipped, errors if output is OutputFormat.json else console)
+    return scan.documents
+
+
+def _confirm_removals(entries: Sequence[tuple[str, str, int]], *, yes: bool) -> None:
+    """List what --prune would remove and ask; a script passes --yes."""
+    import click
+
+    removals = [key for key, outcome, _ in entries if outcome == "removed"]
+    if not removals or yes:
         return
-    for key, outcome, generation in report.entries:
+    errors.print(f"--prune would remove {len(removals)} stored object(s):", highlight=False)
+    for key in removals:
+        errors.print(f"  {key}", highlight=False, markup=False)
+    try:
+        confirmed = typer.confirm("Remove them?", default=False, err=True)
+    except click.exceptions.Abort:
+        confirmed = False
+    if not confirmed:
+        raise fail("nothing stored or removed; pass --yes to remove without asking")
+
+
+def _audit(engine: Any, entries: Sequence[tuple[str, str, int]]) -> None:
+    from reconciler.cli.wiring import default_actor
+    from reconciler.records import audit
+
+    if not any(o in ("created", "changed", "removed") for _, o, _ in entries):
+        return
+    audit.record(
+        engine,
+        event=AuditEvent.desired_applied,
+        actor=default_actor(),
+        data={
+            outcome: [key for key, o, _ in entries if o == outcome]
+            for outcome in ("created", "changed", "removed")
+        },
+    )
+
+
+def _print_report(
+    entries: Sequence[tuple[str, str, int]], output: OutputFormat, *, dry_run: bool
+) -> None:
+    if output is OutputFormat.json:
+        rows: list[dict[str, Any]] = [
+            {"object": key, "result": outcome, "generation": generation}
+            for key, outcome, generation in entries
+        ]
+        print_json([{**row, "dryRun": True} for row in rows] if dry_run else rows)
+        return
+    for key, outcome, generation in entries:
         style = _STYLE[outcome]
         label = "would remove (use --prune)" if outcome == "would_remove" else outcome
+        if dry_run and outcome in ("created", "changed", "removed"):
+            label = f"would be {outcome}"
         console.print(f"[{style}]{label:>10}[/] {key} (generation {generation})")
-    console.print(
-        f"{report.count('created')} created, {report.count('changed')} changed, "
-        f"{report.count('unchanged')} unchanged, {report.count('removed')} removed"
+    counts = {o: sum(1 for _, x, _ in entries if x == o) for o in _STYLE}
+    summary = (
+        f"{counts['created']} created, {counts['changed']} changed, "
+        f"{counts['unchanged']} unchanged, {counts['removed']} removed"
     )
+    console.print(f"dry run, nothing stored: would be {summary}" if dry_run else summary)
 
 
 @app.command("list")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.console import Console
 
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, print_json
 
@@ -15,10 +19,10 @@ def validate(
 ) -> None:
     """Validate desired-state YAML; every problem is reported with file:line:column."""
     from desired_state.issues import InvalidDesiredState
-    from desired_state.loader import load_path
+    from desired_state.loader import scan_path
 
     try:
-        documents = load_path(path)
+        scan = scan_path(path)
     except InvalidDesiredState as exc:
         if output is OutputFormat.json:
             print_json({"valid": False, "issues": [vars(issue) for issue in exc.issues]})
@@ -27,6 +31,7 @@ def validate(
                 errors.print(str(issue), highlight=False, markup=False)
             errors.print(f"[bold red]{len(exc.issues)} problem(s) found[/]")
         raise typer.Exit(1) from None
+    documents = scan.documents
     if output is OutputFormat.json:
         print_json(
             {
@@ -35,10 +40,28 @@ def validate(
                     {"kind": d.document.kind, "name": d.document.name, "source": d.source}
                     for d in documents
                 ],
+                "skipped": [{"file": s.file, "reason": s.reason} for s in scan.skipped],
             }
         )
     else:
         console.print(f"[green]valid:[/] {len(documents)} document(s) in {path}")
+        print_skipped(scan.skipped, console)
+
+
+_LISTED = 10  # a scan of a repository may skip hundreds of files under .venv/ and such
+
+
+def print_skipped(skipped: Sequence[Any], out: Console) -> None:
+    """How many YAML files a directory scan skipped and why, then each of them."""
+    if not skipped:
+        return
+    reasons = Counter(s.reason for s in skipped)
+    why = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    out.print(f"skipped {len(skipped)} YAML file(s): {why}", highlight=False)
+    for s in skipped[:_LISTED]:
+        out.print(f"  skipped {s.file}: {s.reason}", highlight=False, markup=False, style="dim")
+    if len(skipped) > _LISTED:
+        out.print(f"  and {len(skipped) - _LISTED} more", highlight=False, style="dim")
 
 
 def schema(

@@ -13,6 +13,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from desired_state.document import SPEC_MODELS, Document
 from desired_state.issues import InvalidDesiredState
 from desired_state.loader import LoadedDocument, conflicts_with_stored
+from reconciler.errors import EmptyPrune
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 
 
@@ -55,16 +56,41 @@ class ApplyReport:
         return any(o in ("created", "changed", "removed") for _, o, _ in self.entries)
 
 
+def preview_documents(
+    rows: list[DesiredObject], documents: list[LoadedDocument], *, prune: bool
+) -> ApplyReport:
+    """What `apply_documents` would do to the stored `rows`, writing nothing."""
+    report = ApplyReport()
+    existing = {row.key: row for row in rows}
+    declared: set[str] = set()
+    for loaded in sorted(documents, key=lambda d: d.document.key):
+        key = loaded.document.key
+        declared.add(key)
+        row = existing.get(key)
+        if row is None:
+            report.add(key, "created", 1)
+        elif row.spec_hash != loaded.document.spec_hash():
+            report.add(key, "changed", row.generation + 1)
+        else:
+            report.add(key, "unchanged", row.generation)
+    for key in sorted(set(existing) - declared):
+        report.add(key, "removed" if prune else "would_remove", existing[key].generation)
+    return report
+
+
 def apply_documents(
     session: Session, documents: list[LoadedDocument], *, prune: bool
 ) -> ApplyReport:
     """Store documents; the generation moves only when the spec hash does.
 
     Objects in the database that the documents no longer declare are removed only with
-    `prune`; otherwise they are reported as `would_remove`. Documents whose routes or
-    Dokploy service names clash with stored objects they do not replace (and that stay) are
-    refused with InvalidDesiredState, and nothing is stored.
+    `prune`; otherwise they are reported as `would_remove`. Pruning against no documents at
+    all is refused: it would empty the store. Documents whose routes or Dokploy service names
+    clash with stored objects they do not replace (and that stay) are refused with
+    InvalidDesiredState, and nothing is stored.
     """
+    if prune and not documents:
+        raise EmptyPrune("prune with no documents would remove every stored object")
     report = ApplyReport()
     existing = {row.key: row for row in session.exec(select(DesiredObject)).all()}
     stays = [] if prune else [_as_loaded(row) for row in existing.values()]

@@ -41,9 +41,8 @@ def test_a_single_file_apply_taking_a_stored_lanes_host_is_refused(
     newcomer.write_text(NEWCOMER.format(name="docs-v2", lane="live", host="docs.example.com"))
     result = setpoint("desired", "apply", str(newcomer))
     assert result.exit_code == 1
-    assert f"{newcomer}:1:1: spec.lanes[0].domains: docs.example.com/ is already routed by " in (
-        result.stderr
-    )
+    located = "spec.lanes[0].domains[0].host: docs.example.com/ is already routed by "
+    assert f"{newcomer}:" in result.stderr and located in result.stderr
     assert "lane docs-site/prod" in result.stderr and "nothing stored" in result.stderr
     assert stored(setpoint) == before  # the refused store changed nothing
 

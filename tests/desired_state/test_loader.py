@@ -43,11 +43,14 @@ def test_wrong_type_unknown_field_and_missing_field_are_all_reported(tmp_path: P
         load_path(file)
     rendered = [str(issue) for issue in caught.value.issues]
     assert (
-        f"{file}:8:5: spec.runtime.port: Input should be a valid integer (got string)" in rendered
+        f"{file}:8:5: spec.runtime.port: Input should be a valid integer (got string); "
+        "write it without quotes" in rendered
     )
-    assert f"{file}:11:7: spec.lanes[0].imag: unknown field" in rendered
+    assert f"{file}:11:7: spec.lanes[0].imag: unknown field; did you mean `image`?" in rendered
     assert f"{file}:5:1: spec.dokploy: missing required field" in rendered
-    assert len(rendered) == 3
+    # The rule across fields runs beside the field errors, in the same run.
+    assert f"{file}:10:7: spec.lanes[0]: an application lane needs `image`" in rendered
+    assert len(rendered) == 4
 
 
 def test_missing_field_points_at_the_enclosing_mapping() -> None:

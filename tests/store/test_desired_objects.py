@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from desired_state.loader import load_path
+from reconciler.errors import EmptyPrune
 from reconciler.records.database import session_scope
-from reconciler.records.desired import apply_documents, get_object, list_objects
+from reconciler.records.desired import (
+    apply_documents,
+    get_object,
+    list_objects,
+    preview_documents,
+)
 from tests.conftest import EXAMPLES
 
 
@@ -84,3 +91,29 @@ def test_removed_objects_are_deleted_only_with_prune(engine: Engine, tmp_path: P
         report = apply_documents(session, load_path(fleet), prune=True)
     assert ("Product/docs-site", "removed", 1) in report.entries
     assert "Product/docs-site" not in generations(engine)
+
+
+def test_prune_against_no_documents_is_refused(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(EXAMPLES), prune=False)
+    with pytest.raises(EmptyPrune), session_scope(engine) as session:
+        apply_documents(session, [], prune=True)
+    assert len(generations(engine)) == 7
+
+
+def test_preview_says_what_apply_would_do_and_writes_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    fleet = copy_examples(tmp_path)
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(fleet), prune=False)
+    (fleet / "docs-site.yaml").unlink()
+    shop = fleet / "shop.yaml"
+    shop.write_text(shop.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
+    with session_scope(engine) as session:
+        rows = list_objects(session)
+    preview = preview_documents(rows, load_path(fleet), prune=True)
+    with session_scope(engine) as session:
+        applied = apply_documents(session, load_path(fleet), prune=True)
+    assert preview.entries == applied.entries
+    assert ("Product/docs-site", "removed", 1) in preview.entries

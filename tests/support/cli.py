@@ -19,10 +19,10 @@ def invoker(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invo
     context.engine.cache_clear()
     runner = CliRunner()
 
-    def invoke(*args: str) -> Result:
+    def invoke(*args: str, input: str | None = None) -> Result:
         # Settings are read per command, as a fresh process would.
         context.settings.cache_clear()
-        return runner.invoke(app, list(args), catch_exceptions=False)
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
     yield invoke
     context.engine().dispose()
