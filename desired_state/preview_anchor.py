@@ -26,6 +26,8 @@ class PreviewAnchorSpec(SpecModel):
     labels: list[str] = Field(default_factory=list)
     state: Literal["open", "closed"] = "open"
     opened_at: int = Field(ge=0, description="when the pull request was opened")
+    # When the head SHA last changed (a push), for the policy's TTL; None: since opened_at.
+    head_at: int | None = Field(default=None, ge=0)
     # When the PR stopped qualifying (closed, or lost the policy's label): the grace period
     # counts from here. None while it qualifies.
     ended_at: int | None = Field(default=None, ge=0)

@@ -96,6 +96,8 @@ class PreviewPolicy(SpecModel):
     # auto: a scheduled pass tears down a preview whose PR closed or lost its label, once
     # the grace period is over; manual: the teardown plan waits for an operator.
     teardown: Literal["auto", "manual"] = "auto"
+    # A preview whose PR got no new commit for this long ends as if the PR had closed.
+    ttl_hours: int | None = Field(default=None, ge=1)
     # Pull requests from forks get no preview, except from these fork owners; even then a
     # fork's preview never receives the product's secrets.
     allow_forks: list[Name] = Field(default_factory=list)

@@ -54,6 +54,7 @@ spec:
     gracePeriodMinutes: 0
     teardown: {teardown}
     allowForks: {allow_forks}
+    ttlHours: {ttl}
 """
 
 
@@ -93,8 +94,9 @@ def store_notes(
     max_active: int = 3,
     teardown: str = "auto",
     allow_forks: str = "[]",
+    ttl: str = "null",
 ) -> None:
-    text = NOTES.format(max_active=max_active, teardown=teardown, allow_forks=allow_forks)
+    text = NOTES.format(max_active=max_active, teardown=teardown, allow_forks=allow_forks, ttl=ttl)
     (tmp_path / "notes.yaml").write_text(text)
     store_fleet(engine, tmp_path)
 
@@ -269,3 +271,34 @@ async def test_a_failed_teardown_keeps_the_anchor_and_is_tried_again(
     await reconcile_pass(previews)
     [view] = [a for a in preview_set(load_fleet(engine), now=1e12).anchors if a.product == "notes"]
     assert view.state is AnchorState.gone
+
+
+async def test_a_preview_with_no_new_commit_for_the_ttl_ends_and_a_push_brings_it_back(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path, ttl="2")
+    clock = _Clock()
+    later = dataclasses.replace(previews, clock=clock)
+    github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(later)
+    assert services(emulator) == ["notes-pr-1"]
+    clock.offset = 2 * 3600 - 60
+    await reconcile_pass(later)
+    assert services(emulator) == ["notes-pr-1"]  # not yet idle for two hours
+    clock.offset = 2 * 3600 + 60
+    idle = await reconcile_pass(later)
+    assert outcomes(idle) == {"preview:notes/pr-1": "applied"} and services(emulator) == []
+    github.push("acme", "notes", 1)
+    back = await reconcile_pass(later)
+    assert outcomes(back) == {"preview:notes/pr-1": "applied"}
+    assert services(emulator) == ["notes-pr-1"]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        import time
+
+        return time.time() + self.offset

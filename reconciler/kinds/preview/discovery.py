@@ -36,7 +36,9 @@ class AnchorDiscovery:
             assert isinstance(product.spec, ProductSpec)
             if product.spec.preview.enabled:
                 await self._product(product.name, product.spec, anchors, found)
-        found.documents.extend(self._verified_gone())
+        updated = {document.name for document in found.documents}
+        # An anchor just brought back (reopened, pushed) is not marked gone by the old view.
+        found.documents.extend(d for d in self._verified_gone() if d.name not in updated)
         return found
 
     def _anchors(self) -> dict[str, PreviewAnchorSpec]:
@@ -94,6 +96,7 @@ class AnchorDiscovery:
                 "labels": sorted(pr.labels),
                 "state": "open",
                 "openedAt": before.opened_at if before else int(self.now),
+                "headAt": _head_at(before, pr, self.now),
                 "source": "discovery",
                 "fork": fork,
             }
@@ -118,8 +121,17 @@ class AnchorDiscovery:
         gone = []
         for view in preview_set(self.fleet, self.now).anchors:
             if view.state is AnchorState.ended and not self.owned.for_lane(view.lane):
-                gone.append(_document(view.product, view.spec.model_copy(update={"gone": True})))
+                ended = view.spec.ended_at or int(self.now)  # a TTL end was never written
+                update = {"gone": True, "ended_at": ended}
+                gone.append(_document(view.product, view.spec.model_copy(update=update)))
         return gone
+
+
+def _head_at(before: PreviewAnchorSpec | None, pr: PullRequest, now: float) -> int:
+    """When this head was first seen: kept while the SHA stays, moved by a push."""
+    if before is not None and before.head_sha == pr.head_sha:
+        return before.head_at if before.head_at is not None else before.opened_at
+    return int(now)
 
 
 def _qualifies(policy: PreviewPolicy, pr: PullRequest, fork: bool) -> bool:

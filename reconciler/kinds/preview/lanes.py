@@ -139,9 +139,14 @@ def _lifecycle(
 ) -> tuple[AnchorState, str]:
     if spec.gone:
         return AnchorState.gone, "torn down"
-    if spec.ended_at is None:
+    ended_at = spec.ended_at
+    if ended_at is None and policy.ttl_hours is not None:
+        idle_until = (spec.head_at or spec.opened_at) + policy.ttl_hours * 3600
+        if now >= idle_until:  # no new commit for the TTL: ends as if closed
+            ended_at = idle_until
+    if ended_at is None:
         return AnchorState.live, f"PR #{spec.number} at {spec.head_sha[:7]}"
-    until = spec.ended_at + policy.grace_period_minutes * 60
+    until = ended_at + policy.grace_period_minutes * 60
     if now < until:
         return AnchorState.ending, f"PR #{spec.number} ended; kept for {int(until - now)}s more"
     return AnchorState.ended, f"PR #{spec.number} ended; grace period over, torn down"
