@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///.setpoint/setpoint.db"
@@ -42,7 +44,25 @@ class Settings(BaseSettings):
         gt=0,
         description="finished plans older than this are deleted; audit records never are",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key that signs audit checkpoints (`setpoint audit keygen`); keep it "
+        "outside the database; never logged",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="a file holding the audit key, instead of SETPOINT_AUDIT_KEY",
+    )
     secret_store_key: SecretStr | None = Field(
         default=None,
         description="key of the encrypted secret store (`setpoint secrets keygen`); never logged",
     )
+
+
+def describe_invalid(exc: ValidationError, prefix: str = "SETPOINT_") -> str:
+    """One line naming each variable that is out of range, and why, never its value."""
+    problems = []
+    for error in exc.errors():
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from providers.http_core import DEFAULT_TIMEOUT_SECONDS
@@ -18,3 +20,13 @@ class DokployConfig(BaseSettings):
     retry_backoff_base: float = Field(0.5, ge=0, description="Backoff multiplier (seconds).")
     retry_backoff_max: float = Field(5.0, ge=0, description="Cap on one backoff wait.")
     retry_after_cap: float = Field(30.0, ge=0, description="Cap on honouring Retry-After.")
+
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, url: str) -> str:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{url!r} is not a Dokploy address: it needs http:// or https:// and a host"
+            )
+        return url.strip()

@@ -40,8 +40,12 @@ def plan(
     from reconciler.core.planning import compute_plan
     from reconciler.core.plans import Plan
 
+    if out is not None and not out.parent.is_dir():
+        raise fail(f"cannot write the plan to {out}: there is no folder {out.parent}")
+
     async def run() -> Plan:
-        async with open_runtime(progress=lambda m: errors.print(f"[dim]{m}[/]")) as runtime:
+        progress = lambda m: errors.print(f"[dim]{m}[/]")  # noqa: E731
+        async with open_runtime(progress=progress, check_config=True) as runtime:
             return await compute_plan(runtime, lane or None)
 
     try:
@@ -88,7 +92,7 @@ def apply(
             spinner.update(f"running {message}")
 
     async def run() -> ApplyResult:
-        async with open_runtime(progress=progress) as runtime:
+        async with open_runtime(progress=progress, check_config=True) as runtime:
             return await apply_plan(runtime, plan_id, allow_destroy=allow_destroy)
 
     try:

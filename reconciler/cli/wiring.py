@@ -11,6 +11,14 @@ from sqlalchemy.engine import Engine
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.config import DokployConfig
+from providers.dokploy.errors import (
+    DokployAddressError,
+    DokployError,
+    DokployForbidden,
+    DokployNotFound,
+    DokployTransientError,
+    DokployUnauthorized,
+)
 from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.errors import SecretStoreError
@@ -18,6 +26,7 @@ from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
 from reconciler.records.secret_store import SecretStore
 from reconciler.runtime import Progress, Runtime
+from reconciler.settings import describe_invalid
 
 
 def default_actor() -> str:
@@ -33,11 +42,37 @@ def default_actor() -> str:
 def dokploy_config() -> DokployConfig:
     try:
         return DokployConfig()  # read from the environment
-    except ValidationError:
+    except ValidationError as exc:
+        if any(error["type"] == "missing" for error in exc.errors()):
+            raise fail(
+                "Dokploy is not configured: set SETPOINT_DOKPLOY_URL and "
+                "SETPOINT_DOKPLOY_API_KEY (or try `setpoint demo`, which brings its own emulator)"
+            ) from None
+        raise fail(describe_invalid(exc, prefix="SETPOINT_DOKPLOY_")) from None
+
+
+async def check_dokploy(client: DokployClient) -> None:
+    """Fail with one line naming the URL when the URL or the key is wrong: a configuration
+    error is not retried and stores no plan. Dokploy being down is left to the plan's gate."""
+    where = client.base_url
+    try:
+        await client.preflight()
+    except (DokployUnauthorized, DokployForbidden) as exc:
         raise fail(
-            "Dokploy is not configured: set SETPOINT_DOKPLOY_URL and SETPOINT_DOKPLOY_API_KEY "
-            "(or try `setpoint demo`, which brings its own emulator)"
+            f"Dokploy at {where} refused the API key (HTTP {exc.http_status}): "
+            "check SETPOINT_DOKPLOY_API_KEY"
         ) from None
+    except DokployNotFound:
+        raise fail(
+            f"Dokploy's API is not at {where} (HTTP 404 for user.get): "
+            "check SETPOINT_DOKPLOY_URL, the address of the Dokploy instance"
+        ) from None
+    except DokployAddressError as exc:
+        raise fail(f"cannot use SETPOINT_DOKPLOY_URL {where}: {exc.message}") from None
+    except DokployTransientError:
+        return
+    except DokployError as exc:
+        raise fail(f"Dokploy at {where} did not answer as Dokploy does: {exc}") from None
 
 
 def secret_store(engine: Engine) -> SecretStore | None:
@@ -52,7 +87,10 @@ def secret_store(engine: Engine) -> SecretStore | None:
 
 
 @asynccontextmanager
-async def open_runtime(progress: Progress | None = None) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    progress: Progress | None = None, *, check_config: bool = False
+) -> AsyncIterator[Runtime]:
+    """The runtime; with `check_config`, a wrong Dokploy URL or key fails first, in one line."""
     settings = context.settings()
     config = dokploy_config()
     allow = tuple(settings.health_allow_hosts)
@@ -68,6 +106,8 @@ async def open_runtime(progress: Progress | None = None) -> AsyncIterator[Runtim
         timeout=config.timeout_seconds,
         retry_attempts=config.retry_attempts,
     ) as client:
+        if check_config:
+            await check_dokploy(client)
         engine = context.ready_engine()
         runtime = Runtime(
             engine=engine,
