@@ -8,6 +8,7 @@ loads nothing more.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from typer.core import TyperGroup
@@ -46,6 +47,8 @@ def _setpoint(exc: BaseException) -> str | None:
 
 
 def _database(exc: BaseException) -> str | None:
+    if "sqlalchemy" not in sys.modules:  # then it cannot be its error; `--help` stays light
+        return None
     from sqlalchemy.exc import DBAPIError
 
     if not isinstance(exc, DBAPIError):
@@ -66,6 +69,8 @@ def _file(exc: BaseException) -> str | None:
 
 
 def _dokploy(exc: BaseException) -> str | None:
+    if "providers.dokploy.errors" not in sys.modules:
+        return None
     from providers.dokploy.errors import DokployError
 
     return f"Dokploy: {_first_line(str(exc))}" if isinstance(exc, DokployError) else None

@@ -84,9 +84,7 @@ def test_rewriting_a_record_and_every_later_hash_fails_against_a_checkpoint(
 ) -> None:
     checkpoint = _checkpoint(anchored, tmp_path)
     with engine.begin() as db:
-        db.execute(
-            sa.update(AuditRecord).where(col(AuditRecord.seq) == 2).values(actor="mallory")
-        )
+        db.execute(sa.update(AuditRecord).where(col(AuditRecord.seq) == 2).values(actor="mallory"))
     _rehash_from(engine, 2)
 
     assert _verify(anchored)[0] == 0
@@ -196,9 +194,7 @@ def test_only_an_explicit_audited_repair_recreates_the_head(
 def test_repair_refuses_a_damaged_trail(anchored: Invoke, engine: Engine) -> None:
     with engine.begin() as db:
         db.execute(sa.delete(AuditHead))
-        db.execute(
-            sa.update(AuditRecord).where(col(AuditRecord.seq) == 2).values(actor="mallory")
-        )
+        db.execute(sa.update(AuditRecord).where(col(AuditRecord.seq) == 2).values(actor="mallory"))
     result = anchored("audit", "repair-head")
     assert result.exit_code == 1
     assert "record 2 does not verify" in result.stderr and "Traceback" not in result.output
