@@ -182,7 +182,7 @@ def write_as_apply(engine: Engine, count: int) -> None:
         for first in range(offset * 2, count, LANES * 2):
             pair = [entry(first), entry(first + 1)][: count - first]
             await journal.write(lambda _session, pair=pair: pair)
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
 
     async def lanes() -> None:
         async with anyio.create_task_group() as group:
