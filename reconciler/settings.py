@@ -27,7 +27,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="hosts health checks may reach although they resolve to private addresses",
     )
-    deploy_poll_seconds: float = Field(default=2.0, gt=0)
+    deploy_poll_seconds: float = Field(
+        default=2.0, gt=0, description="how often a deploy's status is polled"
+    )
+    health_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="after a deploy whose health check fails, wait this long before checking "
+        "again, doubling each failure (at most an hour); the deploy is not repeated",
+    )
     apply_concurrency: int = Field(
         default=8,
         ge=1,
