@@ -17,18 +17,34 @@ class Settings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         description="SQLAlchemy URL; SQLite file by default, postgresql://... for shared use",
     )
-    actor: str | None = Field(default=None, description="who is acting, for audit records")
-    plan_ttl_minutes: int = Field(default=60, ge=1, description="a plan expires after this")
-    max_deletions: int = Field(default=2, ge=0, description="blast-radius guard: deletions")
+    actor: str | None = Field(
+        default=None, description="who is acting, for audit records (else cli:$USER)"
+    )
+    plan_ttl_minutes: int = Field(
+        default=60, ge=1, description="a plan expires this many minutes after it is computed"
+    )
+    max_deletions: int = Field(
+        default=2, ge=0, description="blast-radius guard: deletions a plan may hold"
+    )
     max_deletion_share: float = Field(
-        default=0.5, ge=0, le=1, description="blast-radius guard: share of owned objects"
+        default=0.5,
+        ge=0,
+        le=1,
+        description="blast-radius guard: share of owned objects a plan may delete",
     )
     health_allow_hosts: list[str] = Field(
         default_factory=list,
-        description="hosts health checks may reach although they resolve to private addresses",
+        description="JSON list of hosts health checks may reach although they resolve to "
+        "private addresses",
+    )
+    health_route_via: str | None = Field(
+        default=None,
+        description="for trying plans locally: send every health check to this http:// "
+        "address, keeping the domain in the Host header (`setpoint emulator dokploy` answers "
+        "for the domains it routes); never set it in production",
     )
     deploy_poll_seconds: float = Field(
-        default=2.0, gt=0, description="how often a deploy's status is polled"
+        default=2.0, gt=0, description="the longest wait between two looks at a running deployment"
     )
     health_backoff_seconds: float = Field(
         default=30.0,

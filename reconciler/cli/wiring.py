@@ -6,6 +6,7 @@ import getpass
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
@@ -25,7 +26,7 @@ from reconciler.errors import SecretStoreError
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
 from reconciler.records.secret_store import SecretStore
-from reconciler.runtime import Progress, Runtime
+from reconciler.runtime import HealthProbe, Progress, Runtime
 from reconciler.settings import describe_invalid
 
 
@@ -86,6 +87,48 @@ def secret_store(engine: Engine) -> SecretStore | None:
         raise fail(str(exc)) from None
 
 
+def health_probe(allow_hosts: list[str], route_via: str | None) -> HealthProbe:
+    """Health checks as configured: to the domains themselves, or all to `route_via`."""
+    allow = tuple(allow_hosts)
+    if route_via is None:
+
+        async def direct(url: str, expect_status: int, timeout: float) -> HealthResult:
+            return await check_http(
+                url, expect_status=expect_status, timeout=timeout, allow_hosts=allow
+            )
+
+        return direct
+    via = httpx.URL(route_via)
+
+    async def routed(url: str, expect_status: int, timeout: float) -> HealthResult:
+        async def to_via(host: str, port: int) -> list[str]:
+            return [via.host]
+
+        return await check_http(
+            url,
+            expect_status=expect_status,
+            timeout=timeout,
+            allow_hosts=(*allow, httpx.URL(url).host),
+            resolver=to_via,
+            transport=RouteVia(via),
+        )
+
+    return routed
+
+
+class RouteVia(httpx.AsyncHTTPTransport):
+    """Sends each request to one plain-HTTP address, keeping its Host header."""
+
+    def __init__(self, via: httpx.URL) -> None:
+        super().__init__()
+        self._via = via
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host=self._via.host, port=self._via.port)
+        request.extensions.pop("sni_hostname", None)
+        return await super().handle_async_request(request)
+
+
 @asynccontextmanager
 async def open_runtime(
     progress: Progress | None = None, *, check_config: bool = False
@@ -93,12 +136,7 @@ async def open_runtime(
     """The runtime; with `check_config`, a wrong Dokploy URL or key fails first, in one line."""
     settings = context.settings()
     config = dokploy_config()
-    allow = tuple(settings.health_allow_hosts)
-
-    async def health(url: str, expect_status: int, timeout: float) -> HealthResult:
-        return await check_http(
-            url, expect_status=expect_status, timeout=timeout, allow_hosts=allow
-        )
+    health = health_probe(settings.health_allow_hosts, settings.health_route_via)
 
     async with DokployClient(
         config.url,
