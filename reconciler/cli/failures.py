@@ -33,6 +33,8 @@ class SetpointGroup(TyperGroup):
 
 def describe(exc: BaseException) -> str | None:
     """The one-line message for a failure an operator can act on, or None for a bug."""
+    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        return describe(exc.exceptions[0])  # one failure out of a task group: that one
     for describer in (_setpoint, _database, _file, _dokploy):
         message = describer(exc)
         if message is not None:

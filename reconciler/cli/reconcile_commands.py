@@ -54,7 +54,7 @@ def plan(
         raise fail(str(exc), code=EXIT_ERROR) from None
     data = result.model_dump(mode="json")
     if out is not None:
-        out.write_text(result.model_dump_json(indent=2) + "\n")
+        _write_plan(out, result.plan_id, result.model_dump_json(indent=2) + "\n")
     if output is OutputFormat.json:
         print_json(data)
     else:
@@ -67,6 +67,16 @@ def plan(
         raise typer.Exit(EXIT_CHANGES if result.actions else EXIT_NO_CHANGES)
     if result.blockers:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _write_plan(out: Path, plan_id: str, text: str) -> None:
+    try:
+        out.write_text(text)
+    except OSError as exc:
+        raise fail(
+            f"plan {plan_id} is stored (`setpoint apply {plan_id}`), but could not be written "
+            f"to {out}: {exc.strerror or type(exc).__name__}"
+        ) from None
 
 
 def apply(

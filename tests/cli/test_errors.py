@@ -143,3 +143,12 @@ def test_a_setting_out_of_range_is_one_line_naming_it(
         patch.setenv(variable, value)
         line = _one_line_error(cli("status"))
     assert f"invalid setting {variable}:" in line
+
+
+def test_a_failure_inside_a_task_group_is_described_as_itself() -> None:
+    from reconciler.cli.failures import describe
+    from reconciler.errors import PlanNotFound
+
+    grouped = ExceptionGroup("unhandled errors in a TaskGroup", [PlanNotFound("no plan 'x'")])
+    assert describe(grouped) == "no plan 'x'"
+    assert describe(ValueError("a bug")) is None  # a bug still shows its traceback

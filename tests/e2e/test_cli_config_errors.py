@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,13 @@ def test_a_url_without_a_usable_scheme_is_refused_before_any_request(
     monkeypatch.setenv("SETPOINT_DOKPLOY_URL", url)
     line = _refused(setpoint, "plan")
     assert f"SETPOINT_DOKPLOY_URL: Value error, {url!r} is not a Dokploy address" in line
+
+
+def test_a_plan_that_cannot_be_written_out_still_names_its_stored_id(
+    setpoint: Invoke, base: str, tmp_path: Path
+) -> None:
+    result = setpoint("plan", "--out", str(tmp_path))  # a folder, not a file
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: plan ") and "is stored (`setpoint apply plan-" in line
+    assert f"could not be written to {tmp_path}" in line
