@@ -72,6 +72,7 @@ __all__ = [
     "TimedOut",
     "TransientFailure",
     "TransportFailure",
+    "UnusableAddress",
     "is_server_error",
     "may_repeat",
     "parse_retry_after",
@@ -110,6 +111,10 @@ class TransportFailure(TransientFailure):
     The message names the failure and at most the httpx exception's class, never its
     text (which may include the URL).
     """
+
+
+class UnusableAddress(Exception):
+    """The URL itself cannot be used (no scheme, say): a configuration error, never retried."""
 
 
 class ConnectFailed(TransportFailure):
@@ -160,6 +165,8 @@ async def send(
     try:
         with anyio.fail_after(_deadline(timeout)):
             return await http.request(method, url, params=params, json=json)
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise UnusableAddress(f"{http.base_url}: {type(exc).__name__}") from None
     except httpx.ConnectTimeout:
         raise ConnectTimedOut("could not connect: ConnectTimeout") from None
     except httpx.ConnectError as exc:

@@ -11,6 +11,10 @@
     ├── LeaseNotFound            no lease on that lane to release
     ├── LeaseHeld                releasing a live worker's lease needs --force
     ├── EmptyPrune               a prune given no documents, which would empty the store
+    ├── AuditError
+    │   ├── AuditHeadLost        records exist but the audit head row is gone
+    │   ├── AuditRepairRefused   `audit repair-head` found nothing it may safely repair
+    │   └── CheckpointError      an audit checkpoint cannot be made or read
     └── SecretError
         ├── SecretUnavailable    a secret reference could not be resolved
         ├── SecretStoreError     the encrypted store cannot be used as asked
@@ -89,6 +93,30 @@ class LeaseHeld(SetpointError):
         )
         self.lane = lane
         self.holder = holder
+
+
+class AuditError(SetpointError):
+    """Something about the audit trail itself."""
+
+
+class AuditHeadLost(AuditError):
+    """Records exist but the head row that chains new ones is gone; nothing is appended."""
+
+    def __init__(self, last_seq: int) -> None:
+        super().__init__(
+            f"the audit head is lost: the trail has {last_seq} record(s) but no head row, so "
+            "no record can be written; check the trail with `setpoint audit verify`, then "
+            "recreate the head with `setpoint audit repair-head` (audited)"
+        )
+        self.last_seq = last_seq
+
+
+class AuditRepairRefused(AuditError):
+    pass
+
+
+class CheckpointError(AuditError):
+    pass
 
 
 class SecretError(SetpointError):

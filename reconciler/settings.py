@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///.setpoint/setpoint.db"
@@ -15,17 +17,41 @@ class Settings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         description="SQLAlchemy URL; SQLite file by default, postgresql://... for shared use",
     )
-    actor: str | None = Field(default=None, description="who is acting, for audit records")
-    plan_ttl_minutes: int = Field(default=60, ge=1, description="a plan expires after this")
-    max_deletions: int = Field(default=2, ge=0, description="blast-radius guard: deletions")
+    actor: str | None = Field(
+        default=None, description="who is acting, for audit records (else cli:$USER)"
+    )
+    plan_ttl_minutes: int = Field(
+        default=60, ge=1, description="a plan expires this many minutes after it is computed"
+    )
+    max_deletions: int = Field(
+        default=2, ge=0, description="blast-radius guard: deletions a plan may hold"
+    )
     max_deletion_share: float = Field(
-        default=0.5, ge=0, le=1, description="blast-radius guard: share of owned objects"
+        default=0.5,
+        ge=0,
+        le=1,
+        description="blast-radius guard: share of owned objects a plan may delete",
     )
     health_allow_hosts: list[str] = Field(
         default_factory=list,
-        description="hosts health checks may reach although they resolve to private addresses",
+        description="JSON list of hosts health checks may reach although they resolve to "
+        "private addresses",
     )
-    deploy_poll_seconds: float = Field(default=2.0, gt=0)
+    health_route_via: str | None = Field(
+        default=None,
+        description="for trying plans locally: send every health check to this http:// "
+        "address, keeping the domain in the Host header (`setpoint emulator dokploy` answers "
+        "for the domains it routes); never set it in production",
+    )
+    deploy_poll_seconds: float = Field(
+        default=2.0, gt=0, description="the longest wait between two looks at a running deployment"
+    )
+    health_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="after a deploy whose health check fails, wait this long before checking "
+        "again, doubling each failure (at most an hour); the deploy is not repeated",
+    )
     apply_concurrency: int = Field(
         default=8,
         ge=1,
@@ -42,7 +68,25 @@ class Settings(BaseSettings):
         gt=0,
         description="finished plans older than this are deleted; audit records never are",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key that signs audit checkpoints (`setpoint audit keygen`); keep it "
+        "outside the database; never logged",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="a file holding the audit key, instead of SETPOINT_AUDIT_KEY",
+    )
     secret_store_key: SecretStr | None = Field(
         default=None,
         description="key of the encrypted secret store (`setpoint secrets keygen`); never logged",
     )
+
+
+def describe_invalid(exc: ValidationError, prefix: str = "SETPOINT_") -> str:
+    """One line naming each variable that is out of range, and why, never its value."""
+    problems = []
+    for error in exc.errors():
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems)

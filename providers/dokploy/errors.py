@@ -57,6 +57,10 @@ class DokployUnauthorized(DokployError):
     """The API key is missing, wrong, revoked or rate-exhausted (Dokploy answers 401)."""
 
 
+class DokployAddressError(DokployError):
+    """SETPOINT_DOKPLOY_URL cannot be used (no scheme, say): configuration, never retried."""
+
+
 class DokployForbidden(DokployError):
     """The key is valid but its member lacks the permission for this call."""
 

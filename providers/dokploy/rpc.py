@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from providers.dokploy.errors import (
+    DokployAddressError,
     DokployConnectError,
     DokployError,
     DokployTimeout,
@@ -28,6 +29,7 @@ from providers.http_core import (
     RetryPolicy,
     TimedOut,
     TransportFailure,
+    UnusableAddress,
     send,
     with_retries,
 )
@@ -85,6 +87,10 @@ class RpcCaller:
                 params=query if body is None else None,
                 json=body,
             )
+        except UnusableAddress as failure:
+            raise DokployAddressError(
+                f"not a usable address ({failure})", procedure=procedure
+            ) from None
         except TransportFailure as failure:
             error = _transport_error(failure, procedure)
             if isinstance(error, DokployTimeout):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from providers.http_core import DEFAULT_TIMEOUT_SECONDS
@@ -11,9 +11,24 @@ from providers.http_core import DEFAULT_TIMEOUT_SECONDS
 class GitHubConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SETPOINT_GITHUB_", extra="ignore")
 
-    api_url: str = "https://api.github.com"
-    token: SecretStr | None = None
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    webhook_secret: SecretStr | None = None
-    oidc_audience: str = "setpoint"
-    oidc_issuer: str = "https://token.actions.githubusercontent.com"
+    api_url: str = Field(default="https://api.github.com", description="GitHub REST API base URL")
+    token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "token for the GitHub API; with it, `setpoint run` finds pull requests and "
+            "reconciles preview lanes; never logged"
+        ),
+    )
+    timeout_seconds: float = Field(
+        default=DEFAULT_TIMEOUT_SECONDS, description="per-call timeout, seconds"
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="secret GitHub signs webhook deliveries with; never logged"
+    )
+    oidc_audience: str = Field(
+        default="setpoint", description="audience a workflow's OIDC token must carry"
+    )
+    oidc_issuer: str = Field(
+        default="https://token.actions.githubusercontent.com",
+        description="issuer a workflow's OIDC token must come from",
+    )

@@ -2,7 +2,9 @@
 workflow and ref it runs for.
 
 Pinned: issuer, audience and RS256 (the algorithm is never taken from the token, so
-`alg: none` and HS256-with-the-public-key are refused). Every `jti` is accepted once.
+`alg: none` and HS256-with-the-public-key are refused). Every `jti` is accepted once, and a
+required claim that is present but empty (`""`, blanks, null, `[]`) is refused like a
+missing one: an empty `jti` would otherwise make every such token share one replay slot.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ REQUIRED_CLAIMS = (
 class OidcRejected(Exception):
     """The token is refused. `reason`: malformed, bad_algorithm, unknown_key,
     bad_signature, expired, not_yet_valid, wrong_audience, wrong_issuer,
-    missing_claim:<name>, malformed_claims, replayed, jwks_unavailable."""
+    missing_claim:<name>, empty_claim:<name>, malformed_claims, replayed,
+    jwks_unavailable."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -171,7 +174,21 @@ class OidcVerifier:
             )
         except jwt.InvalidTokenError as exc:
             raise OidcRejected(_reason(exc)) from None
+        empty = _first_empty_claim(claims)
+        if empty is not None:
+            raise OidcRejected(f"empty_claim:{empty}")
         return claims
+
+
+def _first_empty_claim(claims: dict[str, Any]) -> str | None:
+    """The first required claim that is present but empty: null, blank text, [] or {}."""
+    for name in REQUIRED_CLAIMS:
+        value = claims.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return name
+        if isinstance(value, list | dict) and not value:
+            return name
+    return None
 
 
 def _reason(exc: jwt.InvalidTokenError) -> str:

@@ -11,6 +11,7 @@ from reconciler.cli import (
     demo_commands,
     desired_commands,
     emulator_commands,
+    failures,
     forget_commands,
     lease_commands,
     logs,
@@ -26,6 +27,7 @@ app = typer.Typer(
     name="setpoint",
     help="Declarative reconciler for products on Dokploy and self-hosted GitHub Actions runners.",
     no_args_is_help=True,
+    cls=failures.SetpointGroup,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
@@ -36,8 +38,12 @@ def main_options(
     verbose: int = typer.Option(
         0, "--verbose", "-v", count=True, help="Log more to stderr: -v info, -vv debug."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, show the traceback instead of one line."
+    ),
 ) -> None:
     """Declarative reconciler for products on Dokploy and self-hosted GitHub Actions runners."""
+    failures.state["debug"] = debug
     logs.configure(verbose)
 
 

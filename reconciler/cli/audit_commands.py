@@ -122,18 +122,93 @@ def show(
 
 
 @app.command("verify")
-def verify() -> None:
+def verify(
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="A checkpoint from `setpoint audit checkpoint`: also prove that nothing up to it "
+        "was removed or rewritten since (needs SETPOINT_AUDIT_KEY).",
+    ),
+) -> None:
     """Recompute the chain; exit 1 and say where when a record was edited, removed or moved."""
     from reconciler.records import audit as log
+    from reconciler.records import checkpoint as anchor
 
+    loaded = None
+    if checkpoint is not None:
+        loaded = anchor.load(_read(checkpoint), _audit_key())
     with _session() as session:
-        result = log.verify_chain(session)
+        if loaded is None:
+            result = log.verify_chain(session)
+        else:
+            result = anchor.verify_against(session, loaded)
     if not result.ok:
-        raise fail(
-            f"audit chain broken at record {result.first_bad_seq}: {result.reason} "
-            f"({result.checked} record(s) before it verified)"
+        where = "" if result.first_bad_seq is None else f" at record {result.first_bad_seq}"
+        raise fail(f"audit chain broken{where}: {result.reason}")
+    if loaded is None:
+        console.print(
+            f"audit chain ok: {result.checked} record(s) verified "
+            "(without a checkpoint, removal from the end or a rebuilt trail cannot be seen)"
         )
-    console.print(f"audit chain ok: {result.checked} record(s) verified")
+        return
+    console.print(
+        f"audit chain ok: {result.checked} record(s) verified; record {loaded.seq} matches "
+        f"the checkpoint of {loaded.at}"
+    )
+
+
+@app.command("keygen")
+def keygen() -> None:
+    """Print a new audit key (set it as SETPOINT_AUDIT_KEY, kept outside the database)."""
+    from reconciler.records.checkpoint import generate_key
+
+    sys.stdout.write(generate_key() + "\n")
+
+
+@app.command("checkpoint")
+def checkpoint_(
+    out: Path = typer.Option(..., "--out", help="Write the signed checkpoint here."),
+) -> None:
+    """Sign the current head with SETPOINT_AUDIT_KEY; keep the file away from the database."""
+    from reconciler.records import checkpoint as anchor
+
+    if not out.parent.is_dir():
+        raise fail(f"cannot write the checkpoint to {out}: there is no folder {out.parent}")
+    key = _audit_key()
+    with _session() as session:
+        signed = anchor.take(session, key)
+    out.write_text(json.dumps(signed, indent=2) + "\n", encoding="utf-8")
+    console.print(f"checkpoint of record {signed['seq']} written to {out}")
+
+
+@app.command("repair-head")
+def repair_head() -> None:
+    """Recreate a lost audit head at the last record, once the records verify; audited."""
+    from reconciler.cli.wiring import default_actor
+    from reconciler.records import audit as log
+
+    row = log.repair_head(context.ready_engine(), default_actor())
+    console.print(
+        f"audit head recreated at record {row.data['seq']}; the repair is record {row.seq}"
+    )
+
+
+def _audit_key() -> str:
+    settings = context.settings()
+    if settings.audit_key is not None:
+        return settings.audit_key.get_secret_value()
+    if settings.audit_key_file is not None:
+        return _read(settings.audit_key_file).strip()
+    raise fail(
+        "SETPOINT_AUDIT_KEY (or SETPOINT_AUDIT_KEY_FILE) is not set: make a key with "
+        "`setpoint audit keygen` and keep it outside the database"
+    )
+
+
+def _read(path: Path) -> str:
+    if not path.is_file():
+        raise fail(f"there is no file {path}")
+    return path.read_text(encoding="utf-8")
 
 
 @app.command("export")
@@ -147,6 +222,8 @@ def export(
     """Every matching record as one JSON object per line, with its hashes, oldest first."""
     from reconciler.records import audit as log
 
+    if out is not None and not out.parent.is_dir():
+        raise fail(f"cannot write the export to {out}: there is no folder {out.parent}")
     with _session() as session:
         if out is None:
             log.export_jsonl(session, sys.stdout, lane=lane, plan_id=plan, event=event)

@@ -17,9 +17,16 @@ if TYPE_CHECKING:
 
 @cache
 def settings() -> Settings:
-    from reconciler.settings import Settings
+    """The settings; a value out of range is one line naming its variable, then exit 1."""
+    from pydantic import ValidationError
 
-    return Settings()
+    from reconciler.cli.output import fail
+    from reconciler.settings import Settings, describe_invalid
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise fail(describe_invalid(exc)) from None
 
 
 @cache

@@ -21,13 +21,25 @@ def dokploy(
         help="Key clients must send in x-api-key.",
     ),
     seed: int = typer.Option(0, help="Seed for generated ids and app-name suffixes."),
+    build_seconds: float = typer.Option(
+        0.2, "--build-seconds", min=0, help="How long each deployment takes to build."
+    ),
+    latency: float = typer.Option(
+        0.0, "--latency", min=0, help="Seconds added to every API call's answer."
+    ),
 ) -> None:
-    """Serve a Dokploy v0.30 emulator at http://127.0.0.1:PORT/api."""
+    """Serve a Dokploy v0.30 emulator at http://127.0.0.1:PORT/api.
+
+    It also answers, on any other path, for the domains it routes to a deployed service, as
+    Traefik would: set SETPOINT_HEALTH_ROUTE_VIA=http://127.0.0.1:PORT to send a plan's
+    health checks there.
+    """
     import uvicorn
 
     from providers.dokploy.emulator import create_app
 
-    uvicorn.run(create_app(api_key=api_key, seed=seed), host=LOOPBACK, port=port, log_level="info")
+    app = create_app(api_key=api_key, seed=seed, build_seconds=build_seconds, latency=latency)
+    uvicorn.run(app, host=LOOPBACK, port=port, log_level="info")
 
 
 @app.command("github")

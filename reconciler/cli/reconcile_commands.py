@@ -41,8 +41,12 @@ def plan(
     from reconciler.core.planning import compute_plan
     from reconciler.core.plans import Plan
 
+    if out is not None and not out.parent.is_dir():
+        raise fail(f"cannot write the plan to {out}: there is no folder {out.parent}")
+
     async def run() -> Plan:
-        async with open_runtime(progress=lambda m: errors.print(f"[dim]{m}[/]")) as runtime:
+        progress = lambda m: errors.print(f"[dim]{m}[/]")  # noqa: E731
+        async with open_runtime(progress=progress, check_config=True) as runtime:
             return await compute_plan(runtime, lane or None)
 
     try:
@@ -51,7 +55,7 @@ def plan(
         raise fail(str(exc), code=EXIT_ERROR) from None
     data = result.model_dump(mode="json")
     if out is not None:
-        out.write_text(result.model_dump_json(indent=2) + "\n")
+        _write_plan(out, result.plan_id, result.model_dump_json(indent=2) + "\n")
     if output is OutputFormat.json:
         print_json(data)
     else:
@@ -64,6 +68,16 @@ def plan(
         raise typer.Exit(EXIT_CHANGES if result.actions else EXIT_NO_CHANGES)
     if result.blockers:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _write_plan(out: Path, plan_id: str, text: str) -> None:
+    try:
+        out.write_text(text)
+    except OSError as exc:
+        raise fail(
+            f"plan {plan_id} is stored (`setpoint apply {plan_id}`), but could not be written "
+            f"to {out}: {exc.strerror or type(exc).__name__}"
+        ) from None
 
 
 def apply(
@@ -99,7 +113,7 @@ def apply(
     plan_id = _plan_id_of(plan_ref)
 
     async def run() -> ApplyResult:
-        async with open_runtime(progress=progress) as runtime:
+        async with open_runtime(progress=progress, check_config=True) as runtime:
             return await apply_plan(runtime, plan_id, allow_destroy=allow_destroy)
 
     try:

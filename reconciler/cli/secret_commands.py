@@ -11,7 +11,6 @@ import typer
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
 from reconciler.errors import SecretStoreError
-from reconciler.records.audit_events import AuditEvent
 
 if TYPE_CHECKING:
     from reconciler.records.secret_store import SecretStore
@@ -46,7 +45,6 @@ def set_(name: str = typer.Argument(..., help="The name `fromStore` references u
     """Store a secret read from standard input (a prompt on a terminal); never from argv,
     so it stays out of shell history and process listings."""
     from reconciler.cli.wiring import default_actor
-    from reconciler.records import audit
     from reconciler.records.secret_store import check_name
 
     try:
@@ -57,15 +55,9 @@ def set_(name: str = typer.Argument(..., help="The name `fromStore` references u
     value = getpass.getpass(f"value for {name}: ") if sys.stdin.isatty() else sys.stdin.read()
     value = value.removesuffix("\n").removesuffix("\r")
     try:
-        created = store.put(name, value)
+        created = store.put(name, value, actor=default_actor())  # audited atomically
     except SecretStoreError as exc:
         raise fail(str(exc)) from None
-    audit.record(
-        context.ready_engine(),
-        event=AuditEvent.secret_stored,
-        actor=default_actor(),
-        data={"name": name, "created": created},
-    )
     console.print(f"{'stored' if created else 'replaced'} secret {name} (value not shown)")
 
 
@@ -86,14 +78,7 @@ def list_(output: OutputFormat = OUTPUT_OPTION) -> None:
 def delete(name: str = typer.Argument(...)) -> None:
     """Delete a stored secret."""
     from reconciler.cli.wiring import default_actor
-    from reconciler.records import audit
 
-    if not _store().delete(name):
+    if not _store().delete(name, actor=default_actor()):  # audited atomically
         raise fail(f"no secret named {name!r}")
-    audit.record(
-        context.ready_engine(),
-        event=AuditEvent.secret_deleted,
-        actor=default_actor(),
-        data={"name": name},
-    )
     console.print(f"deleted secret {name}")

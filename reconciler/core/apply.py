@@ -56,6 +56,7 @@ class ActionReport:
     result: ActionResult
     message: str
     retry_after: float | None = None
+    stalled: bool = False  # a Retry that shows the lane Stalled until it is tried again
 
 
 @dataclass
@@ -356,14 +357,15 @@ class _Run:
         entry = self._entry(AuditEvent.action_result, action, data)
 
         def write(session: Session) -> list[AuditEntry]:
-            if isinstance(outcome, Done):
+            if isinstance(outcome, Done | Retry):
+                done = outcome if isinstance(outcome, Done) else None
                 ownership.apply_changes(
                     session,
                     kind=kind_of_lane(action.lane),
                     lane=action.lane,
-                    claims=outcome.claims,
+                    claims=done.claims if done else (),
                     facts=outcome.facts,
-                    releases=outcome.releases,
+                    releases=done.releases if done else (),
                 )
             return [entry]
 
@@ -412,7 +414,9 @@ def _report(action: Action, outcome: Outcome) -> ActionReport:
         return ActionReport(action.id, action.op, action.lane, "ok", outcome.message)
     if isinstance(outcome, Retry):
         message = f"not yet: {redact(outcome.reason)}; trying again after {outcome.after:g}s"
-        return ActionReport(action.id, action.op, action.lane, "retry", message, outcome.after)
+        return ActionReport(
+            action.id, action.op, action.lane, "retry", message, outcome.after, outcome.stalled
+        )
     return ActionReport(action.id, action.op, action.lane, "failed", outcome.message)
 
 
@@ -465,6 +469,11 @@ def _lane_result(
         first = by_result["retry"][0]
         retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
+        if first.stalled:
+            condition = status.stalled(status.Reason.health_failing, message)
+            return status.StatusUpdate(
+                lane, condition, last_applied_plan=changed, retry_at=retry_at
+            )
         return status.StatusUpdate(
             lane, status.waiting(message), last_applied_plan=changed, retry_at=retry_at
         )

@@ -52,10 +52,17 @@ class Done:
 
 @dataclass(frozen=True)
 class Retry:
-    """Not yet: the lane stops here without failing, and is tried again after `after` s."""
+    """Not yet: the lane stops here without failing, and is tried again after `after` s.
+
+    `facts` are recorded as a `Done`'s are (what the attempt did establish, such as the
+    configuration a deployment now runs). `stalled` shows the lane Stalled, with `reason`,
+    until then: it needs attention, not only time (a failing health check, say).
+    """
 
     after: float
     reason: str
+    facts: tuple[Facts, ...] = ()
+    stalled: bool = False
 
 
 @dataclass(frozen=True)

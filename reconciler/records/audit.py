@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoResultFound
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from reconciler.errors import SecretInAuditRecord
+from reconciler.errors import AuditHeadLost, AuditRepairRefused, SecretInAuditRecord
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import session_scope
@@ -137,14 +137,27 @@ def _advance_head(connection: Connection, count: int) -> tuple[int, str]:
     """
     row = _advance(connection, count)
     if row is None:
-        # First use. A concurrent first writer's insert turns ours into a no-op (on
-        # PostgreSQL ours waits for it to commit), so the second advance finds its row.
-        postgres = connection.dialect.name == "postgresql"
-        connection.execute(_CREATE_HEAD_POSTGRESQL if postgres else _CREATE_HEAD_SQLITE)
+        # First use, or a lost head. A concurrent first writer's insert turns ours into a
+        # no-op (on PostgreSQL ours waits for it to commit), so only a head we inserted
+        # ourselves can meet records already there: then the head was lost, and this
+        # transaction (with the head it just made) rolls back rather than re-chain. Looking
+        # at the records before inserting would race a first writer committing meanwhile.
+        if _create_head(connection):
+            last = connection.execute(_LAST_SEQ).scalar()
+            if last is not None:
+                raise AuditHeadLost(int(last))
         row = _advance(connection, count)
     if row is None:  # a snapshot taken before the head existed (REPEATABLE READ, say)
         raise NoResultFound("no audit head row is visible to this transaction")
     return row[0] - count, row[1]
+
+
+def _create_head(connection: Connection) -> bool:
+    """Insert the head at genesis unless one exists; True when this call inserted it."""
+    if connection.dialect.name == "postgresql":  # psycopg reports no rowcount here
+        made = connection.execute(_CREATE_HEAD_POSTGRESQL.returning(_HEAD.c.id))
+        return made.scalar_one_or_none() is not None
+    return connection.execute(_CREATE_HEAD_SQLITE).rowcount == 1
 
 
 def _advance(connection: Connection, count: int) -> tuple[int, str] | None:
@@ -277,30 +290,51 @@ def record_many(engine: Engine, entries: Sequence[AuditEntry]) -> list[AuditReco
 
 def verify_chain(session: Session) -> ChainVerification:
     """Recompute every hash and link; any edit, deletion or reordering breaks it."""
+    broken, checked, last_hash = _walk(session)
+    return broken or _check_head(session, checked, last_hash)
+
+
+def _walk(session: Session) -> tuple[ChainVerification | None, int, str]:
+    """The records' own links and hashes, without the head: (the break or None, how many
+    verified, the last verified hash)."""
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
     rows = session.exec(
         select(AuditRecord).order_by(col(AuditRecord.seq)).execution_options(yield_per=500)
     )
     for row in rows:
-        if row.seq != expected_seq:
-            return ChainVerification(
-                False, checked, expected_seq, f"record {expected_seq} is missing"
-            )
-        if row.prev_hash != prev_hash:
-            return ChainVerification(
-                False, checked, row.seq, "does not link to the record before it"
-            )
-        if record_hash(prev_hash, row) != row.hash:
-            return ChainVerification(
-                False, checked, row.seq, "content does not match its hash (edited)"
-            )
+        reason = _break_in(row, expected_seq, prev_hash)
+        if reason is not None:
+            bad_seq = expected_seq if row.seq != expected_seq else row.seq
+            return ChainVerification(False, checked, bad_seq, reason), checked, prev_hash
         checked += 1
         expected_seq, prev_hash = row.seq + 1, row.hash
+    return None, checked, prev_hash
+
+
+def _break_in(row: AuditRecord, expected_seq: int, prev_hash: str) -> str | None:
+    if row.seq != expected_seq:
+        return f"record {expected_seq} is missing"
+    if row.prev_hash != prev_hash:
+        return "does not link to the record before it"
+    if record_hash(prev_hash, row) != row.hash:
+        return "content does not match its hash (edited)"
+    return None
+
+
+def _check_head(session: Session, checked: int, last_hash: str) -> ChainVerification:
     # populate_existing: appends write the head with Core statements, so a head object this
     # session loaded earlier may be stale; the row itself is not.
     head = session.get(AuditHead, 1, populate_existing=True)
+    if head is None and checked > 0:
+        return ChainVerification(
+            False,
+            checked,
+            None,
+            f"the audit head is lost: {checked} record(s) verify but the head row is gone; "
+            "recreate it with `setpoint audit repair-head`",
+        )
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-    if head_seq != checked or head_hash != prev_hash:
+    if head_seq != checked or head_hash != last_hash:
         return ChainVerification(
             False,
             checked,
@@ -309,6 +343,32 @@ def verify_chain(session: Session) -> ChainVerification:
             "(records removed from the end)",
         )
     return ChainVerification(True, checked)
+
+
+def repair_head(engine: Engine, actor: str) -> AuditRecord:
+    """Recreate a lost head at the last record, and audit that it was done.
+
+    Refused when the head is present, or when the records do not verify on their own:
+    a repair never papers over an edit. The `audit_head_repaired` record says which record
+    the new head was set to, so the repair is itself on the trail.
+    """
+    with transaction(engine) as session:
+        if session.get(AuditHead, 1) is not None:
+            raise AuditRepairRefused("the audit head is present: there is nothing to repair")
+        broken, checked, last_hash = _walk(session)
+        if broken is not None:
+            raise AuditRepairRefused(
+                f"record {broken.first_bad_seq} does not verify ({broken.reason}): "
+                "the head is not recreated over a damaged trail"
+            )
+        session.add(AuditHead(id=1, seq=checked, hash=last_hash))
+        session.flush()
+        return append(
+            session,
+            event=AuditEvent.audit_head_repaired,
+            actor=actor,
+            data={"seq": checked, "hash": last_hash},
+        )
 
 
 def _filtered(lane: str | None, plan_id: str | None, event: AuditEvent | str | None) -> Any:
@@ -428,6 +488,7 @@ _ADVANCE_RETURNING = _ADVANCE.returning(_HEAD.c.seq, _HEAD.c.hash)
 _READ_HEAD = sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
 _SET_HEAD_HASH = sa.update(_HEAD).where(_HEAD.c.id == 1).values(hash=sa.bindparam("hash"))
 _INSERT_RECORDS = sa.insert(_RECORDS)
+_LAST_SEQ = sa.select(sa.func.max(_RECORDS.c.seq))
 _CREATE_HEAD_POSTGRESQL = (
     postgresql.insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
 )

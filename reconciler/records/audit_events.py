@@ -28,3 +28,4 @@ class AuditEvent(StrEnum):
     verify_result = "verify_result"
     secret_stored = "secret_stored"  # noqa: S105 -- an event name, not a password
     secret_deleted = "secret_deleted"  # noqa: S105 -- an event name, not a password
+    audit_head_repaired = "audit_head_repaired"

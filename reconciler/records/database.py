@@ -38,7 +38,7 @@ def make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -53,6 +53,7 @@ def make_engine(url: str) -> Engine:
         return create_engine(
             url,
             pool_pre_ping=True,
+            hide_parameters=True,  # a failed statement's message never shows its values
             connect_args={"connect_timeout": 10, "options": "-c statement_timeout=60000"},
         )
     raise ValueError(f"unsupported database {redacted(url)}: use sqlite:/// or postgresql://")

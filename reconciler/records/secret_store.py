@@ -11,6 +11,7 @@ import base64
 import os
 import re
 import secrets as stdlib_secrets
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
@@ -20,6 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from reconciler.errors import SecretStoreError
+from reconciler.records import audit
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import UTCDateTime, utcnow
 from reconciler.records.database import session_scope
 
@@ -77,15 +80,19 @@ class SecretStore:
     def __repr__(self) -> str:
         return "SecretStore(***)"
 
-    def put(self, name: str, value: str) -> bool:
-        """Store `value` under `name`; True when the name is new."""
+    def put(self, name: str, value: str, *, actor: str | None = None) -> bool:
+        """Store `value` under `name`; True when the name is new.
+
+        With `actor`, the `secret_stored` audit record is written in the same transaction:
+        if the record cannot be written, the secret is not stored either.
+        """
         check_name(name)
         if not value:
             raise SecretStoreError("refusing to store an empty value")
         nonce = os.urandom(_NONCE_BYTES)
         sealed = nonce + self._aead.encrypt(nonce, value.encode("utf-8"), name.encode("utf-8"))
         text = base64.b64encode(sealed).decode("ascii")
-        with session_scope(self._engine) as session:
+        with self._unit_of_work(actor) as session:
             row = session.get(StoredSecret, name)
             created = row is None
             if row is None:
@@ -93,7 +100,20 @@ class SecretStore:
             else:
                 row.ciphertext, row.updated_at = text, utcnow()
             session.add(row)
+            self._record(session, actor, AuditEvent.secret_stored, name, created=created)
         return created
+
+    def _unit_of_work(self, actor: str | None) -> AbstractContextManager[Session]:
+        if actor is None:
+            return session_scope(self._engine)
+        return audit.transaction(self._engine)
+
+    @staticmethod
+    def _record(
+        session: Session, actor: str | None, event: AuditEvent, name: str, **data: bool
+    ) -> None:
+        if actor is not None:
+            audit.append(session, event=event, actor=actor, data={"name": name, **data})
 
     def get(self, name: str) -> str | None:
         with session_scope(self._engine) as session:
@@ -110,12 +130,14 @@ class SecretStore:
                 f"cannot decrypt {name!r}: wrong SETPOINT_SECRET_STORE_KEY, or the row was altered"
             ) from None
 
-    def delete(self, name: str) -> bool:
-        with session_scope(self._engine) as session:
+    def delete(self, name: str, *, actor: str | None = None) -> bool:
+        """Delete `name`; with `actor`, audited in the same transaction."""
+        with self._unit_of_work(actor) as session:
             row = session.get(StoredSecret, name)
             if row is None:
                 return False
             session.delete(row)
+            self._record(session, actor, AuditEvent.secret_deleted, name)
             return True
 
     def names(self) -> list[tuple[str, str]]:

@@ -50,6 +50,7 @@ class Reason(StrEnum):
     apply_failed = "ApplyFailed"
     apply_incomplete = "ApplyIncomplete"
     interrupted = "Interrupted"  # the worker applying to the lane is gone
+    health_failing = "HealthCheckFailing"  # deployed, but a health check fails: backing off
     as_expected = "AsExpected"  # a condition that is False and has nothing to say
 
 

@@ -88,7 +88,7 @@ def test_unconfigured_dokploy_is_a_clear_error(
     assert "SETPOINT_DOKPLOY_URL" in result.stderr
 
 
-def test_wrong_api_key_blocks_the_plan(
+def test_wrong_api_key_is_one_line_and_stores_no_plan(
     setpoint: Invoke, dokploy_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fleet = tmp_path / "notes.yaml"
@@ -97,7 +97,8 @@ def test_wrong_api_key_blocks_the_plan(
     monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "wrong")
     result = setpoint("plan", "--detailed-exitcode")
     assert result.exit_code == 1
-    assert "preflight_failed" in result.stdout and "Dokploy preflight failed" in result.stdout
+    assert "refused the API key" in result.stderr and dokploy_url in result.stderr
+    assert "plan_computed" not in setpoint("audit", "list").stdout
     assert "wrong" not in result.output.replace("wrong_", "")
 
 

@@ -18,7 +18,7 @@ import anyio
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from providers.dokploy.emulator.faults import Decision, FaultController
@@ -247,8 +247,22 @@ async def control_servers(request: Request) -> Response:
     return JSONResponse(emulator.add_server(name))
 
 
-def create_app(api_key: str, seed: int = 0, build_seconds: float = 0.2) -> Starlette:
-    """An ASGI app that behaves like Dokploy v0.30 for the procedures Setpoint uses."""
+async def routed_domain(request: Request) -> Response:
+    """What Traefik would pass on to a deployed service: 200 from any path of a domain the
+    emulator routes to a running service, else 404 as Traefik answers an unknown host.
+    Lets `SETPOINT_HEALTH_ROUTE_VIA` point health checks here."""
+    emulator: Emulator = request.app.state.emulator
+    host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
+    if emulator.state.serves(host):
+        return PlainTextResponse(f"ok from {host}")
+    return PlainTextResponse("404 page not found", status_code=404)
+
+
+def create_app(
+    api_key: str, seed: int = 0, build_seconds: float = 0.2, latency: float = 0.0
+) -> Starlette:
+    """An ASGI app that behaves like Dokploy v0.30 for the procedures Setpoint uses, and
+    answers requests for the domains it routes as the deployed services would."""
     if not api_key:
         raise ValueError("the emulator needs a non-empty api key")
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -260,7 +274,10 @@ def create_app(api_key: str, seed: int = 0, build_seconds: float = 0.2) -> Starl
             Route("/__emulator/state", control_state, methods=["GET"]),
             Route("/__emulator/advance", control_advance, methods=["POST"]),
             Route("/__emulator/servers", control_servers, methods=["POST"]),
+            Route("/{path:path}", routed_domain, methods=["GET", "HEAD"]),
         ]
     )
     app.state.emulator = Emulator(api_key=api_key, seed=seed, build_seconds=build_seconds)
+    if latency:
+        app.state.emulator.faults.latency(latency)
     return app

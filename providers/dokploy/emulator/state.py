@@ -215,6 +215,15 @@ class EmulatorState:
         if kind == "compose":
             live.routes = applies["routes"]
 
+    def serves(self, host: str) -> bool:
+        """Whether a service runs (has deployed) behind a route for `host`."""
+        self.tick()
+        return any(
+            live.docker_image is not None or live.compose_file is not None
+            for live in self.live.values()
+            if any(str(route.get("host", "")).lower() == host for route in live.routes)
+        )
+
     def refresh_application_routes(self, application_id: str) -> None:
         # Application domains go live at once (Dokploy rewrites Traefik on save);
         # compose domains wait for the next deploy.

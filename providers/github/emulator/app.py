@@ -15,7 +15,7 @@ from providers.github.emulator.http import EMPTY_LIST_FLAG, emulator, fail
 from providers.github.emulator.routes_control import router as control_router
 from providers.github.emulator.routes_repos import router as repos_router
 from providers.github.emulator.routes_runners import router as runners_router
-from providers.github.emulator.state import EmulatorState
+from providers.github.emulator.state import EmulatorState, RateBudget
 
 UNMETERED_PREFIXES = ("/__emulator", "/.well-known")
 SECONDARY_MESSAGE = (
@@ -55,28 +55,35 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
+def _needs_a_user(request: Request) -> bool:
+    """What GitHub answers anonymously with 401: writes, `/user`, and Actions runners."""
+    path = request.url.path
+    return request.method != "GET" or path == "/user" or "/actions/runners" in path
+
+
 async def _github_edge(request: Request, call_next: Next) -> Response:
     if request.url.path.startswith(UNMETERED_PREFIXES):
         return await call_next(request)
     state = emulator(request)
     token = _bearer(request)
-    if token is None:
+    # No token is anonymous, as on GitHub (60 requests an hour); a bad token is a 401.
+    if token is None and _needs_a_user(request):
         return fail(401, "Requires authentication")
-    if not state.token_accepted(token):
+    if token is not None and not state.token_accepted(token):
         return fail(401, "Bad credentials")
+    budget = state.budget if token is not None else state.anonymous_budget
     state.requests.append((request.method, request.url.path))
     for fault in state.faults.firing(request.method, request.url.path):
         response = await _apply(fault, request, state)
         if response is not None:
-            return _metered(response, state, spend=False)
-    budget = state.budget
+            return _metered(response, budget)
     if budget.reset_epoch <= state.clock():
         budget.remaining, budget.reset_epoch = budget.limit, state.clock() + 3600
     if budget.remaining <= 0:
-        refused = fail(403, "API rate limit exceeded for user ID 1.")
-        return _metered(refused, state, spend=False)
+        who = "user ID 1" if token is not None else "127.0.0.1"
+        return _metered(fail(403, f"API rate limit exceeded for {who}."), budget)
     budget.remaining -= 1
-    return _metered(await call_next(request), state, spend=True)
+    return _metered(await call_next(request), budget)
 
 
 async def _apply(fault: Fault, request: Request, state: EmulatorState) -> Response | None:
@@ -103,8 +110,7 @@ async def _apply(fault: Fault, request: Request, state: EmulatorState) -> Respon
     return fail(fault.status or 500, "Server Error")
 
 
-def _metered(response: Response, state: EmulatorState, *, spend: bool) -> Response:
-    budget = state.budget
+def _metered(response: Response, budget: RateBudget) -> Response:
     headers = response.headers
     headers.setdefault("x-ratelimit-limit", str(budget.limit))
     headers.setdefault("x-ratelimit-remaining", str(max(0, budget.remaining)))
@@ -146,12 +152,14 @@ async def _authenticated_user(request: Request) -> Response:
 
 
 async def _rate_limit(request: Request) -> Response:
-    budget = emulator(request).budget
+    state = emulator(request)
+    budget = state.budget if _bearer(request) is not None else state.anonymous_budget
     core = {
         "limit": budget.limit,
         "remaining": max(0, budget.remaining),
         "reset": int(budget.reset_epoch),
         "used": budget.limit - max(0, budget.remaining),
     }
-    search = {"limit": 30, "remaining": 30, "reset": int(budget.reset_epoch), "used": 0}
+    searches = 30 if budget is state.budget else 10
+    search = {"limit": searches, "remaining": searches, "reset": int(budget.reset_epoch), "used": 0}
     return JSONResponse({"resources": {"core": core, "search": search}, "rate": core})

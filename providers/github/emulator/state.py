@@ -120,6 +120,9 @@ class EmuRunner:
     runner_group_id: int = 1
 
 
+ANONYMOUS_LIMIT = 60
+
+
 @dataclass
 class RateBudget:
     limit: int = 5000
@@ -156,6 +159,10 @@ class EmulatorState:
         self.faults = FaultInjector(self.rng)
         self.oidc = OidcIssuer(issuer_url, clock=clock)
         self.budget = RateBudget(reset_epoch=clock() + 3600)
+        # Requests without a token are anonymous, as on GitHub: 60 an hour, per client.
+        self.anonymous_budget = RateBudget(
+            limit=ANONYMOUS_LIMIT, remaining=ANONYMOUS_LIMIT, reset_epoch=clock() + 3600
+        )
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call
         self._next = 1000 + self.rng.randrange(1000)
         self._users: dict[str, int] = {}

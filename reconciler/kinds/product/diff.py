@@ -423,6 +423,7 @@ def _deploy_rule(seen: _Lane, reasons: list[str], result: LaneDiff) -> None:
     elif not reasons and seen.observed.owned and seen.facts.deployed_config_hash != config_hash:
         reasons.append("the running deployment predates the current configuration")
     if not reasons:
+        _health_rule(seen, config_hash, result)
         return
     result.actions.append(
         ProposedAction(
@@ -435,14 +436,43 @@ def _deploy_rule(seen: _Lane, reasons: list[str], result: LaneDiff) -> None:
                 "service": seen.service_ref,
                 "config_hash": config_hash,
                 "timeout_seconds": lane.deploy_timeout_seconds,
-                "health_checks": [
-                    {
-                        "url": c.url,
-                        "expect_status": c.expect_status,
-                        "timeout_seconds": c.timeout_seconds,
-                    }
-                    for c in lane.health_checks
-                ],
+                "health_checks": _health_checks(lane),
+                "health_failures": 0,
+            },
+        )
+    )
+
+
+def _health_checks(lane: ProductLane) -> list[dict[str, Any]]:
+    return [
+        {"url": c.url, "expect_status": c.expect_status, "timeout_seconds": c.timeout_seconds}
+        for c in lane.health_checks
+    ]
+
+
+def _health_rule(seen: _Lane, config_hash: str, result: LaneDiff) -> None:
+    """The running configuration is the desired one, but its health checks failed: check
+    them again (the lane's backoff decides when), and never redeploy the same configuration."""
+    health = seen.facts.health
+    if not health or health.get("ok") or health.get("config_hash") != config_hash:
+        return
+    if not seen.desired.health_checks:
+        return
+    result.actions.append(
+        ProposedAction(
+            key="check_health",
+            op=Op.check_health,
+            target=seen.target,
+            risk=Risk.safe,
+            reason=(
+                f"health check {health.get('check')} failed {health.get('failures', 1)} "
+                f"time(s) ({health.get('reason')}); checking again without redeploying"
+            ),
+            params={
+                "service": seen.service_ref,
+                "config_hash": config_hash,
+                "health_checks": _health_checks(seen.desired),
+                "health_failures": int(health.get("failures", 1)),
             },
         )
     )

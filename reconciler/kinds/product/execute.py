@@ -13,7 +13,7 @@ from providers.dokploy.deploy import deploy_and_wait
 from providers.dokploy.ensure import ProjectIndex
 from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import DokployError
-from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef
+from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionFailed, SecretUnavailable
 from reconciler.kinds.product.diff import environment_key, project_key
@@ -23,6 +23,8 @@ from reconciler.runtime import HealthProbe
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
+
+_MAX_HEALTH_BACKOFF = 3600.0
 
 
 @dataclass
@@ -37,6 +39,7 @@ class ProductExecutor:
     environ: Mapping[str, str] | None = None
     store: StoreReader | None = None
     poll_interval: float = 1.0
+    health_backoff: float = 30.0  # seconds before a failed health check is run again
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
     # One executor runs one apply: its creates share one project listing, not one each.
     projects: ProjectIndex = field(init=False)
@@ -44,7 +47,7 @@ class ProductExecutor:
     def __post_init__(self) -> None:
         self.projects = ProjectIndex(self.client)
 
-    async def execute(self, action: Action) -> Done:
+    async def execute(self, action: Action) -> Done | Retry:
         handler = _HANDLERS[Op(action.op)]
         try:
             return await handler(self, action)
@@ -194,7 +197,7 @@ class ProductExecutor:
 
     # -- deploy and delete -----------------------------------------------------------------
 
-    async def _deploy(self, action: Action) -> Done:
+    async def _deploy(self, action: Action) -> Done | Retry:
         kind, service_id = self._service(action)
         deployment = await deploy_and_wait(
             self.client,
@@ -212,29 +215,42 @@ class ProductExecutor:
         }
         if deployment.status != "done":
             raise ActionFailed(f"deployment {deployment.deployment_id} ended {deployment.status}")
-        results = []
-        for check in action.params["health_checks"]:
-            result = await self.health_check(
-                check["url"], check["expect_status"], check["timeout_seconds"]
-            )
-            results.append(
-                {
-                    "url": result.url,
-                    "ok": result.ok,
-                    "status": result.status,
-                    "reason": result.reason,
-                }
-            )
-            if not result.ok:
-                raise ActionFailed(f"health check {check['url']} failed: {result.reason}")
-        outputs["health"] = results
-        checks = f", {len(results)} health check(s) passed" if results else ""
-        deployed = Facts(
-            ObjectRef(DOKPLOY, kind, service_id),
-            {"deployed_config_hash": action.params["config_hash"]},
-        )
-        return Done(
-            f"deployment {deployment.deployment_id} done{checks}", outputs, facts=(deployed,)
+        # The deployment runs this configuration whatever its health: recorded either way,
+        # so a failing check is checked again later, never answered with the same deploy.
+        ran = {"deployed_config_hash": action.params["config_hash"]}
+        return await self._health(action, ObjectRef(DOKPLOY, kind, service_id), ran, outputs)
+
+    async def _check_health(self, action: Action) -> Done | Retry:
+        kind, service_id = self._service(action)
+        return await self._health(action, ObjectRef(DOKPLOY, kind, service_id), {}, {})
+
+    async def _health(
+        self, action: Action, ref: ObjectRef, facts: dict[str, Any], outputs: dict[str, Any]
+    ) -> Done | Retry:
+        """Run the action's health checks; Done when all pass, else Retry with backoff."""
+        results = [
+            await self.health_check(c["url"], c["expect_status"], c["timeout_seconds"])
+            for c in action.params["health_checks"]
+        ]
+        outputs["health"] = [
+            {"url": r.url, "ok": r.ok, "status": r.status, "reason": r.reason} for r in results
+        ]
+        failed = next((r for r in results if not r.ok), None)
+        deployment_id = outputs.get("deployment_id")
+        done = f"deployment {deployment_id} done" if deployment_id else "the deployment runs"
+        health: dict[str, Any] = {"config_hash": action.params["config_hash"], "ok": True}
+        if failed is None:
+            passed = f", {len(results)} health check(s) passed" if results else ""
+            facts["health"] = health
+            return Done(f"{done}{passed}", outputs, facts=(Facts(ref, facts),))
+        failures = int(action.params.get("health_failures", 0)) + 1
+        health.update(ok=False, failures=failures, check=failed.url, reason=failed.reason)
+        facts["health"] = health
+        return Retry(
+            after=min(self.health_backoff * 2 ** (failures - 1), _MAX_HEALTH_BACKOFF),
+            reason=f"{done}, but health check {failed.url} failed: {failed.reason}",
+            facts=(Facts(ref, facts),),
+            stalled=True,
         )
 
     async def _delete_service(self, action: Action) -> Done:
@@ -246,7 +262,7 @@ class ProductExecutor:
         )
 
 
-_HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done]]] = {
+_HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done | Retry]]] = {
     Op.create_project: ProductExecutor._create_project,
     Op.create_environment: ProductExecutor._create_environment,
     Op.create_application: ProductExecutor._create_service,
@@ -259,5 +275,6 @@ _HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done]]] = {
     Op.upsert_domain: ProductExecutor._upsert_domain,
     Op.delete_domain: ProductExecutor._delete_domain,
     Op.deploy: ProductExecutor._deploy,
+    Op.check_health: ProductExecutor._check_health,
     Op.delete_service: ProductExecutor._delete_service,
 }

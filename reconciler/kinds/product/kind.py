@@ -94,6 +94,7 @@ class ProductKind:
             environ=self.environ,
             store=self.store,
             poll_interval=runtime.settings.deploy_poll_seconds,
+            health_backoff=runtime.settings.health_backoff_seconds,
         )
 
     async def observe(self, lanes: Sequence[str]) -> Observation:

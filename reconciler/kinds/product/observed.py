@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,9 @@ class ServiceFacts:
     # Hash of the configuration the last verified deploy ran with: a save without a deploy
     # (a failed apply, say) leaves it behind, so the next plan knows a deploy is owed.
     deployed_config_hash: str | None = None
+    # The health of that deployment, kept apart from it: {"config_hash", "ok", "failures",
+    # "check", "reason"}. A failing check is checked again with backoff, never redeployed.
+    health: Mapping[str, Any] | None = None
 
     @classmethod
     def of(cls, owned: Owned | None) -> ServiceFacts:
@@ -76,6 +80,7 @@ class ServiceFacts:
             managed_env_keys=tuple(facts.get("managed_env_keys", ())),
             plain_env_keys=tuple(facts.get("plain_env_keys", ())),
             deployed_config_hash=facts.get("deployed_config_hash"),
+            health=facts.get("health"),
         )
 
 

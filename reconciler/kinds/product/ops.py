@@ -27,6 +27,7 @@ class Op(StrEnum):
     upsert_domain = "upsert_domain"
     delete_domain = "delete_domain"
     deploy = "deploy"
+    check_health = "check_health"
     delete_service = "delete_service"
 
 
@@ -45,5 +46,7 @@ PRODUCT_OPS = op_table(
     OpSpec(Op.upsert_domain, 4, Effect.update, Risk.safe),
     OpSpec(Op.delete_domain, 4, Effect.delete, Risk.disruptive),
     OpSpec(Op.deploy, 5, Effect.run, Risk.safe),
+    # Runs a lane's health checks again after a deploy whose checks failed; deploys nothing.
+    OpSpec(Op.check_health, 5, Effect.run, Risk.safe),
     OpSpec(Op.delete_service, 6, Effect.delete, Risk.destructive),
 )

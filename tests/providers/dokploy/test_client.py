@@ -15,6 +15,7 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.config import DokployConfig
 from providers.dokploy.emulator import Emulator
 from providers.dokploy.errors import (
+    DokployAddressError,
     DokployConflict,
     DokployConnectError,
     DokployError,
@@ -27,6 +28,7 @@ from providers.dokploy.errors import (
     error_from_response,
 )
 from providers.dokploy.rpc import normalise_base_url
+from providers.http_core import TransientFailure
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
 from tests.providers.dokploy.fixtures import API_KEY, BASE_URL
 
@@ -163,6 +165,17 @@ async def test_wrong_key_fails_preflight_without_retrying(
         with pytest.raises(DokployUnauthorized):
             await client.preflight()
     assert len(transport.seen) == 1  # an auth failure is a gate, not a retry storm
+
+
+async def test_a_url_without_a_scheme_is_a_configuration_error_not_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with DokployClient("localhost:1234", "k", timeout=1, backoff_base=0.001) as client:
+        with pytest.raises(DokployAddressError) as caught:
+            await client.preflight()
+    assert not isinstance(caught.value, TransientFailure)
+    assert "localhost:1234/api" in str(caught.value)
+    assert "retrying" not in caplog.text
 
 
 @pytest.mark.parametrize("body", [b"", b"<html>login</html>", b'{"not": "a list"}'])

@@ -29,14 +29,36 @@ def test_create_app_has_the_signature_the_cli_calls() -> None:
     assert isinstance(create_app(seed=5), FastAPI)
 
 
-async def test_requests_without_a_token_get_githubs_401(github_emulator: FastAPI) -> None:
+async def test_a_request_without_a_token_is_anonymous_as_on_github(
+    github_emulator: FastAPI,
+) -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=github_emulator), base_url="http://gh"
     ) as anonymous:
-        response = await anonymous.get("/repos/acme/shop/pulls")
-    assert response.status_code == 401
-    assert response.json()["message"] == "Requires authentication"
-    assert "documentation_url" in response.json()
+        limits = await anonymous.get("/rate_limit")
+        pulls = await anonymous.get("/repos/acme/shop/pulls")
+        user = await anonymous.get("/user")
+        runners = await anonymous.get("/orgs/acme/actions/runners")
+    assert limits.status_code == 200
+    assert (
+        limits.json()["rate"]["limit"] == 60 and limits.json()["resources"]["core"]["limit"] == 60
+    )
+    assert pulls.status_code != 401 and pulls.headers["x-ratelimit-limit"] == "60"
+    for needs_a_user in (user, runners):
+        assert needs_a_user.status_code == 401
+        assert needs_a_user.json()["message"] == "Requires authentication"
+        assert "documentation_url" in needs_a_user.json()
+
+
+async def test_a_bad_token_is_a_401_even_for_rate_limit() -> None:
+    app = create_app(seed=1, accepted_tokens={"good"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gh"
+    ) as client:
+        bad = await client.get("/rate_limit", headers={"Authorization": "Bearer nope"})
+        good = await client.get("/rate_limit", headers={"Authorization": "Bearer good"})
+    assert (bad.status_code, bad.json()["message"]) == (401, "Bad credentials")
+    assert good.status_code == 200 and good.json()["rate"]["limit"] == 5000
 
 
 async def test_only_configured_tokens_are_accepted() -> None:

@@ -100,6 +100,28 @@ async def test_a_token_missing_a_required_claim_is_refused(
     assert await _reason(verifier, token) == f"missing_claim:{claim}"
 
 
+# iss and aud are compared with pinned values, exp and iat are numbers PyJWT checks itself.
+@pytest.mark.parametrize(
+    "claim", [c for c in REQUIRED_CLAIMS if c not in ("iss", "aud", "exp", "iat")]
+)
+@pytest.mark.parametrize("empty", ["", "   ", None])
+async def test_a_required_claim_present_but_empty_is_refused(
+    verifier: OidcVerifier, github_state: EmulatorState, claim: str, empty: str | None
+) -> None:
+    token = github_state.mint_oidc_token({claim: empty})
+    assert await _reason(verifier, token) in (f"empty_claim:{claim}", f"missing_claim:{claim}")
+
+
+async def test_two_tokens_with_an_empty_jti_are_both_refused_not_one_replayed(
+    verifier: OidcVerifier, github_state: EmulatorState
+) -> None:
+    first = github_state.mint_oidc_token({"jti": ""})
+    second = github_state.mint_oidc_token({"jti": ""})
+
+    assert await _reason(verifier, first) == "empty_claim:jti"
+    assert await _reason(verifier, second) == "empty_claim:jti"
+
+
 async def test_a_replayed_token_is_refused(
     verifier: OidcVerifier, github_state: EmulatorState
 ) -> None:

@@ -1,0 +1,72 @@
+"""`setpoint emulator dokploy` as a tool (issue 12, item 12): build time and latency are
+options, and it answers health checks for the domains it routes, so a plan with health
+checks runs from the CLI against it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.demo.loopback import free_port, serve_command
+from tests.support.cli import Invoke
+
+pytestmark = pytest.mark.e2e
+
+KEY = "emulator-tool-key"
+FLEET = """\
+apiVersion: setpoint.dev/v1
+kind: Product
+metadata: {name: notes}
+spec:
+  repository: acme/notes
+  dokploy: {project: notes}
+  runtime: {port: 3000, healthPath: /healthz}
+  lanes:
+    - name: testing
+      environment: testing
+      image: ghcr.io/acme/notes:main
+      domains: [{host: testing.notes.example.com}]
+      healthChecks: [{path: /healthz}]
+"""
+
+
+@pytest.fixture
+def emulator_url() -> Iterator[str]:
+    port = free_port()
+    args = (
+        "emulator", "dokploy", "--port", str(port), "--api-key", KEY,
+        "--build-seconds", "0.3", "--latency", "0.2",
+    )  # fmt: skip
+    with serve_command(args, ready_path="/api/user.get", port=port) as url:
+        yield url
+
+
+def test_latency_build_time_and_routed_health_checks(
+    setpoint: Invoke, emulator_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    answer = httpx.get(f"{emulator_url}/api/project.all", headers={"x-api-key": KEY})
+    assert answer.status_code == 200 and time.monotonic() - started >= 0.2
+    unknown = httpx.get(f"{emulator_url}/healthz", headers={"host": "testing.notes.example.com"})
+    assert unknown.status_code == 404  # nothing routed there yet
+
+    monkeypatch.setenv("SETPOINT_DOKPLOY_URL", emulator_url)
+    monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", KEY)
+    monkeypatch.setenv("SETPOINT_DEPLOY_POLL_SECONDS", "0.05")
+    monkeypatch.setenv("SETPOINT_HEALTH_ROUTE_VIA", emulator_url)
+    fleet = tmp_path / "notes.yaml"
+    fleet.write_text(FLEET)
+    assert setpoint("desired", "apply", str(fleet)).exit_code == 0
+    plan_id = setpoint("plan", "-o", "json").stdout.split('"plan_id": "', 1)[1].split('"')[0]
+
+    started = time.monotonic()
+    applied = setpoint("apply", plan_id)
+    assert applied.exit_code == 0, applied.output
+    assert "1 health check(s) passed" in applied.stdout
+    assert time.monotonic() - started >= 0.3  # the build took its time
+    routed = httpx.get(f"{emulator_url}/healthz", headers={"host": "testing.notes.example.com"})
+    assert routed.status_code == 200
