@@ -302,3 +302,44 @@ class _Clock:
         import time
 
         return time.time() + self.offset
+
+
+LEDGERX = """\
+apiVersion: setpoint.dev/v1
+kind: Product
+metadata: {name: ledgerx}
+spec:
+  repository: acme/ledgerx
+  dokploy: {project: ledgerx}
+  runtime: {port: 8000}
+  lanes:
+    - name: testing
+      target: compose
+      environment: testing
+      composeFile: |
+        services:
+          api:
+            image: ${SETPOINT_PREVIEW_IMAGE:-ghcr.io/acme/ledgerx-api:main}
+      domains: [{host: testing.ledgerx.example.com, service: api, port: 8000}]
+      apply: auto-safe
+  preview:
+    enabled: true
+    image: "ghcr.io/acme/ledgerx-api:pr-{number}-{sha7}"
+    domain: "{slug}.preview.ledgerx.example.com"
+    gracePeriodMinutes: 0
+"""
+
+
+async def test_a_compose_product_gets_previews_running_the_prs_image(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    (tmp_path / "ledgerx.yaml").write_text(LEDGERX)
+    store_fleet(engine, tmp_path)
+    pr = github.open_pull("acme", "ledgerx")
+    report = await reconcile_pass(previews)
+    assert {r.lane: r.outcome for r in report.lanes}["preview:ledgerx/pr-1"] == "applied"
+    assert "ledgerx-pr-1" in emulator.summary()["compose"]
+    env = next(
+        c.get("env") or "" for c in emulator.state.composes.values() if c["name"] == "ledgerx-pr-1"
+    )
+    assert f"SETPOINT_PREVIEW_IMAGE=ghcr.io/acme/ledgerx-api:pr-1-{pr.head_sha[:7]}" in env

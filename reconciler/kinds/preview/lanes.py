@@ -26,6 +26,7 @@ KIND = "preview"
 # label characters and well under Docker's 63-character limit once Dokploy adds its suffix.
 SAFE_SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 MAX_SERVICE_NAME = 48
+PREVIEW_IMAGE_VARIABLE = "SETPOINT_PREVIEW_IMAGE"
 
 
 class AnchorState(StrEnum):
@@ -180,13 +181,20 @@ def _add_lane(
                 service=first.service if first else None,
             ),
         )
+    image = render(policy.image, values) if policy.image else template.image
+    env = dict(template.env)
+    if template.compose_file is not None and image is not None:
+        # A compose file names its own images: it takes the PR's through this variable
+        # (`image: ${SETPOINT_PREVIEW_IMAGE:-ghcr.io/acme/api:main}`).
+        env[PREVIEW_IMAGE_VARIABLE] = image
     result.lanes[view.lane] = replace(
         template,
+        env=env,
         lane=view.lane,
         lane_name=slug,
         generation=generation,
         service_name=f"{product}-{slug}",
-        image=render(policy.image, values) if policy.image else template.image,
+        image=image,
         domains=domains,
         health_checks=tuple(
             replace(c, url=_rehost(c.url, domains[0].host)) for c in template.health_checks
