@@ -10,7 +10,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from providers.dokploy.config import DokployConfig
-from providers.dokploy.errors import DokployError
+from providers.dokploy.errors import DokployAnswerLost, DokployError
 from providers.dokploy.models import (
     Application,
     Compose,
@@ -105,6 +105,8 @@ class DokployClient:
 
     @staticmethod
     def _one(procedure: str, model: type[M], data: Any) -> M:
+        if data is None:  # a 200 with no body: the call may have done its work
+            raise DokployAnswerLost("answered with an empty body", procedure=procedure)
         if not isinstance(data, dict):
             raise DokployError(
                 f"expected an object, got {type(data).__name__}", procedure=procedure

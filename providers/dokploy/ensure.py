@@ -19,7 +19,7 @@ from typing import TypeVar
 import anyio
 
 from providers.dokploy.client import DokployClient
-from providers.dokploy.errors import DokployConflict, DokployTimeout
+from providers.dokploy.errors import DokployAnswerLost, DokployConflict, DokployTimeout
 from providers.dokploy.models import Application, Compose, Environment, Project
 
 log = logging.getLogger("providers.dokploy")
@@ -65,7 +65,7 @@ async def _ensure_named(
                 return existing, retry
         try:
             return await create(), True
-        except DokployTimeout:
+        except (DokployTimeout, DokployAnswerLost):  # the work may be done: look again
             log.warning("dokploy create of %s %r timed out; looking it up again", what, name)
             if attempt == attempts:
                 raise

@@ -114,6 +114,11 @@ class DokployTimeout(DokployTransientError):
     """No answer within the call's timeout; a mutation may or may not have happened."""
 
 
+class DokployAnswerLost(DokployError):
+    """Dokploy said the call succeeded but sent nothing readable back: the work may well
+    be done (a create made its object), so it is looked up, never assumed not to be."""
+
+
 class DeployTimeout(DokployError):
     """A deployment did not appear or did not reach a terminal status in time."""
 

@@ -98,3 +98,30 @@ async def test_creates_whose_answers_are_lost_mid_apply_make_no_duplicates(
         assert len(projects) == 3 and set(projects.values()) == {1}, projects
         again = await compute_plan(impatient)
         assert again.actions == [] and again.blockers == []
+
+
+async def test_a_delete_whose_answer_is_lost_is_confirmed_and_released(
+    runtime: Runtime,
+    emulator: Emulator,
+    engine: Engine,
+    dokploy_app: Starlette,
+    engine_contract: ContractRecorder,
+    tmp_path: Path,
+) -> None:
+    from reconciler.records.ownership import snapshot
+    from tests.conftest import EXAMPLES
+
+    async with make_client(dokploy_app, engine_contract, timeout=0.2) as client:
+        impatient = dataclasses.replace(runtime, providers={"dokploy": client})
+        assert (await apply_plan(impatient, (await compute_plan(impatient)).plan_id)).ok
+        for name in ("shop.yaml", "ledger.yaml"):
+            (tmp_path / name).write_text((EXAMPLES / "fleet" / name).read_text())
+        store_fleet(engine, tmp_path, prune=True)  # docs-site is no longer desired
+        plan = await compute_plan(impatient)
+        assert {a.op for a in plan.actions} == {Op.delete_service}
+        emulator.faults.timeout("application.delete", seconds=5, when="after", count=2)
+        result = await apply_plan(impatient, plan.plan_id)
+        assert result.ok, result  # gone, read by id: the lost answer does not matter
+        assert not [o for o in snapshot(engine).objects if o.lane.startswith("product:docs-site")]
+        again = await compute_plan(impatient)
+        assert again.actions == [] and again.blockers == []

@@ -12,7 +12,12 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
 from providers.dokploy.ensure import ProjectIndex
 from providers.dokploy.envfile import merge as merge_env
-from providers.dokploy.errors import DokployError
+from providers.dokploy.errors import (
+    DokployAnswerLost,
+    DokployError,
+    DokployNotFound,
+    DokployTimeout,
+)
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionFailed, SecretUnavailable
@@ -256,7 +261,18 @@ class ProductExecutor:
     async def _delete_service(self, action: Action) -> Done:
         kind = action.params["service_type"]
         service_id = action.params["service_id"]
-        await strategy_for(kind).delete(self.client, service_id)
+        service = strategy_for(kind)
+        try:
+            await service.delete(self.client, service_id)
+        except (DokployTimeout, DokployAnswerLost):
+            # The answer was lost, not necessarily the delete: read it by id. Only Dokploy's
+            # "not found" counts as gone; anything else leaves the failure standing.
+            try:
+                await service.read(self.client, service_id)
+            except DokployNotFound:
+                pass
+            else:
+                raise
         return Done(
             f"{kind} {service_id} deleted", releases=(ObjectRef(DOKPLOY, kind, service_id),)
         )
