@@ -38,6 +38,7 @@ class Run:
     crash: dict[str, list[crash.CrashResult]] = field(default_factory=dict)
     procedures: dict[str, int] = field(default_factory=dict)  # name -> calls in a clean run
     seconds: dict[str, float] = field(default_factory=dict)  # "matrix sqlite" -> wall time
+    machine: list[str] = field(default_factory=list)  # where and when it ran, for the page
 
 
 def _say(line: str) -> None:
@@ -139,8 +140,6 @@ def machine(run: Run) -> list[str]:
         f"{platform.machine()}, Python {platform.python_version()}",
         f"- databases: {', '.join(NAMES[b] for b in run.backends)}"
         + (f" (PostgreSQL {postgres})" if postgres else ""),
-        "- wall time: "
-        + ", ".join(f"{what} {seconds / 60:.1f} min" for what, seconds in run.seconds.items()),
     ]
     return lines
 
@@ -224,7 +223,8 @@ def problems(run: Run) -> list[str]:
 
 
 def render(run: Run) -> str:
-    out = ["## Machine", "", *machine(run), "", "## Fault matrix", ""]
+    wall = ", ".join(f"{what} {seconds / 60:.1f} min" for what, seconds in run.seconds.items())
+    out = ["## Machine", "", *run.machine, f"- wall time: {wall}", "", "## Fault matrix", ""]
     out.append(
         "Applies needed after the fault cleared until a plan was empty "
         f"({' · '.join(NAMES[b] for b in run.backends)}); ✓ passed every check, "
@@ -251,6 +251,47 @@ def _backends(requested: str | None) -> list[str]:
     return ["sqlite", "postgresql"] if postgres_base_url() else ["sqlite"]
 
 
+def _to_json(run: Run) -> str:
+    raw = {
+        "backends": run.backends,
+        "procedures": run.procedures,
+        "seconds": run.seconds,
+        "machine": run.machine,
+        "matrix": {b: [dataclasses.asdict(r) for r in rs] for b, rs in run.matrix.items()},
+        "crash": {b: [dataclasses.asdict(r) for r in rs] for b, rs in run.crash.items()},
+    }
+    return json.dumps(raw, indent=1)
+
+
+def _from_json(text: str) -> Run:
+    raw = json.loads(text)
+    run = Run(
+        backends=raw["backends"],
+        procedures=raw["procedures"],
+        seconds=raw["seconds"],
+        machine=raw["machine"],
+    )
+    for backend, results in raw["matrix"].items():
+        run.matrix[backend] = [
+            matrix.CaseResult(
+                **{**r, "fault": matrix.Fault(r["fault"]), "problems": tuple(r["problems"])}
+            )
+            for r in results
+        ]
+    for backend, points in raw["crash"].items():
+        run.crash[backend] = [
+            crash.CrashResult(**{**c, "problems": tuple(c["problems"])}) for c in points
+        ]
+    return run
+
+
+def _failed(run: Run) -> bool:
+    failed = [r for rs in run.matrix.values() for r in rs if not r.ok]
+    unexpected = [r for r in failed if (r.procedure, r.fault) not in matrix.KNOWN_BUGS]
+    crashed = [c for cs in run.crash.values() for c in cs if not c.ok]
+    return bool(unexpected or crashed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reduced", action="store_true", help="the CI size, not the full one")
@@ -261,8 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "SETPOINT_TEST_DATABASE_URL is set, else sqlite)",
     )
     parser.add_argument("--json", type=Path, help="also write every result here")
+    parser.add_argument("--render", type=Path, help="print the tables of a --json file again")
     args = parser.parse_args(argv)
+    if args.render:
+        run = _from_json(args.render.read_text())
+        print(render(run))
+        return 1 if _failed(run) else 0
     run = Run(backends=_backends(args.backends))
+    run.machine = machine(run)
     with tempfile.TemporaryDirectory() as tmp:
         for backend in run.backends:
             directory = Path(tmp) / backend
@@ -271,15 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_matrix(run, backend, directory, full=not args.reduced)
             if args.only != "matrix":
                 run_crash(run, backend, directory, full=not args.reduced)
-    print(render(run))
     if args.json:
-        raw = {
-            "matrix": {b: [dataclasses.asdict(r) for r in rs] for b, rs in run.matrix.items()},
-            "crash": {b: [dataclasses.asdict(r) for r in rs] for b, rs in run.crash.items()},
-            "seconds": run.seconds,
-        }
-        args.json.write_text(json.dumps(raw, indent=2, default=str))
-    failed = [r for rs in run.matrix.values() for r in rs if not r.ok]
-    unexpected = [r for r in failed if (r.procedure, r.fault) not in matrix.KNOWN_BUGS]
-    crashed = [c for cs in run.crash.values() for c in cs if not c.ok]
-    return 1 if unexpected or crashed else 0
+        args.json.write_text(_to_json(run))
+    print(render(run))
+    return 1 if _failed(run) else 0
