@@ -1,14 +1,20 @@
 """Crash points: SIGKILL a real `setpoint apply` at an action boundary, then let it recover.
 
 The fleet (`fleets.crash_fleet`) is new, so its plan is all creates, config writes, domains
-and deploys, about fifty actions over eight lanes applied side by side. The emulator is
-served on loopback (uvicorn) and answers every call a little late, so that an action's
-Dokploy call is in flight most of the time. The test starts `setpoint apply PLAN` as a
-child process, polls the audit table until the k-th `action_intent` record of that plan
-is committed, and kills the child with SIGKILL at once: boundary k is "action k has been
-announced and its call is on the wire". The emulator finishes that call anyway (the answer
-goes nowhere), which is the worst moment to die: the object exists, and Setpoint never
-heard of it. What was durable at the kill (intents and results committed) is counted again
+and deploys: 48 actions over eight lanes. Every action makes exactly one write to Dokploy
+(a create, a save, a deploy), besides its reads. The emulator is served on loopback
+(uvicorn); the test starts `setpoint apply PLAN` as a child process and kills it with
+SIGKILL at boundary k, at one of two moments:
+
+- `announced`: as soon as the k-th `action_intent` record of the plan is committed (the
+  test polls the audit table). Action k is durable as an intent, its first call is on the
+  wire: the emulator answers 20 ms late, so the kill lands before the answer.
+- `unanswered`: as soon as Dokploy has carried out the k-th write. The emulator does the
+  work and then holds the answer until the child is dead, so the object exists (or the
+  deploy is queued) and Setpoint never heard of it: the worst moment to die.
+
+With `apply_concurrency=1` boundary k is action k's; in parallel, other lanes' actions are
+in flight too. What was durable at the kill (intents and results committed) is counted
 once the child is dead and reported with each point.
 
 Recovery is what an operator would do next, with no manual step in between: plan, apply,
@@ -24,9 +30,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -56,12 +66,29 @@ from reconciler.settings import Settings
 from tests.reliability import checks, fleets
 
 API_KEY = "crash-reliability-key"
-LATENCY = 0.02  # seconds added to every Dokploy answer while the child applies
+LATENCY = 0.02  # seconds added to every Dokploy answer while the child applies (announced)
 BUILD_SECONDS = 0.05
 POLL_SECONDS = 0.05  # deployment polls, in the child and here
 RECOVERY_ROUNDS = 3
 SEQUENTIAL, PARALLEL = 1, 8  # the child's apply_concurrency (8 is the default)
 BOUNDARY_TIMEOUT = 60.0
+
+
+class Moment(StrEnum):
+    announced = "announced"  # the k-th intent is committed
+    unanswered = "unanswered"  # Dokploy did the k-th write; its answer has not come back
+
+
+@dataclass(frozen=True)
+class Point:
+    concurrency: int  # the child's apply_concurrency: 1 walks the plan one action at a time
+    moment: Moment
+    boundary: int
+
+    @property
+    def label(self) -> str:
+        mode = "sequential" if self.concurrency == SEQUENTIAL else "parallel"
+        return f"{mode}-{self.moment.value}-{self.boundary}"
 
 
 class CrashSetupFailed(RuntimeError):
@@ -70,8 +97,9 @@ class CrashSetupFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class CrashResult:
-    concurrency: int  # the child's apply_concurrency: 1 walks the plan one action at a time
-    boundary: int  # killed once this many action_intent records were committed
+    concurrency: int  # the child's apply_concurrency
+    moment: Moment
+    boundary: int  # killed at the boundary-th intent or write (see `moment`)
     actions: int  # in the killed plan
     intents: int  # action_intent records of the killed plan, counted after the kill
     results: int  # action_result and action_skipped records of it, counted after the kill
@@ -153,18 +181,54 @@ def _start_apply(
         )
 
 
-def _kill_at(
-    child: subprocess.Popen[bytes], engine: Engine, plan_id: str, boundary: int, log: Path
+class _HoldWrite:
+    """ASGI middleware before the emulator: the `n`-th write (a POST to a procedure) is carried
+    out, then its answer is held back until `release`; `done` says the work was done."""
+
+    def __init__(self, app: Any, n: int) -> None:
+        self._app, self._n, self._writes = app, n, 0
+        self.done, self.release = threading.Event(), threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        write = scope["type"] == "http" and scope["method"] == "POST"
+        if write and scope["path"].startswith("/api/"):
+            self._writes += 1  # one event loop: no race
+            if self._writes == self._n:
+                await self._hold(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+    async def _hold(self, scope: Any, receive: Any, send: Any) -> None:
+        answer: list[Any] = []
+
+        async def keep(message: Any) -> None:
+            answer.append(message)
+
+        await self._app(scope, receive, keep)
+        self.done.set()
+        await anyio.to_thread.run_sync(self.release.wait)
+        for message in answer:  # to nobody: the child is gone
+            await send(message)
+
+
+def _wait_for(
+    reached: Callable[[], bool], child: subprocess.Popen[bytes], what: str, log: Path
 ) -> None:
-    """SIGKILL `child` as soon as the plan's `boundary`-th intent is committed."""
     deadline = time.monotonic() + BOUNDARY_TIMEOUT
+    while not reached():
+        if child.poll() is not None or time.monotonic() > deadline:
+            raise CrashSetupFailed(
+                f"apply ended or stalled before {what}: {log.read_text()[-2000:]}"
+            )
+        time.sleep(0.002)
+
+
+def _kill_at(
+    child: subprocess.Popen[bytes], reached: Callable[[], bool], what: str, log: Path
+) -> None:
+    """SIGKILL `child` as soon as `reached()`."""
     try:
-        while _progress(engine, plan_id)[0] < boundary:
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise CrashSetupFailed(
-                    f"apply ended or stalled before intent {boundary}: {log.read_text()[-2000:]}"
-                )
-            time.sleep(0.002)
+        _wait_for(reached, child, what, log)
         child.send_signal(signal.SIGKILL)
     finally:
         if child.poll() is None and child.returncode is None:
@@ -231,42 +295,55 @@ class _KilledClientNoise(logging.Filter):
         return not isinstance(error, ClientDisconnect)
 
 
-def run_crash_point(
-    database_url: str, boundary: int, workdir: Path, *, concurrency: int = PARALLEL
-) -> CrashResult:
-    """Kill `setpoint apply` at `boundary` on an empty database, then recover and check."""
+def run_crash_point(database_url: str, point: Point, workdir: Path) -> CrashResult:
+    """Kill `setpoint apply` at `point` on an empty database, then recover and check."""
     engine = make_engine(database_url)
     upgrade(engine)
     app = create_app(api_key=API_KEY, seed=31, build_seconds=BUILD_SECONDS)
+    held = _HoldWrite(app, point.boundary if point.moment is Moment.unanswered else 0)
     noise = _KilledClientNoise()
     logging.getLogger("uvicorn.error").addFilter(noise)
     try:
-        with serve(app) as base_url:
+        with serve(held) as base_url:
             scene = _Scene(engine, database_url, base_url, app.state.emulator, workdir)
-            return anyio.run(_crash_and_recover, scene, boundary, concurrency)
+            try:
+                return anyio.run(_crash_and_recover, scene, point, held)
+            finally:
+                held.release.set()
     finally:
         logging.getLogger("uvicorn.error").removeFilter(noise)
         engine.dispose()
 
 
-async def _crash_and_recover(scene: _Scene, boundary: int, concurrency: int) -> CrashResult:
+def _trigger(scene: _Scene, plan_id: str, point: Point, held: _HoldWrite) -> Callable[[], bool]:
+    if point.moment is Moment.unanswered:
+        return held.done.is_set
+    return lambda: _progress(scene.engine, plan_id)[0] >= point.boundary
+
+
+async def _crash_and_recover(scene: _Scene, point: Point, held: _HoldWrite) -> CrashResult:
     engine, emulator = scene.engine, scene.emulator
     async with DokployClient(scene.base_url, API_KEY, timeout=10.0) as client:
         runtime = scene.runtime(client)
         plan = await _store_and_plan(runtime)
-        emulator.faults.latency(LATENCY)
-        log = scene.workdir / f"apply-{concurrency}-{boundary}.log"
-        child = _start_apply(scene, plan.plan_id, concurrency, log)
-        await anyio.to_thread.run_sync(_kill_at, child, engine, plan.plan_id, boundary, log)
+        if point.moment is Moment.announced:
+            emulator.faults.latency(LATENCY)
+        log = scene.workdir / f"apply-{point.label}.log"
+        child = _start_apply(scene, plan.plan_id, point.concurrency, log)
+        reached = _trigger(scene, plan.plan_id, point, held)
+        what = f"{point.moment.value} {point.boundary}"
+        await anyio.to_thread.run_sync(_kill_at, child, reached, what, log)
         killed_at = time.monotonic()
+        held.release.set()
         intents, results = _progress(engine, plan.plan_id)
         emulator.faults.reset()
         recovery = await _recover(runtime)
         seconds = time.monotonic() - killed_at
     problems = [*recovery.problems, *_after_checks(engine, emulator, plan.plan_id)]
     return CrashResult(
-        concurrency=concurrency,
-        boundary=boundary,
+        concurrency=point.concurrency,
+        moment=point.moment,
+        boundary=point.boundary,
         actions=len(plan.actions),
         intents=intents,
         results=results,
@@ -299,16 +376,20 @@ def plan_size() -> int:
             engine.dispose()
 
 
-def boundaries(actions: int, *, full: bool, offset: int = 0) -> list[tuple[int, int]]:
-    """(concurrency, boundary) points. Full: one action at a time, killed at every boundary
-    1..N, each exact; and the parallel apply at every fourth boundary, where several lanes'
-    actions are in flight at the kill. Reduced (CI): two points per backend, `offset` 0 on
-    SQLite and 1 on PostgreSQL: one at a time, the first action and the tenth; in parallel,
-    the middle one and the last one."""
+def points(actions: int, *, full: bool, offset: int = 0) -> list[Point]:
+    """Full: one action at a time, killed at every boundary 1..N at both moments; and the
+    parallel apply at every fourth boundary at both moments, where several lanes' actions
+    are in flight at the kill. Reduced (CI): SQLite (offset 0) the first intent one at a
+    time and the middle write in parallel; PostgreSQL (offset 1) the tenth write one at a
+    time."""
     if full:
-        sequential = [(SEQUENTIAL, k) for k in range(1, actions + 1)]
-        parallel = [(PARALLEL, k) for k in range(1, actions + 1, 4)]
-        return [*sequential, *parallel]
-    middle = max(1, actions // 2)
-    reduced = [(SEQUENTIAL, 1), (PARALLEL, middle), (SEQUENTIAL, 10), (PARALLEL, actions)]
-    return reduced[2 * offset : 2 * offset + 2]
+        return [
+            *(Point(SEQUENTIAL, m, k) for m in Moment for k in range(1, actions + 1)),
+            *(Point(PARALLEL, m, k) for m in Moment for k in range(1, actions + 1, 4)),
+        ]
+    if offset == 0:
+        return [
+            Point(SEQUENTIAL, Moment.announced, 1),
+            Point(PARALLEL, Moment.unanswered, max(1, actions // 2)),
+        ]
+    return [Point(SEQUENTIAL, Moment.unanswered, min(10, actions))]

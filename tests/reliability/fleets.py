@@ -16,7 +16,7 @@ DIGEST = "sha256:" + "ab" * 32
 SECRET_ENV = {"ALPHA_DATABASE_URL": "postgres://alpha:reliability-s3cret-value@db.internal/alpha"}
 SECRET_VALUES = tuple(SECRET_ENV.values())
 # Short, so a deploy whose polls see nothing (an empty deployment list) gives up quickly.
-DEPLOY_TIMEOUT = 3
+DEPLOY_TIMEOUT = 2
 
 _ALPHA = """\
 apiVersion: setpoint.dev/v1

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import sqlalchemy as sa
@@ -34,11 +35,12 @@ NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 @dataclass
 class Run:
     backends: list[str]
-    matrix: dict[str, list[matrix.CaseResult]] = field(default_factory=dict)
-    crash: dict[str, list[crash.CrashResult]] = field(default_factory=dict)
+    cases: dict[str, list[matrix.CaseResult]] = field(default_factory=dict)
+    kills: dict[str, list[crash.CrashResult]] = field(default_factory=dict)
     procedures: dict[str, int] = field(default_factory=dict)  # name -> calls in a clean run
     seconds: dict[str, float] = field(default_factory=dict)  # "matrix sqlite" -> wall time
     machine: list[str] = field(default_factory=list)  # where and when it ran, for the page
+    unowned: dict[str, matrix.CaseResult] = field(default_factory=dict)  # see matrix.py
 
 
 def _say(line: str) -> None:
@@ -65,12 +67,14 @@ def run_matrix(run: Run, backend: str, directory: Path, *, full: bool) -> None:
             if full
             else matrix.ci_sample(baseline.procedures, offset)
         )
-        results = run.matrix.setdefault(backend, [])
+        results = run.cases.setdefault(backend, [])
         for procedure, fault in cases:
             result = anyio.run(matrix.run_case, baseline, procedure, fault)
             results.append(result)
             verdict = "ok" if result.ok else "FAIL"
             _say(f"matrix {backend} {procedure.name} x {fault}: {verdict} ({result.seconds:.1f}s)")
+        with empty_database(backend, directory, postgres_base_url()) as url:
+            run.unowned[backend] = anyio.run(matrix.run_unowned_listing_case, url)
     finally:
         store.close()
     run.seconds[f"matrix {backend}"] = time.monotonic() - started
@@ -78,17 +82,14 @@ def run_matrix(run: Run, backend: str, directory: Path, *, full: bool) -> None:
 
 def run_crash(run: Run, backend: str, directory: Path, *, full: bool) -> None:
     started = time.monotonic()
-    points = crash.boundaries(crash.plan_size(), full=full, offset=run.backends.index(backend))
-    results = run.crash.setdefault(backend, [])
-    for concurrency, boundary in points:
+    chosen = crash.points(crash.plan_size(), full=full, offset=run.backends.index(backend))
+    results = run.kills.setdefault(backend, [])
+    for point in chosen:
         with empty_database(backend, directory, postgres_base_url()) as url:
-            result = crash.run_crash_point(url, boundary, directory, concurrency=concurrency)
+            result = crash.run_crash_point(url, point, directory)
         results.append(result)
         verdict = "ok" if result.ok else "FAIL"
-        _say(
-            f"crash {backend} concurrency {concurrency} boundary {boundary}: {verdict} "
-            f"({result.seconds:.1f}s to converge)"
-        )
+        _say(f"crash {backend} {point.label}: {verdict} ({result.seconds:.1f}s to converge)")
     run.seconds[f"crash {backend}"] = time.monotonic() - started
 
 
@@ -151,7 +152,7 @@ def _cell(results: Sequence[matrix.CaseResult | None]) -> str:
             shown.append("n/a")
         elif result.ok:
             shown.append(f"✓ {result.rounds}")
-        elif (result.procedure, result.fault) in matrix.KNOWN_BUGS:
+        elif matrix.known_bug(result):
             shown.append("✗ bug")
         else:
             shown.append("✗")
@@ -161,7 +162,7 @@ def _cell(results: Sequence[matrix.CaseResult | None]) -> str:
 def matrix_table(run: Run) -> list[str]:
     found = {
         (backend, r.procedure, r.fault): r
-        for backend, results in run.matrix.items()
+        for backend, results in run.cases.items()
         for r in results
     }
     faults = list(matrix.Fault)
@@ -177,7 +178,7 @@ def matrix_table(run: Run) -> list[str]:
 
 def matrix_outcomes(run: Run) -> list[str]:
     """How the round under fault ended, counted per fault (first backend)."""
-    results = run.matrix.get(run.backends[0], [])
+    results = run.cases.get(run.backends[0], [])
     faults = list(matrix.Fault)
     outcomes = sorted({r.during for r in results})
     lines = [
@@ -192,15 +193,16 @@ def matrix_outcomes(run: Run) -> list[str]:
 
 def crash_table(results: Iterable[crash.CrashResult]) -> list[str]:
     lines = [
-        "| apply | killed at intent | durable at the kill (intents / results) "
+        "| apply | killed when | k | durable at the kill (intents / results) "
         "| recovered | applies | reclaimed | seconds | duplicates |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
         mode = "one at a time" if r.concurrency == crash.SEQUENTIAL else "parallel"
+        when = "intent k committed" if r.moment is crash.Moment.announced else "write k unanswered"
         recovered = "yes" if r.ok else "**no**"
         lines.append(
-            f"| {mode} | {r.boundary} of {r.actions} | {r.intents} / {r.results} | {recovered} "
+            f"| {mode} | {when} | {r.boundary} | {r.intents} / {r.results} | {recovered} "
             f"| {r.rounds} | {r.reclaimed} | {r.seconds:.2f} | {r.duplicates} |"
         )
     return lines
@@ -208,16 +210,20 @@ def crash_table(results: Iterable[crash.CrashResult]) -> list[str]:
 
 def problems(run: Run) -> list[str]:
     lines = []
-    for backend, results in run.matrix.items():
+    for backend, results in run.cases.items():
         for r in results:
             if not r.ok:
-                known = " (known bug)" if (r.procedure, r.fault) in matrix.KNOWN_BUGS else ""
+                known = " (known bug)" if matrix.known_bug(r) else ""
                 lines.append(f"- matrix, {NAMES[backend]}, `{r.procedure}` x {r.fault}{known}:")
                 lines.extend(f"  - {p}" for p in r.problems)
-    for backend, points in run.crash.items():
+    for backend, unowned in run.unowned.items():
+        if not unowned.ok:
+            lines.append(f"- {NAMES[backend]}, empty `project.all` before anything is owned:")
+            lines.extend(f"  - {p}" for p in unowned.problems)
+    for backend, points in run.kills.items():
         for c in points:
             if not c.ok:
-                lines.append(f"- crash, {NAMES[backend]}, intent {c.boundary}:")
+                lines.append(f"- crash, {NAMES[backend]}, {c.moment.value} {c.boundary}:")
                 lines.extend(f"  - {p}" for p in c.problems)
     return lines or ["- none"]
 
@@ -231,8 +237,14 @@ def render(run: Run) -> str:
         "✗ did not, `bug`: a known engine bug (below)."
     )
     out += ["", *matrix_table(run), "", *matrix_outcomes(run), ""]
+    if run.unowned:
+        cells = _cell([run.unowned.get(b) for b in run.backends])
+        out += [
+            f"Empty `project.all` before Setpoint owns anything (a project exists): {cells}",
+            "",
+        ]
     out += ["## Crash points", ""]
-    for backend, results in run.crash.items():
+    for backend, results in run.kills.items():
         if results:
             out += [f"### {NAMES[backend]}", "", *crash_table(results), ""]
             seconds = [r.seconds for r in results]
@@ -257,10 +269,16 @@ def _to_json(run: Run) -> str:
         "procedures": run.procedures,
         "seconds": run.seconds,
         "machine": run.machine,
-        "matrix": {b: [dataclasses.asdict(r) for r in rs] for b, rs in run.matrix.items()},
-        "crash": {b: [dataclasses.asdict(r) for r in rs] for b, rs in run.crash.items()},
+        "unowned": {b: dataclasses.asdict(r) for b, r in run.unowned.items()},
+        "matrix": {b: [dataclasses.asdict(r) for r in rs] for b, rs in run.cases.items()},
+        "crash": {b: [dataclasses.asdict(r) for r in rs] for b, rs in run.kills.items()},
     }
     return json.dumps(raw, indent=1)
+
+
+def _case(raw: dict[str, Any]) -> matrix.CaseResult:
+    fields = {**raw, "fault": matrix.Fault(raw["fault"]), "problems": tuple(raw["problems"])}
+    return matrix.CaseResult(**fields)
 
 
 def _from_json(text: str) -> Run:
@@ -272,23 +290,23 @@ def _from_json(text: str) -> Run:
         machine=raw["machine"],
     )
     for backend, results in raw["matrix"].items():
-        run.matrix[backend] = [
-            matrix.CaseResult(
-                **{**r, "fault": matrix.Fault(r["fault"]), "problems": tuple(r["problems"])}
-            )
-            for r in results
-        ]
+        run.cases[backend] = [_case(r) for r in results]
+    for backend, r in raw.get("unowned", {}).items():
+        run.unowned[backend] = _case(r)
     for backend, points in raw["crash"].items():
-        run.crash[backend] = [
-            crash.CrashResult(**{**c, "problems": tuple(c["problems"])}) for c in points
+        run.kills[backend] = [
+            crash.CrashResult(
+                **{**c, "moment": crash.Moment(c["moment"]), "problems": tuple(c["problems"])}
+            )
+            for c in points
         ]
     return run
 
 
 def _failed(run: Run) -> bool:
-    failed = [r for rs in run.matrix.values() for r in rs if not r.ok]
-    unexpected = [r for r in failed if (r.procedure, r.fault) not in matrix.KNOWN_BUGS]
-    crashed = [c for cs in run.crash.values() for c in cs if not c.ok]
+    cases = [*(r for rs in run.cases.values() for r in rs), *run.unowned.values()]
+    unexpected = [r for r in cases if not r.ok and not matrix.known_bug(r)]
+    crashed = [c for cs in run.kills.values() for c in cs if not c.ok]
     return bool(unexpected or crashed)
 
 

@@ -1,7 +1,8 @@
 """SIGKILL a real `setpoint apply` at an action boundary of a ~50-action plan; the next plan
 and apply converge with no manual step, no duplicate and a chain that verifies (see
-crash.py). CI kills at two points per backend; SETPOINT_RELIABILITY_FULL=1 at every
-boundary (one action at a time) and at every fourth one of the parallel apply.
+crash.py). CI kills at three points over both backends; SETPOINT_RELIABILITY_FULL=1 at every
+boundary (one action at a time) and at every fourth one of the parallel apply, each at both
+moments: the intent committed, and the write done but unanswered.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from tests.databases import postgres_base_url
 from tests.reliability.conftest import BACKENDS, backend_marks, full_size
-from tests.reliability.crash import SEQUENTIAL, boundaries, plan_size, run_crash_point
+from tests.reliability.crash import Point, plan_size, points, run_crash_point
 from tests.reliability.stores import empty_database
 
 pytestmark = pytest.mark.e2e
@@ -26,22 +27,14 @@ def _actions() -> int:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "boundary" not in metafunc.fixturenames:
+    if "point" not in metafunc.fixturenames:
         return
-    params = []
-    for offset, backend in enumerate(BACKENDS):
-        for concurrency, boundary in boundaries(_actions(), full=full_size(), offset=offset):
-            mode = "sequential" if concurrency == SEQUENTIAL else "parallel"
-            params.append(
-                pytest.param(
-                    backend,
-                    concurrency,
-                    boundary,
-                    id=f"{backend}-{mode}-{boundary}",
-                    marks=backend_marks(backend),
-                )
-            )
-    metafunc.parametrize(("backend", "concurrency", "boundary"), params)
+    params = [
+        pytest.param(backend, point, id=f"{backend}-{point.label}", marks=backend_marks(backend))
+        for offset, backend in enumerate(BACKENDS)
+        for point in points(_actions(), full=full_size(), offset=offset)
+    ]
+    metafunc.parametrize(("backend", "point"), params)
 
 
 @pytest.fixture
@@ -54,13 +47,13 @@ def database(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 def test_sigkill_at_a_boundary_then_the_next_plan_and_apply_converge(
-    database: str, concurrency: int, boundary: int, tmp_path: Path
+    database: str, point: Point, tmp_path: Path
 ) -> None:
-    result = run_crash_point(database, boundary, tmp_path, concurrency=concurrency)
+    result = run_crash_point(database, point, tmp_path)
     print(
-        f"killed at intent {boundary} of {result.actions} (concurrency {concurrency}): "
-        f"{result.intents} intents and {result.results} results were durable; recovered in "
-        f"{result.rounds} apply, {result.seconds:.2f}s, {result.reclaimed} reclaimed"
+        f"killed {point.label} of {result.actions}: {result.intents} intents and "
+        f"{result.results} results were durable; recovered in {result.rounds} apply, "
+        f"{result.seconds:.2f}s, {result.reclaimed} reclaimed"
     )
     assert result.ok, "\n".join(result.problems)
     assert result.duplicates == 0
