@@ -246,7 +246,13 @@ def render(run: Run) -> str:
     out += ["## Crash points", ""]
     for backend, results in run.kills.items():
         if results:
-            out += [f"### {NAMES[backend]}", "", *crash_table(results), ""]
+            out += [
+                f"### {NAMES[backend]}",
+                "",
+                f"The killed plan has {results[0].actions} actions.",
+                "",
+            ]
+            out += [*crash_table(results), ""]
             seconds = [r.seconds for r in results]
             out += [
                 f"Recovery: median {sorted(seconds)[len(seconds) // 2]:.2f} s, "
