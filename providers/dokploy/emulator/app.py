@@ -178,7 +178,10 @@ async def _run_with_faults(
         raise TrpcError("GATEWAY_TIMEOUT", "Gateway timeout (injected)")
     if decision.fail_status is not None:
         code = CODE_FOR_STATUS.get(decision.fail_status, "INTERNAL_SERVER_ERROR")
-        raise TrpcError(code, f"Injected failure ({decision.fail_status})")
+        headers = {}
+        if decision.fail_status == 429:
+            headers["retry-after"] = f"{emulator.faults.retry_after_seconds:g}"
+        raise TrpcError(code, f"Injected failure ({decision.fail_status})", headers=headers)
     emulator.state.tick()
     result = spec.handler(emulator.state, args)
     if decision.hang_seconds:
@@ -190,7 +193,7 @@ async def _run_with_faults(
 def _answer(result: Any, decision: Decision) -> Response:
     if decision.empty_list and isinstance(result, list):
         result = []
-    if result is None:
+    if result is None or decision.empty_body:
         return Response(b"", status_code=200, media_type="application/json")
     return JSONResponse(result)
 

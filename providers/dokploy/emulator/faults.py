@@ -25,6 +25,7 @@ class ProcedureFaults:
     hang_when: HangWhen = "after"
     hang_count: int = 0
     empty_list: bool = False
+    empty_body: bool = False
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Decision:
     hang_seconds: float = 0.0
     hang_when: HangWhen = "after"
     empty_list: bool = False
+    empty_body: bool = False
 
 
 @dataclass
@@ -74,7 +76,8 @@ class FaultController:
         faults.error_rate, faults.error_status = rate, status
 
     def fail_next(self, procedure: str, status: int = 500, count: int = 1) -> None:
-        """Fail the next `count` calls of a procedure with `status`, without acting on them."""
+        """Fail the next `count` calls of a procedure with `status`, without acting on them.
+        A 429 carries `Retry-After` (see `rate_limit`), as a rate limiter's answer does."""
         faults = self._for(procedure)
         faults.fail_next, faults.fail_status = count, status
 
@@ -103,6 +106,11 @@ class FaultController:
         """Answer a list procedure with [] whatever exists."""
         self._for(procedure).empty_list = on
 
+    def empty_body(self, procedure: str, on: bool = True) -> None:
+        """Do the work, then answer 200 with an empty body (as Dokploy answers
+        `application.deploy`), whatever the procedure would have answered."""
+        self._for(procedure).empty_body = on
+
     def stuck_deployment(self, service_id: str = ANY, on: bool = True) -> None:
         """Builds of this service (or all) stay `running` forever."""
         if on:
@@ -130,6 +138,7 @@ class FaultController:
                 continue
             decision.latency += faults.latency
             decision.empty_list = decision.empty_list or faults.empty_list
+            decision.empty_body = decision.empty_body or faults.empty_body
             if faults.fail_next > 0:
                 faults.fail_next -= 1
                 decision.fail_status = faults.fail_status
@@ -169,6 +178,7 @@ class FaultController:
             "unauthorized",
             "rate_limit",
             "empty_list",
+            "empty_body",
             "stuck_deployment",
             "fail_next_deploy",
         }
