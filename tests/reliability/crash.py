@@ -56,7 +56,8 @@ from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.ops import Op
 from reconciler.records import plan_store
-from reconciler.records.audit import AuditEvent, AuditRecord
+from reconciler.records.audit import AuditRecord
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade

@@ -363,22 +363,9 @@ def known_bug(result: CaseResult) -> bool:
 # Real engine bugs the matrix found. The tests mark these cases xfail(strict=True): each
 # fails until the engine is fixed, then reports that it passes so the mark is removed.
 # See docs/reliability.md for the repro.
-_LOST_CREATE = (
-    "engine bug: a create Dokploy carried out but answered with an empty body fails the "
-    "action without recording the service; the next plan finds an unowned service with the "
-    "lane's name and blocks the lane (not_owned) until an operator adopts it"
-)
-_LOST_DELETE = (
-    "engine bug: a delete whose answer is lost (timeout after the work) fails the action and "
-    "keeps the ownership row; the service is gone, but the registry still owns it and the "
-    "removed lane stays listed as Ready, read again (NotFound) on every pass"
-)
-KNOWN_BUGS: dict[tuple[str, Fault], str] = {
-    ("application.create", Fault.empty): _LOST_CREATE,
-    ("compose.create", Fault.empty): _LOST_CREATE,
-    ("application.delete", Fault.timeout): _LOST_DELETE,
-    ("compose.delete", Fault.timeout): _LOST_DELETE,
-}
+# Two more the matrix found are fixed: a create answered with an empty body is looked up by
+# name like a timed-out one, and a delete whose answer is lost is confirmed gone by id.
+KNOWN_BUGS: dict[tuple[str, Fault], str] = {}
 
 
 Case = tuple[ProcedureUse, Fault]
