@@ -37,6 +37,8 @@ def test_fleet_bench_runs_every_phase_at_four_lanes(tmp_path: Path) -> None:
     passes = {row["entry"]: row for row in results["passes"]}
     assert passes["compute_plan (all lanes)"]["calls"] == 2 + 4
     assert all(row["naive_failed"] == 0 for row in passes.values())
-    (plan,) = results["plans"]
-    assert plan["state"] == "converged (no-op)" and plan["actions"] == 0
+    first, converged = results["plans"]
+    assert first["state"] == "first plan (Dokploy empty)" and first["actions"] == apply["actions"]
+    assert converged["state"] == "converged (no-op)" and converged["actions"] == 0
+    assert converged["observe_calls"] == 2 + 4
     assert [t["target"] for t in results["targets"]]
