@@ -7,6 +7,9 @@ bringing up a fleet. The emulator runs in process (httpx ASGI transport), so the
 are the engine's and the emulator's CPU cost without network latency.
 
     uv run python bench/plan_pass.py --products 50
+
+Over real HTTP with latency, against lower bounds, and at fleet sizes up to 10,000 lanes:
+bench/fleet.py.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+from fleet import fleet_yaml  # bench/fleet.py, beside this file
 
 from desired_state.loader import load_text
 from providers.dokploy.client import DokployClient
@@ -34,8 +38,6 @@ from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 
-DIGEST = "sha256:" + "ab" * 32
-
 
 class CountingTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
@@ -45,31 +47,6 @@ class CountingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.calls[request.url.path.rsplit("/", 1)[-1]] += 1
         return await self.inner.handle_async_request(request)
-
-
-def fleet_yaml(products: int) -> str:
-    docs = []
-    for i in range(products):
-        docs.append(
-            f"""apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {{name: p{i}}}
-spec:
-  repository: acme/p{i}
-  dokploy: {{project: p{i}}}
-  runtime: {{port: 8080}}
-  env: {{LOG_LEVEL: info}}
-  lanes:
-    - name: testing
-      environment: testing
-      image: ghcr.io/acme/p{i}:main
-      domains: [{{host: testing.p{i}.example.com}}]
-    - name: prod
-      image: ghcr.io/acme/p{i}@{DIGEST}
-      domains: [{{host: p{i}.example.com}}]
-"""
-        )
-    return "---\n".join(docs)
 
 
 async def healthy(url: str, expect_status: int, timeout: float) -> HealthResult:

@@ -17,6 +17,7 @@ from providers.dokploy.emulator.rows import APPLICATION_COLUMNS, COMPOSE_COLUMNS
 from providers.dokploy.emulator.state import EmulatorState
 from providers.dokploy.emulator.trpc import TrpcError
 from providers.dokploy.emulator.views import (
+    Listing,
     application_one,
     compose_one,
     domain_with_service,
@@ -45,7 +46,8 @@ def _get(table: dict[str, dict[str, Any]], key: str, what: str) -> dict[str, Any
 
 
 def _project_all(s: EmulatorState, _: i.NoInput) -> Any:
-    return [project_view(s, p, sparse=True) for p in s.projects.values()]
+    listing = Listing.of(s)
+    return [project_view(s, p, sparse=True, listing=listing) for p in s.projects.values()]
 
 
 def _project_one(s: EmulatorState, a: i.ProjectId) -> Any:

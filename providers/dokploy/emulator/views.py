@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from providers.dokploy.emulator.rows import (
@@ -38,12 +40,43 @@ def _pick(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: row.get(k) for k in keys}
 
 
-def environment_view(state: EmulatorState, env: dict[str, Any], *, sparse: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Listing:
+    """Environments by project and services by environment, each in creation order, from
+    one pass over the state, so `project.all` costs no scan per project or environment."""
+
+    environments: dict[str, list[dict[str, Any]]]
+    applications: dict[str, list[dict[str, Any]]]
+    composes: dict[str, list[dict[str, Any]]]
+
+    @classmethod
+    def of(cls, state: EmulatorState) -> Listing:
+        def grouped(rows: Iterable[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+            out: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                out.setdefault(row[key], []).append(row)
+            return out
+
+        return cls(
+            environments=grouped(state.environments.values(), "projectId"),
+            applications=grouped(state.applications.values(), "environmentId"),
+            composes=grouped(state.composes.values(), "environmentId"),
+        )
+
+
+def environment_view(
+    state: EmulatorState,
+    env: dict[str, Any],
+    *,
+    sparse: bool,
+    listing: Listing | None = None,
+) -> dict[str, Any]:
     """An environment with its services: `project.all` shows only id, name and status
     of each service, `project.one` and `environment.*` a little more."""
     env_id = env["environmentId"]
-    apps = [a for a in state.applications.values() if a["environmentId"] == env_id]
-    composes = [c for c in state.composes.values() if c["environmentId"] == env_id]
+    listing = listing or Listing.of(state)
+    apps = listing.applications.get(env_id, [])
+    composes = listing.composes.get(env_id, [])
     if sparse:
         app_rows = [_pick(a, ("applicationId", "applicationStatus", "name")) for a in apps]
         compose_rows = [_pick(c, ("composeId", "composeStatus", "name")) for c in composes]
@@ -63,10 +96,17 @@ def environment_view(state: EmulatorState, env: dict[str, Any], *, sparse: bool)
     return dict(sorted(out.items()))
 
 
-def project_view(state: EmulatorState, project: dict[str, Any], *, sparse: bool) -> dict[str, Any]:
+def project_view(
+    state: EmulatorState,
+    project: dict[str, Any],
+    *,
+    sparse: bool,
+    listing: Listing | None = None,
+) -> dict[str, Any]:
     out = copy.deepcopy(project)
-    envs = [e for e in state.environments.values() if e["projectId"] == project["projectId"]]
-    out["environments"] = [environment_view(state, e, sparse=sparse) for e in envs]
+    listing = listing or Listing.of(state)
+    envs = listing.environments.get(project["projectId"], [])
+    out["environments"] = [environment_view(state, e, sparse=sparse, listing=listing) for e in envs]
     out["projectTags"] = []
     return dict(sorted(out.items()))
 
