@@ -198,7 +198,7 @@ async def rig(database_url: str, state: EmulatorState | None = None) -> AsyncIte
     engine = make_engine(database_url)
     if state is None:
         upgrade(engine)
-    app = create_app(api_key=API_KEY, seed=23, build_seconds=0.05)
+    app = create_app(api_key=API_KEY, seed=23, build_seconds=0.02)
     emulator: Emulator = app.state.emulator
     if state is not None:
         emulator.state = copy.deepcopy(state)
@@ -216,7 +216,7 @@ async def rig(database_url: str, state: EmulatorState | None = None) -> AsyncIte
     )
     runtime = Runtime(
         engine=engine,
-        settings=Settings(database_url=database_url, deploy_poll_seconds=0.02),
+        settings=Settings(database_url=database_url, deploy_poll_seconds=0.01),
         providers={"dokploy": client},
         kinds=all_kinds,
         actor="reliability",
