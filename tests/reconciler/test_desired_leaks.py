@@ -16,9 +16,10 @@ from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType, Plan
-from reconciler.kinds.product.diff import SecretFacts, diff_product_lane
+from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.rule_input import SecretFacts
 from reconciler.records import plan_store
 from reconciler.records.database import session_scope
 from reconciler.records.desired import DesiredObject

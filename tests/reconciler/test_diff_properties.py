@@ -7,11 +7,12 @@ from hypothesis import strategies as st
 
 from desired_state.secrets import SecretRef
 from reconciler.core.inventory import Owned
-from reconciler.kinds.product.diff import SecretFacts, desired_config_hash, diff_product_lane
+from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
 from reconciler.kinds.product.observed import ObservedDomain, ObservedProductLane, ObservedService
 from reconciler.kinds.product.ops import Op
 from reconciler.kinds.product.policy import ApplyPolicy
+from reconciler.kinds.product.rule_input import SecretFacts, desired_config_hash
 from reconciler.secret_values import fingerprint
 
 SALT = "property-salt"

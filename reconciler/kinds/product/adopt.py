@@ -17,11 +17,12 @@ from reconciler.core.inventory import Owned
 from reconciler.core.outcomes import Claim, ObjectRef
 from reconciler.errors import AdoptionRefused
 from reconciler.kinds.base import AdoptionPreview
-from reconciler.kinds.product.diff import desired_config_hash, diff_product_lane
+from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.lanes import KIND
 from reconciler.kinds.product.observe import read_service, service_from
 from reconciler.kinds.product.observed import ObservedProductLane, owned_service
 from reconciler.kinds.product.ops import DOKPLOY, Op
+from reconciler.kinds.product.rule_input import desired_config_hash
 
 if TYPE_CHECKING:
     from reconciler.kinds.product.kind import ProductKind

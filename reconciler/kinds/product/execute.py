@@ -21,8 +21,8 @@ from providers.dokploy.errors import (
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionFailed, SecretUnavailable
-from reconciler.kinds.product.diff import environment_key, project_key
 from reconciler.kinds.product.ops import DOKPLOY, Op
+from reconciler.kinds.product.rule_input import environment_key, project_key
 from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
 from reconciler.runtime import HealthProbe
 from reconciler.secret_values import StoreReader, fingerprint, resolve

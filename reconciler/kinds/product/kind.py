@@ -13,7 +13,7 @@ from reconciler.errors import SecretUnavailable
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import AdoptionPreview, GoneCheck, LaneDiff, Observation, OpSpec
 from reconciler.kinds.product.adopt import preview_adoption
-from reconciler.kinds.product.diff import SecretFacts, diff_product_lane
+from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
 from reconciler.kinds.product.forget import confirm_gone
 from reconciler.kinds.product.lanes import (
@@ -27,6 +27,7 @@ from reconciler.kinds.product.observe import ProductObserver
 from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
+from reconciler.kinds.product.rule_input import SecretFacts
 from reconciler.runtime import Runtime
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 

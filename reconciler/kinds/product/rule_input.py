@@ -1,0 +1,111 @@
+"""What every product-lane rule reads and writes with: the lane as seen, the keys that
+link a plan's actions, the configuration hash a deploy records, one-field safe actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.core.plans import Change, object_fingerprint
+from reconciler.kinds.base import LaneDiff, ProposedAction
+from reconciler.kinds.product.lanes import ProductLane
+from reconciler.kinds.product.observed import (
+    ObservedProductLane,
+    ObservedService,
+    ServiceFacts,
+)
+from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.services import strategy_for
+
+DEFAULT_ENVIRONMENT = "production"
+
+
+@dataclass(frozen=True)
+class SecretFacts:
+    """Fingerprints only: the diff never holds a secret value it could leak."""
+
+    salt: str
+    desired: Mapping[str, str]  # key -> fingerprint of the value the reference resolves to
+
+
+def project_key(project: str) -> str:
+    return f"project:{project}"
+
+
+def environment_key(project: str, environment: str) -> str:
+    return f"environment:{project}/{environment}"
+
+
+def service_key(lane: str) -> str:
+    return f"service:{lane}"
+
+
+def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
+    """What the running service is built from; a change here needs a deploy to take effect."""
+    fields: dict[str, Any] = {
+        "image": lane.image,
+        "compose_file": lane.compose_file,
+        "env": dict(sorted(lane.env.items())),
+        "secrets": dict(sorted(secrets.desired.items())),
+    }
+    if strategy_for(lane.target).has_replicas and lane.replicas != 1:
+        # Saved by application.update, applied by Swarm only at the next deploy. Left out at
+        # the default (1) so the hashes of deploys made before replicas counted still match:
+        # any change of replicas still changes the hash.
+        fields["replicas"] = lane.replicas
+    if strategy_for(lane.target).domains_need_deploy:
+        fields["domains"] = sorted(
+            (d.host, d.path, d.port, d.https, d.service) for d in lane.domains
+        )
+    return object_fingerprint(secrets.salt, fields)
+
+
+@dataclass(frozen=True)
+class SeenLane:
+    """What every convergence rule reads: the desired lane and what was seen of it."""
+
+    desired: ProductLane
+    observed: ObservedProductLane
+    secrets: SecretFacts
+
+    @property
+    def service(self) -> ObservedService | None:
+        return self.observed.service
+
+    @property
+    def target(self) -> str:
+        return f"dokploy:{self.desired.target}/{self.desired.service_name}"
+
+    @property
+    def facts(self) -> ServiceFacts:
+        return ServiceFacts.of(self.observed.owned)
+
+    @property
+    def service_ref(self) -> dict[str, Any]:
+        service = self.service
+        return {
+            "ref": service_key(self.desired.lane),
+            "id": service.id if service else None,
+            "type": self.desired.target,
+        }
+
+
+# A rule proposes the actions for one part of the lane and says why, if at all, the
+# running service must be deployed again for them to take effect.
+Rule = Callable[[SeenLane, LaneDiff], str | None]
+
+
+def safe_action(
+    op: Op, target: str, reason: str, change: tuple[str, Any, Any], params: dict[str, Any]
+) -> ProposedAction:
+    """A safe action that writes one thing: a create, or one field of the service."""
+    field, before, after = change
+    return ProposedAction(
+        key=op.value,
+        op=op,
+        target=target,
+        reason=reason,
+        changes=[Change(field=field, before=before, after=after)],
+        params=params,
+    )
