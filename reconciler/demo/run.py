@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.records.status import all_statuses
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -198,7 +197,7 @@ async def demo_previews(console: Console, runtime: Runtime, hosts: set[str]) -> 
     github_app = create_github(seed=5)
     state = github_app.state.emulator
     state.add_repo("acme", "shop")
-    clock = _DemoClock()
+    clock = ShiftedClock()
     with serve(github_app) as github_url:
         console.print(f"GitHub emulator serving at {github_url}")
         async with GitHubClient(github_url, secrets.token_urlsafe(16)) as github:
@@ -224,14 +223,6 @@ async def demo_previews(console: Console, runtime: Runtime, hosts: set[str]) -> 
         console.print(f"  {view.lane}: {view.state.value} ({view.detail})", highlight=False)
     gone = [v.state.value for v in preview_set(fleet, clock()).anchors] == ["gone"]
     return all(steps) and gone
-
-
-class _DemoClock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 async def _preview_pass(console: Console, runtime: Runtime, expect: str | None) -> bool:

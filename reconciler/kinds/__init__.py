@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reconciler.core.inventory import OwnershipSnapshot
@@ -30,33 +30,39 @@ def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -
 GITHUB = "github"
 
 
-def _product_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> LaneKind:
+def _dokploy_kind_fields(
+    runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot
+) -> dict[str, Any]:
+    """What every kind on the product kind's machinery is built with."""
     from providers.dokploy.client import DokployClient
-    from reconciler.core.plans import BlastRadiusGuard
-    from reconciler.kinds.product.kind import ProductKind
     from reconciler.kinds.product.ops import DOKPLOY
 
-    return ProductKind(
-        fleet=fleet,
-        owned=owned,
-        client=runtime.provider(DOKPLOY, DokployClient),
-        salt=runtime.secret_salt(),
-        guard=BlastRadiusGuard(
-            max_deletions=runtime.settings.max_deletions,
-            max_share=runtime.settings.max_deletion_share,
-        ),
-        environ=runtime.environ,
-        store=runtime.secret_store,
+    return {
+        "fleet": fleet,
+        "owned": owned,
+        "client": runtime.provider(DOKPLOY, DokployClient),
+        "salt": runtime.secret_salt(),
+        "environ": runtime.environ,
+        "store": runtime.secret_store,
+    }
+
+
+def _product_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> LaneKind:
+    from reconciler.core.plans import BlastRadiusGuard
+    from reconciler.kinds.product.kind import ProductKind
+
+    guard = BlastRadiusGuard(
+        max_deletions=runtime.settings.max_deletions,
+        max_share=runtime.settings.max_deletion_share,
     )
+    return ProductKind(guard=guard, **_dokploy_kind_fields(runtime, fleet, owned))
 
 
 def _preview_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> LaneKind:
     from desired_state.product import ProductSpec
-    from providers.dokploy.client import DokployClient
     from providers.github.pulls import PullsApi
     from reconciler.core.plans import BlastRadiusGuard
     from reconciler.kinds.preview.kind import PreviewKind
-    from reconciler.kinds.product.ops import DOKPLOY
 
     # Previews come and go with their pull requests: a pass may tear down as many as can be
     # active at once, and all of them (every PR closed), without tripping the guard.
@@ -65,16 +71,12 @@ def _preview_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapsho
         for d in fleet.of_kind("Product")
         if isinstance(d.spec, ProductSpec) and d.spec.preview.enabled
     )
+    guard = BlastRadiusGuard(
+        max_deletions=max(capacity, runtime.settings.max_deletions), max_share=1.0
+    )
     return PreviewKind(
-        fleet=fleet,
-        owned=owned,
-        client=runtime.provider(DOKPLOY, DokployClient),
-        salt=runtime.secret_salt(),
-        guard=BlastRadiusGuard(
-            max_deletions=max(capacity, runtime.settings.max_deletions), max_share=1.0
-        ),
-        environ=runtime.environ,
-        store=runtime.secret_store,
+        guard=guard,
         github=runtime.provider(GITHUB, PullsApi),
         now=runtime.clock(),
+        **_dokploy_kind_fields(runtime, fleet, owned),
     )

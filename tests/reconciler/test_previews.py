@@ -22,7 +22,7 @@ from providers.github.emulator import create_app as create_github
 from reconciler.fleet import load_fleet
 from reconciler.kinds.preview.lanes import AnchorState, preview_set
 from reconciler.loop.passes import PassReport, reconcile_pass
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, ShiftedClock
 from tests.reconciler.conftest import store_fleet
 from tests.support.cli import Invoke
 
@@ -277,7 +277,7 @@ async def test_a_preview_with_no_new_commit_for_the_ttl_ends_and_a_push_brings_i
     previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
 ) -> None:
     store_notes(engine, tmp_path, ttl="2")
-    clock = _Clock()
+    clock = ShiftedClock()
     later = dataclasses.replace(previews, clock=clock)
     github.open_pull("acme", "notes", labels=["preview"])
     await reconcile_pass(later)
@@ -292,16 +292,6 @@ async def test_a_preview_with_no_new_commit_for_the_ttl_ends_and_a_push_brings_i
     back = await reconcile_pass(later)
     assert outcomes(back) == {"preview:notes/pr-1": "applied"}
     assert services(emulator) == ["notes-pr-1"]
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        import time
-
-        return time.time() + self.offset
 
 
 LEDGERX = """\

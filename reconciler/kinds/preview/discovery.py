@@ -19,7 +19,7 @@ from providers.github.pulls import PullsApi
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import Discovery
-from reconciler.kinds.preview.lanes import AnchorState, preview_set
+from reconciler.kinds.preview.lanes import AnchorState, PreviewSet
 
 
 @dataclass
@@ -28,6 +28,7 @@ class AnchorDiscovery:
     fleet: DesiredFleet
     owned: OwnershipSnapshot
     now: float
+    previews: PreviewSet  # the kind's view of the same fleet at the same moment
 
     async def run(self) -> Discovery:
         found = Discovery()
@@ -119,7 +120,7 @@ class AnchorDiscovery:
         """Anchors whose grace period is over and whose lane owns nothing any more: the
         teardown was applied and verified, so the anchor is marked gone."""
         gone = []
-        for view in preview_set(self.fleet, self.now).anchors:
+        for view in self.previews.anchors:
             if view.state is AnchorState.ended and not self.owned.for_lane(view.lane):
                 ended = view.spec.ended_at or int(self.now)  # a TTL end was never written
                 update = {"gone": True, "ended_at": ended}

@@ -37,7 +37,7 @@ class PreviewKind(ProductKind):
         self.previews: PreviewSet = preview_set(self.fleet, self.now)
         return list(self.previews.lanes.values())
 
-    def policy(self, lane: str) -> PreviewLanePolicy:  # type: ignore[override]
+    def policy(self, lane: str) -> PreviewLanePolicy:
         desired = self.desired.get(lane)
         teardown = self.previews.teardown.get(lane, "manual")  # product gone: for review
         return PreviewLanePolicy(
@@ -59,4 +59,6 @@ class PreviewKind(ProductKind):
     async def discover(self) -> Discovery:
         if self.github is None:
             return Discovery(problems=["no GitHub provider is configured"])
-        return await AnchorDiscovery(self.github, self.fleet, self.owned, self.now).run()
+        return await AnchorDiscovery(
+            self.github, self.fleet, self.owned, self.now, self.previews
+        ).run()

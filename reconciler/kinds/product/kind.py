@@ -11,7 +11,14 @@ from reconciler.core.inventory import Owned, OwnershipSnapshot
 from reconciler.core.plans import BlastRadiusGuard, Blocker, BlockerType
 from reconciler.errors import SecretUnavailable
 from reconciler.fleet import DesiredFleet
-from reconciler.kinds.base import AdoptionPreview, GoneCheck, LaneDiff, Observation, OpSpec
+from reconciler.kinds.base import (
+    AdoptionPreview,
+    GoneCheck,
+    LaneDiff,
+    LanePolicy,
+    Observation,
+    OpSpec,
+)
 from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
@@ -63,7 +70,7 @@ class ProductKind:
     def lanes(self) -> list[str]:
         return sorted({*self.desired, *self.removed})
 
-    def policy(self, lane: str) -> ProductLanePolicy:
+    def policy(self, lane: str) -> LanePolicy:
         desired = self.desired.get(lane)
         if desired is None:
             protected = any(o.protected for o in self.owned.for_lane(lane))
