@@ -282,6 +282,11 @@ class _Run:
                 await self.journal.write(*carried, self._skipped(action, why_not))
                 carried = []
                 continue
+            if carried and self.limit.available_tokens < 1:
+                # The next intent must wait for a slot: the last result must not wait with it
+                # (a crash meanwhile would redo an action that is done).
+                await self.journal.write(*carried)
+                carried = []
             async with self.limit:
                 self.runtime.progress(f"{lane} [{index}/{len(chain)}] {action.op} {action.target}")
                 try:
