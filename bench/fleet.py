@@ -328,8 +328,14 @@ def stored_fleet(args: argparse.Namespace, lanes: int) -> Iterator[Any]:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)
         text = fleet_yaml(lanes // 2, env_keys=args.env_keys, domains=args.domains)
+        # Desired-state files are bounded to 1 MiB: a large fleet is many files, as it would be.
+        docs = text.split("---\n")
+        loaded = []
+        for start in range(0, len(docs), 500):
+            chunk = "---\n".join(docs[start : start + 500])
+            loaded.extend(load_text(chunk, f"fleet-{start // 500}.yaml"))
         with session_scope(engine) as session:
-            apply_documents(session, load_text(text, "fleet.yaml"), prune=False)
+            apply_documents(session, loaded, prune=False)
         try:
             yield engine
         finally:
