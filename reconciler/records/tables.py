@@ -7,10 +7,12 @@ from sqlmodel import SQLModel
 from reconciler.records.audit import AuditHead, AuditRecord
 from reconciler.records.desired import DesiredObject
 from reconciler.records.leases import LaneLease
+from reconciler.records.operations import Operation
 from reconciler.records.ownership import OwnedObject
 from reconciler.records.plan_store import StoredPlan
 from reconciler.records.secret_store import Installation, StoredSecret
 from reconciler.records.status import LaneStatusRow
+from reconciler.records.work_queue import LaneWork
 
 metadata = SQLModel.metadata
 
@@ -21,6 +23,8 @@ __all__ = [
     "Installation",
     "LaneLease",
     "LaneStatusRow",
+    "LaneWork",
+    "Operation",
     "OwnedObject",
     "StoredPlan",
     "StoredSecret",
