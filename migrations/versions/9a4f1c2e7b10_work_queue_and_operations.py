@@ -1,4 +1,5 @@
-"""work queue and operations: lanes waiting to be reconciled, and requested reconciles
+"""work queue, operations, operator tokens: lanes waiting to be reconciled, requested
+reconciles, and who may apply through the API
 
 Revision ID: 9a4f1c2e7b10
 Revises: 7c41d2e9a8b3
@@ -55,8 +56,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_operations_lane", "operations", ["lane"])
     op.create_index("ix_operations_status", "operations", ["status"])
+    op.create_table(
+        "operator_tokens",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("operator", sa.String(length=200), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False, unique=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("operator_tokens")
     op.drop_table("operations")
     op.drop_table("lane_work")

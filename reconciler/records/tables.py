@@ -8,6 +8,7 @@ from reconciler.records.audit import AuditHead, AuditRecord
 from reconciler.records.desired import DesiredObject
 from reconciler.records.leases import LaneLease
 from reconciler.records.operations import Operation
+from reconciler.records.operator_tokens import OperatorToken
 from reconciler.records.ownership import OwnedObject
 from reconciler.records.plan_store import StoredPlan
 from reconciler.records.secret_store import Installation, StoredSecret
@@ -25,6 +26,7 @@ __all__ = [
     "LaneStatusRow",
     "LaneWork",
     "Operation",
+    "OperatorToken",
     "OwnedObject",
     "StoredPlan",
     "StoredSecret",

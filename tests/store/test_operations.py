@@ -76,3 +76,22 @@ def test_finished_operations_never_change_again(engine: Engine) -> None:
         "plan_1",
         {"outcome": "converged"},
     )
+
+
+def test_operator_tokens_verify_until_revoked_and_are_stored_only_as_digests(
+    engine: Engine,
+) -> None:
+    from reconciler.records import operator_tokens
+
+    with session_scope(engine) as session:
+        issued = operator_tokens.issue(session, "alice", T0)
+    with session_scope(engine) as session:
+        who = operator_tokens.verify(session, issued.token)
+        assert operator_tokens.verify(session, issued.token + "x") is None
+        stored = operator_tokens.listed(session)
+    assert who is not None and who.actor == "operator:alice"
+    assert issued.token not in repr([vars(row) for row in stored])
+    with session_scope(engine) as session:
+        assert operator_tokens.revoke(session, issued.token_id, T0)
+    with session_scope(engine) as session:
+        assert operator_tokens.verify(session, issued.token) is None
