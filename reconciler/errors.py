@@ -10,6 +10,7 @@
     ├── LeaseLost                a lease this worker held was taken over
     ├── LeaseNotFound            no lease on that lane to release
     ├── LeaseHeld                releasing a live worker's lease needs --force
+    ├── LoopAlreadyRunning       another process runs the loop on this SQLite database
     ├── EmptyPrune               a prune given no documents, which would empty the store
     ├── AuditError
     │   ├── AuditHeadLost        records exist but the audit head row is gone
@@ -161,3 +162,15 @@ class IdempotencyConflict(SetpointError, ValueError):
         super().__init__(
             f"idempotency key {key!r} was used for operation {operation_id} with another body"
         )
+
+
+class LoopAlreadyRunning(SetpointError):
+    """SQLite has one writer: a second loop on the same file would only contend with the
+    first. PostgreSQL replicas share the work instead."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(
+            f"another setpoint loop already runs on this SQLite database ({holder}); "
+            "only one process may run the loop on SQLite (use PostgreSQL for replicas)"
+        )
+        self.holder = holder

@@ -63,6 +63,50 @@ class Settings(BaseSettings):
         ge=1,
         description="a lane's lease lapses this long after its holder's last heartbeat",
     )
+    loop_workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="batches of lanes one `setpoint run` or `serve` works at the same time",
+    )
+    loop_batch_size: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="lanes a worker claims at once; one observation serves the whole batch",
+    )
+    loop_claim_hold_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="a worker's claim on queued lanes lapses this long after its last renewal, "
+        "so another replica takes the lanes of a worker that died",
+    )
+    loop_poll_seconds: float = Field(
+        default=1.0, gt=0, description="an idle worker looks for due lanes this often"
+    )
+    loop_backoff_base_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="first wait after a lane's temporary failure (an outage, a stale plan); "
+        "doubles per failure, drawn at random below that (full jitter)",
+    )
+    loop_backoff_cap_seconds: float = Field(
+        default=600.0, gt=0, description="the longest wait between two tries of a failing lane"
+    )
+    loop_shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="on SIGTERM, in-flight work may finish for this long; what is still "
+        "running then is recorded as interrupted",
+    )
+    provider_rate_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description='JSON object: requests per second per provider, e.g. {"dokploy": 20}; '
+        "a provider not named is not limited",
+    )
+    provider_rate_burst: float = Field(
+        default=10.0, ge=1, description="requests a rate-limited provider may get at once"
+    )
     plan_retention_days: float = Field(
         default=14.0,
         gt=0,

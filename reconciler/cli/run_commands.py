@@ -9,7 +9,6 @@ from rich.markup import escape
 
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, print_json
 from reconciler.cli.tables import Column, Role, fit_table
-from reconciler.secret_values import redact
 
 if TYPE_CHECKING:
     from reconciler.loop.passes import PassReport
@@ -39,29 +38,28 @@ def run(
     import anyio
 
     from reconciler.cli.wiring import open_runtime
-    from reconciler.loop.passes import reconcile_pass
+    from reconciler.errors import LoopAlreadyRunning
+    from reconciler.loop.engine import LoopEngine
 
-    async def loop() -> PassReport:
+    async def loop() -> PassReport | None:
         async with open_runtime() as runtime:
             runtime.actor = f"scheduler:{runtime.actor}"
-            while True:
-                try:
-                    report = await reconcile_pass(runtime)
-                except Exception as exc:
-                    if once:
-                        raise
-                    # A scheduler outlives one bad pass; the next pass observes afresh.
-                    errors.print(f"[red]pass failed[/]: {type(exc).__name__}: {redact(str(exc))}")
-                else:
-                    show(report, output)
-                    if once:
-                        return report
-                await anyio.sleep(interval)
+            engine = LoopEngine(runtime, on_pass=lambda report: show(report, output))
+            if once:
+                return await engine.run_once()
+            await engine.run_until_signalled(interval)
+            return None
 
     try:
         report = anyio.run(loop)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except LoopAlreadyRunning as exc:
+        errors.print(f"[red]error[/]: {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    if report is None:
+        return
+    show(report, output)
     if report.count("blocked") or report.count("apply_failed") or report.count("refused"):
         raise typer.Exit(1)
 

@@ -12,6 +12,7 @@ time. Finished plans older than the retention setting are pruned; audit records 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -74,27 +75,74 @@ class _Sorted:
 
 
 async def reconcile_pass(runtime: Runtime) -> PassReport:
+    """One whole scheduled pass in this process (`setpoint run --once` works the same lanes
+    through the loop engine, `reconciler.loop.engine`)."""
     report = PassReport()
+    context = await start_pass(runtime, report)
+    due = await due_lanes(runtime, context.registry.all_lanes(), report)
+    seen = await survey(runtime, context, due)
+    await work_scheduled(runtime, context, seen, due, report)
+    await finish_pass(runtime, context, report)
+    return report
+
+
+async def start_pass(runtime: Runtime, report: PassReport) -> PassContext:
+    """The pass's context, after discovery stored what it found."""
     context = await load_context(runtime)
     if await _discover(runtime, context, report):
         context = await load_context(runtime)  # plan from the anchors just written
-    due = await _due_lanes(runtime, context, report)
-    seen = await survey(runtime, context, due)
-    lanes = _sort(runtime, context, seen)
-    held, report.plans_stored = await in_thread(_record_pass, runtime, context, lanes)
-    report.lanes.extend(LaneResult(lane, "converged", "", "no changes") for lane in lanes.quiet)
+    return context
+
+
+Applier = Callable[[Runtime, str, Trigger], Awaitable[ApplyResult]]
+
+
+async def apply_unguarded(runtime: Runtime, plan_id: str, trigger: Trigger) -> ApplyResult:
+    """One process alone: the planner's shared-op ordering is all the guarding needed."""
+    return await apply_plan(runtime, plan_id, trigger=trigger)
+
+
+@dataclass
+class ScheduledWork:
+    """What became of surveyed lanes under the scheduled pass's rules."""
+
+    held: list[Plan] = field(default_factory=list)  # blocked, or awaiting an operator
+    applied: ApplyResult | None = None  # the unattended lanes' apply, when there were any
+
+
+async def work_scheduled(
+    runtime: Runtime,
+    context: PassContext,
+    seen: Survey,
+    lanes: list[str],
+    report: PassReport,
+    applier: Applier = apply_unguarded,
+) -> ScheduledWork:
+    """`lanes` (all in `seen`) as a scheduled pass treats them: quiet lanes leave no plan,
+    unattended lanes are applied in one plan, held lanes store a plan only when it is new."""
+    sorted_lanes = _sort(runtime, context, seen, lanes)
+    held, stored = await in_thread(_record_pass, runtime, context, sorted_lanes)
+    report.plans_stored += stored
+    report.lanes.extend(
+        LaneResult(lane, "converged", "", "no changes") for lane in sorted_lanes.quiet
+    )
     report.lanes.extend(_held_result(plan) for plan in held)
-    if lanes.unattended:
-        plan = plan_from(runtime, context, seen, lanes.unattended)
+    work = ScheduledWork(held=held)
+    if sorted_lanes.unattended:
+        plan = plan_from(runtime, context, seen, sorted_lanes.unattended)
         await in_thread(store_plans, runtime, [plan], context.registry)
         report.plans_stored += 1
-        result = await apply_plan(runtime, plan.plan_id, trigger=Trigger.schedule)
-        report.lanes.extend(_applied(result, lanes.unattended))
+        work.applied = await applier(runtime, plan.plan_id, Trigger.schedule)
+        report.lanes.extend(_applied(work.applied, sorted_lanes.unattended))
+    return work
+
+
+async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport) -> None:
+    """Announce the lanes with news, prune old plans, and write the pass's one record."""
     await _announce(context, report)
     report.plans_pruned = await in_thread(_prune, runtime)
     await in_thread(_audit_pass, runtime, report)
     report.lanes.sort(key=lambda r: r.lane)
-    return report
 
 
 async def _discover(runtime: Runtime, context: PassContext, report: PassReport) -> bool:
@@ -140,11 +188,12 @@ async def _announce(context: PassContext, report: PassReport) -> None:
             report.announce_problems.extend(await kind.announce(news))
 
 
-async def _due_lanes(runtime: Runtime, context: PassContext, report: PassReport) -> list[str]:
+async def due_lanes(runtime: Runtime, lanes: list[str], report: PassReport) -> list[str]:
+    """`lanes` but those waiting for their retry time (reported as waiting)."""
     retry_at = await in_thread(status.retry_times, runtime.engine)
     now = utcnow()
     due = []
-    for lane in context.registry.all_lanes():
+    for lane in lanes:
         until = retry_at.get(lane)
         if until is not None and until > now:
             detail = f"not yet: tried again after {until:%H:%M:%S} UTC"
@@ -154,9 +203,9 @@ async def _due_lanes(runtime: Runtime, context: PassContext, report: PassReport)
     return due
 
 
-def _sort(runtime: Runtime, context: PassContext, seen: Survey) -> _Sorted:
+def _sort(runtime: Runtime, context: PassContext, seen: Survey, wanted: list[str]) -> _Sorted:
     lanes = _Sorted()
-    for lane in seen.lanes:
+    for lane in wanted:
         diff = seen.diffs[lane]
         blocked = any(b.concerns(lane) for b in seen.blockers) or diff.blockers
         if not diff.actions and not blocked:

@@ -14,7 +14,7 @@ them with the plan it made and what became of it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -176,4 +176,43 @@ def advance(
         _operations.update()
         .where(_operations.c.id.in_(list(operation_ids)), _operations.c.status.not_in(finished))
         .values(**values)
+    )
+
+
+def stranded(session: Session, live_claims: Collection[str]) -> list[Operation]:
+    """Running operations whose lane no worker holds a live claim on: their worker is gone
+    (it died, or shut down before it could finish them)."""
+    rows = session.execute(
+        sa.select(Operation)
+        .where(Operation.status == OperationStatus.running.value)  # type: ignore[arg-type]
+        .order_by(Operation.created_at)  # type: ignore[arg-type]
+    )
+    return [op for op in rows.scalars() if op.lane not in live_claims]
+
+
+def lanes_with_open(session: Session) -> list[str]:
+    """Lanes that have an operation not yet finished."""
+    finished = [s.value for s in OperationStatus if s.final]
+    rows = session.execute(
+        sa.select(_operations.c.lane).where(_operations.c.status.not_in(finished)).distinct()
+    )
+    return sorted(row[0] for row in rows)
+
+
+def requeue(session: Session, operation_ids: Sequence[str], now: datetime) -> None:
+    """Running operations whose worker is gone before it applied anything: pending again, to
+    be planned afresh by the next worker (`advance` never moves an operation backwards)."""
+    if not operation_ids:
+        return
+    session.execute(
+        _operations.update()
+        .where(
+            _operations.c.id.in_(list(operation_ids)),
+            _operations.c.status == OperationStatus.running.value,
+        )
+        .values(
+            status=OperationStatus.pending.value,
+            phase=OperationPhase.queued.value,
+            updated_at=now,
+        )
     )

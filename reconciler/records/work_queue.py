@@ -18,7 +18,7 @@ its write lock first (`session_scope(write_lock=True)`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -104,14 +104,23 @@ def _dialect_insert(session: Session) -> postgresql.Insert | sqlite.Insert:
 
 
 def claim(
-    session: Session, worker: str, now: datetime, *, limit: int, hold_seconds: float
+    session: Session,
+    worker: str,
+    now: datetime,
+    *,
+    limit: int,
+    hold_seconds: float,
+    exclude: Collection[str] = (),
 ) -> list[ClaimedWork]:
     """Take up to `limit` due lanes nobody holds (or whose holder's claim lapsed), most
-    urgent first. Call in `session_scope(engine, write_lock=True)`."""
+    urgent first, but none of `exclude`. Call in `session_scope(engine, write_lock=True)`."""
     free = sa.or_(_work.c.claimed_until.is_(None), _work.c.claimed_until < now)
+    wanted = sa.and_(_work.c.due_at <= now, free)
+    if exclude:
+        wanted = sa.and_(wanted, _work.c.lane.not_in(list(exclude)))
     rows = session.execute(
         sa.select(_work.c.lane, _work.c.priority, _work.c.reason, _work.c.seq, _work.c.attempts)
-        .where(_work.c.due_at <= now, free)
+        .where(wanted)
         .order_by(_work.c.priority, _work.c.due_at, _work.c.lane)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -159,17 +168,50 @@ def finish_done(session: Session, worker: str, lane: str) -> None:
 
 
 def finish_retry(
-    session: Session, worker: str, lane: str, *, retry_at: datetime, error: str
+    session: Session,
+    worker: str,
+    lane: str,
+    *,
+    retry_at: datetime,
+    error: str,
+    count_attempt: bool = True,
 ) -> None:
-    """A temporary failure: try the lane again at `retry_at` (the caller's backoff)."""
+    """A temporary failure: try the lane again at `retry_at` (the caller's backoff).
+    `count_attempt` False: a "not yet" the lane's kind asked for, not a failure, so the
+    backoff does not grow."""
     mine = sa.and_(_work.c.lane == lane, _work.c.claimed_by == worker)
-    _release(session, mine, attempts=_work.c.attempts + 1, last_error=error[:500], due_at=retry_at)
+    attempts = _work.c.attempts + 1 if count_attempt else _work.c.attempts
+    _release(session, mine, attempts=attempts, last_error=error[:500], due_at=retry_at)
 
 
 def finish_given_up(session: Session, worker: str, lane: str) -> None:
     """A permanent failure: not retried. The reason belongs on the lane's status; the next
     request or scheduled pass queues the lane afresh."""
     finish_done(session, worker, lane)
+
+
+def release(session: Session, worker: str, lanes: Sequence[str]) -> None:
+    """Give claims back unworked (a worker shutting down): the lanes stay queued as they
+    were, due now for whoever claims next."""
+    if lanes:
+        mine = sa.and_(_work.c.lane.in_(list(lanes)), _work.c.claimed_by == worker)
+        _release(session, mine)
+
+
+def release_lapsed(session: Session, now: datetime) -> list[str]:
+    """Clear claims that lapsed (their worker died or stalled); returns those lanes. They
+    were claimable already; this makes `queued` say so."""
+    lapsed = sa.and_(_work.c.claimed_by.is_not(None), _work.c.claimed_until < now)
+    lanes = [row[0] for row in session.execute(sa.select(_work.c.lane).where(lapsed))]
+    if lanes:
+        _release(session, sa.and_(_work.c.lane.in_(lanes), lapsed))
+    return lanes
+
+
+def claimed_lanes(session: Session, now: datetime) -> set[str]:
+    """Lanes some worker holds a live claim on."""
+    live = sa.and_(_work.c.claimed_by.is_not(None), _work.c.claimed_until >= now)
+    return {row[0] for row in session.execute(sa.select(_work.c.lane).where(live))}
 
 
 def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -> None:

@@ -1,0 +1,60 @@
+"""How long a lane waits before it is tried again, and whether it is tried again at all.
+
+Pure functions (the random draw is passed in). A temporary failure (a provider outage, a
+stale plan, a lane another worker holds, an action that failed) backs off exponentially
+with full jitter: the wait is drawn uniformly from [0, min(cap, base * 2**attempts)], so
+replicas that failed together do not come back together (AWS Architecture Blog, "Exponential
+Backoff And Jitter"). A permanent failure (credentials refused, desired state the rules
+refuse, objects Setpoint does not own) is not retried: only a change (a new request, the
+next scheduled pass) brings the lane back, and its status says why it stopped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from reconciler.core.plans import Blocker, BlockerType
+
+
+class FailureClass(StrEnum):
+    temporary = "temporary"  # back off and try again
+    permanent = "permanent"  # not until something changes
+
+
+# Blockers that time alone may clear: a provider that answers again, a plan that is planned
+# again, a lane another worker gives back.
+_TEMPORARY = frozenset(
+    {BlockerType.observation_incomplete, BlockerType.preflight_failed, BlockerType.stale_plan}
+)
+# Providers put the HTTP status in their messages as "(HTTP 401)" (providers/*/errors.py);
+# a refused credential is the one preflight failure that waiting does not mend (Invariant 8:
+# a gate, not a retry storm).
+_CREDENTIALS_REFUSED = re.compile(r"\(HTTP (401|403)\)")
+
+
+def classify_blocker(blocker: Blocker) -> FailureClass:
+    if blocker.type is BlockerType.preflight_failed and _CREDENTIALS_REFUSED.search(
+        blocker.message
+    ):
+        return FailureClass.permanent
+    if blocker.type in _TEMPORARY:
+        return FailureClass.temporary
+    return FailureClass.permanent
+
+
+def classify_blockers(blockers: Iterable[Blocker]) -> FailureClass:
+    """Permanent if any blocker is: retrying cannot get past that one."""
+    classes = {classify_blocker(b) for b in blockers}
+    return FailureClass.permanent if FailureClass.permanent in classes else FailureClass.temporary
+
+
+def retry_delay(
+    attempts: int, *, base: float, cap: float, draw: Callable[[float, float], float]
+) -> float:
+    """Seconds to wait after the `attempts`-th consecutive temporary failure (1 = first).
+
+    `draw(low, high)` is `random.uniform` in production; tests pass a fixed one."""
+    ceiling = min(cap, base * 2.0 ** max(0, min(attempts - 1, 30)))
+    return draw(0.0, ceiling)

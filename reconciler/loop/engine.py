@@ -1,0 +1,316 @@
+"""The loop engine: workers that claim lanes from the work queue, on anyio (kopf's reactor).
+
+    timer ──every interval──> discovery, then every lane queued (WorkPriority.scheduled)
+    API / webhooks ─────────> lanes queued at workflow / webhook priority (records/work_queue)
+    workers (loop_workers) ─> claim a batch, survey it once, work it (worker.py), finish it
+    claim keeper ───────────> renews the claims of the batches in flight
+
+One worker per lane at a time: a lane's queue row is claimed by one worker, whose claim is
+renewed while it works; a lane's objects change only under its lane lease (`apply_plan`)
+and shared targets only under theirs (`targets.py`), so a claim that lapses (a stalled or
+dead replica) can never let two workers mutate one thing. On SQLite one process may run the
+loop: it holds a lease under a key no lane can have, and a second one says so and stops.
+
+Shutdown (`request_stop`, SIGTERM in `run_until_signalled`): workers claim nothing more;
+batches in flight may finish within the grace period, and then are cancelled: their
+plans are recorded as interrupted, their operations go back to pending (or fail, if they
+were applying), and their claims are given back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import anyio
+
+from reconciler.core.planning import PassContext
+from reconciler.errors import LaneBusy, LoopAlreadyRunning
+from reconciler.loop import passes
+from reconciler.loop.backoff import FailureClass
+from reconciler.loop.passes import LaneResult, PassReport
+from reconciler.loop.ratelimit import TokenBucket, install_rate_limits
+from reconciler.loop.resume import Resumed, resume
+from reconciler.loop.verdicts import LaneVerdict, finish
+from reconciler.loop.worker import work_batch
+from reconciler.records import leases, work_queue
+from reconciler.records.columns import utcnow
+from reconciler.records.database import in_thread, session_scope
+from reconciler.records.work_queue import ClaimedWork, WorkPriority
+from reconciler.runtime import Runtime
+
+log = logging.getLogger("setpoint.loop")
+
+SQLITE_LOOP_KEY = "loop:sqlite"  # a lease key no lane can have ("loop" is no kind)
+
+
+@dataclass(frozen=True)
+class WorkInterval:
+    """When one worker held one lane (monotonic seconds), for tests and metrics."""
+
+    lane: str
+    worker: str
+    started: float
+    ended: float
+    outcome: str
+
+
+@dataclass
+class LoopEngine:
+    runtime: Runtime
+    name: str = ""
+    draw: Callable[[float, float], float] = random.uniform
+    on_result: Callable[[LaneResult], None] | None = None  # per-lane progress
+    on_pass: Callable[[PassReport], None] | None = None  # each interval's report
+    work_log: list[WorkInterval] = field(default_factory=list)
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    resumed: Resumed | None = None
+    _stop: anyio.Event = field(default_factory=anyio.Event)
+    _in_flight: dict[str, ClaimedWork] = field(default_factory=dict)
+    _scopes: set[anyio.CancelScope] = field(default_factory=set)
+    _worked: set[str] = field(default_factory=set)  # in a --once run: lanes already done
+    _report: PassReport = field(default_factory=PassReport)
+
+    def __post_init__(self) -> None:
+        label = self.name or f"{self.runtime.actor}@{leases.this_host()}:{os.getpid()}"
+        self.holder = leases.Holder(label=f"loop:{label}:{secrets.token_hex(3)}")
+        self.worker = self.holder.label
+        settings = self.runtime.settings
+        self.buckets = install_rate_limits(
+            self.runtime.providers, settings.provider_rate_limits, settings.provider_rate_burst
+        )
+
+    # -- entry points ---------------------------------------------------------------------
+
+    async def run_once(self) -> PassReport:
+        """One scheduled pass through the queue (`setpoint run --once`): every lane queued,
+        then worked until none of them is due; other queued lanes (requests) too."""
+        async with self._single_process():
+            self.resumed = await in_thread(resume, self.runtime)
+            context = await self._tick()
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._keep_claims)
+                async with anyio.create_task_group() as workers:
+                    for _ in range(self.runtime.settings.loop_workers):
+                        workers.start_soon(self._work_loop, True)
+                group.cancel_scope.cancel()
+            report, self._report = self._report, PassReport()
+            await passes.finish_pass(self.runtime, context, report)
+            return report
+
+    async def run(self, interval: float) -> None:
+        """Work until `request_stop`: a scheduled pass every `interval` seconds."""
+        async with self._single_process():
+            self.resumed = await in_thread(resume, self.runtime)
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._keep_claims)
+                group.start_soon(self._timer, interval)
+                group.start_soon(self._enforce_grace)
+                async with anyio.create_task_group() as workers:
+                    for _ in range(self.runtime.settings.loop_workers):
+                        workers.start_soon(self._work_loop, False)
+                group.cancel_scope.cancel()
+
+    async def run_until_signalled(self, interval: float) -> None:
+        """`run`, stopping cleanly on SIGTERM or SIGINT."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._stop_on_signal)
+            await self.run(interval)
+            group.cancel_scope.cancel()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def _stop_on_signal(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                log.info("stopping: no new work; in-flight work gets the grace period")
+                self.request_stop()
+                return
+
+    # -- the single SQLite process ----------------------------------------------------------
+
+    def _single_process(self) -> _SingleProcess:
+        return _SingleProcess(self)
+
+    # -- timer ------------------------------------------------------------------------------
+
+    async def _timer(self, interval: float) -> None:
+        context = await self._tick()
+        while not self.stopping:
+            with anyio.move_on_after(interval):
+                await self._stop.wait()
+            if self.stopping:
+                return
+            report, self._report = self._report, PassReport()
+            await passes.finish_pass(self.runtime, context, report)
+            if self.on_pass is not None:
+                self.on_pass(report)
+            self.resumed = await in_thread(resume, self.runtime)
+            context = await self._tick()
+
+    async def _tick(self) -> PassContext:
+        """Discovery, then every lane queued for the scheduled pass."""
+        context = await passes.start_pass(self.runtime, self._report)
+        lanes = context.registry.all_lanes()
+        await in_thread(self._enqueue, lanes)
+        return context
+
+    def _enqueue(self, lanes: list[str]) -> None:
+        with session_scope(self.runtime.engine, write_lock=True) as session:
+            work_queue.enqueue(session, lanes, WorkPriority.scheduled, "scheduled pass", utcnow())
+
+    # -- workers ----------------------------------------------------------------------------
+
+    async def _work_loop(self, once: bool) -> None:
+        settings = self.runtime.settings
+        while not self.stopping:
+            claimed = await in_thread(self._claim, once)
+            if not claimed:
+                if once:
+                    return
+                with anyio.move_on_after(settings.loop_poll_seconds):
+                    await self._stop.wait()
+                continue
+            await self._work(claimed)
+
+    def _claim(self, once: bool) -> list[ClaimedWork]:
+        settings = self.runtime.settings
+        with session_scope(self.runtime.engine, write_lock=True) as session:
+            claimed = work_queue.claim(
+                session,
+                self.worker,
+                utcnow(),
+                limit=settings.loop_batch_size,
+                hold_seconds=settings.loop_claim_hold_seconds,
+                exclude=self._worked if once else (),
+            )
+        for work in claimed:
+            self._in_flight[work.lane] = work
+        return claimed
+
+    async def _work(self, claimed: list[ClaimedWork]) -> None:
+        lanes = [work.lane for work in claimed]
+        started = time.monotonic()
+        verdicts: list[LaneVerdict] = []
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                verdicts = await self._verdicts(lanes)
+        finally:
+            self._scopes.discard(scope)
+            with anyio.CancelScope(shield=True):
+                await self._finish(claimed, verdicts, started, cancelled=scope.cancel_called)
+
+    async def _verdicts(self, lanes: list[str]) -> list[LaneVerdict]:
+        try:
+            return await work_batch(self.runtime, lanes)
+        except Exception as exc:  # the batch's lanes back off; the loop outlives one batch
+            log.exception("a batch of %d lane(s) failed", len(lanes))
+            detail = f"{type(exc).__name__}: {exc}"
+            return [
+                LaneVerdict(LaneResult(lane, "apply_failed", "", detail), FailureClass.temporary)
+                for lane in lanes
+            ]
+
+    async def _finish(
+        self,
+        claimed: list[ClaimedWork],
+        verdicts: list[LaneVerdict],
+        started: float,
+        *,
+        cancelled: bool,
+    ) -> None:
+        await in_thread(self._finish_rows, claimed, verdicts)
+        if cancelled:  # shutdown after the grace period: record what stopped, claims given back
+            await in_thread(resume, self.runtime)
+        ended = time.monotonic()
+        for verdict in verdicts:
+            self.work_log.append(
+                WorkInterval(verdict.lane, self.worker, started, ended, verdict.result.outcome)
+            )
+            self._report.lanes.append(verdict.result)
+            self._worked.add(verdict.lane)
+            if self.on_result is not None:
+                self.on_result(verdict.result)
+        for work in claimed:
+            self._in_flight.pop(work.lane, None)
+
+    def _finish_rows(self, claimed: list[ClaimedWork], verdicts: list[LaneVerdict]) -> None:
+        with session_scope(self.runtime.engine, write_lock=True) as session:
+            finish(
+                session,
+                self.worker,
+                claimed,
+                verdicts,
+                self.runtime.settings,
+                now=utcnow(),
+                draw=self.draw,
+            )
+
+    # -- claims and shutdown ----------------------------------------------------------------
+
+    async def _keep_claims(self) -> None:
+        hold = self.runtime.settings.loop_claim_hold_seconds
+        while True:
+            await anyio.sleep(hold / 3)
+            lanes = list(self._in_flight)
+            if lanes:
+                lost = await in_thread(self._extend, lanes, hold)
+                if lost:
+                    log.warning("claims lapsed on %d lane(s): %s", len(lost), ", ".join(lost))
+
+    def _extend(self, lanes: list[str], hold: float) -> list[str]:
+        until = utcnow() + timedelta(seconds=hold)
+        with session_scope(self.runtime.engine) as session:
+            return work_queue.extend_claims(session, self.worker, lanes, until)
+
+    async def _enforce_grace(self) -> None:
+        await self._stop.wait()
+        await anyio.sleep(self.runtime.settings.loop_shutdown_grace_seconds)
+        for scope in list(self._scopes):
+            scope.cancel()
+
+
+class _SingleProcess:
+    """On SQLite, hold the loop's own lease for as long as the loop runs."""
+
+    def __init__(self, engine: LoopEngine) -> None:
+        self.loop = engine
+        self.held: leases.HeldLanes | None = None
+
+    async def __aenter__(self) -> None:
+        runtime = self.loop.runtime
+        if runtime.engine.dialect.name != "sqlite":
+            return
+        try:
+            self.held = await in_thread(
+                leases.take_all,
+                runtime.engine,
+                [SQLITE_LOOP_KEY],
+                self.loop.holder,
+                runtime.settings.lease_ttl_seconds,
+            )
+        except LaneBusy as busy:
+            raise LoopAlreadyRunning(busy.holder or "another process") from None
+        self.held.start_heartbeat()
+
+    async def __aexit__(self, *_: object) -> None:
+        held = self.held
+        if held is None:
+            return
+        with anyio.CancelScope(shield=True):
+            await in_thread(held.stop_heartbeat)
+            await in_thread(leases.release, held.engine, SQLITE_LOOP_KEY, held.holder)

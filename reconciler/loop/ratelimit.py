@@ -1,0 +1,72 @@
+"""A rate limit per provider: a token bucket in front of every request a client sends.
+
+The bucket refills `rate` tokens a second up to `burst`; a request takes one token, waiting
+for it when there is none. It is installed as an httpx request hook on the provider's
+client, so it counts every call the kinds make (reads, writes, deploy polls) without any
+kind knowing about it. The limit is per process: with several replicas, divide the
+provider's budget between them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import anyio
+import httpx
+
+
+class TokenBucket:
+    def __init__(
+        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = burst
+        self._at = clock()
+        self._lock = anyio.Lock()
+        self.waited = 0.0  # seconds callers spent waiting, for tests and metrics
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    async def take(self) -> None:
+        """Take one token, waiting until there is one (callers queue in turn)."""
+        async with self._lock:
+            self._refill()
+            if self._tokens < 1:
+                wait = (1 - self._tokens) / self.rate
+                self.waited += wait
+                await anyio.sleep(wait)
+                self._refill()
+            self._tokens -= 1
+
+    async def on_request(self, _request: httpx.Request) -> None:
+        await self.take()
+
+
+def http_client_of(provider: object) -> httpx.AsyncClient | None:
+    """The httpx client a provider sends through, when it has one (`_http` by the providers'
+    convention); None for providers that do not speak HTTP (an SSH host adapter)."""
+    client = getattr(provider, "_http", None)
+    return client if isinstance(client, httpx.AsyncClient) else None
+
+
+def install_rate_limits(
+    providers: Mapping[str, object], rates: Mapping[str, float], burst: float
+) -> dict[str, TokenBucket]:
+    """Put a bucket in front of each named provider's client; returns them by provider."""
+    buckets: dict[str, TokenBucket] = {}
+    for name, rate in rates.items():
+        client = http_client_of(providers.get(name))
+        if client is None:
+            continue
+        bucket = TokenBucket(rate, burst)
+        client.event_hooks["request"] = [*client.event_hooks["request"], bucket.on_request]
+        buckets[name] = bucket
+    return buckets

@@ -1,0 +1,189 @@
+"""Requested reconciles: a lane with open operations (a CI workflow's, through the API).
+
+The worker that claims such a lane moves its operations to `running`, plans the lane from
+the batch's one observation and stores that plan (an operation always gets one, so its
+caller can read what was found). The plan is applied only when an operation asked for it
+(its caller's grant allowed asking) and the lane's policy lets a workflow run every action
+without an operator. Each operation then ends `succeeded`, `failed` or `blocked`, with the
+plan id and a result: the outcome, each action's result, and the blocker or refusal text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.core import policy
+from reconciler.core.apply import ApplyResult
+from reconciler.core.planning import PassContext, Survey, plan_from, store_plans
+from reconciler.core.plans import Blocker, Plan, Trigger
+from reconciler.loop.backoff import FailureClass, classify_blocker, classify_blockers
+from reconciler.loop.passes import Applier, LaneResult
+from reconciler.loop.verdicts import LaneVerdict
+from reconciler.records import operations
+from reconciler.records.columns import utcnow
+from reconciler.records.database import in_thread, session_scope
+from reconciler.records.operations import Operation, OperationPhase, OperationStatus
+from reconciler.runtime import Runtime
+
+
+def take_operations(runtime: Runtime, lanes: Sequence[str]) -> dict[str, list[Operation]]:
+    """The claimed lanes' open operations, moved to running/planning (one transaction)."""
+    now = utcnow()
+    taken: dict[str, list[Operation]] = {}
+    with session_scope(runtime.engine) as session:
+        for lane in lanes:
+            found = operations.open_for_lane(session, lane)
+            if found:
+                taken[lane] = found
+                operations.advance(
+                    session,
+                    [op.id for op in found],
+                    now,
+                    status=OperationStatus.running,
+                    phase=OperationPhase.planning,
+                )
+    return taken
+
+
+def end_operations(
+    runtime: Runtime,
+    found: Sequence[Operation],
+    status: OperationStatus,
+    *,
+    plan_id: str | None = None,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    phase: OperationPhase = OperationPhase.done,
+) -> None:
+    with session_scope(runtime.engine) as session:
+        operations.advance(
+            session,
+            [op.id for op in found],
+            utcnow(),
+            status=status,
+            phase=phase,
+            plan_id=plan_id,
+            result=result,
+            error=error,
+        )
+
+
+def _blockers_text(blockers: Sequence[Blocker]) -> list[str]:
+    return [f"{b.type.value}: {b.message}" for b in blockers]
+
+
+def _applied_result(plan: Plan, applied: ApplyResult) -> dict[str, Any]:
+    actions = [
+        {"id": r.action_id, "op": r.op, "lane": r.lane, "result": r.result, "message": r.message}
+        for r in applied.actions
+    ]
+    result: dict[str, Any] = {"outcome": applied.status, "plan_id": plan.plan_id}
+    result["actions"] = actions
+    if applied.refusal is not None:
+        result["refusal"] = f"{applied.refusal.type.value}: {applied.refusal.message}"
+    return result
+
+
+async def work_requested(
+    runtime: Runtime,
+    context: PassContext,
+    seen: Survey,
+    lane: str,
+    found: Sequence[Operation],
+    applier: Applier,
+) -> LaneVerdict:
+    plan = plan_from(runtime, context, seen, [lane])
+    await in_thread(store_plans, runtime, [plan], context.registry)
+    base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
+    if plan.blockers:
+        texts = _blockers_text(plan.blockers)
+        result = base | {"outcome": "blocked", "blockers": texts}
+        await in_thread(
+            end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
+            result=result, error="; ".join(texts),
+        )  # fmt: skip
+        verdict = LaneResult(lane, "blocked", plan.plan_id, "; ".join(texts))
+        return LaneVerdict(verdict, classify_blockers(plan.blockers))
+    if not plan.actions:
+        result = base | {"outcome": "converged"}
+        await in_thread(
+            end_operations, runtime, found, OperationStatus.succeeded, plan_id=plan.plan_id,
+            result=result,
+        )  # fmt: skip
+        return LaneVerdict(LaneResult(lane, "converged", plan.plan_id, "no changes"))
+    return await _apply_requested(runtime, context, plan, lane, found, applier)
+
+
+async def _apply_requested(
+    runtime: Runtime,
+    context: PassContext,
+    plan: Plan,
+    lane: str,
+    found: Sequence[Operation],
+    applier: Applier,
+) -> LaneVerdict:
+    pending = f"{len(plan.actions)} action(s) pending an operator: apply with `setpoint apply {plan.plan_id}`"
+    base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
+    if not any(op.apply_requested for op in found):
+        result = base | {"outcome": "planned", "detail": pending}
+        await in_thread(
+            end_operations, runtime, found, OperationStatus.succeeded, plan_id=plan.plan_id,
+            result=result,
+        )  # fmt: skip
+        return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, pending))
+    refusal = policy.unattended_refusal(context.registry, plan, Trigger.workflow)
+    if refusal is not None:
+        text = f"{refusal.type.value}: {refusal.message}"
+        result = base | {"outcome": "refused", "refusal": text, "detail": pending}
+        await in_thread(
+            end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
+            result=result, error=text,
+        )  # fmt: skip
+        return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, text))
+    await in_thread(
+        end_operations, runtime, found, OperationStatus.running, plan_id=plan.plan_id,
+        phase=OperationPhase.applying,
+    )  # fmt: skip
+    applied = await applier(runtime, plan.plan_id, Trigger.workflow)
+    return await _finish_applied(runtime, plan, lane, found, applied)
+
+
+async def _finish_applied(
+    runtime: Runtime, plan: Plan, lane: str, found: Sequence[Operation], applied: ApplyResult
+) -> LaneVerdict:
+    result = _applied_result(plan, applied)
+    problems = [r for r in applied.actions if r.result != "ok"]
+    detail = f"{problems[0].action_id}: {problems[0].message}" if problems else ""
+    if applied.refusal is not None:
+        detail = result["refusal"]
+        await in_thread(
+            end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
+            result=result, error=detail,
+        )  # fmt: skip
+        failure = classify_blocker(applied.refusal)
+        # A refused apply (stale, a lane busy) is worth planning again; only refused
+        # credentials are not.
+        if failure is not FailureClass.permanent:
+            failure = FailureClass.temporary
+        return LaneVerdict(LaneResult(lane, "refused", plan.plan_id, detail), failure)
+    if applied.status == "applied":
+        done = f"{len(applied.actions)} action(s) applied"
+        await in_thread(
+            end_operations, runtime, found, OperationStatus.succeeded, plan_id=plan.plan_id,
+            result=result,
+        )  # fmt: skip
+        return LaneVerdict(LaneResult(lane, "applied", plan.plan_id, done))
+    if applied.status == "waiting":
+        await in_thread(
+            end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
+            result=result, error=detail,
+        )  # fmt: skip
+        return LaneVerdict(LaneResult(lane, "waiting", plan.plan_id, detail))
+    await in_thread(
+        end_operations, runtime, found, OperationStatus.failed, plan_id=plan.plan_id,
+        result=result, error=detail or "the apply failed",
+    )  # fmt: skip
+    return LaneVerdict(
+        LaneResult(lane, "apply_failed", plan.plan_id, detail), FailureClass.temporary
+    )

@@ -1,0 +1,62 @@
+"""The resume pass: at start-up (and each timer tick), pick up work a dead worker left.
+
+`core/recovery.py` already marks a dead worker's `applying` plan interrupted and frees its
+lane leases. This adds the loop's own records: lapsed queue claims are cleared, and a
+`running` operation whose lane no worker holds goes back to `pending` (it was only being
+planned: planning again is safe) or, if it was applying, ends `failed` with a clear error
+(its plan is interrupted; the caller asks again, and that plan starts from what exists, so
+nothing is ever applied twice blindly). Every lane with an open operation is queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reconciler.core.recovery import recover_interrupted
+from reconciler.records import operations, work_queue
+from reconciler.records.columns import utcnow
+from reconciler.records.database import session_scope
+from reconciler.records.operations import OperationPhase, OperationStatus
+from reconciler.records.work_queue import WorkPriority
+from reconciler.runtime import Runtime
+
+INTERRUPTED_APPLY = (
+    "the worker applying plan {plan} stopped before it finished (it died or shut down); "
+    "the plan is interrupted and nothing of it runs again: request the lane again to plan "
+    "from what exists now"
+)
+
+
+@dataclass
+class Resumed:
+    interrupted_plans: list[str] = field(default_factory=list)
+    lapsed_claims: list[str] = field(default_factory=list)
+    operations_requeued: list[str] = field(default_factory=list)
+    operations_failed: list[str] = field(default_factory=list)
+
+
+def resume(runtime: Runtime) -> Resumed:
+    done = Resumed()
+    done.interrupted_plans = [i.plan_id for i in recover_interrupted(runtime.engine, runtime.actor)]
+    now = utcnow()
+    with session_scope(runtime.engine, write_lock=True) as session:
+        done.lapsed_claims = work_queue.release_lapsed(session, now)
+        for op in operations.stranded(session, work_queue.claimed_lanes(session, now)):
+            if op.phase == OperationPhase.applying.value:
+                error = INTERRUPTED_APPLY.format(plan=op.plan_id)
+                operations.advance(
+                    session,
+                    [op.id],
+                    now,
+                    status=OperationStatus.failed,
+                    phase=OperationPhase.done,
+                    result={"outcome": "interrupted", "plan_id": op.plan_id},
+                    error=error,
+                )
+                done.operations_failed.append(op.id)
+            else:
+                operations.requeue(session, [op.id], now)
+                done.operations_requeued.append(op.id)
+        open_lanes = operations.lanes_with_open(session)
+        work_queue.enqueue(session, open_lanes, WorkPriority.workflow, "resumed", now)
+    return done

@@ -1,0 +1,62 @@
+"""At most one in-flight mutation per provider target, across replicas (Invariant 10).
+
+A lane's own objects are guarded by its lane lease, which `apply_plan` takes. Objects that
+several lanes share (a product's project, proposed once per target by the planner) are not:
+two replicas applying two lanes of one product could both create its project. So before an
+unattended apply, the worker also leases each shared target the plan changes, under a key
+no lane can have (`target:` + the action's target). A worker that cannot take one gives the
+lanes back for a short while; when it comes back, the other worker's change has made its
+plan stale, and the new plan no longer proposes it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from reconciler.core.apply import ApplyResult, apply_plan
+from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
+from reconciler.errors import LaneBusy
+from reconciler.kinds.registry import LaneRegistry
+from reconciler.records import leases, plan_store
+from reconciler.records.database import in_thread
+from reconciler.runtime import Runtime
+
+TARGET_PREFIX = "target:"
+
+
+def shared_targets(registry: LaneRegistry, plan: Plan) -> list[str]:
+    """Lease keys of the shared targets `plan` changes (pure)."""
+    keys = set()
+    for action in plan.actions:
+        if not registry.knows(action.lane):
+            continue
+        spec = registry.kind_of(action.lane).ops.get(action.op)
+        if spec is not None and spec.shared:
+            keys.add(TARGET_PREFIX + action.target)
+    return sorted(keys)
+
+
+async def apply_guarded(
+    runtime: Runtime, registry: LaneRegistry, plan_id: str, trigger: Trigger
+) -> ApplyResult:
+    """`apply_plan`, holding the leases of the shared targets the plan changes."""
+    plan, _ = await in_thread(plan_store.load, runtime.engine, plan_id)
+    keys = shared_targets(registry, plan)
+    if not keys:
+        return await apply_plan(runtime, plan_id, trigger=trigger)
+    holder = leases.Holder(label=f"{runtime.actor}:targets:{plan_id}:{secrets.token_hex(3)}")
+    try:
+        async with leases.holding(
+            runtime.engine, keys, holder, ttl_seconds=runtime.settings.lease_ttl_seconds
+        ):
+            return await apply_plan(runtime, plan_id, trigger=trigger)
+    except LaneBusy as busy:
+        refusal = Blocker(
+            type=BlockerType.action_not_allowed,
+            lane=None,
+            message=(
+                f"shared target {busy.lane.removeprefix(TARGET_PREFIX)} is being changed by "
+                f"{busy.holder}; tried again shortly"
+            ),
+        )
+        return ApplyResult(plan_id=plan_id, status="refused", refusal=refusal)

@@ -1,0 +1,116 @@
+"""One worker's batch: the lanes it claimed, surveyed once, each handled by its kind's rules.
+
+The batch's lanes share one preflight and one observation per kind (the lower bound of
+provider calls a pass needs, paid once per batch instead of once per lane). Lanes with open
+operations are requested reconciles (`requests.py`); the others are worked as a scheduled
+pass works them (`passes.work_scheduled`). Unattended applies hold the leases of the shared
+targets they change (`targets.py`). Every lane ends with a verdict the queue acts on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from reconciler.core.apply import ApplyResult
+from reconciler.core.planning import PassContext, Survey, load_context, survey
+from reconciler.core.plans import Trigger
+from reconciler.loop.backoff import FailureClass, classify_blocker, classify_blockers
+from reconciler.loop.passes import (
+    LaneResult,
+    PassReport,
+    ScheduledWork,
+    due_lanes,
+    work_scheduled,
+)
+from reconciler.loop.requests import end_operations, take_operations, work_requested
+from reconciler.loop.targets import apply_guarded
+from reconciler.loop.verdicts import LaneVerdict
+from reconciler.records import status
+from reconciler.records.database import in_thread
+from reconciler.records.operations import Operation, OperationStatus
+from reconciler.runtime import Runtime
+
+
+async def work_batch(runtime: Runtime, lanes: Sequence[str]) -> list[LaneVerdict]:
+    """Work `lanes` (claimed by the caller); a verdict for each."""
+    context = await load_context(runtime)  # also recovers applies whose worker died
+    registry = context.registry
+
+    async def applier(rt: Runtime, plan_id: str, trigger: Trigger) -> ApplyResult:
+        return await apply_guarded(rt, registry, plan_id, trigger)
+
+    requested = await in_thread(take_operations, runtime, lanes)
+    verdicts = await _unknown(runtime, context, lanes, requested)
+    known = [lane for lane in lanes if registry.knows(lane)]
+    report = PassReport()
+    scheduled = await due_lanes(runtime, [lane for lane in known if lane not in requested], report)
+    seen = await survey(
+        runtime, context, [*scheduled, *(lane for lane in known if lane in requested)]
+    )
+    work = await work_scheduled(runtime, context, seen, scheduled, report, applier)
+    verdicts.extend(_scheduled_verdicts(report, work, seen))
+    for lane in known:
+        if lane in requested:
+            verdict = await work_requested(runtime, context, seen, lane, requested[lane], applier)
+            verdicts.append(verdict)
+    return await _with_retry_times(runtime, verdicts)
+
+
+async def _unknown(
+    runtime: Runtime,
+    context: PassContext,
+    lanes: Sequence[str],
+    requested: dict[str, list[Operation]],
+) -> list[LaneVerdict]:
+    """Lanes no kind lists (a request for a lane since removed): nothing to do, ever."""
+    verdicts = []
+    for lane in lanes:
+        if context.registry.knows(lane):
+            continue
+        detail = f"no kind lists lane {lane}: it is not in the desired state"
+        if lane in requested:
+            await in_thread(
+                end_operations,
+                runtime,
+                requested[lane],
+                OperationStatus.failed,
+                result={"outcome": "unknown_lane"},
+                error=detail,
+            )
+        verdicts.append(
+            LaneVerdict(LaneResult(lane, "blocked", "", detail), FailureClass.permanent)
+        )
+    return verdicts
+
+
+def _scheduled_verdicts(report: PassReport, work: ScheduledWork, seen: Survey) -> list[LaneVerdict]:
+    held = {plan.lanes[0]: plan for plan in work.held}
+    verdicts = []
+    for result in report.lanes:
+        failure: FailureClass | None = None
+        if result.outcome == "blocked":
+            plan = held.get(result.lane)
+            blockers = plan.blockers_for(result.lane) if plan else []
+            failure = classify_blockers(
+                blockers or [b for b in seen.blockers if b.concerns(result.lane)]
+            )
+        elif result.outcome == "refused" and work.applied and work.applied.refusal:
+            failure = classify_blocker(work.applied.refusal)
+            if failure is not FailureClass.permanent:
+                failure = FailureClass.temporary  # a stale plan, a busy lane: plan again
+        elif result.outcome == "apply_failed":
+            failure = FailureClass.temporary
+        verdicts.append(LaneVerdict(result, failure))
+    return verdicts
+
+
+async def _with_retry_times(runtime: Runtime, verdicts: list[LaneVerdict]) -> list[LaneVerdict]:
+    """A lane waiting on its kind's "not yet" comes back at the time the kind named."""
+    if not any(v.result.outcome == "waiting" for v in verdicts):
+        return verdicts
+    retry_at = await in_thread(status.retry_times, runtime.engine)
+    return [
+        replace(v, not_before=retry_at.get(v.lane)) if v.result.outcome == "waiting" else v
+        for v in verdicts
+    ]

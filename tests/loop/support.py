@@ -1,0 +1,27 @@
+"""Loop settings short enough for tests (backoff and claims in fractions of a second)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reconciler.loop.engine import LoopEngine
+from reconciler.runtime import Runtime
+
+FAST = {
+    "loop_workers": 2,
+    "loop_poll_seconds": 0.05,
+    "loop_backoff_base_seconds": 0.2,
+    "loop_backoff_cap_seconds": 1.0,
+    "loop_claim_hold_seconds": 5.0,
+    "loop_shutdown_grace_seconds": 0.2,
+}
+
+
+def fast_engine(
+    runtime: Runtime, draw: Callable[[float, float], float] | None = None, **settings: object
+) -> LoopEngine:
+    """A loop engine on `runtime` with test-sized settings (and any given)."""
+    runtime.settings = runtime.settings.model_copy(update={**FAST, **settings})
+    if draw is None:
+        return LoopEngine(runtime)
+    return LoopEngine(runtime, draw=draw)
