@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+import anyio
 
 from reconciler.loop.engine import LoopEngine
 from reconciler.runtime import Runtime
@@ -25,3 +27,12 @@ def fast_engine(
     if draw is None:
         return LoopEngine(runtime)
     return LoopEngine(runtime, draw=draw)
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Poll `check` until it holds; fails the test after `timeout` seconds."""
+    with anyio.fail_after(timeout):
+        while True:
+            if await check():
+                return
+            await anyio.sleep(0.02)

@@ -1,0 +1,120 @@
+"""A provider outage backs off instead of spinning; a permanent error is not retried."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from providers.dokploy.emulator import Emulator
+from providers.dokploy.emulator.faults import ANY
+from reconciler.core.plans import Blocker, BlockerType
+from reconciler.loop.backoff import FailureClass, classify_blocker, retry_delay
+from reconciler.loop.ratelimit import TokenBucket
+from reconciler.records.columns import utcnow
+from reconciler.records.database import session_scope
+from reconciler.records.status import all_statuses
+from reconciler.records.work_queue import queued
+from reconciler.runtime import Runtime
+from tests.loop.support import fast_engine
+from tests.reconciler.conftest import dokploy
+
+
+def _count_calls(runtime: Runtime) -> list[str]:
+    calls: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        calls.append(request.url.path.rsplit("/", 1)[-1])
+
+    dokploy(runtime)._http.event_hooks["request"].append(count)
+    return calls
+
+
+def _highest(low: float, high: float) -> float:
+    """No jitter: the test sees the exponential steps themselves."""
+    return high
+
+
+async def _run_for(seconds: float, runtime: Runtime, **settings: object) -> None:
+    loop = fast_engine(runtime, draw=_highest, **settings)
+    async with anyio.create_task_group() as group:
+        group.start_soon(loop.run, 3600.0)
+        await anyio.sleep(seconds)
+        loop.request_stop()
+
+
+async def test_a_provider_outage_backs_off_instead_of_spinning(
+    runtime: Runtime, emulator: Emulator, engine: Engine
+) -> None:
+    emulator.faults.error_rate(ANY, 1.0, status=503)
+    calls = _count_calls(runtime)
+    await _run_for(2.5, runtime)
+    with session_scope(engine) as session:
+        rows = queued(session)
+    assert len(rows) == 6, "every lane is still queued, for later"
+    now = utcnow()
+    for row in rows:
+        # 0.2 + 0.4 + 0.8 + 1.0 (the cap): at most four or five tries in 2.5 s, not 50 polls
+        assert 2 <= row.attempts <= 5, row
+        assert row.due_at > now and row.claimed_by is None
+        assert row.last_error and "preflight_failed" in row.last_error
+    preflights = calls.count("user.get")
+    per_try = 3  # the client's own retries of a read
+    assert preflights <= 5 * per_try * 2, calls  # bounded: tries x retries x (at most) 2 batches
+    assert "project.all" not in calls, "a failed preflight gates the observation"
+
+
+async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_status(
+    runtime: Runtime, emulator: Emulator, engine: Engine
+) -> None:
+    emulator.faults.unauthorized()
+    calls = _count_calls(runtime)
+    await _run_for(1.5, runtime)
+    with session_scope(engine) as session:
+        assert queued(session) == [], "given up: only a change brings the lanes back"
+    assert calls == ["user.get"], "one preflight, never repeated"
+    statuses = {row.lane: row.conditions for row in all_statuses(engine)}
+    assert len(statuses) == 6
+    for conditions in statuses.values():
+        stalled = next(c for c in conditions if c["type"] == "Stalled")
+        assert stalled["status"] == "True"
+        assert stalled["reason"] == "preflight_failed" and "HTTP 401" in stalled["message"]
+
+
+@pytest.mark.parametrize(
+    ("blocker", "expected"),
+    [
+        (BlockerType.preflight_failed, FailureClass.temporary),
+        (BlockerType.observation_incomplete, FailureClass.temporary),
+        (BlockerType.stale_plan, FailureClass.temporary),
+        (BlockerType.invalid_desired_state, FailureClass.permanent),
+        (BlockerType.not_owned, FailureClass.permanent),
+        (BlockerType.route_conflict, FailureClass.permanent),
+    ],
+)
+def test_blockers_are_temporary_or_permanent(blocker: BlockerType, expected: FailureClass) -> None:
+    assert classify_blocker(Blocker(type=blocker, lane=None, message="x")) is expected
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_credential_is_permanent(status: int) -> None:
+    message = f"Dokploy preflight failed: user.get: Unauthorized (HTTP {status})"
+    refused = Blocker(type=BlockerType.preflight_failed, lane=None, message=message)
+    assert classify_blocker(refused) is FailureClass.permanent
+
+
+def test_backoff_doubles_to_its_cap_with_full_jitter() -> None:
+    steps = [retry_delay(n, base=5, cap=60, draw=_highest) for n in range(1, 7)]
+    assert steps == [5, 10, 20, 40, 60, 60]
+    assert retry_delay(3, base=5, cap=60, draw=lambda low, high: low) == 0.0
+    assert retry_delay(10_000, base=5, cap=60, draw=_highest) == 60
+
+
+async def test_a_token_bucket_spaces_requests_beyond_its_burst() -> None:
+    bucket = TokenBucket(rate=20.0, burst=2)
+    started = anyio.current_time()
+    for _ in range(6):
+        await bucket.take()
+    elapsed = anyio.current_time() - started
+    assert 0.18 <= elapsed < 1.0  # four requests past the burst, 50 ms apart

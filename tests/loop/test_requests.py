@@ -1,0 +1,87 @@
+"""Requested reconciles: an operation goes running, gets a plan made for a workflow, is
+applied only when asked and allowed, and ends with the plan id and the real result."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from providers.dokploy.emulator import Emulator
+from reconciler.records import operations
+from reconciler.records.columns import utcnow
+from reconciler.records.database import session_scope
+from reconciler.records.operations import Operation, OperationRequest
+from reconciler.records.work_queue import WorkPriority, enqueue
+from reconciler.runtime import Runtime
+from tests.loop.support import fast_engine
+
+
+def _request(engine: Engine, lane: str, *, apply: bool) -> str:
+    """What the API does: reserve the operation and queue its lane in one transaction."""
+    with session_scope(engine) as session:
+        reserved = operations.reserve(
+            session,
+            OperationRequest(
+                lane=lane, requester="repo:acme/shop", body_digest=lane, apply_requested=apply
+            ),
+            utcnow(),
+        )
+        enqueue(session, [lane], WorkPriority.workflow, "workflow request", utcnow())
+    return reserved.operation.id
+
+
+def _operation(engine: Engine, operation_id: str) -> Operation:
+    with session_scope(engine) as session:
+        found = operations.get(session, operation_id)
+    assert found is not None
+    return found
+
+
+async def test_operations_end_with_their_plan_and_what_came_of_it(
+    runtime: Runtime, engine: Engine, emulator: Emulator
+) -> None:
+    applied = _request(engine, "product:shop/testing", apply=True)
+    planned = _request(engine, "product:ledger/testing", apply=False)
+    refused = _request(engine, "product:shop/prod", apply=True)  # manual policy
+    await fast_engine(runtime).run_once()
+
+    done = _operation(engine, applied)
+    assert (done.status, done.phase) == ("succeeded", "done")
+    assert done.plan_id and done.result and done.result["outcome"] == "applied"
+    assert {a["result"] for a in done.result["actions"]} == {"ok"}
+    assert "shop-testing" in emulator.summary()["applications"]
+
+    only_planned = _operation(engine, planned)
+    assert only_planned.status == "succeeded" and only_planned.result
+    assert only_planned.result["outcome"] == "planned"
+    assert "setpoint apply" in only_planned.result["detail"]
+    assert "ledger-testing" not in str(emulator.summary())
+
+    blocked = _operation(engine, refused)
+    assert blocked.status == "blocked" and blocked.result and blocked.plan_id
+    assert blocked.result["outcome"] == "refused"
+    assert "manual" in blocked.result["refusal"]
+    assert "shop-prod" not in emulator.summary()["applications"]
+
+
+async def test_a_request_for_a_converged_lane_succeeds_without_changes(
+    runtime: Runtime, engine: Engine
+) -> None:
+    await fast_engine(runtime).run_once()
+    again = _request(engine, "product:shop/testing", apply=True)
+    await fast_engine(runtime).run_once()
+    done = _operation(engine, again)
+    assert done.status == "succeeded" and done.result == {
+        "plan_id": done.plan_id,
+        "actions": 0,
+        "outcome": "converged",
+    }
+
+
+async def test_a_request_for_a_lane_nobody_declares_fails_with_why(
+    runtime: Runtime, engine: Engine
+) -> None:
+    gone = _request(engine, "product:nowhere/testing", apply=True)
+    await fast_engine(runtime).run_once()
+    failed = _operation(engine, gone)
+    assert failed.status == "failed" and failed.error
+    assert "not in the desired state" in failed.error

@@ -1,0 +1,91 @@
+"""Clean shutdown: no new work; in-flight work finishes within the grace period or is recorded
+as interrupted; nothing is left `applying`; claims and leases are given back. And on SQLite
+one process runs the loop."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from sqlalchemy.engine import Engine
+
+from providers.dokploy.emulator import Emulator
+from reconciler.errors import LoopAlreadyRunning
+from reconciler.loop.engine import LoopEngine
+from reconciler.records import leases, plan_store
+from reconciler.records.database import in_thread, session_scope
+from reconciler.records.plan_store import PlanStatus
+from reconciler.records.status import all_statuses
+from reconciler.records.work_queue import queued
+from reconciler.runtime import Runtime
+from tests.loop.support import fast_engine, wait_for
+from tests.loop.test_requests import _operation, _request
+
+LANE = "product:shop/testing"
+
+
+async def _stop_while_applying(loop: LoopEngine, engine: Engine, operation_id: str) -> None:
+    async with anyio.create_task_group() as group:
+        group.start_soon(loop.run, 3600.0)
+
+        async def applying() -> bool:
+            return (await in_thread(_operation, engine, operation_id)).phase == "applying"
+
+        await wait_for(applying)
+        await anyio.sleep(0.2)  # into the deploy
+        loop.request_stop()
+
+
+async def test_stopping_mid_apply_records_the_apply_as_interrupted(
+    runtime: Runtime, emulator: Emulator, engine: Engine
+) -> None:
+    emulator.faults.stuck_deployment()  # the deploy never ends by itself
+    operation_id = _request(engine, LANE, apply=True)
+    loop = fast_engine(runtime, loop_shutdown_grace_seconds=0.3)
+    with anyio.fail_after(30):
+        await _stop_while_applying(loop, engine, operation_id)
+
+    assert plan_store.with_status(engine, PlanStatus.applying) == [], "nothing left applying"
+    interrupted = plan_store.with_status(engine, PlanStatus.interrupted)
+    # The request's plan, and the scheduled pass's (its deploys are stuck too).
+    assert sorted((lanes for _, lanes in interrupted), key=len) == [
+        [LANE],
+        ["product:docs-site/testing", "product:ledger/testing"],
+    ]
+    stopped = _operation(engine, operation_id)
+    assert stopped.status == "failed" and stopped.error and "interrupted" in stopped.error
+    assert leases.all_leases(engine) == [], "leases given back"
+    with session_scope(engine) as session:
+        assert all(row.claimed_by is None for row in queued(session)), "claims given back"
+    status = {row.lane: row.conditions for row in all_statuses(engine)}[LANE]
+    assert any(c["reason"] == "Interrupted" for c in status)
+
+
+async def test_stopping_lets_in_flight_work_finish_within_the_grace_period(
+    runtime: Runtime, emulator: Emulator, engine: Engine
+) -> None:
+    emulator.faults.latency(0.05, "application.deploy")
+    operation_id = _request(engine, LANE, apply=True)
+    loop = fast_engine(runtime, loop_shutdown_grace_seconds=20.0)
+    with anyio.fail_after(30):
+        await _stop_while_applying(loop, engine, operation_id)
+    done = _operation(engine, operation_id)
+    assert done.status == "succeeded" and done.result and done.result["outcome"] == "applied"
+    assert plan_store.with_status(engine, PlanStatus.applying) == []
+    assert leases.all_leases(engine) == []
+
+
+async def test_a_second_loop_on_one_sqlite_file_says_so(runtime: Runtime, engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL replicas share the loop")
+    first = fast_engine(runtime)
+    second = LoopEngine(runtime)
+    async with anyio.create_task_group() as group:
+        group.start_soon(first.run, 3600.0)
+
+        async def held() -> bool:
+            return bool(await in_thread(leases.all_leases, engine))
+
+        await wait_for(held)
+        with pytest.raises(LoopAlreadyRunning, match="only one process may run the loop"):
+            await second.run_once()
+        first.request_stop()
