@@ -44,6 +44,14 @@ def classify_blocker(blocker: Blocker) -> FailureClass:
     return FailureClass.permanent
 
 
+def classify_refusal(refusal: Blocker) -> FailureClass:
+    """An apply that was refused (its plan went stale, a lane or shared target was busy, its
+    provider was down) is worth planning again; only refused credentials are not."""
+    if refusal.type is BlockerType.preflight_failed:
+        return classify_blocker(refusal)
+    return FailureClass.temporary
+
+
 def classify_blockers(blockers: Iterable[Blocker]) -> FailureClass:
     """Permanent if any blocker is: retrying cannot get past that one."""
     classes = {classify_blocker(b) for b in blockers}

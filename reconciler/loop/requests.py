@@ -17,7 +17,7 @@ from reconciler.core import policy
 from reconciler.core.apply import ApplyResult
 from reconciler.core.planning import PassContext, Survey, plan_from, store_plans
 from reconciler.core.plans import Blocker, Plan, Trigger
-from reconciler.loop.backoff import FailureClass, classify_blocker, classify_blockers
+from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
 from reconciler.loop.passes import Applier, LaneResult
 from reconciler.loop.verdicts import LaneVerdict
 from reconciler.records import operations
@@ -161,11 +161,7 @@ async def _finish_applied(
             end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
             result=result, error=detail,
         )  # fmt: skip
-        failure = classify_blocker(applied.refusal)
-        # A refused apply (stale, a lane busy) is worth planning again; only refused
-        # credentials are not.
-        if failure is not FailureClass.permanent:
-            failure = FailureClass.temporary
+        failure = classify_refusal(applied.refusal)
         return LaneVerdict(LaneResult(lane, "refused", plan.plan_id, detail), failure)
     if applied.status == "applied":
         done = f"{len(applied.actions)} action(s) applied"

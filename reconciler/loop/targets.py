@@ -11,13 +11,17 @@ plan stale, and the new plan no longer proposes it.
 
 from __future__ import annotations
 
+import random
 import secrets
+
+import anyio
 
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
 from reconciler.errors import LaneBusy
 from reconciler.kinds.registry import LaneRegistry
-from reconciler.records import leases, plan_store
+from reconciler.records import audit, leases, plan_store
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread
 from reconciler.runtime import Runtime
 
@@ -45,18 +49,52 @@ async def apply_guarded(
     if not keys:
         return await apply_plan(runtime, plan_id, trigger=trigger)
     holder = leases.Holder(label=f"{runtime.actor}:targets:{plan_id}:{secrets.token_hex(3)}")
+    ttl = runtime.settings.lease_ttl_seconds
     try:
-        async with leases.holding(
-            runtime.engine, keys, holder, ttl_seconds=runtime.settings.lease_ttl_seconds
-        ):
-            return await apply_plan(runtime, plan_id, trigger=trigger)
+        held = await _take_waiting(runtime, keys, holder, patience=2 * ttl)
     except LaneBusy as busy:
-        refusal = Blocker(
-            type=BlockerType.action_not_allowed,
-            lane=None,
-            message=(
-                f"shared target {busy.lane.removeprefix(TARGET_PREFIX)} is being changed by "
-                f"{busy.holder}; tried again shortly"
-            ),
-        )
-        return ApplyResult(plan_id=plan_id, status="refused", refusal=refusal)
+        return await _refuse_busy(runtime, plan, busy)
+    held.start_heartbeat()
+    try:
+        return await apply_plan(runtime, plan_id, trigger=trigger)
+    finally:
+        with anyio.CancelScope(shield=True):  # give the targets back even when cancelled
+            await in_thread(held.stop_heartbeat)
+            for key in held.lanes:
+                await in_thread(leases.release, runtime.engine, key, holder)
+
+
+async def _take_waiting(
+    runtime: Runtime, keys: list[str], holder: leases.Holder, *, patience: float
+) -> leases.HeldLanes:
+    """Take every key, waiting a while for another worker's change to a shared target to
+    end (it is short next to planning the lanes again). Raises LaneBusy after `patience`."""
+    deadline = anyio.current_time() + patience
+    ttl = runtime.settings.lease_ttl_seconds
+    while True:
+        try:
+            return await in_thread(leases.take_all, runtime.engine, keys, holder, ttl)
+        except LaneBusy:
+            if anyio.current_time() >= deadline:
+                raise
+        await anyio.sleep(random.uniform(0.05, 0.25))  # noqa: S311 -- spacing, not security
+
+
+async def _refuse_busy(runtime: Runtime, plan: Plan, busy: LaneBusy) -> ApplyResult:
+    refusal = Blocker(
+        type=BlockerType.action_not_allowed,
+        lane=None,
+        message=(
+            f"shared target {busy.lane.removeprefix(TARGET_PREFIX)} is being changed by "
+            f"{busy.holder}; tried again shortly"
+        ),
+    )
+    await in_thread(
+        audit.record,
+        runtime.engine,
+        event=AuditEvent.apply_refused,
+        actor=runtime.actor,
+        plan_id=plan.plan_id,
+        data={"blocker": refusal.type.value, "message": refusal.message},
+    )
+    return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=refusal)

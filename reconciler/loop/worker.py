@@ -15,7 +15,7 @@ from dataclasses import replace
 from reconciler.core.apply import ApplyResult
 from reconciler.core.planning import PassContext, Survey, load_context, survey
 from reconciler.core.plans import Trigger
-from reconciler.loop.backoff import FailureClass, classify_blocker, classify_blockers
+from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
 from reconciler.loop.passes import (
     LaneResult,
     PassReport,
@@ -96,9 +96,7 @@ def _scheduled_verdicts(report: PassReport, work: ScheduledWork, seen: Survey) -
                 blockers or [b for b in seen.blockers if b.concerns(result.lane)]
             )
         elif result.outcome == "refused" and work.applied and work.applied.refusal:
-            failure = classify_blocker(work.applied.refusal)
-            if failure is not FailureClass.permanent:
-                failure = FailureClass.temporary  # a stale plan, a busy lane: plan again
+            failure = classify_refusal(work.applied.refusal)
         elif result.outcome == "apply_failed":
             failure = FailureClass.temporary
         verdicts.append(LaneVerdict(result, failure))

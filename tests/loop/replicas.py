@@ -1,0 +1,149 @@
+"""Replicas for the loop tests: each a loop engine on its own thread, event loop, database
+engine, Dokploy client and holder identity, against one Dokploy emulator served over HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from sqlalchemy.engine import Engine
+
+from desired_state.loader import load_text
+from providers.dokploy.client import DokployClient
+from providers.dokploy.emulator import Emulator
+from reconciler.health import HealthResult
+from reconciler.kinds import all_kinds
+from reconciler.loop.engine import LoopEngine, WorkInterval
+from reconciler.records.database import make_engine, session_scope
+from reconciler.records.desired import apply_documents
+from reconciler.runtime import Runtime
+from reconciler.settings import Settings
+
+API_KEY = "loop-replicas-key"
+
+
+def fleet_yaml(products: int) -> str:
+    """`products` products of two auto-safe lanes each; the two lanes share a project (and
+    its environment list), which the planner proposes once per lane's plan."""
+    docs = [
+        f"""apiVersion: setpoint.dev/v1
+kind: Product
+metadata: {{name: p{i:03d}}}
+spec:
+  repository: acme/p{i:03d}
+  dokploy: {{project: p{i:03d}}}
+  runtime: {{port: 8080}}
+  lanes:
+    - name: testing
+      environment: testing
+      image: ghcr.io/acme/p{i:03d}:main
+      apply: auto-safe
+    - name: staging
+      environment: staging
+      image: ghcr.io/acme/p{i:03d}:main
+      apply: auto-safe
+"""
+        for i in range(products)
+    ]
+    return "---\n".join(docs)
+
+
+def store_fleet_text(engine: Engine, text: str) -> None:
+    with session_scope(engine) as session:
+        apply_documents(session, load_text(text), prune=False)
+
+
+async def healthy(url: str, expect_status: int, timeout: float) -> HealthResult:
+    return HealthResult(ok=True, url=url, status=200, reason="test", elapsed_ms=0.0)
+
+
+def replica_settings(url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": url,
+        "deploy_poll_seconds": 0.02,
+        "loop_workers": 2,
+        "loop_batch_size": 7,  # odd: the two lanes of a product often land in two batches
+        "loop_poll_seconds": 0.05,
+        "loop_backoff_base_seconds": 0.1,
+        "loop_backoff_cap_seconds": 0.5,
+        "loop_claim_hold_seconds": 5.0,
+        "lease_ttl_seconds": 5.0,
+    }
+    return Settings(**(values | overrides))
+
+
+@dataclass
+class Replica:
+    """One replica on its own thread; `stop()` asks it to shut down cleanly."""
+
+    name: str
+    settings: Settings
+    dokploy_url: str
+    work_log: list[WorkInterval] = field(default_factory=list)
+    error: BaseException | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        try:
+            anyio.run(self._run)
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+    async def _run(self) -> None:
+        engine = make_engine(self.settings.database_url)
+        try:
+            async with DokployClient(self.dokploy_url, API_KEY, timeout=10.0) as client:
+                runtime = Runtime(
+                    engine=engine,
+                    settings=self.settings,
+                    actor=f"replica-{self.name}",
+                    health_check=healthy,
+                    kinds=all_kinds,
+                    providers={"dokploy": client},
+                )
+                loop = LoopEngine(runtime, name=self.name)
+                self.work_log = loop.work_log
+                async with anyio.create_task_group() as group:
+                    group.start_soon(loop.run, 3600.0)
+                    await anyio.to_thread.run_sync(self._stop.wait)
+                    loop.request_stop()
+        finally:
+            engine.dispose()
+
+
+def duplicates(emulator: Emulator) -> dict[str, int]:
+    """Objects the emulator holds more than once (by kind and name): duplicate creates."""
+    state = emulator.state
+    names = Counter(f"project:{p['name']}" for p in state.projects.values())
+    names.update(f"environment:{e['projectId']}/{e['name']}" for e in state.environments.values())
+    names.update(f"application:{a['name']}" for a in state.applications.values())
+    return {name: count for name, count in names.items() if count > 1}
+
+
+def overlaps(intervals: list[WorkInterval]) -> list[tuple[WorkInterval, WorkInterval]]:
+    """Pairs of intervals in which two workers held one lane at once."""
+    by_lane: dict[str, list[WorkInterval]] = {}
+    for interval in intervals:
+        by_lane.setdefault(interval.lane, []).append(interval)
+    found = []
+    for worked in by_lane.values():
+        worked.sort(key=lambda i: i.started)
+        for before, after in itertools.pairwise(worked):
+            if after.started < before.ended:
+                found.append((before, after))
+    return found
