@@ -1,0 +1,108 @@
+"""A replica killed mid-pass (SIGKILL: no clean-up at all) loses its claims and leases, and
+another replica finishes its lanes once they lapse, creating nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from providers.dokploy.emulator import Emulator, create_app
+from reconciler.demo.loopback import serve
+from reconciler.records import plan_store
+from reconciler.records.database import session_scope
+from reconciler.records.plan_store import PlanStatus
+from reconciler.records.work_queue import queued
+from tests.loop.replicas import (
+    API_KEY,
+    Replica,
+    duplicates,
+    fleet_yaml,
+    replica_settings,
+    store_fleet_text,
+)
+
+PRODUCTS = 10
+SHORT = {"loop_claim_hold_seconds": 2.0, "lease_ttl_seconds": 2.0}
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, Emulator]]:
+    app = create_app(api_key=API_KEY, seed=4, build_seconds=0.01)
+    with serve(app) as base:
+        yield base, app.state.emulator
+
+
+def _setpoint_run(database_url: str, dokploy_url: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SETPOINT_DATABASE_URL": database_url,
+        "SETPOINT_DOKPLOY_URL": dokploy_url,
+        "SETPOINT_DOKPLOY_API_KEY": API_KEY,
+        "SETPOINT_DEPLOY_POLL_SECONDS": "0.05",
+        "SETPOINT_LOOP_BATCH_SIZE": "7",
+        "SETPOINT_LOOP_CLAIM_HOLD_SECONDS": "2",
+        "SETPOINT_LEASE_TTL_SECONDS": "2",
+    }
+    command = [sys.executable, "-c", "from reconciler.cli.app import main; main()", "run"]
+    return subprocess.Popen(  # noqa: S603 -- our own interpreter, fixed arguments
+        [*command, "--interval", "3600"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait(check: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_killed_replicas_lanes_are_finished_by_another_once_its_claims_lapse(
+    engine: Engine, database_url: str, served: tuple[str, Emulator]
+) -> None:
+    base, emulator = served
+    store_fleet_text(engine, fleet_yaml(PRODUCTS))
+    lanes = 2 * PRODUCTS
+    emulator.faults.latency(0.2, "application.deploy")  # a slow pass, to kill it midway
+    doomed = _setpoint_run(database_url, base)
+    try:
+        assert _wait(lambda: len(emulator.state.applications) >= 3, 30), "the pass never began"
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(10)
+    with session_scope(engine) as session:
+        stranded = {row.lane for row in queued(session) if row.claimed_by}
+    assert stranded, "the replica died holding claims"
+    assert len(emulator.state.applications) < lanes, "it died mid-pass"
+    emulator.faults.latency(0.0, "application.deploy")
+
+    survivor = Replica("survivor", replica_settings(database_url, **SHORT), base)
+    started = time.monotonic()
+    survivor.start()
+    try:
+
+        def converged() -> bool:
+            with session_scope(engine) as session:
+                rows = queued(session)
+            return not rows and len(emulator.state.applications) == lanes
+
+        assert _wait(converged, 60), "the survivor did not finish the fleet"
+    finally:
+        survivor.stop()
+    assert survivor.error is None
+    assert duplicates(emulator) == {}, "a create reached Dokploy twice"
+    assert stranded <= {i.lane for i in survivor.work_log}, "the dead replica's lanes were taken"
+    first_take = min(i.started for i in survivor.work_log if i.lane in stranded)
+    assert first_take - started >= 0.5, "its claims were honoured until they lapsed"
+    assert plan_store.with_status(engine, PlanStatus.applying) == []
