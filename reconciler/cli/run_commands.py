@@ -1,4 +1,4 @@
-"""`setpoint run`: the scheduled reconcile loop (or one pass with --once, for cron)."""
+"""`setpoint run`: the reconcile loop (`reconciler.loop.engine`), or one pass with --once."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, 
 from reconciler.cli.tables import Column, Role, fit_table
 
 if TYPE_CHECKING:
-    from reconciler.loop.passes import PassReport
+    from reconciler.loop.passes import LaneResult, PassReport
 
 STYLE = {
     "converged": "green",
@@ -29,11 +29,12 @@ def run(
     interval: float = typer.Option(300.0, "--interval", min=5.0, help="Seconds between passes."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Reconcile every lane on a schedule (the scheduled pass).
+    """Run the reconcile loop: every lane on a schedule, requested lanes as they come.
 
-    Each lane gets its own plan. A plan is applied only when the lane's policy is
-    `auto-safe` and every action is safe; everything else waits for an operator.
-    With --once, exits 1 if any lane is blocked or failed.
+    Each lane gets its own plan. A scheduled plan is applied only when the lane's policy is
+    `auto-safe` and every action is safe; everything else waits for an operator. Several
+    replicas may share a PostgreSQL database; on SQLite one process runs the loop.
+    SIGTERM stops it cleanly. With --once, one pass; exits 1 if any lane is blocked or failed.
     """
     import anyio
 
@@ -45,6 +46,8 @@ def run(
         async with open_runtime() as runtime:
             runtime.actor = f"scheduler:{runtime.actor}"
             engine = LoopEngine(runtime, on_pass=lambda report: show(report, output))
+            if not once and output is OutputFormat.text:
+                engine.on_result = show_lane
             if once:
                 return await engine.run_once()
             await engine.run_until_signalled(interval)
@@ -62,6 +65,16 @@ def run(
     show(report, output)
     if report.count("blocked") or report.count("apply_failed") or report.count("refused"):
         raise typer.Exit(1)
+
+
+def show_lane(result: LaneResult) -> None:
+    """One line as each lane is worked (the loop's progress between pass tables)."""
+    plan = f" {result.plan_id}" if result.plan_id else ""
+    console.print(
+        f"{escape(result.lane)} [{STYLE[result.outcome]}]{result.outcome}[/]{plan} "
+        f"{escape(result.detail)}",
+        highlight=False,
+    )
 
 
 PASS_COLUMNS = (

@@ -4,6 +4,9 @@ engine, Dokploy client and holder identity, against one Dokploy emulator served 
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -147,3 +150,24 @@ def overlaps(intervals: list[WorkInterval]) -> list[tuple[WorkInterval, WorkInte
             if after.started < before.ended:
                 found.append((before, after))
     return found
+
+
+def setpoint_run_process(database_url: str, dokploy_url: str) -> subprocess.Popen[bytes]:
+    """`setpoint run` in a child process: a replica that can be killed for real."""
+    env = {
+        **os.environ,
+        "SETPOINT_DATABASE_URL": database_url,
+        "SETPOINT_DOKPLOY_URL": dokploy_url,
+        "SETPOINT_DOKPLOY_API_KEY": API_KEY,
+        "SETPOINT_DEPLOY_POLL_SECONDS": "0.05",
+        "SETPOINT_LOOP_BATCH_SIZE": "7",
+        "SETPOINT_LOOP_CLAIM_HOLD_SECONDS": "2",
+        "SETPOINT_LEASE_TTL_SECONDS": "2",
+    }
+    command = [sys.executable, "-c", "from reconciler.cli.app import main; main()", "run"]
+    return subprocess.Popen(  # noqa: S603 -- our own interpreter, fixed arguments
+        [*command, "--interval", "3600"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -3,10 +3,7 @@ another replica finishes its lanes once they lapse, creating nothing twice."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -15,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator, create_app
 from reconciler.demo.loopback import serve
-from reconciler.records import plan_store
+from reconciler.records import leases, plan_store
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus
 from reconciler.records.work_queue import queued
@@ -25,8 +22,10 @@ from tests.loop.replicas import (
     duplicates,
     fleet_yaml,
     replica_settings,
+    setpoint_run_process,
     store_fleet_text,
 )
+from tests.support.cli import Invoke
 
 PRODUCTS = 10
 SHORT = {"loop_claim_hold_seconds": 2.0, "lease_ttl_seconds": 2.0}
@@ -37,26 +36,6 @@ def served() -> Iterator[tuple[str, Emulator]]:
     app = create_app(api_key=API_KEY, seed=4, build_seconds=0.01)
     with serve(app) as base:
         yield base, app.state.emulator
-
-
-def _setpoint_run(database_url: str, dokploy_url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SETPOINT_DATABASE_URL": database_url,
-        "SETPOINT_DOKPLOY_URL": dokploy_url,
-        "SETPOINT_DOKPLOY_API_KEY": API_KEY,
-        "SETPOINT_DEPLOY_POLL_SECONDS": "0.05",
-        "SETPOINT_LOOP_BATCH_SIZE": "7",
-        "SETPOINT_LOOP_CLAIM_HOLD_SECONDS": "2",
-        "SETPOINT_LEASE_TTL_SECONDS": "2",
-    }
-    command = [sys.executable, "-c", "from reconciler.cli.app import main; main()", "run"]
-    return subprocess.Popen(  # noqa: S603 -- our own interpreter, fixed arguments
-        [*command, "--interval", "3600"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _wait(check: object, timeout: float) -> bool:
@@ -75,7 +54,7 @@ def test_a_killed_replicas_lanes_are_finished_by_another_once_its_claims_lapse(
     store_fleet_text(engine, fleet_yaml(PRODUCTS))
     lanes = 2 * PRODUCTS
     emulator.faults.latency(0.2, "application.deploy")  # a slow pass, to kill it midway
-    doomed = _setpoint_run(database_url, base)
+    doomed = setpoint_run_process(database_url, base)
     try:
         assert _wait(lambda: len(emulator.state.applications) >= 3, 30), "the pass never began"
     finally:
@@ -106,3 +85,29 @@ def test_a_killed_replicas_lanes_are_finished_by_another_once_its_claims_lapse(
     first_take = min(i.started for i in survivor.work_log if i.lane in stranded)
     assert first_take - started >= 0.5, "its claims were honoured until they lapsed"
     assert plan_store.with_status(engine, PlanStatus.applying) == []
+
+
+def test_a_second_setpoint_run_on_one_sqlite_file_says_so_in_one_line_and_exits_1(
+    engine: Engine,
+    database_url: str,
+    served: tuple[str, Emulator],
+    setpoint: Invoke,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL replicas share the loop")
+    base, _ = served
+    monkeypatch.setenv("SETPOINT_DOKPLOY_URL", base)
+    monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", API_KEY)
+    first = setpoint_run_process(database_url, base)
+    try:
+        assert _wait(lambda: bool(leases.all_leases(engine)), 30), "the first loop never began"
+        second = setpoint("run", "--once")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(20)
+    assert second.exit_code == 1
+    assert second.stderr.count("\n") == 1, second.stderr
+    assert "only one process may run the loop on SQLite" in second.stderr
+    assert first.returncode == 0, "SIGTERM stops the loop cleanly"
+    assert leases.all_leases(engine) == [], "and it gave its lease back"
