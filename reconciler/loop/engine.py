@@ -35,6 +35,7 @@ from reconciler.core.planning import PassContext
 from reconciler.errors import LaneBusy, LoopAlreadyRunning
 from reconciler.loop import passes
 from reconciler.loop.backoff import FailureClass
+from reconciler.loop.contexts import SharedContext
 from reconciler.loop.passes import LaneResult, PassReport
 from reconciler.loop.ratelimit import TokenBucket, install_rate_limits
 from reconciler.loop.resume import Resumed, resume
@@ -72,6 +73,7 @@ class LoopEngine:
     work_log: list[WorkInterval] = field(default_factory=list)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     resumed: Resumed | None = None
+    contexts: SharedContext = field(default_factory=SharedContext)
     _stop: anyio.Event = field(default_factory=anyio.Event)
     _in_flight: dict[str, ClaimedWork] = field(default_factory=dict)
     _scopes: set[anyio.CancelScope] = field(default_factory=set)
@@ -162,6 +164,7 @@ class LoopEngine:
 
     async def _tick(self) -> PassContext:
         """Discovery, then every lane queued for the scheduled pass."""
+        self.contexts.forget()
         context = await passes.start_pass(self.runtime, self._report)
         lanes = context.registry.all_lanes()
         await in_thread(self._enqueue, lanes)
@@ -216,7 +219,7 @@ class LoopEngine:
 
     async def _verdicts(self, lanes: list[str]) -> list[LaneVerdict]:
         try:
-            return await work_batch(self.runtime, lanes)
+            return await work_batch(self.runtime, lanes, self.contexts)
         except Exception as exc:  # the batch's lanes back off; the loop outlives one batch
             log.exception("a batch of %d lane(s) failed", len(lanes))
             detail = f"{type(exc).__name__}: {exc}"

@@ -16,6 +16,7 @@ from reconciler.core.apply import ApplyResult
 from reconciler.core.planning import PassContext, Survey, load_context, survey
 from reconciler.core.plans import Trigger
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
+from reconciler.loop.contexts import SharedContext
 from reconciler.loop.passes import (
     LaneResult,
     PassReport,
@@ -32,9 +33,12 @@ from reconciler.records.operations import Operation, OperationStatus
 from reconciler.runtime import Runtime
 
 
-async def work_batch(runtime: Runtime, lanes: Sequence[str]) -> list[LaneVerdict]:
+async def work_batch(
+    runtime: Runtime, lanes: Sequence[str], contexts: SharedContext | None = None
+) -> list[LaneVerdict]:
     """Work `lanes` (claimed by the caller); a verdict for each."""
-    context = await load_context(runtime)  # also recovers applies whose worker died
+    # A fresh context also recovers applies whose worker died; each apply loads its own.
+    context = await (contexts.get(runtime) if contexts else load_context(runtime))
     registry = context.registry
 
     async def applier(rt: Runtime, plan_id: str, trigger: Trigger) -> ApplyResult:

@@ -495,3 +495,10 @@ _CREATE_HEAD_POSTGRESQL = (
 _CREATE_HEAD_SQLITE = (
     sqlite.insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
 )
+
+
+def head_seq(session: Session) -> int:
+    """The sequence number of the newest record (0 for none): it moves with every plan,
+    apply, adoption and forgetting, so a reader can tell cheaply that nothing changed."""
+    head = session.get(AuditHead, 1)
+    return head.seq if head is not None else 0

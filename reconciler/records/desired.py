@@ -189,3 +189,16 @@ def list_objects(session: Session, kind: str | None = None) -> list[DesiredObjec
 def get_object(session: Session, kind: str, name: str) -> DesiredObject | None:
     query = select(DesiredObject).where(DesiredObject.kind == kind, DesiredObject.name == name)
     return session.exec(query).first()
+
+
+def version(session: Session) -> tuple[int, int, object]:
+    """A cheap token that changes whenever the stored desired state does: how many objects,
+    the sum of their generations, and the newest write."""
+    table = DesiredObject.__table__  # type: ignore[attr-defined]
+    row = session.execute(
+        sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(table.c.generation), 0),
+            sa.func.max(table.c.updated_at),
+        )
+    ).one()  # fmt: skip
+    return int(row[0]), int(row[1]), row[2]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import anyio
+import httpx
 
 from reconciler.loop.engine import LoopEngine
 from reconciler.runtime import Runtime
+from tests.reconciler.conftest import dokploy
 
 FAST = {
     "loop_workers": 2,
@@ -36,3 +38,14 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) 
             if await check():
                 return
             await anyio.sleep(0.02)
+
+
+def count_calls(runtime: Runtime) -> list[str]:
+    """The Dokploy procedures the runtime calls from now on, in order."""
+    calls: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        calls.append(request.url.path.rsplit("/", 1)[-1])
+
+    dokploy(runtime)._http.event_hooks["request"].append(count)
+    return calls

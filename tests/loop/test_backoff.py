@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import anyio
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -17,18 +16,7 @@ from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
 from reconciler.records.work_queue import queued
 from reconciler.runtime import Runtime
-from tests.loop.support import fast_engine
-from tests.reconciler.conftest import dokploy
-
-
-def _count_calls(runtime: Runtime) -> list[str]:
-    calls: list[str] = []
-
-    async def count(request: httpx.Request) -> None:
-        calls.append(request.url.path.rsplit("/", 1)[-1])
-
-    dokploy(runtime)._http.event_hooks["request"].append(count)
-    return calls
+from tests.loop.support import count_calls, fast_engine
 
 
 def _highest(low: float, high: float) -> float:
@@ -48,7 +36,7 @@ async def test_a_provider_outage_backs_off_instead_of_spinning(
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:
     emulator.faults.error_rate(ANY, 1.0, status=503)
-    calls = _count_calls(runtime)
+    calls = count_calls(runtime)
     await _run_for(2.5, runtime)
     with session_scope(engine) as session:
         rows = queued(session)
@@ -69,7 +57,7 @@ async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_stat
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:
     emulator.faults.unauthorized()
-    calls = _count_calls(runtime)
+    calls = count_calls(runtime)
     await _run_for(1.5, runtime)
     with session_scope(engine) as session:
         assert queued(session) == [], "given up: only a change brings the lanes back"

@@ -9,7 +9,7 @@ from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.work_queue import WorkPriority, enqueue, queued
 from reconciler.runtime import Runtime
-from tests.loop.support import fast_engine
+from tests.loop.support import count_calls, fast_engine
 
 
 async def test_a_pass_through_the_queue_applies_auto_safe_lanes_and_leaves_manual_ones(
@@ -43,3 +43,21 @@ async def test_a_workflow_request_is_taken_before_scheduled_lanes(
     worked = [interval.lane for interval in loop.work_log]
     assert worked[0] == "product:shop/prod"
     assert len(worked) == 6
+
+
+async def test_a_quiet_fleet_costs_one_observation_per_batch_and_one_context_per_pass(
+    runtime: Runtime, engine: Engine
+) -> None:
+    await fast_engine(runtime).run_once()  # converge (manual lanes stay awaiting)
+    from reconciler.core.apply import apply_plan
+    from reconciler.core.planning import compute_plan
+
+    assert (await apply_plan(runtime, (await compute_plan(runtime)).plan_id)).ok
+    await fast_engine(runtime).run_once()  # settles the status rows once
+    calls = count_calls(runtime)
+    loop = fast_engine(runtime, loop_workers=2, loop_batch_size=2)
+    report = await loop.run_once()
+    assert {r.outcome for r in report.lanes} == {"converged"}
+    assert calls.count("user.get") == 3 and calls.count("project.all") == 3  # three batches
+    assert len(calls) == 3 * 2 + 6, "one detail read per lane, nothing more"
+    assert loop.contexts.built == 1, "the batches of a quiet pass share one context"
