@@ -11,12 +11,14 @@ from providers.dokploy.emulator.faults import ANY
 from reconciler.core.plans import Blocker, BlockerType
 from reconciler.loop.backoff import FailureClass, classify_blocker, retry_delay
 from reconciler.loop.ratelimit import TokenBucket
+from reconciler.records import status
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
 from reconciler.records.work_queue import queued
 from reconciler.runtime import Runtime
 from tests.loop.support import count_calls, fast_engine
+from tests.reconciler.conftest import Workload
 
 
 def _highest(low: float, high: float) -> float:
@@ -106,3 +108,18 @@ async def test_a_token_bucket_spaces_requests_beyond_its_burst() -> None:
         await bucket.take()
     elapsed = anyio.current_time() - started
     assert 0.18 <= elapsed < 1.0  # four requests past the burst, 50 ms apart
+
+
+async def test_a_kinds_not_yet_waits_for_the_time_it_named_without_counting_a_failure(
+    runtime: Runtime, engine: Engine, workload: Workload
+) -> None:
+    workload.status = 503  # deployed, but the health check fails: the kind says "not yet"
+    report = await fast_engine(runtime).run_once()
+    waiting = {r.lane for r in report.lanes if r.outcome == "waiting"}
+    assert "product:shop/testing" in waiting
+    retry_at = status.retry_times(engine)
+    with session_scope(engine) as session:
+        rows = {row.lane: row for row in queued(session)}
+    for lane in waiting:
+        assert rows[lane].due_at == retry_at[lane], "back when the kind said, not sooner"
+        assert rows[lane].attempts == 0, "a kind's 'not yet' is not a failure"

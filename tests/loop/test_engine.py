@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
@@ -61,3 +62,14 @@ async def test_a_quiet_fleet_costs_one_observation_per_batch_and_one_context_per
     assert calls.count("user.get") == 3 and calls.count("project.all") == 3  # three batches
     assert len(calls) == 3 * 2 + 6, "one detail read per lane, nothing more"
     assert loop.contexts.built == 1, "the batches of a quiet pass share one context"
+
+
+async def test_a_providers_rate_limit_spaces_its_calls(runtime: Runtime) -> None:
+    calls = count_calls(runtime)
+    loop = fast_engine(runtime, provider_rate_limits={"dokploy": 100.0}, provider_rate_burst=1)
+    started = anyio.current_time()
+    await loop.run_once()
+    elapsed = anyio.current_time() - started
+    assert len(calls) > 20
+    assert elapsed >= (len(calls) - 1) / 100.0 * 0.9, "no faster than 100 calls a second"
+    assert loop.buckets["dokploy"].waited > 0

@@ -1,0 +1,76 @@
+"""The resume pass at start-up finds work a dead worker left: lapsed claims are cleared, a
+`running` operation that was planning goes back to pending, one that was applying fails
+with a clear error, and every lane with an open operation is queued."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from reconciler.loop.resume import resume
+from reconciler.records import operations, work_queue
+from reconciler.records.columns import utcnow
+from reconciler.records.database import session_scope
+from reconciler.records.operations import OperationPhase, OperationStatus
+from reconciler.records.work_queue import WorkPriority
+from reconciler.runtime import Runtime
+from tests.loop.test_requests import _operation, _request
+
+
+def _dead_worker_took(engine: Engine, lanes: list[str], phase: OperationPhase) -> None:
+    """A worker claimed `lanes` a while ago, moved their operations on, and died."""
+    long_ago = utcnow() - timedelta(minutes=10)
+    with session_scope(engine, write_lock=True) as session:
+        # claimed now with a hold already over: the claim lapsed as a dead worker's does
+        work_queue.claim(session, "dead-worker", utcnow(), limit=10, hold_seconds=-60)
+        for lane in lanes:
+            found = operations.open_for_lane(session, lane)
+            operations.advance(
+                session,
+                [op.id for op in found],
+                long_ago,
+                status=OperationStatus.running,
+                phase=phase,
+                plan_id="plan-of-the-dead",
+            )
+
+
+def test_resume_requeues_planning_operations_and_fails_applying_ones(
+    runtime: Runtime, engine: Engine
+) -> None:
+    planning = _request(engine, "product:shop/testing", apply=True)
+    applying = _request(engine, "product:ledger/testing", apply=True)
+    _dead_worker_took(engine, ["product:shop/testing"], OperationPhase.planning)
+    _dead_worker_took(engine, ["product:ledger/testing"], OperationPhase.applying)
+
+    resumed = resume(runtime)
+
+    assert set(resumed.lapsed_claims) == {"product:shop/testing", "product:ledger/testing"}
+    assert resumed.operations_requeued == [planning]
+    assert resumed.operations_failed == [applying]
+    again = _operation(engine, planning)
+    assert (again.status, again.phase) == ("pending", "queued")
+    failed = _operation(engine, applying)
+    assert failed.status == "failed" and failed.error
+    assert "plan-of-the-dead" in failed.error and "request the lane again" in failed.error
+    with session_scope(engine) as session:
+        rows = {row.lane: row for row in work_queue.queued(session)}
+    assert rows["product:shop/testing"].claimed_by is None
+    assert rows["product:shop/testing"].priority == WorkPriority.workflow
+
+
+def test_resume_leaves_a_live_workers_operations_alone(runtime: Runtime, engine: Engine) -> None:
+    working = _request(engine, "product:shop/testing", apply=True)
+    with session_scope(engine, write_lock=True) as session:
+        work_queue.claim(session, "live-worker", utcnow(), limit=10, hold_seconds=60)
+        operations.advance(
+            session,
+            [working],
+            utcnow(),
+            status=OperationStatus.running,
+            phase=OperationPhase.applying,
+        )
+    resumed = resume(runtime)
+    assert resumed.operations_failed == [] and resumed.operations_requeued == []
+    assert _operation(engine, working).status == "running"
