@@ -101,6 +101,10 @@ class PreviewPolicy(SpecModel):
     # Pull requests from forks get no preview, except from these fork owners; even then a
     # fork's preview never receives the product's secrets.
     allow_forks: list[Name] = Field(default_factory=list)
+    # on-push: a new head deploys at the next pass; on-request: only once a workflow asks
+    # for that preview at that head (after CI built its image), so a preview never points
+    # at an image that does not exist yet.
+    deploy: Literal["on-push", "on-request"] = "on-push"
 
     @model_validator(mode="after")
     def _domain_renders_to_a_host(self) -> PreviewPolicy:
