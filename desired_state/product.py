@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from desired_state.base import SpecModel
-from desired_state.names import Hostname, ImageRef, Name, Repository
+from desired_state.names import Hostname, ImageRef, LaneNameRef, Name, Repository
 from desired_state.rules import lane_rules, preview_rules, product_rules, raise_rules
 from desired_state.secrets import SecretRef, check_plain_env
 from desired_state.templates import (
@@ -67,6 +67,11 @@ class LaneSpec(SpecModel):
     deploy_timeout_seconds: float = Field(default=600, gt=0, le=7200)
     apply: ApplyPolicy = "manual"
     protect: bool = False
+    renamed_from: LaneNameRef | None = Field(
+        default=None,
+        description="the lane's previous name (`testing`, or `old-product/testing`): it takes "
+        "over that lane's Dokploy service instead of a delete and a create",
+    )
 
     @property
     def is_prod(self) -> bool:

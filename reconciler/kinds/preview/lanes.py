@@ -242,6 +242,7 @@ def _add_lane(
         apply_policy=ApplyPolicy.auto_safe,
         protect=False,
         prod=False,
+        previous_lane=None,  # the template lane's rename is its own
     )
 
 
