@@ -174,3 +174,8 @@ class LoopAlreadyRunning(SetpointError):
             "only one process may run the loop on SQLite (use PostgreSQL for replicas)"
         )
         self.holder = holder
+
+
+class RequestRefused(SetpointError, ValueError):
+    """A workflow's request for a lane that the lane's kind cannot take (a preview asked for
+    a head its pull request no longer has): why, in one line."""
