@@ -219,7 +219,7 @@ class LoopEngine:
 
     async def _verdicts(self, lanes: list[str]) -> list[LaneVerdict]:
         try:
-            return await work_batch(self.runtime, lanes, self.contexts)
+            return await work_batch(self.runtime, lanes, self.contexts, self._report)
         except Exception as exc:  # the batch's lanes back off; the loop outlives one batch
             log.exception("a batch of %d lane(s) failed", len(lanes))
             detail = f"{type(exc).__name__}: {exc}"

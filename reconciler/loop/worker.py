@@ -34,9 +34,13 @@ from reconciler.runtime import Runtime
 
 
 async def work_batch(
-    runtime: Runtime, lanes: Sequence[str], contexts: SharedContext | None = None
+    runtime: Runtime,
+    lanes: Sequence[str],
+    contexts: SharedContext | None = None,
+    tally: PassReport | None = None,
 ) -> list[LaneVerdict]:
-    """Work `lanes` (claimed by the caller); a verdict for each."""
+    """Work `lanes` (claimed by the caller); a verdict for each. The plans stored are
+    counted into `tally` (the interval's pass report)."""
     # A fresh context also recovers applies whose worker died; each apply loads its own.
     context = await (contexts.get(runtime) if contexts else load_context(runtime))
     registry = context.registry
@@ -58,6 +62,9 @@ async def work_batch(
         if lane in requested:
             verdict = await work_requested(runtime, context, seen, lane, requested[lane], applier)
             verdicts.append(verdict)
+            report.plans_stored += 1  # a request always gets a plan of its own
+    if tally is not None:
+        tally.plans_stored += report.plans_stored
     return await _with_retry_times(runtime, verdicts)
 
 

@@ -152,7 +152,9 @@ def overlaps(intervals: list[WorkInterval]) -> list[tuple[WorkInterval, WorkInte
     return found
 
 
-def setpoint_run_process(database_url: str, dokploy_url: str) -> subprocess.Popen[bytes]:
+def setpoint_run_process(
+    database_url: str, dokploy_url: str, **settings: str
+) -> subprocess.Popen[bytes]:
     """`setpoint run` in a child process: a replica that can be killed for real."""
     env = {
         **os.environ,
@@ -163,6 +165,7 @@ def setpoint_run_process(database_url: str, dokploy_url: str) -> subprocess.Pope
         "SETPOINT_LOOP_BATCH_SIZE": "7",
         "SETPOINT_LOOP_CLAIM_HOLD_SECONDS": "2",
         "SETPOINT_LEASE_TTL_SECONDS": "2",
+        **{f"SETPOINT_{name.upper()}": value for name, value in settings.items()},
     }
     command = [sys.executable, "-c", "from reconciler.cli.app import main; main()", "run"]
     return subprocess.Popen(  # noqa: S603 -- our own interpreter, fixed arguments

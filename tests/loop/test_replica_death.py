@@ -111,3 +111,25 @@ def test_a_second_setpoint_run_on_one_sqlite_file_says_so_in_one_line_and_exits_
     assert "only one process may run the loop on SQLite" in second.stderr
     assert first.returncode == 0, "SIGTERM stops the loop cleanly"
     assert leases.all_leases(engine) == [], "and it gave its lease back"
+
+
+def test_sigterm_mid_apply_records_it_interrupted_and_gives_everything_back(
+    engine: Engine, database_url: str, served: tuple[str, Emulator]
+) -> None:
+    base, emulator = served
+    store_fleet_text(engine, fleet_yaml(2))
+    emulator.faults.stuck_deployment()  # the deploys never end by themselves
+    process = setpoint_run_process(database_url, base, loop_shutdown_grace_seconds="0.5")
+    try:
+        applying = lambda: bool(plan_store.with_status(engine, PlanStatus.applying))  # noqa: E731
+        assert _wait(applying, 30), "the apply never began"
+        assert _wait(lambda: bool(emulator.state.applications), 30)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert process.returncode == 0
+    assert plan_store.with_status(engine, PlanStatus.applying) == [], "nothing left applying"
+    assert plan_store.with_status(engine, PlanStatus.interrupted), "recorded as interrupted"
+    assert leases.all_leases(engine) == [], "leases given back"
+    with session_scope(engine) as session:
+        assert all(row.claimed_by is None for row in queued(session)), "claims given back"
