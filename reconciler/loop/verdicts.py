@@ -46,6 +46,7 @@ def finish(
     Returns the lanes that were put back for later, with when."""
     by_lane = {v.lane: v for v in verdicts}
     later: dict[str, datetime] = {}
+    done: list[str] = []
     for work in claimed:
         verdict = by_lane.get(work.lane)
         if verdict is None:  # not worked (the batch stopped early): due again at once
@@ -76,5 +77,6 @@ def finish(
         elif verdict.failure is FailureClass.permanent:
             work_queue.finish_given_up(session, worker, work.lane)
         else:
-            work_queue.finish_done(session, worker, work.lane)
+            done.append(work.lane)
+    work_queue.finish_done_all(session, worker, done)
     return later

@@ -167,6 +167,15 @@ def finish_done(session: Session, worker: str, lane: str) -> None:
     _release(session, mine, attempts=0, last_error=None)
 
 
+def finish_done_all(session: Session, worker: str, lanes: Sequence[str]) -> None:
+    """`finish_done` for many lanes in two statements (a quiet pass finishes whole batches)."""
+    if not lanes:
+        return
+    mine = sa.and_(_work.c.lane.in_(list(lanes)), _work.c.claimed_by == worker)
+    session.execute(_work.delete().where(mine, _work.c.seq == _work.c.claimed_seq))
+    _release(session, mine, attempts=0, last_error=None)
+
+
 def finish_retry(
     session: Session,
     worker: str,
