@@ -25,11 +25,13 @@ import random
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import anyio
+from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.core.planning import PassContext
 from reconciler.errors import LaneBusy, LoopAlreadyRunning
@@ -46,8 +48,10 @@ from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.work_queue import ClaimedWork, WorkPriority
 from reconciler.runtime import Runtime
+from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.loop")
+T = TypeVar("T")
 
 SQLITE_LOOP_KEY = "loop:sqlite"  # a lease key no lane can have ("loop" is no kind)
 
@@ -149,18 +153,34 @@ class LoopEngine:
     # -- timer ------------------------------------------------------------------------------
 
     async def _timer(self, interval: float) -> None:
-        context = await self._tick()
+        context = await self._tick_safely()
         while not self.stopping:
             with anyio.move_on_after(interval):
                 await self._stop.wait()
             if self.stopping:
                 return
-            report, self._report = self._report, PassReport()
-            await passes.finish_pass(self.runtime, context, report)
-            if self.on_pass is not None:
-                self.on_pass(report)
-            self.resumed = await in_thread(resume, self.runtime)
-            context = await self._tick()
+            await self._close_pass(context)
+            self.resumed = await self._safely(in_thread(resume, self.runtime), "resume pass")
+            context = await self._tick_safely()
+
+    async def _tick_safely(self) -> PassContext | None:
+        return await self._safely(self._tick(), "scheduled pass")
+
+    async def _close_pass(self, context: PassContext | None) -> None:
+        report, self._report = self._report, PassReport()
+        if context is not None:
+            await self._safely(passes.finish_pass(self.runtime, context, report), "pass record")
+        if self.on_pass is not None:
+            self.on_pass(report)
+
+    async def _safely(self, step: Awaitable[T], what: str) -> T | None:
+        """A long-running loop outlives one failed step (the database or a provider away for
+        a moment); the next interval tries again. `run_once` lets failures through."""
+        try:
+            return await step
+        except Exception as exc:
+            log.error("%s failed: %s: %s", what, type(exc).__name__, redact(str(exc)))
+            return None
 
     async def _tick(self) -> PassContext:
         """Discovery, then every lane queued for the scheduled pass."""
@@ -179,7 +199,13 @@ class LoopEngine:
     async def _work_loop(self, once: bool) -> None:
         settings = self.runtime.settings
         while not self.stopping:
-            claimed = await in_thread(self._claim, once)
+            try:
+                claimed = await in_thread(self._claim, once)
+            except SQLAlchemyError as exc:
+                if once:
+                    raise
+                log.error("claiming work failed: %s", type(exc).__name__)
+                claimed = []
             if not claimed:
                 if once:
                     return
@@ -236,9 +262,12 @@ class LoopEngine:
         *,
         cancelled: bool,
     ) -> None:
-        await in_thread(self._finish_rows, claimed, verdicts)
-        if cancelled:  # shutdown after the grace period: record what stopped, claims given back
-            await in_thread(resume, self.runtime)
+        try:
+            await in_thread(self._finish_rows, claimed, verdicts)
+            if cancelled:  # shutdown after the grace: record what stopped, claims given back
+                await in_thread(resume, self.runtime)
+        except SQLAlchemyError as exc:  # the claims lapse; the lanes are worked again then
+            log.error("finishing %d lane(s) failed: %s", len(claimed), type(exc).__name__)
         ended = time.monotonic()
         for verdict in verdicts:
             self.work_log.append(
@@ -270,10 +299,15 @@ class LoopEngine:
         while True:
             await anyio.sleep(hold / 3)
             lanes = list(self._in_flight)
-            if lanes:
+            if not lanes:
+                continue
+            try:
                 lost = await in_thread(self._extend, lanes, hold)
-                if lost:
-                    log.warning("claims lapsed on %d lane(s): %s", len(lost), ", ".join(lost))
+            except SQLAlchemyError as exc:  # the next beat tries again, before the claims lapse
+                log.warning("renewing claims failed: %s", type(exc).__name__)
+                continue
+            if lost:
+                log.warning("claims lapsed on %d lane(s): %s", len(lost), ", ".join(lost))
 
     def _extend(self, lanes: list[str], hold: float) -> list[str]:
         until = utcnow() + timedelta(seconds=hold)
