@@ -124,6 +124,28 @@ class LoopEngine:
                         workers.start_soon(self._work_loop, False)
                 group.cancel_scope.cancel()
 
+    async def run_beside(self, interval: float) -> None:
+        """`run` as a companion of the API (`setpoint serve`): being cancelled means "stop
+        cleanly", so the loop is shielded from the cancellation and stopped the usual way:
+        in-flight work gets the grace period, then is recorded as interrupted."""
+        ended = anyio.Event()
+
+        async def shielded() -> None:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.run(interval)
+                finally:
+                    ended.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(shielded)
+            try:
+                await ended.wait()
+            finally:
+                self.request_stop()
+                with anyio.CancelScope(shield=True):
+                    await ended.wait()
+
     async def run_until_signalled(self, interval: float) -> None:
         """`run`, stopping cleanly on SIGTERM or SIGINT."""
         async with anyio.create_task_group() as group:
@@ -235,13 +257,15 @@ class LoopEngine:
         verdicts: list[LaneVerdict] = []
         scope = anyio.CancelScope()
         self._scopes.add(scope)
+        cancelled = True  # until the batch ends on its own: cancelled from anywhere
         try:
             with scope:
                 verdicts = await self._verdicts(lanes)
+                cancelled = False
         finally:
             self._scopes.discard(scope)
             with anyio.CancelScope(shield=True):
-                await self._finish(claimed, verdicts, started, cancelled=scope.cancel_called)
+                await self._finish(claimed, verdicts, started, cancelled=cancelled)
 
     async def _verdicts(self, lanes: list[str]) -> list[LaneVerdict]:
         try:

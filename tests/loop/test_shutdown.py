@@ -89,3 +89,26 @@ async def test_a_second_loop_on_one_sqlite_file_says_so(runtime: Runtime, engine
         with pytest.raises(LoopAlreadyRunning, match="only one process may run the loop"):
             await second.run_once()
         first.request_stop()
+
+
+async def test_beside_the_api_being_cancelled_stops_the_loop_cleanly(
+    runtime: Runtime, emulator: Emulator, engine: Engine
+) -> None:
+    """`setpoint serve` cancels its companions once the server stopped: the loop then gets
+    its grace period like on SIGTERM, instead of being cut off mid-apply."""
+    emulator.faults.latency(0.3, "application.deploy")
+    operation_id = _request(engine, LANE, apply=True)
+    loop = fast_engine(runtime, loop_shutdown_grace_seconds=20.0)
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+            group.start_soon(loop.run_beside, 3600.0)
+
+            async def applying() -> bool:
+                return (await in_thread(_operation, engine, operation_id)).phase == "applying"
+
+            await wait_for(applying)
+            group.cancel_scope.cancel()  # what the server does once it has stopped
+    done = _operation(engine, operation_id)
+    assert done.status == "succeeded", "the apply in flight finished within the grace period"
+    assert plan_store.with_status(engine, PlanStatus.applying) == []
+    assert leases.all_leases(engine) == []
