@@ -54,6 +54,9 @@ log = logging.getLogger("setpoint.loop")
 T = TypeVar("T")
 
 SQLITE_LOOP_KEY = "loop:sqlite"  # a lease key no lane can have ("loop" is no kind)
+# Whoever holds this schedules the passes: with replicas, one timer queues every lane per
+# interval, not one per replica.
+TIMER_KEY = "loop:timer"
 
 
 @dataclass(frozen=True)
@@ -175,18 +178,38 @@ class LoopEngine:
     # -- timer ------------------------------------------------------------------------------
 
     async def _timer(self, interval: float) -> None:
-        context = await self._tick_safely()
-        while not self.stopping:
-            with anyio.move_on_after(interval):
-                await self._stop.wait()
-            if self.stopping:
-                return
-            await self._close_pass(context)
-            self.resumed = await self._safely(in_thread(resume, self.runtime), "resume pass")
-            context = await self._tick_safely()
+        try:
+            context = await self._tick_safely(interval)
+            while not self.stopping:
+                with anyio.move_on_after(interval):
+                    await self._stop.wait()
+                if self.stopping:
+                    return
+                await self._close_pass(context)
+                self.resumed = await self._safely(in_thread(resume, self.runtime), "resume pass")
+                context = await self._tick_safely(interval)
+        finally:
+            with anyio.CancelScope(shield=True):  # another replica's timer takes over at once
+                await self._safely(
+                    in_thread(leases.release, self.runtime.engine, TIMER_KEY, self.holder),
+                    "giving the timer back",
+                )
 
-    async def _tick_safely(self) -> PassContext | None:
-        return await self._safely(self._tick(), "scheduled pass")
+    async def _tick_safely(self, interval: float) -> PassContext | None:
+        return await self._safely(self._scheduled_tick(interval), "scheduled pass")
+
+    async def _scheduled_tick(self, interval: float) -> PassContext:
+        """The pass's tick on the replica that holds the timer; the others only close
+        their passes (their workers take the lanes it queued)."""
+        # Held for two intervals: a late tick keeps it; a dead holder loses it by then (at
+        # once on this host), and another replica's timer takes over.
+        timer = await in_thread(
+            leases.acquire, self.runtime.engine, TIMER_KEY, self.holder, 2 * interval
+        )
+        if timer:
+            return await self._tick()
+        self.contexts.forget()
+        return await self.contexts.get(self.runtime)
 
     async def _close_pass(self, context: PassContext | None) -> None:
         report, self._report = self._report, PassReport()

@@ -6,6 +6,7 @@ import anyio
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
+from reconciler.records import work_queue
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.work_queue import WorkPriority, enqueue, queued
@@ -73,3 +74,19 @@ async def test_a_providers_rate_limit_spaces_its_calls(runtime: Runtime) -> None
     assert len(calls) > 20
     assert elapsed >= (len(calls) - 1) / 100.0 * 0.9, "no faster than 100 calls a second"
     assert loop.buckets["dokploy"].waited > 0
+
+
+async def test_with_replicas_one_timer_queues_each_pass(runtime: Runtime, engine: Engine) -> None:
+    first, second = fast_engine(runtime), fast_engine(runtime)
+    await first._scheduled_tick(60.0)
+    with session_scope(engine) as session:
+        assert len(queued(session)) == 6
+        work_queue.claim(session, "somebody", utcnow(), limit=10, hold_seconds=60)
+        for row in queued(session):
+            work_queue.finish_done(session, "somebody", row.lane)
+    await second._scheduled_tick(60.0)  # another replica's tick within the interval
+    with session_scope(engine) as session:
+        assert queued(session) == [], "the lanes were not queued a second time"
+    await first._scheduled_tick(60.0)  # the timer's holder ticks again: the next pass
+    with session_scope(engine) as session:
+        assert len(queued(session)) == 6
