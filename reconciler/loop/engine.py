@@ -37,9 +37,9 @@ from reconciler.core.planning import PassContext
 from reconciler.errors import LaneBusy, LoopAlreadyRunning
 from reconciler.loop import passes
 from reconciler.loop.backoff import FailureClass
+from reconciler.loop.buckets import TokenBucket, install_rate_limits
 from reconciler.loop.contexts import SharedContext
 from reconciler.loop.passes import LaneResult, PassReport
-from reconciler.loop.ratelimit import TokenBucket, install_rate_limits
 from reconciler.loop.resume import Resumed, resume
 from reconciler.loop.verdicts import LaneVerdict, finish
 from reconciler.loop.worker import work_batch

@@ -10,7 +10,7 @@ from providers.dokploy.emulator import Emulator
 from providers.dokploy.emulator.faults import ANY
 from reconciler.core.plans import Blocker, BlockerType
 from reconciler.loop.backoff import FailureClass, classify_blocker, retry_delay
-from reconciler.loop.ratelimit import TokenBucket
+from reconciler.loop.buckets import TokenBucket
 from reconciler.records import status
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
