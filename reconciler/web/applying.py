@@ -1,0 +1,167 @@
+"""Apply from the page, and signing in: the only routes that change anything.
+
+An apply goes: the plan page's link, a confirmation that names the plan id, its digest and
+how many destructive actions it has, then a POST carrying the operator's token, the form
+token (bound to this plan) and the digest confirmed. The apply itself is the engine's own
+`apply_plan`, the path `setpoint apply` takes, run as the operator (`operator:<name>`), so
+a stale, blocked or expired plan is refused with the same message and every apply and
+refusal is audited under the operator's name. A token that is not accepted changes nothing
+and is logged without the token; it is not audited, so anyone who reaches the page cannot
+fill the trail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from reconciler.core.apply import ApplyResult, apply_plan
+from reconciler.errors import PlanNotFound
+from reconciler.records.database import in_thread
+from reconciler.records.operator_tokens import OperatorIdentity
+from reconciler.web import guard, readouts
+from reconciler.web.operators import verify_token
+from reconciler.web.site import Reader, ReviewSite
+from reconciler.web.templating import Pages
+
+log = logging.getLogger("setpoint.web")
+
+SIGN_IN = "sign-in"
+
+
+def apply_purpose(plan_id: str) -> str:
+    return f"apply:{plan_id}"
+
+
+class ApplyPages:
+    """Confirmation, apply, sign-in and sign-out, each a method; `register` adds them."""
+
+    def __init__(self, site: ReviewSite, pages: Pages) -> None:
+        self.site, self.pages = site, pages
+
+    def register(self, router: APIRouter, reader: Reader) -> None:
+        router.add_api_route(
+            "/plans/{plan_id}/apply",
+            self.confirm,
+            dependencies=[Depends(reader)],
+            include_in_schema=False,
+        )
+        router.add_api_route(
+            "/plans/{plan_id}/apply", self.apply, methods=["POST"], include_in_schema=False
+        )
+        router.add_api_route("/sign-in", self.sign_in_form, include_in_schema=False)
+        router.add_api_route("/sign-in", self.sign_in, methods=["POST"], include_in_schema=False)
+        router.add_api_route("/sign-out", self.sign_out, methods=["POST"], include_in_schema=False)
+
+    def _with_form(self, request: Request, name: str, purpose: str, **context: Any) -> Response:
+        """A page holding a form for `purpose`, with its form token (and cookie if new)."""
+        nonce, new = guard.form_nonce(request)
+        token = guard.form_token(self.site.form_key, nonce, purpose)
+        response = self.pages.render(request, name, form_token=token, **context)
+        if new:
+            guard.set_cookie(request, response, guard.FORM_COOKIE, nonce, max_age=3600)
+        return response
+
+    def confirm(self, request: Request, plan_id: str) -> Response:
+        try:
+            page = readouts.plan_page(self.site.engine, plan_id)
+        except PlanNotFound:
+            return _message(request, self.pages, 404, f"no stored plan {plan_id}")
+        return self._with_form(
+            request, "confirm.html", apply_purpose(plan_id), title=f"Apply {plan_id}?", page=page
+        )
+
+    async def apply(self, request: Request, plan_id: str) -> Response:
+        form = await guard.read_form(request)
+        operator = await _form_refusal(self.site, request, form, apply_purpose(plan_id))
+        if isinstance(operator, str):
+            return _message(request, self.pages, 403, operator)
+        assert form is not None
+        return await _apply(self.site, self.pages, request, plan_id, form, operator)
+
+    def sign_in_form(self, request: Request, next: str = "") -> Response:
+        target = guard.safe_next(next, f"{self.pages.prefix}/lanes")
+        return self._with_form(request, "sign_in.html", SIGN_IN, title="Sign in", next=target)
+
+    async def sign_in(self, request: Request) -> Response:
+        form = await guard.read_form(request)
+        operator = await _form_refusal(self.site, request, form, SIGN_IN)
+        if isinstance(operator, str):
+            return _message(request, self.pages, 403, operator)
+        assert form is not None
+        target = guard.safe_next(form.get("next"), f"{self.pages.prefix}/lanes")
+        response = RedirectResponse(target, status_code=303)
+        cookie = guard.session_cookie(self.site.form_key, operator.token_id)
+        guard.set_cookie(request, response, guard.SESSION_COOKIE, cookie, guard.SESSION_SECONDS)
+        return response
+
+    async def sign_out(self) -> Response:
+        response = RedirectResponse(f"{self.pages.prefix}/sign-in", status_code=303)
+        response.delete_cookie(guard.SESSION_COOKIE, path="/")
+        return response
+
+
+async def _form_refusal(
+    site: ReviewSite, request: Request, form: dict[str, str] | None, purpose: str
+) -> str | OperatorIdentity:
+    """The operator the form's token names, or why the form is refused."""
+    if form is None:
+        return "the form is larger than any form this site makes"
+    if not guard.form_is_genuine(site.form_key, request, purpose, form.get("form_token", "")):
+        return "this form was not made by this site for this plan, or it expired: reload the page"
+    identity = await in_thread(verify_token, site.engine, form.get("token", ""))
+    if identity is None:
+        log.warning("review page: an operator token was not accepted (%s)", purpose)
+        return "the operator token was not accepted (unknown, revoked or mistyped)"
+    return identity
+
+
+async def _apply(
+    site: ReviewSite,
+    pages: Pages,
+    request: Request,
+    plan_id: str,
+    form: dict[str, str],
+    operator: OperatorIdentity,
+) -> Response:
+    try:
+        page = await in_thread(readouts.plan_page, site.engine, plan_id)
+    except PlanNotFound:
+        return _message(request, pages, 404, f"no stored plan {plan_id}")
+    if form.get("digest") != page.plan.digest:
+        return _message(request, pages, 409, f"plan {plan_id} is not the plan you confirmed")
+    allow_destroy = _count(form.get("allow_destroy", "0"))
+    async with site.open_runtime() as runtime:
+        as_operator = dataclasses.replace(runtime, actor=operator.actor)
+        result = await apply_plan(as_operator, plan_id, allow_destroy=allow_destroy)
+    log.info("review page: plan %s %s by %s", plan_id, result.status, operator.actor)
+    return _result(request, pages, result, operator)
+
+
+def _result(
+    request: Request, pages: Pages, result: ApplyResult, operator: OperatorIdentity
+) -> Response:
+    return pages.render(
+        request,
+        "applied.html",
+        200 if result.refusal is None else 409,
+        title=f"Plan {result.plan_id}: {result.status}",
+        result=result,
+        operator=operator.actor,
+        lanes=sorted(result.lanes()) or [],
+        plan_path=f"/plans/{quote(result.plan_id)}",
+    )
+
+
+def _count(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) < 6 else 0
+
+
+def _message(request: Request, pages: Pages, status_code: int, message: str) -> Response:
+    return pages.render(request, "message.html", status_code, title="Not done", message=message)
