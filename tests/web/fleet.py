@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,9 @@ class ReviewFleet:
             async with self.runtime() as runtime:
                 return await compute_plan(runtime, list(lanes) or None)
 
-        return anyio.run(compute)
+        # In a thread of its own: Playwright's sync API keeps an event loop in this one.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(anyio.run, compute).result()
 
     def declare(self, path: Path) -> None:
         """Store desired state from `path`, as `setpoint desired apply` would."""
