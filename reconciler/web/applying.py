@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from reconciler.cli.failures import describe
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.errors import PlanNotFound
 from reconciler.records.database import in_thread
@@ -137,9 +138,17 @@ async def _apply(
     if form.get("digest") != page.plan.digest:
         return _message(request, pages, 409, f"plan {plan_id} is not the plan you confirmed")
     allow_destroy = _count(form.get("allow_destroy", "0"))
-    async with site.open_runtime() as runtime:
-        as_operator = dataclasses.replace(runtime, actor=operator.actor)
-        result = await apply_plan(as_operator, plan_id, allow_destroy=allow_destroy)
+    try:
+        async with site.open_runtime() as runtime:
+            as_operator = dataclasses.replace(runtime, actor=operator.actor)
+            result = await apply_plan(as_operator, plan_id, allow_destroy=allow_destroy)
+    except Exception as exc:
+        # The CLI's one line for a failure an operator can act on (a database or provider
+        # error, say); anything else is a bug and raises.
+        message = describe(exc)
+        if message is None:
+            raise
+        return _message(request, pages, 502, f"plan {plan_id} was not applied: {message}")
     log.info("review page: plan %s %s by %s", plan_id, result.status, operator.actor)
     return _result(request, pages, result, operator)
 

@@ -124,10 +124,12 @@ class ReadPages:
         )
 
     def audit_record(self, request: Request, seq: int) -> Response:
-        record = readouts.audit_record(self.site.engine, seq)
+        record, later = readouts.audit_record(self.site.engine, seq)
         if record is None:
             return missing(request, self.pages, f"no audit record #{seq}")
-        return self.pages.render(request, "audit_record.html", title=f"Audit #{seq}", record=record)
+        return self.pages.render(
+            request, "audit_record.html", title=f"Audit #{seq}", record=record, later=later
+        )
 
     def previews(self, request: Request) -> Response:
         found = readouts.previews(self.site.engine)

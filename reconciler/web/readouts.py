@@ -279,12 +279,14 @@ def audit_page(engine: Engine, wanted: AuditFilter) -> AuditPage:
     return AuditPage(list(reversed(records)), verification)
 
 
-def audit_record(engine: Engine, seq: int) -> audit.AuditRecord | None:
+def audit_record(engine: Engine, seq: int) -> tuple[audit.AuditRecord | None, bool]:
+    """The record, and whether a later one exists (for the page's "next" link)."""
     with session_scope(engine) as session:
         record = audit.get_record(session, seq)
         if record is not None:
             session.expunge(record)
-        return record
+        later = audit.get_record(session, seq + 1) is not None
+        return record, later
 
 
 @dataclass(frozen=True)
