@@ -5,7 +5,7 @@ an operator's token. Server-rendered (Jinja2), a few lines of JavaScript in a st
 """
 
 from reconciler.web.review_app import create_review_app, mount_review_pages, review_router
-from reconciler.web.site import PageAccess, ReviewSite, review_site
+from reconciler.web.site import PageAccess, ReviewSite, review_site, shared_runtime
 
 __all__ = [
     "PageAccess",
@@ -14,4 +14,5 @@ __all__ = [
     "mount_review_pages",
     "review_router",
     "review_site",
+    "shared_runtime",
 ]

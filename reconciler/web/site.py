@@ -4,8 +4,8 @@ apply, who may read, and the key that signs forms."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -41,6 +41,17 @@ class ReviewSite:
             # One process only: with several replicas behind one address, set
             # SETPOINT_REVIEW_FORM_KEY so a form made by one is accepted by another.
             object.__setattr__(self, "form_key", secrets.token_bytes(32))
+
+
+def shared_runtime(runtime: Runtime) -> RuntimeOpener:
+    """An opener that lends a runtime already open for the whole service (the API's), in
+    the service's own event loop; the page applies with a copy naming the operator."""
+
+    @asynccontextmanager
+    async def lend() -> AsyncIterator[Runtime]:
+        yield runtime
+
+    return lend
 
 
 def review_site(engine: Engine, open_runtime: RuntimeOpener, settings: Settings) -> ReviewSite:

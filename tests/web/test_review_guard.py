@@ -14,12 +14,22 @@ from sqlalchemy.engine import Engine
 
 from reconciler.core.plans import Action, Effect, Plan, Risk
 from reconciler.demo.loopback import serve
+from reconciler.kinds import all_kinds
 from reconciler.records import audit, operator_tokens, plan_store
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.runtime import Runtime
-from reconciler.web import PageAccess, ReviewSite, create_review_app, mount_review_pages
+from reconciler.settings import Settings
+from reconciler.web import (
+    PageAccess,
+    ReviewSite,
+    create_review_app,
+    mount_review_pages,
+    review_site,
+    shared_runtime,
+)
 from reconciler.web.guard import CONTENT_SECURITY_POLICY
+from tests.web.fleet import healthy
 
 FORM_TOKEN = re.compile(r'name="form_token" value="([0-9a-f]+)"')
 
@@ -183,3 +193,21 @@ def test_pages_turned_off_are_not_served(engine: Engine) -> None:
     assert mount_review_pages(app, site) is False
     with serve(app) as base:
         assert httpx.get(base + "/lanes").status_code == 404
+
+
+def test_the_pages_mount_beside_an_api_on_the_services_runtime(engine: Engine) -> None:
+    """What `setpoint serve` does: the API's app keeps its routes and gains the pages."""
+    app = FastAPI()
+
+    @app.get("/v1/ping")
+    def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    settings = Settings(review_pages="open")
+    runtime = Runtime(engine, settings, "api:test", health_check=healthy, kinds=all_kinds)
+    assert mount_review_pages(app, review_site(engine, shared_runtime(runtime), settings))
+    with serve(app) as base:
+        assert httpx.get(base + "/v1/ping").json() == {"pong": "yes"}
+        lanes = httpx.get(base + "/lanes")
+        assert lanes.status_code == 200 and "Content-Security-Policy" in lanes.headers
+        assert httpx.get(base + "/static/review.css").status_code == 200
