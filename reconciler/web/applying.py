@@ -12,8 +12,10 @@ fill the trail.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import quote
 
@@ -43,8 +45,8 @@ def apply_purpose(plan_id: str) -> str:
 class ApplyPages:
     """Confirmation, apply, sign-in and sign-out, each a method; `register` adds them."""
 
-    def __init__(self, site: ReviewSite, pages: Pages) -> None:
-        self.site, self.pages = site, pages
+    def __init__(self, site: ReviewSite, pages: Pages, running: RunningApplies) -> None:
+        self.site, self.pages, self.running = site, pages, running
 
     def register(self, router: APIRouter, reader: Reader) -> None:
         router.add_api_route(
@@ -84,7 +86,7 @@ class ApplyPages:
         if isinstance(operator, str):
             return _message(request, self.pages, 403, operator)
         assert form is not None
-        return await _apply(self.site, self.pages, request, plan_id, form, operator)
+        return await _apply(self.site, self.pages, request, plan_id, form, operator, self.running)
 
     def sign_in_form(self, request: Request, next: str = "") -> Response:
         target = guard.safe_next(next, f"{self.pages.prefix}/lanes")
@@ -123,6 +125,29 @@ async def _form_refusal(
     return identity
 
 
+class RunningApplies:
+    """Applies started from the pages, each a task of the server's event loop rather than of
+    the request that asked: a quick one is answered at once (its result or its refusal); a
+    longer one runs on after the browser has been sent to the plan, which reloads itself
+    while the apply runs (DESIGN: long work never holds an HTTP request open). A server that
+    stops mid-apply leaves the plan to crash recovery, as any dead worker does."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, asyncio.Task[ApplyResult | str]] = {}  # held, so none is lost
+
+    def start(
+        self, plan_id: str, work: Coroutine[Any, Any, ApplyResult | str]
+    ) -> asyncio.Task[ApplyResult | str]:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks[plan_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(plan_id, None))
+        return task
+
+    def underway(self, plan_id: str) -> bool:
+        """Is this process applying the plan (it may not have claimed it yet)?"""
+        return plan_id in self.tasks
+
+
 async def _apply(
     site: ReviewSite,
     pages: Pages,
@@ -130,6 +155,7 @@ async def _apply(
     plan_id: str,
     form: dict[str, str],
     operator: OperatorIdentity,
+    running: RunningApplies,
 ) -> Response:
     try:
         page = await in_thread(readouts.plan_page, site.engine, plan_id)
@@ -138,6 +164,20 @@ async def _apply(
     if form.get("digest") != page.plan.digest:
         return _message(request, pages, 409, f"plan {plan_id} is not the plan you confirmed")
     allow_destroy = _count(form.get("allow_destroy", "0"))
+    task = running.start(plan_id, _run_apply(site, plan_id, allow_destroy, operator))
+    done, _ = await asyncio.wait({task}, timeout=site.apply_wait_seconds)
+    if task not in done:
+        return RedirectResponse(f"{pages.prefix}/plans/{quote(plan_id)}", status_code=303)
+    outcome = task.result()
+    if isinstance(outcome, str):
+        return _message(request, pages, 502, outcome)
+    return _result(request, pages, outcome, operator)
+
+
+async def _run_apply(
+    site: ReviewSite, plan_id: str, allow_destroy: int, operator: OperatorIdentity
+) -> ApplyResult | str:
+    """The engine's apply as the operator: its result, or why it could not start."""
     try:
         async with site.open_runtime() as runtime:
             as_operator = dataclasses.replace(runtime, actor=operator.actor)
@@ -148,9 +188,9 @@ async def _apply(
         message = describe(exc)
         if message is None:
             raise
-        return _message(request, pages, 502, f"plan {plan_id} was not applied: {message}")
+        return f"plan {plan_id} was not applied: {message}"
     log.info("review page: plan %s %s by %s", plan_id, result.status, operator.actor)
-    return _result(request, pages, result, operator)
+    return result
 
 
 def _result(

@@ -17,6 +17,7 @@ from reconciler.records import plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.plan_store import PlanStatus
 from reconciler.web import readouts
+from reconciler.web.applying import RunningApplies
 from reconciler.web.readouts import AuditFilter, LaneFilter
 from reconciler.web.site import Reader, ReviewSite
 from reconciler.web.templating import Pages
@@ -28,8 +29,8 @@ MAX_AUDIT_ROWS = 1000
 class ReadPages:
     """The read-only pages, each a method; `register` adds them to a router."""
 
-    def __init__(self, site: ReviewSite, pages: Pages) -> None:
-        self.site, self.pages = site, pages
+    def __init__(self, site: ReviewSite, pages: Pages, running: RunningApplies) -> None:
+        self.site, self.pages, self.running = site, pages, running
 
     def register(self, router: APIRouter, reader: Reader) -> None:
         guarded = [Depends(reader)]
@@ -105,7 +106,10 @@ class ReadPages:
             page = readouts.plan_page(self.site.engine, plan_id)
         except PlanNotFound:
             return missing(request, self.pages, f"no stored plan {plan_id}")
-        return self.pages.render(request, "plan.html", title=f"Plan {plan_id}", page=page)
+        following = self.running.underway(plan_id) or page.status == PlanStatus.applying
+        return self.pages.render(
+            request, "plan.html", title=f"Plan {plan_id}", page=page, following=following
+        )
 
     def audit(
         self, request: Request, lane: str = "", plan: str = "", event: str = "", limit: int = 100

@@ -218,6 +218,7 @@ class PlanPage:
     status: str
     groups: list[LaneGroup]
     plan_blockers: list[Blocker]  # about the whole plan, or every lane of a kind
+    last_refusal: audit.AuditRecord | None = None
 
     @property
     def destructive(self) -> int:
@@ -248,7 +249,12 @@ def plan_page(engine: Engine, plan_id: str) -> PlanPage:
         for lane in order
     ]
     whole = [b for b in plan.blockers if b.lane is None]
-    return PlanPage(plan, status.value, groups, whole)
+    with session_scope(engine) as session:
+        refusals = audit.list_records(
+            session, plan_id=plan_id, event=AuditEvent.apply_refused, limit=1
+        )
+        session.expunge_all()
+    return PlanPage(plan, status.value, groups, whole, refusals[0] if refusals else None)
 
 
 @dataclass(frozen=True)

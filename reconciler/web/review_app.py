@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from reconciler.records.database import in_thread
-from reconciler.web.applying import ApplyPages
+from reconciler.web.applying import ApplyPages, RunningApplies
 from reconciler.web.guard import SecuredRoute
 from reconciler.web.operators import signed_in_operator
 from reconciler.web.pages import ReadPages
@@ -43,8 +43,9 @@ def review_router(site: ReviewSite, prefix: str = "") -> APIRouter:
             raise _SignInNeeded(request.url.path)
 
     router = APIRouter(prefix=prefix, route_class=SecuredRoute)
-    ReadPages(site, pages).register(router, reader)
-    ApplyPages(site, pages).register(router, reader)
+    running = RunningApplies()  # the plan page follows what the apply pages started
+    ReadPages(site, pages, running).register(router, reader)
+    ApplyPages(site, pages, running).register(router, reader)
     return router
 
 

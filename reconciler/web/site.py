@@ -35,6 +35,8 @@ class ReviewSite:
     access: PageAccess = PageAccess.token
     form_key: bytes = b""
     public_url: str | None = None
+    # An apply that takes longer is left running and the browser sent to the plan's page.
+    apply_wait_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.form_key:

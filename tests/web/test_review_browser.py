@@ -12,13 +12,15 @@ from pathlib import Path
 from urllib.parse import urldefrag
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from reconciler.cli.render import value_text
 from reconciler.core.plans import Plan
+from reconciler.demo.loopback import serve
 from reconciler.records import audit, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
+from reconciler.web import PageAccess, ReviewSite, create_review_app
 from tests.support.secret_scan import assert_no_secrets
 from tests.web.browser import chromium
 from tests.web.fleet import EXAMPLES, RUNNER_LANE, ReviewFleet, review_fleet
@@ -201,6 +203,35 @@ def test_a_stale_plan_is_refused_with_the_engines_message(
     )
     assert refused.actor == "operator:alice"
     assert plan_store.load(fleet.engine, stale.plan_id)[1] is plan_store.PlanStatus.stale
+
+
+def test_a_long_apply_runs_on_while_the_plan_page_follows_it(
+    page: Page, fleet: ReviewFleet, tmp_path: Path
+) -> None:
+    """No request is held open for a long apply: past the wait, the browser is sent to the
+    plan, which reloads itself until the apply is done."""
+    shop = (EXAMPLES / "shop.yaml").read_text()
+    edited = tmp_path / "shop.yaml"
+    edited.write_text(shop.replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
+    fleet.declare(edited)
+    plan = fleet.plan("product:shop/testing")
+    impatient = ReviewSite(
+        engine=fleet.engine,
+        open_runtime=fleet.runtime,
+        access=PageAccess.open,
+        apply_wait_seconds=0.0,
+    )
+    with serve(create_review_app(impatient)) as base:
+        page.goto(f"{base}/plans/{plan.plan_id}/apply")
+        page.fill("#token", fleet.token)
+        page.get_by_role("button", name=f"Apply plan {plan.plan_id}").click()
+        assert page.url == f"{base}/plans/{plan.plan_id}"
+        expect(page.locator("#plan-status")).to_have_text("applied", timeout=30_000)
+    with session_scope(fleet.engine) as session:
+        finished = audit.list_records(
+            session, plan_id=plan.plan_id, event=AuditEvent.apply_finished
+        )
+    assert [r.actor for r in finished] == ["operator:alice"]
 
 
 def test_no_secret_value_in_any_page_served(
