@@ -48,15 +48,18 @@ class ApplyPages:
     def __init__(self, site: ReviewSite, pages: Pages, running: RunningApplies) -> None:
         self.site, self.pages, self.running = site, pages, running
 
-    def register(self, router: APIRouter, reader: Reader) -> None:
+    def add_routes(self, router: APIRouter, reader: Reader) -> None:
         router.add_api_route(
             "/plans/{plan_id}/apply",
-            self.confirm,
+            self.show_confirmation,
             dependencies=[Depends(reader)],
             include_in_schema=False,
         )
         router.add_api_route(
-            "/plans/{plan_id}/apply", self.apply, methods=["POST"], include_in_schema=False
+            "/plans/{plan_id}/apply",
+            self.apply_from_form,
+            methods=["POST"],
+            include_in_schema=False,
         )
         router.add_api_route("/sign-in", self.sign_in_form, include_in_schema=False)
         router.add_api_route("/sign-in", self.sign_in, methods=["POST"], include_in_schema=False)
@@ -66,27 +69,29 @@ class ApplyPages:
         """A page holding a form for `purpose`, with its form token (and cookie if new)."""
         nonce, new = guard.form_nonce(request)
         token = guard.form_token(self.site.form_key, nonce, purpose)
-        response = self.pages.render(request, name, form_token=token, **context)
+        response = self.pages.respond(request, name, form_token=token, **context)
         if new:
             guard.set_cookie(request, response, guard.FORM_COOKIE, nonce, max_age=3600)
         return response
 
-    def confirm(self, request: Request, plan_id: str) -> Response:
+    def show_confirmation(self, request: Request, plan_id: str) -> Response:
         try:
             page = readouts.plan_page(self.site.engine, plan_id)
         except PlanNotFound:
-            return _message(request, self.pages, 404, f"no stored plan {plan_id}")
+            return _not_done(request, self.pages, 404, f"no stored plan {plan_id}")
         return self._with_form(
             request, "confirm.html", apply_purpose(plan_id), title=f"Apply {plan_id}?", page=page
         )
 
-    async def apply(self, request: Request, plan_id: str) -> Response:
+    async def apply_from_form(self, request: Request, plan_id: str) -> Response:
         form = await guard.read_form(request)
         operator = await _form_refusal(self.site, request, form, apply_purpose(plan_id))
         if isinstance(operator, str):
-            return _message(request, self.pages, 403, operator)
+            return _not_done(request, self.pages, 403, operator)
         assert form is not None
-        return await _apply(self.site, self.pages, request, plan_id, form, operator, self.running)
+        return await _apply_confirmed(
+            self.site, self.pages, request, plan_id, form, operator, self.running
+        )
 
     def sign_in_form(self, request: Request, next: str = "") -> Response:
         target = guard.safe_next(next, f"{self.pages.prefix}/lanes")
@@ -96,7 +101,7 @@ class ApplyPages:
         form = await guard.read_form(request)
         operator = await _form_refusal(self.site, request, form, SIGN_IN)
         if isinstance(operator, str):
-            return _message(request, self.pages, 403, operator)
+            return _not_done(request, self.pages, 403, operator)
         assert form is not None
         target = guard.safe_next(form.get("next"), f"{self.pages.prefix}/lanes")
         response = RedirectResponse(target, status_code=303)
@@ -135,7 +140,7 @@ class RunningApplies:
     def __init__(self) -> None:
         self.tasks: dict[str, asyncio.Task[ApplyResult | str]] = {}  # held, so none is lost
 
-    def start(
+    def begin(
         self, plan_id: str, work: Coroutine[Any, Any, ApplyResult | str]
     ) -> asyncio.Task[ApplyResult | str]:
         task = asyncio.get_running_loop().create_task(work)
@@ -148,7 +153,7 @@ class RunningApplies:
         return plan_id in self.tasks
 
 
-async def _apply(
+async def _apply_confirmed(
     site: ReviewSite,
     pages: Pages,
     request: Request,
@@ -160,18 +165,18 @@ async def _apply(
     try:
         page = await in_thread(readouts.plan_page, site.engine, plan_id)
     except PlanNotFound:
-        return _message(request, pages, 404, f"no stored plan {plan_id}")
+        return _not_done(request, pages, 404, f"no stored plan {plan_id}")
     if form.get("digest") != page.plan.digest:
-        return _message(request, pages, 409, f"plan {plan_id} is not the plan you confirmed")
+        return _not_done(request, pages, 409, f"plan {plan_id} is not the plan you confirmed")
     allow_destroy = _count(form.get("allow_destroy", "0"))
-    task = running.start(plan_id, _run_apply(site, plan_id, allow_destroy, operator))
+    task = running.begin(plan_id, _run_apply(site, plan_id, allow_destroy, operator))
     done, _ = await asyncio.wait({task}, timeout=site.apply_wait_seconds)
     if task not in done:
         return RedirectResponse(f"{pages.prefix}/plans/{quote(plan_id)}", status_code=303)
     outcome = task.result()
     if isinstance(outcome, str):
-        return _message(request, pages, 502, outcome)
-    return _result(request, pages, outcome, operator)
+        return _not_done(request, pages, 502, outcome)
+    return _result_page(request, pages, outcome, operator)
 
 
 async def _run_apply(
@@ -193,10 +198,10 @@ async def _run_apply(
     return result
 
 
-def _result(
+def _result_page(
     request: Request, pages: Pages, result: ApplyResult, operator: OperatorIdentity
 ) -> Response:
-    return pages.render(
+    return pages.respond(
         request,
         "applied.html",
         200 if result.refusal is None else 409,
@@ -212,5 +217,5 @@ def _count(text: str) -> int:
     return int(text) if text.isdigit() and len(text) < 6 else 0
 
 
-def _message(request: Request, pages: Pages, status_code: int, message: str) -> Response:
-    return pages.render(request, "message.html", status_code, title="Not done", message=message)
+def _not_done(request: Request, pages: Pages, status_code: int, message: str) -> Response:
+    return pages.respond(request, "message.html", status_code, title="Not done", message=message)

@@ -76,12 +76,12 @@ def form_token(key: bytes, nonce: str, purpose: str) -> str:
 def form_is_genuine(key: bytes, request: Request, purpose: str, token: str) -> bool:
     """True when the form was made by this site, for `purpose`, in this browser."""
     nonce = request.cookies.get(FORM_COOKIE, "")
-    if not nonce or not token or not _same_origin(request):
+    if not nonce or not token or not _posted_from_this_site(request):
         return False
     return hmac.compare_digest(form_token(key, nonce, purpose), token)
 
 
-def _same_origin(request: Request) -> bool:
+def _posted_from_this_site(request: Request) -> bool:
     """A browser names the page a POST came from; it must be this site (when named)."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":

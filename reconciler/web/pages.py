@@ -32,30 +32,30 @@ class ReadPages:
     def __init__(self, site: ReviewSite, pages: Pages, running: RunningApplies) -> None:
         self.site, self.pages, self.running = site, pages, running
 
-    def register(self, router: APIRouter, reader: Reader) -> None:
+    def add_routes(self, router: APIRouter, reader: Reader) -> None:
         guarded = [Depends(reader)]
-        router.add_api_route("/", self.home, include_in_schema=False)
+        router.add_api_route("/", self.show_home, include_in_schema=False)
         for path, handler in (
-            ("/lanes", self.lanes),
-            ("/lanes/{kind}/{name:path}", self.lane),
-            ("/plans", self.plans),
-            ("/plans/{plan_id}", self.plan),
-            ("/audit", self.audit),
-            ("/audit/{seq}", self.audit_record),
-            ("/previews", self.previews),
-            ("/runners", self.runners),
+            ("/lanes", self.show_lanes),
+            ("/lanes/{kind}/{name:path}", self.show_lane),
+            ("/plans", self.show_plans),
+            ("/plans/{plan_id}", self.show_plan),
+            ("/audit", self.show_audit),
+            ("/audit/{seq}", self.show_audit_record),
+            ("/previews", self.show_previews),
+            ("/runners", self.show_runners),
         ):
             router.add_api_route(path, handler, dependencies=guarded, include_in_schema=False)
 
-    def home(self) -> Response:
+    def show_home(self) -> Response:
         return RedirectResponse(f"{self.pages.prefix}/lanes", status_code=303)
 
-    def lanes(
+    def show_lanes(
         self, request: Request, kind: str = "", product: str = "", condition: str = ""
     ) -> Response:
-        everything = readouts.lanes(self.site.engine)
+        everything = readouts.lane_lines(self.site.engine)
         wanted = LaneFilter(kind, product, condition)
-        return self.pages.render(
+        return self.pages.respond(
             request,
             "lanes.html",
             title="Lanes",
@@ -67,18 +67,18 @@ class ReadPages:
             total=len(everything),
         )
 
-    def lane(self, request: Request, kind: str, name: str) -> Response:
+    def show_lane(self, request: Request, kind: str, name: str) -> Response:
         key = lane_key(kind, name)
-        line = readouts.lane(self.site.engine, key)
+        line = readouts.lane_line(self.site.engine, key)
         if line is None:
             return missing(request, self.pages, f"no lane {key} has a status or owns objects")
         recent = plan_store.summaries(self.site.engine, lane=key, limit=10)
         trail = readouts.audit_page(self.site.engine, AuditFilter(lane=key, limit=20))
-        return self.pages.render(
+        return self.pages.respond(
             request, "lane.html", title=key, lane=line, plans=recent, records=trail.records
         )
 
-    def plans(
+    def show_plans(
         self, request: Request, lane: str = "", creator: str = "", status: str = ""
     ) -> Response:
         known = status in PlanStatus.__members__.values()
@@ -89,7 +89,7 @@ class ReadPages:
             created_by=creator or None,
             limit=100,
         )
-        return self.pages.render(
+        return self.pages.respond(
             request,
             "plans.html",
             title="Plans",
@@ -101,23 +101,23 @@ class ReadPages:
             unknown_status=status if status and not known else "",
         )
 
-    def plan(self, request: Request, plan_id: str) -> Response:
+    def show_plan(self, request: Request, plan_id: str) -> Response:
         try:
             page = readouts.plan_page(self.site.engine, plan_id)
         except PlanNotFound:
             return missing(request, self.pages, f"no stored plan {plan_id}")
         following = self.running.underway(plan_id) or page.status == PlanStatus.applying
-        return self.pages.render(
+        return self.pages.respond(
             request, "plan.html", title=f"Plan {plan_id}", page=page, following=following
         )
 
-    def audit(
+    def show_audit(
         self, request: Request, lane: str = "", plan: str = "", event: str = "", limit: int = 100
     ) -> Response:
         known = event in AuditEvent.__members__.values()
         wanted = AuditFilter(lane, plan, event if known else "", max(1, min(limit, MAX_AUDIT_ROWS)))
         page = readouts.audit_page(self.site.engine, wanted)
-        return self.pages.render(
+        return self.pages.respond(
             request,
             "audit.html",
             title="Audit trail",
@@ -127,22 +127,22 @@ class ReadPages:
             unknown_event=event if event and not known else "",
         )
 
-    def audit_record(self, request: Request, seq: int) -> Response:
-        record, later = readouts.audit_record(self.site.engine, seq)
+    def show_audit_record(self, request: Request, seq: int) -> Response:
+        record, later = readouts.audit_entry(self.site.engine, seq)
         if record is None:
             return missing(request, self.pages, f"no audit record #{seq}")
-        return self.pages.render(
+        return self.pages.respond(
             request, "audit_record.html", title=f"Audit #{seq}", record=record, later=later
         )
 
-    def previews(self, request: Request) -> Response:
-        found = readouts.previews(self.site.engine)
-        return self.pages.render(request, "previews.html", title="Previews", previews=found)
+    def show_previews(self, request: Request) -> Response:
+        found = readouts.preview_lines(self.site.engine)
+        return self.pages.respond(request, "previews.html", title="Previews", previews=found)
 
-    def runners(self, request: Request) -> Response:
+    def show_runners(self, request: Request) -> Response:
         found = readouts.runner_lanes(self.site.engine)
-        return self.pages.render(request, "runners.html", title="Runners", lanes=found)
+        return self.pages.respond(request, "runners.html", title="Runners", lanes=found)
 
 
 def missing(request: Request, pages: Pages, message: str) -> Response:
-    return pages.render(request, "message.html", 404, title="Not found", message=message)
+    return pages.respond(request, "message.html", 404, title="Not found", message=message)

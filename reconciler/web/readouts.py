@@ -8,6 +8,7 @@ elsewhere) is listed from the records alone.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -97,7 +98,7 @@ class LaneFilter:
         )
 
 
-def lanes(engine: Engine, wanted: LaneFilter = LaneFilter()) -> list[LaneLine]:
+def lane_lines(engine: Engine, wanted: LaneFilter = LaneFilter()) -> list[LaneLine]:
     """Every lane of every kind that has a status or owns objects, filtered."""
     owned = _owned_by_lane(engine)
     plans = _newest_plan_by_lane(engine)
@@ -127,8 +128,8 @@ def lanes(engine: Engine, wanted: LaneFilter = LaneFilter()) -> list[LaneLine]:
     return [found[k] for k in sorted(found) if wanted.keeps(found[k])]
 
 
-def lane(engine: Engine, key: str) -> LaneLine | None:
-    return next((line for line in lanes(engine) if line.key == key), None)
+def lane_line(engine: Engine, key: str) -> LaneLine | None:
+    return next((line for line in lane_lines(engine) if line.key == key), None)
 
 
 def _unplanned(lane: str, last_plan: PlanSummary | None) -> LaneLine:
@@ -180,23 +181,23 @@ def _newest_plan_by_lane(engine: Engine) -> dict[str, PlanSummary]:
     return newest
 
 
-def _last_pass_news(engine: Engine) -> Any:
+def _last_pass_news(engine: Engine) -> Callable[[str], str]:
     """A function saying, per lane, what the last scheduled pass found there."""
     with session_scope(engine) as session:
         last = audit.list_records(session, event=AuditEvent.pass_completed, limit=1)
     if not last:
-        return lambda lane: "no scheduled pass has run yet"
+        return lambda _: "no scheduled pass has run yet"
     record = last[0]
     news: dict[str, str] = dict(record.data.get("lanes_with_news", {}))
     at = f"{record.at:%Y-%m-%d %H:%M} UTC"
 
-    def drift(lane: str) -> str:
+    def news_of(lane: str) -> str:
         outcome = news.get(lane)
         if outcome is None:
             return f"none: converged or not looked at by the pass of {at} (#{record.seq})"
         return f"{outcome.replace('_', ' ')} at the pass of {at} (#{record.seq})"
 
-    return drift
+    return news_of
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,7 @@ def audit_page(engine: Engine, wanted: AuditFilter) -> AuditPage:
     return AuditPage(list(reversed(records)), verification)
 
 
-def audit_record(engine: Engine, seq: int) -> tuple[audit.AuditRecord | None, bool]:
+def audit_entry(engine: Engine, seq: int) -> tuple[audit.AuditRecord | None, bool]:
     """The record, and whether a later one exists (for the page's "next" link)."""
     with session_scope(engine) as session:
         record = audit.get_record(session, seq)
@@ -310,9 +311,9 @@ class PreviewLine:
         return lane_path(self.lane)
 
 
-def previews(engine: Engine, now: float | None = None) -> list[PreviewLine]:
+def preview_lines(engine: Engine, now: float | None = None) -> list[PreviewLine]:
     """Every preview anchor: its PR, head, state, and its lane's status if it has one."""
-    by_lane = {line.key: line for line in lanes(engine)}
+    by_lane = {line.key: line for line in lane_lines(engine)}
     anchors = preview_set(load_fleet(engine), time.time() if now is None else now).anchors
     return [
         PreviewLine(
@@ -330,4 +331,4 @@ def previews(engine: Engine, now: float | None = None) -> list[PreviewLine]:
 
 def runner_lanes(engine: Engine) -> list[LaneLine]:
     """Lanes of the runner kind, from status and ownership records alone."""
-    return lanes(engine, LaneFilter(kind=RUNNER_KIND))
+    return lane_lines(engine, LaneFilter(kind=RUNNER_KIND))

@@ -44,8 +44,8 @@ def review_router(site: ReviewSite, prefix: str = "") -> APIRouter:
 
     router = APIRouter(prefix=prefix, route_class=SecuredRoute)
     running = RunningApplies()  # the plan page follows what the apply pages started
-    ReadPages(site, pages, running).register(router, reader)
-    ApplyPages(site, pages, running).register(router, reader)
+    ReadPages(site, pages, running).add_routes(router, reader)
+    ApplyPages(site, pages, running).add_routes(router, reader)
     return router
 
 

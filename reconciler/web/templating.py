@@ -25,7 +25,7 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
 
-def _shown(value: Any) -> Any:
+def _redacted_output(value: Any) -> Any:
     """Jinja's finalize: runs on every `{{ ... }}` before it is escaped and written."""
     if value is None:
         return ""
@@ -49,7 +49,7 @@ def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
-        finalize=_shown,
+        finalize=_redacted_output,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -68,7 +68,7 @@ class Pages:
         self.prefix = prefix
         self.sign_in_used = sign_in_used  # reading needs a token: offer to sign out
 
-    def render(
+    def respond(
         self, request: Request, name: str, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
         template = self.env.get_template(name)
