@@ -43,7 +43,7 @@ def apply_purpose(plan_id: str) -> str:
 
 
 class ApplyPages:
-    """Confirmation, apply, sign-in and sign-out, each a method; `register` adds them."""
+    """Confirmation, apply, sign-in and sign-out, each a method; `add_routes` adds them."""
 
     def __init__(self, site: ReviewSite, pages: Pages, running: RunningApplies) -> None:
         self.site, self.pages, self.running = site, pages, running

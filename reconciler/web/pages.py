@@ -27,7 +27,7 @@ MAX_AUDIT_ROWS = 1000
 
 
 class ReadPages:
-    """The read-only pages, each a method; `register` adds them to a router."""
+    """The read-only pages, each a method; `add_routes` adds them to a router."""
 
     def __init__(self, site: ReviewSite, pages: Pages, running: RunningApplies) -> None:
         self.site, self.pages, self.running = site, pages, running
