@@ -5,6 +5,7 @@ fleet for the module; the screenshots in docs/images are taken here."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from html import unescape
@@ -153,8 +154,9 @@ def test_plan_page_shows_each_fields_change_and_secrets_as_fingerprints(
 
 
 def test_apply_with_a_token_turns_the_lanes_ready(
-    page: Page, fleet: ReviewFleet, first_plan: Plan
+    page: Page, fleet: ReviewFleet, first_plan: Plan, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     page.goto(f"{fleet.base_url}/plans/{first_plan.plan_id}/apply")
     assert page.locator("#confirm-plan").inner_text() == first_plan.plan_id
     assert page.locator("#confirm-digest").inner_text() == first_plan.digest
@@ -177,6 +179,8 @@ def test_apply_with_a_token_turns_the_lanes_ready(
             session, plan_id=first_plan.plan_id, event=AuditEvent.apply_started
         )
     assert [r.actor for r in started] == ["operator:alice"]
+    assert "review page: plan" in caplog.text  # the pages log the apply, not its secrets
+    assert_no_secrets(caplog.text, [*fleet.secrets.values(), fleet.token])
 
 
 def test_a_stale_plan_is_refused_with_the_engines_message(
