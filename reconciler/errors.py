@@ -161,3 +161,8 @@ class IdempotencyConflict(SetpointError, ValueError):
         super().__init__(
             f"idempotency key {key!r} was used for operation {operation_id} with another body"
         )
+
+
+class RequestRefused(SetpointError, ValueError):
+    """A workflow's request for a lane that the lane's kind cannot take (a preview asked for
+    a head its pull request no longer has): why, in one line."""
