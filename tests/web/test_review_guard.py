@@ -211,3 +211,16 @@ def test_the_pages_mount_beside_an_api_on_the_services_runtime(engine: Engine) -
         lanes = httpx.get(base + "/lanes")
         assert lanes.status_code == 200 and "Content-Security-Policy" in lanes.headers
         assert httpx.get(base + "/static/review.css").status_code == 200
+
+
+def test_the_pages_can_live_under_a_prefix(engine: Engine) -> None:
+    stored_plan(engine, "plan-000000000006")
+    app = FastAPI()
+    site = ReviewSite(engine=engine, open_runtime=no_runtime, access=PageAccess.open)
+    assert mount_review_pages(app, site, prefix="/review")
+    with serve(app) as base:
+        page = httpx.get(base + "/review/plans/plan-000000000006").text
+        links = re.findall(r'(?:href|src|action)="(/[^"]*)"', page)
+        assert links and all(link.startswith("/review/") for link in links), links
+        assert httpx.get(base + "/review/static/review.js").status_code == 200
+        assert httpx.get(base + "/review/").headers["location"] == "/review/lanes"
