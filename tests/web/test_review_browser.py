@@ -118,6 +118,8 @@ def test_lanes_page_shows_every_lane_with_its_conditions(
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing runs off the side
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.get_by_role("link", name="product:shop/testing").is_visible()
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMAGES / "web-lanes-phone.png"))
     assert console_errors == []
 
 
