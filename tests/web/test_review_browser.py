@@ -6,6 +6,7 @@ fleet for the module; the screenshots in docs/images are taken here."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from html import unescape
@@ -28,7 +29,25 @@ from tests.web.fleet import EXAMPLES, RUNNER_LANE, ReviewFleet, review_fleet
 
 pytestmark = pytest.mark.e2e
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: docs/images when SETPOINT_UPDATE_SCREENSHOTS=1 (to refresh
+    the documentation's pictures), else a temporary folder, so a test run leaves the
+    checkout as it found it."""
+    if os.environ.get("SETPOINT_UPDATE_SCREENSHOTS") == "1":
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        return DOCS_IMAGES
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def screenshot(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / name))
+    assert (folder / name).stat().st_size > 0
+
+
 PRODUCT_LANES = {
     "product:shop/testing",
     "product:shop/prod",
@@ -93,7 +112,7 @@ def apply_from_page(page: Page, fleet: ReviewFleet, plan_id: str, token: str) ->
 
 
 def test_lanes_page_shows_every_lane_with_its_conditions(
-    page: Page, fleet: ReviewFleet, first_plan: Plan, console_errors: list[str]
+    page: Page, fleet: ReviewFleet, first_plan: Plan, console_errors: list[str], images: Path
 ) -> None:
     page.goto(f"{fleet.base_url}/lanes")
     states = lane_states(page)
@@ -118,13 +137,12 @@ def test_lanes_page_shows_every_lane_with_its_conditions(
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing runs off the side
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.get_by_role("link", name="product:shop/testing").is_visible()
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / "web-lanes-phone.png"))
+    screenshot(page, images, "web-lanes-phone.png")
     assert console_errors == []
 
 
 def test_plan_page_shows_each_fields_change_and_secrets_as_fingerprints(
-    page: Page, fleet: ReviewFleet, first_plan: Plan, console_errors: list[str]
+    page: Page, fleet: ReviewFleet, first_plan: Plan, console_errors: list[str], images: Path
 ) -> None:
     page.goto(f"{fleet.base_url}/plans/{first_plan.plan_id}")
     assert page.locator("#digest").inner_text() == first_plan.digest
@@ -148,15 +166,18 @@ def test_plan_page_shows_each_fields_change_and_secrets_as_fingerprints(
     assert secret.locator("td.after").inner_text().startswith("hmac-sha256:")
     assert page.locator("pre.diff .diff-add").count() > 0  # the compose file's diff
 
-    IMAGES.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 1400})  # the facts and the first lane
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(IMAGES / "web-plan.png"))
+    screenshot(page, images, "web-plan.png")
     assert console_errors == []
 
 
 def test_apply_with_a_token_turns_the_lanes_ready(
-    page: Page, fleet: ReviewFleet, first_plan: Plan, caplog: pytest.LogCaptureFixture
+    page: Page,
+    fleet: ReviewFleet,
+    first_plan: Plan,
+    caplog: pytest.LogCaptureFixture,
+    images: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     page.goto(f"{fleet.base_url}/plans/{first_plan.plan_id}/apply")
@@ -174,7 +195,7 @@ def test_apply_with_a_token_turns_the_lanes_ready(
     page.get_by_role("link", name="See the lanes").click()
     states = lane_states(page)
     assert {lane: states[lane] for lane in PRODUCT_LANES} == dict.fromkeys(PRODUCT_LANES, "Ready")
-    page.screenshot(path=str(IMAGES / "web-lanes.png"))
+    screenshot(page, images, "web-lanes.png")
 
     with session_scope(fleet.engine) as session:
         started = audit.list_records(
