@@ -11,6 +11,8 @@
     ├── LeaseNotFound            no lease on that lane to release
     ├── LeaseHeld                releasing a live worker's lease needs --force
     ├── EmptyPrune               a prune given no documents, which would empty the store
+    ├── IdempotencyConflict      an idempotency key reused with another request body
+    ├── ApiRefused               an API request refused: its HTTP status and problem title
     ├── AuditError
     │   ├── AuditHeadLost        records exist but the audit head row is gone
     │   ├── AuditRepairRefused   `audit repair-head` found nothing it may safely repair
@@ -161,3 +163,16 @@ class IdempotencyConflict(SetpointError, ValueError):
         super().__init__(
             f"idempotency key {key!r} was used for operation {operation_id} with another body"
         )
+
+
+class ApiRefused(SetpointError):
+    """An API request refused, as RFC 9457 problem details: `status`, a short `title` (the
+    same for every refusal of its kind), and the message as `detail`; `problem` names the
+    kind (`/problems/<problem>`). The detail is safe to show: never a token or a secret."""
+
+    def __init__(self, status: int, problem: str, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.problem = problem
+        self.title = title
+        self.detail = detail

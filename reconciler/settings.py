@@ -77,6 +77,43 @@ class Settings(BaseSettings):
         default=None,
         description="a file holding the audit key, instead of SETPOINT_AUDIT_KEY",
     )
+    api_oidc_issuer: str = Field(
+        default="https://token.actions.githubusercontent.com",
+        description="the API accepts GitHub Actions OIDC tokens from this issuer only",
+    )
+    api_oidc_audience: str = Field(
+        default="setpoint",
+        description="the audience a workflow must ask its OIDC token for "
+        "(`core.getIDToken(audience)`); tokens for any other audience are refused",
+    )
+    api_oidc_jwks_url: str | None = Field(
+        default=None, description="where the issuer's keys are read; else <issuer>/.well-known/jwks"
+    )
+    api_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="the GitHub webhook secret; unset: `POST /v1/webhooks/github` is refused; "
+        "never logged",
+    )
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=26_214_400,
+        description="request bodies (webhook deliveries included) larger than this are refused "
+        "before they are read",
+    )
+    api_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="where `setpoint reconcile` finds the API (`setpoint serve` listens there by "
+        "default)",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="the bearer token `setpoint reconcile` sends: an operator token "
+        "(`setpoint tokens create`) or a GitHub OIDC token; never logged",
+    )
+    api_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="`setpoint reconcile`: timeout of each request to the API"
+    )
     secret_store_key: SecretStr | None = Field(
         default=None,
         description="key of the encrypted secret store (`setpoint secrets keygen`); never logged",
