@@ -1,0 +1,235 @@
+"""`POST /v1/lanes/{kind}/{lane}/reconcile` (202 at once), `GET /v1/lanes`, `GET /v1/lanes/{kind}/{lane}`.
+
+A reconcile request reserves its operation and queues its lane in one transaction (with
+the audit record saying who asked): a request answered 202 is never lost and never done
+twice. The work itself is the loop's: a worker claims the lane, plans, applies what the
+lane's policy and the request allow, and finishes the operation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from reconciler.api.access import Caller, authenticate, authorize, deny, require_operator
+from reconciler.api.bodies import json_response, parse_body, read_bounded
+from reconciler.api.service_state import ApiState, api_state
+from reconciler.core.plans import lane_key
+from reconciler.errors import ApiRefused, IdempotencyConflict
+from reconciler.records import audit, operations, work_queue
+from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
+from reconciler.records.database import in_thread, session_scope
+from reconciler.records.grants import GrantAction
+from reconciler.records.operations import Operation, OperationRequest, Reservation
+from reconciler.records.status import LaneStatusRow, all_statuses
+from reconciler.records.work_queue import LaneWork, WorkPriority
+
+router = APIRouter(prefix="/v1")
+
+KIND_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+LANE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
+MAX_REQUEST_BYTES = 4096  # a reconcile body is a flag and a note
+
+
+class ReconcileBody(BaseModel):
+    """What a caller may ask for. `apply` needs a grant that allows apply; the lane's
+    policy still decides whether the worker applies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    apply: bool = False
+    note: str | None = Field(default=None, max_length=200, description="for the audit trail")
+
+
+def operation_view(operation: Operation) -> dict[str, Any]:
+    return {
+        "id": operation.id,
+        "lane": operation.lane,
+        "status": operation.status,
+        "phase": operation.phase,
+        "apply_requested": operation.apply_requested,
+        "plan_id": operation.plan_id,
+        "result": operation.result,
+        "error": operation.error,
+        "created_at": operation.created_at.astimezone(UTC).isoformat(),
+        "updated_at": operation.updated_at.astimezone(UTC).isoformat(),
+        "links": {"self": f"/v1/operations/{operation.id}"},
+    }
+
+
+def lane_of(kind: str, lane: str) -> str:
+    if not LANE_PATTERN.match(lane) or len(lane) > 150:
+        raise ApiRefused(
+            422, "invalid_request", "invalid request", "path.lane: not a lane name (shop/testing)"
+        )
+    return lane_key(kind, lane)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiRefused(
+            400,
+            "bad_idempotency_key",
+            "bad idempotency key",
+            "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces",
+        )
+    return key
+
+
+def _digest(lane: str, body: ReconcileBody) -> str:
+    canonical = json.dumps({"lane": lane, **body.model_dump()}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _reserve(state: ApiState, request: OperationRequest, caller: Caller) -> Reservation:
+    """Operation, queued lane and audit record: one transaction."""
+    now = utcnow()
+    with audit.transaction(state.engine) as session:
+        reservation = operations.reserve(session, request, now)
+        if reservation.created:
+            reason = f"operation {reservation.operation.id}"
+            work_queue.enqueue(session, [request.lane], WorkPriority.workflow, reason, now)
+            audit.append(
+                session,
+                event=AuditEvent.reconcile_requested,
+                actor=caller.actor,
+                lane=request.lane,
+                data={
+                    "operation": reservation.operation.id,
+                    "apply_requested": request.apply_requested,
+                },
+            )
+    return reservation
+
+
+RECONCILE_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": ReconcileBody.model_json_schema()}},
+    }
+}
+
+
+@router.post(
+    "/lanes/{kind}/{lane:path}/reconcile",
+    status_code=202,
+    openapi_extra=RECONCILE_BODY_DOC,
+    summary="Ask for one lane to be reconciled; answered 202 with an operation to poll",
+)
+async def reconcile_lane(
+    request: Request,
+    kind: str = Path(pattern=KIND_PATTERN),
+    lane: str = Path(),
+) -> Response:
+    key = lane_of(kind, lane)
+    caller = await authenticate(request)
+    body = parse_body(await read_bounded(request, MAX_REQUEST_BYTES), ReconcileBody)
+    action = GrantAction.apply if body.apply else GrantAction.plan
+    await authorize(request, caller, key, action)
+    wanted = OperationRequest(
+        lane=key,
+        requester=caller.requester,
+        body_digest=_digest(key, body),
+        apply_requested=body.apply,
+        idempotency_key=_idempotency_key(request),
+    )
+    try:
+        reservation = await in_thread(_reserve, api_state(request), wanted, caller)
+    except IdempotencyConflict as conflict:
+        raise ApiRefused(
+            409, "idempotency_conflict", "idempotency key reused", str(conflict)
+        ) from None
+    view = operation_view(reservation.operation)
+    location = {"Location": view["links"]["self"]}
+    return json_response(view, 202 if reservation.created else 200, headers=location)
+
+
+def _queue_view(work: LaneWork | None) -> dict[str, Any] | None:
+    if work is None:
+        return None
+    now = utcnow()
+    return {
+        "priority": WorkPriority(work.priority).name,
+        "reason": work.reason,
+        "due_at": work.due_at.astimezone(UTC).isoformat(),
+        "attempts": work.attempts,
+        "last_error": work.last_error,
+        "claimed": work.claimed_until is not None and work.claimed_until > now,
+    }
+
+
+def _status_view(lane: str, row: LaneStatusRow | None, work: LaneWork | None) -> dict[str, Any]:
+    return {
+        "lane": lane,
+        "conditions": row.conditions if row else [],
+        "observed_generation": row.observed_generation if row else None,
+        "last_applied_plan": row.last_applied_plan if row else None,
+        "retry_at": row.retry_at.astimezone(UTC).isoformat() if row and row.retry_at else None,
+        "updated_at": row.updated_at.astimezone(UTC).isoformat() if row else None,
+        "queue": _queue_view(work),
+    }
+
+
+def _lanes(state: ApiState) -> list[dict[str, Any]]:
+    rows = {row.lane: row for row in all_statuses(state.engine)}
+    with session_scope(state.engine) as session:
+        queued = {work.lane: work for work in work_queue.queued(session)}
+    return [
+        _status_view(lane, rows.get(lane), queued.get(lane)) for lane in sorted({*rows, *queued})
+    ]
+
+
+@router.get("/lanes", summary="Every lane's status and queue state (operator token)")
+async def list_lanes(request: Request) -> Response:
+    await require_operator(request)
+    return json_response({"lanes": await in_thread(_lanes, api_state(request))})
+
+
+@router.get("/lanes/{kind}/{lane:path}", summary="One lane's status and queue state")
+async def show_lane(
+    request: Request, kind: str = Path(pattern=KIND_PATTERN), lane: str = Path()
+) -> Response:
+    key = lane_of(kind, lane)
+    caller = await authenticate(request)
+    await authorize(request, caller, key, GrantAction.plan)
+    found = [view for view in await in_thread(_lanes, api_state(request)) if view["lane"] == key]
+    if not found:
+        raise ApiRefused(404, "unknown_lane", "not found", f"no status or queued work for {key}")
+    return json_response(found[0])
+
+
+@router.get("/operations/{operation_id}", summary="An operation: its requester, or an operator")
+async def show_operation(request: Request, operation_id: str) -> Response:
+    caller = await authenticate(request)
+    operation = await in_thread(_operation, api_state(request), operation_id)
+    if operation is None or (caller.operator is None and operation.requester != caller.requester):
+        # Someone else's operation reads as no operation: ids are not for probing.
+        if operation is not None:
+            await deny(
+                request,
+                404,
+                "not_requester",
+                f"no operation {operation_id}",
+                actor=caller.actor,
+                lane=operation.lane,
+                shown_as="unknown_operation",
+            )
+        raise ApiRefused(404, "unknown_operation", "not found", f"no operation {operation_id}")
+    return json_response(operation_view(operation))
+
+
+def _operation(state: ApiState, operation_id: str) -> Operation | None:
+    with session_scope(state.engine) as session:
+        return operations.get(session, operation_id[:40])
