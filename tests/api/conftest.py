@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from providers.github.emulator import EmulatorState
@@ -63,7 +64,7 @@ def mint(github_state: EmulatorState) -> Mint:
 @pytest.fixture
 def api_runtime(runtime: Runtime) -> Runtime:  # noqa: F811 -- the fixture imported above
     settings = runtime.settings.model_copy(
-        update={"api_webhook_secret": WEBHOOK_SECRET, "api_max_body_bytes": 4096}
+        update={"api_webhook_secret": SecretStr(WEBHOOK_SECRET), "api_max_body_bytes": 4096}
     )
     return dataclasses.replace(runtime, settings=settings)
 

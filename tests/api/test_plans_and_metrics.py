@@ -1,0 +1,112 @@
+"""Plans through the API (shown redacted; applied by the engine's own path, so a stale plan is
+refused with the engine's message), /metrics, /healthz, the OpenAPI document, and no secret
+value in any answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from reconciler.core.planning import compute_plan
+from reconciler.records.audit_events import AuditEvent
+from reconciler.runtime import Runtime
+from tests.api.conftest import WEBHOOK_SECRET, Mint, add_grant, audit_events, bearer
+from tests.reconciler.conftest import ALL_SECRET_VALUES, store_fleet
+from tests.reconciler.test_invariants import fleet_without
+from tests.support.secret_scan import assert_no_secrets
+
+RECONCILE = "/v1/lanes/product/shop/testing/reconcile"
+
+
+async def test_a_stale_plan_is_refused_with_the_engines_message_and_audited_as_the_operator(
+    client: httpx.AsyncClient,
+    api_runtime: Runtime,
+    engine: Engine,
+    operator_token: str,
+    tmp_path: Path,
+) -> None:
+    plan = await compute_plan(api_runtime)
+    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+
+    answer = await client.post(f"/v1/plans/{plan.plan_id}/apply", headers=bearer(operator_token))
+
+    assert answer.status_code == 409, answer.text
+    problem = answer.json()
+    assert problem["type"].endswith("/plan_stale_plan")
+    [refused] = audit_events(engine, AuditEvent.apply_refused)
+    assert refused.plan_id == plan.plan_id and refused.actor == "operator:alice"
+    assert problem["detail"] == refused.data["message"]
+    assert "desired state changed" in problem["detail"]
+    again = await client.post(f"/v1/plans/{plan.plan_id}/apply", headers=bearer(operator_token))
+    assert again.status_code == 409
+
+
+async def test_an_unknown_plan_is_a_404_problem(
+    client: httpx.AsyncClient, operator_token: str
+) -> None:
+    answer = await client.post("/v1/plans/plan_nope/apply", headers=bearer(operator_token))
+
+    assert answer.status_code == 404 and answer.json()["type"].endswith("/unknown_plan")
+
+
+async def test_metrics_count_requests_by_route_and_read_operations_and_the_queue(
+    client: httpx.AsyncClient, engine: Engine, mint: Mint
+) -> None:
+    add_grant(engine, "product:shop/*")
+    await client.post(RECONCILE, headers=bearer(mint()))
+    await client.post(RECONCILE, headers=bearer(mint({"aud": "elsewhere"})))
+
+    text = (await client.get("/metrics")).text
+
+    route = "/v1/lanes/{kind}/{lane:path}/reconcile"
+    assert f'setpoint_api_requests_total{{method="POST",route="{route}",status="202"}} 1.0' in text
+    assert f'setpoint_api_requests_total{{method="POST",route="{route}",status="401"}} 1.0' in text
+    assert "setpoint_api_request_duration_seconds_bucket" in text
+    assert 'setpoint_api_denials_total{reason="oidc_wrong_audience"} 1.0' in text
+    assert 'setpoint_operations{status="pending"} 1.0' in text
+    assert 'setpoint_queue_depth{priority="workflow"} 1.0' in text
+    assert "shop/testing" not in text  # routes by template, never by lane
+
+
+async def test_healthz_openapi_and_unknown_paths(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    document = (await client.get("/v1/openapi.json")).json()
+    assert "/v1/lanes/{kind}/{lane}/reconcile" in document["paths"]
+    reconcile = document["paths"]["/v1/lanes/{kind}/{lane}/reconcile"]["post"]
+    assert "apply" in str(reconcile["requestBody"])
+    missing = await client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_no_answer_holds_a_secret_value(
+    client: httpx.AsyncClient,
+    api_runtime: Runtime,
+    engine: Engine,
+    mint: Mint,
+    operator_token: str,
+) -> None:
+    """Invariant 7 over every route: the plan (which references secrets), lanes, operations,
+    refusals, metrics; nor the tokens the callers sent."""
+    add_grant(engine, "product:*")
+    plan = await compute_plan(api_runtime)
+    assert plan.actions
+    workflow_token = mint()
+    operator = bearer(operator_token)
+    created = await client.post(RECONCILE, headers=bearer(workflow_token))
+    answers = [
+        created,
+        await client.post(RECONCILE, headers=bearer(workflow_token)),  # replayed
+        await client.get(f"/v1/plans/{plan.plan_id}", headers=operator),
+        await client.get(f"/v1/plans/{plan.plan_id}", headers=bearer(mint())),
+        await client.get(created.headers["location"], headers=operator),
+        await client.get("/v1/lanes", headers=operator),
+        await client.post("/v1/plans/plan_nope/apply", headers=operator),
+        await client.post("/v1/webhooks/github", content=b"{}"),
+        await client.get("/metrics"),
+    ]
+    assert [a.status_code for a in answers[:4]] == [202, 401, 200, 200]
+    text = "\n".join(a.text + str(a.headers) for a in answers)
+    assert_no_secrets(text, [*ALL_SECRET_VALUES, WEBHOOK_SECRET, operator_token, workflow_token])
