@@ -13,6 +13,7 @@
     ├── EmptyPrune               a prune given no documents, which would empty the store
     ├── IdempotencyConflict      an idempotency key reused with another request body
     ├── ApiRefused               an API request refused: its HTTP status and problem title
+    ├── CannotListen             `setpoint serve` cannot bind its address
     ├── AuditError
     │   ├── AuditHeadLost        records exist but the audit head row is gone
     │   ├── AuditRepairRefused   `audit repair-head` found nothing it may safely repair
@@ -176,3 +177,7 @@ class ApiRefused(SetpointError):
         self.problem = problem
         self.title = title
         self.detail = detail
+
+
+class CannotListen(SetpointError, OSError):
+    """`setpoint serve` cannot bind its host and port; says which, and why."""

@@ -13,13 +13,17 @@ from reconciler.cli import (
     emulator_commands,
     failures,
     forget_commands,
+    grant_commands,
     lease_commands,
     logs,
     plan_commands,
     preview_commands,
     reconcile_commands,
+    request_commands,
     run_commands,
     secret_commands,
+    serve_commands,
+    token_commands,
     validate_commands,
 )
 
@@ -54,6 +58,8 @@ app.command("plan")(reconcile_commands.plan)
 app.command("apply")(reconcile_commands.apply)
 app.command("status")(reconcile_commands.status)
 app.command("run")(run_commands.run)
+app.command("serve")(serve_commands.serve)
+app.command("reconcile")(request_commands.reconcile)
 app.command("adopt")(adopt_commands.adopt_command)
 app.command("forget")(forget_commands.forget)
 app.add_typer(plan_commands.app, name="plans")
@@ -64,6 +70,8 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(emulator_commands.app, name="emulator")
 app.add_typer(lease_commands.app, name="leases")
 app.add_typer(preview_commands.app, name="previews")
+app.add_typer(grant_commands.app, name="grants")
+app.add_typer(token_commands.app, name="tokens")
 
 
 def main() -> None:
