@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         description="request bodies (webhook deliveries included) larger than this are refused "
         "before they are read",
     )
+    api_apply_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="`POST /v1/plans/{id}/apply` waits this long for the apply to end (a refusal "
+        "is answered at once); a longer apply is answered 202 with an operation to poll",
+    )
     api_url: str = Field(
         default="http://127.0.0.1:8080",
         description="where `setpoint reconcile` finds the API (`setpoint serve` listens there by "

@@ -74,7 +74,7 @@ def lane_of(kind: str, lane: str) -> str:
     return lane_key(kind, lane)
 
 
-def _idempotency_key(request: Request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
@@ -143,7 +143,7 @@ async def reconcile_lane(
         requester=caller.requester,
         body_digest=_digest(key, body),
         apply_requested=body.apply,
-        idempotency_key=_idempotency_key(request),
+        idempotency_key=idempotency_key(request),
     )
     try:
         reservation = await in_thread(_reserve, api_state(request), wanted, caller)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
@@ -23,6 +24,7 @@ from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.runtime import Runtime
 
 OIDC_TIMEOUT_SECONDS = 10.0
+BACKGROUND_GRACE_SECONDS = 30.0
 
 probes = APIRouter()
 
@@ -67,7 +69,15 @@ def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> Fas
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
-            yield
+            async with anyio.create_task_group() as group:
+                state.background = group
+                try:
+                    yield
+                finally:
+                    # Applies still running get a while to end; then they are cancelled, and
+                    # their plans are found interrupted and recovered by the next pass.
+                    state.background = None
+                    group.cancel_scope.deadline = anyio.current_time() + BACKGROUND_GRACE_SECONDS
         finally:
             if owned:
                 await state.verifier.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anyio.abc import TaskGroup
 from fastapi import Request
 from sqlalchemy.engine import Engine
 
@@ -18,6 +19,9 @@ class ApiState:
     runtime: Runtime
     verifier: OidcVerifier
     metrics: ApiMetrics
+    # Work that outlives its request (a long apply): the service's task group, from the
+    # app's lifespan; None when the app runs without one (then such work runs inline).
+    background: TaskGroup | None = None
 
     @property
     def engine(self) -> Engine:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import httpx
+from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from reconciler.core.planning import compute_plan
@@ -110,3 +112,32 @@ async def test_no_answer_holds_a_secret_value(
     assert [a.status_code for a in answers[:4]] == [202, 401, 200, 200]
     text = "\n".join(a.text + str(a.headers) for a in answers)
     assert_no_secrets(text, [*ALL_SECRET_VALUES, WEBHOOK_SECRET, operator_token, workflow_token])
+
+
+async def test_a_long_apply_is_answered_202_and_polling_ends_with_its_result(
+    api: FastAPI, engine: Engine, operator_token: str
+) -> None:
+    """With the service's task group (its lifespan), an apply that outlasts
+    `api_apply_wait_seconds` runs on after the 202; the operation ends with the real result."""
+    state = api.state.setpoint
+    state.runtime.settings.api_apply_wait_seconds = 0.0
+    plan = await compute_plan(state.runtime, ["product:shop/testing"])
+    assert plan.actions
+    operator = bearer(operator_token)
+    transport = httpx.ASGITransport(app=api)
+    async with (
+        api.router.lifespan_context(api),
+        httpx.AsyncClient(transport=transport, base_url="http://setpoint.test") as http,
+    ):
+        started = await http.post(f"/v1/plans/{plan.plan_id}/apply", headers=operator)
+        assert started.status_code == 202, started.text
+        assert started.json()["status"] == "running"
+        operation = started.json()
+        with anyio.fail_after(30):
+            while operation["status"] == "running":
+                await anyio.sleep(0.05)
+                operation = (await http.get(started.headers["location"], headers=operator)).json()
+    assert operation["status"] == "succeeded", operation
+    assert operation["result"]["status"] == "applied" and operation["plan_id"] == plan.plan_id
+    [started_record] = audit_events(engine, AuditEvent.apply_started)
+    assert started_record.actor == "operator:alice"
