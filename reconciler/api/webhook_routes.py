@@ -11,6 +11,7 @@ what is true). Other events are recorded and queue nothing.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,12 +29,14 @@ from reconciler.records import audit, work_queue
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
-from reconciler.records.webhook_deliveries import record_delivery
+from reconciler.records.webhook_deliveries import prune_deliveries, record_delivery
 from reconciler.records.work_queue import WorkPriority
 
 router = APIRouter(prefix="/v1")
 
 WEBHOOK_ACTOR = "github-webhook"
+# GitHub redelivers on request for a few days; a month covers it with room to spare.
+DELIVERY_RETENTION = timedelta(days=30)
 REFUSAL_STATUS = {"body_too_large": 413, "missing_signature": 401, "bad_signature": 401}
 
 
@@ -92,6 +95,7 @@ def _record(
             return None
         reason = f"webhook {event} {delivery_id[:60]}"
         work_queue.enqueue(session, lanes, WorkPriority.webhook, reason, now)
+        prune_deliveries(session, now - DELIVERY_RETENTION)
     return lanes
 
 
