@@ -24,7 +24,9 @@ def test_the_workflow_may_mint_oidc_tokens_for_setpoints_audience() -> None:
 
 
 def test_each_request_mints_a_fresh_token_and_polls_the_operation() -> None:
-    [script] = [s["run"] for s in load()["jobs"]["build"]["steps"] if "reconcile" in s.get("name", "")]
+    [script] = [
+        s["run"] for s in load()["jobs"]["build"]["steps"] if "reconcile" in s.get("name", "")
+    ]
     assert "audience=${SETPOINT_AUDIENCE}" in script
     assert "Authorization: Bearer $(mint)" in script  # minted inside each request, never reused
     assert "Idempotency-Key:" in script
