@@ -181,3 +181,8 @@ class ApiRefused(SetpointError):
 
 class CannotListen(SetpointError, OSError):
     """`setpoint serve` cannot bind its host and port; says which, and why."""
+
+
+class RequestRefused(SetpointError, ValueError):
+    """A workflow's request for a lane that the lane's kind cannot take (a preview asked for
+    a head its pull request no longer has): why, in one line."""
