@@ -12,21 +12,31 @@ import hashlib
 import json
 import re
 from datetime import UTC
-from typing import Any
+from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from desired_state.document import Document
 from reconciler.api.access import Caller, authenticate, authorize, deny, require_operator
 from reconciler.api.bodies import json_response, parse_body, read_bounded
 from reconciler.api.service_state import ApiState, api_state
+from reconciler.core.lane_requests import request_documents
 from reconciler.core.plans import lane_key
-from reconciler.errors import ApiRefused, IdempotencyConflict
+from reconciler.errors import (
+    ApiRefused,
+    IdempotencyConflict,
+    RequestRefused,
+    SecretInAuditRecord,
+    UnknownLane,
+)
 from reconciler.records import audit, operations, work_queue
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
+from reconciler.records.desired import store_found
 from reconciler.records.grants import GrantAction
 from reconciler.records.operations import Operation, OperationRequest, Reservation
 from reconciler.records.status import LaneStatusRow, all_statuses
@@ -34,10 +44,13 @@ from reconciler.records.work_queue import LaneWork, WorkPriority
 
 router = APIRouter(prefix="/v1")
 
+REQUEST_SOURCE = "workflow"  # desired objects a request changed say so in their `source`
+
 KIND_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 LANE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
-MAX_REQUEST_BYTES = 4096  # a reconcile body is a flag and a note
+MAX_REQUEST_BYTES = 4096  # a reconcile body is a flag, a note and a few parameters
+MAX_PARAMS = 10
 
 
 class ReconcileBody(BaseModel):
@@ -48,6 +61,14 @@ class ReconcileBody(BaseModel):
 
     apply: bool = False
     note: str | None = Field(default=None, max_length=200, description="for the audit trail")
+    params: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=200)]] = (
+        Field(
+            default_factory=dict,
+            max_length=MAX_PARAMS,
+            description="what the lane's kind takes from a request, e.g. a preview's "
+            "`sha` (the head whose image was just built)",
+        )
+    )
 
 
 def operation_view(operation: Operation) -> dict[str, Any]:
@@ -93,24 +114,66 @@ def _digest(lane: str, body: ReconcileBody) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _reserve(state: ApiState, request: OperationRequest, caller: Caller) -> Reservation:
-    """Operation, queued lane and audit record: one transaction."""
+def _earlier(state: ApiState, request: OperationRequest) -> Reservation | None:
+    """The operation this request's idempotency key made before (a retry gets it back even
+    when its lane could no longer take the request), or None."""
+    if request.idempotency_key is None:
+        return None
+    with session_scope(state.engine) as session:
+        earlier = session.execute(
+            sa.select(Operation).where(
+                Operation.requester == request.requester,  # type: ignore[arg-type]
+                Operation.idempotency_key == request.idempotency_key,  # type: ignore[arg-type]
+            )
+        ).scalar_one_or_none()
+    if earlier is None:
+        return None
+    if earlier.body_digest != request.body_digest or earlier.lane != request.lane:
+        raise IdempotencyConflict(request.idempotency_key, earlier.id)
+    return Reservation(earlier, created=False)
+
+
+def _documents(state: ApiState, lane: str, params: dict[str, str]) -> list[Document]:
+    """What the request changes in the desired state, as the lane's kind says."""
+    try:
+        return request_documents(state.runtime, lane, params)
+    except UnknownLane:
+        raise ApiRefused(404, "unknown_lane", "not found", f"no lane {lane}") from None
+    except RequestRefused as refused:
+        raise ApiRefused(422, "request_refused", "request refused", str(refused)) from None
+
+
+def _reserve(
+    state: ApiState, request: OperationRequest, body: ReconcileBody, caller: Caller
+) -> Reservation:
+    """The operation, what the request changes, the queued lane and the audit record: one
+    transaction, so they land together or not at all."""
+    earlier = _earlier(state, request)
+    if earlier is not None:
+        return earlier
+    documents = _documents(state, request.lane, body.params)
     now = utcnow()
     with audit.transaction(state.engine) as session:
         reservation = operations.reserve(session, request, now)
-        if reservation.created:
-            reason = f"operation {reservation.operation.id}"
-            work_queue.enqueue(session, [request.lane], WorkPriority.workflow, reason, now)
-            audit.append(
-                session,
-                event=AuditEvent.reconcile_requested,
-                actor=caller.actor,
-                lane=request.lane,
-                data={
-                    "operation": reservation.operation.id,
-                    "apply_requested": request.apply_requested,
-                },
-            )
+        if not reservation.created:
+            return reservation
+        stored = store_found(session, documents, source=REQUEST_SOURCE)
+        changed = [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
+        reason = f"operation {reservation.operation.id}"
+        work_queue.enqueue(session, [request.lane], WorkPriority.workflow, reason, now)
+        audit.append(
+            session,
+            event=AuditEvent.reconcile_requested,
+            actor=caller.actor,
+            lane=request.lane,
+            data={
+                "operation": reservation.operation.id,
+                "apply_requested": request.apply_requested,
+                "params": body.params,
+                "changed": changed,
+                "note": body.note,
+            },
+        )
     return reservation
 
 
@@ -146,11 +209,13 @@ async def reconcile_lane(
         idempotency_key=idempotency_key(request),
     )
     try:
-        reservation = await in_thread(_reserve, api_state(request), wanted, caller)
+        reservation = await in_thread(_reserve, api_state(request), wanted, body, caller)
     except IdempotencyConflict as conflict:
         raise ApiRefused(
             409, "idempotency_conflict", "idempotency key reused", str(conflict)
         ) from None
+    except SecretInAuditRecord as leak:  # a note or parameter holding a known secret value
+        raise ApiRefused(422, "secret_in_request", "invalid request", str(leak)) from None
     view = operation_view(reservation.operation)
     location = {"Location": view["links"]["self"]}
     return json_response(view, 202 if reservation.created else 200, headers=location)
