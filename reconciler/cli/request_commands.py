@@ -38,6 +38,9 @@ def reconcile(
     timeout: float = typer.Option(
         1800.0, "--timeout", min=1.0, help="With --wait: give up after this many seconds (exit 3)."
     ),
+    param: list[str] = typer.Option(
+        [], "--param", help="KEY=VALUE for the lane's kind (repeatable), e.g. sha=<head sha>."
+    ),
     idempotency_key: str | None = typer.Option(
         None, "--idempotency-key", help="Send again with the same key: the same operation."
     ),
@@ -55,6 +58,7 @@ def reconcile(
     settings = context.settings()
     if settings.api_token is None:
         raise fail("SETPOINT_API_TOKEN is not set: an operator token (`setpoint tokens create`)")
+    params = _params(param)
     kind, _, name = lane.rpartition(":")
     headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
     if idempotency_key:
@@ -63,11 +67,21 @@ def reconcile(
     with httpx.Client(
         base_url=settings.api_url, headers=headers, timeout=settings.api_timeout_seconds
     ) as http:
-        operation = _call(http, "POST", path, json={"apply": apply})
+        operation = _call(http, "POST", path, json={"apply": apply, "params": params})
         if wait:
             operation = _poll(http, operation, time.monotonic() + timeout)
     _show(operation, output)
     raise typer.Exit(_exit_code(operation, waited=wait))
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise fail(f"--param {pair!r}: write it as KEY=VALUE")
+        params[key] = value
+    return params
 
 
 def _call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -160,3 +160,17 @@ async def test_a_port_in_use_is_one_clear_error(api: FastAPI) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(CannotListen, match=f"cannot listen on 127.0.0.1:{port}"):
             await run_service(api, "127.0.0.1", port)
+
+
+async def test_reconcile_passes_parameters_and_shows_the_kinds_refusal(
+    served_api: str, setpoint: Invoke
+) -> None:
+    bad = await anyio.to_thread.run_sync(
+        lambda: setpoint("reconcile", "shop/testing", "--param", "sha")
+    )
+    refused = await anyio.to_thread.run_sync(
+        lambda: setpoint("reconcile", "shop/testing", "--param", "sha=abc")
+    )
+
+    assert bad.exit_code == 1 and "write it as KEY=VALUE" in bad.output
+    assert refused.exit_code == 1 and "take no request parameters" in refused.output

@@ -33,3 +33,24 @@ def test_each_request_mints_a_fresh_token_and_polls_the_operation() -> None:
     assert "/v1/lanes/${LANE_PATH}/reconcile" in script and "/v1/operations/${operation}" in script
     assert "--max-time" in script  # no request is held open for long
     assert "echo $(mint)" not in script and 'echo "$(mint)' not in script
+
+
+def test_the_script_is_valid_bash() -> None:
+    import shutil
+    import subprocess
+
+    bash = shutil.which("bash")
+    assert bash is not None
+
+    [script] = [
+        s["run"] for s in load()["jobs"]["build"]["steps"] if "Setpoint" in s.get("name", "")
+    ]
+    checked = subprocess.run(  # noqa: S603 -- bash -n parses the script, runs nothing
+        [bash, "-n"],
+        input=script,
+        text=True,
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
