@@ -198,7 +198,8 @@ async def reconcile_lane(
 ) -> Response:
     key = lane_of(kind, lane)
     caller = await authenticate(request)
-    body = parse_body(await read_bounded(request, MAX_REQUEST_BYTES), ReconcileBody)
+    limit = min(MAX_REQUEST_BYTES, api_state(request).settings.api_max_body_bytes)
+    body = parse_body(await read_bounded(request, limit), ReconcileBody)
     action = GrantAction.apply if body.apply else GrantAction.plan
     await authorize(request, caller, key, action)
     wanted = OperationRequest(
@@ -269,10 +270,16 @@ async def show_lane(
     key = lane_of(kind, lane)
     caller = await authenticate(request)
     await authorize(request, caller, key, GrantAction.plan)
-    found = [view for view in await in_thread(_lanes, api_state(request)) if view["lane"] == key]
-    if not found:
+    found = await in_thread(_one_lane, api_state(request), key)
+    if found is None:
         raise ApiRefused(404, "unknown_lane", "not found", f"no status or queued work for {key}")
-    return json_response(found[0])
+    return json_response(found)
+
+
+def _one_lane(state: ApiState, lane: str) -> dict[str, Any] | None:
+    with session_scope(state.engine) as session:
+        row, work = session.get(LaneStatusRow, lane), session.get(LaneWork, lane)
+    return None if row is None and work is None else _status_view(lane, row, work)
 
 
 @router.get("/operations/{operation_id}", summary="An operation: its requester, or an operator")
