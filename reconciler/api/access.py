@@ -95,6 +95,8 @@ async def authenticate(request: Request) -> Caller:
     try:
         workflow = await state.verifier.verify(token)
     except OidcRejected as refused:
+        if refused.reason == "jwks_unavailable":  # our trouble, not the caller's: try later
+            await deny(request, 503, "oidc_jwks_unavailable", "cannot check tokens right now")
         await deny(request, 401, f"oidc_{refused.reason}", f"token refused: {refused.reason}")
     return _workflow_caller(workflow)
 

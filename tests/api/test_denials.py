@@ -9,15 +9,20 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
+from providers.github.oidc import OidcVerifier
+from reconciler.api import create_api
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation
 from reconciler.records.operator_tokens import revoke
 from reconciler.records.operator_tokens import verify as verify_operator
-from tests.api.conftest import Mint, add_grant, audit_events, bearer
+from reconciler.runtime import Runtime
+from tests.api.conftest import AUDIENCE, Mint, add_grant, audit_events, bearer
 
 RECONCILE = "/v1/lanes/product/shop/testing/reconcile"
 
@@ -170,3 +175,20 @@ async def test_an_operator_token_reads_the_lanes(
     assert lane["queue"]["priority"] == "workflow" and lane["queue"]["claimed"] is False
     one = await client.get("/v1/lanes/product/shop/testing", headers=bearer(mint()))
     assert one.status_code == 200 and one.json()["lane"] == "product:shop/testing"
+
+
+async def test_keys_that_cannot_be_fetched_are_a_503_not_the_callers_fault(
+    api_runtime: Runtime, github_emulator: FastAPI, engine: Engine, mint: Mint
+) -> None:
+    add_grant(engine, "*")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=github_emulator)) as jwks:
+        verifier = OidcVerifier(
+            DEFAULT_ISSUER, AUDIENCE, jwks_url=f"{DEFAULT_ISSUER}/no-keys-here", http=jwks
+        )
+        app = create_api(api_runtime, verifier=verifier)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+        ) as http:
+            answer = await http.post(RECONCILE, headers=bearer(mint()))
+
+    assert_refused_and_audited(answer, engine, 503, "oidc_jwks_unavailable")
