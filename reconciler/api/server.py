@@ -4,7 +4,7 @@
 use is one clear error before anything starts; uvicorn then serves on it and handles
 SIGTERM and SIGINT itself: it stops accepting, lets in-flight requests finish (up to
 `GRACEFUL_SHUTDOWN_SECONDS`) and runs the app's shutdown. Once it has, the companions are
-cancelled: each must treat cancellation as "stop cleanly" (the loop finishes or records its
+cancelled, and `run_service` returns (`setpoint serve` exits 0): each must treat cancellation as "stop cleanly" (the loop finishes or records its
 in-flight work as interrupted). A companion that fails stops the server too, so a service
 never runs on with half of itself dead.
 """
@@ -12,8 +12,11 @@ never runs on with half of itself dead.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
-from collections.abc import Callable, Coroutine, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -55,11 +58,35 @@ async def run_service(
     )
     server = uvicorn.Server(config)
     try:
-        async with anyio.create_task_group() as group:
-            for companion in companions:
-                group.start_soon(companion)
-            log.info("serving the API on %s:%s", host, port)
-            await server.serve(sockets=[sock])
-            group.cancel_scope.cancel()  # the server has stopped: stop the companions
+        with _signals_stop_only_the_server():
+            async with anyio.create_task_group() as group:
+                for companion in companions:
+                    group.start_soon(companion)
+                log.info("serving the API on %s:%s", host, port)
+                await server.serve(sockets=[sock])
+                group.cancel_scope.cancel()  # the server has stopped: stop the companions
     finally:
         sock.close()
+
+
+def _ignore(signum: int, frame: object) -> None:
+    return None
+
+
+@contextmanager
+def _signals_stop_only_the_server() -> Iterator[None]:
+    """uvicorn catches SIGTERM and SIGINT while it serves (that is the graceful stop), and
+    once stopped raises the signal again for the handler that was there before it. With
+    Python's defaults that handler would end the process on the spot, before the companions
+    are cancelled cleanly; so, meanwhile, the handler before it is this one, which does
+    nothing: the server has already stopped, and the companions stop next."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only; uvicorn installs nothing here either
+        return
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, _ignore) for sig in stops}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -3,19 +3,22 @@ loopback) and `setpoint serve`'s service runner."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
 import anyio
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from reconciler.api.server import run_service
-from reconciler.demo.loopback import serve
+from reconciler.demo.loopback import free_port, serve
 from reconciler.errors import CannotListen
 from reconciler.records import operations
 from reconciler.records.audit_events import AuditEvent
@@ -174,3 +177,33 @@ async def test_reconcile_passes_parameters_and_shows_the_kinds_refusal(
 
     assert bad.exit_code == 1 and "write it as KEY=VALUE" in bad.output
     assert refused.exit_code == 1 and "take no request parameters" in refused.output
+
+
+async def test_sigterm_stops_the_server_gracefully_then_cancels_the_companions(
+    api: FastAPI,
+) -> None:
+    """Where the loop plugs in: a companion runs beside the API and is cancelled (cleanly,
+    not killed) once SIGTERM has stopped the server."""
+    port = free_port()
+    seen: list[str] = []
+
+    async def loop_stand_in() -> None:
+        async with httpx.AsyncClient(timeout=1) as http:
+            with anyio.fail_after(10):
+                while True:
+                    try:
+                        await http.get(f"http://127.0.0.1:{port}/healthz")
+                        break
+                    except httpx.TransportError:
+                        await anyio.sleep(0.05)
+        seen.append("serving")
+        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            await anyio.sleep_forever()
+        finally:
+            seen.append("cancelled")
+
+    with anyio.fail_after(30):
+        await run_service(api, "127.0.0.1", port, [loop_stand_in])
+
+    assert seen == ["serving", "cancelled"]
