@@ -64,14 +64,14 @@ app.command("adopt")(adopt_commands.adopt_command)
 app.command("forget")(forget_commands.forget)
 app.add_typer(plan_commands.app, name="plans")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(grant_commands.app, name="grants")
+app.add_typer(token_commands.app, name="tokens")
 app.add_typer(secret_commands.app, name="secrets")
 app.add_typer(desired_commands.app, name="desired")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(emulator_commands.app, name="emulator")
 app.add_typer(lease_commands.app, name="leases")
 app.add_typer(preview_commands.app, name="previews")
-app.add_typer(grant_commands.app, name="grants")
-app.add_typer(token_commands.app, name="tokens")
 
 
 def main() -> None:
