@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         ge=0,
         le=30,
         description="`POST /v1/plans/{id}/apply` waits this long for the apply to end (a refusal "
-        "is answered at once); a longer apply is answered 202 with an operation to poll",
+        "is answered at once); a longer apply is answered 202, and the plan's status follows it",
     )
     api_url: str = Field(
         default="http://127.0.0.1:8080",

@@ -1,20 +1,22 @@
 """`GET /v1/plans/{id}` and `POST /v1/plans/{id}/apply` (operator token).
 
 The plan is shown as stored: a plan holds secret values only as key names and hashes, and
-the answer is redacted again on the way out.
+the answer is redacted again on the way out. With it come its status and its last refused
+apply (from the audit trail), so a caller following an apply learns how it ended.
 
 Applying goes through `core.apply.apply_plan`, the path `setpoint apply` takes, as the
 operator the token names: a stale, blocked or expired plan is refused with the engine's own
-message, audited under that operator. The apply is an operation (lane `plan:<id>`, which no
-worker claims): the request waits up to `api_apply_wait_seconds` for it, so a refusal or a
-quick apply is answered at once (200, or 409 with the engine's message); a longer apply is
-answered 202 with the operation to poll, and runs on in the service's task group.
+message, audited under that operator. The request waits up to `api_apply_wait_seconds`: a
+refusal or a quick apply is answered at once (409 with the engine's message, or 200 with
+the result); a longer apply runs on in the service's task group and is answered 202
+pointing at the plan, whose status (`applying`, then `applied`, `failed` or `waiting`) is
+the apply's durable record. No operation row is made: the loop's workers own operations,
+and an apply is not lane work.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from typing import Any
 
@@ -25,22 +27,14 @@ from starlette.responses import Response
 
 from reconciler.api.access import Caller, authenticate, authorize, require_operator
 from reconciler.api.bodies import json_response, parse_body, read_bounded
-from reconciler.api.lane_routes import idempotency_key, operation_view
 from reconciler.api.service_state import ApiState, api_state
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.plans import Plan, Trigger
-from reconciler.errors import ApiRefused, IdempotencyConflict, PlanNotFound
-from reconciler.records import operations, plan_store
-from reconciler.records.columns import utcnow
+from reconciler.errors import ApiRefused, PlanNotFound
+from reconciler.records import audit, plan_store
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.grants import GrantAction
-from reconciler.records.operations import (
-    Operation,
-    OperationPhase,
-    OperationRequest,
-    OperationStatus,
-    Reservation,
-)
 from reconciler.records.plan_store import PlanStatus
 from reconciler.secret_values import redact
 
@@ -49,13 +43,6 @@ log = logging.getLogger("setpoint.api")
 router = APIRouter(prefix="/v1")
 
 MAX_APPLY_BODY_BYTES = 1024
-PLAN_LANE_PREFIX = "plan:"  # an apply's operation: no kind is called "plan", so no worker takes it
-APPLY_STATUS = {
-    "applied": OperationStatus.succeeded,
-    "failed": OperationStatus.failed,
-    "waiting": OperationStatus.failed,
-    "refused": OperationStatus.blocked,
-}
 
 
 class ApplyBody(BaseModel):
@@ -73,113 +60,78 @@ async def _load(request: Request, plan_id: str) -> tuple[Plan, PlanStatus]:
         raise ApiRefused(404, "unknown_plan", "not found", f"no plan {plan_id[:40]}") from None
 
 
+def _last_refusal(state: ApiState, plan_id: str) -> dict[str, Any] | None:
+    with session_scope(state.engine) as session:
+        records = audit.list_records(
+            session, plan_id=plan_id, event=AuditEvent.apply_refused, limit=1
+        )
+    if not records:
+        return None
+    record = records[-1]
+    return {
+        "at": record.at.isoformat(),
+        "actor": record.actor,
+        "blocker": record.data.get("blocker"),
+        "message": record.data.get("message"),
+    }
+
+
 @router.get("/plans/{plan_id}", summary="A stored plan (operator, or a workflow granted its lanes)")
 async def show_plan(request: Request, plan_id: str) -> Response:
     caller = await authenticate(request)
     plan, status = await _load(request, plan_id)
     for lane in plan.lanes:
         await authorize(request, caller, lane, GrantAction.plan)
-    return json_response({"status": status.value, "plan": plan.model_dump(mode="json")})
+    refusal = await in_thread(_last_refusal, api_state(request), plan.plan_id)
+    return json_response(
+        {"status": status.value, "last_refusal": refusal, "plan": plan.model_dump(mode="json")}
+    )
 
 
-def _outcome(result: ApplyResult) -> tuple[OperationStatus, dict[str, Any], str | None]:
-    """The operation's status, result and error for an apply's result."""
-    view = {
+def _result_view(result: ApplyResult) -> dict[str, Any]:
+    return {
         "plan_id": result.plan_id,
         "status": result.status,
-        "refusal": result.refusal.model_dump(mode="json") if result.refusal else None,
         "actions": [dataclasses.asdict(report) for report in result.actions],
+        "links": {"plan": f"/v1/plans/{result.plan_id}"},
     }
-    error = None
-    if result.refusal is not None:
-        error = result.refusal.message
-    elif result.status == "waiting":
-        error = "not finished: a lane waits to be tried again (see its status)"
-    elif result.status == "failed":
-        error = "an action failed (see the result's actions)"
-    return APPLY_STATUS[result.status], view, error
 
 
-def _finish(state: ApiState, operation_id: str, plan_id: str, outcome: tuple[Any, ...]) -> None:
-    status, result, error = outcome
-    with session_scope(state.engine) as session:
-        operations.advance(
-            session,
-            [operation_id],
-            utcnow(),
-            status=status,
-            phase=OperationPhase.done,
-            plan_id=plan_id,
-            result=result,
-            error=error,
-        )
-
-
-async def _apply(state: ApiState, operation: Operation, caller: Caller, allow_destroy: int) -> None:
-    """Run the apply and record how it ended; never raises (it may run after the request)."""
-    plan_id = operation.lane.removeprefix(PLAN_LANE_PREFIX)
+async def _apply(
+    state: ApiState, plan_id: str, caller: Caller, allow_destroy: int
+) -> ApplyResult | None:
+    """Run the apply as the operator; None when it raised (logged: the plan's status and the
+    audit trail say where it stopped)."""
     runtime = dataclasses.replace(state.runtime, actor=caller.actor)
     try:
-        result = await apply_plan(
+        return await apply_plan(
             runtime, plan_id, allow_destroy=allow_destroy, trigger=Trigger.operator
         )
-        outcome: tuple[Any, ...] = _outcome(result)
-    except Exception as exc:  # the operation must end, whatever happened
+    except Exception as exc:  # it may run after the request: nobody else would see it
         log.error("apply of %s failed: %s", plan_id, redact(f"{type(exc).__name__}: {exc}"))
-        outcome = (OperationStatus.failed, {"plan_id": plan_id}, f"unexpected {type(exc).__name__}")
-    await in_thread(_finish, state, operation.id, plan_id, outcome)
-
-
-def _reserve(state: ApiState, wanted: OperationRequest) -> Reservation:
-    now = utcnow()
-    with session_scope(state.engine, write_lock=True) as session:
-        reservation = operations.reserve(session, wanted, now)
-        if reservation.created:
-            operations.advance(
-                session,
-                [reservation.operation.id],
-                now,
-                status=OperationStatus.running,
-                phase=OperationPhase.applying,
-            )
-    return reservation
-
-
-def _operation(state: ApiState, operation_id: str) -> Operation | None:
-    with session_scope(state.engine) as session:
-        return operations.get(session, operation_id)
+        return None
 
 
 async def _run_or_start(
-    state: ApiState, operation: Operation, caller: Caller, body: ApplyBody
-) -> None:
-    """Apply in the service's task group, waiting for it a while; inline without one."""
+    state: ApiState, plan_id: str, caller: Caller, body: ApplyBody
+) -> tuple[bool, ApplyResult | None]:
+    """(finished, result): the apply, awaited for a while in the service's task group, or
+    inline when the app runs without one."""
     if state.background is None:
-        await _apply(state, operation, caller, body.allow_destroy)
-        return
+        return True, await _apply(state, plan_id, caller, body.allow_destroy)
     finished = anyio.Event()
+    outcome: list[ApplyResult | None] = []
 
     async def run() -> None:
         try:
-            await _apply(state, operation, caller, body.allow_destroy)
+            outcome.append(await _apply(state, plan_id, caller, body.allow_destroy))
         finally:
             finished.set()
 
     state.background.start_soon(run)
     with anyio.move_on_after(state.settings.api_apply_wait_seconds):
         await finished.wait()
-
-
-def _answer(operation: Operation) -> Response:
-    view = operation_view(operation)
-    location = {"Location": view["links"]["self"]}
-    if operation.status == OperationStatus.blocked.value:
-        refusal = (operation.result or {}).get("refusal") or {}
-        kind = f"plan_{refusal.get('type', 'refused')}"
-        raise ApiRefused(409, kind, "plan refused", operation.error or "refused")
-    if OperationStatus(operation.status).final:
-        return json_response(view, 200, headers=location)
-    return json_response(view, 202, headers=location)
+    return (True, outcome[0]) if outcome else (False, None)
 
 
 APPLY_BODY_DOC: dict[str, Any] = {
@@ -197,25 +149,22 @@ APPLY_BODY_DOC: dict[str, Any] = {
 )
 async def apply_stored_plan(request: Request, plan_id: str) -> Response:
     caller = await require_operator(request)
-    raw = await read_bounded(request, MAX_APPLY_BODY_BYTES)
-    body = parse_body(raw, ApplyBody)
+    body = parse_body(await read_bounded(request, MAX_APPLY_BODY_BYTES), ApplyBody)
     plan, _ = await _load(request, plan_id)  # an unknown plan is a 404 before anything else
-    state = api_state(request)
-    wanted = OperationRequest(
-        lane=PLAN_LANE_PREFIX + plan.plan_id,
-        requester=caller.requester,
-        body_digest=hashlib.sha256(body.model_dump_json().encode()).hexdigest(),
-        apply_requested=True,
-        idempotency_key=idempotency_key(request),
-    )
-    try:
-        reservation = await in_thread(_reserve, state, wanted)
-    except IdempotencyConflict as conflict:
+    finished, result = await _run_or_start(api_state(request), plan.plan_id, caller, body)
+    location = {"Location": f"/v1/plans/{plan.plan_id}"}
+    if not finished:
+        view = {
+            "plan_id": plan.plan_id,
+            "status": "applying",
+            "links": {"plan": location["Location"]},
+        }
+        return json_response(view, 202, headers=location)
+    if result is None:
         raise ApiRefused(
-            409, "idempotency_conflict", "idempotency key reused", str(conflict)
-        ) from None
-    if reservation.created:
-        await _run_or_start(state, reservation.operation, caller, body)
-    operation = await in_thread(_operation, state, reservation.operation.id)
-    assert operation is not None
-    return _answer(operation)
+            500, "apply_failed", "apply failed", "the apply failed; see the server log"
+        )
+    if result.refusal is not None:
+        refusal = result.refusal
+        raise ApiRefused(409, f"plan_{refusal.type.value}", "plan refused", refusal.message)
+    return json_response(_result_view(result), 200, headers=location)

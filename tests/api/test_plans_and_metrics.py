@@ -114,11 +114,11 @@ async def test_no_answer_holds_a_secret_value(
     assert_no_secrets(text, [*ALL_SECRET_VALUES, WEBHOOK_SECRET, operator_token, workflow_token])
 
 
-async def test_a_long_apply_is_answered_202_and_polling_ends_with_its_result(
+async def test_a_long_apply_is_answered_202_and_the_plan_says_how_it_ended(
     api: FastAPI, engine: Engine, operator_token: str
 ) -> None:
     """With the service's task group (its lifespan), an apply that outlasts
-    `api_apply_wait_seconds` runs on after the 202; the operation ends with the real result."""
+    `api_apply_wait_seconds` runs on after the 202; the plan's status ends with its result."""
     state = api.state.setpoint
     state.runtime.settings.api_apply_wait_seconds = 0.0
     plan = await compute_plan(state.runtime, ["product:shop/testing"])
@@ -131,13 +131,30 @@ async def test_a_long_apply_is_answered_202_and_polling_ends_with_its_result(
     ):
         started = await http.post(f"/v1/plans/{plan.plan_id}/apply", headers=operator)
         assert started.status_code == 202, started.text
-        assert started.json()["status"] == "running"
-        operation = started.json()
+        assert started.headers["location"] == f"/v1/plans/{plan.plan_id}"
+        shown = started.json()
         with anyio.fail_after(30):
-            while operation["status"] == "running":
+            while shown["status"] in ("applying", "pending"):
                 await anyio.sleep(0.05)
-                operation = (await http.get(started.headers["location"], headers=operator)).json()
-    assert operation["status"] == "succeeded", operation
-    assert operation["result"]["status"] == "applied" and operation["plan_id"] == plan.plan_id
+                shown = (await http.get(started.headers["location"], headers=operator)).json()
+    assert shown["status"] == "applied" and shown["last_refusal"] is None
     [started_record] = audit_events(engine, AuditEvent.apply_started)
     assert started_record.actor == "operator:alice"
+
+
+async def test_a_refused_apply_shows_on_the_plan(
+    client: httpx.AsyncClient,
+    api_runtime: Runtime,
+    engine: Engine,
+    operator_token: str,
+    tmp_path: Path,
+) -> None:
+    plan = await compute_plan(api_runtime)
+    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+    await client.post(f"/v1/plans/{plan.plan_id}/apply", headers=bearer(operator_token))
+
+    shown = (await client.get(f"/v1/plans/{plan.plan_id}", headers=bearer(operator_token))).json()
+
+    assert shown["status"] == "stale"
+    assert shown["last_refusal"]["blocker"] == "stale_plan"
+    assert shown["last_refusal"]["actor"] == "operator:alice"
