@@ -191,7 +191,7 @@ RECONCILE_BODY_DOC: dict[str, Any] = {
     openapi_extra=RECONCILE_BODY_DOC,
     summary="Ask for one lane to be reconciled; answered 202 with an operation to poll",
 )
-async def reconcile_lane(
+async def api_reconcile_lane(
     request: Request,
     kind: str = Path(pattern=KIND_PATTERN),
     lane: str = Path(),
@@ -258,13 +258,13 @@ def _lanes(state: ApiState) -> list[dict[str, Any]]:
 
 
 @router.get("/lanes", summary="Every lane's status and queue state (operator token)")
-async def list_lanes(request: Request) -> Response:
+async def api_lanes(request: Request) -> Response:
     await require_operator(request)
     return json_response({"lanes": await in_thread(_lanes, api_state(request))})
 
 
 @router.get("/lanes/{kind}/{lane:path}", summary="One lane's status and queue state")
-async def show_lane(
+async def api_lane(
     request: Request, kind: str = Path(pattern=KIND_PATTERN), lane: str = Path()
 ) -> Response:
     key = lane_of(kind, lane)
@@ -283,7 +283,7 @@ def _one_lane(state: ApiState, lane: str) -> dict[str, Any] | None:
 
 
 @router.get("/operations/{operation_id}", summary="An operation: its requester, or an operator")
-async def show_operation(request: Request, operation_id: str) -> Response:
+async def api_operation(request: Request, operation_id: str) -> Response:
     caller = await authenticate(request)
     operation = await in_thread(_operation, api_state(request), operation_id)
     if operation is None or (caller.operator is None and operation.requester != caller.requester):

@@ -77,7 +77,7 @@ def _last_refusal(state: ApiState, plan_id: str) -> dict[str, Any] | None:
 
 
 @router.get("/plans/{plan_id}", summary="A stored plan (operator, or a workflow granted its lanes)")
-async def show_plan(request: Request, plan_id: str) -> Response:
+async def api_plan(request: Request, plan_id: str) -> Response:
     caller = await authenticate(request)
     plan, status = await _load(request, plan_id)
     for lane in plan.lanes:
@@ -147,7 +147,7 @@ APPLY_BODY_DOC: dict[str, Any] = {
     openapi_extra=APPLY_BODY_DOC,
     summary="Apply a stored plan, as `setpoint apply` does (operator token)",
 )
-async def apply_stored_plan(request: Request, plan_id: str) -> Response:
+async def api_apply_plan(request: Request, plan_id: str) -> Response:
     caller = await require_operator(request)
     body = parse_body(await read_bounded(request, MAX_APPLY_BODY_BYTES), ApplyBody)
     plan, _ = await _load(request, plan_id)  # an unknown plan is a 404 before anything else

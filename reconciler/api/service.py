@@ -30,7 +30,7 @@ probes = APIRouter()
 
 
 @probes.get("/healthz", summary="Liveness and database reachability")
-async def healthz(request: Request) -> Response:
+async def api_healthz(request: Request) -> Response:
     try:
         await in_thread(_ping, api_state(request))
     except Exception:  # any failure to reach the database means not ready
@@ -44,7 +44,7 @@ def _ping(state: ApiState) -> None:
 
 
 @probes.get("/metrics", summary="Prometheus metrics")
-async def metrics(request: Request) -> Response:
+async def api_metrics(request: Request) -> Response:
     text = await in_thread(api_state(request).metrics.render)
     return Response(text, media_type=CONTENT_TYPE)
 

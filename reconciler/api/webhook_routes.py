@@ -100,7 +100,7 @@ def _record(
 
 
 @router.post("/webhooks/github", status_code=202, summary="GitHub webhook deliveries")
-async def github_webhook(request: Request) -> Response:
+async def api_github_webhook(request: Request) -> Response:
     state = api_state(request)
     secret = state.settings.api_webhook_secret
     if secret is None:

@@ -23,7 +23,7 @@ PATTERN_HELP = "shell-style pattern; `*` matches anything, slashes included"
 
 
 @app.command("add")
-def add(
+def grants_add(
     repository_id: int = typer.Option(
         ...,
         "--repository-id",
@@ -102,7 +102,7 @@ GRANT_COLUMNS = (
 
 
 @app.command("list")
-def list_(
+def grants_list(
     output: OutputFormat = OUTPUT_OPTION,
     wide: bool = typer.Option(False, "--wide", help="Show every column, however wide."),
 ) -> None:
@@ -134,7 +134,7 @@ def list_(
 
 
 @app.command("remove")
-def remove(grant_id: str = typer.Argument(..., help="The id `grants list` shows.")) -> None:
+def grants_remove(grant_id: str = typer.Argument(..., help="The id `grants list` shows.")) -> None:
     """Remove a grant; the workflows it covered are refused from the next request. Audited."""
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, grants

@@ -25,7 +25,7 @@ FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 1.0, 15.0
 DEFAULT_KIND = "product"
 
 
-def reconcile(
+def reconcile_request(
     lane: str = typer.Argument(
         ..., help="kind:name, e.g. product:shop/testing (a bare name means a product lane)."
     ),

@@ -7,7 +7,7 @@ import typer
 from reconciler.cli.output import errors
 
 
-def serve(
+def serve_api(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
 ) -> None:

@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 @app.command("create")
-def create(
+def tokens_create(
     operator: str = typer.Argument(..., help="Who the token is for; audit records name them."),
 ) -> None:
     """Make a token. It is printed once, on stdout, and never stored: keep it now. Audited."""
@@ -53,7 +53,7 @@ TOKEN_COLUMNS = (
 
 
 @app.command("list")
-def list_(output: OutputFormat = OUTPUT_OPTION) -> None:
+def tokens_list(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Every token: id, operator, created, revoked (never the token itself)."""
     from reconciler.records import operator_tokens
     from reconciler.records.database import session_scope
@@ -83,7 +83,7 @@ def list_(output: OutputFormat = OUTPUT_OPTION) -> None:
 
 
 @app.command("revoke")
-def revoke(token_id: str = typer.Argument(..., help="The id `tokens list` shows.")) -> None:
+def tokens_revoke(token_id: str = typer.Argument(..., help="The id `tokens list` shows.")) -> None:
     """Stop a token at once (the row stays, so the audit trail still names it). Audited."""
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, operator_tokens

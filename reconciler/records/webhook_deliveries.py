@@ -58,7 +58,3 @@ def prune_deliveries(session: Session, older_than: datetime) -> int:
     """Forget deliveries received before `older_than` (GitHub redelivers for days, not months)."""
     result = session.execute(_deliveries.delete().where(_deliveries.c.received_at < older_than))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def delivery(session: Session, delivery_id: str) -> WebhookDelivery | None:
-    return session.get(WebhookDelivery, delivery_id)
