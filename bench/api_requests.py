@@ -109,7 +109,7 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         async with anyio.create_task_group() as group:
             group.start_soon(server.serve, [sock])
-            while not server.started:
+            while not server.started:  # noqa: ASYNC110 -- uvicorn offers no event to wait on
                 await anyio.sleep(0.01)
             await load(args, runtime, url, operator, github.state.emulator)
             server.should_exit = True
