@@ -1,4 +1,4 @@
-"""`POST /v1/lanes/{kind}/{lane}/reconcile` (202 at once), `GET /v1/lanes`, `GET /v1/lanes/{kind}/{lane}`.
+"""`POST /v1/lanes/{kind}/{lane}/reconcile` (202 at once), `GET /v1/lanes`, `GET /v1/lanes/{...}`.
 
 A reconcile request reserves its operation and queues its lane in one transaction (with
 the audit record saying who asked): a request answered 202 is never lost and never done
@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from desired_state.document import Document
-from reconciler.api.access import Caller, authenticate, authorize, deny, require_operator
+from reconciler.api.access import Caller, authenticate, authorize, require_operator
 from reconciler.api.bodies import json_response, parse_body, read_bounded
+from reconciler.api.operation_routes import operation_view
 from reconciler.api.service_state import ApiState, api_state
 from reconciler.core.lane_requests import request_documents
 from reconciler.core.plans import lane_key
@@ -69,22 +70,6 @@ class ReconcileBody(BaseModel):
             "`sha` (the head whose image was just built)",
         )
     )
-
-
-def operation_view(operation: Operation) -> dict[str, Any]:
-    return {
-        "id": operation.id,
-        "lane": operation.lane,
-        "status": operation.status,
-        "phase": operation.phase,
-        "apply_requested": operation.apply_requested,
-        "plan_id": operation.plan_id,
-        "result": operation.result,
-        "error": operation.error,
-        "created_at": operation.created_at.astimezone(UTC).isoformat(),
-        "updated_at": operation.updated_at.astimezone(UTC).isoformat(),
-        "links": {"self": f"/v1/operations/{operation.id}"},
-    }
 
 
 def lane_of(kind: str, lane: str) -> str:
@@ -280,28 +265,3 @@ def _one_lane(state: ApiState, lane: str) -> dict[str, Any] | None:
     with session_scope(state.engine) as session:
         row, work = session.get(LaneStatusRow, lane), session.get(LaneWork, lane)
     return None if row is None and work is None else _status_view(lane, row, work)
-
-
-@router.get("/operations/{operation_id}", summary="An operation: its requester, or an operator")
-async def api_operation(request: Request, operation_id: str) -> Response:
-    caller = await authenticate(request)
-    operation = await in_thread(_operation, api_state(request), operation_id)
-    if operation is None or (caller.operator is None and operation.requester != caller.requester):
-        # Someone else's operation reads as no operation: ids are not for probing.
-        if operation is not None:
-            await deny(
-                request,
-                404,
-                "not_requester",
-                f"no operation {operation_id}",
-                actor=caller.actor,
-                lane=operation.lane,
-                shown_as="unknown_operation",
-            )
-        raise ApiRefused(404, "unknown_operation", "not found", f"no operation {operation_id}")
-    return json_response(operation_view(operation))
-
-
-def _operation(state: ApiState, operation_id: str) -> Operation | None:
-    with session_scope(state.engine) as session:
-        return operations.get(session, operation_id[:40])

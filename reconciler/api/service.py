@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from providers.github.oidc import OidcVerifier
-from reconciler.api import lane_routes, plan_routes, webhook_routes
+from reconciler.api import lane_routes, operation_routes, plan_routes, webhook_routes
 from reconciler.api.bodies import json_response
 from reconciler.api.metrics import CONTENT_TYPE, ApiMetrics, MeasureRequests
 from reconciler.api.problems import Guard, install_problem_handlers, problem
@@ -92,7 +92,8 @@ def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> Fas
     )
     app.state.setpoint = state
     install_problem_handlers(app)
-    for router in (lane_routes.router, plan_routes.router, webhook_routes.router, probes):
+    routers = (lane_routes, operation_routes, plan_routes, webhook_routes)
+    for router in (*(module.router for module in routers), probes):
         app.include_router(router)
     app.add_middleware(MeasureRequests, metrics=state.metrics)
     app.add_middleware(Guard)
