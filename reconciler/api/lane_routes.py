@@ -23,6 +23,7 @@ from desired_state.document import Document
 from reconciler.api.access import Caller, authenticate, authorize, require_operator
 from reconciler.api.bodies import json_response, parse_body, read_bounded
 from reconciler.api.operation_routes import operation_view
+from reconciler.api.problems import problem_responses
 from reconciler.api.service_state import ApiState, api_state
 from reconciler.core.lane_requests import request_documents
 from reconciler.core.plans import lane_key
@@ -175,6 +176,7 @@ RECONCILE_BODY_DOC: dict[str, Any] = {
     status_code=202,
     openapi_extra=RECONCILE_BODY_DOC,
     summary="Ask for one lane to be reconciled; answered 202 with an operation to poll",
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
 )
 async def api_reconcile_lane(
     request: Request,
@@ -242,13 +244,21 @@ def _lanes(state: ApiState) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/lanes", summary="Every lane's status and queue state (operator token)")
+@router.get(
+    "/lanes",
+    summary="Every lane's status and queue state (operator token)",
+    responses=problem_responses(401, 403),
+)
 async def api_lanes(request: Request) -> Response:
     await require_operator(request)
     return json_response({"lanes": await in_thread(_lanes, api_state(request))})
 
 
-@router.get("/lanes/{kind}/{lane:path}", summary="One lane's status and queue state")
+@router.get(
+    "/lanes/{kind}/{lane:path}",
+    summary="One lane's status and queue state",
+    responses=problem_responses(401, 403, 404),
+)
 async def api_lane(
     request: Request, kind: str = Path(pattern=KIND_PATTERN), lane: str = Path()
 ) -> Response:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from reconciler.api.access import authenticate, deny
 from reconciler.api.bodies import json_response
+from reconciler.api.problems import problem_responses
 from reconciler.api.service_state import ApiState, api_state
 from reconciler.errors import ApiRefused
 from reconciler.records import operations
@@ -39,7 +40,11 @@ def operation_view(operation: Operation) -> dict[str, Any]:
     }
 
 
-@router.get("/operations/{operation_id}", summary="An operation: its requester, or an operator")
+@router.get(
+    "/operations/{operation_id}",
+    summary="An operation: its requester, or an operator",
+    responses=problem_responses(401, 404),
+)
 async def api_operation(request: Request, operation_id: str) -> Response:
     caller = await authenticate(request)
     operation = await in_thread(_operation, api_state(request), operation_id)
@@ -50,12 +55,12 @@ async def api_operation(request: Request, operation_id: str) -> Response:
                 request,
                 404,
                 "not_requester",
-                f"no operation {operation_id}",
+                f"no operation {operation_id[:40]}",
                 actor=caller.actor,
                 lane=operation.lane,
                 shown_as="unknown_operation",
             )
-        raise ApiRefused(404, "unknown_operation", "not found", f"no operation {operation_id}")
+        raise ApiRefused(404, "unknown_operation", "not found", f"no operation {operation_id[:40]}")
     return json_response(operation_view(operation))
 
 

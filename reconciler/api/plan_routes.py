@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from reconciler.api.access import Caller, authenticate, authorize, require_operator
 from reconciler.api.bodies import json_response, parse_body, read_bounded
+from reconciler.api.problems import problem_responses
 from reconciler.api.service_state import ApiState, api_state
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.plans import Plan, Trigger
@@ -76,7 +77,11 @@ def _last_refusal(state: ApiState, plan_id: str) -> dict[str, Any] | None:
     }
 
 
-@router.get("/plans/{plan_id}", summary="A stored plan (operator, or a workflow granted its lanes)")
+@router.get(
+    "/plans/{plan_id}",
+    summary="A stored plan (operator, or a workflow granted its lanes)",
+    responses=problem_responses(401, 403, 404),
+)
 async def api_plan(request: Request, plan_id: str) -> Response:
     caller = await authenticate(request)
     plan, status = await _load(request, plan_id)
@@ -146,6 +151,7 @@ APPLY_BODY_DOC: dict[str, Any] = {
     "/plans/{plan_id}/apply",
     openapi_extra=APPLY_BODY_DOC,
     summary="Apply a stored plan, as `setpoint apply` does (operator token)",
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
 )
 async def api_apply_plan(request: Request, plan_id: str) -> Response:
     caller = await require_operator(request)

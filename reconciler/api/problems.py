@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +27,24 @@ log = logging.getLogger("setpoint.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://setpoint.dev/problems/"
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details: what every error answer is (for the OpenAPI document)."""
+
+    type: str = Field(description=f"{PROBLEM_BASE}<kind>, e.g. {PROBLEM_BASE}no_grant")
+    title: str
+    status: int
+    detail: str
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route's error answers."""
+    schema = {"schema": ProblemDetails.model_json_schema()}
+    return {
+        status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM_MEDIA_TYPE: schema}}
+        for status in statuses
+    }
 
 
 def problem(

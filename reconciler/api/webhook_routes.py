@@ -21,6 +21,7 @@ from desired_state.product import ProductSpec
 from desired_state.templates import render
 from providers.github.webhooks import WebhookRejected, WebhookVerifier
 from reconciler.api.bodies import json_response, read_bounded
+from reconciler.api.problems import problem_responses
 from reconciler.api.service_state import ApiState, api_state
 from reconciler.errors import ApiRefused
 from reconciler.fleet import load_fleet
@@ -99,7 +100,12 @@ def _record(
     return lanes
 
 
-@router.post("/webhooks/github", status_code=202, summary="GitHub webhook deliveries")
+@router.post(
+    "/webhooks/github",
+    status_code=202,
+    summary="GitHub webhook deliveries",
+    responses=problem_responses(400, 401, 413),
+)
 async def api_github_webhook(request: Request) -> Response:
     state = api_state(request)
     secret = state.settings.api_webhook_secret

@@ -78,6 +78,7 @@ async def test_healthz_openapi_and_unknown_paths(client: httpx.AsyncClient) -> N
     assert "/v1/lanes/{kind}/{lane}/reconcile" in document["paths"]
     reconcile = document["paths"]["/v1/lanes/{kind}/{lane}/reconcile"]["post"]
     assert "apply" in str(reconcile["requestBody"])
+    assert "application/problem+json" in reconcile["responses"]["403"]["content"]
     missing = await client.get("/v1/nothing-here")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
