@@ -343,6 +343,20 @@ async def test_a_compose_product_gets_previews_running_the_prs_image(
     assert f"SETPOINT_PREVIEW_IMAGE=ghcr.io/acme/ledgerx-api:pr-1-{pr.head_sha[:7]}" in env
 
 
+async def test_the_preview_comment_links_to_its_plan_when_a_public_url_is_set(
+    previews: Runtime, github: EmulatorState, engine: Engine, tmp_path: Path
+) -> None:
+    """The stable /plans/{id} address of the review pages, pasted where reviewers look."""
+    store_notes(engine, tmp_path)
+    settings = previews.settings.model_copy(update={"public_url": "https://setpoint.example.com/"})
+    linked = dataclasses.replace(previews, settings=settings)
+    pr = github.open_pull("acme", "notes", labels=["preview"])
+    report = await reconcile_pass(linked)
+    [plan_id] = [r.plan_id for r in report.lanes if r.lane == "preview:notes/pr-1"]
+    [comment] = github.comments_of("acme", "notes", pr.number)
+    assert f"[`{plan_id}`](https://setpoint.example.com/plans/{plan_id})" in comment.body
+
+
 def _request(runtime: Runtime, lane: str, **params: str) -> list[str]:
     """What the API does with a workflow's request: the kind checks it, the documents it
     changes are stored."""

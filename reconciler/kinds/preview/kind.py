@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 class PreviewKind(ProductKind):
     github: PullsApi | None = None
     now: float = field(default_factory=time.time)
+    public_url: str | None = None  # PR comments link to the plan's review page under it
     name: str = KIND
 
     def desired_lanes(self) -> list[ProductLane]:
@@ -57,7 +58,8 @@ class PreviewKind(ProductKind):
             return []  # a provider that cannot comment (a test double): nothing to tell
         views = {view.lane: view for view in self.previews.anchors}
         mine = [n for n in news if n.lane in views]
-        return await announce_all(PreviewFeedback(self.github), views, self.previews.lanes, mine)
+        feedback = PreviewFeedback(self.github, self.public_url)
+        return await announce_all(feedback, views, self.previews.lanes, mine)
 
     async def discover(self) -> Discovery:
         if self.github is None:
