@@ -1,7 +1,7 @@
 """The API's app factory: `create_api(runtime)` -> FastAPI.
 
 Thin, like the CLI: routes parse, check who is calling, and call the records and the
-engine. The plan review page mounts its routes on the same app (`app.include_router`).
+engine. The plan review pages (`reconciler/web`) are mounted on the same app.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from reconciler.api.service_state import ApiState, api_state
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.runtime import Runtime
+from reconciler.web import mount_review_pages, review_site, shared_runtime
 
 OIDC_TIMEOUT_SECONDS = 10.0
 BACKGROUND_GRACE_SECONDS = 30.0
@@ -95,6 +96,9 @@ def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> Fas
     routers = (lane_routes, operation_routes, plan_routes, webhook_routes)
     for router in (*(module.router for module in routers), probes):
         app.include_router(router)
+    # The plan review pages (reconciler/web), applying on this service's own runtime;
+    # SETPOINT_REVIEW_PAGES=off leaves them out.
+    mount_review_pages(app, review_site(runtime.engine, shared_runtime(runtime), runtime.settings))
     app.add_middleware(MeasureRequests, metrics=state.metrics)
     app.add_middleware(Guard)
     return app

@@ -159,3 +159,11 @@ async def test_a_refused_apply_shows_on_the_plan(
     assert shown["status"] == "stale"
     assert shown["last_refusal"]["blocker"] == "stale_plan"
     assert shown["last_refusal"]["actor"] == "operator:alice"
+
+
+async def test_the_review_pages_are_served_beside_the_api(client: httpx.AsyncClient) -> None:
+    lanes = await client.get("/lanes")  # reading needs a signed-in operator by default
+
+    assert lanes.status_code == 303 and lanes.headers["location"].startswith("/sign-in")
+    assert (await client.get("/sign-in")).headers["content-type"].startswith("text/html")
+    assert (await client.get("/healthz")).status_code == 200
