@@ -167,3 +167,19 @@ async def test_the_review_pages_are_served_beside_the_api(client: httpx.AsyncCli
     assert lanes.status_code == 303 and lanes.headers["location"].startswith("/sign-in")
     assert (await client.get("/sign-in")).headers["content-type"].startswith("text/html")
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_bug_is_a_bare_500_problem_without_its_message(
+    api: FastAPI, client: httpx.AsyncClient
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("internal detail: postgres://user:pw@db/x")
+
+    api.add_api_route("/v1/broken", broken)
+
+    answer = await client.get("/v1/broken")
+
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["detail"] == "the server failed; see its log"
+    assert "internal detail" not in answer.text and "Traceback" not in answer.text
