@@ -30,6 +30,7 @@ from reconciler.core.plans import lane_key
 from reconciler.errors import (
     ApiRefused,
     IdempotencyConflict,
+    ProviderNotConfigured,
     RequestRefused,
     SecretInAuditRecord,
     UnknownLane,
@@ -127,6 +128,8 @@ def _documents(state: ApiState, lane: str, params: dict[str, str]) -> list[Docum
         raise ApiRefused(404, "unknown_lane", "not found", f"no lane {lane}") from None
     except RequestRefused as refused:
         raise ApiRefused(422, "request_refused", "request refused", str(refused)) from None
+    except ProviderNotConfigured as missing:  # this deployment cannot reconcile that kind
+        raise ApiRefused(503, "kind_not_configured", "unavailable", str(missing)) from None
 
 
 def _reserve(
