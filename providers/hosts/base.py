@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 
-
 class RegistrationSecret(Protocol):
     """A secret that shows its value only when asked (`reconciler.secret_values.SecretValue`
     is one). A protocol, not an import: providers never import the reconciler."""
