@@ -1,0 +1,1 @@
+"""The runner lane kind: one lane per self-hosted GitHub Actions runner slot of a RunnerPool."""

@@ -1,0 +1,47 @@
+"""The runner kind's operations: name, phase, effect, default risk, and the `allow` flag each
+needs in its pool (the pool's explicit opt-in; an operator cannot override it).
+
+One lane is one runner slot, so phases only order a lane's own actions: a slot is cleared
+(orphans removed) before it is filled again.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from reconciler.core.plans import Effect, Risk
+from reconciler.kinds.base import OpSpec, op_table
+
+GITHUB = "github"  # the provider runner registrations live in
+PROCESS_PROVIDER = "host"  # ownership records of runner processes: object id "<host>/<name>"
+
+
+class Op(StrEnum):
+    record = "record"  # remember what a pass saw (orphan, offline, gone); nothing outside
+    remove_orphan = "remove_orphan"
+    create = "create"
+    restart = "restart"
+    drain = "drain"
+    remove = "remove"
+
+
+RUNNER_OPS = op_table(
+    # Only records what this pass saw; changes nothing outside.
+    OpSpec(Op.record, 0, Effect.update, Risk.safe),
+    OpSpec(Op.remove_orphan, 1, Effect.delete, Risk.destructive),
+    OpSpec(Op.create, 2, Effect.create, Risk.safe),
+    OpSpec(Op.restart, 2, Effect.run, Risk.disruptive),
+    # Deregisters and stops an idle runner; its host application stays, stopped.
+    OpSpec(Op.drain, 3, Effect.run, Risk.disruptive),
+    OpSpec(Op.remove, 3, Effect.delete, Risk.destructive),
+)
+
+# The pool's `allow` entry each operation needs; `record` changes nothing and needs none.
+ALLOW_FLAG: dict[str, str | None] = {
+    Op.record: None,
+    Op.remove_orphan: "remove",
+    Op.create: "create",
+    Op.restart: "restart",
+    Op.drain: "drain",
+    Op.remove: "remove",
+}
