@@ -70,6 +70,7 @@ class Rig:
     clock: ShiftedClock
     engine: Engine
     folder: Path
+    dokploy_url: str
 
     def declare(
         self,
@@ -143,4 +144,4 @@ async def rig(engine: Engine, tmp_path: Path) -> AsyncIterator[Rig]:
                 providers={"dokploy": dokploy_client, "github": github_client},
                 clock=clock,
             )
-            yield Rig(runtime, github, dokploy, clock, engine, tmp_path)
+            yield Rig(runtime, github, dokploy, clock, engine, tmp_path, dokploy_url)
