@@ -71,6 +71,7 @@ class Rig:
     engine: Engine
     folder: Path
     dokploy_url: str
+    github_url: str
 
     def declare(
         self,
@@ -144,4 +145,4 @@ async def rig(engine: Engine, tmp_path: Path) -> AsyncIterator[Rig]:
                 providers={"dokploy": dokploy_client, "github": github_client},
                 clock=clock,
             )
-            yield Rig(runtime, github, dokploy, clock, engine, tmp_path, dokploy_url)
+            yield Rig(runtime, github, dokploy, clock, engine, tmp_path, dokploy_url, github_url)

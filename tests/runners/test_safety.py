@@ -109,5 +109,7 @@ def _every_row(engine: Engine) -> str:
     metadata.reflect(engine)
     with engine.connect() as connection:
         return "\n".join(
-            repr(row) for table in metadata.sorted_tables for row in connection.execute(select(table))
+            repr(row)
+            for table in metadata.sorted_tables
+            for row in connection.execute(select(table))
         )
