@@ -26,9 +26,11 @@ class RunnerRules:
 
 
 def target_count(pool: PoolView, busy: int) -> int:
-    """Runners the pool should have now: one idle spare beyond the busy ones, within
-    count.min and count.max."""
-    return max(pool.spec.count.min, min(pool.spec.count.max, busy + 1))
+    """Runners the pool should have now: the busy ones and one idle spare, within count.min
+    and count.max. A pool with count.min 0 keeps no spare: without a demand signal (queued
+    jobs) it holds only what is busy, so it drains to zero."""
+    spare = 1 if pool.spec.count.min > 0 else 0
+    return max(pool.spec.count.min, min(pool.spec.count.max, busy + spare))
 
 
 def wanted(desired: RunnerLane | None, seen: ObservedRunnerLane) -> bool:
