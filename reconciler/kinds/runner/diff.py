@@ -76,9 +76,10 @@ def _proposals(
     rules: RunnerRules,
     notes: list[str],
 ) -> list[Proposal]:
-    orphan = _orphan(seen, rules)
-    if orphan is not None:
-        return [orphan]
+    orphan = _orphan(seen)
+    if orphan is not None:  # nothing else happens to the slot until the orphan is gone
+        step = _mark_or_remove(seen, orphan, rules)
+        return [step] if step is not None else []
     step = _fill(seen, rules) if wanted(desired, seen) else _empty(desired, seen, notes, lane)
     if step is not None:
         return [step]
@@ -88,13 +89,14 @@ def _proposals(
     return []
 
 
-def _orphan(seen: ObservedRunnerLane, rules: RunnerRules) -> Proposal | None:
-    """A registration with no process, or a process of this lane that is not recorded."""
+def _orphan(seen: ObservedRunnerLane) -> str | None:
+    """What is orphaned: a registration with no process, or a process of this lane that
+    was never registered (not recorded, or already marked)."""
     if seen.runner is not None and seen.process is None and not seen.busy:
-        return _mark_or_remove(seen, "registered, but its host has no process", rules)
+        return "registered, but its host has no process"
     unrecorded = not seen.owns_process() or _orphan_since(seen) is not None
     if seen.process is not None and seen.runner is None and unrecorded:
-        return _mark_or_remove(seen, "a process that was never registered", rules)
+        return "a process that was never registered"
     return None
 
 
