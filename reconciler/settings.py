@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="an orphan (a registration with no process, a process never registered) "
         "marked this long ago may be removed, if its pool allows `remove`",
     )
+    runner_current_release: str | None = Field(
+        default=None,
+        description="the current GitHub Actions runner release (e.g. 2.330.0); pools whose "
+        "runner image tag is older are reported, before GitHub stops giving them jobs",
+    )
     audit_key: SecretStr | None = Field(
         default=None,
         description="HMAC key that signs audit checkpoints (`setpoint audit keygen`); keep it "

@@ -8,6 +8,7 @@ import anyio
 from providers.dokploy.client import DokployClient
 from providers.hosts.base import RunnerLaunch
 from providers.hosts.dokploy_container import DokployContainerHost
+from reconciler.core.planning import compute_plan
 from reconciler.secret_values import SecretValue
 from tests.runners.conftest import Rig, outcomes
 
@@ -97,3 +98,14 @@ async def test_a_process_never_registered_is_marked_then_removed(rig: Rig) -> No
     filled = await rig.reconcile()
     assert outcomes(filled) == {"runner:ci/1": "applied"}
     assert rig.runners()["setpoint-ci-1"].status == "online"
+
+
+async def test_a_pool_on_an_outdated_runner_release_is_reported(rig: Rig) -> None:
+    rig.runtime.settings = rig.runtime.settings.model_copy(
+        update={"runner_current_release": "2.330.0"}
+    )
+    rig.declare(count=(1, 1))
+    plan = await compute_plan(rig.runtime)
+    [note] = [n for n in plan.notes if "older than" in n]
+    assert note.startswith("runner:ci/1: RunnerPool ci runs runner 2.321.0")
+    assert "update spec.image" in note

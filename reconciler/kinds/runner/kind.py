@@ -19,7 +19,14 @@ from reconciler.kinds.base import LaneDiff, Observation, OpSpec
 from reconciler.kinds.runner.diff import RunnerRules, diff_runner_lane
 from reconciler.kinds.runner.execute import RunnerExecutor, RunnerTimings
 from reconciler.kinds.runner.hosts import HOST_ADAPTERS, AdapterEntry, build_adapters
-from reconciler.kinds.runner.lanes import KIND, pool_and_slot, pools_of, runner_lanes
+from reconciler.kinds.runner.lanes import (
+    KIND,
+    outdated_note,
+    pool_and_slot,
+    pools_of,
+    runner_lanes,
+    slot_lane,
+)
 from reconciler.kinds.runner.observe import RunnerObserver, Site
 from reconciler.kinds.runner.observed import ObservedRunnerLane
 from reconciler.kinds.runner.ops import RUNNER_OPS
@@ -94,7 +101,13 @@ class RunnerKind:
             salt=self.salt,
             now=self.now,
         )
-        return await observer.observe(self.sites(lanes), set(lanes))
+        observation = await observer.observe(self.sites(lanes), set(lanes))
+        for pool in sorted({pool_and_slot(lane)[0] for lane in lanes}):
+            view = self.pools.get(pool)
+            note = outdated_note(view, self.settings.runner_current_release) if view else None
+            if note is not None:
+                observation.notes.append(f"{slot_lane(pool, 1)}: {note}")
+        return observation
 
     def diff(self, lane: str, observation: Observation) -> LaneDiff:
         seen = observation.lanes.get(lane)

@@ -90,6 +90,27 @@ def lane_of_runner_name(name: str) -> str | None:
     return slot_lane(pool, int(slot)) if pool and slot.isdigit() else None
 
 
+def release_of(image: str) -> tuple[int, ...] | None:
+    """The runner release an image tag names (`...actions-runner:2.321.0`), if it names one."""
+    tag = image.split("@", 1)[0].rpartition(":")[2]
+    parts = tag.removeprefix("v").split(".")
+    return (
+        tuple(int(p) for p in parts) if len(parts) == 3 and all(map(str.isdigit, parts)) else None
+    )
+
+
+def outdated_note(pool: PoolView, current: str | None) -> str | None:
+    """A note for a pool whose runner image is older than the current runner release."""
+    have, want = release_of(str(pool.spec.image)), release_of(f":{current}") if current else None
+    if have is None or want is None or have >= want:
+        return None
+    return (
+        f"RunnerPool {pool.name} runs runner {'.'.join(map(str, have))}, older than the "
+        f"current release {current}: GitHub stops giving jobs to outdated runners; update "
+        "spec.image"
+    )
+
+
 def pools_of(fleet: DesiredFleet) -> dict[str, PoolView]:
     hosts = {d.name: d.spec for d in fleet.of_kind("Host") if isinstance(d.spec, HostSpec)}
     return {
