@@ -70,6 +70,9 @@ async def test_drain_of_a_runner_that_took_a_job_waits_and_completes_when_it_end
     assert result.status == "waiting"
     assert rig.runners()["setpoint-ci-2"].busy  # never forced
     assert rig.applications()["setpoint-ci-2"] == "done"
+    # ...but it takes no further job: the pool's labels are gone until it is deregistered.
+    assert _labels(rig, "setpoint-ci-2") >= {"setpoint-draining"}
+    assert "shop" not in _labels(rig, "setpoint-ci-2")
 
     rig.github.set_runner(second.id, busy=False)  # the job ends
     await anyio.sleep(0.1)
@@ -80,6 +83,31 @@ async def test_drain_of_a_runner_that_took_a_job_waits_and_completes_when_it_end
     assert outcomes(drained)["runner:ci/2"] == "applied"
     assert "setpoint-ci-2" not in rig.runners()
     assert rig.applications()["setpoint-ci-2"] == "idle"
+
+
+async def test_a_draining_runner_needed_again_gets_its_labels_back(rig: Rig) -> None:
+    rig.declare(count=(1, 2), allow="[create, drain]")
+    await rig.reconcile()
+    first = rig.runners()["setpoint-ci-1"]
+    rig.github.set_runner(first.id, busy=True)
+    await rig.reconcile()
+    second = rig.runners()["setpoint-ci-2"]
+    rig.github.set_runner(first.id, busy=False)
+    plan = await compute_plan(rig.runtime)
+    rig.github.set_runner(second.id, busy=True)
+    assert (await apply_plan(rig.runtime, plan.plan_id)).status == "waiting"
+    assert "shop" not in _labels(rig, "setpoint-ci-2")
+
+    rig.github.set_runner(first.id, busy=True)  # both busy: the pool wants both again
+    await anyio.sleep(0.1)
+    report = await rig.reconcile()
+    assert outcomes(report)["runner:ci/2"] == "applied"
+    assert {"shop", "setpoint-pool:ci"} <= _labels(rig, "setpoint-ci-2")
+    assert "setpoint-draining" not in _labels(rig, "setpoint-ci-2")
+
+
+def _labels(rig: Rig, name: str) -> set[str]:
+    return {label for label, _ in rig.runners()[name].labels}
 
 
 async def test_a_runner_whose_process_stopped_is_restarted_and_verified_online(

@@ -121,6 +121,8 @@ def _fill(seen: ObservedRunnerLane, rules: RunnerRules) -> Proposal | None:
     runner = seen.runner
     if runner is None:
         return (Op.create, "the pool needs a runner in this slot", {})
+    if runner.cordoned:
+        return (Op.relabel, "drained earlier, needed again: it gets its pool's labels back", {})
     if runner.online:
         return None
     if not seen.running:

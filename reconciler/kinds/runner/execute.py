@@ -24,6 +24,7 @@ from providers.hosts.base import HostAdapter, ProcessState, RunnerLaunch
 from reconciler.core.outcomes import Claim, Done, Facts, Failed, ObjectRef, Outcome, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionFailed
+from reconciler.kinds.runner.lanes import DRAINING_LABEL, cordoned_labels, pool_and_slot
 from reconciler.kinds.runner.observed import process_ref, runner_ref
 from reconciler.kinds.runner.ops import Op
 from reconciler.secret_values import SecretValue
@@ -50,6 +51,7 @@ class RunnerExecutor:
         handlers: dict[str, Callable[[Action], Awaitable[Outcome]]] = {
             Op.record: self._record,
             Op.create: self._create,
+            Op.relabel: self._relabel,
             Op.restart: self._restart,
             Op.drain: self._drain,
             Op.remove: self._remove,
@@ -80,6 +82,12 @@ class RunnerExecutor:
 
     async def _create(self, action: Action) -> Outcome:
         return await self._register_and_start(action, _stale(action.params))
+
+    async def _relabel(self, action: Action) -> Outcome:
+        p = action.params
+        scope = RunnerScope.parse(p["scope"])
+        await self.github.set_runner_labels(scope, p["runner_id"], list(p["labels"]))
+        return Done(f"{p['name']} takes jobs again with its pool's labels")
 
     async def _restart(self, action: Action) -> Outcome:
         waiting = await self._deregister(action)
@@ -123,6 +131,10 @@ class RunnerExecutor:
             runner = await self.github.get_runner(scope, runner_id)
         except GitHubNotFound:
             return None
+        if runner.online and DRAINING_LABEL not in runner.label_names:
+            # Stop taking jobs: without the pool's labels no new job is routed to it.
+            pool = pool_and_slot(action.lane)[0]
+            await self.github.set_runner_labels(scope, runner_id, cordoned_labels(pool))
         if runner.busy or await self._job_running(action):
             return self._busy(ref, f"{p['name']} is running a job: drained once it ends")
         if runner.online:

@@ -19,6 +19,13 @@ KIND = "runner"
 MANAGED_LABEL = "setpoint-managed"
 POOL_LABEL_PREFIX = "setpoint-pool:"
 NAME_PREFIX = "setpoint-"
+# A draining runner keeps only these labels, so no workflow asking for the pool's labels gets
+# it (GitHub's read-only labels, self-hosted and the OS, cannot be taken away).
+DRAINING_LABEL = "setpoint-draining"
+
+
+def cordoned_labels(pool: str) -> list[str]:
+    return [MANAGED_LABEL, f"{POOL_LABEL_PREFIX}{pool}", DRAINING_LABEL]
 
 
 @dataclass(frozen=True)

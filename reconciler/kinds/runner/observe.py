@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from providers.dokploy.errors import DokployError
 from providers.github.errors import GitHubError, GitHubNotFound
 from providers.github.models import RunnerScope
 from providers.github.runners import RunnersApi
@@ -27,10 +26,6 @@ from reconciler.kinds.runner.observed import (
     runner_ref,
 )
 from reconciler.kinds.runner.ops import GITHUB
-
-# What an adapter may raise when its host cannot be read. Its own errors, or an OSError for
-# an adapter that talks to the host directly (SSH).
-HOST_READ_ERRORS = (DokployError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -141,8 +136,8 @@ class RunnerObserver:
             seen.unusable = await adapter.preflight()
             if seen.unusable is None:
                 seen.processes = {p.name: p for p in await adapter.list_processes()}
-        except HOST_READ_ERRORS as exc:
-            seen.problem = f"host {host} could not be read: {exc}"
+        except Exception as exc:  # any adapter's failure: fail closed, never "no processes"
+            seen.problem = f"host {host} could not be read: {type(exc).__name__}: {exc}"
         return seen
 
     def _busy_by_pool(

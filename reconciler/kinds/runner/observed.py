@@ -13,7 +13,7 @@ from providers.github.models import Runner
 from providers.hosts.base import ProcessState, RunnerProcess
 from reconciler.core.inventory import Owned
 from reconciler.core.outcomes import ObjectRef
-from reconciler.kinds.runner.lanes import MANAGED_LABEL
+from reconciler.kinds.runner.lanes import DRAINING_LABEL, MANAGED_LABEL
 from reconciler.kinds.runner.ops import GITHUB, PROCESS_PROVIDER
 
 RUNNER_TYPE = "runner"
@@ -57,6 +57,10 @@ class SeenRunner:
     @property
     def online(self) -> bool:
         return self.status == "online"
+
+    @property
+    def cordoned(self) -> bool:
+        return DRAINING_LABEL in self.labels
 
 
 @dataclass(frozen=True)

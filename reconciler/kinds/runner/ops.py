@@ -20,6 +20,7 @@ class Op(StrEnum):
     record = "record"  # remember what a pass saw (orphan, offline, gone); nothing outside
     remove_orphan = "remove_orphan"
     create = "create"
+    relabel = "relabel"  # gives a drained-then-needed-again runner its pool's labels back
     restart = "restart"
     drain = "drain"
     remove = "remove"
@@ -30,6 +31,7 @@ RUNNER_OPS = op_table(
     OpSpec(Op.record, 0, Effect.update, Risk.safe),
     OpSpec(Op.remove_orphan, 1, Effect.delete, Risk.destructive),
     OpSpec(Op.create, 2, Effect.create, Risk.safe),
+    OpSpec(Op.relabel, 2, Effect.update, Risk.safe),
     OpSpec(Op.restart, 2, Effect.run, Risk.disruptive),
     # Deregisters and stops an idle runner; its host application stays, stopped.
     OpSpec(Op.drain, 3, Effect.run, Risk.disruptive),
@@ -41,6 +43,7 @@ ALLOW_FLAG: dict[str, str | None] = {
     Op.record: None,
     Op.remove_orphan: "remove",
     Op.create: "create",
+    Op.relabel: "create",
     Op.restart: "restart",
     Op.drain: "drain",
     Op.remove: "remove",
