@@ -91,9 +91,10 @@ class BlockerType(StrEnum):
     # stored desired state the current rules refuse (stored before they existed)
     invalid_desired_state = "invalid_desired_state"
     # runner pools: a host not approved (or not declared), a host no adapter can use (or
-    # that its provider does not list), a repository the pool does not allow
+    # that its provider does not list), a full host, a repository the pool does not allow
     host_not_approved = "host_not_approved"
     host_unsupported = "host_unsupported"
+    host_full = "host_full"  # the host holds its `maxRunners` already
     repository_not_allowed = "repository_not_allowed"
 
 

@@ -41,6 +41,7 @@ spec:
   type: dokploy-server
   dokployServer: {server}
   approved: {approved}
+  maxRunners: {max_runners}
 ---
 apiVersion: setpoint.dev/v1
 kind: RunnerPool
@@ -82,6 +83,7 @@ class Rig:
         count: tuple[int, int] = (1, 2),
         allow: str = "[create, drain, restart, remove]",
         server: str = "build-1",
+        max_runners: int = 4,
     ) -> None:
         text = POOL.format(
             approved=str(approved).lower(),
@@ -91,6 +93,7 @@ class Rig:
             max=count[1],
             allow=allow,
             server=server,
+            max_runners=max_runners,
         )
         (self.folder / "runners.yaml").write_text(text)
         store_fleet(self.engine, self.folder)

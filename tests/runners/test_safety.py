@@ -113,3 +113,13 @@ def _every_row(engine: Engine) -> str:
             for table in metadata.sorted_tables
             for row in connection.execute(select(table))
         )
+
+
+async def test_a_full_host_takes_no_new_runner(rig: Rig) -> None:
+    rig.declare(count=(2, 2), max_runners=1)
+    report = await rig.reconcile()
+    assert outcomes(report) == {"runner:ci/1": "applied", "runner:ci/2": "blocked"}
+    plan = await compute_plan(rig.runtime)
+    assert [(b.type.value, b.lane) for b in plan.blockers] == [("host_full", "runner:ci/2")]
+    assert "maxRunners" in plan.blockers[0].message
+    assert set(rig.runners()) == {"setpoint-ci-1"}

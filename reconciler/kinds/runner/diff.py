@@ -202,6 +202,8 @@ def gate(
     if desired is None:
         return []
     found = _pool_gate(lane, desired.pool, seen)
+    if not found and Op.create in acting:
+        found = _capacity_gate(lane, desired.pool, seen)
     if found:
         return found
     return [
@@ -249,6 +251,19 @@ def _pool_gate(lane: str, pool: PoolView, seen: ObservedRunnerLane) -> list[Bloc
     if seen.host_problem is not None:
         return [_blocker(BlockerType.host_unsupported, lane, seen.host_problem)]
     return _repository_gate(lane, pool)
+
+
+def _capacity_gate(lane: str, pool: PoolView, seen: ObservedRunnerLane) -> list[Blocker]:
+    """A new process on a host that holds its `maxRunners` already is refused."""
+    assert pool.host is not None
+    others = seen.host_runners - (1 if seen.process is not None else 0)
+    if seen.process is not None or others < pool.host.max_runners:
+        return []
+    message = (
+        f"Host {pool.spec.host} holds {others} runner(s), its spec.maxRunners: raise "
+        f"maxRunners, or lower another pool's count, to place {lane}"
+    )
+    return [_blocker(BlockerType.host_full, lane, message, flag="Host.spec.maxRunners")]
 
 
 def _repository_gate(lane: str, pool: PoolView) -> list[Blocker]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from desired_state.host import HostSpec
 from providers.github.runners import RunnersApi
@@ -16,7 +16,7 @@ from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import BlastRadiusGuard
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import LaneDiff, Observation, OpSpec
-from reconciler.kinds.runner.diff import RunnerRules, diff_runner_lane
+from reconciler.kinds.runner.diff import RunnerRules, diff_runner_lane, wanted
 from reconciler.kinds.runner.execute import RunnerExecutor, RunnerTimings
 from reconciler.kinds.runner.hosts import HOST_ADAPTERS, AdapterEntry, build_adapters
 from reconciler.kinds.runner.lanes import (
@@ -113,7 +113,21 @@ class RunnerKind:
         seen = observation.lanes.get(lane)
         if not isinstance(seen, ObservedRunnerLane):
             return LaneDiff(lane=lane)  # not observed: its problem blocks it
+        # Creates of one pass share the host's room: lanes before this one go first.
+        seen = replace(seen, host_runners=seen.host_runners + self._queued(lane, observation))
         return diff_runner_lane(lane, self.desired.get(lane), seen, self.rules)
+
+    def _queued(self, lane: str, observation: Observation) -> int:
+        """Lanes on this lane's host, ordered before it, that want a new process."""
+        mine = observation.lanes[lane]
+        count = 0
+        for other in sorted(observation.lanes):
+            if other >= lane:
+                break
+            seen = observation.lanes[other]
+            if seen.host == mine.host and seen.process is None:
+                count += wanted(self.desired.get(other), seen)
+        return count
 
     def executor(self, runtime: Runtime) -> RunnerExecutor:
         settings = runtime.settings

@@ -95,6 +95,7 @@ class RunnerObserver:
             owned=owned,
             gone=gone,
             pool_busy=pool_busy,
+            host_runners=len(host.processes),
             host_problem=host.unusable,
             now=self.now,
         )

@@ -73,6 +73,7 @@ class ObservedRunnerLane:
     owned: tuple[Owned, ...] = ()
     gone: tuple[ObjectRef, ...] = ()  # owned registrations GitHub answered 404 for
     pool_busy: int = 0  # managed runners of the pool busy now
+    host_runners: int = 0  # runner processes on the host, of every pool, this one's included
     host_problem: str | None = None  # the host cannot be used (no adapter, not listed)
     now: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
