@@ -173,3 +173,18 @@ kind: Host
 metadata: {name: build-1}
 spec: {type: dokploy-server, dokployServer: build-1, approved: true}
 """
+
+
+async def test_without_jit_configs_a_registration_token_is_used_instead(rig: Rig) -> None:
+    rig.github.faults.add(
+        "error",
+        method="POST",
+        path="/repos/acme/shop/actions/runners/generate-jitconfig",
+        status=404,
+    )
+    rig.declare(count=(1, 1))
+    report = await rig.reconcile()
+    assert outcomes(report) == {"runner:ci/1": "applied"}
+    runner = rig.runners()["setpoint-ci-1"]
+    assert runner.status == "online" and "setpoint-managed" in _labels(rig, "setpoint-ci-1")
+    assert set(outcomes(await rig.reconcile()).values()) == {"converged"}  # owned, recorded

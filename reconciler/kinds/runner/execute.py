@@ -10,7 +10,6 @@ answer straight to the host adapter as a `SecretValue`: never into params, outco
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,26 +17,16 @@ from typing import Any
 import anyio
 
 from providers.github.errors import GitHubConflict, GitHubError, GitHubNotFound, RunnerBusy
-from providers.github.models import JitConfig, RunnerScope
+from providers.github.models import RunnerScope
 from providers.github.runners import RunnersApi
-from providers.hosts.base import HostAdapter, ProcessState, RunnerLaunch
+from providers.hosts.base import HostAdapter, RunnerLaunch
 from reconciler.core.outcomes import Claim, Done, Facts, Failed, ObjectRef, Outcome, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionFailed
 from reconciler.kinds.runner.lanes import DRAINING_LABEL, cordoned_labels, pool_and_slot
 from reconciler.kinds.runner.observed import process_ref, runner_ref
 from reconciler.kinds.runner.ops import Op
-from reconciler.secret_values import SecretValue
-
-RUNNER_GROUP = 1  # GitHub's Default runner group
-
-
-@dataclass(frozen=True)
-class RunnerTimings:
-    online_timeout: float
-    poll: float
-    idle_window: float
-    busy_retry: float
+from reconciler.kinds.runner.register import Registrar, Registration, RunnerTimings
 
 
 @dataclass
@@ -183,8 +172,9 @@ class RunnerExecutor:
     async def _register_and_start(self, action: Action, releases: tuple[ObjectRef, ...]) -> Outcome:
         p = action.params
         scope = RunnerScope.parse(p["scope"])
+        registrar = Registrar(self.github, self.timings)
         try:
-            jit = await self.github.generate_jit_config(scope, p["name"], RUNNER_GROUP, p["labels"])
+            registration = await registrar.register(scope, p["name"], list(p["labels"]))
         except GitHubConflict:
             return Failed(
                 f"GitHub already has a runner named {p['name']} in {p['scope']} that this "
@@ -192,70 +182,34 @@ class RunnerExecutor:
                 "delete it on GitHub (Settings > Actions > Runners), then plan again"
             )
         adapter = self._adapter(action)
+        runner_id = registration.runner_id
         try:
-            why_not = await self._start_and_verify(action, adapter, jit)
+            await adapter.start(_launch(action, registration))
+            runner_id, why_not = await registrar.wait_online(scope, p["name"], runner_id, adapter)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._clean_up(action, adapter, jit.runner.id)
+                await self._clean_up(action, adapter, runner_id)
             raise
-        if why_not is not None:
-            cleaned = await self._clean_up(action, adapter, jit.runner.id)
+        if why_not is not None or runner_id is None:
+            cleaned = await self._clean_up(action, adapter, runner_id)
             return Failed(
                 f"runner {p['name']} is not online in {p['scope']}: {why_not}; {cleaned}. "
-                f"Recovery: check that host "
-                f"{p['host']} can pull {p['image']} and reach GitHub, then plan again"
+                f"Recovery: check that host {p['host']} can pull {p['image']} and reach "
+                "GitHub, then plan again"
             )
-        facts = _site_facts(p)
+        how = "a JIT config" if registration.jit else "a registration token"
         return Done(
-            f"runner {p['name']} (id {jit.runner.id}) is online in {p['scope']} on {p['host']}",
-            outputs={"runner_id": jit.runner.id},
+            f"runner {p['name']} (id {runner_id}) is online in {p['scope']} on {p['host']}, "
+            f"registered with {how}",
+            outputs={"runner_id": runner_id},
             claims=(
-                Claim(runner_ref(jit.runner.id), p["name"], facts=facts),
+                Claim(runner_ref(runner_id), p["name"], facts=_site_facts(p)),
                 self._process_claim(p, {"orphan_seen_at": None}),
             ),
             releases=releases,
         )
 
-    async def _start_and_verify(
-        self, action: Action, adapter: HostAdapter, jit: JitConfig
-    ) -> str | None:
-        p = action.params
-        launch = RunnerLaunch(
-            name=p["name"],
-            lane=action.lane,
-            pool=p["pool"],
-            image=p["image"],
-            labels=tuple(p["labels"]),
-            github_url=p["github_url"],
-            registration=SecretValue(jit.encoded_jit_config.get_secret_value()),
-            jit=True,
-            ephemeral=p["ephemeral"],
-        )
-        await adapter.start(launch)
-        return await self._wait_online(
-            RunnerScope.parse(p["scope"]), jit.runner.id, adapter, p["name"]
-        )
-
-    async def _wait_online(
-        self, scope: RunnerScope, runner_id: int, adapter: HostAdapter, name: str
-    ) -> str | None:
-        """None once GitHub shows the runner online; else why it will not be."""
-        deadline = time.monotonic() + self.timings.online_timeout
-        while True:
-            try:
-                if (await self.github.get_runner(scope, runner_id)).online:
-                    return None
-            except GitHubNotFound:
-                return "it was deregistered while starting"
-            # The host's view too: a process that failed will never come online.
-            process = next((p for p in await adapter.list_processes() if p.name == name), None)
-            if process is not None and process.state is ProcessState.failed:
-                return f"its process failed on host {adapter.host}"
-            if time.monotonic() >= deadline:
-                return f"it did not come online within {self.timings.online_timeout:.0f} s"
-            await anyio.sleep(min(self.timings.poll, max(0.0, deadline - time.monotonic())))
-
-    async def _clean_up(self, action: Action, adapter: HostAdapter, runner_id: int) -> str:
+    async def _clean_up(self, action: Action, adapter: HostAdapter, runner_id: int | None) -> str:
         """Undo a create that did not come online; says what was done, or what is left."""
         p = action.params
         left: list[str] = []
@@ -267,7 +221,8 @@ class RunnerExecutor:
         except Exception as exc:
             left.append(f"process {p['name']} on {p['host']} ({type(exc).__name__})")
         try:
-            await self.github.delete_runner(RunnerScope.parse(p["scope"]), runner_id)
+            if runner_id is not None:
+                await self.github.delete_runner(RunnerScope.parse(p["scope"]), runner_id)
         except GitHubNotFound:
             pass
         except GitHubError as exc:
@@ -286,6 +241,21 @@ class RunnerExecutor:
         if adapter is None:
             raise ActionFailed(f"no host adapter for host {action.params['host']}")
         return adapter
+
+
+def _launch(action: Action, registration: Registration) -> RunnerLaunch:
+    p = action.params
+    return RunnerLaunch(
+        name=p["name"],
+        lane=action.lane,
+        pool=p["pool"],
+        image=p["image"],
+        labels=tuple(p["labels"]),
+        github_url=p["github_url"],
+        registration=registration.secret,
+        jit=registration.jit,
+        ephemeral=p["ephemeral"],
+    )
 
 
 def _site_facts(p: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from reconciler.core.plans import BlastRadiusGuard
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import LaneDiff, Observation, OpSpec
 from reconciler.kinds.runner.diff import RunnerRules, diff_runner_lane, wanted
-from reconciler.kinds.runner.execute import RunnerExecutor, RunnerTimings
+from reconciler.kinds.runner.execute import RunnerExecutor
 from reconciler.kinds.runner.hosts import HOST_ADAPTERS, AdapterEntry, build_adapters
 from reconciler.kinds.runner.lanes import (
     KIND,
@@ -31,6 +31,7 @@ from reconciler.kinds.runner.observe import RunnerObserver, Site
 from reconciler.kinds.runner.observed import ObservedRunnerLane
 from reconciler.kinds.runner.ops import RUNNER_OPS
 from reconciler.kinds.runner.policy import RunnerLanePolicy
+from reconciler.kinds.runner.register import RunnerTimings
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 
