@@ -76,6 +76,9 @@ class DokployContainerHost:
         self._client = client
         self._host = host
         self._server = server
+        # One index for every start through this adapter: concurrent starts of one apply
+        # make the project and environment once (the index locks per name).
+        self._index = ProjectIndex(client)
 
     @property
     def host(self) -> str:
@@ -93,11 +96,7 @@ class DokployContainerHost:
         return None
 
     async def list_processes(self) -> list[RunnerProcess]:
-        environment = await self._environment()
-        if environment is None:
-            return []
-        fresh = await self._client.environment_one(environment.environment_id)
-        return [self._process(app) for app in fresh.applications]
+        return [self._process(app) for app in await self._applications()]
 
     async def start(self, launch: RunnerLaunch) -> RunnerProcess:
         application = await self._application(launch.name)
@@ -146,20 +145,25 @@ class DokployContainerHost:
             pool=described.get("pool"),
         )
 
-    async def _environment(self) -> Environment | None:
-        for project in await self._client.project_all():
-            if project.name == PROJECT:
-                for environment in project.environments:
-                    if environment.name == self._host:
-                        return environment
-        return None
+    async def _environments(self) -> list[Environment]:
+        """This host's environments: one, unless someone made a second of the same name."""
+        return [
+            environment
+            for project in await self._client.project_all()
+            if project.name == PROJECT
+            for environment in project.environments
+            if environment.name == self._host
+        ]
+
+    async def _applications(self) -> list[Application]:
+        found: list[Application] = []
+        for environment in await self._environments():
+            fresh = await self._client.environment_one(environment.environment_id)
+            found.extend(fresh.applications)
+        return found
 
     async def _application(self, name: str) -> Application | None:
-        environment = await self._environment()
-        if environment is None:
-            return None
-        fresh = await self._client.environment_one(environment.environment_id)
-        return next((a for a in fresh.applications if a.name == name), None)
+        return next((a for a in await self._applications() if a.name == name), None)
 
     async def _server_id(self) -> str:
         for server in await self._client.server_all():
@@ -168,9 +172,8 @@ class DokployContainerHost:
         raise DokployNotFound(f"Dokploy lists no server named {self._server!r}")
 
     async def _create(self, launch: RunnerLaunch) -> Application:
-        index = ProjectIndex(self._client)
-        project, _ = await index.ensure_project(PROJECT, description="Setpoint's runners")
-        environment, _ = await index.ensure_environment(project.project_id, self._host)
+        project, _ = await self._index.ensure_project(PROJECT, description="Setpoint's runners")
+        environment, _ = await self._index.ensure_environment(project.project_id, self._host)
         # ensure_application looks up by name after a lost answer: never a second runner.
         application, _ = await ensure_application(
             self._client,

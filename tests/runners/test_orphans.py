@@ -24,36 +24,52 @@ async def _delete_application(rig: Rig, name: str) -> None:
 async def test_a_registration_without_a_process_is_marked_then_removed_and_replaced(
     rig: Rig,
 ) -> None:
-    rig.declare(count=(1, 1))
+    rig.declare(count=(2, 2))
     await rig.reconcile()
+    # Two creates side by side made one project and one environment for the host.
+    assert [p["name"] for p in rig.dokploy.state.projects.values()] == ["setpoint-runners"]
+    assert len(rig.dokploy.state.environments) == 2  # `production`, and `build-1`
     before = rig.runners()["setpoint-ci-1"]
     await _delete_application(rig, "setpoint-ci-1")
     rig.github.set_runner(before.id, status="offline")
 
     marked = await rig.reconcile()
-    assert outcomes(marked) == {"runner:ci/1": "applied"}  # recorded, nothing else
+    assert outcomes(marked)["runner:ci/1"] == "applied"  # recorded, nothing else
     assert before.id in rig.github.runners
     quiet = await rig.reconcile()  # within the grace: left alone
-    assert before.id in rig.github.runners and outcomes(quiet) == {"runner:ci/1": "converged"}
+    assert before.id in rig.github.runners and outcomes(quiet)["runner:ci/1"] == "converged"
 
     rig.clock.offset += 120  # past runner_orphan_grace_seconds
     removed = await rig.reconcile()
-    assert outcomes(removed) == {"runner:ci/1": "applied"}
+    assert outcomes(removed)["runner:ci/1"] == "applied"
     assert before.id not in rig.github.runners
     refilled = await rig.reconcile()
-    assert outcomes(refilled) == {"runner:ci/1": "applied"}
+    assert outcomes(refilled)["runner:ci/1"] == "applied"
     assert rig.runners()["setpoint-ci-1"].status == "online"
 
 
+async def test_a_host_listing_no_process_while_setpoint_owns_some_blocks(rig: Rig) -> None:
+    rig.declare(count=(1, 1))
+    await rig.reconcile()
+    before = rig.runners()["setpoint-ci-1"]
+    await _delete_application(rig, "setpoint-ci-1")  # the host now lists nothing at all
+    report = await rig.reconcile()
+    assert outcomes(report) == {"runner:ci/1": "blocked"}
+    plan = await compute_plan(rig.runtime)
+    assert [b.type.value for b in plan.blockers] == ["observation_incomplete"]
+    assert "not read as gone" in plan.blockers[0].message
+    assert before.id in rig.github.runners
+
+
 async def test_an_orphan_is_only_marked_when_the_pool_does_not_allow_remove(rig: Rig) -> None:
-    rig.declare(count=(1, 1), allow="[create]")
+    rig.declare(count=(2, 2), allow="[create]")
     await rig.reconcile()
     before = rig.runners()["setpoint-ci-1"]
     await _delete_application(rig, "setpoint-ci-1")
     await rig.reconcile()  # marked
     rig.clock.offset += 120
     report = await rig.reconcile()
-    assert outcomes(report) == {"runner:ci/1": "blocked"}
+    assert outcomes(report)["runner:ci/1"] == "blocked"
     assert before.id in rig.github.runners
 
 

@@ -76,7 +76,8 @@ def _proposals(
     rules: RunnerRules,
     notes: list[str],
 ) -> list[Proposal]:
-    orphan = _orphan(seen)
+    # A host that cannot be used shows no processes; that is no evidence of an orphan.
+    orphan = _orphan(seen) if seen.host_problem is None else None
     if orphan is not None:  # nothing else happens to the slot until the orphan is gone
         step = _mark_or_remove(seen, orphan, rules)
         return [step] if step is not None else []
@@ -94,8 +95,9 @@ def _orphan(seen: ObservedRunnerLane) -> str | None:
     was never registered (not recorded, or already marked)."""
     if seen.runner is not None and seen.process is None and not seen.busy:
         return "registered, but its host has no process"
+    # With a stranger holding the name, the process may be the stranger's: never touched.
     unrecorded = not seen.owns_process() or _orphan_since(seen) is not None
-    if seen.process is not None and seen.runner is None and unrecorded:
+    if seen.process is not None and seen.runner is None and seen.stranger is None and unrecorded:
         return "a process that was never registered"
     return None
 

@@ -20,6 +20,7 @@ from reconciler.core.plans import ABSENT, object_fingerprint
 from reconciler.kinds.base import Observation, ObservationProblem
 from reconciler.kinds.runner.lanes import KIND, pool_and_slot
 from reconciler.kinds.runner.observed import (
+    PROCESS_TYPE,
     RUNNER_TYPE,
     ObservedRunnerLane,
     SeenRunner,
@@ -139,7 +140,22 @@ class RunnerObserver:
                 seen.processes = {p.name: p for p in await adapter.list_processes()}
         except Exception as exc:  # any adapter's failure: fail closed, never "no processes"
             seen.problem = f"host {host} could not be read: {type(exc).__name__}: {exc}"
+        owned = self._owned_processes(host)
+        if seen.unusable is None and seen.problem is None and not seen.processes and owned:
+            seen.problem = (
+                f"host {host} lists no runner process, but Setpoint owns {owned} there: "
+                "not read as gone"
+            )
         return seen
+
+    def _owned_processes(self, host: str) -> int:
+        return sum(
+            1
+            for o in self.owned.objects
+            if o.kind == KIND
+            and o.object_type == PROCESS_TYPE
+            and o.object_id.startswith(f"{host}/")
+        )
 
     def _busy_by_pool(
         self, sites: Sequence[Site], scopes: dict[str, _Scope], hosts: dict[str, _Host]
