@@ -21,7 +21,7 @@ app = typer.Typer(
 
 
 @app.command("list")
-def list_runners(output: OutputFormat = OUTPUT_OPTION) -> None:
+def list_runner_rows(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Every runner in the pools' scopes: managed ones with lane, host and process;
     unmanaged ones (never touched) with their labels."""
     import dataclasses

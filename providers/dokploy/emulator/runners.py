@@ -36,7 +36,7 @@ def _parsed(env: str | None) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def _scope(values: dict[str, str]) -> str:
+def _runner_scope(values: dict[str, str]) -> str:
     return values.get("ACTIONS_RUNNER_INPUT_URL", "").removeprefix(GITHUB_PREFIX).strip("/")
 
 
@@ -49,7 +49,7 @@ def runner_started(link: RunnerLinkLike | None, env: str | None) -> None:
     elif TOKEN_KEY in values:
         labels = [x for x in values.get("ACTIONS_RUNNER_INPUT_LABELS", "").split(",") if x]
         link.started_with_token(
-            _scope(values),
+            _runner_scope(values),
             values.get("ACTIONS_RUNNER_INPUT_NAME", ""),
             values[TOKEN_KEY],
             labels,
@@ -64,4 +64,4 @@ def runner_stopped(link: RunnerLinkLike | None, env: str | None) -> None:
     if JIT_KEY in values:
         link.stopped(values[JIT_KEY])
     elif TOKEN_KEY in values:
-        link.stopped_by_name(_scope(values), values.get("ACTIONS_RUNNER_INPUT_NAME", ""))
+        link.stopped_by_name(_runner_scope(values), values.get("ACTIONS_RUNNER_INPUT_NAME", ""))

@@ -2,7 +2,7 @@
 
 The slot decides first what it should hold (`wanted`: a runner, or nothing), then what to do:
 clear an orphan, create, restart, drain or remove; then the pool's opt-in gates each action
-(`gate`), and anything not allowed becomes a typed blocker that names the flag that would
+(`runner_gate`), and anything not allowed becomes a typed blocker that names the flag that would
 allow it. A busy runner is never proposed for stopping: scaling down waits for it.
 """
 
@@ -16,7 +16,7 @@ from reconciler.core.plans import Blocker, BlockerType
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.runner.lanes import PoolView, RunnerLane
 from reconciler.kinds.runner.observed import ObservedRunnerLane, runner_ref
-from reconciler.kinds.runner.ops import ALLOW_FLAG, Op
+from reconciler.kinds.runner.ops import ALLOW_FLAG, RunnerOp
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ def diff_runner_lane(
         )
         for op, reason, extra in proposals
     ]
-    result.blockers = gate(lane, desired, seen, [op for op, _, _ in proposals])
+    result.blockers = runner_gate(lane, desired, seen, [op for op, _, _ in proposals])
     return result
 
 
-Proposal = tuple[Op, str, dict[str, Any]]
+Proposal = tuple[RunnerOp, str, dict[str, Any]]
 
 
 def _proposals(
@@ -86,7 +86,7 @@ def _proposals(
         return [step]
     if seen.gone:
         forget = [ref.object_id for ref in seen.gone]
-        return [(Op.record, "forget registrations GitHub no longer has", {"forget": forget})]
+        return [(RunnerOp.record, "forget registrations GitHub no longer has", {"forget": forget})]
     return []
 
 
@@ -105,9 +105,13 @@ def _orphan(seen: ObservedRunnerLane) -> str | None:
 def _mark_or_remove(seen: ObservedRunnerLane, what: str, rules: RunnerRules) -> Proposal | None:
     marked = _orphan_since(seen)
     if marked is None:
-        return (Op.record, f"orphan: {what}; marked, removed in a later pass", {"orphan": what})
+        return (
+            RunnerOp.record,
+            f"orphan: {what}; marked, removed in a later pass",
+            {"orphan": what},
+        )
     if seen.now - marked >= rules.orphan_grace:
-        return (Op.remove_orphan, f"orphan since an earlier pass: {what}", {})
+        return (RunnerOp.remove_orphan, f"orphan since an earlier pass: {what}", {})
     return None
 
 
@@ -122,18 +126,22 @@ def _orphan_since(seen: ObservedRunnerLane) -> float | None:
 def _fill(seen: ObservedRunnerLane, rules: RunnerRules) -> Proposal | None:
     runner = seen.runner
     if runner is None:
-        return (Op.create, "the pool needs a runner in this slot", {})
+        return (RunnerOp.create, "the pool needs a runner in this slot", {})
     if runner.cordoned:
-        return (Op.relabel, "drained earlier, needed again: it gets its pool's labels back", {})
+        return (
+            RunnerOp.relabel,
+            "drained earlier, needed again: it gets its pool's labels back",
+            {},
+        )
     if runner.online:
         return None
     if not seen.running:
-        return (Op.restart, "registered and offline, and its process is not running", {})
+        return (RunnerOp.restart, "registered and offline, and its process is not running", {})
     offline_since = seen.facts(_runner_ref(seen)).get("offline_seen_at")
     if not isinstance(offline_since, int | float):
-        return (Op.record, "offline while its process runs; watched", {"offline": True})
+        return (RunnerOp.record, "offline while its process runs; watched", {"offline": True})
     if seen.now - offline_since >= rules.offline_grace:
-        return (Op.restart, f"offline for more than {rules.offline_grace:.0f} s", {})
+        return (RunnerOp.restart, f"offline for more than {rules.offline_grace:.0f} s", {})
     return None
 
 
@@ -145,12 +153,12 @@ def _empty(
         return None
     if seen.runner is None and not seen.running:
         if desired is None and seen.owns_process():
-            return (Op.remove, "no longer desired: its stopped process is deleted", {})
+            return (RunnerOp.remove, "no longer desired: its stopped process is deleted", {})
         return None
     reason = "no longer desired" if desired is None else "the pool needs fewer runners now"
     if desired is None or "remove" in desired.pool.spec.allow:
-        return (Op.remove, reason, {})
-    return (Op.drain, reason, {})
+        return (RunnerOp.remove, reason, {})
+    return (RunnerOp.drain, reason, {})
 
 
 def _runner_ref(seen: ObservedRunnerLane) -> ObjectRef:
@@ -191,20 +199,20 @@ def _owned_name(seen: ObservedRunnerLane) -> str:
     return seen.runner.name if seen.runner else ""
 
 
-def gate(
-    lane: str, desired: RunnerLane | None, seen: ObservedRunnerLane, ops: list[Op]
+def runner_gate(
+    lane: str, desired: RunnerLane | None, seen: ObservedRunnerLane, ops: list[RunnerOp]
 ) -> list[Blocker]:
     """Blockers for actions the pool has not opted in to. `record` changes nothing outside
     and is never blocked; a lane no longer desired is left to an operator (lane policy)."""
     acting = [op for op in ops if ALLOW_FLAG[op] is not None]
     if not acting:
         return []
-    if seen.stranger is not None and Op.create in acting:
+    if seen.stranger is not None and RunnerOp.create in acting:
         return [_blocker(BlockerType.not_owned, lane, _stranger_message(seen))]
     if desired is None:
         return []
     found = _pool_gate(lane, desired.pool, seen)
-    if not found and Op.create in acting:
+    if not found and RunnerOp.create in acting:
         found = _capacity_gate(lane, desired.pool, seen)
     if found:
         return found

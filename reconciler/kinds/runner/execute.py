@@ -25,7 +25,7 @@ from reconciler.core.plans import Action
 from reconciler.errors import ActionFailed
 from reconciler.kinds.runner.lanes import DRAINING_LABEL, cordoned_labels, pool_and_slot
 from reconciler.kinds.runner.observed import process_ref, runner_ref
-from reconciler.kinds.runner.ops import Op
+from reconciler.kinds.runner.ops import RunnerOp
 from reconciler.kinds.runner.register import Registrar, Registration, RunnerTimings
 
 
@@ -38,13 +38,13 @@ class RunnerExecutor:
 
     async def execute(self, action: Action) -> Outcome:
         handlers: dict[str, Callable[[Action], Awaitable[Outcome]]] = {
-            Op.record: self._record,
-            Op.create: self._create,
-            Op.relabel: self._relabel,
-            Op.restart: self._restart,
-            Op.drain: self._drain,
-            Op.remove: self._remove,
-            Op.remove_orphan: self._remove,
+            RunnerOp.record: self._record,
+            RunnerOp.create: self._create,
+            RunnerOp.relabel: self._relabel,
+            RunnerOp.restart: self._restart,
+            RunnerOp.drain: self._drain,
+            RunnerOp.remove: self._remove,
+            RunnerOp.remove_orphan: self._remove,
         }
         return await handlers[action.op](action)
 

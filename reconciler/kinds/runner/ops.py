@@ -16,7 +16,7 @@ GITHUB = "github"  # the provider runner registrations live in
 PROCESS_PROVIDER = "host"  # ownership records of runner processes: object id "<host>/<name>"
 
 
-class Op(StrEnum):
+class RunnerOp(StrEnum):
     record = "record"  # remember what a pass saw (orphan, offline, gone); nothing outside
     remove_orphan = "remove_orphan"
     create = "create"
@@ -28,23 +28,23 @@ class Op(StrEnum):
 
 RUNNER_OPS = op_table(
     # Only records what this pass saw; changes nothing outside.
-    OpSpec(Op.record, 0, Effect.update, Risk.safe),
-    OpSpec(Op.remove_orphan, 1, Effect.delete, Risk.destructive),
-    OpSpec(Op.create, 2, Effect.create, Risk.safe),
-    OpSpec(Op.relabel, 2, Effect.update, Risk.safe),
-    OpSpec(Op.restart, 2, Effect.run, Risk.disruptive),
+    OpSpec(RunnerOp.record, 0, Effect.update, Risk.safe),
+    OpSpec(RunnerOp.remove_orphan, 1, Effect.delete, Risk.destructive),
+    OpSpec(RunnerOp.create, 2, Effect.create, Risk.safe),
+    OpSpec(RunnerOp.relabel, 2, Effect.update, Risk.safe),
+    OpSpec(RunnerOp.restart, 2, Effect.run, Risk.disruptive),
     # Deregisters and stops an idle runner; its host application stays, stopped.
-    OpSpec(Op.drain, 3, Effect.run, Risk.disruptive),
-    OpSpec(Op.remove, 3, Effect.delete, Risk.destructive),
+    OpSpec(RunnerOp.drain, 3, Effect.run, Risk.disruptive),
+    OpSpec(RunnerOp.remove, 3, Effect.delete, Risk.destructive),
 )
 
 # The pool's `allow` entry each operation needs; `record` changes nothing and needs none.
 ALLOW_FLAG: dict[str, str | None] = {
-    Op.record: None,
-    Op.remove_orphan: "remove",
-    Op.create: "create",
-    Op.relabel: "create",
-    Op.restart: "restart",
-    Op.drain: "drain",
-    Op.remove: "remove",
+    RunnerOp.record: None,
+    RunnerOp.remove_orphan: "remove",
+    RunnerOp.create: "create",
+    RunnerOp.relabel: "create",
+    RunnerOp.restart: "restart",
+    RunnerOp.drain: "drain",
+    RunnerOp.remove: "remove",
 }
