@@ -133,7 +133,7 @@ def _fill(seen: ObservedRunnerLane, rules: RunnerRules) -> Proposal | None:
             "drained earlier, needed again: it gets its pool's labels back",
             {},
         )
-    if runner.online:
+    if runner.online or seen.busy:  # busy and offline: flags lag; never restarted mid-job
         return None
     if not seen.running:
         return (RunnerOp.restart, "registered and offline, and its process is not running", {})
