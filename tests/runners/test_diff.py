@@ -3,6 +3,8 @@ never acts on a stranger, and acts only as far as the pool opts in."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -42,7 +44,7 @@ def _runner(busy: bool, online: bool, owner: str | None = "runner:ci/2") -> Seen
     )
 
 
-def _owned(kind_facts: dict[str, object]) -> tuple[Owned, ...]:
+def _owned(kind_facts: Mapping[str, object]) -> tuple[Owned, ...]:
     return (
         Owned(
             "github",
