@@ -52,7 +52,7 @@ spec:
   allowedRepositories: {allowed}
   host: build-1
   count: {{min: {min}, max: {max}}}
-  labels: [self-hosted, linux, shop]
+  labels: {labels}
   image: ghcr.io/actions/actions-runner:2.321.0
   ephemeral: false
   allow: {allow}
@@ -84,6 +84,7 @@ class Rig:
         allow: str = "[create, drain, restart, remove]",
         server: str = "build-1",
         max_runners: int = 4,
+        labels: str = "[self-hosted, linux, shop]",
     ) -> None:
         text = POOL.format(
             approved=str(approved).lower(),
@@ -94,6 +95,7 @@ class Rig:
             allow=allow,
             server=server,
             max_runners=max_runners,
+            labels=labels,
         )
         (self.folder / "runners.yaml").write_text(text)
         store_fleet(self.engine, self.folder)

@@ -106,6 +106,17 @@ async def test_a_draining_runner_needed_again_gets_its_labels_back(rig: Rig) -> 
     assert "setpoint-draining" not in _labels(rig, "setpoint-ci-2")
 
 
+async def test_a_pool_whose_labels_change_relabels_its_runners(rig: Rig) -> None:
+    rig.declare(count=(1, 1))
+    await rig.reconcile()
+    before = rig.runners()["setpoint-ci-1"].id
+    rig.declare(count=(1, 1), labels="[self-hosted, linux, shop, gpu]")
+    report = await rig.reconcile()
+    assert outcomes(report) == {"runner:ci/1": "applied"}
+    assert "gpu" in _labels(rig, "setpoint-ci-1")
+    assert rig.runners()["setpoint-ci-1"].id == before  # the same runner, not a new one
+
+
 def _labels(rig: Rig, name: str) -> set[str]:
     return {label for label, _ in rig.runners()[name].labels}
 

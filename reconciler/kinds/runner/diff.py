@@ -81,7 +81,10 @@ def _proposals(
     if orphan is not None:  # nothing else happens to the slot until the orphan is gone
         step = _mark_or_remove(seen, orphan, rules)
         return [step] if step is not None else []
-    step = _fill(seen, rules) if wanted(desired, seen) else _empty(desired, seen, notes, lane)
+    if desired is not None and wanted(desired, seen):
+        step = _fill(desired, seen, rules)
+    else:
+        step = _empty(desired, seen, notes, lane)
     if step is not None:
         return [step]
     if seen.gone:
@@ -123,10 +126,13 @@ def _orphan_since(seen: ObservedRunnerLane) -> float | None:
     return None
 
 
-def _fill(seen: ObservedRunnerLane, rules: RunnerRules) -> Proposal | None:
+def _fill(desired: RunnerLane, seen: ObservedRunnerLane, rules: RunnerRules) -> Proposal | None:
     runner = seen.runner
     if runner is None:
         return (RunnerOp.create, "the pool needs a runner in this slot", {})
+    missing = _missing_labels(desired, runner.labels)
+    if missing and not runner.cordoned:
+        return (RunnerOp.relabel, f"the pool's labels changed: it lacks {', '.join(missing)}", {})
     if runner.cordoned:
         return (
             RunnerOp.relabel,
@@ -143,6 +149,12 @@ def _fill(seen: ObservedRunnerLane, rules: RunnerRules) -> Proposal | None:
     if seen.now - offline_since >= rules.offline_grace:
         return (RunnerOp.restart, f"offline for more than {rules.offline_grace:.0f} s", {})
     return None
+
+
+def _missing_labels(desired: RunnerLane, have: tuple[str, ...]) -> list[str]:
+    """Canonical labels the runner lacks; GitHub compares labels without case."""
+    present = {label.lower() for label in have}
+    return [label for label in desired.pool.labels if label.lower() not in present]
 
 
 def _empty(
