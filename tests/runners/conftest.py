@@ -53,7 +53,7 @@ spec:
   host: build-1
   count: {{min: {min}, max: {max}}}
   labels: {labels}
-  image: ghcr.io/actions/actions-runner:2.321.0
+  image: {image}
   ephemeral: false
   allow: {allow}
 """
@@ -85,6 +85,7 @@ class Rig:
         server: str = "build-1",
         max_runners: int = 4,
         labels: str = "[self-hosted, linux, shop]",
+        image: str = "ghcr.io/actions/actions-runner:2.321.0",
     ) -> None:
         text = POOL.format(
             approved=str(approved).lower(),
@@ -96,6 +97,7 @@ class Rig:
             server=server,
             max_runners=max_runners,
             labels=labels,
+            image=image,
         )
         (self.folder / "runners.yaml").write_text(text)
         store_fleet(self.engine, self.folder)

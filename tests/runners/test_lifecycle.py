@@ -117,6 +117,26 @@ async def test_a_pool_whose_labels_change_relabels_its_runners(rig: Rig) -> None
     assert rig.runners()["setpoint-ci-1"].id == before  # the same runner, not a new one
 
 
+async def test_a_new_runner_image_restarts_idle_runners_onto_it(rig: Rig) -> None:
+    rig.declare(count=(1, 1))
+    await rig.reconcile()
+    before = rig.runners()["setpoint-ci-1"].id
+    rig.github.set_runner(before, busy=True)
+    rig.declare(count=(1, 1), image="ghcr.io/actions/actions-runner:2.330.0")
+    busy = await rig.reconcile()
+    assert outcomes(busy) == {"runner:ci/1": "converged"}  # mid-job: left alone
+    rig.github.set_runner(before, busy=False)
+    once = await rig.reconcile()
+    assert outcomes(once) == {"runner:ci/1": "waiting"}  # idle once
+    await anyio.sleep(IDLE_WINDOW + 0.1)
+    restarted = await rig.reconcile()
+    assert outcomes(restarted) == {"runner:ci/1": "applied"}
+    app = next(iter(rig.dokploy.state.applications.values()))
+    assert app["dockerImage"] == "ghcr.io/actions/actions-runner:2.330.0"
+    after = rig.runners()["setpoint-ci-1"]
+    assert after.status == "online" and after.id != before
+
+
 def _labels(rig: Rig, name: str) -> set[str]:
     return {label for label, _ in rig.runners()[name].labels}
 

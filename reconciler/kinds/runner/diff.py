@@ -130,17 +130,28 @@ def _fill(desired: RunnerLane, seen: ObservedRunnerLane, rules: RunnerRules) -> 
     runner = seen.runner
     if runner is None:
         return (RunnerOp.create, "the pool needs a runner in this slot", {})
+    # A restart under way cordons the runner first: it goes on, and is not undone here.
+    restart = _restart_need(desired, seen, rules)
+    if restart is not None:
+        return restart
     missing = _missing_labels(desired, runner.labels)
-    if missing and not runner.cordoned:
-        return (RunnerOp.relabel, f"the pool's labels changed: it lacks {', '.join(missing)}", {})
+    if runner.cordoned and _image_change(desired, seen) is not None:
+        return None  # cordoned for a restart onto a new image, now busy: it waits its job
     if runner.cordoned:
-        return (
-            RunnerOp.relabel,
-            "drained earlier, needed again: it gets its pool's labels back",
-            {},
-        )
-    if runner.online or seen.busy:  # busy and offline: flags lag; never restarted mid-job
+        return (RunnerOp.relabel, "drained earlier, needed again: its labels come back", {})
+    if missing:
+        return (RunnerOp.relabel, f"the pool's labels changed: it lacks {', '.join(missing)}", {})
+    return None
+
+
+def _restart_need(
+    desired: RunnerLane, seen: ObservedRunnerLane, rules: RunnerRules
+) -> Proposal | None:
+    assert seen.runner is not None
+    if seen.busy:  # flags lag (busy and offline): never restarted mid-job
         return None
+    if seen.runner.online:
+        return _image_change(desired, seen)
     if not seen.running:
         return (RunnerOp.restart, "registered and offline, and its process is not running", {})
     offline_since = seen.facts(_runner_ref(seen)).get("offline_seen_at")
@@ -149,6 +160,16 @@ def _fill(desired: RunnerLane, seen: ObservedRunnerLane, rules: RunnerRules) -> 
     if seen.now - offline_since >= rules.offline_grace:
         return (RunnerOp.restart, f"offline for more than {rules.offline_grace:.0f} s", {})
     return None
+
+
+def _image_change(desired: RunnerLane, seen: ObservedRunnerLane) -> Proposal | None:
+    """An idle runner started from another image than its pool now names is restarted."""
+    process = seen.process_ref
+    started = seen.facts(process).get("image") if process is not None else None
+    wanted_image = str(desired.pool.spec.image)
+    if not isinstance(started, str) or started == wanted_image:
+        return None
+    return (RunnerOp.restart, f"started from {started}; the pool now runs {wanted_image}", {})
 
 
 def _missing_labels(desired: RunnerLane, have: tuple[str, ...]) -> list[str]:

@@ -204,7 +204,7 @@ class RunnerExecutor:
             outputs={"runner_id": runner_id},
             claims=(
                 Claim(runner_ref(runner_id), p["name"], facts=_site_facts(p)),
-                self._process_claim(p, {"orphan_seen_at": None}),
+                self._process_claim(p, {"orphan_seen_at": None, "image": p["image"]}),
             ),
             releases=releases,
         )
