@@ -66,8 +66,9 @@ class RunnerObserver:
         """`sites` of every lane of the pools concerned (a pool's busy count needs them all);
         only the `wanted` lanes are reported."""
         observation = Observation()
-        scopes = {s.scope: await self._scope(s.scope) for s in sites}
-        hosts = {s.host: await self._host(s.host) for s in sites}
+        # One listing per scope and per host, whatever the number of lanes on them.
+        scopes = {scope: await self._scope(scope) for scope in sorted({s.scope for s in sites})}
+        hosts = {host: await self._host(host) for host in sorted({s.host for s in sites})}
         busy = self._busy_by_pool(sites, scopes, hosts)
         for site in (s for s in sites if s.lane in wanted):
             scope, host = scopes[site.scope], hosts[site.host]
