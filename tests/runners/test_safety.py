@@ -123,3 +123,23 @@ async def test_a_full_host_takes_no_new_runner(rig: Rig) -> None:
     assert [(b.type.value, b.lane) for b in plan.blockers] == [("host_full", "runner:ci/2")]
     assert "maxRunners" in plan.blockers[0].message
     assert set(rig.runners()) == {"setpoint-ci-1"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "options"),
+    [("error", {"status": 502}), ("empty_list", {})],
+)
+async def test_a_github_outage_or_an_empty_listing_removes_nothing(
+    rig: Rig, fault: str, options: dict[str, object]
+) -> None:
+    rig.declare(count=(1, 2))
+    await rig.reconcile()
+    before = rig.runners()["setpoint-ci-1"]
+    rig.declare(count=(0, 2))  # nothing needed: a pass would drain an idle runner...
+    rig.github.faults.add(fault, method="GET", path="/repos/acme/shop/actions/runners", **options)
+    report = await rig.reconcile()
+    assert outcomes(report)["runner:ci/1"] == "blocked"  # ...but it cannot see: it waits
+    plan = await compute_plan(rig.runtime)
+    assert {b.type.value for b in plan.blockers} == {"observation_incomplete"}
+    assert rig.github.runners[before.id].status == "online"
+    assert rig.applications() == {"setpoint-ci-1": "done"}
