@@ -10,6 +10,7 @@ from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 
 from providers.hosts.dokploy_container import ENV_JIT_CONFIG
+from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.records import audit
 from reconciler.records.database import session_scope
@@ -142,3 +143,14 @@ async def test_a_github_outage_or_an_empty_listing_removes_nothing(rig: Rig, out
     assert {b.type.value for b in plan.blockers} == {"observation_incomplete"}
     assert rig.github.runners[before.id].status == "online"
     assert rig.applications() == {"setpoint-ci-1": "done"}
+
+
+async def test_a_plan_made_before_its_host_lost_approval_is_refused(rig: Rig) -> None:
+    rig.declare(count=(1, 1))
+    plan = await compute_plan(rig.runtime)
+    assert [a.op for a in plan.actions] == ["create"]
+    rig.declare(count=(1, 1), approved=False)
+    result = await apply_plan(rig.runtime, plan.plan_id)
+    assert result.status == "refused" and result.refusal is not None
+    assert result.refusal.type.value == "stale_plan"
+    assert rig.runners() == {} and rig.applications() == {}

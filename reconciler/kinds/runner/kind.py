@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from desired_state.host import HostSpec
 from providers.github.runners import RunnersApi
 from reconciler.core.inventory import OwnershipSnapshot
-from reconciler.core.plans import BlastRadiusGuard
+from reconciler.core.plans import BlastRadiusGuard, object_fingerprint
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import LaneDiff, Observation, OpSpec
 from reconciler.kinds.runner.diff import RunnerRules, diff_runner_lane, wanted
@@ -103,6 +103,13 @@ class RunnerKind:
             now=self.now,
         )
         observation = await observer.observe(self.sites(lanes), set(lanes))
+        for lane in lanes:
+            desired = self.desired.get(lane)
+            if desired is not None and lane in observation.lanes:
+                # The Host is another document: revoking its approval makes plans stale.
+                host = desired.pool.host.model_dump(mode="json") if desired.pool.host else None
+                value = object_fingerprint(self.salt, {"host": host})
+                observation.fingerprint(lane, f"desired:Host/{desired.pool.spec.host}", value)
         for pool in sorted({pool_and_slot(lane)[0] for lane in lanes}):
             view = self.pools.get(pool)
             note = outdated_note(view, self.settings.runner_current_release) if view else None
