@@ -1,7 +1,6 @@
-"""Host adapters: clients for the machines and services Setpoint places runners on.
+"""Host adapters: clients for the machines and services Setpoint places products on.
 
-`base.py` is the one protocol every adapter speaks (`HostAdapter`); `dokploy_container.py`
-runs a runner as a Dokploy application, on the Dokploy client. An adapter that talks
+`base.py` is the one protocol every adapter speaks (`HostAdapter`). An adapter that talks
 HTTP builds on providers/http_core.py, as the Dokploy and GitHub
 clients do: `send` for one exchange under a deadline, its own exception classes that
 inherit `TransientFailure` for 5xx and 429, and `with_retries` with `idempotent` set
