@@ -150,3 +150,19 @@ class PlanFileRejected(SetpointError, ValueError):
 
 class ForgetRefused(SetpointError):
     """`setpoint forget` did not drop a lane's records: why, in one line."""
+
+
+class IdempotencyConflict(SetpointError, ValueError):
+    """An idempotency key was used before with a different request body (HTTP 409)."""
+
+    def __init__(self, key: str, operation_id: str) -> None:
+        self.key = key
+        self.operation_id = operation_id
+        super().__init__(
+            f"idempotency key {key!r} was used for operation {operation_id} with another body"
+        )
+
+
+class RequestRefused(SetpointError, ValueError):
+    """A workflow's request for a lane that the lane's kind cannot take (a preview asked for
+    a head its pull request no longer has): why, in one line."""

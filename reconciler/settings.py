@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,6 +112,21 @@ class Settings(BaseSettings):
     secret_store_key: SecretStr | None = Field(
         default=None,
         description="key of the encrypted secret store (`setpoint secrets keygen`); never logged",
+    )
+    review_pages: Literal["open", "token", "off"] = Field(
+        default="token",
+        description="the plan review pages: `open` (anyone who reaches them reads), `token` "
+        "(reading needs an operator token too) or `off`; applying always needs a token",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the address operators reach `setpoint serve` at (https://...); preview "
+        "comments then link to their plan's review page",
+    )
+    review_form_key: SecretStr | None = Field(
+        default=None,
+        description="key that signs the review pages' forms and sign-in cookies; give every "
+        "replica the same one (random per process if unset); never logged",
     )
 
 

@@ -98,7 +98,11 @@ def test_the_rules_see_every_room() -> None:
                 "reconciler.runtime",
                 "reconciler.fleet",
             ),
-            lambda m: within(m, "reconciler.cli") or within(m, "reconciler.demo"),
+            lambda m: (
+                within(m, "reconciler.cli")
+                or within(m, "reconciler.demo")
+                or within(m, "reconciler.web")
+            ),
         ),
         (
             "providers never import the reconciler",

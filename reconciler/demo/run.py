@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,13 @@ from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
+from reconciler.web import PageAccess, ReviewSite, create_review_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEMO_SECRET_VARIABLES = ("SHOP_DATABASE_URL", "LEDGER_DB_PASSWORD")  # fromEnv
 DEMO_STORED_SECRETS = ("shop-stripe-api-key",)  # fromStore
+# Awaited with the review pages' address once the demo is done; they stay up until it returns.
+KeepServing = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,14 @@ def _workload() -> Starlette:
 
 
 async def run_demo(
-    console: Console, *, examples: Path = EXAMPLES, work_dir: Path | None = None
+    console: Console,
+    *,
+    examples: Path = EXAMPLES,
+    work_dir: Path | None = None,
+    keep_serving: KeepServing | None = None,
 ) -> DemoOutcome:
+    """The demo; with `keep_serving`, awaited with the review pages' address once the demo
+    is done, the emulator and the pages stay up until it returns (`setpoint demo --serve`)."""
     if not await anyio.Path(examples).is_dir():
         raise FileNotFoundError(f"examples not found at {examples}")
     with tempfile.TemporaryDirectory(prefix="setpoint-demo-") as tmp:
@@ -141,65 +151,101 @@ async def run_demo(
                     secret_store=store,
                     progress=lambda m: console.print(f"[cyan]→[/] {m}", highlight=False),
                 )
-                console.rule("[bold]2. plan")
-                plan = await compute_plan(runtime)
-                render_plan(console, plan)
-                console.rule(f"[bold]3. apply {plan.plan_id}")
-                result = await apply_plan(runtime, plan.plan_id)
-                render_apply(console, result)
-                console.rule("[bold]4. status")
-                render_status(console, all_statuses(engine))
-                console.rule("[bold]5. second plan (expect no changes)")
-                second = await compute_plan(runtime)
-                render_plan(console, second)
-                console.rule("[bold]6. a scheduled pass over the converged fleet")
-                runtime.actor = "demo-scheduler"
-                quiet = await reconcile_pass(runtime)
-                console.print(
-                    f"{len(quiet.lanes)} lane(s) observed once: {quiet.count('converged')} "
-                    f"converged, {quiet.plans_stored} plan(s) stored, one audit record"
-                )
-                with serve(github_app) as github_url:
-                    console.print(f"GitHub emulator serving at {github_url}")
-                    async with GitHubClient(github_url, secrets.token_urlsafe(16)) as github:
-                        with_github = dataclasses.replace(
-                            runtime, providers={**runtime.providers, "github": github}
-                        )
-                        console.rule("[bold]7. runners: a pool comes online")
-                        runners_ok = await demo_runners(console, with_github, github_app)
-                        console.rule(
-                            "[bold]8. previews: a pull request opens, is pushed to, closes"
-                        )
-                        previews_ok = await demo_previews(console, with_github, github_app, hosts)
-        console.rule("[bold]9. audit trail")
-        with session_scope(engine) as session:
-            records = audit.list_records(session, limit=1000)
-            verification = audit.verify_chain(session)
-        for record in records:
-            where = " ".join(filter(None, [record.lane, record.action_id]))
-            console.print(
-                f"  #{record.seq:<3} {record.event:<15} {where:<28} {_summary(record.data)}",
-                highlight=False,
-                markup=False,
-            )
-        console.print(
-            f"audit chain: {'[green]verified[/]' if verification.ok else '[red]BROKEN[/]'} "
-            f"({verification.checked} records)"
-        )
+                with review_pages(runtime, base_url, api_key) as pages_url:
+                    console.print(f"review pages (open while the demo runs): {pages_url}/lanes")
+                    outcome = await _demo_steps(
+                        console, runtime, hosts, environ, stored, github_app
+                    )
+                    if keep_serving is not None:
+                        await keep_serving(pages_url)
         engine.dispose()
-        converged = (
-            result.ok and not second.actions and not second.blockers and previews_ok and runners_ok
+        return outcome
+
+
+async def _demo_steps(
+    console: Console,
+    runtime: Runtime,
+    hosts: set[str],
+    environ: Mapping[str, str],
+    stored: Mapping[str, str],
+    github_app: Any,
+) -> DemoOutcome:
+    """Steps 2 to 9: plan, apply, status, a second plan, a pass, runners, previews, the
+    audit trail."""
+    engine = runtime.engine
+    console.rule("[bold]2. plan")
+    plan = await compute_plan(runtime)
+    render_plan(console, plan)
+    console.rule(f"[bold]3. apply {plan.plan_id}")
+    result = await apply_plan(runtime, plan.plan_id)
+    render_apply(console, result)
+    console.rule("[bold]4. status")
+    render_status(console, all_statuses(engine))
+    console.rule("[bold]5. second plan (expect no changes)")
+    second = await compute_plan(runtime)
+    render_plan(console, second)
+    console.rule("[bold]6. a scheduled pass over the converged fleet")
+    runtime.actor = "demo-scheduler"
+    quiet = await reconcile_pass(runtime)
+    console.print(
+        f"{len(quiet.lanes)} lane(s) observed once: {quiet.count('converged')} "
+        f"converged, {quiet.plans_stored} plan(s) stored, one audit record"
+    )
+    with serve(github_app) as github_url:
+        console.print(f"GitHub emulator serving at {github_url}")
+        async with GitHubClient(github_url, secrets.token_urlsafe(16)) as github:
+            with_github = dataclasses.replace(
+                runtime, providers={**runtime.providers, "github": github}
+            )
+            console.rule("[bold]7. runners: a pool comes online")
+            runners_ok = await demo_runners(console, with_github, github_app)
+            console.rule("[bold]8. previews: a pull request opens, is pushed to, closes")
+            previews_ok = await demo_previews(console, with_github, github_app, hosts)
+    console.rule("[bold]9. audit trail")
+    with session_scope(engine) as session:
+        records = audit.list_records(session, limit=1000)
+        verification = audit.verify_chain(session)
+    for record in records:
+        where = " ".join(filter(None, [record.lane, record.action_id]))
+        console.print(
+            f"  #{record.seq:<3} {record.event:<15} {where:<28} {_summary(record.data)}",
+            highlight=False,
+            markup=False,
         )
-        console.rule(
-            "[bold green]demo converged" if converged else "[bold red]demo did not converge"
-        )
-        return DemoOutcome(
-            converged=converged and verification.ok,
-            second_plan_actions=len(second.actions),
-            audit_records=len(records),
-            chain_ok=verification.ok,
-            secrets={**environ, **stored},
-        )
+    console.print(
+        f"audit chain: {'[green]verified[/]' if verification.ok else '[red]BROKEN[/]'} "
+        f"({verification.checked} records)"
+    )
+    converged = (
+        result.ok and not second.actions and not second.blockers and previews_ok and runners_ok
+    )
+    console.rule("[bold green]demo converged" if converged else "[bold red]demo did not converge")
+    return DemoOutcome(
+        converged=converged and verification.ok,
+        second_plan_actions=len(second.actions),
+        audit_records=len(records),
+        chain_ok=verification.ok,
+        secrets={**environ, **stored},
+    )
+
+
+@contextmanager
+def review_pages(runtime: Runtime, dokploy_url: str, api_key: str) -> Iterator[str]:
+    """The plan review pages on loopback, open to read (nothing but this machine reaches
+    them); an apply from them runs on a Dokploy client of its own, in the pages' loop."""
+
+    @asynccontextmanager
+    async def page_runtime() -> AsyncIterator[Runtime]:
+        async with DokployClient(dokploy_url, api_key, timeout=10.0) as client:
+            yield dataclasses.replace(runtime, providers={"dokploy": client}, progress=_quiet)
+
+    site = ReviewSite(engine=runtime.engine, open_runtime=page_runtime, access=PageAccess.open)
+    with serve(create_review_app(site)) as url:
+        yield url
+
+
+def _quiet(message: str) -> None:
+    return None
 
 
 def _summary(data: Mapping[str, object]) -> str:

@@ -7,10 +7,13 @@ from sqlmodel import SQLModel
 from reconciler.records.audit import AuditHead, AuditRecord
 from reconciler.records.desired import DesiredObject
 from reconciler.records.leases import LaneLease
+from reconciler.records.operations import Operation
+from reconciler.records.operator_tokens import OperatorToken
 from reconciler.records.ownership import OwnedObject
 from reconciler.records.plan_store import StoredPlan
 from reconciler.records.secret_store import Installation, StoredSecret
 from reconciler.records.status import LaneStatusRow
+from reconciler.records.work_queue import LaneWork
 
 metadata = SQLModel.metadata
 
@@ -21,6 +24,9 @@ __all__ = [
     "Installation",
     "LaneLease",
     "LaneStatusRow",
+    "LaneWork",
+    "Operation",
+    "OperatorToken",
     "OwnedObject",
     "StoredPlan",
     "StoredSecret",
