@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.client import DokployClient
@@ -113,6 +114,18 @@ class Rig:
         state = self.dokploy.state
         state.tick()
         return {row["name"]: row["applicationStatus"] for row in state.applications.values()}
+
+
+def every_row(engine: Engine) -> str:
+    """Every table Setpoint keeps (plans, audit, status, ownership, ...), as text."""
+    metadata = MetaData()
+    metadata.reflect(engine)
+    with engine.connect() as connection:
+        return "\n".join(
+            repr(row)
+            for table in metadata.sorted_tables
+            for row in connection.execute(select(table))
+        )
 
 
 def outcomes(report: PassReport) -> dict[str, str]:

@@ -9,7 +9,8 @@ import httpx
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from tests.reconciler.conftest import store_fleet
-from tests.runners.conftest import DOKPLOY_KEY, IDLE_WINDOW, Rig, outcomes
+from tests.runners.conftest import DOKPLOY_KEY, IDLE_WINDOW, Rig, every_row, outcomes
+from tests.support.secret_scan import assert_no_secrets
 
 
 def _dokploy_url(rig: Rig) -> str:
@@ -219,3 +220,5 @@ async def test_without_jit_configs_a_registration_token_is_used_instead(rig: Rig
     runner = rig.runners()["setpoint-ci-1"]
     assert runner.status == "online" and "setpoint-managed" in _labels(rig, "setpoint-ci-1")
     assert set(outcomes(await rig.reconcile()).values()) == {"converged"}  # owned, recorded
+    assert rig.github.issued_runner_tokens  # ...and the token is in no record
+    assert_no_secrets(every_row(rig.engine), rig.github.issued_runner_tokens)

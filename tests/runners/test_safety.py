@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 
 from providers.hosts.dokploy_container import ENV_JIT_CONFIG
@@ -14,7 +13,7 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.records import audit
 from reconciler.records.database import session_scope
-from tests.runners.conftest import Rig, outcomes
+from tests.runners.conftest import Rig, every_row, outcomes
 from tests.support.secret_scan import assert_no_secrets
 
 
@@ -89,7 +88,7 @@ async def test_the_registration_secret_is_in_no_plan_audit_record_status_or_log(
     await rig.reconcile()  # a second runner: a second JIT config
     secrets = [*_jit_configs(rig), *rig.github.issued_runner_tokens]
     assert len(secrets) >= 4
-    assert_no_secrets(_every_row(engine), secrets)
+    assert_no_secrets(every_row(engine), secrets)
     assert_no_secrets(caplog.text, secrets)
     plan = await compute_plan(rig.runtime)
     assert_no_secrets(plan.model_dump_json(), secrets)
@@ -102,18 +101,6 @@ def _jit_configs(rig: Rig) -> list[str]:
             if line.startswith(f"{ENV_JIT_CONFIG}="):
                 found.append(line.split("=", 1)[1])
     return found
-
-
-def _every_row(engine: Engine) -> str:
-    """Every table Setpoint keeps (plans, audit, status, ownership, ...), as text."""
-    metadata = MetaData()
-    metadata.reflect(engine)
-    with engine.connect() as connection:
-        return "\n".join(
-            repr(row)
-            for table in metadata.sorted_tables
-            for row in connection.execute(select(table))
-        )
 
 
 async def test_a_full_host_takes_no_new_runner(rig: Rig) -> None:
