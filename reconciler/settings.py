@@ -69,6 +69,37 @@ class Settings(BaseSettings):
         gt=0,
         description="finished plans older than this are deleted; audit records never are",
     )
+    runner_online_timeout_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        description="a created or restarted runner must show online on GitHub within this "
+        "long, or it is cleaned up and its lane failed",
+    )
+    runner_idle_window_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="a runner is stopped or removed only after it was seen idle twice this "
+        "far apart (GitHub's busy flag lags a starting job)",
+    )
+    runner_busy_retry_seconds: float = Field(
+        default=30.0, gt=0, description="how soon a drain that found its runner busy looks again"
+    )
+    runner_offline_grace_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="an owned runner offline this long while its process runs is restarted",
+    )
+    runner_orphan_grace_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="an orphan (a registration with no process, a process never registered) "
+        "marked this long ago may be removed, if its pool allows `remove`",
+    )
+    runner_current_release: str | None = Field(
+        default=None,
+        description="the current GitHub Actions runner release (e.g. 2.330.0); pools whose "
+        "runner image tag is older are reported, before GitHub stops giving them jobs",
+    )
     audit_key: SecretStr | None = Field(
         default=None,
         description="HMAC key that signs audit checkpoints (`setpoint audit keygen`); keep it "

@@ -21,6 +21,7 @@ from reconciler.cli import (
     reconcile_commands,
     request_commands,
     run_commands,
+    runner_commands,
     secret_commands,
     serve_commands,
     token_commands,
@@ -72,6 +73,7 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(emulator_commands.app, name="emulator")
 app.add_typer(lease_commands.app, name="leases")
 app.add_typer(preview_commands.app, name="previews")
+app.add_typer(runner_commands.app, name="runners")
 
 
 def main() -> None:
