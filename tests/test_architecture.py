@@ -105,6 +105,18 @@ def test_the_rules_see_every_room() -> None:
             ),
         ),
         (
+            "nothing but the adapters imports the API",
+            (
+                "reconciler.core",
+                "reconciler.records",
+                "reconciler.loop",
+                "reconciler.kinds",
+                "reconciler.runtime",
+                "reconciler.fleet",
+            ),
+            lambda m: within(m, "reconciler.api"),
+        ),
+        (
             "providers never import the reconciler",
             ("providers",),
             lambda m: within(m, "reconciler"),

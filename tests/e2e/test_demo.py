@@ -35,6 +35,8 @@ async def test_demo_converges_and_shows_no_secret(
         "product:docs-site/prod",
     ):
         assert lane in output
+    assert "runner:shop-ci/1 applied" in output  # a runner pool comes online
+    assert "GitHub: setpoint-shop-ci-1 online" in output
     assert_no_secrets(output, outcome.secrets.values())
     assert_no_secrets(caplog.text, outcome.secrets.values())
 
