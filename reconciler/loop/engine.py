@@ -86,6 +86,7 @@ class LoopEngine:
     _scopes: set[anyio.CancelScope] = field(default_factory=set)
     _worked: set[str] = field(default_factory=set)  # in a --once run: lanes already done
     _report: PassReport = field(default_factory=PassReport)
+    exclusive_held: bool = False  # this engine holds the SQLite database's one loop
 
     def __post_init__(self) -> None:
         label = self.name or f"{self.runtime.actor}@{leases.this_host()}:{os.getpid()}"
@@ -173,6 +174,12 @@ class LoopEngine:
     # -- the single SQLite process ----------------------------------------------------------
 
     def _single_process(self) -> _SingleProcess:
+        return _SingleProcess(self)
+
+    def exclusive(self) -> _SingleProcess:
+        """On SQLite, hold the database's one loop for the block (raises LoopAlreadyRunning
+        at once when another process has it); `setpoint serve` takes it before it listens,
+        so a second loop is refused before anything starts. Nothing on PostgreSQL."""
         return _SingleProcess(self)
 
     # -- timer ------------------------------------------------------------------------------
@@ -369,7 +376,8 @@ class LoopEngine:
 
 
 class _SingleProcess:
-    """On SQLite, hold the loop's own lease for as long as the loop runs."""
+    """On SQLite, hold the loop's own lease for as long as the loop runs. Re-entrant: the
+    innermost of two nested holds leaves the lease to the outer one."""
 
     def __init__(self, engine: LoopEngine) -> None:
         self.loop = engine
@@ -377,7 +385,7 @@ class _SingleProcess:
 
     async def __aenter__(self) -> None:
         runtime = self.loop.runtime
-        if runtime.engine.dialect.name != "sqlite":
+        if runtime.engine.dialect.name != "sqlite" or self.loop.exclusive_held:
             return
         try:
             self.held = await in_thread(
@@ -390,11 +398,13 @@ class _SingleProcess:
         except LaneBusy as busy:
             raise LoopAlreadyRunning(busy.holder or "another process") from None
         self.held.start_heartbeat()
+        self.loop.exclusive_held = True
 
     async def __aexit__(self, *_: object) -> None:
         held = self.held
         if held is None:
             return
+        self.loop.exclusive_held = False
         with anyio.CancelScope(shield=True):
             await in_thread(held.stop_heartbeat)
             await in_thread(leases.release, held.engine, SQLITE_LOOP_KEY, held.holder)

@@ -1,7 +1,16 @@
-"""The loop engine's fixtures: the engine tests' runtime and emulator."""
+"""The loop engine's fixtures: the engine tests' runtime and emulator, and the API's (the
+end-to-end workflow request goes through both)."""
 
 from __future__ import annotations
 
+from tests.api.conftest import (  # noqa: F401 -- fixtures, registered by import
+    api,
+    api_runtime,
+    client,
+    github_emulator,
+    github_state,
+    mint,
+)
 from tests.reconciler.conftest import (  # noqa: F401 -- fixtures, registered by import
     dokploy_app,
     emulator,
