@@ -16,7 +16,7 @@ from typing import Any
 from reconciler.core import policy
 from reconciler.core.apply import ApplyResult
 from reconciler.core.planning import PassContext, Survey, plan_from, store_plans
-from reconciler.core.plans import Blocker, Plan, Trigger
+from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
 from reconciler.loop.passes import Applier, LaneResult
 from reconciler.loop.verdicts import LaneVerdict
@@ -92,7 +92,11 @@ async def work_requested(
     lane: str,
     found: Sequence[Operation],
     applier: Applier,
-) -> LaneVerdict:
+    *,
+    last_try: bool = True,
+) -> LaneVerdict | None:
+    """The lane's verdict, its operations ended; None (operations still running) when the
+    apply found the plan stale and this was not the last try: plan it again."""
     plan = plan_from(runtime, context, seen, [lane])
     await in_thread(store_plans, runtime, [plan], context.registry)
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
@@ -112,7 +116,7 @@ async def work_requested(
             result=result,
         )  # fmt: skip
         return LaneVerdict(LaneResult(lane, "converged", plan.plan_id, "no changes"))
-    return await _apply_requested(runtime, context, plan, lane, found, applier)
+    return await _apply_requested(runtime, context, plan, lane, found, applier, last_try)
 
 
 async def _apply_requested(
@@ -122,7 +126,8 @@ async def _apply_requested(
     lane: str,
     found: Sequence[Operation],
     applier: Applier,
-) -> LaneVerdict:
+    last_try: bool,
+) -> LaneVerdict | None:
     pending = f"{len(plan.actions)} action(s) pending an operator: apply with `setpoint apply {plan.plan_id}`"
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
     if not any(op.apply_requested for op in found):
@@ -146,6 +151,9 @@ async def _apply_requested(
         phase=OperationPhase.applying,
     )  # fmt: skip
     applied = await applier(runtime, plan.plan_id, Trigger.workflow)
+    stale = applied.refusal is not None and applied.refusal.type is BlockerType.stale_plan
+    if stale and not last_try:
+        return None
     return await _finish_applied(runtime, plan, lane, found, applied)
 
 

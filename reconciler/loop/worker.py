@@ -18,6 +18,7 @@ from reconciler.core.plans import Trigger
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
 from reconciler.loop.contexts import SharedContext
 from reconciler.loop.passes import (
+    Applier,
     LaneResult,
     PassReport,
     ScheduledWork,
@@ -44,28 +45,62 @@ async def work_batch(
     # A fresh context also recovers applies whose worker died; each apply loads its own.
     context = await (contexts.get(runtime) if contexts else load_context(runtime))
     registry = context.registry
-
-    async def applier(rt: Runtime, plan_id: str, trigger: Trigger) -> ApplyResult:
-        return await apply_guarded(rt, registry, plan_id, trigger)
-
     requested = await in_thread(take_operations, runtime, lanes)
     verdicts = await _unknown(runtime, context, lanes, requested)
     known = [lane for lane in lanes if registry.knows(lane)]
     report = PassReport()
+    # Requests first, as the queue ranks them; the scheduled lanes are surveyed after, so
+    # what the requests changed (a shared project) does not make their plan stale.
+    asked = [lane for lane in known if lane in requested]
+    verdicts.extend(await _work_requests(runtime, context, asked, requested, contexts))
+    report.plans_stored += len(asked)  # a request always gets a plan of its own
     scheduled = await due_lanes(runtime, [lane for lane in known if lane not in requested], report)
-    seen = await survey(
-        runtime, context, [*scheduled, *(lane for lane in known if lane in requested)]
-    )
-    work = await work_scheduled(runtime, context, seen, scheduled, report, applier)
-    verdicts.extend(_scheduled_verdicts(report, work, seen))
-    for lane in known:
-        if lane in requested:
-            verdict = await work_requested(runtime, context, seen, lane, requested[lane], applier)
-            verdicts.append(verdict)
-            report.plans_stored += 1  # a request always gets a plan of its own
+    if asked and scheduled:
+        context = await (contexts.get(runtime) if contexts else load_context(runtime))
+    if scheduled:
+        seen = await survey(runtime, context, scheduled)
+        work = await work_scheduled(runtime, context, seen, scheduled, report, _applier(context))
+        verdicts.extend(_scheduled_verdicts(report, work, seen))
+    else:  # every other lane was waiting: its result is all there is to say
+        verdicts.extend(LaneVerdict(result) for result in report.lanes)
     if tally is not None:
         tally.plans_stored += report.plans_stored
     return await _with_retry_times(runtime, verdicts)
+
+
+def _applier(context: PassContext) -> Applier:
+    async def applier(runtime: Runtime, plan_id: str, trigger: Trigger) -> ApplyResult:
+        return await apply_guarded(runtime, context.registry, plan_id, trigger)
+
+    return applier
+
+
+async def _work_requests(
+    runtime: Runtime,
+    context: PassContext,
+    asked: list[str],
+    requested: dict[str, list[Operation]],
+    contexts: SharedContext | None,
+) -> list[LaneVerdict]:
+    """Each requested lane from one survey; a lane whose apply found its plan stale (another
+    lane's apply just changed what they share) is surveyed and planned once more, so its
+    caller gets a result rather than a refusal nobody asked for."""
+    if not asked:
+        return []
+    verdicts = []
+    seen = await survey(runtime, context, asked)
+    for lane in asked:
+        found = requested[lane]
+        verdict = await work_requested(
+            runtime, context, seen, lane, found, _applier(context), last_try=False
+        )
+        if verdict is None:
+            fresh = await (contexts.get(runtime) if contexts else load_context(runtime))
+            again = await survey(runtime, fresh, [lane])
+            verdict = await work_requested(runtime, fresh, again, lane, found, _applier(fresh))
+        if verdict is not None:
+            verdicts.append(verdict)
+    return verdicts
 
 
 async def _unknown(

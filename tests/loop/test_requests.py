@@ -12,6 +12,7 @@ from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationRequest
 from reconciler.records.work_queue import WorkPriority, enqueue
 from reconciler.runtime import Runtime
+from tests.loop.replicas import fleet_yaml, store_fleet_text
 from tests.loop.support import fast_engine
 
 
@@ -85,3 +86,20 @@ async def test_a_request_for_a_lane_nobody_declares_fails_with_why(
     failed = _operation(engine, gone)
     assert failed.status == "failed" and failed.error
     assert "not in the desired state" in failed.error
+
+
+async def test_two_requests_for_lanes_that_share_a_project_both_end_applied(
+    runtime: Runtime, engine: Engine, emulator: Emulator
+) -> None:
+    """Both plans come from one survey and both would create the project: the second apply
+    finds its plan stale, and the lane is planned once more instead of failing its caller."""
+    store_fleet_text(engine, fleet_yaml(1))  # p000: two auto-safe lanes, one project
+    first = _request(engine, "product:p000/testing", apply=True)
+    second = _request(engine, "product:p000/staging", apply=True)
+    await fast_engine(runtime).run_once()
+    for operation_id in (first, second):
+        done = _operation(engine, operation_id)
+        assert done.status == "succeeded" and done.result, done
+        assert done.result["outcome"] == "applied"
+    projects = [p["name"] for p in emulator.state.projects.values()]
+    assert projects.count("p000") == 1

@@ -1,0 +1,135 @@
+"""`setpoint serve` as an operator runs it, with the loop beside the API: a workflow's request
+over real HTTP (its OIDC token from the GitHub emulator's issuer, checked against the
+emulator's JWKS) is answered 202, the loop in the same process applies the lane, and polling
+ends with the result. SIGTERM stops both cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from providers.dokploy.emulator import Emulator
+from providers.dokploy.emulator import create_app as create_dokploy
+from providers.github.emulator import EmulatorState
+from providers.github.emulator import create_app as create_github
+from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
+from reconciler.demo.loopback import LOOPBACK, free_port, serve
+from reconciler.records import leases
+from reconciler.records.database import make_engine
+from reconciler.records.migrate import upgrade
+from tests.api.conftest import add_grant
+from tests.loop.replicas import API_KEY, fleet_yaml, setpoint_run_process, store_fleet_text
+
+pytestmark = pytest.mark.e2e
+LANE_PATH = "/v1/lanes/product/p000/testing/reconcile"
+
+
+@pytest.fixture
+def dokploy() -> Iterator[tuple[str, Emulator]]:
+    app = create_dokploy(api_key=API_KEY, seed=2, build_seconds=0.05)
+    with serve(app) as url:
+        yield url, app.state.emulator
+
+
+@pytest.fixture
+def github() -> Iterator[tuple[str, EmulatorState]]:
+    app = create_github(seed=7)
+    with serve(app) as url:
+        yield url, app.state.emulator
+
+
+def _serve(database: str, dokploy_url: str, jwks_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SETPOINT_DATABASE_URL": database,
+        "SETPOINT_DOKPLOY_URL": dokploy_url,
+        "SETPOINT_DOKPLOY_API_KEY": API_KEY,
+        "SETPOINT_DEPLOY_POLL_SECONDS": "0.05",
+        "SETPOINT_API_OIDC_ISSUER": DEFAULT_ISSUER,
+        "SETPOINT_API_OIDC_JWKS_URL": jwks_url,
+        "SETPOINT_LOOP_POLL_SECONDS": "0.1",
+    }
+    command = [sys.executable, "-c", "from reconciler.cli.app import main; main()"]
+    return subprocess.Popen(  # noqa: S603 -- our own interpreter and module, fixed arguments
+        [*command, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise
+            time.sleep(0.05)
+
+
+def _poll(url: str, github_state: EmulatorState) -> tuple[dict[str, Any], int]:
+    polls = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        token = github_state.mint_oidc_token()
+        view = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        if view["status"] in {"succeeded", "failed", "blocked"}:
+            return view, polls
+        polls += 1
+        time.sleep(0.1)
+    raise AssertionError("the operation never finished")
+
+
+def test_serve_runs_the_loop_that_answers_a_workflows_request(
+    dokploy: tuple[str, Emulator], github: tuple[str, EmulatorState], tmp_path: Path
+) -> None:
+    dokploy_url, emulator = dokploy
+    github_url, github_state = github
+    database = f"sqlite:///{tmp_path / 'setpoint.db'}"
+    engine = make_engine(database)
+    upgrade(engine)
+    store_fleet_text(engine, fleet_yaml(2))
+    add_grant(engine, "product:p000/*", allow_apply=True)
+    emulator.faults.latency(0.3, "application.deploy")  # the apply outlasts the answer
+    port = free_port()
+    process = _serve(database, dokploy_url, f"{github_url}/.well-known/jwks", port)
+    base = f"http://{LOOPBACK}:{port}"
+    try:
+        _up(base, process)
+        token = github_state.mint_oidc_token()
+        started = time.monotonic()
+        answer = httpx.post(
+            base + LANE_PATH,
+            headers={"Authorization": f"Bearer {token}"},
+            json={"apply": True},
+            timeout=10,
+        )
+        answered = time.monotonic() - started
+        assert answer.status_code == 202, answer.text
+        view, polls = _poll(base + answer.headers["location"], github_state)
+        # A second loop on the same SQLite file is refused while serve runs one.
+        second = setpoint_run_process(database, dokploy_url)
+        assert second.wait(30) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    assert code == 0, stderr
+    assert answered < 0.3 and polls > 0, "202 at once; the result came later"
+    assert view["status"] == "succeeded", (view["result"], view.get("error"))
+    assert view["result"]["outcome"] == "applied" and view["plan_id"]
+    assert "p000-testing" in emulator.summary()["applications"]
+    assert leases.all_leases(engine) == [], "serve gave the loop's leases back"
+    engine.dispose()
