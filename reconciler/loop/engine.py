@@ -287,26 +287,27 @@ class LoopEngine:
         verdicts: list[LaneVerdict] = []
         scope = anyio.CancelScope()
         self._scopes.add(scope)
-        cancelled = True  # until the batch ends on its own: cancelled from anywhere
+        stopped = True  # until the batch ends on its own: cancelled, or it crashed
         try:
             with scope:
-                verdicts = await self._verdicts(lanes)
-                cancelled = False
+                verdicts, stopped = await self._verdicts(lanes)
         finally:
             self._scopes.discard(scope)
             with anyio.CancelScope(shield=True):
-                await self._finish(claimed, verdicts, started, cancelled=cancelled)
+                await self._finish(claimed, verdicts, started, stopped=stopped)
 
-    async def _verdicts(self, lanes: list[str]) -> list[LaneVerdict]:
+    async def _verdicts(self, lanes: list[str]) -> tuple[list[LaneVerdict], bool]:
+        """The batch's verdicts, and whether it stopped short (then its operations and any
+        apply it left are for the resume pass)."""
         try:
-            return await work_batch(self.runtime, lanes, self.contexts, self._report)
+            return await work_batch(self.runtime, lanes, self.contexts, self._report), False
         except Exception as exc:  # the batch's lanes back off; the loop outlives one batch
             log.exception("a batch of %d lane(s) failed", len(lanes))
-            detail = f"{type(exc).__name__}: {exc}"
+            detail = redact(f"{type(exc).__name__}: {exc}")
             return [
                 LaneVerdict(LaneResult(lane, "apply_failed", "", detail), FailureClass.temporary)
                 for lane in lanes
-            ]
+            ], True
 
     async def _finish(
         self,
@@ -314,11 +315,11 @@ class LoopEngine:
         verdicts: list[LaneVerdict],
         started: float,
         *,
-        cancelled: bool,
+        stopped: bool,
     ) -> None:
         try:
             await in_thread(self._finish_rows, claimed, verdicts)
-            if cancelled:  # shutdown after the grace: record what stopped, claims given back
+            if stopped:  # cancelled or crashed: record what stopped, its claims given back
                 await in_thread(resume, self.runtime)
         except SQLAlchemyError as exc:  # the claims lapse; the lanes are worked again then
             log.error("finishing %d lane(s) failed: %s", len(claimed), type(exc).__name__)

@@ -5,7 +5,8 @@ lane leases. This adds the loop's own records: lapsed queue claims are cleared, 
 `running` operation whose lane no worker holds goes back to `pending` (it was only being
 planned: planning again is safe) or, if it was applying, ends `failed` with a clear error
 (its plan is interrupted; the caller asks again, and that plan starts from what exists, so
-nothing is ever applied twice blindly). Every lane with an open operation is queued.
+nothing is ever applied twice blindly). Every lane with an open operation is queued (one
+still queued keeps its row, and with it any backoff).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def resume(runtime: Runtime) -> Resumed:
             else:
                 operations.requeue(session, [op.id], now)
                 done.operations_requeued.append(op.id)
-        open_lanes = operations.lanes_with_open(session)
-        work_queue.enqueue(session, open_lanes, WorkPriority.workflow, "resumed", now)
+        # A lane still queued keeps its row as it is (a backoff included: a batch that
+        # crashed must not come straight back); one that lost its row is queued again.
+        queued = {row.lane for row in work_queue.queued(session)}
+        lost = [lane for lane in operations.lanes_with_open(session) if lane not in queued]
+        work_queue.enqueue(session, lost, WorkPriority.workflow, "resumed", now)
     return done

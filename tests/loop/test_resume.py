@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from reconciler.loop.resume import resume
@@ -15,6 +16,7 @@ from reconciler.records.database import session_scope
 from reconciler.records.operations import OperationPhase, OperationStatus
 from reconciler.records.work_queue import WorkPriority
 from reconciler.runtime import Runtime
+from tests.loop.support import fast_engine
 from tests.loop.test_requests import _operation, _request
 
 
@@ -74,3 +76,23 @@ def test_resume_leaves_a_live_workers_operations_alone(runtime: Runtime, engine:
     resumed = resume(runtime)
     assert resumed.operations_failed == [] and resumed.operations_requeued == []
     assert _operation(engine, working).status == "running"
+
+
+async def test_a_batch_that_crashes_backs_off_and_hands_its_operations_back(
+    runtime: Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.loop import worker
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the middle of a batch")
+
+    operation_id = _request(engine, "product:shop/testing", apply=True)
+    monkeypatch.setattr(worker, "survey", broken)
+    await fast_engine(runtime).run_once()
+    again = _operation(engine, operation_id)
+    assert (again.status, again.phase) == ("pending", "queued"), "for the next worker"
+    with session_scope(engine) as session:
+        rows = {row.lane: row for row in work_queue.queued(session)}
+    assert rows["product:shop/testing"].attempts == 1
+    assert "a bug in the middle of a batch" in (rows["product:shop/testing"].last_error or "")
+    assert rows["product:shop/testing"].due_at > utcnow(), "backing off, not straight back"
