@@ -69,6 +69,29 @@ def end_operations(
         )
 
 
+async def _end(
+    runtime: Runtime,
+    found: Sequence[Operation],
+    status: OperationStatus,
+    plan: Plan,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    phase: OperationPhase = OperationPhase.done,
+) -> None:
+    """Move the lane's operations on, with the plan made for them."""
+    await in_thread(
+        end_operations,
+        runtime,
+        found,
+        status,
+        plan_id=plan.plan_id,
+        result=result,
+        error=error,
+        phase=phase,
+    )
+
+
 def _blockers_text(blockers: Sequence[Blocker]) -> list[str]:
     return [f"{b.type.value}: {b.message}" for b in blockers]
 
@@ -103,18 +126,19 @@ async def work_requested(
     if plan.blockers:
         texts = _blockers_text(plan.blockers)
         result = base | {"outcome": "blocked", "blockers": texts}
-        await in_thread(
-            end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
-            result=result, error="; ".join(texts),
-        )  # fmt: skip
+        await _end(
+            runtime,
+            found,
+            OperationStatus.blocked,
+            plan,
+            result=result,
+            error="; ".join(texts),
+        )
         verdict = LaneResult(lane, "blocked", plan.plan_id, "; ".join(texts))
         return LaneVerdict(verdict, classify_blockers(plan.blockers))
     if not plan.actions:
         result = base | {"outcome": "converged"}
-        await in_thread(
-            end_operations, runtime, found, OperationStatus.succeeded, plan_id=plan.plan_id,
-            result=result,
-        )  # fmt: skip
+        await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
         return LaneVerdict(LaneResult(lane, "converged", plan.plan_id, "no changes"))
     return await _apply_requested(runtime, context, plan, lane, found, applier, last_try)
 
@@ -128,28 +152,22 @@ async def _apply_requested(
     applier: Applier,
     last_try: bool,
 ) -> LaneVerdict | None:
-    pending = f"{len(plan.actions)} action(s) pending an operator: apply with `setpoint apply {plan.plan_id}`"
+    pending = (
+        f"{len(plan.actions)} action(s) pending an operator: "
+        f"apply with `setpoint apply {plan.plan_id}`"
+    )
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
     if not any(op.apply_requested for op in found):
         result = base | {"outcome": "planned", "detail": pending}
-        await in_thread(
-            end_operations, runtime, found, OperationStatus.succeeded, plan_id=plan.plan_id,
-            result=result,
-        )  # fmt: skip
+        await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
         return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, pending))
     refusal = policy.unattended_refusal(context.registry, plan, Trigger.workflow)
     if refusal is not None:
         text = f"{refusal.type.value}: {refusal.message}"
         result = base | {"outcome": "refused", "refusal": text, "detail": pending}
-        await in_thread(
-            end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
-            result=result, error=text,
-        )  # fmt: skip
+        await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=text)
         return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, text))
-    await in_thread(
-        end_operations, runtime, found, OperationStatus.running, plan_id=plan.plan_id,
-        phase=OperationPhase.applying,
-    )  # fmt: skip
+    await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.applying)
     applied = await applier(runtime, plan.plan_id, Trigger.workflow)
     stale = applied.refusal is not None and applied.refusal.type is BlockerType.stale_plan
     if stale and not last_try:
@@ -165,29 +183,24 @@ async def _finish_applied(
     detail = f"{problems[0].action_id}: {problems[0].message}" if problems else ""
     if applied.refusal is not None:
         detail = result["refusal"]
-        await in_thread(
-            end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
-            result=result, error=detail,
-        )  # fmt: skip
+        await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=detail)
         failure = classify_refusal(applied.refusal)
         return LaneVerdict(LaneResult(lane, "refused", plan.plan_id, detail), failure)
     if applied.status == "applied":
         done = f"{len(applied.actions)} action(s) applied"
-        await in_thread(
-            end_operations, runtime, found, OperationStatus.succeeded, plan_id=plan.plan_id,
-            result=result,
-        )  # fmt: skip
+        await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
         return LaneVerdict(LaneResult(lane, "applied", plan.plan_id, done))
     if applied.status == "waiting":
-        await in_thread(
-            end_operations, runtime, found, OperationStatus.blocked, plan_id=plan.plan_id,
-            result=result, error=detail,
-        )  # fmt: skip
+        await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=detail)
         return LaneVerdict(LaneResult(lane, "waiting", plan.plan_id, detail))
-    await in_thread(
-        end_operations, runtime, found, OperationStatus.failed, plan_id=plan.plan_id,
-        result=result, error=detail or "the apply failed",
-    )  # fmt: skip
+    await _end(
+        runtime,
+        found,
+        OperationStatus.failed,
+        plan,
+        result=result,
+        error=detail or "the apply failed",
+    )
     return LaneVerdict(
         LaneResult(lane, "apply_failed", plan.plan_id, detail), FailureClass.temporary
     )

@@ -197,8 +197,9 @@ def version(session: Session) -> tuple[int, int, object]:
     table = DesiredObject.__table__  # type: ignore[attr-defined]
     row = session.execute(
         sa.select(
-            sa.func.count(), sa.func.coalesce(sa.func.sum(table.c.generation), 0),
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(table.c.generation), 0),
             sa.func.max(table.c.updated_at),
         )
-    ).one()  # fmt: skip
+    ).one()
     return int(row[0]), int(row[1]), row[2]
