@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from reconciler.core.apply import ApplyResult
 from reconciler.core.planning import PassContext, Survey, load_context, survey
-from reconciler.core.plans import Trigger
+from reconciler.core.plans import BlockerType, Trigger
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
 from reconciler.loop.contexts import SharedContext
 from reconciler.loop.passes import (
@@ -56,16 +56,48 @@ async def work_batch(
     report.plans_stored += len(asked)  # a request always gets a plan of its own
     scheduled = await due_lanes(runtime, [lane for lane in known if lane not in requested], report)
     if asked and scheduled:
-        context = await (contexts.get(runtime) if contexts else load_context(runtime))
-    if scheduled:
-        seen = await survey(runtime, context, scheduled)
-        work = await work_scheduled(runtime, context, seen, scheduled, report, _applier(context))
-        verdicts.extend(_scheduled_verdicts(report, work, seen))
-    else:  # every other lane was waiting: its result is all there is to say
-        verdicts.extend(LaneVerdict(result) for result in report.lanes)
+        context = await _fresh(runtime, contexts)
+    verdicts.extend(await _work_scheduled_lanes(runtime, context, scheduled, report, contexts))
     if tally is not None:
         tally.plans_stored += report.plans_stored
     return await _with_retry_times(runtime, verdicts)
+
+
+async def _fresh(runtime: Runtime, contexts: SharedContext | None) -> PassContext:
+    return await (contexts.get(runtime) if contexts else load_context(runtime))
+
+
+async def _work_scheduled_lanes(
+    runtime: Runtime,
+    context: PassContext,
+    scheduled: list[str],
+    report: PassReport,
+    contexts: SharedContext | None,
+) -> list[LaneVerdict]:
+    """The scheduled lanes as a pass works them. When their apply found the plan stale
+    (another replica just changed a target they share), they are surveyed and planned once
+    more at once, rather than backing off for it."""
+    waiting = [LaneVerdict(result) for result in report.lanes]  # `due_lanes`' results
+    if not scheduled:
+        return waiting
+    first = PassReport()
+    seen = await survey(runtime, context, scheduled)
+    work = await work_scheduled(runtime, context, seen, scheduled, first, _applier(context))
+    report.plans_stored += first.plans_stored
+    refusal = work.applied.refusal if work.applied else None
+    if refusal is None or refusal.type is not BlockerType.stale_plan:
+        return waiting + _scheduled_verdicts(first, work, seen)
+    again = [r.lane for r in first.lanes if r.outcome == "refused"]
+    kept = PassReport(lanes=[r for r in first.lanes if r.outcome != "refused"])
+    fresh = await _fresh(runtime, contexts)
+    second, seen_again = PassReport(), await survey(runtime, fresh, again)
+    redone = await work_scheduled(runtime, fresh, seen_again, again, second, _applier(fresh))
+    report.plans_stored += second.plans_stored
+    return (
+        waiting
+        + _scheduled_verdicts(kept, work, seen)
+        + _scheduled_verdicts(second, redone, seen_again)
+    )
 
 
 def _applier(context: PassContext) -> Applier:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -73,4 +74,5 @@ def test_two_replicas_share_a_fleet_without_working_a_lane_twice_at_once(
     worked_by = {r.name: {i.lane for i in r.work_log} for r in replicas}
     assert worked_by["a"] and worked_by["b"], "both replicas took lanes"
     assert plan_store.with_status(engine, PlanStatus.applying) == []
-    print(f"{lanes} lanes on 2 replicas converged in {elapsed:.1f}s")
+    outcomes = dict(Counter(i.outcome for i in intervals))
+    print(f"{lanes} lanes on 2 replicas converged in {elapsed:.1f}s: {outcomes}")
