@@ -72,6 +72,10 @@ class WorkInterval:
 
 @dataclass
 class LoopEngine:
+    """One process's loop: `run_once`, `run`, `run_until_signalled` or `run_beside`. Build
+    it inside the event loop that runs it (its events belong to that loop); each replica
+    builds its own, with its own holder identity."""
+
     runtime: Runtime
     name: str = ""
     draw: Callable[[float, float], float] = random.uniform
