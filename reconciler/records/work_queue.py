@@ -187,10 +187,13 @@ def finish_retry(
 ) -> None:
     """A temporary failure: try the lane again at `retry_at` (the caller's backoff).
     `count_attempt` False: a "not yet" the lane's kind asked for, not a failure, so the
-    backoff does not grow."""
+    backoff does not grow. A request that came in while the lane was worked (`seq` moved)
+    keeps it due at once, as `finish_done` keeps it: the worker may not have seen it."""
     mine = sa.and_(_work.c.lane == lane, _work.c.claimed_by == worker)
     attempts = _work.c.attempts + 1 if count_attempt else _work.c.attempts
-    _release(session, mine, attempts=attempts, last_error=error[:500], due_at=retry_at)
+    unasked = _work.c.seq == _work.c.claimed_seq
+    due_at = sa.case((unasked, retry_at), else_=_work.c.due_at)
+    _release(session, mine, attempts=attempts, last_error=error[:500], due_at=due_at)
 
 
 def finish_given_up(session: Session, worker: str, lane: str) -> None:

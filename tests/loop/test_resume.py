@@ -96,3 +96,21 @@ async def test_a_batch_that_crashes_backs_off_and_hands_its_operations_back(
     assert rows["product:shop/testing"].attempts == 1
     assert "a bug in the middle of a batch" in (rows["product:shop/testing"].last_error or "")
     assert rows["product:shop/testing"].due_at > utcnow(), "backing off, not straight back"
+
+
+def test_a_request_while_a_lane_is_worked_keeps_it_due_after_a_retry(engine: Engine) -> None:
+    """The worker decided "later" before the request came in: the request must not wait."""
+    lane = "product:shop/testing"
+    with session_scope(engine, write_lock=True) as session:
+        work_queue.enqueue(session, [lane], WorkPriority.scheduled, "pass", utcnow())
+        work_queue.claim(session, "w", utcnow(), limit=1, hold_seconds=60)
+        work_queue.enqueue(session, [lane], WorkPriority.workflow, "workflow", utcnow())
+        later = utcnow() + timedelta(hours=1)
+        work_queue.finish_retry(session, "w", lane, retry_at=later, error="not yet")
+        [row] = work_queue.queued(session)
+    assert row.due_at <= utcnow() and row.priority == WorkPriority.workflow
+    with session_scope(engine, write_lock=True) as session:  # and with no request meanwhile
+        work_queue.claim(session, "w", utcnow(), limit=1, hold_seconds=60)
+        work_queue.finish_retry(session, "w", lane, retry_at=later, error="not yet")
+        [row] = work_queue.queued(session)
+    assert row.due_at == later
