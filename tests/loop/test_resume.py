@@ -88,7 +88,14 @@ async def test_a_batch_that_crashes_backs_off_and_hands_its_operations_back(
 
     operation_id = _request(engine, "product:shop/testing", apply=True)
     monkeypatch.setattr(worker, "survey", broken)
-    await fast_engine(runtime).run_once()
+    # No jitter and a long base, so the backoff is plainly in the future when checked.
+    loop = fast_engine(
+        runtime,
+        draw=lambda low, high: high,
+        loop_backoff_base_seconds=60.0,
+        loop_backoff_cap_seconds=120.0,
+    )
+    await loop.run_once()
     again = _operation(engine, operation_id)
     assert (again.status, again.phase) == ("pending", "queued"), "for the next worker"
     with session_scope(engine) as session:
