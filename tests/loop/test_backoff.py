@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import anyio
 import pytest
 from sqlalchemy.engine import Engine
@@ -12,7 +14,6 @@ from reconciler.core.plans import Blocker, BlockerType
 from reconciler.loop.backoff import FailureClass, classify_blocker, retry_delay
 from reconciler.loop.buckets import TokenBucket
 from reconciler.records import status
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
 from reconciler.records.work_queue import queued
@@ -43,11 +44,11 @@ async def test_a_provider_outage_backs_off_instead_of_spinning(
     with session_scope(engine) as session:
         rows = queued(session)
     assert len(rows) == 6, "every lane is still queued, for later"
-    now = utcnow()
     for row in rows:
         # 0.2 + 0.4 + 0.8 + 1.0 (the cap): at most four or five tries in 2.5 s, not 50 polls
         assert 2 <= row.attempts <= 5, row
-        assert row.due_at > now and row.claimed_by is None
+        # due_at moved out by the backoffs (0.2 + 0.4 + 0.8 ... s), not left where it was
+        assert row.due_at - row.queued_at >= timedelta(seconds=0.5) and row.claimed_by is None
         assert row.last_error and "preflight_failed" in row.last_error
     preflights = calls.count("user.get")
     per_try = 3  # the client's own retries of a read
