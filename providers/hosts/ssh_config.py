@@ -15,8 +15,8 @@ class SshHostConfig(BaseSettings):
 
     key_file: Path | None = Field(
         default=None,
-        description="private key Setpoint logs in to SSH hosts with (else the SSH agent and "
-        "~/.ssh/id_*); never logged",
+        description="file holding the private key Setpoint logs in to SSH hosts with (else the "
+        "SSH agent and ~/.ssh/id_*)",
     )
     known_hosts_file: Path = Field(
         default=Path("~/.ssh/known_hosts"),
