@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
@@ -105,7 +105,6 @@ class SshSession:
         self._target = target
         self._timeout = config.command_timeout_seconds
         self._sftp: asyncssh.SFTPClient | None = None
-        self.commands = 0
 
     async def run(self, *argv: str, ok: tuple[int, ...] = (0,)) -> Completed:
         """Run one command; an exit status outside `ok` raises `SshCommandFailed`."""
@@ -174,8 +173,12 @@ class SshSession:
             self._sftp = await self._step("start SFTP", self._conn.start_sftp_client())
         return self._sftp
 
+    def close_sftp(self) -> None:
+        if self._sftp is not None:
+            self._sftp.exit()
+            self._sftp = None
+
     async def _step(self, what: str, work: Awaitable[T]) -> T:
-        self.commands += 1
         try:
             with anyio.fail_after(self._timeout):
                 return await work
@@ -248,12 +251,8 @@ async def open_session(target: SshTarget, config: SshHostConfig) -> AsyncIterato
     try:
         session = SshSession(conn, target, config)
         yield session
-        if session._sftp is not None:
-            session._sftp.exit()
+        session.close_sftp()
     finally:
         conn.close()
         with anyio.move_on_after(1.0):
             await conn.wait_closed()
-
-
-SessionWork = Callable[[SshSession], Awaitable[T]]

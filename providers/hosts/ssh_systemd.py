@@ -30,6 +30,7 @@ from providers.hosts import systemd_units as units
 from providers.hosts.base import ProcessState, RunnerLaunch, RunnerProcess
 from providers.hosts.ssh_config import SshHostConfig
 from providers.hosts.ssh_session import (
+    SshFileError,
     SshHostError,
     SshSession,
     SshTarget,
@@ -140,7 +141,11 @@ class SshSystemdHost:
         return None
 
     async def _list(self, session: SshSession) -> list[RunnerProcess]:
-        files = await session.list_dir(units.RUNNER_DIR) or []
+        files = await session.list_dir(units.RUNNER_DIR)
+        if files is None:
+            # Fail closed: without its directory the adapter cannot tell "no runners" from
+            # "runners it can no longer see" (Invariant 3).
+            raise SshFileError(f"host {self.host}: the directory {units.RUNNER_DIR} is missing")
         with_files = {n for n in map(units.name_of_env_file, files) if n is not None}
         loaded = await self._show(session, units.UNIT_PATTERN)
         statuses = {name: s for s in loaded if (name := units.name_of_unit(s.unit)) is not None}

@@ -19,6 +19,7 @@ from providers.hosts.ssh_config import SshHostConfig
 from providers.hosts.ssh_emulator import LoopbackSshHost
 from providers.hosts.ssh_session import (
     SshCommandFailed,
+    SshFileError,
     SshHostError,
     SshRefused,
     SshTimedOut,
@@ -228,3 +229,13 @@ async def test_the_login_user_may_write_only_in_the_runner_directory(ssh_world: 
         async with sftp.open("/etc/setpoint/runners/x.env", "w") as handle:
             await handle.write("A=1\n")
     assert not ssh_world.host.systemd.path("/etc/systemd/system/evil.service").exists()
+
+
+async def test_a_missing_runner_directory_fails_the_listing_closed(ssh_world: SshWorld) -> None:
+    """Never "no runners" when the adapter cannot see where its runners are (Invariant 3)."""
+    ssh_world.host.systemd.path("/etc/setpoint/runners").rmdir()
+    with pytest.raises(SshFileError) as missing:
+        await ssh_world.adapter.list_processes()
+    assert one_line(str(missing.value)) and "/etc/setpoint/runners is missing" in str(missing.value)
+    problem = await ssh_world.adapter.preflight()
+    assert problem is not None and "/etc/setpoint/runners does not exist" in problem
