@@ -14,7 +14,9 @@ As a real host does, it:
 
 Every command line it receives is kept in `commands`, and every SFTP file created in
 `created_files` (path and mode), so tests can prove what did and did not travel where.
-`stall_commands` makes exec requests hang, to prove the client's timeouts.
+`stall_commands` makes exec requests hang, to prove the client's timeouts;
+`lose_reply_to(prefix)` runs the next such command and then never answers, as when a
+connection breaks after the host acted: the case where a client must not repeat blindly.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class LoopbackSshHost:
         self.commands: list[str] = []
         self.created_files: list[tuple[str, int | None]] = []
         self.stall_commands = False
+        self._lose_reply_to: str | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self.address = "127.0.0.1"
 
@@ -168,6 +171,9 @@ class LoopbackSshHost:
     ) -> None:
         await self.close()
 
+    def lose_reply_to(self, prefix: str) -> None:
+        self._lose_reply_to = prefix
+
     # -- exec requests -------------------------------------------------------------------
 
     async def _handle(self, process: asyncssh.SSHServerProcess[str]) -> None:
@@ -180,6 +186,9 @@ class LoopbackSshHost:
         if self.stall_commands:
             await asyncio.Event().wait()  # hangs until the client gives up and disconnects
         status, out, err = self.execute(command)
+        if self._lose_reply_to is not None and command.startswith(self._lose_reply_to):
+            self._lose_reply_to = None
+            await asyncio.Event().wait()  # it ran; its answer never comes
         process.stdout.write(out)
         process.stderr.write(err)
         process.exit(status)

@@ -148,3 +148,18 @@ async def test_a_registration_token_registers_the_runner_by_name(ssh_world: SshW
     await ssh_world.adapter.stop("ci-tok")
     status = ssh_world.runner("ci-tok")
     assert status is not None and status[0] == "offline"
+
+
+async def test_a_start_whose_answer_was_lost_is_not_started_twice(ssh_world: SshWorld) -> None:
+    """The host started the unit, then the session broke. The retry reads the unit first,
+    finds it running and leaves it (and its env file) alone."""
+    adapter = ssh_world.adapter_with(command_timeout_seconds=0.5)
+    ssh_world.host.lose_reply_to("systemctl start")
+
+    process = await adapter.start(await ssh_world.launch("ci-1"))
+
+    assert process.state is ProcessState.running
+    assert sum(c.startswith("systemctl start") for c in ssh_world.host.commands) == 1
+    assert len(ssh_world.host.created_files) == 1
+    status = ssh_world.runner("ci-1")
+    assert status is not None and status[0] == "online"
