@@ -7,9 +7,9 @@ manages only instances of that template and the files in `/etc/setpoint/runners/
 
 - start: write `<name>.env` (mode 0600, over SFTP: the registration secret travels as file
   contents, never on a command line), then `systemctl start setpoint-runner@<name>.service`.
-- stop: `systemctl stop`. remove: stop, disable, `systemctl clean --what=state` (the
-  runner's work directory, the template's `StateDirectory=`), `reset-failed` when the unit
-  failed, and delete the env file.
+- stop: `systemctl stop`. remove: stop, disable (only if someone enabled the unit),
+  `systemctl clean --what=state` (the runner's work directory, the template's
+  `StateDirectory=`), `reset-failed` when the unit failed, and delete the env file.
 - list_processes: the env files, `systemctl show` of the loaded units, and `ps` to see which
   units run a job process (`Runner.Worker`): GitHub's busy flag can lag a job's start by
   minutes, the host's process table does not.
@@ -187,7 +187,10 @@ class SshSystemdHost:
         status = await self._status(session, unit)
         if status is not None and status.load_state != "not-found":
             await session.run("systemctl", "stop", unit, ok=(0, _NOT_LOADED))
-            await session.run("systemctl", "disable", unit)
+            if status.unit_file_state == "enabled":
+                # Only someone else enables a runner unit (start never does); disabling
+                # needs the wider right to change unit files, so it is asked for only then.
+                await session.run("systemctl", "disable", unit)
             await session.run("systemctl", "clean", "--what=state", unit)
             after = await self._status(session, unit)
             if after is not None and after.active_state == "failed":

@@ -35,7 +35,7 @@ JOB_PROCESS = "Runner.Worker"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 # `systemctl show` properties the adapter reads; real systemd prints them in its own order.
-SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID")
+SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID", "UnitFileState")
 
 
 class InvalidRunnerName(ValueError):
@@ -116,6 +116,7 @@ class UnitStatus:
     active_state: str
     sub_state: str
     main_pid: int
+    unit_file_state: str = ""
 
 
 def parse_show(text: str) -> list[UnitStatus]:
@@ -135,6 +136,7 @@ def parse_show(text: str) -> list[UnitStatus]:
                 active_state=props.get("ActiveState", ""),
                 sub_state=props.get("SubState", ""),
                 main_pid=_int(props.get("MainPID", "0")),
+                unit_file_state=props.get("UnitFileState", ""),
             )
         )
     return statuses

@@ -163,3 +163,17 @@ async def test_a_start_whose_answer_was_lost_is_not_started_twice(ssh_world: Ssh
     assert len(ssh_world.host.created_files) == 1
     status = ssh_world.runner("ci-1")
     assert status is not None and status[0] == "online"
+
+
+async def test_remove_disables_a_unit_only_when_someone_enabled_it(ssh_world: SshWorld) -> None:
+    await ssh_world.adapter.start(await ssh_world.launch("ci-1"))
+    await ssh_world.adapter.start(await ssh_world.launch("ci-2"))
+    assert ssh_world.host.execute("systemctl enable setpoint-runner@ci-2.service")[0] == 0
+
+    await ssh_world.adapter.remove("ci-1")
+    await ssh_world.adapter.remove("ci-2")
+
+    disables = [c for c in ssh_world.host.commands if c.startswith("systemctl disable")]
+    assert disables == ["systemctl disable setpoint-runner@ci-2.service"]
+    assert ssh_world.host.systemd.loaded == {}
+    assert await ssh_world.adapter.list_processes() == []
