@@ -43,6 +43,7 @@ User=runner
 EnvironmentFile={units.RUNNER_DIR}/%i{units.ENV_SUFFIX}
 StateDirectory=setpoint-runner/%i
 WorkingDirectory={STATE_ROOT}/%i
+# Each runner gets its own copy: runners sharing one directory share its _work folder.
 ExecStartPre=/bin/cp -a --no-clobber /opt/actions-runner/. {STATE_ROOT}/%i/
 ExecStart={STATE_ROOT}/%i/run.sh
 KillMode=mixed

@@ -5,10 +5,12 @@ inconvenient (a stopped unit disappears from systemd's listings; stop kills a jo
 from __future__ import annotations
 
 import stat
+import textwrap
 from dataclasses import replace
+from pathlib import Path
 
 from providers.hosts.base import HostAdapter, ProcessState, RunnerProcess
-from providers.hosts.systemd_emulator import STATE_ROOT
+from providers.hosts.systemd_emulator import EXAMPLE_TEMPLATE, STATE_ROOT
 from providers.hosts.systemd_units import RUNNER_DIR
 from reconciler.secret_values import SecretValue
 from tests.providers.hosts.conftest import LABELS, SshWorld
@@ -177,3 +179,9 @@ async def test_remove_disables_a_unit_only_when_someone_enabled_it(ssh_world: Ss
     assert disables == ["systemctl disable setpoint-runner@ci-2.service"]
     assert ssh_world.host.systemd.loaded == {}
     assert await ssh_world.adapter.list_processes() == []
+
+
+def test_the_documented_template_is_the_one_the_loopback_host_installs() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "runners.md").read_text()
+    block = doc.split("```ini\n", 1)[1].split("```", 1)[0]
+    assert textwrap.dedent(block) == EXAMPLE_TEMPLATE
