@@ -18,10 +18,11 @@ class SshHostConfig(BaseSettings):
         description="file holding the private key Setpoint logs in to SSH hosts with (else the "
         "SSH agent and ~/.ssh/id_*)",
     )
-    known_hosts_file: Path = Field(
-        default=Path("~/.ssh/known_hosts"),
+    known_hosts_file: Path | None = Field(
+        default=None,
         description="known_hosts file that SSH host keys are checked against; a host not in "
-        "it, or with another key, is refused (checking cannot be turned off)",
+        "it, or with another key, is refused (checking cannot be turned off). Setting it is "
+        "the opt-in to SSH hosts: without it, none is reached",
     )
     connect_timeout_seconds: float = Field(
         default=10.0, gt=0, description="SSH connect, key exchange and login, seconds"

@@ -24,6 +24,7 @@ import shlex
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
@@ -200,10 +201,12 @@ def _text(output: object) -> str:
     return output if isinstance(output, str) else ""
 
 
-def connect_options(config: SshHostConfig) -> asyncssh.SSHClientConnectionOptions:
+def connect_options(
+    config: SshHostConfig, known_hosts: Path
+) -> asyncssh.SSHClientConnectionOptions:
     own_key = config.key_file is not None
     return asyncssh.SSHClientConnectionOptions(
-        known_hosts=str(config.known_hosts_file.expanduser()),
+        known_hosts=str(known_hosts),
         connect_timeout=config.connect_timeout_seconds,
         # ~/.ssh/config could send the connection elsewhere or relax checks: only what
         # Setpoint is configured with counts.
@@ -215,12 +218,23 @@ def connect_options(config: SshHostConfig) -> asyncssh.SSHClientConnectionOption
     )
 
 
-async def _connect(target: SshTarget, config: SshHostConfig) -> asyncssh.SSHClientConnection:
-    if not config.known_hosts_file.expanduser().is_file():
+def known_hosts_of(target: SshTarget, config: SshHostConfig) -> Path:
+    if config.known_hosts_file is None:
+        raise SshRefused(
+            f"{target}: SETPOINT_SSH_KNOWN_HOSTS_FILE is not set; SSH hosts are reached only "
+            "with host keys to check them against"
+        )
+    known_hosts = config.known_hosts_file.expanduser()
+    if not known_hosts.is_file():
         raise SshRefused(
             f"{target}: known_hosts file {config.known_hosts_file} does not exist "
             "(SETPOINT_SSH_KNOWN_HOSTS_FILE); host keys are always checked"
         )
+    return known_hosts
+
+
+async def _connect(target: SshTarget, config: SshHostConfig) -> asyncssh.SSHClientConnection:
+    known_hosts = known_hosts_of(target, config)
     timeout = config.connect_timeout_seconds
     try:
         # asyncssh's own connect_timeout covers the whole login; the outer deadline (a
@@ -230,7 +244,7 @@ async def _connect(target: SshTarget, config: SshHostConfig) -> asyncssh.SSHClie
                 target.address,
                 target.port,
                 username=target.user,
-                options=connect_options(config),
+                options=connect_options(config, known_hosts),
             )
     except asyncssh.HostKeyNotVerifiable:
         raise SshRefused(

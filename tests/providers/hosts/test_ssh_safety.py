@@ -95,6 +95,9 @@ async def test_a_host_missing_from_known_hosts_is_refused(ssh_world: SshWorld) -
     missing = ssh_world.adapter_with(known_hosts_file=ssh_world.tmp / "nowhere")
     problem = await missing.preflight()
     assert problem is not None and "does not exist" in problem
+    unset = ssh_world.adapter_with(known_hosts_file=None)
+    problem = await unset.preflight()
+    assert problem is not None and "SETPOINT_SSH_KNOWN_HOSTS_FILE is not set" in problem
     assert ssh_world.host.commands == []
 
 
@@ -219,7 +222,7 @@ async def test_the_login_user_may_write_only_in_the_runner_directory(ssh_world: 
             "127.0.0.1",
             ssh_world.host.port,
             username="setpoint",
-            options=connect_options(ssh_world.config),
+            options=connect_options(ssh_world.config, ssh_world.tmp / "known_hosts"),
         ) as conn,
         conn.start_sftp_client() as sftp,
     ):
