@@ -183,6 +183,12 @@ class EmulatedSystemd:
         return units.name_of_unit(unit)
 
     def _start(self, unit: str) -> Result:
+        if unit.removesuffix(units.UNIT_SUFFIX) + units.UNIT_SUFFIX == units.TEMPLATE_UNIT:
+            return (
+                1,
+                "",
+                f"Failed to start {unit}: Unit name {unit} is missing the instance name.\n",
+            )
         instance = self._instance(unit)
         if instance is None or not self.template_installed():
             return _NOT_FOUND, "", f"Failed to start {unit}: Unit {unit} not found.\n"
