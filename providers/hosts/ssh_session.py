@@ -135,10 +135,10 @@ class SshSession:
 
         async def write() -> None:
             async with sftp.open(partial, "w", attrs=attrs) as handle:
+                # Some servers ignore the mode asked for at creation; set it again before
+                # the first byte is written, so the secret is never in a wider file.
+                await handle.chmod(mode)
                 await handle.write(text)
-            # The file was created with `mode`; chmod again in case a umask narrowed it
-            # differently on an old server (never wider: 0600 already has nothing to add).
-            await sftp.chmod(partial, mode)
             await sftp.posix_rename(partial, path)
 
         await self._step(f"write {path}", write())
