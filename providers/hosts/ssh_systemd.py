@@ -44,6 +44,7 @@ _RUNNING = frozenset({"active", "activating", "reloading", "deactivating"})
 # `systemctl stop` of an instance whose template is gone: "Unit ... not loaded." (exit 5).
 # Nothing can run without the template, so for stop that is "already stopped".
 _NOT_LOADED = 5
+_PS = ("ps", "-e", "-o", "unit=,comm=")  # each process's unit and command name
 # Lines the template must hold for the adapter's files to reach the runner.
 _TEMPLATE_NEEDS = {
     f"EnvironmentFile={units.RUNNER_DIR}/%i{units.ENV_SUFFIX}": "the runner's env file",
@@ -138,6 +139,9 @@ class SshSystemdHost:
             return f"{where}: {units.TEMPLATE_UNIT} lacks {' and '.join(missing)} (docs/runners.md)"
         if not await session.is_dir(units.RUNNER_DIR):
             return f"{where}: the directory {units.RUNNER_DIR} does not exist (docs/runners.md)"
+        if (await session.run(*_PS, ok=(0, 1))).exit_status != 0:
+            # Without the unit column the adapter cannot see a job the host runs.
+            return f"{where}: `ps -o unit` is not supported (procps built without systemd)"
         return None
 
     async def _list(self, session: SshSession) -> list[RunnerProcess]:
@@ -151,7 +155,7 @@ class SshSystemdHost:
         statuses = {name: s for s in loaded if (name := units.name_of_unit(s.unit)) is not None}
         busy = set()
         if any(s.active_state in _RUNNING for s in statuses.values()):
-            listing = await session.run("ps", "-e", "-o", "unit=,comm=")
+            listing = await session.run(*_PS)
             busy = units.units_with_job(listing.stdout)
         return [
             self._process(name, statuses.get(name), busy)

@@ -242,3 +242,14 @@ async def test_a_missing_runner_directory_fails_the_listing_closed(ssh_world: Ss
     assert one_line(str(missing.value)) and "/etc/setpoint/runners is missing" in str(missing.value)
     problem = await ssh_world.adapter.preflight()
     assert problem is not None and "/etc/setpoint/runners does not exist" in problem
+
+
+async def test_preflight_says_when_ps_cannot_show_units(
+    ssh_world: SshWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_unit_column(args: list[str]) -> tuple[int, str, str]:
+        return 1, "", 'error: unknown user-defined format specifier "unit"\n'
+
+    monkeypatch.setattr(ssh_world.host.systemd, "ps", no_unit_column)
+    problem = await ssh_world.adapter.preflight()
+    assert problem is not None and one_line(problem) and "ps -o unit" in problem
