@@ -72,7 +72,15 @@ def has_digest(image: str) -> bool:
     return bool(_DIGEST.search(image))
 
 
+def check_lane_name_ref(value: str) -> str:
+    """A lane of this product (`testing`) or of another (`old-shop/testing`)."""
+    for part in value.split("/", 1):
+        check_name(part)
+    return value
+
+
 Name = Annotated[str, AfterValidator(check_name)]
+LaneNameRef = Annotated[str, AfterValidator(check_lane_name_ref)]
 Hostname = Annotated[str, AfterValidator(check_hostname)]
 Repository = Annotated[str, AfterValidator(check_repository)]
 ImageRef = Annotated[str, AfterValidator(check_image)]

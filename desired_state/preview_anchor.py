@@ -36,6 +36,9 @@ class PreviewAnchorSpec(SpecModel):
     source: AnchorSource = "discovery"
     # From a fork (allowed by the policy): its preview gets no secrets.
     fork: bool = False
+    # The head a workflow last asked to deploy (policy `deploy: on-request`): the preview
+    # runs this SHA's image, never one CI has not built yet.
+    requested_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
 
     @model_validator(mode="after")
     def _gone_only_after_end(self) -> PreviewAnchorSpec:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from desired_state.base import SpecModel
-from desired_state.names import Hostname, ImageRef, Name, Repository
+from desired_state.names import Hostname, ImageRef, LaneNameRef, Name, Repository
 from desired_state.rules import lane_rules, preview_rules, product_rules, raise_rules
 from desired_state.secrets import SecretRef, check_plain_env
 from desired_state.templates import (
@@ -67,6 +67,11 @@ class LaneSpec(SpecModel):
     deploy_timeout_seconds: float = Field(default=600, gt=0, le=7200)
     apply: ApplyPolicy = "manual"
     protect: bool = False
+    renamed_from: LaneNameRef | None = Field(
+        default=None,
+        description="the lane's previous name (`testing`, or `old-product/testing`): it takes "
+        "over that lane's Dokploy service instead of a delete and a create",
+    )
 
     @property
     def is_prod(self) -> bool:
@@ -101,6 +106,10 @@ class PreviewPolicy(SpecModel):
     # Pull requests from forks get no preview, except from these fork owners; even then a
     # fork's preview never receives the product's secrets.
     allow_forks: list[Name] = Field(default_factory=list)
+    # on-push: a new head deploys at the next pass; on-request: only once a workflow asks
+    # for that preview at that head (after CI built its image), so a preview never points
+    # at an image that does not exist yet.
+    deploy: Literal["on-push", "on-request"] = "on-push"
 
     @model_validator(mode="after")
     def _domain_renders_to_a_host(self) -> PreviewPolicy:

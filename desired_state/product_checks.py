@@ -37,7 +37,29 @@ def product_issues(name: str, spec: ProductSpec) -> list[ProductIssue]:
         *_service_names_too_long(name, spec),
         *_health_checks_with_nothing_to_check(spec),
         *_unpinned_prod_compose_images(spec),
+        *_renames_from_a_lane_that_still_exists(spec),
     ]
+
+
+def _renames_from_a_lane_that_still_exists(spec: ProductSpec) -> Iterator[ProductIssue]:
+    names = {lane.name for lane in spec.lanes}
+    claimed: dict[str, str] = {}
+    for index, lane in enumerate(spec.lanes):
+        previous = lane.renamed_from
+        if previous is None:
+            continue
+        if previous in names:
+            yield (
+                _lane_path(index, "renamedFrom"),
+                f"lane {previous!r} still exists in this product: a lane cannot take over a "
+                "lane that is still declared",
+            )
+        elif previous in claimed:
+            yield (
+                _lane_path(index, "renamedFrom"),
+                f"lanes {claimed[previous]!r} and {lane.name!r} both say they were {previous!r}",
+            )
+        claimed.setdefault(previous, lane.name)
 
 
 def _lane_path(index: int, *rest: str | int) -> Path:

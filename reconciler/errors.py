@@ -5,6 +5,9 @@
     ├── PlanNotFound             no stored plan with that id (or one an older Setpoint wrote)
     ├── ProviderNotConfigured    a kind needs a provider this deployment did not configure
     ├── AdoptionRefused          adopting that object into that lane is not possible
+    ├── IdempotencyConflict      an idempotency key reused with another request body
+    ├── ApiRefused               an API request refused: its HTTP status and problem title
+    ├── CannotListen             `setpoint serve` cannot bind its address
     ├── ActionFailed             an executor could not complete an action (becomes `Failed`)
     ├── LaneBusy                 another worker holds a lane's lease
     ├── LeaseLost                a lease this worker held was taken over
@@ -48,6 +51,23 @@ class ProviderNotConfigured(SetpointError, LookupError):
 
 class AdoptionRefused(SetpointError):
     """Adopting that object into that lane is not possible; the message says why."""
+
+
+class ApiRefused(SetpointError):
+    """An API request refused, as RFC 9457 problem details: `status`, a short `title` (the
+    same for every refusal of its kind), and the message as `detail`; `problem` names the
+    kind (`/problems/<problem>`). The detail is safe to show: never a token or a secret."""
+
+    def __init__(self, status: int, problem: str, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.problem = problem
+        self.title = title
+        self.detail = detail
+
+
+class CannotListen(SetpointError, OSError):
+    """`setpoint serve` cannot bind its host and port; says which, and why."""
 
 
 class ActionFailed(SetpointError):
@@ -150,3 +170,19 @@ class PlanFileRejected(SetpointError, ValueError):
 
 class ForgetRefused(SetpointError):
     """`setpoint forget` did not drop a lane's records: why, in one line."""
+
+
+class IdempotencyConflict(SetpointError, ValueError):
+    """An idempotency key was used before with a different request body (HTTP 409)."""
+
+    def __init__(self, key: str, operation_id: str) -> None:
+        self.key = key
+        self.operation_id = operation_id
+        super().__init__(
+            f"idempotency key {key!r} was used for operation {operation_id} with another body"
+        )
+
+
+class RequestRefused(SetpointError, ValueError):
+    """A workflow's request for a lane that the lane's kind cannot take (a preview asked for
+    a head its pull request no longer has): why, in one line."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,37 @@ class Settings(BaseSettings):
         gt=0,
         description="finished plans older than this are deleted; audit records never are",
     )
+    runner_online_timeout_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        description="a created or restarted runner must show online on GitHub within this "
+        "long, or it is cleaned up and its lane failed",
+    )
+    runner_idle_window_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="a runner is stopped or removed only after it was seen idle twice this "
+        "far apart (GitHub's busy flag lags a starting job)",
+    )
+    runner_busy_retry_seconds: float = Field(
+        default=30.0, gt=0, description="how soon a drain that found its runner busy looks again"
+    )
+    runner_offline_grace_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="an owned runner offline this long while its process runs is restarted",
+    )
+    runner_orphan_grace_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="an orphan (a registration with no process, a process never registered) "
+        "marked this long ago may be removed, if its pool allows `remove`",
+    )
+    runner_current_release: str | None = Field(
+        default=None,
+        description="the current GitHub Actions runner release (e.g. 2.330.0); pools whose "
+        "runner image tag is older are reported, before GitHub stops giving them jobs",
+    )
     audit_key: SecretStr | None = Field(
         default=None,
         description="HMAC key that signs audit checkpoints (`setpoint audit keygen`); keep it "
@@ -77,9 +109,68 @@ class Settings(BaseSettings):
         default=None,
         description="a file holding the audit key, instead of SETPOINT_AUDIT_KEY",
     )
+    api_oidc_issuer: str = Field(
+        default="https://token.actions.githubusercontent.com",
+        description="the API accepts GitHub Actions OIDC tokens from this issuer only",
+    )
+    api_oidc_audience: str = Field(
+        default="setpoint",
+        description="the audience a workflow must ask its OIDC token for "
+        "(`core.getIDToken(audience)`); tokens for any other audience are refused",
+    )
+    api_oidc_jwks_url: str | None = Field(
+        default=None, description="where the issuer's keys are read; else <issuer>/.well-known/jwks"
+    )
+    api_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="the GitHub webhook secret; unset: `POST /v1/webhooks/github` is refused; "
+        "never logged",
+    )
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=26_214_400,
+        description="request bodies (webhook deliveries included) larger than this are refused "
+        "before they are read",
+    )
+    api_apply_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="`POST /v1/plans/{id}/apply` waits this long for the apply to end (a refusal "
+        "is answered at once); a longer apply is answered 202, and the plan's status follows it",
+    )
+    api_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="where `setpoint reconcile` finds the API (`setpoint serve` listens there by "
+        "default)",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="the bearer token `setpoint reconcile` sends: an operator token "
+        "(`setpoint tokens create`) or a GitHub OIDC token; never logged",
+    )
+    api_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="`setpoint reconcile`: timeout of each request to the API"
+    )
     secret_store_key: SecretStr | None = Field(
         default=None,
         description="key of the encrypted secret store (`setpoint secrets keygen`); never logged",
+    )
+    review_pages: Literal["open", "token", "off"] = Field(
+        default="token",
+        description="the plan review pages: `open` (anyone who reaches them reads), `token` "
+        "(reading needs an operator token too) or `off`; applying always needs a token",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the address operators reach `setpoint serve` at (https://...); preview "
+        "comments then link to their plan's review page",
+    )
+    review_form_key: SecretStr | None = Field(
+        default=None,
+        description="key that signs the review pages' forms and sign-in cookies; give every "
+        "replica the same one (random per process if unset); never logged",
     )
 
 

@@ -98,7 +98,23 @@ def test_the_rules_see_every_room() -> None:
                 "reconciler.runtime",
                 "reconciler.fleet",
             ),
-            lambda m: within(m, "reconciler.cli") or within(m, "reconciler.demo"),
+            lambda m: (
+                within(m, "reconciler.cli")
+                or within(m, "reconciler.demo")
+                or within(m, "reconciler.web")
+            ),
+        ),
+        (
+            "nothing but the adapters imports the API",
+            (
+                "reconciler.core",
+                "reconciler.records",
+                "reconciler.loop",
+                "reconciler.kinds",
+                "reconciler.runtime",
+                "reconciler.fleet",
+            ),
+            lambda m: within(m, "reconciler.api"),
         ),
         (
             "providers never import the reconciler",

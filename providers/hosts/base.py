@@ -6,7 +6,7 @@ the two by runner name, so names are unique per pool and carry the lane (`Runner
 
 Adapters are idempotent by name: starting a runner that already runs, or stopping or removing
 one that is gone, succeeds. The registration secret travels in `RunnerLaunch.registration`
-as a `SecretValue` and must reach the host only through a channel that keeps it out of
+as a `RegistrationSecret` and must reach the host only through a channel that keeps it out of
 process listings and logs (Dokploy env, a 0600 environment file), never a command line.
 """
 
@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from reconciler.secret_values import SecretValue
+
+class RegistrationSecret(Protocol):
+    """A secret that shows its value only when asked (`reconciler.secret_values.SecretValue`
+    is one). A protocol, not an import: providers never import the reconciler."""
+
+    def reveal(self) -> str: ...
 
 
 class ProcessState(StrEnum):
@@ -36,7 +41,7 @@ class RunnerLaunch:
     image: str
     labels: tuple[str, ...]
     github_url: str  # https://github.com/OWNER/REPO or https://github.com/ORG
-    registration: SecretValue = field(repr=False)
+    registration: RegistrationSecret = field(repr=False)
     jit: bool = True
     ephemeral: bool = True
 

@@ -13,13 +13,18 @@ from reconciler.cli import (
     emulator_commands,
     failures,
     forget_commands,
+    grant_commands,
     lease_commands,
     logs,
     plan_commands,
     preview_commands,
     reconcile_commands,
+    request_commands,
     run_commands,
+    runner_commands,
     secret_commands,
+    serve_commands,
+    token_commands,
     validate_commands,
 )
 
@@ -54,16 +59,21 @@ app.command("plan")(reconcile_commands.plan)
 app.command("apply")(reconcile_commands.apply)
 app.command("status")(reconcile_commands.status)
 app.command("run")(run_commands.run)
+app.command("serve")(serve_commands.serve_api)
+app.command("reconcile")(request_commands.reconcile_request)
 app.command("adopt")(adopt_commands.adopt_command)
 app.command("forget")(forget_commands.forget)
 app.add_typer(plan_commands.app, name="plans")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(grant_commands.app, name="grants")
+app.add_typer(token_commands.app, name="tokens")
 app.add_typer(secret_commands.app, name="secrets")
 app.add_typer(desired_commands.app, name="desired")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(emulator_commands.app, name="emulator")
 app.add_typer(lease_commands.app, name="leases")
 app.add_typer(preview_commands.app, name="previews")
+app.add_typer(runner_commands.app, name="runners")
 
 
 def main() -> None:

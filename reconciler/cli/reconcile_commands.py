@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
 from reconciler.errors import PlanNotFound, UnknownLane
-
-if TYPE_CHECKING:
-    from reconciler.records.status import LaneStatusRow
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 WIDE_HELP = "Show every column, however wide the table gets."
@@ -161,15 +157,9 @@ def status(
 ) -> None:
     """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan."""
     from reconciler.cli.render import render_status
-    from reconciler.core.recovery import gone_holders
-    from reconciler.records.status import Reason, all_statuses, conditions_of, stalled
+    from reconciler.core.recovery import shown_statuses
 
-    engine = context.ready_engine()
-    rows = all_statuses(engine)
-    applying = [r.lane for r in rows if _reason(r, "Reconciling") == str(Reason.applying)]
-    for lane, message in gone_holders(engine, applying).items():
-        row = next(r for r in rows if r.lane == lane)
-        row.conditions = conditions_of(stalled(Reason.interrupted, message))
+    rows = shown_statuses(context.ready_engine())
     if output is OutputFormat.json:
         print_json(
             [
@@ -188,7 +178,3 @@ def status(
         console.print("no lane has been planned yet: run `setpoint plan`")
         return
     render_status(console, rows, wide=wide)
-
-
-def _reason(row: LaneStatusRow, condition: str) -> str | None:
-    return next((c["reason"] for c in row.conditions if c["type"] == condition), None)

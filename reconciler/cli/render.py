@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,7 +17,8 @@ RISK_STYLE = {"safe": "green", "disruptive": "yellow", "destructive": "bold red"
 RESULT_STYLE = {"ok": "green", "failed": "bold red", "not_run": "dim"}
 
 
-def _value(value: object) -> str:
+def value_text(value: object) -> str:
+    """A change's before or after as a person reads it (the review pages show it the same)."""
     if value is None:
         return "∅"
     return value if isinstance(value, str) else json.dumps(value)
@@ -40,8 +42,8 @@ def render_plan(console: Console, plan: Plan) -> None:
         for change in action.changes:
             mark = " [dim](secret)[/]" if change.secret else ""
             console.print(
-                f"       {escape(change.field)}: {escape(_value(change.before))} → "
-                f"{escape(_value(change.after))}{mark}",
+                f"       {escape(change.field)}: {escape(value_text(change.before))} → "
+                f"{escape(value_text(change.after))}{mark}",
                 highlight=False,
             )
             if change.diff:
@@ -55,9 +57,13 @@ def render_plan(console: Console, plan: Plan) -> None:
     for note in plan.notes:
         console.print(f"  [dim]note: {escape(note)}[/]", highlight=False)
     if plan.actions:
-        risks = {r: sum(1 for a in plan.actions if a.risk.value == r) for r in RISK_STYLE}
-        summary = ", ".join(f"{n} {r}" for r, n in risks.items() if n)
-        console.print(f"{len(plan.actions)} action(s): {summary}")
+        console.print(f"{len(plan.actions)} action(s): {risk_summary(plan)}")
+
+
+def risk_summary(plan: Plan) -> str:
+    """`2 safe, 1 destructive`: how many actions of each risk, mildest first."""
+    risks = {r: sum(1 for a in plan.actions if a.risk.value == r) for r in RISK_STYLE}
+    return ", ".join(f"{n} {r}" for r, n in risks.items() if n)
 
 
 DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan"}
@@ -114,28 +120,36 @@ def render_status(console: Console, rows: list[LaneStatusRow], *, wide: bool = F
                 console.print(f"  {escape(row.lane)}: {escape(cell[-1])}", highlight=False)
 
 
-def _status_cells(row: LaneStatusRow) -> list[str]:
-    flags = {c["type"]: c for c in row.conditions}
-    speaking = next(
+def speaking_condition(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The condition that explains the lane: Stalled or Reconciling when True, else Ready."""
+    flags = {c["type"]: c for c in conditions}
+    return next(
         (flags[t] for t in ("Stalled", "Reconciling") if flags.get(t, {}).get("status") == "True"),
         flags.get("Ready", {}),
     )
+
+
+def lane_state(conditions: list[dict[str, Any]]) -> str:
+    """One word for the lane: Stalled, Reconciling, Ready or NotReady."""
+    flags = {c["type"]: c for c in conditions}
+    for state in ("Stalled", "Reconciling", "Ready"):
+        if flags.get(state, {}).get("status") == "True":
+            return state
+    return "NotReady"
+
+
+STATE_STYLE = {"Stalled": "bold red", "Reconciling": "yellow", "Ready": "green"}
+
+
+def _status_cells(row: LaneStatusRow) -> list[str]:
+    speaking = speaking_condition(row.conditions)
+    state = lane_state(row.conditions)
     return [
         escape(row.lane),
-        _state(flags),
+        f"[{STATE_STYLE[state]}]{state}[/]" if state in STATE_STYLE else state,
         str(speaking.get("reason", "")),
         str(row.observed_generation or "-"),
         f"{row.updated_at:%Y-%m-%d %H:%M}",
         row.last_applied_plan or "-",
         escape(str(speaking.get("message", ""))),
     ]
-
-
-def _state(flags: dict[str, dict[str, str]]) -> str:
-    if flags.get("Stalled", {}).get("status") == "True":
-        return "[bold red]Stalled[/]"
-    if flags.get("Reconciling", {}).get("status") == "True":
-        return "[yellow]Reconciling[/]"
-    if flags.get("Ready", {}).get("status") == "True":
-        return "[green]Ready[/]"
-    return "NotReady"

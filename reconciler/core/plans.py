@@ -90,6 +90,12 @@ class BlockerType(StrEnum):
     route_conflict = "route_conflict"
     # stored desired state the current rules refuse (stored before they existed)
     invalid_desired_state = "invalid_desired_state"
+    # runner pools: a host not approved (or not declared), a host no adapter can use (or
+    # that its provider does not list), a full host, a repository the pool does not allow
+    host_not_approved = "host_not_approved"
+    host_unsupported = "host_unsupported"
+    host_full = "host_full"  # the host holds its `maxRunners` already
+    repository_not_allowed = "repository_not_allowed"
 
 
 class Frozen(BaseModel):

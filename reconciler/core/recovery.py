@@ -125,6 +125,21 @@ def gone_holders(engine: Engine, lanes: list[str]) -> dict[str, str]:
     return gone
 
 
+def shown_statuses(engine: Engine) -> list[status.LaneStatusRow]:
+    """Every lane's status row as an operator should see it: a lane whose applier is gone
+    shows Stalled (Interrupted), not Reconciling (read-only: nothing is written)."""
+    rows = status.all_statuses(engine)
+    applying = [r.lane for r in rows if _reconciling_reason(r) == str(status.Reason.applying)]
+    for lane, message in gone_holders(engine, applying).items():
+        row = next(r for r in rows if r.lane == lane)
+        row.conditions = status.conditions_of(status.stalled(status.Reason.interrupted, message))
+    return rows
+
+
+def _reconciling_reason(row: status.LaneStatusRow) -> str | None:
+    return next((c["reason"] for c in row.conditions if c["type"] == "Reconciling"), None)
+
+
 def unfinished_creates(engine: Engine) -> tuple[UnfinishedCreate, ...]:
     """Creates that interrupted applies announced and never reported on."""
     interrupted = [plan_id for plan_id, _ in plan_store.with_status(engine, PlanStatus.interrupted)]

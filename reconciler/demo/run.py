@@ -1,7 +1,9 @@
 """`setpoint demo`: the whole loop on one machine, with nothing configured.
 
 A throwaway SQLite database, the Dokploy emulator on a free loopback port, the example
-fleet, and generated demo secrets: plan, apply, converge, audit, and a second empty plan.
+fleet, and generated demo secrets: plan, apply, converge, audit, and a second empty plan;
+then, with the GitHub emulator linked to Dokploy's, a runner pool comes online and a pull
+request gets a preview.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -26,6 +30,7 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import create_app
 from providers.github.client import GitHubClient
 from providers.github.emulator import create_app as create_github
+from providers.github.emulator.runner_link import RunnerLink
 from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
@@ -43,10 +48,13 @@ from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
+from reconciler.web import PageAccess, ReviewSite, create_review_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEMO_SECRET_VARIABLES = ("SHOP_DATABASE_URL", "LEDGER_DB_PASSWORD")  # fromEnv
 DEMO_STORED_SECRETS = ("shop-stripe-api-key",)  # fromStore
+# Awaited with the review pages' address once the demo is done; they stay up until it returns.
+KeepServing = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,14 @@ def _workload() -> Starlette:
 
 
 async def run_demo(
-    console: Console, *, examples: Path = EXAMPLES, work_dir: Path | None = None
+    console: Console,
+    *,
+    examples: Path = EXAMPLES,
+    work_dir: Path | None = None,
+    keep_serving: KeepServing | None = None,
 ) -> DemoOutcome:
+    """The demo; with `keep_serving`, awaited with the review pages' address once the demo
+    is done, the emulator and the pages stay up until it returns (`setpoint demo --serve`)."""
     if not await anyio.Path(examples).is_dir():
         raise FileNotFoundError(f"examples not found at {examples}")
     with tempfile.TemporaryDirectory(prefix="setpoint-demo-") as tmp:
@@ -119,7 +133,10 @@ async def run_demo(
                 transport=workload,
             )
 
-        with serve(create_app(api_key=api_key, seed=7, build_seconds=0.3)) as base_url:
+        dokploy_app = create_app(api_key=api_key, seed=7, build_seconds=0.3)
+        github_app = create_github(seed=5)
+        _link_runners(dokploy_app, github_app)
+        with serve(dokploy_app) as base_url:
             console.print(f"Dokploy emulator serving at {base_url}/api")
             settings = Settings(database_url=f"sqlite:///{database}", deploy_poll_seconds=0.1)
             async with DokployClient(base_url, api_key, timeout=10.0) as client:
@@ -134,53 +151,101 @@ async def run_demo(
                     secret_store=store,
                     progress=lambda m: console.print(f"[cyan]→[/] {m}", highlight=False),
                 )
-                console.rule("[bold]2. plan")
-                plan = await compute_plan(runtime)
-                render_plan(console, plan)
-                console.rule(f"[bold]3. apply {plan.plan_id}")
-                result = await apply_plan(runtime, plan.plan_id)
-                render_apply(console, result)
-                console.rule("[bold]4. status")
-                render_status(console, all_statuses(engine))
-                console.rule("[bold]5. second plan (expect no changes)")
-                second = await compute_plan(runtime)
-                render_plan(console, second)
-                console.rule("[bold]6. a scheduled pass over the converged fleet")
-                runtime.actor = "demo-scheduler"
-                quiet = await reconcile_pass(runtime)
-                console.print(
-                    f"{len(quiet.lanes)} lane(s) observed once: {quiet.count('converged')} "
-                    f"converged, {quiet.plans_stored} plan(s) stored, one audit record"
-                )
-                console.rule("[bold]7. previews: a pull request opens, is pushed to, closes")
-                previews_ok = await demo_previews(console, runtime, hosts)
-        console.rule("[bold]8. audit trail")
-        with session_scope(engine) as session:
-            records = audit.list_records(session, limit=1000)
-            verification = audit.verify_chain(session)
-        for record in records:
-            where = " ".join(filter(None, [record.lane, record.action_id]))
-            console.print(
-                f"  #{record.seq:<3} {record.event:<15} {where:<28} {_summary(record.data)}",
-                highlight=False,
-                markup=False,
-            )
-        console.print(
-            f"audit chain: {'[green]verified[/]' if verification.ok else '[red]BROKEN[/]'} "
-            f"({verification.checked} records)"
-        )
+                with review_pages(runtime, base_url, api_key) as pages_url:
+                    console.print(f"review pages (open while the demo runs): {pages_url}/lanes")
+                    outcome = await _demo_steps(
+                        console, runtime, hosts, environ, stored, github_app
+                    )
+                    if keep_serving is not None:
+                        await keep_serving(pages_url)
         engine.dispose()
-        converged = result.ok and not second.actions and not second.blockers and previews_ok
-        console.rule(
-            "[bold green]demo converged" if converged else "[bold red]demo did not converge"
+        return outcome
+
+
+async def _demo_steps(
+    console: Console,
+    runtime: Runtime,
+    hosts: set[str],
+    environ: Mapping[str, str],
+    stored: Mapping[str, str],
+    github_app: Any,
+) -> DemoOutcome:
+    """Steps 2 to 9: plan, apply, status, a second plan, a pass, runners, previews, the
+    audit trail."""
+    engine = runtime.engine
+    console.rule("[bold]2. plan")
+    plan = await compute_plan(runtime)
+    render_plan(console, plan)
+    console.rule(f"[bold]3. apply {plan.plan_id}")
+    result = await apply_plan(runtime, plan.plan_id)
+    render_apply(console, result)
+    console.rule("[bold]4. status")
+    render_status(console, all_statuses(engine))
+    console.rule("[bold]5. second plan (expect no changes)")
+    second = await compute_plan(runtime)
+    render_plan(console, second)
+    console.rule("[bold]6. a scheduled pass over the converged fleet")
+    runtime.actor = "demo-scheduler"
+    quiet = await reconcile_pass(runtime)
+    console.print(
+        f"{len(quiet.lanes)} lane(s) observed once: {quiet.count('converged')} "
+        f"converged, {quiet.plans_stored} plan(s) stored, one audit record"
+    )
+    with serve(github_app) as github_url:
+        console.print(f"GitHub emulator serving at {github_url}")
+        async with GitHubClient(github_url, secrets.token_urlsafe(16)) as github:
+            with_github = dataclasses.replace(
+                runtime, providers={**runtime.providers, "github": github}
+            )
+            console.rule("[bold]7. runners: a pool comes online")
+            runners_ok = await demo_runners(console, with_github, github_app)
+            console.rule("[bold]8. previews: a pull request opens, is pushed to, closes")
+            previews_ok = await demo_previews(console, with_github, github_app, hosts)
+    console.rule("[bold]9. audit trail")
+    with session_scope(engine) as session:
+        records = audit.list_records(session, limit=1000)
+        verification = audit.verify_chain(session)
+    for record in records:
+        where = " ".join(filter(None, [record.lane, record.action_id]))
+        console.print(
+            f"  #{record.seq:<3} {record.event:<15} {where:<28} {_summary(record.data)}",
+            highlight=False,
+            markup=False,
         )
-        return DemoOutcome(
-            converged=converged and verification.ok,
-            second_plan_actions=len(second.actions),
-            audit_records=len(records),
-            chain_ok=verification.ok,
-            secrets={**environ, **stored},
-        )
+    console.print(
+        f"audit chain: {'[green]verified[/]' if verification.ok else '[red]BROKEN[/]'} "
+        f"({verification.checked} records)"
+    )
+    converged = (
+        result.ok and not second.actions and not second.blockers and previews_ok and runners_ok
+    )
+    console.rule("[bold green]demo converged" if converged else "[bold red]demo did not converge")
+    return DemoOutcome(
+        converged=converged and verification.ok,
+        second_plan_actions=len(second.actions),
+        audit_records=len(records),
+        chain_ok=verification.ok,
+        secrets={**environ, **stored},
+    )
+
+
+@contextmanager
+def review_pages(runtime: Runtime, dokploy_url: str, api_key: str) -> Iterator[str]:
+    """The plan review pages on loopback, open to read (nothing but this machine reaches
+    them); an apply from them runs on a Dokploy client of its own, in the pages' loop."""
+
+    @asynccontextmanager
+    async def page_runtime() -> AsyncIterator[Runtime]:
+        async with DokployClient(dokploy_url, api_key, timeout=10.0) as client:
+            yield dataclasses.replace(runtime, providers={"dokploy": client}, progress=_quiet)
+
+    site = ReviewSite(engine=runtime.engine, open_runtime=page_runtime, access=PageAccess.open)
+    with serve(create_review_app(site)) as url:
+        yield url
+
+
+def _quiet(message: str) -> None:
+    return None
 
 
 def _summary(data: Mapping[str, object]) -> str:
@@ -190,34 +255,59 @@ def _summary(data: Mapping[str, object]) -> str:
     return ""
 
 
-async def demo_previews(console: Console, runtime: Runtime, hosts: set[str]) -> bool:
-    """The GitHub emulator on loopback: a labelled PR on acme/shop becomes a preview, a push
-    redeploys it, and closing it tears it down once the grace period is over (the demo moves
-    its clock forward instead of waiting). Returns whether every step did what it should."""
-    github_app = create_github(seed=5)
+def _link_runners(dokploy_app: Starlette, github_app: Any) -> None:
+    """Runner applications the Dokploy emulator starts come online in the GitHub emulator,
+    and the example fleet's runner host is a server Dokploy lists."""
+    dokploy_app.state.emulator.add_server("build-1")
+    dokploy_app.state.emulator.link_runners(RunnerLink(github_app.state.emulator))
+    github_app.state.emulator.add_repo("acme", "shop")
+
+
+async def demo_runners(console: Console, runtime: Runtime, github_app: Any) -> bool:
+    """The example pool `shop-ci` (approved host build-1, `allow: [create, drain]`, at least
+    one runner) gets its runner in one scheduled pass: registered with a JIT config that
+    reaches the container through Dokploy env only, started, and seen online on GitHub."""
+    report = await reconcile_pass(runtime)
+    runners = [r for r in report.lanes if r.lane.startswith("runner:")]
+    for line in runners:
+        if line.outcome != "converged":
+            console.print(f"  pass: {line.lane} {line.outcome}: {line.detail}", highlight=False)
     state = github_app.state.emulator
-    state.add_repo("acme", "shop")
+    for runner in state.runners_in("acme/shop"):
+        labels = ", ".join(name for name, _ in runner.labels)
+        console.print(
+            f"  GitHub: {runner.name} {runner.status} ({'busy' if runner.busy else 'idle'}) "
+            f"[{labels}]",
+            highlight=False,
+            markup=False,
+        )
+    online = [r.name for r in state.runners_in("acme/shop") if r.status == "online"]
+    return online == ["setpoint-shop-ci-1"]
+
+
+async def demo_previews(
+    console: Console, runtime: Runtime, github_app: Any, hosts: set[str]
+) -> bool:
+    """A labelled PR on acme/shop becomes a preview, a push redeploys it, and closing it
+    tears it down once the grace period is over (the demo moves its clock forward instead of
+    waiting). Returns whether every step did what it should."""
+    state = github_app.state.emulator
     clock = ShiftedClock()
-    with serve(github_app) as github_url:
-        console.print(f"GitHub emulator serving at {github_url}")
-        async with GitHubClient(github_url, secrets.token_urlsafe(16)) as github:
-            with_github = dataclasses.replace(
-                runtime, providers={**runtime.providers, "github": github}, clock=clock
-            )
-            pr = state.open_pull("acme", "shop", title="New checkout", labels=["preview"])
-            hosts.add(f"pr-{pr.number}.preview.shop.example.com")
-            console.print(f"opened PR #{pr.number} on acme/shop at {pr.head_sha[:7]}")
-            steps = [await _preview_pass(console, with_github, "applied")]
-            _, after = state.push("acme", "shop", pr.number)
-            console.print(f"pushed {after[:7]} to PR #{pr.number}")
-            steps.append(await _preview_pass(console, with_github, "applied"))
-            state.close_pull("acme", "shop", pr.number)
-            console.print(f"closed PR #{pr.number}: kept for the grace period")
-            steps.append(await _preview_pass(console, with_github, None))
-            clock.offset += 3 * 3600
-            console.print("[dim](the demo clock moves 3 hours forward)[/]")
-            steps.append(await _preview_pass(console, with_github, "applied"))
-            await reconcile_pass(with_github)  # the anchor is marked gone
+    with_github = dataclasses.replace(runtime, clock=clock)
+    pr = state.open_pull("acme", "shop", title="New checkout", labels=["preview"])
+    hosts.add(f"pr-{pr.number}.preview.shop.example.com")
+    console.print(f"opened PR #{pr.number} on acme/shop at {pr.head_sha[:7]}")
+    steps = [await _preview_pass(console, with_github, "applied")]
+    _, after = state.push("acme", "shop", pr.number)
+    console.print(f"pushed {after[:7]} to PR #{pr.number}")
+    steps.append(await _preview_pass(console, with_github, "applied"))
+    state.close_pull("acme", "shop", pr.number)
+    console.print(f"closed PR #{pr.number}: kept for the grace period")
+    steps.append(await _preview_pass(console, with_github, None))
+    clock.offset += 3 * 3600
+    console.print("[dim](the demo clock moves 3 hours forward)[/]")
+    steps.append(await _preview_pass(console, with_github, "applied"))
+    await reconcile_pass(with_github)  # the anchor is marked gone
     fleet = load_fleet(runtime.engine)
     for view in preview_set(fleet, clock()).anchors:
         console.print(f"  {view.lane}: {view.state.value} ({view.detail})", highlight=False)

@@ -18,12 +18,15 @@ if TYPE_CHECKING:
 def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> list[LaneKind]:
     """The kinds this deployment can reconcile: each one whose providers are configured."""
     from reconciler.kinds.product.ops import DOKPLOY
+    from reconciler.kinds.runner.hosts import adapter_providers
 
-    if not runtime.has_provider(DOKPLOY):
-        return []
-    kinds: list[LaneKind] = [_product_kind(runtime, fleet, owned)]
-    if runtime.has_provider(GITHUB):
-        kinds.append(_preview_kind(runtime, fleet, owned))
+    kinds: list[LaneKind] = []
+    if runtime.has_provider(DOKPLOY):
+        kinds.append(_product_kind(runtime, fleet, owned))
+        if runtime.has_provider(GITHUB):
+            kinds.append(_preview_kind(runtime, fleet, owned))
+    if runtime.has_provider(GITHUB) and any(map(runtime.has_provider, adapter_providers())):
+        kinds.append(_runner_kind(runtime, fleet, owned))
     return kinds
 
 
@@ -78,5 +81,32 @@ def _preview_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapsho
         guard=guard,
         github=runtime.provider(GITHUB, PullsApi),
         now=runtime.clock(),
+        public_url=runtime.settings.public_url,
         **_dokploy_kind_fields(runtime, fleet, owned),
+    )
+
+
+def _runner_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> LaneKind:
+    from desired_state.runner_pool import RunnerPoolSpec
+    from providers.github.runners import RunnersApi
+    from reconciler.core.plans import BlastRadiusGuard
+    from reconciler.kinds.runner.kind import RunnerKind
+
+    # Scaling down is routine: a pass may remove as many runners as the pools may hold, but
+    # never more than the registry owns (the share guard stays off for the same reason).
+    capacity = sum(
+        d.spec.count.max for d in fleet.of_kind("RunnerPool") if isinstance(d.spec, RunnerPoolSpec)
+    )
+    guard = BlastRadiusGuard(
+        max_deletions=max(capacity, runtime.settings.max_deletions), max_share=1.0
+    )
+    return RunnerKind(
+        fleet=fleet,
+        owned=owned,
+        github=runtime.provider(GITHUB, RunnersApi),
+        providers=runtime.providers,
+        salt=runtime.secret_salt(),
+        settings=runtime.settings,
+        now=runtime.clock(),
+        guard=guard,
     )

@@ -218,6 +218,28 @@ class AnnouncingKind(Protocol):
 
 
 @dataclass(frozen=True)
+class LaneRequest:
+    """What a workflow asked of one lane, beyond "reconcile it": `params` from its request
+    (a preview's `sha`, the head whose image CI just built)."""
+
+    lane: str
+    params: Mapping[str, str]
+
+
+@runtime_checkable
+class RequestableKind(Protocol):
+    """A kind whose lanes take what a workflow's request says. The engine stores the
+    documents returned (audited, with the request's operation) before the lane is queued."""
+
+    name: str
+
+    def accept_request(self, request: LaneRequest) -> list[Document]:
+        """Pure: the desired-state documents the request changes (none: nothing to record).
+        Raises `RequestRefused` saying why, in one line, when the lane cannot take it."""
+        ...
+
+
+@dataclass(frozen=True)
 class GoneCheck:
     """Whether one owned object is confirmed gone: its provider answered "not found" when it
     was read by id. `reason` says why not when it is not (it exists, or the read failed)."""

@@ -29,3 +29,10 @@ class AuditEvent(StrEnum):
     secret_stored = "secret_stored"  # noqa: S105 -- an event name, not a password
     secret_deleted = "secret_deleted"  # noqa: S105 -- an event name, not a password
     audit_head_repaired = "audit_head_repaired"
+    api_denied = "api_denied"  # a token or caller the API refused, and why
+    webhook_refused = "webhook_refused"
+    reconcile_requested = "reconcile_requested"
+    grant_added = "grant_added"
+    grant_removed = "grant_removed"
+    operator_token_created = "operator_token_created"  # noqa: S105 -- an event name
+    operator_token_revoked = "operator_token_revoked"  # noqa: S105 -- an event name

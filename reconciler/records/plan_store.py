@@ -110,12 +110,20 @@ class PlanSummary:
 
 
 def summaries(
-    engine: Engine, *, status: PlanStatus | None = None, lane: str | None = None, limit: int = 20
+    engine: Engine,
+    *,
+    status: PlanStatus | None = None,
+    lane: str | None = None,
+    created_by: str | None = None,
+    limit: int = 20,
 ) -> list[PlanSummary]:
-    """The newest plans first, optionally only those in `status` or covering `lane`."""
+    """The newest plans first, optionally only those in `status`, covering `lane` or
+    computed by `created_by`."""
     query = select(StoredPlan).order_by(col(StoredPlan.created_at).desc())
     if status is not None:
         query = query.where(StoredPlan.status == status)
+    if created_by is not None:
+        query = query.where(StoredPlan.created_by == created_by)
     found: list[PlanSummary] = []
     with session_scope(engine) as session:
         for row in session.exec(query):

@@ -6,11 +6,17 @@ from sqlmodel import SQLModel
 
 from reconciler.records.audit import AuditHead, AuditRecord
 from reconciler.records.desired import DesiredObject
+from reconciler.records.grants import Grant
 from reconciler.records.leases import LaneLease
+from reconciler.records.oidc_replays import OidcReplay
+from reconciler.records.operations import Operation
+from reconciler.records.operator_tokens import OperatorToken
 from reconciler.records.ownership import OwnedObject
 from reconciler.records.plan_store import StoredPlan
 from reconciler.records.secret_store import Installation, StoredSecret
 from reconciler.records.status import LaneStatusRow
+from reconciler.records.webhook_deliveries import WebhookDelivery
+from reconciler.records.work_queue import LaneWork
 
 metadata = SQLModel.metadata
 
@@ -18,11 +24,17 @@ __all__ = [
     "AuditHead",
     "AuditRecord",
     "DesiredObject",
+    "Grant",
     "Installation",
     "LaneLease",
     "LaneStatusRow",
+    "LaneWork",
+    "OidcReplay",
+    "Operation",
+    "OperatorToken",
     "OwnedObject",
     "StoredPlan",
     "StoredSecret",
+    "WebhookDelivery",
     "metadata",
 ]

@@ -36,6 +36,8 @@ NOT_FOR_HELP = (
     "reconciler.kinds",
     "reconciler.loop",
     "reconciler.demo",
+    "reconciler.web",
+    "jinja2",
     "reconciler.records.database",
     "reconciler.settings",
 )

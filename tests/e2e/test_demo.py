@@ -6,6 +6,7 @@ import io
 import logging
 from pathlib import Path
 
+import httpx
 import pytest
 from rich.console import Console
 
@@ -34,5 +35,30 @@ async def test_demo_converges_and_shows_no_secret(
         "product:docs-site/prod",
     ):
         assert lane in output
+    assert "runner:shop-ci/1 applied" in output  # a runner pool comes online
+    assert "GitHub: setpoint-shop-ci-1 online" in output
     assert_no_secrets(output, outcome.secrets.values())
     assert_no_secrets(caplog.text, outcome.secrets.values())
+
+
+async def test_demo_serves_the_review_pages_of_its_fleet(tmp_path: Path) -> None:
+    """`setpoint demo --serve`: once the demo is done, its fleet can be read in a browser."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, force_terminal=False)
+    served: dict[str, str] = {}
+
+    async def read_pages(url: str) -> None:
+        async with httpx.AsyncClient(base_url=url) as http:
+            for path in ("/lanes", "/plans", "/audit", "/previews"):
+                response = await http.get(path)
+                assert response.status_code == 200, path
+                served[path] = response.text
+
+    outcome = await run_demo(console, work_dir=tmp_path, keep_serving=read_pages)
+    output = buffer.getvalue()
+    assert outcome.converged, output
+    assert "review pages (open while the demo runs): http://127.0.0.1:" in output
+    lanes = served["/lanes"]
+    assert 'data-lane="product:shop/prod" data-state="Ready"' in lanes
+    assert "Chain verified" in served["/audit"] and "preview:shop/pr-1" in served["/previews"]
+    assert_no_secrets("".join(served.values()), outcome.secrets.values())

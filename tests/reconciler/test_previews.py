@@ -19,9 +19,13 @@ from providers.dokploy.emulator import Emulator
 from providers.github.client import GitHubClient
 from providers.github.emulator import EmulatorState
 from providers.github.emulator import create_app as create_github
+from reconciler.core.lane_requests import request_documents
+from reconciler.errors import RequestRefused, UnknownLane
 from reconciler.fleet import load_fleet
 from reconciler.kinds.preview.lanes import AnchorState, preview_set
 from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.records.database import session_scope
+from reconciler.records.desired import store_found
 from reconciler.runtime import Runtime, ShiftedClock
 from tests.reconciler.conftest import store_fleet
 from tests.support.cli import Invoke
@@ -55,6 +59,7 @@ spec:
     teardown: {teardown}
     allowForks: {allow_forks}
     ttlHours: {ttl}
+    deploy: {deploy}
 """
 
 
@@ -95,8 +100,11 @@ def store_notes(
     teardown: str = "auto",
     allow_forks: str = "[]",
     ttl: str = "null",
+    deploy: str = "on-push",
 ) -> None:
-    text = NOTES.format(max_active=max_active, teardown=teardown, allow_forks=allow_forks, ttl=ttl)
+    text = NOTES.format(
+        max_active=max_active, teardown=teardown, allow_forks=allow_forks, ttl=ttl, deploy=deploy
+    )
     (tmp_path / "notes.yaml").write_text(text)
     store_fleet(engine, tmp_path)
 
@@ -333,3 +341,71 @@ async def test_a_compose_product_gets_previews_running_the_prs_image(
         c.get("env") or "" for c in emulator.state.composes.values() if c["name"] == "ledgerx-pr-1"
     )
     assert f"SETPOINT_PREVIEW_IMAGE=ghcr.io/acme/ledgerx-api:pr-1-{pr.head_sha[:7]}" in env
+
+
+async def test_the_preview_comment_links_to_its_plan_when_a_public_url_is_set(
+    previews: Runtime, github: EmulatorState, engine: Engine, tmp_path: Path
+) -> None:
+    """The stable /plans/{id} address of the review pages, pasted where reviewers look."""
+    store_notes(engine, tmp_path)
+    settings = previews.settings.model_copy(update={"public_url": "https://setpoint.example.com/"})
+    linked = dataclasses.replace(previews, settings=settings)
+    pr = github.open_pull("acme", "notes", labels=["preview"])
+    report = await reconcile_pass(linked)
+    [plan_id] = [r.plan_id for r in report.lanes if r.lane == "preview:notes/pr-1"]
+    [comment] = github.comments_of("acme", "notes", pr.number)
+    assert f"[`{plan_id}`](https://setpoint.example.com/plans/{plan_id})" in comment.body
+
+
+def _request(runtime: Runtime, lane: str, **params: str) -> list[str]:
+    """What the API does with a workflow's request: the kind checks it, the documents it
+    changes are stored."""
+    documents = request_documents(runtime, lane, params)
+    with session_scope(runtime.engine) as session:
+        stored = store_found(session, documents, source="workflow")
+    return [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
+
+
+async def test_on_request_a_head_deploys_only_once_a_workflow_asks_for_it(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path, deploy="on-request")
+    pr = github.open_pull("acme", "notes", labels=["preview"])
+    first = pr.head_sha  # the emulator's PR object moves with a push
+    await reconcile_pass(previews)
+    assert services(emulator) == []  # CI has not built the image yet
+    [view] = preview_set(load_fleet(engine), now=previews.clock()).anchors
+    assert view.state is AnchorState.awaiting_request and "waits for a workflow" in view.detail
+
+    lane = "preview:notes/pr-1"
+    with pytest.raises(RequestRefused, match="say which head"):
+        _request(previews, lane)
+    assert _request(previews, lane, sha=first) == ["PreviewAnchor/notes-pr-1"]
+    assert _request(previews, lane, sha=first) == []  # asked twice: recorded once
+    assert outcomes(await reconcile_pass(previews)) == {lane: "applied"}
+    assert _image_of(emulator, "notes-pr-1") == f"ghcr.io/acme/notes:pr-1-{first[:7]}"
+
+    _, after = github.push("acme", "notes", pr.number)
+    await reconcile_pass(previews)  # the new head's image may not exist: keep the old one
+    assert _image_of(emulator, "notes-pr-1") == f"ghcr.io/acme/notes:pr-1-{first[:7]}"
+    [view] = preview_set(load_fleet(engine), now=previews.clock()).anchors
+    assert f"head {after[:7]} waits for a workflow" in view.detail
+
+    with pytest.raises(RequestRefused, match=f"head is {after[:7]}"):
+        _request(previews, lane, sha=first)  # a slow build of the old head
+    _request(previews, lane, sha=after)
+    assert outcomes(await reconcile_pass(previews)) == {lane: "applied"}
+    assert _image_of(emulator, "notes-pr-1") == f"ghcr.io/acme/notes:pr-1-{after[:7]}"
+
+
+async def test_on_push_a_request_only_reconciles_and_other_kinds_take_no_parameters(
+    previews: Runtime, github: EmulatorState, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path)
+    pr = github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(previews)
+    assert _request(previews, "preview:notes/pr-1", sha=pr.head_sha) == []
+    with pytest.raises(RequestRefused, match="take no request parameters"):
+        _request(previews, "product:notes/testing", sha=pr.head_sha)
+    with pytest.raises(UnknownLane):
+        _request(previews, "preview:notes/pr-9")

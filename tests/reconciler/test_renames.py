@@ -9,9 +9,11 @@ from sqlalchemy.engine import Engine
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.kinds.product.ops import Op
+from reconciler.records import ownership
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import store_fleet
+from tests.support.cli import Invoke
 
 
 async def test_a_renamed_lane_is_noted_as_a_rename(
@@ -38,3 +40,72 @@ async def test_a_renamed_lane_is_noted_as_a_rename(
     ]
     # An unrelated plan says nothing of the kind.
     assert not any("rename" in note for note in first.notes)
+
+
+def _renamed_fleet(tmp_path: Path, replace: tuple[str, str]) -> Path:
+    fleet = tmp_path / "fleet"
+    fleet.mkdir(exist_ok=True)
+    for file in (EXAMPLES / "fleet").glob("*.yaml"):
+        (fleet / file.name).write_text(file.read_text())
+    docs = fleet / "docs-site.yaml"
+    docs.write_text(docs.read_text().replace(*replace, 1))
+    return fleet
+
+
+async def test_a_declared_rename_takes_over_the_service_instead_of_replacing_it(
+    runtime: Runtime, engine: Engine, tmp_path: Path
+) -> None:
+    first = await compute_plan(runtime)
+    assert (await apply_plan(runtime, first.plan_id)).ok
+    before = ownership.snapshot(engine).for_lane("product:docs-site/testing")
+    renamed = ("- name: testing", "- name: staging\n      renamedFrom: testing")
+    store_fleet(engine, _renamed_fleet(tmp_path, renamed), prune=True)
+
+    plan = await compute_plan(runtime)
+    assert [(a.lane, a.op) for a in plan.actions] == [
+        ("product:docs-site/staging", Op.inherit_service)
+    ]
+    assert "takes over application 'docs-site-testing'" in plan.actions[0].reason
+    assert not any("looks like a rename" in note for note in plan.notes)
+    assert (await apply_plan(runtime, plan.plan_id)).ok
+
+    after = ownership.snapshot(engine)
+    assert after.for_lane("product:docs-site/testing") == []
+    [moved] = after.for_lane("product:docs-site/staging")
+    assert (moved.object_id, moved.name) == (before[0].object_id, "docs-site-testing")
+    settled = await compute_plan(runtime)
+    assert settled.actions == [] and "product:docs-site/testing" not in settled.lanes
+
+
+def test_a_rename_from_a_lane_that_still_exists_is_refused_at_its_field(
+    setpoint: Invoke, tmp_path: Path
+) -> None:
+    fleet = _renamed_fleet(tmp_path, ("- name: prod", "- name: prod\n      renamedFrom: testing"))
+    result = setpoint("validate", str(fleet))
+    assert result.exit_code != 0
+    assert "spec.lanes[1].renamedFrom" in result.output
+    assert "lane 'testing' still exists in this product" in result.output
+
+
+async def test_a_renamed_product_takes_its_lanes_services_along(
+    runtime: Runtime, engine: Engine, tmp_path: Path
+) -> None:
+    first = await compute_plan(runtime)
+    assert (await apply_plan(runtime, first.plan_id)).ok
+    fleet = _renamed_fleet(tmp_path, ("name: docs-site", "name: handbook"))
+    docs = fleet / "docs-site.yaml"
+    text = docs.read_text()
+    for lane in ("testing", "prod"):
+        text = text.replace(
+            f"- name: {lane}", f"- name: {lane}\n      renamedFrom: docs-site/{lane}"
+        )
+    docs.write_text(text)
+    store_fleet(engine, fleet, prune=True)
+
+    plan = await compute_plan(runtime)
+    assert sorted((a.lane, a.op) for a in plan.actions) == [
+        ("product:handbook/prod", Op.inherit_service),
+        ("product:handbook/testing", Op.inherit_service),
+    ]
+    assert (await apply_plan(runtime, plan.plan_id)).ok
+    assert (await compute_plan(runtime)).actions == []

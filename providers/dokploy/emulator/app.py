@@ -24,6 +24,7 @@ from starlette.routing import Route
 from providers.dokploy.emulator.faults import Decision, FaultController
 from providers.dokploy.emulator.inputs import Input
 from providers.dokploy.emulator.procedures import PROCEDURES, Procedure
+from providers.dokploy.emulator.runners import RunnerLinkLike
 from providers.dokploy.emulator.state import EmulatorState
 from providers.dokploy.emulator.trpc import CODE_FOR_STATUS, TrpcError, zod_issues
 
@@ -48,9 +49,16 @@ class Emulator:
 
     def reset(self) -> None:
         self.faults.reset()
+        link = self.state.runner_link
         self.state = EmulatorState(
             seed=self.seed, build_seconds=self.build_seconds, faults=self.faults
         )
+        self.state.runner_link = link
+
+    def link_runners(self, link: RunnerLinkLike) -> None:
+        """Runner applications (env with a runner registration) come online in the GitHub
+        emulator `link` belongs to when deployed or started, offline when stopped."""
+        self.state.runner_link = link
 
     def add_server(self, name: str, ip_address: str = "192.0.2.10") -> dict[str, Any]:
         row: dict[str, Any] = {

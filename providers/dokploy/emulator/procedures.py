@@ -14,6 +14,7 @@ from typing import Any
 
 from providers.dokploy.emulator import inputs as i
 from providers.dokploy.emulator.rows import APPLICATION_COLUMNS, COMPOSE_COLUMNS, DOMAIN_COLUMNS
+from providers.dokploy.emulator.runners import runner_started, runner_stopped
 from providers.dokploy.emulator.state import EmulatorState
 from providers.dokploy.emulator.trpc import TrpcError
 from providers.dokploy.emulator.views import (
@@ -156,8 +157,14 @@ def _application_update(s: EmulatorState, a: i.ApplicationUpdate) -> Any:
     return True
 
 
+def _live_env(s: EmulatorState, application_id: str) -> str | None:
+    live = s.live.get(application_id)
+    return live.env if live else None
+
+
 def _application_delete(s: EmulatorState, a: i.ApplicationId) -> Any:
     row = _get(s.applications, a.applicationId, "Application")
+    runner_stopped(s.runner_link, _live_env(s, a.applicationId))
     del s.applications[a.applicationId]
     s.forget_service(a.applicationId)
     return row
@@ -197,12 +204,14 @@ def _application_redeploy(s: EmulatorState, a: i.ApplicationDeploy) -> Any:
 def _application_stop(s: EmulatorState, a: i.ApplicationId) -> Any:
     row = _get(s.applications, a.applicationId, "Application")
     row["applicationStatus"] = "idle"
+    runner_stopped(s.runner_link, _live_env(s, a.applicationId))
     return dict(sorted(row.items()))
 
 
 def _application_start(s: EmulatorState, a: i.ApplicationId) -> Any:
     row = _get(s.applications, a.applicationId, "Application")
     row["applicationStatus"] = "done"
+    runner_started(s.runner_link, _live_env(s, a.applicationId))
     return dict(sorted(row.items()))
 
 

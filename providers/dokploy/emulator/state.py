@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from providers.dokploy.emulator.faults import FaultController
+from providers.dokploy.emulator.runners import RunnerLinkLike, runner_started
 
 ServiceKind = Literal["application", "compose"]
 _ID_ALPHABET = string.ascii_letters + string.digits + "_-"
@@ -74,6 +75,8 @@ class EmulatorState:
         self.live: dict[str, Live] = {}
         self.organization_id = self.new_id()
         self.user_id = self.new_id()
+        # Set by `Emulator.link_runners`: runner applications come online in GitHub's emulator.
+        self.runner_link: RunnerLinkLike | None = None
 
     # -- clock and ids --------------------------------------------------------------------
 
@@ -221,6 +224,8 @@ class EmulatorState:
         live.replicas = applies["replicas"]
         if kind == "compose":
             live.routes = applies["routes"]
+        else:
+            runner_started(self.runner_link, live.env)
 
     def serves(self, host: str) -> bool:
         """Whether a service runs (has deployed) behind a route for `host`."""

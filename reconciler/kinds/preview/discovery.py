@@ -67,7 +67,7 @@ class AnchorDiscovery:
             before = anchors.get(anchor_name(product, pr.number))
             after = self._from_open(product, spec, pr, before)
             if after is not None and after != before:
-                found.documents.append(_document(product, after))
+                found.documents.append(anchor_document(product, after))
         unlisted = [
             a
             for _, a in sorted(anchors.items())
@@ -100,6 +100,7 @@ class AnchorDiscovery:
                 "headAt": _head_at(before, pr, self.now),
                 "source": "discovery",
                 "fork": fork,
+                "requestedSha": before.requested_sha if before else None,
             }
         )
 
@@ -114,7 +115,7 @@ class AnchorDiscovery:
             return
         if pr.state == "closed":
             ended = anchor.model_copy(update={"state": "closed", "ended_at": int(self.now)})
-            found.documents.append(_document(product, ended))
+            found.documents.append(anchor_document(product, ended))
 
     def _verified_gone(self) -> list[Document]:
         """Anchors whose grace period is over and whose lane owns nothing any more: the
@@ -124,7 +125,7 @@ class AnchorDiscovery:
             if view.state is AnchorState.ended and not self.owned.for_lane(view.lane):
                 ended = view.spec.ended_at or int(self.now)  # a TTL end was never written
                 update = {"gone": True, "ended_at": ended}
-                gone.append(_document(view.product, view.spec.model_copy(update=update)))
+                gone.append(anchor_document(view.product, view.spec.model_copy(update=update)))
         return gone
 
 
@@ -141,7 +142,7 @@ def _qualifies(policy: PreviewPolicy, pr: PullRequest, fork: bool) -> bool:
     return policy.label is None or policy.label in pr.labels
 
 
-def _document(product: str, spec: PreviewAnchorSpec) -> Document:
+def anchor_document(product: str, spec: PreviewAnchorSpec) -> Document:
     return Document.model_validate(
         {
             "apiVersion": API_VERSION,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from providers.github.client import GitHubClient
 from providers.github.errors import GitHubError
@@ -28,12 +29,19 @@ def marker(lane: str) -> str:
 @dataclass
 class PreviewFeedback:
     github: GitHubClient
+    # Where operators reach `setpoint serve`: the comment then links to the plan's review
+    # page (`/plans/{id}`, the address reconciler/web keeps stable for exactly this).
+    public_url: str | None = None
 
     async def tell(self, view: AnchorView, lane: ProductLane | None, news: LaneNews) -> None:
         owner, repo = view.spec.repository.split("/", 1)
         url = _url(lane)
         await self.github.upsert_marker_comment(
-            owner, repo, view.spec.number, marker(view.lane), _body(view, lane, news, url)
+            owner,
+            repo,
+            view.spec.number,
+            marker(view.lane),
+            _body(view, lane, news, url, plan_ref(news.plan_id, self.public_url)),
         )
         state = _deployment_state(news, lane)
         if state is None:
@@ -84,11 +92,22 @@ def _deployment_state(news: LaneNews, lane: ProductLane | None) -> DeploymentSta
     return None
 
 
-def _body(view: AnchorView, lane: ProductLane | None, news: LaneNews, url: str | None) -> str:
+def plan_ref(plan_id: str, public_url: str | None) -> str:
+    """The plan as the comment names it: a link to its review page when there is one."""
+    if not plan_id:
+        return "`-`"
+    if public_url is None:
+        return f"`{plan_id}`"
+    return f"[`{plan_id}`]({public_url.rstrip('/')}/plans/{quote(plan_id)})"
+
+
+def _body(
+    view: AnchorView, lane: ProductLane | None, news: LaneNews, url: str | None, plan: str
+) -> str:
     if lane is None:
         return (
             f"**Setpoint preview** `{view.lane}`: torn down ({view.detail}).\n"
-            f"- Last plan: `{news.plan_id}`, {news.outcome}: {news.detail}"
+            f"- Last plan: {plan}, {news.outcome}: {news.detail}"
         )
     lines = [
         f"**Setpoint preview** `{view.lane}`: {news.outcome.replace('_', ' ')}",
@@ -96,6 +115,6 @@ def _body(view: AnchorView, lane: ProductLane | None, news: LaneNews, url: str |
         f"- Image: `{lane.image or lane.service_name}`",
         f"- Head: `{view.spec.head_sha[:7]}`",
         f"- Health checks: {len(lane.health_checks)} (verified on every deploy)",
-        f"- Last plan: `{news.plan_id or '-'}`, {news.detail}",
+        f"- Last plan: {plan}, {news.detail}",
     ]
     return "\n".join(lines)

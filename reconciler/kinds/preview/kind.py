@@ -12,11 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from desired_state.document import Document
+from desired_state.product import ProductSpec
 from providers.github.client import GitHubClient
-from reconciler.kinds.base import Discovery, LaneNews, Observation
-from reconciler.kinds.preview.discovery import AnchorDiscovery
+from reconciler.errors import RequestRefused, UnknownLane
+from reconciler.kinds.base import Discovery, LaneNews, LaneRequest, Observation
+from reconciler.kinds.preview.discovery import AnchorDiscovery, anchor_document
 from reconciler.kinds.preview.feedback import PreviewFeedback, announce_all
-from reconciler.kinds.preview.lanes import KIND, PreviewSet, preview_set
+from reconciler.kinds.preview.lanes import KIND, AnchorState, AnchorView, PreviewSet, preview_set
 from reconciler.kinds.preview.policy import PreviewLanePolicy
 from reconciler.kinds.product.kind import ProductKind
 from reconciler.kinds.product.lanes import ProductLane
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 class PreviewKind(ProductKind):
     github: PullsApi | None = None
     now: float = field(default_factory=time.time)
+    public_url: str | None = None  # PR comments link to the plan's review page under it
     name: str = KIND
 
     def desired_lanes(self) -> list[ProductLane]:
@@ -54,7 +58,8 @@ class PreviewKind(ProductKind):
             return []  # a provider that cannot comment (a test double): nothing to tell
         views = {view.lane: view for view in self.previews.anchors}
         mine = [n for n in news if n.lane in views]
-        return await announce_all(PreviewFeedback(self.github), views, self.previews.lanes, mine)
+        feedback = PreviewFeedback(self.github, self.public_url)
+        return await announce_all(feedback, views, self.previews.lanes, mine)
 
     async def discover(self) -> Discovery:
         if self.github is None:
@@ -62,3 +67,35 @@ class PreviewKind(ProductKind):
         return await AnchorDiscovery(
             self.github, self.fleet, self.owned, self.now, self.previews
         ).run()
+
+    def accept_request(self, request: LaneRequest) -> list[Document]:
+        """A workflow asks for a preview at the head it built. Under `deploy: on-request`
+        that head becomes the one the preview runs; only the PR's current head is taken,
+        so a slow build of an older commit never rolls a preview back."""
+        view = next((v for v in self.previews.anchors if v.lane == request.lane), None)
+        if view is None:
+            raise UnknownLane(request.lane)
+        sha = request.params.get("sha")
+        if not self._on_request(view):
+            return []  # every head deploys at the next pass: the request only reconciles
+        if view.state not in (AnchorState.live, AnchorState.awaiting_request):
+            raise RequestRefused(f"{request.lane}: PR #{view.spec.number} is {view.state}")
+        if sha is None:
+            raise RequestRefused(
+                f"{request.lane} deploys on request: say which head CI built (`sha`)"
+            )
+        if sha != view.spec.head_sha:
+            raise RequestRefused(
+                f"{request.lane}: PR #{view.spec.number}'s head is {view.spec.head_sha[:7]}, "
+                f"not {sha[:7]}; the workflow for that head will ask for it"
+            )
+        if view.spec.requested_sha == sha:
+            return []
+        spec = view.spec.model_copy(update={"requested_sha": sha})
+        return [anchor_document(view.product, spec)]
+
+    def _on_request(self, view: AnchorView) -> bool:
+        for product in self.fleet.of_kind("Product"):
+            if product.name == view.product and isinstance(product.spec, ProductSpec):
+                return product.spec.preview.deploy == "on-request"
+        return False

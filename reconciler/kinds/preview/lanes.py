@@ -36,6 +36,8 @@ class AnchorState(StrEnum):
     ended = "ended"  # grace period over: its lane is torn down
     gone = "gone"  # teardown verified
     refused = "refused"  # its slug renders to a name Dokploy cannot take
+    # `deploy: on-request`, and no workflow has asked for any head of this PR yet
+    awaiting_request = "awaiting_request"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class AnchorView:
     state: AnchorState
     lane: str
     detail: str
+    # The head the preview runs: the PR's head, or under `deploy: on-request` the last head
+    # a workflow asked for (None: none asked yet).
+    deploy_sha: str | None = None
 
 
 @dataclass
@@ -58,7 +63,8 @@ class PreviewSet:
         return [
             f"{a.lane}: {a.detail}"
             for a in self.anchors
-            if a.state in (AnchorState.waiting, AnchorState.refused)
+            if a.state in (AnchorState.waiting, AnchorState.refused, AnchorState.awaiting_request)
+            or a.deploy_sha not in (None, a.spec.head_sha)
         ]
 
 
@@ -104,7 +110,9 @@ def _product_previews(
     for anchor in sorted(anchors, key=lambda a: _spec(a).number):  # oldest PRs first
         view = _anchor_view(product.name, anchor, policy, now)
         generation = fleet.generations[product.key] + fleet.generations[anchor.key]
-        if view.state in (AnchorState.live, AnchorState.ending):
+        if view.state is AnchorState.awaiting_request:
+            places += 1  # it keeps its place in line until CI built its first image
+        elif view.state in (AnchorState.live, AnchorState.ending):
             if places >= policy.max_active:
                 place = places - policy.max_active + 1
                 view = replace(
@@ -132,7 +140,34 @@ def _anchor_view(product: str, anchor: Document, policy: PreviewPolicy, now: flo
         )
         return AnchorView(product, anchor.name, spec, AnchorState.refused, lane, detail)
     state, detail = _lifecycle(spec, policy, now)
-    return AnchorView(product, anchor.name, spec, state, lane, detail)
+    if policy.deploy == "on-push":
+        return AnchorView(product, anchor.name, spec, state, lane, detail, spec.head_sha)
+    return _on_request(AnchorView(product, anchor.name, spec, state, lane, detail))
+
+
+def _on_request(view: AnchorView) -> AnchorView:
+    """Under `deploy: on-request` the preview runs the last head a workflow asked for."""
+    spec = view.spec
+    requested = spec.requested_sha
+    if view.state is AnchorState.ending and requested is None:
+        # Nothing was ever deployed: there is nothing to keep through a grace period.
+        detail = f"PR #{spec.number} ended before a workflow asked for its preview"
+        return replace(view, state=AnchorState.ended, detail=detail)
+    if view.state is not AnchorState.live:
+        return replace(view, deploy_sha=requested)
+    if requested is None:
+        detail = (
+            f"PR #{spec.number} at {spec.head_sha[:7]} waits for a workflow to request it "
+            "(deploy: on-request)"
+        )
+        return replace(view, state=AnchorState.awaiting_request, detail=detail)
+    if requested != spec.head_sha:
+        detail = (
+            f"PR #{spec.number} runs {requested[:7]}; head {spec.head_sha[:7]} waits for a "
+            "workflow to request it (deploy: on-request)"
+        )
+        return replace(view, detail=detail, deploy_sha=requested)
+    return replace(view, deploy_sha=requested)
 
 
 def _lifecycle(
@@ -162,12 +197,13 @@ def _add_lane(
 ) -> None:
     spec, product = view.spec, view.product
     slug = view.lane.split("/", 1)[1]
+    sha = view.deploy_sha or spec.head_sha  # an ending preview keeps what it ran
     values: dict[str, str | int] = {
         "number": spec.number,
         "product": product,
         "slug": slug,
-        "sha": spec.head_sha,
-        "sha7": spec.head_sha[:7],
+        "sha": sha,
+        "sha7": sha[:7],
     }
     domains: tuple[DesiredDomain, ...] = ()
     if policy.domain is not None:
@@ -206,6 +242,7 @@ def _add_lane(
         apply_policy=ApplyPolicy.auto_safe,
         protect=False,
         prod=False,
+        previous_lane=None,  # the template lane's rename is its own
     )
 
 

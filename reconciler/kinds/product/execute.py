@@ -132,6 +132,19 @@ class ProductExecutor:
         )
         return Done(f"reclaimed {kind} {found.name} ({service_id})", claims=(claim,))
 
+    async def _inherit_service(self, action: Action) -> Done:
+        kind, service_id = self._service(action)
+        found = await strategy_for(kind).read(self.client, service_id)  # still there?
+        for ref in action.params["provides"]:
+            self.resolved[ref] = service_id
+        claim = Claim(
+            ref=ObjectRef(DOKPLOY, kind, service_id),
+            name=found.name,
+            protected=bool(action.params.get("protected")),
+        )
+        source = action.params["from_lane"]
+        return Done(f"took over {kind} {found.name} ({service_id}) from {source}", claims=(claim,))
+
     # -- configuration ---------------------------------------------------------------------
 
     async def _set_image(self, action: Action) -> Done:
@@ -284,6 +297,7 @@ _HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done | Retry]]
     Op.create_application: ProductExecutor._create_service,
     Op.create_compose: ProductExecutor._create_service,
     Op.reclaim_service: ProductExecutor._reclaim_service,
+    Op.inherit_service: ProductExecutor._inherit_service,
     Op.set_image: ProductExecutor._set_image,
     Op.set_replicas: ProductExecutor._set_replicas,
     Op.set_compose_file: ProductExecutor._set_compose_file,

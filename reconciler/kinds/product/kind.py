@@ -31,7 +31,7 @@ from reconciler.kinds.product.lanes import (
     with_route_rivals,
 )
 from reconciler.kinds.product.observe import ProductObserver
-from reconciler.kinds.product.observed import ObservedProductLane
+from reconciler.kinds.product.observed import ObservedProductLane, owned_service
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
 from reconciler.kinds.product.rule_input import SecretFacts
@@ -56,7 +56,19 @@ class ProductKind:
         # Lanes that would share a route or a Dokploy service name learn of each other.
         self.desired: dict[str, ProductLane] = with_name_rivals(with_route_rivals(desired))
         # Only this kind's objects: a service another kind owns is never "a removed lane".
-        self.removed = sorted(self.owned.lanes_of_kind(self.name) - set(self.desired))
+        self.removed = sorted(
+            self.owned.lanes_of_kind(self.name) - set(self.desired) - self._taken_over()
+        )
+
+    def _taken_over(self) -> set[str]:
+        """Lanes a renamed lane takes over: their service moves, it is never deleted. Only
+        while the renamed lane owns no service of its own (else the old one is just old)."""
+        return {
+            lane.previous_lane
+            for lane in self.desired.values()
+            if lane.previous_lane is not None
+            and owned_service(self.owned.for_lane(lane.lane)) is None
+        }
 
     def desired_lanes(self) -> list[ProductLane]:
         """The lanes desired state asks for. A kind that derives Dokploy services some other

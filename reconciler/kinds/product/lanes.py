@@ -61,6 +61,9 @@ class ProductLane:
     problems: tuple[str, ...] = ()
     # Other desired lanes declaring one of this lane's routes: route -> their lane keys.
     route_rivals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The lane key this lane was renamed from (`renamedFrom`): it takes over that lane's
+    # service instead of a delete and a create.
+    previous_lane: str | None = None
 
 
 def lane_name(product: str, lane: str) -> str:
@@ -121,9 +124,17 @@ def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
                 prod=lane.is_prod,
                 server=spec.dokploy.server,
                 problems=_problems(env, secrets, unchecked),
+                previous_lane=_previous_lane(document.name, lane.renamed_from),
             )
         )
     return lanes
+
+
+def _previous_lane(product: str, renamed_from: str | None) -> str | None:
+    if renamed_from is None:
+        return None
+    old_product, _, old_lane = renamed_from.rpartition("/")
+    return lane_name(old_product or product, old_lane)
 
 
 def _problems(

@@ -233,7 +233,7 @@ class ProductObserver:
     def _locate(
         self, lane: ProductLane, projects: dict[str, list[Project]], observation: Observation
     ) -> ObservedProductLane:
-        seen = ObservedProductLane(owned=owned_service(self._ownership.for_lane(lane.lane)))
+        seen = self._owned_or_inherited(lane)
         projects_named = projects.get(lane.project, [])
         if len(projects_named) > 1:
             observation.problems.append(
@@ -259,7 +259,7 @@ class ProductObserver:
                     strategy, service_id = identify(service)
                     kind = strategy.type.value
                     owner = self._ownership.owner_of(ObjectRef(DOKPLOY, kind, service_id))
-                    if owner is not None and owner.lane == lane.lane:
+                    if owner is not None and owner.lane in (lane.lane, seen.inherited_from):
                         continue  # read in detail below, by id
                     target = f"dokploy:{kind}/{service.name}"
                     unfinished = self._ownership.unfinished_for(lane.lane, target)
@@ -271,6 +271,17 @@ class ProductObserver:
         # An owned service is read by id below, wherever it is listed: a NotFound there, and
         # only that, means it is gone.
         return seen
+
+    def _owned_or_inherited(self, lane: ProductLane) -> ObservedProductLane:
+        """The lane's own service; failing that, the service of the lane it was renamed
+        from (read by id like its own, and taken over by the plan)."""
+        own = owned_service(self._ownership.for_lane(lane.lane))
+        if own is not None or lane.previous_lane is None:
+            return ObservedProductLane(owned=own)
+        previous = owned_service(self._ownership.for_lane(lane.previous_lane))
+        if previous is None:
+            return ObservedProductLane()
+        return ObservedProductLane(owned=previous, inherited_from=lane.previous_lane)
 
     async def _confirm_reclaims(self, observation: Observation) -> None:
         """A service an interrupted create may have made is reclaimable only if it was made

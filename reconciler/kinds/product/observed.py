@@ -105,6 +105,8 @@ class ObservedProductLane:
     vanished: Owned | None = None
     # An unowned service with the lane's name that an interrupted apply of this lane made.
     reclaimable: Reclaimable | None = None
+    # The lane `owned` still belongs to: the lane this one was renamed from.
+    inherited_from: str | None = None
     # Routes the lane would add that other services already have: route -> who has it.
     route_holders: dict[str, list[str]] = field(default_factory=dict)
 

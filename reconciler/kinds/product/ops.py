@@ -20,6 +20,7 @@ class Op(StrEnum):
     create_application = "create_application"
     create_compose = "create_compose"
     reclaim_service = "reclaim_service"
+    inherit_service = "inherit_service"
     set_image = "set_image"
     set_replicas = "set_replicas"
     set_env = "set_env"
@@ -39,6 +40,8 @@ PRODUCT_OPS = op_table(
     OpSpec(Op.create_compose, 2, Effect.create, Risk.safe),
     # Claims a service an interrupted apply created; changes nothing in Dokploy.
     OpSpec(Op.reclaim_service, 2, Effect.update, Risk.safe),
+    # Moves a renamed lane's service to it in the ownership registry; nothing in Dokploy.
+    OpSpec(Op.inherit_service, 2, Effect.update, Risk.safe),
     OpSpec(Op.set_image, 3, Effect.update, Risk.safe),
     OpSpec(Op.set_compose_file, 3, Effect.update, Risk.safe),
     OpSpec(Op.set_replicas, 3, Effect.update, Risk.safe),

@@ -65,6 +65,7 @@ def environment_rule(seen: SeenLane, result: LaneDiff) -> None:
 def service_rule(seen: SeenLane, result: LaneDiff) -> None:
     lane = seen.desired
     if seen.service is not None:
+        _inherit_rule(seen, result)
         return
     reclaim = seen.observed.reclaimable
     if reclaim is not None:
@@ -100,6 +101,29 @@ def service_rule(seen: SeenLane, result: LaneDiff) -> None:
                 "protected": lane.protect,
                 "server_id": seen.observed.server_id,
                 "provides": [service_key(lane.lane)],
+            },
+        )
+    )
+
+
+def _inherit_rule(seen: SeenLane, result: LaneDiff) -> None:
+    """A renamed lane takes over its previous lane's service, which keeps its Dokploy name
+    and id; the lane's other rules then converge it like any service of its own."""
+    previous, service = seen.observed.inherited_from, seen.service
+    if previous is None or service is None:
+        return
+    result.actions.append(
+        safe_action(
+            Op.inherit_service,
+            seen.target,
+            f"renamed from {previous}: takes over {service.type} {service.name!r} "
+            f"({service.id}) instead of deleting it and creating another",
+            ("owner", previous, seen.desired.lane),
+            {
+                "service": {"type": service.type, "id": service.id},
+                "from_lane": previous,
+                "protected": seen.desired.protect,
+                "provides": [service_key(seen.desired.lane)],
             },
         )
     )

@@ -1,5 +1,6 @@
-"""A loopback SSH host with systemd, linked to an in-process GitHub emulator, and the SSH
-and systemd adapter pointed at it with host key checking on."""
+"""Fixtures for the host adapters: the Dokploy emulator (Dokploy container host), and a
+loopback SSH host with systemd, linked to an in-process GitHub emulator, with the SSH and
+systemd adapter pointed at it with host key checking on."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from providers.hosts.ssh_config import SshHostConfig
 from providers.hosts.ssh_emulator import LoopbackSshHost
 from providers.hosts.ssh_systemd import SshSystemdHost
 from reconciler.secret_values import SecretValue
+from tests.providers.dokploy.fixtures import dokploy_contract, dokploy_emulator, emulator
+
+__all__ = ["dokploy_contract", "dokploy_emulator", "emulator", "ssh_world"]
 
 API_URL = "http://github.test"
 TOKEN = "ghp_emulatortoken0123456789"

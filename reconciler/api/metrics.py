@@ -1,0 +1,128 @@
+"""Prometheus metrics for the API: requests by route and status, latency, refusals, and
+what the records hold at scrape time (operations by status, the work queue's depth).
+
+Each app has a registry of its own, so several apps in one process (tests, or the API and
+the plan review page) never collide on a metric name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reconciler.records.columns import utcnow
+from reconciler.records.database import session_scope
+from reconciler.records.operations import Operation, OperationStatus
+from reconciler.records.work_queue import LaneWork, WorkPriority
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UNMATCHED_ROUTE = "unmatched"  # a path no route serves: one label, however many paths
+
+
+class ApiMetrics:
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "setpoint_api_requests",
+            "API requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "setpoint_api_request_duration_seconds",
+            "time to answer an API request, by route template",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.denials = Counter(
+            "setpoint_api_denials",
+            "requests refused for their token or grant, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "setpoint_webhook_deliveries",
+            "GitHub webhook deliveries, by event and outcome",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
+        self.registry.register(RecordsCollector(engine))
+
+    def render(self) -> bytes:
+        """The exposition text; reads the database (call it from a worker thread)."""
+        return generate_latest(self.registry)
+
+
+class RecordsCollector(Collector):
+    """Gauges read from the records when scraped, so every replica reports the same truth."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        operations = GaugeMetricFamily(
+            "setpoint_operations", "operations by status", labels=["status"]
+        )
+        queue = GaugeMetricFamily(
+            "setpoint_queue_depth", "lanes queued, by priority", labels=["priority"]
+        )
+        claimed = GaugeMetricFamily("setpoint_queue_claimed", "queued lanes a worker holds")
+        counts, depth, held = self._read()
+        for status in OperationStatus:
+            operations.add_metric([status.value], counts.get(status.value, 0))
+        for priority in WorkPriority:
+            queue.add_metric([priority.name], depth.get(int(priority), 0))
+        claimed.add_metric([], held)
+        yield from (operations, queue, claimed)
+
+    def _read(self) -> tuple[dict[str, int], dict[int, int], int]:
+        ops = Operation.__table__  # type: ignore[attr-defined]
+        work = LaneWork.__table__  # type: ignore[attr-defined]
+        with session_scope(self._engine) as session:
+            counts = session.execute(
+                sa.select(ops.c.status, sa.func.count()).group_by(ops.c.status)
+            ).all()
+            depth = session.execute(
+                sa.select(work.c.priority, sa.func.count()).group_by(work.c.priority)
+            ).all()
+            held = session.execute(
+                sa.select(sa.func.count()).where(work.c.claimed_until > utcnow())
+            ).scalar_one()
+        return {s: n for s, n in counts}, {p: n for p, n in depth}, int(held)
+
+
+class MeasureRequests:
+    """Counts and times each request under its route template (`/v1/operations/{operation_id}`),
+    never its raw path, so lane names and ids do not multiply the series."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

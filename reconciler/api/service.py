@@ -1,0 +1,104 @@
+"""The API's app factory: `create_api(runtime)` -> FastAPI.
+
+Thin, like the CLI: routes parse, check who is calling, and call the records and the
+engine. The plan review pages (`reconciler/web`) are mounted on the same app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+
+from providers.github.oidc import OidcVerifier
+from reconciler.api import lane_routes, operation_routes, plan_routes, webhook_routes
+from reconciler.api.bodies import json_response
+from reconciler.api.metrics import CONTENT_TYPE, ApiMetrics, MeasureRequests
+from reconciler.api.problems import Guard, install_problem_handlers, problem
+from reconciler.api.service_state import ApiState, api_state
+from reconciler.records.database import in_thread, session_scope
+from reconciler.records.oidc_replays import DatabaseReplayStore
+from reconciler.runtime import Runtime
+from reconciler.web import mount_review_pages, review_site, shared_runtime
+
+OIDC_TIMEOUT_SECONDS = 10.0
+BACKGROUND_GRACE_SECONDS = 30.0
+
+probes = APIRouter()
+
+
+@probes.get("/healthz", summary="Liveness and database reachability")
+async def api_healthz(request: Request) -> Response:
+    try:
+        await in_thread(_ping, api_state(request))
+    except Exception:  # any failure to reach the database means not ready
+        return problem(503, "database_unavailable", "unavailable", "the database does not answer")
+    return json_response({"status": "ok"})
+
+
+def _ping(state: ApiState) -> None:
+    with session_scope(state.engine) as session:
+        session.connection().exec_driver_sql("SELECT 1")
+
+
+@probes.get("/metrics", summary="Prometheus metrics")
+async def api_metrics(request: Request) -> Response:
+    text = await in_thread(api_state(request).metrics.render)
+    return Response(text, media_type=CONTENT_TYPE)
+
+
+def oidc_verifier(runtime: Runtime) -> OidcVerifier:
+    """The verifier the settings describe, with replay protection in the database."""
+    settings = runtime.settings
+    return OidcVerifier(
+        settings.api_oidc_issuer,
+        settings.api_oidc_audience,
+        jwks_url=settings.api_oidc_jwks_url,
+        replay_store=DatabaseReplayStore(runtime.engine),
+        timeout_seconds=OIDC_TIMEOUT_SECONDS,
+    )
+
+
+def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> FastAPI:
+    """The API on `runtime`. `verifier`: tests bring one wired to the GitHub emulator."""
+    owned = verifier is None
+    state = ApiState(runtime, verifier or oidc_verifier(runtime), ApiMetrics(runtime.engine))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with anyio.create_task_group() as group:
+                state.background = group
+                try:
+                    yield
+                finally:
+                    # Applies still running get a while to end; then they are cancelled, and
+                    # their plans are found interrupted and recovered by the next pass.
+                    state.background = None
+                    group.cancel_scope.deadline = anyio.current_time() + BACKGROUND_GRACE_SECONDS
+        finally:
+            if owned:
+                await state.verifier.aclose()
+
+    app = FastAPI(
+        title="Setpoint",
+        version="1",
+        openapi_url="/v1/openapi.json",
+        docs_url=None,  # the docs pages load scripts from a CDN; the document is enough
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.setpoint = state
+    install_problem_handlers(app)
+    routers = (lane_routes, operation_routes, plan_routes, webhook_routes)
+    for router in (*(module.router for module in routers), probes):
+        app.include_router(router)
+    # The plan review pages (reconciler/web), applying on this service's own runtime;
+    # SETPOINT_REVIEW_PAGES=off leaves them out.
+    mount_review_pages(app, review_site(runtime.engine, shared_runtime(runtime), runtime.settings))
+    app.add_middleware(MeasureRequests, metrics=state.metrics)
+    app.add_middleware(Guard)
+    return app

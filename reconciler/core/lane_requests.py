@@ -1,0 +1,38 @@
+"""A workflow's request for one lane, checked by the lane's kind before it is queued.
+
+Most requests only ask for a reconcile. Some carry what the lane's desired state depends on
+(a preview deployed on request takes the head SHA whose image CI just built): the lane's
+kind turns them into desired-state documents, which the caller stores in the transaction
+that records the request, so the request and what it changed land together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from desired_state.document import Document
+from reconciler.core.plans import kind_of_lane
+from reconciler.errors import RequestRefused, UnknownLane
+from reconciler.fleet import load_fleet
+from reconciler.kinds.base import LaneRequest, RequestableKind
+from reconciler.records import ownership
+from reconciler.runtime import Runtime
+
+
+def request_documents(runtime: Runtime, lane: str, params: Mapping[str, str]) -> list[Document]:
+    """The documents a request for `lane` changes. Raises UnknownLane for a lane no kind has,
+    RequestRefused when the kind refuses the request or takes no parameters. Blocking: call
+    it in a worker thread."""
+    fleet = load_fleet(runtime.engine)
+    kinds = runtime.kinds(runtime, fleet, ownership.snapshot(runtime.engine))
+    kind = next((k for k in kinds if k.name == kind_of_lane(lane)), None)
+    if kind is None:
+        raise UnknownLane(lane)
+    if isinstance(kind, RequestableKind):  # it knows lanes that wait for this very request
+        return kind.accept_request(LaneRequest(lane, params))
+    if lane not in kind.lanes():
+        raise UnknownLane(lane)
+    if params:
+        names = ", ".join(sorted(params))
+        raise RequestRefused(f"{kind.name} lanes take no request parameters (got {names})")
+    return []

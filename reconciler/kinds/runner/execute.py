@@ -1,0 +1,269 @@
+"""Execute runner actions: the only place the runner kind changes GitHub or a host.
+
+Order is the safety: a runner is deregistered on GitHub before its process stops (GitHub
+refuses with 422 while a job runs: that is "not yet", a `Retry`, never forced), and only
+after it was seen idle twice across `idle_window` seconds. A created or restarted runner
+must show online within `online_timeout`; if it does not, what was made is cleaned up and the
+lane fails with a note saying how to recover. The registration secret goes from GitHub's
+answer straight to the host adapter as a `SecretValue`: never into params, outcomes or logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from providers.github.errors import GitHubConflict, GitHubError, GitHubNotFound, RunnerBusy
+from providers.github.models import RunnerScope
+from providers.github.runners import RunnersApi
+from providers.hosts.base import HostAdapter, RunnerLaunch
+from reconciler.core.outcomes import Claim, Done, Facts, Failed, ObjectRef, Outcome, Retry
+from reconciler.core.plans import Action
+from reconciler.errors import ActionFailed
+from reconciler.kinds.runner.lanes import DRAINING_LABEL, cordoned_labels, pool_and_slot
+from reconciler.kinds.runner.observed import process_ref, runner_ref
+from reconciler.kinds.runner.ops import RunnerOp
+from reconciler.kinds.runner.register import Registrar, Registration, RunnerTimings
+
+
+@dataclass
+class RunnerExecutor:
+    github: RunnersApi
+    adapters: Mapping[str, HostAdapter]
+    clock: Callable[[], float]
+    timings: RunnerTimings
+
+    async def execute(self, action: Action) -> Outcome:
+        handlers: dict[str, Callable[[Action], Awaitable[Outcome]]] = {
+            RunnerOp.record: self._record,
+            RunnerOp.create: self._create,
+            RunnerOp.relabel: self._relabel,
+            RunnerOp.restart: self._restart,
+            RunnerOp.drain: self._drain,
+            RunnerOp.remove: self._remove,
+            RunnerOp.remove_orphan: self._remove,
+        }
+        return await handlers[action.op](action)
+
+    # -- the operations ---------------------------------------------------------------------
+
+    async def _record(self, action: Action) -> Outcome:
+        p, now = action.params, self.clock()
+        facts: list[Facts] = []
+        claims: list[Claim] = []
+        if p.get("offline") and p["runner_id"] is not None:
+            facts.append(Facts(runner_ref(p["runner_id"]), {"offline_seen_at": now}))
+        if p.get("orphan"):
+            if p["runner_id"] is not None:
+                facts.append(Facts(runner_ref(p["runner_id"]), {"orphan_seen_at": now}))
+            else:  # a process never recorded: recorded now, so a later pass may remove it
+                claims.append(self._process_claim(p, {"orphan_seen_at": now}))
+        releases = tuple(runner_ref(int(i)) for i in p.get("forget", []))
+        return Done(
+            f"recorded {p.get('orphan') or 'what this pass saw'} for {p['name']}",
+            claims=tuple(claims),
+            facts=tuple(facts),
+            releases=releases,
+        )
+
+    async def _create(self, action: Action) -> Outcome:
+        return await self._register_and_start(action, _stale(action.params))
+
+    async def _relabel(self, action: Action) -> Outcome:
+        p = action.params
+        scope = RunnerScope.parse(p["scope"])
+        await self.github.set_runner_labels(scope, p["runner_id"], list(p["labels"]))
+        return Done(f"{p['name']} takes jobs again with its pool's labels")
+
+    async def _restart(self, action: Action) -> Outcome:
+        waiting = await self._deregister(action)
+        if waiting is not None:
+            return waiting
+        await self._adapter(action).stop(action.params["name"])
+        return await self._register_and_start(action, _stale(action.params))
+
+    async def _drain(self, action: Action) -> Outcome:
+        waiting = await self._deregister(action)
+        if waiting is not None:
+            return waiting
+        p = action.params
+        await self._adapter(action).stop(p["name"])
+        return Done(
+            f"drained {p['name']}: deregistered from {p['scope']}, its process stopped",
+            releases=_stale(p),
+        )
+
+    async def _remove(self, action: Action) -> Outcome:
+        waiting = await self._deregister(action)
+        if waiting is not None:
+            return waiting
+        p = action.params
+        await self._adapter(action).remove(p["name"])
+        return Done(
+            f"removed {p['name']}: deregistered from {p['scope']}, its process deleted",
+            releases=(*_stale(p), process_ref(p["host"], p["name"])),
+        )
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _deregister(self, action: Action) -> Outcome | None:
+        """None once the runner is off GitHub (or was never on it); else why not yet."""
+        p = action.params
+        runner_id = p.get("runner_id")
+        if runner_id is None:
+            return None
+        scope, ref = RunnerScope.parse(p["scope"]), runner_ref(runner_id)
+        try:
+            runner = await self.github.get_runner(scope, runner_id)
+        except GitHubNotFound:
+            return None
+        if runner.online and DRAINING_LABEL not in runner.label_names:
+            # Stop taking jobs: without the pool's labels no new job is routed to it.
+            pool = pool_and_slot(action.lane)[0]
+            await self.github.set_runner_labels(scope, runner_id, cordoned_labels(pool))
+        if runner.busy or await self._job_running(action):
+            return self._busy(ref, f"{p['name']} is running a job: drained once it ends")
+        if runner.online:
+            waiting = self._idle_long_enough(p, ref)
+            if waiting is not None:
+                return waiting
+        try:
+            await self.github.delete_runner(scope, runner_id)
+        except RunnerBusy:
+            return self._busy(ref, f"GitHub refused to deregister {p['name']}: still busy (422)")
+        except GitHubNotFound:
+            return None
+        return None
+
+    def _idle_long_enough(self, p: Mapping[str, Any], ref: ObjectRef) -> Retry | None:
+        now, first = self.clock(), p.get("idle_seen_at")
+        window = self.timings.idle_window
+        if first is None:
+            return Retry(
+                after=window,
+                reason=f"{p['name']} is idle; seen idle once, looked at again in {window:.0f} s",
+                facts=(Facts(ref, {"idle_seen_at": now}),),
+            )
+        if now - float(first) < window:
+            return Retry(
+                after=window - (now - float(first)),
+                reason=f"{p['name']} idle since {now - float(first):.0f} s; waiting the window",
+            )
+        return None
+
+    def _busy(self, ref: ObjectRef, reason: str) -> Retry:
+        # Busy resets the idle watch: the next drain must see it idle twice again.
+        return Retry(
+            after=self.timings.busy_retry,
+            reason=reason,
+            facts=(Facts(ref, {"idle_seen_at": None}),),
+        )
+
+    async def _job_running(self, action: Action) -> bool:
+        """The host's word where it can look inside (GitHub's busy flag lags a new job)."""
+        for process in await self._adapter(action).list_processes():
+            if process.name == action.params["name"]:
+                return process.job_running is True
+        return False
+
+    async def _register_and_start(self, action: Action, releases: tuple[ObjectRef, ...]) -> Outcome:
+        p = action.params
+        scope = RunnerScope.parse(p["scope"])
+        registrar = Registrar(self.github, self.timings)
+        try:
+            registration = await registrar.register(scope, p["name"], list(p["labels"]))
+        except GitHubConflict:
+            return Failed(
+                f"GitHub already has a runner named {p['name']} in {p['scope']} that this "
+                "plan did not see. Recovery: if it is a leftover of an interrupted create, "
+                "delete it on GitHub (Settings > Actions > Runners), then plan again"
+            )
+        adapter = self._adapter(action)
+        runner_id = registration.runner_id
+        try:
+            await adapter.start(_launch(action, registration))
+            runner_id, why_not = await registrar.wait_online(scope, p["name"], runner_id, adapter)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._clean_up(action, adapter, runner_id)
+            raise
+        if why_not is not None or runner_id is None:
+            cleaned = await self._clean_up(action, adapter, runner_id)
+            return Failed(
+                f"runner {p['name']} is not online in {p['scope']}: {why_not}; {cleaned}. "
+                f"Recovery: check that host {p['host']} can pull {p['image']} and reach "
+                "GitHub, then plan again"
+            )
+        how = "a JIT config" if registration.jit else "a registration token"
+        return Done(
+            f"runner {p['name']} (id {runner_id}) is online in {p['scope']} on {p['host']}, "
+            f"registered with {how}",
+            outputs={"runner_id": runner_id},
+            claims=(
+                Claim(runner_ref(runner_id), p["name"], facts=_site_facts(p)),
+                self._process_claim(p, {"orphan_seen_at": None, "image": p["image"]}),
+            ),
+            releases=releases,
+        )
+
+    async def _clean_up(self, action: Action, adapter: HostAdapter, runner_id: int | None) -> str:
+        """Undo a create that did not come online; says what was done, or what is left."""
+        p = action.params
+        left: list[str] = []
+        try:
+            if p.get("owns_process"):
+                await adapter.stop(p["name"])  # the slot's own process: kept, stopped
+            else:
+                await adapter.remove(p["name"])
+        except Exception as exc:
+            left.append(f"process {p['name']} on {p['host']} ({type(exc).__name__})")
+        try:
+            if runner_id is not None:
+                await self.github.delete_runner(RunnerScope.parse(p["scope"]), runner_id)
+        except GitHubNotFound:
+            pass
+        except GitHubError as exc:
+            left.append(f"registration {runner_id} in {p['scope']} ({exc.__class__.__name__})")
+        if left:
+            return "could not clean up " + " and ".join(left) + ": remove them by hand"
+        return "its registration and process were cleaned up"
+
+    def _process_claim(self, p: Mapping[str, Any], extra: Mapping[str, Any]) -> Claim:
+        return Claim(
+            process_ref(p["host"], p["name"]), p["name"], facts={**_site_facts(p), **extra}
+        )
+
+    def _adapter(self, action: Action) -> HostAdapter:
+        adapter = self.adapters.get(action.params["host"])
+        if adapter is None:
+            raise ActionFailed(f"no host adapter for host {action.params['host']}")
+        return adapter
+
+
+def _launch(action: Action, registration: Registration) -> RunnerLaunch:
+    p = action.params
+    return RunnerLaunch(
+        name=p["name"],
+        lane=action.lane,
+        pool=p["pool"],
+        image=p["image"],
+        labels=tuple(p["labels"]),
+        github_url=p["github_url"],
+        registration=registration.secret,
+        jit=registration.jit,
+        ephemeral=p["ephemeral"],
+    )
+
+
+def _site_facts(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the runner lives: lets a later pass find it after its pool is gone."""
+    return {key: p.get(key) for key in ("scope", "host", "pool", "name")}
+
+
+def _stale(p: Mapping[str, Any]) -> tuple[ObjectRef, ...]:
+    """Registrations the action ends: the lane's current one and any GitHub no longer has."""
+    ids = [*p.get("forget", []), *([p["runner_id"]] if p.get("runner_id") is not None else [])]
+    return tuple(runner_ref(int(i)) for i in dict.fromkeys(ids))

@@ -1,0 +1,98 @@
+"""`setpoint runners list`: every runner in the pools' scopes, managed or not, with its state.
+
+Reads only. A managed runner is shown with its lane and process; any other runner in a
+pool's scope is shown as unmanaged (Setpoint never touches it), labels and all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from providers.github.errors import GitHubError
+from providers.github.models import RunnerScope
+from reconciler.kinds.runner.kind import RunnerKind
+from reconciler.kinds.runner.lanes import pool_and_slot
+from reconciler.kinds.runner.observed import ObservedRunnerLane
+
+
+@dataclass(frozen=True)
+class RunnerRow:
+    name: str
+    scope: str
+    managed: bool
+    status: str  # online, offline, unregistered (a process with no registration), unknown
+    busy: bool | None = None
+    pool: str | None = None
+    lane: str | None = None
+    host: str | None = None
+    process: str | None = None  # running, stopped, failed; None: none or not ours to see
+    runner_id: int | None = None
+    labels: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+
+def _managed(lane: str, seen: ObservedRunnerLane) -> RunnerRow | None:
+    runner, process = seen.runner, seen.process
+    if runner is None and process is None:
+        return None  # an empty slot
+    return RunnerRow(
+        name=runner.name if runner else process.name if process else "",
+        scope=seen.scope,
+        managed=True,
+        status=runner.status if runner else "unregistered",
+        busy=seen.busy,
+        pool=pool_and_slot(lane)[0],
+        lane=lane,
+        host=seen.host,
+        process=process.state.value if process else None,
+        runner_id=runner.id if runner else None,
+        labels=list(runner.labels) if runner else [],
+    )
+
+
+async def runner_rows(kind: RunnerKind) -> list[RunnerRow]:
+    lanes = kind.lanes()
+    observation = await kind.observe(lanes)
+    rows: list[RunnerRow] = []
+    managed_ids: set[int] = set()
+    for lane in lanes:
+        seen = observation.lanes.get(lane)
+        if isinstance(seen, ObservedRunnerLane):
+            row = _managed(lane, seen)
+            if row is not None:
+                rows.append(row)
+                managed_ids.update([row.runner_id] if row.runner_id is not None else [])
+    for problem in observation.problems:
+        rows.append(
+            RunnerRow(
+                name="?",
+                scope="?",
+                managed=True,
+                status="unknown",
+                lane=problem.lane,
+                problem=problem.reason,
+            )
+        )
+    for scope in sorted({pool.scope for pool in kind.pools.values()}):
+        rows.extend(await _unmanaged(kind, scope, managed_ids))
+    return rows
+
+
+async def _unmanaged(kind: RunnerKind, scope: str, managed: set[int]) -> list[RunnerRow]:
+    try:
+        listed = await kind.github.list_runners(RunnerScope.parse(scope))
+    except (GitHubError, ValueError) as exc:
+        return [RunnerRow(name="?", scope=scope, managed=False, status="unknown", problem=str(exc))]
+    return [
+        RunnerRow(
+            name=r.name,
+            scope=scope,
+            managed=False,
+            status=r.status,
+            busy=r.busy,
+            runner_id=r.id,
+            labels=r.label_names,
+        )
+        for r in listed
+        if r.id not in managed
+    ]

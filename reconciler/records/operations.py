@@ -1,0 +1,179 @@
+"""Operations: the durable record of one requested reconcile (a workflow's, an operator's).
+
+An operation is reserved in the database before anything happens, in the same transaction
+as the lane work it queues, so a request that was answered 202 is never lost and never
+done twice. A caller's idempotency key finds its operation again: the same key with the
+same body is the same operation, and the same key with another body is a conflict. Keys
+are scoped to the requester, so one caller can never read another's operation by guessing
+its key.
+
+The worker that takes the lane moves its pending operations to `running`, and finishes
+them with the plan it made and what became of it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel
+
+from reconciler.errors import IdempotencyConflict
+from reconciler.records.columns import JSONDocument, UTCDateTime
+
+
+class OperationStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    blocked = "blocked"
+
+    @property
+    def final(self) -> bool:
+        return self in {OperationStatus.succeeded, OperationStatus.failed, OperationStatus.blocked}
+
+
+class OperationPhase(StrEnum):
+    queued = "queued"
+    planning = "planning"
+    applying = "applying"
+    done = "done"
+
+
+class Operation(SQLModel, table=True):
+    __tablename__ = "operations"
+    __table_args__ = (sa.UniqueConstraint("requester", "idempotency_key"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    lane: str = Field(index=True, max_length=200)
+    requester: str = Field(max_length=300)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    body_digest: str = Field(max_length=64)
+    # The caller asked for apply and its grant allows it; the lane's policy still decides.
+    apply_requested: bool = False
+    status: str = Field(default=OperationStatus.pending.value, max_length=20, index=True)
+    phase: str = Field(default=OperationPhase.queued.value, max_length=20)
+    plan_id: str | None = Field(default=None, max_length=40)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
+    error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+_operations: sa.Table = Operation.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class OperationRequest:
+    lane: str
+    requester: str
+    body_digest: str
+    apply_requested: bool = False
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    operation: Operation
+    created: bool  # False: the idempotency key found an earlier operation
+
+
+def new_operation_id() -> str:
+    return f"op_{secrets.token_hex(12)}"
+
+
+def reserve(session: Session, request: OperationRequest, now: datetime) -> Reservation:
+    """Record a new pending operation, or find the one `request.idempotency_key` made before.
+
+    Raises IdempotencyConflict for a key reused with another body. Two requests racing with
+    one key both end with the same operation: the loser of the insert reads the winner's."""
+    earlier = _by_key(session, request)
+    if earlier is not None:
+        return _same_request(earlier, request)
+    operation = Operation(
+        id=new_operation_id(),
+        lane=request.lane,
+        requester=request.requester,
+        idempotency_key=request.idempotency_key,
+        body_digest=request.body_digest,
+        apply_requested=request.apply_requested,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(operation)
+    except IntegrityError:
+        winner = _by_key(session, request)
+        if winner is None:
+            raise
+        return _same_request(winner, request)
+    return Reservation(operation, created=True)
+
+
+def _by_key(session: Session, request: OperationRequest) -> Operation | None:
+    if request.idempotency_key is None:
+        return None
+    return session.execute(
+        sa.select(Operation).where(
+            Operation.requester == request.requester,  # type: ignore[arg-type]
+            Operation.idempotency_key == request.idempotency_key,  # type: ignore[arg-type]
+        )
+    ).scalar_one_or_none()
+
+
+def _same_request(earlier: Operation, request: OperationRequest) -> Reservation:
+    if earlier.body_digest != request.body_digest or earlier.lane != request.lane:
+        raise IdempotencyConflict(request.idempotency_key or "", earlier.id)
+    return Reservation(earlier, created=False)
+
+
+def get(session: Session, operation_id: str) -> Operation | None:
+    return session.get(Operation, operation_id)
+
+
+def open_for_lane(session: Session, lane: str) -> list[Operation]:
+    """The lane's operations that are not finished, oldest first."""
+    finished = [s.value for s in OperationStatus if s.final]
+    rows = session.execute(
+        sa.select(Operation)
+        .where(Operation.lane == lane, Operation.status.not_in(finished))  # type: ignore[arg-type,attr-defined]
+        .order_by(Operation.created_at)  # type: ignore[arg-type]
+    )
+    return list(rows.scalars())
+
+
+def advance(
+    session: Session,
+    operation_ids: Sequence[str],
+    now: datetime,
+    *,
+    status: OperationStatus,
+    phase: OperationPhase,
+    plan_id: str | None = None,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Move operations on; a finished operation never changes again."""
+    if not operation_ids:
+        return
+    finished = [s.value for s in OperationStatus if s.final]
+    values: dict[str, object] = {"status": status.value, "phase": phase.value, "updated_at": now}
+    if plan_id is not None:
+        values["plan_id"] = plan_id
+    if result is not None:
+        values["result"] = result
+    if error is not None:
+        values["error"] = error[:1000]
+    session.execute(
+        _operations.update()
+        .where(_operations.c.id.in_(list(operation_ids)), _operations.c.status.not_in(finished))
+        .values(**values)
+    )

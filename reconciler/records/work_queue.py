@@ -1,0 +1,188 @@
+"""The lane work queue: which lanes want reconciling, how urgently, and who is on them.
+
+One row per lane, so a lane queued twice runs once. Requests rank by priority (a workflow's
+request before a webhook's before a scheduled pass) and then by when they became due. A
+worker claims rows for a while (`claimed_until`), renews the claim while it works, and
+finishes it: done, retry later (backoff), or given up (a permanent failure). A claim whose
+worker died lapses and another worker takes the lane; the lane's lease still decides who
+may change it, so a lapsed claim can never let two workers mutate one lane at once.
+
+`seq` counts requests: a request that arrives while a worker holds the lane bumps it, and
+finishing keeps the row (due at once) instead of deleting it, because the worker may have
+observed before the change the request is about.
+
+On PostgreSQL `claim` locks rows FOR UPDATE SKIP LOCKED, so replicas claiming at once take
+different lanes without waiting on each other; SQLite has one writer at a time and takes
+its write lock first (`session_scope(write_lock=True)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel
+
+from reconciler.records.columns import UTCDateTime
+
+
+class WorkPriority(IntEnum):
+    """Lower runs first."""
+
+    workflow = 0
+    webhook = 1
+    scheduled = 2
+
+
+class LaneWork(SQLModel, table=True):
+    __tablename__ = "lane_work"
+
+    lane: str = Field(primary_key=True, max_length=200)
+    priority: int = Field(index=True)
+    reason: str = Field(max_length=200)
+    due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    queued_at: datetime = Field(sa_type=UTCDateTime)
+    seq: int = 1
+    # Consecutive temporary failures, for backoff; reset by a success or a permanent failure.
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_seq: int | None = None
+
+
+_work: sa.Table = LaneWork.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ClaimedWork:
+    lane: str
+    priority: WorkPriority
+    reason: str
+    seq: int
+    attempts: int
+
+
+def enqueue(
+    session: Session, lanes: Iterable[str], priority: WorkPriority, reason: str, now: datetime
+) -> None:
+    """Queue `lanes`, inside the caller's transaction (so a webhook delivery or an operation
+    is recorded together with the work it asks for).
+
+    A lane already queued keeps one row: its priority rises to the higher of the two, and a
+    request (workflow or webhook) makes it due now even while it backs off; a scheduled pass
+    never cuts a backoff short."""
+    rows = [
+        {"lane": lane, "priority": int(priority), "reason": reason[:200], "due_at": now}
+        | {"queued_at": now, "seq": 1, "attempts": 0}
+        for lane in dict.fromkeys(lanes)
+    ]
+    if not rows:
+        return
+    insert = _dialect_insert(session).values(rows)
+    excluded = insert.excluded
+    higher = excluded.priority < _work.c.priority
+    updates: dict[str, object] = {
+        "priority": sa.case((higher, excluded.priority), else_=_work.c.priority),
+        "reason": sa.case((higher, excluded.reason), else_=_work.c.reason),
+        "seq": _work.c.seq + 1,
+    }
+    if priority is not WorkPriority.scheduled:
+        earlier = excluded.due_at < _work.c.due_at
+        updates["due_at"] = sa.case((earlier, excluded.due_at), else_=_work.c.due_at)
+    session.execute(insert.on_conflict_do_update(index_elements=["lane"], set_=updates))
+
+
+def _dialect_insert(session: Session) -> postgresql.Insert | sqlite.Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(_work)
+    return sqlite.insert(_work)
+
+
+def claim(
+    session: Session, worker: str, now: datetime, *, limit: int, hold_seconds: float
+) -> list[ClaimedWork]:
+    """Take up to `limit` due lanes nobody holds (or whose holder's claim lapsed), most
+    urgent first. Call in `session_scope(engine, write_lock=True)`."""
+    free = sa.or_(_work.c.claimed_until.is_(None), _work.c.claimed_until < now)
+    rows = session.execute(
+        sa.select(_work.c.lane, _work.c.priority, _work.c.reason, _work.c.seq, _work.c.attempts)
+        .where(_work.c.due_at <= now, free)
+        .order_by(_work.c.priority, _work.c.due_at, _work.c.lane)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return []
+    session.execute(
+        _work.update()
+        .where(_work.c.lane.in_([row.lane for row in rows]))
+        .values(
+            claimed_by=worker,
+            claimed_until=now + timedelta(seconds=hold_seconds),
+            claimed_seq=_work.c.seq,
+        )
+    )
+    return [
+        ClaimedWork(row.lane, WorkPriority(row.priority), row.reason, row.seq, row.attempts)
+        for row in rows
+    ]
+
+
+def extend_claims(
+    session: Session, worker: str, lanes: Sequence[str], until: datetime
+) -> list[str]:
+    """Renew our claims; returns the lanes whose claim we no longer hold."""
+    if not lanes:
+        return []
+    session.execute(
+        _work.update()
+        .where(_work.c.lane.in_(lanes), _work.c.claimed_by == worker)
+        .values(claimed_until=until)
+    )
+    held = session.execute(
+        sa.select(_work.c.lane).where(_work.c.lane.in_(lanes), _work.c.claimed_by == worker)
+    )
+    kept = {row[0] for row in held}
+    return [lane for lane in lanes if lane not in kept]
+
+
+def finish_done(session: Session, worker: str, lane: str) -> None:
+    """The lane was worked. Its row goes, unless a request came in meanwhile."""
+    mine = sa.and_(_work.c.lane == lane, _work.c.claimed_by == worker)
+    session.execute(_work.delete().where(mine, _work.c.seq == _work.c.claimed_seq))
+    _release(session, mine, attempts=0, last_error=None)
+
+
+def finish_retry(
+    session: Session, worker: str, lane: str, *, retry_at: datetime, error: str
+) -> None:
+    """A temporary failure: try the lane again at `retry_at` (the caller's backoff)."""
+    mine = sa.and_(_work.c.lane == lane, _work.c.claimed_by == worker)
+    _release(session, mine, attempts=_work.c.attempts + 1, last_error=error[:500], due_at=retry_at)
+
+
+def finish_given_up(session: Session, worker: str, lane: str) -> None:
+    """A permanent failure: not retried. The reason belongs on the lane's status; the next
+    request or scheduled pass queues the lane afresh."""
+    finish_done(session, worker, lane)
+
+
+def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -> None:
+    session.execute(
+        _work.update()
+        .where(mine)
+        .values(claimed_by=None, claimed_until=None, claimed_seq=None, **values)
+    )
+
+
+def queued(session: Session) -> list[LaneWork]:
+    """Every queued lane, most urgent first (for status, the API and metrics)."""
+    rows = session.execute(
+        sa.select(LaneWork).order_by(LaneWork.priority, LaneWork.due_at, LaneWork.lane)  # type: ignore[arg-type]
+    )
+    return list(rows.scalars())

@@ -1,0 +1,49 @@
+"""What an operator can do about each blocker, as the plan page says it under the blocker."""
+
+from __future__ import annotations
+
+from reconciler.core.plans import Blocker, BlockerType
+
+ADVICE: dict[BlockerType, str] = {
+    BlockerType.observation_incomplete: (
+        "A provider could not be read completely, so nothing is planned from a partial view. "
+        "Check that it answers and its credentials work, then compute a new plan."
+    ),
+    BlockerType.not_owned: (
+        "Setpoint does not own the object this would change. Take it into the lane with "
+        "`setpoint adopt` (audited), or give the lane a service name of its own."
+    ),
+    BlockerType.blast_radius_exceeded: (
+        "The plan deletes more than the guard allows. If every deletion is meant, apply with "
+        "an allowance of exactly that many deletions (`setpoint apply PLAN --allow-destroy N`, "
+        "or the number asked for on the confirmation page)."
+    ),
+    BlockerType.protected_lane: (
+        "The lane is protected (`protect: true`). Remove the flag in desired state first if "
+        "this change is really wanted."
+    ),
+    BlockerType.action_not_allowed: (
+        "Lane policy does not let this trigger run the action unattended: an operator applies "
+        "it by naming the plan. If another worker holds the lane, try again when it is done."
+    ),
+    BlockerType.stale_plan: (
+        "The plan no longer says what would happen. Compute a new plan (`setpoint plan`) and "
+        "review that one."
+    ),
+    BlockerType.preflight_failed: (
+        "A provider refused the credentials or did not answer. Fix its URL or key, then "
+        "compute a new plan."
+    ),
+    BlockerType.route_conflict: (
+        "Another lane, or a service Setpoint does not manage, routes the same host and path. "
+        "Change one of the domains in desired state."
+    ),
+    BlockerType.invalid_desired_state: (
+        "Stored desired state breaks a rule added since it was stored. Fix the YAML and run "
+        "`setpoint desired apply` again."
+    ),
+}
+
+
+def advice_for(blocker: Blocker) -> str:
+    return ADVICE.get(blocker.type, "Read the message above; then compute a new plan.")

@@ -1,0 +1,334 @@
+"""What the review pages show, read from the records: lanes, plans, audit, previews, runners.
+
+Read-only: nothing here writes. Lanes come from their status rows, plus any lane that owns
+objects but has no status yet, so a kind this module never names (runner lanes, built
+elsewhere) is listed from the records alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.engine import Engine
+
+from reconciler.cli.render import lane_state, speaking_condition
+from reconciler.core.plans import Action, Blocker, Plan, Risk, kind_of_lane, name_of_lane
+from reconciler.core.recovery import shown_statuses
+from reconciler.fleet import load_fleet
+from reconciler.kinds.preview.lanes import preview_set
+from reconciler.records import audit, ownership, plan_store
+from reconciler.records.audit_events import AuditEvent
+from reconciler.records.database import session_scope
+from reconciler.records.plan_store import PlanSummary
+from reconciler.web.advice import advice_for
+
+RUNNER_KIND = "runner"
+
+
+def lane_path(lane: str) -> str:
+    """The stable address of a lane's page: /lanes/{kind}/{name}."""
+    return f"/lanes/{quote(kind_of_lane(lane) or '-')}/{quote(name_of_lane(lane))}"
+
+
+def product_of(lane: str) -> str:
+    """The product (or pool) a lane belongs to: the first part of its name."""
+    return name_of_lane(lane).split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class OwnedLine:
+    provider: str
+    object_type: str
+    name: str
+    object_id: str
+    protected: bool
+
+
+@dataclass
+class LaneLine:
+    key: str
+    conditions: list[dict[str, Any]]
+    state: str
+    reason: str
+    message: str
+    waits_for: str
+    drift: str
+    last_plan: PlanSummary | None = None
+    last_applied: str | None = None
+    updated_at: datetime | None = None
+    owned: list[OwnedLine] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return kind_of_lane(self.key)
+
+    @property
+    def name(self) -> str:
+        return name_of_lane(self.key)
+
+    @property
+    def product(self) -> str:
+        return product_of(self.key)
+
+    @property
+    def path(self) -> str:
+        return lane_path(self.key)
+
+    def shows(self, state: str) -> bool:
+        """Does the lane match a condition filter (its state, or a condition that is True)?"""
+        return state in (self.state, *(c["type"] for c in self.conditions if c["status"] == "True"))
+
+
+@dataclass(frozen=True)
+class LaneFilter:
+    kind: str = ""
+    product: str = ""
+    condition: str = ""
+
+    def keeps(self, line: LaneLine) -> bool:
+        return (
+            (not self.kind or line.kind == self.kind)
+            and (not self.product or line.product == self.product)
+            and (not self.condition or line.shows(self.condition))
+        )
+
+
+def lane_lines(engine: Engine, wanted: LaneFilter = LaneFilter()) -> list[LaneLine]:
+    """Every lane of every kind that has a status or owns objects, filtered."""
+    owned = _owned_by_lane(engine)
+    plans = _newest_plan_by_lane(engine)
+    drift = _last_pass_news(engine)
+    found: dict[str, LaneLine] = {}
+    for row in shown_statuses(engine):
+        speaking = speaking_condition(row.conditions)
+        line = LaneLine(
+            key=row.lane,
+            conditions=row.conditions,
+            state=lane_state(row.conditions),
+            reason=str(speaking.get("reason", "")),
+            message=str(speaking.get("message", "")),
+            waits_for="",
+            drift="",
+            last_plan=plans.get(row.lane),
+            last_applied=row.last_applied_plan,
+            updated_at=row.updated_at,
+        )
+        line.waits_for = _waits_for(line, row.retry_at)
+        found[row.lane] = line
+    for lane in owned.keys() - found.keys():
+        found[lane] = _unplanned(lane, plans.get(lane))
+    for line in found.values():
+        line.owned = owned.get(line.key, [])
+        line.drift = drift(line.key)
+    return [found[k] for k in sorted(found) if wanted.keeps(found[k])]
+
+
+def lane_line(engine: Engine, key: str) -> LaneLine | None:
+    return next((line for line in lane_lines(engine) if line.key == key), None)
+
+
+def _unplanned(lane: str, last_plan: PlanSummary | None) -> LaneLine:
+    return LaneLine(
+        key=lane,
+        conditions=[],
+        state="NotReady",
+        reason="NoStatus",
+        message="owns objects but has no status yet: the next plan or pass gives it one",
+        waits_for="a plan or a scheduled pass",
+        drift="",
+        last_plan=last_plan,
+    )
+
+
+def _waits_for(line: LaneLine, retry_at: datetime | None) -> str:
+    """What has to happen next for the lane to move on, in a few words."""
+    if retry_at is not None:
+        return f"its retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC ({line.message})"
+    plan = line.last_plan
+    pending = plan is not None and plan.status == plan_store.PlanStatus.pending
+    if line.state == "Ready":
+        return "nothing: observed state matches desired state"
+    if line.state == "Reconciling":
+        return "the apply that is running"
+    if pending and plan is not None and plan.blockers:
+        return f"its blockers to clear (plan {plan.plan_id})"
+    if pending and plan is not None:
+        return f"an operator to apply plan {plan.plan_id}"
+    if line.state == "Stalled":
+        return "an operator: " + line.message
+    return "the next plan or scheduled pass"
+
+
+def _owned_by_lane(engine: Engine) -> dict[str, list[OwnedLine]]:
+    found: dict[str, list[OwnedLine]] = {}
+    for item in ownership.snapshot(engine).objects:
+        found.setdefault(item.lane, []).append(
+            OwnedLine(item.provider, item.object_type, item.name, item.object_id, item.protected)
+        )
+    return found
+
+
+def _newest_plan_by_lane(engine: Engine) -> dict[str, PlanSummary]:
+    newest: dict[str, PlanSummary] = {}
+    for summary in plan_store.summaries(engine, limit=2000):
+        for lane in summary.lanes:
+            newest.setdefault(lane, summary)
+    return newest
+
+
+def _last_pass_news(engine: Engine) -> Callable[[str], str]:
+    """A function saying, per lane, what the last scheduled pass found there."""
+    with session_scope(engine) as session:
+        last = audit.list_records(session, event=AuditEvent.pass_completed, limit=1)
+    if not last:
+        return lambda _: "no scheduled pass has run yet"
+    record = last[0]
+    news: dict[str, str] = dict(record.data.get("lanes_with_news", {}))
+    at = f"{record.at:%Y-%m-%d %H:%M} UTC"
+
+    def news_of(lane: str) -> str:
+        outcome = news.get(lane)
+        if outcome is None:
+            return f"none: converged or not looked at by the pass of {at} (#{record.seq})"
+        return f"{outcome.replace('_', ' ')} at the pass of {at} (#{record.seq})"
+
+    return news_of
+
+
+@dataclass(frozen=True)
+class LaneGroup:
+    """One lane's part of a plan: its actions in apply order and what blocks it."""
+
+    lane: str
+    actions: list[Action]
+    blockers: list[Blocker]
+
+    @property
+    def path(self) -> str:
+        return lane_path(self.lane)
+
+
+@dataclass(frozen=True)
+class PlanPage:
+    plan: Plan
+    status: str
+    groups: list[LaneGroup]
+    plan_blockers: list[Blocker]  # about the whole plan, or every lane of a kind
+    last_refusal: audit.AuditRecord | None = None
+
+    @property
+    def destructive(self) -> int:
+        return sum(1 for a in self.plan.actions if a.risk is Risk.destructive)
+
+    @property
+    def applicable(self) -> bool:
+        return self.status == plan_store.PlanStatus.pending
+
+    @property
+    def needs_allowance(self) -> bool:
+        return any(b.type.value == "blast_radius_exceeded" for b in self.plan.blockers)
+
+    def advice(self, blocker: Blocker) -> str:
+        return advice_for(blocker)
+
+
+def plan_page(engine: Engine, plan_id: str) -> PlanPage:
+    """The plan's lanes in the order apply first reaches them (raises PlanNotFound)."""
+    plan, status = plan_store.load(engine, plan_id)
+    order = list(dict.fromkeys([a.lane for a in plan.actions] + list(plan.lanes)))
+    groups = [
+        LaneGroup(
+            lane,
+            plan.lane_actions(lane),
+            [b for b in plan.blockers if b.lane == lane],
+        )
+        for lane in order
+    ]
+    whole = [b for b in plan.blockers if b.lane is None]
+    with session_scope(engine) as session:
+        refusals = audit.list_records(
+            session, plan_id=plan_id, event=AuditEvent.apply_refused, limit=1
+        )
+        session.expunge_all()
+    return PlanPage(plan, status.value, groups, whole, refusals[0] if refusals else None)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    lane: str = ""
+    plan_id: str = ""
+    event: str = ""
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    records: list[audit.AuditRecord]
+    verification: audit.ChainVerification
+
+
+def audit_page(engine: Engine, wanted: AuditFilter) -> AuditPage:
+    with session_scope(engine) as session:
+        records = audit.list_records(
+            session,
+            lane=wanted.lane or None,
+            plan_id=wanted.plan_id or None,
+            event=AuditEvent(wanted.event) if wanted.event else None,
+            limit=wanted.limit,
+        )
+        verification = audit.verify_chain(session)
+        session.expunge_all()
+    return AuditPage(list(reversed(records)), verification)
+
+
+def audit_entry(engine: Engine, seq: int) -> tuple[audit.AuditRecord | None, bool]:
+    """The record, and whether a later one exists (for the page's "next" link)."""
+    with session_scope(engine) as session:
+        record = audit.get_record(session, seq)
+        if record is not None:
+            session.expunge(record)
+        later = audit.get_record(session, seq + 1) is not None
+        return record, later
+
+
+@dataclass(frozen=True)
+class PreviewLine:
+    lane: str
+    repository: str
+    number: int
+    head: str
+    state: str
+    detail: str
+    status: LaneLine | None
+
+    @property
+    def path(self) -> str:
+        return lane_path(self.lane)
+
+
+def preview_lines(engine: Engine, now: float | None = None) -> list[PreviewLine]:
+    """Every preview anchor: its PR, head, state, and its lane's status if it has one."""
+    by_lane = {line.key: line for line in lane_lines(engine)}
+    anchors = preview_set(load_fleet(engine), time.time() if now is None else now).anchors
+    return [
+        PreviewLine(
+            lane=view.lane,
+            repository=view.spec.repository,
+            number=view.spec.number,
+            head=view.spec.head_sha[:7],
+            state=view.state.value,
+            detail=view.detail,
+            status=by_lane.get(view.lane),
+        )
+        for view in anchors
+    ]
+
+
+def runner_lanes(engine: Engine) -> list[LaneLine]:
+    """Lanes of the runner kind, from status and ownership records alone."""
+    return lane_lines(engine, LaneFilter(kind=RUNNER_KIND))

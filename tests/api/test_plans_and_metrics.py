@@ -1,0 +1,185 @@
+"""Plans through the API (shown redacted; applied by the engine's own path, so a stale plan is
+refused with the engine's message), /metrics, /healthz, the OpenAPI document, and no secret
+value in any answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from reconciler.core.planning import compute_plan
+from reconciler.records.audit_events import AuditEvent
+from reconciler.runtime import Runtime
+from tests.api.conftest import WEBHOOK_SECRET, Mint, add_grant, audit_events, bearer
+from tests.reconciler.conftest import ALL_SECRET_VALUES, store_fleet
+from tests.reconciler.test_invariants import fleet_without
+from tests.support.secret_scan import assert_no_secrets
+
+RECONCILE = "/v1/lanes/product/shop/testing/reconcile"
+
+
+async def test_a_stale_plan_is_refused_with_the_engines_message_and_audited_as_the_operator(
+    client: httpx.AsyncClient,
+    api_runtime: Runtime,
+    engine: Engine,
+    operator_token: str,
+    tmp_path: Path,
+) -> None:
+    plan = await compute_plan(api_runtime)
+    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+
+    answer = await client.post(f"/v1/plans/{plan.plan_id}/apply", headers=bearer(operator_token))
+
+    assert answer.status_code == 409, answer.text
+    problem = answer.json()
+    assert problem["type"].endswith("/plan_stale_plan")
+    [refused] = audit_events(engine, AuditEvent.apply_refused)
+    assert refused.plan_id == plan.plan_id and refused.actor == "operator:alice"
+    assert problem["detail"] == refused.data["message"]
+    assert "desired state changed" in problem["detail"]
+    again = await client.post(f"/v1/plans/{plan.plan_id}/apply", headers=bearer(operator_token))
+    assert again.status_code == 409
+
+
+async def test_an_unknown_plan_is_a_404_problem(
+    client: httpx.AsyncClient, operator_token: str
+) -> None:
+    answer = await client.post("/v1/plans/plan_nope/apply", headers=bearer(operator_token))
+
+    assert answer.status_code == 404 and answer.json()["type"].endswith("/unknown_plan")
+
+
+async def test_metrics_count_requests_by_route_and_read_operations_and_the_queue(
+    client: httpx.AsyncClient, engine: Engine, mint: Mint
+) -> None:
+    add_grant(engine, "product:shop/*")
+    await client.post(RECONCILE, headers=bearer(mint()))
+    await client.post(RECONCILE, headers=bearer(mint({"aud": "elsewhere"})))
+
+    text = (await client.get("/metrics")).text
+
+    route = "/v1/lanes/{kind}/{lane:path}/reconcile"
+    assert f'setpoint_api_requests_total{{method="POST",route="{route}",status="202"}} 1.0' in text
+    assert f'setpoint_api_requests_total{{method="POST",route="{route}",status="401"}} 1.0' in text
+    assert "setpoint_api_request_duration_seconds_bucket" in text
+    assert 'setpoint_api_denials_total{reason="oidc_wrong_audience"} 1.0' in text
+    assert 'setpoint_operations{status="pending"} 1.0' in text
+    assert 'setpoint_queue_depth{priority="workflow"} 1.0' in text
+    assert "shop/testing" not in text  # routes by template, never by lane
+
+
+async def test_healthz_openapi_and_unknown_paths(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    document = (await client.get("/v1/openapi.json")).json()
+    assert "/v1/lanes/{kind}/{lane}/reconcile" in document["paths"]
+    reconcile = document["paths"]["/v1/lanes/{kind}/{lane}/reconcile"]["post"]
+    assert "apply" in str(reconcile["requestBody"])
+    assert "application/problem+json" in reconcile["responses"]["403"]["content"]
+    missing = await client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_no_answer_holds_a_secret_value(
+    client: httpx.AsyncClient,
+    api_runtime: Runtime,
+    engine: Engine,
+    mint: Mint,
+    operator_token: str,
+) -> None:
+    """Invariant 7 over every route: the plan (which references secrets), lanes, operations,
+    refusals, metrics; nor the tokens the callers sent."""
+    add_grant(engine, "product:*")
+    plan = await compute_plan(api_runtime)
+    assert plan.actions
+    workflow_token = mint()
+    operator = bearer(operator_token)
+    created = await client.post(RECONCILE, headers=bearer(workflow_token))
+    answers = [
+        created,
+        await client.post(RECONCILE, headers=bearer(workflow_token)),  # replayed
+        await client.get(f"/v1/plans/{plan.plan_id}", headers=operator),
+        await client.get(f"/v1/plans/{plan.plan_id}", headers=bearer(mint())),
+        await client.get(created.headers["location"], headers=operator),
+        await client.get("/v1/lanes", headers=operator),
+        await client.post("/v1/plans/plan_nope/apply", headers=operator),
+        await client.post("/v1/webhooks/github", content=b"{}"),
+        await client.get("/metrics"),
+    ]
+    assert [a.status_code for a in answers[:4]] == [202, 401, 200, 200]
+    text = "\n".join(a.text + str(a.headers) for a in answers)
+    assert_no_secrets(text, [*ALL_SECRET_VALUES, WEBHOOK_SECRET, operator_token, workflow_token])
+
+
+async def test_a_long_apply_is_answered_202_and_the_plan_says_how_it_ended(
+    api: FastAPI, engine: Engine, operator_token: str
+) -> None:
+    """With the service's task group (its lifespan), an apply that outlasts
+    `api_apply_wait_seconds` runs on after the 202; the plan's status ends with its result."""
+    state = api.state.setpoint
+    state.runtime.settings.api_apply_wait_seconds = 0.0
+    plan = await compute_plan(state.runtime, ["product:shop/testing"])
+    assert plan.actions
+    operator = bearer(operator_token)
+    transport = httpx.ASGITransport(app=api)
+    async with (
+        api.router.lifespan_context(api),
+        httpx.AsyncClient(transport=transport, base_url="http://setpoint.test") as http,
+    ):
+        started = await http.post(f"/v1/plans/{plan.plan_id}/apply", headers=operator)
+        assert started.status_code == 202, started.text
+        assert started.headers["location"] == f"/v1/plans/{plan.plan_id}"
+        shown = started.json()
+        with anyio.fail_after(30):
+            while shown["status"] in ("applying", "pending"):
+                await anyio.sleep(0.05)
+                shown = (await http.get(started.headers["location"], headers=operator)).json()
+    assert shown["status"] == "applied" and shown["last_refusal"] is None
+    [started_record] = audit_events(engine, AuditEvent.apply_started)
+    assert started_record.actor == "operator:alice"
+
+
+async def test_a_refused_apply_shows_on_the_plan(
+    client: httpx.AsyncClient,
+    api_runtime: Runtime,
+    engine: Engine,
+    operator_token: str,
+    tmp_path: Path,
+) -> None:
+    plan = await compute_plan(api_runtime)
+    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+    await client.post(f"/v1/plans/{plan.plan_id}/apply", headers=bearer(operator_token))
+
+    shown = (await client.get(f"/v1/plans/{plan.plan_id}", headers=bearer(operator_token))).json()
+
+    assert shown["status"] == "stale"
+    assert shown["last_refusal"]["blocker"] == "stale_plan"
+    assert shown["last_refusal"]["actor"] == "operator:alice"
+
+
+async def test_the_review_pages_are_served_beside_the_api(client: httpx.AsyncClient) -> None:
+    lanes = await client.get("/lanes")  # reading needs a signed-in operator by default
+
+    assert lanes.status_code == 303 and lanes.headers["location"].startswith("/sign-in")
+    assert (await client.get("/sign-in")).headers["content-type"].startswith("text/html")
+    assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_bug_is_a_bare_500_problem_without_its_message(
+    api: FastAPI, client: httpx.AsyncClient
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("internal detail: postgres://user:pw@db/x")
+
+    api.add_api_route("/v1/broken", broken)
+
+    answer = await client.get("/v1/broken")
+
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["detail"] == "the server failed; see its log"
+    assert "internal detail" not in answer.text and "Traceback" not in answer.text

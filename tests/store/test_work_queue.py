@@ -1,0 +1,93 @@
+"""The lane work queue on SQLite and PostgreSQL: one row per lane, priorities, claims that
+lapse, requests that arrive while a lane is worked, and backoff that a scheduled pass
+cannot cut short."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from reconciler.records import work_queue
+from reconciler.records.database import session_scope
+from reconciler.records.work_queue import WorkPriority
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _enqueue(engine: Engine, lanes: list[str], priority: WorkPriority, at: datetime = T0) -> None:
+    with session_scope(engine) as session:
+        work_queue.enqueue(session, lanes, priority, f"{priority.name} request", at)
+
+
+def _claim(engine: Engine, worker: str, at: datetime = T0, limit: int = 10) -> list[str]:
+    with session_scope(engine, write_lock=True) as session:
+        found = work_queue.claim(session, worker, at, limit=limit, hold_seconds=60)
+    return [work.lane for work in found]
+
+
+def test_a_lane_queued_twice_runs_once_at_the_higher_priority(engine: Engine) -> None:
+    _enqueue(engine, ["product:a/x", "product:b/x"], WorkPriority.scheduled)
+    _enqueue(engine, ["product:b/x"], WorkPriority.workflow)
+    with session_scope(engine) as session:
+        queued = work_queue.queued(session)
+    assert [(w.lane, w.priority) for w in queued] == [
+        ("product:b/x", WorkPriority.workflow),
+        ("product:a/x", WorkPriority.scheduled),
+    ]
+    assert _claim(engine, "w1") == ["product:b/x", "product:a/x"]
+
+
+def test_claimed_lanes_are_not_claimed_again_until_the_claim_lapses(engine: Engine) -> None:
+    _enqueue(engine, ["product:a/x"], WorkPriority.scheduled)
+    assert _claim(engine, "w1") == ["product:a/x"]
+    assert _claim(engine, "w2") == []
+    assert _claim(engine, "w2", at=T0 + timedelta(seconds=61)) == ["product:a/x"]
+
+
+def test_a_request_during_work_keeps_the_lane_queued(engine: Engine) -> None:
+    _enqueue(engine, ["product:a/x", "product:b/x"], WorkPriority.scheduled)
+    _claim(engine, "w1")
+    _enqueue(engine, ["product:a/x"], WorkPriority.webhook, at=T0 + timedelta(seconds=5))
+    with session_scope(engine) as session:
+        work_queue.finish_done(session, "w1", "product:a/x")
+        work_queue.finish_done(session, "w1", "product:b/x")
+        remaining = work_queue.queued(session)
+    assert [(w.lane, w.claimed_by) for w in remaining] == [("product:a/x", None)]
+    assert _claim(engine, "w2", at=T0 + timedelta(seconds=6)) == ["product:a/x"]
+
+
+def test_backoff_holds_a_lane_against_scheduled_passes_but_not_requests(engine: Engine) -> None:
+    _enqueue(engine, ["product:a/x"], WorkPriority.scheduled)
+    _claim(engine, "w1")
+    retry_at = T0 + timedelta(minutes=5)
+    with session_scope(engine) as session:
+        work_queue.finish_retry(session, "w1", "product:a/x", retry_at=retry_at, error="503")
+    _enqueue(engine, ["product:a/x"], WorkPriority.scheduled, at=T0 + timedelta(minutes=1))
+    assert _claim(engine, "w1", at=T0 + timedelta(minutes=1)) == []
+    with session_scope(engine) as session:
+        (row,) = work_queue.queued(session)
+    assert (row.attempts, row.last_error, row.due_at) == (1, "503", retry_at)
+    _enqueue(engine, ["product:a/x"], WorkPriority.workflow, at=T0 + timedelta(minutes=2))
+    assert _claim(engine, "w1", at=T0 + timedelta(minutes=2)) == ["product:a/x"]
+
+
+def test_concurrent_claimers_never_take_the_same_lane(engine: Engine) -> None:
+    lanes = [f"product:p{i}/x" for i in range(60)]
+    _enqueue(engine, lanes, WorkPriority.scheduled)
+    taken: dict[str, list[str]] = {}
+
+    def worker(name: str) -> None:
+        mine: list[str] = []
+        while batch := _claim(engine, name, limit=3):
+            mine.extend(batch)
+        taken[name] = mine
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [lane for mine in taken.values() for lane in mine]
+    assert sorted(every) == sorted(lanes)
