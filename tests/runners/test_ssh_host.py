@@ -12,7 +12,6 @@ from pathlib import Path
 import anyio
 import asyncssh
 import pytest
-from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 
 from providers.github.client import GitHubClient
@@ -32,7 +31,7 @@ from reconciler.loop.passes import PassReport, reconcile_pass
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
 from tests.reconciler.conftest import store_fleet
-from tests.runners.conftest import GITHUB_TOKEN, IDLE_WINDOW, outcomes
+from tests.runners.conftest import GITHUB_TOKEN, IDLE_WINDOW, every_row, outcomes
 from tests.support.secret_scan import assert_no_secrets
 
 POOL = """\
@@ -236,7 +235,7 @@ async def test_the_registration_secret_never_crosses_an_ssh_command_line(
     assert any("systemctl start" in c for c in ssh_rig.host.commands)
     assert_no_secrets("\n".join(ssh_rig.host.commands), secrets)
     assert_no_secrets(caplog.text, secrets)
-    assert_no_secrets(_every_row(ssh_rig.engine), secrets)
+    assert_no_secrets(every_row(ssh_rig.engine), secrets)
 
 
 async def test_a_runner_that_never_comes_online_is_cleaned_off_the_host(
@@ -250,18 +249,6 @@ async def test_a_runner_that_never_comes_online_is_cleaned_off_the_host(
     assert "not online" in detail and "cleaned up" in detail
     assert ssh_rig.runners() == {}
     assert ssh_rig.units() == {} and ssh_rig.env_files() == []
-
-
-def _every_row(engine: Engine) -> str:
-    """Every table Setpoint keeps (plans, audit, status, ownership, ...), as text."""
-    metadata = MetaData()
-    metadata.reflect(engine)
-    with engine.connect() as connection:
-        return "\n".join(
-            repr(row)
-            for table in metadata.sorted_tables
-            for row in connection.execute(select(table))
-        )
 
 
 def test_ssh_hosts_are_wired_in_only_once_a_known_hosts_file_is_set(
