@@ -22,6 +22,7 @@ from providers.dokploy.errors import (
 )
 from providers.github.client import GitHubClient
 from providers.github.config import GitHubConfig
+from providers.hosts.ssh_config import SshHostConfig
 from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.errors import SecretStoreError
@@ -52,6 +53,15 @@ def dokploy_config() -> DokployConfig:
                 "SETPOINT_DOKPLOY_API_KEY (or try `setpoint demo`, which brings its own emulator)"
             ) from None
         raise fail(describe_invalid(exc, prefix="SETPOINT_DOKPLOY_")) from None
+
+
+def ssh_config() -> SshHostConfig | None:
+    """The SSH host settings when SSH hosts are opted in to (a known_hosts file is set)."""
+    try:
+        config = SshHostConfig()  # read from the environment
+    except ValidationError as exc:
+        raise fail(describe_invalid(exc, prefix="SETPOINT_SSH_")) from None
+    return config if config.known_hosts_file is not None else None
 
 
 async def check_dokploy(client: DokployClient) -> None:
@@ -153,6 +163,9 @@ async def open_runtime(
         github = GitHubConfig()
         if github.token is not None:  # previews need it; without it they are not reconciled
             providers["github"] = await stack.enter_async_context(GitHubClient.from_config(github))
+        ssh = ssh_config()
+        if ssh is not None:  # runner hosts of type ssh; without it their pools are blocked
+            providers["ssh"] = ssh
         if check_config:
             await check_dokploy(client)
         engine = context.ready_engine()

@@ -5,7 +5,7 @@ builder that makes the adapter for one Host from that provider. A Host whose typ
 entry, or whose provider is not configured, gets no adapter, and its pools are blocked with
 a typed blocker that says so.
 
-To add a host type, add one line to `HOST_ADAPTERS`, e.g.
+To add a host type, add one line to `HOST_ADAPTERS`, as `ssh` is:
 `"ssh": AdapterEntry("ssh", build_ssh_host)` with `build_ssh_host(provider, name, spec)`.
 """
 
@@ -35,8 +35,23 @@ def build_dokploy_host(provider: object, name: str, spec: HostSpec) -> HostAdapt
     return DokployContainerHost(provider, name, spec.dokploy_server or name)
 
 
+def build_ssh_host(provider: object, name: str, spec: HostSpec) -> HostAdapter:
+    from providers.hosts.ssh_config import SshHostConfig
+    from providers.hosts.ssh_systemd import SshSystemdHost
+
+    if not isinstance(provider, SshHostConfig):
+        raise TypeError(f"provider for host {name} is a {type(provider).__name__}")
+    if spec.ssh is None:  # the Host model requires it for type ssh; a guard, not a rule
+        raise ValueError(f"host {name} has type ssh but no ssh endpoint")
+    return SshSystemdHost(
+        name, address=spec.ssh.address, user=spec.ssh.user, port=spec.ssh.port, config=provider
+    )
+
+
 HOST_ADAPTERS: Mapping[str, AdapterEntry] = {
     "dokploy-server": AdapterEntry("dokploy", build_dokploy_host),
+    # The "ssh" provider is the SSH settings (SshHostConfig): key, known hosts, timeouts.
+    "ssh": AdapterEntry("ssh", build_ssh_host),
 }
 
 
