@@ -35,6 +35,7 @@ from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
+from reconciler.demo.workflow import demo_workflow_request
 from reconciler.fleet import load_fleet
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
@@ -154,7 +155,7 @@ async def run_demo(
                 with review_pages(runtime, base_url, api_key) as pages_url:
                     console.print(f"review pages (open while the demo runs): {pages_url}/lanes")
                     outcome = await _demo_steps(
-                        console, runtime, hosts, environ, stored, github_app
+                        console, runtime, hosts, environ, stored, github_app, examples
                     )
                     if keep_serving is not None:
                         await keep_serving(pages_url)
@@ -169,9 +170,10 @@ async def _demo_steps(
     environ: Mapping[str, str],
     stored: Mapping[str, str],
     github_app: Any,
+    examples: Path,
 ) -> DemoOutcome:
-    """Steps 2 to 9: plan, apply, status, a second plan, a pass, runners, previews, the
-    audit trail."""
+    """Steps 2 to 10: plan, apply, status, a second plan, a pass, runners, previews, a
+    workflow's request, the audit trail."""
     engine = runtime.engine
     console.rule("[bold]2. plan")
     plan = await compute_plan(runtime)
@@ -201,7 +203,9 @@ async def _demo_steps(
             runners_ok = await demo_runners(console, with_github, github_app)
             console.rule("[bold]8. previews: a pull request opens, is pushed to, closes")
             previews_ok = await demo_previews(console, with_github, github_app, hosts)
-    console.rule("[bold]9. audit trail")
+            console.rule("[bold]9. a CI workflow asks for one lane (API, OIDC, the loop)")
+            workflow_ok = await demo_workflow_request(console, with_github, examples, github_url)
+    console.rule("[bold]10. audit trail")
     with session_scope(engine) as session:
         records = audit.list_records(session, limit=1000)
         verification = audit.verify_chain(session)
@@ -217,7 +221,12 @@ async def _demo_steps(
         f"({verification.checked} records)"
     )
     converged = (
-        result.ok and not second.actions and not second.blockers and previews_ok and runners_ok
+        result.ok
+        and not second.actions
+        and not second.blockers
+        and previews_ok
+        and runners_ok
+        and workflow_ok
     )
     console.rule("[bold green]demo converged" if converged else "[bold red]demo did not converge")
     return DemoOutcome(

@@ -37,6 +37,10 @@ async def test_demo_converges_and_shows_no_secret(
         assert lane in output
     assert "runner:shop-ci/1 applied" in output  # a runner pool comes online
     assert "GitHub: setpoint-shop-ci-1 online" in output
+    # a workflow's request: 202 at once, the loop applies, polling ends with the result
+    assert "POST /v1/lanes/product/shop/testing/reconcile -> 202" in output
+    assert "polled: pending -> " in output and "-> succeeded" in output
+    assert "outcome applied" in output
     assert_no_secrets(output, outcome.secrets.values())
     assert_no_secrets(caplog.text, outcome.secrets.values())
 
