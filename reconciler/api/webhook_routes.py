@@ -3,10 +3,11 @@
 Nothing in a delivery is trusted before its HMAC matches, and the body is never read past
 the size setting. The delivery id is recorded in the same transaction as the work the
 delivery queues, so a redelivery (same `X-GitHub-Delivery`) queues nothing and a crash
-between the two cannot happen. A `pull_request` delivery queues the preview lane of that
-pull request in every product of the repository that has previews enabled; the worker's
-pass discovers the pull request itself from GitHub (the payload says what to look at, never
-what is true). Other events are recorded and queue nothing.
+between the two cannot happen. The kinds say which lanes an event concerns (a
+`pull_request` delivery: that pull request's preview lane in every product of the
+repository with previews); the worker that takes a lane a webhook queued runs discovery
+first and reads the pull request from GitHub itself (the payload says where to look, never
+what is true). An event no kind takes is recorded and queues nothing.
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from desired_state.product import ProductSpec
-from desired_state.templates import render
 from providers.github.webhooks import WebhookRejected, WebhookVerifier
 from reconciler.api.bodies import json_response, read_bounded
 from reconciler.api.problems import problem_responses
 from reconciler.api.service_state import ApiState, api_state
+from reconciler.core.lane_requests import event_lanes
 from reconciler.errors import ApiRefused
-from reconciler.fleet import load_fleet
-from reconciler.kinds.preview.lanes import preview_lane_key
 from reconciler.records import audit, work_queue
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
@@ -67,28 +65,11 @@ async def _refuse(request: Request, reason: str) -> ApiRefused:
     return ApiRefused(status, f"webhook_{reason}", title, f"webhook refused: {reason}")
 
 
-def _preview_lanes(state: ApiState, payload: dict[str, Any]) -> list[str]:
-    """The preview lane of this pull request in each product of its repository."""
-    repository = str((payload.get("repository") or {}).get("full_name", "")).lower()
-    number = (payload.get("pull_request") or {}).get("number", payload.get("number"))
-    if not repository or not isinstance(number, int):
-        return []
-    lanes = []
-    for product in load_fleet(state.engine).of_kind("Product"):
-        spec = product.spec
-        if not isinstance(spec, ProductSpec) or not spec.preview.enabled:
-            continue
-        if spec.repository.lower() == repository:
-            slug = render(spec.preview.slug, {"number": number, "product": product.name})
-            lanes.append(preview_lane_key(product.name, slug))
-    return lanes
-
-
 def _record(
     state: ApiState, event: str, delivery_id: str, payload: dict[str, Any]
 ) -> list[str] | None:
     """Record the delivery and queue its lanes together; None for a redelivery."""
-    lanes = _preview_lanes(state, payload) if event == "pull_request" else []
+    lanes = event_lanes(state.runtime, event, payload)
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
     now = utcnow()
     with session_scope(state.engine, write_lock=True) as session:

@@ -9,14 +9,29 @@ that records the request, so the request and what it changed land together or no
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from desired_state.document import Document
 from reconciler.core.plans import kind_of_lane
 from reconciler.errors import RequestRefused, UnknownLane
 from reconciler.fleet import load_fleet
-from reconciler.kinds.base import LaneRequest, RequestableKind
+from reconciler.kinds.base import EventKind, LaneRequest, RequestableKind
 from reconciler.records import ownership
 from reconciler.runtime import Runtime
+
+
+def event_lanes(runtime: Runtime, event: str, payload: Mapping[str, Any]) -> list[str]:
+    """The lanes a provider's event (a GitHub webhook) may concern, as their kinds say.
+    Blocking: call it in a worker thread."""
+    fleet = load_fleet(runtime.engine)
+    kinds = runtime.kinds(runtime, fleet, ownership.snapshot(runtime.engine))
+    lanes = [
+        lane
+        for kind in kinds
+        if isinstance(kind, EventKind)
+        for lane in kind.lanes_for_event(event, payload)
+    ]
+    return list(dict.fromkeys(lanes))
 
 
 def request_documents(runtime: Runtime, lane: str, params: Mapping[str, str]) -> list[Document]:

@@ -239,6 +239,19 @@ class RequestableKind(Protocol):
         ...
 
 
+@runtime_checkable
+class EventKind(Protocol):
+    """A kind whose lanes a provider's events concern (a pull request's preview). The
+    engine queues those lanes and lets the kind look (`discover`) before they are worked:
+    an event says where to look, never what is true."""
+
+    name: str
+
+    def lanes_for_event(self, event: str, payload: Mapping[str, Any]) -> list[str]:
+        """Pure: the lanes `event` may concern (none: it concerns none of this kind's)."""
+        ...
+
+
 @dataclass(frozen=True)
 class GoneCheck:
     """Whether one owned object is confirmed gone: its provider answered "not found" when it

@@ -294,17 +294,26 @@ class LoopEngine:
         stopped = True  # until the batch ends on its own: cancelled, or it crashed
         try:
             with scope:
-                verdicts, stopped = await self._verdicts(lanes)
+                # A webhook says where to look, never what is true: such a batch looks
+                # (discovery) before it plans, so a push or a new PR is seen now, not at
+                # the next timer tick.
+                look = any(work.priority is WorkPriority.webhook for work in claimed)
+                verdicts, stopped = await self._verdicts(lanes, discover=look)
         finally:
             self._scopes.discard(scope)
             with anyio.CancelScope(shield=True):
                 await self._finish(claimed, verdicts, started, stopped=stopped)
 
-    async def _verdicts(self, lanes: list[str]) -> tuple[list[LaneVerdict], bool]:
+    async def _verdicts(
+        self, lanes: list[str], *, discover: bool = False
+    ) -> tuple[list[LaneVerdict], bool]:
         """The batch's verdicts, and whether it stopped short (then its operations and any
         apply it left are for the resume pass)."""
         try:
-            return await work_batch(self.runtime, lanes, self.contexts, self._report), False
+            verdicts = await work_batch(
+                self.runtime, lanes, self.contexts, self._report, discover=discover
+            )
+            return verdicts, False
         except Exception as exc:  # the batch's lanes back off; the loop outlives one batch
             log.exception("a batch of %d lane(s) failed", len(lanes))
             detail = redact(f"{type(exc).__name__}: {exc}")

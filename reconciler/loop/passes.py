@@ -89,7 +89,7 @@ async def reconcile_pass(runtime: Runtime) -> PassReport:
 async def start_pass(runtime: Runtime, report: PassReport) -> PassContext:
     """The pass's context, after discovery stored what it found."""
     context = await load_context(runtime)
-    if await _discover(runtime, context, report):
+    if await discover_into(runtime, context, report):
         context = await load_context(runtime)  # plan from the anchors just written
     return context
 
@@ -145,7 +145,7 @@ async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport
     report.lanes.sort(key=lambda r: r.lane)
 
 
-async def _discover(runtime: Runtime, context: PassContext, report: PassReport) -> bool:
+async def discover_into(runtime: Runtime, context: PassContext, report: PassReport) -> bool:
     """Let kinds that find desired state (preview anchors) look; store what changed.
     Returns whether anything was stored."""
     documents = []

@@ -22,6 +22,7 @@ from reconciler.loop.passes import (
     LaneResult,
     PassReport,
     ScheduledWork,
+    discover_into,
     due_lanes,
     work_scheduled,
 )
@@ -39,11 +40,16 @@ async def work_batch(
     lanes: Sequence[str],
     contexts: SharedContext | None = None,
     tally: PassReport | None = None,
+    *,
+    discover: bool = False,
 ) -> list[LaneVerdict]:
     """Work `lanes` (claimed by the caller); a verdict for each. The plans stored are
-    counted into `tally` (the interval's pass report)."""
+    counted into `tally` (the interval's pass report). `discover`: let the kinds that find
+    desired state look first (a webhook named these lanes)."""
     # A fresh context also recovers applies whose worker died; each apply loads its own.
     context = await (contexts.get(runtime) if contexts else load_context(runtime))
+    if discover and await discover_into(runtime, context, tally or PassReport()):
+        context = await _fresh(runtime, contexts)  # plan from the anchors just written
     registry = context.registry
     requested = await in_thread(take_operations, runtime, lanes)
     verdicts = await _unknown(runtime, context, lanes, requested)

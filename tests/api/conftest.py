@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
+from providers.github.client import GitHubClient
 from providers.github.emulator import EmulatorState
 from providers.github.emulator import create_app as create_github_emulator
 from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
@@ -67,6 +68,27 @@ def api_runtime(runtime: Runtime) -> Runtime:  # noqa: F811 -- the fixture impor
         update={"api_webhook_secret": SecretStr(WEBHOOK_SECRET), "api_max_body_bytes": 4096}
     )
     return dataclasses.replace(runtime, settings=settings)
+
+
+@pytest.fixture
+async def github_runtime(api_runtime: Runtime, github_emulator: FastAPI) -> AsyncIterator[Runtime]:
+    """The service's runtime with GitHub too (the emulator): the preview kind is on, so a
+    pull request's webhook concerns its preview lanes."""
+    transport = httpx.ASGITransport(app=github_emulator)
+    async with GitHubClient(
+        "http://github.test", "ghp_apitests0123456789abcdef", transport=transport, timeout=2.0
+    ) as github:
+        yield dataclasses.replace(
+            api_runtime, providers={**api_runtime.providers, "github": github}
+        )
+
+
+@pytest.fixture
+async def webhook_client(github_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The API on the runtime with GitHub, for webhook deliveries."""
+    transport = httpx.ASGITransport(app=create_api(github_runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://setpoint.test") as http:
+        yield http
 
 
 @pytest.fixture

@@ -48,12 +48,12 @@ def rows(engine: Engine) -> tuple[list[LaneWork], list[WebhookDelivery]]:
 
 
 async def test_a_pull_request_queues_its_preview_lane_once_however_often_delivered(
-    client: httpx.AsyncClient, engine: Engine
+    webhook_client: httpx.AsyncClient, engine: Engine
 ) -> None:
     body = pull_request(7)
 
-    first = await client.post(HOOK, content=body, headers=headers(body))
-    again = await client.post(HOOK, content=body, headers=headers(body))
+    first = await webhook_client.post(HOOK, content=body, headers=headers(body))
+    again = await webhook_client.post(HOOK, content=body, headers=headers(body))
 
     assert first.status_code == 202
     assert first.json() == {"delivery": "d-1", "redelivery": False, "queued": ["preview:shop/pr-7"]}
@@ -66,11 +66,11 @@ async def test_a_pull_request_queues_its_preview_lane_once_however_often_deliver
 
 
 async def test_a_delivery_for_a_repository_without_previews_queues_nothing(
-    client: httpx.AsyncClient, engine: Engine
+    webhook_client: httpx.AsyncClient, engine: Engine
 ) -> None:
     body = pull_request(3, repository="acme/ledger")
 
-    answer = await client.post(HOOK, content=body, headers=headers(body, "d-2"))
+    answer = await webhook_client.post(HOOK, content=body, headers=headers(body, "d-2"))
 
     assert answer.status_code == 202 and answer.json()["queued"] == []
     work, deliveries = rows(engine)
@@ -78,12 +78,12 @@ async def test_a_delivery_for_a_repository_without_previews_queues_nothing(
 
 
 async def test_a_bad_signature_is_refused_and_audited(
-    client: httpx.AsyncClient, engine: Engine
+    webhook_client: httpx.AsyncClient, engine: Engine
 ) -> None:
     body = pull_request()
 
-    forged = await client.post(HOOK, content=body, headers=headers(body, secret="guessed"))
-    unsigned = await client.post(
+    forged = await webhook_client.post(HOOK, content=body, headers=headers(body, secret="guessed"))
+    unsigned = await webhook_client.post(
         HOOK, content=body, headers={"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "x"}
     )
 
@@ -95,17 +95,17 @@ async def test_a_bad_signature_is_refused_and_audited(
 
 
 async def test_an_oversized_body_is_refused_before_it_is_read(
-    client: httpx.AsyncClient, engine: Engine
+    webhook_client: httpx.AsyncClient, engine: Engine
 ) -> None:
     big = b'{"pad": "' + b"x" * 8192 + b'"}'  # the tests' limit is 4096 bytes
 
-    declared = await client.post(HOOK, content=big, headers=headers(big, "d-3"))
+    declared = await webhook_client.post(HOOK, content=big, headers=headers(big, "d-3"))
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while read
         for _ in range(10):
             yield b"x" * 1024
 
-    streamed = await client.post(HOOK, content=chunks(), headers=headers(big, "d-4"))
+    streamed = await webhook_client.post(HOOK, content=chunks(), headers=headers(big, "d-4"))
 
     assert (declared.status_code, streamed.status_code) == (413, 413)
     reasons = [r.data["reason"] for r in audit_events(engine, AuditEvent.webhook_refused)]

@@ -8,8 +8,10 @@ from tests.api.conftest import (  # noqa: F401 -- fixtures, registered by import
     api_runtime,
     client,
     github_emulator,
+    github_runtime,
     github_state,
     mint,
+    webhook_client,
 )
 from tests.reconciler.conftest import (  # noqa: F401 -- fixtures, registered by import
     dokploy_app,

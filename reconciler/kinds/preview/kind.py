@@ -9,8 +9,9 @@ Its objects are owned under its own name, and counted against its own blast-radi
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from desired_state.document import Document
 from desired_state.product import ProductSpec
@@ -19,7 +20,14 @@ from reconciler.errors import RequestRefused, UnknownLane
 from reconciler.kinds.base import Discovery, LaneNews, LaneRequest, Observation
 from reconciler.kinds.preview.discovery import AnchorDiscovery, anchor_document
 from reconciler.kinds.preview.feedback import PreviewFeedback, announce_all
-from reconciler.kinds.preview.lanes import KIND, AnchorState, AnchorView, PreviewSet, preview_set
+from reconciler.kinds.preview.lanes import (
+    KIND,
+    AnchorState,
+    AnchorView,
+    PreviewSet,
+    preview_set,
+    pull_request_lanes,
+)
 from reconciler.kinds.preview.policy import PreviewLanePolicy
 from reconciler.kinds.product.kind import ProductKind
 from reconciler.kinds.product.lanes import ProductLane
@@ -93,6 +101,17 @@ class PreviewKind(ProductKind):
             return []
         spec = view.spec.model_copy(update={"requested_sha": sha})
         return [anchor_document(view.product, spec)]
+
+    def lanes_for_event(self, event: str, payload: Mapping[str, Any]) -> list[str]:
+        if event != "pull_request":
+            return []
+        repository = payload.get("repository")
+        pull = payload.get("pull_request")
+        name = repository.get("full_name") if isinstance(repository, dict) else None
+        number = pull.get("number") if isinstance(pull, dict) else payload.get("number")
+        if not isinstance(name, str) or not isinstance(number, int):
+            return []
+        return pull_request_lanes(self.fleet, name, number)
 
     def _on_request(self, view: AnchorView) -> bool:
         for product in self.fleet.of_kind("Product"):

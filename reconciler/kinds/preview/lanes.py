@@ -72,6 +72,20 @@ def preview_lane_key(product: str, slug: str) -> str:
     return lane_key(KIND, f"{product}/{slug}")
 
 
+def pull_request_lanes(fleet: DesiredFleet, repository: str, number: int) -> list[str]:
+    """The preview lane of pull request `number` in each product of `repository` that has
+    previews enabled (whether the PR qualifies is for discovery to find out)."""
+    lanes = []
+    for product in fleet.of_kind("Product"):
+        spec = product.spec
+        if not isinstance(spec, ProductSpec) or not spec.preview.enabled:
+            continue
+        if spec.repository.lower() == repository.lower():
+            slug = render(spec.preview.slug, {"number": number, "product": product.name})
+            lanes.append(preview_lane_key(product.name, slug))
+    return lanes
+
+
 def preview_set(fleet: DesiredFleet, now: float) -> PreviewSet:
     """Every product's previews at `now` (seconds since the epoch)."""
     result = PreviewSet()
