@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.migrate import upgrade
 from reconciler.records.operator_tokens import issue
+from tests.support.serving import wait_until_up
 
 pytestmark = pytest.mark.e2e
 KEY = "serve-test-key"
@@ -29,18 +29,6 @@ KEY = "serve-test-key"
 def dokploy_url() -> Iterator[str]:
     with serve(create_app(api_key=KEY, seed=1, build_seconds=0.05)) as url:
         yield url
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise
-            time.sleep(0.05)
 
 
 def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(

@@ -30,6 +30,7 @@ from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
 from tests.api.conftest import add_grant
 from tests.loop.replicas import API_KEY, fleet_yaml, setpoint_run_process, store_fleet_text
+from tests.support.serving import wait_until_up
 
 pytestmark = pytest.mark.e2e
 LANE = "product:p000/testing"
@@ -70,18 +71,6 @@ def _serve(database: str, dokploy_url: str, jwks_url: str, port: int) -> subproc
     )
 
 
-def _up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise
-            time.sleep(0.05)
-
-
 def _poll(url: str, github_state: EmulatorState) -> tuple[dict[str, Any], int]:
     polls = 0
     deadline = time.monotonic() + 30
@@ -114,7 +103,7 @@ def test_serve_runs_the_loop_that_answers_a_workflows_request(
     process = _serve(database, dokploy_url, f"{github_url}/.well-known/jwks", port)
     base = f"http://{LOOPBACK}:{port}"
     try:
-        _up(base, process)
+        wait_until_up(base, process)
         token = github_state.mint_oidc_token()
         started = time.monotonic()
         answer = httpx.post(
