@@ -161,10 +161,11 @@ async def _recheck(runtime: Runtime, registry: LaneRegistry, plan: Plan) -> Bloc
     failures = await registry.preflight(plan.lanes)
     if failures:
         await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.pending)
+        refused = any(f.credentials_refused for f in failures.values())
         return Blocker(
-            type=BlockerType.preflight_failed,
+            type=BlockerType.credentials_refused if refused else BlockerType.preflight_failed,
             lane=None,
-            message="; ".join(failures[k] for k in sorted(failures)),
+            message="; ".join(failures[k].message for k in sorted(failures)),
         )
     changed = await _changed_since_plan(registry, plan)
     if not changed:
@@ -186,7 +187,7 @@ async def _apply_leased(
     registry = context.registry
     refusal = await _recheck(runtime, registry, plan)
     if refusal is not None:
-        keep = refusal.type is BlockerType.preflight_failed
+        keep = refusal.type in (BlockerType.preflight_failed, BlockerType.credentials_refused)
         return await _refuse(runtime, plan, refusal, keep_status=keep)
     await _audit(
         runtime,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from reconciler.core.inventory import Owned
 from reconciler.core.planning import PassContext, load_context
 from reconciler.errors import ForgetRefused, LaneBusy, UnknownLane
-from reconciler.kinds.base import ForgettingKind, GoneCheck
+from reconciler.kinds.base import ForgettingKind, GoneCheck, preflight_failure
 from reconciler.records import audit, leases, ownership, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread
@@ -69,9 +69,11 @@ def _forgettable(context: PassContext, name: str) -> tuple[str, ForgettingKind]:
 async def _confirm_all_gone(kind: ForgettingKind, lane: str, owned: list[Owned]) -> None:
     if not owned:
         raise ForgetRefused(f"Setpoint owns nothing in lane {lane}: there is nothing to forget")
-    problem = await kind.preflight()
+    problem = preflight_failure(await kind.preflight())
     if problem is not None:
-        raise ForgetRefused(f"refusing to forget {lane}: cannot confirm anything: {problem}")
+        raise ForgetRefused(
+            f"refusing to forget {lane}: cannot confirm anything: {problem.message}"
+        )
     checks = await kind.confirm_gone(owned)
     standing = _not_gone(checks, owned)
     if standing:

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from reconciler.core.assembly import KindFacts, build_plan, observation_blockers
 from reconciler.core.inventory import OwnershipSnapshot
-from reconciler.core.plans import Blocker, BlockerType, Plan, kind_of_lane
+from reconciler.core.plans import Blocker, Plan, kind_of_lane
 from reconciler.core.recovery import recover_interrupted, unfinished_creates
 from reconciler.fleet import DesiredFleet, load_fleet
 from reconciler.kinds.base import LaneDiff
@@ -77,7 +77,7 @@ async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -
     failures = await registry.preflight(lanes)  # Invariant 8: a gate, not a retry storm
     observation = await registry.observe(lanes, skip=list(failures))
     blockers = [
-        Blocker(type=BlockerType.preflight_failed, lane=None, kind=kind, message=failure)
+        Blocker(type=failure.blocker_type, lane=None, kind=kind, message=failure.message)
         for kind, failure in sorted(failures.items())
     ]
     for kind, seen in sorted(observation.by_kind.items()):

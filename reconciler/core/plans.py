@@ -86,6 +86,8 @@ class BlockerType(StrEnum):
     action_not_allowed = "action_not_allowed"
     stale_plan = "stale_plan"
     preflight_failed = "preflight_failed"
+    # a provider refused the credentials (401, 403): time does not mend it, an operator must
+    credentials_refused = "credentials_refused"
     # the lane would route a host and path another lane declares, or another service holds
     route_conflict = "route_conflict"
     # stored desired state the current rules refuse (stored before they existed)

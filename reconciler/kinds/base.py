@@ -17,6 +17,7 @@ from reconciler.core.plans import (
     Action,
     BlastRadiusGuard,
     Blocker,
+    BlockerType,
     Change,
     Effect,
     Risk,
@@ -117,6 +118,28 @@ class LanePolicy(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PreflightFailure:
+    """Why a kind's providers cannot be used. `credentials_refused`: the provider refused
+    the credentials (401, 403), which waiting does not mend; anything else may pass."""
+
+    message: str
+    credentials_refused: bool = False
+
+    @property
+    def blocker_type(self) -> BlockerType:
+        if self.credentials_refused:
+            return BlockerType.credentials_refused
+        return BlockerType.preflight_failed
+
+
+def preflight_failure(result: str | PreflightFailure | None) -> PreflightFailure | None:
+    """A kind's preflight answer as a failure; a plain string is one time may mend."""
+    if result is None or isinstance(result, PreflightFailure):
+        return result
+    return PreflightFailure(result)
+
+
 class ActionExecutor(Protocol):
     async def execute(self, action: Action) -> Outcome:
         """Run one action. May raise `ActionFailed` (or anything: the engine turns it into
@@ -138,8 +161,9 @@ class LaneKind(Protocol):
 
     def policy(self, lane: str) -> LanePolicy: ...
 
-    async def preflight(self) -> str | None:
-        """None when the kind's providers answer with working credentials, else why not."""
+    async def preflight(self) -> str | PreflightFailure | None:
+        """None when the kind's providers answer with working credentials, else why not (a
+        `PreflightFailure` says when the credentials themselves were refused)."""
         ...
 
     async def observe(self, lanes: Sequence[str]) -> Observation: ...
@@ -270,7 +294,7 @@ class ForgettingKind(Protocol):
 
     name: str
 
-    async def preflight(self) -> str | None: ...
+    async def preflight(self) -> str | PreflightFailure | None: ...
 
     async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
         """One check per owned object, each read by id."""

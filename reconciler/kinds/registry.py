@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 
 from reconciler.core.plans import name_of_lane
 from reconciler.errors import UnknownLane
-from reconciler.kinds.base import ActionExecutor, LaneDiff, LaneKind, LanePolicy, Observation
+from reconciler.kinds.base import (
+    ActionExecutor,
+    LaneDiff,
+    LaneKind,
+    LanePolicy,
+    Observation,
+    PreflightFailure,
+    preflight_failure,
+)
 from reconciler.runtime import Runtime
 
 
@@ -101,11 +109,11 @@ class LaneRegistry:
         for name, kind_lanes in mine.items():
             yield self._kinds[name], kind_lanes
 
-    async def preflight(self, lanes: Sequence[str]) -> dict[str, str]:
+    async def preflight(self, lanes: Sequence[str]) -> dict[str, PreflightFailure]:
         """Kind name -> why its providers cannot be used, for the kinds behind `lanes`."""
-        failures: dict[str, str] = {}
+        failures: dict[str, PreflightFailure] = {}
         for kind, _ in self.grouped(lanes):
-            failure = await kind.preflight()
+            failure = preflight_failure(await kind.preflight())
             if failure is not None:
                 failures[kind.name] = failure
         return failures

@@ -11,7 +11,6 @@ next scheduled pass) brings the lane back, and its status says why it stopped.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 
@@ -28,17 +27,11 @@ class FailureClass(StrEnum):
 _TEMPORARY = frozenset(
     {BlockerType.observation_incomplete, BlockerType.preflight_failed, BlockerType.stale_plan}
 )
-# Providers put the HTTP status in their messages as "(HTTP 401)" (providers/*/errors.py);
-# a refused credential is the one preflight failure that waiting does not mend (Invariant 8:
-# a gate, not a retry storm).
-_CREDENTIALS_REFUSED = re.compile(r"\(HTTP (401|403)\)")
 
 
 def classify_blocker(blocker: Blocker) -> FailureClass:
-    if blocker.type is BlockerType.preflight_failed and _CREDENTIALS_REFUSED.search(
-        blocker.message
-    ):
-        return FailureClass.permanent
+    # Refused credentials (`credentials_refused`) are the preflight failure that waiting
+    # does not mend (Invariant 8: a gate, not a retry storm): not in _TEMPORARY.
     if blocker.type in _TEMPORARY:
         return FailureClass.temporary
     return FailureClass.permanent
@@ -47,8 +40,8 @@ def classify_blocker(blocker: Blocker) -> FailureClass:
 def classify_refusal(refusal: Blocker) -> FailureClass:
     """An apply that was refused (its plan went stale, a lane or shared target was busy, its
     provider was down) is worth planning again; only refused credentials are not."""
-    if refusal.type is BlockerType.preflight_failed:
-        return classify_blocker(refusal)
+    if refusal.type is BlockerType.credentials_refused:
+        return FailureClass.permanent
     return FailureClass.temporary
 
 

@@ -31,8 +31,11 @@ ADVICE: dict[BlockerType, str] = {
         "review that one."
     ),
     BlockerType.preflight_failed: (
-        "A provider refused the credentials or did not answer. Fix its URL or key, then "
-        "compute a new plan."
+        "A provider did not answer. Check its URL and that it is up; the next pass tries again."
+    ),
+    BlockerType.credentials_refused: (
+        "A provider refused Setpoint's credentials. Fix the key or token (and its "
+        "permissions), then compute a new plan."
     ),
     BlockerType.route_conflict: (
         "Another lane, or a service Setpoint does not manage, routes the same host and path. "

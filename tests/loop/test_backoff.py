@@ -11,7 +11,12 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.emulator import Emulator
 from providers.dokploy.emulator.faults import ANY
 from reconciler.core.plans import Blocker, BlockerType
-from reconciler.loop.backoff import FailureClass, classify_blocker, retry_delay
+from reconciler.loop.backoff import (
+    FailureClass,
+    classify_blocker,
+    classify_refusal,
+    retry_delay,
+)
 from reconciler.loop.buckets import TokenBucket
 from reconciler.records import status
 from reconciler.records.database import session_scope
@@ -70,13 +75,14 @@ async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_stat
     for conditions in statuses.values():
         stalled = next(c for c in conditions if c["type"] == "Stalled")
         assert stalled["status"] == "True"
-        assert stalled["reason"] == "preflight_failed" and "HTTP 401" in stalled["message"]
+        assert stalled["reason"] == "credentials_refused" and "HTTP 401" in stalled["message"]
 
 
 @pytest.mark.parametrize(
     ("blocker", "expected"),
     [
         (BlockerType.preflight_failed, FailureClass.temporary),
+        (BlockerType.credentials_refused, FailureClass.permanent),
         (BlockerType.observation_incomplete, FailureClass.temporary),
         (BlockerType.stale_plan, FailureClass.temporary),
         (BlockerType.invalid_desired_state, FailureClass.permanent),
@@ -88,11 +94,14 @@ def test_blockers_are_temporary_or_permanent(blocker: BlockerType, expected: Fai
     assert classify_blocker(Blocker(type=blocker, lane=None, message="x")) is expected
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_a_refused_credential_is_permanent(status: int) -> None:
-    message = f"Dokploy preflight failed: user.get: Unauthorized (HTTP {status})"
-    refused = Blocker(type=BlockerType.preflight_failed, lane=None, message=message)
+def test_refused_credentials_are_told_by_type_not_by_the_message() -> None:
+    """A provider's message may mention any status; only the kind's typed verdict counts."""
+    message = "Dokploy preflight failed: user.get: Unauthorized (HTTP 401)"
+    refused = Blocker(type=BlockerType.credentials_refused, lane=None, message=message)
+    down = Blocker(type=BlockerType.preflight_failed, lane=None, message=message)
     assert classify_blocker(refused) is FailureClass.permanent
+    assert classify_blocker(down) is FailureClass.temporary
+    assert classify_refusal(refused) is FailureClass.permanent
 
 
 def test_backoff_doubles_to_its_cap_with_full_jitter() -> None:

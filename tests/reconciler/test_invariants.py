@@ -261,7 +261,7 @@ async def test_auth_failure_is_a_gate_with_a_clear_message(
     emulator.faults.unauthorized()
     plan = await compute_plan(runtime)
     assert plan.actions == []
-    assert [b.type for b in plan.blockers] == [BlockerType.preflight_failed]
+    assert [b.type for b in plan.blockers] == [BlockerType.credentials_refused]
     assert "Dokploy preflight failed" in plan.blockers[0].message
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from providers.dokploy.client import DokployClient
-from providers.dokploy.errors import DokployError
+from providers.dokploy.errors import DokployError, DokployForbidden, DokployUnauthorized
 from reconciler.core.inventory import Owned, OwnershipSnapshot
 from reconciler.core.plans import BlastRadiusGuard, Blocker, BlockerType
 from reconciler.errors import SecretUnavailable
@@ -18,6 +18,7 @@ from reconciler.kinds.base import (
     LanePolicy,
     Observation,
     OpSpec,
+    PreflightFailure,
 )
 from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.diff import diff_product_lane
@@ -99,11 +100,13 @@ class ProductKind:
     async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
         return await confirm_gone(self.client, owned)
 
-    async def preflight(self) -> str | None:
+    async def preflight(self) -> PreflightFailure | None:
         try:
             await self.client.preflight()
+        except (DokployUnauthorized, DokployForbidden) as exc:
+            return PreflightFailure(f"Dokploy preflight failed: {exc}", credentials_refused=True)
         except DokployError as exc:
-            return f"Dokploy preflight failed: {exc}"
+            return PreflightFailure(f"Dokploy preflight failed: {exc}")
         return None
 
     def executor(self, runtime: Runtime) -> ProductExecutor:

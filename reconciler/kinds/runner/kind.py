@@ -15,7 +15,7 @@ from providers.github.runners import RunnersApi
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import BlastRadiusGuard, object_fingerprint
 from reconciler.fleet import DesiredFleet
-from reconciler.kinds.base import LaneDiff, Observation, OpSpec
+from reconciler.kinds.base import LaneDiff, Observation, OpSpec, PreflightFailure
 from reconciler.kinds.runner.diff import RunnerRules, diff_runner_lane, wanted
 from reconciler.kinds.runner.execute import RunnerExecutor
 from reconciler.kinds.runner.hosts import HOST_ADAPTERS, AdapterEntry, build_adapters
@@ -72,7 +72,7 @@ class RunnerKind:
             generation=desired.pool.generation, allow=frozenset(desired.pool.spec.allow)
         )
 
-    async def preflight(self) -> str | None:
+    async def preflight(self) -> PreflightFailure | None:
         # Hosts are checked per pool while observing (a host that fails blocks its pools
         # only); GitHub failures show up as observation problems of the scopes concerned.
         return None
