@@ -29,15 +29,13 @@ def list_runner_rows(output: OutputFormat = OUTPUT_OPTION) -> None:
     import anyio
 
     from reconciler.cli.wiring import open_runtime
-    from reconciler.fleet import load_fleet
+    from reconciler.core.planning import stored_fleet_kinds
     from reconciler.kinds.runner.kind import RunnerKind
     from reconciler.kinds.runner.listing import runner_rows
-    from reconciler.records.ownership import snapshot
 
     async def run() -> list[RunnerRow] | None:
         async with open_runtime(check_config=True) as runtime:
-            fleet = load_fleet(runtime.engine)
-            kinds = runtime.kinds(runtime, fleet, snapshot(runtime.engine))
+            kinds = stored_fleet_kinds(runtime)
             kind = next((k for k in kinds if isinstance(k, RunnerKind)), None)
             return None if kind is None else await runner_rows(kind)
 

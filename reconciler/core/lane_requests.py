@@ -12,19 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from desired_state.document import Document
+from reconciler.core.planning import stored_fleet_kinds
 from reconciler.core.plans import kind_of_lane
 from reconciler.errors import RequestRefused, UnknownLane
-from reconciler.fleet import load_fleet
 from reconciler.kinds.base import EventKind, LaneRequest, RequestableKind
-from reconciler.records import ownership
 from reconciler.runtime import Runtime
 
 
 def event_lanes(runtime: Runtime, event: str, payload: Mapping[str, Any]) -> list[str]:
     """The lanes a provider's event (a GitHub webhook) may concern, as their kinds say.
     Blocking: call it in a worker thread."""
-    fleet = load_fleet(runtime.engine)
-    kinds = runtime.kinds(runtime, fleet, ownership.snapshot(runtime.engine))
+    kinds = stored_fleet_kinds(runtime)
     lanes = [
         lane
         for kind in kinds
@@ -38,8 +36,7 @@ def request_documents(runtime: Runtime, lane: str, params: Mapping[str, str]) ->
     """The documents a request for `lane` changes. Raises UnknownLane for a lane no kind has,
     RequestRefused when the kind refuses the request or takes no parameters. Blocking: call
     it in a worker thread."""
-    fleet = load_fleet(runtime.engine)
-    kinds = runtime.kinds(runtime, fleet, ownership.snapshot(runtime.engine))
+    kinds = stored_fleet_kinds(runtime)
     kind = next((k for k in kinds if k.name == kind_of_lane(lane)), None)
     if kind is None:
         raise UnknownLane(lane)

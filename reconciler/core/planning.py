@@ -15,7 +15,7 @@ from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import Blocker, Plan, kind_of_lane
 from reconciler.core.recovery import recover_interrupted, unfinished_creates
 from reconciler.fleet import DesiredFleet, load_fleet
-from reconciler.kinds.base import LaneDiff
+from reconciler.kinds.base import LaneDiff, LaneKind
 from reconciler.kinds.registry import KindObservation, LaneRegistry
 from reconciler.records import audit, ownership, plan_store, status
 from reconciler.records.audit_events import AuditEvent
@@ -37,6 +37,13 @@ class PassContext:
             kind.name: KindFacts(ops=kind.ops, guard=kind.guard, owned=self.owned.count(kind.name))
             for kind in self.registry.kinds
         }
+
+
+def stored_fleet_kinds(runtime: Runtime) -> list[LaneKind]:
+    """The kinds built from the stored desired fleet and the ownership registry as they are
+    now, for a look that plans nothing (a request's check, a listing). Blocking."""
+    fleet = load_fleet(runtime.engine)
+    return runtime.kinds(runtime, fleet, ownership.snapshot(runtime.engine))
 
 
 def _load_context(runtime: Runtime) -> PassContext:

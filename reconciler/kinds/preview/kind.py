@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from desired_state.document import Document
-from desired_state.product import ProductSpec
 from providers.github.client import GitHubClient
 from reconciler.errors import RequestRefused, UnknownLane
 from reconciler.kinds.base import Discovery, LaneNews, LaneRequest, Observation
@@ -23,7 +22,6 @@ from reconciler.kinds.preview.feedback import PreviewFeedback, announce_all
 from reconciler.kinds.preview.lanes import (
     KIND,
     AnchorState,
-    AnchorView,
     PreviewSet,
     preview_set,
     pull_request_lanes,
@@ -84,7 +82,7 @@ class PreviewKind(ProductKind):
         if view is None:
             raise UnknownLane(request.lane)
         sha = request.params.get("sha")
-        if not self._on_request(view):
+        if not view.on_request:
             return []  # every head deploys at the next pass: the request only reconciles
         if view.state not in (AnchorState.live, AnchorState.awaiting_request):
             raise RequestRefused(f"{request.lane}: PR #{view.spec.number} is {view.state}")
@@ -112,9 +110,3 @@ class PreviewKind(ProductKind):
         if not isinstance(name, str) or not isinstance(number, int):
             return []
         return pull_request_lanes(self.fleet, name, number)
-
-    def _on_request(self, view: AnchorView) -> bool:
-        for product in self.fleet.of_kind("Product"):
-            if product.name == view.product and isinstance(product.spec, ProductSpec):
-                return product.spec.preview.deploy == "on-request"
-        return False

@@ -51,6 +51,7 @@ class AnchorView:
     # The head the preview runs: the PR's head, or under `deploy: on-request` the last head
     # a workflow asked for (None: none asked yet).
     deploy_sha: str | None = None
+    on_request: bool = False  # its product's policy says `deploy: on-request`
 
 
 @dataclass
@@ -156,7 +157,8 @@ def _anchor_view(product: str, anchor: Document, policy: PreviewPolicy, now: flo
     state, detail = _lifecycle(spec, policy, now)
     if policy.deploy == "on-push":
         return AnchorView(product, anchor.name, spec, state, lane, detail, spec.head_sha)
-    return _on_request(AnchorView(product, anchor.name, spec, state, lane, detail))
+    view = AnchorView(product, anchor.name, spec, state, lane, detail, on_request=True)
+    return _on_request(view)
 
 
 def _on_request(view: AnchorView) -> AnchorView:
