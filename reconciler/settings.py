@@ -18,6 +18,10 @@ class Settings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         description="SQLAlchemy URL; SQLite file by default, postgresql://... for shared use",
     )
+    log_format: Literal["logfmt", "json"] = Field(
+        default="logfmt",
+        description="how `setpoint serve` writes its log lines on stderr: logfmt or JSON lines",
+    )
     actor: str | None = Field(
         default=None, description="who is acting, for audit records (else cli:$USER)"
     )

@@ -62,7 +62,12 @@ async def run_service(
             async with anyio.create_task_group() as group:
                 for companion in companions:
                     group.start_soon(companion)
-                log.info("serving the API on %s:%s", host, port)
+                log.info(
+                    "listening on http://%s:%s",
+                    host,
+                    port,
+                    extra={"fields": {"event": "listening", "host": host, "port": port}},
+                )
                 await server.serve(sockets=[sock])
                 group.cancel_scope.cancel()  # the server has stopped: stop the companions
     finally:

@@ -29,11 +29,47 @@ def settings() -> Settings:
         raise fail(describe_invalid(exc)) from None
 
 
+def database_is_explicit() -> bool:
+    """Whether SETPOINT_DATABASE_URL was set (rather than the embedded file by default)."""
+    return "database_url" in settings().model_fields_set
+
+
+def require_explicit_database(command: str) -> None:
+    """A service keeps state that replicas and restarts must share: it is never started on a
+    SQLite file made up in the working directory (two replicas would each have their own)."""
+    from reconciler.cli.output import fail
+
+    if not database_is_explicit():
+        raise fail(
+            f"`setpoint {command}` needs SETPOINT_DATABASE_URL, where its state lives: "
+            "postgresql+psycopg://... (replicas share it) or sqlite:///path/setpoint.db "
+            "(one process)",
+            code=2,
+        )
+
+
 @cache
 def engine() -> Engine:
     from reconciler.records.database import make_engine
 
-    return make_engine(settings().database_url)
+    url = settings().database_url
+    if not database_is_explicit():
+        _say_default_file(url)
+    return make_engine(url)
+
+
+def _say_default_file(url: str) -> None:
+    """One-shot commands keep a default; the first one says where it put the state."""
+    from pathlib import Path
+
+    from reconciler.cli.output import errors
+
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.exists():
+        errors.print(
+            f"[dim]keeping state in {path} (set SETPOINT_DATABASE_URL to keep it elsewhere)[/]",
+            highlight=False,
+        )
 
 
 def ready_engine() -> Engine:

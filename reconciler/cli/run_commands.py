@@ -34,13 +34,18 @@ def run(
     Each lane gets its own plan. A scheduled plan is applied only when the lane's policy is
     `auto-safe` and every action is safe; everything else waits for an operator. Several
     replicas may share a PostgreSQL database; on SQLite one process runs the loop.
-    SIGTERM stops it cleanly. With --once, one pass; exits 1 if any lane is blocked or failed.
+    SIGTERM stops it cleanly. Needs SETPOINT_DATABASE_URL (where the loop's state lives).
+    With --once, one pass; exits 1 if any lane is blocked or failed.
     """
     import anyio
 
+    from reconciler.cli import context
     from reconciler.cli.wiring import open_runtime
     from reconciler.errors import LoopAlreadyRunning
     from reconciler.loop.engine import LoopEngine
+
+    if not once:  # a long-running loop keeps state others share; one pass may use the default
+        context.require_explicit_database("run")
 
     async def loop() -> PassReport | None:
         async with open_runtime() as runtime:

@@ -10,6 +10,7 @@ plan id and a result: the outcome, each action's result, and the blocker or refu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.operations import Operation, OperationPhase, OperationStatus
 from reconciler.runtime import Runtime
+
+log = logging.getLogger("setpoint.operations")
 
 
 def take_operations(runtime: Runtime, lanes: Sequence[str]) -> dict[str, list[Operation]]:
@@ -67,6 +70,26 @@ def end_operations(
             result=result,
             error=error,
         )
+    if status.final:
+        for op in found:
+            _log_ended(op, status, plan_id, error)
+
+
+def _log_ended(
+    op: Operation, status: OperationStatus, plan_id: str | None, error: str | None
+) -> None:
+    """The operator's line for an operation that ended (who asked, which lane, how)."""
+    fields = {
+        "event": "operation",
+        "operation": op.id,
+        "lane": op.lane,
+        "requester": op.requester,
+        "result": status.value,
+        "plan": plan_id or "",
+    }
+    if error:
+        fields["error"] = error
+    log.info("operation %s", status.value, extra={"fields": fields})
 
 
 async def _end(

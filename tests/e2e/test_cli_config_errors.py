@@ -72,3 +72,33 @@ def test_a_plan_that_cannot_be_written_out_still_names_its_stored_id(
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: plan ") and "is stored (`setpoint apply plan-" in line
     assert f"could not be written to {tmp_path}" in line
+
+
+@pytest.mark.parametrize("command", [["serve"], ["run"]])
+def test_a_service_is_never_started_on_a_made_up_database(
+    setpoint: Invoke,
+    base: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: list[str],
+) -> None:
+    """Two replicas started without SETPOINT_DATABASE_URL would each keep their own SQLite
+    file: `serve` and `run` refuse to start, in one line, and make no file (issue 23, 3)."""
+    monkeypatch.delenv("SETPOINT_DATABASE_URL")
+    monkeypatch.chdir(tmp_path)
+    result = setpoint(*command)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SETPOINT_DATABASE_URL" in lines[0], result.stderr
+    assert not (tmp_path / ".setpoint").exists()
+
+
+def test_a_one_shot_command_says_where_it_keeps_state(
+    setpoint: Invoke, base: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SETPOINT_DATABASE_URL")
+    monkeypatch.chdir(tmp_path)
+    first = setpoint("status")
+    assert first.exit_code == 0, first.output
+    assert "keeping state in .setpoint/setpoint.db" in first.stderr
+    assert (tmp_path / ".setpoint" / "setpoint.db").exists()

@@ -51,7 +51,9 @@ def github() -> Iterator[tuple[str, EmulatorState]]:
         yield url, app.state.emulator
 
 
-def _serve(database: str, dokploy_url: str, jwks_url: str, port: int) -> subprocess.Popen[bytes]:
+def _serve(
+    database: str, dokploy_url: str, jwks_url: str, port: int, log: Path
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SETPOINT_DATABASE_URL": database,
@@ -63,12 +65,25 @@ def _serve(database: str, dokploy_url: str, jwks_url: str, port: int) -> subproc
         "SETPOINT_LOOP_POLL_SECONDS": "0.1",
     }
     command = [sys.executable, "-c", "from reconciler.cli.app import main; main()"]
-    return subprocess.Popen(  # noqa: S603 -- our own interpreter and module, fixed arguments
-        [*command, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with log.open("wb") as stderr:
+        return subprocess.Popen(  # noqa: S603 -- our own interpreter and module, fixed arguments
+            [*command, "serve", "--port", str(port), "--interval", "5"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+
+
+def _lines_with(log: Path, event: str) -> list[str]:
+    return [line for line in log.read_text().splitlines() if f"event={event} " in f"{line} "]
+
+
+def _wait_for_line(log: Path, event: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while not _lines_with(log, event):
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"no {event} line in: {log.read_text()}"
+        time.sleep(0.1)
 
 
 def _poll(url: str, github_state: EmulatorState) -> tuple[dict[str, Any], int]:
@@ -100,7 +115,8 @@ def test_serve_runs_the_loop_that_answers_a_workflows_request(
     status.record(engine, LANE, status.waiting("not yet"), retry_at=later)
     emulator.faults.latency(1.0, "application.deploy")  # the apply outlasts the answer
     port = free_port()
-    process = _serve(database, dokploy_url, f"{github_url}/.well-known/jwks", port)
+    log = tmp_path / "serve.log"
+    process = _serve(database, dokploy_url, f"{github_url}/.well-known/jwks", port, log)
     base = f"http://{LOOPBACK}:{port}"
     try:
         wait_until_up(base, process)
@@ -118,10 +134,11 @@ def test_serve_runs_the_loop_that_answers_a_workflows_request(
         # A second loop on the same SQLite file is refused while serve runs one.
         second = setpoint_run_process(database, dokploy_url)
         assert second.wait(30) == 1
+        _wait_for_line(log, "pass", process)  # the first pass closes after --interval 5
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)
-    stderr = process.stderr.read().decode() if process.stderr else ""
+    stderr = log.read_text()
     assert code == 0, stderr
     assert answered < 1.0 and polls > 0, "202 at once; the result came later"
     assert view["status"] == "succeeded", (view["result"], view.get("error"))
@@ -129,3 +146,12 @@ def test_serve_runs_the_loop_that_answers_a_workflows_request(
     assert "p000-testing" in emulator.summary()["applications"]
     assert leases.all_leases(engine) == [], "serve gave the loop's leases back"
     engine.dispose()
+    # What an operator watching the log sees: logfmt lines, one per event, no secret.
+    assert _lines_with(log, "listening") and f"port={port}" in _lines_with(log, "listening")[0]
+    assert _lines_with(log, "loop_started")
+    (operation,) = _lines_with(log, "operation")
+    assert f"lane={LANE}" in operation and "result=succeeded" in operation
+    assert "requester=" in operation and view["id"] in operation
+    assert "lanes=" in _lines_with(log, "pass")[0] and "seconds=" in _lines_with(log, "pass")[0]
+    assert API_KEY not in stderr and token not in stderr
+    assert "alembic" not in stderr
