@@ -56,6 +56,10 @@ class Runtime:
     # Seconds since the epoch; kinds whose desired state depends on time (a preview's grace
     # period) read it here, so tests and the demo can move time forward.
     clock: Callable[[], float] = field(default=time.time)
+    # What every audit record of an apply carries beside its actor: who asked and why (the
+    # operations a workflow's apply serves, the reason an operator gave). Set per apply with
+    # `dataclasses.replace`, as `actor` is.
+    attribution: Mapping[str, object] = field(default_factory=dict)
 
     def provider(self, name: str, expected: type[ProviderT]) -> ProviderT:
         client = self.providers.get(name)

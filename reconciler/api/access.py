@@ -43,6 +43,8 @@ def _operator_caller(identity: OperatorIdentity) -> Caller:
 def _workflow_caller(identity: GitHubIdentity) -> Caller:
     requester = f"github:{identity.repository_id}:{identity.workflow_ref}"
     actor = f"workflow:{identity.repository}:{identity.workflow_ref}"
+    if identity.run_id is not None:  # the run, so the audit trail leads to its log
+        actor += f" run {identity.run_id}"
     return Caller(requester=requester[:300], actor=actor[:200], workflow=identity)
 
 

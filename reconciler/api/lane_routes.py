@@ -64,6 +64,11 @@ class ReconcileBody(BaseModel):
 
     apply: bool = False
     note: str | None = Field(default=None, max_length=200, description="for the audit trail")
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="why the lane is asked for; carried into the audit record of its apply",
+    )
     params: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=200)]] = (
         Field(
             default_factory=dict,
@@ -161,6 +166,8 @@ def _reserve(
                 "params": body.params,
                 "changed": changed,
                 "note": body.note,
+                "reason": body.reason,
+                "merged_into": reservation.operation.merged_into,
             },
         )
     return reservation
@@ -198,6 +205,8 @@ async def api_reconcile_lane(
         body_digest=_digest(key, body),
         apply_requested=body.apply,
         idempotency_key=idempotency_key(request),
+        actor=caller.actor,
+        reason=body.reason,
     )
     try:
         reservation = await in_thread(_reserve, api_state(request), wanted, body, caller)

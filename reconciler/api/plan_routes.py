@@ -52,6 +52,9 @@ class ApplyBody(BaseModel):
     allow_destroy: int = Field(
         default=0, ge=0, le=10_000, description="deletions allowed past the blast-radius guard"
     )
+    reason: str | None = Field(
+        default=None, max_length=500, description="why; written into the apply's audit records"
+    )
 
 
 async def _load(request: Request, plan_id: str) -> tuple[Plan, PlanStatus]:
@@ -103,14 +106,18 @@ def _result_view(result: ApplyResult) -> dict[str, Any]:
 
 
 async def _apply(
-    state: ApiState, plan_id: str, caller: Caller, allow_destroy: int
+    state: ApiState, plan_id: str, caller: Caller, body: ApplyBody
 ) -> ApplyResult | None:
     """Run the apply as the operator; None when it raised (logged: the plan's status and the
     audit trail say where it stopped)."""
     runtime = dataclasses.replace(state.runtime, actor=caller.actor)
     try:
         return await apply_plan(
-            runtime, plan_id, allow_destroy=allow_destroy, trigger=Trigger.operator
+            runtime,
+            plan_id,
+            allow_destroy=body.allow_destroy,
+            trigger=Trigger.operator,
+            reason=body.reason,
         )
     except Exception as exc:  # it may run after the request: nobody else would see it
         log.error("apply of %s failed: %s", plan_id, redact(f"{type(exc).__name__}: {exc}"))
@@ -123,13 +130,13 @@ async def _run_or_start(
     """(finished, result): the apply, awaited for a while in the service's task group, or
     inline when the app runs without one."""
     if state.background is None:
-        return True, await _apply(state, plan_id, caller, body.allow_destroy)
+        return True, await _apply(state, plan_id, caller, body)
     finished = anyio.Event()
     outcome: list[ApplyResult | None] = []
 
     async def run() -> None:
         try:
-            outcome.append(await _apply(state, plan_id, caller, body.allow_destroy))
+            outcome.append(await _apply(state, plan_id, caller, body))
         finally:
             finished.set()
 

@@ -76,6 +76,20 @@ def _write_plan(out: Path, plan_id: str, text: str) -> None:
         ) from None
 
 
+MAX_REASON_CHARS = 500
+
+
+def _reason(text: str | None) -> str | None:
+    """The operator's reason, trimmed; one line of error when it is too long to keep."""
+    from reconciler.cli.output import fail
+
+    if text is None or not text.strip():
+        return None
+    if len(text) > MAX_REASON_CHARS:
+        raise fail(f"--reason is {len(text)} characters; at most {MAX_REASON_CHARS}", code=2)
+    return text.strip()
+
+
 def apply(
     plan_ref: str = typer.Argument(
         ...,
@@ -84,6 +98,9 @@ def apply(
     ),
     allow_destroy: int = typer.Option(
         0, "--allow-destroy", min=0, help="Allow this many deletions past the blast-radius guard."
+    ),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why: written into every audit record of the apply."
     ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
@@ -110,7 +127,9 @@ def apply(
 
     async def run() -> ApplyResult:
         async with open_runtime(progress=progress, check_config=True) as runtime:
-            return await apply_plan(runtime, plan_id, allow_destroy=allow_destroy)
+            return await apply_plan(
+                runtime, plan_id, allow_destroy=allow_destroy, reason=_reason(reason)
+            )
 
     try:
         if output is OutputFormat.text:

@@ -15,6 +15,7 @@ status says when it will be tried again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import Sequence
@@ -86,8 +87,14 @@ async def apply_plan(
     *,
     allow_destroy: int = 0,
     trigger: Trigger = Trigger.operator,
+    reason: str | None = None,
 ) -> ApplyResult:
-    """Apply `plan_id`. A trigger other than an operator runs only what lane policy allows."""
+    """Apply `plan_id`. A trigger other than an operator runs only what lane policy allows.
+    `reason`, the operator's word on why, goes into every audit record of the apply."""
+    if reason:
+        runtime = dataclasses.replace(
+            runtime, attribution={**runtime.attribution, "reason": reason}
+        )
     context = await load_context(runtime)  # first: it finds plans whose worker died
     plan, plan_status = await in_thread(plan_store.load, runtime.engine, plan_id)
     refusal = policy.gate(
@@ -384,7 +391,7 @@ class _Run:
             lane=action.lane,
             plan_id=self.plan.plan_id,
             action_id=action.id,
-            data=data,
+            data={**self.runtime.attribution, **data},
         )
 
     def _record(self, event: AuditEvent, action: Action, data: dict[str, Any]) -> WriteUnit:
@@ -517,5 +524,5 @@ async def _audit(
         lane=action.lane if action else lane,
         plan_id=plan.plan_id,
         action_id=action.id if action else None,
-        data=data,
+        data={**runtime.attribution, **data},
     )

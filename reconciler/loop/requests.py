@@ -10,6 +10,7 @@ plan id and a result: the outcome, each action's result, and the blocker or refu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,19 @@ from reconciler.runtime import Runtime
 log = logging.getLogger("setpoint.operations")
 
 
+def on_behalf_of(runtime: Runtime, found: Sequence[Operation]) -> Runtime:
+    """The runtime an apply for these operations runs with: audited under whoever asked
+    first (not the scheduler), naming every operation it serves and the reasons given."""
+    first = found[0]
+    attribution: dict[str, object] = {"operations": [op.id for op in found]}
+    reasons = [op.reason for op in found if op.reason]
+    if reasons:
+        attribution["reason"] = reasons[0] if len(reasons) == 1 else reasons
+    return dataclasses.replace(
+        runtime, actor=first.actor or first.requester, attribution=attribution
+    )
+
+
 def take_operations(runtime: Runtime, lanes: Sequence[str]) -> dict[str, list[Operation]]:
     """The claimed lanes' open operations, moved to running/planning (one transaction)."""
     now = utcnow()
@@ -39,6 +53,7 @@ def take_operations(runtime: Runtime, lanes: Sequence[str]) -> dict[str, list[Op
             found = operations.open_for_lane(session, lane)
             if found:
                 taken[lane] = found
+                operations.merge_into_first(session, found)
                 operations.advance(
                     session,
                     [op.id for op in found],
@@ -191,7 +206,7 @@ async def _apply_requested(
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=text)
         return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, text))
     await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.applying)
-    applied = await applier(runtime, plan.plan_id, Trigger.workflow)
+    applied = await applier(on_behalf_of(runtime, found), plan.plan_id, Trigger.workflow)
     stale = applied.refusal is not None and applied.refusal.type is BlockerType.stale_plan
     if stale and not last_try:
         return None

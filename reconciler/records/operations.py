@@ -63,6 +63,13 @@ class Operation(SQLModel, table=True):
     plan_id: str | None = Field(default=None, max_length=40)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     error: str | None = Field(default=None, max_length=1000)
+    # How the audit trail names who asked (a workflow's repository, ref and run; an
+    # operator), and the reason they gave: the apply made for it is audited under them.
+    actor: str | None = Field(default=None, max_length=300)
+    reason: str | None = Field(default=None, max_length=500)
+    # The earlier operation of the same lane that this one was worked together with: one
+    # plan covered both, and both end with its result.
+    merged_into: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -77,6 +84,8 @@ class OperationRequest:
     body_digest: str
     apply_requested: bool = False
     idempotency_key: str | None = None
+    actor: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,9 @@ def reserve(session: Session, request: OperationRequest, now: datetime) -> Reser
         idempotency_key=request.idempotency_key,
         body_digest=request.body_digest,
         apply_requested=request.apply_requested,
+        actor=request.actor,
+        reason=request.reason,
+        merged_into=_waiting_on_lane(session, request.lane),
         created_at=now,
         updated_at=now,
     )
@@ -116,6 +128,38 @@ def reserve(session: Session, request: OperationRequest, now: datetime) -> Reser
             raise
         return _same_request(winner, request)
     return Reservation(operation, created=True)
+
+
+def _waiting_on_lane(session: Session, lane: str) -> str | None:
+    """The lane's oldest operation that no worker has taken yet: a new request is worked
+    together with it (one plan for both), so it is merged into it. An operation already
+    being worked is not merged into: the new request gets a plan of its own after it."""
+    return session.execute(
+        sa.select(_operations.c.id)
+        .where(
+            _operations.c.lane == lane,
+            _operations.c.status == OperationStatus.pending.value,
+            _operations.c.merged_into.is_(None),
+        )
+        .order_by(_operations.c.created_at)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def merge_into_first(session: Session, found: Sequence[Operation]) -> None:
+    """Operations a worker takes together are merged into the oldest of them (those that
+    came while it was pending already are)."""
+    if len(found) < 2:
+        return
+    first, rest = found[0], [op for op in found[1:] if op.merged_into is None]
+    for op in rest:
+        op.merged_into = first.id
+    if rest:
+        session.execute(
+            _operations.update()
+            .where(_operations.c.id.in_([op.id for op in rest]))
+            .values(merged_into=first.id)
+        )
 
 
 def _by_key(session: Session, request: OperationRequest) -> Operation | None:

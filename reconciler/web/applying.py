@@ -169,7 +169,8 @@ async def _apply_confirmed(
     if form.get("digest") != page.plan.digest:
         return _not_done(request, pages, 409, f"plan {plan_id} is not the plan you confirmed")
     allow_destroy = _count(form.get("allow_destroy", "0"))
-    task = running.begin(plan_id, _run_apply(site, plan_id, allow_destroy, operator))
+    reason = form.get("reason", "").strip()[:500] or None
+    task = running.begin(plan_id, _run_apply(site, plan_id, allow_destroy, operator, reason))
     done, _ = await asyncio.wait({task}, timeout=site.apply_wait_seconds)
     if task not in done:
         return RedirectResponse(f"{pages.prefix}/plans/{quote(plan_id)}", status_code=303)
@@ -180,13 +181,19 @@ async def _apply_confirmed(
 
 
 async def _run_apply(
-    site: ReviewSite, plan_id: str, allow_destroy: int, operator: OperatorIdentity
+    site: ReviewSite,
+    plan_id: str,
+    allow_destroy: int,
+    operator: OperatorIdentity,
+    reason: str | None,
 ) -> ApplyResult | str:
     """The engine's apply as the operator: its result, or why it could not start."""
     try:
         async with site.open_runtime() as runtime:
             as_operator = dataclasses.replace(runtime, actor=operator.actor)
-            result = await apply_plan(as_operator, plan_id, allow_destroy=allow_destroy)
+            result = await apply_plan(
+                as_operator, plan_id, allow_destroy=allow_destroy, reason=reason
+            )
     except Exception as exc:
         # The CLI's one line for a failure an operator can act on (a database or provider
         # error, say); anything else is a bug and raises.

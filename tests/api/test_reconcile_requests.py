@@ -123,3 +123,20 @@ async def test_a_bad_body_says_which_field(
     assert answer.json()["detail"].startswith("body.apply:")
     assert "yes please" not in answer.text
     assert operation_count(engine) == 0
+
+
+async def test_a_request_for_a_lane_already_waiting_says_it_was_merged(
+    client: httpx.AsyncClient, engine: Engine, mint: Mint
+) -> None:
+    """Issue 23, item 7: the second request is not silently folded into the first."""
+    add_grant(engine, "product:shop/*")
+    first = await client.post(RECONCILE, headers=bearer(mint()))
+    second = await client.post(
+        RECONCILE, headers=bearer(mint()), json={"reason": "a second build finished"}
+    )
+    assert first.status_code == second.status_code == 202
+    assert first.json()["merged_into"] is None
+    view = second.json()
+    assert view["merged_into"] == first.json()["id"]
+    assert view["reason"] == "a second build finished"
+    assert view["requested_by"].startswith("workflow:acme/shop:")

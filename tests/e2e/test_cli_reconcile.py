@@ -62,8 +62,16 @@ def test_plan_apply_converge_audit(setpoint: Invoke, dokploy_url: str, tmp_path:
     plan = json.loads(run("plan", "--output", "json", "--detailed-exitcode", expect=2))
     assert {a["op"] for a in plan["actions"]} >= {"create_project", "set_env", "deploy"}
     assert plan["blockers"] == []
-    applied = run("apply", plan["plan_id"])
+    applied = run("apply", plan["plan_id"], "--reason", "first release of notes")
     assert "applied" in applied
+    # The reason is in every audit record of the apply (issue 23, item 6).
+    exported = [
+        json.loads(line) for line in run("audit", "export", "--format", "jsonl").splitlines()
+    ]
+    of_apply = [
+        r for r in exported if r["plan_id"] == plan["plan_id"] and r["event"] != "plan_computed"
+    ]
+    assert of_apply and all(r["data"]["reason"] == "first release of notes" for r in of_apply)
     again = json.loads(run("plan", "--output", "json", "--detailed-exitcode", expect=0))
     assert again["actions"] == []
     lanes = json.loads(run("status", "--output", "json"))

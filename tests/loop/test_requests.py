@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from reconciler.records import operations
+from reconciler.records import audit, operations
+from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationRequest
@@ -103,3 +104,61 @@ async def test_two_requests_for_lanes_that_share_a_project_both_end_applied(
         assert done.result["outcome"] == "applied"
     projects = [p["name"] for p in emulator.state.projects.values()]
     assert projects.count("p000") == 1
+
+
+def _asked(
+    engine: Engine, lane: str, *, actor: str, reason: str | None = None, apply: bool = True
+) -> Operation:
+    with session_scope(engine) as session:
+        reserved = operations.reserve(
+            session,
+            OperationRequest(
+                lane=lane,
+                requester=f"github:1:{actor}",
+                body_digest=f"{lane}:{actor}",
+                apply_requested=apply,
+                actor=actor,
+                reason=reason,
+            ),
+            utcnow(),
+        )
+        enqueue(session, [lane], WorkPriority.workflow, "workflow request", utcnow())
+    return reserved.operation
+
+
+async def test_a_workflows_apply_is_audited_under_the_workflow_with_its_operation_and_reason(
+    runtime: Runtime, engine: Engine
+) -> None:
+    """Issue 23, items 5 and 6: not under the scheduler that ran it."""
+    workflow = "workflow:acme/shop:.github/workflows/build.yml@refs/heads/main run 4242"
+    asked = _asked(engine, "product:shop/testing", actor=workflow, reason="image 1.4.2 built")
+    await fast_engine(runtime).run_once()
+
+    done = _operation(engine, asked.id)
+    assert done.status == "succeeded" and done.plan_id
+    with session_scope(engine) as session:
+        records = audit.list_records(session, plan_id=done.plan_id)
+    applying = [r for r in records if r.event != AuditEvent.plan_computed]
+    assert applying, "the apply wrote its records"
+    assert {r.actor for r in applying} == {workflow}
+    for record in applying:
+        assert record.data["operations"] == [asked.id]
+        assert record.data["reason"] == "image 1.4.2 built"
+
+
+async def test_a_request_that_comes_while_another_waits_is_merged_and_says_so(
+    runtime: Runtime, engine: Engine
+) -> None:
+    """Issue 23, item 7: one plan covers both; the second's answer names the first, and both
+    end with that plan's result."""
+    first = _asked(engine, "product:shop/testing", actor="workflow:a")
+    second = _asked(engine, "product:shop/testing", actor="workflow:b", reason="retry")
+    other_lane = _asked(engine, "product:ledger/testing", actor="workflow:c")
+    assert first.merged_into is None and other_lane.merged_into is None
+    assert second.merged_into == first.id
+
+    await fast_engine(runtime).run_once()
+    one, two = _operation(engine, first.id), _operation(engine, second.id)
+    assert one.status == two.status == "succeeded"
+    assert one.plan_id == two.plan_id and one.result == two.result
+    assert two.merged_into == first.id
