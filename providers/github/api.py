@@ -111,6 +111,11 @@ class GitHubApi:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def check_token(self) -> None:
+        """Raise GitHubUnauthorized if GitHub refuses the token. `GET /rate_limit` costs no
+        rate budget on GitHub, so a pass may ask it every time."""
+        await self._json("GET", "/rate_limit")
+
     # -- requests ---------------------------------------------------------------------
 
     async def _json(

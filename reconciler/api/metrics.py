@@ -17,9 +17,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.core.plans import BlockerType
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationStatus
+from reconciler.records.status import LaneStatusRow, Reason
 from reconciler.records.work_queue import LaneWork, WorkPriority
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -60,6 +62,12 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
+# The label values of `setpoint_lanes_stalled`: a closed set, whatever a condition says.
+STALLED_REASONS = tuple(
+    dict.fromkeys([*(b.value for b in BlockerType), *(r.value for r in Reason)])
+)
+
+
 class RecordsCollector(Collector):
     """Gauges read from the records when scraped, so every replica reports the same truth."""
 
@@ -74,13 +82,37 @@ class RecordsCollector(Collector):
             "setpoint_queue_depth", "lanes queued, by priority", labels=["priority"]
         )
         claimed = GaugeMetricFamily("setpoint_queue_claimed", "queued lanes a worker holds")
+        stalled = GaugeMetricFamily(
+            "setpoint_lanes_stalled",
+            "lanes that wait for a person, by reason (credentials_refused: a provider "
+            "refused Setpoint's credentials)",
+            labels=["reason"],
+        )
         counts, depth, held = self._read()
         for status in OperationStatus:
             operations.add_metric([status.value], counts.get(status.value, 0))
         for priority in WorkPriority:
             queue.add_metric([priority.name], depth.get(int(priority), 0))
         claimed.add_metric([], held)
-        yield from (operations, queue, claimed)
+        by_reason = self._stalled()
+        for reason in [*STALLED_REASONS, "other"]:
+            stalled.add_metric([reason], by_reason.get(reason, 0))
+        yield from (operations, queue, claimed, stalled)
+
+    def _stalled(self) -> dict[str, int]:
+        """Stalled lanes by reason; a reason outside the blocker types counts as `other`, so
+        the series stay bounded whatever a condition says."""
+        known = set(STALLED_REASONS)
+        with session_scope(self._engine) as session:
+            rows = session.execute(sa.select(LaneStatusRow.conditions)).scalars().all()  # type: ignore[call-overload]
+        found: dict[str, int] = {}
+        for conditions in rows:
+            for condition in conditions or []:
+                if condition.get("type") == "Stalled" and condition.get("status") == "True":
+                    reason = condition.get("reason")
+                    key = reason if reason in known else "other"
+                    found[key] = found.get(key, 0) + 1
+        return found
 
     def _read(self) -> tuple[dict[str, int], dict[int, int], int]:
         ops = Operation.__table__  # type: ignore[attr-defined]

@@ -11,8 +11,12 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from reconciler.api.metrics import STALLED_REASONS
 from reconciler.core.planning import compute_plan
+from reconciler.core.plans import BlockerType
+from reconciler.records import status
 from reconciler.records.audit_events import AuditEvent
+from reconciler.records.status import Reason
 from reconciler.runtime import Runtime
 from tests.api.conftest import WEBHOOK_SECRET, Mint, add_grant, audit_events, bearer
 from tests.reconciler.conftest import ALL_SECRET_VALUES, store_fleet
@@ -183,3 +187,24 @@ async def test_a_bug_is_a_bare_500_problem_without_its_message(
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["detail"] == "the server failed; see its log"
     assert "internal detail" not in answer.text and "Traceback" not in answer.text
+
+
+async def test_metrics_count_lanes_stalled_by_reason_with_bounded_labels(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    """A refused credential shows on /metrics (issue 23, item 2), and a condition reason
+    that is no blocker type does not make a series of its own."""
+    status.record(
+        engine,
+        "runner:ci/1",
+        status.stalled(BlockerType.credentials_refused, "GitHub refused the token"),
+    )
+    status.record(engine, "product:shop/testing", status.stalled(Reason.apply_failed, "boom"))
+    text = (await client.get("/metrics")).text
+    assert 'setpoint_lanes_stalled{reason="credentials_refused"} 1.0' in text
+    assert 'setpoint_lanes_stalled{reason="not_owned"} 0.0' in text
+    stalled_series = [
+        line for line in text.splitlines() if line.startswith("setpoint_lanes_stalled{")
+    ]
+    assert len(stalled_series) == len(STALLED_REASONS) + 1
+    assert 'setpoint_lanes_stalled{reason="ApplyFailed"} 1.0' in text

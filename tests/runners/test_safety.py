@@ -13,7 +13,10 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.records import audit
 from reconciler.records.database import session_scope
-from tests.runners.conftest import Rig, every_row, outcomes
+from reconciler.records.status import all_statuses
+from reconciler.records.work_queue import queued
+from tests.loop.support import fast_engine
+from tests.runners.conftest import GITHUB_TOKEN, Rig, every_row, outcomes
 from tests.support.secret_scan import assert_no_secrets
 
 
@@ -54,7 +57,7 @@ async def test_a_pool_without_opt_in_is_blocked_and_says_what_would_allow_it(
     rig.github.add_repo("acme", "ledger")
     rig.declare(count=(1, 1), **declared)  # type: ignore[arg-type]
     report = await rig.reconcile()
-    assert outcomes(report) == {"runner:ci/1": "blocked"}
+    assert set(outcomes(report).values()) == {"blocked"}
     plan = await compute_plan(rig.runtime)
     assert [(b.type.value, b.lane) for b in plan.blockers] == [(blocker, "runner:ci/1")]
     assert says in plan.blockers[0].message
@@ -141,3 +144,25 @@ async def test_a_plan_made_before_its_host_lost_approval_is_refused(rig: Rig) ->
     assert result.status == "refused" and result.refusal is not None
     assert result.refusal.type.value == "stale_plan"
     assert rig.runners() == {} and rig.applications() == {}
+
+
+async def test_a_refused_github_token_is_a_gate_not_a_retry(rig: Rig) -> None:
+    """Issue 23, item 2: a refused GitHub token is `credentials_refused`, as a refused
+    Dokploy key is: the pool's lanes say why, the loop does not back off and try again,
+    and the first pass after the token works again plans them."""
+    rig.declare(count=(1, 2))
+    refused = rig.github.faults.add("unauthorized")
+    plan = await compute_plan(rig.runtime)
+    assert {b.type.value for b in plan.blockers} == {"credentials_refused"}
+    assert all("GitHub refused the token" in b.message for b in plan.blockers)
+    assert GITHUB_TOKEN not in str(plan.model_dump())
+    report = await fast_engine(rig.runtime).run_once()
+    assert set(outcomes(report).values()) == {"blocked"}
+    with session_scope(rig.engine) as session:
+        assert [w.lane for w in queued(session)] == [], "not retried by backoff"
+    stalled = {row.lane: row.conditions for row in all_statuses(rig.engine)}["runner:ci/1"]
+    assert any(c["reason"] == "credentials_refused" for c in stalled)
+
+    rig.github.faults.remove(refused.id)
+    again = await compute_plan(rig.runtime)
+    assert again.blockers == [] and again.actions

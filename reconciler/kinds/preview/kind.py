@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from desired_state.document import Document
 from providers.github.client import GitHubClient
 from reconciler.errors import RequestRefused, UnknownLane
-from reconciler.kinds.base import Discovery, LaneNews, LaneRequest, Observation
+from reconciler.kinds.base import (
+    Discovery,
+    LaneNews,
+    LaneRequest,
+    Observation,
+    PreflightFailure,
+)
+from reconciler.kinds.github_access import github_preflight
 from reconciler.kinds.preview.discovery import AnchorDiscovery, anchor_document
 from reconciler.kinds.preview.feedback import PreviewFeedback, announce_all
 from reconciler.kinds.preview.lanes import (
@@ -53,6 +60,10 @@ class PreviewKind(ProductKind):
         return PreviewLanePolicy(
             generation=desired.generation if desired else None, teardown=teardown
         )
+
+    async def preflight(self) -> PreflightFailure | None:
+        """Dokploy's key, then GitHub's token: a preview needs both."""
+        return await super().preflight() or await github_preflight(self.github)
 
     async def observe(self, lanes: Sequence[str]) -> Observation:
         observation = await super().observe(lanes)

@@ -16,6 +16,7 @@ from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import BlastRadiusGuard, object_fingerprint
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import LaneDiff, Observation, OpSpec, PreflightFailure
+from reconciler.kinds.github_access import github_preflight
 from reconciler.kinds.runner.diff import RunnerRules, diff_runner_lane, wanted
 from reconciler.kinds.runner.execute import RunnerExecutor
 from reconciler.kinds.runner.hosts import HOST_ADAPTERS, AdapterEntry, build_adapters
@@ -74,8 +75,9 @@ class RunnerKind:
 
     async def preflight(self) -> PreflightFailure | None:
         # Hosts are checked per pool while observing (a host that fails blocks its pools
-        # only); GitHub failures show up as observation problems of the scopes concerned.
-        return None
+        # only); a refused GitHub token gates every pool, as a refused Dokploy key gates
+        # every product.
+        return await github_preflight(self.github)
 
     def site(self, lane: str) -> Site | None:
         desired = self.desired.get(lane)
