@@ -67,6 +67,11 @@ class LaneSpec(SpecModel):
     deploy_timeout_seconds: float = Field(default=600, gt=0, le=7200)
     apply: ApplyPolicy = "manual"
     protect: bool = False
+    require_reason: bool = Field(
+        default=False,
+        description="an operator's or workflow's apply must say why (`setpoint apply "
+        "--reason`, the review page, the API's `reason`)",
+    )
     renamed_from: LaneNameRef | None = Field(
         default=None,
         description="the lane's previous name (`testing`, or `old-product/testing`): it takes "

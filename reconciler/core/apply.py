@@ -104,6 +104,7 @@ async def apply_plan(
         now=utcnow(),
         allow_destroy=allow_destroy,
         trigger=trigger,
+        reason=reason or _reason_of(runtime),
     )
     if refusal is not None:
         # Only a pending plan becomes stale by being refused; an interrupted, failed or
@@ -504,6 +505,12 @@ def _lane_result(
         observed_generation=generation,
         last_applied_plan=plan.plan_id,
     )
+
+
+def _reason_of(runtime: Runtime) -> str | None:
+    """The reason an apply was given through its attribution (a workflow's operations)."""
+    given = runtime.attribution.get("reason")
+    return str(given) if given else None
 
 
 async def _audit(

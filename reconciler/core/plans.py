@@ -98,6 +98,8 @@ class BlockerType(StrEnum):
     host_unsupported = "host_unsupported"
     host_full = "host_full"  # the host holds its `maxRunners` already
     repository_not_allowed = "repository_not_allowed"
+    # the lane's policy (`requireReason`) wants the apply to say why, and it did not
+    reason_required = "reason_required"
 
 
 class Frozen(BaseModel):

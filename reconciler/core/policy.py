@@ -24,12 +24,36 @@ def gate(
     now: datetime,
     allow_destroy: int,
     trigger: Trigger,
+    reason: str | None = None,
 ) -> Blocker | None:
     return (
         _usable(plan, plan_status, now)
         or _unblocked(plan, allow_destroy)
         or _current(registry, plan)
         or unattended_refusal(registry, plan, trigger)
+        or _reasoned(registry, plan, trigger, reason)
+    )
+
+
+def _reasoned(
+    registry: LaneRegistry, plan: Plan, trigger: Trigger, reason: str | None
+) -> Blocker | None:
+    """A lane whose policy requires a reason is applied by a person or a workflow only with
+    one; a scheduled pass runs only what the policy lets it run alone."""
+    if reason or trigger is Trigger.schedule:
+        return None
+    wanting = [
+        lane
+        for lane in plan.lanes
+        if registry.knows(lane) and registry.policy(lane).requires_reason
+    ]
+    if not wanting:
+        return None
+    return Blocker(
+        type=BlockerType.reason_required,
+        lane=wanting[0] if len(wanting) == 1 else None,
+        message=f"{', '.join(wanting)} require(s) a reason: apply with --reason TEXT",
+        details={"lanes": wanting},
     )
 
 

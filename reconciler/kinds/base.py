@@ -112,6 +112,12 @@ class LanePolicy(Protocol):
         """Never delete the lane's objects (kept in the ownership registry)."""
         ...
 
+    @property
+    def requires_reason(self) -> bool:
+        """An apply by an operator or a workflow must give a reason (a scheduled pass
+        names itself)."""
+        ...
+
     def allows(self, action: Action, trigger: Trigger) -> str | None:
         """None when `trigger` may run `action` without an operator; else why not, saying
         what setting would allow it. Not asked for `Trigger.operator`."""

@@ -33,6 +33,10 @@ ADVICE: dict[BlockerType, str] = {
     BlockerType.preflight_failed: (
         "A provider did not answer. Check its URL and that it is up; the next pass tries again."
     ),
+    BlockerType.reason_required: (
+        "The lane's policy (`requireReason: true`) wants every apply to say why. Give a "
+        "reason in the form below, or `setpoint apply PLAN --reason TEXT`."
+    ),
     BlockerType.credentials_refused: (
         "A provider refused Setpoint's credentials. Fix the key or token (and its "
         "permissions), then compute a new plan."

@@ -124,3 +124,23 @@ def test_scheduled_pass_applies_an_auto_safe_lane(
     second = setpoint("run", "--once", "--output", "json")
     assert [r["outcome"] for r in json.loads(second.stdout)] == ["converged"]
     assert_no_secrets(first.output + second.output, [SECRET])
+
+
+def test_a_lane_that_requires_a_reason_is_applied_only_with_one(
+    setpoint: Invoke, dokploy_url: str, tmp_path: Path
+) -> None:
+    """Issue 23, item 6: a lane policy can require a reason (here the testing lane; prod
+    lanes are where operators set it)."""
+    fleet = tmp_path / "notes.yaml"
+    fleet.write_text(FLEET.replace("apply: auto-safe", "apply: manual\n      requireReason: true"))
+    assert setpoint("desired", "apply", str(fleet)).exit_code == 0
+    plan = json.loads(setpoint("plan", "--output", "json").stdout)
+
+    refused = setpoint("apply", plan["plan_id"])
+    assert refused.exit_code == 1
+    assert "reason_required" in refused.output and "--reason" in refused.output
+
+    applied = setpoint("apply", plan["plan_id"], "--reason", "CHG-1042 approved")
+    assert applied.exit_code == 0, applied.output
+    again = json.loads(setpoint("plan", "--output", "json").stdout)
+    assert again["actions"] == []

@@ -72,6 +72,7 @@ class BeaconPolicy:
     generation: int | None
     protect: bool = False
     may_douse: bool = False
+    requires_reason: bool = False
 
     def allows(self, action: Action, trigger: Trigger) -> str | None:
         if action.effect is Effect.delete and not self.may_douse:

@@ -15,6 +15,7 @@ class PreviewLanePolicy:
     generation: int | None
     teardown: str = "manual"
     protect: bool = False
+    requires_reason: bool = False  # a preview follows its PR; nobody is asked why
 
     def allows(self, action: Action, trigger: Trigger) -> str | None:
         if action.effect is Effect.delete:

@@ -89,7 +89,10 @@ class ProductKind:
             protected = any(o.protected for o in self.owned.for_lane(lane))
             return ProductLanePolicy(generation=None, protect=protected)
         return ProductLanePolicy(
-            generation=desired.generation, protect=desired.protect, apply=desired.apply_policy
+            generation=desired.generation,
+            protect=desired.protect,
+            apply=desired.apply_policy,
+            requires_reason=desired.require_reason,
         )
 
     async def preview_adoption(

@@ -55,6 +55,7 @@ class ProductLane:
     apply_policy: ApplyPolicy
     protect: bool
     prod: bool
+    require_reason: bool = False
     server: str | None = None
     notes: list[str] = field(default_factory=list)
     # Desired state the current rules refuse, stored before they existed: blocks the lane.
@@ -122,6 +123,7 @@ def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
                 apply_policy=ApplyPolicy(lane.apply),
                 protect=lane.protect,
                 prod=lane.is_prod,
+                require_reason=lane.require_reason,
                 server=spec.dokploy.server,
                 problems=_problems(env, secrets, unchecked),
                 previous_lane=_previous_lane(document.name, lane.renamed_from),

@@ -23,6 +23,7 @@ class ProductLanePolicy:
     generation: int | None
     protect: bool
     apply: ApplyPolicy = ApplyPolicy.manual
+    requires_reason: bool = False
 
     def allows(self, action: Action, trigger: Trigger) -> str | None:
         if self.apply is not ApplyPolicy.auto_safe:

@@ -18,6 +18,7 @@ class RunnerLanePolicy:
     generation: int | None
     allow: frozenset[str] = frozenset()
     protect: bool = False
+    requires_reason: bool = False
 
     def allows(self, action: Action, trigger: Trigger) -> str | None:
         flag = ALLOW_FLAG.get(action.op)
