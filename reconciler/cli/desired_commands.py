@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
@@ -172,12 +171,28 @@ def list_(
             ]
         )
         return
-    table = Table("KIND", "NAME", "GENERATION", "SOURCE", "UPDATED")
-    for r in rows:
-        table.add_row(
-            r.kind, r.name, str(r.generation), r.source_file, f"{r.updated_at:%Y-%m-%d %H:%M:%S}"
-        )
-    console.print(table)
+    from rich.markup import escape
+
+    from reconciler.cli.tables import Column, Role, fit_table
+
+    columns = (
+        Column("KIND"),
+        Column("NAME", Role.identifier),
+        Column("GEN"),
+        Column("UPDATED (UTC)", Role.lesser),
+        Column("SOURCE", Role.flexible),
+    )
+    cells = [
+        [
+            r.kind,
+            escape(r.name),
+            str(r.generation),
+            f"{r.updated_at:%Y-%m-%d %H:%M:%S}",
+            escape(r.source_file or "-"),
+        ]
+        for r in rows
+    ]
+    fit_table(console, columns, cells, wide=False, wide_option=None).print(console, wide=False)
 
 
 @app.command("show")

@@ -63,7 +63,7 @@ def list_leases(output: OutputFormat = OUTPUT_OPTION) -> None:
         ]
         for row in rows
     ]
-    fit_table(console, columns, cells, wide=False).print(console, wide=False)
+    fit_table(console, columns, cells, wide=False, wide_option=None).print(console, wide=False)
 
 
 @app.command("release")

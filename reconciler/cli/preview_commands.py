@@ -68,4 +68,4 @@ def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
         ]
         for row in rows
     ]
-    fit_table(console, columns, cells, wide=False).print(console, wide=False)
+    fit_table(console, columns, cells, wide=False, wide_option=None).print(console, wide=False)

@@ -98,4 +98,4 @@ def show(report: PassReport, output: OutputFormat) -> None:
         [escape(r.lane), f"[{STYLE[r.outcome]}]{r.outcome}[/]", r.plan_id, escape(r.detail)]
         for r in report.lanes
     ]
-    fit_table(console, PASS_COLUMNS, cells, wide=False).print(console, wide=False)
+    fit_table(console, PASS_COLUMNS, cells, wide=False, wide_option=None).print(console, wide=False)

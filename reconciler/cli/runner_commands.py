@@ -79,4 +79,4 @@ def _print_table(rows: list[RunnerRow]) -> None:
         ]
         for row in rows
     ]
-    fit_table(console, columns, cells, wide=False).print(console, wide=False)
+    fit_table(console, columns, cells, wide=False, wide_option=None).print(console, wide=False)

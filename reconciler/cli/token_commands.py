@@ -79,7 +79,9 @@ def tokens_list(output: OutputFormat = OUTPUT_OPTION) -> None:
         [v["id"] or "", escape(v["operator"] or ""), v["created_at"] or "", v["revoked_at"] or "-"]
         for v in views
     ]
-    fit_table(console, TOKEN_COLUMNS, cells, wide=False).print(console, wide=False)
+    fit_table(console, TOKEN_COLUMNS, cells, wide=False, wide_option=None).print(
+        console, wide=False
+    )
 
 
 @app.command("revoke")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -77,3 +79,88 @@ def test_a_pass_report_at_80_columns_keeps_lane_and_plan(
     out = capsys.readouterr().out
     assert LONG_LANE in out and PLAN_ID in out and "…" not in out
     assert all(len(line) <= 80 for line in out.splitlines())
+
+
+LANES = [f"product:{name}/production" for name in ("atlas-payments", "zephyr-ledger-service")]
+LONG_PRODUCT = "zz-reconciliation-gateway-for-atlas"
+
+
+def _seed_every_table(engine: Engine, setpoint: Invoke, tmp_path: Path) -> list[str]:
+    """Rows with long keys in every table the CLI prints; the keys and ids to look for."""
+    from datetime import timedelta
+
+    from reconciler.core.plans import Plan
+    from reconciler.records import plan_store
+    from reconciler.records.columns import utcnow
+
+    _seed(engine)
+    now = utcnow()
+    plan = Plan(
+        plan_id=PLAN_ID,
+        digest="d" * 64,
+        created_at=now,
+        expires_at=now + timedelta(hours=1),
+        created_by="cli:someone-with-a-long-name",
+        desired_revision="r1",
+        lanes=[LONG_LANE, *LANES],
+        actions=[],
+        blockers=[],
+        fingerprints={},
+    )
+    plan_store.save(engine, plan)
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "apiVersion: setpoint.dev/v1\nkind: Product\n"
+        f"metadata: {{name: {LONG_PRODUCT}}}\n"
+        "spec:\n  repository: acme/atlas\n  dokploy: {project: atlas}\n"
+        "  runtime: {port: 3000}\n  lanes:\n    - {name: testing, image: ghcr.io/acme/atlas:main}\n"
+    )
+    assert setpoint("desired", "apply", str(fleet)).exit_code == 0
+    granted = setpoint(
+        "grants", "add", "--repository-id", "123456", "--repository", "acme/atlas-payments-monorepo",
+        "--lanes", "product:zz-reconciliation-gateway-for-atlas/*",
+    )  # fmt: skip
+    assert granted.exit_code == 0, granted.output
+    assert setpoint("tokens", "create", "operator-with-a-rather-long-name").exit_code == 0
+    return [
+        LONG_LANE,
+        PLAN_ID,
+        *LANES,
+        LONG_PRODUCT,
+        "product:zz-reconciliation-gateway-for-atlas/*",
+    ]
+
+
+TABLES = [
+    ("status",),
+    ("audit", "list", "--limit", "3"),
+    ("plans", "list"),
+    ("grants", "list"),
+    ("desired", "list"),
+    ("tokens", "list"),
+]
+
+
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_no_table_cuts_or_splits_a_key_or_an_id_at_any_width(
+    setpoint: Invoke, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """Issue 25, item 4: every table at 60, 80 and 200 columns; a key or id is whole on one
+    line wherever it is shown; a command without --wide never suggests it."""
+    from reconciler.cli import output
+
+    keys = _seed_every_table(engine, setpoint, tmp_path)
+    monkeypatch.setattr(output.console, "width", width)
+    for command in TABLES:
+        result = setpoint(*command)
+        assert result.exit_code == 0, (command, result.output)
+        text = result.stdout
+        if command[0] != "audit":  # audit summaries are cut on purpose (--wide: whole)
+            assert "…" not in text, (command, text)
+        lines = text.splitlines()
+        for key in keys:
+            # A key is either not shown (its column hidden at this width) or whole on a line.
+            shown = key[:14] in text
+            assert not shown or any(key in line for line in lines), (command, width, key, text)
+        if command[0] in {"desired", "tokens"}:
+            assert "--wide" not in text
