@@ -447,14 +447,19 @@ def _undeclared_hosts(documents: list[_Raw]) -> Iterator[Issue]:
         for raw in documents
         if raw.data.get("kind") == "Host"
     }
+    # `validate` reads files only; `desired apply` also sees what is stored: say which.
+    looked_in = (
+        "these files or the stored desired state"
+        if any(raw.stored for raw in documents)
+        else "these files"
+    )
     for raw in documents:
         if raw.stored or raw.data.get("kind") != "RunnerPool":
             continue
         host = _map(raw.data.get("spec")).get("host")
         if isinstance(host, str) and host not in hosts:
             yield raw.issue(
-                ("spec", "host"),
-                f"host {host!r} is not declared as a Host (in these files or the store)",
+                ("spec", "host"), f"host {host!r} is not declared as a Host (in {looked_in})"
             )
 
 

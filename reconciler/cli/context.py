@@ -43,8 +43,7 @@ def require_explicit_database(command: str) -> None:
         raise fail(
             f"`setpoint {command}` needs SETPOINT_DATABASE_URL, where its state lives: "
             "postgresql+psycopg://... (replicas share it) or sqlite:///path/setpoint.db "
-            "(one process)",
-            code=2,
+            "(one process)"
         )
 
 

@@ -50,8 +50,7 @@ def apply(
     documents = _load(path, rows, prune=prune, output=output)
     if prune and not documents:
         raise fail(
-            f"--prune with no documents in {path} would remove everything stored; nothing removed",
-            code=2,
+            f"--prune with no documents in {path} would remove everything stored; nothing removed"
         )
     preview = preview_documents(rows, documents, prune=prune)
     if dry_run:

@@ -49,9 +49,9 @@ def render_plan(console: Console, plan: Plan) -> None:
             if change.diff:
                 _render_diff(console, change.diff)
     for blocker in plan.blockers:
-        where = f" [{blocker.lane}]" if blocker.lane else ""
+        where = f" on {escape(blocker.lane)}" if blocker.lane else ""
         console.print(
-            f"  [bold red]blocked[/] {blocker.type.value}{where}: {blocker.message}",
+            f"  [bold red]blocked[/] {blocker.type.value}{where}: {escape(blocker.message)}",
             highlight=False,
         )
     for note in plan.notes:

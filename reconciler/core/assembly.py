@@ -139,30 +139,39 @@ def _looks_renamed(old: str, old_target: str, new: str, new_target: str) -> bool
 
 
 def _blast_radius(actions: list[Action], kinds: Mapping[str, KindFacts]) -> list[Blocker]:
-    """Every deletion is counted against its own kind's guard (Invariant 5)."""
-    deletions: dict[str, int] = {}
+    """Every deletion is counted against its own kind's guard (Invariant 5). The message
+    names the deletions that count and why the allowance asked for is what it is: apply
+    counts every deletion of the plan, of every kind."""
+    deleting: dict[str, list[Action]] = {}
     for action in actions:
         if action.effect is Effect.delete:
-            kind = kind_of_lane(action.lane)
-            deletions[kind] = deletions.get(kind, 0) + 1
+            deleting.setdefault(kind_of_lane(action.lane), []).append(action)
+    total = sum(len(found) for found in deleting.values())
+    per_kind = ", ".join(f"{len(found)} {kind}" for kind, found in sorted(deleting.items()))
     blockers = []
-    for kind, count in sorted(deletions.items()):
+    for kind, found in sorted(deleting.items()):
         facts = kinds[kind]
-        if facts.guard.exceeded_by(count, facts.owned):
-            total = sum(deletions.values())
-            blockers.append(
-                Blocker(
-                    type=BlockerType.blast_radius_exceeded,
-                    lane=None,
-                    message=(
-                        f"plan deletes {count} of {facts.owned} owned {kind} object(s); the "
-                        f"guard allows {facts.guard.max_deletions} and "
-                        f"{facts.guard.max_share:.0%}. Review it, then apply with "
-                        f"--allow-destroy {total}"
-                    ),
-                    details={"kind": kind, "deletions": count, "owned": facts.owned},
-                )
+        if not facts.guard.exceeded_by(len(found), facts.owned):
+            continue
+        listed = "; ".join(f"{a.id} {a.op} {a.lane}" for a in found)
+        whole = (
+            f"all {total} of this plan's deletions ({per_kind})"
+            if len(deleting) > 1
+            else (f"its {total} deletion(s)")
+        )
+        blockers.append(
+            Blocker(
+                type=BlockerType.blast_radius_exceeded,
+                lane=None,
+                message=(
+                    f"plan deletes {len(found)} of the {facts.owned} {kind} object(s) Setpoint "
+                    f"owns ({listed}); the guard allows at most {facts.guard.max_deletions} "
+                    f"and at most {facts.guard.max_share:.0%} of them in one plan. Review "
+                    f"them, then apply with --allow-destroy {total}, which allows {whole}"
+                ),
+                details={"kind": kind, "deletions": len(found), "owned": facts.owned},
             )
+        )
     return blockers
 
 

@@ -130,7 +130,7 @@ def test_prune_with_no_documents_is_refused(setpoint: Invoke, tmp_path: Path) ->
     empty = tmp_path / "empty"
     empty.mkdir()
     result = setpoint("desired", "apply", "--prune", "--yes", str(empty))
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # an error an operator can act on, as docs/cli.md says
     assert "would remove everything stored; nothing removed" in result.stderr
     assert stored_keys(setpoint) == before
 

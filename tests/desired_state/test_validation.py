@@ -86,8 +86,8 @@ def test_field_errors_rules_and_cross_document_checks_come_out_together() -> Non
         "pinned by an immutable digest (name@sha256:<64 hex>), not a tag",
         # The second `shop` is reported at its metadata.name, not at the top of its document.
         "fleet.yaml:18:3: metadata.name: Product/shop is declared twice (first at fleet.yaml:1)",
-        "fleet.yaml:34:3: spec.host: host 'nowhere' is not declared as a Host (in these files "
-        "or the store)",
+        # validate reads only the files, and says so (issue 25, item 5)
+        "fleet.yaml:34:3: spec.host: host 'nowhere' is not declared as a Host (in these files)",
         # count.min at its own line, not at `spec`.
         "fleet.yaml:36:5: spec.count.min: count.min (3) must be <= count.max (1)",
     ]

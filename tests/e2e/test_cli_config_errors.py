@@ -87,7 +87,7 @@ def test_a_service_is_never_started_on_a_made_up_database(
     monkeypatch.delenv("SETPOINT_DATABASE_URL")
     monkeypatch.chdir(tmp_path)
     result = setpoint(*command)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "SETPOINT_DATABASE_URL" in lines[0], result.stderr
     assert not (tmp_path / ".setpoint").exists()

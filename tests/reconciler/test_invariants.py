@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import BlockerType, Trigger
+from reconciler.core.plans import BlockerType, Effect, Trigger
 from reconciler.kinds.product.ops import Op
 from reconciler.records import audit, leases
 from reconciler.records.database import session_scope
@@ -158,6 +158,11 @@ async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
     plan = await compute_plan(runtime)
     assert plan.deletions == 2
     assert [b.type for b in plan.blockers] == [BlockerType.blast_radius_exceeded]
+    # The message names the deletions that count and why the allowance is that number.
+    message = plan.blockers[0].message
+    for action in (a for a in plan.actions if a.effect is Effect.delete):
+        assert f"{action.id} {action.op} {action.lane}" in message
+    assert "at most 1" in message and "--allow-destroy 2, which allows its 2 deletion(s)" in message
     too_few = await apply_plan(runtime, plan.plan_id, allow_destroy=1)
     assert too_few.refusal is not None and too_few.refusal.type is BlockerType.blast_radius_exceeded
     assert "docs-site-prod" in emulator.summary()["applications"]
