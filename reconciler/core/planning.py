@@ -20,7 +20,7 @@ from reconciler.kinds.registry import KindObservation, LaneRegistry
 from reconciler.records import audit, ownership, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
-from reconciler.records.database import in_thread
+from reconciler.records.database import in_thread, session_scope
 from reconciler.runtime import Runtime
 
 
@@ -146,7 +146,8 @@ def store_plans(runtime: Runtime, plans: Sequence[Plan], registry: LaneRegistry)
     """Save plans, audit each, and set their lanes' status (one transaction for status)."""
     for plan in plans:
         plan_store.save(runtime.engine, plan)
-        _audit_plan(runtime, plan)
+        if not _repeats_quiet_plan(runtime, plan):
+            _audit_plan(runtime, plan)
     updates = [u for plan in plans for u in planned_status(plan, registry)]
     gone = [lane for plan in plans for lane in plan.lanes if _nothing_left(plan, registry, lane)]
     status.record_all(runtime.engine, updates, forget=gone + orphaned_status(runtime, registry))
@@ -171,6 +172,17 @@ def orphaned_status(runtime: Runtime, registry: LaneRegistry) -> list[str]:
         for lane in status.lanes_with_status(runtime.engine)
         if registry.kind_named(kind_of_lane(lane)) is not None and not registry.knows(lane)
     ]
+
+
+def _repeats_quiet_plan(runtime: Runtime, plan: Plan) -> bool:
+    """A plan that changes nothing and blocks nothing, with the digest of the newest plan the
+    trail recorded: the same finding again. The trail keeps one record per distinct digest,
+    so an operator running `plan` to check does not fill it (the plan is still stored)."""
+    if plan.actions or plan.blockers:
+        return False
+    with session_scope(runtime.engine) as session:
+        newest = audit.list_records(session, event=AuditEvent.plan_computed, limit=1)
+    return bool(newest) and (newest[0].data or {}).get("digest") == plan.digest
 
 
 def _audit_plan(runtime: Runtime, plan: Plan) -> None:

@@ -19,9 +19,10 @@ from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
-from reconciler.records.database import make_engine
+from reconciler.records.database import make_engine, session_scope
 from reconciler.records.leases import LaneLease
 from reconciler.records.migrate import upgrade
+from reconciler.runtime import Runtime
 from reconciler.secret_values import SecretValue, resolve
 
 
@@ -374,3 +375,22 @@ def test_a_chain_written_one_orm_row_at_a_time_continues(engine: Engine) -> None
     rows = audit.record_many(engine, [_entry(0), _entry(1)])
     assert (rows[0].seq, rows[0].prev_hash) == (3, prev)
     assert _verify(engine) == audit.ChainVerification(ok=True, checked=4)
+
+
+async def test_a_repeated_plan_that_changes_nothing_is_audited_once(
+    runtime: Runtime, engine: Engine
+) -> None:
+    """Issue 25, item 8: checking with `setpoint plan` does not fill the trail; a plan with
+    something new (another digest) is recorded."""
+    from reconciler.core.apply import apply_plan
+    from reconciler.core.planning import compute_plan
+
+    first = await compute_plan(runtime)
+    assert (await apply_plan(runtime, first.plan_id)).ok
+    quiet = [await compute_plan(runtime) for _ in range(3)]
+    assert all(not p.actions and not p.blockers for p in quiet)
+    with session_scope(engine) as session:
+        recorded = audit.list_records(session, event=AuditEvent.plan_computed, limit=50)
+    digests = [r.data["digest"] for r in recorded if r.data]
+    assert digests.count(quiet[0].digest) == 1
+    assert first.digest in digests
