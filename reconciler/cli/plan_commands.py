@@ -25,7 +25,7 @@ PLAN_COLUMNS = (
     Column("BY", Role.lesser),
     Column("ACTIONS"),
     Column("BLOCKERS", Role.lesser),
-    Column("LANES", Role.flexible),
+    Column("LANES", Role.flexible, whole_words=True),
 )
 
 

@@ -37,6 +37,8 @@ class Role(Enum):
 class Column:
     header: str
     role: Role = Role.plain
+    # A flexible column of keys (a plan's lanes): it folds between them, never inside one.
+    whole_words: bool = False
 
 
 @dataclass
@@ -80,6 +82,8 @@ def _least(column: Column, natural: int, cells: Sequence[str]) -> int:
     that keeps its words whole."""
     if column.role is not Role.flexible:
         return natural
+    if not column.whole_words:
+        return min(natural, FLEXIBLE_MIN_WIDTH)
     return min(natural, max(FLEXIBLE_MIN_WIDTH, _longest_word(cells)))
 
 
