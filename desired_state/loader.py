@@ -64,6 +64,8 @@ class StoredDocument:
 class Scan:
     documents: list[LoadedDocument] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # Valid, but worth a look: said by `validate`, never a reason to refuse.
+    warnings: list[Issue] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,29 @@ def scan_path(path: str | Path, stored: Iterable[StoredDocument] = ()) -> Scan:
         raws.extend(found)
         issues.extend(problems)
     scan.documents = _finish(raws, stored, issues)
+    scan.warnings = _warnings(raws, scan.documents)
     return scan
+
+
+def _warnings(raws: list[_Raw], documents: list[LoadedDocument]) -> list[Issue]:
+    """A prod lane without health checks deploys unverified: allowed, and said."""
+    by_key = {(raw.source, raw.key): raw for raw in raws}
+    found: list[Issue] = []
+    for loaded in documents:
+        spec = loaded.document.spec
+        raw = by_key.get((loaded.source, loaded.document.key))
+        if not isinstance(spec, ProductSpec) or raw is None:
+            continue
+        for index, lane in enumerate(spec.lanes):
+            if lane.is_prod and not lane.health_checks:
+                found.append(
+                    raw.issue(
+                        ("spec", "lanes", index),
+                        f"prod lane {lane.name!r} has no healthChecks: its deploys are not "
+                        "verified (add healthChecks: [{path: /healthz}])",
+                    )
+                )
+    return sorted(found)
 
 
 def load_text(

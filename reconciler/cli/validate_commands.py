@@ -41,9 +41,12 @@ def validate(
                     for d in documents
                 ],
                 "skipped": [{"file": s.file, "reason": s.reason} for s in scan.skipped],
+                "warnings": [vars(warning) for warning in scan.warnings],
             }
         )
     else:
+        for warning in scan.warnings:
+            errors.print(f"warning: {warning}", highlight=False, markup=False)
         console.print(f"[green]valid:[/] {len(documents)} document(s) in {path}")
         print_skipped(scan.skipped, console)
 

@@ -499,9 +499,11 @@ def _lane_result(
         return status.StatusUpdate(lane, condition, last_applied_plan=changed)
     if not lane_reports:  # the plan had nothing for this lane: it did not change it
         return status.StatusUpdate(lane, status.converged(), observed_generation=generation)
+    # The lane's last action says how it ended (a deploy: verified by its checks, or not).
+    last = lane_reports[-1].message
     return status.StatusUpdate(
         lane,
-        status.converged(f"plan {plan.plan_id} applied"),
+        status.converged(f"plan {plan.plan_id} applied" + (f": {last}" if last else "")),
         observed_generation=generation,
         last_applied_plan=plan.plan_id,
     )

@@ -62,8 +62,13 @@ def test_plan_apply_converge_audit(setpoint: Invoke, dokploy_url: str, tmp_path:
     plan = json.loads(run("plan", "--output", "json", "--detailed-exitcode", expect=2))
     assert {a["op"] for a in plan["actions"]} >= {"create_project", "set_env", "deploy"}
     assert plan["blockers"] == []
+    # No health checks: the plan and the apply say the deploy is not verified (issue 25, 6).
+    assert any("not verified: no health check" in note for note in plan["notes"])
     applied = run("apply", plan["plan_id"], "--reason", "first release of notes")
-    assert "applied" in applied
+    assert "applied" in applied and "not verified: no health check" in applied
+    [lane] = json.loads(run("status", "--output", "json"))
+    ready = next(c for c in lane["conditions"] if c["type"] == "Ready")
+    assert "not verified: no health check" in ready["message"]
     # The reason is in every audit record of the apply (issue 23, item 6).
     exported = [
         json.loads(line) for line in run("audit", "export", "--format", "jsonl").splitlines()

@@ -8,8 +8,9 @@ import time
 import httpx
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """Until `url/healthz` answers; raises if the process exits or `timeout` passes first."""
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    """Until `url/healthz` answers; raises if the process exits or `timeout` passes first
+    (generous: a child that imports everything starts slowly on a loaded 2-core machine)."""
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -258,7 +258,11 @@ class ProductExecutor:
         done = f"deployment {deployment_id} done" if deployment_id else "the deployment runs"
         health: dict[str, Any] = {"config_hash": action.params["config_hash"], "ok": True}
         if failed is None:
-            passed = f", {len(results)} health check(s) passed" if results else ""
+            passed = (
+                f", {len(results)} health check(s) passed"
+                if results
+                else ", not verified: no health check"
+            )
             facts["health"] = health
             return Done(f"{done}{passed}", outputs, facts=(Facts(ref, facts),))
         failures = int(action.params.get("health_failures", 0)) + 1
