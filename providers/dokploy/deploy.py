@@ -162,7 +162,9 @@ async def deploy_and_wait(
         titled_only=never_deployed or not ask,
         deployment_id=deployment_id,
     )
-    if ask and not never_deployed:
+    if not never_deployed and deployment_id is None:
+        # Only a deployment that was not there before counts, also when awaiting one asked
+        # for earlier: an old deployment of the same title is not that one.
         watch.seen = {d.deployment_id for d in await _list(client, application_id, compose_id)}
     if ask:
         try:

@@ -98,6 +98,9 @@ class BlockerType(StrEnum):
     host_unsupported = "host_unsupported"
     host_full = "host_full"  # the host holds its `maxRunners` already
     repository_not_allowed = "repository_not_allowed"
+    # the lane's last deploy of this configuration failed: deployed again after its backoff
+    # (a change to the desired configuration deploys at once); time mends it
+    deploy_failed = "deploy_failed"
 
 
 class Frozen(BaseModel):
