@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="after a deploy whose health check fails, wait this long before checking "
         "again, doubling each failure (at most an hour); the deploy is not repeated",
     )
+    deploy_failed_backoff_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="after a deploy whose build fails (DeployFailed), wait this long before "
+        "deploying the same configuration again, doubling each failure (at most an hour); "
+        "a new configuration deploys at once",
+    )
     apply_concurrency: int = Field(
         default=8,
         ge=1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
@@ -45,8 +46,13 @@ class DokployClient:
         backoff_base: float = 0.5,
         backoff_max: float = 5.0,
         retry_after_cap: float = 30.0,
+        deploy_parallelism: int = 1,
     ) -> None:
+        if deploy_parallelism < 1:
+            raise ValueError("deploy_parallelism must be at least 1")
         self.base_url = normalise_base_url(base_url)
+        self.deploy_parallelism = deploy_parallelism
+        self._build_slots: dict[str, anyio.Semaphore] = {}
         self._api_key = SecretStr(api_key)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -76,6 +82,7 @@ class DokployClient:
             backoff_base=config.retry_backoff_base,
             backoff_max=config.retry_backoff_max,
             retry_after_cap=config.retry_after_cap,
+            deploy_parallelism=config.deploy_parallelism,
         )
 
     def __repr__(self) -> str:
@@ -94,6 +101,20 @@ class DokployClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def rate_limited_seconds(self) -> float:
+        """Seconds this client has spent refused with 429 and waiting out Retry-After."""
+        return self._rpc.rate_limited_seconds
+
+    def build_slots(self, server_id: str | None) -> anyio.Semaphore:
+        """The deploys this client may have in Dokploy's build queue of one server (None: the
+        Dokploy host itself) at once: `deploy_parallelism`, by default the one build at a time
+        a Dokploy server runs, so a deploy is never timed while it waits behind our own."""
+        key = server_id or ""
+        if key not in self._build_slots:
+            self._build_slots[key] = anyio.Semaphore(self.deploy_parallelism)
+        return self._build_slots[key]
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -28,6 +28,12 @@ class DokployConfig(BaseSettings):
     retry_backoff_base: float = Field(0.5, ge=0, description="backoff multiplier, seconds")
     retry_backoff_max: float = Field(5.0, ge=0, description="cap on one backoff wait, seconds")
     retry_after_cap: float = Field(30.0, ge=0, description="cap on honouring Retry-After, seconds")
+    deploy_parallelism: int = Field(
+        1,
+        ge=1,
+        description="deploys Setpoint keeps in one Dokploy server's build queue at once; "
+        "Dokploy v0.30 builds one at a time per server, so more only wait in its queue",
+    )
 
     @field_validator("url")
     @classmethod

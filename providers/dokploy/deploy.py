@@ -5,6 +5,11 @@ deployment list (newest first) for one we have not seen, and wait for it to reac
 terminal status. If the deploy call itself times out the build may still have been
 queued, so we keep polling rather than deploy a second time.
 
+Dokploy v0.30 builds one deployment at a time per server, first in first out, and a
+deployment appears in the list only when its build starts. So a deploy's timeout counts
+from when its build starts; before that it is queued (`DeployQueued`), which is not a
+failure. A deploy asked for earlier (by a worker that died) is awaited with `ask=False`.
+
 Polls start fast and back off: a quick build is seen within a fraction of a second, and a
 long one costs no more requests than polling at `poll_interval` would.
 """
@@ -14,11 +19,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import anyio
 
 from providers.dokploy.client import DokployClient
-from providers.dokploy.errors import DeployTimeout, DokployTimeout, DokployTransientError
+from providers.dokploy.errors import (
+    DeployQueued,
+    DeployTimeout,
+    DokployTimeout,
+    DokployTransientError,
+)
 from providers.dokploy.models import Deployment
 
 log = logging.getLogger("providers.dokploy")
@@ -68,6 +79,44 @@ def _ours(
     return candidates[0] if candidates else None
 
 
+class _Budget:
+    """Seconds used of a wait, leaving out what Dokploy's 429s and their Retry-After cost."""
+
+    def __init__(self, client: DokployClient, seconds: float) -> None:
+        self._client = client
+        self.seconds = seconds
+        self.restart()
+
+    def restart(self) -> None:
+        self._started = time.monotonic()
+        self._limited = self._client.rate_limited_seconds
+
+    def used(self) -> float:
+        limited = self._client.rate_limited_seconds - self._limited
+        return time.monotonic() - self._started - limited
+
+    def left(self) -> float:
+        return self.seconds - self.used()
+
+
+@dataclass
+class _Watch:
+    """What a deploy's polls have found: nothing yet (queued), then its deployment."""
+
+    application_id: str | None
+    compose_id: str | None
+    seen: set[str]
+    title: str | None
+    titled_only: bool
+    deployment_id: str | None = None
+    latest: Deployment | None = None
+
+    def pick(self, listed: list[Deployment]) -> Deployment | None:
+        if self.deployment_id is not None:
+            return next((d for d in listed if d.deployment_id == self.deployment_id), None)
+        return _ours(listed, self.seen, self.title, self.titled_only)
+
+
 async def deploy_and_wait(
     client: DokployClient,
     *,
@@ -78,48 +127,85 @@ async def deploy_and_wait(
     title: str | None = None,
     never_deployed: bool = False,
     first_poll: float = FIRST_POLL_SECONDS,
+    queue_timeout: float | None = None,
+    ask: bool = True,
+    deployment_id: str | None = None,
 ) -> Deployment:
     """Deploy one service and return its new deployment once it is done, error or cancelled.
 
-    The caller checks `.status`. Raises DeployTimeout when no new deployment shows up, or
-    it stays non-terminal, within `timeout` seconds: no wait between polls runs past the
-    deadline, and the last poll is made there. With `title`, a new deployment with that
-    title is preferred over one somebody else started at the same moment.
+    The caller checks `.status`. Dokploy builds one deployment at a time per server and
+    shows a deployment only once its build starts, so the wait has two parts: queued (no
+    deployment yet), bounded by `queue_timeout` (default `timeout`), then building, bounded
+    by `timeout` counted from when the build was first seen. Time spent refused with 429
+    and waiting out Retry-After counts against neither. Raises DeployQueued when the build
+    has not started in time, DeployTimeout when it started and did not end; no wait between
+    polls runs past a deadline. With `title`, a new deployment with that title is preferred
+    over one somebody else started at the same moment.
 
     `never_deployed`: the caller knows the service has no deployments (it created it moments
     ago), so the list is not read before deploying; only a deployment carrying `title` is
     then taken for ours, as nothing else tells ours from one somebody else started.
+    `ask=False` asks for nothing: it awaits a deploy asked for earlier (by a worker that
+    died, say), the newest deployment carrying `title`; `deployment_id` awaits that one.
     """
     if (application_id is None) == (compose_id is None):
         raise ValueError("deploy exactly one of application_id, compose_id")
-    if never_deployed and title is None:
-        raise ValueError("never_deployed needs a title to recognise the new deployment")
+    if (never_deployed or not ask) and title is None and deployment_id is None:
+        raise ValueError("a deploy that is not compared with the list before needs a title")
     target = f"application {application_id}" if application_id else f"compose {compose_id}"
-    deadline = time.monotonic() + timeout
-    seen: set[str] = set()
-    if not never_deployed:
-        seen = {d.deployment_id for d in await _list(client, application_id, compose_id)}
-    try:
-        await _queue(client, application_id, compose_id, title)
-    except DokployTimeout:
-        log.warning("dokploy deploy of %s timed out; polling in case it was queued", target)
-
-    latest: Deployment | None = None
-    for delay in poll_delays(first_poll, poll_interval):
-        await anyio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+    queued = _Budget(client, timeout if queue_timeout is None else queue_timeout)
+    watch = _Watch(
+        application_id,
+        compose_id,
+        set(),
+        title,
+        titled_only=never_deployed or not ask,
+        deployment_id=deployment_id,
+    )
+    if not never_deployed and deployment_id is None:
+        # Only a deployment that was not there before counts, also when awaiting one asked
+        # for earlier: an old deployment of the same title is not that one.
+        watch.seen = {d.deployment_id for d in await _list(client, application_id, compose_id)}
+    if ask:
         try:
-            listed = await _list(client, application_id, compose_id)
+            await _queue(client, application_id, compose_id, title)
+        except DokployTimeout:
+            log.warning("dokploy deploy of %s timed out; polling in case it was queued", target)
+        queued.restart()  # a 429 on the deploy call itself is not queue time either
+    return await _await_build(client, watch, queued, timeout, (first_poll, poll_interval), target)
+
+
+async def _await_build(
+    client: DokployClient,
+    watch: _Watch,
+    queued: _Budget,
+    timeout: float,
+    delays: tuple[float, float],
+    target: str,
+) -> Deployment:
+    building: _Budget | None = None
+    for delay in poll_delays(*delays):
+        budget = building or queued
+        await anyio.sleep(max(0.0, min(delay, budget.left())))
+        try:
+            listed = await _list(client, watch.application_id, watch.compose_id)
         except DokployTransientError as exc:
             # Polls already retry; one bad poll window should not abandon a running build.
             log.warning("dokploy deployment poll for %s failed: %s", target, type(exc).__name__)
             listed = []
-        latest = _ours(listed, seen, title, never_deployed) or latest
-        if latest is not None and latest.is_terminal:
-            return latest
-        if time.monotonic() >= deadline:
+        watch.latest = watch.pick(listed) or watch.latest
+        if watch.latest is not None and watch.latest.is_terminal:
+            return watch.latest
+        if watch.latest is not None and building is None:
+            building = _Budget(client, timeout)  # its build started: the timeout starts now
+        elif (building or queued).left() <= 0:
             break
-    if latest is None:
-        raise DeployTimeout(f"no new deployment of {target} appeared within {timeout:g}s")
+    if watch.latest is None:
+        raise DeployQueued(
+            f"the deploy of {target} is still queued after {queued.seconds:g}s: Dokploy has "
+            "not started its build (it builds one deployment at a time per server)"
+        )
     raise DeployTimeout(
-        f"deployment {latest.deployment_id} of {target} still {latest.status!r} after {timeout:g}s"
+        f"deployment {watch.latest.deployment_id} of {target} still {watch.latest.status!r} "
+        f"{timeout:g}s after its build started"
     )

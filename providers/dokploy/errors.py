@@ -120,7 +120,14 @@ class DokployAnswerLost(DokployError):
 
 
 class DeployTimeout(DokployError):
-    """A deployment did not appear or did not reach a terminal status in time."""
+    """A deployment's build did not reach a terminal status in time (counted from when its
+    build started, not from when it was asked for)."""
+
+
+class DeployQueued(DokployError):
+    """A deploy was asked for but its build has not started: Dokploy builds one deployment
+    at a time per server, and this one still waits its turn (or never reached the queue).
+    Not a timeout: nothing has failed, and asking again would build it twice."""
 
 
 _BY_STATUS: dict[int, type[DokployError]] = {

@@ -14,12 +14,14 @@ import logging
 import time
 from typing import Any
 
+import anyio
 import httpx
 
 from providers.dokploy.errors import (
     DokployAddressError,
     DokployConnectError,
     DokployError,
+    DokployRateLimited,
     DokployTimeout,
     DokployTransientError,
     error_from_response,
@@ -52,6 +54,9 @@ class RpcCaller:
         self._http = http
         self._timeout = timeout
         self._retry = retry
+        # Seconds spent on calls Dokploy answered 429 and on the waits its Retry-After
+        # asked for: a deploy's wait does not count them against its timeout.
+        self.rate_limited_seconds = 0.0
 
     async def call(
         self,
@@ -66,11 +71,32 @@ class RpcCaller:
         Returns the decoded JSON, or None for an empty body (Dokploy answers some
         mutations with nothing at all).
         """
+        limited = False
+
+        async def attempt() -> Any:
+            nonlocal limited
+            started = time.monotonic()
+            try:
+                return await self._once(procedure, query=query, body=body)
+            except DokployRateLimited:
+                limited = True
+                self.rate_limited_seconds += time.monotonic() - started
+                raise
+
+        async def sleep(seconds: float) -> None:
+            nonlocal limited
+            started = time.monotonic()
+            await anyio.sleep(seconds)
+            if limited:
+                self.rate_limited_seconds += time.monotonic() - started
+            limited = False
+
         return await with_retries(
-            lambda: self._once(procedure, query=query, body=body),
+            attempt,
             idempotent=idempotent,
             policy=self._retry,
             label=f"dokploy {procedure}",
+            sleep=sleep,
         )
 
     async def _once(

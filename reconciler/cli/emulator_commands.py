@@ -30,6 +30,12 @@ def dokploy(
     latency: float = typer.Option(
         0.0, "--latency", min=0, help="Seconds added to every API call's answer."
     ),
+    parallel_builds: bool = typer.Option(
+        False,
+        "--parallel-builds",
+        help="Build every service's deployment at once, instead of one build at a time per "
+        "Dokploy server as the real Dokploy does.",
+    ),
 ) -> None:
     """Serve a Dokploy v0.30 emulator at http://127.0.0.1:PORT/api.
 
@@ -41,7 +47,13 @@ def dokploy(
 
     from providers.dokploy.emulator import create_app
 
-    app = create_app(api_key=api_key, seed=seed, build_seconds=build_seconds, latency=latency)
+    app = create_app(
+        api_key=api_key,
+        seed=seed,
+        build_seconds=build_seconds,
+        latency=latency,
+        parallel_builds=parallel_builds,
+    )
     uvicorn.run(app, host=LOOPBACK, port=port, log_level="info")
 
 

@@ -157,6 +157,7 @@ async def open_runtime(
                 config.api_key.get_secret_value(),
                 timeout=config.timeout_seconds,
                 retry_attempts=config.retry_attempts,
+                deploy_parallelism=config.deploy_parallelism,
             )
         )
         providers: dict[str, object] = {"dokploy": client}

@@ -58,6 +58,7 @@ class ActionReport:
     message: str
     retry_after: float | None = None
     stalled: bool = False  # a Retry that shows the lane Stalled until it is tried again
+    stalled_as: BlockerType | None = None  # the reason it shows; None: HealthCheckFailing
 
 
 @dataclass
@@ -429,7 +430,14 @@ def _report(action: Action, outcome: Outcome) -> ActionReport:
     if isinstance(outcome, Retry):
         message = f"not yet: {redact(outcome.reason)}; trying again after {outcome.after:g}s"
         return ActionReport(
-            action.id, action.op, action.lane, "retry", message, outcome.after, outcome.stalled
+            action.id,
+            action.op,
+            action.lane,
+            "retry",
+            message,
+            outcome.after,
+            outcome.stalled,
+            outcome.stalled_as,
         )
     return ActionReport(action.id, action.op, action.lane, "failed", outcome.message)
 
@@ -484,7 +492,7 @@ def _lane_result(
         retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
         if first.stalled:
-            condition = status.stalled(status.Reason.health_failing, message)
+            condition = status.stalled(first.stalled_as or status.Reason.health_failing, message)
             return status.StatusUpdate(
                 lane, condition, last_applied_plan=changed, retry_at=retry_at
             )

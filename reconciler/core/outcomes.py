@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.plans import BlockerType
+
 
 @dataclass(frozen=True)
 class ObjectRef:
@@ -63,6 +65,9 @@ class Retry:
     reason: str
     facts: tuple[Facts, ...] = ()
     stalled: bool = False
+    # What the lane's Stalled condition names as its reason (a blocker type such as
+    # `deploy_failed`); None: a failing health check.
+    stalled_as: BlockerType | None = None
 
 
 @dataclass(frozen=True)

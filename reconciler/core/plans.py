@@ -100,6 +100,9 @@ class BlockerType(StrEnum):
     repository_not_allowed = "repository_not_allowed"
     # the lane's policy (`requireReason`) wants the apply to say why, and it did not
     reason_required = "reason_required"
+    # the lane's last deploy of this configuration failed: deployed again after its backoff
+    # (a change to the desired configuration deploys at once); time mends it
+    deploy_failed = "deploy_failed"
 
 
 class Frozen(BaseModel):

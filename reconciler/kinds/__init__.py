@@ -58,7 +58,9 @@ def _product_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapsho
         max_deletions=runtime.settings.max_deletions,
         max_share=runtime.settings.max_deletion_share,
     )
-    return ProductKind(guard=guard, **_dokploy_kind_fields(runtime, fleet, owned))
+    return ProductKind(
+        guard=guard, now=runtime.clock(), **_dokploy_kind_fields(runtime, fleet, owned)
+    )
 
 
 def _preview_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> LaneKind:

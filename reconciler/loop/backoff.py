@@ -25,7 +25,12 @@ class FailureClass(StrEnum):
 # Blockers that time alone may clear: a provider that answers again, a plan that is planned
 # again, a lane another worker gives back.
 _TEMPORARY = frozenset(
-    {BlockerType.observation_incomplete, BlockerType.preflight_failed, BlockerType.stale_plan}
+    {
+        BlockerType.observation_incomplete,
+        BlockerType.preflight_failed,
+        BlockerType.stale_plan,
+        BlockerType.deploy_failed,  # its backoff ends
+    }
 )
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -242,19 +243,18 @@ async def test_failure_mid_apply_stops_its_lane_and_the_other_lanes_finish(
     assert {a.lane for a in again.actions} == {broken}
 
 
-async def test_a_failed_deploy_is_owed_again_by_the_next_plan(
+async def test_a_failed_deploy_is_a_lane_state_not_a_deploy_owed_every_plan(
     runtime: Runtime, emulator: Emulator
 ) -> None:
+    # More in tests/reconciler/test_deploy_failed.py.
     plan = await compute_plan(runtime, ["product:docs-site/testing"])
     emulator.faults.fail_next_deploy()
     result = await apply_plan(runtime, plan.plan_id)
-    assert result.status == "failed"
-    assert [r.op for r in result.actions if r.result == "failed"] == ["deploy"]
+    assert result.status == "waiting"
+    assert [r.op for r in result.actions if r.result == "retry"] == ["deploy"]
     again = await compute_plan(runtime, ["product:docs-site/testing"])
-    assert [a.op for a in again.actions] == [Op.deploy]
-    assert "predates" in again.actions[0].reason
-    assert (await apply_plan(runtime, again.plan_id)).ok
-    assert (await compute_plan(runtime, ["product:docs-site/testing"])).actions == []
+    assert again.actions == []
+    assert [b.type for b in again.blockers] == [BlockerType.deploy_failed]
 
 
 # Invariant 8 -------------------------------------------------------------------------------
@@ -409,8 +409,10 @@ async def test_two_plans_racing_for_one_deploy_deploy_the_lane_once(
     lane = "product:docs-site/testing"
     emulator.faults.fail_next_deploy()
     assert (await apply_plan(runtime, (await compute_plan(runtime, [lane])).plan_id)).status == (
-        "failed"
+        "waiting"
     )
+    # An hour on, the failed deploy's backoff is over: the deploy is owed again.
+    runtime = dataclasses.replace(runtime, clock=lambda: time.time() + 3600.0)
     owned = owned_service_of(engine, lane)
     assert owned is not None
     service_id = owned.object_id

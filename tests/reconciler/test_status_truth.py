@@ -86,8 +86,9 @@ async def test_after_a_failed_apply_each_lane_shows_its_own_result(
     assert not result.ok
 
     after = rows(engine)
-    assert reason(after[DOCS]) == status.Reason.apply_failed.value
-    assert plan.plan_id in after[DOCS].conditions[0]["message"]
+    # A failed build is the lane's DeployFailed state (issue 22, item 5), named by its action.
+    assert reason(after[DOCS]) == BlockerType.deploy_failed.value
+    assert "DeployFailed" in after[DOCS].conditions[0]["message"]
     # set_image succeeded before the deploy failed: this plan changed the lane.
     assert after[DOCS].last_applied_plan == plan.plan_id
     for lane, row in after.items():

@@ -34,12 +34,23 @@ log = logging.getLogger("providers.dokploy.emulator")
 class Emulator:
     """State and faults of one emulator instance; `app.state.emulator` in the ASGI app."""
 
-    def __init__(self, *, api_key: str, seed: int, build_seconds: float) -> None:
+    def __init__(
+        self, *, api_key: str, seed: int, build_seconds: float, parallel_builds: bool = False
+    ) -> None:
         self._api_key = api_key.encode()
         self.seed = seed
         self.build_seconds = build_seconds
+        self.parallel_builds = parallel_builds
         self.faults = FaultController(seed=seed)
-        self.state = EmulatorState(seed=seed, build_seconds=build_seconds, faults=self.faults)
+        self.state = self._new_state()
+
+    def _new_state(self) -> EmulatorState:
+        return EmulatorState(
+            seed=self.seed,
+            build_seconds=self.build_seconds,
+            faults=self.faults,
+            parallel_builds=self.parallel_builds,
+        )
 
     def __repr__(self) -> str:
         return f"Emulator(seed={self.seed})"
@@ -50,9 +61,7 @@ class Emulator:
     def reset(self) -> None:
         self.faults.reset()
         link = self.state.runner_link
-        self.state = EmulatorState(
-            seed=self.seed, build_seconds=self.build_seconds, faults=self.faults
-        )
+        self.state = self._new_state()
         self.state.runner_link = link
 
     def link_runners(self, link: RunnerLinkLike) -> None:
@@ -270,10 +279,18 @@ async def routed_domain(request: Request) -> Response:
 
 
 def create_app(
-    api_key: str, seed: int = 0, build_seconds: float = 0.2, latency: float = 0.0
+    api_key: str,
+    seed: int = 0,
+    build_seconds: float = 0.2,
+    latency: float = 0.0,
+    *,
+    parallel_builds: bool = False,
 ) -> Starlette:
     """An ASGI app that behaves like Dokploy v0.30 for the procedures Setpoint uses, and
-    answers requests for the domains it routes as the deployed services would."""
+    answers requests for the domains it routes as the deployed services would.
+
+    Builds queue one at a time per Dokploy server, as the real one's do; `parallel_builds`
+    builds every service's deployment at once instead (the emulator's behaviour before)."""
     if not api_key:
         raise ValueError("the emulator needs a non-empty api key")
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -288,7 +305,9 @@ def create_app(
             Route("/{path:path}", routed_domain, methods=["GET", "HEAD"]),
         ]
     )
-    app.state.emulator = Emulator(api_key=api_key, seed=seed, build_seconds=build_seconds)
+    app.state.emulator = Emulator(
+        api_key=api_key, seed=seed, build_seconds=build_seconds, parallel_builds=parallel_builds
+    )
     if latency:
         app.state.emulator.faults.latency(latency)
     return app

@@ -3,6 +3,13 @@
 Build progress is computed from the clock whenever state is read (`tick`), not by
 background tasks, so it behaves the same in-process (httpx ASGITransport) and under
 uvicorn. `advance()` moves the emulator's clock for tests that must not sleep.
+
+Builds queue as on a real Dokploy v0.30 server: one build at a time per server (the
+Dokploy host itself, or a remote server a service names), first in first out across all
+its services, and a deployment row appears only when its build starts. `parallel_builds`
+keeps the older behaviour (every service builds at once, one build at a time per service).
+A build stuck by the `stuck_deployment` fault hangs itself only, not the builds queued
+after it, so a test can hang one lane without hanging the rest.
 """
 
 from __future__ import annotations
@@ -54,9 +61,19 @@ class Live:
 
 
 class EmulatorState:
-    def __init__(self, *, seed: int, build_seconds: float, faults: FaultController) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        build_seconds: float,
+        faults: FaultController,
+        parallel_builds: bool = False,
+    ) -> None:
         self.seed = seed
         self.build_seconds = build_seconds
+        self.parallel_builds = parallel_builds
+        # When each build queue is next free: per server (queued builds) or per service.
+        self._queue_free_at: dict[str, float] = {}
         self.faults = faults
         self.rng = random.Random(seed)  # noqa: S311 -- deterministic ids, not security
         self._offset = 0.0
@@ -127,7 +144,9 @@ class EmulatorState:
     ) -> None:
         row = self.applications[service_id] if kind == "application" else self.composes[service_id]
         queue = self.builds.setdefault(service_id, [])
-        start = max([self.now(), *(b.finishes_at for b in queue if not b.settled)])
+        lane = service_id if self.parallel_builds else f"server:{row.get('serverId') or ''}"
+        start = max(self.now(), self._queue_free_at.get(lane, 0.0))
+        self._queue_free_at[lane] = start + self.build_seconds
         stuck = self.faults.build_is_stuck(service_id)
         problem = self._build_problem(kind, row)
         failing = self.faults.take_failing_deploy(service_id)

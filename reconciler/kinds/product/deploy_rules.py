@@ -3,27 +3,53 @@ checked, after the other rules."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.core.plans import Risk
+from reconciler.core.plans import Blocker, BlockerType, Change, Risk
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.ops import Op
-from reconciler.kinds.product.rule_input import SeenLane, desired_config_hash
+from reconciler.kinds.product.rule_input import SeenLane, deploy_title, desired_config_hash
+
+# A deploy asked for that has not started building is awaited this many of the lane's deploy
+# timeouts from when it was asked for; after that it is taken for lost and asked for again.
+ASKED_WINDOW_TIMEOUTS = 3
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """What the lane's last deploy of the desired configuration says about this one:
+    await it (`params`), wait out a failure's backoff (`reason` only), or deploy (again)."""
+
+    reason: str
+    params: dict[str, Any] | None = None
+    wait: bool = False
 
 
 def deploy_rule(seen: SeenLane, reasons: list[str], result: LaneDiff) -> None:
     lane, service = seen.desired, seen.service
     config_hash = desired_config_hash(lane, seen.secrets)
+    saves = bool(reasons)  # this plan changes the configuration: deploy it, whatever ran
     if service is None:
         reasons.insert(0, "new service")
-    elif not reasons and service.latest_deployment is None:
-        reasons.append("never deployed")
-    elif not reasons and seen.observed.owned and seen.facts.deployed_config_hash != config_hash:
-        reasons.append("the running deployment predates the current configuration")
-    if not reasons:
-        _health_rule(seen, config_hash, result)
+    elif not reasons:
+        owed = _owed(seen, config_hash)
+        if owed is None:
+            _health_rule(seen, config_hash, result)
+            return
+        reasons.append(owed)
+    found = None if saves or service is None else _in_flight(seen, config_hash)
+    if found is not None and found.wait:
+        result.blockers.append(
+            Blocker(type=BlockerType.deploy_failed, lane=lane.lane, message=found.reason)
+        )
         return
+    if found is not None:
+        reasons[:] = [found.reason]
+    failed = seen.facts.deploy_failed or {}
     result.actions.append(
         ProposedAction(
             key="deploy",
@@ -31,15 +57,95 @@ def deploy_rule(seen: SeenLane, reasons: list[str], result: LaneDiff) -> None:
             target=seen.target,
             risk=Risk.disruptive if (lane.protect or lane.prod) else Risk.safe,
             reason="deploy: " + "; ".join(reasons),
+            changes=[
+                Change(
+                    field="configuration",
+                    before=seen.facts.deployed_config_hash,
+                    after=config_hash,
+                )
+            ],
             params={
                 "service": seen.service_ref,
+                "server_id": service.server_id if service else seen.observed.server_id,
                 "config_hash": config_hash,
                 "timeout_seconds": lane.deploy_timeout_seconds,
                 "health_checks": _health_checks(lane),
                 "health_failures": 0,
+                "await": found.params if found is not None else None,
+                "deploy_failures": (
+                    int(failed.get("failures", 0))
+                    if failed.get("config_hash") == config_hash
+                    else 0
+                ),
             },
         )
     )
+
+
+def _owed(seen: SeenLane, config_hash: str) -> str | None:
+    """Why the service must be deployed although nothing is saved, if it must."""
+    service, facts = seen.service, seen.facts
+    assert service is not None
+    if service.latest_deployment is None:
+        return "never deployed"
+    if not seen.observed.owned or facts.deployed_config_hash == config_hash:
+        return None
+    if facts.deployed_config_hash is None:
+        return "no deployment of the current configuration has succeeded yet"
+    return "the running deployment predates the current configuration"
+
+
+def _in_flight(seen: SeenLane, config_hash: str) -> _InFlight | None:
+    """A deploy of this configuration already asked for: building, finished unrecorded,
+    queued, or failed and backing off. None: nothing of the kind, deploy."""
+    service = seen.service
+    assert service is not None
+    title = deploy_title(seen.desired.lane, config_hash)
+    latest = service.latest_deployment_id
+    if service.latest_deployment_title == title and service.latest_deployment in _LIVE:
+        what = _LIVE[str(service.latest_deployment)]
+        return _InFlight(
+            f"deployment {latest} of this configuration {what}; awaiting it, not deploying again",
+            {"deployment_id": latest},
+        )
+    asked = seen.facts.deploy_asked or {}
+    window = ASKED_WINDOW_TIMEOUTS * seen.desired.deploy_timeout_seconds
+    if asked.get("config_hash") == config_hash and _since(seen, asked) < window:
+        return _InFlight(
+            f"the deploy of this configuration asked for at {_when(asked['at'])} waits in "
+            "Dokploy's build queue; awaiting it, not asking again",
+            {"title": title, "at": asked["at"]},
+        )
+    return _failed(seen, config_hash)
+
+
+_LIVE = {"running": "is building", "done": "finished but its outcome was not recorded"}
+
+
+def _failed(seen: SeenLane, config_hash: str) -> _InFlight | None:
+    failed = seen.facts.deploy_failed or {}
+    if failed.get("config_hash") != config_hash:
+        return None
+    said = (
+        f"DeployFailed: deployment {failed.get('deployment_id')} of this configuration failed "
+        f"at {_when(failed['at'])} ({failed.get('failures', 1)} time(s))"
+    )
+    retry_at = float(failed.get("retry_at", 0.0))
+    if seen.now is not None and seen.now < retry_at:
+        return _InFlight(
+            f"{said}; deploying it again after {_when(retry_at)} "
+            "(a change to the desired configuration deploys at once)",
+            wait=True,
+        )
+    return _InFlight(f"{said}; its backoff is over, deploying it again")
+
+
+def _since(seen: SeenLane, facts: Mapping[str, Any]) -> float:
+    return 0.0 if seen.now is None else seen.now - float(facts.get("at", 0.0))
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(float(at), UTC).isoformat(timespec="seconds")
 
 
 def _health_checks(lane: ProductLane) -> list[dict[str, Any]]:

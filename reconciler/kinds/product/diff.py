@@ -33,7 +33,11 @@ def diff_product_lane(
     desired: ProductLane | None,
     observed: ObservedProductLane,
     secrets: SecretFacts,
+    *,
+    now: float | None = None,
 ) -> LaneDiff:
+    """`now` (the runtime's clock) says whether a failed deploy's backoff is over; without
+    it, it is."""
     result = LaneDiff(lane=lane_name)
     if desired is None:
         _removed_lane(lane_name, observed, result)
@@ -76,7 +80,7 @@ def diff_product_lane(
             f"{lane_name}: owned {observed.vanished.object_type} {observed.vanished.object_id} "
             "was deleted outside Setpoint; it will be created again"
         )
-    _converge_lane(desired, observed, secrets, result)
+    _converge_lane(SeenLane(desired, observed, secrets, now), result)
     return result
 
 
@@ -108,10 +112,7 @@ def _removed_lane(lane_name: str, observed: ObservedProductLane, result: LaneDif
     )
 
 
-def _converge_lane(
-    lane: ProductLane, observed: ObservedProductLane, secrets: SecretFacts, result: LaneDiff
-) -> None:
-    seen = SeenLane(lane, observed, secrets)
+def _converge_lane(seen: SeenLane, result: LaneDiff) -> None:
     deploy_reasons = [reason for rule in _RULES if (reason := rule(seen, result)) is not None]
     deploy_rule(seen, deploy_reasons, result)
     deploys = any(action.op == Op.deploy for action in result.actions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,16 +14,17 @@ from providers.dokploy.deploy import deploy_and_wait
 from providers.dokploy.ensure import ProjectIndex
 from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import (
+    DeployQueued,
     DokployAnswerLost,
     DokployError,
     DokployNotFound,
     DokployTimeout,
 )
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
-from reconciler.core.plans import Action
+from reconciler.core.plans import Action, BlockerType
 from reconciler.errors import ActionFailed, SecretUnavailable
 from reconciler.kinds.product.ops import DOKPLOY, Op
-from reconciler.kinds.product.rule_input import environment_key, project_key
+from reconciler.kinds.product.rule_input import deploy_title, environment_key, project_key
 from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
 from reconciler.runtime import HealthProbe
 from reconciler.secret_values import StoreReader, fingerprint, resolve
@@ -45,6 +47,8 @@ class ProductExecutor:
     store: StoreReader | None = None
     poll_interval: float = 1.0
     health_backoff: float = 30.0  # seconds before a failed health check is run again
+    deploy_backoff: float = 60.0  # seconds before a failed deploy's configuration is retried
+    clock: Callable[[], float] = time.time  # the runtime's clock
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
     # One executor runs one apply: its creates share one project listing, not one each.
     projects: ProjectIndex = field(init=False)
@@ -216,27 +220,77 @@ class ProductExecutor:
     # -- deploy and delete -----------------------------------------------------------------
 
     async def _deploy(self, action: Action) -> Done | Retry:
+        """Deploy (or await a deploy of this configuration asked for earlier), holding one of
+        the Dokploy server's build slots, so the timeout runs only while the build does."""
         kind, service_id = self._service(action)
-        deployment = await deploy_and_wait(
-            self.client,
-            **strategy_for(kind).deploy_target(service_id),
-            timeout=float(action.params["timeout_seconds"]),
-            poll_interval=self.poll_interval,
-            title=f"setpoint {action.lane} {action.id}",
-            # A service the plan did not see was created by this apply: it has no deployments
-            # yet, so they need not be listed before deploying.
-            never_deployed=not action.params["service"].get("id"),
-        )
+        p = action.params
+        ref = ObjectRef(DOKPLOY, kind, service_id)
+        waiting: Mapping[str, Any] = p.get("await") or {}
+        timeout = float(p["timeout_seconds"])
+        async with self.client.build_slots(p.get("server_id")):
+            asked_at = float(waiting.get("at", self.clock()))
+            try:
+                deployment = await deploy_and_wait(
+                    self.client,
+                    **strategy_for(kind).deploy_target(service_id),
+                    timeout=timeout,
+                    queue_timeout=timeout,
+                    poll_interval=self.poll_interval,
+                    title=deploy_title(action.lane, p["config_hash"]),
+                    # A service the plan did not see was created by this apply: it has no
+                    # deployments yet, so they need not be listed before deploying.
+                    never_deployed=not p["service"].get("id"),
+                    ask=not waiting,
+                    deployment_id=waiting.get("deployment_id"),
+                )
+            except DeployQueued as exc:
+                asked = {"config_hash": p["config_hash"], "at": asked_at}
+                return Retry(
+                    after=self.poll_interval,
+                    reason=f"queued: {exc}; awaited by the next attempt, not asked for again",
+                    facts=(Facts(ref, {"deploy_asked": asked}),),
+                )
+        if deployment.status != "done":
+            return self._deploy_failed(action, ref, deployment.deployment_id, deployment.status)
         outputs: dict[str, Any] = {
             "deployment_id": deployment.deployment_id,
             "status": deployment.status,
         }
-        if deployment.status != "done":
-            raise ActionFailed(f"deployment {deployment.deployment_id} ended {deployment.status}")
         # The deployment runs this configuration whatever its health: recorded either way,
         # so a failing check is checked again later, never answered with the same deploy.
-        ran = {"deployed_config_hash": action.params["config_hash"]}
-        return await self._health(action, ObjectRef(DOKPLOY, kind, service_id), ran, outputs)
+        ran = {
+            "deployed_config_hash": p["config_hash"],
+            "deploy_failed": None,
+            "deploy_asked": None,
+        }
+        return await self._health(action, ref, ran, outputs)
+
+    def _deploy_failed(
+        self, action: Action, ref: ObjectRef, deployment_id: str, status: str
+    ) -> Retry:
+        """DeployFailed: the lane waits out a backoff before this configuration is deployed
+        again (a new configuration deploys at once); the failure is the lane's state."""
+        failures = int(action.params.get("deploy_failures", 0)) + 1
+        after = min(self.deploy_backoff * 2 ** (failures - 1), _MAX_HEALTH_BACKOFF)
+        now = self.clock()
+        failed = {
+            "config_hash": action.params["config_hash"],
+            "deployment_id": deployment_id,
+            "status": status,
+            "at": now,
+            "failures": failures,
+            "retry_at": now + after,
+        }
+        return Retry(
+            after=after,
+            reason=(
+                f"DeployFailed: deployment {deployment_id} ended {status} ({failures} time(s)); "
+                f"this configuration is deployed again in {after:g}s, a new one at once"
+            ),
+            facts=(Facts(ref, {"deploy_failed": failed, "deploy_asked": None}),),
+            stalled=True,
+            stalled_as=BlockerType.deploy_failed,
+        )
 
     async def _check_health(self, action: Action) -> Done | Retry:
         kind, service_id = self._service(action)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -51,6 +52,8 @@ class ProductKind:
     store: StoreReader | None = None
     name: str = KIND
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
+    # The runtime's clock at the pass: a failed deploy's backoff is over, or not yet.
+    now: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
         desired = {lane.lane: lane for lane in self.desired_lanes()}
@@ -121,6 +124,8 @@ class ProductKind:
             store=self.store,
             poll_interval=runtime.settings.deploy_poll_seconds,
             health_backoff=runtime.settings.health_backoff_seconds,
+            deploy_backoff=runtime.settings.deploy_failed_backoff_seconds,
+            clock=runtime.clock,
         )
 
     async def observe(self, lanes: Sequence[str]) -> Observation:
@@ -148,7 +153,7 @@ class ProductKind:
                     for problem in problems
                 ],
             )
-        return diff_product_lane(lane, desired, observed, facts)
+        return diff_product_lane(lane, desired, observed, facts, now=self.now)
 
     def secret_facts(self, desired: ProductLane | None) -> tuple[SecretFacts, list[str]]:
         fingerprints: dict[str, str] = {}

@@ -61,6 +61,7 @@ def service_from(detail: Application | Compose) -> ObservedService:
             domains=tuple(_domains(detail)),
             latest_deployment=latest.status if latest else None,
             latest_deployment_id=latest.deployment_id if latest else None,
+            latest_deployment_title=latest.title if latest else None,
             server_id=detail.server_id,
         )
     return ObservedService(

@@ -38,6 +38,7 @@ class ObservedService:
     latest_deployment: str | None  # status of the newest deployment, None if never deployed
     server_id: str | None = None
     latest_deployment_id: str | None = None
+    latest_deployment_title: str | None = None
 
     def fingerprint_fields(self) -> dict[str, Any]:
         return {
@@ -72,6 +73,13 @@ class ServiceFacts:
     # The health of that deployment, kept apart from it: {"config_hash", "ok", "failures",
     # "check", "reason"}. A failing check is checked again with backoff, never redeployed.
     health: Mapping[str, Any] | None = None
+    # A deploy that ended error: {"config_hash", "deployment_id", "at", "failures",
+    # "retry_at"} (times from the runtime's clock). DeployFailed: the same configuration is
+    # deployed again only after `retry_at`; a new configuration at once.
+    deploy_failed: Mapping[str, Any] | None = None
+    # A deploy asked for whose build had not started when its worker stopped waiting:
+    # {"config_hash", "at"}. Awaited by the next plan, not asked for again.
+    deploy_asked: Mapping[str, Any] | None = None
 
     @classmethod
     def of(cls, owned: Owned | None) -> ServiceFacts:
@@ -81,6 +89,8 @@ class ServiceFacts:
             plain_env_keys=tuple(facts.get("plain_env_keys", ())),
             deployed_config_hash=facts.get("deployed_config_hash"),
             health=facts.get("health"),
+            deploy_failed=facts.get("deploy_failed"),
+            deploy_asked=facts.get("deploy_asked"),
         )
 
 

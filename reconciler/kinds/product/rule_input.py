@@ -41,6 +41,13 @@ def service_key(lane: str) -> str:
     return f"service:{lane}"
 
 
+def deploy_title(lane: str, config_hash: str) -> str:
+    """The title Setpoint gives a deploy: the lane and the configuration it was asked for,
+    so a deploy in flight when its worker died is found again in Dokploy by the next plan
+    (and awaited, not asked for again). A salted fingerprint, never a value."""
+    return f"setpoint {lane} config {config_hash[:16]}"
+
+
 def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
     """What the running service is built from; a change here needs a deploy to take effect."""
     fields: dict[str, Any] = {
@@ -68,6 +75,7 @@ class SeenLane:
     desired: ProductLane
     observed: ObservedProductLane
     secrets: SecretFacts
+    now: float | None = None  # the runtime's clock; None: every backoff is over
 
     @property
     def service(self) -> ObservedService | None:

@@ -18,7 +18,12 @@ from providers.dokploy.ensure import (
     ensure_environment,
     ensure_project,
 )
-from providers.dokploy.errors import DeployTimeout, DokployTimeout, DokployTransientError
+from providers.dokploy.errors import (
+    DeployQueued,
+    DeployTimeout,
+    DokployTimeout,
+    DokployTransientError,
+)
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
 from tests.providers.dokploy.fixtures import make_client
 
@@ -199,12 +204,12 @@ async def test_deploy_answer_lost_is_still_tracked_not_redeployed(
     assert len(emulator.state.deployments(app_id)) == 1
 
 
-async def test_deploy_that_never_starts_times_out(
+async def test_deploy_that_never_starts_is_reported_queued_not_timed_out(
     fast_client: DokployClient, emulator: Emulator
 ) -> None:
     _, app_id = await _app_with_image(fast_client)
     emulator.faults.timeout("application.deploy", seconds=5, when="before", count=1)
-    with pytest.raises(DeployTimeout, match="no new deployment"):
+    with pytest.raises(DeployQueued, match="still queued"):
         await deploy_and_wait(fast_client, application_id=app_id, timeout=0.3, poll_interval=0.02)
 
 
@@ -284,7 +289,7 @@ async def test_a_never_deployed_service_is_not_listed_first_and_only_its_title_c
     assert _polls(fast_client)[:2] == ["application.deploy", "application.deploy"]  # no read
     # Ours is lost before Dokploy queues it: their finished deployment is not taken for ours.
     emulator.faults.timeout("application.deploy", seconds=5, when="before", count=1)
-    with pytest.raises(DeployTimeout, match="no new deployment"):
+    with pytest.raises(DeployQueued, match="still queued"):
         await deploy_and_wait(
             fast_client,
             application_id=app_id,
