@@ -116,9 +116,9 @@ def _converge_lane(seen: SeenLane, result: LaneDiff) -> None:
     deploy_reasons = [reason for rule in _RULES if (reason := rule(seen, result)) is not None]
     deploy_rule(seen, deploy_reasons, result)
     deploys = any(action.op == Op.deploy for action in result.actions)
-    if deploys and not lane.health_checks:
+    if deploys and not seen.desired.health_checks:
         result.notes.append(
-            f"{lane.lane}: not verified: no health check (the deploy is not checked; add "
+            f"{seen.desired.lane}: not verified: no health check (the deploy is not checked; add "
             "healthChecks to the lane)"
         )
 
