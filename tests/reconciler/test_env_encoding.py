@@ -1,10 +1,13 @@
-"""Env that means what the operator wrote (invariant 16)."""
+"""Env that means what the operator wrote (invariant 16), and env writes that leave alone
+what Setpoint does not own (build settings of an adopted service)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from providers.dokploy.emulator import Emulator
+from providers.dokploy.envfile import parse
+from reconciler.core.adoption import adopt
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
@@ -80,3 +83,32 @@ async def test_a_secret_dokploy_would_change_blocks_its_lanes_by_key_not_value(
     assert all("DATABASE_URL" in b.message and "${{" in b.message for b in refused)
     assert value not in plan.model_dump_json() and "pw@db" not in plan.model_dump_json()
     assert [a for a in plan.actions if a.op == Op.set_env] == []
+
+
+async def test_an_env_change_keeps_an_adopted_services_build_settings(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.yaml").write_text(NOTES)
+    store_fleet(runtime.engine, tmp_path)
+    client = dokploy(runtime)
+    created = await client.project_create("notes")
+    app = await client.application_create("notes-testing", created.environment.environment_id)
+    await client.application_save_docker_provider(app.application_id, docker_image="nginx:1")
+    await client.application_save_environment(
+        app.application_id,
+        "KEEP=me\n",
+        build_args="NODE_ENV=production",
+        build_secrets="NPM_TOKEN=not-a-real-token",
+        create_env_file=False,
+    )
+    await adopt(runtime, LANE, "application", app.application_id, record=True)
+    plan = await compute_plan(runtime, [LANE])
+    assert Op.set_env in [a.op for a in plan.actions]
+    assert (await apply_plan(runtime, plan.plan_id)).ok
+    after = await client.application_one(app.application_id)
+    assert parse(after.env) == {"KEEP": "me", **WANTED}
+    assert (after.build_args, after.build_secrets, after.create_env_file) == (
+        "NODE_ENV=production",
+        "NPM_TOKEN=not-a-real-token",
+        False,
+    )

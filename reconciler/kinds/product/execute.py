@@ -186,9 +186,9 @@ class ProductExecutor:
         service = strategy_for(kind)
         # Read now, although the plan saw the env: keys Setpoint does not manage must survive
         # the save, and the plan holds only fingerprints of values, never the values.
-        current = (await service.read(self.client, service_id)).env
-        text = merge_env(current, owned, action.params["remove"])
-        await service.save_env(self.client, service_id, text)
+        current = await service.read(self.client, service_id)
+        text = merge_env(current.env, owned, action.params["remove"])
+        await service.save_env(self.client, current, text)
         facts = Facts(
             ObjectRef(DOKPLOY, kind, service_id),
             {"managed_env_keys": sorted(owned), "plain_env_keys": sorted(action.params["plain"])},
