@@ -31,7 +31,13 @@ def web_url_for(api_url: str) -> str:
 class GitHubConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SETPOINT_GITHUB_", extra="ignore")
 
-    api_url: str = Field(default="https://api.github.com", description="GitHub REST API base URL")
+    api_url: str = Field(
+        default="https://api.github.com",
+        description=(
+            "GitHub REST API base URL (GitHub Enterprise Server: `https://HOST/api/v3`; "
+            "runners then register at `https://HOST/...`)"
+        ),
+    )
     token: SecretStr | None = Field(
         default=None,
         description=(
