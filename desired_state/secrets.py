@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import model_validator
 
 from desired_state.base import SpecModel
+from desired_state.dotenv import carry_problem
 from desired_state.rules import Problem, raise_rules, secret_ref_rules
 
 _SECRET_KEY_NAME = re.compile(
@@ -98,6 +99,7 @@ def _name_rules(env: Mapping[str, Any]) -> Iterator[Problem]:
 def env_rules(env: Mapping[str, Any], not_secret: frozenset[str]) -> Iterator[Problem]:
     """Every plain env entry that is badly named or looks like a secret, at its key."""
     yield from _name_rules(env)
+    yield from carry_rules(env)
     for key, value in env.items():
         reason = secret_reason(key, value) if isinstance(value, str) else None
         if reason is None or key in not_secret:
@@ -111,6 +113,15 @@ def env_rules(env: Mapping[str, Any], not_secret: frozenset[str]) -> Iterator[Pr
                 f"if it is not a secret, list {key} in the annotation `{NOT_SECRET_ANNOTATION}`"
             ),
         )
+
+
+def carry_rules(env: Mapping[str, Any]) -> Iterator[Problem]:
+    """Every value Dokploy's env parser would not give back as written, at its key
+    (invariant 16); the reason names what the value holds, never the value."""
+    for key, value in env.items():
+        problem = carry_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            yield (key,), f"env {key} cannot be written to Dokploy unchanged: {problem}"
 
 
 def not_secret_keys(annotations: Any) -> frozenset[str]:

@@ -122,6 +122,11 @@ def test_the_rules_see_every_room() -> None:
             lambda m: within(m, "reconciler"),
         ),
         (
+            "providers take from desired state only the env text grammar (invariant 16)",
+            ("providers",),
+            lambda m: within(m, "desired_state") and not within(m, "desired_state.dotenv"),
+        ),
+        (
             "desired state imports neither providers nor the reconciler",
             ("desired_state",),
             lambda m: within(m, "reconciler") or within(m, "providers"),

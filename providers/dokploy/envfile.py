@@ -1,8 +1,12 @@
-"""Dokploy env text (`KEY=VALUE` lines) as an ordered document.
+"""Dokploy env text (`KEY=VALUE` pairs) as an ordered document.
 
 Operators edit env in Dokploy's UI too, so we change only the keys we own and keep every
-other line (comments, blank lines, unknown keys, their order and spelling) byte for byte.
-Values are secrets: no repr or str here ever shows one.
+other line (comments, blank lines, unknown keys, their order and spelling) as it was; text
+with `\r\n` line ends comes back with `\n` ones (Dokploy's parser reads both the same).
+Text is read as Dokploy reads it at deploy (npm `dotenv` 16.4.5, `desired_state.dotenv`), so
+what a plan compares is what the service gets, and a value is written in the one spelling
+that parser gives back unchanged; a value no spelling carries is refused by key
+(invariant 16). Values are secrets: no repr or str here ever shows one.
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=(.*)$")
+from desired_state.dotenv import UncarriableValue, encode_value, normalize_newlines, pairs
+
 _VALID_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-_NEEDS_QUOTES = re.compile(r"[\s#\"'\\]")
 
 
 @dataclass(frozen=True)
 class EnvLine:
-    """One line. `key` is None for comments, blanks and lines we cannot parse."""
+    """One pair (its lines: a quoted value may span several), or one other line.
+
+    `key` is None for comments, blanks and lines the parser finds no pair in.
+    """
 
     raw: str
     key: str | None = None
@@ -28,47 +35,24 @@ class EnvLine:
         return f"EnvLine(key={self.key!r})" if self.key else "EnvLine(<non-pair>)"
 
 
-def _unquote(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] == "'":
-        return text[1:-1]
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        inner = text[1:-1]
-        out: list[str] = []
-        i = 0
-        while i < len(inner):
-            ch = inner[i]
-            if ch == "\\" and i + 1 < len(inner):
-                nxt = inner[i + 1]
-                out.append({"n": "\n", "r": "\r", "t": "\t"}.get(nxt, nxt))
-                i += 2
-                continue
-            out.append(ch)
-            i += 1
-        return "".join(out)
-    return text
-
-
 def quote_value(value: str) -> str:
-    """Render a value so that parsing the line gives it back unchanged."""
-    if not _NEEDS_QUOTES.search(value):
-        return value
-    escaped = (
-        value.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
-    return f'"{escaped}"'
+    """Render a value so that Dokploy's parser gives it back unchanged.
+
+    Raises `UncarriableValue` (a ValueError naming the reason, never the value) when no
+    spelling does; desired state refuses such values before this is reached.
+    """
+    return encode_value(value)
 
 
 def render_pair(key: str, value: str) -> str:
-    return f"{key}={quote_value(value)}"
+    try:
+        return f"{key}={quote_value(value)}"
+    except UncarriableValue as exc:
+        raise UncarriableValue(f"env {key}: {exc}") from None
 
 
 class EnvFile:
-    """Parsed env text. Later duplicates of a key win, as in Docker's env-file handling."""
+    """Parsed env text. Later duplicates of a key win, as in dotenv."""
 
     def __init__(self, lines: list[EnvLine], trailing_newline: bool) -> None:
         self.lines = lines
@@ -76,17 +60,21 @@ class EnvFile:
 
     @classmethod
     def parse(cls, text: str | None) -> EnvFile:
-        text = text or ""
+        text = normalize_newlines(text or "")
         trailing = text.endswith("\n")
         body = text[:-1] if trailing else text
         lines: list[EnvLine] = []
-        if body or trailing:
-            for raw in body.split("\n"):
-                match = _KEY.match(raw)
-                if match and not raw.lstrip().startswith("#"):
-                    lines.append(EnvLine(raw, match.group(1), _unquote(match.group(2))))
-                else:
-                    lines.append(EnvLine(raw))
+        at = 0  # the start of the first line not yet taken
+        for pair in pairs(body):
+            first = body.rfind("\n", 0, pair.key_start) + 1
+            last = body.find("\n", pair.end)
+            last = len(body) if last == -1 else last
+            if first > at:
+                lines.extend(EnvLine(raw) for raw in body[at : first - 1].split("\n"))
+            lines.append(EnvLine(body[first:last], pair.key, pair.value))
+            at = last + 1
+        if at <= len(body) and (body or trailing):
+            lines.extend(EnvLine(raw) for raw in body[at:].split("\n"))
         return cls(lines, trailing)
 
     def render(self) -> str:
@@ -112,7 +100,7 @@ class EnvFile:
 
 
 def parse(text: str | None) -> dict[str, str]:
-    """The effective `KEY -> value` mapping of env text."""
+    """The effective `KEY -> value` mapping of env text, as Dokploy's parser reads it."""
     return EnvFile.parse(text).as_dict()
 
 

@@ -68,6 +68,9 @@ class Application(DokployModel):
     # Env text holds secret values: excluded from repr so a logged model cannot leak them.
     env: str | None = Field(default=None, repr=False)
     build_args: str | None = Field(default=None, repr=False)
+    build_secrets: str | None = Field(default=None, repr=False)
+    # None: the answer did not say (a nested projection); Dokploy's default is true.
+    create_env_file: bool | None = None
     application_status: str | None = None
     server_id: str | None = None
     replicas: int | None = None
@@ -86,6 +89,7 @@ class Compose(DokployModel):
     compose_type: str | None = None
     compose_file: str | None = Field(default=None, repr=False)
     env: str | None = Field(default=None, repr=False)
+    create_env_file: bool | None = None
     compose_status: str | None = None
     server_id: str | None = None
     created_at: str | None = None

@@ -21,6 +21,7 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
+from providers.github.config import web_url_for
 from providers.github.errors import (
     GitHubConflict,
     GitHubError,
@@ -101,6 +102,11 @@ class GitHubApi:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={str(self._base)!r})"
+
+    @property
+    def web_url(self) -> str:
+        """The web address of this GitHub (`https://github.com`, or an Enterprise host)."""
+        return web_url_for(str(self._base))
 
     async def __aenter__(self) -> GitHubApi:
         return self

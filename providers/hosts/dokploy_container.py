@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.ensure import ProjectIndex, ensure_application
+from providers.dokploy.envfile import render_pair
 from providers.dokploy.errors import DokployError, DokployNotFound
 from providers.dokploy.models import Application, Environment
 from providers.hosts.base import ProcessState, RunnerLaunch, RunnerProcess
@@ -42,21 +43,23 @@ def runner_env(launch: RunnerLaunch) -> str:
     secret = launch.registration.reveal()
     if "\n" in secret or "\r" in secret:
         raise ValueError("a registration secret never spans lines")
-    lines = [
-        f"SETPOINT_RUNNER_NAME={launch.name}",
-        f"SETPOINT_RUNNER_LANE={launch.lane}",
-        f"SETPOINT_RUNNER_POOL={launch.pool}",
+    pairs = [
+        ("SETPOINT_RUNNER_NAME", launch.name),
+        ("SETPOINT_RUNNER_LANE", launch.lane),
+        ("SETPOINT_RUNNER_POOL", launch.pool),
     ]
     if launch.jit:
-        lines.append(f"{ENV_JIT_CONFIG}={secret}")
+        pairs.append((ENV_JIT_CONFIG, secret))
     else:
-        lines += [
-            f"{ENV_URL}={launch.github_url}",
-            f"{ENV_TOKEN}={secret}",
-            f"{ENV_NAME}={launch.name}",
-            f"{ENV_LABELS}={','.join(launch.labels)}",
-            f"{ENV_EPHEMERAL}={'true' if launch.ephemeral else 'false'}",
+        pairs += [
+            (ENV_URL, launch.github_url),
+            (ENV_TOKEN, secret),
+            (ENV_NAME, launch.name),
+            (ENV_LABELS, ",".join(launch.labels)),
+            (ENV_EPHEMERAL, "true" if launch.ephemeral else "false"),
         ]
+    # Spelled as Dokploy's parser reads it back (a label may hold `#` or quotes).
+    lines = [render_pair(key, value) for key, value in pairs]
     return "\n".join(lines) + "\n"
 
 

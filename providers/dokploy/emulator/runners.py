@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Protocol
+from urllib.parse import urlsplit
+
+from desired_state.dotenv import parse
 
 JIT_KEY = "ACTIONS_RUNNER_INPUT_JITCONFIG"
 TOKEN_KEY = "ACTIONS_RUNNER_INPUT_TOKEN"  # noqa: S105 -- a variable name, not a value
-GITHUB_PREFIX = "https://github.com/"
 
 
 class RunnerLinkLike(Protocol):
@@ -32,12 +34,13 @@ class RunnerLinkLike(Protocol):
 
 
 def _parsed(env: str | None) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in (env or "").splitlines() if "=" in line)
-    return {key.strip(): value.strip() for key, value in pairs}
+    return parse(env)  # as Dokploy hands env text to the container
 
 
 def _runner_scope(values: dict[str, str]) -> str:
-    return values.get("ACTIONS_RUNNER_INPUT_URL", "").removeprefix(GITHUB_PREFIX).strip("/")
+    """`https://github.com/OWNER/REPO` -> `OWNER/REPO`, from any GitHub (Enterprise) host."""
+    url = values.get("ACTIONS_RUNNER_INPUT_URL", "")
+    return urlsplit(url).path.strip("/") if "://" in url else url.strip("/")
 
 
 def runner_started(link: RunnerLinkLike | None, env: str | None) -> None:

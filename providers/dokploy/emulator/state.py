@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from providers.dokploy.emulator.deploy_env import deployed_env
 from providers.dokploy.emulator.faults import FaultController
 from providers.dokploy.emulator.runners import RunnerLinkLike, runner_started
 
@@ -53,6 +54,9 @@ class Live:
     """What a service runs now: set by the last successful deploy, not by saved config."""
 
     env: str | None = None
+    # What its containers got from `env` (dotenv's parse, references resolved): values are
+    # secrets, so never in a repr.
+    container_env: dict[str, str] | None = field(default=None, repr=False)
     docker_image: str | None = None
     compose_file: str | None = None
     routes: list[dict[str, Any]] = field(default_factory=list)
@@ -148,11 +152,13 @@ class EmulatorState:
         start = max(self.now(), self._queue_free_at.get(lane, 0.0))
         self._queue_free_at[lane] = start + self.build_seconds
         stuck = self.faults.build_is_stuck(service_id)
-        problem = self._build_problem(kind, row)
+        container_env, env_problem = deployed_env(self.projects, self.environments, row)
+        problem = self._build_problem(kind, row) or env_problem
         failing = self.faults.take_failing_deploy(service_id)
         outcome: Literal["done", "error"] = "error" if problem or failing else "done"
         applies = {
             "env": row.get("env"),
+            "container_env": container_env,
             "docker_image": row.get("dockerImage"),
             "compose_file": row.get("composeFile"),
             "replicas": row.get("replicas") if kind == "application" else None,
@@ -238,6 +244,7 @@ class EmulatorState:
     def _apply(self, service_id: str, kind: ServiceKind, applies: dict[str, Any]) -> None:
         live = self.live.setdefault(service_id, Live())
         live.env = applies["env"]
+        live.container_env = applies["container_env"]
         live.docker_image = applies["docker_image"]
         live.compose_file = applies["compose_file"]
         live.replicas = applies["replicas"]

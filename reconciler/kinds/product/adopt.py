@@ -48,7 +48,7 @@ async def preview_adoption(
     service = service_from(await _read(kind.client, service_type, service_id))
     facts, problems = kind.secret_facts(desired)
     if problems:
-        raise AdoptionRefused("; ".join(problems))
+        raise AdoptionRefused("; ".join(problem.message for problem in problems))
     present = set(parse_env(service.env_text))
     # Assume the running deployment reflects the service's saved configuration: if that
     # matches the lane, adoption owes no deploy; if not, the config changes plan one anyway.

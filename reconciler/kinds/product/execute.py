@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from desired_state.dotenv import carry_problem
 from desired_state.secrets import SecretRef
 from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
@@ -24,7 +25,12 @@ from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action, BlockerType
 from reconciler.errors import ActionFailed, SecretUnavailable
 from reconciler.kinds.product.ops import DOKPLOY, Op
-from reconciler.kinds.product.rule_input import deploy_title, environment_key, project_key
+from reconciler.kinds.product.rule_input import (
+    deploy_title,
+    environment_key,
+    project_key,
+    uncarried_secret,
+)
 from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
 from reconciler.runtime import HealthProbe
 from reconciler.secret_values import StoreReader, fingerprint, resolve
@@ -182,13 +188,16 @@ class ProductExecutor:
                 raise ActionFailed(f"{key}: {exc}") from None
             if fingerprint(self.salt, value) != action.params["secret_fingerprints"].get(key):
                 raise ActionFailed(f"secret {key} changed since the plan was computed; plan again")
+            uncarried = carry_problem(value.reveal())
+            if uncarried is not None:  # planned before a check that refuses it now
+                raise ActionFailed(uncarried_secret(key, uncarried))
             owned[key] = value.reveal()
         service = strategy_for(kind)
         # Read now, although the plan saw the env: keys Setpoint does not manage must survive
         # the save, and the plan holds only fingerprints of values, never the values.
-        current = (await service.read(self.client, service_id)).env
-        text = merge_env(current, owned, action.params["remove"])
-        await service.save_env(self.client, service_id, text)
+        current = await service.read(self.client, service_id)
+        text = merge_env(current.env, owned, action.params["remove"])
+        await service.save_env(self.client, current, text)
         facts = Facts(
             ObjectRef(DOKPLOY, kind, service_id),
             {"managed_env_keys": sorted(owned), "plain_env_keys": sorted(action.params["plain"])},

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from desired_state.dotenv import carry_problem
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError, DokployForbidden, DokployUnauthorized
 from reconciler.core.inventory import Owned, OwnershipSnapshot
@@ -36,7 +37,7 @@ from reconciler.kinds.product.observe import ProductObserver
 from reconciler.kinds.product.observed import ObservedProductLane, owned_service
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
-from reconciler.kinds.product.rule_input import SecretFacts
+from reconciler.kinds.product.rule_input import SecretFacts, SecretProblem, uncarried_secret
 from reconciler.runtime import Runtime
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
@@ -149,20 +150,27 @@ class ProductKind:
             return LaneDiff(
                 lane=lane,
                 blockers=[
-                    Blocker(type=BlockerType.preflight_failed, lane=lane, message=problem)
+                    Blocker(type=problem.type, lane=lane, message=problem.message)
                     for problem in problems
                 ],
             )
         return diff_product_lane(lane, desired, observed, facts, now=self.now)
 
-    def secret_facts(self, desired: ProductLane | None) -> tuple[SecretFacts, list[str]]:
+    def secret_facts(self, desired: ProductLane | None) -> tuple[SecretFacts, list[SecretProblem]]:
         fingerprints: dict[str, str] = {}
-        problems: list[str] = []
+        problems: list[SecretProblem] = []
         for key, ref in sorted((desired.secrets if desired else {}).items()):
             try:
-                fingerprints[key] = fingerprint(
-                    self.salt, resolve(ref, environ=self.environ, store=self.store)
-                )
+                value = resolve(ref, environ=self.environ, store=self.store)
             except SecretUnavailable as exc:
-                problems.append(f"{key}: {exc}")
+                problems.append(SecretProblem(BlockerType.preflight_failed, f"{key}: {exc}"))
+                continue
+            fingerprints[key] = fingerprint(self.salt, value)
+            uncarried = carry_problem(value.reveal())
+            if uncarried is not None:
+                problems.append(
+                    SecretProblem(
+                        BlockerType.invalid_desired_state, uncarried_secret(key, uncarried)
+                    )
+                )
         return SecretFacts(salt=self.salt, desired=fingerprints), problems

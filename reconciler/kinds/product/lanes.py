@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from desired_state.document import Document
+from desired_state.dotenv import carry_problem
 from desired_state.product import ProductSpec
 from desired_state.secrets import SecretRef
 from reconciler.core.plans import lane_key
@@ -148,6 +149,12 @@ def _problems(
     overlap = sorted(set(env) & set(secrets))
     if overlap:
         problems.append(f"{', '.join(overlap)} set both in env and in secrets")
+    uncarried = sorted(key for key, value in env.items() if carry_problem(value) is not None)
+    if uncarried:
+        problems.append(
+            f"env {', '.join(uncarried)} cannot be written to Dokploy unchanged "
+            "(`setpoint validate` says why)"
+        )
     if unchecked:
         # Never dropped: a check that cannot run must not let a deploy pass unchecked.
         problems.append(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.plans import Change, object_fingerprint
+from reconciler.core.plans import BlockerType, Change, object_fingerprint
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.observed import (
@@ -27,6 +27,22 @@ class SecretFacts:
 
     salt: str
     desired: Mapping[str, str]  # key -> fingerprint of the value the reference resolves to
+
+
+@dataclass(frozen=True)
+class SecretProblem:
+    """Why a lane's secret cannot be used: its source cannot be read (time may mend it), or
+    its value cannot be written to Dokploy unchanged (the operator must change it)."""
+
+    type: BlockerType
+    message: str  # names the key and the source, never the value
+
+
+def uncarried_secret(key: str, reason: str) -> str:
+    return (
+        f"secret {key}: the value its source holds cannot be written to Dokploy unchanged: "
+        f"{reason}; change the secret's value"
+    )
 
 
 def project_key(project: str) -> str:

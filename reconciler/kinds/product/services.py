@@ -45,7 +45,12 @@ class ServiceStrategy:
     async def read(self, client: DokployClient, service_id: str) -> Application | Compose:
         raise NotImplementedError
 
-    async def save_env(self, client: DokployClient, service_id: str, text: str) -> None:
+    async def save_env(
+        self, client: DokployClient, current: Application | Compose, text: str
+    ) -> None:
+        """Save env text into the service as read just before (`current`): whatever else
+        `saveEnvironment` sets (build args, build secrets, the env-file flag) is sent back as
+        it was read, so an operator's build settings survive an env change."""
         raise NotImplementedError
 
     async def delete(self, client: DokployClient, service_id: str) -> None:
@@ -82,8 +87,17 @@ class _ApplicationService(ServiceStrategy):
     async def read(self, client: DokployClient, service_id: str) -> Application:
         return await client.application_one(service_id)
 
-    async def save_env(self, client: DokployClient, service_id: str, text: str) -> None:
-        await client.application_save_environment(service_id, text)
+    async def save_env(
+        self, client: DokployClient, current: Application | Compose, text: str
+    ) -> None:
+        assert isinstance(current, Application)
+        await client.application_save_environment(
+            current.application_id,
+            text,
+            build_args=current.build_args,
+            build_secrets=current.build_secrets,
+            create_env_file=_env_file_flag(current.create_env_file),
+        )
 
     async def delete(self, client: DokployClient, service_id: str) -> None:
         await client.application_delete(service_id)
@@ -115,8 +129,13 @@ class _ComposeService(ServiceStrategy):
     async def read(self, client: DokployClient, service_id: str) -> Compose:
         return await client.compose_one(service_id)
 
-    async def save_env(self, client: DokployClient, service_id: str, text: str) -> None:
-        await client.compose_save_environment(service_id, text)
+    async def save_env(
+        self, client: DokployClient, current: Application | Compose, text: str
+    ) -> None:
+        assert isinstance(current, Compose)
+        await client.compose_save_environment(
+            current.compose_id, text, create_env_file=_env_file_flag(current.create_env_file)
+        )
 
     async def delete(self, client: DokployClient, service_id: str) -> None:
         await client.compose_delete(service_id)
@@ -124,6 +143,10 @@ class _ComposeService(ServiceStrategy):
     def domain_target(self, service_id: str, service_name: str | None) -> dict[str, Any]:
         # A compose domain also names the compose service it routes to.
         return {"compose_id": service_id, "service_name": service_name}
+
+
+def _env_file_flag(observed: bool | None) -> bool:
+    return True if observed is None else observed  # Dokploy's default when it did not say
 
 
 APPLICATION: ServiceStrategy = _ApplicationService()

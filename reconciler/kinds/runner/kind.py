@@ -52,7 +52,7 @@ class RunnerKind:
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: RUNNER_OPS)
 
     def __post_init__(self) -> None:
-        self.pools = pools_of(self.fleet)
+        self.pools = pools_of(self.fleet, self.github.web_url)
         self.desired = runner_lanes(self.pools)
         self.removed = sorted(self.owned.lanes_of_kind(self.name) - set(self.desired))
         hosts = {d.name: d.spec for d in self.fleet.of_kind("Host") if isinstance(d.spec, HostSpec)}

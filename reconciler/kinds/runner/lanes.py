@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from desired_state.host import HostSpec
 from desired_state.runner_pool import RunnerPoolSpec
+from providers.github.config import PUBLIC_WEB_URL
 from reconciler.core.plans import lane_key, name_of_lane
 from reconciler.fleet import DesiredFleet
 
@@ -36,6 +37,8 @@ class PoolView:
     spec: RunnerPoolSpec
     generation: int
     host: HostSpec | None
+    # The GitHub the runners register with, from the configured API URL (Enterprise too).
+    web_url: str = PUBLIC_WEB_URL
 
     @property
     def scope(self) -> str:
@@ -57,7 +60,7 @@ class PoolView:
 
     @property
     def github_url(self) -> str:
-        return f"https://github.com/{self.scope}"
+        return f"{self.web_url}/{self.scope}"
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def outdated_note(pool: PoolView, current: str | None) -> str | None:
     )
 
 
-def pools_of(fleet: DesiredFleet) -> dict[str, PoolView]:
+def pools_of(fleet: DesiredFleet, web_url: str = PUBLIC_WEB_URL) -> dict[str, PoolView]:
     hosts = {d.name: d.spec for d in fleet.of_kind("Host") if isinstance(d.spec, HostSpec)}
     return {
         d.name: PoolView(
@@ -126,6 +129,7 @@ def pools_of(fleet: DesiredFleet) -> dict[str, PoolView]:
             spec=d.spec,
             generation=fleet.generations[d.key],
             host=hosts.get(d.spec.host),
+            web_url=web_url,
         )
         for d in fleet.of_kind("RunnerPool")
         if isinstance(d.spec, RunnerPoolSpec)

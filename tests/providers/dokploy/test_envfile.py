@@ -6,10 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from desired_state.dotenv import carry_problem
 from providers.dokploy.envfile import EnvFile, merge, parse, render_pair
 
 KEYS = st.from_regex(r"[A-Z_][A-Z0-9_]{0,12}", fullmatch=True)
-VALUES = st.text(st.characters(codec="utf-8"), max_size=30)
+# Values Dokploy's parser can carry; the rest are refused by desired state.
+VALUES = st.text(st.characters(codec="utf-8"), max_size=30).filter(
+    lambda v: carry_problem(v) is None
+)
 PAIRS = st.tuples(KEYS, VALUES).map(lambda kv: render_pair(*kv))
 COMMENTS = st.from_regex(r"# [a-z ]{0,20}", fullmatch=True)
 
@@ -35,7 +39,7 @@ def test_quoted_values_and_inline_equals_parse() -> None:
 
 
 def test_merge_into_empty_text() -> None:
-    assert merge(None, {"A": "a b"}) == 'A="a b"\n'
+    assert merge(None, {"A": "a b", "B": " padded"}) == "A=a b\nB=' padded'\n"
     assert merge("", {}) == ""
 
 
@@ -77,7 +81,6 @@ def test_merge_properties(lines: list[str], owned: dict[str, str], removed: list
         if key not in owned and key not in removed:
             assert result[key] == value
     # Comments and blank lines survive in their order.
-    # Env text is split on "\n" only (as Dokploy writes the .env file), not splitlines().
-    kept = [ln for ln in existing.split("\n") if not ln or ln.startswith("#")]
-    assert [ln for ln in merged.split("\n") if not ln or ln.startswith("#")] == kept
+    kept = [ln.raw for ln in EnvFile.parse(existing).lines if ln.key is None]
+    assert [ln.raw for ln in EnvFile.parse(merged).lines if ln.key is None] == kept
     assert merge(merged, owned, removed) == merged  # idempotent
