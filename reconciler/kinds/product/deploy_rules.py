@@ -34,6 +34,7 @@ def deploy_rule(seen: SeenLane, reasons: list[str], result: LaneDiff) -> None:
             params={
                 "service": seen.service_ref,
                 "config_hash": config_hash,
+                "source_sha": lane.source_sha,
                 "timeout_seconds": lane.deploy_timeout_seconds,
                 "health_checks": _health_checks(lane),
                 "health_failures": 0,

@@ -236,6 +236,8 @@ class ProductExecutor:
         # The deployment runs this configuration whatever its health: recorded either way,
         # so a failing check is checked again later, never answered with the same deploy.
         ran = {"deployed_config_hash": action.params["config_hash"]}
+        if action.params.get("source_sha"):  # the commit it runs, for status to show
+            ran["deployed_sha"] = action.params["source_sha"]
         return await self._health(action, ObjectRef(DOKPLOY, kind, service_id), ran, outputs)
 
     async def _check_health(self, action: Action) -> Done | Retry:
