@@ -25,6 +25,9 @@ SPEC_MODELS: dict[str, type[SpecModel]] = {
     "Host": HostSpec,
     "PreviewAnchor": PreviewAnchorSpec,
 }
+# Kinds Setpoint writes itself (discovery, webhooks, workflow requests), never an operator's
+# files: `desired apply`, with or without --prune, neither removes them nor offers to.
+FOUND_KINDS = frozenset({"PreviewAnchor"})
 
 
 class Metadata(SpecModel):

@@ -36,6 +36,12 @@ class PreviewAnchorSpec(SpecModel):
     source: AnchorSource = "discovery"
     # From a fork (allowed by the policy): its preview gets no secrets.
     fork: bool = False
+    # Where a fork's head lives (`owner/repo`), so the policy's `allowForks` can be read
+    # against its owner; None for the product's own branches.
+    head_repository: Repository | None = None
+    # Why discovery gives this pull request no preview (shown in `previews list`): a fork
+    # from an owner `allowForks` does not list. None: it has, or may have, one.
+    refused: Literal["fork_not_allowed"] | None = None
     # The head a workflow last asked to deploy (policy `deploy: on-request`): the preview
     # runs this SHA's image, never one CI has not built yet.
     requested_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")

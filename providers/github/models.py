@@ -50,6 +50,12 @@ class RunnerScope(_Frozen):
         return f"{self.owner}/{self.repo}" if self.kind == "repo" else self.owner
 
 
+def same_repository(a: str | None, b: str | None) -> bool:
+    """Whether two `owner/repo` names are one repository: GitHub reads owner and repository
+    names in any case (`Acme/Shop` is `acme/shop`). None is no repository, never equal."""
+    return a is not None and b is not None and a.lower() == b.lower()
+
+
 def _checked(name: str) -> str:
     # Names end up in URL paths; refuse anything that could change the path.
     if not name or not _NAME.match(name) or name in {".", ".."}:

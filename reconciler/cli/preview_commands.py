@@ -18,23 +18,28 @@ app = typer.Typer(
 
 @app.command("list")
 def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
-    """Every anchor: its PR, head, lane and state (live, waiting with its place, ending,
-    ended, gone, refused)."""
+    """Every anchor: its PR, head, the commit its preview runs, lane and state (live,
+    waiting with its place, ending, ended, gone, refused)."""
     import time
 
     from rich.markup import escape
 
     from reconciler.cli.tables import Column, Role, fit_table
     from reconciler.fleet import load_fleet
-    from reconciler.kinds.preview.lanes import preview_set
+    from reconciler.kinds.preview.lanes import preview_set, running_shas
+    from reconciler.records.ownership import snapshot
 
-    views = preview_set(load_fleet(context.ready_engine()), time.time()).anchors
+    engine = context.ready_engine()
+    running = running_shas(snapshot(engine))
+    views = preview_set(load_fleet(engine), time.time(), running).anchors
     rows = [
         {
             "product": v.product,
             "pullRequest": v.spec.number,
             "repository": v.spec.repository,
             "headSha": v.spec.head_sha,
+            # What its service runs, as its last deploy recorded it (None: nothing yet).
+            "runningSha": v.running_sha,
             "lane": v.lane,
             "state": v.state.value,
             "detail": v.detail,
@@ -55,6 +60,7 @@ def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
         Column("LANE", Role.identifier),
         Column("PR", Role.identifier),
         Column("HEAD", Role.lesser),
+        Column("RUNS", Role.lesser),
         Column("STATE"),
         Column("DETAIL", Role.flexible),
     ]
@@ -63,6 +69,7 @@ def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
             escape(str(row["lane"])),
             f"{row['repository']}#{row['pullRequest']}",
             str(row["headSha"])[:7],
+            str(row["runningSha"] or "-")[:7],
             str(row["state"]),
             escape(str(row["detail"])),
         ]

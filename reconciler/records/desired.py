@@ -10,7 +10,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
-from desired_state.document import SPEC_MODELS, Document
+from desired_state.document import FOUND_KINDS, SPEC_MODELS, Document
 from desired_state.issues import InvalidDesiredState
 from desired_state.loader import LoadedDocument, conflicts_with_stored
 from reconciler.errors import EmptyPrune
@@ -73,9 +73,17 @@ def preview_documents(
             report.add(key, "changed", row.generation + 1)
         else:
             report.add(key, "unchanged", row.generation)
-    for key in sorted(set(existing) - declared):
+    for key in _undeclared(existing, declared):
         report.add(key, "removed" if prune else "would_remove", existing[key].generation)
     return report
+
+
+def _undeclared(existing: dict[str, DesiredObject], declared: set[str]) -> list[str]:
+    """Stored objects the documents no longer declare, but never the ones Setpoint found
+    itself (preview anchors): those are not the operator's to remove by leaving them out."""
+    return sorted(
+        key for key, row in existing.items() if key not in declared and row.kind not in FOUND_KINDS
+    )
 
 
 def apply_documents(
@@ -84,7 +92,8 @@ def apply_documents(
     """Store documents; the generation moves only when the spec hash does.
 
     Objects in the database that the documents no longer declare are removed only with
-    `prune`; otherwise they are reported as `would_remove`. Pruning against no documents at
+    `prune`; otherwise they are reported as `would_remove`. Objects Setpoint found itself
+    (`FOUND_KINDS`: preview anchors) are neither: discovery and webhooks own them. Pruning against no documents at
     all is refused: it would empty the store. Documents whose routes or Dokploy service names
     clash with stored objects they do not replace (and that stay) are refused with
     InvalidDesiredState, and nothing is stored.
@@ -93,7 +102,7 @@ def apply_documents(
         raise EmptyPrune("prune with no documents would remove every stored object")
     report = ApplyReport()
     existing = {row.key: row for row in session.exec(select(DesiredObject)).all()}
-    stays = [] if prune else [_as_loaded(row) for row in existing.values()]
+    stays = [_as_loaded(row) for row in existing.values() if not prune or row.kind in FOUND_KINDS]
     clashes = conflicts_with_stored(documents, [d for d in stays if d is not None])
     if clashes:
         raise InvalidDesiredState(clashes)
@@ -101,7 +110,7 @@ def apply_documents(
     for loaded in sorted(documents, key=lambda d: d.document.key):
         declared.add(loaded.document.key)
         _upsert(session, existing.get(loaded.document.key), loaded.document, loaded.source, report)
-    for key in sorted(set(existing) - declared):
+    for key in _undeclared(existing, declared):
         row = existing[key]
         if prune:
             session.delete(row)

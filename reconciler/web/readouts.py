@@ -20,7 +20,7 @@ from reconciler.cli.render import lane_state, speaking_condition
 from reconciler.core.plans import Action, Blocker, Plan, Risk, kind_of_lane, name_of_lane
 from reconciler.core.recovery import shown_statuses
 from reconciler.fleet import load_fleet
-from reconciler.kinds.preview.lanes import preview_set
+from reconciler.kinds.preview.lanes import preview_set, running_shas
 from reconciler.records import audit, ownership, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
@@ -314,7 +314,9 @@ class PreviewLine:
 def preview_lines(engine: Engine, now: float | None = None) -> list[PreviewLine]:
     """Every preview anchor: its PR, head, state, and its lane's status if it has one."""
     by_lane = {line.key: line for line in lane_lines(engine)}
-    anchors = preview_set(load_fleet(engine), time.time() if now is None else now).anchors
+    running = running_shas(ownership.snapshot(engine))
+    moment = time.time() if now is None else now
+    anchors = preview_set(load_fleet(engine), moment, running).anchors
     return [
         PreviewLine(
             lane=view.lane,

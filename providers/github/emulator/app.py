@@ -61,10 +61,21 @@ def _needs_a_user(request: Request) -> bool:
     return request.method != "GET" or path == "/user" or "/actions/runners" in path
 
 
+def _canonical_path(request: Request, state: EmulatorState) -> None:
+    """`/repos/Acme/Shop/...` is routed as `/repos/acme/shop/...` when that repository was
+    created as `acme/shop`: GitHub reads owner and repository names in any case."""
+    parts = request.scope["path"].split("/")
+    if len(parts) < 4 or parts[1] != "repos":
+        return
+    parts[2], parts[3] = state.canonical_repo(parts[2], parts[3])
+    request.scope["path"] = "/".join(parts)
+
+
 async def _github_edge(request: Request, call_next: Next) -> Response:
     if request.url.path.startswith(UNMETERED_PREFIXES):
         return await call_next(request)
     state = emulator(request)
+    _canonical_path(request, state)
     token = _bearer(request)
     # No token is anonymous, as on GitHub (60 requests an hour); a bad token is a 401.
     if token is None and _needs_a_user(request):
@@ -72,8 +83,9 @@ async def _github_edge(request: Request, call_next: Next) -> Response:
     if token is not None and not state.token_accepted(token):
         return fail(401, "Bad credentials")
     budget = state.budget if token is not None else state.anonymous_budget
-    state.requests.append((request.method, request.url.path))
-    for fault in state.faults.firing(request.method, request.url.path):
+    path = request.scope["path"]  # as routed: in the repository's own spelling
+    state.requests.append((request.method, path))
+    for fault in state.faults.firing(request.method, path):
         response = await _apply(fault, request, state)
         if response is not None:
             return _metered(response, budget)

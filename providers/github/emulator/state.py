@@ -17,6 +17,7 @@ import httpx
 
 from providers.github.emulator.faults import FaultInjector
 from providers.github.emulator.oidc_issuer import OidcIssuer
+from providers.github.models import same_repository
 
 DEFAULT_RUNNER_LABELS = ("self-hosted", "Linux", "X64")
 
@@ -193,7 +194,17 @@ class EmulatorState:
 
     # -- repositories and pull requests ---------------------------------------------
 
+    def canonical_repo(self, owner: str, name: str) -> tuple[str, str]:
+        """The spelling a repository was created with, for any case of its name: GitHub
+        answers `Acme/Shop` and `acme/shop` alike. Unknown names come back as given."""
+        wanted = f"{owner}/{name}"
+        for found in self.repos.values():
+            if same_repository(found.full_name, wanted):
+                return found.owner, found.name
+        return owner, name
+
     def add_repo(self, owner: str, name: str, *, default_branch: str = "main") -> EmuRepo:
+        owner, name = self.canonical_repo(owner, name)
         key = f"{owner}/{name}"
         if key not in self.repos:
             self.repos[key] = EmuRepo(
@@ -208,6 +219,7 @@ class EmulatorState:
         return self.repos[key]
 
     def repo(self, owner: str, name: str) -> EmuRepo:
+        owner, name = self.canonical_repo(owner, name)
         try:
             return self.repos[f"{owner}/{name}"]
         except KeyError:
@@ -229,6 +241,7 @@ class EmulatorState:
         head_repo: str | None = None,
     ) -> EmuPull:
         found = self.add_repo(owner, repo)
+        owner, repo = found.owner, found.name
         if head_repo is not None:  # a fork: GitHub shows it as the head's repository
             fork_owner, fork_name = head_repo.split("/", 1)
             self.add_repo(fork_owner, fork_name)
@@ -256,6 +269,7 @@ class EmulatorState:
         return pr
 
     def pull(self, owner: str, repo: str, number: int) -> EmuPull:
+        owner, repo = self.canonical_repo(owner, repo)
         try:
             return self.pulls[(owner, repo)][number]
         except KeyError:
@@ -304,6 +318,7 @@ class EmulatorState:
         self, owner: str, repo: str, number: int, body: str, *, user: str | None = None
     ) -> EmuComment:
         self.pull(owner, repo, number)
+        owner, repo = self.canonical_repo(owner, repo)
         now = self.now()
         item = EmuComment(
             id=self.new_id(),
@@ -319,6 +334,7 @@ class EmulatorState:
         return item
 
     def comments_of(self, owner: str, repo: str, number: int) -> list[EmuComment]:
+        owner, repo = self.canonical_repo(owner, repo)
         return [
             c
             for c in self.comments.values()
@@ -328,6 +344,7 @@ class EmulatorState:
     # -- deployments -------------------------------------------------------------------
 
     def deployments_of(self, owner: str, repo: str) -> list[EmuDeployment]:
+        owner, repo = self.canonical_repo(owner, repo)
         found = [d for d in self.deployments.values() if (d.owner, d.repo) == (owner, repo)]
         return sorted(found, key=lambda d: d.id, reverse=True)
 

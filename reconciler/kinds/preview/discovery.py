@@ -14,7 +14,7 @@ from desired_state.document import API_VERSION, Document
 from desired_state.preview_anchor import PreviewAnchorSpec, anchor_name
 from desired_state.product import PreviewPolicy, ProductSpec
 from providers.github.errors import GitHubError
-from providers.github.models import PullRequest
+from providers.github.models import PullRequest, same_repository
 from providers.github.pulls import PullsApi
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.fleet import DesiredFleet
@@ -83,7 +83,10 @@ class AnchorDiscovery:
         pr: PullRequest,
         before: PreviewAnchorSpec | None,
     ) -> PreviewAnchorSpec | None:
-        fork = pr.head_repo != spec.repository
+        fork = not same_repository(pr.head_repo, spec.repository)  # None: a deleted fork
+        refused = _refusal(spec.preview, pr, fork)
+        if refused is not None and (before is None or before.refused is not None):
+            return self._refused(product, spec, pr, before)  # shown, never deployed
         if not _qualifies(spec.preview, pr, fork):
             if before is None or before.ended_at is not None:
                 return before  # never had one, or already ending
@@ -100,7 +103,33 @@ class AnchorDiscovery:
                 "headAt": _head_at(before, pr, self.now),
                 "source": "discovery",
                 "fork": fork,
+                "headRepository": pr.head_repo if fork else None,
                 "requestedSha": before.requested_sha if before else None,
+            }
+        )
+
+    def _refused(
+        self,
+        product: str,
+        spec: ProductSpec,
+        pr: PullRequest,
+        before: PreviewAnchorSpec | None,
+    ) -> PreviewAnchorSpec:
+        """A fork's pull request that would qualify but for `allowForks`: an anchor that
+        says so, so `previews list` shows it refused with the reason."""
+        return PreviewAnchorSpec.model_validate(
+            {
+                "product": product,
+                "repository": spec.repository,
+                "number": pr.number,
+                "headSha": pr.head_sha,
+                "labels": sorted(pr.labels),
+                "state": "open",
+                "openedAt": before.opened_at if before else int(self.now),
+                "source": "discovery",
+                "fork": True,
+                "headRepository": pr.head_repo,
+                "refused": "fork_not_allowed",
             }
         )
 
@@ -137,9 +166,25 @@ def _head_at(before: PreviewAnchorSpec | None, pr: PullRequest, now: float) -> i
 
 
 def _qualifies(policy: PreviewPolicy, pr: PullRequest, fork: bool) -> bool:
-    if fork and (pr.head_repo or "/").split("/", 1)[0] not in policy.allow_forks:
+    if _fork_refused(policy, pr, fork):
         return False  # a fork runs code nobody here reviewed: only from named owners
+    return _labelled(policy, pr)
+
+
+def _labelled(policy: PreviewPolicy, pr: PullRequest) -> bool:
     return policy.label is None or policy.label in pr.labels
+
+
+def _fork_refused(policy: PreviewPolicy, pr: PullRequest, fork: bool) -> bool:
+    owner = (pr.head_repo or "/").split("/", 1)[0].lower()
+    return fork and owner not in {o.lower() for o in policy.allow_forks}
+
+
+def _refusal(policy: PreviewPolicy, pr: PullRequest, fork: bool) -> str | None:
+    """Why a pull request that carries the policy's label gets no preview, if it does not."""
+    if _labelled(policy, pr) and _fork_refused(policy, pr, fork):
+        return "fork_not_allowed"
+    return None
 
 
 def anchor_document(product: str, spec: PreviewAnchorSpec) -> Document:

@@ -32,6 +32,7 @@ from reconciler.kinds.preview.lanes import (
     PreviewSet,
     preview_set,
     pull_request_lanes,
+    running_shas,
 )
 from reconciler.kinds.preview.policy import PreviewLanePolicy
 from reconciler.kinds.product.kind import ProductKind
@@ -51,7 +52,7 @@ class PreviewKind(ProductKind):
     name: str = KIND
 
     def desired_lanes(self) -> list[ProductLane]:
-        self.previews: PreviewSet = preview_set(self.fleet, self.now)
+        self.previews: PreviewSet = preview_set(self.fleet, self.now, running_shas(self.owned))
         return list(self.previews.lanes.values())
 
     def policy(self, lane: str) -> PreviewLanePolicy:

@@ -8,7 +8,9 @@ lane for everything else). The product kind's observer, diff and executor serve 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,9 +18,12 @@ from desired_state.document import Document
 from desired_state.preview_anchor import PreviewAnchorSpec
 from desired_state.product import PreviewPolicy, ProductSpec
 from desired_state.templates import render
+from providers.github.models import same_repository
+from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import lane_key
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane, lanes_of_product
+from reconciler.kinds.product.observed import ServiceFacts, owned_service
 from reconciler.kinds.product.policy import ApplyPolicy
 
 KIND = "preview"
@@ -52,6 +57,9 @@ class AnchorView:
     # a workflow asked for (None: none asked yet).
     deploy_sha: str | None = None
     on_request: bool = False  # its product's policy says `deploy: on-request`
+    # The commit its service runs, as its last deploy recorded it (None: nothing deployed,
+    # or deployed before Setpoint recorded commits).
+    running_sha: str | None = None
 
 
 @dataclass
@@ -81,15 +89,30 @@ def pull_request_lanes(fleet: DesiredFleet, repository: str, number: int) -> lis
         spec = product.spec
         if not isinstance(spec, ProductSpec) or not spec.preview.enabled:
             continue
-        if spec.repository.lower() == repository.lower():
+        if same_repository(spec.repository, repository):
             slug = render(spec.preview.slug, {"number": number, "product": product.name})
             lanes.append(preview_lane_key(product.name, slug))
     return lanes
 
 
-def preview_set(fleet: DesiredFleet, now: float) -> PreviewSet:
-    """Every product's previews at `now` (seconds since the epoch)."""
+def running_shas(owned: OwnershipSnapshot) -> dict[str, str]:
+    """The commit each preview lane's service runs, from what its last deploy recorded."""
+    running = {}
+    for lane in owned.lanes_of_kind(KIND):
+        sha = ServiceFacts.of(owned_service(owned.for_lane(lane))).deployed_sha
+        if sha is not None:
+            running[lane] = sha
+    return running
+
+
+def preview_set(
+    fleet: DesiredFleet, now: float, running: Mapping[str, str] | None = None
+) -> PreviewSet:
+    """Every product's previews at `now` (seconds since the epoch). `running`: the commit
+    each preview lane's service runs (`running_shas`); a running preview is never dropped
+    for want of a requested head."""
     result = PreviewSet()
+    running = running or {}
     anchors_of: dict[str, list[Document]] = {}
     for document in fleet.of_kind("PreviewAnchor"):
         assert isinstance(document.spec, PreviewAnchorSpec)
@@ -97,7 +120,8 @@ def preview_set(fleet: DesiredFleet, now: float) -> PreviewSet:
     for product in fleet.of_kind("Product"):
         assert isinstance(product.spec, ProductSpec)
         if product.spec.preview.enabled:
-            _product_previews(fleet, product, anchors_of.get(product.name, []), now, result)
+            found = anchors_of.get(product.name, [])
+            _product_previews(fleet, product, found, (now, running), result)
     return result
 
 
@@ -105,7 +129,7 @@ def _product_previews(
     fleet: DesiredFleet,
     product: Document,
     anchors: list[Document],
-    now: float,
+    moment: tuple[float, Mapping[str, str]],  # now, and what each preview lane runs
     result: PreviewSet,
 ) -> None:
     spec = product.spec
@@ -123,7 +147,7 @@ def _product_previews(
         return  # validation requires the template lane; nothing to derive from
     places = 0
     for anchor in sorted(anchors, key=lambda a: _spec(a).number):  # oldest PRs first
-        view = _anchor_view(product.name, anchor, policy, now)
+        view = _anchor_view(product.name, anchor, policy, moment)
         generation = fleet.generations[product.key] + fleet.generations[anchor.key]
         if view.state is AnchorState.awaiting_request:
             places += 1  # it keeps its place in line until CI built its first image
@@ -143,7 +167,13 @@ def _product_previews(
         result.anchors.append(view)
 
 
-def _anchor_view(product: str, anchor: Document, policy: PreviewPolicy, now: float) -> AnchorView:
+def _anchor_view(
+    product: str,
+    anchor: Document,
+    policy: PreviewPolicy,
+    moment: tuple[float, Mapping[str, str]],
+) -> AnchorView:
+    now, running = moment
     spec = _spec(anchor)
     slug = render(policy.slug, {"number": spec.number, "product": product})
     lane = preview_lane_key(product, slug)
@@ -154,17 +184,49 @@ def _anchor_view(product: str, anchor: Document, policy: PreviewPolicy, now: flo
             f"take (lowercase letters, digits and '-', at most {MAX_SERVICE_NAME} characters)"
         )
         return AnchorView(product, anchor.name, spec, AnchorState.refused, lane, detail)
+    if spec.refused is not None:
+        return _refused(product, anchor.name, spec, lane)
     state, detail = _lifecycle(spec, policy, now)
+    view = AnchorView(
+        product, anchor.name, spec, state, lane, detail, running_sha=running.get(lane)
+    )
     if policy.deploy == "on-push":
-        return AnchorView(product, anchor.name, spec, state, lane, detail, spec.head_sha)
-    view = AnchorView(product, anchor.name, spec, state, lane, detail, on_request=True)
-    return _on_request(view)
+        return _on_push(view)
+    return _on_request(replace(view, on_request=True))
+
+
+def _refused(product: str, name: str, spec: PreviewAnchorSpec, lane: str) -> AnchorView:
+    """A pull request discovery found but gives no preview: a fork from an owner the policy
+    does not list. Shown, so nobody wonders where its preview is."""
+    if spec.ended_at is not None:
+        detail = f"PR #{spec.number} ended; it never had a preview"
+        return AnchorView(product, name, spec, AnchorState.gone, lane, detail)
+    source = spec.head_repository or "a deleted fork"
+    detail = (
+        f"PR #{spec.number} comes from the fork {source}, whose owner the policy's "
+        "allowForks does not list: no preview (a fork runs code nobody here reviewed)"
+    )
+    return AnchorView(product, name, spec, AnchorState.refused, lane, detail)
+
+
+def _on_push(view: AnchorView) -> AnchorView:
+    """Under `deploy: on-push` the preview runs the PR's head: a new head deploys at once."""
+    spec, running = view.spec, view.running_sha
+    if view.state is AnchorState.live and running is not None and running != spec.head_sha:
+        detail = (
+            f"PR #{spec.number} runs {running[:7]}; its head {spec.head_sha[:7]} deploys "
+            "at the next pass"
+        )
+        view = replace(view, detail=detail)
+    return replace(view, deploy_sha=spec.head_sha)
 
 
 def _on_request(view: AnchorView) -> AnchorView:
-    """Under `deploy: on-request` the preview runs the last head a workflow asked for."""
+    """Under `deploy: on-request` the preview runs the last head a workflow asked for. One
+    that runs with no head asked for (the policy was switched, the request was lost) keeps
+    running what it runs: a missing request never takes a preview down."""
     spec = view.spec
-    requested = spec.requested_sha
+    requested = spec.requested_sha or view.running_sha
     if view.state is AnchorState.ending and requested is None:
         # Nothing was ever deployed: there is nothing to keep through a grace period.
         detail = f"PR #{spec.number} ended before a workflow asked for its preview"
@@ -200,8 +262,26 @@ def _lifecycle(
         return AnchorState.live, f"PR #{spec.number} at {spec.head_sha[:7]}"
     until = ended_at + policy.grace_period_minutes * 60
     if now < until:
-        return AnchorState.ending, f"PR #{spec.number} ended; kept for {int(until - now)}s more"
+        return AnchorState.ending, f"PR #{spec.number} ended; {kept_until(until, now)}"
     return AnchorState.ended, f"PR #{spec.number} ended; grace period over, torn down"
+
+
+def kept_until(until: float, now: float) -> str:
+    """A grace period's end as people read it: `kept until 2026-03-01 14:05 UTC (29m 54s
+    more)`."""
+    when = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"kept until {when} ({human_duration(until - now)} more)"
+
+
+def human_duration(seconds: float) -> str:
+    """`2d 3h`, `1h 5m`, `29m 54s`, `40s`: the two largest units that are not zero."""
+    left = max(0, int(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        if count or (unit == "s" and not parts):
+            parts.append(f"{count}{unit}")
+    return " ".join(parts[:2])
 
 
 def _add_lane(
@@ -259,6 +339,7 @@ def _add_lane(
         protect=False,
         prod=False,
         previous_lane=None,  # the template lane's rename is its own
+        source_sha=sha,  # a new head deploys, whatever the image tag looks like
     )
 
 

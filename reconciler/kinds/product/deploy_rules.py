@@ -68,6 +68,7 @@ def deploy_rule(seen: SeenLane, reasons: list[str], result: LaneDiff) -> None:
                 "service": seen.service_ref,
                 "server_id": service.server_id if service else seen.observed.server_id,
                 "config_hash": config_hash,
+                "source_sha": lane.source_sha,
                 "timeout_seconds": lane.deploy_timeout_seconds,
                 "health_checks": _health_checks(lane),
                 "health_failures": 0,

@@ -272,6 +272,8 @@ class ProductExecutor:
             "deploy_failed": None,
             "deploy_asked": None,
         }
+        if p.get("source_sha"):  # the commit it runs, for status to show
+            ran["deployed_sha"] = p["source_sha"]
         return await self._health(action, ref, ran, outputs)
 
     def _deploy_failed(

@@ -66,6 +66,10 @@ class ProductLane:
     # The lane key this lane was renamed from (`renamedFrom`): it takes over that lane's
     # service instead of a delete and a create.
     previous_lane: str | None = None
+    # The commit the lane's image was built from, when known (a preview's head). It is part
+    # of the configuration a deploy records, so a new commit is deployed even when the image
+    # reference stays the same (a tag CI overwrites, `...:pr-{number}`).
+    source_sha: str | None = None
 
 
 def lane_name(product: str, lane: str) -> str:

@@ -70,6 +70,8 @@ class ServiceFacts:
     # Hash of the configuration the last verified deploy ran with: a save without a deploy
     # (a failed apply, say) leaves it behind, so the next plan knows a deploy is owed.
     deployed_config_hash: str | None = None
+    # The commit that deployment was built from, when the lane knows one (previews).
+    deployed_sha: str | None = None
     # The health of that deployment, kept apart from it: {"config_hash", "ok", "failures",
     # "check", "reason"}. A failing check is checked again with backoff, never redeployed.
     health: Mapping[str, Any] | None = None
@@ -88,6 +90,7 @@ class ServiceFacts:
             managed_env_keys=tuple(facts.get("managed_env_keys", ())),
             plain_env_keys=tuple(facts.get("plain_env_keys", ())),
             deployed_config_hash=facts.get("deployed_config_hash"),
+            deployed_sha=facts.get("deployed_sha"),
             health=facts.get("health"),
             deploy_failed=facts.get("deploy_failed"),
             deploy_asked=facts.get("deploy_asked"),

@@ -72,6 +72,8 @@ def desired_config_hash(lane: ProductLane, secrets: SecretFacts) -> str:
         "env": dict(sorted(lane.env.items())),
         "secrets": dict(sorted(secrets.desired.items())),
     }
+    if lane.source_sha is not None:  # left out when unknown: product lanes' hashes stay
+        fields["source_sha"] = lane.source_sha
     if strategy_for(lane.target).has_replicas and lane.replicas != 1:
         # Saved by application.update, applied by Swarm only at the next deploy. Left out at
         # the default (1) so the hashes of deploys made before replicas counted still match:

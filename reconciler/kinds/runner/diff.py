@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from providers.github.models import same_repository
 from reconciler.core.outcomes import ObjectRef
 from reconciler.core.plans import Blocker, BlockerType
 from reconciler.kinds.base import LaneDiff, ProposedAction
@@ -317,7 +318,8 @@ def _repository_gate(lane: str, pool: PoolView) -> list[Blocker]:
             "repositories its runners may serve in spec.allowedRepositories"
         )
         return [_blocker(BlockerType.repository_not_allowed, lane, message)]
-    if pool.spec.scope == "repository" and allowed and str(pool.spec.repository) not in allowed:
+    listed = any(same_repository(str(pool.spec.repository), r) for r in allowed)
+    if pool.spec.scope == "repository" and allowed and not listed:
         message = (
             f"RunnerPool {pool.name} is for {pool.spec.repository}, which its "
             f"spec.allowedRepositories ({', '.join(allowed)}) does not list: add it there"
