@@ -122,7 +122,8 @@ async def _read_input(request: Request, method: str) -> Any:
         return dict(request.query_params)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        raise TrpcError("UNSUPPORTED_MEDIA_TYPE", f'Unsupported content-type "{ctype}"')
+        # Sic: Dokploy's message has no closing quote.
+        raise TrpcError("UNSUPPORTED_MEDIA_TYPE", f'Unsupported content-type "{ctype}')
     raw = await request.body()
     if not raw.strip():
         return {}
@@ -141,7 +142,7 @@ async def api(request: Request) -> Response:
         return refused
     spec = PROCEDURES.get(procedure)
     if spec is None or spec.method != request.method:
-        return JSONResponse({"message": "Not found", "code": "NOT_FOUND"}, status_code=404)
+        return _error(TrpcError("NOT_FOUND", "Not found"), None)
     try:
         args = await _validated_input(request, spec)
         decision = emulator.faults.decide(procedure)
