@@ -145,6 +145,7 @@ async def api(request: Request) -> Response:
         return _error(TrpcError("NOT_FOUND", "Not found"), None)
     try:
         args = await _validated_input(request, spec)
+        _check_access(emulator, procedure, args)
         decision = emulator.faults.decide(procedure)
         result = await _run_with_faults(emulator, spec, args, decision)
     except TrpcError as exc:
@@ -175,6 +176,19 @@ async def _validated_input(request: Request, spec: Procedure) -> Input:
     except ValidationError as exc:
         issues = zod_issues(spec.input, exc)
         raise TrpcError("BAD_REQUEST", "Input validation failed", issues=issues) from None
+
+
+def _check_access(emulator: Emulator, procedure: str, args: Input) -> None:
+    """Dokploy's permission checks: after validation, before the procedure acts."""
+    if not emulator.faults.denials:
+        return
+    named = {str(v) for k, v in args if k in ("applicationId", "composeId") and v}
+    domain = emulator.state.domains.get(str(getattr(args, "domainId", "")))
+    if domain is not None:
+        named |= {v for v in (domain.get("applicationId"), domain.get("composeId")) if v}
+    message = emulator.faults.denial(procedure, named)
+    if message is not None:
+        raise TrpcError("UNAUTHORIZED", message)
 
 
 async def _run_with_faults(
