@@ -199,6 +199,8 @@ async def _run_with_faults(
     if decision.hang_seconds and decision.hang_when == "before":
         await anyio.sleep(decision.hang_seconds)
         raise TrpcError("GATEWAY_TIMEOUT", "Gateway timeout (injected)")
+    if decision.fail_status == 401:  # as for a revoked key (access_denied is its own fault)
+        raise TrpcError("UNAUTHORIZED", "Unauthorized", bare=True)
     if decision.fail_status is not None:
         code = CODE_FOR_STATUS.get(decision.fail_status, "INTERNAL_SERVER_ERROR")
         headers = {}

@@ -31,18 +31,23 @@ class TrpcError(Exception):
         *,
         issues: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        bare: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.issues = issues
         self.headers = headers or {}
+        # Dokploy's API-key check answers `{"message": ...}` alone, outside tRPC.
+        self.bare = bare
 
     @property
     def status(self) -> int:
         return HTTP_STATUS.get(self.code, 500)
 
     def body(self, procedure: str | None) -> dict[str, Any]:
+        if self.bare:
+            return {"message": self.message}
         zod: dict[str, Any] | None = None
         if self.issues is not None:
             fields: dict[str, list[str]] = {}
