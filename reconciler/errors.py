@@ -9,6 +9,7 @@
     ├── ApiRefused               an API request refused: its HTTP status and problem title
     ├── CannotListen             `setpoint serve` cannot bind its address
     ├── ActionFailed             an executor could not complete an action (becomes `Failed`)
+    │   └── ActionAccessDenied   the provider refused the credentials this object or call
     ├── LaneBusy                 another worker holds a lane's lease
     ├── LeaseLost                a lease this worker held was taken over
     ├── LeaseNotFound            no lease on that lane to release
@@ -73,6 +74,11 @@ class CannotListen(SetpointError, OSError):
 
 class ActionFailed(SetpointError):
     """An action could not complete; the message is safe to show and to audit."""
+
+
+class ActionAccessDenied(ActionFailed):
+    """The provider took the credentials but refused them this action's object or call (a
+    Dokploy per-service 401, a GitHub 403): `Failed(access_denied=True)`, for this lane only."""
 
 
 class EmptyPrune(SetpointError, ValueError):

@@ -13,6 +13,7 @@ from providers.dokploy.ensure import (
 )
 from providers.dokploy.errors import (
     DeployTimeout,
+    DokployAccessDenied,
     DokployConflict,
     DokployConnectError,
     DokployError,
@@ -42,6 +43,7 @@ __all__ = [
     "Compose",
     "DeployTimeout",
     "Deployment",
+    "DokployAccessDenied",
     "DokployClient",
     "DokployConfig",
     "DokployConflict",

@@ -57,6 +57,13 @@ class DokployUnauthorized(DokployError):
     """The API key is missing, wrong, revoked or rate-exhausted (Dokploy answers 401)."""
 
 
+class DokployAccessDenied(DokployError):
+    """The key is good but its member may not do this (Dokploy answers 401 with a tRPC body:
+    "Permission denied", "You don't have access to this service", "You need to use a server
+    to create an application", ...). It concerns one object or call, never the whole key:
+    the preflight passed, and other lanes go on."""
+
+
 class DokployAddressError(DokployError):
     """SETPOINT_DOKPLOY_URL cannot be used (no scheme, say): configuration, never retried."""
 
@@ -181,6 +188,10 @@ def error_from_response(
     if status == 400 or code == "BAD_REQUEST":
         issues = _issues_from(body) if isinstance(body, Mapping) else []
         return DokployValidationError(message, issues=issues, **kw)
+    if status == 401 and code is not None:
+        # A bad key gets a bare {"message":"Unauthorized"}; a permission check throws a tRPC
+        # error, whose body carries its code (UNAUTHORIZED) and its own message.
+        return DokployAccessDenied(message, **kw)
     if status == 429:
         return DokployRateLimited(message, retry_after=parse_retry_after(retry_after_header), **kw)
     if is_server_error(status):

@@ -107,6 +107,16 @@ class Environment(DokployModel):
     applications: list[Application] = Field(default_factory=list)
     compose: list[Compose] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _project_id_from_project(cls, data: Any) -> Any:
+        # `environment.byProjectId` rows carry no projectId, only the project itself.
+        if isinstance(data, dict) and data.get("projectId") is None:
+            project = data.get("project")
+            if isinstance(project, dict) and isinstance(project.get("projectId"), str):
+                return {**data, "projectId": project["projectId"]}
+        return data
+
     @model_validator(mode="after")
     def _link_children(self) -> Environment:
         # Nested projections omit the parent id; fill it so callers need not track nesting.

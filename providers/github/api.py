@@ -284,5 +284,13 @@ _BY_STATUS: dict[int, type[GitHubError]] = {
 def _raise_for_status(response: httpx.Response, method: str, path: str) -> None:
     if response.status_code < 400:
         return
+    if response.status_code == 403:  # a rate-limit 403 was taken apart before this
+        raise GitHubForbidden(
+            _message(response),
+            accepted_permissions=response.headers.get("x-accepted-github-permissions"),
+            status=403,
+            method=method,
+            path=path,
+        )
     error = _BY_STATUS.get(response.status_code, GitHubError)
     raise error(_message(response), status=response.status_code, method=method, path=path)

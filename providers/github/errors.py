@@ -37,11 +37,27 @@ class GitHubUnauthorized(GitHubError):
 
 
 class GitHubForbidden(GitHubError):
-    """403 that is not a rate limit: the token lacks a permission."""
+    """403 that is not a rate limit: the token lacks a permission ("Resource not accessible
+    by integration"). `accepted_permissions` is GitHub's `X-Accepted-GitHub-Permissions`
+    header when it sent one (`pull_requests=read`): what the token would need."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        accepted_permissions: str | None = None,
+        status: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.accepted_permissions = accepted_permissions
+        needs = f" (needs {accepted_permissions})" if accepted_permissions else ""
+        super().__init__(message + needs, status=status, method=method, path=path)
 
 
 class GitHubNotFound(GitHubError):
-    """404: the object does not exist, or the token may not see it."""
+    """404: the object does not exist, or the token may not see it (GitHub hides a private
+    repository from a token not granted it, and from anonymous requests, with a 404)."""
 
 
 class GitHubConflict(GitHubError):

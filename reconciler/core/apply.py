@@ -32,7 +32,7 @@ from reconciler.core.outcomes import Done, Failed, Outcome, Retry
 from reconciler.core.planning import PassContext, load_context
 from reconciler.core.plans import Action, Blocker, BlockerType, Plan, Trigger, kind_of_lane
 from reconciler.core.recovery import recover_interrupted
-from reconciler.errors import ActionFailed, LaneBusy, LeaseLost
+from reconciler.errors import ActionAccessDenied, ActionFailed, LaneBusy, LeaseLost
 from reconciler.kinds.base import ActionExecutor
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, ownership, plan_store, status
@@ -418,7 +418,7 @@ async def run_executor(executor: ActionExecutor, action: Action) -> Outcome:
     try:
         return await executor.execute(action)
     except ActionFailed as exc:
-        return Failed(redact(str(exc)))
+        return Failed(redact(str(exc)), access_denied=isinstance(exc, ActionAccessDenied))
     except Exception as exc:  # an unexpected bug must still leave a trail, then surface
         log.exception("action %s failed unexpectedly", action.id)
         return Failed(redact(f"unexpected {type(exc).__name__}: {exc}"))

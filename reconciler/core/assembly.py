@@ -43,7 +43,9 @@ def observation_blockers(kind: str, observation: Observation) -> list[Blocker]:
     """A problem with no lane concerns every lane of its kind, and no other."""
     return [
         Blocker(
-            type=BlockerType.observation_incomplete,
+            type=BlockerType.access_denied
+            if problem.access_denied
+            else BlockerType.observation_incomplete,
             lane=problem.lane,
             kind=kind if problem.lane is None else None,
             message=problem.reason,

@@ -73,6 +73,9 @@ class Retry:
 @dataclass(frozen=True)
 class Failed:
     message: str
+    # The provider refused the credentials this action's object (they work elsewhere):
+    # an operator must grant access; the lane's other actions and other lanes go on.
+    access_denied: bool = False
 
 
 Outcome = Done | Retry | Failed

@@ -88,6 +88,9 @@ class BlockerType(StrEnum):
     preflight_failed = "preflight_failed"
     # a provider refused the credentials (401, 403): time does not mend it, an operator must
     credentials_refused = "credentials_refused"
+    # the provider took the credentials but refused this lane's object or call (Dokploy's
+    # per-service 401, GitHub's 403 or a private repository it hides): this lane only
+    access_denied = "access_denied"
     # the lane would route a host and path another lane declares, or another service holds
     route_conflict = "route_conflict"
     # stored desired state the current rules refuse (stored before they existed)

@@ -73,6 +73,9 @@ class LaneDiff:
 class ObservationProblem:
     lane: str | None  # None: nothing the kind observed can be trusted
     reason: str
+    # The provider refused this object to the credentials (they work elsewhere): the lane
+    # is blocked `access_denied`, which waiting does not mend, not `observation_incomplete`.
+    access_denied: bool = False
 
 
 @dataclass

@@ -41,6 +41,11 @@ ADVICE: dict[BlockerType, str] = {
         "A provider refused Setpoint's credentials. Fix the key or token (and its "
         "permissions), then compute a new plan."
     ),
+    BlockerType.access_denied: (
+        "The provider accepted Setpoint's credentials but refused them this lane's object. "
+        "Give the key's member access to it (Dokploy: the service or project, or name a "
+        "server; GitHub: the token's permission or repository), then compute a new plan."
+    ),
     BlockerType.route_conflict: (
         "Another lane, or a service Setpoint does not manage, routes the same host and path. "
         "Change one of the domains in desired state."

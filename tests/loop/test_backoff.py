@@ -88,6 +88,7 @@ async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_stat
         (BlockerType.invalid_desired_state, FailureClass.permanent),
         (BlockerType.not_owned, FailureClass.permanent),
         (BlockerType.route_conflict, FailureClass.permanent),
+        (BlockerType.access_denied, FailureClass.permanent),
     ],
 )
 def test_blockers_are_temporary_or_permanent(blocker: BlockerType, expected: FailureClass) -> None:

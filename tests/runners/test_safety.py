@@ -135,6 +135,29 @@ async def test_a_github_outage_or_an_empty_listing_removes_nothing(rig: Rig, out
     assert rig.applications() == {"setpoint-ci-1": "done"}
 
 
+@pytest.mark.parametrize("visible", [True, False])
+async def test_a_token_refused_the_runners_blocks_the_pool_access_denied_and_removes_nothing(
+    rig: Rig, visible: bool
+) -> None:
+    rig.declare(count=(1, 2))
+    await rig.reconcile()
+    before = rig.runners()["setpoint-ci-1"]
+    rig.declare(count=(0, 2))  # nothing needed: a pass would drain an idle runner...
+    if visible:  # the token may read pull requests, but not the runners (administration)
+        rig.github.grant(GITHUB_TOKEN, {"pull_requests": "write"}, ["acme/shop"])
+    else:  # a private repository the token was not given: GitHub says Not Found
+        rig.github.grant(GITHUB_TOKEN, {"administration": "write"}, ["acme/other"])
+    report = await rig.reconcile()
+    assert outcomes(report)["runner:ci/1"] == "blocked"
+    plan = await compute_plan(rig.runtime)
+    assert {b.type.value for b in plan.blockers} == {"access_denied"}
+    said = plan.blockers[0].message
+    assert ("administration=read" if visible else "404 Not Found") in said
+    assert rig.github.runners[before.id].status == "online"
+    listings = [r for r in rig.github.requests if r[1].endswith("/actions/runners")]
+    assert len(listings) <= 4  # two passes and a plan: no retry storm
+
+
 async def test_a_plan_made_before_its_host_lost_approval_is_refused(rig: Rig) -> None:
     rig.declare(count=(1, 1))
     plan = await compute_plan(rig.runtime)

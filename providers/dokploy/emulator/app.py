@@ -131,7 +131,8 @@ async def _read_input(request: Request, method: str) -> Any:
         return dict(request.query_params)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        raise TrpcError("UNSUPPORTED_MEDIA_TYPE", f'Unsupported content-type "{ctype}"')
+        # Sic: Dokploy's message has no closing quote.
+        raise TrpcError("UNSUPPORTED_MEDIA_TYPE", f'Unsupported content-type "{ctype}')
     raw = await request.body()
     if not raw.strip():
         return {}
@@ -150,9 +151,10 @@ async def api(request: Request) -> Response:
         return refused
     spec = PROCEDURES.get(procedure)
     if spec is None or spec.method != request.method:
-        return JSONResponse({"message": "Not found", "code": "NOT_FOUND"}, status_code=404)
+        return _error(TrpcError("NOT_FOUND", "Not found"), None)
     try:
         args = await _validated_input(request, spec)
+        _check_access(emulator, procedure, args)
         decision = emulator.faults.decide(procedure)
         result = await _run_with_faults(emulator, spec, args, decision)
     except TrpcError as exc:
@@ -185,6 +187,19 @@ async def _validated_input(request: Request, spec: Procedure) -> Input:
         raise TrpcError("BAD_REQUEST", "Input validation failed", issues=issues) from None
 
 
+def _check_access(emulator: Emulator, procedure: str, args: Input) -> None:
+    """Dokploy's permission checks: after validation, before the procedure acts."""
+    if not emulator.faults.denials:
+        return
+    named = {str(v) for k, v in args if k in ("applicationId", "composeId") and v}
+    domain = emulator.state.domains.get(str(getattr(args, "domainId", "")))
+    if domain is not None:
+        named |= {v for v in (domain.get("applicationId"), domain.get("composeId")) if v}
+    message = emulator.faults.denial(procedure, named)
+    if message is not None:
+        raise TrpcError("UNAUTHORIZED", message)
+
+
 async def _run_with_faults(
     emulator: Emulator, spec: Procedure, args: Input, decision: Decision
 ) -> Any:
@@ -193,6 +208,8 @@ async def _run_with_faults(
     if decision.hang_seconds and decision.hang_when == "before":
         await anyio.sleep(decision.hang_seconds)
         raise TrpcError("GATEWAY_TIMEOUT", "Gateway timeout (injected)")
+    if decision.fail_status == 401:  # as for a revoked key (access_denied is its own fault)
+        raise TrpcError("UNAUTHORIZED", "Unauthorized", bare=True)
     if decision.fail_status is not None:
         code = CODE_FOR_STATUS.get(decision.fail_status, "INTERNAL_SERVER_ERROR")
         headers = {}

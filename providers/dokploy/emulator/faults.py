@@ -12,6 +12,24 @@ from typing import Any, Literal
 
 HangWhen = Literal["before", "after"]
 ANY = "*"
+# What Dokploy v0.30 answers (401, a tRPC body with code UNAUTHORIZED) when a key's member
+# may not touch a service, or when the server wants a remote server named for a create.
+SERVICE_ACCESS_DENIED = "You don't have access to this service"
+PERMISSION_DENIED = "Permission denied"
+REMOTE_SERVER_REQUIRED = "You need to use a server to create an application"
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Refuse calls of `procedure` (or any) that name `service_id` (or any) with `message`."""
+
+    service_id: str
+    procedure: str
+    message: str
+
+    def refuses(self, procedure: str, service_ids: set[str]) -> bool:
+        named = self.service_id == ANY or self.service_id in service_ids
+        return named and self.procedure in (ANY, procedure)
 
 
 @dataclass
@@ -49,6 +67,7 @@ class FaultController:
     retry_after_seconds: float = 1.0
     stuck_services: set[str] = field(default_factory=set)
     failing_deploys: dict[str, int] = field(default_factory=dict)
+    denials: list[Denial] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 -- fault dice, not security
@@ -64,6 +83,7 @@ class FaultController:
         self.rate_limited_requests = 0
         self.stuck_services.clear()
         self.failing_deploys.clear()
+        self.denials.clear()
         self._rng = random.Random(self.seed)  # noqa: S311
 
     def latency(self, seconds: float, procedure: str = ANY) -> None:
@@ -122,7 +142,22 @@ class FaultController:
         """The next `count` builds of this service (or any) end in `error`."""
         self.failing_deploys[service_id] = count
 
+    def access_denied(
+        self, service_id: str = ANY, procedure: str = ANY, message: str = SERVICE_ACCESS_DENIED
+    ) -> None:
+        """The key's member may not touch this service (or, with a procedure and no service,
+        make that call): such calls answer 401 with Dokploy's tRPC body and `message`, while
+        the key itself still works (the preflight's `user.get` passes)."""
+        self.denials.append(Denial(service_id, procedure, message))
+
     # -- decisions ------------------------------------------------------------------------
+
+    def denial(self, procedure: str, service_ids: set[str]) -> str | None:
+        """The message a permission check answers this call with, if one refuses it."""
+        for denial in self.denials:
+            if denial.refuses(procedure, service_ids):
+                return denial.message
+        return None
 
     def take_rate_limit(self) -> bool:
         if self.rate_limited_requests > 0:
@@ -166,6 +201,7 @@ class FaultController:
             "rateLimitedRequests": self.rate_limited_requests,
             "stuckServices": sorted(self.stuck_services),
             "failingDeploys": dict(self.failing_deploys),
+            "denials": [asdict(d) for d in self.denials],
         }
 
     ACTIONS = frozenset(
@@ -181,6 +217,7 @@ class FaultController:
             "empty_body",
             "stuck_deployment",
             "fail_next_deploy",
+            "access_denied",
         }
     )
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+# Dokploy's domain schema says `z.string().min(1, { message: "Add a hostname" })`.
+Host = Annotated[str, Field(min_length=1, json_schema_extra={"zodMessage": "Add a hostname"})]
 AppName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9._-]+$")]
 Port = Annotated[int | float, Field(ge=1, le=65535)]
 CertificateType = Literal["letsencrypt", "none", "custom"]
@@ -88,7 +90,7 @@ class ApplicationSaveEnvironment(Input):
     env: str | None
     buildArgs: str | None
     buildSecrets: str | None
-    createEnvFile: bool
+    createEnvFile: bool = Field(json_schema_extra={"zodNonoptional": True})
 
 
 class ApplicationSaveDockerProvider(Input):
@@ -140,7 +142,7 @@ class ComposeDeploy(Input):
 
 
 class DomainFields(Input):
-    host: NonEmpty
+    host: Host
     path: NonEmpty | None = None
     port: Port | None = None
     customEntrypoint: str | None = None

@@ -22,7 +22,8 @@ from providers.dokploy.emulator.views import (
     application_one,
     compose_one,
     domain_with_service,
-    environment_view,
+    environment_of_project,
+    environment_one,
     project_view,
 )
 
@@ -48,14 +49,17 @@ def _get(table: dict[str, dict[str, Any]], key: str, what: str) -> dict[str, Any
 
 def _project_all(s: EmulatorState, _: i.NoInput) -> Any:
     listing = Listing.of(s)
-    return [project_view(s, p, sparse=True, listing=listing) for p in s.projects.values()]
+    newest_first = reversed(s.projects.values())
+    return [project_view(s, p, sparse=True, listing=listing) for p in newest_first]
 
 
 def _project_one(s: EmulatorState, a: i.ProjectId) -> Any:
     return project_view(s, _get(s.projects, a.projectId, "Project"), sparse=False)
 
 
-def _new_environment(s: EmulatorState, project_id: str, name: str, desc: str, default: bool) -> Any:
+def _new_environment(
+    s: EmulatorState, project_id: str, name: str, desc: str | None, default: bool
+) -> Any:
     env: dict[str, Any] = {
         "createdAt": s.iso(),
         "description": desc,
@@ -86,17 +90,17 @@ def _project_create(s: EmulatorState, a: i.ProjectCreate) -> Any:
 def _environment_by_project(s: EmulatorState, a: i.ProjectIdLoose) -> Any:
     _get(s.projects, a.projectId, "Project")
     envs = [e for e in s.environments.values() if e["projectId"] == a.projectId]
-    return [environment_view(s, e, sparse=False) for e in envs]
+    return [environment_of_project(s, e) for e in envs]
 
 
 def _environment_one(s: EmulatorState, a: i.EnvironmentId) -> Any:
     env = _get(s.environments, a.environmentId, "Environment")
-    return environment_view(s, env, sparse=False)
+    return environment_one(s, env)
 
 
 def _environment_create(s: EmulatorState, a: i.EnvironmentCreate) -> Any:
     _get(s.projects, a.projectId, "Project")
-    return copy.deepcopy(_new_environment(s, a.projectId, a.name, a.description or "", False))
+    return copy.deepcopy(_new_environment(s, a.projectId, a.name, a.description, False))
 
 
 def _environment_remove(s: EmulatorState, a: i.EnvironmentId) -> Any:
@@ -149,12 +153,25 @@ def _patch(row: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 def _application_update(s: EmulatorState, a: i.ApplicationUpdate) -> Any:
-    row = _get(s.applications, a.applicationId, "Application")
     patch = i.given(a)
+    if not patch.keys() - {"applicationId"}:
+        # Dokploy hands an empty SET to drizzle, which throws.
+        raise TrpcError("INTERNAL_SERVER_ERROR", "No values to set")
+    row = s.applications.get(a.applicationId)
+    if row is None:  # the update returns no row, and Dokploy says so as a bad request
+        raise TrpcError("BAD_REQUEST", "Error updating application")
     if "appName" in patch and patch["appName"] != row["appName"]:
         _unique_app_name(s, patch["appName"], "Application", a.applicationId)
     _patch(row, patch)
     return True
+
+
+def _service_row(one: dict[str, Any]) -> dict[str, Any]:
+    """What delete and stop answer: the service with its relations, as `*.one` shows it,
+    less the git-provider access flags `*.one` works out for the caller."""
+    return {
+        k: v for k, v in one.items() if k not in ("hasGitProviderAccess", "unauthorizedProvider")
+    }
 
 
 def _live_env(s: EmulatorState, application_id: str) -> str | None:
@@ -163,11 +180,12 @@ def _live_env(s: EmulatorState, application_id: str) -> str | None:
 
 
 def _application_delete(s: EmulatorState, a: i.ApplicationId) -> Any:
-    row = _get(s.applications, a.applicationId, "Application")
+    _get(s.applications, a.applicationId, "Application")
+    out = _service_row(application_one(s, a.applicationId))
     runner_stopped(s.runner_link, _live_env(s, a.applicationId))
     del s.applications[a.applicationId]
     s.forget_service(a.applicationId)
-    return row
+    return out
 
 
 def _application_save_environment(s: EmulatorState, a: i.ApplicationSaveEnvironment) -> Any:
@@ -205,7 +223,7 @@ def _application_stop(s: EmulatorState, a: i.ApplicationId) -> Any:
     row = _get(s.applications, a.applicationId, "Application")
     row["applicationStatus"] = "idle"
     runner_stopped(s.runner_link, _live_env(s, a.applicationId))
-    return dict(sorted(row.items()))
+    return _service_row(application_one(s, a.applicationId))
 
 
 def _application_start(s: EmulatorState, a: i.ApplicationId) -> Any:
@@ -253,7 +271,7 @@ def _compose_update(s: EmulatorState, a: i.ComposeUpdate) -> Any:
 
 def _compose_delete(s: EmulatorState, a: i.ComposeDelete) -> Any:
     _get(s.composes, a.composeId, "Compose")
-    out = compose_one(s, a.composeId)
+    out = _service_row(compose_one(s, a.composeId))
     del s.composes[a.composeId]
     s.forget_service(a.composeId)
     return out
@@ -338,12 +356,64 @@ def _server_all(s: EmulatorState, _: i.NoInput) -> Any:
 
 
 def _user_get(s: EmulatorState, _: i.NoInput) -> Any:
+    # The owner's membership as v0.30.2 answers it: an owner's `can*` flags are all false
+    # (owners need none), and the accessed* lists are empty.
+    flags = (
+        "canCreateProjects",
+        "canAccessToSSHKeys",
+        "canCreateServices",
+        "canDeleteProjects",
+        "canDeleteServices",
+        "canAccessToDocker",
+        "canAccessToAPI",
+        "canAccessToGitProviders",
+        "canAccessToTraefikFiles",
+        "canDeleteEnvironments",
+        "canCreateEnvironments",
+    )
+    # The creator of an object is given access to it: the lists grow with what it made.
+    accessed = {
+        "Projects": list(s.projects),
+        "Environments": list(s.environments),
+        "Services": [*s.applications, *s.composes],
+        "GitProviders": [],
+        "Servers": [],
+    }
+    user = {
+        "id": s.user_id,
+        "firstName": "Emulator",
+        "lastName": "Owner",
+        "email": "owner@example.test",
+        "image": None,
+        "allowImpersonation": False,
+        "twoFactorEnabled": False,
+        "stripeCustomerId": None,
+        "stripeSubscriptionId": None,
+        "serversQuantity": 0,
+        "isEnterpriseCloud": False,
+        "sendInvoiceNotifications": False,
+        "apiKeys": [
+            {
+                "id": s.user_id,
+                "name": "emulator",
+                "prefix": None,
+                "enabled": True,
+                "expiresAt": None,
+                "createdAt": s.iso(0.0),
+            }
+        ],
+    }
     return {
         "id": s.user_id,
         "organizationId": s.organization_id,
         "userId": s.user_id,
         "role": "owner",
-        "user": {"id": s.user_id, "name": "Emulator Owner", "email": "owner@example.test"},
+        "createdAt": s.iso(0.0),
+        "teamId": None,
+        "isDefault": True,
+        **dict.fromkeys(flags, False),
+        **{f"accessed{name}": ids for name, ids in accessed.items()},
+        "user": user,
     }
 
 

@@ -197,7 +197,9 @@ class EmulatorState:
                 starts_at=start,
                 finishes_at=math.inf if stuck else start + self.build_seconds,
                 outcome=outcome,
-                error_message=problem or ("Build failed (injected fault)" if failing else None),
+                # Real Dokploy leaves a failed deployment's errorMessage null (the reason
+                # is in its log); Setpoint must not count on one.
+                error_message=None,
                 applies=applies,
             )
         )

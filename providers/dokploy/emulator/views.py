@@ -111,6 +111,27 @@ def project_view(
     return dict(sorted(out.items()))
 
 
+def environment_one(state: EmulatorState, env: dict[str, Any]) -> dict[str, Any]:
+    """`environment.one`: the row without `createdAt`, services without `appName`, and the
+    project it belongs to."""
+    out = environment_view(state, env, sparse=False)
+    out.pop("createdAt", None)
+    for app in out["applications"]:
+        app.pop("appName", None)
+    out["project"] = copy.deepcopy(state.projects[env["projectId"]])
+    return out
+
+
+def environment_of_project(state: EmulatorState, env: dict[str, Any]) -> dict[str, Any]:
+    """An item of `environment.byProjectId`: no `createdAt`, `env` or `projectId`, but the
+    project itself."""
+    out = environment_view(state, env, sparse=False)
+    for key in ("createdAt", "env", "projectId"):
+        out.pop(key, None)
+    out["project"] = copy.deepcopy(state.projects[env["projectId"]])
+    return out
+
+
 def _environment_with_project(state: EmulatorState, environment_id: str) -> dict[str, Any]:
     env = copy.deepcopy(state.environments[environment_id])
     env["project"] = copy.deepcopy(state.projects[env["projectId"]])
@@ -123,7 +144,8 @@ def application_one(state: EmulatorState, application_id: str) -> dict[str, Any]
     row["domains"] = [
         copy.deepcopy(d) for d in state.domains.values() if d["applicationId"] == application_id
     ]
-    row["deployments"] = state.deployments(application_id)
+    # Inside the service, deployments are listed oldest first (deployment.all: newest first).
+    row["deployments"] = state.deployments(application_id)[::-1]
     row["environment"] = _environment_with_project(state, row["environmentId"])
     return dict(sorted(row.items()))
 
@@ -134,13 +156,17 @@ def compose_one(state: EmulatorState, compose_id: str) -> dict[str, Any]:
     row["domains"] = [
         copy.deepcopy(d) for d in state.domains.values() if d["composeId"] == compose_id
     ]
-    row["deployments"] = state.deployments(compose_id)
+    row["deployments"] = state.deployments(compose_id)[::-1]
     row["environment"] = _environment_with_project(state, row["environmentId"])
     return dict(sorted(row.items()))
 
 
 def domain_with_service(state: EmulatorState, domain: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(domain)
-    app = state.applications.get(domain.get("applicationId") or "")
-    out["application"] = _pick(app, ("appName", "applicationId", "name")) if app else None
+    if domain.get("composeId"):
+        compose = state.composes.get(domain["composeId"])
+        out["compose"] = _pick(compose, ("appName", "composeId", "name")) if compose else None
+    else:
+        app = state.applications.get(domain.get("applicationId") or "")
+        out["application"] = _pick(app, ("appName", "applicationId", "name")) if app else None
     return dict(sorted(out.items()))

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from providers.github.emulator import objects
 from providers.github.emulator.faults import Fault
 from providers.github.emulator.http import EMPTY_LIST_FLAG, emulator, fail
+from providers.github.emulator.permissions import Refusal
 from providers.github.emulator.routes_control import router as control_router
 from providers.github.emulator.routes_repos import router as repos_router
 from providers.github.emulator.routes_runners import router as runners_router
@@ -77,11 +78,12 @@ async def _github_edge(request: Request, call_next: Next) -> Response:
     state = emulator(request)
     _canonical_path(request, state)
     token = _bearer(request)
-    # No token is anonymous, as on GitHub (60 requests an hour); a bad token is a 401.
+    # No token is anonymous, as on GitHub (60 requests an hour); a bad token is a 401. Both
+    # carry the anonymous budget's headers, as GitHub's 401s do.
     if token is None and _needs_a_user(request):
-        return fail(401, "Requires authentication")
+        return _metered(fail(401, "Requires authentication"), state.anonymous_budget)
     if token is not None and not state.token_accepted(token):
-        return fail(401, "Bad credentials")
+        return _metered(fail(401, "Bad credentials"), state.anonymous_budget)
     budget = state.budget if token is not None else state.anonymous_budget
     path = request.scope["path"]  # as routed: in the repository's own spelling
     state.requests.append((request.method, path))
@@ -91,11 +93,23 @@ async def _github_edge(request: Request, call_next: Next) -> Response:
             return _metered(response, budget)
     if budget.reset_epoch <= state.clock():
         budget.remaining, budget.reset_epoch = budget.limit, state.clock() + 3600
+    if request.url.path == "/rate_limit":  # GitHub: asking does not count against it
+        return _metered(await call_next(request), budget)
     if budget.remaining <= 0:
         who = "user ID 1" if token is not None else "127.0.0.1"
         return _metered(fail(403, f"API rate limit exceeded for {who}."), budget)
     budget.remaining -= 1
+    refused = state.refusal(request.method, request.url.path, token)
+    if refused is not None:
+        return _metered(_refused(refused), budget)
     return _metered(await call_next(request), budget)
+
+
+def _refused(refused: Refusal) -> Response:
+    response = fail(refused.status, refused.message)
+    if refused.accepted is not None:
+        response.headers["x-accepted-github-permissions"] = refused.accepted
+    return response
 
 
 async def _apply(fault: Fault, request: Request, state: EmulatorState) -> Response | None:

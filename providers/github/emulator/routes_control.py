@@ -94,6 +94,29 @@ async def set_tokens(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/__emulator/grants")
+async def grant_token(request: Request) -> Response:
+    """`{"token", "permissions": {"pull_requests": "read"}, "repositories": [...] | null}`"""
+    data = await _body(request)
+    if isinstance(data, Response):
+        return data
+    found = emulator(request).grant(
+        str(data["token"]), dict(data.get("permissions") or {}), data.get("repositories")
+    )
+    chosen = None if found.repositories is None else sorted(found.repositories)
+    return _ok({"permissions": found.permissions, "repositories": chosen})
+
+
+@router.put("/__emulator/repos/{owner}/{repo}/visibility")
+async def set_visibility(request: Request, owner: str, repo: str) -> Response:
+    """`{"private": true | false}`"""
+    data = await _body(request)
+    if isinstance(data, Response):
+        return data
+    found = emulator(request).set_visibility(owner, repo, private=bool(data["private"]))
+    return _ok({"full_name": found.full_name, "private": found.private})
+
+
 @router.post("/__emulator/repos")
 async def add_repo(request: Request) -> Response:
     data = await _body(request)

@@ -17,6 +17,7 @@ import httpx
 
 from providers.github.emulator.faults import FaultInjector
 from providers.github.emulator.oidc_issuer import OidcIssuer
+from providers.github.emulator.permissions import Level, Refusal, TokenGrant, refusal
 from providers.github.models import same_repository
 
 DEFAULT_RUNNER_LABELS = ("self-hosted", "Linux", "X64")
@@ -165,6 +166,9 @@ class EmulatorState:
             limit=ANONYMOUS_LIMIT, remaining=ANONYMOUS_LIMIT, reset_epoch=clock() + 3600
         )
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call
+        # Tokens with a permission model (providers/github/emulator/permissions.py); a token
+        # not listed may do everything.
+        self.grants: dict[str, TokenGrant] = {}
         self._next = 1000 + self.rng.randrange(1000)
         self._users: dict[str, int] = {}
         self._labels: dict[str, int] = {}
@@ -186,6 +190,36 @@ class EmulatorState:
 
     def label_id(self, name: str) -> int:
         return self._labels.setdefault(name, 9000 + len(self._labels))
+
+    def grant(
+        self,
+        token: str,
+        permissions: dict[str, Level],
+        repositories: Iterable[str] | None = None,
+    ) -> TokenGrant:
+        """From now on `token` may do only what `permissions` allow (`{"pull_requests":
+        "read"}`), on `repositories` ("owner/name"; None: all of them)."""
+        chosen = None if repositories is None else set(repositories)
+        self.grants[token] = TokenGrant(dict(permissions), chosen)
+        return self.grants[token]
+
+    def set_visibility(self, owner: str, name: str, *, private: bool) -> EmuRepo:
+        found = self.add_repo(owner, name)
+        found.private = private
+        return found
+
+    def refusal(self, method: str, path: str, token: str | None) -> Refusal | None:
+        """What GitHub's permission checks answer this request, if they refuse it."""
+        grant = self.grants.get(token) if token is not None else None
+        if token is not None and grant is None:
+            return None  # a token without a grant may do everything
+        return refusal(
+            method=method,
+            path=path,
+            anonymous=token is None,
+            grant=grant,
+            private={name: repo.private for name, repo in self.repos.items()},
+        )
 
     def token_accepted(self, token: str) -> bool:
         if not token:

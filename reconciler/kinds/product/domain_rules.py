@@ -47,10 +47,35 @@ def _route_blocker(seen: SeenLane, conflicts: dict[str, list[str]]) -> Blocker:
     )
 
 
+def _duplicated_routes(service: ObservedService | None) -> dict[str, list[str]]:
+    """Routes the lane's service has more than one domain for (route -> domain ids)."""
+    ids: dict[str, list[str]] = {}
+    for domain in service.domains if service else ():
+        ids.setdefault(domain.key, []).append(domain.domain_id)
+    return {route: found for route, found in ids.items() if len(found) > 1}
+
+
+def _duplicate_blocker(seen: SeenLane, duplicated: dict[str, list[str]]) -> Blocker:
+    said = "; ".join(f"{route} by {len(ids)} domains" for route, ids in duplicated.items())
+    return Blocker(
+        type=BlockerType.route_conflict,
+        lane=seen.desired.lane,
+        message=(
+            f"{seen.desired.service_name!r} is routed {said} in Dokploy (made by hand: Dokploy "
+            "accepts a duplicate host, and Traefik serves only one of them). Delete the extra "
+            "domain in Dokploy; Setpoint will not guess which one is meant"
+        ),
+        details={"duplicated": duplicated},
+    )
+
+
 def domains_rule(seen: SeenLane, result: LaneDiff) -> str | None:
     conflicts = _route_conflicts(seen)
     if conflicts:
         result.blockers.append(_route_blocker(seen, conflicts))
+    duplicated = _duplicated_routes(seen.service)
+    if duplicated:
+        result.blockers.append(_duplicate_blocker(seen, duplicated))
     changed = _domain_actions(
         seen.desired, seen.service, seen.service_ref, seen.target, result, skip=set(conflicts)
     )

@@ -16,6 +16,7 @@ from providers.dokploy.ensure import ProjectIndex
 from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import (
     DeployQueued,
+    DokployAccessDenied,
     DokployAnswerLost,
     DokployError,
     DokployNotFound,
@@ -23,7 +24,7 @@ from providers.dokploy.errors import (
 )
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action, BlockerType
-from reconciler.errors import ActionFailed, SecretUnavailable
+from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailable
 from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.rule_input import (
     deploy_title,
@@ -66,6 +67,9 @@ class ProductExecutor:
         handler = _HANDLERS[Op(action.op)]
         try:
             return await handler(self, action)
+        except DokployAccessDenied as exc:  # the key works, but not on this service
+            said = f"access_denied: Dokploy refused the API key this call ({exc})"
+            raise ActionAccessDenied(said) from exc
         except DokployError as exc:  # typed, and free of secrets by construction
             raise ActionFailed(f"{type(exc).__name__}: {exc}") from exc
 

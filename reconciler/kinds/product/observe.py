@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import anyio
 
 from providers.dokploy.client import DokployClient
-from providers.dokploy.errors import DokployError, DokployNotFound
+from providers.dokploy.errors import DokployAccessDenied, DokployError, DokployNotFound
 from providers.dokploy.models import Application, Compose, Project
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.outcomes import ObjectRef
@@ -78,6 +78,15 @@ def service_from(detail: Application | Compose) -> ObservedService:
         latest_deployment_id=latest.deployment_id if latest else None,
         server_id=detail.server_id,
     )
+
+
+def read_problem(lane: str, what: str, exc: DokployError) -> ObservationProblem:
+    """A read of the lane's object failed. Refused to the key (a per-service 401) it is the
+    lane's `access_denied`, with Dokploy's own words; anything else leaves it unobserved."""
+    if isinstance(exc, DokployAccessDenied):
+        said = f"{what}: Dokploy refused the API key access to it ({exc.message})"
+        return ObservationProblem(lane, said, access_denied=True)
+    return ObservationProblem(lane, f"{what}: {exc}")
 
 
 def _domains(detail: Application | Compose) -> list[ObservedDomain]:
@@ -199,7 +208,7 @@ class ProductObserver:
                     return
                 except DokployError as exc:
                     observation.problems.append(
-                        ObservationProblem(lane_name, f"reading {kind} {service_id} failed: {exc}")
+                        read_problem(lane_name, f"reading {kind} {service_id} failed", exc)
                     )
                     return
                 seen.service = service_from(detail)
@@ -295,7 +304,7 @@ class ProductObserver:
                 detail = await read_service(self._client, candidate.type, candidate.id)
             except DokployError as exc:
                 observation.problems.append(
-                    ObservationProblem(lane_name, f"reading {candidate.type} {candidate.id}: {exc}")
+                    read_problem(lane_name, f"reading {candidate.type} {candidate.id}", exc)
                 )
                 continue
             because = self._made_by(lane_name, candidate, detail.created_at)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from providers.github.errors import GitHubError, GitHubNotFound
+from providers.github.errors import GitHubError, GitHubForbidden, GitHubNotFound
 from providers.github.models import RunnerScope
 from providers.github.runners import RunnersApi
 from providers.hosts.base import HostAdapter, RunnerProcess
@@ -44,6 +44,7 @@ class _Scope:
     runners: dict[str, SeenRunner] = field(default_factory=dict)  # by name
     gone: set[int] = field(default_factory=set)
     problem: str | None = None
+    denied: bool = False  # the token works, but not on this scope: `access_denied`
 
 
 @dataclass
@@ -74,7 +75,10 @@ class RunnerObserver:
             scope, host = scopes[site.scope], hosts[site.host]
             problem = scope.problem or host.problem
             if problem is not None:
-                observation.problems.append(ObservationProblem(lane=site.lane, reason=problem))
+                denied = scope.denied and scope.problem is not None
+                observation.problems.append(
+                    ObservationProblem(lane=site.lane, reason=problem, access_denied=denied)
+                )
                 continue
             seen = self._lane(site, scope, host, busy.get(pool_and_slot(site.lane)[0], 0))
             observation.lanes[site.lane] = seen
@@ -116,6 +120,11 @@ class RunnerObserver:
                     runner_id = int(owned.object_id)
                     if runner_id not in listed_ids and owned.facts.get("scope") == scope:
                         await self._confirm_gone(scope, runner_id, seen)
+        except (GitHubForbidden, GitHubNotFound) as exc:
+            # The token works (preflight said so) but not here: a permission it lacks, or a
+            # repository it may not see (or that does not exist), which time does not mend.
+            seen.problem = f"GitHub refused the token the runners of {scope}: {exc}"
+            seen.denied = True
         except (GitHubError, ValueError) as exc:
             seen.problem = f"GitHub runners of {scope} could not be read: {exc}"
         return seen

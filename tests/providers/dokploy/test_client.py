@@ -15,6 +15,7 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.config import DokployConfig
 from providers.dokploy.emulator import Emulator
 from providers.dokploy.errors import (
+    DokployAccessDenied,
     DokployAddressError,
     DokployConflict,
     DokployConnectError,
@@ -112,7 +113,9 @@ async def test_compose_update_answering_true_is_read_back(
 @pytest.mark.parametrize(
     ("status", "exc_type"),
     [
-        (401, DokployUnauthorized),
+        # A tRPC body on a 401 is a permission check refusing a working key (Dokploy v0.30);
+        # a bad key gets a bare {"message": "Unauthorized"} (below).
+        (401, DokployAccessDenied),
         (403, DokployForbidden),
         (404, DokployNotFound),
         (409, DokployConflict),
@@ -133,6 +136,14 @@ async def test_trpc_error_bodies_become_typed_errors(
     assert "nope" in str(caught.value)
 
 
+async def test_a_bare_401_is_a_bad_key(dokploy_contract: ContractRecorder) -> None:
+    handler = lambda request: httpx.Response(401, json={"message": "Unauthorized"})  # noqa: E731
+    async with _client(handler, dokploy_contract, retry_attempts=1) as client:
+        with pytest.raises(DokployUnauthorized) as caught:
+            await client.project_one("p1")
+    assert not isinstance(caught.value, DokployAccessDenied)
+
+
 async def test_validation_error_carries_zod_issue_paths(dokploy_emulator: Any) -> None:
     # This request breaks the contract on purpose, so it bypasses the contract recorder.
     transport = httpx.ASGITransport(app=dokploy_emulator)
@@ -141,8 +152,10 @@ async def test_validation_error_carries_zod_issue_paths(dokploy_emulator: Any) -
         app = await client.application_create("web", env_id)
         with pytest.raises(DokployValidationError) as caught:
             await client.application_update(app.application_id, app_name="bad name!")
-    assert [(i.path, i.message) for i in caught.value.issues] == [(("appName",), "Invalid")]
-    assert "appName: Invalid" in str(caught.value)
+    pattern = "/^[a-zA-Z0-9._-]+$/"
+    said = f"Invalid string: must match pattern {pattern}"  # zod v4, as Dokploy v0.30 says
+    assert [(i.path, i.message) for i in caught.value.issues] == [(("appName",), said)]
+    assert f"appName: {said}" in str(caught.value)
 
 
 async def test_auth_failure_is_an_error_never_an_empty_project_list(
