@@ -28,6 +28,7 @@ from desired_state.positions import Path as FieldPath
 from desired_state.product import ProductSpec
 from desired_state.product_checks import product_issues, service_name
 from desired_state.rules import SPEC_RULES, RuleError
+from desired_state.secret_sources import SecretSources, product_source_problems
 from desired_state.secrets import not_secret_keys, product_env_rules
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -107,17 +108,30 @@ def _yaml_files(path: Path) -> list[tuple[Path, bool]]:
     return sorted(found)
 
 
-def load_path(path: str | Path, stored: Iterable[StoredDocument] = ()) -> list[LoadedDocument]:
+def load_path(
+    path: str | Path,
+    stored: Iterable[StoredDocument] = (),
+    *,
+    sources: SecretSources | None = None,
+) -> list[LoadedDocument]:
     """Every document under `path`; raises InvalidDesiredState listing all issues found."""
-    return scan_path(path, stored).documents
+    return scan_path(path, stored, sources=sources).documents
 
 
-def scan_path(path: str | Path, stored: Iterable[StoredDocument] = ()) -> Scan:
+def scan_path(
+    path: str | Path,
+    stored: Iterable[StoredDocument] = (),
+    *,
+    sources: SecretSources | None = None,
+) -> Scan:
     """Like `load_path`, and says which files a directory scan skipped.
 
     `stored`: objects already stored; the checks across documents see them beside the files
     (a file's object replaces the stored one of the same kind and name), so a single-file
     apply is validated as the union it will make.
+
+    `sources`: the operator's rules for secret sources; a reference they refuse is a problem
+    at its field (None: references are not judged here, only when a value is read).
     """
     root = Path(path)
     if not root.exists():
@@ -135,12 +149,16 @@ def scan_path(path: str | Path, stored: Iterable[StoredDocument] = ()) -> Scan:
             continue
         raws.extend(found)
         issues.extend(problems)
-    scan.documents = _finish(raws, stored, issues)
+    scan.documents = _finish(raws, stored, issues, sources)
     return scan
 
 
 def load_text(
-    text: str, source: str = "<string>", stored: Iterable[StoredDocument] = ()
+    text: str,
+    source: str = "<string>",
+    stored: Iterable[StoredDocument] = (),
+    *,
+    sources: SecretSources | None = None,
 ) -> list[LoadedDocument]:
     issues: list[Issue] = []
     raws: list[_Raw] = []
@@ -148,15 +166,18 @@ def load_text(
         issues.append(_too_big(source))
     else:
         raws, issues = _read_stream(text, source)
-    return _finish(raws, stored, issues)
+    return _finish(raws, stored, issues, sources)
 
 
 def _finish(
-    raws: list[_Raw], stored: Iterable[StoredDocument], issues: list[Issue]
+    raws: list[_Raw],
+    stored: Iterable[StoredDocument],
+    issues: list[Issue],
+    sources: SecretSources | None = None,
 ) -> list[LoadedDocument]:
     documents: list[LoadedDocument] = []
     for raw in raws:
-        loaded, problems = _validate_document(raw)
+        loaded, problems = _validate_document(raw, sources)
         issues.extend(problems)
         if loaded is not None:
             documents.append(loaded)
@@ -287,7 +308,9 @@ def _deepest(text: str) -> tuple[int, int]:
 # One document: envelope, fields, rules across fields, the plain-env secret check.
 
 
-def _validate_document(raw: _Raw) -> tuple[LoadedDocument | None, list[Issue]]:
+def _validate_document(
+    raw: _Raw, sources: SecretSources | None
+) -> tuple[LoadedDocument | None, list[Issue]]:
     data = raw.data
     if not isinstance(data, dict):
         return None, [
@@ -298,7 +321,7 @@ def _validate_document(raw: _Raw) -> tuple[LoadedDocument | None, list[Issue]]:
     model = SPEC_MODELS.get(kind) if isinstance(kind, str) else None
     metadata = _validated(Metadata, data.get("metadata"), ("metadata",), raw, issues)
     spec = _validated(model, data.get("spec"), ("spec",), raw, issues) if model else None
-    issues.extend(raw.issue(path, message) for path, message in _rule_problems(data))
+    issues.extend(raw.issue(path, message) for path, message in _rule_problems(data, sources))
     if issues or metadata is None or spec is None:
         return None, issues
     issues.extend(raw.issue(path, message) for path, message in _spec_issues(metadata.name, spec))
@@ -328,8 +351,11 @@ def _envelope_problems(data: dict[str, Any]) -> Iterator[tuple[FieldPath, str]]:
         yield ("kind",), hint.unknown_kind(kind, sorted(SPEC_MODELS))
 
 
-def _rule_problems(data: dict[str, Any]) -> Iterator[tuple[FieldPath, str]]:
-    """The rules across fields, and the secret check, on the data as written."""
+def _rule_problems(
+    data: dict[str, Any], sources: SecretSources | None
+) -> Iterator[tuple[FieldPath, str]]:
+    """The rules across fields, the secret check and the secret sources, on the data as
+    written."""
     kind, spec = data.get("kind"), data.get("spec")
     rules = SPEC_RULES.get(kind) if isinstance(kind, str) else None
     if rules is None or not isinstance(spec, Mapping):
@@ -339,6 +365,9 @@ def _rule_problems(data: dict[str, Any]) -> Iterator[tuple[FieldPath, str]]:
     if kind == "Product":
         not_secret = not_secret_keys(_map(data.get("metadata")).get("annotations"))
         for path, message in product_env_rules(spec, not_secret):
+            yield ("spec", *path), message
+    if kind == "Product" and sources is not None:
+        for path, message in product_source_problems(spec, sources):
             yield ("spec", *path), message
 
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from desired_state.secret_sources import SecretSources
 from desired_state.secrets import SecretRef
 from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
@@ -25,6 +26,7 @@ from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.rule_input import environment_key, project_key
 from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
 from reconciler.runtime import HealthProbe
+from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
@@ -43,6 +45,7 @@ class ProductExecutor:
     health_check: HealthProbe
     environ: Mapping[str, str] | None = None
     store: StoreReader | None = None
+    sources: SecretSources = field(default_factory=default_sources)
     poll_interval: float = 1.0
     health_backoff: float = 30.0  # seconds before a failed health check is run again
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
@@ -172,7 +175,10 @@ class ProductExecutor:
         for key, ref in action.params["secret_refs"].items():
             try:
                 value = resolve(
-                    SecretRef.model_validate(ref), environ=self.environ, store=self.store
+                    SecretRef.model_validate(ref),
+                    sources=self.sources,
+                    environ=self.environ,
+                    store=self.store,
                 )
             except SecretUnavailable as exc:
                 raise ActionFailed(f"{key}: {exc}") from None

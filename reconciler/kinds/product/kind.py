@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from desired_state.secret_sources import SecretSources
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError, DokployForbidden, DokployUnauthorized
 from reconciler.core.inventory import Owned, OwnershipSnapshot
@@ -37,6 +38,7 @@ from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
 from reconciler.kinds.product.rule_input import SecretFacts
 from reconciler.runtime import Runtime
+from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 
@@ -49,6 +51,7 @@ class ProductKind:
     guard: BlastRadiusGuard = field(default_factory=BlastRadiusGuard)
     environ: Mapping[str, str] | None = None
     store: StoreReader | None = None
+    sources: SecretSources = field(default_factory=default_sources)
     name: str = KIND
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
 
@@ -116,6 +119,7 @@ class ProductKind:
             health_check=runtime.health_check,
             environ=self.environ,
             store=self.store,
+            sources=self.sources,
             poll_interval=runtime.settings.deploy_poll_seconds,
             health_backoff=runtime.settings.health_backoff_seconds,
         )
@@ -153,7 +157,8 @@ class ProductKind:
         for key, ref in sorted((desired.secrets if desired else {}).items()):
             try:
                 fingerprints[key] = fingerprint(
-                    self.salt, resolve(ref, environ=self.environ, store=self.store)
+                    self.salt,
+                    resolve(ref, sources=self.sources, environ=self.environ, store=self.store),
                 )
             except SecretUnavailable as exc:
                 problems.append(f"{key}: {exc}")
