@@ -183,3 +183,32 @@ async def test_a_bug_is_a_bare_500_problem_without_its_message(
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["detail"] == "the server failed; see its log"
     assert "internal detail" not in answer.text and "Traceback" not in answer.text
+
+
+def _series(text: str, metric: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(metric + "{")]
+
+
+async def test_made_up_methods_paths_and_events_add_a_fixed_number_of_series(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 28 item 3: labels before authentication came from the caller (3,000 requests
+    added 60,000 series). Methods and events outside the known sets count as `other`,
+    paths as their route template (or `unmatched`)."""
+    for n in range(60):
+        await client.request(f"BOGUS{n}", f"/v1/made-up/{n}")
+        await client.request(f"X{n}", "/v1/lanes")
+        headers = {"x-github-event": f"made_up_{n}", "x-github-delivery": f"d-{n}"}
+        await client.post("/v1/webhooks/github", content=b"{}", headers=headers)
+    await client.post("/v1/webhooks/github", content=b"{}", headers={"x-github-event": "push"})
+
+    text = (await client.get("/metrics")).text
+
+    requests = _series(text, "setpoint_api_requests_total")
+    assert len(requests) <= 6, requests  # other x {unmatched, /v1/lanes, webhook} x status
+    assert all('method="BOGUS' not in s and 'method="X' not in s for s in requests)
+    assert any('method="other",route="unmatched"' in s for s in requests)
+    assert len(_series(text, "setpoint_api_request_duration_seconds_count")) <= 6
+    deliveries = _series(text, "setpoint_webhook_deliveries_total")
+    assert [s.split("{")[1].split(",")[0] for s in deliveries] == ['event="other"', 'event="push"']
+    assert "made_up" not in text and "BOGUS" not in text
