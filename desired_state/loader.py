@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 
 from desired_state import hints as hint
+from desired_state.bounded_yaml import InputBound, bounded_yaml
 from desired_state.document import API_VERSION, SPEC_MODELS, Document, Metadata
 from desired_state.issues import InvalidDesiredState, Issue
 from desired_state.positions import MAX_DEPTH, Position, TooLarge, nearest, plain_with_positions
@@ -240,7 +240,7 @@ def _line_col(before: str) -> tuple[int, int]:
 
 def _read_stream(text: str, source: str) -> tuple[list[_Raw], list[Issue]]:
     try:
-        loaded = list(YAML(typ="rt").load_all(text))
+        loaded = list(bounded_yaml().load_all(text))
     except YAMLError as exc:
         return [], [_yaml_issue(exc, text, source)]
     except RecursionError:
@@ -285,6 +285,8 @@ def _yaml_issue(exc: YAMLError, text: str, source: str) -> Issue:
         return Issue(source, 1, 1, "", "YAML syntax: cannot be read")
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    if isinstance(exc, InputBound):
+        return Issue(source, line, col, "", str(exc.problem))
     if isinstance(exc, DuplicateKeyError):
         # ruamel's message quotes both values; the key alone is what helps, and is safe.
         found = _DUPLICATE_KEY.search(str(exc.problem))
