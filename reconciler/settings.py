@@ -226,6 +226,11 @@ class Settings(BaseSettings):
         description="the address operators reach `setpoint serve` at (https://...); preview "
         "comments then link to their plan's review page",
     )
+    web_secure_cookies: bool | None = Field(
+        default=None,
+        description="whether the review pages' cookies carry `Secure` (sent over https only); "
+        "unset: when SETPOINT_PUBLIC_URL is https://. Never taken from the request's scheme",
+    )
     review_form_key: SecretStr | None = Field(
         default=None,
         description="key that signs the review pages' forms and sign-in cookies; give every "

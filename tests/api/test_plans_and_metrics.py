@@ -212,3 +212,19 @@ async def test_made_up_methods_paths_and_events_add_a_fixed_number_of_series(
     deliveries = _series(text, "setpoint_webhook_deliveries_total")
     assert [s.split("{")[1].split(",")[0] for s in deliveries] == ['event="other"', 'event="push"']
     assert "made_up" not in text and "BOGUS" not in text
+
+
+async def test_every_api_answer_carries_the_security_headers(client: httpx.AsyncClient) -> None:
+    """Issue 28 item 10: problem answers and /healthz carried no CSP or nosniff."""
+    from reconciler.web.guard import CONTENT_SECURITY_POLICY
+
+    answers = {
+        "healthz": await client.get("/healthz"),
+        "404 problem": await client.get("/v1/nothing-here"),
+        "401 problem": await client.post(RECONCILE),
+        "metrics": await client.get("/metrics"),
+    }
+    assert [a.status_code for a in answers.values()] == [200, 404, 401, 200]
+    for what, answer in answers.items():
+        assert answer.headers.get("content-security-policy") == CONTENT_SECURITY_POLICY, what
+        assert answer.headers.get("x-content-type-options") == "nosniff", what
