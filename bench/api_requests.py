@@ -96,7 +96,10 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
             kinds=all_kinds,
             actor="bench",
             health_check=healthy,
-            environ={"SHOP_DATABASE_URL": "postgres://bench@db/shop", "LEDGER_DB_PASSWORD": "b"},
+            environ={
+                "SETPOINT_SECRET_SHOP_DATABASE_URL": "postgres://bench@db/shop",
+                "SETPOINT_SECRET_LEDGER_DB_PASSWORD": "b",
+            },
             secret_store=store,
         )
         verifier = OidcVerifier(

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 
 from desired_state import hints as hint
+from desired_state.bounded_yaml import InputBound, bounded_yaml
 from desired_state.document import API_VERSION, SPEC_MODELS, Document, Metadata
 from desired_state.issues import InvalidDesiredState, Issue
 from desired_state.positions import MAX_DEPTH, Position, TooLarge, nearest, plain_with_positions
@@ -28,6 +28,7 @@ from desired_state.positions import Path as FieldPath
 from desired_state.product import ProductSpec
 from desired_state.product_checks import product_issues, service_name
 from desired_state.rules import SPEC_RULES, RuleError
+from desired_state.secret_sources import SecretSources, product_source_problems
 from desired_state.secrets import not_secret_keys, product_env_rules
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -109,17 +110,30 @@ def _yaml_files(path: Path) -> list[tuple[Path, bool]]:
     return sorted(found)
 
 
-def load_path(path: str | Path, stored: Iterable[StoredDocument] = ()) -> list[LoadedDocument]:
+def load_path(
+    path: str | Path,
+    stored: Iterable[StoredDocument] = (),
+    *,
+    sources: SecretSources | None = None,
+) -> list[LoadedDocument]:
     """Every document under `path`; raises InvalidDesiredState listing all issues found."""
-    return scan_path(path, stored).documents
+    return scan_path(path, stored, sources=sources).documents
 
 
-def scan_path(path: str | Path, stored: Iterable[StoredDocument] = ()) -> Scan:
+def scan_path(
+    path: str | Path,
+    stored: Iterable[StoredDocument] = (),
+    *,
+    sources: SecretSources | None = None,
+) -> Scan:
     """Like `load_path`, and says which files a directory scan skipped.
 
     `stored`: objects already stored; the checks across documents see them beside the files
     (a file's object replaces the stored one of the same kind and name), so a single-file
     apply is validated as the union it will make.
+
+    `sources`: the operator's rules for secret sources; a reference they refuse is a problem
+    at its field (None: references are not judged here, only when a value is read).
     """
     root = Path(path)
     if not root.exists():
@@ -137,7 +151,7 @@ def scan_path(path: str | Path, stored: Iterable[StoredDocument] = ()) -> Scan:
             continue
         raws.extend(found)
         issues.extend(problems)
-    scan.documents = _finish(raws, stored, issues)
+    scan.documents = _finish(raws, stored, issues, sources)
     scan.warnings = _warnings(raws, scan.documents)
     return scan
 
@@ -164,7 +178,11 @@ def _warnings(raws: list[_Raw], documents: list[LoadedDocument]) -> list[Issue]:
 
 
 def load_text(
-    text: str, source: str = "<string>", stored: Iterable[StoredDocument] = ()
+    text: str,
+    source: str = "<string>",
+    stored: Iterable[StoredDocument] = (),
+    *,
+    sources: SecretSources | None = None,
 ) -> list[LoadedDocument]:
     issues: list[Issue] = []
     raws: list[_Raw] = []
@@ -172,15 +190,18 @@ def load_text(
         issues.append(_too_big(source))
     else:
         raws, issues = _read_stream(text, source)
-    return _finish(raws, stored, issues)
+    return _finish(raws, stored, issues, sources)
 
 
 def _finish(
-    raws: list[_Raw], stored: Iterable[StoredDocument], issues: list[Issue]
+    raws: list[_Raw],
+    stored: Iterable[StoredDocument],
+    issues: list[Issue],
+    sources: SecretSources | None = None,
 ) -> list[LoadedDocument]:
     documents: list[LoadedDocument] = []
     for raw in raws:
-        loaded, problems = _validate_document(raw)
+        loaded, problems = _validate_document(raw, sources)
         issues.extend(problems)
         if loaded is not None:
             documents.append(loaded)
@@ -243,7 +264,7 @@ def _line_col(before: str) -> tuple[int, int]:
 
 def _read_stream(text: str, source: str) -> tuple[list[_Raw], list[Issue]]:
     try:
-        loaded = list(YAML(typ="rt").load_all(text))
+        loaded = list(bounded_yaml().load_all(text))
     except YAMLError as exc:
         return [], [_yaml_issue(exc, text, source)]
     except RecursionError:
@@ -288,6 +309,8 @@ def _yaml_issue(exc: YAMLError, text: str, source: str) -> Issue:
         return Issue(source, 1, 1, "", "YAML syntax: cannot be read")
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    if isinstance(exc, InputBound):
+        return Issue(source, line, col, "", str(exc.problem))
     if isinstance(exc, DuplicateKeyError):
         # ruamel's message quotes both values; the key alone is what helps, and is safe.
         found = _DUPLICATE_KEY.search(str(exc.problem))
@@ -311,7 +334,9 @@ def _deepest(text: str) -> tuple[int, int]:
 # One document: envelope, fields, rules across fields, the plain-env secret check.
 
 
-def _validate_document(raw: _Raw) -> tuple[LoadedDocument | None, list[Issue]]:
+def _validate_document(
+    raw: _Raw, sources: SecretSources | None
+) -> tuple[LoadedDocument | None, list[Issue]]:
     data = raw.data
     if not isinstance(data, dict):
         return None, [
@@ -322,7 +347,7 @@ def _validate_document(raw: _Raw) -> tuple[LoadedDocument | None, list[Issue]]:
     model = SPEC_MODELS.get(kind) if isinstance(kind, str) else None
     metadata = _validated(Metadata, data.get("metadata"), ("metadata",), raw, issues)
     spec = _validated(model, data.get("spec"), ("spec",), raw, issues) if model else None
-    issues.extend(raw.issue(path, message) for path, message in _rule_problems(data))
+    issues.extend(raw.issue(path, message) for path, message in _rule_problems(data, sources))
     if issues or metadata is None or spec is None:
         return None, issues
     issues.extend(raw.issue(path, message) for path, message in _spec_issues(metadata.name, spec))
@@ -352,8 +377,11 @@ def _envelope_problems(data: dict[str, Any]) -> Iterator[tuple[FieldPath, str]]:
         yield ("kind",), hint.unknown_kind(kind, sorted(SPEC_MODELS))
 
 
-def _rule_problems(data: dict[str, Any]) -> Iterator[tuple[FieldPath, str]]:
-    """The rules across fields, and the secret check, on the data as written."""
+def _rule_problems(
+    data: dict[str, Any], sources: SecretSources | None
+) -> Iterator[tuple[FieldPath, str]]:
+    """The rules across fields, the secret check and the secret sources, on the data as
+    written."""
     kind, spec = data.get("kind"), data.get("spec")
     rules = SPEC_RULES.get(kind) if isinstance(kind, str) else None
     if rules is None or not isinstance(spec, Mapping):
@@ -363,6 +391,9 @@ def _rule_problems(data: dict[str, Any]) -> Iterator[tuple[FieldPath, str]]:
     if kind == "Product":
         not_secret = not_secret_keys(_map(data.get("metadata")).get("annotations"))
         for path, message in product_env_rules(spec, not_secret):
+            yield ("spec", *path), message
+    if kind == "Product" and sources is not None:
+        for path, message in product_source_problems(spec, sources):
             yield ("spec", *path), message
 
 

@@ -30,6 +30,24 @@ def check_hostname(value: str) -> str:
         or not all(_LABEL.match(label) for label in value.split("."))
     ):
         raise ValueError("not a valid host name" + _host_hint(value))
+    if value.rsplit(".", 1)[-1].isdigit():  # no top-level domain is a number: an address
+        raise ValueError(
+            "an IP address is not a domain (Dokploy routes by host name, and an address "
+            "may be loopback, link-local or cloud metadata): give the host name"
+        )
+    if value == "localhost" or value.endswith(".localhost"):
+        raise ValueError("a loopback name is not a domain: give the host name")
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_url_text(value: str) -> str:
+    """A path or URL that goes on the wire: no spaces and no control characters (a CR or
+    LF would split an HTTP request line or header)."""
+    if _CONTROL.search(value):
+        raise ValueError("holds a space or a control character (CR, LF, tab...): not allowed")
     return value
 
 
@@ -82,5 +100,6 @@ def check_lane_name_ref(value: str) -> str:
 Name = Annotated[str, AfterValidator(check_name)]
 LaneNameRef = Annotated[str, AfterValidator(check_lane_name_ref)]
 Hostname = Annotated[str, AfterValidator(check_hostname)]
+UrlText = Annotated[str, AfterValidator(check_url_text)]
 Repository = Annotated[str, AfterValidator(check_repository)]
 ImageRef = Annotated[str, AfterValidator(check_image)]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from desired_state.base import SpecModel
-from desired_state.names import Hostname, ImageRef, LaneNameRef, Name, Repository
+from desired_state.names import Hostname, ImageRef, LaneNameRef, Name, Repository, UrlText
 from desired_state.rules import lane_rules, preview_rules, product_rules, raise_rules
 from desired_state.secrets import SecretRef, check_plain_env
 from desired_state.templates import (
@@ -30,20 +30,20 @@ class DokployTarget(SpecModel):
 
 class ProductRuntime(SpecModel):
     port: int = Field(ge=1, le=65535)
-    health_path: str = Field(default="/healthz", pattern=r"^/")
+    health_path: UrlText = Field(default="/healthz", pattern=r"^/")
 
 
 class DomainSpec(SpecModel):
     host: Hostname
-    path: str = Field(default="/", pattern=r"^/")
+    path: UrlText = Field(default="/", pattern=r"^/")
     https: bool = True
     port: int | None = Field(default=None, ge=1, le=65535, description="defaults to runtime port")
     service: str | None = Field(default=None, description="compose service the domain routes to")
 
 
 class HealthCheckSpec(SpecModel):
-    url: str | None = Field(default=None, description="full URL; default: first domain + path")
-    path: str | None = Field(
+    url: UrlText | None = Field(default=None, description="full URL; default: first domain + path")
+    path: UrlText | None = Field(
         default=None, pattern=r"^/", description="default: the product's runtime.healthPath"
     )
     expect_status: int = Field(default=200, ge=100, le=599)

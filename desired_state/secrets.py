@@ -47,6 +47,25 @@ _SECRET_VALUE_SHAPES = (
 )
 NOT_SECRET_ANNOTATION = "setpoint.dev/not-secret"  # noqa: S105 -- a key name
 
+# A line of a compose file that carries a credential: a secret's key with a value that is
+# not only `${VAR}` references, a token shape, or a URL with a password in it. The plan's
+# compose diff masks such lines; validation refuses them (a plan carries the file itself).
+COMPOSE_CREDENTIAL_KEY = re.compile(
+    r"""^(?P<key>\s*(?:-\s*)?["']?(?P<name>[\w.-]*(?:passw(?:or)?d|passwd|secret|token
+    |api[_-]?key|access[_-]?key|private[_-]?key|credential|auth)[\w.-]*)["']?\s*[:=]\s*)
+    (?P<value>.*)$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+ONLY_REFERENCES = re.compile(r"""^["']?(?:\$\{[^}]+\}|\$[A-Za-z_]\w*)+["']?\s*$""")
+URL_USERINFO = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]+:(?P<password>[^/\s@]+)@", re.IGNORECASE
+)
+TOKEN_SHAPES = re.compile(
+    r"(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abposr]-[\w-]{10,}|AKIA[0-9A-Z]{16}"
+    r"|sk-[A-Za-z0-9_-]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+)
+_COMPOSE_KEY = re.compile(r"""^\s*(?:-\s*)?["']?(?P<name>[\w.-]+)["']?\s*[:=]""")
+
 
 class SecretRef(SpecModel):
     """Where a secret value comes from at apply time: an environment variable, a file, or
@@ -124,6 +143,37 @@ def carry_rules(env: Mapping[str, Any]) -> Iterator[Problem]:
             yield (key,), f"env {key} cannot be written to Dokploy unchanged: {problem}"
 
 
+def compose_credential(line: str, not_secret: frozenset[str]) -> str | None:
+    """Why a compose file line carries a credential written in clear, or None. Never the
+    value: the key, when the line has one, and what gave it away."""
+    keyed = COMPOSE_CREDENTIAL_KEY.match(line)
+    key = _COMPOSE_KEY.match(line)
+    name = key["name"] if key else None
+    if name is not None and name in not_secret:
+        return None
+    value = keyed["value"].strip() if keyed else ""
+    if keyed and value.strip("'\"") and not ONLY_REFERENCES.match(value):
+        return f"{keyed['name']} is a secret's name"
+    if TOKEN_SHAPES.search(line):
+        return f"{name or 'a value'} looks like a token or a private key"
+    password = URL_USERINFO.search(line)
+    if password and not ONLY_REFERENCES.match(password["password"]):
+        return f"{name or 'a value'} holds a URL with a password"
+    return None
+
+
+def compose_rules(compose_file: str, not_secret: frozenset[str]) -> Iterator[str]:
+    """One message per compose file line that carries a credential in clear."""
+    for number, line in enumerate(compose_file.splitlines(), start=1):
+        reason = compose_credential(line, not_secret)
+        if reason is not None:
+            yield (
+                f"compose file line {number}: a credential written in clear ({reason}); "
+                "write `${VAR}` and give VAR through `secrets:`; if it is not a secret, list "
+                f"its key in the annotation `{NOT_SECRET_ANNOTATION}`"
+            )
+
+
 def not_secret_keys(annotations: Any) -> frozenset[str]:
     """Keys the `setpoint.dev/not-secret` annotation lists, separated by commas or spaces."""
     value = annotations.get(NOT_SECRET_ANNOTATION) if isinstance(annotations, Mapping) else None
@@ -131,14 +181,18 @@ def not_secret_keys(annotations: Any) -> frozenset[str]:
 
 
 def product_env_rules(spec: Mapping[str, Any], not_secret: frozenset[str]) -> Iterator[Problem]:
-    """`env_rules` for a Product spec's env and each lane's, with paths from the spec."""
+    """`env_rules` for a Product spec's env and each lane's, and `compose_rules` for each
+    lane's compose file, with paths from the spec."""
     for path, message in env_rules(_as_map(spec.get("env")), not_secret):
         yield ("env", *path), message
     lanes = spec.get("lanes")
     for index, lane in enumerate(lanes if isinstance(lanes, list) else []):
-        env = _as_map(lane.get("env")) if isinstance(lane, Mapping) else {}
-        for path, message in env_rules(env, not_secret):
+        lane = _as_map(lane)
+        for path, message in env_rules(_as_map(lane.get("env")), not_secret):
             yield ("lanes", index, "env", *path), message
+        compose = lane.get("composeFile")
+        for message in compose_rules(compose if isinstance(compose, str) else "", not_secret):
+            yield ("lanes", index, "composeFile"), message
 
 
 def _as_map(value: Any) -> Mapping[str, Any]:

@@ -13,7 +13,6 @@ import re
 import threading
 from collections.abc import Mapping
 from hashlib import sha256
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.errors import SecretUnavailable
@@ -21,6 +20,7 @@ from reconciler.errors import SecretUnavailable
 if TYPE_CHECKING:
     # Only an annotation here. Every CLI command's logging setup imports this module, and
     # importing desired_state builds all of its pydantic models: `plan --help` need not.
+    from desired_state.secret_sources import SecretSources
     from desired_state.secrets import SecretRef
 
 REDACTED = "***"
@@ -131,37 +131,61 @@ class StoreReader(Protocol):
 def resolve(
     ref: SecretRef,
     *,
+    sources: SecretSources | None = None,
     environ: Mapping[str, str] | None = None,
     store: StoreReader | None = None,
 ) -> SecretValue:
-    """Read the value a reference points at; register it so it can be kept out of output."""
+    """Read the value a reference points at, where `sources` (the operator's rules; None:
+    every setting at its default) let it read; register it so it can be kept out of output."""
+    if sources is None:
+        from reconciler.secret_sources import default_sources
+
+        sources = default_sources()
     description = ref.describe()
     if ref.from_store is not None:
         value = _from_store(description, ref.from_store, store)
     elif ref.from_env is not None:
-        env = os.environ if environ is None else environ
-        if ref.from_env not in env:
-            raise SecretUnavailable(description, "environment variable is not set")
-        value = env[ref.from_env]
+        value = _from_env(description, ref.from_env, sources, environ)
     else:
         assert ref.from_file is not None
-        try:
-            value = Path(ref.from_file).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SecretUnavailable(description, "file does not exist") from None
-        except PermissionError:
-            raise SecretUnavailable(description, "file is not readable") from None
-        except UnicodeDecodeError:
-            # The decode error's own message quotes the offending bytes.
-            raise SecretUnavailable(description, "file is not UTF-8 text") from None
-        except OSError as error:
-            raise SecretUnavailable(description, error.strerror or type(error).__name__) from None
-        if value.endswith("\n"):
-            value = value[:-2] if value.endswith("\r\n") else value[:-1]
+        value = _from_file(description, ref.from_file, sources)
     if not value:
         raise SecretUnavailable(description, "value is empty")
     _registry.add(value)
     return SecretValue(value)
+
+
+def _from_env(
+    description: str, name: str, sources: SecretSources, environ: Mapping[str, str] | None
+) -> str:
+    refusal = sources.env_refusal(name)
+    if refusal is not None:
+        raise SecretUnavailable(description, refusal)
+    env = os.environ if environ is None else environ
+    if name not in env:
+        raise SecretUnavailable(description, "environment variable is not set")
+    return env[name]
+
+
+def _from_file(description: str, path: str, sources: SecretSources) -> str:
+    from desired_state.secret_sources import SourceRefused
+
+    try:
+        value = sources.read_file(path).decode("utf-8")
+    except SourceRefused as refused:
+        raise SecretUnavailable(description, str(refused)) from None
+    except FileNotFoundError:
+        raise SecretUnavailable(description, "file does not exist") from None
+    except PermissionError:
+        raise SecretUnavailable(description, "file is not readable") from None
+    except UnicodeDecodeError:
+        # The decode error's own message quotes the offending bytes.
+        raise SecretUnavailable(description, "file is not UTF-8 text") from None
+    except OSError as error:
+        raise SecretUnavailable(description, error.strerror or type(error).__name__) from None
+    if value.endswith("\n"):
+        value = value[:-2] if value.endswith("\r\n") else value[:-1]
+    return value
 
 
 def _from_store(description: str, name: str, store: StoreReader | None) -> str:

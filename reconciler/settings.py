@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///.setpoint/setpoint.db"
@@ -212,6 +212,21 @@ class Settings(BaseSettings):
         default=None,
         description="key of the encrypted secret store (`setpoint secrets keygen`); never logged",
     )
+    secret_env_prefix: str = Field(
+        default="SETPOINT_SECRET_",
+        description="`fromEnv` secrets read only variables whose name starts with this (empty: "
+        "only SETPOINT_SECRET_ENV_ALLOW); never one of Setpoint's own settings",
+    )
+    secret_env_allow: list[str] = Field(
+        default_factory=list,
+        description="JSON list of further variable names `fromEnv` secrets may read (not "
+        "SETPOINT_ names)",
+    )
+    secret_file_dir: Path | None = Field(
+        default=None,
+        description="the folder `fromFile` secrets are read in (regular files, at most 64 KiB, "
+        "no `..` or symlink out of it); unset: `fromFile` is refused",
+    )
     review_pages: Literal["open", "token", "off"] = Field(
         default="token",
         description="the plan review pages: `open` (anyone who reaches them reads), `token` "
@@ -222,11 +237,23 @@ class Settings(BaseSettings):
         description="the address operators reach `setpoint serve` at (https://...); preview "
         "comments then link to their plan's review page",
     )
+    web_secure_cookies: bool | None = Field(
+        default=None,
+        description="whether the review pages' cookies carry `Secure` (sent over https only); "
+        "unset: when SETPOINT_PUBLIC_URL is https://. Never taken from the request's scheme",
+    )
     review_form_key: SecretStr | None = Field(
         default=None,
         description="key that signs the review pages' forms and sign-in cookies; give every "
         "replica the same one (random per process if unset); never logged",
     )
+
+    @field_validator("secret_env_prefix")
+    @classmethod
+    def _prefix_outside_own_settings(cls, prefix: str) -> str:
+        if prefix and "SETPOINT_".startswith(prefix):
+            raise ValueError("must be empty or longer than SETPOINT_ (Setpoint's own settings)")
+        return prefix
 
 
 def describe_invalid(exc: ValidationError, prefix: str = "SETPOINT_") -> str:

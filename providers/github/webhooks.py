@@ -20,6 +20,21 @@ DELIVERY_HEADER = "x-github-delivery"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 
 
+# GitHub's webhook event names (`X-GitHub-Event`), the ones a repository or organization
+# hook may send. Anything else is not GitHub's: metrics count it as one `other`.
+GITHUB_EVENTS = frozenset(
+    {
+        "branch_protection_rule", "check_run", "check_suite", "create", "delete",
+        "deployment", "deployment_status", "fork", "installation",
+        "installation_repositories", "issue_comment", "issues", "label", "member", "meta",
+        "package", "ping", "public", "pull_request", "pull_request_review",
+        "pull_request_review_comment", "pull_request_review_thread", "push",
+        "registry_package", "release", "repository", "repository_dispatch", "star", "status",
+        "workflow_dispatch", "workflow_job", "workflow_run",
+    }
+)  # fmt: skip
+
+
 class WebhookRejected(Exception):
     """The delivery is refused. `reason` is one of: body_too_large, missing_signature,
     bad_signature, missing_event, missing_delivery_id, malformed."""

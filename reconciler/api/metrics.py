@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from providers.github.webhooks import GITHUB_EVENTS
 from reconciler.core.plans import BlockerType
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
@@ -26,6 +27,18 @@ from reconciler.records.work_queue import LaneWork, WorkPriority
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED_ROUTE = "unmatched"  # a path no route serves: one label, however many paths
+# Labels come only from fixed sets: whatever a caller sends before it is authenticated (a
+# made-up method, a made-up event) is counted as one `other`, so it cannot add series.
+OTHER = "other"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else OTHER
+
+
+def event_label(event: str) -> str:
+    return event if event in GITHUB_EVENTS else OTHER
 
 
 class ApiMetrics:
@@ -155,6 +168,6 @@ class MeasureRequests:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
-            method = scope.get("method", "GET")
+            method = method_label(scope.get("method", "GET"))
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

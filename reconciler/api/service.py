@@ -23,6 +23,7 @@ from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.runtime import Runtime
 from reconciler.web import mount_review_pages, review_site, shared_runtime
+from reconciler.web.guard import SecurityHeaders
 
 OIDC_TIMEOUT_SECONDS = 10.0
 BACKGROUND_GRACE_SECONDS = 30.0
@@ -101,4 +102,5 @@ def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> Fas
     mount_review_pages(app, review_site(runtime.engine, shared_runtime(runtime), runtime.settings))
     app.add_middleware(MeasureRequests, metrics=state.metrics)
     app.add_middleware(Guard)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, the pages' and the API's
     return app

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from providers.github.webhooks import WebhookRejected, WebhookVerifier
 from reconciler.api.bodies import json_response, read_bounded
+from reconciler.api.metrics import event_label
 from reconciler.api.problems import problem_responses
 from reconciler.api.service_state import ApiState, api_state
 from reconciler.core.lane_requests import event_lanes
@@ -52,7 +53,8 @@ class _DatabaseDecides:
 
 async def _refuse(request: Request, reason: str) -> ApiRefused:
     state = api_state(request)
-    state.metrics.webhooks.labels(request.headers.get("x-github-event", "")[:40], reason).inc()
+    event = event_label(request.headers.get("x-github-event", ""))
+    state.metrics.webhooks.labels(event, reason).inc()
     await in_thread(
         audit.record,
         state.engine,
@@ -106,6 +108,6 @@ async def api_github_webhook(request: Request) -> Response:
         raise await _refuse(request, rejected.reason) from None
     lanes = await in_thread(_record, state, delivery.event, delivery.delivery_id, delivery.payload)
     outcome = "redelivery" if lanes is None else "queued"
-    state.metrics.webhooks.labels(delivery.event[:40], outcome).inc()
+    state.metrics.webhooks.labels(event_label(delivery.event), outcome).inc()
     view = {"delivery": delivery.delivery_id, "redelivery": lanes is None, "queued": lanes or []}
     return json_response(view, 200 if lanes is None else 202)

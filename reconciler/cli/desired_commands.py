@@ -73,10 +73,11 @@ def _load(path: Path, rows: list[Any], *, prune: bool, output: OutputFormat) -> 
     from desired_state.issues import InvalidDesiredState
     from desired_state.loader import StoredDocument, scan_path
     from reconciler.cli.validate_commands import print_skipped
+    from reconciler.secret_sources import secret_sources
 
     stored = [StoredDocument(r.kind, r.name, r.spec, r.source_file) for r in rows]
     try:
-        scan = scan_path(path, () if prune else stored)
+        scan = scan_path(path, () if prune else stored, sources=secret_sources(context.settings()))
     except InvalidDesiredState as exc:
         for issue in exc.issues:
             errors.print(str(issue), highlight=False, markup=False)

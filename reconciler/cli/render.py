@@ -9,12 +9,25 @@ from rich.console import Console
 from rich.markup import escape
 
 from reconciler.cli.tables import Column, Role, fit_table
-from reconciler.core.apply import ApplyResult
+from reconciler.core.apply import ActionResult, ApplyResult, ApplyStatus
 from reconciler.core.plans import Plan
 from reconciler.records.status import LaneStatusRow
 
 RISK_STYLE = {"safe": "green", "disruptive": "yellow", "destructive": "bold red"}
-RESULT_STYLE = {"ok": "green", "failed": "bold red", "not_run": "dim"}
+# Every result the engine can report has a style (tests enumerate ActionResult and
+# ApplyStatus against these tables): a plan that waits is not a crash.
+RESULT_STYLE: dict[ActionResult, str] = {
+    "ok": "green",
+    "failed": "bold red",
+    "retry": "yellow",
+    "not_run": "dim",
+}
+APPLY_STATUS_STYLE: dict[ApplyStatus, str] = {
+    "applied": "green",
+    "failed": "bold red",
+    "waiting": "yellow",
+    "refused": "bold red",
+}
 
 
 def value_text(value: object) -> str:
@@ -82,18 +95,19 @@ def _render_diff(console: Console, diff: str) -> None:
 def render_apply(console: Console, result: ApplyResult) -> None:
     if result.refusal is not None:
         console.print(
-            f"[bold red]refused[/] {result.refusal.type.value}: {result.refusal.message}",
+            f"[bold red]refused[/] {result.refusal.type.value}: {escape(result.refusal.message)}",
             highlight=False,
         )
         return
     for report in result.actions:
         style = RESULT_STYLE[report.result]
+        later = f" (tried again in {report.retry_after:.0f}s)" if report.retry_after else ""
         console.print(
             f"  {report.action_id:<4} [{style}]{report.result:<8}[/] {report.op:<18} "
-            f"{report.lane}: {report.message}",
+            f"{escape(report.lane)}: {escape(report.message)}{later}",
             highlight=False,
         )
-    style = "green" if result.ok else "bold red"
+    style = APPLY_STATUS_STYLE[result.status]
     console.print(f"[{style}]{result.status}[/] plan {result.plan_id}")
 
 

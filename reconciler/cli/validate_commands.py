@@ -20,9 +20,11 @@ def validate(
     """Validate desired-state YAML; every problem is reported with file:line:column."""
     from desired_state.issues import InvalidDesiredState
     from desired_state.loader import scan_path
+    from reconciler.cli.context import settings
+    from reconciler.secret_sources import secret_sources
 
     try:
-        scan = scan_path(path)
+        scan = scan_path(path, sources=secret_sources(settings()))
     except InvalidDesiredState as exc:
         if output is OutputFormat.json:
             print_json({"valid": False, "issues": [vars(issue) for issue in exc.issues]})

@@ -47,6 +47,7 @@ from reconciler.secret_values import redact
 log = logging.getLogger("setpoint.apply")
 
 ActionResult = Literal["ok", "failed", "retry", "not_run"]
+ApplyStatus = Literal["applied", "failed", "waiting", "refused"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class ActionReport:
 @dataclass
 class ApplyResult:
     plan_id: str
-    status: Literal["applied", "failed", "waiting", "refused"]
+    status: ApplyStatus
     refusal: Blocker | None = None
     actions: list[ActionReport] = field(default_factory=list)
 

@@ -48,11 +48,15 @@ from reconciler.records.migrate import upgrade
 from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime, ShiftedClock
+from reconciler.secret_sources import default_sources
 from reconciler.settings import Settings
 from reconciler.web import PageAccess, ReviewSite, create_review_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-DEMO_SECRET_VARIABLES = ("SHOP_DATABASE_URL", "LEDGER_DB_PASSWORD")  # fromEnv
+DEMO_SECRET_VARIABLES = (  # fromEnv
+    "SETPOINT_SECRET_SHOP_DATABASE_URL",
+    "SETPOINT_SECRET_LEDGER_DB_PASSWORD",
+)
 DEMO_STORED_SECRETS = ("shop-stripe-api-key",)  # fromStore
 # Awaited with the review pages' address once the demo is done; they stay up until it returns.
 KeepServing = Callable[[str], Awaitable[None]]
@@ -102,7 +106,7 @@ async def run_demo(
         for name, value in stored.items():
             store.put(name, value)
         console.rule("[bold]1. desired state")
-        documents = load_path(examples)
+        documents = load_path(examples, sources=default_sources())
         with session_scope(engine) as session:
             report = apply_documents(session, documents, prune=False)
         console.print(f"stored {report.count('created')} object(s) from {examples} in {database}")

@@ -39,6 +39,7 @@ def _dokploy_kind_fields(
     """What every kind on the product kind's machinery is built with."""
     from providers.dokploy.client import DokployClient
     from reconciler.kinds.product.ops import DOKPLOY
+    from reconciler.secret_sources import secret_sources
 
     return {
         "fleet": fleet,
@@ -47,6 +48,7 @@ def _dokploy_kind_fields(
         "salt": runtime.secret_salt(),
         "environ": runtime.environ,
         "store": runtime.secret_store,
+        "sources": secret_sources(runtime.settings),
     }
 
 

@@ -21,7 +21,10 @@ MIGRATIONS_DIR = Path(migrations.__file__).parent
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # Alembic keeps options in a ConfigParser, which reads `%` as interpolation: a
+    # percent-encoded password (`p%40ss`) would crash every command, printing the URL.
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

@@ -15,6 +15,7 @@ from reconciler.records.ownership import OwnedObject
 from reconciler.records.plan_store import StoredPlan
 from reconciler.records.secret_store import Installation, StoredSecret
 from reconciler.records.status import LaneStatusRow
+from reconciler.records.web_sessions import WebSession
 from reconciler.records.webhook_deliveries import WebhookDelivery
 from reconciler.records.work_queue import LaneWork
 
@@ -35,6 +36,7 @@ __all__ = [
     "OwnedObject",
     "StoredPlan",
     "StoredSecret",
+    "WebSession",
     "WebhookDelivery",
     "metadata",
 ]

@@ -29,13 +29,14 @@ from reconciler.errors import PlanNotFound
 from reconciler.records.database import in_thread
 from reconciler.records.operator_tokens import OperatorIdentity
 from reconciler.web import guard, readouts
-from reconciler.web.operators import verify_token
+from reconciler.web.operators import end_session, open_session, verify_token
 from reconciler.web.site import Reader, ReviewSite
 from reconciler.web.templating import Pages
 
 log = logging.getLogger("setpoint.web")
 
 SIGN_IN = "sign-in"
+TOO_LARGE = "the form is larger than any form this site makes"
 
 
 def apply_purpose(plan_id: str) -> str:
@@ -71,7 +72,8 @@ class ApplyPages:
         token = guard.form_token(self.site.form_key, nonce, purpose)
         response = self.pages.respond(request, name, form_token=token, **context)
         if new:
-            guard.set_cookie(request, response, guard.FORM_COOKIE, nonce, max_age=3600)
+            secure = self.site.secure_cookies
+            guard.set_cookie(response, guard.FORM_COOKIE, nonce, max_age=3600, secure=secure)
         return response
 
     def show_confirmation(self, request: Request, plan_id: str) -> Response:
@@ -85,10 +87,11 @@ class ApplyPages:
 
     async def apply_from_form(self, request: Request, plan_id: str) -> Response:
         form = await guard.read_form(request)
+        if form is None:
+            return _not_done(request, self.pages, 413, TOO_LARGE)
         operator = await _form_refusal(self.site, request, form, apply_purpose(plan_id))
         if isinstance(operator, str):
             return _not_done(request, self.pages, 403, operator)
-        assert form is not None
         return await _apply_confirmed(
             self.site, self.pages, request, plan_id, form, operator, self.running
         )
@@ -99,28 +102,38 @@ class ApplyPages:
 
     async def sign_in(self, request: Request) -> Response:
         form = await guard.read_form(request)
+        if form is None:
+            return _not_done(request, self.pages, 413, TOO_LARGE)
         operator = await _form_refusal(self.site, request, form, SIGN_IN)
         if isinstance(operator, str):
             return _not_done(request, self.pages, 403, operator)
-        assert form is not None
         target = guard.safe_next(form.get("next"), f"{self.pages.prefix}/lanes")
         response = RedirectResponse(target, status_code=303)
-        cookie = guard.session_cookie(self.site.form_key, operator.token_id)
-        guard.set_cookie(request, response, guard.SESSION_COOKIE, cookie, guard.SESSION_SECONDS)
+        cookie = await in_thread(open_session, self.site, operator)
+        secure = self.site.secure_cookies
+        guard.set_cookie(
+            response, guard.SESSION_COOKIE, cookie, guard.SESSION_SECONDS, secure=secure
+        )
         return response
 
-    async def sign_out(self) -> Response:
+    async def sign_out(self, request: Request) -> Response:
+        """Ends the session on the server too: a copy of the cookie signs no one in."""
+        await in_thread(end_session, self.site, request)
         response = RedirectResponse(f"{self.pages.prefix}/sign-in", status_code=303)
-        response.delete_cookie(guard.SESSION_COOKIE, path="/")
+        response.delete_cookie(
+            guard.SESSION_COOKIE,
+            path="/",
+            secure=self.site.secure_cookies,
+            httponly=True,
+            samesite="strict",
+        )
         return response
 
 
 async def _form_refusal(
-    site: ReviewSite, request: Request, form: dict[str, str] | None, purpose: str
+    site: ReviewSite, request: Request, form: dict[str, str], purpose: str
 ) -> str | OperatorIdentity:
     """The operator the form's token names, or why the form is refused."""
-    if form is None:
-        return "the form is larger than any form this site makes"
     if not guard.form_is_genuine(site.form_key, request, purpose, form.get("form_token", "")):
         return "this form was not made by this site for this plan, or it expired: reload the page"
     identity = await in_thread(verify_token, site.engine, form.get("token", ""))

@@ -6,9 +6,15 @@
   form key, of what the form is for (`apply:<plan id>`) and a random nonce kept in a
   SameSite=Strict, HttpOnly cookie. Another site can neither read the token nor send the
   cookie, and a token made for one plan does not apply another.
-- Signing in with an operator token (when reading needs one) sets a cookie naming the
-  token's id, an expiry and an HMAC of both; the token itself never goes into a cookie,
-  and a revoked token's cookie stops working at once (each request looks the id up).
+- Signing in with an operator token (when reading needs one) opens a session on the server
+  (`records/web_sessions.py`) and sets a cookie naming it, an expiry and an HMAC of both;
+  the token itself never goes into a cookie. Signing out ends the session on the server, and
+  a revoked token's sessions stop working at once (each request looks the session up).
+- Cookies are `Secure` as the operator says (SETPOINT_WEB_SECURE_COOKIES, else when
+  SETPOINT_PUBLIC_URL is https), never as the request's scheme says: behind a proxy that
+  depends on which addresses uvicorn trusts for forwarded headers.
+- Every response of the app, error answers and static files included, carries the
+  security headers (`SecurityHeaders`).
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi.routing import APIRoute
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -41,6 +49,31 @@ FORM_COOKIE = "setpoint_form"
 SESSION_COOKIE = "setpoint_session"
 SESSION_SECONDS = 8 * 3600
 MAX_FORM_BYTES = 4096  # an apply or sign-in form is a few hundred bytes
+MAX_FORM_FIELDS = 20  # an apply form has five
+# Headers every response carries (pages add Cache-Control: no-store besides).
+EVERY_RESPONSE = {k: v for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"}
+
+
+class SecurityHeaders:
+    """ASGI middleware: every response gets the security headers it does not set itself
+    (a 404 or 401 problem answer, a static file, /healthz), not only the pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in EVERY_RESPONSE.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class SecuredRoute(APIRoute):
@@ -89,42 +122,41 @@ def _posted_from_this_site(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+def set_cookie(response: Response, name: str, value: str, max_age: int, *, secure: bool) -> None:
     response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
+        name, value, max_age=max_age, httponly=True, samesite="strict", secure=secure, path="/"
     )
 
 
-def session_cookie(key: bytes, token_id: str, now: float | None = None) -> str:
+def session_cookie(key: bytes, session_id: str, now: float | None = None) -> str:
     expires = str(int((now or time.time()) + SESSION_SECONDS))
-    return f"{token_id}.{expires}.{_sign(key, 'session', token_id, expires)}"
+    return f"{session_id}.{expires}.{_sign(key, 'session', session_id, expires)}"
 
 
-def session_token_id(key: bytes, cookie: str, now: float | None = None) -> str | None:
-    """The operator token id a session cookie names, if it is genuine and unexpired."""
-    token_id, _, rest = cookie.partition(".")
+def session_id_of(key: bytes, cookie: str, now: float | None = None) -> str | None:
+    """The session a cookie names, if the cookie is genuine and unexpired (the session
+    itself may have ended since: the records say)."""
+    session_id, _, rest = cookie.partition(".")
     expires, _, signature = rest.partition(".")
-    if not (token_id and expires.isdigit() and signature):
+    if not (session_id and expires.isdigit() and signature):
         return None
-    if not hmac.compare_digest(_sign(key, "session", token_id, expires), signature):
+    if not hmac.compare_digest(_sign(key, "session", session_id, expires), signature):
         return None
-    return token_id if int(expires) > (now or time.time()) else None
+    return session_id if int(expires) > (now or time.time()) else None
 
 
 async def read_form(request: Request) -> dict[str, str] | None:
-    """The url-encoded form, first value of each field; None when it is too large."""
+    """The url-encoded form, first value of each field; None when it is too large or has
+    more fields than any form of this site."""
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             return None
-    fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=20)
+    try:
+        fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # more fields than max_num_fields
+        return None
     return {name: values[0] for name, values in fields.items() if values}
 
 

@@ -1,14 +1,16 @@
-"""Who is at the page: an operator token typed into a form, or a signed-in session."""
+"""Who is at the page: an operator token typed into a form, or a signed-in session; and
+the sessions themselves, opened at sign-in and ended at sign-out."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
 
-from reconciler.records import operator_tokens
+from reconciler.records import operator_tokens, web_sessions
+from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
-from reconciler.records.operator_tokens import OperatorIdentity, OperatorToken
-from reconciler.web.guard import SESSION_COOKIE, session_token_id
+from reconciler.records.operator_tokens import OperatorIdentity
+from reconciler.web.guard import SESSION_COOKIE, SESSION_SECONDS, session_cookie, session_id_of
 from reconciler.web.site import ReviewSite
 
 
@@ -19,12 +21,25 @@ def verify_token(engine: Engine, token: str) -> OperatorIdentity | None:
 
 
 def signed_in_operator(site: ReviewSite, request: Request) -> OperatorIdentity | None:
-    """The operator of a genuine, unexpired session whose token is still live."""
-    token_id = session_token_id(site.form_key, request.cookies.get(SESSION_COOKIE, ""))
-    if token_id is None:
+    """The operator of a genuine, live session whose token is still live."""
+    session_id = session_id_of(site.form_key, request.cookies.get(SESSION_COOKIE, ""))
+    if session_id is None:
         return None
     with session_scope(site.engine) as session:
-        row = session.get(OperatorToken, token_id)
-        if row is None or row.revoked_at is not None:
-            return None  # revoking a token ends its sessions at once
-        return OperatorIdentity(row.id, row.operator)
+        return web_sessions.operator_of(session, session_id, utcnow())
+
+
+def open_session(site: ReviewSite, operator: OperatorIdentity) -> str:
+    """A new session for the operator; its cookie's value."""
+    with session_scope(site.engine) as session:
+        row = web_sessions.begin(session, operator.token_id, utcnow(), SESSION_SECONDS)
+        session_id = row.id
+    return session_cookie(site.form_key, session_id)
+
+
+def end_session(site: ReviewSite, request: Request) -> None:
+    """Sign-out: the session the cookie names ends on the server."""
+    session_id = session_id_of(site.form_key, request.cookies.get(SESSION_COOKIE, ""))
+    if session_id is not None:
+        with session_scope(site.engine) as session:
+            web_sessions.end(session, session_id, utcnow())

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from reconciler.records.database import in_thread
 from reconciler.web.applying import ApplyPages, RunningApplies
-from reconciler.web.guard import SecuredRoute
+from reconciler.web.guard import SecuredRoute, SecurityHeaders
 from reconciler.web.operators import signed_in_operator
 from reconciler.web.pages import ReadPages
 from reconciler.web.site import PageAccess, ReviewSite
@@ -68,4 +68,5 @@ def create_review_app(site: ReviewSite) -> FastAPI:
     """The pages alone, for tests and `setpoint demo --serve` (no API docs, no schema)."""
     app = FastAPI(title="Setpoint review", docs_url=None, redoc_url=None, openapi_url=None)
     mount_review_pages(app, site)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -37,6 +37,8 @@ class ReviewSite:
     public_url: str | None = None
     # An apply that takes longer is left running and the browser sent to the plan's page.
     apply_wait_seconds: float = 10.0
+    # Cookies carry `Secure` when this says so, whatever scheme the request arrived with.
+    secure_cookies: bool = False
 
     def __post_init__(self) -> None:
         if not self.form_key:
@@ -65,4 +67,12 @@ def review_site(engine: Engine, open_runtime: RuntimeOpener, settings: Settings)
         access=PageAccess(settings.review_pages),
         form_key=key.get_secret_value().encode() if key is not None else b"",
         public_url=settings.public_url,
+        secure_cookies=secure_cookies(settings),
     )
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """SETPOINT_WEB_SECURE_COOKIES when set, else whether SETPOINT_PUBLIC_URL is https."""
+    if settings.web_secure_cookies is not None:
+        return settings.web_secure_cookies
+    return (settings.public_url or "").startswith("https://")

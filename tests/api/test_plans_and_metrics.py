@@ -208,3 +208,48 @@ async def test_metrics_count_lanes_stalled_by_reason_with_bounded_labels(
     ]
     assert len(stalled_series) == len(STALLED_REASONS) + 1
     assert 'setpoint_lanes_stalled{reason="ApplyFailed"} 1.0' in text
+
+
+def _series(text: str, metric: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(metric + "{")]
+
+
+async def test_made_up_methods_paths_and_events_add_a_fixed_number_of_series(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 28 item 3: labels before authentication came from the caller (3,000 requests
+    added 60,000 series). Methods and events outside the known sets count as `other`,
+    paths as their route template (or `unmatched`)."""
+    for n in range(60):
+        await client.request(f"BOGUS{n}", f"/v1/made-up/{n}")
+        await client.request(f"X{n}", "/v1/lanes")
+        headers = {"x-github-event": f"made_up_{n}", "x-github-delivery": f"d-{n}"}
+        await client.post("/v1/webhooks/github", content=b"{}", headers=headers)
+    await client.post("/v1/webhooks/github", content=b"{}", headers={"x-github-event": "push"})
+
+    text = (await client.get("/metrics")).text
+
+    requests = _series(text, "setpoint_api_requests_total")
+    assert len(requests) <= 6, requests  # other x {unmatched, /v1/lanes, webhook} x status
+    assert all('method="BOGUS' not in s and 'method="X' not in s for s in requests)
+    assert any('method="other",route="unmatched"' in s for s in requests)
+    assert len(_series(text, "setpoint_api_request_duration_seconds_count")) <= 6
+    deliveries = _series(text, "setpoint_webhook_deliveries_total")
+    assert [s.split("{")[1].split(",")[0] for s in deliveries] == ['event="other"', 'event="push"']
+    assert "made_up" not in text and "BOGUS" not in text
+
+
+async def test_every_api_answer_carries_the_security_headers(client: httpx.AsyncClient) -> None:
+    """Issue 28 item 10: problem answers and /healthz carried no CSP or nosniff."""
+    from reconciler.web.guard import CONTENT_SECURITY_POLICY
+
+    answers = {
+        "healthz": await client.get("/healthz"),
+        "404 problem": await client.get("/v1/nothing-here"),
+        "401 problem": await client.post(RECONCILE),
+        "metrics": await client.get("/metrics"),
+    }
+    assert [a.status_code for a in answers.values()] == [200, 404, 401, 200]
+    for what, answer in answers.items():
+        assert answer.headers.get("content-security-policy") == CONTENT_SECURITY_POLICY, what
+        assert answer.headers.get("x-content-type-options") == "nosniff", what

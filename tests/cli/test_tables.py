@@ -158,7 +158,8 @@ def test_no_table_cuts_or_splits_a_key_or_an_id_at_any_width(
         if command[0] != "audit":  # audit summaries are cut on purpose (--wide: whole)
             assert "…" not in text, (command, text)
         lines = text.splitlines()
-        for key in keys:
+        # Audit summaries are cut on purpose; there only the key columns count.
+        for key in [LONG_LANE, PLAN_ID] if command[0] == "audit" else keys:
             # A key is either not shown (its column hidden at this width) or whole on a line.
             shown = key[:14] in text
             assert not shown or any(key in line for line in lines), (command, width, key, text)

@@ -8,7 +8,7 @@ import pytest
 
 from desired_state.issues import InvalidDesiredState, Issue
 from desired_state.loader import load_path, load_text
-from desired_state.product_checks import SERVICE_NAME_MAX
+from desired_state.product_checks import SERVICE_NAME_MAX, compose_image_problems
 
 DIGEST = "@sha256:" + "ab" * 32
 
@@ -148,9 +148,13 @@ def test_a_prod_compose_service_built_from_source_or_from_a_variable_is_refused(
 
 def test_a_prod_compose_image_that_is_no_image_reference_is_not_echoed() -> None:
     lanes = compose_lane("prod", "'https://user:hunter2-pass@registry.example.com/x'")
-    [issue] = issues_of(product(lanes=lanes))
+    [issue] = issues_of(product(lanes=lanes))  # a password in clear is refused first
     assert "hunter2" not in str(issue)
-    assert "uses an image that is not an image reference (not shown)" in issue.message
+    assert "a credential written in clear (image holds a URL with a password)" in issue.message
+    compose = "services:\n  api:\n    image: 'https://user:hunter2-pass@registry.example.com/x'\n"
+    [problem] = compose_image_problems(compose)
+    assert "hunter2" not in problem
+    assert "uses an image that is not an image reference (not shown)" in problem
 
 
 def test_pinned_prod_compose_and_tagged_testing_compose_pass() -> None:

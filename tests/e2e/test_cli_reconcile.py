@@ -26,7 +26,7 @@ spec:
   runtime: {port: 3000}
   env: {LOG_LEVEL: info}
   secrets:
-    SIGNING_KEY: {fromEnv: NOTES_SIGNING_KEY}
+    SIGNING_KEY: {fromEnv: SETPOINT_SECRET_NOTES_SIGNING_KEY}
   lanes:
     - name: testing
       environment: testing
@@ -42,7 +42,7 @@ def dokploy_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv("SETPOINT_DOKPLOY_URL", base)
         monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "cli-e2e-key")
         monkeypatch.setenv("SETPOINT_DEPLOY_POLL_SECONDS", "0.05")
-        monkeypatch.setenv("NOTES_SIGNING_KEY", SECRET)
+        monkeypatch.setenv("SETPOINT_SECRET_NOTES_SIGNING_KEY", SECRET)
         yield base
 
 

@@ -25,7 +25,7 @@ def planned(setpoint: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         monkeypatch.setenv("SETPOINT_DOKPLOY_URL", base)
         monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "review-key")
         monkeypatch.setenv("SETPOINT_DEPLOY_POLL_SECONDS", "0.05")
-        monkeypatch.setenv("NOTES_SIGNING_KEY", SECRET)
+        monkeypatch.setenv("SETPOINT_SECRET_NOTES_SIGNING_KEY", SECRET)
         fleet = tmp_path / "notes.yaml"
         fleet.write_text(FLEET)
         assert setpoint("desired", "apply", str(fleet)).exit_code == 0

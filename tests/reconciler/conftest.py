@@ -35,8 +35,8 @@ from tests.providers.dokploy.contract import ContractRecorder
 from tests.providers.dokploy.fixtures import API_KEY, make_client
 
 SECRETS = {  # environment variables, for fromEnv references
-    "SHOP_DATABASE_URL": "postgres://shop:hunter2-very-secret@db.internal/shop",
-    "LEDGER_DB_PASSWORD": "ledger-pw-correct-horse-battery",
+    "SETPOINT_SECRET_SHOP_DATABASE_URL": "postgres://shop:hunter2-very-secret@db.internal/shop",
+    "SETPOINT_SECRET_LEDGER_DB_PASSWORD": "ledger-pw-correct-horse-battery",
 }
 STORED_SECRETS = {"shop-stripe-api-key": "sk_live_not-a-real-key-4242424242"}  # fromStore
 ALL_SECRET_VALUES = [*SECRETS.values(), *STORED_SECRETS.values()]

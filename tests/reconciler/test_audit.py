@@ -136,7 +136,8 @@ def test_concurrent_appenders_never_fork_the_chain(database_url: str, engine: En
 
 def test_a_resolved_secret_is_refused_and_not_echoed(engine: Engine) -> None:
     value = resolve(
-        SecretRef.model_validate({"fromEnv": "DB_PASS"}), environ={"DB_PASS": "hunter2-audit-xyz"}
+        SecretRef.model_validate({"fromEnv": "SETPOINT_SECRET_DB_PASS"}),
+        environ={"SETPOINT_SECRET_DB_PASS": "hunter2-audit-xyz"},
     )
     with pytest.raises(SecretInAuditRecord) as raised:
         audit.record(
@@ -233,7 +234,8 @@ def test_an_empty_batch_writes_nothing(engine: Engine) -> None:
 def test_a_batch_carrying_a_secret_rolls_back_the_whole_transaction(engine: Engine) -> None:
     audit.record(engine, event=AuditEvent.apply_started, actor="alice")
     value = resolve(
-        SecretRef.model_validate({"fromEnv": "TOKEN"}), environ={"TOKEN": "batch-secret-7f3a9"}
+        SecretRef.model_validate({"fromEnv": "SETPOINT_SECRET_TOKEN"}),
+        environ={"SETPOINT_SECRET_TOKEN": "batch-secret-7f3a9"},
     )
     leaky = _entry(2, data={"header": f"Bearer {value.reveal()}"})
     with pytest.raises(SecretInAuditRecord) as raised, audit.transaction(engine) as session:
@@ -265,7 +267,8 @@ def test_the_callers_own_rows_commit_and_roll_back_with_the_records(engine: Engi
         session.add(lease("kept"))
         audit.append_many(session, [_entry(0)])
     value = resolve(
-        SecretRef.model_validate({"fromEnv": "KEY"}), environ={"KEY": "rolled-back-9d2c1"}
+        SecretRef.model_validate({"fromEnv": "SETPOINT_SECRET_KEY"}),
+        environ={"SETPOINT_SECRET_KEY": "rolled-back-9d2c1"},
     )
     leaky = _entry(1, data={"key": value.reveal()})
     with pytest.raises(SecretInAuditRecord), audit.transaction(engine) as session:

@@ -25,16 +25,23 @@ async def test_compose_change_is_shown_as_a_masked_unified_diff(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
     await converged(runtime, [LANE])
-    store_fleet(
-        engine,
-        edited_fleet(
-            tmp_path,
-            "ledger.yaml",
-            "              TZ: ${TZ}\n          worker:\n            image: ghcr.io/acme/ledger-worker:main",
-            f"              TZ: ${{TZ}}\n              REDIS_PASSWORD: {PASTED}\n"
-            "          worker:\n            image: ghcr.io/acme/ledger-worker:next",
-        ),
+    fleet = edited_fleet(
+        tmp_path,
+        "ledger.yaml",
+        "              TZ: ${TZ}\n          worker:\n            image: ghcr.io/acme/ledger-worker:main",
+        f"              TZ: ${{TZ}}\n              REDIS_PASSWORD: {PASTED}\n"
+        "          worker:\n            image: ghcr.io/acme/ledger-worker:next",
     )
+    # Validation refuses a credential in clear unless the operator says it is none; the
+    # diff masks it even then.
+    ledger = fleet / "ledger.yaml"
+    ledger.write_text(
+        ledger.read_text().replace(
+            "  name: ledger\n",
+            "  name: ledger\n  annotations:\n    setpoint.dev/not-secret: REDIS_PASSWORD\n",
+        )
+    )
+    store_fleet(engine, fleet)
     plan = await compute_plan(runtime, [LANE])
     compose = next(a for a in plan.actions if a.op == Op.set_compose_file)
     console = Console(record=True, width=120, file=io.StringIO())

@@ -82,7 +82,10 @@ async def test_image_change_is_deployed(runtime: Runtime, engine: Engine, tmp_pa
 async def test_secret_rotation_is_deployed_and_shown_only_as_fingerprints(runtime: Runtime) -> None:
     await converged(runtime, ["product:ledger/testing"])
     assert runtime.environ is not None
-    runtime.environ = {**runtime.environ, "LEDGER_DB_PASSWORD": "rotated-password-value-9876"}
+    runtime.environ = {
+        **runtime.environ,
+        "SETPOINT_SECRET_LEDGER_DB_PASSWORD": "rotated-password-value-9876",
+    }
     plan = await compute_plan(runtime, ["product:ledger/testing"])
     assert [a.op for a in plan.actions] == [Op.set_env, Op.deploy]
     (change,) = plan.actions[0].changes
@@ -98,7 +101,10 @@ async def test_secret_rotated_between_plan_and_apply_makes_the_plan_stale(
 ) -> None:
     plan = await compute_plan(runtime, ["product:ledger/testing"])
     assert runtime.environ is not None
-    runtime.environ = {**runtime.environ, "LEDGER_DB_PASSWORD": "changed-after-the-plan-1234"}
+    runtime.environ = {
+        **runtime.environ,
+        "SETPOINT_SECRET_LEDGER_DB_PASSWORD": "changed-after-the-plan-1234",
+    }
     before = emulator.summary()
     result = await apply_plan(runtime, plan.plan_id)
     assert result.refusal is not None and result.refusal.type is BlockerType.stale_plan

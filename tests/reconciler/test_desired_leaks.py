@@ -103,7 +103,10 @@ def test_a_key_in_env_and_secrets_never_shows_a_before_value(
     overlapping = replace(
         lane,
         env={**lane.env, "DB_USER": "override"},
-        secrets={**lane.secrets, "DB_USER": SecretRef.model_validate({"fromEnv": "U"})},
+        secrets={
+            **lane.secrets,
+            "DB_USER": SecretRef.model_validate({"fromEnv": "SETPOINT_SECRET_U"}),
+        },
     )
     observed = observed_as_desired(lane, secrets)
     assert observed.service is not None and observed.owned is not None
@@ -125,7 +128,7 @@ async def test_an_overlap_stored_before_the_rule_blocks_its_lane_and_leaks_nothi
     await converge(runtime)
     spec = spec_of(NEW_PRODUCT.format(name="orca", host="orca.example.com"))
     spec["env"] = {"DB_USER": "orca"}
-    spec["secrets"] = {"DB_USER": {"fromEnv": "LEDGER_DB_PASSWORD"}}
+    spec["secrets"] = {"DB_USER": {"fromEnv": "SETPOINT_SECRET_LEDGER_DB_PASSWORD"}}
     spec["lanes"][0]["env"] = {"DB_USER": "override"}
     store_unchecked(engine, "orca", spec)
     plan = await compute_plan(runtime)
@@ -135,7 +138,7 @@ async def test_an_overlap_stored_before_the_rule_blocks_its_lane_and_leaks_nothi
     assert plan.lane_actions("product:orca/live") == []
     stored, _ = plan_store.load(engine, plan.plan_id)
     for text in (plan.model_dump_json(), stored.model_dump_json()):
-        assert SECRETS["LEDGER_DB_PASSWORD"] not in text
+        assert SECRETS["SETPOINT_SECRET_LEDGER_DB_PASSWORD"] not in text
 
 
 # -- 2. no lane takes a route another lane or service has -----------------------------------

@@ -43,7 +43,9 @@ def lanes(draw: st.DrawFn) -> tuple[ProductLane, dict[str, str]]:
         image=draw(st.sampled_from(["ghcr.io/a/p:1", "ghcr.io/a/p:2"])),
         compose_file=None,
         env=env,
-        secrets={k: SecretRef.model_validate({"fromEnv": f"V_{k}"}) for k in secrets},
+        secrets={
+            k: SecretRef.model_validate({"fromEnv": f"SETPOINT_SECRET_V_{k}"}) for k in secrets
+        },
         domains=domains,
         replicas=draw(st.integers(min_value=0, max_value=5)),
         health_checks=(),

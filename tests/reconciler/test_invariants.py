@@ -328,12 +328,17 @@ async def test_secrets_appear_in_no_plan_audit_export_or_log(
         if a.name == "shop-prod"
     )
     env = (await dokploy(runtime).application_one(shop.application_id)).env or ""
-    assert STORED_SECRETS["shop-stripe-api-key"] in env and SECRETS["SHOP_DATABASE_URL"] in env
+    assert (
+        STORED_SECRETS["shop-stripe-api-key"] in env
+        and SECRETS["SETPOINT_SECRET_SHOP_DATABASE_URL"] in env
+    )
 
 
 async def test_unavailable_secret_blocks_its_lanes_without_naming_a_value(runtime: Runtime) -> None:
     assert runtime.environ is not None
-    runtime.environ = {k: v for k, v in runtime.environ.items() if k != "SHOP_DATABASE_URL"}
+    runtime.environ = {
+        k: v for k, v in runtime.environ.items() if k != "SETPOINT_SECRET_SHOP_DATABASE_URL"
+    }
     plan = await compute_plan(runtime)
     blocked = {b.lane for b in plan.blockers if b.type is BlockerType.preflight_failed}
     assert blocked == {"product:shop/testing", "product:shop/prod"}

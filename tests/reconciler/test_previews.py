@@ -39,7 +39,7 @@ spec:
   dokploy: {{project: notes}}
   runtime: {{port: 3000, healthPath: /health}}
   env: {{LOG_LEVEL: info}}
-  secrets: {{DATABASE_URL: {{fromEnv: SHOP_DATABASE_URL}}}}
+  secrets: {{DATABASE_URL: {{fromEnv: SETPOINT_SECRET_SHOP_DATABASE_URL}}}}
   lanes:
     - name: testing
       environment: testing

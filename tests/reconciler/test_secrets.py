@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from desired_state.secret_sources import SecretSources
 from desired_state.secrets import SecretRef
 from reconciler import secret_values as secrets
 from reconciler.errors import SecretUnavailable
 from reconciler.records import secret_store
 from reconciler.records.database import make_engine
+from reconciler.secret_sources import own_setting_names
 from reconciler.secret_values import SecretValue
 
 
@@ -36,6 +38,10 @@ def file_ref(path: Path) -> SecretRef:
     return SecretRef.model_validate({"fromFile": str(path)})
 
 
+def files_in(folder: Path) -> SecretSources:
+    return SecretSources(reserved=own_setting_names(), file_dir=folder)
+
+
 def test_a_secret_value_never_prints() -> None:
     value = SecretValue("pa55-word-1")
     logged = "%s" % value  # noqa: UP031 - the formatting logging itself does
@@ -48,26 +54,31 @@ def test_a_secret_value_never_prints() -> None:
 
 
 def test_resolve_from_env_registers_the_value() -> None:
-    value = secrets.resolve(env_ref("API_TOKEN"), environ={"API_TOKEN": "tok-123456"})
+    value = secrets.resolve(
+        env_ref("SETPOINT_SECRET_API_TOKEN"), environ={"SETPOINT_SECRET_API_TOKEN": "tok-123456"}
+    )
     assert value.reveal() == "tok-123456"
     assert "tok-123456" in secrets.known_secret_values()
 
 
 def test_unavailable_secrets_name_the_reference(tmp_path: Path) -> None:
     with pytest.raises(SecretUnavailable) as missing:
-        secrets.resolve(env_ref("NOPE"), environ={})
-    assert str(missing.value) == "secret env:NOPE is unavailable: environment variable is not set"
+        secrets.resolve(env_ref("SETPOINT_SECRET_NOPE"), environ={})
+    assert (
+        str(missing.value)
+        == "secret env:SETPOINT_SECRET_NOPE is unavailable: environment variable is not set"
+    )
     with pytest.raises(SecretUnavailable, match="value is empty"):
-        secrets.resolve(env_ref("EMPTY"), environ={"EMPTY": ""})
+        secrets.resolve(env_ref("SETPOINT_SECRET_EMPTY"), environ={"SETPOINT_SECRET_EMPTY": ""})
     with pytest.raises(SecretUnavailable, match="file does not exist"):
-        secrets.resolve(file_ref(tmp_path / "absent"))
+        secrets.resolve(file_ref(tmp_path / "absent"), sources=files_in(tmp_path))
 
 
 def test_undecodable_file_error_does_not_quote_its_bytes(tmp_path: Path) -> None:
     path = tmp_path / "key"
     path.write_bytes(b"topsecret-bytes\xff\xfe")
     with pytest.raises(SecretUnavailable) as raised:
-        secrets.resolve(file_ref(path))
+        secrets.resolve(file_ref(path), sources=files_in(tmp_path))
     assert "topsecret" not in str(raised.value) and "not UTF-8" in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__context__ is not None
     assert raised.value.__suppress_context__  # so a traceback does not show the decode error
@@ -82,7 +93,7 @@ def test_file_secret_loses_one_trailing_newline(
 ) -> None:
     path = tmp_path / "secret"
     path.write_bytes(content.encode())
-    assert secrets.resolve(file_ref(path)).reveal() == expected
+    assert secrets.resolve(file_ref(path), sources=files_in(tmp_path)).reveal() == expected
 
 
 def test_fingerprint_is_salted_and_stable() -> None:
@@ -128,8 +139,10 @@ def root_output() -> Iterator[io.StringIO]:
 
 
 def test_log_redaction_hides_known_values(root_output: io.StringIO) -> None:
-    value = secrets.resolve(env_ref("DB"), environ={"DB": "hunter2-long-value"})
-    short = secrets.resolve(env_ref("PIN"), environ={"PIN": "4711"})
+    value = secrets.resolve(
+        env_ref("SETPOINT_SECRET_DB"), environ={"SETPOINT_SECRET_DB": "hunter2-long-value"}
+    )
+    short = secrets.resolve(env_ref("SETPOINT_SECRET_PIN"), environ={"SETPOINT_SECRET_PIN": "4711"})
     assert secrets.install_log_redaction() >= 1
     secrets.install_log_redaction()  # a second call adds no second filter
     log = logging.getLogger("setpoint.test")

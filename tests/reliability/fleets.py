@@ -13,7 +13,9 @@ from __future__ import annotations
 
 DIGEST = "sha256:" + "ab" * 32
 # The one secret in the fleet; the suites look for it in everything Setpoint writes.
-SECRET_ENV = {"ALPHA_DATABASE_URL": "postgres://alpha:reliability-s3cret-value@db.internal/alpha"}
+SECRET_ENV = {
+    "SETPOINT_SECRET_ALPHA_DATABASE_URL": "postgres://alpha:reliability-s3cret-value@db.internal/alpha"
+}
 SECRET_VALUES = tuple(SECRET_ENV.values())
 # Short, so a deploy whose polls see nothing (an empty deployment list) gives up quickly.
 DEPLOY_TIMEOUT = 2
@@ -28,7 +30,7 @@ spec:
   runtime: {{port: 8080}}
   env: {{LOG_LEVEL: info}}
   secrets:
-    DATABASE_URL: {{fromEnv: ALPHA_DATABASE_URL}}
+    DATABASE_URL: {{fromEnv: SETPOINT_SECRET_ALPHA_DATABASE_URL}}
   lanes:
     - name: testing
       environment: testing

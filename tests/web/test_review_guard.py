@@ -224,3 +224,86 @@ def test_the_pages_can_live_under_a_prefix(engine: Engine) -> None:
         assert links and all(link.startswith("/review/") for link in links), links
         assert httpx.get(base + "/review/static/review.js").status_code == 200
         assert httpx.get(base + "/review/").headers["location"] == "/review/lanes"
+
+
+# -- issue 28 item 10 ------------------------------------------------------------------
+
+
+def test_a_form_with_more_fields_than_any_of_ours_is_refused_413_not_500(engine: Engine) -> None:
+    plan = stored_plan(engine, "plan-000000000007")
+    with client(engine) as http:
+        genuine = form_token(http, f"/plans/{plan.plan_id}/apply")
+        fields = {f"f{n}": "x" for n in range(25)} | {"form_token": genuine}
+        for path in (f"/plans/{plan.plan_id}/apply", "/sign-in"):
+            refused = http.post(path, data=fields)
+            assert refused.status_code == 413, (path, refused.text)
+            assert "larger than any form this site makes" in refused.text
+            assert refused.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert plan_store.load(engine, plan.plan_id)[1] is plan_store.PlanStatus.pending
+
+
+def test_every_answer_carries_the_security_headers_not_only_the_pages(engine: Engine) -> None:
+    with client(engine, PageAccess.token) as http:
+        answers = {
+            "not found": http.get("/no-such-page"),
+            "static": http.get("/static/review.css"),
+            "sign-in redirect": http.get("/lanes"),
+            "wrong method": http.put("/sign-in"),
+        }
+    for what, answer in answers.items():
+        assert answer.headers.get("content-security-policy") == CONTENT_SECURITY_POLICY, what
+        assert answer.headers.get("x-content-type-options") == "nosniff", what
+        assert answer.headers.get("x-frame-options") == "DENY", what
+    assert answers["static"].status_code == 200 and answers["not found"].status_code == 404
+
+
+def _signed_in(http: httpx.Client, token: str) -> str:
+    genuine = form_token(http, "/sign-in")
+    signed = http.post("/sign-in", data={"token": token, "form_token": genuine})
+    assert signed.status_code == 303, signed.text
+    found = re.search(r"setpoint_session=([^;]+)", signed.headers["set-cookie"])
+    assert found is not None
+    return found.group(1)
+
+
+def _lanes_with(http: httpx.Client, cookie: str) -> int:
+    """What a browser holding only this session cookie is answered."""
+    url = http.base_url.join("/lanes")
+    answer = httpx.get(url, headers={"cookie": f"setpoint_session={cookie}"})
+    return answer.status_code
+
+
+def test_signing_out_ends_the_session_on_the_server(engine: Engine) -> None:
+    """A copy of the cookie (a shared machine, a proxy log) signs no one in after sign-out."""
+    issued = issue_token(engine)
+    with client(engine, PageAccess.token) as http:
+        copied = _signed_in(http, issued.token)
+        assert _lanes_with(http, copied) == 200
+        out = http.post("/sign-out")
+        assert out.status_code == 303 and 'setpoint_session=""' in out.headers["set-cookie"]
+        assert _lanes_with(http, copied) == 303
+        again = _signed_in(http, issued.token)  # the token itself still signs in
+        assert again != copied and _lanes_with(http, again) == 200
+
+
+def test_secure_cookies_follow_our_setting_not_the_forwarded_scheme(engine: Engine) -> None:
+    forwarded = {"x-forwarded-proto": "https"}  # loopback is a trusted proxy for uvicorn
+    for secure in (True, False):
+        site = ReviewSite(
+            engine=engine, open_runtime=no_runtime, access=PageAccess.token, secure_cookies=secure
+        )
+        with serve(create_review_app(site)) as base, httpx.Client(base_url=base) as http:
+            cookie = http.get("/sign-in", headers=forwarded).headers["set-cookie"]
+        assert ("; secure" in cookie.lower()) is secure, cookie
+
+
+def test_the_secure_flag_setting_and_its_default() -> None:
+    from reconciler.web.site import secure_cookies
+
+    assert secure_cookies(Settings(public_url="https://setpoint.example.com")) is True
+    assert secure_cookies(Settings(public_url="http://127.0.0.1:8080")) is False
+    assert secure_cookies(Settings()) is False
+    assert secure_cookies(Settings(web_secure_cookies=True)) is True
+    assert (
+        secure_cookies(Settings(web_secure_cookies=False, public_url="https://x.example")) is False
+    )

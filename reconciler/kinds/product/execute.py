@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desired_state.dotenv import carry_problem
+from desired_state.secret_sources import SecretSources
 from desired_state.secrets import SecretRef
 from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
@@ -34,6 +35,7 @@ from reconciler.kinds.product.rule_input import (
 )
 from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
 from reconciler.runtime import HealthProbe
+from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
@@ -52,6 +54,7 @@ class ProductExecutor:
     health_check: HealthProbe
     environ: Mapping[str, str] | None = None
     store: StoreReader | None = None
+    sources: SecretSources = field(default_factory=default_sources)
     poll_interval: float = 1.0
     health_backoff: float = 30.0  # seconds before a failed health check is run again
     deploy_backoff: float = 60.0  # seconds before a failed deploy's configuration is retried
@@ -186,7 +189,10 @@ class ProductExecutor:
         for key, ref in action.params["secret_refs"].items():
             try:
                 value = resolve(
-                    SecretRef.model_validate(ref), environ=self.environ, store=self.store
+                    SecretRef.model_validate(ref),
+                    sources=self.sources,
+                    environ=self.environ,
+                    store=self.store,
                 )
             except SecretUnavailable as exc:
                 raise ActionFailed(f"{key}: {exc}") from None

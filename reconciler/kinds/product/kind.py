@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from desired_state.dotenv import carry_problem
+from desired_state.secret_sources import SecretSources
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError, DokployForbidden, DokployUnauthorized
 from reconciler.core.inventory import Owned, OwnershipSnapshot
@@ -39,6 +40,7 @@ from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
 from reconciler.kinds.product.rule_input import SecretFacts, SecretProblem, uncarried_secret
 from reconciler.runtime import Runtime
+from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 
@@ -51,6 +53,7 @@ class ProductKind:
     guard: BlastRadiusGuard = field(default_factory=BlastRadiusGuard)
     environ: Mapping[str, str] | None = None
     store: StoreReader | None = None
+    sources: SecretSources = field(default_factory=default_sources)
     name: str = KIND
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
     # The runtime's clock at the pass: a failed deploy's backoff is over, or not yet.
@@ -123,6 +126,7 @@ class ProductKind:
             health_check=runtime.health_check,
             environ=self.environ,
             store=self.store,
+            sources=self.sources,
             poll_interval=runtime.settings.deploy_poll_seconds,
             health_backoff=runtime.settings.health_backoff_seconds,
             deploy_backoff=runtime.settings.deploy_failed_backoff_seconds,
@@ -161,7 +165,7 @@ class ProductKind:
         problems: list[SecretProblem] = []
         for key, ref in sorted((desired.secrets if desired else {}).items()):
             try:
-                value = resolve(ref, environ=self.environ, store=self.store)
+                value = resolve(ref, sources=self.sources, environ=self.environ, store=self.store)
             except SecretUnavailable as exc:
                 problems.append(SecretProblem(BlockerType.preflight_failed, f"{key}: {exc}"))
                 continue
