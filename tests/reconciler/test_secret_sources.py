@@ -167,7 +167,10 @@ def test_only_regular_files_of_bounded_size_are_read(secret_dir: Path) -> None:
 
 def test_fromenv_reads_the_prefix_or_the_allow_list_never_own_settings(secret_dir: Path) -> None:
     listed = _sources(secret_dir, env_allow=frozenset({"DATABASE_URL", "SETPOINT_GITHUB_TOKEN"}))
-    assert _read({"fromEnv": "SETPOINT_SECRET_A"}, listed, SETPOINT_SECRET_A="value-of-a-1") == "value-of-a-1"
+    assert (
+        _read({"fromEnv": "SETPOINT_SECRET_A"}, listed, SETPOINT_SECRET_A="value-of-a-1")
+        == "value-of-a-1"
+    )
     assert _read({"fromEnv": "DATABASE_URL"}, listed, DATABASE_URL="value-of-u-1") == "value-of-u-1"
     own = ("SETPOINT_GITHUB_TOKEN", "SETPOINT_DATABASE_URL", "SETPOINT_SECRET_STORE_KEY")
     for name in (*own, "SETPOINT_EMULATOR_API_KEY"):
