@@ -164,6 +164,18 @@ class Settings(BaseSettings):
         default=None,
         description="a file holding the audit key, instead of SETPOINT_AUDIT_KEY",
     )
+    audit_checkpoint_path: Path | None = Field(
+        default=None,
+        description="with an audit key set, each loop pass and each `setpoint apply` writes a "
+        "signed checkpoint of the audit head here: a file (replaced each time) or an existing "
+        "directory (one file per checkpoint, the newest kept); keep it off the database's "
+        "host. `setpoint audit verify` checks against the newest",
+    )
+    audit_checkpoint_keep: int = Field(
+        default=100,
+        ge=1,
+        description="how many checkpoint files a checkpoint directory keeps (the newest)",
+    )
     api_oidc_issuer: str = Field(
         default="https://token.actions.githubusercontent.com",
         description="the API accepts GitHub Actions OIDC tokens from this issuer only",

@@ -19,6 +19,7 @@ import httpx
 
 from providers.dokploy.errors import (
     DokployAddressError,
+    DokployAnswerLost,
     DokployConnectError,
     DokployError,
     DokployRateLimited,
@@ -128,6 +129,14 @@ class RpcCaller:
         if response.is_success:
             if decoded is _EMPTY:
                 return None
+            if decoded is _NOT_JSON and body is not None:
+                # A write answered with a body cut short (or garbled): the work may be done,
+                # as with an empty answer. The caller looks before it does anything again.
+                raise DokployAnswerLost(
+                    "answered 200 with a body that could not be read (cut short?)",
+                    procedure=procedure,
+                    http_status=response.status_code,
+                )
             if decoded is _NOT_JSON:
                 raise DokployError(
                     "answered 200 with a body that is not JSON (is the URL Dokploy's?)",

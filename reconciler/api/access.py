@@ -4,7 +4,8 @@ Two kinds of bearer token are accepted. An operator token (`spt_…`, `setpoint 
 create`) may do anything the API offers. Anything else is taken as a GitHub Actions OIDC
 token: verified (issuer, audience, RS256, expiry, once only, through the replay store the
 replicas share), then held to the grants in the database, deny by default. Every refusal is
-audited (`api_denied`: the reason and the route, never the token) and counted.
+counted and audited (`api_denied`: the reason and the route, never the token); a source's
+repeats within a minute are summed up in one record (`refusals.py`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import NoReturn
 from fastapi import Request
 
 from providers.github.oidc import GitHubIdentity, OidcRejected
-from reconciler.api.service_state import ApiState, api_state
+from reconciler.api.refusals import record_refusal
+from reconciler.api.service_state import ApiState, api_state, client_source
 from reconciler.errors import ApiRefused
-from reconciler.records import audit, grants, operator_tokens
+from reconciler.records import grants, operator_tokens
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.grants import GrantAction, GrantSubject
@@ -62,10 +64,11 @@ async def deny(
     the true reason must not be told: someone else's operation reads as no operation)."""
     state = api_state(request)
     state.metrics.denials.labels(reason.split(":")[0]).inc()
-    await in_thread(
-        audit.record,
+    await record_refusal(
         state.engine,
-        event=AuditEvent.api_denied,
+        state.refusals,
+        AuditEvent.api_denied,
+        source=client_source(request),
         actor=actor,
         lane=lane,
         data={"reason": reason, "method": request.method, "path": request.url.path[:300]},

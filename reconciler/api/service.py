@@ -18,6 +18,7 @@ from reconciler.api import lane_routes, operation_routes, plan_routes, webhook_r
 from reconciler.api.bodies import json_response
 from reconciler.api.metrics import CONTENT_TYPE, ApiMetrics, MeasureRequests
 from reconciler.api.problems import Guard, install_problem_handlers, problem
+from reconciler.api.refusals import flush_refusals
 from reconciler.api.service_state import ApiState, api_state
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
@@ -81,6 +82,8 @@ def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> Fas
                     state.background = None
                     group.cancel_scope.deadline = anyio.current_time() + BACKGROUND_GRACE_SECONDS
         finally:
+            with anyio.CancelScope(shield=True):  # the last minute's refusal counts
+                await flush_refusals(state.engine, state.refusals)
             if owned:
                 await state.verifier.aclose()
 

@@ -22,10 +22,11 @@ from providers.github.webhooks import WebhookRejected, WebhookVerifier
 from reconciler.api.bodies import json_response, read_bounded
 from reconciler.api.metrics import event_label
 from reconciler.api.problems import problem_responses
-from reconciler.api.service_state import ApiState, api_state
+from reconciler.api.refusals import record_refusal
+from reconciler.api.service_state import ApiState, api_state, client_source
 from reconciler.core.lane_requests import event_lanes
 from reconciler.errors import ApiRefused
-from reconciler.records import audit, work_queue
+from reconciler.records import work_queue
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
@@ -55,10 +56,11 @@ async def _refuse(request: Request, reason: str) -> ApiRefused:
     state = api_state(request)
     event = event_label(request.headers.get("x-github-event", ""))
     state.metrics.webhooks.labels(event, reason).inc()
-    await in_thread(
-        audit.record,
+    await record_refusal(
         state.engine,
-        event=AuditEvent.webhook_refused,
+        state.refusals,
+        AuditEvent.webhook_refused,
+        source=client_source(request),
         actor=WEBHOOK_ACTOR,
         data={"reason": reason, "delivery": request.headers.get("x-github-delivery", "")[:100]},
     )

@@ -127,7 +127,8 @@ def verify(
         None,
         "--checkpoint",
         help="A checkpoint from `setpoint audit checkpoint`: also prove that nothing up to it "
-        "was removed or rewritten since (needs SETPOINT_AUDIT_KEY).",
+        "was removed or rewritten since (needs SETPOINT_AUDIT_KEY). Default: the newest in "
+        "SETPOINT_AUDIT_CHECKPOINT_PATH, when it is set.",
     ),
 ) -> None:
     """Recompute the chain; exit 1 and say where when a record was edited, removed or moved."""
@@ -135,6 +136,7 @@ def verify(
     from reconciler.records import checkpoint as anchor
 
     loaded = None
+    checkpoint = checkpoint or _newest_checkpoint()
     if checkpoint is not None:
         loaded = anchor.load(_read(checkpoint), _audit_key())
     with _session() as session:
@@ -153,8 +155,16 @@ def verify(
         return
     console.print(
         f"audit chain ok: {result.checked} record(s) verified; record {loaded.seq} matches "
-        f"the checkpoint of {loaded.at}"
+        f"the checkpoint of {loaded.at} ({escape(str(checkpoint))})"
     )
+
+
+def _newest_checkpoint() -> Path | None:
+    """The newest automatic checkpoint, when the settings name a place for them."""
+    from reconciler.records.checkpoint import newest
+
+    place = context.settings().audit_checkpoint_path
+    return newest(place) if place is not None else None
 
 
 @app.command("keygen")

@@ -114,6 +114,8 @@ def apply(
     from reconciler.cli.render import render_apply
     from reconciler.cli.wiring import open_runtime
     from reconciler.core.apply import ApplyResult, apply_plan
+    from reconciler.core.audit_anchor import anchor
+    from reconciler.records.database import in_thread
 
     # Deploys can take minutes: a live spinner shows which action is running meanwhile.
     spinner = console.status("checking the plan", spinner="dots")
@@ -127,9 +129,14 @@ def apply(
 
     async def run() -> ApplyResult:
         async with open_runtime(progress=progress, check_config=True) as runtime:
-            return await apply_plan(
-                runtime, plan_id, allow_destroy=allow_destroy, reason=_reason(reason)
-            )
+            try:
+                return await apply_plan(
+                    runtime, plan_id, allow_destroy=allow_destroy, reason=_reason(reason)
+                )
+            finally:  # refused or applied, the trail grew: anchor it (when configured)
+                anchored = await in_thread(anchor, runtime.engine, runtime.settings)
+                if anchored is not None and anchored.problem is not None:
+                    console.print(f"[yellow]warning:[/] {anchored.problem}", highlight=False)
 
     try:
         if output is OutputFormat.text:

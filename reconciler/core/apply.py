@@ -30,7 +30,15 @@ from reconciler.core import policy
 from reconciler.core.journal import Journal, WriteUnit
 from reconciler.core.outcomes import Done, Failed, Outcome, Retry
 from reconciler.core.planning import PassContext, load_context
-from reconciler.core.plans import Action, Blocker, BlockerType, Plan, Trigger, kind_of_lane
+from reconciler.core.plans import (
+    Action,
+    Blocker,
+    BlockerType,
+    Plan,
+    Trigger,
+    kind_of_lane,
+    with_refs_resolved,
+)
 from reconciler.core.recovery import recover_interrupted
 from reconciler.errors import ActionAccessDenied, ActionFailed, LaneBusy, LeaseLost
 from reconciler.kinds.base import ActionExecutor
@@ -254,6 +262,7 @@ class _Run:
     not_done: set[str] = field(default_factory=set)  # action ids that did not complete
     finished: dict[str, anyio.Event] = field(default_factory=dict)
     needed_elsewhere: set[str] = field(default_factory=set)  # ids other lanes wait for
+    provided: dict[str, str] = field(default_factory=dict)  # plan ref -> provider id
     crash: BaseException | None = None
     lanes_lost: bool = False  # a lane's lease was found taken over
 
@@ -306,7 +315,10 @@ class _Run:
                     await self.journal.write(*carried, self._skipped(action, str(lost)))
                     carried, stopped, self.lanes_lost = [], str(lost), True
                     continue
-                outcome = await run_executor(self.executors[kind_of_lane(lane)], action)
+                resolved = with_refs_resolved(action, self.provided)
+                outcome = await run_executor(self.executors[kind_of_lane(lane)], resolved)
+            if isinstance(outcome, Done):
+                self.provided.update(outcome.provided)
             carried = [self._result(action, outcome)]
             if not isinstance(outcome, Done):
                 stopped = f"{action.id} {'failed' if isinstance(outcome, Failed) else 'waits'}"

@@ -22,6 +22,7 @@ from reconciler.core.plans import (
     kind_of_lane,
     name_of_lane,
     plan_digest,
+    refs_needed,
 )
 from reconciler.kinds.base import LaneDiff, Observation, OpSpec, ProposedAction
 
@@ -184,12 +185,16 @@ def _spec(kinds: Mapping[str, KindFacts], lane: str, op: str) -> OpSpec:
 def _dedupe(
     proposed: list[tuple[str, ProposedAction]], kinds: Mapping[str, KindFacts]
 ) -> list[tuple[str, ProposedAction]]:
-    """A target lanes share (a product's project) is proposed by each; keep the first."""
-    seen: set[tuple[str, str, str]] = set()
+    """A target lanes share (a product's project) is proposed by each; keep the first.
+
+    A shared target names one outside object, whichever kind's lane proposes it: a product
+    lane and its previews' lanes (two kinds) use one project, so the key leaves the kind
+    out. The lanes that need it depend on the one action kept (its `provides` refs)."""
+    seen: set[tuple[str, str]] = set()
     kept: list[tuple[str, ProposedAction]] = []
     for lane, action in proposed:
         if _spec(kinds, lane, action.op).shared:
-            key = (kind_of_lane(lane), action.op, action.target)
+            key = (action.op, action.target)
             if key in seen:
                 continue
             seen.add(key)
@@ -209,7 +214,7 @@ def _number(
     for index, (_, (lane, action)) in enumerate(ordered, start=1):
         spec = _spec(kinds, lane, action.op)
         action_id = f"a{index}"
-        needs = _refs_needed(action)
+        needs = refs_needed(action.params)
         for ref in action.params.get("provides", []):
             providers[ref] = action_id
         actions.append(
@@ -227,11 +232,3 @@ def _number(
             )
         )
     return actions
-
-
-def _refs_needed(action: ProposedAction) -> list[str]:
-    refs = []
-    for value in action.params.values():
-        if isinstance(value, dict) and "ref" in value and value.get("id") is None:
-            refs.append(str(value["ref"]))
-    return refs

@@ -45,11 +45,16 @@ class Facts:
 
 @dataclass(frozen=True)
 class Done:
+    """`provided`: the plan refs the action made or found (`project:shop`), to the
+    provider's id; the engine gives them to later actions that need them, whichever kind's
+    lane those are (a project a product and its previews share is made once)."""
+
     message: str
     outputs: Mapping[str, Any] = field(default_factory=dict)
     claims: tuple[Claim, ...] = ()
     facts: tuple[Facts, ...] = ()
     releases: tuple[ObjectRef, ...] = ()
+    provided: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

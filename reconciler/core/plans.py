@@ -138,6 +138,31 @@ class Action(Frozen):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+def refs_needed(params: dict[str, Any]) -> list[str]:
+    """The refs an action's params name and do not yet know the id of: `{"ref": ..., "id":
+    None}`, made by an earlier action of the plan (a project, which lanes share)."""
+    return [
+        str(value["ref"])
+        for value in params.values()
+        if isinstance(value, dict) and "ref" in value and value.get("id") is None
+    ]
+
+
+def with_refs_resolved(action: Action, provided: dict[str, str]) -> Action:
+    """`action` with the ids of the refs it needs that earlier actions provided (`Done.
+    provided`), whichever kind's lane made them (pure)."""
+    params = dict(action.params)
+    changed = False
+    for name, value in action.params.items():
+        if not isinstance(value, dict) or value.get("id") is not None:
+            continue
+        ref = value.get("ref")
+        if isinstance(ref, str) and ref in provided:
+            params[name] = {**value, "id": provided[ref]}
+            changed = True
+    return action.model_copy(update={"params": params}) if changed else action
+
+
 class Blocker(Frozen):
     """Stops an apply. Scoped to one lane, to every lane of one kind (`lane` None, `kind`
     set: that kind's provider could not be read), or to the whole plan (both None)."""

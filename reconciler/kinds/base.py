@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class OpSpec:
     """One operation of a kind. `phase` orders the plan (a phase uses only what earlier
-    phases made); `shared` targets (a product's project) are proposed once per target."""
+    phases made). A `shared` target names one outside object that lanes of any kind may
+    propose (a product's project, which its previews use too): a plan makes it once, the
+    lanes that need it depend on that action (its `provides` refs, whose ids the action's
+    `Done.provided` hands on), and an unattended apply leases the target across replicas."""
 
     name: str
     phase: int

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Literal
 
 from desired_state.document import Document
-from reconciler.core import policy
+from reconciler.core import audit_anchor, policy
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import (
     PassContext,
@@ -138,10 +138,12 @@ async def work_scheduled(
 
 
 async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport) -> None:
-    """Announce the lanes with news, prune old plans, and write the pass's one record."""
+    """Announce the lanes with news, prune old plans, write the pass's one record, and sign
+    a checkpoint of the audit head (`core/audit_anchor.py`)."""
     await _announce(context, report)
     report.plans_pruned = await in_thread(_prune, runtime)
     await in_thread(_audit_pass, runtime, report)
+    await in_thread(audit_anchor.anchor, runtime.engine, runtime.settings)  # when configured
     report.lanes.sort(key=lambda r: r.lane)
 
 

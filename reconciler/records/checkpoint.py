@@ -7,6 +7,10 @@ anyone who can write the database can recompute every hash. A checkpoint records
 database (`SETPOINT_AUDIT_KEY`). Verifying against a checkpoint then proves that the record
 it names is still there with the same hash, so nothing up to it was edited, removed or
 rewritten since, and a forged checkpoint needs the key.
+
+Checkpoints are kept in a place outside the database (`write`, `newest`): one file,
+replaced atomically each time, or a directory of files named by the head they vouch for
+(`checkpoint-<seq>-<time>.json`), of which the newest `keep` stay.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -116,3 +123,37 @@ def verify_against(session: Session, checkpoint: Checkpoint) -> ChainVerificatio
             f"before record {checkpoint.seq}",
         )
     return result
+
+
+CHECKPOINT_FILES = "checkpoint-*.json"
+
+
+def write(place: Path, signed: dict[str, Any], *, keep: int) -> Path:
+    """Store a signed checkpoint at `place`: the file itself, or a new file in the directory
+    (then only the newest `keep` stay). Written whole or not at all (a rename)."""
+    if place.is_dir():
+        stamp = str(signed["at"]).replace(":", "").replace("+", "Z")
+        target = place / f"checkpoint-{int(signed['seq']):012d}-{stamp}.json"
+    else:
+        target = place
+    text = json.dumps(signed, indent=2) + "\n"
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".checkpoint-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    if place.is_dir():
+        for old in sorted(place.glob(CHECKPOINT_FILES))[:-keep]:
+            old.unlink(missing_ok=True)
+    return target
+
+
+def newest(place: Path) -> Path | None:
+    """The newest checkpoint at `place` (the file, or the directory's latest); None if none."""
+    if place.is_dir():
+        files = sorted(place.glob(CHECKPOINT_FILES))
+        return files[-1] if files else None
+    return place if place.is_file() else None

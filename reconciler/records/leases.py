@@ -107,10 +107,16 @@ def holder_gone(lease: LaneLease, now: datetime | None = None) -> bool:
     ran on this host and its process is gone."""
     if lease.expires_at <= (now or utcnow()):
         return True
-    if lease.host != this_host() or lease.pid is None or not Path("/proc/self/stat").exists():
+    return process_gone(lease.host, lease.pid, lease.pid_started)
+
+
+def process_gone(host: str | None, pid: int | None, pid_started: int | None) -> bool:
+    """True when the process `pid` (started at `pid_started`) ran on this host and no longer
+    exists; a process on another host, or a platform that cannot tell, is never gone here."""
+    if host != this_host() or pid is None or not Path("/proc/self/stat").exists():
         return False
-    started = process_started(lease.pid)
-    return started is None or (lease.pid_started is not None and started != lease.pid_started)
+    started = process_started(pid)
+    return started is None or (pid_started is not None and started != pid_started)
 
 
 def acquire(

@@ -5,7 +5,10 @@ request before a webhook's before a scheduled pass) and then by when they became
 worker claims rows for a while (`claimed_until`), renews the claim while it works, and
 finishes it: done, retry later (backoff), or given up (a permanent failure). A claim whose
 worker died lapses and another worker takes the lane; the lane's lease still decides who
-may change it, so a lapsed claim can never let two workers mutate one lane at once.
+may change it, so a lapsed claim can never let two workers mutate one lane at once. A claim
+records the host and process that made it (as a lease does), so on the same host a claim
+whose process is gone is free at once: a restarted loop does not wait for its dead
+predecessor's claims to lapse.
 
 `seq` counts requests: a request that arrives while a worker holds the lane bumps it, and
 finishing keeps the row (due at once) instead of deleting it, because the worker may have
@@ -28,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
 
 from reconciler.records.columns import UTCDateTime
+from reconciler.records.leases import Holder, process_gone, this_host
 
 
 class WorkPriority(IntEnum):
@@ -53,6 +57,10 @@ class LaneWork(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=200)
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     claimed_seq: int | None = None
+    # The claiming process (host, pid and its start time, against a reused pid).
+    claimed_host: str | None = Field(default=None, max_length=200)
+    claimed_pid: int | None = None
+    claimed_pid_started: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
 _work: sa.Table = LaneWork.__table__  # type: ignore[attr-defined]
@@ -111,10 +119,17 @@ def claim(
     limit: int,
     hold_seconds: float,
     exclude: Collection[str] = (),
+    holder: Holder | None = None,
 ) -> list[ClaimedWork]:
-    """Take up to `limit` due lanes nobody holds (or whose holder's claim lapsed), most
-    urgent first, but none of `exclude`. Call in `session_scope(engine, write_lock=True)`."""
+    """Take up to `limit` due lanes nobody holds (or whose holder's claim lapsed, or whose
+    holder's process on this host is gone), most urgent first, but none of `exclude`.
+    `holder`: the claiming process, this one unless a test says otherwise. Call in
+    `session_scope(engine, write_lock=True)`."""
+    holder = holder or Holder(label=worker)
     free = sa.or_(_work.c.claimed_until.is_(None), _work.c.claimed_until < now)
+    orphaned = _orphaned(session, now)
+    if orphaned:
+        free = sa.or_(free, _work.c.lane.in_(orphaned))
     wanted = sa.and_(_work.c.due_at <= now, free)
     if exclude:
         wanted = sa.and_(wanted, _work.c.lane.not_in(list(exclude)))
@@ -134,6 +149,9 @@ def claim(
             claimed_by=worker,
             claimed_until=now + timedelta(seconds=hold_seconds),
             claimed_seq=_work.c.seq,
+            claimed_host=holder.host,
+            claimed_pid=holder.pid,
+            claimed_pid_started=holder.pid_started,
         )
     )
     return [
@@ -211,9 +229,13 @@ def release(session: Session, worker: str, lanes: Sequence[str]) -> None:
 
 
 def release_lapsed(session: Session, now: datetime) -> list[str]:
-    """Clear claims that lapsed (their worker died or stalled); returns those lanes. They
-    were claimable already; this makes `queued` say so."""
+    """Clear claims that lapsed (their worker died or stalled) or whose process on this
+    host is gone; returns those lanes. They were claimable already; this makes `queued`
+    say so."""
     lapsed = sa.and_(_work.c.claimed_by.is_not(None), _work.c.claimed_until < now)
+    orphaned = _orphaned(session, now)
+    if orphaned:
+        lapsed = sa.or_(lapsed, _work.c.lane.in_(orphaned))
     lanes = [row[0] for row in session.execute(sa.select(_work.c.lane).where(lapsed))]
     if lanes:
         _release(session, sa.and_(_work.c.lane.in_(lanes), lapsed))
@@ -221,16 +243,45 @@ def release_lapsed(session: Session, now: datetime) -> list[str]:
 
 
 def claimed_lanes(session: Session, now: datetime) -> set[str]:
-    """Lanes some worker holds a live claim on."""
+    """Lanes some worker holds a live claim on (its process, on this host, still runs)."""
     live = sa.and_(_work.c.claimed_by.is_not(None), _work.c.claimed_until >= now)
-    return {row[0] for row in session.execute(sa.select(_work.c.lane).where(live))}
+    lanes = {row[0] for row in session.execute(sa.select(_work.c.lane).where(live))}
+    return lanes - set(_orphaned(session, now))
+
+
+def _orphaned(session: Session, now: datetime) -> list[str]:
+    """Lanes claimed, and not lapsed, by a process of this host that is gone."""
+    here = sa.and_(
+        _work.c.claimed_until >= now,
+        _work.c.claimed_host == this_host(),
+        _work.c.claimed_pid.is_not(None),
+    )
+    rows = session.execute(
+        sa.select(_work.c.lane, _work.c.claimed_pid, _work.c.claimed_pid_started).where(here)
+    ).all()
+    gone: dict[tuple[int, int | None], bool] = {}
+    orphaned = []
+    for lane, pid, started in rows:
+        if (pid, started) not in gone:
+            gone[(pid, started)] = process_gone(this_host(), pid, started)
+        if gone[(pid, started)]:
+            orphaned.append(lane)
+    return orphaned
 
 
 def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -> None:
     session.execute(
         _work.update()
         .where(mine)
-        .values(claimed_by=None, claimed_until=None, claimed_seq=None, **values)
+        .values(
+            claimed_by=None,
+            claimed_until=None,
+            claimed_seq=None,
+            claimed_host=None,
+            claimed_pid=None,
+            claimed_pid_started=None,
+            **values,
+        )
     )
 
 

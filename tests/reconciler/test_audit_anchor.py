@@ -8,17 +8,21 @@ reported as lost, and only `audit repair-head` recreates it, on the trail.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.audit import GENESIS_HASH, AuditHead, AuditRecord, record_hash
 from reconciler.records.audit_events import AuditEvent
+from reconciler.runtime import Runtime
 from tests.support.cli import Invoke
 
 KEY = "k" * 40
@@ -198,3 +202,63 @@ def test_repair_refuses_a_damaged_trail(anchored: Invoke, engine: Engine) -> Non
     result = anchored("audit", "repair-head")
     assert result.exit_code == 1
     assert "record 2 does not verify" in result.stderr and "Traceback" not in result.output
+
+
+# -- issue 28 item 8: checkpoints taken automatically ------------------------------------
+
+
+async def test_a_pass_anchors_the_trail_and_verify_sees_the_tail_truncated_after_it(
+    runtime: Runtime,
+    setpoint: Invoke,
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    place = tmp_path / "checkpoints"
+    place.mkdir()
+    settings = runtime.settings.model_copy(
+        update={
+            "audit_key": SecretStr(KEY),
+            "audit_checkpoint_path": place,
+            "audit_checkpoint_keep": 2,
+        }
+    )
+    anchored_runtime = dataclasses.replace(runtime, settings=settings)
+    for _ in range(3):
+        await reconcile_pass(anchored_runtime)
+    files = sorted(place.glob("checkpoint-*.json"))
+    assert len(files) == 2  # rotated: the newest two kept
+    newest = json.loads(files[-1].read_text())
+    with Session(engine) as session:
+        assert newest["seq"] == audit.head_seq(session)  # the pass's own record included
+    assert KEY not in files[-1].read_text()
+
+    monkeypatch.setenv("SETPOINT_AUDIT_KEY", KEY)
+    monkeypatch.setenv("SETPOINT_AUDIT_CHECKPOINT_PATH", str(place))
+    code, output = _verify(setpoint)  # the newest checkpoint, without naming it
+    assert code == 0 and f"record {newest['seq']} matches the checkpoint" in output, output
+
+    last = newest["seq"]
+    with engine.begin() as db:
+        db.execute(sa.delete(AuditRecord).where(col(AuditRecord.seq) > last - 2))
+    _rehash_from(engine, last - 2)  # the tail cut and the head rolled back with it
+    monkeypatch.delenv("SETPOINT_AUDIT_CHECKPOINT_PATH")
+    assert _verify(setpoint)[0] == 0  # the chain alone cannot see it
+    monkeypatch.setenv("SETPOINT_AUDIT_CHECKPOINT_PATH", str(place))
+    code, output = _verify(setpoint)
+    assert code == 1 and f"vouches for record {last}" in output, output
+
+
+def test_setpoint_apply_anchors_the_trail_in_a_file(
+    setpoint: Invoke, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place = tmp_path / "head.json"
+    monkeypatch.setenv("SETPOINT_AUDIT_KEY", KEY)
+    monkeypatch.setenv("SETPOINT_AUDIT_CHECKPOINT_PATH", str(place))
+    monkeypatch.setenv("SETPOINT_DOKPLOY_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "unused-key")
+    audit.record(engine, event=AuditEvent.plan_computed, actor="alice")
+    result = setpoint("apply", "plan-000000000000")
+    assert result.exit_code == 1 and "no plan" in result.stderr
+    assert json.loads(place.read_text())["seq"] == 1
+    assert _verify(setpoint)[0] == 0

@@ -46,6 +46,18 @@ async def test_empty_body_does_the_work_and_answers_nothing(
     assert again.json()["project"]["name"] == "loud"
 
 
+async def test_a_truncated_body_does_the_work_and_answers_half_its_json(
+    http: httpx.AsyncClient, emulator_app: object
+) -> None:
+    emulator = _emulator(emulator_app)
+    emulator.faults.truncated_body("project.create")
+    answer = await http.post("/project.create", json={"name": "cut"})
+    assert answer.status_code == 200 and answer.content.startswith(b"{")
+    with pytest.raises(ValueError):
+        answer.json()
+    assert emulator.summary()["projects"] == 1  # created all the same
+
+
 async def test_an_injected_429_says_when_to_retry(
     http: httpx.AsyncClient, emulator_app: object
 ) -> None:

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from reconciler.records import work_queue
+from reconciler.records import leases, work_queue
 from reconciler.records.database import session_scope
 from reconciler.records.work_queue import WorkPriority
+from tests.reconciler.test_leases import _dead_process as dead_process
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -91,3 +92,22 @@ def test_concurrent_claimers_never_take_the_same_lane(engine: Engine) -> None:
         thread.join()
     every = [lane for mine in taken.values() for lane in mine]
     assert sorted(every) == sorted(lanes)
+
+
+def test_a_claim_whose_process_on_this_host_is_gone_is_taken_at_once(engine: Engine) -> None:
+    """A restarted loop does not wait for its dead predecessor's claims to lapse: the clock
+    is not moved, and the claim had 60 s to run."""
+    _enqueue(engine, ["product:a/x", "product:b/x"], WorkPriority.scheduled)
+    pid, started = dead_process()
+    dead = leases.Holder(label="crashed-loop", pid=pid, pid_started=started)
+    with session_scope(engine, write_lock=True) as session:
+        work_queue.claim(session, "alive", T0, limit=1, hold_seconds=60)
+        work_queue.claim(session, "crashed-loop", T0, limit=1, hold_seconds=60, holder=dead)
+    with session_scope(engine) as session:
+        assert work_queue.claimed_lanes(session, T0) == {"product:a/x"}  # the live one only
+    assert _claim(engine, "restarted") == ["product:b/x"]
+    # A live claim on this host is not taken, whoever asks.
+    assert _claim(engine, "another") == []
+    with session_scope(engine) as session:
+        claimed = {w.lane: w.claimed_by for w in work_queue.queued(session)}
+    assert claimed == {"product:a/x": "alive", "product:b/x": "restarted"}

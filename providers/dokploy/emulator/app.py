@@ -229,6 +229,9 @@ def _answer(result: Any, decision: Decision) -> Response:
         result = []
     if result is None or decision.empty_body:
         return Response(b"", status_code=200, media_type="application/json")
+    if decision.truncated_body:
+        whole = JSONResponse(result).body
+        return Response(whole[: len(whole) // 2], status_code=200, media_type="application/json")
     return JSONResponse(result)
 
 

@@ -44,6 +44,7 @@ class ProcedureFaults:
     hang_count: int = 0
     empty_list: bool = False
     empty_body: bool = False
+    truncated_body: bool = False
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Decision:
     hang_when: HangWhen = "after"
     empty_list: bool = False
     empty_body: bool = False
+    truncated_body: bool = False
 
 
 @dataclass
@@ -131,6 +133,11 @@ class FaultController:
         `application.deploy`), whatever the procedure would have answered."""
         self._for(procedure).empty_body = on
 
+    def truncated_body(self, procedure: str, on: bool = True) -> None:
+        """Do the work, then answer 200 with the first half of the JSON it would have sent
+        (a proxy or a connection that cut the answer short)."""
+        self._for(procedure).truncated_body = on
+
     def stuck_deployment(self, service_id: str = ANY, on: bool = True) -> None:
         """Builds of this service (or all) stay `running` forever."""
         if on:
@@ -174,6 +181,7 @@ class FaultController:
             decision.latency += faults.latency
             decision.empty_list = decision.empty_list or faults.empty_list
             decision.empty_body = decision.empty_body or faults.empty_body
+            decision.truncated_body = decision.truncated_body or faults.truncated_body
             if faults.fail_next > 0:
                 faults.fail_next -= 1
                 decision.fail_status = faults.fail_status
@@ -215,6 +223,7 @@ class FaultController:
             "rate_limit",
             "empty_list",
             "empty_body",
+            "truncated_body",
             "stuck_deployment",
             "fail_next_deploy",
             "access_denied",

@@ -95,20 +95,21 @@ class ProductExecutor:
         project, created = await self.projects.ensure_project(
             name, description="managed by Setpoint"
         )
-        self.resolved[project_key(name)] = project.project_id
+        provided = {project_key(name): project.project_id}
         for environment in project.environments:
-            self.resolved[environment_key(name, environment.name)] = environment.environment_id
+            provided[environment_key(name, environment.name)] = environment.environment_id
+        self.resolved.update(provided)
         verb = "created" if created else "found existing"
-        return Done(f"{verb} project {name} ({project.project_id})")
+        return Done(f"{verb} project {name} ({project.project_id})", provided=provided)
 
     async def _create_environment(self, action: Action) -> Done:
         project_id = self._id(action.params["project"])
         name = action.params["name"]
         environment, created = await self.projects.ensure_environment(project_id, name)
-        for ref in action.params["provides"]:
-            self.resolved[ref] = environment.environment_id
+        provided = dict.fromkeys(action.params["provides"], environment.environment_id)
+        self.resolved.update(provided)
         verb = "created" if created else "found existing"
-        return Done(f"{verb} environment {name} ({environment.environment_id})")
+        return Done(f"{verb} environment {name} ({environment.environment_id})", provided=provided)
 
     async def _create_service(self, action: Action) -> Done:
         environment_id = self._id(action.params["environment"])
