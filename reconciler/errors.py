@@ -9,6 +9,7 @@
     ├── ApiRefused               an API request refused: its HTTP status and problem title
     ├── CannotListen             `setpoint serve` cannot bind its address
     ├── ActionFailed             an executor could not complete an action (becomes `Failed`)
+    ├── FeedbackNotDelivered     a kind could not deliver feedback (a PR comment); transient or not
     ├── LaneBusy                 another worker holds a lane's lease
     ├── LeaseLost                a lease this worker held was taken over
     ├── LeaseNotFound            no lease on that lane to release
@@ -73,6 +74,18 @@ class CannotListen(SetpointError, OSError):
 
 class ActionFailed(SetpointError):
     """An action could not complete; the message is safe to show and to audit."""
+
+
+class FeedbackNotDelivered(SetpointError):
+    """Feedback about a lane (a PR comment, a deployment status) did not land. `transient`:
+    trying again later may work (an outage, a rate limit; `retry_after` when the provider
+    said how long); otherwise it is recorded as failed and not tried again. The message is
+    safe to show and to record."""
+
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None):
+        self.transient = transient
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class EmptyPrune(SetpointError, ValueError):
