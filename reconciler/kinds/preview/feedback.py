@@ -170,11 +170,20 @@ _STATES: dict[str, tuple[DeploymentState | None, DeploymentState | None]] = {
     "apply_failed": ("failure", None),
 }
 
+_FROM_APPLY = frozenset({"applying", "applied", "apply_failed", "waiting"})
+
 _HEADLINES = {
     "applying": "deploying (pending)",
     "applied": "deployed",
     "apply_failed": "deploy failed",
 }
+
+
+def _commit_line(news: LaneNews, sha: str) -> str:
+    """The commit an apply deploys; a plan held back deploys nothing yet."""
+    if news.outcome in _FROM_APPLY:
+        return f"- Commit: `{sha[:7]}`"
+    return f"- Head: `{sha[:7]}`, not deployed yet"
 
 
 def _deployment_state(news: LaneNews, lane: ProductLane | None) -> DeploymentState | None:
@@ -210,7 +219,7 @@ def _body(
         f"**Setpoint preview** `{view.lane}`: {headline}",
         f"- URL: {url or 'no domain (the policy has no domain template)'}",
         f"- Image: `{lane.image or lane.service_name}`",
-        f"- Commit: `{sha[:7]}`",
+        _commit_line(news, sha),
         f"- Health checks: {len(lane.health_checks)} (verified on every deploy)",
         f"- Last plan: {plan}, {news.detail}",
     ]
