@@ -20,7 +20,7 @@ from typing import Literal
 from desired_state.document import Document
 from reconciler.core import policy
 from reconciler.core.apply import ApplyResult, apply_plan
-from reconciler.core.feedback import announce, send_feedback, send_feedback_within
+from reconciler.core.feedback import announce, send_feedback
 from reconciler.core.planning import (
     PassContext,
     Survey,
@@ -177,10 +177,11 @@ def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
 
 
 async def _announce_held(runtime: Runtime, context: PassContext, news: list[LaneResult]) -> None:
-    """A plan newly held for an operator (or blocked) is news the moment it is stored."""
+    """A plan newly held for an operator (or blocked) is news the moment it is stored. It is
+    recorded here and sent by the loop's sender (or at the pass's end): the lanes applied
+    next in this batch never wait for GitHub."""
     told = [LaneNews(r.lane, r.outcome, r.plan_id, r.detail) for r in news]
-    if await announce(runtime, context.registry.kinds, told):
-        await send_feedback_within(runtime, context.registry.kinds, [r.lane for r in news])
+    await announce(runtime, context.registry.kinds, told)
 
 
 async def due_lanes(runtime: Runtime, lanes: list[str], report: PassReport) -> list[str]:
