@@ -126,7 +126,8 @@ async def test_github_failing_does_not_fail_the_apply_and_feedback_lands_on_its_
 
     github.faults.clear()
     kinds = (await load_context(previews)).registry.kinds
-    assert await send_feedback(previews, kinds) == []
+    at_failure = dataclasses.replace(previews, clock=lambda: failed.created_at.timestamp())
+    assert await send_feedback(at_failure, kinds) == []
     assert [d.state for d in deliveries(engine)] == ["pending", "pending"]  # not due yet
 
     later = dataclasses.replace(previews, clock=ShiftedClock(offset=3600))

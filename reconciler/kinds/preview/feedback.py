@@ -4,8 +4,8 @@ The engine asks for feedback when an apply of a preview lane starts and when it 
 (`core/feedback.py`), records it, and sends it through `deliver_feedback`. The comment says
 where the preview is, which image and commit it runs, and what the apply did; it is
 rewritten in place (`upsert_marker_comment` leaves an equal body alone). The deployment is
-made for the commit the apply deploys (one per plan, found again by the plan id it carries,
-so a delivery tried twice never makes two): `in_progress` when the deploy starts,
+made for the commit the apply deploys (one per commit, found again by the lane its payload
+names, so a delivery tried twice never makes two): `in_progress` when the deploy starts,
 `success` or `failure` with the health result when it ends, and `inactive` when the preview
 is torn down. A `success` marks the PR's earlier deployments `inactive` explicitly: GitHub's
 `auto_inactive` leaves transient (preview) environments alone, and their URLs are gone.
@@ -89,7 +89,7 @@ async def _deployment(
     environment = str(payload["environment"])
     if state == "inactive":  # torn down: every deployment of the PR loses its link
         return {"inactivated": await _inactivate(github, owner, repo, environment, None)}
-    deployment = await _plan_deployment(github, owner, repo, payload)
+    deployment = await _commit_deployment(github, owner, repo, payload)
     await github.create_deployment_status(
         owner,
         repo,
@@ -104,23 +104,24 @@ async def _deployment(
     return answer
 
 
-async def _plan_deployment(
+async def _commit_deployment(
     github: GitHubClient, owner: str, repo: str, payload: dict[str, Any]
 ) -> DeploymentRef:
-    """The deployment this plan made for its commit, or a new one (a create is never sent
-    twice for one plan: a try whose answer was lost finds it here)."""
-    sha, plan_id = str(payload["sha"]), str(payload["plan_id"])
+    """The deployment Setpoint made of this commit for this preview, or a new one: one per
+    commit, so a later apply of it (a health check that passed late) adds its status there,
+    and a try whose answer was lost never creates a second."""
+    sha, lane = str(payload["sha"]), str(payload["lane"])
     environment = str(payload["environment"])
     for found in await github.list_deployments(owner, repo, environment=environment, ref=sha):
-        if found.payload.get("setpoint_plan") == plan_id:
-            return found
+        if found.payload.get("setpoint_lane") == lane:
+            return found  # newest first
     return await github.create_deployment(
         owner,
         repo,
         sha,
         environment,
-        description=f"Setpoint {payload['lane']}",
-        payload={"setpoint_plan": plan_id},
+        description=f"Setpoint {lane}",
+        payload={"setpoint_lane": lane, "setpoint_plan": str(payload["plan_id"])},
     )
 
 
