@@ -99,7 +99,7 @@ async def announce(runtime: Runtime, kinds: Sequence[LaneKind], news: Sequence[L
 
 def _add(runtime: Runtime, items: list[NewDelivery]) -> None:
     with session_scope(runtime.engine) as session:
-        feedback_deliveries.add(session, items, feedback_now(runtime))
+        feedback_deliveries.add_deliveries(session, items, feedback_now(runtime))
 
 
 async def send_feedback(

@@ -412,7 +412,7 @@ class LoopEngine:
 
 def _feedback_waiting(runtime: Runtime) -> bool:
     with session_scope(runtime.engine) as session:
-        return feedback_deliveries.any_due(session, feedback_now(runtime))
+        return feedback_deliveries.any_delivery_due(session, feedback_now(runtime))
 
 
 class _SingleProcess:

@@ -61,7 +61,7 @@ class NewDelivery:
     payload: dict[str, Any]
 
 
-def add(session: Session, items: Sequence[NewDelivery], now: datetime) -> list[int]:
+def add_deliveries(session: Session, items: Sequence[NewDelivery], now: datetime) -> list[int]:
     """Record deliveries to make, due now; their ids in order."""
     rows = [
         FeedbackDelivery(
@@ -118,7 +118,7 @@ def claim_due(
     return claimed
 
 
-def any_due(session: Session, now: datetime) -> bool:
+def any_delivery_due(session: Session, now: datetime) -> bool:
     """Whether some undelivered row is due (a cheap look before building the kinds)."""
     query = (
         sa.select(_table.c.id)
@@ -174,7 +174,7 @@ def _finish(
     )
 
 
-def of_lane(session: Session, lane: str) -> list[FeedbackDelivery]:
+def deliveries_of_lane(session: Session, lane: str) -> list[FeedbackDelivery]:
     """A lane's deliveries, oldest first."""
     query = select(FeedbackDelivery).where(_table.c.lane == lane).order_by(_table.c.id)
     return list(session.exec(query))

@@ -26,7 +26,7 @@ from providers.github.emulator.webhook_sender import pull_request_payload, send_
 from reconciler.demo.loopback import LOOPBACK, free_port, serve
 from reconciler.records import work_queue
 from reconciler.records.database import make_engine, session_scope
-from reconciler.records.feedback_deliveries import FeedbackDelivery, of_lane
+from reconciler.records.feedback_deliveries import FeedbackDelivery, deliveries_of_lane
 from reconciler.records.migrate import upgrade
 from reconciler.records.status import LaneStatusRow
 from tests.reconciler.conftest import store_fleet
@@ -81,7 +81,7 @@ def wait(check: Callable[[], bool], what: str, timeout: float = 60) -> float:
 
 def deliveries(engine: Engine) -> list[FeedbackDelivery]:
     with session_scope(engine) as session:
-        return of_lane(session, LANE)
+        return deliveries_of_lane(session, LANE)
 
 
 def told(state: EmulatorState, sha: str) -> Callable[[], bool]:

@@ -26,7 +26,7 @@ from reconciler.core.feedback import send_feedback
 from reconciler.core.planning import compute_plan, load_context
 from reconciler.loop.passes import PassReport, discover_into, reconcile_pass
 from reconciler.records.database import session_scope
-from reconciler.records.feedback_deliveries import FeedbackDelivery, of_lane
+from reconciler.records.feedback_deliveries import FeedbackDelivery, deliveries_of_lane
 from reconciler.runtime import Runtime, ShiftedClock
 from tests.reconciler.test_previews import store_notes
 
@@ -61,7 +61,7 @@ async def previews(runtime: Runtime, github_app: FastAPI) -> AsyncIterator[Runti
 
 def deliveries(engine: Engine) -> list[FeedbackDelivery]:
     with session_scope(engine) as session:
-        return of_lane(session, LANE)
+        return deliveries_of_lane(session, LANE)
 
 
 async def operator_applies_the_preview(runtime: Runtime) -> str:

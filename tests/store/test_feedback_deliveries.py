@@ -34,7 +34,7 @@ def test_each_channel_lands_in_order_and_once_whatever_github_answers(
 ) -> None:
     _forget_all(engine)
     with session_scope(engine) as session:
-        made = deliveries.add(
+        made = deliveries.add_deliveries(
             session,
             [NewDelivery("preview", f"lane-{c}", c, {"n": i}) for i, c in enumerate(channels)],
             START,
@@ -61,7 +61,9 @@ def test_each_channel_lands_in_order_and_once_whatever_github_answers(
     assert len(landed) == len(set(landed))  # none twice
     with session_scope(engine) as session:
         rows = {
-            row.id: row for c in set(channels) for row in deliveries.of_lane(session, f"lane-{c}")
+            row.id: row
+            for c in set(channels)
+            for row in deliveries.deliveries_of_lane(session, f"lane-{c}")
         }
     for channel in set(channels):
         ids = [i for i in made if rows[i].channel == channel]
@@ -72,7 +74,9 @@ def test_each_channel_lands_in_order_and_once_whatever_github_answers(
 
 def test_a_claimed_delivery_is_not_claimed_again_until_its_hold_lapses(engine: Engine) -> None:
     with session_scope(engine) as session:
-        [made] = deliveries.add(session, [NewDelivery("preview", "lane", "pr#1", {})], START)
+        [made] = deliveries.add_deliveries(
+            session, [NewDelivery("preview", "lane", "pr#1", {})], START
+        )
     with session_scope(engine, write_lock=True) as session:
         [first] = deliveries.claim_due(session, "a", START, hold_seconds=60, kinds=KINDS)
     with session_scope(engine, write_lock=True) as session:
@@ -84,5 +88,5 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_hold_lapses(engine: E
     assert first.id == again.id == made
     with session_scope(engine) as session:  # "a" comes back late: its answer is not taken
         deliveries.mark_delivered(session, made, "a", {"from": "a"}, later)
-        [row] = deliveries.of_lane(session, "lane")
+        [row] = deliveries.deliveries_of_lane(session, "lane")
     assert (row.state, row.claimed_by) == ("pending", "b")

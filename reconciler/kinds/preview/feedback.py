@@ -33,7 +33,7 @@ def marker(lane: str) -> str:
     return f"<!-- setpoint:{lane} -->"
 
 
-def channel(view: AnchorView) -> str:
+def pull_request_channel(view: AnchorView) -> str:
     """One channel per pull request: its deliveries are sent in order."""
     return f"github:{view.spec.repository.lower()}#{view.spec.number}"
 
@@ -59,7 +59,7 @@ def feedback_of(
         "plan_id": news.plan_id,
         "outcome": news.outcome,
     }
-    return Feedback(view.lane, channel(view), payload)
+    return Feedback(view.lane, pull_request_channel(view), payload)
 
 
 async def deliver_feedback(github: GitHubClient, payload: dict[str, Any]) -> dict[str, Any]:
