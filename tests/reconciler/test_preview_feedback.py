@@ -155,3 +155,24 @@ async def test_a_push_marks_the_earlier_preview_deployment_inactive(
     assert [s.state for s in newer.statuses] == ["in_progress", "success"]
     [comment] = github.comments_of("acme", "notes", pr.number)
     assert f"`{after[:7]}`" in comment.body and "deployed" in comment.body
+
+
+async def test_a_failed_deploy_is_told_as_failure_for_its_commit(
+    previews: Runtime, github: EmulatorState, emulator: Emulator, engine: Engine, tmp_path: Path
+) -> None:
+    store_notes(engine, tmp_path)
+    pr = github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(previews)
+    before, after = github.push("acme", "notes", pr.number)
+    emulator.faults.fail_next("application.deploy", status=400)
+    report = await reconcile_pass(previews)
+    assert {r.lane: r.outcome for r in report.lanes}[LANE] == "apply_failed"
+
+    [comment] = github.comments_of("acme", "notes", pr.number)
+    assert "deploy failed" in comment.body and f"`{after[:7]}`" in comment.body
+    newer, earlier = github.deployments_of("acme", "notes")
+    assert (newer.sha, earlier.sha) == (after, before)
+    assert [s.state for s in newer.statuses] == ["in_progress", "failure"]
+    assert "400" in newer.statuses[-1].description  # why, as the apply said
+    # The new commit is not running: the earlier deployment keeps its link.
+    assert earlier.statuses[-1].state == "success"
