@@ -118,7 +118,8 @@ class Settings(BaseSettings):
     plan_retention_days: float = Field(
         default=14.0,
         gt=0,
-        description="finished plans older than this are deleted; audit records never are",
+        description="finished plans older than this are deleted, and the PR feedback "
+        "delivered by then; audit records never are",
     )
     runner_online_timeout_seconds: float = Field(
         default=180.0,

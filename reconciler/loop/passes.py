@@ -33,10 +33,10 @@ from reconciler.core.planning import (
 )
 from reconciler.core.plans import Plan, Trigger
 from reconciler.kinds.base import DiscoveringKind, LaneNews
-from reconciler.records import audit, plan_store, status
+from reconciler.records import audit, feedback_deliveries, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
-from reconciler.records.database import in_thread
+from reconciler.records.database import in_thread, session_scope
 from reconciler.records.desired import store_found
 from reconciler.runtime import Runtime
 
@@ -284,6 +284,8 @@ def _applied(result: ApplyResult, lanes: list[str]) -> list[LaneResult]:
 def _prune(runtime: Runtime) -> int:
     cutoff = utcnow() - timedelta(days=runtime.settings.plan_retention_days)
     pruned = plan_store.prune(runtime.engine, older_than=cutoff)
+    with session_scope(runtime.engine) as session:  # what was told of them goes with them
+        feedback_deliveries.prune_settled(session, older_than=cutoff)
     if pruned:
         audit.record(
             runtime.engine,

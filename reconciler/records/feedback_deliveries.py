@@ -178,3 +178,14 @@ def deliveries_of_lane(session: Session, lane: str) -> list[FeedbackDelivery]:
     """A lane's deliveries, oldest first."""
     query = select(FeedbackDelivery).where(_table.c.lane == lane).order_by(_table.c.id)
     return list(session.exec(query))
+
+
+def prune_settled(session: Session, older_than: datetime) -> int:
+    """Forget settled deliveries (delivered, or failed for good) made before `older_than`;
+    pending ones are kept, however old."""
+    result = session.execute(
+        _table.delete().where(
+            _table.c.state != DeliveryState.pending.value, _table.c.created_at < older_than
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -90,3 +90,19 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_hold_lapses(engine: E
         deliveries.mark_delivered(session, made, "a", {"from": "a"}, later)
         [row] = deliveries.deliveries_of_lane(session, "lane")
     assert (row.state, row.claimed_by) == ("pending", "b")
+
+
+def test_settled_deliveries_are_pruned_and_pending_ones_kept(engine: Engine) -> None:
+    items = [NewDelivery("preview", "lane", f"pr#{n}", {}) for n in range(3)]
+    with session_scope(engine) as session:
+        sent, refused, waiting = deliveries.add_deliveries(session, items, START)
+    with session_scope(engine, write_lock=True) as session:
+        deliveries.claim_due(session, "s", START, hold_seconds=60, kinds=KINDS)
+    with session_scope(engine) as session:
+        deliveries.mark_delivered(session, sent, "s", {}, START)
+        deliveries.mark_undelivered(session, refused, "s", {}, START, retry_at=None)
+        later = START + timedelta(days=30)
+        deliveries.mark_undelivered(session, waiting, "s", {}, START, retry_at=later)
+    with session_scope(engine) as session:
+        assert deliveries.prune_settled(session, older_than=START + timedelta(days=14)) == 2
+        assert [d.id for d in deliveries.deliveries_of_lane(session, "lane")] == [waiting]
