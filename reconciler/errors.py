@@ -10,6 +10,7 @@
     ├── CannotListen             `setpoint serve` cannot bind its address
     ├── ActionFailed             an executor could not complete an action (becomes `Failed`)
     │   └── ActionAccessDenied   the provider refused the credentials this object or call
+    ├── FeedbackNotDelivered     a kind could not deliver feedback (a PR comment); transient or not
     ├── LaneBusy                 another worker holds a lane's lease
     ├── LeaseLost                a lease this worker held was taken over
     ├── LeaseNotFound            no lease on that lane to release
@@ -79,6 +80,18 @@ class ActionFailed(SetpointError):
 class ActionAccessDenied(ActionFailed):
     """The provider took the credentials but refused them this action's object or call (a
     Dokploy per-service 401, a GitHub 403): `Failed(access_denied=True)`, for this lane only."""
+
+
+class FeedbackNotDelivered(SetpointError):
+    """Feedback about a lane (a PR comment, a deployment status) did not land. `transient`:
+    trying again later may work (an outage, a rate limit; `retry_after` when the provider
+    said how long); otherwise it is recorded as failed and not tried again. The message is
+    safe to show and to record."""
+
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None):
+        self.transient = transient
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class EmptyPrune(SetpointError, ValueError):

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     loop_backoff_cap_seconds: float = Field(
         default=600.0, gt=0, description="the longest wait between two tries of a failing lane"
     )
+    feedback_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="an apply sends its feedback (a preview's PR comment and GitHub "
+        "deployment) for at most this long; what did not land is sent by the loop, "
+        "on its own backoff",
+    )
     loop_shutdown_grace_seconds: float = Field(
         default=30.0,
         ge=0,
@@ -122,7 +129,8 @@ class Settings(BaseSettings):
     plan_retention_days: float = Field(
         default=14.0,
         gt=0,
-        description="finished plans older than this are deleted; audit records never are",
+        description="finished plans older than this are deleted, and the PR feedback "
+        "delivered by then; audit records never are",
     )
     runner_online_timeout_seconds: float = Field(
         default=180.0,

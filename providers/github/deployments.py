@@ -63,6 +63,15 @@ class DeploymentsApi(GitHubApi):
         items = await self._paginate(f"{repo_path(owner, repo)}/deployments", params=params)
         return [DeploymentRef.from_api(item) for item in items]
 
+    async def list_deployment_statuses(
+        self, owner: str, repo: str, deployment_id: int
+    ) -> list[DeploymentStatusRef]:
+        """A deployment's statuses, newest first (as GitHub lists them)."""
+        items = await self._paginate(
+            f"{repo_path(owner, repo)}/deployments/{int(deployment_id)}/statuses"
+        )
+        return [DeploymentStatusRef.from_api(item) for item in items]
+
     async def create_deployment_status(
         self,
         owner: str,

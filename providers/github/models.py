@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -131,9 +131,12 @@ class DeploymentRef(_Frozen):
     environment: str
     transient: bool
     created_at: datetime
+    # What the creator attached (GitHub answers an object, or a string when one was sent).
+    payload: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> DeploymentRef:
+        payload = data.get("payload")
         return cls(
             id=data["id"],
             ref=data["ref"],
@@ -141,6 +144,7 @@ class DeploymentRef(_Frozen):
             environment=data["environment"],
             transient=bool(data.get("transient_environment")),
             created_at=data["created_at"],
+            payload=payload if isinstance(payload, dict) else {},
         )
 
 

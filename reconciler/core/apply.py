@@ -27,6 +27,7 @@ import anyio
 from sqlmodel import Session
 
 from reconciler.core import policy
+from reconciler.core.feedback import announce, finished_news, send_feedback_within, started_news
 from reconciler.core.journal import Journal, WriteUnit
 from reconciler.core.outcomes import Done, Failed, Outcome, Retry
 from reconciler.core.planning import PassContext, load_context
@@ -41,7 +42,7 @@ from reconciler.core.plans import (
 )
 from reconciler.core.recovery import recover_interrupted
 from reconciler.errors import ActionAccessDenied, ActionFailed, LaneBusy, LeaseLost
-from reconciler.kinds.base import ActionExecutor
+from reconciler.kinds.base import ActionExecutor, LaneKind
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, ownership, plan_store, status
 from reconciler.records.audit import AuditEntry
@@ -145,7 +146,7 @@ async def apply_plan(
                     ),
                     keep_status=True,
                 )
-            return await _apply_leased(runtime, context, plan, held)
+            result = await _apply_leased(runtime, context, plan, held)
     except LaneBusy as busy:
         return await _refuse(
             runtime,
@@ -157,6 +158,9 @@ async def apply_plan(
             ),
             keep_status=True,
         )
+    if result.status != "refused":  # the outcome's feedback, once the lanes are free again
+        await send_feedback_within(runtime, context.registry.kinds, plan.lanes)
+    return result
 
 
 async def _refuse(
@@ -214,6 +218,8 @@ async def _apply_leased(
         {"digest": plan.digest, "actions": len(plan.actions), "lanes": plan.lanes},
     )
     await in_thread(_mark_reconciling, runtime, plan)
+    kinds = registry.kinds
+    await announce(runtime, kinds, started_news(plan))
     run = _Run(
         runtime,
         plan,
@@ -222,11 +228,12 @@ async def _apply_leased(
         Journal(runtime.engine),
         anyio.CapacityLimiter(runtime.settings.apply_concurrency),
     )
-    await run.execute_all()
+    await _execute_announcing(run, kinds)
     reports = run.ordered_reports()
     outcome = run.plan_outcome()
     await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus(outcome))
     await in_thread(_record_lane_results, runtime, registry, plan, reports)
+    await announce(runtime, kinds, finished_news(plan.plan_id, reports))
     await _audit(
         runtime,
         plan,
@@ -240,6 +247,21 @@ async def _apply_leased(
         },
     )
     return ApplyResult(plan_id=plan.plan_id, status=outcome, actions=reports)
+
+
+async def _execute_announcing(run: _Run, kinds: Sequence[LaneKind]) -> None:
+    """Run the plan's actions while the "applying" feedback is sent: it never holds them up.
+    An error writing the records stops both and is raised as itself."""
+    crash: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(send_feedback_within, run.runtime, kinds, run.plan.lanes)
+        try:
+            await run.execute_all()
+        except Exception as exc:
+            crash = exc
+            group.cancel_scope.cancel()
+    if crash is not None:
+        raise crash
 
 
 def _mark_reconciling(runtime: Runtime, plan: Plan) -> None:

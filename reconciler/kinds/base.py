@@ -235,22 +235,46 @@ class DiscoveringKind(Protocol):
 
 @dataclass(frozen=True)
 class LaneNews:
-    """What a pass did to one lane, for a kind to tell the people who care (a PR comment)."""
+    """What an apply (or a pass) did to one lane, for a kind to tell the people who care (a
+    PR comment). `outcome` "applying" is sent when the lane's actions start; the others
+    when they end (applied, apply_failed, waiting) or when a pass held the lane's plan
+    (blocked, awaiting_operator)."""
 
     lane: str
-    outcome: str  # applied, apply_failed, waiting, blocked, awaiting_operator, refused, ...
+    outcome: str  # applying, applied, apply_failed, waiting, blocked, awaiting_operator, ...
     plan_id: str
     detail: str
 
 
+@dataclass(frozen=True)
+class Feedback:
+    """One delivery a kind wants made about a lane. Deliveries of one `channel` (a pull
+    request) are sent one at a time, in the order they were made. `payload` is JSON with no
+    secret in it: the engine records it as what was sent."""
+
+    lane: str
+    channel: str
+    payload: dict[str, Any]
+
+
 @runtime_checkable
 class AnnouncingKind(Protocol):
-    """A kind that reports what happened to its lanes outside Setpoint. Best effort: a
-    failure to announce is returned as a problem, and never fails the pass."""
+    """A kind that reports what happened to its lanes outside Setpoint. The engine records
+    each `Feedback` the kind makes of the news (the apply that caused it, at its start and
+    its end), and sends it through `deliver`, trying again on its own backoff when the
+    failure is transient; a delivery never fails or holds up the lane it is about."""
 
     name: str
 
-    async def announce(self, news: Sequence[LaneNews]) -> list[str]: ...
+    def feedback(self, news: Sequence[LaneNews]) -> list[Feedback]:
+        """Pure: what to deliver about `news` (none: nothing to tell)."""
+        ...
+
+    async def deliver(self, feedback: Feedback) -> dict[str, Any]:
+        """Send one delivery; the answer to record (no secrets). Raises
+        `FeedbackNotDelivered` saying whether trying again may help. Must be safe to call
+        again for a delivery whose earlier try may have landed."""
+        ...
 
 
 @dataclass(frozen=True)

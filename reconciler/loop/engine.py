@@ -4,6 +4,7 @@
     API / webhooks ─────────> lanes queued at workflow / webhook priority (records/work_queue)
     workers (loop_workers) ─> claim a batch, survey it once, work it (worker.py), finish it
     claim keeper ───────────> renews the claims of the batches in flight
+    feedback sender ────────> sends the feedback applies left undelivered, when it is due
 
 One worker per lane at a time: a lane's queue row is claimed by one worker, whose claim is
 renewed while it works; a lane's objects change only under its lane lease (`apply_plan`)
@@ -33,6 +34,7 @@ from typing import TypeVar
 import anyio
 from sqlalchemy.exc import SQLAlchemyError
 
+from reconciler.core.feedback import feedback_now, send_feedback
 from reconciler.core.planning import PassContext
 from reconciler.errors import LaneBusy, LoopAlreadyRunning
 from reconciler.loop import passes
@@ -43,7 +45,7 @@ from reconciler.loop.passes import LaneResult, PassReport
 from reconciler.loop.resume import Resumed, resume
 from reconciler.loop.verdicts import LaneVerdict, finish
 from reconciler.loop.worker import work_batch
-from reconciler.records import leases, work_queue
+from reconciler.records import feedback_deliveries, leases, work_queue
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.work_queue import ClaimedWork, WorkPriority
@@ -127,6 +129,7 @@ class LoopEngine:
                 group.start_soon(self._keep_claims)
                 group.start_soon(self._timer, interval)
                 group.start_soon(self._enforce_grace)
+                group.start_soon(self._send_feedback)
                 async with anyio.create_task_group() as workers:
                     for _ in range(self.runtime.settings.loop_workers):
                         workers.start_soon(self._work_loop, False)
@@ -360,6 +363,24 @@ class LoopEngine:
                 draw=self.draw,
             )
 
+    # -- feedback ---------------------------------------------------------------------------
+
+    async def _send_feedback(self) -> None:
+        """Feedback an apply could not deliver at once (GitHub away or slow) goes out when
+        its own backoff says, whatever the lanes do meanwhile."""
+        poll = self.runtime.settings.loop_poll_seconds
+        while not self.stopping:
+            with anyio.move_on_after(poll):
+                await self._stop.wait()
+            if not self.stopping:
+                await self._safely(self._feedback_due(), "sending feedback")
+
+    async def _feedback_due(self) -> None:
+        if not await in_thread(_feedback_waiting, self.runtime):
+            return
+        context = await self.contexts.get(self.runtime)
+        await send_feedback(self.runtime, context.registry.kinds, draw=self.draw)
+
     # -- claims and shutdown ----------------------------------------------------------------
 
     async def _keep_claims(self) -> None:
@@ -387,6 +408,11 @@ class LoopEngine:
         await anyio.sleep(self.runtime.settings.loop_shutdown_grace_seconds)
         for scope in list(self._scopes):
             scope.cancel()
+
+
+def _feedback_waiting(runtime: Runtime) -> bool:
+    with session_scope(runtime.engine) as session:
+        return feedback_deliveries.any_delivery_due(session, feedback_now(runtime))
 
 
 class _SingleProcess:

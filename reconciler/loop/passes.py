@@ -20,6 +20,7 @@ from typing import Literal
 from desired_state.document import Document
 from reconciler.core import audit_anchor, policy
 from reconciler.core.apply import ApplyResult, apply_plan
+from reconciler.core.feedback import announce, send_feedback
 from reconciler.core.planning import (
     PassContext,
     Survey,
@@ -31,11 +32,11 @@ from reconciler.core.planning import (
     survey,
 )
 from reconciler.core.plans import Plan, Trigger
-from reconciler.kinds.base import AnnouncingKind, DiscoveringKind, LaneNews
-from reconciler.records import audit, plan_store, status
+from reconciler.kinds.base import DiscoveringKind, LaneNews
+from reconciler.records import audit, feedback_deliveries, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
-from reconciler.records.database import in_thread
+from reconciler.records.database import in_thread, session_scope
 from reconciler.records.desired import store_found
 from reconciler.runtime import Runtime
 
@@ -121,12 +122,13 @@ async def work_scheduled(
     """`lanes` (all in `seen`) as a scheduled pass treats them: quiet lanes leave no plan,
     unattended lanes are applied in one plan, held lanes store a plan only when it is new."""
     sorted_lanes = _sort(runtime, context, seen, lanes)
-    held, stored = await in_thread(_record_pass, runtime, context, sorted_lanes)
-    report.plans_stored += stored
+    held, new = await in_thread(_record_pass, runtime, context, sorted_lanes)
+    report.plans_stored += len(new)
     report.lanes.extend(
         LaneResult(lane, "converged", "", "no changes") for lane in sorted_lanes.quiet
     )
     report.lanes.extend(_held_result(plan) for plan in held)
+    await _announce_held(runtime, context, [_held_result(plan) for plan in new])
     work = ScheduledWork(held=held)
     if sorted_lanes.unattended:
         plan = plan_from(runtime, context, seen, sorted_lanes.unattended)
@@ -138,9 +140,9 @@ async def work_scheduled(
 
 
 async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport) -> None:
-    """Announce the lanes with news, prune old plans, write the pass's one record, and sign
+    """Send the feedback still due, prune old plans, write the pass's one record, and sign
     a checkpoint of the audit head (`core/audit_anchor.py`)."""
-    await _announce(context, report)
+    report.announce_problems.extend(await send_feedback(runtime, context.registry.kinds))
     report.plans_pruned = await in_thread(_prune, runtime)
     await in_thread(_audit_pass, runtime, report)
     await in_thread(audit_anchor.anchor, runtime.engine, runtime.settings)  # when configured
@@ -176,18 +178,12 @@ def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
     return changed
 
 
-async def _announce(context: PassContext, report: PassReport) -> None:
-    """Tell each kind what happened to its lanes that had news (a PR comment for previews)."""
-    news = [
-        LaneNews(r.lane, r.outcome, r.plan_id, r.detail)
-        for r in report.lanes
-        if r.outcome != "converged" and r.plan_id
-    ]
-    if not news:
-        return
-    for kind in context.registry.kinds:
-        if isinstance(kind, AnnouncingKind):
-            report.announce_problems.extend(await kind.announce(news))
+async def _announce_held(runtime: Runtime, context: PassContext, news: list[LaneResult]) -> None:
+    """A plan newly held for an operator (or blocked) is news the moment it is stored. It is
+    recorded here and sent by the loop's sender (or at the pass's end): the lanes applied
+    next in this batch never wait for GitHub."""
+    told = [LaneNews(r.lane, r.outcome, r.plan_id, r.detail) for r in news]
+    await announce(runtime, context.registry.kinds, told)
 
 
 async def due_lanes(runtime: Runtime, lanes: list[str], report: PassReport) -> list[str]:
@@ -221,10 +217,12 @@ def _sort(runtime: Runtime, context: PassContext, seen: Survey, wanted: list[str
     return lanes
 
 
-def _record_pass(runtime: Runtime, context: PassContext, lanes: _Sorted) -> tuple[list[Plan], int]:
+def _record_pass(
+    runtime: Runtime, context: PassContext, lanes: _Sorted
+) -> tuple[list[Plan], list[Plan]]:
     """Store the held lanes' plans that are new, and write every status in one transaction.
     Returns the held lanes' plans as stored (a plan that says what the waiting one says is
-    that one) and how many were stored."""
+    that one) and those that were stored now."""
     registry = context.registry
     waiting = plan_store.pending_by_lanes(runtime.engine, created_by=runtime.actor, now=utcnow())
     held, new = [], []
@@ -248,7 +246,7 @@ def _record_pass(runtime: Runtime, context: PassContext, lanes: _Sorted) -> tupl
     # A quiet lane no longer desired has nothing left to show.
     gone = [lane for lane in lanes.quiet if lane not in desired_quiet]
     status.record_all(runtime.engine, updates, forget=gone + orphaned_status(runtime, registry))
-    return held, len(new)
+    return held, new
 
 
 def _held_result(plan: Plan) -> LaneResult:
@@ -288,6 +286,8 @@ def _applied(result: ApplyResult, lanes: list[str]) -> list[LaneResult]:
 def _prune(runtime: Runtime) -> int:
     cutoff = utcnow() - timedelta(days=runtime.settings.plan_retention_days)
     pruned = plan_store.prune(runtime.engine, older_than=cutoff)
+    with session_scope(runtime.engine) as session:  # what was told of them goes with them
+        feedback_deliveries.prune_settled(session, older_than=cutoff)
     if pruned:
         audit.record(
             runtime.engine,

@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 
 from reconciler.records.audit import AuditHead, AuditRecord
 from reconciler.records.desired import DesiredObject
+from reconciler.records.feedback_deliveries import FeedbackDelivery
 from reconciler.records.grants import Grant
 from reconciler.records.leases import LaneLease
 from reconciler.records.oidc_replays import OidcReplay
@@ -25,6 +26,7 @@ __all__ = [
     "AuditHead",
     "AuditRecord",
     "DesiredObject",
+    "FeedbackDelivery",
     "Grant",
     "Installation",
     "LaneLease",

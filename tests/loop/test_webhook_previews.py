@@ -5,6 +5,7 @@ head exists when the lane is worked."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
@@ -79,6 +80,8 @@ async def test_a_pull_request_webhook_brings_its_preview_up_before_the_next_tick
             return _image(emulator, f"shop-pr-{pr.number}") is not None
 
         await wait_for(preview_up, timeout=30)
+        # The PR hears of it from the apply, not at the interval's end (an hour away).
+        await wait_for(_told(github_state, pr.number, pr.head_sha), timeout=30)
         _, after = github_state.push("acme", "shop", pr.number)
         body, headers = _delivery(github_state, pr.number, "synchronize", "d-push")
         assert (await webhook_client.post(HOOK, content=body, headers=headers)).status_code == 202
@@ -88,4 +91,20 @@ async def test_a_pull_request_webhook_brings_its_preview_up_before_the_next_tick
             return _image(emulator, f"shop-pr-{pr.number}") == pushed
 
         await wait_for(redeployed, timeout=30)
+        await wait_for(_told(github_state, pr.number, after), timeout=30)
         group.cancel_scope.cancel()
+
+
+def _told(state: EmulatorState, number: int, sha: str) -> Callable[[], Awaitable[bool]]:
+    """Whether the PR's comment and its newest deployment say `sha` was deployed."""
+
+    async def told() -> bool:
+        comments = state.comments_of("acme", "shop", number)
+        deployments = [d for d in state.deployments_of("acme", "shop") if d.sha == sha]
+        return (
+            any("deployed" in c.body and f"`{sha[:7]}`" in c.body for c in comments)
+            and bool(deployments)
+            and deployments[0].statuses[-1].state == "success"
+        )
+
+    return told

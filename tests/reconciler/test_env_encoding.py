@@ -76,7 +76,7 @@ async def test_a_secret_dokploy_would_change_blocks_its_lanes_by_key_not_value(
 ) -> None:
     assert runtime.environ is not None
     value = "postgres://shop:pw@db/shop?x=${{project.DB}}"
-    runtime.environ = {**runtime.environ, "SHOP_DATABASE_URL": value}
+    runtime.environ = {**runtime.environ, "SETPOINT_SECRET_SHOP_DATABASE_URL": value}
     plan = await compute_plan(runtime, ["product:shop/testing", "product:shop/prod"])
     refused = [b for b in plan.blockers if b.type is BlockerType.invalid_desired_state]
     assert {b.lane for b in refused} == {"product:shop/testing", "product:shop/prod"}

@@ -199,12 +199,17 @@ async def create_status(request: Request, owner: str, repo: str, deployment_id: 
 
 
 def _inactivate_previous(request: Request, current: EmuDeployment) -> None:
-    # GitHub marks earlier successful deployments of the same environment inactive.
+    # `auto_inactive` (the REST description): an `inactive` status is added to all prior
+    # non-transient, non-production deployments of the same environment that had a
+    # `success` state. Transient ones (previews) are left as they are: their creator must
+    # mark them inactive itself.
     state = emulator(request)
     for other in state.deployments_of(current.owner, current.repo):
-        if other.id == current.id or other.environment != current.environment:
+        if other.id >= current.id or other.environment != current.environment:
             continue
-        if other.production or not other.statuses or other.statuses[-1].state != "success":
+        if other.transient or other.production:
+            continue
+        if not other.statuses or other.statuses[-1].state != "success":
             continue
         other.statuses.append(
             EmuDeploymentStatus(

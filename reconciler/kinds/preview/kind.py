@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from desired_state.document import Document
 from providers.github.client import GitHubClient
-from reconciler.errors import RequestRefused, UnknownLane
+from reconciler.errors import FeedbackNotDelivered, RequestRefused, UnknownLane
 from reconciler.kinds.base import (
     Discovery,
+    Feedback,
     LaneNews,
     LaneRequest,
     Observation,
@@ -25,7 +26,7 @@ from reconciler.kinds.base import (
 )
 from reconciler.kinds.github_access import github_preflight
 from reconciler.kinds.preview.discovery import AnchorDiscovery, anchor_document
-from reconciler.kinds.preview.feedback import PreviewFeedback, announce_all
+from reconciler.kinds.preview.feedback import deliver_feedback, feedback_of
 from reconciler.kinds.preview.lanes import (
     KIND,
     AnchorState,
@@ -71,13 +72,20 @@ class PreviewKind(ProductKind):
         observation.notes.extend(self.previews.notes())
         return observation
 
-    async def announce(self, news: Sequence[LaneNews]) -> list[str]:
+    def feedback(self, news: Sequence[LaneNews]) -> list[Feedback]:
         if not isinstance(self.github, GitHubClient):
             return []  # a provider that cannot comment (a test double): nothing to tell
         views = {view.lane: view for view in self.previews.anchors}
-        mine = [n for n in news if n.lane in views]
-        feedback = PreviewFeedback(self.github, self.public_url)
-        return await announce_all(feedback, views, self.previews.lanes, mine)
+        return [
+            feedback_of(views[n.lane], self.previews.lanes.get(n.lane), n, self.public_url)
+            for n in news
+            if n.lane in views
+        ]
+
+    async def deliver(self, feedback: Feedback) -> dict[str, Any]:
+        if not isinstance(self.github, GitHubClient):
+            raise FeedbackNotDelivered("no GitHub client to deliver with", transient=False)
+        return await deliver_feedback(self.github, feedback.payload)
 
     async def discover(self) -> Discovery:
         if self.github is None:

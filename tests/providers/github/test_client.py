@@ -115,6 +115,26 @@ async def test_preview_deployment_shows_its_url(
     assert [d.id for d in listed] == [deployment.id]
 
 
+@pytest.mark.parametrize("transient", [False, True])
+async def test_auto_inactive_leaves_transient_deployments_as_the_rest_description_says(
+    github_client: GitHubClient, github_state: EmulatorState, transient: bool
+) -> None:
+    # `auto_inactive`: "Adds a new `inactive` status to all prior non-transient,
+    # non-production environment deployments with the same repository and `environment`".
+    pr = github_state.open_pull("acme", "shop")
+    ids = []
+    for _ in range(2):
+        deployment = await github_client.create_deployment(
+            "acme", "shop", pr.head_sha, "shop-pr-1", transient=transient
+        )
+        await github_client.create_deployment_status("acme", "shop", deployment.id, "success")
+        ids.append(deployment.id)
+    earlier = await github_client.list_deployment_statuses("acme", "shop", ids[0])
+    newer = await github_client.list_deployment_statuses("acme", "shop", ids[1])
+    assert [s.state for s in earlier] == (["success"] if transient else ["inactive", "success"])
+    assert [s.state for s in newer] == ["success"]
+
+
 async def test_deleting_a_busy_runner_is_a_typed_refusal_and_the_runner_stays(
     github_client: GitHubClient, github_state: EmulatorState
 ) -> None:

@@ -40,6 +40,7 @@ async def _exercise_everything(gh: GitHubClient, state: EmulatorState) -> None:
         description="ready",
     )
     await gh.list_deployments("acme", "shop", environment="shop-pr-2")
+    await gh.list_deployment_statuses("acme", "shop", deployment.id)
     for scope in (RunnerScope.for_repo("acme", "shop"), RunnerScope.for_org("acme")):
         busy = state.add_runner(str(scope), "busy-1", busy=True)
         await gh.list_runners(scope)
@@ -73,6 +74,7 @@ async def test_every_client_call_matches_the_rest_description(
         "repos/create-deployment",
         "repos/create-deployment-status",
         "repos/list-deployments",
+        "repos/list-deployment-statuses",
     }
     for scope in ("repo", "org"):
         expected |= {
