@@ -364,14 +364,13 @@ class _Run:
 
         def write(session: Session) -> list[AuditEntry]:
             if isinstance(outcome, Done | Retry):
-                done = outcome if isinstance(outcome, Done) else None
                 ownership.apply_changes(
                     session,
                     kind=kind_of_lane(action.lane),
                     lane=action.lane,
-                    claims=done.claims if done else (),
+                    claims=outcome.claims,
                     facts=outcome.facts,
-                    releases=done.releases if done else (),
+                    releases=outcome.releases,
                 )
             return [entry]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -75,6 +76,36 @@ async def test_a_runner_that_never_comes_online_is_cleaned_up_and_reported(
     with session_scope(engine) as session:
         records = audit.list_records(session, limit=100)
     assert any("Recovery" in str(r.data) for r in records if r.lane == "runner:ci/1")
+
+
+async def test_a_runner_not_online_yet_parks_its_lane_instead_of_holding_the_pass(
+    rig: Rig,
+) -> None:
+    """Invariant 17: the wait for a runner to come online is the lane's own pending state
+    (a retry time), and the online timeout still cleans up what the start made."""
+    rig.dokploy.state.runner_link = None  # the container starts, the runner never registers
+    timeout = 600.0
+    rig.runtime.settings = rig.runtime.settings.model_copy(
+        update={"runner_online_timeout_seconds": timeout}
+    )
+    rig.declare(count=(1, 1))
+    with anyio.fail_after(60):  # a tenth of the online timeout: the pass did not wait it out
+        first = await rig.reconcile_once()
+    assert outcomes(first) == {"runner:ci/1": "waiting"}
+    [detail] = [r.detail for r in first.lanes if r.lane == "runner:ci/1"]
+    assert "not online in acme/shop yet" in detail
+    assert list(rig.applications()) == ["setpoint-ci-1"]  # made, and recorded as starting
+    await anyio.sleep(0.2)  # the lane's retry time: one poll
+    looked = await rig.reconcile_once()
+    assert outcomes(looked) == {"runner:ci/1": "waiting"}  # looked again, still not online
+    assert list(rig.applications()) == ["setpoint-ci-1"]
+    rig.clock.offset += timeout
+    await anyio.sleep(0.2)
+    last = await rig.reconcile_once()
+    assert outcomes(last) == {"runner:ci/1": "apply_failed"}
+    [detail] = [r.detail for r in last.lanes if r.lane == "runner:ci/1"]
+    assert "not online within 600 s" in detail and "cleaned up" in detail
+    assert rig.runners() == {} and rig.applications() == {}
 
 
 async def test_the_registration_secret_is_in_no_plan_audit_record_status_or_log(
