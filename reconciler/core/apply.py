@@ -10,14 +10,16 @@ Lanes run in parallel, up to `apply_concurrency` at a time; the actions of one l
 their order, and an action that another lane's action depends on (a shared project) runs
 once, before them. A failure stops its own lane and every action that depends on it; the
 other lanes finish. A "not yet" (`Retry`) stops only its lane the same way, and the lane's
-status says when it will be tried again.
+status says when it will be tried again. With `on_lane`, each lane is finished when its own
+actions are: its status is written, its lease given back (while other lanes still run) and
+the caller told, so no lane of a plan waits for the plan's slowest lane.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -80,12 +82,16 @@ class ApplyResult:
         return worst
 
 
+LaneDone = Callable[[str, list["ActionReport"]], Awaitable[None]]
+
+
 async def apply_plan(
     runtime: Runtime,
     plan_id: str,
     *,
     allow_destroy: int = 0,
     trigger: Trigger = Trigger.operator,
+    on_lane: LaneDone | None = None,
 ) -> ApplyResult:
     """Apply `plan_id`. A trigger other than an operator runs only what lane policy allows."""
     context = await load_context(runtime)  # first: it finds plans whose worker died
@@ -127,7 +133,7 @@ async def apply_plan(
                     ),
                     keep_status=True,
                 )
-            return await _apply_leased(runtime, context, plan, held)
+            return await _apply_leased(runtime, context, plan, held, on_lane)
     except LaneBusy as busy:
         return await _refuse(
             runtime,
@@ -182,7 +188,11 @@ async def _recheck(runtime: Runtime, registry: LaneRegistry, plan: Plan) -> Bloc
 
 
 async def _apply_leased(
-    runtime: Runtime, context: PassContext, plan: Plan, held: leases.HeldLanes
+    runtime: Runtime,
+    context: PassContext,
+    plan: Plan,
+    held: leases.HeldLanes,
+    on_lane: LaneDone | None = None,
 ) -> ApplyResult:
     registry = context.registry
     refusal = await _recheck(runtime, registry, plan)
@@ -203,12 +213,15 @@ async def _apply_leased(
         held,
         Journal(runtime.engine),
         anyio.CapacityLimiter(runtime.settings.apply_concurrency),
+        registry=registry,
+        on_lane=on_lane,
     )
     await run.execute_all()
     reports = run.ordered_reports()
     outcome = run.plan_outcome()
     await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus(outcome))
-    await in_thread(_record_lane_results, runtime, registry, plan, reports)
+    rest = [r for r in reports if r.lane not in run.lanes_done]
+    await in_thread(_record_lane_results, runtime, registry, plan, rest, run.lanes_done)
     await _audit(
         runtime,
         plan,
@@ -246,6 +259,10 @@ class _Run:
     needed_elsewhere: set[str] = field(default_factory=set)  # ids other lanes wait for
     crash: BaseException | None = None
     lanes_lost: bool = False  # a lane's lease was found taken over
+    registry: LaneRegistry | None = None
+    on_lane: LaneDone | None = None  # told of each lane once its actions are done
+    lanes_done: set[str] = field(default_factory=set)  # lanes finished (status, lease, told)
+    _running: int = 0
 
     async def execute_all(self) -> None:
         chains: dict[str, list[Action]] = {}
@@ -256,6 +273,7 @@ class _Run:
             self.needed_elsewhere.update(
                 d for d in action.depends_on if lane_of.get(d) != action.lane
             )
+        self._running = len(chains)
         async with anyio.create_task_group() as lanes:
             for lane, chain in chains.items():
                 lanes.start_soon(self._run_lane_safely, lane, chain)
@@ -267,10 +285,30 @@ class _Run:
         # from execute_all as itself (not wrapped in an exception group).
         try:
             await self._run_lane(lane, chain)
+            await self._lane_done(lane)
         except Exception as exc:
             self.crash = self.crash or exc
             for action in chain:
                 self.finished[action.id].set()
+        finally:
+            self._running -= 1
+
+    async def _lane_done(self, lane: str) -> None:
+        """The lane's actions are done: with `on_lane`, its status, its lease (unless it is
+        the last lane running: a plan `applying` keeps a live lease) and the caller's word."""
+        if self.on_lane is None or self.registry is None or self.crash is not None:
+            return
+        reports = [r for r in self.ordered_reports() if r.lane == lane]
+        update = _lane_result(self.registry, self.plan, lane, reports)
+        engine = self.runtime.engine
+        if update is None:
+            await in_thread(status.record_all, engine, [], forget=[lane])
+        else:
+            await in_thread(status.record_all, engine, [update])
+        if self._running > 1 and self.held.lost is None:
+            await in_thread(self.held.give_back, lane)
+        self.lanes_done.add(lane)
+        await self.on_lane(lane, reports)
 
     async def _run_lane(self, lane: str, chain: list[Action]) -> None:
         stopped: str | None = None  # why the rest of this lane does not run
@@ -436,14 +474,21 @@ async def _changed_since_plan(registry: LaneRegistry, plan: Plan) -> list[str]:
 
 
 def _record_lane_results(
-    runtime: Runtime, registry: LaneRegistry, plan: Plan, reports: Sequence[ActionReport]
+    runtime: Runtime,
+    registry: LaneRegistry,
+    plan: Plan,
+    reports: Sequence[ActionReport],
+    recorded: set[str] | None = None,
 ) -> None:
-    """Every lane's status after the apply, in one transaction."""
+    """Every lane's status after the apply (but those `recorded` already), in one
+    transaction."""
     by_lane: dict[str, list[ActionReport]] = {}
     for report in reports:
         by_lane.setdefault(report.lane, []).append(report)
     updates, gone = [], []
     for lane in plan.lanes:
+        if recorded and lane in recorded:
+            continue
         lane_reports = by_lane.get(lane, [])
         update = _lane_result(registry, plan, lane, lane_reports)
         if update is None:

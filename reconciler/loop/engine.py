@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 import anyio
+import anyio.abc
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.core.planning import PassContext
@@ -88,6 +89,7 @@ class LoopEngine:
     _stop: anyio.Event = field(default_factory=anyio.Event)
     _in_flight: dict[str, ClaimedWork] = field(default_factory=dict)
     _scopes: set[anyio.CancelScope] = field(default_factory=set)
+    _batches: anyio.abc.TaskGroup | None = None  # where the workers' batches run
     _worked: set[str] = field(default_factory=set)  # in a --once run: lanes already done
     _report: PassReport = field(default_factory=PassReport)
     exclusive_held: bool = False  # this engine holds the SQLite database's one loop
@@ -111,9 +113,7 @@ class LoopEngine:
             context = await self._tick()
             async with anyio.create_task_group() as group:
                 group.start_soon(self._keep_claims)
-                async with anyio.create_task_group() as workers:
-                    for _ in range(self.runtime.settings.loop_workers):
-                        workers.start_soon(self._work_loop, True)
+                await self._run_workers(once=True)
                 group.cancel_scope.cancel()
             report, self._report = self._report, PassReport()
             await passes.finish_pass(self.runtime, context, report)
@@ -127,9 +127,7 @@ class LoopEngine:
                 group.start_soon(self._keep_claims)
                 group.start_soon(self._timer, interval)
                 group.start_soon(self._enforce_grace)
-                async with anyio.create_task_group() as workers:
-                    for _ in range(self.runtime.settings.loop_workers):
-                        workers.start_soon(self._work_loop, False)
+                await self._run_workers(once=False)
                 group.cancel_scope.cancel()
 
     async def run_beside(self, interval: float) -> None:
@@ -252,6 +250,16 @@ class LoopEngine:
 
     # -- workers ----------------------------------------------------------------------------
 
+    async def _run_workers(self, *, once: bool) -> None:
+        """The workers claim and plan; the batches they start go on in a group of their own,
+        so a worker claims again as soon as its batch is surveyed, however long its lanes
+        take. Returns once the workers stopped and every batch ended."""
+        async with anyio.create_task_group() as batches:
+            self._batches = batches
+            async with anyio.create_task_group() as workers:
+                for _ in range(self.runtime.settings.loop_workers):
+                    workers.start_soon(self._work_loop, once)
+
     async def _work_loop(self, once: bool) -> None:
         settings = self.runtime.settings
         while not self.stopping:
@@ -263,21 +271,33 @@ class LoopEngine:
                 log.error("claiming work failed: %s", type(exc).__name__)
                 claimed = []
             if not claimed:
-                if once:
+                if once and claimed is not None:
                     return
                 with anyio.move_on_after(settings.loop_poll_seconds):
                     await self._stop.wait()
                 continue
-            await self._work(claimed)
+            planned = anyio.Event()
+            assert self._batches is not None
+            self._batches.start_soon(self._work, claimed, planned)
+            await planned.wait()  # its lanes go on by themselves; this worker claims again
 
-    def _claim(self, once: bool) -> list[ClaimedWork]:
+    def lane_capacity(self) -> int:
+        """Lanes one engine works at the same time: its workers' batches, in flight."""
         settings = self.runtime.settings
+        return settings.loop_workers * settings.loop_batch_size
+
+    def _claim(self, once: bool) -> list[ClaimedWork] | None:
+        """Claimed lanes (none: nothing is due); None when every lane slot is in use."""
+        settings = self.runtime.settings
+        room = min(settings.loop_batch_size, self.lane_capacity() - len(self._in_flight))
+        if room <= 0:
+            return None
         with session_scope(self.runtime.engine, write_lock=True) as session:
             claimed = work_queue.claim(
                 session,
                 self.worker,
                 utcnow(),
-                limit=settings.loop_batch_size,
+                limit=room,
                 hold_seconds=settings.loop_claim_hold_seconds,
                 exclude=self._worked if once else (),
             )
@@ -285,10 +305,21 @@ class LoopEngine:
             self._in_flight[work.lane] = work
         return claimed
 
-    async def _work(self, claimed: list[ClaimedWork]) -> None:
+    async def _work(self, claimed: list[ClaimedWork], planned: anyio.Event) -> None:
+        """One batch: each lane finished (queue row, operations, report) the moment its
+        verdict is known; what is left when the batch ends is finished then."""
         lanes = [work.lane for work in claimed]
+        by_lane = {work.lane: work for work in claimed}
         started = time.monotonic()
-        verdicts: list[LaneVerdict] = []
+        finished: set[str] = set()
+
+        async def finish(verdicts: list[LaneVerdict]) -> None:
+            with anyio.CancelScope(shield=True):
+                works = [by_lane[v.lane] for v in verdicts if v.lane in by_lane]
+                await self._finish(works, verdicts, started, stopped=False)
+            finished.update(v.lane for v in verdicts)
+
+        crashed: list[LaneVerdict] = []
         scope = anyio.CancelScope()
         self._scopes.add(scope)
         stopped = True  # until the batch ends on its own: cancelled, or it crashed
@@ -298,22 +329,37 @@ class LoopEngine:
                 # (discovery) before it plans, so a push or a new PR is seen now, not at
                 # the next timer tick.
                 look = any(work.priority is WorkPriority.webhook for work in claimed)
-                verdicts, stopped = await self._verdicts(lanes, discover=look)
+                crashed, stopped = await self._verdicts(lanes, finish, planned, discover=look)
         finally:
+            planned.set()
             self._scopes.discard(scope)
-            with anyio.CancelScope(shield=True):
-                await self._finish(claimed, verdicts, started, stopped=stopped)
+            rest = [work for work in claimed if work.lane not in finished]
+            if rest or stopped:
+                late = [v for v in crashed if v.lane not in finished]
+                with anyio.CancelScope(shield=True):
+                    await self._finish(rest, late, started, stopped=stopped)
 
     async def _verdicts(
-        self, lanes: list[str], *, discover: bool = False
+        self,
+        lanes: list[str],
+        finish: Callable[[list[LaneVerdict]], Awaitable[None]],
+        planned: anyio.Event,
+        *,
+        discover: bool = False,
     ) -> tuple[list[LaneVerdict], bool]:
-        """The batch's verdicts, and whether it stopped short (then its operations and any
-        apply it left are for the resume pass)."""
+        """Work the batch; when it crashed, verdicts for its lanes (those not finished yet
+        back off) and True: its operations and any apply it left are for the resume pass."""
         try:
-            verdicts = await work_batch(
-                self.runtime, lanes, self.contexts, self._report, discover=discover
+            await work_batch(
+                self.runtime,
+                lanes,
+                finish,
+                self.contexts,
+                self._report,
+                discover=discover,
+                planned=planned,
             )
-            return verdicts, False
+            return [], False
         except Exception as exc:  # the batch's lanes back off; the loop outlives one batch
             log.exception("a batch of %d lane(s) failed", len(lanes))
             detail = redact(f"{type(exc).__name__}: {exc}")
