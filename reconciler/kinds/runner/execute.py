@@ -271,8 +271,11 @@ class RunnerExecutor:
         claims = [self._process_claim(p, {"orphan_seen_at": None, **started.facts()})]
         if started.runner_id is not None:
             claims.append(Claim(runner_ref(started.runner_id), p["name"], facts=_site_facts(p)))
+        # Looked at about twenty times within the timeout (each look is a small plan and
+        # apply), never more often than the deploy poll.
+        every = max(self.timings.poll, timeout / 20)
         return Retry(
-            after=min(self.timings.poll, max(0.0, timeout - waited)),
+            after=min(every, max(0.0, timeout - waited)),
             reason=(
                 f"runner {p['name']} started {waited:.0f} s ago, not online in {p['scope']} "
                 f"yet: looked at again until {timeout:.0f} s have passed"
