@@ -2,8 +2,14 @@
 
     timer ──every interval──> discovery, then every lane queued (WorkPriority.scheduled)
     API / webhooks ─────────> lanes queued at workflow / webhook priority (records/work_queue)
-    workers (loop_workers) ─> claim a batch, survey it once, work it (worker.py), finish it
-    claim keeper ───────────> renews the claims of the batches in flight
+    workers (loop_workers) ─> claim a batch, survey it once, start it, claim again
+    batches ────────────────> each lane worked on its own (worker.py), finished when it ends
+    claim keeper ───────────> renews the claims of the lanes in flight
+
+No lane waits for another (DESIGN invariant 17): a worker is free again once its batch is
+surveyed, and each lane's queue row and operations are finished the moment its verdict is
+known. Lanes in flight are bounded by workers x batch size; requests (workflow, webhook)
+may take one batch more, so a busy loop still starts them within a poll.
 
 One worker per lane at a time: a lane's queue row is claimed by one worker, whose claim is
 renewed while it works; a lane's objects change only under its lane lease (`apply_plan`)
@@ -12,7 +18,7 @@ dead replica) can never let two workers mutate one thing. On SQLite one process 
 loop: it holds a lease under a key no lane can have, and a second one says so and stops.
 
 Shutdown (`request_stop`, SIGTERM in `run_until_signalled`): workers claim nothing more;
-batches in flight may finish within the grace period, and then are cancelled: their
+lanes in flight may finish within the grace period, and then are cancelled: their
 plans are recorded as interrupted, their operations go back to pending (or fail, if they
 were applying), and their claims are given back.
 """
@@ -257,11 +263,18 @@ class LoopEngine:
         async with anyio.create_task_group() as batches:
             self._batches = batches
             async with anyio.create_task_group() as workers:
-                for _ in range(self.runtime.settings.loop_workers):
-                    workers.start_soon(self._work_loop, once)
+                count = self.runtime.settings.loop_workers
+                for index in range(count):
+                    workers.start_soon(self._work_loop, once, index / count)
 
-    async def _work_loop(self, once: bool) -> None:
+    async def _work_loop(self, once: bool, offset: float = 0.0) -> None:
+        """Claim, start the batch, claim again once it is planned. Idle workers look in
+        turn (`offset`: this one's share of a poll), so the loop looks `loop_workers` times
+        a poll."""
         settings = self.runtime.settings
+        if offset and not once:
+            with anyio.move_on_after(offset * settings.loop_poll_seconds):
+                await self._stop.wait()
         while not self.stopping:
             try:
                 claimed = await in_thread(self._claim, once)
@@ -282,14 +295,19 @@ class LoopEngine:
             await planned.wait()  # its lanes go on by themselves; this worker claims again
 
     def lane_capacity(self) -> int:
-        """Lanes one engine works at the same time: its workers' batches, in flight."""
+        """Lanes one engine works at the same time: its workers' batches, in flight.
+        Requests (workflow, webhook) may take one batch more, so a busy loop still starts
+        them at once."""
         settings = self.runtime.settings
         return settings.loop_workers * settings.loop_batch_size
 
     def _claim(self, once: bool) -> list[ClaimedWork] | None:
-        """Claimed lanes (none: nothing is due); None when every lane slot is in use."""
+        """Claimed lanes (none: nothing is due); None when there is no room for what is."""
         settings = self.runtime.settings
-        room = min(settings.loop_batch_size, self.lane_capacity() - len(self._in_flight))
+        room = self.lane_capacity() - len(self._in_flight)
+        requests_only = room <= 0
+        if requests_only:
+            room += settings.loop_batch_size
         if room <= 0:
             return None
         with session_scope(self.runtime.engine, write_lock=True) as session:
@@ -297,13 +315,14 @@ class LoopEngine:
                 session,
                 self.worker,
                 utcnow(),
-                limit=room,
+                limit=min(settings.loop_batch_size, room),
                 hold_seconds=settings.loop_claim_hold_seconds,
                 exclude=self._worked if once else (),
+                requests_only=requests_only,
             )
         for work in claimed:
             self._in_flight[work.lane] = work
-        return claimed
+        return None if requests_only and not claimed else claimed
 
     async def _work(self, claimed: list[ClaimedWork], planned: anyio.Event) -> None:
         """One batch: each lane finished (queue row, operations, report) the moment its

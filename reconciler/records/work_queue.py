@@ -111,11 +111,15 @@ def claim(
     limit: int,
     hold_seconds: float,
     exclude: Collection[str] = (),
+    requests_only: bool = False,
 ) -> list[ClaimedWork]:
     """Take up to `limit` due lanes nobody holds (or whose holder's claim lapsed), most
-    urgent first, but none of `exclude`. Call in `session_scope(engine, write_lock=True)`."""
+    urgent first, but none of `exclude` (and, `requests_only`, no scheduled lane). Call in
+    `session_scope(engine, write_lock=True)`."""
     free = sa.or_(_work.c.claimed_until.is_(None), _work.c.claimed_until < now)
     wanted = sa.and_(_work.c.due_at <= now, free)
+    if requests_only:
+        wanted = sa.and_(wanted, _work.c.priority < int(WorkPriority.scheduled))
     if exclude:
         wanted = sa.and_(wanted, _work.c.lane.not_in(list(exclude)))
     rows = session.execute(

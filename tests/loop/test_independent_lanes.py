@@ -160,10 +160,10 @@ async def test_a_request_is_answered_while_another_lanes_build_takes_minutes(
     add_grant(engine, "product:shop/*", allow_apply=True)
     runtime = dataclasses.replace(api_runtime)
     await fast_engine(runtime).run_once()  # every lane there
-    runtime.settings = runtime.settings.model_copy(update={"loop_workers": 1})
     emulator.state.build_seconds = 120.0  # the builds queued from now take two minutes
     _edit(fleet, "ledger.yaml", "ledger-worker:main", "ledger-worker:v2", engine)
-    loop = fast_engine(runtime, loop_workers=1)
+    # One lane in flight at a time, and that one is ledger's: a request still starts.
+    loop = fast_engine(runtime, loop_workers=1, loop_batch_size=1)
 
     def ledger_building() -> bool:
         state = emulator.state
