@@ -25,7 +25,8 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 import anyio
 import sqlalchemy as sa
 from fleet import API_KEY, EmulatorProcess, healthy  # bench/fleet.py, beside this file
+from sqlalchemy.engine import make_url
 
 from desired_state.loader import load_text
 from providers.dokploy.client import DokployClient
@@ -66,7 +68,39 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--spacing", type=float, default=0.1, help="seconds between requests")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="a PostgreSQL server URL (postgresql+psycopg://user@host:port/db): the bench "
+        "makes a database of its own there and drops it after; SQLite if not given",
+    )
     return parser.parse_args()
+
+
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[Any]:
+    """A fresh, migrated database: a SQLite file, or a database of its own on PostgreSQL."""
+    if args.postgres is None:
+        with tempfile.TemporaryDirectory(prefix="setpoint-bench-") as tmp:
+            engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+            upgrade(engine)
+            yield engine
+            engine.dispose()
+        return
+    server = make_url(args.postgres)
+    name = f"setpoint_bench_{os.getpid()}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine = make_engine(server.set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE {name}")
+        admin.dispose()
 
 
 def _product(name: str, tag: str, *, extra: str = "") -> str:
@@ -240,9 +274,7 @@ async def main(args: argparse.Namespace) -> None:
     settings = Settings(**overrides)
     emulator = EmulatorProcess(build_seconds=args.build_seconds)
     emulator_cpu = 0.0
-    with tempfile.TemporaryDirectory(prefix="setpoint-bench-") as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        upgrade(engine)
+    with _database(args) as engine:
         fleet = [_load_text(args, "main"), _product(STUCK, "main", extra=STUCK_LANE)]
         fleet += [_product(name, "main") for name in _request_names(args)]
         _store(engine, "---\n".join(fleet), "fleet.yaml")
@@ -263,7 +295,6 @@ async def main(args: argparse.Namespace) -> None:
             emulator_cpu = emulator.cpu_seconds()
         finally:
             emulator.close()
-            engine.dispose()
     _print(args, settings, result, emulator_cpu)
 
 
@@ -280,7 +311,7 @@ def _print(
     in_flight = [s.in_flight for s in result["samples"]]
     p99 = _percentile(latencies, 0.99)
     print(
-        f"{args.load} lanes per wave + 1 stuck, {args.build_seconds:g} s builds, {args.waves} "
+        f"{'PostgreSQL' if args.postgres else 'SQLite'}; {args.load} lanes per wave + 1 stuck, {args.build_seconds:g} s builds, {args.waves} "
         f"waves, {len(latencies)} requests {args.spacing:g} s apart; {settings.loop_workers} "
         f"workers x batch {settings.loop_batch_size}; {platform.machine()} "
         f"{platform.python_version()}, {os.cpu_count()} CPUs, load average "

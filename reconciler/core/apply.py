@@ -285,17 +285,24 @@ class _Run:
         # from execute_all as itself (not wrapped in an exception group).
         try:
             await self._run_lane(lane, chain)
-            await self._lane_done(lane)
         except Exception as exc:
+            self._running -= 1
             self.crash = self.crash or exc
             for action in chain:
                 self.finished[action.id].set()
-        finally:
-            self._running -= 1
+            return
+        self._running -= 1
+        # Counted with no await in between: of lanes ending together, one keeps its lease.
+        others_running = self._running > 0
+        try:
+            await self._lane_done(lane, give_back=others_running)
+        except Exception as exc:
+            self.crash = self.crash or exc
 
-    async def _lane_done(self, lane: str) -> None:
-        """The lane's actions are done: with `on_lane`, its status, its lease (unless it is
-        the last lane running: a plan `applying` keeps a live lease) and the caller's word."""
+    async def _lane_done(self, lane: str, *, give_back: bool) -> None:
+        """The lane's actions are done: with `on_lane`, its status, its lease (given back
+        only while other lanes run: a plan `applying` keeps a live lease) and the caller's
+        word."""
         if self.on_lane is None or self.registry is None or self.crash is not None:
             return
         reports = [r for r in self.ordered_reports() if r.lane == lane]
@@ -305,7 +312,7 @@ class _Run:
             await in_thread(status.record_all, engine, [], forget=[lane])
         else:
             await in_thread(status.record_all, engine, [update])
-        if self._running > 1 and self.held.lost is None:
+        if give_back and self.held.lost is None:
             await in_thread(self.held.give_back, lane)
         self.lanes_done.add(lane)
         await self.on_lane(lane, reports)

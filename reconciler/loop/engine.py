@@ -439,6 +439,7 @@ class LoopEngine:
             except SQLAlchemyError as exc:  # the next beat tries again, before the claims lapse
                 log.warning("renewing claims failed: %s", type(exc).__name__)
                 continue
+            lost = [lane for lane in lost if lane in self._in_flight]  # not finished since
             if lost:
                 log.warning("claims lapsed on %d lane(s): %s", len(lost), ", ".join(lost))
 

@@ -26,8 +26,10 @@ from providers.github.emulator import EmulatorState
 from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
 from reconciler.api import create_api
-from reconciler.records import status
+from reconciler.records import leases, status, work_queue
+from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
+from reconciler.records.work_queue import LaneWork
 from reconciler.runtime import Runtime
 from tests.api.conftest import AUDIENCE, Mint, add_grant, bearer
 from tests.conftest import EXAMPLES
@@ -196,3 +198,62 @@ async def test_a_request_is_answered_while_another_lanes_build_takes_minutes(
     assert view["result"]["outcome"] == "applied"
     assert took < ANSWER_WITHIN, f"the request took {took:.1f} s"
     assert still_building, "the slow build was still running when the request was answered"
+
+
+async def test_a_lane_is_finished_when_its_own_apply_is_not_when_its_plans_slowest_is(
+    api_runtime: Runtime,
+    client: httpx.AsyncClient,
+    engine: Engine,
+    emulator: Emulator,
+    mint: Mint,
+    fleet: Path,
+) -> None:
+    """Two scheduled lanes applied in one plan: shop's ends at once, ledger's build never
+    does. Shop's queue row and lease are given back then, and a request for it is applied
+    while ledger's build still runs."""
+    emulator.add_server("build-2")
+    store_fleet(engine, fleet)
+    add_grant(engine, "product:shop/*", allow_apply=True)
+    runtime = dataclasses.replace(api_runtime)
+    await fast_engine(runtime).run_once()
+    for sid, row in emulator.state.composes.items():
+        if row["name"] == "ledger-testing":
+            emulator.faults.stuck_deployment(sid)  # its next build never ends
+    _edit(fleet, "ledger.yaml", "ledger-worker:main", "ledger-worker:v2", engine)
+    _edit(
+        fleet, "shop.yaml", "image: ghcr.io/acme/shop:main", "image: ghcr.io/acme/shop:v2", engine
+    )
+    loop = fast_engine(runtime, loop_workers=1)  # one batch: both lanes in one plan
+
+    before = _conditions(engine, "product:shop/testing")["Ready"]["message"]
+
+    async def shop_finished() -> bool:  # applied by the loop (a new plan), and its row gone
+        queued = {row.lane for row in await in_thread(_queued, engine)}
+        condition = _conditions(engine, "product:shop/testing").get("Ready", {})
+        applied = condition.get("status") == "True" and condition.get("message") != before
+        return applied and "product:shop/testing" not in queued
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(loop.run_beside, 3600.0)
+        await wait_for(shop_finished, timeout=60)
+        queued_then = _queued(engine)
+        ledger_seen = _conditions(engine, "product:ledger/testing")
+        ledger_in_flight = "product:ledger/testing" in {r.lane for r in queued_then}
+        shop_lease = leases.current(engine, "product:shop/testing")
+        ledger_lease = leases.current(engine, "product:ledger/testing")
+        _edit(
+            fleet, "shop.yaml", "image: ghcr.io/acme/shop:v2", "image: ghcr.io/acme/shop:v3", engine
+        )
+        view, took = await _request_and_poll(client, mint)
+        group.cancel_scope.cancel()
+    assert ledger_in_flight, (ledger_seen, [r.lane for r in queued_then])
+    assert ledger_lease is not None  # still applying, still leased
+    assert shop_lease is None  # given back as its own actions ended
+    assert view["status"] == "succeeded", view
+    assert view["result"]["outcome"] == "applied"
+    assert took < ANSWER_WITHIN, f"the request took {took:.1f} s"
+
+
+def _queued(engine: Engine) -> list[LaneWork]:
+    with session_scope(engine) as session:
+        return work_queue.queued(session)
