@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 from fleet import API_KEY, EmulatorProcess, healthy  # bench/fleet.py, beside this file
 from sqlalchemy.engine import make_url
@@ -68,6 +69,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--spacing", type=float, default=0.1, help="seconds between requests")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="worker threads for storage calls (anyio: 40)"
+    )
     parser.add_argument(
         "--postgres",
         default=None,
@@ -272,6 +276,8 @@ async def main(args: argparse.Namespace) -> None:
     if args.workers:
         overrides["loop_workers"] = args.workers
     settings = Settings(**overrides)
+    if args.threads:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = args.threads
     emulator = EmulatorProcess(build_seconds=args.build_seconds)
     emulator_cpu = 0.0
     with _database(args) as engine:
