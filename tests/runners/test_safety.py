@@ -84,7 +84,7 @@ async def test_a_runner_not_online_yet_parks_its_lane_instead_of_holding_the_pas
     """Invariant 17: the wait for a runner to come online is the lane's own pending state
     (a retry time), and the online timeout still cleans up what the start made."""
     rig.dokploy.state.runner_link = None  # the container starts, the runner never registers
-    timeout = 20.0  # looked at about every second (a twentieth of it)
+    timeout = 20.0  # looked at again within a second (at most a twentieth of it apart)
     rig.runtime.settings = rig.runtime.settings.model_copy(
         update={"runner_online_timeout_seconds": timeout}
     )

@@ -271,9 +271,9 @@ class RunnerExecutor:
         claims = [self._process_claim(p, {"orphan_seen_at": None, **started.facts()})]
         if started.runner_id is not None:
             claims.append(Claim(runner_ref(started.runner_id), p["name"], facts=_site_facts(p)))
-        # Looked at about twenty times within the timeout (each look is a small plan and
-        # apply), never more often than the deploy poll.
-        every = max(self.timings.poll, timeout / 20)
+        # Soon at first, then less often as the wait grows, up to a twentieth of the timeout
+        # (each look is a small plan and apply); never more often than the deploy poll.
+        every = max(self.timings.poll, min(waited, timeout / 20))
         return Retry(
             after=min(every, max(0.0, timeout - waited)),
             reason=(
