@@ -79,7 +79,8 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         le=64,
-        description="batches of lanes one `setpoint run` or `serve` works at the same time",
+        description="workers of one `setpoint run` or `serve` that claim and survey batches; "
+        "each batch's lanes then go on by themselves, up to workers x batch size in flight",
     )
     loop_batch_size: int = Field(
         default=50,
@@ -94,7 +95,9 @@ class Settings(BaseSettings):
         "so another replica takes the lanes of a worker that died",
     )
     loop_poll_seconds: float = Field(
-        default=1.0, gt=0, description="an idle worker looks for due lanes this often"
+        default=1.0,
+        gt=0,
+        description="an idle worker looks for due lanes this often (the workers in turn)",
     )
     loop_backoff_base_seconds: float = Field(
         default=5.0,

@@ -10,7 +10,9 @@ Lanes run in parallel, up to `apply_concurrency` at a time; the actions of one l
 their order, and an action that another lane's action depends on (a shared project) runs
 once, before them. A failure stops its own lane and every action that depends on it; the
 other lanes finish. A "not yet" (`Retry`) stops only its lane the same way, and the lane's
-status says when it will be tried again.
+status says when it will be tried again. With `on_lane`, each lane is finished when its own
+actions are: its status is written, its lease given back (while other lanes still run) and
+the caller told, so no lane of a plan waits for the plan's slowest lane.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -92,6 +94,9 @@ class ApplyResult:
         return worst
 
 
+LaneDone = Callable[[str, list["ActionReport"]], Awaitable[None]]
+
+
 async def apply_plan(
     runtime: Runtime,
     plan_id: str,
@@ -99,6 +104,7 @@ async def apply_plan(
     allow_destroy: int = 0,
     trigger: Trigger = Trigger.operator,
     reason: str | None = None,
+    on_lane: LaneDone | None = None,
 ) -> ApplyResult:
     """Apply `plan_id`. A trigger other than an operator runs only what lane policy allows.
     `reason`, the operator's word on why, goes into every audit record of the apply."""
@@ -146,7 +152,7 @@ async def apply_plan(
                     ),
                     keep_status=True,
                 )
-            result = await _apply_leased(runtime, context, plan, held)
+            result = await _apply_leased(runtime, context, plan, held, on_lane)
     except LaneBusy as busy:
         return await _refuse(
             runtime,
@@ -204,7 +210,11 @@ async def _recheck(runtime: Runtime, registry: LaneRegistry, plan: Plan) -> Bloc
 
 
 async def _apply_leased(
-    runtime: Runtime, context: PassContext, plan: Plan, held: leases.HeldLanes
+    runtime: Runtime,
+    context: PassContext,
+    plan: Plan,
+    held: leases.HeldLanes,
+    on_lane: LaneDone | None = None,
 ) -> ApplyResult:
     registry = context.registry
     refusal = await _recheck(runtime, registry, plan)
@@ -227,12 +237,15 @@ async def _apply_leased(
         held,
         Journal(runtime.engine),
         anyio.CapacityLimiter(runtime.settings.apply_concurrency),
+        registry=registry,
+        on_lane=on_lane,
     )
     await _execute_announcing(run, kinds)
     reports = run.ordered_reports()
     outcome = run.plan_outcome()
     await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus(outcome))
-    await in_thread(_record_lane_results, runtime, registry, plan, reports)
+    rest = [r for r in reports if r.lane not in run.lanes_done]
+    await in_thread(_record_lane_results, runtime, registry, plan, rest, run.lanes_done)
     await announce(runtime, kinds, finished_news(plan.plan_id, reports))
     await _audit(
         runtime,
@@ -287,6 +300,10 @@ class _Run:
     provided: dict[str, str] = field(default_factory=dict)  # plan ref -> provider id
     crash: BaseException | None = None
     lanes_lost: bool = False  # a lane's lease was found taken over
+    registry: LaneRegistry | None = None
+    on_lane: LaneDone | None = None  # told of each lane once its actions are done
+    lanes_done: set[str] = field(default_factory=set)  # lanes finished (status, lease, told)
+    _running: int = 0
 
     async def execute_all(self) -> None:
         chains: dict[str, list[Action]] = {}
@@ -297,6 +314,7 @@ class _Run:
             self.needed_elsewhere.update(
                 d for d in action.depends_on if lane_of.get(d) != action.lane
             )
+        self._running = len(chains)
         async with anyio.create_task_group() as lanes:
             for lane, chain in chains.items():
                 lanes.start_soon(self._run_lane_safely, lane, chain)
@@ -309,9 +327,36 @@ class _Run:
         try:
             await self._run_lane(lane, chain)
         except Exception as exc:
+            self._running -= 1
             self.crash = self.crash or exc
             for action in chain:
                 self.finished[action.id].set()
+            return
+        self._running -= 1
+        # Counted with no await in between: of lanes ending together, one keeps its lease.
+        others_running = self._running > 0
+        try:
+            await self._lane_done(lane, give_back=others_running)
+        except Exception as exc:
+            self.crash = self.crash or exc
+
+    async def _lane_done(self, lane: str, *, give_back: bool) -> None:
+        """The lane's actions are done: with `on_lane`, its status, its lease (given back
+        only while other lanes run: a plan `applying` keeps a live lease) and the caller's
+        word."""
+        if self.on_lane is None or self.registry is None or self.crash is not None:
+            return
+        reports = [r for r in self.ordered_reports() if r.lane == lane]
+        update = _lane_result(self.registry, self.plan, lane, reports)
+        engine = self.runtime.engine
+        if update is None:
+            await in_thread(status.record_all, engine, [], forget=[lane])
+        else:
+            await in_thread(status.record_all, engine, [update])
+        if give_back and self.held.lost is None:
+            await in_thread(self.held.give_back, lane)
+        self.lanes_done.add(lane)
+        await self.on_lane(lane, reports)
 
     async def _run_lane(self, lane: str, chain: list[Action]) -> None:
         stopped: str | None = None  # why the rest of this lane does not run
@@ -408,14 +453,13 @@ class _Run:
 
         def write(session: Session) -> list[AuditEntry]:
             if isinstance(outcome, Done | Retry):
-                done = outcome if isinstance(outcome, Done) else None
                 ownership.apply_changes(
                     session,
                     kind=kind_of_lane(action.lane),
                     lane=action.lane,
-                    claims=done.claims if done else (),
+                    claims=outcome.claims,
                     facts=outcome.facts,
-                    releases=done.releases if done else (),
+                    releases=outcome.releases,
                 )
             return [entry]
 
@@ -488,14 +532,21 @@ async def _changed_since_plan(registry: LaneRegistry, plan: Plan) -> list[str]:
 
 
 def _record_lane_results(
-    runtime: Runtime, registry: LaneRegistry, plan: Plan, reports: Sequence[ActionReport]
+    runtime: Runtime,
+    registry: LaneRegistry,
+    plan: Plan,
+    reports: Sequence[ActionReport],
+    recorded: set[str] | None = None,
 ) -> None:
-    """Every lane's status after the apply, in one transaction."""
+    """Every lane's status after the apply (but those `recorded` already), in one
+    transaction."""
     by_lane: dict[str, list[ActionReport]] = {}
     for report in reports:
         by_lane.setdefault(report.lane, []).append(report)
     updates, gone = [], []
     for lane in plan.lanes:
+        if recorded and lane in recorded:
+            continue
         lane_reports = by_lane.get(lane, [])
         update = _lane_result(registry, plan, lane, lane_reports)
         if update is None:

@@ -61,9 +61,10 @@ class Done:
 class Retry:
     """Not yet: the lane stops here without failing, and is tried again after `after` s.
 
-    `facts` are recorded as a `Done`'s are (what the attempt did establish, such as the
-    configuration a deployment now runs). `stalled` shows the lane Stalled, with `reason`,
-    until then: it needs attention, not only time (a failing health check, say).
+    `claims`, `facts` and `releases` are recorded as a `Done`'s are (what the attempt did
+    establish: a runner started and now awaited, the configuration a deployment now runs).
+    `stalled` shows the lane Stalled, with `reason`, until then: it needs attention, not only
+    time (a failing health check, say).
     """
 
     after: float
@@ -73,6 +74,8 @@ class Retry:
     # What the lane's Stalled condition names as its reason (a blocker type such as
     # `deploy_failed`); None: a failing health check.
     stalled_as: BlockerType | None = None
+    claims: tuple[Claim, ...] = ()
+    releases: tuple[ObjectRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,14 @@ async def demo_runners(console: Console, runtime: Runtime, github_app: Any) -> b
     one runner) gets its runner in one scheduled pass: registered with a JIT config that
     reaches the container through Dokploy env only, started, and seen online on GitHub."""
     report = await reconcile_pass(runtime)
+    for _ in range(300):  # a started runner's lane waits, parked, until it is seen online
+        waiting = [
+            r for r in report.lanes if r.lane.startswith("runner:") and r.outcome == "waiting"
+        ]
+        if not waiting:
+            break
+        await anyio.sleep(0.2)
+        report = await reconcile_pass(runtime)
     runners = [r for r in report.lanes if r.lane.startswith("runner:")]
     for line in runners:
         if line.outcome != "converged":

@@ -2,9 +2,15 @@
 
     timer ──every interval──> discovery, then every lane queued (WorkPriority.scheduled)
     API / webhooks ─────────> lanes queued at workflow / webhook priority (records/work_queue)
-    workers (loop_workers) ─> claim a batch, survey it once, work it (worker.py), finish it
-    claim keeper ───────────> renews the claims of the batches in flight
+    workers (loop_workers) ─> claim a batch, survey it once, start it, claim again
+    batches ────────────────> each lane worked on its own (worker.py), finished when it ends
+    claim keeper ───────────> renews the claims of the lanes in flight
     feedback sender ────────> sends the feedback applies left undelivered, when it is due
+
+No lane waits for another (DESIGN invariant 17): a worker is free again once its batch is
+surveyed, and each lane's queue row and operations are finished the moment its verdict is
+known. Lanes in flight are bounded by workers x batch size; requests (workflow, webhook)
+may take one batch more, so a busy loop still starts them within a poll.
 
 One worker per lane at a time: a lane's queue row is claimed by one worker, whose claim is
 renewed while it works; a lane's objects change only under its lane lease (`apply_plan`)
@@ -13,7 +19,7 @@ dead replica) can never let two workers mutate one thing. On SQLite one process 
 loop: it holds a lease under a key no lane can have, and a second one says so and stops.
 
 Shutdown (`request_stop`, SIGTERM in `run_until_signalled`): workers claim nothing more;
-batches in flight may finish within the grace period, and then are cancelled: their
+lanes in flight may finish within the grace period, and then are cancelled: their
 plans are recorded as interrupted, their operations go back to pending (or fail, if they
 were applying), and their claims are given back.
 """
@@ -32,6 +38,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 import anyio
+import anyio.abc
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.core.feedback import feedback_now, send_feedback
@@ -90,6 +97,7 @@ class LoopEngine:
     _stop: anyio.Event = field(default_factory=anyio.Event)
     _in_flight: dict[str, ClaimedWork] = field(default_factory=dict)
     _scopes: set[anyio.CancelScope] = field(default_factory=set)
+    _batches: anyio.abc.TaskGroup | None = None  # where the workers' batches run
     _worked: set[str] = field(default_factory=set)  # in a --once run: lanes already done
     _report: PassReport = field(default_factory=PassReport)
     exclusive_held: bool = False  # this engine holds the SQLite database's one loop
@@ -113,9 +121,7 @@ class LoopEngine:
             context = await self._tick()
             async with anyio.create_task_group() as group:
                 group.start_soon(self._keep_claims)
-                async with anyio.create_task_group() as workers:
-                    for _ in range(self.runtime.settings.loop_workers):
-                        workers.start_soon(self._work_loop, True)
+                await self._run_workers(once=True)
                 group.cancel_scope.cancel()
             report, self._report = self._report, PassReport()
             await passes.finish_pass(self.runtime, context, report)
@@ -130,9 +136,7 @@ class LoopEngine:
                 group.start_soon(self._timer, interval)
                 group.start_soon(self._enforce_grace)
                 group.start_soon(self._send_feedback)
-                async with anyio.create_task_group() as workers:
-                    for _ in range(self.runtime.settings.loop_workers):
-                        workers.start_soon(self._work_loop, False)
+                await self._run_workers(once=False)
                 group.cancel_scope.cancel()
 
     async def run_beside(self, interval: float) -> None:
@@ -255,8 +259,25 @@ class LoopEngine:
 
     # -- workers ----------------------------------------------------------------------------
 
-    async def _work_loop(self, once: bool) -> None:
+    async def _run_workers(self, *, once: bool) -> None:
+        """The workers claim and plan; the batches they start go on in a group of their own,
+        so a worker claims again as soon as its batch is surveyed, however long its lanes
+        take. Returns once the workers stopped and every batch ended."""
+        async with anyio.create_task_group() as batches:
+            self._batches = batches
+            async with anyio.create_task_group() as workers:
+                count = self.runtime.settings.loop_workers
+                for index in range(count):
+                    workers.start_soon(self._work_loop, once, index / count)
+
+    async def _work_loop(self, once: bool, offset: float = 0.0) -> None:
+        """Claim, start the batch, claim again once it is planned. Idle workers look in
+        turn (`offset`: this one's share of a poll), so the loop looks `loop_workers` times
+        a poll."""
         settings = self.runtime.settings
+        if offset and not once:
+            with anyio.move_on_after(offset * settings.loop_poll_seconds):
+                await self._stop.wait()
         while not self.stopping:
             try:
                 claimed = await in_thread(self._claim, once)
@@ -266,32 +287,61 @@ class LoopEngine:
                 log.error("claiming work failed: %s", type(exc).__name__)
                 claimed = []
             if not claimed:
-                if once:
+                if once and claimed is not None:
                     return
                 with anyio.move_on_after(settings.loop_poll_seconds):
                     await self._stop.wait()
                 continue
-            await self._work(claimed)
+            planned = anyio.Event()
+            assert self._batches is not None
+            self._batches.start_soon(self._work, claimed, planned)
+            await planned.wait()  # its lanes go on by themselves; this worker claims again
 
-    def _claim(self, once: bool) -> list[ClaimedWork]:
+    def lane_capacity(self) -> int:
+        """Lanes one engine works at the same time: its workers' batches, in flight.
+        Requests (workflow, webhook) may take one batch more, so a busy loop still starts
+        them at once."""
         settings = self.runtime.settings
+        return settings.loop_workers * settings.loop_batch_size
+
+    def _claim(self, once: bool) -> list[ClaimedWork] | None:
+        """Claimed lanes (none: nothing is due); None when there is no room for what is."""
+        settings = self.runtime.settings
+        room = self.lane_capacity() - len(self._in_flight)
+        requests_only = room <= 0
+        if requests_only:
+            room += settings.loop_batch_size
+        if room <= 0:
+            return None
         with session_scope(self.runtime.engine, write_lock=True) as session:
             claimed = work_queue.claim(
                 session,
                 self.worker,
                 utcnow(),
-                limit=settings.loop_batch_size,
+                limit=min(settings.loop_batch_size, room),
                 hold_seconds=settings.loop_claim_hold_seconds,
                 exclude=self._worked if once else (),
+                requests_only=requests_only,
             )
         for work in claimed:
             self._in_flight[work.lane] = work
-        return claimed
+        return None if requests_only and not claimed else claimed
 
-    async def _work(self, claimed: list[ClaimedWork]) -> None:
+    async def _work(self, claimed: list[ClaimedWork], planned: anyio.Event) -> None:
+        """One batch: each lane finished (queue row, operations, report) the moment its
+        verdict is known; what is left when the batch ends is finished then."""
         lanes = [work.lane for work in claimed]
+        by_lane = {work.lane: work for work in claimed}
         started = time.monotonic()
-        verdicts: list[LaneVerdict] = []
+        finished: set[str] = set()
+
+        async def finish(verdicts: list[LaneVerdict]) -> None:
+            with anyio.CancelScope(shield=True):
+                works = [by_lane[v.lane] for v in verdicts if v.lane in by_lane]
+                await self._finish(works, verdicts, started, stopped=False)
+            finished.update(v.lane for v in verdicts)
+
+        crashed: list[LaneVerdict] = []
         scope = anyio.CancelScope()
         self._scopes.add(scope)
         stopped = True  # until the batch ends on its own: cancelled, or it crashed
@@ -301,22 +351,37 @@ class LoopEngine:
                 # (discovery) before it plans, so a push or a new PR is seen now, not at
                 # the next timer tick.
                 look = any(work.priority is WorkPriority.webhook for work in claimed)
-                verdicts, stopped = await self._verdicts(lanes, discover=look)
+                crashed, stopped = await self._verdicts(lanes, finish, planned, discover=look)
         finally:
+            planned.set()
             self._scopes.discard(scope)
-            with anyio.CancelScope(shield=True):
-                await self._finish(claimed, verdicts, started, stopped=stopped)
+            rest = [work for work in claimed if work.lane not in finished]
+            if rest or stopped:
+                late = [v for v in crashed if v.lane not in finished]
+                with anyio.CancelScope(shield=True):
+                    await self._finish(rest, late, started, stopped=stopped)
 
     async def _verdicts(
-        self, lanes: list[str], *, discover: bool = False
+        self,
+        lanes: list[str],
+        finish: Callable[[list[LaneVerdict]], Awaitable[None]],
+        planned: anyio.Event,
+        *,
+        discover: bool = False,
     ) -> tuple[list[LaneVerdict], bool]:
-        """The batch's verdicts, and whether it stopped short (then its operations and any
-        apply it left are for the resume pass)."""
+        """Work the batch; when it crashed, verdicts for its lanes (those not finished yet
+        back off) and True: its operations and any apply it left are for the resume pass."""
         try:
-            verdicts = await work_batch(
-                self.runtime, lanes, self.contexts, self._report, discover=discover
+            await work_batch(
+                self.runtime,
+                lanes,
+                finish,
+                self.contexts,
+                self._report,
+                discover=discover,
+                planned=planned,
             )
-            return verdicts, False
+            return [], False
         except Exception as exc:  # the batch's lanes back off; the loop outlives one batch
             log.exception("a batch of %d lane(s) failed", len(lanes))
             detail = redact(f"{type(exc).__name__}: {exc}")
@@ -395,6 +460,7 @@ class LoopEngine:
             except SQLAlchemyError as exc:  # the next beat tries again, before the claims lapse
                 log.warning("renewing claims failed: %s", type(exc).__name__)
                 continue
+            lost = [lane for lane in lost if lane in self._in_flight]  # not finished since
             if lost:
                 log.warning("claims lapsed on %d lane(s): %s", len(lost), ", ".join(lost))
 

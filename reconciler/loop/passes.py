@@ -12,14 +12,14 @@ time. Finished plans older than the retention setting are pruned; audit records 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
 from desired_state.document import Document
 from reconciler.core import audit_anchor, policy
-from reconciler.core.apply import ApplyResult, apply_plan
+from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, apply_plan
 from reconciler.core.feedback import announce, send_feedback
 from reconciler.core.planning import (
     PassContext,
@@ -118,9 +118,11 @@ async def work_scheduled(
     lanes: list[str],
     report: PassReport,
     applier: Applier = apply_unguarded,
+    settled: Callable[[list[LaneResult], ScheduledWork], Awaitable[None]] | None = None,
 ) -> ScheduledWork:
     """`lanes` (all in `seen`) as a scheduled pass treats them: quiet lanes leave no plan,
-    unattended lanes are applied in one plan, held lanes store a plan only when it is new."""
+    unattended lanes are applied in one plan, held lanes store a plan only when it is new.
+    `settled` is told the results known before the apply starts (the report's so far)."""
     sorted_lanes = _sort(runtime, context, seen, lanes)
     held, new = await in_thread(_record_pass, runtime, context, sorted_lanes)
     report.plans_stored += len(new)
@@ -130,6 +132,8 @@ async def work_scheduled(
     report.lanes.extend(_held_result(plan) for plan in held)
     await _announce_held(runtime, context, [_held_result(plan) for plan in new])
     work = ScheduledWork(held=held)
+    if settled is not None:  # every lane but the unattended ones is done with
+        await settled(list(report.lanes), work)
     if sorted_lanes.unattended:
         plan = plan_from(runtime, context, seen, sorted_lanes.unattended)
         await in_thread(store_plans, runtime, [plan], context.registry)
@@ -265,22 +269,26 @@ def _applied(result: ApplyResult, lanes: list[str]) -> list[LaneResult]:
     if result.refusal is not None:
         detail = f"{result.refusal.type.value}: {result.refusal.message}"
         return [LaneResult(lane, "refused", result.plan_id, detail) for lane in lanes]
-    by_lane = result.lanes()
-    first = {r.lane: r for r in reversed(result.actions) if r.result != "ok"}
-    outcomes: dict[str, LaneOutcome] = {
-        "ok": "applied",
-        "retry": "waiting",
-        "failed": "apply_failed",
-        "not_run": "apply_failed",
-    }
-    results = []
-    for lane in lanes:
-        lane_result = by_lane.get(lane, "ok")
-        report = first.get(lane)
-        done = sum(1 for r in result.actions if r.lane == lane and r.result == "ok")
-        detail = f"{report.action_id}: {report.message}" if report else f"{done} action(s) applied"
-        results.append(LaneResult(lane, outcomes[lane_result], result.plan_id, detail))
-    return results
+    return [lane_applied(result.plan_id, lane, result.actions) for lane in lanes]
+
+
+_APPLIED_OUTCOMES: dict[str, LaneOutcome] = {
+    "ok": "applied",
+    "retry": "waiting",
+    "failed": "apply_failed",
+    "not_run": "apply_failed",
+}
+
+
+def lane_applied(plan_id: str, lane: str, reports: Sequence[ActionReport]) -> LaneResult:
+    """One lane's result from its actions' reports (the others' are ignored)."""
+    order: list[ActionResult] = ["ok", "not_run", "retry", "failed"]
+    mine = [r for r in reports if r.lane == lane]
+    worst = max((r.result for r in mine), key=order.index, default="ok")
+    first = next((r for r in mine if r.result != "ok"), None)
+    done = sum(1 for r in mine if r.result == "ok")
+    detail = f"{first.action_id}: {first.message}" if first else f"{done} action(s) applied"
+    return LaneResult(lane, _APPLIED_OUTCOMES[worst], plan_id, detail)
 
 
 def _prune(runtime: Runtime) -> int:

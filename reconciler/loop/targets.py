@@ -16,7 +16,7 @@ import secrets
 
 import anyio
 
-from reconciler.core.apply import ApplyResult, apply_plan
+from reconciler.core.apply import ApplyResult, LaneDone, apply_plan
 from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
 from reconciler.errors import LaneBusy
 from reconciler.kinds.registry import LaneRegistry
@@ -41,13 +41,17 @@ def shared_targets(registry: LaneRegistry, plan: Plan) -> list[str]:
 
 
 async def apply_guarded(
-    runtime: Runtime, registry: LaneRegistry, plan_id: str, trigger: Trigger
+    runtime: Runtime,
+    registry: LaneRegistry,
+    plan_id: str,
+    trigger: Trigger,
+    on_lane: LaneDone | None = None,
 ) -> ApplyResult:
     """`apply_plan`, holding the leases of the shared targets the plan changes."""
     plan, _ = await in_thread(plan_store.load, runtime.engine, plan_id)
     keys = shared_targets(registry, plan)
     if not keys:
-        return await apply_plan(runtime, plan_id, trigger=trigger)
+        return await apply_plan(runtime, plan_id, trigger=trigger, on_lane=on_lane)
     holder = leases.Holder(label=f"{runtime.actor}:targets:{plan_id}:{secrets.token_hex(3)}")
     ttl = runtime.settings.lease_ttl_seconds
     try:
@@ -56,7 +60,7 @@ async def apply_guarded(
         return await _refuse_busy(runtime, plan, busy)
     held.start_heartbeat()
     try:
-        return await apply_plan(runtime, plan_id, trigger=trigger)
+        return await apply_plan(runtime, plan_id, trigger=trigger, on_lane=on_lane)
     finally:
         with anyio.CancelScope(shield=True):  # give the targets back even when cancelled
             await in_thread(held.stop_heartbeat)

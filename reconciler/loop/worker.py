@@ -1,18 +1,25 @@
-"""One worker's batch: the lanes it claimed, surveyed once, each handled by its kind's rules.
+"""One worker's batch: the lanes it claimed, surveyed once, then each lane on its own.
 
 The batch's lanes share one preflight and one observation per kind (the lower bound of
 provider calls a pass needs, paid once per batch instead of once per lane). Lanes with open
-operations are requested reconciles (`requests.py`); the others are worked as a scheduled
-pass works them (`passes.work_scheduled`). Unattended applies hold the leases of the shared
-targets they change (`targets.py`). Every lane ends with a verdict the queue acts on.
+operations are requested reconciles (`requests.py`), each applied in a task of its own; the
+others are worked as a scheduled pass works them (`passes.work_scheduled`), their unattended
+lanes in one plan whose apply tells of each lane as soon as that lane's actions are done.
+Unattended applies hold the leases of the shared targets they change (`targets.py`).
+
+Every lane ends with a verdict, handed to `finish` the moment it is known (DESIGN invariant
+17): a lane's queue row and operations never wait for the batch's slowest lane. `planned` is
+set once the batch's one survey is done, so the worker can claim more while lanes apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 
-from reconciler.core.apply import ApplyResult
+import anyio
+
+from reconciler.core.apply import ActionReport, ApplyResult, LaneDone
 from reconciler.core.planning import PassContext, Survey, load_context, survey
 from reconciler.core.plans import BlockerType, Trigger
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
@@ -24,6 +31,7 @@ from reconciler.loop.passes import (
     ScheduledWork,
     discover_into,
     due_lanes,
+    lane_applied,
     work_scheduled,
 )
 from reconciler.loop.requests import end_operations, take_operations, work_requested
@@ -34,111 +42,155 @@ from reconciler.records.database import in_thread
 from reconciler.records.operations import Operation, OperationStatus
 from reconciler.runtime import Runtime
 
+Finish = Callable[[list[LaneVerdict]], Awaitable[None]]
+
+
+@dataclass
+class _Batch:
+    """Where a batch's verdicts go: each to `finish` once, as soon as it is known."""
+
+    runtime: Runtime
+    finish: Finish
+    contexts: SharedContext | None
+    done: set[str] = field(default_factory=set)
+
+    async def hand_over(self, verdicts: list[LaneVerdict]) -> None:
+        fresh = [v for v in verdicts if v.lane not in self.done]
+        if not fresh:
+            return
+        self.done.update(v.lane for v in fresh)
+        await self.finish(await _with_retry_times(self.runtime, fresh))
+
+    async def fresh(self) -> PassContext:
+        contexts = self.contexts
+        return await (contexts.get(self.runtime) if contexts else load_context(self.runtime))
+
 
 async def work_batch(
     runtime: Runtime,
     lanes: Sequence[str],
+    finish: Finish,
     contexts: SharedContext | None = None,
     tally: PassReport | None = None,
     *,
     discover: bool = False,
-) -> list[LaneVerdict]:
-    """Work `lanes` (claimed by the caller); a verdict for each. The plans stored are
-    counted into `tally` (the interval's pass report). `discover`: let the kinds that find
-    desired state look first (a webhook named these lanes)."""
+    planned: anyio.Event | None = None,
+) -> None:
+    """Work `lanes` (claimed by the caller); each lane's verdict goes to `finish` as soon as
+    it is known. The plans stored are counted into `tally` (the interval's pass report).
+    `discover`: let the kinds that find desired state look first (a webhook named these
+    lanes). `planned` is set once the batch's survey is done."""
+    batch = _Batch(runtime, finish, contexts)
     # A fresh context also recovers applies whose worker died; each apply loads its own.
-    context = await (contexts.get(runtime) if contexts else load_context(runtime))
+    context = await batch.fresh()
     if discover and await discover_into(runtime, context, tally or PassReport()):
-        context = await _fresh(runtime, contexts)  # plan from the anchors just written
+        context = await batch.fresh()  # plan from the anchors just written
     registry = context.registry
     requested = await in_thread(take_operations, runtime, lanes)
-    verdicts = await _unknown(runtime, context, lanes, requested)
+    await batch.hand_over(await _unknown(runtime, context, lanes, requested))
     known = [lane for lane in lanes if registry.knows(lane)]
     report = PassReport()
-    # Requests first, as the queue ranks them; the scheduled lanes are surveyed after, so
-    # what the requests changed (a shared project) does not make their plan stale.
     asked = [lane for lane in known if lane in requested]
-    verdicts.extend(await _work_requests(runtime, context, asked, requested, contexts))
-    report.plans_stored += len(asked)  # a request always gets a plan of its own
     scheduled = await due_lanes(runtime, [lane for lane in known if lane not in requested], report)
-    if asked and scheduled:
-        context = await _fresh(runtime, contexts)
-    verdicts.extend(await _work_scheduled_lanes(runtime, context, scheduled, report, contexts))
+    await batch.hand_over([LaneVerdict(result) for result in report.lanes])  # not due yet
+    report.lanes.clear()
+    seen = await survey(runtime, context, asked + scheduled)  # one observation for all
+    if planned is not None:
+        planned.set()
+    async with anyio.create_task_group() as group:
+        for lane in asked:  # each request on its own: none waits for another's apply
+            group.start_soon(_work_request, batch, context, seen, lane, requested[lane])
+        if scheduled:
+            group.start_soon(_work_scheduled_lanes, batch, context, seen, scheduled, report)
+    report.plans_stored += len(asked)  # a request always gets a plan of its own
     if tally is not None:
         tally.plans_stored += report.plans_stored
-    return await _with_retry_times(runtime, verdicts)
 
 
-async def _fresh(runtime: Runtime, contexts: SharedContext | None) -> PassContext:
-    return await (contexts.get(runtime) if contexts else load_context(runtime))
+async def _work_request(
+    batch: _Batch,
+    context: PassContext,
+    seen: Survey,
+    lane: str,
+    found: list[Operation],
+) -> None:
+    """The requested lane from the batch's survey; when its apply found the plan stale
+    (another lane's apply just changed what they share) it is surveyed and planned once
+    more, so its caller gets a result rather than a refusal nobody asked for."""
+    runtime = batch.runtime
+    verdict = await work_requested(
+        runtime, context, seen, lane, found, _applier(context), last_try=False
+    )
+    if verdict is None:
+        fresh = await batch.fresh()
+        again = await survey(runtime, fresh, [lane])
+        verdict = await work_requested(runtime, fresh, again, lane, found, _applier(fresh))
+    if verdict is not None:
+        await batch.hand_over([verdict])
 
 
 async def _work_scheduled_lanes(
-    runtime: Runtime,
+    batch: _Batch,
     context: PassContext,
+    seen: Survey,
     scheduled: list[str],
     report: PassReport,
-    contexts: SharedContext | None,
-) -> list[LaneVerdict]:
-    """The scheduled lanes as a pass works them. When their apply found the plan stale
-    (another replica just changed a target they share), they are surveyed and planned once
-    more at once, rather than backing off for it."""
-    waiting = [LaneVerdict(result) for result in report.lanes]  # `due_lanes`' results
-    if not scheduled:
-        return waiting
+) -> None:
+    """The scheduled lanes as a pass works them, each handed over when it is done. When their
+    apply found the plan stale (another replica or a request just changed a target they
+    share), they are surveyed and planned once more at once, rather than backing off."""
+    runtime = batch.runtime
     first = PassReport()
-    seen = await survey(runtime, context, scheduled)
-    work = await work_scheduled(runtime, context, seen, scheduled, first, _applier(context))
+    work = await _scheduled(batch, context, seen, scheduled, first)
     report.plans_stored += first.plans_stored
     refusal = work.applied.refusal if work.applied else None
     if refusal is None or refusal.type is not BlockerType.stale_plan:
-        return waiting + _scheduled_verdicts(first, work, seen)
+        await batch.hand_over(_scheduled_verdicts(first, work, seen))
+        return
     again = [r.lane for r in first.lanes if r.outcome == "refused"]
     kept = PassReport(lanes=[r for r in first.lanes if r.outcome != "refused"])
-    fresh = await _fresh(runtime, contexts)
+    await batch.hand_over(_scheduled_verdicts(kept, work, seen))
+    fresh = await batch.fresh()
     second, seen_again = PassReport(), await survey(runtime, fresh, again)
-    redone = await work_scheduled(runtime, fresh, seen_again, again, second, _applier(fresh))
+    redone = await _scheduled(batch, fresh, seen_again, again, second)
     report.plans_stored += second.plans_stored
-    return (
-        waiting
-        + _scheduled_verdicts(kept, work, seen)
-        + _scheduled_verdicts(second, redone, seen_again)
+    await batch.hand_over(_scheduled_verdicts(second, redone, seen_again))
+
+
+async def _scheduled(
+    batch: _Batch, context: PassContext, seen: Survey, lanes: list[str], report: PassReport
+) -> ScheduledWork:
+    """`work_scheduled`, handing over the lanes it settles before its apply, and each
+    applied lane when its own actions are done."""
+
+    async def settled(results: list[LaneResult], work: ScheduledWork) -> None:
+        await batch.hand_over(_scheduled_verdicts(PassReport(lanes=results), work, seen))
+
+    async def lane_done(plan_id: str, lane: str, reports: list[ActionReport]) -> None:
+        result = lane_applied(plan_id, lane, reports)
+        failure = FailureClass.temporary if result.outcome == "apply_failed" else None
+        await batch.hand_over([LaneVerdict(result, failure)])
+
+    return await work_scheduled(
+        batch.runtime, context, seen, lanes, report, _applier(context, lane_done), settled
     )
 
 
-def _applier(context: PassContext) -> Applier:
+def _applier(
+    context: PassContext,
+    lane_done: Callable[[str, str, list[ActionReport]], Awaitable[None]] | None = None,
+) -> Applier:
     async def applier(runtime: Runtime, plan_id: str, trigger: Trigger) -> ApplyResult:
-        return await apply_guarded(runtime, context.registry, plan_id, trigger)
+        on_lane: LaneDone | None = None
+        if lane_done is not None:
+            done = lane_done
+
+            async def on_lane(lane: str, reports: list[ActionReport]) -> None:
+                await done(plan_id, lane, reports)
+
+        return await apply_guarded(runtime, context.registry, plan_id, trigger, on_lane)
 
     return applier
-
-
-async def _work_requests(
-    runtime: Runtime,
-    context: PassContext,
-    asked: list[str],
-    requested: dict[str, list[Operation]],
-    contexts: SharedContext | None,
-) -> list[LaneVerdict]:
-    """Each requested lane from one survey; a lane whose apply found its plan stale (another
-    lane's apply just changed what they share) is surveyed and planned once more, so its
-    caller gets a result rather than a refusal nobody asked for."""
-    if not asked:
-        return []
-    verdicts = []
-    seen = await survey(runtime, context, asked)
-    for lane in asked:
-        found = requested[lane]
-        verdict = await work_requested(
-            runtime, context, seen, lane, found, _applier(context), last_try=False
-        )
-        if verdict is None:
-            fresh = await (contexts.get(runtime) if contexts else load_context(runtime))
-            again = await survey(runtime, fresh, [lane])
-            verdict = await work_requested(runtime, fresh, again, lane, found, _applier(fresh))
-        if verdict is not None:
-            verdicts.append(verdict)
-    return verdicts
 
 
 async def _unknown(

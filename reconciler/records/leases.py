@@ -241,14 +241,23 @@ class HeldLanes:
     taken_over: list[LaneLease] = field(default_factory=list)
     lost: str | None = None  # why the leases can no longer be trusted, once they cannot
     _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
     def renew(self) -> None:
         """Extend every lease; raises LeaseLost if any was taken over, so work stops."""
-        lost = renew_all(self.engine, self.lanes, self.holder, self.ttl_seconds)
+        with self._lock:  # a lane given back meanwhile is not renewed, nor counted lost
+            lost = renew_all(self.engine, self.lanes, self.holder, self.ttl_seconds)
         if lost:
             self.lost = str(LeaseLost(lost[0]))
             raise LeaseLost(lost[0])
+
+    def give_back(self, lane: str) -> None:
+        """Release one lane whose work is done while the others go on (the heartbeat keeps
+        only the rest)."""
+        with self._lock:
+            self.lanes = tuple(held for held in self.lanes if held != lane)
+            release(self.engine, lane, self.holder)
 
     def start_heartbeat(self) -> None:
         self._thread = threading.Thread(

@@ -120,17 +120,20 @@ def claim(
     hold_seconds: float,
     exclude: Collection[str] = (),
     holder: Holder | None = None,
+    requests_only: bool = False,
 ) -> list[ClaimedWork]:
     """Take up to `limit` due lanes nobody holds (or whose holder's claim lapsed, or whose
-    holder's process on this host is gone), most urgent first, but none of `exclude`.
-    `holder`: the claiming process, this one unless a test says otherwise. Call in
-    `session_scope(engine, write_lock=True)`."""
+    holder's process on this host is gone), most urgent first, but none of `exclude` (and,
+    `requests_only`, no scheduled lane). `holder`: the claiming process, this one unless a
+    test says otherwise. Call in `session_scope(engine, write_lock=True)`."""
     holder = holder or Holder(label=worker)
     free = sa.or_(_work.c.claimed_until.is_(None), _work.c.claimed_until < now)
     orphaned = _orphaned(session, now)
     if orphaned:
         free = sa.or_(free, _work.c.lane.in_(orphaned))
     wanted = sa.and_(_work.c.due_at <= now, free)
+    if requests_only:
+        wanted = sa.and_(wanted, _work.c.priority < int(WorkPriority.scheduled))
     if exclude:
         wanted = sa.and_(wanted, _work.c.lane.not_in(list(exclude)))
     rows = session.execute(

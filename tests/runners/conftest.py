@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
@@ -25,7 +26,7 @@ from providers.github.emulator.state import EmuRunner
 from reconciler.demo.loopback import serve
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
-from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.loop.passes import LaneResult, PassReport, reconcile_pass
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
 from tests.reconciler.conftest import store_fleet
@@ -104,6 +105,9 @@ class Rig:
         store_fleet(self.engine, self.folder)
 
     async def reconcile(self) -> PassReport:
+        return await settled_pass(self.runtime)
+
+    async def reconcile_once(self) -> PassReport:
         return await reconcile_pass(self.runtime)
 
     def runners(self, scope: str = "acme/shop") -> dict[str, EmuRunner]:
@@ -126,6 +130,30 @@ def every_row(engine: Engine) -> str:
             for table in metadata.sorted_tables
             for row in connection.execute(select(table))
         )
+
+
+async def settled_pass(runtime: Runtime) -> PassReport:
+    """A pass, then the passes that settle the runners it started: a started runner's lane
+    is parked until its next look, so it is passed again each poll until it is online or
+    timed out. One report: each lane's first outcome, or how its start ended."""
+    report = await reconcile_pass(runtime)
+    first = {r.lane: r for r in report.lanes}
+    for _ in range(400):
+        if not any(starting(r) for r in first.values()):
+            break
+        await anyio.sleep(min(2.0, runtime.settings.deploy_poll_seconds))
+        for result in (await reconcile_pass(runtime)).lanes:
+            # A look may find its plan stale (the runner just came online): again.
+            settled = result.outcome not in ("waiting", "refused")
+            if starting(first[result.lane]) and settled:
+                first[result.lane] = result
+    report.lanes = [first[r.lane] for r in report.lanes]
+    return report
+
+
+def starting(result: LaneResult) -> bool:
+    """The lane is parked until its started runner is looked at again."""
+    return result.outcome == "waiting" and "not online in" in result.detail
 
 
 def outcomes(report: PassReport) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -80,6 +81,38 @@ async def test_a_runner_that_never_comes_online_is_cleaned_up_and_reported(
     assert any("Recovery" in str(r.data) for r in records if r.lane == "runner:ci/1")
 
 
+async def test_a_runner_not_online_yet_parks_its_lane_instead_of_holding_the_pass(
+    rig: Rig,
+) -> None:
+    """Invariant 17: the wait for a runner to come online is the lane's own pending state
+    (a retry time), and the online timeout still cleans up what the start made."""
+    rig.dokploy.state.runner_link = None  # the container starts, the runner never registers
+    timeout = 20.0  # looked at again within a second (at most a twentieth of it apart)
+    rig.runtime.settings = rig.runtime.settings.model_copy(
+        update={"runner_online_timeout_seconds": timeout}
+    )
+    rig.declare(count=(1, 1))
+    with anyio.fail_after(timeout / 2):  # the pass did not wait the online timeout out
+        first = await rig.reconcile_once()
+    assert outcomes(first) == {"runner:ci/1": "waiting"}
+    [detail] = [r.detail for r in first.lanes if r.lane == "runner:ci/1"]
+    assert "not online in acme/shop yet" in detail
+    assert list(rig.applications()) == ["setpoint-ci-1"]  # made, and recorded as starting
+    await anyio.sleep(timeout / 20 + 0.2)  # the lane's retry time: its next look
+    looked = await rig.reconcile_once()
+    assert outcomes(looked) == {"runner:ci/1": "waiting"}  # looked again, still not online
+    [detail] = [r.detail for r in looked.lanes if r.lane == "runner:ci/1"]
+    assert "await_online" in detail or "started" in detail, detail
+    assert list(rig.applications()) == ["setpoint-ci-1"]
+    rig.clock.offset += timeout
+    await anyio.sleep(timeout / 20 + 0.2)
+    last = await rig.reconcile_once()
+    assert outcomes(last) == {"runner:ci/1": "apply_failed"}
+    [detail] = [r.detail for r in last.lanes if r.lane == "runner:ci/1"]
+    assert "not online within 20 s" in detail and "cleaned up" in detail
+    assert rig.runners() == {} and rig.applications() == {}
+
+
 async def test_the_registration_secret_is_in_no_plan_audit_record_status_or_log(
     rig: Rig, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -147,6 +180,7 @@ async def test_a_token_refused_the_runners_blocks_the_pool_access_denied_and_rem
         rig.github.grant(GITHUB_TOKEN, {"pull_requests": "write"}, ["acme/shop"])
     else:  # a private repository the token was not given: GitHub says Not Found
         rig.github.grant(GITHUB_TOKEN, {"administration": "write"}, ["acme/other"])
+    listed_before = len([r for r in rig.github.requests if r[1].endswith("/actions/runners")])
     report = await rig.reconcile()
     assert outcomes(report)["runner:ci/1"] == "blocked"
     plan = await compute_plan(rig.runtime)
@@ -155,7 +189,7 @@ async def test_a_token_refused_the_runners_blocks_the_pool_access_denied_and_rem
     assert ("administration=read" if visible else "404 Not Found") in said
     assert rig.github.runners[before.id].status == "online"
     listings = [r for r in rig.github.requests if r[1].endswith("/actions/runners")]
-    assert len(listings) <= 4  # two passes and a plan: no retry storm
+    assert len(listings) - listed_before <= 2  # the refused pass and the plan: no retry storm
 
 
 async def test_a_plan_made_before_its_host_lost_approval_is_refused(rig: Rig) -> None:

@@ -27,11 +27,17 @@ from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
-from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.loop.passes import PassReport
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
 from tests.reconciler.conftest import store_fleet
-from tests.runners.conftest import GITHUB_TOKEN, IDLE_WINDOW, every_row, outcomes
+from tests.runners.conftest import (
+    GITHUB_TOKEN,
+    IDLE_WINDOW,
+    every_row,
+    outcomes,
+    settled_pass,
+)
 from tests.support.secret_scan import assert_no_secrets
 
 POOL = """\
@@ -87,7 +93,7 @@ class SshRig:
         store_fleet(self.engine, self.folder)
 
     async def reconcile(self) -> PassReport:
-        return await reconcile_pass(self.runtime)
+        return await settled_pass(self.runtime)
 
     def runners(self) -> dict[str, EmuRunner]:
         return {r.name: r for r in self.github.runners_in("acme/shop")}

@@ -1,7 +1,8 @@
 """Diff one runner lane: pure, desired against observed, with the time passed in.
 
 The slot decides first what it should hold (`wanted`: a runner, or nothing), then what to do:
-clear an orphan, create, restart, drain or remove; then the pool's opt-in gates each action
+look again at a runner started earlier and not online yet, clear an orphan, create, restart,
+drain or remove; then the pool's opt-in gates each action
 (`runner_gate`), and anything not allowed becomes a typed blocker that names the flag that would
 allow it. A busy runner is never proposed for stopping: scaling down waits for it.
 """
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.github.models import same_repository
+from providers.hosts.base import ProcessState
 from reconciler.core.outcomes import ObjectRef
 from reconciler.core.plans import Blocker, BlockerType
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.runner.lanes import PoolView, RunnerLane
 from reconciler.kinds.runner.observed import ObservedRunnerLane, runner_ref
 from reconciler.kinds.runner.ops import ALLOW_FLAG, RunnerOp
+from reconciler.kinds.runner.register import Starting
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ def _proposals(
     rules: RunnerRules,
     notes: list[str],
 ) -> list[Proposal]:
+    started = _started(seen)
+    if started is not None:  # nothing else happens to the slot until that start is settled
+        return [started]
     # A host that cannot be used shows no processes; that is no evidence of an orphan.
     orphan = _orphan(seen) if seen.host_problem is None else None
     if orphan is not None:  # nothing else happens to the slot until the orphan is gone
@@ -92,6 +98,19 @@ def _proposals(
         forget = [ref.object_id for ref in seen.gone]
         return [(RunnerOp.record, "forget registrations GitHub no longer has", {"forget": forget})]
     return []
+
+
+def _started(seen: ObservedRunnerLane) -> Proposal | None:
+    """A runner created or restarted by an earlier apply that was not online yet: looked at
+    again (online: recorded; failed or past the online timeout: cleaned up)."""
+    ref = seen.process_ref
+    if ref is None or seen.process is None or seen.process.state is ProcessState.stopped:
+        return None
+    started = Starting.of(seen.facts(ref))
+    if started is None:
+        return None
+    reason = "started by an earlier apply, not seen online yet: looked at again"
+    return (RunnerOp.await_online, reason, {"starting": started.facts()})
 
 
 def _orphan(seen: ObservedRunnerLane) -> str | None:

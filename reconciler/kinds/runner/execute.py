@@ -3,15 +3,17 @@
 Order is the safety: a runner is deregistered on GitHub before its process stops (GitHub
 refuses with 422 while a job runs: that is "not yet", a `Retry`, never forced), and only
 after it was seen idle twice across `idle_window` seconds. A created or restarted runner
-must show online within `online_timeout`; if it does not, what was made is cleaned up and the
-lane fails with a note saying how to recover. The registration secret goes from GitHub's
+must show online within `online_timeout` of its start; until then the lane is parked (a
+`Retry` per poll, with what was made recorded), and an `await_online` action looks again; if
+it does not come online in time, what was made is cleaned up and the lane fails with a note
+saying how to recover. No worker waits for a runner. The registration secret goes from GitHub's
 answer straight to the host adapter as a `SecretValue`: never into params, outcomes or logs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -26,7 +28,13 @@ from reconciler.errors import ActionFailed
 from reconciler.kinds.runner.lanes import DRAINING_LABEL, cordoned_labels, pool_and_slot
 from reconciler.kinds.runner.observed import process_ref, runner_ref
 from reconciler.kinds.runner.ops import RunnerOp
-from reconciler.kinds.runner.register import Registrar, Registration, RunnerTimings
+from reconciler.kinds.runner.register import (
+    STARTED_DONE,
+    Registrar,
+    Registration,
+    RunnerTimings,
+    Starting,
+)
 
 
 @dataclass
@@ -45,6 +53,7 @@ class RunnerExecutor:
             RunnerOp.drain: self._drain,
             RunnerOp.remove: self._remove,
             RunnerOp.remove_orphan: self._remove,
+            RunnerOp.await_online: self._await_online,
         }
         return await handlers[action.op](action)
 
@@ -182,42 +191,110 @@ class RunnerExecutor:
                 "delete it on GitHub (Settings > Actions > Runners), then plan again"
             )
         adapter = self._adapter(action)
-        runner_id = registration.runner_id
+        started = Starting(
+            since=self.clock(),
+            runner_id=registration.runner_id,
+            jit=registration.jit,
+            fresh_process=not p.get("owns_process"),
+        )
         try:
             await adapter.start(_launch(action, registration))
-            runner_id, why_not = await registrar.wait_online(scope, p["name"], runner_id, adapter)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._clean_up(action, adapter, runner_id)
+                await self._clean_up(action, adapter, started.runner_id, started.fresh_process)
             raise
-        if why_not is not None or runner_id is None:
-            cleaned = await self._clean_up(action, adapter, runner_id)
-            return Failed(
-                f"runner {p['name']} is not online in {p['scope']}: {why_not}; {cleaned}. "
-                f"Recovery: check that host {p['host']} can pull {p['image']} and reach "
-                "GitHub, then plan again"
-            )
-        how = "a JIT config" if registration.jit else "a registration token"
+        return await self._see_online(action, started, releases)
+
+    async def _await_online(self, action: Action) -> Outcome:
+        started = Starting.of(action.params.get("starting") or {})
+        if started is None:
+            raise ActionFailed(f"{action.params['name']} has no start to wait for")
+        return await self._see_online(action, started, ())
+
+    async def _see_online(
+        self, action: Action, started: Starting, releases: tuple[ObjectRef, ...]
+    ) -> Outcome:
+        """One look at a started runner: online (done), never going to be (cleaned up,
+        failed), or not yet: the lane is parked until the next look, never a held worker."""
+        p = action.params
+        adapter = self._adapter(action)
+        registrar = Registrar(self.github, self.timings)
+        seen = await registrar.look_online(
+            RunnerScope.parse(p["scope"]), p["name"], started.runner_id, adapter
+        )
+        if seen.online and seen.runner_id is not None:
+            return self._online(p, seen.runner_id, started, releases)
+        timeout = self.timings.online_timeout
+        waited = self.clock() - started.since
+        why_not = seen.failed
+        if why_not is None and waited < timeout:
+            return self._not_yet(p, replace(started, runner_id=seen.runner_id), waited, releases)
+        why_not = why_not or f"not online within {timeout:.0f} s"
+        cleaned = await self._clean_up(action, adapter, seen.runner_id, started.fresh_process)
+        return Failed(
+            f"runner {p['name']} is not online in {p['scope']}: {why_not}; {cleaned}. "
+            f"Recovery: check that host {p['host']} can pull {p['image']} and reach "
+            "GitHub, then plan again"
+        )
+
+    def _online(
+        self,
+        p: Mapping[str, Any],
+        runner_id: int,
+        started: Starting,
+        releases: tuple[ObjectRef, ...],
+    ) -> Done:
+        how = "a JIT config" if started.jit else "a registration token"
         return Done(
             f"runner {p['name']} (id {runner_id}) is online in {p['scope']} on {p['host']}, "
             f"registered with {how}",
             outputs={"runner_id": runner_id},
             claims=(
                 Claim(runner_ref(runner_id), p["name"], facts=_site_facts(p)),
-                self._process_claim(p, {"orphan_seen_at": None, "image": p["image"]}),
+                self._process_claim(
+                    p, {"orphan_seen_at": None, "image": p["image"], **STARTED_DONE}
+                ),
             ),
             releases=releases,
         )
 
-    async def _clean_up(self, action: Action, adapter: HostAdapter, runner_id: int | None) -> str:
-        """Undo a create that did not come online; says what was done, or what is left."""
+    def _not_yet(
+        self,
+        p: Mapping[str, Any],
+        started: Starting,
+        waited: float,
+        releases: tuple[ObjectRef, ...],
+    ) -> Retry:
+        """Parked: what was made is recorded (so a crash or a timeout can clean it up), and
+        the lane looks again after a poll."""
+        timeout = self.timings.online_timeout
+        claims = [self._process_claim(p, {"orphan_seen_at": None, **started.facts()})]
+        if started.runner_id is not None:
+            claims.append(Claim(runner_ref(started.runner_id), p["name"], facts=_site_facts(p)))
+        # Soon at first, then less often as the wait grows, up to a twentieth of the timeout
+        # (each look is a small plan and apply); never more often than the deploy poll.
+        every = max(self.timings.poll, min(waited, timeout / 20))
+        return Retry(
+            after=min(every, max(0.0, timeout - waited)),
+            reason=(
+                f"runner {p['name']} started {waited:.0f} s ago, not online in {p['scope']} "
+                f"yet: looked at again until {timeout:.0f} s have passed"
+            ),
+            claims=tuple(claims),
+            releases=releases,
+        )
+
+    async def _clean_up(
+        self, action: Action, adapter: HostAdapter, runner_id: int | None, fresh_process: bool
+    ) -> str:
+        """Undo a start that did not come online; says what was done, or what is left."""
         p = action.params
         left: list[str] = []
         try:
-            if p.get("owns_process"):
-                await adapter.stop(p["name"])  # the slot's own process: kept, stopped
-            else:
+            if fresh_process:
                 await adapter.remove(p["name"])
+            else:
+                await adapter.stop(p["name"])  # the slot's own process: kept, stopped
         except Exception as exc:
             left.append(f"process {p['name']} on {p['host']} ({type(exc).__name__})")
         try:

@@ -24,6 +24,8 @@ class RunnerOp(StrEnum):
     restart = "restart"
     drain = "drain"
     remove = "remove"
+    # Looks again at a runner created or restarted earlier that was not online yet.
+    await_online = "await_online"
 
 
 RUNNER_OPS = op_table(
@@ -32,6 +34,8 @@ RUNNER_OPS = op_table(
     OpSpec(RunnerOp.remove_orphan, 1, Effect.delete, Risk.destructive),
     OpSpec(RunnerOp.create, 2, Effect.create, Risk.safe),
     OpSpec(RunnerOp.relabel, 2, Effect.update, Risk.safe),
+    # Cleans up what the start made if the runner is not online in time.
+    OpSpec(RunnerOp.await_online, 2, Effect.update, Risk.safe),
     OpSpec(RunnerOp.restart, 2, Effect.run, Risk.disruptive),
     # Deregisters and stops an idle runner; its host application stays, stopped.
     OpSpec(RunnerOp.drain, 3, Effect.run, Risk.disruptive),
@@ -47,4 +51,5 @@ ALLOW_FLAG: dict[str, str | None] = {
     RunnerOp.restart: "restart",
     RunnerOp.drain: "drain",
     RunnerOp.remove: "remove",
+    RunnerOp.await_online: "create",
 }

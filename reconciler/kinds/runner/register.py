@@ -8,10 +8,8 @@ the runner registers itself, and is found by its name.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-import anyio
 
 from providers.github.errors import GitHubForbidden, GitHubNotFound
 from providers.github.models import Runner, RunnerScope
@@ -60,21 +58,61 @@ class Registrar:
                 return None
         return next((r for r in await self.github.list_runners(scope) if r.name == name), None)
 
-    async def wait_online(
+    async def look_online(
         self, scope: RunnerScope, name: str, runner_id: int | None, adapter: HostAdapter
-    ) -> tuple[int | None, str | None]:
-        """(the runner's id if GitHub has it, None once it is online or else why not)."""
-        deadline = time.monotonic() + self.timings.online_timeout
-        while True:
-            runner = await self.find(scope, name, runner_id)
-            if runner is not None:
-                runner_id = runner.id
-                if runner.online:
-                    return runner_id, None
-            # The host's view too: a process that failed will never come online.
-            process = next((p for p in await adapter.list_processes() if p.name == name), None)
-            if process is not None and process.state is ProcessState.failed:
-                return runner_id, f"its process failed on host {adapter.host}"
-            if time.monotonic() >= deadline:
-                return runner_id, f"not online within {self.timings.online_timeout:.0f} s"
-            await anyio.sleep(min(self.timings.poll, max(0.0, deadline - time.monotonic())))
+    ) -> Sighting:
+        """One look, on GitHub and on the host: no waiting here (the lane waits, parked)."""
+        runner = await self.find(scope, name, runner_id)
+        if runner is not None:
+            runner_id = runner.id
+            if runner.online:
+                return Sighting(runner_id, online=True)
+        # The host's view too: a process that failed will never come online.
+        process = next((p for p in await adapter.list_processes() if p.name == name), None)
+        if process is not None and process.state is ProcessState.failed:
+            return Sighting(runner_id, failed=f"its process failed on host {adapter.host}")
+        return Sighting(runner_id)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What one look at a started runner found."""
+
+    runner_id: int | None  # GitHub's id for it, once GitHub has it
+    online: bool = False
+    failed: str | None = None  # why it will never come online
+
+
+@dataclass(frozen=True)
+class Starting:
+    """A runner started and not yet seen online: kept on its process's ownership record, so
+    the lane waits parked (a `Retry`) and the next look knows what to clean up."""
+
+    since: float  # the kind's clock when the process was started
+    runner_id: int | None
+    jit: bool
+    fresh_process: bool  # the start made the process (cleanup removes it; else stops it)
+
+    def facts(self) -> dict[str, object]:
+        return {
+            "starting_since": self.since,
+            "starting_runner_id": self.runner_id,
+            "starting_jit": self.jit,
+            "starting_fresh_process": self.fresh_process,
+        }
+
+    @classmethod
+    def of(cls, facts: Mapping[str, object]) -> Starting | None:
+        since = facts.get("starting_since")
+        if not isinstance(since, int | float):
+            return None
+        runner_id = facts.get("starting_runner_id")
+        return cls(
+            since=float(since),
+            runner_id=runner_id if isinstance(runner_id, int) else None,
+            jit=facts.get("starting_jit") is True,
+            fresh_process=facts.get("starting_fresh_process") is True,
+        )
+
+
+STARTED_DONE: dict[str, object] = dict.fromkeys(Starting(0.0, None, False, False).facts())
