@@ -3,6 +3,8 @@ applied only when asked and allowed, and ends with the plan id and the real resu
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
@@ -115,7 +117,7 @@ def _asked(
             OperationRequest(
                 lane=lane,
                 requester=f"github:1:{actor}",
-                body_digest=f"{lane}:{actor}",
+                body_digest=hashlib.sha256(f"{lane}:{actor}".encode()).hexdigest(),
                 apply_requested=apply,
                 actor=actor,
                 reason=reason,
