@@ -116,6 +116,7 @@ def _converge_lane(seen: SeenLane, result: LaneDiff) -> None:
     deploy_reasons = [reason for rule in _RULES if (reason := rule(seen, result)) is not None]
     deploy_rule(seen, deploy_reasons, result)
     deploys = any(action.op == Op.deploy for action in result.actions)
+    lane = seen.desired
     if deploys and not lane.health_checks:
         result.notes.append(
             f"{lane.lane}: not verified: no health check (the deploy is not checked; add "
