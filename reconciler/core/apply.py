@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -33,7 +34,7 @@ from reconciler.core.planning import PassContext, load_context
 from reconciler.core.plans import Action, Blocker, BlockerType, Plan, Trigger, kind_of_lane
 from reconciler.core.recovery import recover_interrupted
 from reconciler.errors import ActionFailed, LaneBusy, LeaseLost
-from reconciler.kinds.base import ActionExecutor
+from reconciler.kinds.base import ActionExecutor, admission_of
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, ownership, plan_store, status
 from reconciler.records.audit import AuditEntry
@@ -292,12 +293,14 @@ class _Run:
                 await self.journal.write(*carried, self._skipped(action, why_not))
                 carried = []
                 continue
-            if carried and self.limit.available_tokens < 1:
-                # The next intent must wait for a slot: the last result must not wait with it
+            executor = self.executors[kind_of_lane(lane)]
+            admission = admission_of(executor, action)
+            if carried and (self.limit.available_tokens < 1 or admission is not None):
+                # The next intent may wait for a slot: the last result must not wait with it
                 # (a crash meanwhile would redo an action that is done).
                 await self.journal.write(*carried)
                 carried = []
-            async with self.limit:
+            async with self.limit, nullcontext() if admission is None else admission:
                 self.runtime.progress(f"{lane} [{index}/{len(chain)}] {action.op} {action.target}")
                 try:
                     await self.journal.write(*carried, self._intent(action))
@@ -305,7 +308,7 @@ class _Run:
                     await self.journal.write(*carried, self._skipped(action, str(lost)))
                     carried, stopped, self.lanes_lost = [], str(lost), True
                     continue
-                outcome = await run_executor(self.executors[kind_of_lane(lane)], action)
+                outcome = await run_executor(executor, action)
             carried = [self._result(action, outcome)]
             if not isinstance(outcome, Done):
                 stopped = f"{action.id} {'failed' if isinstance(outcome, Failed) else 'waits'}"
