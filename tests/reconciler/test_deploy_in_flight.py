@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import anyio
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
@@ -171,3 +172,37 @@ async def test_a_deploy_asked_for_by_a_killed_worker_is_asked_again_once_its_win
     assert (await apply_plan(runtime, plan.plan_id)).ok
     assert len(emulator.state.builds[service_id]) == builds + 1
     assert (await compute_plan(runtime, [LANE])).actions == []
+
+
+async def test_a_deploy_waiting_for_its_build_slot_is_not_yet_announced(
+    runtime: Runtime, engine: Engine, emulator: Emulator
+) -> None:
+    """Deploys of one server wait for its build slot before their intent is committed: a
+    worker killed meanwhile leaves no intent of a deploy it never asked for, so the next
+    plan deploys that lane at once instead of awaiting a deploy that does not exist."""
+    plan = await compute_plan(runtime)
+    deploys = [a for a in plan.actions if a.op == Op.deploy]
+    servers = [a.params.get("server_id") for a in deploys]
+    assert len(deploys) >= 2 and len(set(servers)) == 1  # one server, one slot (the default)
+    emulator.faults.stuck_deployment()  # the first build holds the slot
+    announced: list[int] = []
+
+    async def watch() -> None:
+        for _ in range(1000):  # the first deploy is asked for within seconds
+            if emulator.state.builds:
+                break
+            await anyio.sleep(0.01)
+        await anyio.sleep(0.3)  # time enough for any other deploy to be announced
+        with session_scope(engine) as session:
+            intents = audit.iter_records(
+                session, plan_id=plan.plan_id, event=AuditEvent.action_intent
+            )
+            announced.append(sum(1 for r in intents if r.data["op"] == Op.deploy))
+        emulator.faults.stuck_deployment(on=False)
+        for builds in emulator.state.builds.values():
+            builds[-1].finishes_at = emulator.state.now()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        assert (await apply_plan(runtime, plan.plan_id)).ok
+    assert announced == [1]  # the one deploy asked for; the others waited unannounced
