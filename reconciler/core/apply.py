@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -44,7 +45,7 @@ from reconciler.core.plans import (
 )
 from reconciler.core.recovery import recover_interrupted
 from reconciler.errors import ActionAccessDenied, ActionFailed, LaneBusy, LeaseLost
-from reconciler.kinds.base import ActionExecutor, LaneKind
+from reconciler.kinds.base import ActionExecutor, LaneKind, admission_of
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, ownership, plan_store, status
 from reconciler.records.audit import AuditEntry
@@ -369,12 +370,14 @@ class _Run:
                 await self.journal.write(*carried, self._skipped(action, why_not))
                 carried = []
                 continue
-            if carried and self.limit.available_tokens < 1:
-                # The next intent must wait for a slot: the last result must not wait with it
+            executor = self.executors[kind_of_lane(lane)]
+            admission = admission_of(executor, action)
+            if carried and (self.limit.available_tokens < 1 or admission is not None):
+                # The next intent may wait for a slot: the last result must not wait with it
                 # (a crash meanwhile would redo an action that is done).
                 await self.journal.write(*carried)
                 carried = []
-            async with self.limit:
+            async with self.limit, nullcontext() if admission is None else admission:
                 self.runtime.progress(f"{lane} [{index}/{len(chain)}] {action.op} {action.target}")
                 try:
                     await self.journal.write(*carried, self._intent(action))
@@ -383,7 +386,7 @@ class _Run:
                     carried, stopped, self.lanes_lost = [], str(lost), True
                     continue
                 resolved = with_refs_resolved(action, self.provided)
-                outcome = await run_executor(self.executors[kind_of_lane(lane)], resolved)
+                outcome = await run_executor(executor, resolved)
             if isinstance(outcome, Done):
                 self.provided.update(outcome.provided)
             carried = [self._result(action, outcome)]

@@ -47,15 +47,37 @@ class UnfinishedCreate:
 
 
 @dataclass(frozen=True)
+class UnfinishedRun:
+    """A run (a deploy, say) whose intent is in the audit trail but whose result is not, nor
+    any later result of the same operation on the same target: its worker died while it was
+    under way, so it may still be queued or running outside. A kind decides how long such a
+    run is awaited before it is taken for lost."""
+
+    lane: str
+    op: str
+    target: str
+    at: datetime  # when the intent was recorded, just before the run was asked for
+    plan_id: str
+    action_id: str
+    changes: tuple[Mapping[str, Any], ...] = ()  # as the intent recorded them (before, after)
+
+
+@dataclass(frozen=True)
 class OwnershipSnapshot:
     """The registry at one moment; every lookup is by key."""
 
     objects: tuple[Owned, ...]
     # Creates of interrupted applies, which a kind may offer to reclaim.
     unfinished: tuple[UnfinishedCreate, ...] = ()
+    # Runs of interrupted applies, which a kind may await instead of asking for them again.
+    unfinished_runs: tuple[UnfinishedRun, ...] = ()
 
     def unfinished_for(self, lane: str, target: str) -> list[UnfinishedCreate]:
         return [u for u in self.unfinished if u.lane == lane and u.target == target]
+
+    def unfinished_runs_for(self, lane: str, op: str) -> list[UnfinishedRun]:
+        """The lane's unfinished runs of `op`, oldest first."""
+        return [u for u in self.unfinished_runs if u.lane == lane and u.op == op]
 
     @cached_property
     def _by_lane(self) -> dict[str, list[Owned]]:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from reconciler.core.assembly import KindFacts, build_plan, observation_blockers
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import Blocker, Plan, kind_of_lane
-from reconciler.core.recovery import recover_interrupted, unfinished_creates
+from reconciler.core.recovery import recover_interrupted, unfinished_creates, unfinished_runs
 from reconciler.fleet import DesiredFleet, load_fleet
 from reconciler.kinds.base import LaneDiff, LaneKind
 from reconciler.kinds.registry import KindObservation, LaneRegistry
@@ -50,13 +50,16 @@ def _load_context(runtime: Runtime) -> PassContext:
     recover_interrupted(runtime.engine, runtime.actor)  # a dead worker's plan, before anything
     fleet = load_fleet(runtime.engine)
     unfinished = unfinished_creates(runtime.engine)
-    owned = replace(ownership.snapshot(runtime.engine), unfinished=unfinished)
+    runs = unfinished_runs(runtime.engine)
+    owned = replace(ownership.snapshot(runtime.engine), unfinished=unfinished, unfinished_runs=runs)
     registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
     policies = {lane: registry.policy(lane) for lane in registry.all_lanes()}
     protect = {lane: p.protect for lane, p in policies.items() if p.generation is not None}
     if ownership.sync_protection(runtime.engine, protect):
         # plan from the registry as just updated
-        owned = replace(ownership.snapshot(runtime.engine), unfinished=unfinished)
+        owned = replace(
+            ownership.snapshot(runtime.engine), unfinished=unfinished, unfinished_runs=runs
+        )
         registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
     return PassContext(fleet, registry, owned)
 

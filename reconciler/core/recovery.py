@@ -6,16 +6,20 @@ any replica calls `recover_interrupted`, which marks such a plan `interrupted` (
 `stale`: nothing about what it read was wrong; not `failed`: no action said so), records
 why, gives the dead worker's leases back and says so on each lane's status. The next plan
 then starts from what is really there; a create whose answer was lost is offered back by
-the kind as a reclaim instead of blocking the lane.
+the kind as a reclaim instead of blocking the lane, and a run (a deploy) it had asked for is
+handed to the kind as unfinished, to await rather than ask for a second time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from reconciler.core.inventory import UnfinishedCreate
+from reconciler.core.inventory import UnfinishedCreate, UnfinishedRun
+from reconciler.core.plans import Effect
 from reconciler.errors import LeaseHeld, LeaseNotFound
 from reconciler.records import audit, leases, plan_store, status
 from reconciler.records.audit import AuditRecord
@@ -142,25 +146,64 @@ def _reconciling_reason(row: status.LaneStatusRow) -> str | None:
 
 def unfinished_creates(engine: Engine) -> tuple[UnfinishedCreate, ...]:
     """Creates that interrupted applies announced and never reported on."""
-    interrupted = [plan_id for plan_id, _ in plan_store.with_status(engine, PlanStatus.interrupted)]
-    found: list[UnfinishedCreate] = []
     with session_scope(engine) as session:
-        for plan_id in interrupted:
-            intents: dict[str, AuditRecord] = {}
-            for row in audit.iter_records(session, plan_id=plan_id):
-                if row.event == AuditEvent.action_intent and row.data.get("effect") == "create":
-                    intents[str(row.action_id)] = row
-                elif row.event in (AuditEvent.action_result, AuditEvent.action_skipped):
-                    intents.pop(str(row.action_id), None)
-            found.extend(
-                UnfinishedCreate(
-                    lane=str(row.lane),
-                    op=str(row.data["op"]),
-                    target=str(row.data["target"]),
-                    at=row.at,
-                    plan_id=plan_id,
-                    action_id=str(row.action_id),
-                )
-                for row in intents.values()
+        return tuple(
+            UnfinishedCreate(
+                lane=str(row.lane),
+                op=str(row.data["op"]),
+                target=str(row.data["target"]),
+                at=row.at,
+                plan_id=str(row.plan_id),
+                action_id=str(row.action_id),
             )
-    return tuple(found)
+            for row in _unfinished_intents(session, _interrupted(engine), Effect.create)
+        )
+
+
+def unfinished_runs(engine: Engine) -> tuple[UnfinishedRun, ...]:
+    """Runs (deploys) that interrupted applies announced and nobody reported on since: not
+    that apply, nor a later result of the same operation on the same target in any plan."""
+    with session_scope(engine) as session:
+        return tuple(
+            UnfinishedRun(
+                lane=str(row.lane),
+                op=str(row.data["op"]),
+                target=str(row.data["target"]),
+                at=row.at,
+                plan_id=str(row.plan_id),
+                action_id=str(row.action_id),
+                changes=tuple(row.data.get("changes") or ()),
+            )
+            for row in _unfinished_intents(session, _interrupted(engine), Effect.run)
+            if not _reported_since(session, row)
+        )
+
+
+def _interrupted(engine: Engine) -> list[str]:
+    return [plan_id for plan_id, _ in plan_store.with_status(engine, PlanStatus.interrupted)]
+
+
+def _unfinished_intents(
+    session: Session, plan_ids: list[str], effect: Effect
+) -> Iterator[AuditRecord]:
+    """The intents of `effect` in these plans that no result or skip of theirs answers."""
+    for plan_id in plan_ids:
+        intents: dict[str, AuditRecord] = {}
+        for row in audit.iter_records(session, plan_id=plan_id):
+            if row.event == AuditEvent.action_intent and row.data.get("effect") == effect:
+                intents[str(row.action_id)] = row
+            elif row.event in (AuditEvent.action_result, AuditEvent.action_skipped):
+                intents.pop(str(row.action_id), None)
+        yield from intents.values()
+
+
+def _reported_since(session: Session, intent: AuditRecord) -> bool:
+    """Whether a later apply recorded a result of the same operation on the same target."""
+    later = audit.iter_records(
+        session, lane=intent.lane, event=AuditEvent.action_result, since_seq=intent.seq
+    )
+    return any(
+        row.data.get("op") == intent.data.get("op")
+        and row.data.get("target") == intent.data.get("target")
+        for row in later
+    )

@@ -9,6 +9,7 @@ plans, gating, leases, audit, status and ownership records, and never names a ki
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -157,6 +158,24 @@ class ActionExecutor(Protocol):
         """Run one action. May raise `ActionFailed` (or anything: the engine turns it into
         `Failed`); side effects live here and in the kind's observer reads only."""
         ...
+
+
+@runtime_checkable
+class AdmittingExecutor(Protocol):
+    """An executor whose actions may have to wait their turn (a deploy for a build slot)."""
+
+    def admission(self, action: Action) -> AbstractAsyncContextManager[Any] | None:
+        """What `action` waits for before it starts, held while it runs; None: nothing. The
+        engine enters it before recording the action's intent, so an intent says the action
+        was under way, never that it was still waiting its turn in this process."""
+        ...
+
+
+def admission_of(
+    executor: ActionExecutor, action: Action
+) -> AbstractAsyncContextManager[Any] | None:
+    """The turn `action` waits for in `executor`; None: it starts at once."""
+    return executor.admission(action) if isinstance(executor, AdmittingExecutor) else None
 
 
 class LaneKind(Protocol):

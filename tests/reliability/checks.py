@@ -41,6 +41,16 @@ def duplicates(state: EmulatorState) -> list[str]:
     ]
 
 
+def deployed_twice(state: EmulatorState) -> list[str]:
+    """Services Dokploy was asked to deploy more than once (queued or built, any title)."""
+    names = service_ids(state)
+    return [
+        f"{names.get(service_id, service_id)} deployed {len(builds)} times"
+        for service_id, builds in sorted(state.builds.items())
+        if len(builds) > 1
+    ]
+
+
 def service_ids(state: EmulatorState) -> dict[str, str]:
     """Service id -> name, of every application and compose service in Dokploy."""
     rows = [

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -162,9 +162,14 @@ def _progress(engine: Engine, plan_id: str) -> tuple[int, int]:
 
 
 def _start_apply(
-    scene: _Scene, plan_id: str, concurrency: int, log: Path
+    scene: _Scene,
+    plan_id: str,
+    concurrency: int,
+    log: Path,
+    extra_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
+        **(extra_env or {}),
         **os.environ,
         "SETPOINT_DATABASE_URL": scene.database_url,
         "SETPOINT_DOKPLOY_URL": scene.base_url,

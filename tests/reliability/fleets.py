@@ -174,16 +174,21 @@ spec:
       environment: testing
       image: ghcr.io/acme/{name}:main
       domains: [{{host: testing.{name}.example.com}}]
+      deployTimeoutSeconds: {timeout}
     - name: prod
       image: ghcr.io/acme/{name}@{digest}
       domains: [{{host: {name}.example.com}}]
+      deployTimeoutSeconds: {timeout}
 """
 
 CRASH_PRODUCTS = ("atlas", "birch", "cedar", "dune")
 
 
-def crash_fleet(products: tuple[str, ...] = CRASH_PRODUCTS) -> str:
-    return "---\n".join(_CRASH_PRODUCT.format(name=name, digest=DIGEST) for name in products)
+def crash_fleet(products: tuple[str, ...] = CRASH_PRODUCTS, deploy_timeout: int = 600) -> str:
+    """`deploy_timeout`: the lanes' deployTimeoutSeconds (600, the default, unless given)."""
+    return "---\n".join(
+        _CRASH_PRODUCT.format(name=name, digest=DIGEST, timeout=deploy_timeout) for name in products
+    )
 
 
 def crash_lanes(products: tuple[str, ...] = CRASH_PRODUCTS) -> dict[str, str]:

@@ -17,6 +17,8 @@ from reconciler.kinds.product.rule_input import SeenLane, deploy_title, desired_
 # A deploy asked for that has not started building is awaited this many of the lane's deploy
 # timeouts from when it was asked for; after that it is taken for lost and asked for again.
 ASKED_WINDOW_TIMEOUTS = 3
+# Dokploy's clock and ours may differ a little (as for reclaims in observe.py).
+CLOCK_SKEW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,42 @@ def _in_flight(seen: SeenLane, config_hash: str) -> _InFlight | None:
             f"deployment {latest} of this configuration {what}; awaiting it, not deploying again",
             {"deployment_id": latest},
         )
-    asked = seen.facts.deploy_asked or {}
-    window = ASKED_WINDOW_TIMEOUTS * seen.desired.deploy_timeout_seconds
-    if asked.get("config_hash") == config_hash and _since(seen, asked) < window:
+    asked = _asked(seen, config_hash)
+    if asked is not None:
         return _InFlight(
             f"the deploy of this configuration asked for at {_when(asked['at'])} waits in "
             "Dokploy's build queue; awaiting it, not asking again",
             {"title": title, "at": asked["at"]},
         )
     return _failed(seen, config_hash)
+
+
+def _asked(seen: SeenLane, config_hash: str) -> Mapping[str, Any] | None:
+    """The newest deploy of this configuration asked for and possibly still queued (no
+    deployment shows it yet), within its window: one whose worker stopped waiting for it
+    (`deploy_asked`), or one an interrupted apply asked for (its intent, written just before
+    the deploy call, is all that is left of it)."""
+    window = ASKED_WINDOW_TIMEOUTS * seen.desired.deploy_timeout_seconds
+    candidates = [
+        *([seen.facts.deploy_asked] if seen.facts.deploy_asked else []),
+        *(a for a in seen.observed.interrupted_deploys if not _answered(seen, a)),
+    ]
+    waiting = [
+        a for a in candidates if a.get("config_hash") == config_hash and _since(seen, a) < window
+    ]
+    return max(waiting, key=lambda a: float(a["at"]), default=None)
+
+
+def _answered(seen: SeenLane, asked: Mapping[str, Any]) -> bool:
+    """An interrupted deploy that Dokploy has since started: the service's newest deployment
+    carries its title and began after it was asked for. Not queued, whatever its end."""
+    service = seen.service
+    if service is None or service.latest_deployment_at is None:
+        return False
+    if service.latest_deployment_title != deploy_title(seen.desired.lane, asked["config_hash"]):
+        return False
+    started = datetime.fromisoformat(service.latest_deployment_at.replace("Z", "+00:00"))
+    return started.timestamp() >= float(asked["at"]) - CLOCK_SKEW_SECONDS
 
 
 _LIVE = {"running": "is building", "done": "finished but its outcome was not recorded"}

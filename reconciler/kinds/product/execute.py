@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from desired_state.dotenv import carry_problem
 from desired_state.secret_sources import SecretSources
 from desired_state.secrets import SecretRef
@@ -62,9 +64,21 @@ class ProductExecutor:
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
     # One executor runs one apply: its creates share one project listing, not one each.
     projects: ProjectIndex = field(init=False)
+    # Build slots held by deploys the engine admitted, by action id, until their build ends.
+    _turns: dict[str, BuildTurn] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.projects = ProjectIndex(self.client)
+
+    def admission(self, action: Action) -> BuildTurn | None:
+        """A deploy waits for one of its Dokploy server's build slots before its intent is
+        recorded: an interrupted deploy's intent then means it was asked for (or about to
+        be), never that it still waited for a slot here (see `deploy_rules`)."""
+        if action.op != Op.deploy:
+            return None
+        turn = BuildTurn(self.client.build_slots(action.params.get("server_id")))
+        self._turns[action.id] = turn
+        return turn
 
     async def execute(self, action: Action) -> Done | Retry:
         handler = _HANDLERS[Op(action.op)]
@@ -242,12 +256,15 @@ class ProductExecutor:
     async def _deploy(self, action: Action) -> Done | Retry:
         """Deploy (or await a deploy of this configuration asked for earlier), holding one of
         the Dokploy server's build slots, so the timeout runs only while the build does."""
-        kind, service_id = self._service(action)
         p = action.params
+        turn = self._turns.pop(action.id, None) or BuildTurn(
+            self.client.build_slots(p.get("server_id"))
+        )
+        kind, service_id = self._service(action)
         ref = ObjectRef(DOKPLOY, kind, service_id)
         waiting: Mapping[str, Any] = p.get("await") or {}
         timeout = float(p["timeout_seconds"])
-        async with self.client.build_slots(p.get("server_id")):
+        async with turn:  # held already when the engine admitted the deploy
             asked_at = float(waiting.get("at", self.clock()))
             try:
                 deployment = await deploy_and_wait(
@@ -369,6 +386,28 @@ class ProductExecutor:
         return Done(
             f"{kind} {service_id} deleted", releases=(ObjectRef(DOKPLOY, kind, service_id),)
         )
+
+
+class BuildTurn:
+    """One deploy's hold on a build slot: taken when first entered (the engine's admission),
+    given back at the first exit (the executor's, when the build ends), so the health checks
+    after a build do not keep the server's next deploy waiting."""
+
+    def __init__(self, slots: anyio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+        self._ended = False
+
+    async def __aenter__(self) -> BuildTurn:
+        if not self._held and not self._ended:
+            await self._slots.acquire()
+            self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._held:
+            self._held, self._ended = False, True
+            self._slots.release()
 
 
 _HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done | Retry]]] = {

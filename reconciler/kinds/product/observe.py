@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import anyio
 
@@ -32,7 +33,7 @@ from reconciler.kinds.product.observed import (
     project_ref,
     service_ref,
 )
-from reconciler.kinds.product.ops import DOKPLOY
+from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.routes import RouteReader
 from reconciler.kinds.product.services import identify, strategy_for
 
@@ -62,6 +63,7 @@ def service_from(detail: Application | Compose) -> ObservedService:
             latest_deployment=latest.status if latest else None,
             latest_deployment_id=latest.deployment_id if latest else None,
             latest_deployment_title=latest.title if latest else None,
+            latest_deployment_at=latest.created_at if latest else None,
             server_id=detail.server_id,
         )
     return ObservedService(
@@ -76,6 +78,8 @@ def service_from(detail: Application | Compose) -> ObservedService:
         domains=tuple(_domains(detail)),
         latest_deployment=latest.status if latest else None,
         latest_deployment_id=latest.deployment_id if latest else None,
+        latest_deployment_title=latest.title if latest else None,
+        latest_deployment_at=latest.created_at if latest else None,
         server_id=detail.server_id,
     )
 
@@ -101,6 +105,17 @@ def _domains(detail: Application | Compose) -> list[ObservedDomain]:
         )
         for d in detail.domains
     ]
+
+
+def interrupted_deploys(ownership: OwnershipSnapshot, lane: str) -> tuple[dict[str, Any], ...]:
+    """The configurations interrupted applies asked the lane's service to deploy, and when:
+    each such deploy may still wait in Dokploy's build queue, where nothing shows it."""
+    found = []
+    for run in ownership.unfinished_runs_for(lane, Op.deploy):
+        config = next((c for c in run.changes if c.get("field") == "configuration"), None)
+        if config is not None and config.get("after"):
+            found.append({"config_hash": str(config["after"]), "at": run.at.timestamp()})
+    return tuple(found)
 
 
 async def read_service(
@@ -176,6 +191,7 @@ class ProductObserver:
         observation: Observation,
     ) -> _Detail | None:
         seen = self._locate(lane, projects, observation)
+        seen.interrupted_deploys = interrupted_deploys(self._ownership, lane.lane)
         observation.lanes[lane.lane] = seen
         if lane.server is not None:
             seen.server_id = servers.get(lane.server)

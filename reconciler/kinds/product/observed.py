@@ -39,6 +39,7 @@ class ObservedService:
     server_id: str | None = None
     latest_deployment_id: str | None = None
     latest_deployment_title: str | None = None
+    latest_deployment_at: str | None = None  # when Dokploy says it was created (ISO 8601)
 
     def fingerprint_fields(self) -> dict[str, Any]:
         return {
@@ -118,6 +119,9 @@ class ObservedProductLane:
     vanished: Owned | None = None
     # An unowned service with the lane's name that an interrupted apply of this lane made.
     reclaimable: Reclaimable | None = None
+    # Deploys interrupted applies of this lane asked for and nobody reported on since, oldest
+    # first: {"config_hash", "at"} (`at` when its intent was recorded, in epoch seconds).
+    interrupted_deploys: tuple[Mapping[str, Any], ...] = ()
     # The lane `owned` still belongs to: the lane this one was renamed from.
     inherited_from: str | None = None
     # Routes the lane would add that other services already have: route -> who has it.
