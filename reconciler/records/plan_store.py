@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -107,6 +107,8 @@ class PlanSummary:
     actions: int
     blockers: int
     digest: str
+    # The lanes it changes or blocks (a whole-fleet plan covers every lane, acts on few).
+    acting_lanes: list[str] = field(default_factory=list)
 
 
 def summaries(
@@ -147,7 +149,13 @@ def _summary(row: StoredPlan) -> PlanSummary:
         actions=len(body.get("actions", [])),
         blockers=len(body.get("blockers", [])),
         digest=row.digest,
+        acting_lanes=_acting_lanes(body),
     )
+
+
+def _acting_lanes(body: dict[str, Any]) -> list[str]:
+    items = [*body.get("actions", []), *body.get("blockers", [])]
+    return sorted({str(item["lane"]) for item in items if item.get("lane")})
 
 
 def set_status(engine: Engine, plan_id: str, status: PlanStatus) -> None:

@@ -78,7 +78,7 @@ class ApplyPages:
 
     def show_confirmation(self, request: Request, plan_id: str) -> Response:
         try:
-            page = readouts.plan_page(self.site.engine, plan_id)
+            page = readouts.plan_page(self.site.engine, plan_id, self.site.clock())
         except PlanNotFound:
             return _not_done(request, self.pages, 404, f"no stored plan {plan_id}")
         return self._with_form(

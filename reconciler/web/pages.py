@@ -53,7 +53,7 @@ class ReadPages:
     def show_lanes(
         self, request: Request, kind: str = "", product: str = "", condition: str = ""
     ) -> Response:
-        everything = readouts.lane_lines(self.site.engine)
+        everything = readouts.lane_lines(self.site.engine, now=self.site.clock())
         wanted = LaneFilter(kind, product, condition)
         return self.pages.respond(
             request,
@@ -69,10 +69,14 @@ class ReadPages:
 
     def show_lane(self, request: Request, kind: str, name: str) -> Response:
         key = lane_key(kind, name)
-        line = readouts.lane_line(self.site.engine, key)
+        line = readouts.lane_line(self.site.engine, key, self.site.clock())
         if line is None:
             return missing(request, self.pages, f"no lane {key} has a status or owns objects")
-        recent = plan_store.summaries(self.site.engine, lane=key, limit=10)
+        recent = readouts.shown_as(
+            self.site.engine,
+            plan_store.summaries(self.site.engine, lane=key, limit=10),
+            self.site.clock(),
+        )
         trail = readouts.audit_page(self.site.engine, AuditFilter(lane=key, limit=20))
         return self.pages.respond(
             request, "lane.html", title=key, lane=line, plans=recent, records=trail.records
@@ -81,14 +85,16 @@ class ReadPages:
     def show_plans(
         self, request: Request, lane: str = "", creator: str = "", status: str = ""
     ) -> Response:
-        known = status in PlanStatus.__members__.values()
-        found = plan_store.summaries(
+        statuses = [*(s.value for s in PlanStatus), readouts.EXPIRED]
+        known = status in statuses
+        stored = plan_store.summaries(
             self.site.engine,
-            status=PlanStatus(status) if known else None,
             lane=lane or None,
             created_by=creator or None,
-            limit=100,
+            limit=readouts.PLANS_LOOKED_AT,
         )
+        shown = readouts.shown_as(self.site.engine, stored, self.site.clock())
+        found = [p for p in shown if not status or p.status == status][:100]
         return self.pages.respond(
             request,
             "plans.html",
@@ -97,13 +103,13 @@ class ReadPages:
             lane=lane,
             creator=creator,
             status=status,
-            statuses=[s.value for s in PlanStatus],
+            statuses=statuses,
             unknown_status=status if status and not known else "",
         )
 
     def show_plan(self, request: Request, plan_id: str) -> Response:
         try:
-            page = readouts.plan_page(self.site.engine, plan_id)
+            page = readouts.plan_page(self.site.engine, plan_id, self.site.clock())
         except PlanNotFound:
             return missing(request, self.pages, f"no stored plan {plan_id}")
         following = self.running.underway(plan_id) or page.status == PlanStatus.applying
@@ -136,11 +142,11 @@ class ReadPages:
         )
 
     def show_previews(self, request: Request) -> Response:
-        found = readouts.preview_lines(self.site.engine)
+        found = readouts.preview_lines(self.site.engine, self.site.clock())
         return self.pages.respond(request, "previews.html", title="Previews", previews=found)
 
     def show_runners(self, request: Request) -> Response:
-        found = readouts.runner_lanes(self.site.engine)
+        found = readouts.runner_lanes(self.site.engine, self.site.clock())
         return self.pages.respond(request, "runners.html", title="Runners", lanes=found)
 
 

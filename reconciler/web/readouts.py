@@ -9,25 +9,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
 
+from providers.github.config import PUBLIC_WEB_URL
 from reconciler.cli.render import lane_state, speaking_condition
 from reconciler.core.plans import Action, Blocker, Plan, Risk, kind_of_lane, name_of_lane
 from reconciler.core.recovery import shown_statuses
 from reconciler.fleet import load_fleet
+from reconciler.kinds.preview.feedback import preview_url
 from reconciler.kinds.preview.lanes import preview_set, running_shas
 from reconciler.records import audit, ownership, plan_store
 from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanSummary
 from reconciler.web.advice import advice_for
 
 RUNNER_KIND = "runner"
+PLANS_LOOKED_AT = 2000
+EXPIRED = "expired"  # shown, never stored: a pending plan past its expiry
 
 
 def lane_path(lane: str) -> str:
@@ -98,10 +103,12 @@ class LaneFilter:
         )
 
 
-def lane_lines(engine: Engine, wanted: LaneFilter = LaneFilter()) -> list[LaneLine]:
+def lane_lines(
+    engine: Engine, wanted: LaneFilter = LaneFilter(), now: datetime | None = None
+) -> list[LaneLine]:
     """Every lane of every kind that has a status or owns objects, filtered."""
     owned = _owned_by_lane(engine)
-    plans = _newest_plan_by_lane(engine)
+    plans = _newest_plan_by_lane(standing_summaries(engine, now))
     drift = _last_pass_news(engine)
     found: dict[str, LaneLine] = {}
     for row in shown_statuses(engine):
@@ -128,8 +135,8 @@ def lane_lines(engine: Engine, wanted: LaneFilter = LaneFilter()) -> list[LaneLi
     return [found[k] for k in sorted(found) if wanted.keeps(found[k])]
 
 
-def lane_line(engine: Engine, key: str) -> LaneLine | None:
-    return next((line for line in lane_lines(engine) if line.key == key), None)
+def lane_line(engine: Engine, key: str, now: datetime | None = None) -> LaneLine | None:
+    return next((line for line in lane_lines(engine, now=now) if line.key == key), None)
 
 
 def _unplanned(lane: str, last_plan: PlanSummary | None) -> LaneLine:
@@ -152,7 +159,7 @@ def _waits_for(line: LaneLine, retry_at: datetime | None) -> str:
     plan = line.last_plan
     pending = plan is not None and plan.status == plan_store.PlanStatus.pending
     if line.state == "Ready":
-        return "nothing: observed state matches desired state"
+        return "nothing"  # its Why already says the observed state matches
     if line.state == "Reconciling":
         return "the apply that is running"
     if pending and plan is not None and plan.blockers:
@@ -173,12 +180,43 @@ def _owned_by_lane(engine: Engine) -> dict[str, list[OwnedLine]]:
     return found
 
 
-def _newest_plan_by_lane(engine: Engine) -> dict[str, PlanSummary]:
+def _newest_plan_by_lane(found: list[PlanSummary]) -> dict[str, PlanSummary]:
+    """Per lane, the newest plan that changes or blocks it (a whole-fleet plan that only
+    looked at a lane is not its "last plan")."""
     newest: dict[str, PlanSummary] = {}
-    for summary in plan_store.summaries(engine, limit=2000):
-        for lane in summary.lanes:
+    for summary in found:
+        for lane in summary.acting_lanes:
             newest.setdefault(lane, summary)
     return newest
+
+
+def plan_standings(found: list[PlanSummary], now: datetime) -> dict[str, str]:
+    """Each plan's status as the pages show it, from plans listed newest first: a pending
+    plan past its expiry is expired, and one whose every lane it changes a newer plan has
+    looked at again is superseded (that newer plan is the one to review and apply)."""
+    looked_at_later: set[str] = set()
+    shown: dict[str, str] = {}
+    for summary in found:
+        shown[summary.plan_id] = _standing(summary, looked_at_later, now)
+        looked_at_later.update(summary.lanes)
+    return shown
+
+
+def _standing(summary: PlanSummary, looked_at_later: set[str], now: datetime) -> str:
+    if summary.status != plan_store.PlanStatus.pending:
+        return summary.status
+    if now >= summary.expires_at:
+        return EXPIRED
+    if set(summary.acting_lanes or summary.lanes) <= looked_at_later:
+        return plan_store.PlanStatus.superseded.value
+    return summary.status
+
+
+def standing_summaries(engine: Engine, now: datetime | None = None) -> list[PlanSummary]:
+    """The newest stored plans, newest first, each with the status the pages show."""
+    found = plan_store.summaries(engine, limit=PLANS_LOOKED_AT)
+    shown = plan_standings(found, now or utcnow())
+    return [replace(summary, status=shown[summary.plan_id]) for summary in found]
 
 
 def _last_pass_news(engine: Engine) -> Callable[[str], str]:
@@ -194,7 +232,7 @@ def _last_pass_news(engine: Engine) -> Callable[[str], str]:
     def news_of(lane: str) -> str:
         outcome = news.get(lane)
         if outcome is None:
-            return f"none: converged or not looked at by the pass of {at} (#{record.seq})"
+            return f"none found by the pass of {at} (#{record.seq})"
         return f"{outcome.replace('_', ' ')} at the pass of {at} (#{record.seq})"
 
     return news_of
@@ -237,9 +275,18 @@ class PlanPage:
         return advice_for(blocker)
 
 
-def plan_page(engine: Engine, plan_id: str) -> PlanPage:
+def shown_as(
+    engine: Engine, found: list[PlanSummary], now: datetime | None = None
+) -> list[PlanSummary]:
+    """`found` with each plan's status as the pages show it (see `plan_standings`)."""
+    shown = {s.plan_id: s.status for s in standing_summaries(engine, now)}
+    return [replace(s, status=shown.get(s.plan_id, s.status)) for s in found]
+
+
+def plan_page(engine: Engine, plan_id: str, now: datetime | None = None) -> PlanPage:
     """The plan's lanes in the order apply first reaches them (raises PlanNotFound)."""
-    plan, status = plan_store.load(engine, plan_id)
+    plan, stored = plan_store.load(engine, plan_id)
+    shown = {s.plan_id: s.status for s in standing_summaries(engine, now)}
     order = list(dict.fromkeys([a.lane for a in plan.actions] + list(plan.lanes)))
     groups = [
         LaneGroup(
@@ -255,7 +302,8 @@ def plan_page(engine: Engine, plan_id: str) -> PlanPage:
             session, plan_id=plan_id, event=AuditEvent.apply_refused, limit=1
         )
         session.expunge_all()
-    return PlanPage(plan, status.value, groups, whole, refusals[0] if refusals else None)
+    status = shown.get(plan_id, stored.value)
+    return PlanPage(plan, status, groups, whole, refusals[0] if refusals else None)
 
 
 @dataclass(frozen=True)
@@ -286,6 +334,24 @@ def audit_page(engine: Engine, wanted: AuditFilter) -> AuditPage:
     return AuditPage(list(reversed(records)), verification)
 
 
+# The words of a record's data worth a place in its one-line summary, in that order.
+SUMMARY_KEYS = ("op", "target", "result", "status", "outcome", "blocker", "message", "reason")
+SUMMARY_WIDTH = 160
+
+
+def audit_summary(record: audit.AuditRecord) -> str:
+    """One line: what happened, to which lane, by whom, and the record's own words."""
+    where = f" on {record.lane}" if record.lane else ""
+    words = [
+        str(record.data[key])
+        for key in SUMMARY_KEYS
+        if isinstance(record.data.get(key), str | int) and str(record.data[key])
+    ]
+    detail = f": {' · '.join(words)}" if words else ""
+    text = f"{record.event.replace('_', ' ')}{where} by {record.actor}{detail}"
+    return text if len(text) <= SUMMARY_WIDTH else text[: SUMMARY_WIDTH - 1] + "…"
+
+
 def audit_entry(engine: Engine, seq: int) -> tuple[audit.AuditRecord | None, bool]:
     """The record, and whether a later one exists (for the page's "next" link)."""
     with session_scope(engine) as session:
@@ -305,18 +371,23 @@ class PreviewLine:
     state: str
     detail: str
     status: LaneLine | None
+    url: str | None  # where the preview answers, when its policy gives it a domain
 
     @property
     def path(self) -> str:
         return lane_path(self.lane)
 
+    @property
+    def pull_request_url(self) -> str:
+        return f"{PUBLIC_WEB_URL}/{quote(self.repository)}/pull/{self.number}"
 
-def preview_lines(engine: Engine, now: float | None = None) -> list[PreviewLine]:
+
+def preview_lines(engine: Engine, now: datetime | None = None) -> list[PreviewLine]:
     """Every preview anchor: its PR, head, state, and its lane's status if it has one."""
-    by_lane = {line.key: line for line in lane_lines(engine)}
+    by_lane = {line.key: line for line in lane_lines(engine, now=now)}
     running = running_shas(ownership.snapshot(engine))
-    moment = time.time() if now is None else now
-    anchors = preview_set(load_fleet(engine), moment, running).anchors
+    moment = time.time() if now is None else now.timestamp()
+    previews = preview_set(load_fleet(engine), moment, running)
     return [
         PreviewLine(
             lane=view.lane,
@@ -326,11 +397,12 @@ def preview_lines(engine: Engine, now: float | None = None) -> list[PreviewLine]
             state=view.state.value,
             detail=view.detail,
             status=by_lane.get(view.lane),
+            url=preview_url(previews.lanes.get(view.lane)),
         )
-        for view in anchors
+        for view in previews.anchors
     ]
 
 
-def runner_lanes(engine: Engine) -> list[LaneLine]:
+def runner_lanes(engine: Engine, now: datetime | None = None) -> list[LaneLine]:
     """Lanes of the runner kind, from status and ownership records alone."""
-    return lane_lines(engine, LaneFilter(kind=RUNNER_KIND))
+    return lane_lines(engine, LaneFilter(kind=RUNNER_KIND), now)

@@ -7,11 +7,13 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
 
+from reconciler.records.columns import utcnow
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 
@@ -39,6 +41,8 @@ class ReviewSite:
     apply_wait_seconds: float = 10.0
     # Cookies carry `Secure` when this says so, whatever scheme the request arrived with.
     secure_cookies: bool = False
+    # What "now" is for the pages (a plan past its expiry is shown expired); tests move it.
+    clock: Callable[[], datetime] = utcnow
 
     def __post_init__(self) -> None:
         if not self.form_key:

@@ -18,8 +18,10 @@ from starlette.responses import HTMLResponse
 
 from reconciler.cli.render import RISK_STYLE, risk_summary, value_text
 from reconciler.secret_values import redact
-from reconciler.web.readouts import lane_path
+from reconciler.web.guard import SESSION_COOKIE
+from reconciler.web.readouts import audit_summary, lane_path
 
+SIGN_IN_PAGE = "sign_in.html"
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
@@ -54,7 +56,11 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        value_text=value_text, diff_class=_diff_class, pretty=_pretty, lane_path=lane_path
+        value_text=value_text,
+        diff_class=_diff_class,
+        pretty=_pretty,
+        lane_path=lane_path,
+        audit_summary=audit_summary,
     )
     env.globals.update(risks=list(RISK_STYLE), risk_summary=risk_summary)
     return env
@@ -76,7 +82,11 @@ class Pages:
             base=self.prefix,
             static=f"{self.prefix}/static",
             path=request.url.path,
-            sign_in_used=self.sign_in_used,
+            signed_in=self.signed_in(request, name),
             **context,
         )
         return HTMLResponse(body, status_code=status_code)
+
+    def signed_in(self, request: Request, name: str) -> bool:
+        """Offer to sign out only to a reader who holds a session, never on the sign-in page."""
+        return self.sign_in_used and name != SIGN_IN_PAGE and SESSION_COOKIE in request.cookies

@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from html import unescape
 from pathlib import Path
 from urllib.parse import urldefrag
@@ -285,3 +287,103 @@ def test_no_secret_value_in_any_page_served(
     assert {"/static/review.css", "/static/review.js"} <= seen
     page.goto(f"{fleet.base_url}/audit")
     assert console_errors == []
+
+
+def test_a_lane_shows_the_last_plan_that_acted_on_it_and_says_ready_once(
+    page: Page, fleet: ReviewFleet, first_plan: Plan, images: Path
+) -> None:
+    """A later whole-fleet plan that changes nothing on ledger/prod is not its last plan."""
+    later = fleet.plan()
+    assert not later.lane_actions("product:ledger/prod")
+    page.goto(f"{fleet.base_url}/lanes")
+    row = page.locator('tr[data-lane="product:ledger/prod"]')
+    assert row.locator('td[data-label="Last plan"] a').inner_text() == first_plan.plan_id
+    assert row.get_attribute("data-state") == "Ready"
+    assert row.inner_text().count("observed state matches desired state") == 1
+    page.goto(f"{fleet.base_url}/runners")
+    screenshot(page, images, "web-runners.png")
+
+
+def test_superseded_and_expired_plans_offer_no_apply(
+    page: Page, fleet: ReviewFleet, tmp_path: Path, images: Path
+) -> None:
+    shop = (EXAMPLES / "shop.yaml").read_text()
+    edited = tmp_path / "shop.yaml"
+    edited.write_text(shop.replace("LOG_LEVEL: debug", "LOG_LEVEL: notice"))
+    fleet.declare(edited)
+    older = fleet.plan("product:shop/testing")
+    newer = fleet.plan()  # looks at shop/testing again: the one to review now
+    assert plan_store.load(fleet.engine, older.plan_id)[1] is plan_store.PlanStatus.pending
+
+    page.goto(f"{fleet.base_url}/plans/{older.plan_id}")
+    assert page.locator("#plan-status").inner_text() == "superseded"
+    assert page.get_by_role("link", name="Apply this plan…").count() == 0
+    page.goto(f"{fleet.base_url}/plans")
+    row = page.locator(f'tr[data-plan="{older.plan_id}"]')
+    assert row.locator(".status").inner_text() == "superseded"
+    screenshot(page, images, "web-plans.png")
+
+    page.goto(f"{fleet.base_url}/plans/{newer.plan_id}")
+    assert page.locator("#plan-status").inner_text() == "pending"
+    assert page.get_by_role("link", name="Apply this plan…").count() == 1
+    later = ReviewSite(
+        engine=fleet.engine,
+        open_runtime=fleet.runtime,
+        access=PageAccess.open,
+        clock=lambda: newer.expires_at + timedelta(seconds=1),
+    )
+    with serve(create_review_app(later)) as base:
+        page.goto(f"{base}/plans/{newer.plan_id}")
+        assert page.locator("#plan-status").inner_text() == "expired"
+        assert page.get_by_role("link", name="Apply this plan…").count() == 0
+
+
+def test_a_compose_diff_is_single_spaced(page: Page, fleet: ReviewFleet, first_plan: Plan) -> None:
+    page.goto(f"{fleet.base_url}/plans/{first_plan.plan_id}")
+    lines = page.locator("pre.diff").first.locator("span")
+    first, second = lines.nth(0).bounding_box(), lines.nth(1).bounding_box()
+    assert first is not None and second is not None
+    assert second["y"] - first["y"] < 1.5 * first["height"]
+
+
+def test_the_audit_list_says_what_happened_where_and_by_whom(
+    page: Page, fleet: ReviewFleet, first_plan: Plan, images: Path
+) -> None:
+    page.goto(f"{fleet.base_url}/audit?plan={first_plan.plan_id}&limit=1000")
+    summaries = page.locator("table.audit td.summary").all_inner_texts()
+    assert "apply started by operator:alice" in summaries
+    assert any(
+        s.startswith("action result on product:shop/testing by operator:alice: ") for s in summaries
+    )
+    page.goto(f"{fleet.base_url}/audit")
+    screenshot(page, images, "web-audit.png")
+
+
+def test_previews_link_their_pull_request_and_address(
+    page: Page, fleet: ReviewFleet, tmp_path: Path, images: Path
+) -> None:
+    anchor = tmp_path / "anchor.yaml"
+    anchor.write_text(
+        "apiVersion: setpoint.dev/v1\nkind: PreviewAnchor\nmetadata:\n  name: shop-pr-7\n"
+        "spec:\n  product: shop\n  repository: acme/shop\n  number: 7\n"
+        f"  headSha: {'a1' * 20}\n  labels: [preview]\n  openedAt: {int(time.time())}\n"
+    )
+    fleet.declare(anchor)
+    page.goto(f"{fleet.base_url}/previews")
+    pull = page.get_by_role("link", name="acme/shop#7")
+    assert pull.get_attribute("href") == "https://github.com/acme/shop/pull/7"
+    address = page.locator("a.preview-url")
+    assert address.get_attribute("href") == "https://pr-7.preview.shop.example.com/"
+    screenshot(page, images, "web-previews.png")
+
+
+def test_the_sign_in_page_offers_no_sign_out(page: Page, fleet: ReviewFleet) -> None:
+    guarded = ReviewSite(engine=fleet.engine, open_runtime=fleet.runtime, access=PageAccess.token)
+    with serve(create_review_app(guarded)) as base:
+        page.goto(f"{base}/lanes")
+        assert urldefrag(page.url).url.startswith(f"{base}/sign-in")
+        assert page.get_by_role("button", name="Sign out").count() == 0
+        page.fill("#token", fleet.token)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{base}/lanes")
+        assert page.get_by_role("button", name="Sign out").count() == 1

@@ -42,7 +42,7 @@ def feedback_of(
     view: AnchorView, lane: ProductLane | None, news: LaneNews, public_url: str | None
 ) -> Feedback:
     """What to tell PR `view` about `news`, for the commit the preview runs."""
-    url = _url(lane)
+    url = preview_url(lane)
     sha = view.deploy_sha or view.spec.head_sha
     body = _body(view, lane, news, url, plan_ref(news.plan_id, public_url), sha)
     payload: dict[str, Any] = {
@@ -157,7 +157,8 @@ def _retry_after(exc: GitHubError) -> float | None:
     return None
 
 
-def _url(lane: ProductLane | None) -> str | None:
+def preview_url(lane: ProductLane | None) -> str | None:
+    """Where the preview answers: its lane's first domain, or None without one."""
     if lane is None or not lane.domains:
         return None
     domain = lane.domains[0]
