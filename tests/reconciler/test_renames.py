@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.kinds.product.ops import Op
@@ -108,4 +109,41 @@ async def test_a_renamed_product_takes_its_lanes_services_along(
         ("product:handbook/testing", Op.inherit_service),
     ]
     assert (await apply_plan(runtime, plan.plan_id)).ok
+    assert (await compute_plan(runtime)).actions == []
+
+
+async def test_a_renamed_product_with_domains_moves_them_in_one_plan(
+    runtime: Runtime, engine: Engine, emulator: Emulator, tmp_path: Path
+) -> None:
+    """No `renamedFrom`: new services, the old ones deleted, and their hosts moved over
+    inside the plan (freed on the old service, then claimed on the new), not a
+    route_conflict against a service the same plan deletes."""
+    first = await compute_plan(runtime)
+    assert (await apply_plan(runtime, first.plan_id)).ok
+    store_fleet(engine, _renamed_fleet(tmp_path, ("name: docs-site", "name: handbook")), prune=True)
+
+    plan = await compute_plan(runtime)
+    assert plan.blockers == [b for b in plan.blockers if b.type == "blast_radius_exceeded"]
+    by_id = {a.id: a for a in plan.actions}
+    releases = [a for a in plan.actions if a.op == Op.release_domain]
+    assert sorted(a.lane for a in releases) == [
+        "product:docs-site/prod",
+        "product:docs-site/testing",
+    ]
+    for release in releases:
+        route = release.target.rsplit("/domain/", 1)[1]
+        [claim] = [a for a in plan.actions if a.op == Op.upsert_domain and a.target.endswith(route)]
+        assert release.id in claim.depends_on  # freed first, then claimed
+        assert by_id[release.depends_on[0]].op == Op.create_application  # once it can be
+        assert claim.lane == release.lane.replace("docs-site", "handbook")
+    result = await apply_plan(runtime, plan.plan_id, allow_destroy=2)
+    assert result.ok, result
+
+    hosts = [(d["host"], d["applicationId"]) for d in emulator.state.domains.values()]
+    owned = ownership.snapshot(engine)
+    [new_prod] = owned.for_lane("product:handbook/prod")
+    assert [h for h in hosts if h[0] == "docs.example.com"] == [
+        ("docs.example.com", new_prod.object_id)
+    ]
+    assert owned.for_lane("product:docs-site/prod") == []
     assert (await compute_plan(runtime)).actions == []
