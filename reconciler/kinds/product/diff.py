@@ -9,8 +9,6 @@ This module decides which rules run; the rules live by what they converge:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from reconciler.core.plans import Blocker, BlockerType, Change
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.deploy_rules import deploy_rule
@@ -19,7 +17,7 @@ from reconciler.kinds.product.env_rules import env_rule
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import Op
-from reconciler.kinds.product.route_moves import RouteMove
+from reconciler.kinds.product.route_moves import RouteMove, RoutePlan
 from reconciler.kinds.product.rule_input import Rule, SecretFacts, SeenLane, service_key
 from reconciler.kinds.product.service_rules import (
     compose_file_rule,
@@ -38,11 +36,13 @@ def diff_product_lane(
     secrets: SecretFacts,
     *,
     now: float | None = None,
-    moves: Sequence[RouteMove] = (),
+    routes: RoutePlan | None = None,
 ) -> LaneDiff:
     """`now` (the runtime's clock) says whether a failed deploy's backoff is over; without
-    it, it is. `moves`: the routes this plan moves from lanes it deletes to lanes that
-    declare them (`route_moves`); each lane takes its part."""
+    it, it is. `routes`: the services this plan deletes and the routes it moves from them
+    to lanes that declare them (`plan_routes`); each lane takes its part."""
+    routes = routes or RoutePlan()
+    moves = routes.moves
     result = LaneDiff(lane=lane_name)
     if desired is None:
         _removed_lane(lane_name, observed, result, [m for m in moves if m.from_lane == lane_name])
@@ -86,7 +86,7 @@ def diff_product_lane(
             "was deleted outside Setpoint; it will be created again"
         )
     moving_in = tuple(m for m in moves if m.to_lane == lane_name)
-    _converge_lane(SeenLane(desired, observed, secrets, now, moving_in), result)
+    _converge_lane(SeenLane(desired, observed, secrets, now, moving_in, routes.deleted), result)
     return result
 
 

@@ -20,7 +20,6 @@ def _route_conflicts(seen: SeenLane) -> dict[str, list[str]]:
     """Routes the lane would add that another desired lane declares or another Dokploy
     service already has. A route the lane's own service has already is its own."""
     own = {d.key for d in seen.service.domains} if seen.service else set()
-    freed = {(m.route, m.from_service) for m in seen.moving_in}
     conflicts: dict[str, list[str]] = {}
     for domain in seen.desired.domains:
         if domain.key in own:
@@ -30,7 +29,7 @@ def _route_conflicts(seen: SeenLane) -> dict[str, list[str]]:
         ]
         said = seen.observed.route_holders.get(domain.key, [])
         ids = seen.observed.route_holder_ids.get(domain.key, [""] * len(said))
-        others = [who for who, i in zip(said, ids, strict=True) if (domain.key, i) not in freed]
+        others = [who for who, i in zip(said, ids, strict=True) if i not in seen.deleted_here]
         holders = [*rivals, *others]
         if holders:
             conflicts[domain.key] = holders

@@ -47,14 +47,33 @@ def _deleted_here(
     }
 
 
-def route_moves(desired: Mapping[str, ProductLane], observation: Observation) -> list[RouteMove]:
+@dataclass(frozen=True)
+class RoutePlan:
+    """What one plan does to routes: the services it deletes (never a route's rival) and
+    the routes it moves from them."""
+
+    deleted: frozenset[str] = frozenset()  # service ids
+    moves: tuple[RouteMove, ...] = ()
+
+
+def plan_routes(desired: Mapping[str, ProductLane], observation: Observation) -> RoutePlan:
+    failed = {p.lane for p in observation.problems}
+    if None in failed:
+        return RoutePlan()
+    deleted = _deleted_here(desired, observation, failed)
+    ids = frozenset(seen.service.id for seen in deleted.values() if seen.service)
+    return RoutePlan(ids, tuple(_route_moves(desired, observation, failed, deleted)))
+
+
+def _route_moves(
+    desired: Mapping[str, ProductLane],
+    observation: Observation,
+    failed: set[str | None],
+    deleted: dict[str, ObservedProductLane],
+) -> list[RouteMove]:
     """Every route a lane of this plan would add that only services this plan deletes have.
     A route another desired lane declares too, or another service routes, is not moved: it
     stays a conflict."""
-    failed = {p.lane for p in observation.problems}
-    if None in failed:
-        return []
-    deleted = _deleted_here(desired, observation, failed)
     by_service = {seen.service.id: lane for lane, seen in deleted.items() if seen.service}
     moves: list[RouteMove] = []
     for key, lane in sorted(desired.items()):

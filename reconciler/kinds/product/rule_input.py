@@ -97,6 +97,8 @@ class SeenLane:
     now: float | None = None  # the runtime's clock; None: every backoff is over
     # Routes this plan frees for the lane on services it deletes (a rename): not conflicts.
     moving_in: tuple[RouteMove, ...] = ()
+    # Services this plan deletes (ids): what they route is no rival of the lane's.
+    deleted_here: frozenset[str] = frozenset()
 
     @property
     def service(self) -> ObservedService | None:
