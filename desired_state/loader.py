@@ -488,12 +488,26 @@ def _routes(raw: _Raw) -> Iterator[tuple[FieldPath, str, str]]:
 def _shared_domains(documents: list[_Raw]) -> Iterator[Issue]:
     """Two lanes routing the same host and path would fight over it on every pass."""
     claimed: dict[str, str] = {}
+    stored_claims: dict[str, str | None] = {}  # route -> the stored lane claiming it
     for raw in documents:  # the stored come first: a file's lane is the one that moves
         for where, route, owner in _routes(raw):
             if route not in claimed:
                 claimed[route] = f"{owner} (stored, from {raw.source})" if raw.stored else owner
+                stored_claims[route] = owner if raw.stored else None
             elif not raw.stored:
-                yield raw.issue(where, f"{route} is already routed by lane {claimed[route]}")
+                said = f"{route} is already routed by lane {claimed[route]}"
+                yield raw.issue(where, said + _rename_hint(stored_claims[route], owner))
+
+
+def _rename_hint(stored_owner: str | None, owner: str) -> str:
+    """A file's lane taking a route a stored lane has looks like a rename: say the way."""
+    if stored_owner is None or stored_owner == owner:
+        return ""
+    return (
+        f". If {owner} renames {stored_owner}, apply with --prune (the stored object these "
+        f"files no longer declare is removed, and one plan moves the domain to the new lane), "
+        f"adding `renamedFrom: {stored_owner}` to the lane to keep its Dokploy service"
+    )
 
 
 def _undeclared_hosts(documents: list[_Raw]) -> Iterator[Issue]:

@@ -124,6 +124,23 @@ def test_one_file_is_validated_with_what_is_stored(setpoint: Invoke, tmp_path: P
     assert "Product/docs-copy" not in stored_keys(setpoint)
 
 
+def test_a_rename_refused_without_prune_says_prune_is_the_way(
+    setpoint: Invoke, tmp_path: Path
+) -> None:
+    assert setpoint("desired", "apply", str(EXAMPLES)).exit_code == 0
+    docs = (EXAMPLES / "fleet" / "docs-site.yaml").read_text()
+    renamed = tmp_path / "fleet"
+    renamed.mkdir()
+    (renamed / "docs-site.yaml").write_text(docs.replace("name: docs-site", "name: docs-web"))
+    refused = setpoint("desired", "apply", str(renamed / "docs-site.yaml"))
+    assert refused.exit_code == 1
+    said = " ".join(refused.stderr.split())
+    assert "is already routed by lane docs-site/" in said
+    assert "If docs-web/" in said and "apply with --prune" in said
+    assert "`renamedFrom: docs-site/" in said
+    assert "Product/docs-web" not in stored_keys(setpoint)
+
+
 def test_prune_with_no_documents_is_refused(setpoint: Invoke, tmp_path: Path) -> None:
     assert setpoint("desired", "apply", str(EXAMPLES)).exit_code == 0
     before = stored_keys(setpoint)

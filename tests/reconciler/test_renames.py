@@ -6,13 +6,15 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
+from reconciler.core.plans import BlockerType
 from reconciler.kinds.product.ops import Op
 from reconciler.records import ownership
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
-from tests.reconciler.conftest import store_fleet
+from tests.reconciler.conftest import dokploy, store_fleet
 from tests.support.cli import Invoke
 
 
@@ -109,3 +111,68 @@ async def test_a_renamed_product_takes_its_lanes_services_along(
     ]
     assert (await apply_plan(runtime, plan.plan_id)).ok
     assert (await compute_plan(runtime)).actions == []
+
+
+async def test_a_renamed_product_with_domains_moves_them_in_one_plan(
+    runtime: Runtime, engine: Engine, emulator: Emulator, tmp_path: Path
+) -> None:
+    """No `renamedFrom`: new services, the old ones deleted, and their hosts moved over
+    inside the plan (freed on the old service, then claimed on the new), not a
+    route_conflict against a service the same plan deletes."""
+    first = await compute_plan(runtime)
+    assert (await apply_plan(runtime, first.plan_id)).ok
+    store_fleet(engine, _renamed_fleet(tmp_path, ("name: docs-site", "name: handbook")), prune=True)
+
+    plan = await compute_plan(runtime)
+    assert plan.blockers == [b for b in plan.blockers if b.type == "blast_radius_exceeded"]
+    by_id = {a.id: a for a in plan.actions}
+    releases = [a for a in plan.actions if a.op == Op.release_domain]
+    assert sorted(a.lane for a in releases) == [
+        "product:docs-site/prod",
+        "product:docs-site/testing",
+    ]
+    for release in releases:
+        route = release.target.rsplit("/domain/", 1)[1]
+        [claim] = [a for a in plan.actions if a.op == Op.upsert_domain and a.target.endswith(route)]
+        assert release.id in claim.depends_on  # freed first, then claimed
+        assert by_id[release.depends_on[0]].op == Op.create_application  # once it can be
+        assert claim.lane == release.lane.replace("docs-site", "handbook")
+    result = await apply_plan(runtime, plan.plan_id, allow_destroy=2)
+    assert result.ok, result
+
+    hosts = [(d["host"], d["applicationId"]) for d in emulator.state.domains.values()]
+    owned = ownership.snapshot(engine)
+    [new_prod] = owned.for_lane("product:handbook/prod")
+    assert [h for h in hosts if h[0] == "docs.example.com"] == [
+        ("docs.example.com", new_prod.object_id)
+    ]
+    assert owned.for_lane("product:docs-site/prod") == []
+    assert (await compute_plan(runtime)).actions == []
+
+
+async def test_a_renamed_lanes_host_someone_else_routes_too_stays_a_conflict(
+    runtime: Runtime, engine: Engine, tmp_path: Path
+) -> None:
+    """Only a host no one but the plan's own deletions routes moves; a plan for the new
+    lanes alone deletes nothing, so the old service still holds its hosts."""
+    first = await compute_plan(runtime)
+    assert (await apply_plan(runtime, first.plan_id)).ok
+    client = dokploy(runtime)
+    made = await client.project_create("hand-made")
+    app = await client.application_create("by-hand", made.environment.environment_id)
+    await client.domain_create(host="docs.example.com", port=80, application_id=app.application_id)
+    store_fleet(engine, _renamed_fleet(tmp_path, ("name: docs-site", "name: handbook")), prune=True)
+
+    plan = await compute_plan(runtime)
+    [conflict] = [b for b in plan.blockers if b.type == BlockerType.route_conflict]
+    assert conflict.lane == "product:handbook/prod"
+    assert "application 'by-hand'" in conflict.message
+    assert "docs-site-prod" not in conflict.message  # the plan deletes that one
+    assert [a.lane for a in plan.actions if a.op == Op.release_domain] == [
+        "product:docs-site/testing"
+    ]
+
+    alone = await compute_plan(runtime, ["product:handbook/testing"])
+    assert not [a for a in alone.actions if a.op in (Op.release_domain, Op.upsert_domain)]
+    [held] = [b for b in alone.blockers if b.type == BlockerType.route_conflict]
+    assert "docs-site-testing" in held.message

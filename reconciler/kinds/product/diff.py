@@ -17,7 +17,8 @@ from reconciler.kinds.product.env_rules import env_rule
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import Op
-from reconciler.kinds.product.rule_input import Rule, SecretFacts, SeenLane
+from reconciler.kinds.product.route_moves import RouteMove, RoutePlan
+from reconciler.kinds.product.rule_input import Rule, SecretFacts, SeenLane, service_key
 from reconciler.kinds.product.service_rules import (
     compose_file_rule,
     environment_rule,
@@ -35,12 +36,16 @@ def diff_product_lane(
     secrets: SecretFacts,
     *,
     now: float | None = None,
+    routes: RoutePlan | None = None,
 ) -> LaneDiff:
     """`now` (the runtime's clock) says whether a failed deploy's backoff is over; without
-    it, it is."""
+    it, it is. `routes`: the services this plan deletes and the routes it moves from them
+    to lanes that declare them (`plan_routes`); each lane takes its part."""
+    routes = routes or RoutePlan()
+    moves = routes.moves
     result = LaneDiff(lane=lane_name)
     if desired is None:
-        _removed_lane(lane_name, observed, result)
+        _removed_lane(lane_name, observed, result, [m for m in moves if m.from_lane == lane_name])
         return result
     if desired.problems:
         result.blockers.append(
@@ -80,11 +85,14 @@ def diff_product_lane(
             f"{lane_name}: owned {observed.vanished.object_type} {observed.vanished.object_id} "
             "was deleted outside Setpoint; it will be created again"
         )
-    _converge_lane(SeenLane(desired, observed, secrets, now), result)
+    moving_in = tuple(m for m in moves if m.to_lane == lane_name)
+    _converge_lane(SeenLane(desired, observed, secrets, now, moving_in, routes.deleted), result)
     return result
 
 
-def _removed_lane(lane_name: str, observed: ObservedProductLane, result: LaneDiff) -> None:
+def _removed_lane(
+    lane_name: str, observed: ObservedProductLane, result: LaneDiff, moving_out: list[RouteMove]
+) -> None:
     owned, service = observed.owned, observed.service
     if owned is None or service is None:
         return  # nothing of ours is left
@@ -100,6 +108,7 @@ def _removed_lane(lane_name: str, observed: ObservedProductLane, result: LaneDif
             )
         )
         return
+    result.actions.extend(_release(move, service.type, service.name) for move in moving_out)
     result.actions.append(
         ProposedAction(
             key="delete",
@@ -109,6 +118,22 @@ def _removed_lane(lane_name: str, observed: ObservedProductLane, result: LaneDif
             changes=[Change(field="service", before=service.name, after=None)],
             params={"service_type": service.type, "service_id": service.id},
         )
+    )
+
+
+def _release(move: RouteMove, service_type: str, service_name: str) -> ProposedAction:
+    """Free a route on the service this plan deletes, once the lane taking it has a service."""
+    return ProposedAction(
+        key=f"release:{move.route}",
+        op=Op.release_domain,
+        target=f"dokploy:{service_type}/{service_name}/domain/{move.route}",
+        reason=f"{move.to_lane} takes {move.route} over; this service is deleted by this plan",
+        changes=[Change(field="domain", before=move.route, after=None)],
+        params={
+            "domain_id": move.domain_id,
+            "provides": [move.ref],
+            "taker": {"ref": service_key(move.to_lane), "id": move.to_service},
+        },
     )
 
 

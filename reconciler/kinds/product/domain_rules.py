@@ -27,7 +27,10 @@ def _route_conflicts(seen: SeenLane) -> dict[str, list[str]]:
         rivals = [
             f"lane {r} (desired state)" for r in seen.desired.route_rivals.get(domain.key, ())
         ]
-        holders = [*rivals, *seen.observed.route_holders.get(domain.key, [])]
+        said = seen.observed.route_holders.get(domain.key, [])
+        ids = seen.observed.route_holder_ids.get(domain.key, [""] * len(said))
+        others = [who for who, i in zip(said, ids, strict=True) if i not in seen.deleted_here]
+        holders = [*rivals, *others]
         if holders:
             conflicts[domain.key] = holders
     return conflicts
@@ -79,6 +82,7 @@ def domains_rule(seen: SeenLane, result: LaneDiff) -> str | None:
     changed = _domain_actions(
         seen.desired, seen.service, seen.service_ref, seen.target, result, skip=set(conflicts)
     )
+    _after_releases(seen, result)
     # Compose domains are labels in the compose file Dokploy writes: they need a deploy.
     needs_deploy = strategy_for(seen.desired.target).domains_need_deploy
     return "compose domains changed" if changed and needs_deploy else None
@@ -134,6 +138,14 @@ def _domain_actions(
             )
         )
     return changed
+
+
+def _after_releases(seen: SeenLane, result: LaneDiff) -> None:
+    """A route moving in is claimed only after the plan freed it on the service it leaves."""
+    for move in seen.moving_in:
+        for action in result.actions:
+            if action.op == Op.upsert_domain and action.key == f"domain:{move.route}":
+                action.params[f"after:{move.from_service}"] = {"ref": move.ref, "id": None}
 
 
 def _same_domain(want: DesiredDomain, have: ObservedDomain) -> bool:

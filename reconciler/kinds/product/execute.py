@@ -251,6 +251,13 @@ class ProductExecutor:
         await self.client.domain_delete(action.params["domain_id"])
         return Done(f"domain {action.params['domain_id']} deleted")
 
+    async def _release_domain(self, action: Action) -> Done:
+        """Free a route on a service this plan deletes, for the lane that takes it over."""
+        domain_id = str(action.params["domain_id"])
+        await self.client.domain_delete(domain_id)
+        provided = dict.fromkeys(action.params["provides"], domain_id)
+        return Done(f"domain {domain_id} released", provided=provided)
+
     # -- deploy and delete -----------------------------------------------------------------
 
     async def _deploy(self, action: Action) -> Done | Retry:
@@ -423,6 +430,7 @@ _HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done | Retry]]
     Op.set_env: ProductExecutor._set_env,
     Op.upsert_domain: ProductExecutor._upsert_domain,
     Op.delete_domain: ProductExecutor._delete_domain,
+    Op.release_domain: ProductExecutor._release_domain,
     Op.deploy: ProductExecutor._deploy,
     Op.check_health: ProductExecutor._check_health,
     Op.delete_service: ProductExecutor._delete_service,

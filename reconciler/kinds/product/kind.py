@@ -38,6 +38,7 @@ from reconciler.kinds.product.observe import ProductObserver
 from reconciler.kinds.product.observed import ObservedProductLane, owned_service
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
+from reconciler.kinds.product.route_moves import RoutePlan, plan_routes
 from reconciler.kinds.product.rule_input import SecretFacts, SecretProblem, uncarried_secret
 from reconciler.runtime import Runtime
 from reconciler.secret_sources import default_sources
@@ -58,6 +59,7 @@ class ProductKind:
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
     # The runtime's clock at the pass: a failed deploy's backoff is over, or not yet.
     now: float = field(default_factory=time.time)
+    _route_plan: tuple[Observation, RoutePlan] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         desired = {lane.lane: lane for lane in self.desired_lanes()}
@@ -158,7 +160,14 @@ class ProductKind:
                     for problem in problems
                 ],
             )
-        return diff_product_lane(lane, desired, observed, facts, now=self.now)
+        routes = self._routes(observation)
+        return diff_product_lane(lane, desired, observed, facts, now=self.now, routes=routes)
+
+    def _routes(self, observation: Observation) -> RoutePlan:
+        """Found once per observation, not once per lane diffed (a fleet may be large)."""
+        if self._route_plan is None or self._route_plan[0] is not observation:
+            self._route_plan = (observation, plan_routes(self.desired, observation))
+        return self._route_plan[1]
 
     def secret_facts(self, desired: ProductLane | None) -> tuple[SecretFacts, list[SecretProblem]]:
         fingerprints: dict[str, str] = {}

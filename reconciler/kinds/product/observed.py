@@ -126,6 +126,8 @@ class ObservedProductLane:
     inherited_from: str | None = None
     # Routes the lane would add that other services already have: route -> who has it.
     route_holders: dict[str, list[str]] = field(default_factory=dict)
+    # The same holders by service id, in the same order: a plan that deletes one sees it.
+    route_holder_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class Op(StrEnum):
     set_compose_file = "set_compose_file"
     upsert_domain = "upsert_domain"
     delete_domain = "delete_domain"
+    release_domain = "release_domain"
     deploy = "deploy"
     check_health = "check_health"
     delete_service = "delete_service"
@@ -46,6 +47,10 @@ PRODUCT_OPS = op_table(
     OpSpec(Op.set_compose_file, 3, Effect.update, Risk.safe),
     OpSpec(Op.set_replicas, 3, Effect.update, Risk.safe),
     OpSpec(Op.set_env, 3, Effect.update, Risk.safe),
+    # Frees a route on a service this plan deletes, for the lane that takes the route over
+    # (a rename): before that lane's upsert_domain (phase 4), after its service exists. The
+    # service's deletion is the one the blast-radius guard counts, not its domain.
+    OpSpec(Op.release_domain, 3, Effect.update, Risk.disruptive),
     OpSpec(Op.upsert_domain, 4, Effect.update, Risk.safe),
     OpSpec(Op.delete_domain, 4, Effect.delete, Risk.disruptive),
     OpSpec(Op.deploy, 5, Effect.run, Risk.safe),

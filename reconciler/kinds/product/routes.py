@@ -93,9 +93,10 @@ class RouteReader:
             seen = observation.lanes[lane.lane]
             own = _own_ids(seen)
             for route in sorted(wanted[lane.lane]):
-                others = [self._describe(s) for s in holders.get(route, []) if s.id not in own]
+                others = [s for s in holders.get(route, []) if s.id not in own]
                 if others:
-                    seen.route_holders[route] = others
+                    seen.route_holders[route] = [self._describe(s) for s in others]
+                    seen.route_holder_ids[route] = [s.id for s in others]
             if lane.domains:
                 observation.fingerprint(
                     lane.lane,

@@ -16,6 +16,7 @@ from reconciler.kinds.product.observed import (
     ServiceFacts,
 )
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.route_moves import RouteMove
 from reconciler.kinds.product.services import strategy_for
 
 DEFAULT_ENVIRONMENT = "production"
@@ -94,6 +95,10 @@ class SeenLane:
     observed: ObservedProductLane
     secrets: SecretFacts
     now: float | None = None  # the runtime's clock; None: every backoff is over
+    # Routes this plan frees for the lane on services it deletes (a rename): not conflicts.
+    moving_in: tuple[RouteMove, ...] = ()
+    # Services this plan deletes (ids): what they route is no rival of the lane's.
+    deleted_here: frozenset[str] = frozenset()
 
     @property
     def service(self) -> ObservedService | None:
