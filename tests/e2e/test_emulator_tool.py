@@ -112,10 +112,18 @@ def test_emulator_all_serves_both_linked_so_a_runner_comes_online(
         fleet = tmp_path / "runners.yaml"
         fleet.write_text(RUNNERS)
         assert setpoint("desired", "apply", str(fleet)).exit_code == 0
-        plan = setpoint("plan", "-o", "json")
-        plan_id = plan.stdout.split('"plan_id": "', 1)[1].split('"')[0]
-        applied = setpoint("apply", plan_id)
-        assert applied.exit_code == 0, applied.output
+        # The create starts the runner and the lane waits for it to come online; the next
+        # plan's apply sees it online (a scheduled pass would do the same on its own).
+        outputs = []
+        for _ in range(20):
+            plan = setpoint("plan", "-o", "json")
+            plan_id = plan.stdout.split('"plan_id": "', 1)[1].split('"')[0]
+            if '"actions": []' in plan.stdout:
+                break
+            outputs.append(setpoint("apply", plan_id).output)
+        else:
+            raise AssertionError(f"the runner lane never converged: {outputs}")
+        assert "create" in outputs[0]
         runners = httpx.get(
             f"{github_url}/repos/acme/shop/actions/runners",
             headers={"authorization": "Bearer walkthrough-token"},
