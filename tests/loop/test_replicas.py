@@ -27,8 +27,10 @@ from tests.loop.replicas import (
     store_fleet_text,
 )
 
-# The 200 lanes (about 13 s on 2 cores); SETPOINT_LOOP_REPLICA_PRODUCTS=N for others.
-PRODUCTS = int(os.environ.get("SETPOINT_LOOP_REPLICA_PRODUCTS", "100"))
+# 80 lanes in CI (about 21 s on 2 cores); SETPOINT_LOOP_REPLICA_PRODUCTS=100 for the issue's
+# 200. Deploys now queue one build at a time per Dokploy server, as the real one does, so a
+# bigger fleet measures the build queue more than the replicas sharing it.
+PRODUCTS = int(os.environ.get("SETPOINT_LOOP_REPLICA_PRODUCTS", "40"))
 
 
 @pytest.fixture
