@@ -70,9 +70,13 @@ async def demo_workflow_request(
         async with httpx.AsyncClient(transport=api, base_url="http://setpoint.demo") as client:
             workflow = _Workflow(console, http, client, github_url)
             loop = LoopEngine(service, name="demo")
+            # The request is queued before the loop starts: its first scheduled pass would
+            # otherwise apply the auto-safe lane itself, and the request find it converged.
+            answer, view = await workflow.request()
             async with anyio.create_task_group() as group:
                 group.start_soon(loop.run_beside, 3600.0)
-                view = await workflow.request_and_poll()
+                if answer.status_code == 202:
+                    view = await workflow.poll(answer, view)
                 group.cancel_scope.cancel()
     result = view.get("result") or {}
     console.print(
@@ -108,7 +112,7 @@ class _Workflow:
         token: str = answer.json()["token"]
         return token
 
-    async def request_and_poll(self) -> dict[str, Any]:
+    async def request(self) -> tuple[httpx.Response, dict[str, Any]]:
         started = time.perf_counter()
         answer = await self.setpoint.post(
             REQUEST_PATH,
@@ -123,7 +127,11 @@ class _Workflow:
             highlight=False,
         )
         if answer.status_code != 202:
-            return {"id": None, "status": "failed", **view}
+            return answer, {"id": None, "status": "failed", **view}
+        return answer, view
+
+    async def poll(self, answer: httpx.Response, view: dict[str, Any]) -> dict[str, Any]:
+        """Until the operation is final, as a workflow's poll step does."""
         seen = [view["status"]]
         with anyio.fail_after(60):
             while view["status"] not in FINAL:
