@@ -173,7 +173,9 @@ async def rig(engine: Engine, tmp_path: Path) -> AsyncIterator[Rig]:
     settings = Settings(
         database_url="sqlite://",
         deploy_poll_seconds=0.05,
-        runner_online_timeout_seconds=2.0,
+        # Real seconds: long enough that a loaded machine still sees a linked runner come
+        # online in time (2 s failed a create once under CI's own load).
+        runner_online_timeout_seconds=8.0,
         runner_idle_window_seconds=IDLE_WINDOW,
         runner_busy_retry_seconds=0.05,
         runner_offline_grace_seconds=60,
