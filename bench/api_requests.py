@@ -38,6 +38,7 @@ from reconciler.api import create_api
 from reconciler.core.planning import compute_plan
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records import grants, operator_tokens
 from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
@@ -92,10 +93,9 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
         runtime = Runtime(
             engine=make_engine(database_url),
             settings=settings,
-            providers={"dokploy": client},
+            providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
             kinds=all_kinds,
             actor="bench",
-            health_check=healthy,
             environ={
                 "SETPOINT_SECRET_SHOP_DATABASE_URL": "postgres://bench@db/shop",
                 "SETPOINT_SECRET_LEDGER_DB_PASSWORD": "b",

@@ -61,6 +61,7 @@ from reconciler.core.planning import PassContext, compute_plan, load_context
 from reconciler.core.plans import Blocker, BlockerType, Plan
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.registry import KindObservation
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.columns import utcnow
@@ -678,10 +679,9 @@ async def measure(args: argparse.Namespace, lanes: int, results: Results) -> Non
             runtime = Runtime(
                 engine=engine,
                 settings=settings_for(args),
-                providers={"dokploy": client},
+                providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                 kinds=all_kinds,
                 actor="bench",
-                health_check=healthy,
             )
             spare = served[1] if timed_apply else None
             await phases(Fleet(lanes, runtime, recorder, served[0], spare), args, results)

@@ -38,6 +38,7 @@ from providers.dokploy.client import DokployClient
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.engine import LoopEngine
 from reconciler.loop.passes import reconcile_pass
 from reconciler.runtime import Runtime
@@ -99,10 +100,9 @@ async def main(args: argparse.Namespace) -> None:
                 runtime = Runtime(
                     engine=engine,
                     settings=settings,
-                    providers={"dokploy": client},
+                    providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                     kinds=all_kinds,
                     actor="bench",
-                    health_check=healthy,
                 )
                 await _converge(runtime, emulator, recorder)
                 emulator.set_latency(args.latency)

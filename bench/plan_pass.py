@@ -32,6 +32,7 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
@@ -65,10 +66,9 @@ async def run(products: int) -> None:
             runtime = Runtime(
                 engine=engine,
                 settings=Settings(deploy_poll_seconds=0.01),
-                providers={"dokploy": client},
+                providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                 kinds=all_kinds,
                 actor="bench",
-                health_check=healthy,
             )
             started = time.perf_counter()
             first = await compute_plan(runtime)

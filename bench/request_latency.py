@@ -43,6 +43,7 @@ from providers.dokploy.client import DokployClient
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.engine import LoopEngine
 from reconciler.records import audit, operations, plan_store, work_queue
 from reconciler.records.audit_events import AuditEvent
@@ -290,10 +291,9 @@ async def main(args: argparse.Namespace) -> None:
                 runtime = Runtime(
                     engine=engine,
                     settings=settings,
-                    providers={"dokploy": client},
+                    providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                     kinds=all_kinds,
                     actor="bench",
-                    health_check=healthy,
                 )
                 await _converge(runtime)
                 _stick(engine, emulator)

@@ -2,6 +2,7 @@
 
     SetpointError
     ├── UnknownLane              a lane name that no kind has, or that two kinds share
+    ├── ReasonClash              a kind declares a blocker reason the engine or another kind owns
     ├── PlanNotFound             no stored plan with that id (or one an older Setpoint wrote)
     ├── ProviderNotConfigured    a kind needs a provider this deployment did not configure
     ├── AdoptionRefused          adopting that object into that lane is not possible
@@ -42,6 +43,11 @@ class SetpointError(Exception):
 
 class UnknownLane(SetpointError, ValueError):
     pass
+
+
+class ReasonClash(SetpointError, ValueError):
+    """A kind declares a blocker reason the engine owns, or one another kind declares
+    otherwise: a bug in the kind, found when the kinds of a pass are put together."""
 
 
 class PlanNotFound(SetpointError, LookupError):

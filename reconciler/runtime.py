@@ -8,21 +8,19 @@ pass; callers pass `reconciler.kinds.all_kinds`, tests may bring their own.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine
 
 from reconciler.errors import ProviderNotConfigured
-from reconciler.health import HealthResult
 from reconciler.secret_values import StoreReader
 from reconciler.settings import Settings
 
 if TYPE_CHECKING:
     from reconciler.kinds.base import KindFactory
 
-HealthProbe = Callable[[str, int, float], Awaitable[HealthResult]]
 Progress = Callable[[str], None]
 ProviderT = TypeVar("ProviderT")
 
@@ -47,7 +45,6 @@ class Runtime:
     engine: Engine  # the database
     settings: Settings
     actor: str
-    health_check: HealthProbe
     kinds: KindFactory
     providers: Mapping[str, object] = field(default_factory=dict)
     environ: Mapping[str, str] | None = None  # where fromEnv secrets are read; None: os.environ

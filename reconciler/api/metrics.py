@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from providers.github.webhooks import GITHUB_EVENTS
-from reconciler.core.plans import BlockerType
+from reconciler.kinds import declared_reasons
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationStatus
@@ -75,10 +75,9 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
-# The label values of `setpoint_lanes_stalled`: a closed set, whatever a condition says.
-STALLED_REASONS = tuple(
-    dict.fromkeys([*(b.value for b in BlockerType), *(r.value for r in Reason)])
-)
+# The label values of `setpoint_lanes_stalled`: a closed set, whatever a condition says: the
+# engine's blocker reasons, those the kinds declare, and the status reasons.
+STALLED_REASONS = tuple(dict.fromkeys([*declared_reasons().codes(), *(r.value for r in Reason)]))
 
 
 class RecordsCollector(Collector):
@@ -113,7 +112,7 @@ class RecordsCollector(Collector):
         yield from (operations, queue, claimed, stalled)
 
     def _stalled(self) -> dict[str, int]:
-        """Stalled lanes by reason; a reason outside the blocker types counts as `other`, so
+        """Stalled lanes by reason; a reason no one declares counts as `other`, so
         the series stay bounded whatever a condition says."""
         known = set(STALLED_REASONS)
         with session_scope(self._engine) as session:

@@ -179,5 +179,5 @@ async def api_apply_plan(request: Request, plan_id: str) -> Response:
         )
     if result.refusal is not None:
         refusal = result.refusal
-        raise ApiRefused(409, f"plan_{refusal.type.value}", "plan refused", refusal.message)
+        raise ApiRefused(409, f"plan_{refusal.type}", "plan refused", refusal.message)
     return json_response(_result_view(result), 200, headers=location)

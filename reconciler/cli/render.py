@@ -64,7 +64,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     for blocker in plan.blockers:
         where = f" on {escape(blocker.lane)}" if blocker.lane else ""
         console.print(
-            f"  [bold red]blocked[/] {blocker.type.value}{where}: {escape(blocker.message)}",
+            f"  [bold red]blocked[/] {blocker.type}{where}: {escape(blocker.message)}",
             highlight=False,
         )
     for note in plan.notes:
@@ -95,7 +95,7 @@ def _render_diff(console: Console, diff: str) -> None:
 def render_apply(console: Console, result: ApplyResult) -> None:
     if result.refusal is not None:
         console.print(
-            f"[bold red]refused[/] {result.refusal.type.value}: {escape(result.refusal.message)}",
+            f"[bold red]refused[/] {result.refusal.type}: {escape(result.refusal.message)}",
             highlight=False,
         )
         return

@@ -6,7 +6,6 @@ import getpass
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import httpx
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
@@ -26,10 +25,9 @@ from providers.hosts.ssh_config import SshHostConfig
 from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.errors import SecretStoreError
-from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
 from reconciler.records.secret_store import SecretStore
-from reconciler.runtime import HealthProbe, Progress, Runtime
+from reconciler.runtime import Progress, Runtime
 from reconciler.settings import describe_invalid
 
 
@@ -99,48 +97,6 @@ def secret_store(engine: Engine) -> SecretStore | None:
         raise fail(str(exc)) from None
 
 
-def health_probe(allow_hosts: list[str], route_via: str | None) -> HealthProbe:
-    """Health checks as configured: to the domains themselves, or all to `route_via`."""
-    allow = tuple(allow_hosts)
-    if route_via is None:
-
-        async def direct(url: str, expect_status: int, timeout: float) -> HealthResult:
-            return await check_http(
-                url, expect_status=expect_status, timeout=timeout, allow_hosts=allow
-            )
-
-        return direct
-    via = httpx.URL(route_via)
-
-    async def routed(url: str, expect_status: int, timeout: float) -> HealthResult:
-        async def to_via(host: str, port: int) -> list[str]:
-            return [via.host]
-
-        return await check_http(
-            url,
-            expect_status=expect_status,
-            timeout=timeout,
-            allow_hosts=(*allow, httpx.URL(url).host),
-            resolver=to_via,
-            transport=RouteVia(via),
-        )
-
-    return routed
-
-
-class RouteVia(httpx.AsyncHTTPTransport):
-    """Sends each request to one plain-HTTP address, keeping its Host header."""
-
-    def __init__(self, via: httpx.URL) -> None:
-        super().__init__()
-        self._via = via
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme="http", host=self._via.host, port=self._via.port)
-        request.extensions.pop("sni_hostname", None)
-        return await super().handle_async_request(request)
-
-
 @asynccontextmanager
 async def open_runtime(
     progress: Progress | None = None, *, check_config: bool = False
@@ -148,7 +104,6 @@ async def open_runtime(
     """The runtime; with `check_config`, a wrong Dokploy URL or key fails first, in one line."""
     settings = context.settings()
     config = dokploy_config()
-    health = health_probe(settings.health_allow_hosts, settings.health_route_via)
 
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(
@@ -174,7 +129,6 @@ async def open_runtime(
             engine=engine,
             settings=settings,
             actor=default_actor(),
-            health_check=health,
             kinds=all_kinds,
             providers=providers,
             secret_store=secret_store(engine),

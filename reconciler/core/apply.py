@@ -71,7 +71,7 @@ class ActionReport:
     message: str
     retry_after: float | None = None
     stalled: bool = False  # a Retry that shows the lane Stalled until it is tried again
-    stalled_as: BlockerType | None = None  # the reason it shows; None: HealthCheckFailing
+    stalled_as: str | None = None  # the reason it shows; None: HealthCheckFailing
 
 
 @dataclass
@@ -159,7 +159,7 @@ async def apply_plan(
             runtime,
             plan,
             Blocker(
-                type=BlockerType.action_not_allowed,
+                type=BlockerType.lane_busy,
                 lane=busy.lane,
                 message=f"lane {busy.lane} is being reconciled by {busy.holder}; try again later",
             ),
@@ -177,10 +177,10 @@ async def _refuse(
         runtime,
         plan,
         AuditEvent.apply_refused,
-        {"blocker": blocker.type.value, "message": blocker.message, **blocker.details},
+        {"blocker": blocker.type, "message": blocker.message, **blocker.details},
         lane=blocker.lane,
     )
-    if blocker.type is BlockerType.stale_plan and not keep_status:
+    if blocker.type == BlockerType.stale_plan and not keep_status:
         await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.stale)
     return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=blocker)
 

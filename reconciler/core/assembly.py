@@ -8,7 +8,7 @@ default risk and which targets lanes share.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +20,6 @@ from reconciler.core.plans import (
     Effect,
     Plan,
     kind_of_lane,
-    name_of_lane,
     plan_digest,
     refs_needed,
 )
@@ -29,11 +28,13 @@ from reconciler.kinds.base import LaneDiff, Observation, OpSpec, ProposedAction
 
 @dataclass(frozen=True)
 class KindFacts:
-    """What the planner needs of one kind: its operations, its guard and how much it owns."""
+    """What the planner needs of one kind: its operations, its guard, how much it owns, and
+    what it has to say about a plan's actions for its lanes (`RemarkingKind`), if anything."""
 
     ops: Mapping[str, OpSpec]
     guard: BlastRadiusGuard
     owned: int
+    remarks: Callable[[Sequence[Action]], list[str]] | None = None
 
 
 def new_plan_id() -> str:
@@ -82,7 +83,7 @@ def build_plan(
         proposed.extend((diff.lane, action) for action in diff.actions)
 
     actions = _number(_dedupe(proposed, kinds), kinds)
-    all_notes.extend(rename_notes(actions))
+    all_notes.extend(_remarks(actions, kinds))
     all_blockers.extend(_blast_radius(actions, kinds))
     pinned = {lane: generations.get(lane) for lane in sorted(d.lane for d in diffs)}
     ordered_fingerprints = dict(sorted(fingerprints.items()))
@@ -109,36 +110,14 @@ def build_plan(
     )
 
 
-def rename_notes(actions: list[Action]) -> list[str]:
-    """A plan that deletes one lane's service and creates one of the same type for another
-    lane of the same kind, sharing its product or its lane name, says it looks like a rename:
-    nothing carries over from the old service to the new one."""
-    deleted = {a.lane: a for a in actions if a.effect is Effect.delete and "/" in a.target}
-    created = [
-        a
-        for a in actions
-        if a.effect is Effect.create and a.lane not in deleted and "/" in a.target
-    ]
+def _remarks(actions: list[Action], kinds: Mapping[str, KindFacts]) -> list[str]:
+    """Each kind's notes on the actions the plan holds for its lanes, kinds by name."""
     notes: list[str] = []
-    for old, gone in sorted(deleted.items()):
-        for new in created:
-            if _looks_renamed(old, gone.target, new.lane, new.target):
-                notes.append(
-                    f"{new.lane}: looks like a rename of {old}: this plan deletes "
-                    f"{gone.target} and creates {new.target}; nothing carries over between them"
-                )
+    for name, facts in sorted(kinds.items()):
+        mine = [a for a in actions if kind_of_lane(a.lane) == name]
+        if facts.remarks is not None and mine:
+            notes.extend(facts.remarks(mine))
     return notes
-
-
-def _looks_renamed(old: str, old_target: str, new: str, new_target: str) -> bool:
-    if kind_of_lane(old) != kind_of_lane(new) or old == new:
-        return False
-    if old_target.rsplit("/", 1)[0] != new_target.rsplit("/", 1)[0]:
-        return False  # a domain, or another type of service
-    old_parts, new_parts = name_of_lane(old).split("/"), name_of_lane(new).split("/")
-    if len(old_parts) != len(new_parts) or len(old_parts) < 2:
-        return True  # a kind whose lanes have no parts: the same kind and type is enough
-    return old_parts[0] == new_parts[0] or old_parts[-1] == new_parts[-1]
 
 
 def _blast_radius(actions: list[Action], kinds: Mapping[str, KindFacts]) -> list[Blocker]:

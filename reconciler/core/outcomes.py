@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.plans import BlockerType
-
 
 @dataclass(frozen=True)
 class ObjectRef:
@@ -71,9 +69,9 @@ class Retry:
     reason: str
     facts: tuple[Facts, ...] = ()
     stalled: bool = False
-    # What the lane's Stalled condition names as its reason (a blocker type such as
-    # `deploy_failed`); None: a failing health check.
-    stalled_as: BlockerType | None = None
+    # What the lane's Stalled condition names as its reason (a reason the kind declares,
+    # such as a product's `deploy_failed`); None: a failing health check.
+    stalled_as: str | None = None
     claims: tuple[Claim, ...] = ()
     releases: tuple[ObjectRef, ...] = ()
 

@@ -15,7 +15,7 @@ from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import Blocker, Plan, kind_of_lane
 from reconciler.core.recovery import recover_interrupted, unfinished_creates, unfinished_runs
 from reconciler.fleet import DesiredFleet, load_fleet
-from reconciler.kinds.base import LaneDiff, LaneKind
+from reconciler.kinds.base import LaneDiff, LaneKind, RemarkingKind
 from reconciler.kinds.registry import KindObservation, LaneRegistry
 from reconciler.records import audit, ownership, plan_store, status
 from reconciler.records.audit_events import AuditEvent
@@ -34,7 +34,12 @@ class PassContext:
 
     def kind_facts(self) -> dict[str, KindFacts]:
         return {
-            kind.name: KindFacts(ops=kind.ops, guard=kind.guard, owned=self.owned.count(kind.name))
+            kind.name: KindFacts(
+                ops=kind.ops,
+                guard=kind.guard,
+                owned=self.owned.count(kind.name),
+                remarks=kind.plan_notes if isinstance(kind, RemarkingKind) else None,
+            )
             for kind in self.registry.kinds
         }
 
@@ -201,7 +206,7 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
             "actions": [
                 {"id": a.id, "op": a.op, "lane": a.lane, "risk": a.risk.value} for a in plan.actions
             ],
-            "blockers": [b.type.value for b in plan.blockers],
+            "blockers": [b.type for b in plan.blockers],
         },
     )
     for blocker in plan.blockers:
@@ -211,7 +216,7 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
             actor=runtime.actor,
             lane=blocker.lane,
             plan_id=plan.plan_id,
-            data={"blocker": blocker.type.value, "message": blocker.message, "kind": blocker.kind},
+            data={"blocker": blocker.type, "message": blocker.message, "kind": blocker.kind},
         )
 
 

@@ -79,10 +79,15 @@ class BlastRadiusGuard:
 
 
 class BlockerType(StrEnum):
+    """The engine's own blocker reasons; whether time mends each is `core/reasons.py`'s.
+    A kind's own reasons (a route conflict, a full runner host) are declared by the kind
+    (`LaneKind.reasons`), so `Blocker.type` is a plain string: one of these or a kind's."""
+
     observation_incomplete = "observation_incomplete"
     not_owned = "not_owned"
     blast_radius_exceeded = "blast_radius_exceeded"
     protected_lane = "protected_lane"
+    # lane policy does not let this trigger run the action unattended
     action_not_allowed = "action_not_allowed"
     stale_plan = "stale_plan"
     preflight_failed = "preflight_failed"
@@ -91,21 +96,14 @@ class BlockerType(StrEnum):
     # the provider took the credentials but refused this lane's object or call (Dokploy's
     # per-service 401, GitHub's 403 or a private repository it hides): this lane only
     access_denied = "access_denied"
-    # the lane would route a host and path another lane declares, or another service holds
-    route_conflict = "route_conflict"
     # stored desired state the current rules refuse (stored before they existed)
     invalid_desired_state = "invalid_desired_state"
-    # runner pools: a host not approved (or not declared), a host no adapter can use (or
-    # that its provider does not list), a full host, a repository the pool does not allow
-    host_not_approved = "host_not_approved"
-    host_unsupported = "host_unsupported"
-    host_full = "host_full"  # the host holds its `maxRunners` already
-    repository_not_allowed = "repository_not_allowed"
     # the lane's policy (`requireReason`) wants the apply to say why, and it did not
     reason_required = "reason_required"
-    # the lane's last deploy of this configuration failed: deployed again after its backoff
-    # (a change to the desired configuration deploys at once); time mends it
-    deploy_failed = "deploy_failed"
+    # another worker holds the lane's lease, or a shared target's (a project lanes share):
+    # given back when its apply ends, so time mends both
+    lane_busy = "lane_busy"
+    target_busy = "target_busy"
 
 
 class Frozen(BaseModel):
@@ -167,7 +165,7 @@ class Blocker(Frozen):
     """Stops an apply. Scoped to one lane, to every lane of one kind (`lane` None, `kind`
     set: that kind's provider could not be read), or to the whole plan (both None)."""
 
-    type: BlockerType
+    type: str  # a `BlockerType`, or a reason the lane's kind declares
     lane: str | None
     message: str
     details: dict[str, Any] = Field(default_factory=dict)

@@ -75,7 +75,7 @@ def _usable(plan: Plan, plan_status: PlanStatus, now: datetime) -> Blocker | Non
 
 def _unblocked(plan: Plan, allow_destroy: int) -> Blocker | None:
     for blocker in plan.blockers:
-        if blocker.type is BlockerType.blast_radius_exceeded and allow_destroy >= plan.deletions:
+        if blocker.type == BlockerType.blast_radius_exceeded and allow_destroy >= plan.deletions:
             continue
         return blocker
     return None

@@ -40,6 +40,7 @@ from reconciler.fleet import load_fleet
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
 from reconciler.kinds.preview.lanes import preview_set
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.database import make_engine, session_scope
@@ -148,10 +149,9 @@ async def run_demo(
                 runtime = Runtime(
                     engine=engine,
                     settings=settings,
-                    providers={"dokploy": client},
+                    providers={"dokploy": client, HEALTH: HealthChecks(health)},
                     kinds=all_kinds,
                     actor="demo",
-                    health_check=health,
                     environ=environ,
                     secret_store=store,
                     progress=lambda m: console.print(f"[cyan]→[/] {m}", highlight=False),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reconciler.core.inventory import OwnershipSnapshot
+    from reconciler.core.reasons import ReasonBook
     from reconciler.fleet import DesiredFleet
     from reconciler.kinds.base import LaneKind
     from reconciler.runtime import Runtime
@@ -31,6 +32,21 @@ def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -
 
 
 GITHUB = "github"
+
+
+def declared_reasons() -> ReasonBook:
+    """Every blocker reason this Setpoint can raise, whichever kinds a deployment runs: the
+    engine's and each kind's, for what is read without a pass (metrics labels, advice)."""
+    from reconciler.core.reasons import reason_book
+    from reconciler.kinds.preview.lanes import KIND as PREVIEW
+    from reconciler.kinds.product.lanes import KIND as PRODUCT
+    from reconciler.kinds.product.reasons import PRODUCT_REASONS
+    from reconciler.kinds.runner.lanes import KIND as RUNNER
+    from reconciler.kinds.runner.reasons import RUNNER_REASONS
+
+    return reason_book(
+        [(PRODUCT, PRODUCT_REASONS), (PREVIEW, PRODUCT_REASONS), (RUNNER, RUNNER_REASONS)]
+    )
 
 
 def _dokploy_kind_fields(

@@ -24,6 +24,7 @@ from reconciler.core.plans import (
     Risk,
     Trigger,
 )
+from reconciler.core.reasons import BlockerReason
 
 if TYPE_CHECKING:
     from desired_state.document import Document
@@ -184,6 +185,9 @@ class LaneKind(Protocol):
     name: str
     ops: Mapping[str, OpSpec]
     guard: BlastRadiusGuard
+    # The blocker reasons its diff raises beyond the engine's own (`plans.BlockerType`),
+    # each saying whether time mends it (the loop retries) or an operator must (it does not)
+    reasons: Mapping[str, BlockerReason]
 
     def lanes(self) -> list[str]:
         """Lane keys: desired lanes, plus lanes of this kind that still own objects but are
@@ -231,6 +235,18 @@ class AdoptingKind(Protocol):
     async def preview_adoption(
         self, lane: str, object_type: str, object_id: str
     ) -> AdoptionPreview: ...
+
+
+@runtime_checkable
+class RemarkingKind(Protocol):
+    """A kind with something to say about a plan as a whole, beyond each lane's diff (a
+    product lane deleted and another created that look like a rename)."""
+
+    name: str
+
+    def plan_notes(self, actions: Sequence[Action]) -> list[str]:
+        """Pure: notes on the plan's actions for this kind's lanes (reported, never acted on)."""
+        ...
 
 
 @dataclass

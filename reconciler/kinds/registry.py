@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.core.plans import name_of_lane
+from reconciler.core.reasons import ReasonBook, reason_book
 from reconciler.errors import UnknownLane
 from reconciler.kinds.base import (
     ActionExecutor,
@@ -54,6 +55,7 @@ class LaneRegistry:
     def __post_init__(self) -> None:
         self._kinds = {kind.name: kind for kind in self.kinds}
         self._lanes = {lane: kind for kind in self.kinds for lane in kind.lanes()}
+        self.reasons: ReasonBook = reason_book((kind.name, kind.reasons) for kind in self.kinds)
 
     def all_lanes(self) -> list[str]:
         return sorted(self._lanes)

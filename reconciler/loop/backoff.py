@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 from reconciler.core.plans import Blocker, BlockerType
+from reconciler.core.reasons import ReasonBook
 
 
 class FailureClass(StrEnum):
@@ -22,22 +23,10 @@ class FailureClass(StrEnum):
     permanent = "permanent"  # not until something changes
 
 
-# Blockers that time alone may clear: a provider that answers again, a plan that is planned
-# again, a lane another worker gives back.
-_TEMPORARY = frozenset(
-    {
-        BlockerType.observation_incomplete,
-        BlockerType.preflight_failed,
-        BlockerType.stale_plan,
-        BlockerType.deploy_failed,  # its backoff ends
-    }
-)
-
-
-def classify_blocker(blocker: Blocker) -> FailureClass:
-    # Refused credentials (`credentials_refused`) are the preflight failure that waiting
-    # does not mend (Invariant 8: a gate, not a retry storm): not in _TEMPORARY.
-    if blocker.type in _TEMPORARY:
+def classify_blocker(blocker: Blocker, reasons: ReasonBook) -> FailureClass:
+    """Whether time may clear `blocker`, as its reason's declaration says (the engine's own
+    or its kind's); a reason nobody declares waits for a change, never retried blindly."""
+    if reasons.temporary(blocker.type):
         return FailureClass.temporary
     return FailureClass.permanent
 
@@ -45,14 +34,14 @@ def classify_blocker(blocker: Blocker) -> FailureClass:
 def classify_refusal(refusal: Blocker) -> FailureClass:
     """An apply that was refused (its plan went stale, a lane or shared target was busy, its
     provider was down) is worth planning again; only refused credentials are not."""
-    if refusal.type is BlockerType.credentials_refused:
+    if refusal.type == BlockerType.credentials_refused:
         return FailureClass.permanent
     return FailureClass.temporary
 
 
-def classify_blockers(blockers: Iterable[Blocker]) -> FailureClass:
+def classify_blockers(blockers: Iterable[Blocker], reasons: ReasonBook) -> FailureClass:
     """Permanent if any blocker is: retrying cannot get past that one."""
-    classes = {classify_blocker(b) for b in blockers}
+    classes = {classify_blocker(b, reasons) for b in blockers}
     return FailureClass.permanent if FailureClass.permanent in classes else FailureClass.temporary
 
 

@@ -256,7 +256,7 @@ def _record_pass(
 def _held_result(plan: Plan) -> LaneResult:
     lane = plan.lanes[0]
     if plan.blockers:
-        detail = "; ".join(f"{b.type.value}: {b.message}" for b in plan.blockers)
+        detail = "; ".join(f"{b.type}: {b.message}" for b in plan.blockers)
         return LaneResult(lane, "blocked", plan.plan_id, detail)
     detail = (
         f"{len(plan.actions)} action(s) pending an operator: "
@@ -267,7 +267,7 @@ def _held_result(plan: Plan) -> LaneResult:
 
 def _applied(result: ApplyResult, lanes: list[str]) -> list[LaneResult]:
     if result.refusal is not None:
-        detail = f"{result.refusal.type.value}: {result.refusal.message}"
+        detail = f"{result.refusal.type}: {result.refusal.message}"
         return [LaneResult(lane, "refused", result.plan_id, detail) for lane in lanes]
     return [lane_applied(result.plan_id, lane, result.actions) for lane in lanes]
 

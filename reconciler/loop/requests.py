@@ -131,7 +131,7 @@ async def _end(
 
 
 def _blockers_text(blockers: Sequence[Blocker]) -> list[str]:
-    return [f"{b.type.value}: {b.message}" for b in blockers]
+    return [f"{b.type}: {b.message}" for b in blockers]
 
 
 def _applied_result(plan: Plan, applied: ApplyResult) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def _applied_result(plan: Plan, applied: ApplyResult) -> dict[str, Any]:
     result: dict[str, Any] = {"outcome": applied.status, "plan_id": plan.plan_id}
     result["actions"] = actions
     if applied.refusal is not None:
-        result["refusal"] = f"{applied.refusal.type.value}: {applied.refusal.message}"
+        result["refusal"] = f"{applied.refusal.type}: {applied.refusal.message}"
     return result
 
 
@@ -173,7 +173,7 @@ async def work_requested(
             error="; ".join(texts),
         )
         verdict = LaneResult(lane, "blocked", plan.plan_id, "; ".join(texts))
-        return LaneVerdict(verdict, classify_blockers(plan.blockers))
+        return LaneVerdict(verdict, classify_blockers(plan.blockers, context.registry.reasons))
     if not plan.actions:
         result = base | {"outcome": "converged"}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
@@ -201,13 +201,13 @@ async def _apply_requested(
         return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, pending))
     refusal = policy.unattended_refusal(context.registry, plan, Trigger.workflow)
     if refusal is not None:
-        text = f"{refusal.type.value}: {refusal.message}"
+        text = f"{refusal.type}: {refusal.message}"
         result = base | {"outcome": "refused", "refusal": text, "detail": pending}
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=text)
         return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, text))
     await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.applying)
     applied = await applier(on_behalf_of(runtime, found), plan.plan_id, Trigger.workflow)
-    stale = applied.refusal is not None and applied.refusal.type is BlockerType.stale_plan
+    stale = applied.refusal is not None and applied.refusal.type == BlockerType.stale_plan
     if stale and not last_try:
         return None
     return await _finish_applied(runtime, plan, lane, found, applied)

@@ -86,7 +86,7 @@ async def _take_waiting(
 
 async def _refuse_busy(runtime: Runtime, plan: Plan, busy: LaneBusy) -> ApplyResult:
     refusal = Blocker(
-        type=BlockerType.action_not_allowed,
+        type=BlockerType.target_busy,
         lane=None,
         message=(
             f"shared target {busy.lane.removeprefix(TARGET_PREFIX)} is being changed by "
@@ -99,6 +99,6 @@ async def _refuse_busy(runtime: Runtime, plan: Plan, busy: LaneBusy) -> ApplyRes
         event=AuditEvent.apply_refused,
         actor=runtime.actor,
         plan_id=plan.plan_id,
-        data={"blocker": refusal.type.value, "message": refusal.message},
+        data={"blocker": refusal.type, "message": refusal.message},
     )
     return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=refusal)

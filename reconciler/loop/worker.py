@@ -22,6 +22,7 @@ import anyio
 from reconciler.core.apply import ActionReport, ApplyResult, LaneDone
 from reconciler.core.planning import PassContext, Survey, load_context, survey
 from reconciler.core.plans import BlockerType, Trigger
+from reconciler.core.reasons import ReasonBook
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
 from reconciler.loop.contexts import SharedContext
 from reconciler.loop.passes import (
@@ -144,17 +145,17 @@ async def _work_scheduled_lanes(
     work = await _scheduled(batch, context, seen, scheduled, first)
     report.plans_stored += first.plans_stored
     refusal = work.applied.refusal if work.applied else None
-    if refusal is None or refusal.type is not BlockerType.stale_plan:
-        await batch.hand_over(_scheduled_verdicts(first, work, seen))
+    if refusal is None or refusal.type != BlockerType.stale_plan:
+        await batch.hand_over(_scheduled_verdicts(first, work, seen, context.registry.reasons))
         return
     again = [r.lane for r in first.lanes if r.outcome == "refused"]
     kept = PassReport(lanes=[r for r in first.lanes if r.outcome != "refused"])
-    await batch.hand_over(_scheduled_verdicts(kept, work, seen))
+    await batch.hand_over(_scheduled_verdicts(kept, work, seen, context.registry.reasons))
     fresh = await batch.fresh()
     second, seen_again = PassReport(), await survey(runtime, fresh, again)
     redone = await _scheduled(batch, fresh, seen_again, again, second)
     report.plans_stored += second.plans_stored
-    await batch.hand_over(_scheduled_verdicts(second, redone, seen_again))
+    await batch.hand_over(_scheduled_verdicts(second, redone, seen_again, fresh.registry.reasons))
 
 
 async def _scheduled(
@@ -164,7 +165,10 @@ async def _scheduled(
     applied lane when its own actions are done."""
 
     async def settled(results: list[LaneResult], work: ScheduledWork) -> None:
-        await batch.hand_over(_scheduled_verdicts(PassReport(lanes=results), work, seen))
+        verdicts = _scheduled_verdicts(
+            PassReport(lanes=results), work, seen, context.registry.reasons
+        )
+        await batch.hand_over(verdicts)
 
     async def lane_done(plan_id: str, lane: str, reports: list[ActionReport]) -> None:
         result = lane_applied(plan_id, lane, reports)
@@ -220,7 +224,9 @@ async def _unknown(
     return verdicts
 
 
-def _scheduled_verdicts(report: PassReport, work: ScheduledWork, seen: Survey) -> list[LaneVerdict]:
+def _scheduled_verdicts(
+    report: PassReport, work: ScheduledWork, seen: Survey, reasons: ReasonBook
+) -> list[LaneVerdict]:
     held = {plan.lanes[0]: plan for plan in work.held}
     verdicts = []
     for result in report.lanes:
@@ -229,7 +235,7 @@ def _scheduled_verdicts(report: PassReport, work: ScheduledWork, seen: Survey) -
             plan = held.get(result.lane)
             blockers = plan.blockers_for(result.lane) if plan else []
             failure = classify_blockers(
-                blockers or [b for b in seen.blockers if b.concerns(result.lane)]
+                blockers or [b for b in seen.blockers if b.concerns(result.lane)], reasons
             )
         elif result.outcome == "refused" and work.applied and work.applied.refusal:
             failure = classify_refusal(work.applied.refusal)

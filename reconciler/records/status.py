@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from reconciler.core.plans import BlockerType
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import session_scope
 
@@ -36,7 +35,7 @@ class LaneCondition:
     ready: bool
     reconciling: bool
     stalled: bool
-    reason: Reason | BlockerType
+    reason: Reason | str  # or a blocker's reason (the engine's or its kind's)
     message: str
 
 
@@ -66,7 +65,7 @@ def reconciling(message: str) -> LaneCondition:
     return LaneCondition(False, True, False, Reason.applying, message)
 
 
-def stalled(reason: Reason | BlockerType, message: str) -> LaneCondition:
+def stalled(reason: Reason | str, message: str) -> LaneCondition:
     return LaneCondition(False, False, True, reason, message)
 
 

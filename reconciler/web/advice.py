@@ -1,10 +1,15 @@
-"""What an operator can do about each blocker, as the plan page says it under the blocker."""
+"""What an operator can do about each blocker, as the plan page says it under the blocker.
+
+The engine's own reasons are advised on here; a kind's reasons carry their advice in their
+declaration (`BlockerReason.advice`, in the kind's `reasons.py`).
+"""
 
 from __future__ import annotations
 
 from reconciler.core.plans import Blocker, BlockerType
+from reconciler.kinds import declared_reasons
 
-ADVICE: dict[BlockerType, str] = {
+ADVICE: dict[str, str] = {
     BlockerType.observation_incomplete: (
         "A provider could not be read completely, so nothing is planned from a partial view. "
         "Check that it answers and its credentials work, then compute a new plan."
@@ -24,7 +29,15 @@ ADVICE: dict[BlockerType, str] = {
     ),
     BlockerType.action_not_allowed: (
         "Lane policy does not let this trigger run the action unattended: an operator applies "
-        "it by naming the plan. If another worker holds the lane, try again when it is done."
+        "it by naming the plan."
+    ),
+    BlockerType.lane_busy: (
+        "Another worker holds the lane while it applies. The next pass tries again when it "
+        "is done; an operator may apply once it is."
+    ),
+    BlockerType.target_busy: (
+        "Another worker is changing an object this plan's lanes share (a project). The next "
+        "pass plans again once it is done."
     ),
     BlockerType.stale_plan: (
         "The plan no longer says what would happen. Compute a new plan (`setpoint plan`) and "
@@ -46,16 +59,17 @@ ADVICE: dict[BlockerType, str] = {
         "Give the key's member access to it (Dokploy: the service or project, or name a "
         "server; GitHub: the token's permission or repository), then compute a new plan."
     ),
-    BlockerType.route_conflict: (
-        "Another lane, or a service Setpoint does not manage, routes the same host and path. "
-        "Change one of the domains in desired state."
-    ),
     BlockerType.invalid_desired_state: (
         "Stored desired state breaks a rule added since it was stored. Fix the YAML and run "
         "`setpoint desired apply` again."
     ),
 }
 
+_UNKNOWN = "Read the message above; then compute a new plan."
+
 
 def advice_for(blocker: Blocker) -> str:
-    return ADVICE.get(blocker.type, "Read the message above; then compute a new plan.")
+    if blocker.type in ADVICE:
+        return ADVICE[blocker.type]
+    declared = declared_reasons().get(blocker.type)
+    return declared.advice if declared is not None and declared.advice else _UNKNOWN

@@ -18,7 +18,15 @@ from sqlalchemy.engine import Engine
 
 from providers.github.config import PUBLIC_WEB_URL
 from reconciler.cli.render import lane_state, speaking_condition
-from reconciler.core.plans import Action, Blocker, Plan, Risk, kind_of_lane, name_of_lane
+from reconciler.core.plans import (
+    Action,
+    Blocker,
+    BlockerType,
+    Plan,
+    Risk,
+    kind_of_lane,
+    name_of_lane,
+)
 from reconciler.core.recovery import shown_statuses
 from reconciler.fleet import load_fleet
 from reconciler.kinds.preview.feedback import preview_url
@@ -269,7 +277,7 @@ class PlanPage:
 
     @property
     def needs_allowance(self) -> bool:
-        return any(b.type.value == "blast_radius_exceeded" for b in self.plan.blockers)
+        return any(b.type == BlockerType.blast_radius_exceeded for b in self.plan.blockers)
 
     def advice(self, blocker: Blocker) -> str:
         return advice_for(blocker)

@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 
 from reconciler.cli.render import render_plan
-from reconciler.core.plans import Blocker, BlockerType, Plan
+from reconciler.core.plans import Blocker, Plan
+from reconciler.kinds.runner.reasons import HOST_UNSUPPORTED
 from reconciler.records.columns import utcnow
 
 
@@ -26,7 +27,7 @@ def test_a_blocker_line_names_its_lane_and_keeps_brackets_in_its_message() -> No
         actions=[],
         blockers=[
             Blocker(
-                type=BlockerType.host_unsupported,
+                type=HOST_UNSUPPORTED.code,
                 lane="runner:ci/1",
                 message="host build-1 [dokploy-server] is not listed by Dokploy",
             )

@@ -21,6 +21,7 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import Emulator
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.engine import LoopEngine, WorkInterval
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
@@ -115,9 +116,8 @@ class Replica:
                     engine=engine,
                     settings=self.settings,
                     actor=f"replica-{self.name}",
-                    health_check=healthy,
                     kinds=all_kinds,
-                    providers={"dokploy": client},
+                    providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                 )
                 loop = LoopEngine(runtime, name=self.name)
                 self.work_log = loop.work_log

@@ -11,6 +11,9 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.emulator import Emulator
 from providers.dokploy.emulator.faults import ANY
 from reconciler.core.plans import Blocker, BlockerType
+from reconciler.kinds import declared_reasons
+from reconciler.kinds.product.reasons import DEPLOY_FAILED, ROUTE_CONFLICT
+from reconciler.kinds.runner.reasons import HOST_FULL
 from reconciler.loop.backoff import (
     FailureClass,
     classify_blocker,
@@ -78,6 +81,9 @@ async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_stat
         assert stalled["reason"] == "credentials_refused" and "HTTP 401" in stalled["message"]
 
 
+REASONS = declared_reasons()
+
+
 @pytest.mark.parametrize(
     ("blocker", "expected"),
     [
@@ -87,12 +93,17 @@ async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_stat
         (BlockerType.stale_plan, FailureClass.temporary),
         (BlockerType.invalid_desired_state, FailureClass.permanent),
         (BlockerType.not_owned, FailureClass.permanent),
-        (BlockerType.route_conflict, FailureClass.permanent),
+        (ROUTE_CONFLICT.code, FailureClass.permanent),
+        (DEPLOY_FAILED.code, FailureClass.temporary),  # its backoff ends
+        (HOST_FULL.code, FailureClass.permanent),
         (BlockerType.access_denied, FailureClass.permanent),
+        (BlockerType.lane_busy, FailureClass.temporary),
+        (BlockerType.target_busy, FailureClass.temporary),
+        ("a_reason_nobody_declares", FailureClass.permanent),  # an older kind's, say
     ],
 )
-def test_blockers_are_temporary_or_permanent(blocker: BlockerType, expected: FailureClass) -> None:
-    assert classify_blocker(Blocker(type=blocker, lane=None, message="x")) is expected
+def test_blockers_are_temporary_or_permanent(blocker: str, expected: FailureClass) -> None:
+    assert classify_blocker(Blocker(type=blocker, lane=None, message="x"), REASONS) is expected
 
 
 def test_refused_credentials_are_told_by_type_not_by_the_message() -> None:
@@ -100,8 +111,8 @@ def test_refused_credentials_are_told_by_type_not_by_the_message() -> None:
     message = "Dokploy preflight failed: user.get: Unauthorized (HTTP 401)"
     refused = Blocker(type=BlockerType.credentials_refused, lane=None, message=message)
     down = Blocker(type=BlockerType.preflight_failed, lane=None, message=message)
-    assert classify_blocker(refused) is FailureClass.permanent
-    assert classify_blocker(down) is FailureClass.temporary
+    assert classify_blocker(refused, REASONS) is FailureClass.permanent
+    assert classify_blocker(down, REASONS) is FailureClass.temporary
     assert classify_refusal(refused) is FailureClass.permanent
 
 

@@ -23,6 +23,7 @@ from providers.dokploy.emulator import Emulator, create_app
 from reconciler.core.inventory import Owned
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.product.observed import owned_service
 from reconciler.records.database import session_scope
 from reconciler.records.desired import apply_documents
@@ -113,10 +114,9 @@ async def runtime(
         yield Runtime(
             engine=engine,
             settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.02),
-            providers={"dokploy": client},
+            providers={"dokploy": client, HEALTH: HealthChecks(health)},
             kinds=all_kinds,
             actor="test-operator",
-            health_check=health,
             environ=dict(SECRETS),
             secret_store=store,
         )

@@ -15,6 +15,7 @@ from providers.dokploy.emulator.faults import (
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
+from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import dokploy, owned_service_of
 
@@ -37,7 +38,7 @@ async def test_a_service_refused_to_the_key_blocks_only_its_lane_access_denied(
     assert [(b.type, b.lane) for b in plan.blockers] == [(BlockerType.access_denied, DOCS)]
     assert SERVICE_ACCESS_DENIED in plan.blockers[0].message
     # The key is fine: no credentials gate, and every other lane is planned (converged).
-    assert not any(b.type is BlockerType.credentials_refused for b in plan.blockers)
+    assert not any(b.type == BlockerType.credentials_refused for b in plan.blockers)
     await dokploy(runtime).preflight()
 
 
@@ -82,5 +83,5 @@ async def test_a_domain_duplicated_by_hand_blocks_its_lane(
     # What the recording's probe did on a real server: the same host again, accepted.
     await client.domain_create("docs.testing.example.com", application_id=owned.ref.object_id)
     plan = await compute_plan(runtime, [DOCS])
-    assert [(b.type, b.lane) for b in plan.blockers] == [(BlockerType.route_conflict, DOCS)]
+    assert [(b.type, b.lane) for b in plan.blockers] == [(ROUTE_CONFLICT.code, DOCS)]
     assert "docs.testing.example.com/ by 2 domains" in plan.blockers[0].message

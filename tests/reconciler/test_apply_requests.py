@@ -84,7 +84,7 @@ async def test_creates_whose_answers_are_lost_mid_apply_make_no_duplicates(
     engine_contract: ContractRecorder,
 ) -> None:
     async with make_client(dokploy_app, engine_contract, timeout=0.2) as client:
-        impatient = dataclasses.replace(runtime, providers={"dokploy": client})
+        impatient = dataclasses.replace(runtime, providers={**runtime.providers, "dokploy": client})
         plan = await compute_plan(impatient)
         # Dokploy does the work, then the answer never arrives: the duplicate trap, once each.
         for procedure in ("project.create", "application.create", "compose.create"):
@@ -112,7 +112,7 @@ async def test_a_delete_whose_answer_is_lost_is_confirmed_and_released(
     from tests.conftest import EXAMPLES
 
     async with make_client(dokploy_app, engine_contract, timeout=0.2) as client:
-        impatient = dataclasses.replace(runtime, providers={"dokploy": client})
+        impatient = dataclasses.replace(runtime, providers={**runtime.providers, "dokploy": client})
         assert (await apply_plan(impatient, (await compute_plan(impatient)).plan_id)).ok
         for name in ("shop.yaml", "ledger.yaml"):
             (tmp_path / name).write_text((EXAMPLES / "fleet" / name).read_text())

@@ -14,8 +14,8 @@ from pathlib import Path
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import BlockerType
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import owned_service_of, store_fleet
@@ -70,7 +70,7 @@ async def test_a_failed_deploy_waits_out_its_backoff_then_deploys_again(
         again = await compute_plan(runtime, [LANE])
         assert again.actions == []
         (blocker,) = again.blockers
-        assert blocker.type is BlockerType.deploy_failed
+        assert blocker.type == DEPLOY_FAILED.code
         assert "DeployFailed" in blocker.message and "predates" not in blocker.message
         assert failed["deployment_id"] in blocker.message
     assert _deploys(emulator) == deployed

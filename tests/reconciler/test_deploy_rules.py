@@ -107,6 +107,6 @@ async def test_secret_rotated_between_plan_and_apply_makes_the_plan_stale(
     }
     before = emulator.summary()
     result = await apply_plan(runtime, plan.plan_id)
-    assert result.refusal is not None and result.refusal.type is BlockerType.stale_plan
+    assert result.refusal is not None and result.refusal.type == BlockerType.stale_plan
     assert "secret:product:ledger/testing/LEDGER_DB_PASSWORD" in result.refusal.message
     assert emulator.summary() == before

@@ -19,6 +19,7 @@ from reconciler.core.plans import BlockerType, Plan
 from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.kinds.product.rule_input import SecretFacts
 from reconciler.records import plan_store
 from reconciler.records.database import session_scope
@@ -84,7 +85,7 @@ def spec_of(text: str) -> dict[str, Any]:
     return loaded.document.spec_dict()
 
 
-def blockers(plan: Plan, lane: str) -> list[tuple[BlockerType, str]]:
+def blockers(plan: Plan, lane: str) -> list[tuple[str, str]]:
     return [(b.type, b.message) for b in plan.blockers if b.lane == lane]
 
 
@@ -133,7 +134,7 @@ async def test_an_overlap_stored_before_the_rule_blocks_its_lane_and_leaks_nothi
     store_unchecked(engine, "orca", spec)
     plan = await compute_plan(runtime)
     [(kind, message)] = blockers(plan, "product:orca/live")
-    assert kind is BlockerType.invalid_desired_state
+    assert kind == BlockerType.invalid_desired_state
     assert "DB_USER set both in env and in secrets" in message
     assert plan.lane_actions("product:orca/live") == []
     stored, _ = plan_store.load(engine, plan.plan_id)
@@ -158,7 +159,7 @@ async def test_a_lane_taking_a_host_an_unowned_service_routes_is_blocked(
     store_fleet(engine, fleet)
     plan = await compute_plan(runtime)
     [(kind, message)] = blockers(plan, "product:taker/live")
-    assert kind is BlockerType.route_conflict
+    assert kind == ROUTE_CONFLICT.code
     assert "hand.example.com/ is taken by application 'by-hand'" in message
     assert "not owned by Setpoint" in message
     assert not [a for a in plan.actions if a.op == Op.upsert_domain]
@@ -180,7 +181,7 @@ async def test_a_lane_taking_a_host_another_lane_still_routes_is_blocked(
     store_fleet(engine, fleet)
     plan = await compute_plan(runtime)
     [(kind, message)] = blockers(plan, "product:docs-next/live")
-    assert kind is BlockerType.route_conflict
+    assert kind == ROUTE_CONFLICT.code
     owner = owned_service_of(engine, "product:docs-site/prod")
     assert owner is not None
     assert f"{host}/ is taken by application 'docs-site-prod' ({owner.object_id}, " in message
@@ -197,7 +198,7 @@ async def test_two_stored_lanes_declaring_one_new_host_are_both_blocked(
     plan = await compute_plan(runtime)
     for lane, rival in (("first", "second"), ("second", "first")):
         [(kind, message)] = blockers(plan, f"product:{lane}/live")
-        assert kind is BlockerType.route_conflict
+        assert kind == ROUTE_CONFLICT.code
         assert f"x.example.com/ is taken by lane product:{rival}/live (desired state)" in message
     assert not [a for a in plan.actions if a.op == Op.upsert_domain and "x.example" in a.target]
 
@@ -251,7 +252,7 @@ async def test_a_stored_health_check_with_no_url_and_no_domain_blocks_its_lane(
     store_unchecked(engine, "quiet", spec)
     plan = await compute_plan(runtime)
     [(kind, message)] = blockers(plan, "product:quiet/live")
-    assert kind is BlockerType.invalid_desired_state
+    assert kind == BlockerType.invalid_desired_state
     assert "1 health check(s) have no `url` and the lane has no domain to check" in message
     assert plan.lane_actions("product:quiet/live") == []
 
@@ -271,7 +272,7 @@ async def test_two_stored_lanes_with_one_service_name_are_blocked(
     plan = await compute_plan(runtime)
     for lane, rival in (("orca-web/live", "orca/web-live"), ("orca/web-live", "orca-web/live")):
         [(kind, message)] = blockers(plan, f"product:{lane}")
-        assert kind is BlockerType.invalid_desired_state
+        assert kind == BlockerType.invalid_desired_state
         assert f"lane product:{rival} maps to the same Dokploy service name 'orca-web-live'" in (
             message
         )

@@ -132,7 +132,7 @@ def test_an_unowned_clash_is_never_acted_on(drawn: tuple[ProductLane, dict[str, 
     observed.service = None
     observed.clashes = ["application svc-9 (p-testing)"]
     diff = diff_product_lane(lane.lane, lane, observed, facts(secrets))
-    assert diff.actions == [] and [b.type.value for b in diff.blockers] == ["not_owned"]
+    assert diff.actions == [] and [b.type for b in diff.blockers] == ["not_owned"]
 
 
 @settings(max_examples=100, deadline=None)
@@ -144,7 +144,7 @@ def test_a_removed_lane_deletes_only_what_it_owns_and_never_a_protected_one(
     observed = observed_as_desired(lane, secrets)
     diff = diff_product_lane(lane.lane, None, observed, facts(secrets))
     if lane.protect:
-        assert diff.actions == [] and [b.type.value for b in diff.blockers] == ["protected_lane"]
+        assert diff.actions == [] and [b.type for b in diff.blockers] == ["protected_lane"]
     else:
         assert [a.op for a in diff.actions] == [Op.delete_service]
     observed.owned = None

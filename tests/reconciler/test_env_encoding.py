@@ -78,7 +78,7 @@ async def test_a_secret_dokploy_would_change_blocks_its_lanes_by_key_not_value(
     value = "postgres://shop:pw@db/shop?x=${{project.DB}}"
     runtime.environ = {**runtime.environ, "SETPOINT_SECRET_SHOP_DATABASE_URL": value}
     plan = await compute_plan(runtime, ["product:shop/testing", "product:shop/prod"])
-    refused = [b for b in plan.blockers if b.type is BlockerType.invalid_desired_state]
+    refused = [b for b in plan.blockers if b.type == BlockerType.invalid_desired_state]
     assert {b.lane for b in refused} == {"product:shop/testing", "product:shop/prod"}
     assert all("DATABASE_URL" in b.message and "${{" in b.message for b in refused)
     assert value not in plan.model_dump_json() and "pw@db" not in plan.model_dump_json()

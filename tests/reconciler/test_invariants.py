@@ -17,6 +17,7 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType, Effect, Trigger
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.records import audit, leases
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
@@ -69,7 +70,7 @@ async def test_empty_project_list_for_an_owned_fleet_blocks_and_plans_nothing(
     result = await apply_plan(runtime, plan.plan_id)
     assert result.status == "refused"
     assert result.refusal is not None
-    assert result.refusal.type is BlockerType.observation_incomplete
+    assert result.refusal.type == BlockerType.observation_incomplete
 
 
 async def test_a_failed_detail_read_blocks_only_by_failing_closed(
@@ -109,7 +110,7 @@ async def test_plan_applied_after_someone_changed_the_service_is_refused_as_stal
     before = emulator.summary()
     result = await apply_plan(runtime, plan.plan_id)
     assert result.status == "refused" and result.refusal is not None
-    assert result.refusal.type is BlockerType.stale_plan
+    assert result.refusal.type == BlockerType.stale_plan
     assert "dokploy:service/shop/testing/shop-testing" in result.refusal.message
     assert emulator.summary() == before
     assert ("apply_refused", None) in events(engine, plan.plan_id)
@@ -122,7 +123,7 @@ async def test_plan_is_stale_once_desired_state_moves(
     fleet = fleet_without(tmp_path, "docs-site.yaml")
     store_fleet(engine, fleet, prune=True)
     result = await apply_plan(runtime, plan.plan_id)
-    assert result.refusal is not None and result.refusal.type is BlockerType.stale_plan
+    assert result.refusal is not None and result.refusal.type == BlockerType.stale_plan
     assert "desired state changed" in result.refusal.message
 
 
@@ -147,7 +148,7 @@ async def test_deleting_more_than_the_guard_allows_is_blocked_until_allow_destro
         BlockerType.protected_lane,
     }
     refused = await apply_plan(runtime, plan.plan_id, allow_destroy=3)
-    assert refused.refusal is not None and refused.refusal.type is BlockerType.protected_lane
+    assert refused.refusal is not None and refused.refusal.type == BlockerType.protected_lane
 
 
 async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
@@ -165,7 +166,7 @@ async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
         assert f"{action.id} {action.op} {action.lane}" in message
     assert "at most 1" in message and "--allow-destroy 2, which allows its 2 deletion(s)" in message
     too_few = await apply_plan(runtime, plan.plan_id, allow_destroy=1)
-    assert too_few.refusal is not None and too_few.refusal.type is BlockerType.blast_radius_exceeded
+    assert too_few.refusal is not None and too_few.refusal.type == BlockerType.blast_radius_exceeded
     assert "docs-site-prod" in emulator.summary()["applications"]
     ok = await apply_plan(runtime, plan.plan_id, allow_destroy=2)
     assert ok.ok, ok
@@ -191,7 +192,7 @@ async def test_unowned_service_with_a_clashing_name_is_reported_and_left_untouch
         stranger.application_id, docker_image="nginx:1"
     )
     plan = await compute_plan(runtime)
-    blockers = [b for b in plan.blockers if b.type is BlockerType.not_owned]
+    blockers = [b for b in plan.blockers if b.type == BlockerType.not_owned]
     assert [b.lane for b in blockers] == ["product:docs-site/testing"]
     assert stranger.application_id in blockers[0].message
     assert not plan.lane_actions("product:docs-site/testing")
@@ -254,7 +255,7 @@ async def test_a_failed_deploy_is_a_lane_state_not_a_deploy_owed_every_plan(
     assert [r.op for r in result.actions if r.result == "retry"] == ["deploy"]
     again = await compute_plan(runtime, ["product:docs-site/testing"])
     assert again.actions == []
-    assert [b.type for b in again.blockers] == [BlockerType.deploy_failed]
+    assert [b.type for b in again.blockers] == [DEPLOY_FAILED.code]
 
 
 # Invariant 8 -------------------------------------------------------------------------------
@@ -291,7 +292,7 @@ async def test_a_lane_held_by_another_worker_is_not_applied(
 async def test_auto_safe_refuses_manual_lanes_and_risky_actions(runtime: Runtime) -> None:
     everything = await compute_plan(runtime)
     refused = await apply_plan(runtime, everything.plan_id, trigger=Trigger.schedule)
-    assert refused.refusal is not None and refused.refusal.type is BlockerType.action_not_allowed
+    assert refused.refusal is not None and refused.refusal.type == BlockerType.action_not_allowed
     testing = await compute_plan(runtime, ["product:shop/testing"])
     assert (await apply_plan(runtime, testing.plan_id, trigger=Trigger.schedule)).ok
 
@@ -340,7 +341,7 @@ async def test_unavailable_secret_blocks_its_lanes_without_naming_a_value(runtim
         k: v for k, v in runtime.environ.items() if k != "SETPOINT_SECRET_SHOP_DATABASE_URL"
     }
     plan = await compute_plan(runtime)
-    blocked = {b.lane for b in plan.blockers if b.type is BlockerType.preflight_failed}
+    blocked = {b.lane for b in plan.blockers if b.type == BlockerType.preflight_failed}
     assert blocked == {"product:shop/testing", "product:shop/prod"}
     assert all("SHOP_DATABASE_URL" in b.message for b in plan.blockers)
 
@@ -441,7 +442,7 @@ async def test_two_plans_racing_for_one_deploy_deploy_the_lane_once(
         [(d["deploymentId"], d["status"]) for d in emulator.state.deployments(owned.object_id)],
     )
     late = await apply_plan(runtime, second.plan_id)
-    assert late.refusal is not None and late.refusal.type is BlockerType.stale_plan
+    assert late.refusal is not None and late.refusal.type == BlockerType.stale_plan
     assert deployments() == before + 1
 
     # A change planned twice, applied at the same time by two workers.

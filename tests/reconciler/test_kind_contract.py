@@ -30,6 +30,7 @@ from reconciler.core.plans import (
     lane_key,
     name_of_lane,
 )
+from reconciler.core.reasons import BlockerReason
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds import all_kinds
 from reconciler.kinds.base import (
@@ -108,6 +109,7 @@ class BeaconKind:
     name: str = BEACON
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: BEACON_OPS)
     guard: BlastRadiusGuard = field(default_factory=lambda: BlastRadiusGuard(5, 1.0))
+    reasons: Mapping[str, BlockerReason] = field(default_factory=dict)  # raises none of its own
     may_douse: bool = False
 
     def lanes(self) -> list[str]:
@@ -219,7 +221,7 @@ async def test_policy_of_the_kind_decides_unattended_deletions(
     assert [a.op for a in plan.actions] == ["douse"]
     refused = await apply_plan(runtime, plan.plan_id, trigger=Trigger.schedule)
     assert refused.refusal is not None
-    assert refused.refusal.type is BlockerType.action_not_allowed
+    assert refused.refusal.type == BlockerType.action_not_allowed
     assert "may_douse" in refused.refusal.message
 
     world.may_douse = True
@@ -234,7 +236,7 @@ async def test_an_outage_of_one_provider_blocks_only_the_lanes_that_read_it(
     world = with_beacons(runtime)
     world.provider.down = True
     plan = await compute_plan(runtime)
-    outage = [b for b in plan.blockers if b.type is BlockerType.observation_incomplete]
+    outage = [b for b in plan.blockers if b.type == BlockerType.observation_incomplete]
     assert [(b.lane, b.kind) for b in outage] == [(None, BEACON)]
     assert plan.blockers_for("beacon:north") and not plan.blockers_for("product:shop/testing")
     assert not [a for a in plan.actions if a.lane.startswith("beacon:")]
@@ -286,5 +288,5 @@ async def test_an_edit_to_another_product_does_not_make_a_plan_stale(
     )
     store_fleet(engine, fleet)
     refused = await apply_plan(runtime, edited.plan_id)
-    assert refused.refusal is not None and refused.refusal.type is BlockerType.stale_plan
+    assert refused.refusal is not None and refused.refusal.type == BlockerType.stale_plan
     assert "product:shop/testing" in refused.refusal.message

@@ -40,6 +40,7 @@ from reconciler.core.lane_requests import request_documents
 from reconciler.errors import SetpointError
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents, store_found
@@ -282,10 +283,9 @@ async def runtime_on(
         yield Runtime(
             engine=engine,
             settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.01),
-            providers={"dokploy": dokploy, "github": github},
+            providers={"dokploy": dokploy, HEALTH: HealthChecks(healthy), "github": github},
             kinds=all_kinds,
             actor="scheduler",
-            health_check=healthy,
             clock=clock,
         )
 

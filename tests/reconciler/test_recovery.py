@@ -66,7 +66,7 @@ async def test_an_interrupted_plan_is_refused_and_stays_interrupted(
     crashed = await compute_plan(runtime, [LANE])
     _crash_mid_apply(engine, crashed.plan_id, [LANE])
     result = await apply_plan(runtime, crashed.plan_id)
-    assert result.refusal is not None and result.refusal.type is BlockerType.stale_plan
+    assert result.refusal is not None and result.refusal.type == BlockerType.stale_plan
     assert "interrupted" in result.refusal.message
     assert plan_store.load(engine, crashed.plan_id)[1] is PlanStatus.interrupted
     [row] = [r for r in all_statuses(engine) if r.lane == LANE]

@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import BlockerType
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.records import ownership
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
@@ -164,7 +164,7 @@ async def test_a_renamed_lanes_host_someone_else_routes_too_stays_a_conflict(
     store_fleet(engine, _renamed_fleet(tmp_path, ("name: docs-site", "name: handbook")), prune=True)
 
     plan = await compute_plan(runtime)
-    [conflict] = [b for b in plan.blockers if b.type == BlockerType.route_conflict]
+    [conflict] = [b for b in plan.blockers if b.type == ROUTE_CONFLICT.code]
     assert conflict.lane == "product:handbook/prod"
     assert "application 'by-hand'" in conflict.message
     assert "docs-site-prod" not in conflict.message  # the plan deletes that one
@@ -174,5 +174,5 @@ async def test_a_renamed_lanes_host_someone_else_routes_too_stays_a_conflict(
 
     alone = await compute_plan(runtime, ["product:handbook/testing"])
     assert not [a for a in alone.actions if a.op in (Op.release_domain, Op.upsert_domain)]
-    [held] = [b for b in alone.blockers if b.type == BlockerType.route_conflict]
+    [held] = [b for b in alone.blockers if b.type == ROUTE_CONFLICT.code]
     assert "docs-site-testing" in held.message

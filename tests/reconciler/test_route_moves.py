@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 
 from reconciler.core.assembly import KindFacts, build_plan
 from reconciler.core.inventory import Owned
-from reconciler.core.plans import Action, BlastRadiusGuard, BlockerType
+from reconciler.core.plans import Action, BlastRadiusGuard
 from reconciler.kinds.base import Observation
 from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
 from reconciler.kinds.product.observed import ObservedDomain, ObservedProductLane, ObservedService
 from reconciler.kinds.product.ops import PRODUCT_OPS, Op
+from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.kinds.product.route_moves import plan_routes
 from reconciler.kinds.product.rule_input import DEFAULT_ENVIRONMENT, SecretFacts
 from reconciler.records.columns import utcnow
@@ -125,7 +126,7 @@ def test_a_moved_host_is_freed_after_the_new_service_exists_and_before_it_is_cla
         [release], [claim] = releases, claims
         assert release.depends_on == [create.id] and order[create.id] < order[release.id]
         assert release.id in claim.depends_on and order[release.id] < order[claim.id]
-    conflicts = [b for b in plan.blockers if b.type == BlockerType.route_conflict]
+    conflicts = [b for b in plan.blockers if b.type == ROUTE_CONFLICT.code]
     assert bool(conflicts) == bool(hand_made & set(routes))
     for blocker in conflicts:
         assert f"old-{old_name}" not in blocker.message  # the plan deletes that one

@@ -28,6 +28,7 @@ from reconciler.core.plans import BlastRadiusGuard, Effect, Risk, Trigger
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
 from reconciler.kinds.base import LaneDiff, ProposedAction
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.loop.passes import PassReport, reconcile_pass, start_pass
 from reconciler.loop.targets import apply_guarded
@@ -88,10 +89,14 @@ async def _runtime(engine: Engine) -> AsyncIterator[Runtime]:
         yield Runtime(
             engine=engine,
             settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.001),
-            providers={"dokploy": client, "github": github, "emulator": app.state.emulator},
+            providers={
+                "dokploy": client,
+                HEALTH: HealthChecks(health),
+                "github": github,
+                "emulator": app.state.emulator,
+            },
             kinds=all_kinds,
             actor="scheduler",
-            health_check=health,
             environ={},
         )
 

@@ -13,6 +13,7 @@ from reconciler.cli.render import render_status
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
+from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.records import status
 from reconciler.records.status import LaneStatusRow
 from reconciler.runtime import Runtime
@@ -87,7 +88,7 @@ async def test_after_a_failed_apply_each_lane_shows_its_own_result(
 
     after = rows(engine)
     # A failed build is the lane's DeployFailed state (issue 22, item 5), named by its action.
-    assert reason(after[DOCS]) == BlockerType.deploy_failed.value
+    assert reason(after[DOCS]) == DEPLOY_FAILED.code
     assert "DeployFailed" in after[DOCS].conditions[0]["message"]
     # set_image succeeded before the deploy failed: this plan changed the lane.
     assert after[DOCS].last_applied_plan == plan.plan_id

@@ -54,6 +54,7 @@ from reconciler.core.plans import Plan
 from reconciler.demo.loopback import serve
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.product.ops import Op
 from reconciler.records import plan_store
 from reconciler.records.audit import AuditRecord
@@ -141,10 +142,9 @@ class _Scene:
         return Runtime(
             engine=self.engine,
             settings=settings,
-            providers={"dokploy": client},
+            providers={"dokploy": client, HEALTH: HealthChecks(_healthy)},
             kinds=all_kinds,
             actor="reliability",
-            health_check=_healthy,
         )
 
 
@@ -249,7 +249,7 @@ async def _recover(runtime: Runtime) -> _Recovery:
         plan = await compute_plan(runtime)
         recovery.reclaimed += sum(1 for a in plan.actions if a.op == Op.reclaim_service)
         if plan.blockers:
-            blockers = "; ".join(f"{b.type.value}: {b.message}" for b in plan.blockers)
+            blockers = "; ".join(f"{b.type}: {b.message}" for b in plan.blockers)
             recovery.problems.append(f"plan {applied + 1} after the kill is blocked: {blockers}")
         if not plan.actions and not plan.blockers:
             recovery.converged, recovery.rounds = True, applied

@@ -123,7 +123,7 @@ async def _recover(runtime: Runtime, killed_at: float) -> _Recovery:
     while time.monotonic() - killed_at < RECOVERY_DEADLINE:
         plan = await compute_plan(runtime)
         if plan.blockers:
-            blockers = "; ".join(f"{b.type.value}: {b.message}" for b in plan.blockers)
+            blockers = "; ".join(f"{b.type}: {b.message}" for b in plan.blockers)
             recovery.problems.append(f"plan {recovery.rounds + 1} after the kill: {blockers}")
             return recovery
         if not plan.actions:

@@ -40,6 +40,7 @@ from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
@@ -168,7 +169,7 @@ class Rig:
         if result is None:
             return "apply raised"
         if result.refusal is not None:
-            return f"{result.status}: {result.refusal.type.value}"
+            return f"{result.status}: {result.refusal.type}"
         return result.status
 
     async def settle(self, rounds: int) -> tuple[bool, int]:
@@ -187,7 +188,7 @@ def _left(plan: Plan | None) -> str:
     if plan is None:
         return "no plan"
     ops = [f"{a.id} {a.op} {a.lane}" for a in plan.actions]
-    blockers = [f"{b.type.value} ({b.lane}): {b.message}" for b in plan.blockers]
+    blockers = [f"{b.type} ({b.lane}): {b.message}" for b in plan.blockers]
     return "; ".join([*ops, *blockers])
 
 
@@ -217,10 +218,9 @@ async def rig(database_url: str, state: EmulatorState | None = None) -> AsyncIte
     runtime = Runtime(
         engine=engine,
         settings=Settings(database_url=database_url, deploy_poll_seconds=0.01),
-        providers={"dokploy": client},
+        providers={"dokploy": client, HEALTH: HealthChecks(_healthy)},
         kinds=all_kinds,
         actor="reliability",
-        health_check=_healthy,
         environ=dict(fleets.SECRET_ENV),
     )
     try:

@@ -26,6 +26,7 @@ from providers.github.emulator.state import EmuRunner
 from reconciler.demo.loopback import serve
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import LaneResult, PassReport, reconcile_pass
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
@@ -190,9 +191,12 @@ async def rig(engine: Engine, tmp_path: Path) -> AsyncIterator[Rig]:
                 engine=engine,
                 settings=settings,
                 actor="scheduler",
-                health_check=_healthy,
                 kinds=all_kinds,
-                providers={"dokploy": dokploy_client, "github": github_client},
+                providers={
+                    "dokploy": dokploy_client,
+                    HEALTH: HealthChecks(_healthy),
+                    "github": github_client,
+                },
                 clock=clock,
             )
             yield Rig(runtime, github, dokploy, clock, engine, tmp_path, dokploy_url, github_url)

@@ -56,7 +56,7 @@ async def test_a_host_listing_no_process_while_setpoint_owns_some_blocks(rig: Ri
     report = await rig.reconcile()
     assert outcomes(report) == {"runner:ci/1": "blocked"}
     plan = await compute_plan(rig.runtime)
-    assert [b.type.value for b in plan.blockers] == ["observation_incomplete"]
+    assert [b.type for b in plan.blockers] == ["observation_incomplete"]
     assert "not read as gone" in plan.blockers[0].message
     assert before.id in rig.github.runners
 

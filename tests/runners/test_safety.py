@@ -60,7 +60,7 @@ async def test_a_pool_without_opt_in_is_blocked_and_says_what_would_allow_it(
     report = await rig.reconcile()
     assert set(outcomes(report).values()) == {"blocked"}
     plan = await compute_plan(rig.runtime)
-    assert [(b.type.value, b.lane) for b in plan.blockers] == [(blocker, "runner:ci/1")]
+    assert [(b.type, b.lane) for b in plan.blockers] == [(blocker, "runner:ci/1")]
     assert says in plan.blockers[0].message
     assert rig.applications() == {} and rig.runners("acme/shop") == {}
     assert rig.runners("acme/ledger") == {}
@@ -144,7 +144,7 @@ async def test_a_full_host_takes_no_new_runner(rig: Rig) -> None:
     report = await rig.reconcile()
     assert outcomes(report) == {"runner:ci/1": "applied", "runner:ci/2": "blocked"}
     plan = await compute_plan(rig.runtime)
-    assert [(b.type.value, b.lane) for b in plan.blockers] == [("host_full", "runner:ci/2")]
+    assert [(b.type, b.lane) for b in plan.blockers] == [("host_full", "runner:ci/2")]
     assert "maxRunners" in plan.blockers[0].message
     assert set(rig.runners()) == {"setpoint-ci-1"}
 
@@ -163,7 +163,7 @@ async def test_a_github_outage_or_an_empty_listing_removes_nothing(rig: Rig, out
     report = await rig.reconcile()
     assert outcomes(report)["runner:ci/1"] == "blocked"  # ...but it cannot see: it waits
     plan = await compute_plan(rig.runtime)
-    assert {b.type.value for b in plan.blockers} == {"observation_incomplete"}
+    assert {b.type for b in plan.blockers} == {"observation_incomplete"}
     assert rig.github.runners[before.id].status == "online"
     assert rig.applications() == {"setpoint-ci-1": "done"}
 
@@ -184,7 +184,7 @@ async def test_a_token_refused_the_runners_blocks_the_pool_access_denied_and_rem
     report = await rig.reconcile()
     assert outcomes(report)["runner:ci/1"] == "blocked"
     plan = await compute_plan(rig.runtime)
-    assert {b.type.value for b in plan.blockers} == {"access_denied"}
+    assert {b.type for b in plan.blockers} == {"access_denied"}
     said = plan.blockers[0].message
     assert ("administration=read" if visible else "404 Not Found") in said
     assert rig.github.runners[before.id].status == "online"
@@ -199,7 +199,7 @@ async def test_a_plan_made_before_its_host_lost_approval_is_refused(rig: Rig) ->
     rig.declare(count=(1, 1), approved=False)
     result = await apply_plan(rig.runtime, plan.plan_id)
     assert result.status == "refused" and result.refusal is not None
-    assert result.refusal.type.value == "stale_plan"
+    assert result.refusal.type == "stale_plan"
     assert rig.runners() == {} and rig.applications() == {}
 
 
@@ -210,7 +210,7 @@ async def test_a_refused_github_token_is_a_gate_not_a_retry(rig: Rig) -> None:
     rig.declare(count=(1, 2))
     refused = rig.github.faults.add("unauthorized")
     plan = await compute_plan(rig.runtime)
-    assert {b.type.value for b in plan.blockers} == {"credentials_refused"}
+    assert {b.type for b in plan.blockers} == {"credentials_refused"}
     assert all("GitHub refused the token" in b.message for b in plan.blockers)
     assert GITHUB_TOKEN not in str(plan.model_dump())
     report = await fast_engine(rig.runtime).run_once()

@@ -25,7 +25,6 @@ from reconciler.cli import wiring
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
-from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.loop.passes import PassReport
 from reconciler.runtime import Runtime, ShiftedClock
@@ -71,10 +70,6 @@ spec:
   ssh: {{address: 127.0.0.1, user: setpoint, port: {port}}}
   approved: true
 """
-
-
-async def _no_health_checks(url: str, expect_status: int, timeout: float) -> HealthResult:
-    raise AssertionError("runner lanes make no health checks")
 
 
 @dataclass
@@ -138,7 +133,6 @@ async def ssh_rig(engine: Engine, tmp_path: Path) -> AsyncIterator[SshRig]:
                     engine=engine,
                     settings=settings,
                     actor="scheduler",
-                    health_check=_no_health_checks,
                     kinds=all_kinds,
                     providers={"github": github_client, "ssh": ssh},
                     clock=ShiftedClock(),

@@ -24,6 +24,7 @@ from reconciler.demo.loopback import serve
 from reconciler.demo.run import DEMO_SECRET_VARIABLES, DEMO_STORED_SECRETS, demo_secrets
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records import operator_tokens, ownership, status
 from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
@@ -62,9 +63,8 @@ class ReviewFleet:
                 engine=self.engine,
                 settings=Settings(database_url=str(self.engine.url), deploy_poll_seconds=0.05),
                 actor=actor,
-                health_check=healthy,
                 kinds=all_kinds,
-                providers={"dokploy": client},
+                providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                 environ={k: v for k, v in self.secrets.items() if k in DEMO_SECRET_VARIABLES},
                 secret_store=self.store,
             )

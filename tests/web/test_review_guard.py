@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from reconciler.core.plans import Action, Effect, Plan, Risk
 from reconciler.demo.loopback import serve
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records import audit, operator_tokens, plan_store
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
@@ -204,7 +205,13 @@ def test_the_pages_mount_beside_an_api_on_the_services_runtime(engine: Engine) -
         return {"pong": "yes"}
 
     settings = Settings(review_pages="open")
-    runtime = Runtime(engine, settings, "api:test", health_check=healthy, kinds=all_kinds)
+    runtime = Runtime(
+        engine,
+        settings,
+        "api:test",
+        kinds=all_kinds,
+        providers={HEALTH: HealthChecks(healthy)},
+    )
     assert mount_review_pages(app, review_site(engine, shared_runtime(runtime), settings))
     with serve(app) as base:
         assert httpx.get(base + "/v1/ping").json() == {"pong": "yes"}

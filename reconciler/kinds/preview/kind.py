@@ -1,9 +1,19 @@
-"""The preview kind: product lanes derived from anchors, on the product kind's machinery.
+"""The preview kind: product lanes derived from anchors, on the product kind's parts.
 
-Everything that touches Dokploy (observe, diff, execute, adopt) is the product kind's; this
-kind only says which lanes are desired (`lanes.preview_set`), what a scheduled pass may do
-to them (`PreviewLanePolicy`), and how anchors are found (`discovery.AnchorDiscovery`).
-Its objects are owned under its own name, and counted against its own blast-radius guard.
+Everything that touches Dokploy (observe, diff, execute, forget) is the product kind's
+parts (`product/parts.py`), which this kind is built on, not inherited from: it says which
+lanes are desired (`lanes.preview_set`), what a scheduled pass may do to them
+(`PreviewLanePolicy`), and how anchors are found (`discovery.AnchorDiscovery`). Its objects
+are owned under its own name, and counted against its own blast-radius guard.
+
+Hooks it offers beyond the required contract, each declared below: discovery
+(`DiscoveringKind`), feedback (`AnnouncingKind`), requests (`RequestableKind`), events
+(`EventKind`) and forgetting (`ForgettingKind`). Not adoption: a preview's service is made
+by Setpoint for one pull request and torn down when it closes, so taking an existing
+service into it would hand that service's life to a pull request nobody asked about; an
+operator who wants to keep such a service adopts it into a product lane. Not the product's
+plan notes either: previews come and go with pull requests, so one closing while another
+opens is no rename.
 """
 
 from __future__ import annotations
@@ -14,14 +24,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from desired_state.document import Document
+from desired_state.secret_sources import SecretSources
+from providers.dokploy.client import DokployClient
 from providers.github.client import GitHubClient
+from reconciler.core.inventory import Owned, OwnershipSnapshot
+from reconciler.core.plans import BlastRadiusGuard
+from reconciler.core.reasons import BlockerReason
 from reconciler.errors import FeedbackNotDelivered, RequestRefused, UnknownLane
+from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import (
     Discovery,
     Feedback,
+    GoneCheck,
+    LaneDiff,
     LaneNews,
     LaneRequest,
     Observation,
+    OpSpec,
     PreflightFailure,
 )
 from reconciler.kinds.github_access import github_preflight
@@ -36,8 +55,14 @@ from reconciler.kinds.preview.lanes import (
     running_shas,
 )
 from reconciler.kinds.preview.policy import PreviewLanePolicy
-from reconciler.kinds.product.kind import ProductKind
+from reconciler.kinds.product.execute import ProductExecutor
 from reconciler.kinds.product.lanes import ProductLane
+from reconciler.kinds.product.ops import PRODUCT_OPS
+from reconciler.kinds.product.parts import ProductParts
+from reconciler.kinds.product.reasons import PRODUCT_REASONS
+from reconciler.runtime import Runtime
+from reconciler.secret_sources import default_sources
+from reconciler.secret_values import StoreReader
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,15 +71,40 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class PreviewKind(ProductKind):
+class PreviewKind:
+    fleet: DesiredFleet
+    owned: OwnershipSnapshot
+    client: DokployClient
+    salt: str
+    guard: BlastRadiusGuard = field(default_factory=BlastRadiusGuard)
+    environ: Mapping[str, str] | None = None
+    store: StoreReader | None = None
+    sources: SecretSources = field(default_factory=default_sources)
     github: PullsApi | None = None
     now: float = field(default_factory=time.time)
     public_url: str | None = None  # PR comments link to the plan's review page under it
     name: str = KIND
+    # The product's operations and reasons: a preview's lanes are planned by its parts.
+    ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
+    reasons: Mapping[str, BlockerReason] = field(default_factory=lambda: PRODUCT_REASONS)
 
-    def desired_lanes(self) -> list[ProductLane]:
+    def __post_init__(self) -> None:
         self.previews: PreviewSet = preview_set(self.fleet, self.now, running_shas(self.owned))
-        return list(self.previews.lanes.values())
+        self.parts = ProductParts(
+            kind=self.name,
+            wanted=list(self.previews.lanes.values()),
+            owned=self.owned,
+            client=self.client,
+            salt=self.salt,
+            environ=self.environ,
+            store=self.store,
+            sources=self.sources,
+            now=self.now,
+        )
+        self.desired: dict[str, ProductLane] = self.parts.desired
+
+    def lanes(self) -> list[str]:
+        return self.parts.lanes()
 
     def policy(self, lane: str) -> PreviewLanePolicy:
         desired = self.desired.get(lane)
@@ -65,12 +115,21 @@ class PreviewKind(ProductKind):
 
     async def preflight(self) -> PreflightFailure | None:
         """Dokploy's key, then GitHub's token: a preview needs both."""
-        return await super().preflight() or await github_preflight(self.github)
+        return await self.parts.preflight() or await github_preflight(self.github)
 
     async def observe(self, lanes: Sequence[str]) -> Observation:
-        observation = await super().observe(lanes)
+        observation = await self.parts.observe(lanes)
         observation.notes.extend(self.previews.notes())
         return observation
+
+    def diff(self, lane: str, observation: Observation) -> LaneDiff:
+        return self.parts.diff(lane, observation)
+
+    def executor(self, runtime: Runtime) -> ProductExecutor:
+        return self.parts.executor(runtime)
+
+    async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
+        return await self.parts.confirm_gone(owned)
 
     def feedback(self, news: Sequence[LaneNews]) -> list[Feedback]:
         if not isinstance(self.github, GitHubClient):

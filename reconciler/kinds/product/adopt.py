@@ -25,28 +25,28 @@ from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.rule_input import desired_config_hash
 
 if TYPE_CHECKING:
-    from reconciler.kinds.product.kind import ProductKind
+    from reconciler.kinds.product.parts import ProductParts
 
 CONFIG_OPS = frozenset({Op.set_image, Op.set_env, Op.set_compose_file})
 
 
 async def preview_adoption(
-    kind: ProductKind, lane: str, service_type: str, service_id: str
+    parts: ProductParts, lane: str, service_type: str, service_id: str
 ) -> AdoptionPreview:
-    desired = kind.desired.get(lane)
+    desired = parts.desired.get(lane)
     if desired is None:
-        known = ", ".join(sorted(kind.desired))
+        known = ", ".join(sorted(parts.desired))
         raise AdoptionRefused(f"{lane} is not a desired product lane; known: {known}")
     if desired.target != service_type:
         raise AdoptionRefused(f"lane {lane} is a {desired.target} lane, not {service_type}")
-    if owned_service(kind.owned.for_lane(lane)) is not None:
+    if owned_service(parts.owned.for_lane(lane)) is not None:
         raise AdoptionRefused(f"lane {lane} already owns a service")
     ref = ObjectRef(DOKPLOY, service_type, service_id)
-    other = kind.owned.owner_of(ref)
+    other = parts.owned.owner_of(ref)
     if other is not None:
         raise AdoptionRefused(f"{service_type} {service_id} is already owned by lane {other.lane}")
-    service = service_from(await _read(kind.client, service_type, service_id))
-    facts, problems = kind.secret_facts(desired)
+    service = service_from(await _read(parts.client, service_type, service_id))
+    facts, problems = parts.secret_facts(desired)
     if problems:
         raise AdoptionRefused("; ".join(problem.message for problem in problems))
     present = set(parse_env(service.env_text))

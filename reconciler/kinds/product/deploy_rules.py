@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.core.plans import Blocker, BlockerType, Change, Risk
+from reconciler.core.plans import Blocker, Change, Risk
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.product.rule_input import SeenLane, deploy_title, desired_config_hash
 
 # A deploy asked for that has not started building is awaited this many of the lane's deploy
@@ -46,7 +47,7 @@ def deploy_rule(seen: SeenLane, reasons: list[str], result: LaneDiff) -> None:
     found = None if saves or service is None else _in_flight(seen, config_hash)
     if found is not None and found.wait:
         result.blockers.append(
-            Blocker(type=BlockerType.deploy_failed, lane=lane.lane, message=found.reason)
+            Blocker(type=DEPLOY_FAILED.code, lane=lane.lane, message=found.reason)
         )
         return
     if found is not None:

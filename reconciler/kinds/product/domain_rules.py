@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.core.plans import Blocker, BlockerType, Change
+from reconciler.core.plans import Blocker, Change
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
 from reconciler.kinds.product.observed import (
@@ -12,6 +12,7 @@ from reconciler.kinds.product.observed import (
     ObservedService,
 )
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.kinds.product.rule_input import SeenLane
 from reconciler.kinds.product.services import strategy_for
 
@@ -40,7 +41,7 @@ def _route_blocker(seen: SeenLane, conflicts: dict[str, list[str]]) -> Blocker:
     lane = seen.desired
     taken = "; ".join(f"{route} is taken by {', '.join(who)}" for route, who in conflicts.items())
     return Blocker(
-        type=BlockerType.route_conflict,
+        type=ROUTE_CONFLICT.code,
         lane=lane.lane,
         message=(
             f"{taken}: Setpoint will not route it to {lane.service_name!r} as well. Remove the "
@@ -61,7 +62,7 @@ def _duplicated_routes(service: ObservedService | None) -> dict[str, list[str]]:
 def _duplicate_blocker(seen: SeenLane, duplicated: dict[str, list[str]]) -> Blocker:
     said = "; ".join(f"{route} by {len(ids)} domains" for route, ids in duplicated.items())
     return Blocker(
-        type=BlockerType.route_conflict,
+        type=ROUTE_CONFLICT.code,
         lane=seen.desired.lane,
         message=(
             f"{seen.desired.service_name!r} is routed {said} in Dokploy (made by hand: Dokploy "

@@ -26,9 +26,11 @@ from providers.dokploy.errors import (
     DokployTimeout,
 )
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
-from reconciler.core.plans import Action, BlockerType
+from reconciler.core.plans import Action
 from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailable
+from reconciler.kinds.product.health import HealthProbe
 from reconciler.kinds.product.ops import DOKPLOY, Op
+from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.product.rule_input import (
     deploy_title,
     environment_key,
@@ -36,7 +38,6 @@ from reconciler.kinds.product.rule_input import (
     uncarried_secret,
 )
 from reconciler.kinds.product.services import BY_CREATE_OP, strategy_for
-from reconciler.runtime import HealthProbe
 from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
@@ -335,7 +336,7 @@ class ProductExecutor:
             ),
             facts=(Facts(ref, {"deploy_failed": failed, "deploy_asked": None}),),
             stalled=True,
-            stalled_as=BlockerType.deploy_failed,
+            stalled_as=DEPLOY_FAILED.code,
         )
 
     async def _check_health(self, action: Action) -> Done | Retry:

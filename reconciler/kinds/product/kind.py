@@ -1,4 +1,9 @@
-"""The product lane kind: wires desired lanes, policy, observer, differ and executor together."""
+"""The product lane kind: declared product lanes on the product kind's parts (`parts.py`).
+
+Hooks it offers beyond the required contract: adoption (`AdoptingKind`: take an existing
+Dokploy service into a lane), forgetting (`ForgettingKind`), and plan notes
+(`RemarkingKind`: a deleted lane and a created one that look like a rename).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from desired_state.dotenv import carry_problem
 from desired_state.secret_sources import SecretSources
 from providers.dokploy.client import DokployClient
-from providers.dokploy.errors import DokployError, DokployForbidden, DokployUnauthorized
 from reconciler.core.inventory import Owned, OwnershipSnapshot
-from reconciler.core.plans import BlastRadiusGuard, Blocker, BlockerType
-from reconciler.errors import SecretUnavailable
+from reconciler.core.plans import Action, BlastRadiusGuard
+from reconciler.core.reasons import BlockerReason
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import (
     AdoptionPreview,
@@ -24,25 +27,16 @@ from reconciler.kinds.base import (
     PreflightFailure,
 )
 from reconciler.kinds.product.adopt import preview_adoption
-from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
-from reconciler.kinds.product.forget import confirm_gone
-from reconciler.kinds.product.lanes import (
-    KIND,
-    ProductLane,
-    lanes_of_product,
-    with_name_rivals,
-    with_route_rivals,
-)
-from reconciler.kinds.product.observe import ProductObserver
-from reconciler.kinds.product.observed import ObservedProductLane, owned_service
+from reconciler.kinds.product.lanes import KIND, ProductLane, lanes_of_product
 from reconciler.kinds.product.ops import PRODUCT_OPS
+from reconciler.kinds.product.parts import ProductParts
 from reconciler.kinds.product.policy import ProductLanePolicy
-from reconciler.kinds.product.route_moves import RoutePlan, plan_routes
-from reconciler.kinds.product.rule_input import SecretFacts, SecretProblem, uncarried_secret
+from reconciler.kinds.product.reasons import PRODUCT_REASONS
+from reconciler.kinds.product.renames import rename_notes
 from reconciler.runtime import Runtime
 from reconciler.secret_sources import default_sources
-from reconciler.secret_values import StoreReader, fingerprint, resolve
+from reconciler.secret_values import StoreReader
 
 
 @dataclass
@@ -57,32 +51,26 @@ class ProductKind:
     sources: SecretSources = field(default_factory=default_sources)
     name: str = KIND
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
+    reasons: Mapping[str, BlockerReason] = field(default_factory=lambda: PRODUCT_REASONS)
     # The runtime's clock at the pass: a failed deploy's backoff is over, or not yet.
     now: float = field(default_factory=time.time)
-    _route_plan: tuple[Observation, RoutePlan] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        desired = {lane.lane: lane for lane in self.desired_lanes()}
-        # Lanes that would share a route or a Dokploy service name learn of each other.
-        self.desired: dict[str, ProductLane] = with_name_rivals(with_route_rivals(desired))
-        # Only this kind's objects: a service another kind owns is never "a removed lane".
-        self.removed = sorted(
-            self.owned.lanes_of_kind(self.name) - set(self.desired) - self._taken_over()
+        self.parts = ProductParts(
+            kind=self.name,
+            wanted=self.declared_lanes(),
+            owned=self.owned,
+            client=self.client,
+            salt=self.salt,
+            environ=self.environ,
+            store=self.store,
+            sources=self.sources,
+            now=self.now,
         )
+        self.desired: dict[str, ProductLane] = self.parts.desired
 
-    def _taken_over(self) -> set[str]:
-        """Lanes a renamed lane takes over: their service moves, it is never deleted. Only
-        while the renamed lane owns no service of its own (else the old one is just old)."""
-        return {
-            lane.previous_lane
-            for lane in self.desired.values()
-            if lane.previous_lane is not None
-            and owned_service(self.owned.for_lane(lane.lane)) is None
-        }
-
-    def desired_lanes(self) -> list[ProductLane]:
-        """The lanes desired state asks for. A kind that derives Dokploy services some other
-        way (previews) overrides this and `policy`, and reuses everything else."""
+    def declared_lanes(self) -> list[ProductLane]:
+        """The lanes desired state declares, in every Product document."""
         return [
             lane
             for document in self.fleet.of_kind("Product")
@@ -90,7 +78,7 @@ class ProductKind:
         ]
 
     def lanes(self) -> list[str]:
-        return sorted({*self.desired, *self.removed})
+        return self.parts.lanes()
 
     def policy(self, lane: str) -> LanePolicy:
         desired = self.desired.get(lane)
@@ -104,86 +92,25 @@ class ProductKind:
             requires_reason=desired.require_reason,
         )
 
+    async def preflight(self) -> PreflightFailure | None:
+        return await self.parts.preflight()
+
+    async def observe(self, lanes: Sequence[str]) -> Observation:
+        return await self.parts.observe(lanes)
+
+    def diff(self, lane: str, observation: Observation) -> LaneDiff:
+        return self.parts.diff(lane, observation)
+
+    def executor(self, runtime: Runtime) -> ProductExecutor:
+        return self.parts.executor(runtime)
+
     async def preview_adoption(
         self, lane: str, object_type: str, object_id: str
     ) -> AdoptionPreview:
-        return await preview_adoption(self, lane, object_type, object_id)
+        return await preview_adoption(self.parts, lane, object_type, object_id)
 
     async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
-        return await confirm_gone(self.client, owned)
+        return await self.parts.confirm_gone(owned)
 
-    async def preflight(self) -> PreflightFailure | None:
-        try:
-            await self.client.preflight()
-        except (DokployUnauthorized, DokployForbidden) as exc:
-            return PreflightFailure(f"Dokploy preflight failed: {exc}", credentials_refused=True)
-        except DokployError as exc:
-            return PreflightFailure(f"Dokploy preflight failed: {exc}")
-        return None
-
-    def executor(self, runtime: Runtime) -> ProductExecutor:
-        return ProductExecutor(
-            client=self.client,
-            salt=self.salt,
-            health_check=runtime.health_check,
-            environ=self.environ,
-            store=self.store,
-            sources=self.sources,
-            poll_interval=runtime.settings.deploy_poll_seconds,
-            health_backoff=runtime.settings.health_backoff_seconds,
-            deploy_backoff=runtime.settings.deploy_failed_backoff_seconds,
-            clock=runtime.clock,
-        )
-
-    async def observe(self, lanes: Sequence[str]) -> Observation:
-        wanted = [self.desired[name] for name in lanes if name in self.desired]
-        removed = [name for name in lanes if name not in self.desired]
-        observer = ProductObserver(self.client, self.owned, self.salt, kind=self.name)
-        observation = await observer.observe(wanted, removed)
-        # Secret sources are read too: a rotation between plan and apply makes the plan stale
-        # before any side effect, as a change in Dokploy would.
-        for lane in wanted:
-            facts, _ = self.secret_facts(lane)
-            for key, value_fingerprint in facts.desired.items():
-                observation.fingerprint(lane.lane, f"secret:{lane.lane}/{key}", value_fingerprint)
-        return observation
-
-    def diff(self, lane: str, observation: Observation) -> LaneDiff:
-        desired = self.desired.get(lane)
-        observed = observation.lanes.get(lane, ObservedProductLane())
-        facts, problems = self.secret_facts(desired)
-        if problems:
-            return LaneDiff(
-                lane=lane,
-                blockers=[
-                    Blocker(type=problem.type, lane=lane, message=problem.message)
-                    for problem in problems
-                ],
-            )
-        routes = self._routes(observation)
-        return diff_product_lane(lane, desired, observed, facts, now=self.now, routes=routes)
-
-    def _routes(self, observation: Observation) -> RoutePlan:
-        """Found once per observation, not once per lane diffed (a fleet may be large)."""
-        if self._route_plan is None or self._route_plan[0] is not observation:
-            self._route_plan = (observation, plan_routes(self.desired, observation))
-        return self._route_plan[1]
-
-    def secret_facts(self, desired: ProductLane | None) -> tuple[SecretFacts, list[SecretProblem]]:
-        fingerprints: dict[str, str] = {}
-        problems: list[SecretProblem] = []
-        for key, ref in sorted((desired.secrets if desired else {}).items()):
-            try:
-                value = resolve(ref, sources=self.sources, environ=self.environ, store=self.store)
-            except SecretUnavailable as exc:
-                problems.append(SecretProblem(BlockerType.preflight_failed, f"{key}: {exc}"))
-                continue
-            fingerprints[key] = fingerprint(self.salt, value)
-            uncarried = carry_problem(value.reveal())
-            if uncarried is not None:
-                problems.append(
-                    SecretProblem(
-                        BlockerType.invalid_desired_state, uncarried_secret(key, uncarried)
-                    )
-                )
-        return SecretFacts(salt=self.salt, desired=fingerprints), problems
+    def plan_notes(self, actions: Sequence[Action]) -> list[str]:
+        return rename_notes(actions)

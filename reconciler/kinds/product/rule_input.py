@@ -35,7 +35,7 @@ class SecretProblem:
     """Why a lane's secret cannot be used: its source cannot be read (time may mend it), or
     its value cannot be written to Dokploy unchanged (the operator must change it)."""
 
-    type: BlockerType
+    type: BlockerType  # the engine's preflight_failed or invalid_desired_state
     message: str  # names the key and the source, never the value
 
 

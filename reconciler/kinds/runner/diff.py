@@ -20,6 +20,12 @@ from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.runner.lanes import PoolView, RunnerLane
 from reconciler.kinds.runner.observed import ObservedRunnerLane, runner_ref
 from reconciler.kinds.runner.ops import ALLOW_FLAG, RunnerOp
+from reconciler.kinds.runner.reasons import (
+    HOST_FULL,
+    HOST_NOT_APPROVED,
+    HOST_UNSUPPORTED,
+    REPOSITORY_NOT_ALLOWED,
+)
 from reconciler.kinds.runner.register import Starting
 
 
@@ -294,7 +300,7 @@ def _pool_gate(lane: str, pool: PoolView, seen: ObservedRunnerLane) -> list[Bloc
     if pool.host is None:
         return [
             _blocker(
-                BlockerType.host_not_approved,
+                HOST_NOT_APPROVED.code,
                 lane,
                 f"RunnerPool {pool.name} names Host {pool.spec.host}, which desired state "
                 "does not declare: add a Host with that name and `spec.approved: true`",
@@ -304,7 +310,7 @@ def _pool_gate(lane: str, pool: PoolView, seen: ObservedRunnerLane) -> list[Bloc
     if not pool.host.approved:
         return [
             _blocker(
-                BlockerType.host_not_approved,
+                HOST_NOT_APPROVED.code,
                 lane,
                 f"Host {pool.spec.host} is not approved: set `spec.approved: true` on Host "
                 f"{pool.spec.host} to let RunnerPool {pool.name} place runners there",
@@ -312,7 +318,7 @@ def _pool_gate(lane: str, pool: PoolView, seen: ObservedRunnerLane) -> list[Bloc
             )
         ]
     if seen.host_problem is not None:
-        return [_blocker(BlockerType.host_unsupported, lane, seen.host_problem)]
+        return [_blocker(HOST_UNSUPPORTED.code, lane, seen.host_problem)]
     return _repository_gate(lane, pool)
 
 
@@ -326,7 +332,7 @@ def _capacity_gate(lane: str, pool: PoolView, seen: ObservedRunnerLane) -> list[
         f"Host {pool.spec.host} holds {others} runner(s), its spec.maxRunners: raise "
         f"maxRunners, or lower another pool's count, to place {lane}"
     )
-    return [_blocker(BlockerType.host_full, lane, message, flag="Host.spec.maxRunners")]
+    return [_blocker(HOST_FULL.code, lane, message, flag="Host.spec.maxRunners")]
 
 
 def _repository_gate(lane: str, pool: PoolView) -> list[Blocker]:
@@ -336,16 +342,16 @@ def _repository_gate(lane: str, pool: PoolView) -> list[Blocker]:
             f"RunnerPool {pool.name} is organization-wide but allows no repository: list the "
             "repositories its runners may serve in spec.allowedRepositories"
         )
-        return [_blocker(BlockerType.repository_not_allowed, lane, message)]
+        return [_blocker(REPOSITORY_NOT_ALLOWED.code, lane, message)]
     listed = any(same_repository(str(pool.spec.repository), r) for r in allowed)
     if pool.spec.scope == "repository" and allowed and not listed:
         message = (
             f"RunnerPool {pool.name} is for {pool.spec.repository}, which its "
             f"spec.allowedRepositories ({', '.join(allowed)}) does not list: add it there"
         )
-        return [_blocker(BlockerType.repository_not_allowed, lane, message)]
+        return [_blocker(REPOSITORY_NOT_ALLOWED.code, lane, message)]
     return []
 
 
-def _blocker(kind: BlockerType, lane: str, message: str, **details: Any) -> Blocker:
+def _blocker(kind: str, lane: str, message: str, **details: Any) -> Blocker:
     return Blocker(type=kind, lane=lane, message=message, details=details)
