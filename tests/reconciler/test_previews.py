@@ -19,11 +19,13 @@ from providers.dokploy.emulator import Emulator
 from providers.github.client import GitHubClient
 from providers.github.emulator import EmulatorState
 from providers.github.emulator import create_app as create_github
+from reconciler.core.adoption import adopt
 from reconciler.core.lane_requests import request_documents
-from reconciler.errors import RequestRefused, UnknownLane
+from reconciler.errors import AdoptionRefused, RequestRefused, UnknownLane
 from reconciler.fleet import load_fleet
 from reconciler.kinds.preview.lanes import AnchorState, preview_set
 from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.records import audit
 from reconciler.records.database import session_scope
 from reconciler.records.desired import store_found
 from reconciler.runtime import Runtime, ShiftedClock
@@ -409,3 +411,18 @@ async def test_on_push_a_request_only_reconciles_and_other_kinds_take_no_paramet
         _request(previews, "product:notes/testing", sha=pr.head_sha)
     with pytest.raises(UnknownLane):
         _request(previews, "preview:notes/pr-9")
+
+
+async def test_a_preview_lane_adopts_nothing(
+    previews: Runtime, github: EmulatorState, engine: Engine, tmp_path: Path
+) -> None:
+    """A preview's service lives and dies with its pull request: taking an existing service
+    into one would hand that service's life to the PR, so the preview kind offers no
+    adoption (a service worth keeping is adopted into a product lane)."""
+    store_notes(engine, tmp_path)
+    github.open_pull("acme", "notes", labels=["preview"])
+    await reconcile_pass(previews)  # discovery: the preview lane is desired
+    with pytest.raises(AdoptionRefused, match="preview lanes adopt nothing"):
+        await adopt(previews, "preview:notes/pr-1", "application", "app-made-by-hand", record=True)
+    with session_scope(engine) as session:
+        assert audit.list_records(session, event="adopted") == []
