@@ -3,7 +3,7 @@
 An executor reports outcomes and writes no records. A `Done` carries the ownership changes
 the action made (objects claimed, facts learned, objects released); the apply engine records
 them in the ownership registry beside the action's audit record, so every kind's objects
-are recorded the same way. Exceptions never leave `apply.py`: `run_executor` is the one
+are recorded the same way. Exceptions never leave `apply_run.py`: `run_executor` is the one
 place that turns them into outcomes (kopf's `execute_handler_once`).
 """
 
