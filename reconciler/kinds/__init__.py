@@ -1,7 +1,8 @@
 """Lane kinds: open this folder to see how a kind plugs in (`base.py` is the whole contract).
 
-`all_kinds` is the one place that names the kinds; the engine receives it through
-`Runtime.kinds` and never imports a kind itself.
+`all_kinds` is the one place that builds the kinds, and `declared_reasons` the one that
+lists their blocker reasons for what is read without a pass; the engine receives the kinds
+through `Runtime.kinds` and never imports a kind itself.
 """
 
 from __future__ import annotations
