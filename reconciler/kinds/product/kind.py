@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from desired_state.document import Document
 from desired_state.dotenv import carry_problem
 from desired_state.secret_sources import SecretSources
 from providers.dokploy.client import DokployClient
@@ -17,12 +19,15 @@ from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import (
     AdoptionPreview,
     GoneCheck,
+    GoodState,
     LaneDiff,
     LanePolicy,
     Observation,
     OpSpec,
     PreflightFailure,
+    Promotion,
 )
+from reconciler.kinds.product import restore
 from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
@@ -111,6 +116,18 @@ class ProductKind:
 
     async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
         return await confirm_gone(self.client, owned)
+
+    def good_state(self, lane: str, observation: Observation) -> GoodState | None:
+        return restore.good_state(self, lane, observation)
+
+    def rollback_due(self, lane: str, observation: Observation) -> Mapping[str, Any] | None:
+        return restore.rollback_due(self, lane, observation)
+
+    def restore(self, lane: str, state: Mapping[str, Any]) -> Document:
+        return restore.restore(self, lane, state)
+
+    def promotion(self, lane: str, image: str) -> Promotion:
+        return restore.promotion(self, lane, image)
 
     async def preflight(self) -> PreflightFailure | None:
         try:
