@@ -152,7 +152,8 @@ def rollbacks_due(
     """A scheduled pass's rollbacks: lanes whose newest deploy failed its health checks and
     whose policy says `onFailedHealth: rollback`, brought back to their last known-good
     state, audited as the pass with the failed verdict. A lane with no state to go back to
-    is left as it is (its failing health is its status). Blocking."""
+    is left as it is (its failing health is its status), and so is a generation a rollback
+    wrote: a pass never walks further back through the history on its own. Blocking."""
     done = []
     registry = context.registry
     for lane in lanes:
@@ -160,7 +161,7 @@ def rollbacks_due(
         if kind is None or any(b.concerns(lane) for b in seen.blockers):
             continue
         verdict = kind.rollback_due(lane, seen.observation.of(kind.name))
-        if verdict is None:
+        if verdict is None or _written_by_rollback(runtime, lane, registry.generation(lane)):
             continue
         reason = f"onFailedHealth: rollback: health check failed ({verdict.get('reason')})"
         try:
@@ -168,3 +169,9 @@ def rollbacks_due(
         except RollbackRefused:
             continue
     return done
+
+
+def _written_by_rollback(runtime: Runtime, lane: str, generation: int | None) -> bool:
+    with session_scope(runtime.engine) as session:
+        newest = audit.list_records(session, lane=lane, event=AuditEvent.lane_rolled_back, limit=1)
+    return bool(newest) and (newest[0].data or {}).get("generation") == generation

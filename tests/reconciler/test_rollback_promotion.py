@@ -75,16 +75,17 @@ def write_fleet(
 
 
 class ImageHealth(Workload):
-    """Answers 503 while the service behind the domain runs the bad image."""
+    """Answers 503 while a service runs one of the `bad` images."""
 
     def __init__(self, emulator: Emulator) -> None:
         super().__init__()
         self.emulator = emulator
+        self.bad = {BAD}
 
     @property
     def status(self) -> int:
         live = self.emulator.summary()["live"].values()
-        return 503 if any(service["dockerImage"] == BAD for service in live) else 200
+        return 503 if any(service["dockerImage"] in self.bad for service in live) else 200
 
     @status.setter
     def status(self, value: int) -> None:
@@ -204,6 +205,31 @@ async def test_on_failed_health_rollback_runs_the_previous_digest_after_the_next
     assert {r.lane: r.outcome for r in quiet.lanes}[TESTING] == "converged"
     assert ready(runtime, TESTING)
     assert len(records(runtime, AuditEvent.lane_rolled_back)) == 1  # once, not every pass
+
+
+async def test_a_rollback_that_fails_too_is_not_rolled_back_further(
+    runtime: Runtime, emulator: Emulator, workload: ImageHealth, tmp_path: Path
+) -> None:
+    oldest = "ghcr.io/acme/notes@sha256:" + "9" * 64
+    runtime = replace(
+        runtime,
+        actor="scheduler:test",
+        settings=runtime.settings.model_copy(update={"health_backoff_seconds": 0.001}),
+    )
+    for image in (oldest, GOOD):
+        write_fleet(runtime, tmp_path, testing=image, apply="auto-safe", on_failed="rollback")
+        await reconcile_pass(runtime)
+        await reconcile_pass(runtime)
+    write_fleet(runtime, tmp_path, testing=BAD, apply="auto-safe", on_failed="rollback")
+    workload.bad.add(GOOD)  # what was good is broken now too (a dependency moved)
+    outcomes = [
+        {r.lane: r.outcome for r in (await reconcile_pass(runtime)).lanes}[TESTING]
+        for _ in range(5)
+    ]
+    assert outcomes[:3] == ["waiting", "rolled_back", "waiting"], outcomes
+    assert "rolled_back" not in outcomes[3:]
+    assert running(emulator, "notes-testing") == GOOD  # never walked back to the oldest
+    assert len(records(runtime, AuditEvent.lane_rolled_back)) == 1
 
 
 async def test_without_the_policy_a_failed_deploy_is_left_for_the_operator(
