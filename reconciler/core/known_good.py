@@ -38,7 +38,8 @@ def remember_good(
     """Remember the converged, healthy lanes of `seen` (or of `lanes`, all surveyed) at
     their desired generations. Returns how many states were new. Blocking."""
     registry = context.registry
-    new = 0
+    now = datetime.fromtimestamp(runtime.clock(), UTC)
+    found = []
     for lane in seen.lanes if lanes is None else lanes:
         diff = seen.diffs[lane]
         generation = registry.generation(lane)
@@ -48,18 +49,18 @@ def remember_good(
         if any(b.concerns(lane) for b in seen.blockers):
             continue
         state = kind.good_state(lane, seen.observation.of(kind.name))
-        if state is None:
-            continue
-        row = known_good.GoodStateRow(
-            lane=lane,
-            generation=generation,
-            running=state.running,
-            verdict=dict(state.verdict),
-            restore=dict(state.restore),
-            recorded_at=datetime.fromtimestamp(runtime.clock(), UTC),
-        )
-        new += known_good.remember(runtime.engine, row)
-    return new
+        if state is not None:
+            found.append(
+                known_good.GoodStateRow(
+                    lane=lane,
+                    generation=generation,
+                    running=state.running,
+                    verdict=dict(state.verdict),
+                    restore=dict(state.restore),
+                    recorded_at=now,
+                )
+            )
+    return known_good.remember(runtime.engine, found)
 
 
 @dataclass(frozen=True)

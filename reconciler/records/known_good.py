@@ -11,6 +11,7 @@ promotion reads them, and the audit trail says which one it used.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,27 +62,36 @@ def _row(state: KnownGoodState) -> GoodStateRow:
     )
 
 
-def remember(engine: Engine, state: GoodStateRow) -> bool:
-    """Keep `state` unless its lane already has one at that generation (the first verdict
-    that made a generation good stays the one on record). Returns whether it was new.
-    Two replicas finding the same lane good at once: the unique key keeps the first."""
+def remember(engine: Engine, states: Sequence[GoodStateRow]) -> int:
+    """Keep each of `states` unless its lane already has one at that generation (the first
+    verdict that made a generation good stays the one on record): one read and one write
+    for a whole pass. Returns how many were new. Two replicas finding the same lane good at
+    once: the unique key keeps the first, and the other's batch is skipped (it is the same
+    news, and the next pass tries again)."""
+    if not states:
+        return 0
+    lanes = sorted({s.lane for s in states})
+    query = select(KnownGoodState.lane, KnownGoodState.generation).where(
+        col(KnownGoodState.lane).in_(lanes)
+    )
     try:
         with session_scope(engine) as session:
-            if _at(session, state.lane, state.generation) is not None:
-                return False
-            session.add(
+            kept = {(lane, generation) for lane, generation in session.exec(query).all()}
+            new = [s for s in states if (s.lane, s.generation) not in kept]
+            session.add_all(
                 KnownGoodState(
-                    lane=state.lane,
-                    generation=state.generation,
-                    running=state.running,
-                    verdict=state.verdict,
-                    restore=state.restore,
-                    recorded_at=state.recorded_at,
+                    lane=s.lane,
+                    generation=s.generation,
+                    running=s.running,
+                    verdict=s.verdict,
+                    restore=s.restore,
+                    recorded_at=s.recorded_at,
                 )
+                for s in new
             )
     except sa.exc.IntegrityError:
-        return False
-    return True
+        return 0
+    return len(new)
 
 
 def _at(session: Session, lane: str, generation: int) -> KnownGoodState | None:
