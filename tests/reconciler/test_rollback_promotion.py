@@ -293,3 +293,20 @@ async def test_a_gate_that_says_no_refuses_the_promotion_and_is_audited(
     assert refused["gate"] == {"ok": False, "gate": "command", "detail": "false: exit code 1"}
     assert refused["image"] == GOOD
     assert records(runtime, AuditEvent.lane_promoted) == []
+
+
+async def test_an_http_gate_is_checked_through_the_health_probe(
+    runtime: Runtime, emulator: Emulator, workload: ImageHealth, tmp_path: Path
+) -> None:
+    gate = "{url: 'https://testing.notes.example.com/backup-fresh', expectStatus: 200}"
+    write_fleet(runtime, tmp_path, gate=gate)
+    await converge(runtime, TESTING)
+    workload.bad.add(GOOD)  # the gate's endpoint answers 503 now
+    with pytest.raises(PromotionRefused, match="gate said no: GET https://testing"):
+        await promote(runtime, "notes", "testing", "prod", reason="no fresh backup")
+    workload.bad.discard(GOOD)
+    promoted = await promote(runtime, "notes", "testing", "prod", reason="backup is fresh")
+    assert promoted.gate.ok and promoted.gate.gate == "http"
+    assert "backup-fresh: 200" in promoted.gate.detail
+    [refused] = records(runtime, AuditEvent.promotion_refused)
+    assert refused["gate"]["ok"] is False and "503" in refused["gate"]["detail"]
