@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from desired_state.document import Document
+from desired_state.issues import InvalidDesiredState
 from reconciler.core.planning import PassContext, Survey, load_context
 from reconciler.errors import RollbackRefused
 from reconciler.kinds.base import RestoringKind
@@ -118,8 +119,13 @@ def write_rollback(
     Changes nothing outside. Blocking."""
     state, document = choose_state(runtime, registry, lane, to_generation)
     source = f"rollback of {lane} to generation {state.generation}"
-    with session_scope(runtime.engine) as session:
-        generation = store_revision(session, document, source)
+    try:
+        with session_scope(runtime.engine) as session:
+            generation = store_revision(session, document, source)
+    except InvalidDesiredState as exc:
+        raise RollbackRefused(
+            f"{lane}: that state clashes with stored desired state: {exc.issues[0].message}"
+        ) from None
     data: dict[str, Any] = {
         "reason": reason,
         "from_generation": registry.generation(lane),

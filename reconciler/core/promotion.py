@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 
 from desired_state.document import Document
+from desired_state.issues import InvalidDesiredState
 from desired_state.names import has_digest
 from reconciler.core.known_good import remember_good, restoring_kind
 from reconciler.core.planning import PassContext, load_context, survey
@@ -84,27 +85,34 @@ async def promote(
     source_lane, target_lane = context.registry.resolve(
         [f"{product}/{source}", f"{product}/{target}"]
     )
-    refused: dict[str, Any] = {"reason": reason, "source": source_lane}
+    record: dict[str, Any] = {"reason": reason, "source": source_lane}
     try:
+        if source_lane == target_lane:
+            raise PromotionRefused(f"--from and --to both name {source_lane}")
         state = await _verified(runtime, context, source_lane)
-        refused["image"] = state.running
+        record["image"] = state.running
         image = str(state.running)
         kind = restoring_kind(context.registry, target_lane)
         if kind is None:
             raise PromotionRefused(f"{target_lane} cannot take a promoted image")
         promotion = kind.promotion(target_lane, image)
         verdict = await run_gate(runtime, promotion.gate)
-        refused["gate"] = asdict(verdict)
+        record["gate"] = asdict(verdict)
         if not verdict.ok:
             raise PromotionRefused(f"the promotion gate said no: {verdict.detail}")
     except PromotionRefused as exc:
-        refused["refused"] = str(exc)
-        await in_thread(_audit, runtime, AuditEvent.promotion_refused, target_lane, refused)
+        record["refused"] = str(exc)
+        await in_thread(_audit, runtime, AuditEvent.promotion_refused, target_lane, record)
         raise
     source_text = f"promotion of {source_lane} ({image}) to {target_lane}"
-    generation = await in_thread(_store, runtime, promotion.document, source_text)
+    try:
+        generation = await in_thread(_store, runtime, promotion.document, source_text)
+    except InvalidDesiredState as exc:
+        record["refused"] = f"{target_lane} cannot take it: {exc.issues[0].message}"
+        await in_thread(_audit, runtime, AuditEvent.promotion_refused, target_lane, record)
+        raise PromotionRefused(record["refused"]) from None
     data = {
-        **refused,
+        **record,
         "source_generation": context.registry.generation(source_lane),
         "source_verdict": dict(state.verdict),
         "generation": generation,

@@ -310,3 +310,27 @@ async def test_an_http_gate_is_checked_through_the_health_probe(
     assert "backup-fresh: 200" in promoted.gate.detail
     [refused] = records(runtime, AuditEvent.promotion_refused)
     assert refused["gate"]["ok"] is False and "503" in refused["gate"]["detail"]
+
+
+async def test_a_state_whose_route_another_product_took_since_is_refused(
+    runtime: Runtime, emulator: Emulator, tmp_path: Path
+) -> None:
+    write_fleet(runtime, tmp_path)
+    await converge(runtime, TESTING)
+    moved = tmp_path / "notes.yaml"
+    moved.write_text(moved.read_text().replace("testing.notes.example.com", "t2.notes.example.com"))
+    store_fleet(runtime.engine, moved)
+    plan = await compute_plan(runtime, [TESTING])  # the old host's domain is deleted
+    assert (await apply_plan(runtime, plan.plan_id, allow_destroy=1)).status == "applied"
+    await converge(runtime, TESTING)
+    other = tmp_path / "wiki.yaml"
+    other.write_text(
+        FLEET.format(testing=GOOD, prod=PROD_START, apply="manual", on_failed="none", promotion="")
+        .replace("name: notes}", "name: wiki}")
+        .replace("project: notes", "project: wiki")
+        .replace("host: notes.example.com", "host: wiki.example.com")
+    )
+    store_fleet(runtime.engine, other)  # wiki/testing now routes testing.notes.example.com
+    with pytest.raises(RollbackRefused, match="clashes with stored desired state"):
+        await rollback(runtime, TESTING, reason="back to the old host")
+    assert records(runtime, AuditEvent.lane_rolled_back) == []

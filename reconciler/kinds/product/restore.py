@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from desired_state.document import Document
 from desired_state.product import ProductSpec
 from reconciler.errors import PromotionRefused, RollbackRefused
@@ -113,7 +115,10 @@ def restore(kind: ProductKind, lane: str, state: Mapping[str, Any]) -> Document:
         wanted.pop(field, None)
         if field in current:
             wanted[field] = current[field]
-    return _with_lane(document, desired.lane_name, wanted)
+    try:
+        return _with_lane(document, desired.lane_name, wanted)
+    except ValidationError as exc:
+        raise RollbackRefused(f"{lane}: that state breaks today's rules: {_first(exc)}") from None
 
 
 def promotion(kind: ProductKind, lane: str, image: str) -> Promotion:
@@ -135,7 +140,17 @@ def promotion(kind: ProductKind, lane: str, image: str) -> Promotion:
         if gate is not None
         else None
     )
-    return Promotion(document=_with_lane(document, desired.lane_name, wanted), gate=checked)
+    try:
+        written = _with_lane(document, desired.lane_name, wanted)
+    except ValidationError as exc:
+        raise PromotionRefused(f"{lane} cannot run {image}: {_first(exc)}") from None
+    return Promotion(document=written, gate=checked)
+
+
+def _first(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 def _spec(document: Document) -> ProductSpec:
