@@ -119,26 +119,25 @@ def write_rollback(
     Changes nothing outside. Blocking."""
     state, document = choose_state(runtime, registry, lane, to_generation)
     source = f"rollback of {lane} to generation {state.generation}"
-    try:
-        with session_scope(runtime.engine) as session:
-            generation = store_revision(session, document, source)
-    except InvalidDesiredState as exc:
-        raise RollbackRefused(
-            f"{lane}: that state clashes with stored desired state: {exc.issues[0].message}"
-        ) from None
     data: dict[str, Any] = {
         "reason": reason,
         "from_generation": registry.generation(lane),
         "to_generation": state.generation,
-        "generation": generation,
         "running": state.running,
         "good_verdict": state.verdict,
     }
     if verdict is not None:
         data["failed_verdict"] = dict(verdict)
-    audit.record(
-        runtime.engine, event=AuditEvent.lane_rolled_back, actor=runtime.actor, lane=lane, data=data
-    )
+    try:
+        # One transaction: the stored generation and its audit record exist together or not.
+        with audit.transaction(runtime.engine) as session:
+            data["generation"] = generation = store_revision(session, document, source)
+            entry = audit.AuditEntry(AuditEvent.lane_rolled_back, runtime.actor, lane, data=data)
+            audit.append_many(session, [entry])
+    except InvalidDesiredState as exc:
+        raise RollbackRefused(
+            f"{lane}: that state clashes with stored desired state: {exc.issues[0].message}"
+        ) from None
     return RolledBack(lane, generation, state)
 
 

@@ -27,7 +27,7 @@ from reconciler.errors import PromotionRefused
 from reconciler.kinds.base import GoodState, PromotionGate
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.database import in_thread, session_scope
+from reconciler.records.database import in_thread
 from reconciler.records.desired import store_revision
 from reconciler.runtime import Runtime
 
@@ -105,20 +105,19 @@ async def promote(
         await in_thread(_audit, runtime, AuditEvent.promotion_refused, target_lane, record)
         raise
     source_text = f"promotion of {source_lane} ({image}) to {target_lane}"
+    record.update(
+        source_generation=context.registry.generation(source_lane),
+        source_verdict=dict(state.verdict),
+        from_generation=context.registry.generation(target_lane),
+    )
     try:
-        generation = await in_thread(_store, runtime, promotion.document, source_text)
+        generation = await in_thread(
+            _store, runtime, promotion.document, source_text, target_lane, record
+        )
     except InvalidDesiredState as exc:
         record["refused"] = f"{target_lane} cannot take it: {exc.issues[0].message}"
         await in_thread(_audit, runtime, AuditEvent.promotion_refused, target_lane, record)
         raise PromotionRefused(record["refused"]) from None
-    data = {
-        **record,
-        "source_generation": context.registry.generation(source_lane),
-        "source_verdict": dict(state.verdict),
-        "generation": generation,
-        "from_generation": context.registry.generation(target_lane),
-    }
-    await in_thread(_audit, runtime, AuditEvent.lane_promoted, target_lane, data)
     return Promoted(source_lane, target_lane, image, generation, verdict)
 
 
@@ -146,9 +145,15 @@ async def _verified(runtime: Runtime, context: PassContext, lane: str) -> GoodSt
     return state
 
 
-def _store(runtime: Runtime, document: Document, source: str) -> int:
-    with session_scope(runtime.engine) as session:
-        return store_revision(session, document, source)
+def _store(
+    runtime: Runtime, document: Document, source: str, lane: str, data: dict[str, Any]
+) -> int:
+    """The target's new generation and its `lane_promoted` record, in one transaction."""
+    with audit.transaction(runtime.engine) as session:
+        data["generation"] = generation = store_revision(session, document, source)
+        entry = audit.AuditEntry(AuditEvent.lane_promoted, runtime.actor, lane, data=data)
+        audit.append_many(session, [entry])
+    return generation
 
 
 def _audit(runtime: Runtime, event: AuditEvent, lane: str, data: dict[str, Any]) -> None:
