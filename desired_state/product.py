@@ -77,6 +77,13 @@ class LaneSpec(SpecModel):
         description="the lane's previous name (`testing`, or `old-product/testing`): it takes "
         "over that lane's Dokploy service instead of a delete and a create",
     )
+    on_failed_health: Literal["none", "rollback"] = Field(
+        default="none",
+        description="rollback: after a deploy whose health check failed, a scheduled pass "
+        "writes the lane's last known-good state back as a new generation (audited); its "
+        "plan applies as the lane's `apply` policy allows. Off unless the lane says so, prod "
+        "lanes included",
+    )
 
     @property
     def is_prod(self) -> bool:
@@ -122,6 +129,30 @@ class PreviewPolicy(SpecModel):
         return self
 
 
+class PromotionGateSpec(SpecModel):
+    """What must hold before anything is promoted into a lane of the product (for example
+    "a database backup finished in the last hour"): one HTTP check or one command."""
+
+    url: UrlText | None = Field(default=None, description="an HTTP check, SSRF-safe")
+    expect_status: int = Field(default=200, ge=100, le=599)
+    command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="argv run where `setpoint promote` runs, no shell; exit 0 passes",
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _one_check(self) -> PromotionGateSpec:
+        if (self.url is None) == (self.command is None):
+            raise ValueError("a promotion gate is either `url` or `command`, exactly one")
+        return self
+
+
+class PromotionPolicy(SpecModel):
+    gate: PromotionGateSpec | None = None
+
+
 class ProductSpec(SpecModel):
     repository: Repository
     dokploy: DokployTarget
@@ -130,6 +161,7 @@ class ProductSpec(SpecModel):
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     lanes: list[LaneSpec] = Field(min_length=1)
     preview: PreviewPolicy = Field(default_factory=PreviewPolicy)
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
 
     @model_validator(mode="after")
     def _lanes_are_consistent(self) -> ProductSpec:

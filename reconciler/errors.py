@@ -18,6 +18,8 @@
     ├── LeaseHeld                releasing a live worker's lease needs --force
     ├── LoopAlreadyRunning       another process runs the loop on this SQLite database
     ├── EmptyPrune               a prune given no documents, which would empty the store
+    ├── RollbackRefused          no known-good state to roll a lane back to, or not that one
+    ├── PromotionRefused         the source lane does not run a verified digest, or the gate said no
     ├── AuditError
     │   ├── AuditHeadLost        records exist but the audit head row is gone
     │   ├── AuditRepairRefused   `audit repair-head` found nothing it may safely repair
@@ -224,3 +226,13 @@ class LoopAlreadyRunning(SetpointError):
 class RequestRefused(SetpointError, ValueError):
     """A workflow's request for a lane that the lane's kind cannot take (a preview asked for
     a head its pull request no longer has): why, in one line."""
+
+
+class RollbackRefused(SetpointError, ValueError):
+    """`setpoint rollback` cannot bring a lane back: no known-good state of it (or not the
+    generation named) differs from what it asks for now. Why, in one line."""
+
+
+class PromotionRefused(SetpointError, ValueError):
+    """`setpoint promote` refused: the source lane is not Ready on an image digest that
+    passed its health checks, the lanes cannot take it, or the product's gate said no."""

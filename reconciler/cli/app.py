@@ -20,6 +20,7 @@ from reconciler.cli import (
     preview_commands,
     reconcile_commands,
     request_commands,
+    rollback_commands,
     run_commands,
     runner_commands,
     secret_commands,
@@ -63,6 +64,8 @@ app.command("serve")(serve_commands.serve_api)
 app.command("reconcile")(request_commands.reconcile_request)
 app.command("adopt")(adopt_commands.adopt_command)
 app.command("forget")(forget_commands.forget)
+app.command("rollback")(rollback_commands.rollback)
+app.command("promote")(rollback_commands.promote)
 app.add_typer(plan_commands.app, name="plans")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(grant_commands.app, name="grants")

@@ -21,6 +21,7 @@ STYLE = {
     "blocked": "red",
     "refused": "red",
     "apply_failed": "bold red",
+    "rolled_back": "yellow",
 }
 
 

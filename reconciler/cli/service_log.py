@@ -150,6 +150,7 @@ class PassLogger:
                     "refused": report.count("refused"),
                     "blocked": report.count("blocked"),
                     "failed": report.count("apply_failed"),
+                    "rolled_back": report.count("rolled_back"),
                     "found": len(report.found),
                     "seconds": round(seconds, 3),
                 }

@@ -133,7 +133,14 @@ async def compute_plan(runtime: Runtime, lanes: Sequence[str] | None = None) -> 
     seen = await survey(runtime, context, selected)
     plan = plan_from(runtime, context, seen, selected)
     await in_thread(store_plans, runtime, [plan], registry)
+    await in_thread(_remember_good, runtime, context, seen)
     return plan
+
+
+def _remember_good(runtime: Runtime, context: PassContext, seen: Survey) -> None:
+    from reconciler.core.known_good import remember_good  # it builds on this module
+
+    remember_good(runtime, context, seen)
 
 
 def _diffs(

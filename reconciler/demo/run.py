@@ -33,6 +33,7 @@ from providers.github.emulator import create_app as create_github
 from providers.github.emulator.runner_link import RunnerLink
 from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.core.apply import apply_plan
+from reconciler.core.known_good import rollback
 from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
 from reconciler.demo.workflow import demo_workflow_request
@@ -44,7 +45,7 @@ from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.database import make_engine, session_scope
-from reconciler.records.desired import apply_documents
+from reconciler.records.desired import apply_documents, store_revision
 from reconciler.records.migrate import upgrade
 from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.records.status import all_statuses
@@ -176,8 +177,8 @@ async def _demo_steps(
     github_app: Any,
     examples: Path,
 ) -> DemoOutcome:
-    """Steps 2 to 10: plan, apply, status, a second plan, a pass, runners, previews, a
-    workflow's request, the audit trail."""
+    """Steps 2 to 11: plan, apply, status, a second plan, a pass, runners, previews, a
+    workflow's request, a failed deploy rolled back, the audit trail."""
     engine = runtime.engine
     console.rule("[bold]2. plan")
     plan = await compute_plan(runtime)
@@ -209,7 +210,9 @@ async def _demo_steps(
             previews_ok = await demo_previews(console, with_github, github_app, hosts)
             console.rule("[bold]9. a CI workflow asks for one lane (API, OIDC, the loop)")
             workflow_ok = await demo_workflow_request(console, with_github, examples, github_url)
-    console.rule("[bold]10. audit trail")
+    console.rule("[bold]10. a deploy goes wrong, and a rollback")
+    rollback_ok = await demo_rollback(console, dataclasses.replace(runtime, actor="demo"))
+    console.rule("[bold]11. audit trail")
     with session_scope(engine) as session:
         records = audit.list_records(session, limit=1000)
         verification = audit.verify_chain(session)
@@ -231,6 +234,7 @@ async def _demo_steps(
         and previews_ok
         and runners_ok
         and workflow_ok
+        and rollback_ok
     )
     console.rule("[bold green]demo converged" if converged else "[bold red]demo did not converge")
     return DemoOutcome(
@@ -274,6 +278,43 @@ def _link_runners(dokploy_app: Starlette, github_app: Any) -> None:
     dokploy_app.state.emulator.add_server("build-1")
     dokploy_app.state.emulator.link_runners(RunnerLink(github_app.state.emulator))
     github_app.state.emulator.add_repo("acme", "shop")
+
+
+async def demo_rollback(console: Console, runtime: Runtime) -> bool:
+    """shop/testing gets an image whose health check fails (the demo's probe answers 503
+    for it); `rollback` writes the lane's last known-good state back as a new generation,
+    and applying that plan brings the old image back. Returns whether both did."""
+    lane = "product:shop/testing"
+    await compute_plan(runtime, [lane])  # converged and healthy: its state is remembered
+    fleet = load_fleet(runtime.engine)
+    product = fleet.documents["Product/shop"]
+    spec = product.spec_dict()
+    for entry in spec["lanes"]:
+        if entry["name"] == "testing":
+            entry["image"] = "ghcr.io/acme/shop:broken-build"
+    broken = product.model_copy(update={"spec": type(product.spec).model_validate(spec)})
+    with session_scope(runtime.engine) as session:
+        store_revision(session, broken, "demo: CI pushed a broken build")
+    console.print("desired state for shop/testing now names ghcr.io/acme/shop:broken-build")
+
+    async def failing(url: str, expect_status: int, timeout: float) -> HealthResult:
+        return HealthResult(False, url, 503, f"answered 503, expected {expect_status}", 1.0)
+
+    bad = await compute_plan(runtime, [lane])
+    failing_checks = {**runtime.providers, HEALTH: HealthChecks(failing)}
+    failed = await apply_plan(dataclasses.replace(runtime, providers=failing_checks), bad.plan_id)
+    render_apply(console, failed)
+    rolled = await rollback(runtime, lane, reason="demo: the new build fails its health check")
+    console.print(
+        f"rollback: desired generation {rolled.generation} brings back generation "
+        f"{rolled.restored.generation} ({rolled.restored.running}), audited as lane_rolled_back",
+        highlight=False,
+    )
+    back = await compute_plan(runtime, [lane])
+    render_plan(console, back)
+    restored = await apply_plan(runtime, back.plan_id)
+    render_apply(console, restored)
+    return failed.status == "waiting" and restored.ok
 
 
 async def demo_runners(console: Console, runtime: Runtime, github_app: Any) -> bool:

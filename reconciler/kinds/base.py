@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from desired_state.document import Document
     from reconciler.core.inventory import Owned, OwnershipSnapshot
     from reconciler.fleet import DesiredFleet
+    from reconciler.health import HealthResult
     from reconciler.runtime import Runtime
 
 
@@ -369,6 +370,69 @@ class ForgettingKind(Protocol):
 
     async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
         """One check per owned object, each read by id."""
+        ...
+
+
+@dataclass(frozen=True)
+class GoodState:
+    """What a converged lane runs while its health checks pass: kept per desired generation
+    (`records/known_good`) so the lane can be brought back to it, or its image promoted."""
+
+    running: str | None  # what the provider says runs: an image reference (a digest if pinned)
+    verdict: Mapping[str, Any]  # the health verdict that made it good: {"ok", "checks", ...}
+    restore: Mapping[str, Any]  # the kind's own: what `restore` needs to write the lane back
+
+
+@dataclass(frozen=True)
+class PromotionGate:
+    """A check that must pass before anything is promoted into a lane: an HTTP check (run
+    by the runtime's SSRF-safe probe) or an operator's command (argv, no shell)."""
+
+    url: str | None = None
+    expect_status: int = 200
+    command: tuple[str, ...] = ()
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The desired document that gives `lane` the promoted image, and its product's gate."""
+
+    document: Document
+    gate: PromotionGate | None
+
+
+@runtime_checkable
+class RestoringKind(Protocol):
+    """A kind whose lanes remember their known-good states and can be brought back to one
+    (`setpoint rollback`, `onFailedHealth: rollback`) or be given another lane's verified
+    image (`setpoint promote`). Every method is pure; the engine stores and audits."""
+
+    name: str
+
+    def good_state(self, lane: str, observation: Observation) -> GoodState | None:
+        """What the lane runs when it is deployed at its desired configuration and its
+        health checks passed; None otherwise."""
+        ...
+
+    def rollback_due(self, lane: str, observation: Observation) -> Mapping[str, Any] | None:
+        """The failed health verdict of the lane's newest deploy, when the lane's policy
+        rolls back on failed health (`onFailedHealth: rollback`); None otherwise."""
+        ...
+
+    def restore(self, lane: str, restore: Mapping[str, Any]) -> Document:
+        """The desired document that brings `lane` back to a known-good state's `restore`
+        (the lane's policy fields stay as they are now: a rollback never loosens a guard)."""
+        ...
+
+    def promotion(self, lane: str, image: str) -> Promotion:
+        """The desired document that runs `image` on `lane`; raises PromotionRefused when
+        the lane cannot take an image."""
+        ...
+
+    async def probe_gate(self, runtime: Runtime, gate: PromotionGate) -> HealthResult:
+        """The answer of the gate's URL, through the same SSRF-safe probe the kind verifies
+        its deploys with (its one side effect, run by `core/promotion` only)."""
         ...
 
 

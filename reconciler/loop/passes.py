@@ -21,6 +21,7 @@ from desired_state.document import Document
 from reconciler.core import audit_anchor, policy
 from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, apply_plan
 from reconciler.core.feedback import announce, send_feedback
+from reconciler.core.known_good import RolledBack, remember_good, rollbacks_due
 from reconciler.core.planning import (
     PassContext,
     Survey,
@@ -41,7 +42,14 @@ from reconciler.records.desired import store_found
 from reconciler.runtime import Runtime
 
 LaneOutcome = Literal[
-    "converged", "blocked", "awaiting_operator", "applied", "apply_failed", "refused", "waiting"
+    "converged",
+    "blocked",
+    "awaiting_operator",
+    "applied",
+    "apply_failed",
+    "refused",
+    "waiting",
+    "rolled_back",
 ]
 
 
@@ -123,7 +131,11 @@ async def work_scheduled(
     """`lanes` (all in `seen`) as a scheduled pass treats them: quiet lanes leave no plan,
     unattended lanes are applied in one plan, held lanes store a plan only when it is new.
     `settled` is told the results known before the apply starts (the report's so far)."""
+    rolled = await in_thread(rollbacks_due, runtime, context, seen, lanes)
+    report.lanes.extend(_rolled_back_result(r) for r in rolled)
+    lanes = [lane for lane in lanes if lane not in {r.lane for r in rolled}]
     sorted_lanes = _sort(runtime, context, seen, lanes)
+    await in_thread(remember_good, runtime, context, seen, sorted_lanes.quiet)
     held, new = await in_thread(_record_pass, runtime, context, sorted_lanes)
     report.plans_stored += len(new)
     report.lanes.extend(
@@ -251,6 +263,15 @@ def _record_pass(
     gone = [lane for lane in lanes.quiet if lane not in desired_quiet]
     status.record_all(runtime.engine, updates, forget=gone + orphaned_status(runtime, registry))
     return held, new
+
+
+def _rolled_back_result(rolled: RolledBack) -> LaneResult:
+    """The survey saw the generation that failed: the lane is planned at its next pass."""
+    detail = (
+        f"health check failed: desired generation {rolled.generation} brings back what ran at "
+        f"generation {rolled.restored.generation} ({rolled.restored.running}); planned next pass"
+    )
+    return LaneResult(rolled.lane, "rolled_back", "", detail)
 
 
 def _held_result(plan: Plan) -> LaneResult:

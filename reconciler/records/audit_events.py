@@ -24,6 +24,9 @@ class AuditEvent(StrEnum):
     plans_pruned = "plans_pruned"
     adopted = "adopted"
     lane_forgotten = "lane_forgotten"
+    lane_rolled_back = "lane_rolled_back"  # a known-good state written back as a generation
+    lane_promoted = "lane_promoted"  # a verified image written into another lane
+    promotion_refused = "promotion_refused"
     desired_applied = "desired_applied"
     verify_result = "verify_result"
     secret_stored = "secret_stored"  # noqa: S105 -- an event name, not a password

@@ -136,6 +136,27 @@ def store_found(session: Session, documents: Sequence[Document], source: str) ->
     return report
 
 
+def store_revision(session: Session, document: Document, source: str) -> int:
+    """Store a new revision of one object an engine command wrote (a rollback, a promotion),
+    as `desired apply` would store it: refused with InvalidDesiredState when its routes or
+    service names clash with another stored object. Returns the object's generation (moved
+    only when its spec did)."""
+    stored = [
+        _as_loaded(row)
+        for row in session.exec(select(DesiredObject)).all()
+        if row.key != document.key
+    ]
+    clashes = conflicts_with_stored(
+        [LoadedDocument(document, source, 0)], [d for d in stored if d is not None]
+    )
+    if clashes:
+        raise InvalidDesiredState(clashes)
+    report = ApplyReport()
+    _upsert(session, get_object(session, document.kind, document.name), document, source, report)
+    session.flush()
+    return report.entries[0][2]
+
+
 def _upsert(
     session: Session,
     row: DesiredObject | None,

@@ -8,6 +8,7 @@ from reconciler.records.audit import AuditHead, AuditRecord
 from reconciler.records.desired import DesiredObject
 from reconciler.records.feedback_deliveries import FeedbackDelivery
 from reconciler.records.grants import Grant
+from reconciler.records.known_good import KnownGoodState
 from reconciler.records.leases import LaneLease
 from reconciler.records.oidc_replays import OidcReplay
 from reconciler.records.operations import Operation
@@ -29,6 +30,7 @@ __all__ = [
     "FeedbackDelivery",
     "Grant",
     "Installation",
+    "KnownGoodState",
     "LaneLease",
     "LaneStatusRow",
     "LaneWork",

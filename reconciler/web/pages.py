@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from reconciler.core.plans import lane_key
 from reconciler.errors import PlanNotFound
-from reconciler.records import plan_store
+from reconciler.records import known_good, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.plan_store import PlanStatus
 from reconciler.web import readouts
@@ -79,7 +79,13 @@ class ReadPages:
         )
         trail = readouts.audit_page(self.site.engine, AuditFilter(lane=key, limit=20))
         return self.pages.respond(
-            request, "lane.html", title=key, lane=line, plans=recent, records=trail.records
+            request,
+            "lane.html",
+            title=key,
+            lane=line,
+            plans=recent,
+            records=trail.records,
+            good_states=known_good.history(self.site.engine, key),
         )
 
     def show_plans(

@@ -20,6 +20,7 @@ from reconciler.web.applying import ApplyPages, RunningApplies
 from reconciler.web.guard import SecuredRoute, SecurityHeaders
 from reconciler.web.operators import signed_in_operator
 from reconciler.web.pages import ReadPages
+from reconciler.web.rolling_back import RollbackPages
 from reconciler.web.site import PageAccess, ReviewSite
 from reconciler.web.templating import STATIC, Pages
 
@@ -46,6 +47,7 @@ def review_router(site: ReviewSite, prefix: str = "") -> APIRouter:
     running = RunningApplies()  # the plan page follows what the apply pages started
     ReadPages(site, pages, running).add_routes(router, reader)
     ApplyPages(site, pages, running).add_routes(router, reader)
+    RollbackPages(site, pages).add_routes(router, reader)
     return router
 
 

@@ -289,6 +289,20 @@ def test_a_duplicate_key_error_names_the_key_never_the_values() -> None:
             ),
             "put the port in `port`",
         ),
+        (
+            (
+                "  lanes:\n",
+                "  promotion:\n    gate: {url: 'https://b.example.com/', command: [x]}\n  lanes:\n",
+            ),
+            "spec.promotion.gate: a promotion gate is either `url` or `command`, exactly one",
+        ),
+        (
+            (
+                "      image: ghcr.io/acme/shop:main\n",
+                "      image: x/y:1\n      onFailedHealth: yes\n",
+            ),
+            "spec.lanes[0].onFailedHealth: Input should be 'none' or 'rollback'",
+        ),
     ],
 )
 def test_messages_say_what_to_do(change: tuple[str, str], expected: str) -> None:

@@ -10,24 +10,32 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from desired_state.document import Document
 from desired_state.secret_sources import SecretSources
 from providers.dokploy.client import DokployClient
 from reconciler.core.inventory import Owned, OwnershipSnapshot
 from reconciler.core.plans import Action, BlastRadiusGuard
 from reconciler.core.reasons import BlockerReason
 from reconciler.fleet import DesiredFleet
+from reconciler.health import HealthResult
 from reconciler.kinds.base import (
     AdoptionPreview,
     GoneCheck,
+    GoodState,
     LaneDiff,
     LanePolicy,
     Observation,
     OpSpec,
     PreflightFailure,
+    Promotion,
+    PromotionGate,
 )
+from reconciler.kinds.product import restore
 from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.execute import ProductExecutor
+from reconciler.kinds.product.health import health_checks_of
 from reconciler.kinds.product.lanes import KIND, ProductLane, lanes_of_product
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.parts import ProductParts
@@ -114,3 +122,20 @@ class ProductKind:
 
     def plan_notes(self, actions: Sequence[Action]) -> list[str]:
         return rename_notes(actions)
+
+    def good_state(self, lane: str, observation: Observation) -> GoodState | None:
+        return restore.good_state(self, lane, observation)
+
+    def rollback_due(self, lane: str, observation: Observation) -> Mapping[str, Any] | None:
+        return restore.rollback_due(self, lane, observation)
+
+    def restore(self, lane: str, state: Mapping[str, Any]) -> Document:
+        return restore.restore(self, lane, state)
+
+    def promotion(self, lane: str, image: str) -> Promotion:
+        return restore.promotion(self, lane, image)
+
+    async def probe_gate(self, runtime: Runtime, gate: PromotionGate) -> HealthResult:
+        assert gate.url is not None  # the engine probes only a gate that names a URL
+        probe = health_checks_of(runtime)
+        return await probe(gate.url, gate.expect_status, gate.timeout_seconds)
