@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.cli.tables import Column, Role
+from reconciler.presentation.tables import Column, Role
 from reconciler.records.audit_events import AuditEvent
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def list_(
     if not rows:
         console.print("no audit records match")
         return
-    from reconciler.cli.tables import fit_table
+    from reconciler.presentation.tables import fit_table
 
     cells = [
         [

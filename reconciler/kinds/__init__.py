@@ -1,7 +1,8 @@
 """Lane kinds: open this folder to see how a kind plugs in (`base.py` is the whole contract).
 
-`all_kinds` is the one place that names the kinds; the engine receives it through
-`Runtime.kinds` and never imports a kind itself.
+`all_kinds` and `kind_listings` are the one place that names the kinds; the engine
+receives `all_kinds` through `Runtime.kinds` and never imports a kind itself, and the
+adapters ask `kind_listings` what a kind's command and page show.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from reconciler.core.inventory import OwnershipSnapshot
     from reconciler.fleet import DesiredFleet
-    from reconciler.kinds.base import LaneKind
+    from reconciler.kinds.base import KindListing, LaneKind
     from reconciler.runtime import Runtime
 
 
@@ -31,6 +32,14 @@ def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -
 
 
 GITHUB = "github"
+
+
+def kind_listings() -> dict[str, KindListing]:
+    """What each kind lists for people, by the plural its command and page are named by."""
+    from reconciler.kinds.preview.listing import PREVIEW_LISTING
+    from reconciler.kinds.runner.listing import RUNNER_LISTING
+
+    return {listing.plural: listing for listing in (PREVIEW_LISTING, RUNNER_LISTING)}
 
 
 def _dokploy_kind_fields(

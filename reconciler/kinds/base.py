@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from reconciler.core.outcomes import Claim, ObjectRef, Outcome
@@ -363,3 +364,33 @@ class KindFactory(Protocol):
     def __call__(
         self, runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot
     ) -> list[LaneKind]: ...
+
+
+class RecordsListing(Protocol):
+    """A kind's rows read from the records alone: the desired fleet, the ownership snapshot
+    and the time. Pure; asks no provider (the review pages read nothing else)."""
+
+    def __call__(
+        self, fleet: DesiredFleet, owned: OwnershipSnapshot, now: datetime
+    ) -> list[dict[str, Any]]: ...
+
+
+class ProvidersListing(Protocol):
+    """A kind's rows as its providers answer now (reads only), from the kind built for a
+    pass: for a CLI command that shows what is out there, managed or not."""
+
+    async def __call__(self, kind: LaneKind) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class KindListing:
+    """What a kind shows people beyond its lanes' status, so the CLI and the review pages
+    ask the kind instead of reaching into it: `plural` names its command (`setpoint
+    previews list`) and its page (/previews). Rows are JSON-able, keyed by the kind's own
+    words. A kind with no `from_records` is shown on its page as its lanes (status and
+    owned objects); one with no `from_providers` lists from the records in the CLI too."""
+
+    kind: str
+    plural: str
+    from_records: RecordsListing | None = None
+    from_providers: ProvidersListing | None = None

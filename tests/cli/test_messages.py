@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from reconciler.cli.render import render_plan
 from reconciler.core.plans import Blocker, BlockerType, Plan
+from reconciler.presentation.console import render_plan
 from reconciler.records.columns import utcnow
 
 

@@ -18,9 +18,9 @@ from urllib.parse import urldefrag
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from reconciler.cli.render import value_text
 from reconciler.core.plans import Plan
 from reconciler.demo.loopback import serve
+from reconciler.presentation.words import value_text
 from reconciler.records import audit, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope

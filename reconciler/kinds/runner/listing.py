@@ -6,12 +6,15 @@ pool's scope is shown as unmanaged (Setpoint never touches it), labels and all.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from providers.github.errors import GitHubError
 from providers.github.models import RunnerScope
+from reconciler.kinds.base import KindListing, LaneKind
 from reconciler.kinds.runner.kind import RunnerKind
-from reconciler.kinds.runner.lanes import pool_and_slot
+from reconciler.kinds.runner.lanes import KIND, pool_and_slot
 from reconciler.kinds.runner.observed import ObservedRunnerLane
 
 
@@ -96,3 +99,13 @@ async def _unmanaged(kind: RunnerKind, scope: str, managed: set[int]) -> list[Ru
         for r in listed
         if r.id not in managed
     ]
+
+
+async def runner_listing(kind: LaneKind) -> list[dict[str, Any]]:
+    """`KindListing.from_providers`: every runner in the pools' scopes, as GitHub answers."""
+    assert isinstance(kind, RunnerKind), kind.name
+    return [dataclasses.asdict(row) for row in await runner_rows(kind)]
+
+
+# The runners page lists the runner lanes themselves (status, owned runners, GitHub status).
+RUNNER_LISTING = KindListing(kind=KIND, plural="runners", from_providers=runner_listing)
