@@ -19,19 +19,33 @@ if TYPE_CHECKING:
 def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> list[LaneKind]:
     """The kinds this deployment can reconcile: each one whose providers are configured."""
     from reconciler.kinds.product.ops import DOKPLOY
-    from reconciler.kinds.runner.hosts import adapter_providers
 
     kinds: list[LaneKind] = []
     if runtime.has_provider(DOKPLOY):
         kinds.append(_product_kind(runtime, fleet, owned))
         if runtime.has_provider(GITHUB):
             kinds.append(_preview_kind(runtime, fleet, owned))
-    if runtime.has_provider(GITHUB) and any(map(runtime.has_provider, adapter_providers())):
+    if runtime.has_provider(GITHUB):  # a pool whose Host type has no provider is blocked
         kinds.append(_runner_kind(runtime, fleet, owned))
     return kinds
 
 
 GITHUB = "github"
+
+
+def providers_needed(fleet: DesiredFleet) -> dict[str, str]:
+    """The providers without which a kind the fleet declares is not built at all, each with
+    the first document that needs it (for a one-line error): a deployment starts with only
+    these configured. A pool whose Host type has no provider is blocked by its kind, and
+    previews are reconciled only when GitHub is there."""
+    from reconciler.kinds.product.ops import DOKPLOY
+
+    needed: dict[str, str] = {}
+    for product in fleet.of_kind("Product"):
+        needed.setdefault(DOKPLOY, f"Product {product.name}")
+    for pool in fleet.of_kind("RunnerPool"):
+        needed.setdefault(GITHUB, f"RunnerPool {pool.name}")
+    return needed
 
 
 def kind_listings() -> dict[str, KindListing]:
