@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reconciler.core.outcomes import Claim, ObjectRef, Outcome
+from reconciler.core.outcomes import Claim, Facts, ObjectRef, Outcome
 from reconciler.core.plans import (
     Action,
     BlastRadiusGuard,
@@ -94,6 +94,10 @@ class Observation:
     # Which refs each lane's diff read, so a plan for some lanes of a shared observation
     # carries (and is checked against) only theirs. Filled by `fingerprint`.
     refs_of_lane: dict[str, set[str]] = field(default_factory=dict)
+    # What the kind saw of objects it owns that people should see without asking the
+    # provider (a runner online and busy on GitHub): the engine records them after the
+    # survey. Only what differs from the owned facts, so a quiet pass writes nothing.
+    seen_facts: list[Facts] = field(default_factory=list)
 
     def fingerprint(self, lane: str, ref: str, value: str) -> None:
         """Record what `lane`'s diff read of `ref` (refs may be shared between lanes)."""

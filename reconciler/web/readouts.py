@@ -398,6 +398,29 @@ def preview_lines(engine: Engine, now: datetime | None = None) -> list[PreviewLi
     ]
 
 
-def runner_lanes(engine: Engine, now: datetime | None = None) -> list[LaneLine]:
-    """Lanes of the kind the runners page lists, from status and ownership records alone."""
-    return lane_lines(engine, LaneFilter(kind=kind_listings()["runners"].kind), now)
+@dataclass(frozen=True)
+class RunnerLine:
+    lane: LaneLine
+    github: list[str]  # each registration's status on GitHub as the last survey saw it
+
+
+def runner_lines(engine: Engine, now: datetime | None = None) -> list[RunnerLine]:
+    """Lanes of the kind the runners page lists, from status and ownership records alone,
+    with their registrations' GitHub status (the kind's listing from the records)."""
+    listing = kind_listings()["runners"]
+    assert listing.from_records is not None
+    rows = listing.from_records(load_fleet(engine), ownership.snapshot(engine), now or utcnow())
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        seen.setdefault(row["lane"], []).append(_github_words(row))
+    lanes = lane_lines(engine, LaneFilter(kind=listing.kind), now)
+    return [RunnerLine(line, seen.get(line.key, [])) for line in lanes]
+
+
+def _github_words(row: dict[str, Any]) -> str:
+    """`setpoint-ci-1: online, busy`; a registration no survey has seen yet says so."""
+    status = row["githubStatus"]
+    if status is None:
+        return f"{row['runner']}: not seen yet"
+    busy = "" if status != "online" else (", busy" if row["busy"] else ", idle")
+    return f"{row['runner']}: {status}{busy}"
