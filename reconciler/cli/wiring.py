@@ -65,17 +65,12 @@ def dokploy_config() -> DokployConfig | None:
 
 def require_providers(engine: Engine, configured: Collection[str]) -> None:
     """Fail in one line when the desired state declares something no configured provider
-    can reconcile (products without Dokploy, runner pools without GitHub), or when no
-    provider is configured at all."""
-    if not configured:
-        raise fail(
-            f"{DOKPLOY_NOT_CONFIGURED} (and SETPOINT_GITHUB_TOKEN for previews and runners), "
-            "or try `setpoint demo`, which brings its own emulators"
-        )
+    can reconcile (products without Dokploy, runner pools without GitHub)."""
     needed = providers_needed(load_fleet(engine))
     for provider, needed_by in needed.items():
         if provider not in configured:
-            raise fail(f"{needed_by} needs {provider}, which is not configured: {HOW_TO[provider]}")
+            how = HOW_TO.get(provider, "see docs/cli.md for its settings")
+            raise fail(f"{needed_by} needs {provider}, which is not configured: {how}")
 
 
 # How to configure each provider the kinds use, for `require_providers`' one line.
@@ -206,6 +201,11 @@ async def open_runtime(
 
     async with AsyncExitStack() as stack:
         providers = await _open_providers(stack)
+        if not providers:  # before the database: nothing could be reconciled anyway
+            raise fail(
+                f"{DOKPLOY_NOT_CONFIGURED} (and SETPOINT_GITHUB_TOKEN for previews and "
+                "runners), or try `setpoint demo`, which brings its own emulators"
+            )
         client = providers.get("dokploy")
         if check_config and isinstance(client, DokployClient):
             await check_dokploy(client)
