@@ -34,7 +34,7 @@ from providers.dokploy.emulator import create_app as create_dokploy
 from providers.github.emulator import create_app as create_github
 from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
-from reconciler.api import create_api
+from reconciler.composition import create_service
 from reconciler.core.planning import compute_plan
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
@@ -105,7 +105,7 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
         verifier = OidcVerifier(
             DEFAULT_ISSUER, "setpoint", http=jwks, replay_store=DatabaseReplayStore(runtime.engine)
         )
-        app = create_api(runtime, verifier=verifier)
+        app = create_service(runtime, verifier=verifier)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import ADAPTER_SURFACE, COMPOSITION
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("desired_state", "providers", "reconciler", "migrations")
 KIND_CONTRACT = ("reconciler.kinds.base", "reconciler.kinds.registry")
+ADAPTERS = ("reconciler.cli", "reconciler.api", "reconciler.web", "reconciler.demo")
 
 
 def module_name(path: Path) -> str:
@@ -102,7 +105,13 @@ def test_the_rules_see_every_room() -> None:
                 within(m, "reconciler.cli")
                 or within(m, "reconciler.demo")
                 or within(m, "reconciler.web")
+                or within(m, "reconciler.composition")
             ),
+        ),
+        (
+            "what people are shown is below every adapter",
+            ("reconciler.presentation",),
+            lambda m: any(within(m, adapter) for adapter in (*ADAPTERS, COMPOSITION)),
         ),
         (
             "nothing but the adapters imports the API",
@@ -142,6 +151,56 @@ def test_import_rule(rule: str, sources: tuple[str, ...], forbidden: object) -> 
     assert broken(sources, forbidden) == [], rule
 
 
+def engine_imports_of(adapter: str) -> list[tuple[str, str]]:
+    """(module, engine module) for each engine module an adapter's modules import: a name
+    imported from a module counts as that module unless it is a module itself."""
+    return sorted(
+        (module, imported)
+        for module, imported_modules in MODULES.items()
+        if within(module, adapter)
+        for imported in imported_modules
+        if within(imported, "reconciler")
+        and imported in MODULES
+        and not any(within(imported, other) for other in ADAPTERS)
+    )
+
+
+def on_the_surface(imported: str) -> bool:
+    return any(
+        within(imported, entry[:-1]) if entry.endswith(".") else imported == entry
+        for entry in (*ADAPTER_SURFACE, COMPOSITION)
+    )
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_adapter_imports_only_the_engine_surface(adapter: str) -> None:
+    """`reconciler.ADAPTER_SURFACE` is all of the engine an adapter may use."""
+    assert any(within(module, adapter) for module in MODULES), adapter
+    off = [f"{m} imports {i}" for m, i in engine_imports_of(adapter) if not on_the_surface(i)]
+    assert off == [], "use the surface in reconciler/__init__.py, or widen it on purpose"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_no_adapter_imports_another(adapter: str) -> None:
+    others = tuple(other for other in ADAPTERS if other != adapter)
+    assert broken((adapter,), lambda m: any(within(m, o) for o in others)) == []
+
+
+def test_only_the_cli_and_the_demo_start_other_adapters() -> None:
+    """Through `reconciler.composition`; the API and the pages never reach for it."""
+    assert broken(("reconciler.api", "reconciler.web"), lambda m: within(m, COMPOSITION)) == []
+    starters = {m.split(".")[1] for m, i in MODULES.items() for _ in [i] if COMPOSITION in i}
+    assert starters == {"cli", "demo"}
+
+
+def test_the_surface_names_modules_that_exist() -> None:
+    for entry in ADAPTER_SURFACE:
+        found = (
+            any(m.startswith(entry) for m in MODULES) if entry.endswith(".") else entry in MODULES
+        )
+        assert found, entry
+
+
 def test_a_rule_catches_a_breach() -> None:
     """The checker itself: a kind import from the engine is found."""
     MODULES["reconciler.core.__probe__"] = {"reconciler.kinds.product.kind"}
@@ -151,6 +210,23 @@ def test_a_rule_catches_a_breach() -> None:
         ]
     finally:
         del MODULES["reconciler.core.__probe__"]
+
+
+def test_the_surface_rule_catches_a_breach() -> None:
+    """The web reaching into a kind's folder, or into the CLI, is found."""
+    MODULES["reconciler.web.__probe__"] = {
+        "reconciler.kinds.preview.lanes",
+        "reconciler.kinds.preview.lanes.preview_set",
+        "reconciler.cli.render",
+    }
+    try:
+        off = [i for m, i in engine_imports_of("reconciler.web") if not on_the_surface(i)]
+        assert off == ["reconciler.kinds.preview.lanes"]
+        assert broken(("reconciler.web",), lambda m: within(m, "reconciler.cli")) == [
+            "reconciler.web.__probe__ imports reconciler.cli.render"
+        ]
+    finally:
+        del MODULES["reconciler.web.__probe__"]
 
 
 def test_every_engine_exception_lives_in_errors_under_one_root() -> None:

@@ -1,9 +1,10 @@
 """`POST /v1/lanes/{kind}/{lane}/reconcile` (202 at once), `GET /v1/lanes`, `GET /v1/lanes/{...}`.
 
-A reconcile request reserves its operation and queues its lane in one transaction (with
-the audit record saying who asked): a request answered 202 is never lost and never done
-twice. The work itself is the loop's: a worker claims the lane, plans, applies what the
-lane's policy and the request allow, and finishes the operation.
+A reconcile request reserves its operation and queues its lane in one transaction
+(`core.lane_requests.reserve_reconcile`, with the audit record saying who asked): a request
+answered 202 is never lost and never done twice. The work itself is the loop's: a worker
+claims the lane, plans, applies what the lane's policy and the request allow, and finishes
+the operation.
 """
 
 from __future__ import annotations
@@ -14,18 +15,16 @@ import re
 from datetime import UTC
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from desired_state.document import Document
-from reconciler.api.access import Caller, authenticate, authorize, require_operator
+from reconciler.api.access import authenticate, authorize, require_operator
 from reconciler.api.bodies import json_response, parse_body, read_bounded
 from reconciler.api.operation_routes import operation_view
 from reconciler.api.problems import problem_responses
 from reconciler.api.service_state import ApiState, api_state
-from reconciler.core.lane_requests import request_documents
+from reconciler.core.lane_requests import reserve_reconcile
 from reconciler.core.plans import lane_key
 from reconciler.errors import (
     ApiRefused,
@@ -35,19 +34,15 @@ from reconciler.errors import (
     SecretInAuditRecord,
     UnknownLane,
 )
-from reconciler.records import audit, operations, work_queue
-from reconciler.records.audit_events import AuditEvent
+from reconciler.records import work_queue
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
-from reconciler.records.desired import store_found
 from reconciler.records.grants import GrantAction
-from reconciler.records.operations import Operation, OperationRequest, Reservation
+from reconciler.records.operations import OperationRequest, Reservation
 from reconciler.records.status import LaneStatusRow, all_statuses
 from reconciler.records.work_queue import LaneWork, WorkPriority
 
 router = APIRouter(prefix="/v1")
-
-REQUEST_SOURCE = "workflow"  # desired objects a request changed say so in their `source`
 
 KIND_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 LANE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
@@ -106,71 +101,16 @@ def _digest(lane: str, body: ReconcileBody) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _earlier(state: ApiState, request: OperationRequest) -> Reservation | None:
-    """The operation this request's idempotency key made before (a retry gets it back even
-    when its lane could no longer take the request), or None."""
-    if request.idempotency_key is None:
-        return None
-    with session_scope(state.engine) as session:
-        earlier = session.execute(
-            sa.select(Operation).where(
-                Operation.requester == request.requester,  # type: ignore[arg-type]
-                Operation.idempotency_key == request.idempotency_key,  # type: ignore[arg-type]
-            )
-        ).scalar_one_or_none()
-    if earlier is None:
-        return None
-    if earlier.body_digest != request.body_digest or earlier.lane != request.lane:
-        raise IdempotencyConflict(request.idempotency_key, earlier.id)
-    return Reservation(earlier, created=False)
-
-
-def _documents(state: ApiState, lane: str, params: dict[str, str]) -> list[Document]:
-    """What the request changes in the desired state, as the lane's kind says."""
+def _reserve(state: ApiState, request: OperationRequest, body: ReconcileBody) -> Reservation:
+    """`core.lane_requests.reserve_reconcile`, its refusals as the API answers them."""
     try:
-        return request_documents(state.runtime, lane, params)
+        return reserve_reconcile(state.runtime, request, body.params, body.note)
     except UnknownLane:
-        raise ApiRefused(404, "unknown_lane", "not found", f"no lane {lane}") from None
+        raise ApiRefused(404, "unknown_lane", "not found", f"no lane {request.lane}") from None
     except RequestRefused as refused:
         raise ApiRefused(422, "request_refused", "request refused", str(refused)) from None
     except ProviderNotConfigured as missing:  # this deployment cannot reconcile that kind
         raise ApiRefused(503, "kind_not_configured", "unavailable", str(missing)) from None
-
-
-def _reserve(
-    state: ApiState, request: OperationRequest, body: ReconcileBody, caller: Caller
-) -> Reservation:
-    """The operation, what the request changes, the queued lane and the audit record: one
-    transaction, so they land together or not at all."""
-    earlier = _earlier(state, request)
-    if earlier is not None:
-        return earlier
-    documents = _documents(state, request.lane, body.params)
-    now = utcnow()
-    with audit.transaction(state.engine) as session:
-        reservation = operations.reserve(session, request, now)
-        if not reservation.created:
-            return reservation
-        stored = store_found(session, documents, source=REQUEST_SOURCE)
-        changed = [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
-        reason = f"operation {reservation.operation.id}"
-        work_queue.enqueue(session, [request.lane], WorkPriority.workflow, reason, now)
-        audit.append(
-            session,
-            event=AuditEvent.reconcile_requested,
-            actor=caller.actor,
-            lane=request.lane,
-            data={
-                "operation": reservation.operation.id,
-                "apply_requested": request.apply_requested,
-                "params": body.params,
-                "changed": changed,
-                "note": body.note,
-                "reason": body.reason,
-                "merged_into": reservation.operation.merged_into,
-            },
-        )
-    return reservation
 
 
 RECONCILE_BODY_DOC: dict[str, Any] = {
@@ -209,7 +149,7 @@ async def api_reconcile_lane(
         reason=body.reason,
     )
     try:
-        reservation = await in_thread(_reserve, api_state(request), wanted, body, caller)
+        reservation = await in_thread(_reserve, api_state(request), wanted, body)
     except IdempotencyConflict as conflict:
         raise ApiRefused(
             409, "idempotency_conflict", "idempotency key reused", str(conflict)

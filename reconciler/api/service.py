@@ -1,7 +1,7 @@
-"""The API's app factory: `create_api(runtime)` -> FastAPI.
+"""The API's app factory: `create_api(runtime)` -> FastAPI (the API alone).
 
 Thin, like the CLI: routes parse, check who is calling, and call the records and the
-engine. The plan review pages (`reconciler/web`) are mounted on the same app.
+engine. `reconciler.composition.create_service` mounts the plan review pages beside it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from reconciler.api.service_state import ApiState, api_state
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.runtime import Runtime
-from reconciler.web import mount_review_pages, review_site, shared_runtime
-from reconciler.web.guard import SecurityHeaders
 
 OIDC_TIMEOUT_SECONDS = 10.0
 BACKGROUND_GRACE_SECONDS = 30.0
@@ -100,10 +98,6 @@ def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> Fas
     routers = (lane_routes, operation_routes, plan_routes, webhook_routes)
     for router in (*(module.router for module in routers), probes):
         app.include_router(router)
-    # The plan review pages (reconciler/web), applying on this service's own runtime;
-    # SETPOINT_REVIEW_PAGES=off leaves them out.
-    mount_review_pages(app, review_site(runtime.engine, shared_runtime(runtime), runtime.settings))
     app.add_middleware(MeasureRequests, metrics=state.metrics)
     app.add_middleware(Guard)
-    app.add_middleware(SecurityHeaders)  # outermost: every answer, the pages' and the API's
     return app

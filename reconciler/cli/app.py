@@ -35,7 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     cls=failures.SetpointGroup,
     pretty_exceptions_show_locals=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 
 

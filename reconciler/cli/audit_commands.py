@@ -13,8 +13,11 @@ from rich.markup import escape
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.cli.tables import Column, Role
+from reconciler.presentation.tables import Column, Role
 from reconciler.records.audit_events import AuditEvent
+
+# The events by name, listed in the help text where they wrap between names.
+EVENT_HELP = f"Only this event: {', '.join(AuditEvent)}."
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -64,7 +67,7 @@ def _time(row: AuditRecord) -> str:
 def list_(
     lane: str | None = typer.Option(None, "--lane", help="Only this lane, e.g. shop/prod."),
     plan: str | None = typer.Option(None, "--plan", help="Only records of this plan id."),
-    event: AuditEvent | None = typer.Option(None, "--event", help="Only this event."),
+    event: AuditEvent | None = typer.Option(None, "--event", metavar="EVENT", help=EVENT_HELP),
     limit: int = typer.Option(50, "--limit", min=1, help="Show the newest N records."),
     output: OutputFormat = OUTPUT_OPTION,
     wide: bool = typer.Option(False, "--wide", help="Every column, and summaries uncut."),
@@ -80,7 +83,7 @@ def list_(
     if not rows:
         console.print("no audit records match")
         return
-    from reconciler.cli.tables import fit_table
+    from reconciler.presentation.tables import fit_table
 
     cells = [
         [
@@ -227,7 +230,7 @@ def export(
     out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
     lane: str | None = typer.Option(None, "--lane"),
     plan: str | None = typer.Option(None, "--plan"),
-    event: AuditEvent | None = typer.Option(None, "--event"),
+    event: AuditEvent | None = typer.Option(None, "--event", metavar="EVENT", help=EVENT_HELP),
 ) -> None:
     """Every matching record as one JSON object per line, with its hashes, oldest first."""
     from reconciler.records import audit as log

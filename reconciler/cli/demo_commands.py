@@ -22,7 +22,7 @@ def demo(
     """
     import anyio
 
-    from reconciler.demo.run import run_demo
+    from reconciler.composition import run_demo
 
     async def keep_serving(url: str) -> None:
         console.print(

@@ -173,7 +173,7 @@ def list_(
         return
     from rich.markup import escape
 
-    from reconciler.cli.tables import Column, Role, fit_table
+    from reconciler.presentation.tables import Column, Role, fit_table
 
     columns = (
         Column("KIND"),

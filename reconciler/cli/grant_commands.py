@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.cli.tables import Column, Role, fit_table
+from reconciler.presentation.tables import Column, Role, fit_table
 
 if TYPE_CHECKING:
     from reconciler.records.grants import Grant

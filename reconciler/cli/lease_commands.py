@@ -21,8 +21,8 @@ app = typer.Typer(
 @app.command("list")
 def list_leases(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Every lease: lane, plan, holder process, heartbeat age, and whether the holder lives."""
-    from reconciler.cli.tables import Column, Role, fit_table
     from reconciler.core.recovery import describe_holder
+    from reconciler.presentation.tables import Column, Role, fit_table
     from reconciler.records import leases
     from reconciler.records.columns import utcnow
 

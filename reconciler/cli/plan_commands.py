@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.cli.tables import Column, Role
+from reconciler.presentation.tables import Column, Role
 
 if TYPE_CHECKING:
     from reconciler.records.plan_store import PlanStatus, PlanSummary
@@ -66,7 +66,7 @@ def list_plans(
     wide: bool = typer.Option(False, "--wide", help="Show every column."),
 ) -> None:
     """The newest stored plans: id, status, who computed them, their actions and lanes."""
-    from reconciler.cli.tables import fit_table
+    from reconciler.presentation.tables import fit_table
     from reconciler.records import plan_store
 
     wanted = _status(status)
@@ -99,8 +99,8 @@ def show(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """One stored plan in full: its actions, changes, blockers and status."""
-    from reconciler.cli.render import render_plan
     from reconciler.errors import PlanNotFound
+    from reconciler.presentation.console import render_plan
     from reconciler.records import plan_store
 
     try:

@@ -20,33 +20,18 @@ app = typer.Typer(
 def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Every anchor: its PR, head, the commit its preview runs, lane and state (live,
     waiting with its place, ending, ended, gone, refused)."""
-    import time
-
     from rich.markup import escape
 
-    from reconciler.cli.tables import Column, Role, fit_table
     from reconciler.fleet import load_fleet
-    from reconciler.kinds.preview.lanes import preview_set, running_shas
+    from reconciler.kinds import kind_listings
+    from reconciler.presentation.tables import Column, Role, fit_table
+    from reconciler.records.columns import utcnow
     from reconciler.records.ownership import snapshot
 
+    listing = kind_listings()["previews"].from_records
+    assert listing is not None
     engine = context.ready_engine()
-    running = running_shas(snapshot(engine))
-    views = preview_set(load_fleet(engine), time.time(), running).anchors
-    rows = [
-        {
-            "product": v.product,
-            "pullRequest": v.spec.number,
-            "repository": v.spec.repository,
-            "headSha": v.spec.head_sha,
-            # What its service runs, as its last deploy recorded it (None: nothing yet).
-            "runningSha": v.running_sha,
-            "lane": v.lane,
-            "state": v.state.value,
-            "detail": v.detail,
-            "source": v.spec.source,
-        }
-        for v in views
-    ]
+    rows = listing(load_fleet(engine), snapshot(engine), utcnow())
     if output is OutputFormat.json:
         print_json(rows)
         return

@@ -32,10 +32,10 @@ def plan(
     """
     import anyio
 
-    from reconciler.cli.render import render_plan
     from reconciler.cli.wiring import open_runtime
     from reconciler.core.planning import compute_plan
     from reconciler.core.plans import Plan
+    from reconciler.presentation.console import render_plan
 
     if out is not None and not out.parent.is_dir():
         raise fail(f"cannot write the plan to {out}: there is no folder {out.parent}")
@@ -111,10 +111,10 @@ def apply(
     """
     import anyio
 
-    from reconciler.cli.render import render_apply
     from reconciler.cli.wiring import open_runtime
     from reconciler.core.apply import ApplyResult, apply_plan
     from reconciler.core.audit_anchor import anchor
+    from reconciler.presentation.console import render_apply
     from reconciler.records.database import in_thread
 
     # Deploys can take minutes: a live spinner shows which action is running meanwhile.
@@ -182,8 +182,8 @@ def status(
     wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
 ) -> None:
     """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan."""
-    from reconciler.cli.render import render_status
     from reconciler.core.recovery import shown_statuses
+    from reconciler.presentation.console import render_status
 
     rows = shown_statuses(context.ready_engine())
     if output is OutputFormat.json:

@@ -144,7 +144,7 @@ def promote(
 
 
 def _show(headline: str, plan: Plan, output: OutputFormat) -> None:
-    from reconciler.cli.render import render_plan
+    from reconciler.presentation.console import render_plan
 
     if output is OutputFormat.json:
         print_json({"written": headline, "plan": plan.model_dump(mode="json")})

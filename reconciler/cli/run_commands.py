@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, print_json
-from reconciler.cli.tables import Column, Role, fit_table
+from reconciler.presentation.tables import Column, Role, fit_table
 
 if TYPE_CHECKING:
     from reconciler.loop.passes import LaneResult, PassReport

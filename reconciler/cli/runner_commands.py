@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import typer
 
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-
-if TYPE_CHECKING:
-    from reconciler.kinds.runner.listing import RunnerRow
 
 app = typer.Typer(
     help=(
@@ -24,34 +21,35 @@ app = typer.Typer(
 def list_runner_rows(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Every runner in the pools' scopes: managed ones with lane, host and process;
     unmanaged ones (never touched) with their labels."""
-    import dataclasses
-
     import anyio
 
     from reconciler.cli.wiring import open_runtime
     from reconciler.core.planning import stored_fleet_kinds
-    from reconciler.kinds.runner.kind import RunnerKind
-    from reconciler.kinds.runner.listing import runner_rows
+    from reconciler.kinds import kind_listings
 
-    async def run() -> list[RunnerRow] | None:
+    listing = kind_listings()["runners"]
+    from_providers = listing.from_providers
+    assert from_providers is not None
+
+    async def run() -> list[dict[str, Any]] | None:
         async with open_runtime(check_config=True) as runtime:
             kinds = stored_fleet_kinds(runtime)
-            kind = next((k for k in kinds if isinstance(k, RunnerKind)), None)
-            return None if kind is None else await runner_rows(kind)
+            kind = next((k for k in kinds if k.name == listing.kind), None)
+            return None if kind is None else await from_providers(kind)
 
     rows = anyio.run(run)
     if rows is None:
         raise fail("runners need GitHub: set SETPOINT_GITHUB_TOKEN (and SETPOINT_GITHUB_API_URL)")
     if output is OutputFormat.json:
-        print_json([dataclasses.asdict(row) for row in rows])
+        print_json(rows)
         return
     _print_table(rows)
 
 
-def _print_table(rows: list[RunnerRow]) -> None:
+def _print_table(rows: list[dict[str, Any]]) -> None:
     from rich.markup import escape
 
-    from reconciler.cli.tables import Column, Role, fit_table
+    from reconciler.presentation.tables import Column, Role, fit_table
 
     if not rows:
         console.print("no runners: no pool has a runner yet, and none runs in the pools' scopes")
@@ -68,14 +66,14 @@ def _print_table(rows: list[RunnerRow]) -> None:
     ]
     cells = [
         [
-            escape(row.name),
-            escape(row.scope),
-            "yes" if row.managed else "no (never touched)",
-            row.status,
-            "-" if row.busy is None else ("busy" if row.busy else "idle"),
-            escape(row.lane or "-"),
-            escape(f"{row.process}@{row.host}" if row.process else "-"),
-            escape(row.problem or ", ".join(row.labels)),
+            escape(row["name"]),
+            escape(row["scope"]),
+            "yes" if row["managed"] else "no (never touched)",
+            row["status"],
+            "-" if row["busy"] is None else ("busy" if row["busy"] else "idle"),
+            escape(row["lane"] or "-"),
+            escape(f"{row['process']}@{row['host']}" if row["process"] else "-"),
+            escape(row["problem"] or ", ".join(row["labels"])),
         ]
         for row in rows
     ]

@@ -26,10 +26,9 @@ def serve_api(
 
     import anyio
 
-    from reconciler.api import create_api
-    from reconciler.api.server import Companion, run_service
     from reconciler.cli import context, service_log
     from reconciler.cli.wiring import open_runtime
+    from reconciler.composition import Companion, create_service, run_service
     from reconciler.loop.engine import LoopEngine
 
     context.require_explicit_database("serve")
@@ -45,7 +44,7 @@ def serve_api(
         async with open_runtime(check_config=True) as runtime:
             actor = runtime.actor
             runtime.actor = f"api:{actor}"
-            app = create_api(runtime)
+            app = create_service(runtime)
             loop = LoopEngine(
                 dataclasses.replace(runtime, actor=f"scheduler:{actor}"),
                 on_pass=service_log.PassLogger(),

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
-from reconciler.cli.tables import Column, Role, fit_table
+from reconciler.presentation.tables import Column, Role, fit_table
 
 app = typer.Typer(
     help="Operator tokens: bearer tokens that may apply plans through the API.",

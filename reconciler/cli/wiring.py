@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from pydantic import ValidationError
@@ -25,7 +25,8 @@ from providers.hosts.ssh_config import SshHostConfig
 from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.errors import SecretStoreError
-from reconciler.kinds import all_kinds
+from reconciler.fleet import load_fleet
+from reconciler.kinds import all_kinds, providers_needed
 from reconciler.records.secret_store import SecretStore
 from reconciler.runtime import Progress, Runtime
 from reconciler.settings import describe_invalid
@@ -41,16 +42,40 @@ def default_actor() -> str:
         return "cli:unknown"
 
 
-def dokploy_config() -> DokployConfig:
+DOKPLOY_NOT_CONFIGURED = (
+    "Dokploy is not configured: set SETPOINT_DOKPLOY_URL and SETPOINT_DOKPLOY_API_KEY"
+)
+
+
+def dokploy_config() -> DokployConfig | None:
+    """The Dokploy settings; None when neither its URL nor its key is set (a deployment of
+    runners on SSH hosts needs no Dokploy). Half of them set is a mistake, said in one line."""
     try:
         return DokployConfig()  # read from the environment
     except ValidationError as exc:
-        if any(error["type"] == "missing" for error in exc.errors()):
-            raise fail(
-                "Dokploy is not configured: set SETPOINT_DOKPLOY_URL and "
-                "SETPOINT_DOKPLOY_API_KEY (or try `setpoint demo`, which brings its own emulator)"
-            ) from None
+        missing = {str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"}
+        if missing == {"url", "api_key"}:
+            return None
+        if missing:
+            raise fail(DOKPLOY_NOT_CONFIGURED) from None
         raise fail(describe_invalid(exc, prefix="SETPOINT_DOKPLOY_")) from None
+
+
+def require_providers(engine: Engine, configured: Collection[str]) -> None:
+    """Fail in one line when the desired state declares something no configured provider
+    can reconcile (products without Dokploy, runner pools without GitHub)."""
+    needed = providers_needed(load_fleet(engine))
+    for provider, needed_by in needed.items():
+        if provider not in configured:
+            how = HOW_TO.get(provider, "see docs/cli.md for its settings")
+            raise fail(f"{needed_by} needs {provider}, which is not configured: {how}")
+
+
+# How to configure each provider the kinds use, for `require_providers`' one line.
+HOW_TO = {
+    "dokploy": "set SETPOINT_DOKPLOY_URL and SETPOINT_DOKPLOY_API_KEY",
+    "github": "set SETPOINT_GITHUB_TOKEN (and SETPOINT_GITHUB_API_URL for GitHub Enterprise)",
+}
 
 
 def ssh_config() -> SshHostConfig | None:
@@ -97,16 +122,12 @@ def secret_store(engine: Engine) -> SecretStore | None:
         raise fail(str(exc)) from None
 
 
-@asynccontextmanager
-async def open_runtime(
-    progress: Progress | None = None, *, check_config: bool = False
-) -> AsyncIterator[Runtime]:
-    """The runtime; with `check_config`, a wrong Dokploy URL or key fails first, in one line."""
-    settings = context.settings()
+async def _open_providers(stack: AsyncExitStack) -> dict[str, object]:
+    """The providers configured, by name, each closed with `stack`: only these are used."""
+    providers: dict[str, object] = {}
     config = dokploy_config()
-
-    async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(
+    if config is not None:  # products and previews, and runners on Dokploy servers
+        providers["dokploy"] = await stack.enter_async_context(
             DokployClient(
                 config.url,
                 config.api_key.get_secret_value(),
@@ -115,16 +136,36 @@ async def open_runtime(
                 deploy_parallelism=config.deploy_parallelism,
             )
         )
-        providers: dict[str, object] = {"dokploy": client}
-        github = GitHubConfig()
-        if github.token is not None:  # previews need it; without it they are not reconciled
-            providers["github"] = await stack.enter_async_context(GitHubClient.from_config(github))
-        ssh = ssh_config()
-        if ssh is not None:  # runner hosts of type ssh; without it their pools are blocked
-            providers["ssh"] = ssh
-        if check_config:
+    github = GitHubConfig()
+    if github.token is not None:  # previews and runners need it
+        providers["github"] = await stack.enter_async_context(GitHubClient.from_config(github))
+    ssh = ssh_config()
+    if ssh is not None:  # runner hosts of type ssh; without it their pools are blocked
+        providers["ssh"] = ssh
+    return providers
+
+
+@asynccontextmanager
+async def open_runtime(
+    progress: Progress | None = None, *, check_config: bool = False
+) -> AsyncIterator[Runtime]:
+    """The runtime, with the providers configured; with `check_config`, a wrong Dokploy URL
+    or key fails first, in one line. Fails in one line when the desired state needs a
+    provider that is not configured (`require_providers`)."""
+    settings = context.settings()
+
+    async with AsyncExitStack() as stack:
+        providers = await _open_providers(stack)
+        if not providers:  # before the database: nothing could be reconciled anyway
+            raise fail(
+                f"{DOKPLOY_NOT_CONFIGURED} (and SETPOINT_GITHUB_TOKEN for previews and "
+                "runners), or try `setpoint demo`, which brings its own emulators"
+            )
+        client = providers.get("dokploy")
+        if check_config and isinstance(client, DokployClient):
             await check_dokploy(client)
         engine = context.ready_engine()
+        require_providers(engine, providers)
         runtime = Runtime(
             engine=engine,
             settings=settings,

@@ -2,8 +2,10 @@
 
 Most requests only ask for a reconcile. Some carry what the lane's desired state depends on
 (a preview deployed on request takes the head SHA whose image CI just built): the lane's
-kind turns them into desired-state documents, which the caller stores in the transaction
-that records the request, so the request and what it changed land together or not at all.
+kind turns them into desired-state documents. `reserve_reconcile` stores them in the
+transaction that reserves the request's operation, queues its lane and audits who asked,
+so a request answered 202 is never lost and never done twice, and the request and what it
+changed land together or not at all.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from reconciler.core.planning import stored_fleet_kinds
 from reconciler.core.plans import kind_of_lane
 from reconciler.errors import RequestRefused, UnknownLane
 from reconciler.kinds.base import EventKind, LaneRequest, RequestableKind
+from reconciler.records import audit, operations, work_queue
+from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
+from reconciler.records.database import session_scope
+from reconciler.records.desired import store_found
+from reconciler.records.operations import OperationRequest, Reservation
+from reconciler.records.work_queue import WorkPriority
 from reconciler.runtime import Runtime
+
+REQUEST_SOURCE = "workflow"  # desired objects a request changed say so in their `source`
 
 
 def event_lanes(runtime: Runtime, event: str, payload: Mapping[str, Any]) -> list[str]:
@@ -48,3 +59,42 @@ def request_documents(runtime: Runtime, lane: str, params: Mapping[str, str]) ->
         names = ", ".join(sorted(params))
         raise RequestRefused(f"{kind.name} lanes take no request parameters (got {names})")
     return []
+
+
+def reserve_reconcile(
+    runtime: Runtime, request: OperationRequest, params: Mapping[str, str], note: str | None
+) -> Reservation:
+    """The request's operation, what it changes in the desired state, its lane queued and
+    the audit record of who asked: one transaction. A request whose idempotency key made an
+    operation before gets that one back, unchanged. Raises what `request_documents` raises,
+    and IdempotencyConflict. Blocking: call it in a worker thread."""
+    with session_scope(runtime.engine) as session:
+        earlier = operations.made_before(session, request)
+    if earlier is not None:
+        return earlier
+    documents = request_documents(runtime, request.lane, params)
+    now = utcnow()
+    with audit.transaction(runtime.engine) as session:
+        reservation = operations.reserve(session, request, now)
+        if not reservation.created:
+            return reservation
+        stored = store_found(session, documents, source=REQUEST_SOURCE)
+        changed = [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
+        reason = f"operation {reservation.operation.id}"
+        work_queue.enqueue(session, [request.lane], WorkPriority.workflow, reason, now)
+        audit.append(
+            session,
+            event=AuditEvent.reconcile_requested,
+            actor=request.actor or request.requester,
+            lane=request.lane,
+            data={
+                "operation": reservation.operation.id,
+                "apply_requested": request.apply_requested,
+                "params": dict(params),
+                "changed": changed,
+                "note": note,
+                "reason": request.reason,
+                "merged_into": reservation.operation.merged_into,
+            },
+        )
+    return reservation

@@ -91,6 +91,9 @@ async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -
     runtime.progress(f"observing {len(lanes)} lane(s)")
     failures = await registry.preflight(lanes)  # Invariant 8: a gate, not a retry storm
     observation = await registry.observe(lanes, skip=list(failures))
+    seen_facts = observation.seen_facts()
+    if seen_facts:  # what people see of owned objects (a runner's GitHub status)
+        await in_thread(ownership.record_seen, runtime.engine, seen_facts)
     blockers = [
         Blocker(type=failure.blocker_type, lane=None, kind=kind, message=failure.message)
         for kind, failure in sorted(failures.items())

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from providers.dokploy.emulator import create_app
 from providers.github.client import GitHubClient
 from providers.github.emulator import create_app as create_github
 from providers.github.emulator.runner_link import RunnerLink
-from reconciler.cli.render import render_apply, render_plan, render_status
+from reconciler.composition import PageAccess, ReviewSite, create_review_app
 from reconciler.core.apply import apply_plan
 from reconciler.core.known_good import rollback
 from reconciler.core.planning import compute_plan
@@ -39,11 +40,10 @@ from reconciler.demo.loopback import serve
 from reconciler.demo.workflow import demo_workflow_request
 from reconciler.fleet import load_fleet
 from reconciler.health import HealthResult, check_http
-from reconciler.kinds import all_kinds
-from reconciler.kinds.preview.lanes import preview_set
-from reconciler.kinds.product.health import HEALTH, HealthChecks
+from reconciler.kinds import all_kinds, kind_listings, with_health_probe
 from reconciler.loop.passes import reconcile_pass
-from reconciler.records import audit
+from reconciler.presentation.console import render_apply, render_plan, render_status
+from reconciler.records import audit, ownership
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents, store_revision
 from reconciler.records.migrate import upgrade
@@ -52,7 +52,6 @@ from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.secret_sources import default_sources
 from reconciler.settings import Settings
-from reconciler.web import PageAccess, ReviewSite, create_review_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEMO_SECRET_VARIABLES = (  # fromEnv
@@ -150,7 +149,7 @@ async def run_demo(
                 runtime = Runtime(
                     engine=engine,
                     settings=settings,
-                    providers={"dokploy": client, HEALTH: HealthChecks(health)},
+                    providers=with_health_probe({"dokploy": client}, health),
                     kinds=all_kinds,
                     actor="demo",
                     environ=environ,
@@ -261,6 +260,10 @@ def review_pages(runtime: Runtime, dokploy_url: str, api_key: str) -> Iterator[s
         yield url
 
 
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def _quiet(message: str) -> None:
     return None
 
@@ -301,7 +304,7 @@ async def demo_rollback(console: Console, runtime: Runtime) -> bool:
         return HealthResult(False, url, 503, f"answered 503, expected {expect_status}", 1.0)
 
     bad = await compute_plan(runtime, [lane])
-    failing_checks = {**runtime.providers, HEALTH: HealthChecks(failing)}
+    failing_checks = with_health_probe(runtime.providers, failing)
     failed = await apply_plan(dataclasses.replace(runtime, providers=failing_checks), bad.plan_id)
     render_apply(console, failed)
     rolled = await rollback(runtime, lane, reason="demo: the new build fails its health check")
@@ -370,10 +373,12 @@ async def demo_previews(
     console.print("[dim](the demo clock moves 3 hours forward)[/]")
     steps.append(await _preview_pass(console, with_github, "applied"))
     await reconcile_pass(with_github)  # the anchor is marked gone
-    fleet = load_fleet(runtime.engine)
-    for view in preview_set(fleet, clock()).anchors:
-        console.print(f"  {view.lane}: {view.state.value} ({view.detail})", highlight=False)
-    gone = [v.state.value for v in preview_set(fleet, clock()).anchors] == ["gone"]
+    listing = kind_listings()["previews"].from_records
+    assert listing is not None
+    rows = listing(load_fleet(runtime.engine), ownership.snapshot(runtime.engine), _at(clock()))
+    for row in rows:
+        console.print(f"  {row['lane']}: {row['state']} ({row['detail']})", highlight=False)
+    gone = [row["state"] for row in rows] == ["gone"]
     return all(steps) and gone
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from desired_state.loader import load_path
 from providers.github.oidc import OidcVerifier
-from reconciler.api import create_api
+from reconciler.composition import create_service
 from reconciler.loop.engine import LoopEngine
 from reconciler.records import grants
 from reconciler.records.columns import utcnow
@@ -66,7 +66,7 @@ async def demo_workflow_request(
             http=http,
             replay_store=DatabaseReplayStore(engine),
         )
-        api = httpx.ASGITransport(app=create_api(service, verifier=verifier))
+        api = httpx.ASGITransport(app=create_service(service, verifier=verifier))
         async with httpx.AsyncClient(transport=api, base_url="http://setpoint.demo") as client:
             workflow = _Workflow(console, http, client, github_url)
             loop = LoopEngine(service, name="demo")

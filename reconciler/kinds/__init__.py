@@ -1,8 +1,9 @@
 """Lane kinds: open this folder to see how a kind plugs in (`base.py` is the whole contract).
 
-`all_kinds` is the one place that builds the kinds, and `declared_reasons` the one that
-lists their blocker reasons for what is read without a pass; the engine receives the kinds
-through `Runtime.kinds` and never imports a kind itself.
+`all_kinds` and `kind_listings` are the one place that names the kinds, and
+`declared_reasons` the one that lists their blocker reasons for what is read without a
+pass; the engine receives `all_kinds` through `Runtime.kinds` and never imports a kind
+itself, and the adapters ask `kind_listings` what a kind's command and page show.
 """
 
 from __future__ import annotations
@@ -10,24 +11,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from reconciler.core.inventory import OwnershipSnapshot
     from reconciler.core.reasons import ReasonBook
     from reconciler.fleet import DesiredFleet
-    from reconciler.kinds.base import LaneKind
+    from reconciler.kinds.base import KindListing, LaneKind
+    from reconciler.kinds.product.health import HealthProbe
     from reconciler.runtime import Runtime
 
 
 def all_kinds(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot) -> list[LaneKind]:
     """The kinds this deployment can reconcile: each one whose providers are configured."""
     from reconciler.kinds.product.ops import DOKPLOY
-    from reconciler.kinds.runner.hosts import adapter_providers
 
     kinds: list[LaneKind] = []
     if runtime.has_provider(DOKPLOY):
         kinds.append(_product_kind(runtime, fleet, owned))
         if runtime.has_provider(GITHUB):
             kinds.append(_preview_kind(runtime, fleet, owned))
-    if runtime.has_provider(GITHUB) and any(map(runtime.has_provider, adapter_providers())):
+    if runtime.has_provider(GITHUB):  # a pool whose Host type has no provider is blocked
         kinds.append(_runner_kind(runtime, fleet, owned))
     return kinds
 
@@ -48,6 +51,37 @@ def declared_reasons() -> ReasonBook:
     return reason_book(
         [(PRODUCT, PRODUCT_REASONS), (PREVIEW, PRODUCT_REASONS), (RUNNER, RUNNER_REASONS)]
     )
+
+
+def providers_needed(fleet: DesiredFleet) -> dict[str, str]:
+    """The providers without which a kind the fleet declares is not built at all, each with
+    the first document that needs it (for a one-line error): a deployment starts with only
+    these configured. A pool whose Host type has no provider is blocked by its kind, and
+    previews are reconciled only when GitHub is there."""
+    from reconciler.kinds.product.ops import DOKPLOY
+
+    needed: dict[str, str] = {}
+    for product in fleet.of_kind("Product"):
+        needed.setdefault(DOKPLOY, f"Product {product.name}")
+    for pool in fleet.of_kind("RunnerPool"):
+        needed.setdefault(GITHUB, f"RunnerPool {pool.name}")
+    return needed
+
+
+def with_health_probe(providers: Mapping[str, object], probe: HealthProbe) -> dict[str, object]:
+    """`providers` with `probe` as the product kind's health checks: a deployment (the demo,
+    a test) that answers health checks itself hands it over this way."""
+    from reconciler.kinds.product.health import HEALTH, HealthChecks
+
+    return {**providers, HEALTH: HealthChecks(probe)}
+
+
+def kind_listings() -> dict[str, KindListing]:
+    """What each kind lists for people, by the plural its command and page are named by."""
+    from reconciler.kinds.preview.listing import PREVIEW_LISTING
+    from reconciler.kinds.runner.listing import RUNNER_LISTING
+
+    return {listing.plural: listing for listing in (PREVIEW_LISTING, RUNNER_LISTING)}
 
 
 def _dokploy_kind_fields(

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reconciler.core.outcomes import Claim, ObjectRef, Outcome
+from reconciler.core.outcomes import Claim, Facts, ObjectRef, Outcome
 from reconciler.core.plans import (
     Action,
     BlastRadiusGuard,
@@ -95,6 +96,10 @@ class Observation:
     # Which refs each lane's diff read, so a plan for some lanes of a shared observation
     # carries (and is checked against) only theirs. Filled by `fingerprint`.
     refs_of_lane: dict[str, set[str]] = field(default_factory=dict)
+    # What the kind saw of objects it owns that people should see without asking the
+    # provider (a runner online and busy on GitHub): the engine records them after the
+    # survey. Only what differs from the owned facts, so a quiet pass writes nothing.
+    seen_facts: list[Facts] = field(default_factory=list)
 
     def fingerprint(self, lane: str, ref: str, value: str) -> None:
         """Record what `lane`'s diff read of `ref` (refs may be shared between lanes)."""
@@ -443,3 +448,33 @@ class KindFactory(Protocol):
     def __call__(
         self, runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapshot
     ) -> list[LaneKind]: ...
+
+
+class RecordsListing(Protocol):
+    """A kind's rows read from the records alone: the desired fleet, the ownership snapshot
+    and the time. Pure; asks no provider (the review pages read nothing else)."""
+
+    def __call__(
+        self, fleet: DesiredFleet, owned: OwnershipSnapshot, now: datetime
+    ) -> list[dict[str, Any]]: ...
+
+
+class ProvidersListing(Protocol):
+    """A kind's rows as its providers answer now (reads only), from the kind built for a
+    pass: for a CLI command that shows what is out there, managed or not."""
+
+    async def __call__(self, kind: LaneKind) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class KindListing:
+    """What a kind shows people beyond its lanes' status, so the CLI and the review pages
+    ask the kind instead of reaching into it: `plural` names its command (`setpoint
+    previews list`) and its page (/previews). Rows are JSON-able, keyed by the kind's own
+    words. A kind with no `from_records` is shown on its page as its lanes (status and
+    owned objects); one with no `from_providers` lists from the records in the CLI too."""
+
+    kind: str
+    plural: str
+    from_records: RecordsListing | None = None
+    from_providers: ProvidersListing | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from reconciler.core.outcomes import Facts
 from reconciler.core.plans import name_of_lane
 from reconciler.core.reasons import ReasonBook, reason_book
 from reconciler.errors import UnknownLane
@@ -46,6 +47,9 @@ class KindObservation:
 
     def notes(self) -> list[str]:
         return [note for o in self.by_kind.values() for note in o.notes]
+
+    def seen_facts(self) -> list[Facts]:
+        return [facts for o in self.by_kind.values() for facts in o.seen_facts]
 
 
 @dataclass

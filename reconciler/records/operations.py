@@ -103,9 +103,9 @@ def reserve(session: Session, request: OperationRequest, now: datetime) -> Reser
 
     Raises IdempotencyConflict for a key reused with another body. Two requests racing with
     one key both end with the same operation: the loser of the insert reads the winner's."""
-    earlier = _by_key(session, request)
+    earlier = made_before(session, request)
     if earlier is not None:
-        return _same_request(earlier, request)
+        return earlier
     operation = Operation(
         id=new_operation_id(),
         lane=request.lane,
@@ -160,6 +160,14 @@ def merge_into_first(session: Session, found: Sequence[Operation]) -> None:
             .where(_operations.c.id.in_([op.id for op in rest]))
             .values(merged_into=first.id)
         )
+
+
+def made_before(session: Session, request: OperationRequest) -> Reservation | None:
+    """The operation `request.idempotency_key` made before (a retry gets it back even when
+    its lane could no longer take the request), or None. Raises IdempotencyConflict for
+    the key reused with another body or lane."""
+    earlier = _by_key(session, request)
+    return None if earlier is None else _same_request(earlier, request)
 
 
 def _by_key(session: Session, request: OperationRequest) -> Operation | None:

@@ -9,7 +9,7 @@ facts and releases that executors report.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +94,15 @@ def record_facts(session: Session, update: Facts) -> None:
     row.facts = {**(row.facts or {}), **update.facts}
     row.updated_at = utcnow()
     session.add(row)
+
+
+def record_seen(engine: Engine, updates: Sequence[Facts]) -> None:
+    """What a survey saw of owned objects (`Observation.seen_facts`), in one transaction."""
+    if not updates:
+        return
+    with session_scope(engine) as session:
+        for update in updates:
+            record_facts(session, update)
 
 
 def record_release(session: Session, ref: ObjectRef) -> None:

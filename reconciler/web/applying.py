@@ -23,9 +23,9 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from reconciler.cli.failures import describe
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.errors import PlanNotFound
+from reconciler.presentation.failures import describe
 from reconciler.records.database import in_thread
 from reconciler.records.operator_tokens import OperatorIdentity
 from reconciler.web import guard, readouts
@@ -208,9 +208,9 @@ async def _run_apply(
                 as_operator, plan_id, allow_destroy=allow_destroy, reason=reason
             )
     except Exception as exc:
-        # The CLI's one line for a failure an operator can act on (a database or provider
-        # error, say); anything else is a bug and raises.
-        message = describe(exc)
+        # The one line the CLI prints too, for a failure an operator can act on (a database
+        # or provider error, say); anything else is a bug and raises.
+        message = describe(exc, lambda: site.engine.url.render_as_string())
         if message is None:
             raise
         return f"plan {plan_id} was not applied: {message}"

@@ -152,8 +152,8 @@ class ReadPages:
         return self.pages.respond(request, "previews.html", title="Previews", previews=found)
 
     def show_runners(self, request: Request) -> Response:
-        found = readouts.runner_lanes(self.site.engine, self.site.clock())
-        return self.pages.respond(request, "runners.html", title="Runners", lanes=found)
+        found = readouts.runner_lines(self.site.engine, self.site.clock())
+        return self.pages.respond(request, "runners.html", title="Runners", runners=found)
 
 
 def missing(request: Request, pages: Pages, message: str) -> Response:

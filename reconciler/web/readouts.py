@@ -7,7 +7,6 @@ elsewhere) is listed from the records alone.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,8 +15,6 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
 
-from providers.github.config import PUBLIC_WEB_URL
-from reconciler.cli.render import lane_state, speaking_condition
 from reconciler.core.plans import (
     Action,
     Blocker,
@@ -29,8 +26,8 @@ from reconciler.core.plans import (
 )
 from reconciler.core.recovery import shown_statuses
 from reconciler.fleet import load_fleet
-from reconciler.kinds.preview.feedback import preview_url
-from reconciler.kinds.preview.lanes import preview_set, running_shas
+from reconciler.kinds import kind_listings
+from reconciler.presentation.words import lane_state, speaking_condition
 from reconciler.records import audit, ownership, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
@@ -38,7 +35,6 @@ from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanSummary
 from reconciler.web.advice import advice_for
 
-RUNNER_KIND = "runner"
 PLANS_LOOKED_AT = 2000
 EXPIRED = "expired"  # shown, never stored: a pending plan past its expiry
 
@@ -380,37 +376,59 @@ class PreviewLine:
     detail: str
     status: LaneLine | None
     url: str | None  # where the preview answers, when its policy gives it a domain
+    pull_request_url: str
 
     @property
     def path(self) -> str:
         return lane_path(self.lane)
 
-    @property
-    def pull_request_url(self) -> str:
-        return f"{PUBLIC_WEB_URL}/{quote(self.repository)}/pull/{self.number}"
-
 
 def preview_lines(engine: Engine, now: datetime | None = None) -> list[PreviewLine]:
-    """Every preview anchor: its PR, head, state, and its lane's status if it has one."""
+    """Every preview anchor (the preview kind's listing): its PR, head, state, address, and
+    its lane's status if it has one."""
     by_lane = {line.key: line for line in lane_lines(engine, now=now)}
-    running = running_shas(ownership.snapshot(engine))
-    moment = time.time() if now is None else now.timestamp()
-    previews = preview_set(load_fleet(engine), moment, running)
+    listing = kind_listings()["previews"].from_records
+    assert listing is not None
+    rows = listing(load_fleet(engine), ownership.snapshot(engine), now or utcnow())
     return [
         PreviewLine(
-            lane=view.lane,
-            repository=view.spec.repository,
-            number=view.spec.number,
-            head=view.spec.head_sha[:7],
-            state=view.state.value,
-            detail=view.detail,
-            status=by_lane.get(view.lane),
-            url=preview_url(previews.lanes.get(view.lane)),
+            lane=row["lane"],
+            repository=row["repository"],
+            number=row["pullRequest"],
+            head=row["headSha"][:7],
+            state=row["state"],
+            detail=row["detail"],
+            status=by_lane.get(row["lane"]),
+            url=row["url"],
+            pull_request_url=row["pullRequestUrl"],
         )
-        for view in previews.anchors
+        for row in rows
     ]
 
 
-def runner_lanes(engine: Engine, now: datetime | None = None) -> list[LaneLine]:
-    """Lanes of the runner kind, from status and ownership records alone."""
-    return lane_lines(engine, LaneFilter(kind=RUNNER_KIND), now)
+@dataclass(frozen=True)
+class RunnerLine:
+    lane: LaneLine
+    github: list[str]  # each registration's status on GitHub as the last survey saw it
+
+
+def runner_lines(engine: Engine, now: datetime | None = None) -> list[RunnerLine]:
+    """Lanes of the kind the runners page lists, from status and ownership records alone,
+    with their registrations' GitHub status (the kind's listing from the records)."""
+    listing = kind_listings()["runners"]
+    assert listing.from_records is not None
+    rows = listing.from_records(load_fleet(engine), ownership.snapshot(engine), now or utcnow())
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        seen.setdefault(row["lane"], []).append(_github_words(row))
+    lanes = lane_lines(engine, LaneFilter(kind=listing.kind), now)
+    return [RunnerLine(line, seen.get(line.key, [])) for line in lanes]
+
+
+def _github_words(row: dict[str, Any]) -> str:
+    """`setpoint-ci-1: online, busy`; a registration no survey has seen yet says so."""
+    status = row["githubStatus"]
+    if status is None:
+        return f"{row['runner']}: not seen yet"
+    busy = "" if status != "online" else (", busy" if row["busy"] else ", idle")
+    return f"{row['runner']}: {status}{busy}"

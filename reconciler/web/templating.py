@@ -16,7 +16,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from reconciler.cli.render import RISK_STYLE, risk_summary, value_text
+from reconciler.presentation.words import RISK_STYLE, risk_summary, value_text
 from reconciler.secret_values import redact
 from reconciler.web.guard import SESSION_COOKIE
 from reconciler.web.readouts import audit_summary, lane_path

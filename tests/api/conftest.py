@@ -18,7 +18,7 @@ from providers.github.emulator import EmulatorState
 from providers.github.emulator import create_app as create_github_emulator
 from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
-from reconciler.api import create_api
+from reconciler.composition import create_service
 from reconciler.records import audit, grants, operator_tokens
 from reconciler.records.audit import AuditRecord
 from reconciler.records.audit_events import AuditEvent
@@ -86,7 +86,7 @@ async def github_runtime(api_runtime: Runtime, github_emulator: FastAPI) -> Asyn
 @pytest.fixture
 async def webhook_client(github_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """The API on the runtime with GitHub, for webhook deliveries."""
-    transport = httpx.ASGITransport(app=create_api(github_runtime))
+    transport = httpx.ASGITransport(app=create_service(github_runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://setpoint.test") as http:
         yield http
 
@@ -99,7 +99,7 @@ async def api(
         verifier = OidcVerifier(
             DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
         )
-        yield create_api(api_runtime, verifier=verifier)
+        yield create_service(api_runtime, verifier=verifier)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
-from reconciler.api import create_api
+from reconciler.composition import create_service
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
@@ -185,7 +185,7 @@ async def test_keys_that_cannot_be_fetched_are_a_503_not_the_callers_fault(
         verifier = OidcVerifier(
             DEFAULT_ISSUER, AUDIENCE, jwks_url=f"{DEFAULT_ISSUER}/no-keys-here", http=jwks
         )
-        app = create_api(api_runtime, verifier=verifier)
+        app = create_service(api_runtime, verifier=verifier)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://api.test"
         ) as http:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from providers.github.emulator import EmulatorState
 from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
-from reconciler.api import create_api
+from reconciler.composition import create_service
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
@@ -43,7 +43,7 @@ async def preview_client(
         verifier = OidcVerifier(
             DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
         )
-        app = create_api(previews, verifier=verifier)
+        app = create_service(previews, verifier=verifier)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
             yield http

@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from reconciler.api import create_api
 from reconciler.api.refusals import flush_refusals
 from reconciler.api.service_state import ApiState
+from reconciler.composition import create_service
 from reconciler.records.audit_events import AuditEvent
 from reconciler.runtime import Runtime, ShiftedClock
 from tests.api.conftest import audit_events, bearer
@@ -30,7 +30,7 @@ def clock() -> ShiftedClock:
 
 @pytest.fixture
 def flood_api(api_runtime: Runtime, clock: ShiftedClock) -> FastAPI:
-    return create_api(dataclasses.replace(api_runtime, clock=clock))
+    return create_service(dataclasses.replace(api_runtime, clock=clock))
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from reconciler.cli.render import render_plan
 from reconciler.core.plans import Blocker, Plan
 from reconciler.kinds.runner.reasons import HOST_UNSUPPORTED
+from reconciler.presentation.console import render_plan
 from reconciler.records.columns import utcnow
 
 

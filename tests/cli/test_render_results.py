@@ -10,9 +10,9 @@ from typing import get_args
 import pytest
 from rich.console import Console
 
-from reconciler.cli.render import render_apply
 from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, ApplyStatus
 from reconciler.core.plans import Blocker, BlockerType
+from reconciler.presentation.console import render_apply
 
 
 def _printed(result: ApplyResult) -> str:

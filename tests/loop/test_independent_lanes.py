@@ -25,7 +25,7 @@ from providers.github.client import GitHubClient
 from providers.github.emulator import EmulatorState
 from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
-from reconciler.api import create_api
+from reconciler.composition import create_service
 from reconciler.records import leases, status, work_queue
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
@@ -81,7 +81,7 @@ async def _api(runtime: Runtime, github_emulator: FastAPI, engine: Engine) -> Fa
     verifier = OidcVerifier(
         DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
     )
-    return create_api(runtime, verifier=verifier)
+    return create_service(runtime, verifier=verifier)
 
 
 async def _request_and_poll(http: httpx.AsyncClient, minted: Mint) -> tuple[dict[str, Any], float]:

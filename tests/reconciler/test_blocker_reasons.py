@@ -16,7 +16,6 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 
 from reconciler.api.metrics import STALLED_REASONS
-from reconciler.cli.render import render_plan
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan, load_context
 from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger, plan_digest
@@ -26,6 +25,7 @@ from reconciler.kinds import declared_reasons
 from reconciler.kinds.product.reasons import PRODUCT_REASONS, ROUTE_CONFLICT
 from reconciler.kinds.runner.reasons import RUNNER_REASONS
 from reconciler.loop.targets import TARGET_PREFIX, apply_guarded
+from reconciler.presentation.console import render_plan
 from reconciler.records import audit, leases
 from reconciler.records.database import session_scope
 from reconciler.runtime import Runtime

@@ -9,10 +9,10 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
-from reconciler.cli.render import render_plan
 from reconciler.core.planning import compute_plan
 from reconciler.kinds.product.compose_diff import MASK, mask_line
 from reconciler.kinds.product.ops import Op
+from reconciler.presentation.console import render_plan
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import store_fleet
 from tests.reconciler.test_deploy_rules import converged, edited_fleet

@@ -9,11 +9,11 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from reconciler.cli.render import render_status
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
+from reconciler.presentation.console import render_status
 from reconciler.records import status
 from reconciler.records.status import LaneStatusRow
 from reconciler.runtime import Runtime

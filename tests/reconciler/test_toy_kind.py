@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
-from reconciler.cli.render import render_plan
 from reconciler.core.apply import apply_plan
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.outcomes import Claim, Done, ObjectRef, Outcome
@@ -42,6 +41,7 @@ from reconciler.kinds.base import (
     ProposedAction,
     op_table,
 )
+from reconciler.presentation.console import render_plan
 from reconciler.records import audit, ownership, plan_store, status
 from reconciler.records.database import session_scope
 from reconciler.records.work_queue import queued

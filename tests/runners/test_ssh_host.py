@@ -4,6 +4,7 @@ the loopback SSH host linked to the GitHub emulator served on loopback HTTP."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from tests.runners.conftest import (
     outcomes,
     settled_pass,
 )
+from tests.support.cli import Invoke
 from tests.support.secret_scan import assert_no_secrets
 
 POOL = """\
@@ -79,6 +81,7 @@ class SshRig:
     host: LoopbackSshHost
     engine: Engine
     folder: Path
+    github_url: str
 
     def declare(
         self, *, count: tuple[int, int] = (1, 1), allow: str = "[create, drain, restart, remove]"
@@ -137,7 +140,7 @@ async def ssh_rig(engine: Engine, tmp_path: Path) -> AsyncIterator[SshRig]:
                     providers={"github": github_client, "ssh": ssh},
                     clock=ShiftedClock(),
                 )
-                yield SshRig(runtime, github, host, engine, tmp_path)
+                yield SshRig(runtime, github, host, engine, tmp_path, github_url)
 
 
 async def test_a_lane_is_created_on_the_ssh_host_and_comes_online(ssh_rig: SshRig) -> None:
@@ -259,3 +262,55 @@ def test_ssh_hosts_are_wired_in_only_once_a_known_hosts_file_is_set(
     monkeypatch.setenv("SETPOINT_SSH_KNOWN_HOSTS_FILE", str(tmp_path / "known_hosts"))
     config = wiring.ssh_config()
     assert config is not None and config.known_hosts_file == tmp_path / "known_hosts"
+
+
+PRODUCT = """\
+apiVersion: setpoint.dev/v1
+kind: Product
+metadata: {name: shop}
+spec:
+  repository: acme/shop
+  dokploy: {project: shop, environment: production}
+  runtime: {port: 8080}
+  lanes:
+    - {name: testing, target: application, image: "ghcr.io/acme/shop:main"}
+"""
+
+
+async def test_a_runners_only_deployment_starts_without_dokploy(
+    ssh_rig: SshRig, setpoint: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub and an SSH host are all a fleet of runner pools needs: `setpoint plan` plans
+    the pool with no Dokploy configured. Products declared later need Dokploy, and the
+    command says so in one line rather than leaving them unreconciled."""
+    ssh_rig.declare()
+    monkeypatch.delenv("SETPOINT_DOKPLOY_URL", raising=False)
+    monkeypatch.delenv("SETPOINT_DOKPLOY_API_KEY", raising=False)
+    monkeypatch.setenv("SETPOINT_GITHUB_API_URL", ssh_rig.github_url)
+    monkeypatch.setenv("SETPOINT_GITHUB_TOKEN", GITHUB_TOKEN)
+    monkeypatch.setenv("SETPOINT_SSH_KEY_FILE", str(ssh_rig.folder / "id_ed25519"))
+    monkeypatch.setenv("SETPOINT_SSH_KNOWN_HOSTS_FILE", str(ssh_rig.folder / "known_hosts"))
+
+    planned = await anyio.to_thread.run_sync(setpoint, "plan", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    actions = json.loads(planned.stdout)["actions"]
+    assert [(a["lane"], a["op"]) for a in actions][:1] == [("runner:ci/1", "create")]
+
+    (ssh_rig.folder / "shop.yaml").write_text(PRODUCT)
+    store_fleet(ssh_rig.engine, ssh_rig.folder)
+    refused = await anyio.to_thread.run_sync(setpoint, "plan")
+    assert refused.exit_code == 1
+    assert "Product shop needs dokploy, which is not configured" in refused.output
+    assert "SETPOINT_DOKPLOY_URL" in refused.output and "Traceback" not in refused.output
+
+
+def test_with_no_provider_configured_a_command_says_what_to_set(
+    setpoint: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("SETPOINT_DOKPLOY_URL", "SETPOINT_DOKPLOY_API_KEY", "SETPOINT_GITHUB_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    result = setpoint("plan")
+    assert result.exit_code == 1
+    assert "Dokploy is not configured: set SETPOINT_DOKPLOY_URL" in result.output
+    monkeypatch.setenv("SETPOINT_DOKPLOY_URL", "http://127.0.0.1:9")  # half configured
+    assert "Dokploy is not configured" in setpoint("plan").output

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from desired_state.loader import load_path
 from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import create_app
-from reconciler.core.outcomes import Claim, ObjectRef
+from reconciler.core.outcomes import Claim, Facts, ObjectRef
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
 from reconciler.demo.loopback import serve
@@ -25,6 +25,7 @@ from reconciler.demo.run import DEMO_SECRET_VARIABLES, DEMO_STORED_SECRETS, demo
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
+from reconciler.kinds.runner.observed import GITHUB_BUSY, GITHUB_STATUS
 from reconciler.records import operator_tokens, ownership, status
 from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
@@ -85,9 +86,17 @@ class ReviewFleet:
 
 
 def _runner_records(engine: Engine) -> None:
-    """A runner lane as its kind (built elsewhere) would leave it in the records."""
-    ref = ObjectRef("github", "runner", "4711")
-    ownership.claim(engine, Claim(ref, "shop-ci-amd64-1"), kind="runner", lane=RUNNER_LANE)
+    """A runner lane as its kind (built elsewhere) would leave it in the records: two
+    registrations, with what the last pass saw of them on GitHub."""
+    seen: dict[str, dict[str, object]] = {
+        "4711": {GITHUB_STATUS: "online", GITHUB_BUSY: True},
+        "4712": {GITHUB_STATUS: "offline"},
+    }
+    for number, (runner_id, facts) in enumerate(seen.items(), start=1):
+        ref = ObjectRef("github", "runner", runner_id)
+        claim = Claim(ref, f"shop-ci-amd64-{number}")
+        ownership.claim(engine, claim, kind="runner", lane=RUNNER_LANE)
+        ownership.record_seen(engine, [Facts(ref, facts)])
     status.record(engine, RUNNER_LANE, status.waiting("1 of 2 runners online; one is busy"))
 
 

@@ -18,9 +18,9 @@ from urllib.parse import urldefrag
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from reconciler.cli.render import value_text
 from reconciler.core.plans import Plan
 from reconciler.demo.loopback import serve
+from reconciler.presentation.words import value_text
 from reconciler.records import audit, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
@@ -300,7 +300,20 @@ def test_a_lane_shows_the_last_plan_that_acted_on_it_and_says_ready_once(
     assert row.locator('td[data-label="Last plan"] a').inner_text() == first_plan.plan_id
     assert row.get_attribute("data-state") == "Ready"
     assert row.inner_text().count("observed state matches desired state") == 1
+
+
+def test_the_runners_page_shows_each_runners_github_status(
+    page: Page, fleet: ReviewFleet, images: Path
+) -> None:
+    """What the last pass saw on GitHub, from the records: online and busy, or offline."""
     page.goto(f"{fleet.base_url}/runners")
+    row = page.locator("table.runners tbody tr").filter(has_text=RUNNER_LANE)
+    assert row.locator("td.github-status div").all_inner_texts() == [
+        "shop-ci-amd64-1: online, busy",
+        "shop-ci-amd64-2: offline",
+    ]
+    header = [h.inner_text() for h in page.locator("table.runners thead th").all()]
+    assert header[:3] == ["Lane", "State", "GitHub"]
     screenshot(page, images, "web-runners.png")
 
 

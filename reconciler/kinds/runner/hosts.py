@@ -55,10 +55,6 @@ HOST_ADAPTERS: Mapping[str, AdapterEntry] = {
 }
 
 
-def adapter_providers(table: Mapping[str, AdapterEntry] = HOST_ADAPTERS) -> set[str]:
-    return {entry.provider for entry in table.values()}
-
-
 def build_adapters(
     hosts: Mapping[str, HostSpec],
     providers: Mapping[str, object],

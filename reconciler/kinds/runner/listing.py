@@ -1,18 +1,30 @@
-"""`setpoint runners list`: every runner in the pools' scopes, managed or not, with its state.
-
-Reads only. A managed runner is shown with its lane and process; any other runner in a
-pool's scope is shown as unmanaged (Setpoint never touches it), labels and all.
+"""The runner kind's listings. `setpoint runners list`: every runner in the pools' scopes,
+managed or not, as GitHub and the hosts answer now; a managed runner is shown with its lane
+and process, any other runner in a pool's scope as unmanaged (Setpoint never touches it),
+labels and all. The runners page: each lane's registration and its GitHub status as the
+last survey recorded it, from the records alone. Reads only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from providers.github.errors import GitHubError
 from providers.github.models import RunnerScope
+from reconciler.core.inventory import OwnershipSnapshot
+from reconciler.fleet import DesiredFleet
+from reconciler.kinds.base import KindListing, LaneKind
 from reconciler.kinds.runner.kind import RunnerKind
-from reconciler.kinds.runner.lanes import pool_and_slot
-from reconciler.kinds.runner.observed import ObservedRunnerLane
+from reconciler.kinds.runner.lanes import KIND, pool_and_slot
+from reconciler.kinds.runner.observed import (
+    GITHUB_BUSY,
+    GITHUB_STATUS,
+    RUNNER_TYPE,
+    ObservedRunnerLane,
+)
 
 
 @dataclass(frozen=True)
@@ -96,3 +108,36 @@ async def _unmanaged(kind: RunnerKind, scope: str, managed: set[int]) -> list[Ru
         for r in listed
         if r.id not in managed
     ]
+
+
+async def runner_listing(kind: LaneKind) -> list[dict[str, Any]]:
+    """`KindListing.from_providers`: every runner in the pools' scopes, as GitHub answers."""
+    assert isinstance(kind, RunnerKind), kind.name
+    return [dataclasses.asdict(row) for row in await runner_rows(kind)]
+
+
+def runner_registrations(
+    fleet: DesiredFleet, owned: OwnershipSnapshot, now: datetime
+) -> list[dict[str, Any]]:
+    """`KindListing.from_records`: each lane's registration with its status on GitHub as the
+    last survey recorded it (None: not seen since it was made)."""
+    return [
+        {
+            "lane": lane,
+            "runner": item.name,
+            "runnerId": int(item.object_id),
+            "githubStatus": item.facts.get(GITHUB_STATUS),
+            "busy": item.facts.get(GITHUB_BUSY),
+        }
+        for lane in sorted(owned.lanes_of_kind(KIND))
+        for item in owned.for_lane(lane)
+        if item.object_type == RUNNER_TYPE
+    ]
+
+
+RUNNER_LISTING = KindListing(
+    kind=KIND,
+    plural="runners",
+    from_records=runner_registrations,
+    from_providers=runner_listing,
+)

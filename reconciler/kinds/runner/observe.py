@@ -16,10 +16,13 @@ from providers.github.models import RunnerScope
 from providers.github.runners import RunnersApi
 from providers.hosts.base import HostAdapter, RunnerProcess
 from reconciler.core.inventory import OwnershipSnapshot
+from reconciler.core.outcomes import Facts
 from reconciler.core.plans import ABSENT, object_fingerprint
 from reconciler.kinds.base import Observation, ObservationProblem
 from reconciler.kinds.runner.lanes import KIND, pool_and_slot
 from reconciler.kinds.runner.observed import (
+    GITHUB_BUSY,
+    GITHUB_STATUS,
     PROCESS_TYPE,
     RUNNER_TYPE,
     ObservedRunnerLane,
@@ -83,7 +86,20 @@ class RunnerObserver:
             seen = self._lane(site, scope, host, busy.get(pool_and_slot(site.lane)[0], 0))
             observation.lanes[site.lane] = seen
             self._fingerprint(observation, site, seen)
+            self._github_status(observation, seen)
         return observation
+
+    def _github_status(self, observation: Observation, seen: ObservedRunnerLane) -> None:
+        """The registration's status on GitHub (online or offline, busy or idle), for the
+        runners page: recorded when it differs from what the registry last recorded."""
+        runner = seen.runner
+        if runner is None:
+            return
+        ref = runner_ref(runner.id)
+        status = {GITHUB_STATUS: runner.status, GITHUB_BUSY: runner.busy}
+        owned = self.owned.owner_of(ref)
+        if owned is None or any(owned.facts.get(k) != v for k, v in status.items()):
+            observation.seen_facts.append(Facts(ref, status))
 
     def _lane(self, site: Site, scope: _Scope, host: _Host, pool_busy: int) -> ObservedRunnerLane:
         found = scope.runners.get(site.name)

@@ -18,6 +18,9 @@ from reconciler.kinds.runner.ops import GITHUB, PROCESS_PROVIDER
 
 RUNNER_TYPE = "runner"
 PROCESS_TYPE = "runner_process"
+# A registration's facts as the last survey saw it on GitHub (the runners page shows them).
+GITHUB_STATUS = "github_status"  # online, offline
+GITHUB_BUSY = "github_busy"  # running a job
 
 
 def runner_ref(runner_id: int) -> ObjectRef:

@@ -1,19 +1,26 @@
-"""How plans, apply results and lane status look to a person."""
+"""How plans, apply results and lane status look in a terminal (the CLI and the demo).
+
+The words they share with the review pages come from `presentation.words`.
+"""
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from reconciler.cli.tables import Column, Role, fit_table
 from reconciler.core.apply import ActionResult, ApplyResult, ApplyStatus
 from reconciler.core.plans import Plan
+from reconciler.presentation.tables import Column, Role, fit_table
+from reconciler.presentation.words import (
+    RISK_STYLE,
+    STATE_STYLE,
+    lane_state,
+    risk_summary,
+    speaking_condition,
+    value_text,
+)
 from reconciler.records.status import LaneStatusRow
 
-RISK_STYLE = {"safe": "green", "disruptive": "yellow", "destructive": "bold red"}
 # Every result the engine can report has a style (tests enumerate ActionResult and
 # ApplyStatus against these tables): a plan that waits is not a crash.
 RESULT_STYLE: dict[ActionResult, str] = {
@@ -28,13 +35,6 @@ APPLY_STATUS_STYLE: dict[ApplyStatus, str] = {
     "waiting": "yellow",
     "refused": "bold red",
 }
-
-
-def value_text(value: object) -> str:
-    """A change's before or after as a person reads it (the review pages show it the same)."""
-    if value is None:
-        return "∅"
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def render_plan(console: Console, plan: Plan) -> None:
@@ -71,12 +71,6 @@ def render_plan(console: Console, plan: Plan) -> None:
         console.print(f"  [dim]note: {escape(note)}[/]", highlight=False)
     if plan.actions:
         console.print(f"{len(plan.actions)} action(s): {risk_summary(plan)}")
-
-
-def risk_summary(plan: Plan) -> str:
-    """`2 safe, 1 destructive`: how many actions of each risk, mildest first."""
-    risks = {r: sum(1 for a in plan.actions if a.risk.value == r) for r in RISK_STYLE}
-    return ", ".join(f"{n} {r}" for r, n in risks.items() if n)
 
 
 DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan"}
@@ -132,27 +126,6 @@ def render_status(console: Console, rows: list[LaneStatusRow], *, wide: bool = F
         for row, cell in zip(rows, cells, strict=True):
             if cell[-1]:
                 console.print(f"  {escape(row.lane)}: {escape(cell[-1])}", highlight=False)
-
-
-def speaking_condition(conditions: list[dict[str, Any]]) -> dict[str, Any]:
-    """The condition that explains the lane: Stalled or Reconciling when True, else Ready."""
-    flags = {c["type"]: c for c in conditions}
-    return next(
-        (flags[t] for t in ("Stalled", "Reconciling") if flags.get(t, {}).get("status") == "True"),
-        flags.get("Ready", {}),
-    )
-
-
-def lane_state(conditions: list[dict[str, Any]]) -> str:
-    """One word for the lane: Stalled, Reconciling, Ready or NotReady."""
-    flags = {c["type"]: c for c in conditions}
-    for state in ("Stalled", "Reconciling", "Ready"):
-        if flags.get(state, {}).get("status") == "True":
-            return state
-    return "NotReady"
-
-
-STATE_STYLE = {"Stalled": "bold red", "Reconciling": "yellow", "Ready": "green"}
 
 
 def _status_cells(row: LaneStatusRow) -> list[str]:
