@@ -14,9 +14,9 @@ import re
 from datetime import UTC
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
 from starlette.responses import Response
 
 from desired_state.document import Document
@@ -112,12 +112,12 @@ def _earlier(state: ApiState, request: OperationRequest) -> Reservation | None:
     if request.idempotency_key is None:
         return None
     with session_scope(state.engine) as session:
-        earlier = session.execute(
-            sa.select(Operation).where(
-                Operation.requester == request.requester,  # type: ignore[arg-type]
-                Operation.idempotency_key == request.idempotency_key,  # type: ignore[arg-type]
+        earlier = session.exec(
+            select(Operation).where(
+                Operation.requester == request.requester,
+                Operation.idempotency_key == request.idempotency_key,
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
     if earlier is None:
         return None
     if earlier.body_digest != request.body_digest or earlier.lane != request.lane:

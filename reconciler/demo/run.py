@@ -26,6 +26,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from desired_state.loader import load_path
+from desired_state.product import ProductSpec
 from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import create_app
 from providers.github.client import GitHubClient
@@ -120,8 +121,8 @@ async def run_demo(
         hosts = {
             d.host
             for doc in documents
-            if doc.document.kind == "Product"
-            for lane in doc.document.spec.lanes  # type: ignore[union-attr]
+            if isinstance(doc.document.spec, ProductSpec)
+            for lane in doc.document.spec.lanes
             for d in lane.domains
         }
 

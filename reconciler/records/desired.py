@@ -15,6 +15,7 @@ from desired_state.issues import InvalidDesiredState
 from desired_state.loader import LoadedDocument, conflicts_with_stored
 from reconciler.errors import EmptyPrune
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.database import table_of
 
 
 class DesiredObject(SQLModel, table=True):
@@ -203,7 +204,7 @@ def get_object(session: Session, kind: str, name: str) -> DesiredObject | None:
 def version(session: Session) -> tuple[int, int, object]:
     """A cheap token that changes whenever the stored desired state does: how many objects,
     the sum of their generations, and the newest write."""
-    table = DesiredObject.__table__  # type: ignore[attr-defined]
+    table = table_of(DesiredObject)
     row = session.execute(
         sa.select(
             sa.func.count(),

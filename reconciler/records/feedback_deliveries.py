@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
 from reconciler.records.columns import JSONDocument, UTCDateTime
+from reconciler.records.database import table_of
 
 # How many undelivered rows one claim looks at: the oldest first, one per channel.
 _CLAIM_WINDOW = 500
@@ -50,7 +51,7 @@ class FeedbackDelivery(SQLModel, table=True):
     answer: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
 
 
-_table: sa.Table = FeedbackDelivery.__table__  # type: ignore[attr-defined]
+_table = table_of(FeedbackDelivery)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel, col, select
 from reconciler.core.plans import Plan
 from reconciler.errors import PlanNotFound
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
-from reconciler.records.database import session_scope
+from reconciler.records.database import rows_changed, session_scope
 
 
 class PlanStatus(StrEnum):
@@ -171,10 +171,10 @@ def move_status(engine: Engine, plan_id: str, from_: PlanStatus, to: PlanStatus)
     with session_scope(engine) as session:
         result = session.execute(
             sa.update(StoredPlan)
-            .where(StoredPlan.id == plan_id, StoredPlan.status == from_)  # type: ignore[arg-type]
+            .where(col(StoredPlan.id) == plan_id, col(StoredPlan.status) == from_)
             .values(status=to)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return rows_changed(result) > 0
 
 
 def with_status(engine: Engine, status: PlanStatus) -> list[tuple[str, list[str]]]:
@@ -191,11 +191,11 @@ def prune(engine: Engine, *, older_than: datetime) -> int:
     with session_scope(engine) as session:
         result = session.execute(
             sa.delete(StoredPlan).where(
-                StoredPlan.created_at < older_than,  # type: ignore[arg-type]
-                StoredPlan.status.in_(finished),  # type: ignore[attr-defined]
+                col(StoredPlan.created_at) < older_than,
+                col(StoredPlan.status).in_(finished),
             )
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return rows_changed(result)
 
 
 def claim_for_apply(engine: Engine, plan_id: str) -> bool:
