@@ -24,7 +24,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import anyio
 from sqlmodel import Session
@@ -32,7 +33,7 @@ from sqlmodel import Session
 from reconciler.core import policy
 from reconciler.core.feedback import announce, finished_news, send_feedback_within, started_news
 from reconciler.core.journal import Journal, WriteUnit
-from reconciler.core.outcomes import Done, Failed, Outcome, Retry
+from reconciler.core.outcomes import ActionResult, Done, Failed, Outcome, Retry, worst_result
 from reconciler.core.planning import PassContext, load_context
 from reconciler.core.plans import (
     Action,
@@ -58,8 +59,22 @@ from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.apply")
 
-ActionResult = Literal["ok", "failed", "retry", "not_run"]
-ApplyStatus = Literal["applied", "failed", "waiting", "refused"]
+
+class ApplyStatus(StrEnum):
+    """How an apply ended. A refusal leaves the plan's status as the refusal set it; the
+    others are what the plan becomes (`PLAN_STATUS_AFTER`)."""
+
+    applied = "applied"
+    failed = "failed"
+    waiting = "waiting"  # applied as far as it could; a lane said "not yet"
+    refused = "refused"
+
+
+PLAN_STATUS_AFTER: dict[ApplyStatus, PlanStatus] = {
+    ApplyStatus.applied: PlanStatus.applied,
+    ApplyStatus.failed: PlanStatus.failed,
+    ApplyStatus.waiting: PlanStatus.waiting,
+}
 
 
 @dataclass(frozen=True)
@@ -83,16 +98,14 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "applied"
+        return self.status is ApplyStatus.applied
 
     def lanes(self) -> dict[str, ActionResult]:
-        """Each lane's result: its worst action ("failed" > "retry" > "not_run" > "ok")."""
-        order: list[ActionResult] = ["ok", "not_run", "retry", "failed"]
-        worst: dict[str, ActionResult] = {}
+        """Each lane's result: its worst action's."""
+        by_lane: dict[str, list[ActionResult]] = {}
         for report in self.actions:
-            now = worst.get(report.lane, "ok")
-            worst[report.lane] = max(now, report.result, key=order.index)
-        return worst
+            by_lane.setdefault(report.lane, []).append(report.result)
+        return {lane: worst_result(results) for lane, results in by_lane.items()}
 
 
 LaneDone = Callable[[str, list["ActionReport"]], Awaitable[None]]
@@ -165,7 +178,9 @@ async def apply_plan(
             ),
             keep_status=True,
         )
-    if result.status != "refused":  # the outcome's feedback, once the lanes are free again
+    if (
+        result.status is not ApplyStatus.refused
+    ):  # the outcome's feedback, once the lanes are free again
         await send_feedback_within(runtime, context.registry.kinds, plan.lanes)
     return result
 
@@ -182,7 +197,7 @@ async def _refuse(
     )
     if blocker.type is BlockerType.stale_plan and not keep_status:
         await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.stale)
-    return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=blocker)
+    return ApplyResult(plan_id=plan.plan_id, status=ApplyStatus.refused, refusal=blocker)
 
 
 async def _recheck(runtime: Runtime, registry: LaneRegistry, plan: Plan) -> Blocker | None:
@@ -244,7 +259,7 @@ async def _apply_leased(
     await _execute_announcing(run, kinds)
     reports = run.ordered_reports()
     outcome = run.plan_outcome()
-    await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus(outcome))
+    await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PLAN_STATUS_AFTER[outcome])
     rest = [r for r in reports if r.lane not in run.lanes_done]
     await in_thread(_record_lane_results, runtime, registry, plan, rest, run.lanes_done)
     await announce(runtime, kinds, finished_news(plan.plan_id, reports))
@@ -253,10 +268,10 @@ async def _apply_leased(
         plan,
         AuditEvent.apply_finished,
         {
-            "status": outcome,
+            "status": outcome.value,
             **{
-                result: [r.action_id for r in reports if r.result == result]
-                for result in ("ok", "failed", "retry", "not_run")
+                result.value: [r.action_id for r in reports if r.result is result]
+                for result in ActionResult
             },
         },
     )
@@ -419,7 +434,7 @@ class _Run:
         self.not_done.add(action.id)
         self.finished[action.id].set()
         self.reports[action.id] = ActionReport(
-            action.id, action.op, action.lane, "not_run", f"not run: {why}"
+            action.id, action.op, action.lane, ActionResult.not_run, f"not run: {why}"
         )
         data = {"op": action.op, "target": action.target, "why": why}
         return self._record(AuditEvent.action_skipped, action, data)
@@ -485,14 +500,14 @@ class _Run:
     def ordered_reports(self) -> list[ActionReport]:
         return [self.reports[a.id] for a in self.plan.actions if a.id in self.reports]
 
-    def plan_outcome(self) -> Literal["applied", "failed", "waiting"]:
+    def plan_outcome(self) -> ApplyStatus:
         results = {r.result for r in self.reports.values()}
         lost = self.held.lost is not None or self.lanes_lost
-        if "failed" in results or (lost and "not_run" in results):
-            return "failed"
-        if "retry" in results:
-            return "waiting"
-        return "applied"
+        if ActionResult.failed in results or (lost and ActionResult.not_run in results):
+            return ApplyStatus.failed
+        if ActionResult.retry in results:
+            return ApplyStatus.waiting
+        return ApplyStatus.applied
 
 
 async def run_executor(executor: ActionExecutor, action: Action) -> Outcome:
@@ -508,20 +523,20 @@ async def run_executor(executor: ActionExecutor, action: Action) -> Outcome:
 
 def _report(action: Action, outcome: Outcome) -> ActionReport:
     if isinstance(outcome, Done):
-        return ActionReport(action.id, action.op, action.lane, "ok", outcome.message)
+        return ActionReport(action.id, action.op, action.lane, ActionResult.ok, outcome.message)
     if isinstance(outcome, Retry):
         message = f"not yet: {redact(outcome.reason)}; trying again after {outcome.after:g}s"
         return ActionReport(
             action.id,
             action.op,
             action.lane,
-            "retry",
+            ActionResult.retry,
             message,
             outcome.after,
             outcome.stalled,
             outcome.stalled_as,
         )
-    return ActionReport(action.id, action.op, action.lane, "failed", outcome.message)
+    return ActionReport(action.id, action.op, action.lane, ActionResult.failed, outcome.message)
 
 
 async def _changed_since_plan(registry: LaneRegistry, plan: Plan) -> list[str]:
@@ -566,18 +581,18 @@ def _lane_result(
     for report in lane_reports:
         by_result.setdefault(report.result, []).append(report)
     generation = registry.generation(lane)
-    if set(by_result) <= {"ok"} and generation is None:
+    if set(by_result) <= {ActionResult.ok} and generation is None:
         return None
     # The plan that last changed the lane: this one if any of its actions here succeeded.
-    changed = plan.plan_id if "ok" in by_result else None
-    if "failed" in by_result:
-        first = by_result["failed"][0]
+    changed = plan.plan_id if ActionResult.ok in by_result else None
+    if ActionResult.failed in by_result:
+        first = by_result[ActionResult.failed][0]
         condition = status.stalled(
             status.Reason.apply_failed, f"{first.action_id} of {plan.plan_id}: {first.message}"
         )
         return status.StatusUpdate(lane, condition, last_applied_plan=changed)
-    if "retry" in by_result:
-        first = by_result["retry"][0]
+    if ActionResult.retry in by_result:
+        first = by_result[ActionResult.retry][0]
         retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
         if first.stalled:
@@ -588,8 +603,8 @@ def _lane_result(
         return status.StatusUpdate(
             lane, status.waiting(message), last_applied_plan=changed, retry_at=retry_at
         )
-    if "not_run" in by_result:
-        skipped = len(by_result["not_run"])
+    if ActionResult.not_run in by_result:
+        skipped = len(by_result[ActionResult.not_run])
         condition = status.stalled(
             status.Reason.apply_incomplete, f"{skipped} action(s) of {plan.plan_id} not run"
         )

@@ -34,6 +34,7 @@ from providers.github.emulator import create_app as create_github
 from providers.github.emulator.runner_link import RunnerLink
 from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.core.apply import apply_plan
+from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
 from reconciler.demo.workflow import demo_workflow_request
@@ -195,7 +196,7 @@ async def _demo_steps(
     runtime.actor = "demo-scheduler"
     quiet = await reconcile_pass(runtime)
     console.print(
-        f"{len(quiet.lanes)} lane(s) observed once: {quiet.count('converged')} "
+        f"{len(quiet.lanes)} lane(s) observed once: {quiet.count(LaneOutcome.converged)} "
         f"converged, {quiet.plans_stored} plan(s) stored, one audit record"
     )
     with serve(github_app) as github_url:
@@ -284,7 +285,9 @@ async def demo_runners(console: Console, runtime: Runtime, github_app: Any) -> b
     report = await reconcile_pass(runtime)
     for _ in range(300):  # a started runner's lane waits, parked, until it is seen online
         waiting = [
-            r for r in report.lanes if r.lane.startswith("runner:") and r.outcome == "waiting"
+            r
+            for r in report.lanes
+            if r.lane.startswith("runner:") and r.outcome is LaneOutcome.waiting
         ]
         if not waiting:
             break
@@ -292,7 +295,7 @@ async def demo_runners(console: Console, runtime: Runtime, github_app: Any) -> b
         report = await reconcile_pass(runtime)
     runners = [r for r in report.lanes if r.lane.startswith("runner:")]
     for line in runners:
-        if line.outcome != "converged":
+        if line.outcome is not LaneOutcome.converged:
             console.print(f"  pass: {line.lane} {line.outcome}: {line.detail}", highlight=False)
     state = github_app.state.emulator
     for runner in state.runners_in("acme/shop"):

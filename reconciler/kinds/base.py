@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reconciler.core.outcomes import Claim, ObjectRef, Outcome
+from reconciler.core.outcomes import Claim, LaneOutcome, ObjectRef, Outcome
 from reconciler.core.plans import (
     Action,
     BlastRadiusGuard,
@@ -260,7 +260,7 @@ class LaneNews:
     (blocked, awaiting_operator)."""
 
     lane: str
-    outcome: str  # applying, applied, apply_failed, waiting, blocked, awaiting_operator, ...
+    outcome: LaneOutcome
     plan_id: str
     detail: str
 

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.core import policy
-from reconciler.core.apply import ApplyResult
+from reconciler.core.apply import ApplyResult, ApplyStatus
+from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext, Survey, plan_from, store_plans
 from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
@@ -172,12 +173,12 @@ async def work_requested(
             result=result,
             error="; ".join(texts),
         )
-        verdict = LaneResult(lane, "blocked", plan.plan_id, "; ".join(texts))
+        verdict = LaneResult(lane, LaneOutcome.blocked, plan.plan_id, "; ".join(texts))
         return LaneVerdict(verdict, classify_blockers(plan.blockers))
     if not plan.actions:
         result = base | {"outcome": "converged"}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
-        return LaneVerdict(LaneResult(lane, "converged", plan.plan_id, "no changes"))
+        return LaneVerdict(LaneResult(lane, LaneOutcome.converged, plan.plan_id, "no changes"))
     return await _apply_requested(runtime, context, plan, lane, found, applier, last_try)
 
 
@@ -198,13 +199,13 @@ async def _apply_requested(
     if not any(op.apply_requested for op in found):
         result = base | {"outcome": "planned", "detail": pending}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
-        return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, pending))
+        return LaneVerdict(LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, pending))
     refusal = policy.unattended_refusal(context.registry, plan, Trigger.workflow)
     if refusal is not None:
         text = f"{refusal.type.value}: {refusal.message}"
         result = base | {"outcome": "refused", "refusal": text, "detail": pending}
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=text)
-        return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, text))
+        return LaneVerdict(LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, text))
     await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.applying)
     applied = await applier(on_behalf_of(runtime, found), plan.plan_id, Trigger.workflow)
     stale = applied.refusal is not None and applied.refusal.type is BlockerType.stale_plan
@@ -223,14 +224,14 @@ async def _finish_applied(
         detail = result["refusal"]
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=detail)
         failure = classify_refusal(applied.refusal)
-        return LaneVerdict(LaneResult(lane, "refused", plan.plan_id, detail), failure)
-    if applied.status == "applied":
+        return LaneVerdict(LaneResult(lane, LaneOutcome.refused, plan.plan_id, detail), failure)
+    if applied.status is ApplyStatus.applied:
         done = f"{len(applied.actions)} action(s) applied"
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
-        return LaneVerdict(LaneResult(lane, "applied", plan.plan_id, done))
-    if applied.status == "waiting":
+        return LaneVerdict(LaneResult(lane, LaneOutcome.applied, plan.plan_id, done))
+    if applied.status is ApplyStatus.waiting:
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=detail)
-        return LaneVerdict(LaneResult(lane, "waiting", plan.plan_id, detail))
+        return LaneVerdict(LaneResult(lane, LaneOutcome.waiting, plan.plan_id, detail))
     await _end(
         runtime,
         found,
@@ -240,5 +241,5 @@ async def _finish_applied(
         error=detail or "the apply failed",
     )
     return LaneVerdict(
-        LaneResult(lane, "apply_failed", plan.plan_id, detail), FailureClass.temporary
+        LaneResult(lane, LaneOutcome.apply_failed, plan.plan_id, detail), FailureClass.temporary
     )

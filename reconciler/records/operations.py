@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.errors import IdempotencyConflict
-from reconciler.records.columns import JSONDocument, UTCDateTime
+from reconciler.records.columns import EnumText, JSONDocument, UTCDateTime
 from reconciler.records.database import table_of
 
 
@@ -59,8 +59,12 @@ class Operation(SQLModel, table=True):
     body_digest: str = Field(max_length=64)
     # The caller asked for apply and its grant allows it; the lane's policy still decides.
     apply_requested: bool = False
-    status: str = Field(default=OperationStatus.pending.value, max_length=20, index=True)
-    phase: str = Field(default=OperationPhase.queued.value, max_length=20)
+    status: OperationStatus = Field(
+        default=OperationStatus.pending, sa_type=EnumText(OperationStatus, 20), index=True
+    )
+    phase: OperationPhase = Field(
+        default=OperationPhase.queued, sa_type=EnumText(OperationPhase, 20)
+    )
     plan_id: str | None = Field(default=None, max_length=40)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     error: str | None = Field(default=None, max_length=1000)

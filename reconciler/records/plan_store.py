@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel, col, select
 
 from reconciler.core.plans import Plan
 from reconciler.errors import PlanNotFound
-from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.columns import EnumText, JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import rows_changed, session_scope
 
 
@@ -87,7 +87,7 @@ def load(engine: Engine, plan_id: str) -> tuple[Plan, PlanStatus]:
         if row is None:
             raise PlanNotFound(plan_id)
         try:
-            return Plan.model_validate(row.body), PlanStatus(row.status)
+            return Plan.model_validate(row.body), row.status
         except ValidationError:
             # Written by an older Setpoint; the upgrade superseded it.
             raise PlanNotFound(plan_id) from None
@@ -99,7 +99,7 @@ class PlanSummary:
     plan an older Setpoint wrote is still listed)."""
 
     plan_id: str
-    status: str
+    status: str  # the stored PlanStatus; the review pages put what they show here (expired)
     created_by: str
     created_at: datetime
     expires_at: datetime
@@ -212,6 +212,8 @@ class StoredPlan(SQLModel, table=True):
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
-    status: str = Field(default="pending", max_length=20, index=True)  # a PlanStatus
+    status: PlanStatus = Field(
+        default=PlanStatus.pending, sa_type=EnumText(PlanStatus, 20), index=True
+    )
     lanes: list[str] = Field(sa_type=JSONDocument)
     body: dict[str, Any] = Field(sa_type=JSONDocument)
