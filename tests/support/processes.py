@@ -1,11 +1,14 @@
-"""A process that has come and gone, for the tests of holders whose process died."""
+"""A process that has come and gone, for the tests of holders whose process died, and what
+such a death leaves behind mid-apply."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from reconciler.records import leases
+from sqlalchemy.engine import Engine
+
+from reconciler.records import leases, plan_store
 
 
 def dead_process() -> tuple[int, int | None]:
@@ -15,3 +18,12 @@ def dead_process() -> tuple[int, int | None]:
     child.kill()
     child.wait()
     return child.pid, started
+
+
+def crash_mid_apply(engine: Engine, plan_id: str, lanes: list[str]) -> None:
+    """What a SIGKILL mid-apply leaves behind: leases of a dead process, a plan `applying`."""
+    pid, started = dead_process()
+    holder = leases.Holder(label="ci:crashed", plan_id=plan_id, pid=pid, pid_started=started)
+    for lane in lanes:
+        assert leases.acquire(engine, lane, holder, ttl_seconds=600)
+    assert plan_store.claim_for_apply(engine, plan_id)
