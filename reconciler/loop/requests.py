@@ -26,7 +26,12 @@ from reconciler.loop.verdicts import LaneVerdict
 from reconciler.records import operations
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
-from reconciler.records.operations import Operation, OperationPhase, OperationStatus
+from reconciler.records.operations import (
+    Operation,
+    OperationPhase,
+    OperationStatus,
+    RequestOutcome,
+)
 from reconciler.runtime import Runtime
 
 log = logging.getLogger("setpoint.operations")
@@ -135,12 +140,21 @@ def _blockers_text(blockers: Sequence[Blocker]) -> list[str]:
     return [f"{b.type.value}: {b.message}" for b in blockers]
 
 
+_REQUEST_OUTCOME_AFTER = {
+    ApplyStatus.applied: RequestOutcome.applied,
+    ApplyStatus.failed: RequestOutcome.failed,
+    ApplyStatus.waiting: RequestOutcome.waiting,
+    ApplyStatus.refused: RequestOutcome.refused,
+}
+
+
 def _applied_result(plan: Plan, applied: ApplyResult) -> dict[str, Any]:
     actions = [
         {"id": r.action_id, "op": r.op, "lane": r.lane, "result": r.result, "message": r.message}
         for r in applied.actions
     ]
-    result: dict[str, Any] = {"outcome": applied.status, "plan_id": plan.plan_id}
+    outcome = _REQUEST_OUTCOME_AFTER[applied.status]
+    result: dict[str, Any] = {"outcome": outcome, "plan_id": plan.plan_id}
     result["actions"] = actions
     if applied.refusal is not None:
         result["refusal"] = f"{applied.refusal.type.value}: {applied.refusal.message}"
@@ -164,7 +178,7 @@ async def work_requested(
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
     if plan.blockers:
         texts = _blockers_text(plan.blockers)
-        result = base | {"outcome": "blocked", "blockers": texts}
+        result = base | {"outcome": RequestOutcome.blocked, "blockers": texts}
         await _end(
             runtime,
             found,
@@ -176,7 +190,7 @@ async def work_requested(
         verdict = LaneResult(lane, LaneOutcome.blocked, plan.plan_id, "; ".join(texts))
         return LaneVerdict(verdict, classify_blockers(plan.blockers))
     if not plan.actions:
-        result = base | {"outcome": "converged"}
+        result = base | {"outcome": RequestOutcome.converged}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
         return LaneVerdict(LaneResult(lane, LaneOutcome.converged, plan.plan_id, "no changes"))
     return await _apply_requested(runtime, context, plan, lane, found, applier, last_try)
@@ -197,13 +211,13 @@ async def _apply_requested(
     )
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
     if not any(op.apply_requested for op in found):
-        result = base | {"outcome": "planned", "detail": pending}
+        result = base | {"outcome": RequestOutcome.planned, "detail": pending}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
         return LaneVerdict(LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, pending))
     refusal = policy.unattended_refusal(context.registry, plan, Trigger.workflow)
     if refusal is not None:
         text = f"{refusal.type.value}: {refusal.message}"
-        result = base | {"outcome": "refused", "refusal": text, "detail": pending}
+        result = base | {"outcome": RequestOutcome.refused, "refusal": text, "detail": pending}
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=text)
         return LaneVerdict(LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, text))
     await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.applying)

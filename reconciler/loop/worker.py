@@ -40,7 +40,7 @@ from reconciler.loop.targets import apply_guarded
 from reconciler.loop.verdicts import LaneVerdict
 from reconciler.records import status
 from reconciler.records.database import in_thread
-from reconciler.records.operations import Operation, OperationStatus
+from reconciler.records.operations import Operation, OperationStatus, RequestOutcome
 from reconciler.runtime import Runtime
 
 Finish = Callable[[list[LaneVerdict]], Awaitable[None]]
@@ -212,7 +212,7 @@ async def _unknown(
                 runtime,
                 requested[lane],
                 OperationStatus.failed,
-                result={"outcome": "unknown_lane"},
+                result={"outcome": RequestOutcome.unknown_lane},
                 error=detail,
             )
         verdicts.append(

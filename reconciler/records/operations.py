@@ -41,6 +41,20 @@ class OperationStatus(StrEnum):
         return self in {OperationStatus.succeeded, OperationStatus.failed, OperationStatus.blocked}
 
 
+class RequestOutcome(StrEnum):
+    """What a requested reconcile came to: `result["outcome"]` of its operation."""
+
+    converged = "converged"  # nothing to do
+    planned = "planned"  # a plan waits for an operator (apply was not asked for)
+    blocked = "blocked"  # the plan has blockers
+    refused = "refused"  # the lane's policy, or the apply, refused
+    applied = "applied"
+    failed = "failed"
+    waiting = "waiting"  # applied as far as it could; a lane said "not yet"
+    unknown_lane = "unknown_lane"  # no kind lists the lane
+    interrupted = "interrupted"  # its worker stopped before it ended
+
+
 class OperationPhase(StrEnum):
     queued = "queued"
     planning = "planning"
