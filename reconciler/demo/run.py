@@ -45,7 +45,7 @@ from reconciler.kinds.preview.lanes import preview_set
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.database import make_engine, session_scope
-from reconciler.records.desired import apply_documents
+from reconciler.records.desired import DocumentChange, apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.records.status import all_statuses
@@ -111,7 +111,9 @@ async def run_demo(
         documents = load_path(examples, sources=default_sources())
         with session_scope(engine) as session:
             report = apply_documents(session, documents, prune=False)
-        console.print(f"stored {report.count('created')} object(s) from {examples} in {database}")
+        console.print(
+            f"stored {report.count(DocumentChange.created)} object(s) from {examples} in {database}"
+        )
         console.print(
             f"demo secrets generated: environment {', '.join(sorted(environ))}; encrypted "
             f"store {', '.join(sorted(stored))} (values never shown)"

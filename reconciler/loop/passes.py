@@ -37,7 +37,7 @@ from reconciler.records import audit, feedback_deliveries, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
-from reconciler.records.desired import store_found
+from reconciler.records.desired import DocumentChange, store_found
 from reconciler.runtime import Runtime
 
 
@@ -167,7 +167,9 @@ async def discover_into(runtime: Runtime, context: PassContext, report: PassRepo
 def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
     with audit.transaction(runtime.engine) as session:
         stored = store_found(session, documents, source="discovery")
-        changed = [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
+        changed = [
+            key for key, change, _ in stored.entries if change is not DocumentChange.unchanged
+        ]
         if changed:
             audit.append(
                 session,
