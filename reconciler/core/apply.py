@@ -178,9 +178,8 @@ async def apply_plan(
             ),
             keep_status=True,
         )
-    if (
-        result.status is not ApplyStatus.refused
-    ):  # the outcome's feedback, once the lanes are free again
+    # The outcome's feedback, once the lanes are free again.
+    if result.status is not ApplyStatus.refused:
         await send_feedback_within(runtime, context.registry.kinds, plan.lanes)
     return result
 
