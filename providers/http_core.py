@@ -51,7 +51,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import anyio
 import httpx
@@ -129,6 +129,22 @@ class TimedOut(TransportFailure):
 
 class ConnectTimedOut(ConnectFailed, TimedOut):
     """The connect phase timed out: both a timeout and a request that was never sent."""
+
+
+RequestHook = Callable[[httpx.Request], Awaitable[None]]
+
+
+@runtime_checkable
+class HookedClient(Protocol):
+    """A provider client that lets its owner watch every request it sends (the loop puts
+    a rate limit in front of each provider this way, without reaching into the client)."""
+
+    def add_request_hook(self, hook: RequestHook) -> None: ...
+
+
+def add_request_hook(http: httpx.AsyncClient, hook: RequestHook) -> None:
+    """Run `hook` before every request `http` sends, after the hooks it already has."""
+    http.event_hooks["request"] = [*http.event_hooks["request"], hook]
 
 
 def is_server_error(status: int) -> bool:

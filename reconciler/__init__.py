@@ -36,6 +36,7 @@ ADAPTER_SURFACE: tuple[str, ...] = (
     "reconciler.core.known_good",  # rollback: the known-good states a lane can go back to
     "reconciler.core.promotion",  # promote a verified image from one lane to another
     "reconciler.core.reasons",  # blocker reasons and whether time mends them
+    "reconciler.core.outcomes",  # LaneOutcome, ActionResult: what became of a lane, an action
     "reconciler.loop.engine",
     "reconciler.loop.passes",
     # the kinds: the list (all_kinds, kind_listings) and the contract, never a kind's folder

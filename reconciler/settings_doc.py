@@ -28,10 +28,7 @@ MODELS: tuple[type[BaseSettings], ...] = (Settings, DokployConfig, GitHubConfig,
 
 
 def _default(field: FieldInfo) -> str:
-    if field.default_factory is not None:
-        value: Any = field.default_factory()  # type: ignore[call-arg]
-    else:
-        value = field.default
+    value: Any = field.get_default(call_default_factory=True, validated_data={})
     if value is PydanticUndefined:
         return "required"
     if value is None:

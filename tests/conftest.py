@@ -20,6 +20,9 @@ from tests.support.cli import Invoke, invoker
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+# Fixtures shared across packages, kept beside their helpers in tests/support.
+pytest_plugins = ["tests.support.previews"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 CONTRACTS = ROOT / "tests" / "contracts"

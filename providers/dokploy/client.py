@@ -24,7 +24,12 @@ from providers.dokploy.models import (
     User,
 )
 from providers.dokploy.rpc import RpcCaller, normalise_base_url
-from providers.http_core import DEFAULT_TIMEOUT_SECONDS, RetryPolicy
+from providers.http_core import (
+    DEFAULT_TIMEOUT_SECONDS,
+    RequestHook,
+    RetryPolicy,
+    add_request_hook,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -68,6 +73,10 @@ class DokployClient:
             retry_after_cap=retry_after_cap,
         )
         self._rpc = RpcCaller(self._http, timeout=timeout, retry=retry)
+
+    def add_request_hook(self, hook: RequestHook) -> None:
+        """Run `hook` before every request this client sends (the loop's rate limit)."""
+        add_request_hook(self._http, hook)
 
     @classmethod
     def from_config(

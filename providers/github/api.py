@@ -37,10 +37,12 @@ from providers.github.pagination import MAX_PAGES, PER_PAGE, next_link
 from providers.github.ratelimit import RateLimitSnapshot, classify, snapshot
 from providers.http_core import (
     DEFAULT_TIMEOUT_SECONDS,
+    RequestHook,
     RetryPolicy,
     Sleep,
     TimedOut,
     TransportFailure,
+    add_request_hook,
     is_server_error,
     send,
     with_retries,
@@ -102,6 +104,10 @@ class GitHubApi:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={str(self._base)!r})"
+
+    def add_request_hook(self, hook: RequestHook) -> None:
+        """Run `hook` before every request this client sends (the loop's rate limit)."""
+        add_request_hook(self._http, hook)
 
     @property
     def web_url(self) -> str:

@@ -15,12 +15,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from providers.github.webhooks import GITHUB_EVENTS
 from reconciler.kinds import declared_reasons
 from reconciler.records.columns import utcnow
-from reconciler.records.database import session_scope
+from reconciler.records.database import session_scope, table_of
 from reconciler.records.operations import Operation, OperationStatus
 from reconciler.records.status import LaneStatusRow, Reason
 from reconciler.records.work_queue import LaneWork, WorkPriority
@@ -116,7 +117,7 @@ class RecordsCollector(Collector):
         the series stay bounded whatever a condition says."""
         known = set(STALLED_REASONS)
         with session_scope(self._engine) as session:
-            rows = session.execute(sa.select(LaneStatusRow.conditions)).scalars().all()  # type: ignore[call-overload]
+            rows = session.exec(select(col(LaneStatusRow.conditions))).all()
         found: dict[str, int] = {}
         for conditions in rows:
             for condition in conditions or []:
@@ -127,8 +128,8 @@ class RecordsCollector(Collector):
         return found
 
     def _read(self) -> tuple[dict[str, int], dict[int, int], int]:
-        ops = Operation.__table__  # type: ignore[attr-defined]
-        work = LaneWork.__table__  # type: ignore[attr-defined]
+        ops = table_of(Operation)
+        work = table_of(LaneWork)
         with session_scope(self._engine) as session:
             counts = session.execute(
                 sa.select(ops.c.status, sa.func.count()).group_by(ops.c.status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 import typer
@@ -11,18 +12,29 @@ from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, 
 from reconciler.presentation.tables import Column, Role, fit_table
 
 if TYPE_CHECKING:
+    from reconciler.core.outcomes import LaneOutcome
     from reconciler.loop.passes import LaneResult, PassReport
 
-STYLE = {
-    "converged": "green",
-    "applied": "green",
-    "awaiting_operator": "yellow",
-    "waiting": "yellow",
-    "blocked": "red",
-    "refused": "red",
-    "apply_failed": "bold red",
-    "rolled_back": "yellow",
-}
+
+@cache
+def _outcome_styles() -> dict[LaneOutcome, str]:
+    from reconciler.core.outcomes import LaneOutcome  # the engine loads once a command runs
+
+    return {
+        LaneOutcome.converged: "green",
+        LaneOutcome.applied: "green",
+        LaneOutcome.applying: "yellow",
+        LaneOutcome.awaiting_operator: "yellow",
+        LaneOutcome.waiting: "yellow",
+        LaneOutcome.blocked: "red",
+        LaneOutcome.refused: "red",
+        LaneOutcome.apply_failed: "bold red",
+        LaneOutcome.rolled_back: "yellow",
+    }
+
+
+def styled_outcome(outcome: LaneOutcome) -> str:
+    return f"[{_outcome_styles()[outcome]}]{outcome}[/]"
 
 
 def run(
@@ -42,6 +54,7 @@ def run(
 
     from reconciler.cli import context
     from reconciler.cli.wiring import open_runtime
+    from reconciler.core.outcomes import LaneOutcome
     from reconciler.errors import LoopAlreadyRunning
     from reconciler.loop.engine import LoopEngine
 
@@ -69,7 +82,8 @@ def run(
     if report is None:
         return
     show(report, output)
-    if report.count("blocked") or report.count("apply_failed") or report.count("refused"):
+    failed = (LaneOutcome.blocked, LaneOutcome.apply_failed, LaneOutcome.refused)
+    if any(report.count(outcome) for outcome in failed):
         raise typer.Exit(1)
 
 
@@ -77,8 +91,7 @@ def show_lane(result: LaneResult) -> None:
     """One line as each lane is worked (the loop's progress between pass tables)."""
     plan = f" {result.plan_id}" if result.plan_id else ""
     console.print(
-        f"{escape(result.lane)} [{STYLE[result.outcome]}]{result.outcome}[/]{plan} "
-        f"{escape(result.detail)}",
+        f"{escape(result.lane)} {styled_outcome(result.outcome)}{plan} {escape(result.detail)}",
         highlight=False,
     )
 
@@ -96,7 +109,7 @@ def show(report: PassReport, output: OutputFormat) -> None:
         print_json([vars(r) for r in report.lanes])
         return
     cells = [
-        [escape(r.lane), f"[{STYLE[r.outcome]}]{r.outcome}[/]", r.plan_id, escape(r.detail)]
+        [escape(r.lane), styled_outcome(r.outcome), r.plan_id, escape(r.detail)]
         for r in report.lanes
     ]
     fit_table(console, PASS_COLUMNS, cells, wide=False, wide_option=None).print(console, wide=False)

@@ -134,6 +134,8 @@ class PassLogger:
         self.since = time.monotonic()
 
     def __call__(self, report: PassReport) -> None:
+        from reconciler.core.outcomes import LaneOutcome  # loaded by the loop already
+
         now = time.monotonic()
         seconds, self.since = now - self.since, now
         log.info(
@@ -143,14 +145,14 @@ class PassLogger:
                     "event": "pass",
                     "lanes": len(report.lanes),
                     "planned": report.plans_stored,
-                    "converged": report.count("converged"),
-                    "applied": report.count("applied"),
-                    "awaiting_operator": report.count("awaiting_operator"),
-                    "waiting": report.count("waiting"),
-                    "refused": report.count("refused"),
-                    "blocked": report.count("blocked"),
-                    "failed": report.count("apply_failed"),
-                    "rolled_back": report.count("rolled_back"),
+                    "converged": report.count(LaneOutcome.converged),
+                    "applied": report.count(LaneOutcome.applied),
+                    "awaiting_operator": report.count(LaneOutcome.awaiting_operator),
+                    "waiting": report.count(LaneOutcome.waiting),
+                    "refused": report.count(LaneOutcome.refused),
+                    "blocked": report.count(LaneOutcome.blocked),
+                    "failed": report.count(LaneOutcome.apply_failed),
+                    "rolled_back": report.count(LaneOutcome.rolled_back),
                     "found": len(report.found),
                     "seconds": round(seconds, 3),
                 }

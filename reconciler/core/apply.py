@@ -24,15 +24,22 @@ import dataclasses
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 
 from reconciler.core import policy
-from reconciler.core.apply_run import ActionReport, ActionResult, ActionRun, LaneDone
+from reconciler.core.apply_run import (
+    PLAN_STATUS_AFTER,
+    ActionReport,
+    ActionRun,
+    ApplyStatus,
+    LaneDone,
+)
 from reconciler.core.feedback import announce, finished_news, send_feedback_within, started_news
 from reconciler.core.journal import Journal
 from reconciler.core.lane_results import mark_reconciling, record_lane_results
+from reconciler.core.outcomes import ActionResult, worst_result
 from reconciler.core.planning import PassContext, load_context
 from reconciler.core.plans import Action, Blocker, BlockerType, Plan, Trigger
 from reconciler.core.recovery import recover_interrupted
@@ -56,8 +63,6 @@ __all__ = [
     "apply_plan",
 ]
 
-ApplyStatus = Literal["applied", "failed", "waiting", "refused"]
-
 
 @dataclass
 class ApplyResult:
@@ -68,16 +73,14 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "applied"
+        return self.status is ApplyStatus.applied
 
     def lanes(self) -> dict[str, ActionResult]:
-        """Each lane's result: its worst action ("failed" > "retry" > "not_run" > "ok")."""
-        order: list[ActionResult] = ["ok", "not_run", "retry", "failed"]
-        worst: dict[str, ActionResult] = {}
+        """Each lane's result: its worst action's."""
+        by_lane: dict[str, list[ActionResult]] = {}
         for report in self.actions:
-            now = worst.get(report.lane, "ok")
-            worst[report.lane] = max(now, report.result, key=order.index)
-        return worst
+            by_lane.setdefault(report.lane, []).append(report.result)
+        return {lane: worst_result(results) for lane, results in by_lane.items()}
 
 
 async def apply_plan(
@@ -147,7 +150,8 @@ async def apply_plan(
             ),
             keep_status=True,
         )
-    if result.status != "refused":  # the outcome's feedback, once the lanes are free again
+    # The outcome's feedback, once the lanes are free again.
+    if result.status is not ApplyStatus.refused:
         await send_feedback_within(runtime, context.registry.kinds, plan.lanes)
     return result
 
@@ -164,7 +168,7 @@ async def _refuse(
     )
     if blocker.type == BlockerType.stale_plan and not keep_status:
         await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.stale)
-    return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=blocker)
+    return ApplyResult(plan_id=plan.plan_id, status=ApplyStatus.refused, refusal=blocker)
 
 
 async def _recheck(runtime: Runtime, registry: LaneRegistry, plan: Plan) -> Blocker | None:
@@ -226,7 +230,7 @@ async def _apply_leased(
     await _execute_announcing(run, kinds)
     reports = run.ordered_reports()
     outcome = run.plan_outcome()
-    await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus(outcome))
+    await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PLAN_STATUS_AFTER[outcome])
     rest = [r for r in reports if r.lane not in run.lanes_done]
     await in_thread(record_lane_results, runtime, registry, plan, rest, run.lanes_done)
     await announce(runtime, kinds, finished_news(plan.plan_id, reports))
@@ -235,10 +239,10 @@ async def _apply_leased(
         plan,
         AuditEvent.apply_finished,
         {
-            "status": outcome,
+            "status": outcome.value,
             **{
-                result: [r.action_id for r in reports if r.result == result]
-                for result in ("ok", "failed", "retry", "not_run")
+                result.value: [r.action_id for r in reports if r.result is result]
+                for result in ActionResult
             },
         },
     )

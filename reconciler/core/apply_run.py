@@ -15,14 +15,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import anyio
 from sqlmodel import Session
 
 from reconciler.core.journal import Journal, WriteUnit
 from reconciler.core.lane_results import lane_result
-from reconciler.core.outcomes import Done, Failed, Outcome, Retry
+from reconciler.core.outcomes import ActionResult, Done, Failed, Outcome, Retry
 from reconciler.core.plans import Action, Plan, kind_of_lane, with_refs_resolved
 from reconciler.errors import ActionAccessDenied, ActionFailed, LeaseLost
 from reconciler.kinds.base import ActionExecutor, admission_of
@@ -31,12 +32,28 @@ from reconciler.records import leases, ownership, status
 from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread
+from reconciler.records.plan_store import PlanStatus
 from reconciler.runtime import Runtime
 from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.apply")
 
-ActionResult = Literal["ok", "failed", "retry", "not_run"]
+
+class ApplyStatus(StrEnum):
+    """How an apply ended. A refusal leaves the plan's status as the refusal set it; the
+    others are what the plan becomes (`PLAN_STATUS_AFTER`)."""
+
+    applied = "applied"
+    failed = "failed"
+    waiting = "waiting"  # applied as far as it could; a lane said "not yet"
+    refused = "refused"
+
+
+PLAN_STATUS_AFTER: dict[ApplyStatus, PlanStatus] = {
+    ApplyStatus.applied: PlanStatus.applied,
+    ApplyStatus.failed: PlanStatus.failed,
+    ApplyStatus.waiting: PlanStatus.waiting,
+}
 
 
 @dataclass(frozen=True)
@@ -189,7 +206,7 @@ class ActionRun:
         self.not_done.add(action.id)
         self.finished[action.id].set()
         self.reports[action.id] = ActionReport(
-            action.id, action.op, action.lane, "not_run", f"not run: {why}"
+            action.id, action.op, action.lane, ActionResult.not_run, f"not run: {why}"
         )
         data = {"op": action.op, "target": action.target, "why": why}
         return self._record(AuditEvent.action_skipped, action, data)
@@ -255,14 +272,14 @@ class ActionRun:
     def ordered_reports(self) -> list[ActionReport]:
         return [self.reports[a.id] for a in self.plan.actions if a.id in self.reports]
 
-    def plan_outcome(self) -> Literal["applied", "failed", "waiting"]:
+    def plan_outcome(self) -> ApplyStatus:
         results = {r.result for r in self.reports.values()}
         lost = self.held.lost is not None or self.lanes_lost
-        if "failed" in results or (lost and "not_run" in results):
-            return "failed"
-        if "retry" in results:
-            return "waiting"
-        return "applied"
+        if ActionResult.failed in results or (lost and ActionResult.not_run in results):
+            return ApplyStatus.failed
+        if ActionResult.retry in results:
+            return ApplyStatus.waiting
+        return ApplyStatus.applied
 
 
 async def run_executor(executor: ActionExecutor, action: Action) -> Outcome:
@@ -278,17 +295,17 @@ async def run_executor(executor: ActionExecutor, action: Action) -> Outcome:
 
 def report_of(action: Action, outcome: Outcome) -> ActionReport:
     if isinstance(outcome, Done):
-        return ActionReport(action.id, action.op, action.lane, "ok", outcome.message)
+        return ActionReport(action.id, action.op, action.lane, ActionResult.ok, outcome.message)
     if isinstance(outcome, Retry):
         message = f"not yet: {redact(outcome.reason)}; trying again after {outcome.after:g}s"
         return ActionReport(
             action.id,
             action.op,
             action.lane,
-            "retry",
+            ActionResult.retry,
             message,
             outcome.after,
             outcome.stalled,
             outcome.stalled_as,
         )
-    return ActionReport(action.id, action.op, action.lane, "failed", outcome.message)
+    return ActionReport(action.id, action.op, action.lane, ActionResult.failed, outcome.message)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from reconciler.core.outcomes import ActionResult, LaneOutcome, lane_outcome
 from reconciler.core.plans import Plan
 from reconciler.errors import FeedbackNotDelivered
 from reconciler.kinds.base import AnnouncingKind, Feedback, LaneKind, LaneNews
@@ -51,20 +52,12 @@ def started_news(plan: Plan) -> list[LaneNews]:
     return [
         LaneNews(
             lane,
-            "applying",
+            LaneOutcome.applying,
             plan.plan_id,
             f"applying {len(names)} action(s): {', '.join(dict.fromkeys(names))}",
         )
         for lane, names in ops.items()
     ]
-
-
-_OUTCOMES = {
-    "ok": "applied",
-    "retry": "waiting",
-    "failed": "apply_failed",
-    "not_run": "apply_failed",
-}
 
 
 def finished_news(plan_id: str, reports: Sequence[ActionReport]) -> list[LaneNews]:
@@ -73,13 +66,14 @@ def finished_news(plan_id: str, reports: Sequence[ActionReport]) -> list[LaneNew
     by_lane: dict[str, list[ActionReport]] = {}
     for report in reports:
         by_lane.setdefault(report.lane, []).append(report)
-    order = ["ok", "not_run", "retry", "failed"]
     news = []
     for lane, lane_reports in by_lane.items():
-        worst = max((r.result for r in lane_reports), key=order.index)
-        telling = next((r for r in lane_reports if r.result != "ok"), lane_reports[-1])
+        outcome = lane_outcome(r.result for r in lane_reports)
+        telling = next(
+            (r for r in lane_reports if r.result is not ActionResult.ok), lane_reports[-1]
+        )
         detail = f"{telling.action_id}: {telling.message}"
-        news.append(LaneNews(lane, _OUTCOMES[worst], plan_id, detail))
+        news.append(LaneNews(lane, outcome, plan_id, detail))
     return news
 
 

@@ -22,7 +22,7 @@ from reconciler.records import audit, operations, work_queue
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
-from reconciler.records.desired import store_found
+from reconciler.records.desired import DocumentChange, store_found
 from reconciler.records.operations import OperationRequest, Reservation
 from reconciler.records.work_queue import WorkPriority
 from reconciler.runtime import Runtime
@@ -79,7 +79,9 @@ def reserve_reconcile(
         if not reservation.created:
             return reservation
         stored = store_found(session, documents, source=REQUEST_SOURCE)
-        changed = [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
+        changed = [
+            key for key, change, _ in stored.entries if change is not DocumentChange.unchanged
+        ]
         reason = f"operation {reservation.operation.id}"
         work_queue.enqueue(session, [request.lane], WorkPriority.workflow, reason, now)
         audit.append(

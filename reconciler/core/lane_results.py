@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from reconciler.core.outcomes import ActionResult
 from reconciler.core.plans import Plan
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import status
@@ -16,7 +17,7 @@ from reconciler.records.columns import utcnow
 from reconciler.runtime import Runtime
 
 if TYPE_CHECKING:
-    from reconciler.core.apply_run import ActionReport, ActionResult
+    from reconciler.core.apply_run import ActionReport
 
 
 def mark_reconciling(runtime: Runtime, plan: Plan) -> None:
@@ -57,18 +58,18 @@ def lane_result(
     for report in lane_reports:
         by_result.setdefault(report.result, []).append(report)
     generation = registry.generation(lane)
-    if set(by_result) <= {"ok"} and generation is None:
+    if set(by_result) <= {ActionResult.ok} and generation is None:
         return None
     # The plan that last changed the lane: this one if any of its actions here succeeded.
-    changed = plan.plan_id if "ok" in by_result else None
-    if "failed" in by_result:
-        first = by_result["failed"][0]
+    changed = plan.plan_id if ActionResult.ok in by_result else None
+    if ActionResult.failed in by_result:
+        first = by_result[ActionResult.failed][0]
         condition = status.stalled(
             status.Reason.apply_failed, f"{first.action_id} of {plan.plan_id}: {first.message}"
         )
         return status.StatusUpdate(lane, condition, last_applied_plan=changed)
-    if "retry" in by_result:
-        first = by_result["retry"][0]
+    if ActionResult.retry in by_result:
+        first = by_result[ActionResult.retry][0]
         retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
         if first.stalled:
@@ -79,8 +80,8 @@ def lane_result(
         return status.StatusUpdate(
             lane, status.waiting(message), last_applied_plan=changed, retry_at=retry_at
         )
-    if "not_run" in by_result:
-        skipped = len(by_result["not_run"])
+    if ActionResult.not_run in by_result:
+        skipped = len(by_result[ActionResult.not_run])
         condition = status.stalled(
             status.Reason.apply_incomplete, f"{skipped} action(s) of {plan.plan_id} not run"
         )

@@ -9,8 +9,9 @@ place that turns them into outcomes (kopf's `execute_handler_once`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 
@@ -85,3 +86,50 @@ class Failed:
 
 
 Outcome = Done | Retry | Failed
+
+
+class ActionResult(StrEnum):
+    """What the engine made of one action's outcome, declared from best to worst (a lane
+    shows its worst): Done is ok, Retry is retry, Failed is failed; not_run: never started
+    (a dependency failed, the lease was lost)."""
+
+    ok = "ok"
+    not_run = "not_run"
+    retry = "retry"
+    failed = "failed"
+
+
+def worst_result(results: Iterable[ActionResult]) -> ActionResult:
+    """The worst of `results` ("failed" > "retry" > "not_run" > "ok"); ok when there are none."""
+    ranked = list(ActionResult)
+    return max(results, key=ranked.index, default=ActionResult.ok)
+
+
+class LaneOutcome(StrEnum):
+    """What became of one lane in a pass or an apply: the loop's report, a workflow
+    request's verdict, and the news a kind is told (`kinds.base.LaneNews`, where "applying"
+    is sent as the lane's actions start)."""
+
+    converged = "converged"
+    blocked = "blocked"
+    awaiting_operator = "awaiting_operator"
+    applying = "applying"
+    applied = "applied"
+    apply_failed = "apply_failed"
+    refused = "refused"
+    waiting = "waiting"
+    # a scheduled pass wrote the lane's known-good state back (`onFailedHealth: rollback`)
+    rolled_back = "rolled_back"
+
+
+_LANE_AFTER_ACTIONS = {
+    ActionResult.ok: LaneOutcome.applied,
+    ActionResult.retry: LaneOutcome.waiting,
+    ActionResult.failed: LaneOutcome.apply_failed,
+    ActionResult.not_run: LaneOutcome.apply_failed,
+}
+
+
+def lane_outcome(results: Iterable[ActionResult]) -> LaneOutcome:
+    """A lane's outcome once its actions ended: its worst action's."""
+    return _LANE_AFTER_ACTIONS[worst_result(results)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -146,37 +147,41 @@ def _reconciling_reason(row: status.LaneStatusRow) -> str | None:
 
 def unfinished_creates(engine: Engine) -> tuple[UnfinishedCreate, ...]:
     """Creates that interrupted applies announced and never reported on."""
-    with session_scope(engine) as session:
-        return tuple(
-            UnfinishedCreate(
-                lane=str(row.lane),
-                op=str(row.data["op"]),
-                target=str(row.data["target"]),
-                at=row.at,
-                plan_id=str(row.plan_id),
-                action_id=str(row.action_id),
-            )
-            for row in _unfinished_intents(session, _interrupted(engine), Effect.create)
-        )
+    return tuple(UnfinishedCreate(*_named(row)) for row in _unanswered(engine, Effect.create))
 
 
 def unfinished_runs(engine: Engine) -> tuple[UnfinishedRun, ...]:
     """Runs (deploys) that interrupted applies announced and nobody reported on since: not
     that apply, nor a later result of the same operation on the same target in any plan."""
+    return tuple(
+        UnfinishedRun(*_named(row), changes=tuple(row.data.get("changes") or ()))
+        for row in _unanswered(engine, Effect.run, nor_since=True)
+    )
+
+
+def _unanswered(engine: Engine, effect: Effect, *, nor_since: bool = False) -> list[AuditRecord]:
+    """The intents of `effect` in interrupted plans that no result answers (`nor_since`: nor
+    a later result of the same operation on the same target, in any plan)."""
     with session_scope(engine) as session:
-        return tuple(
-            UnfinishedRun(
-                lane=str(row.lane),
-                op=str(row.data["op"]),
-                target=str(row.data["target"]),
-                at=row.at,
-                plan_id=str(row.plan_id),
-                action_id=str(row.action_id),
-                changes=tuple(row.data.get("changes") or ()),
-            )
-            for row in _unfinished_intents(session, _interrupted(engine), Effect.run)
-            if not _reported_since(session, row)
-        )
+        return [
+            row
+            for row in _unfinished_intents(session, _interrupted(engine), effect)
+            if not (nor_since and _reported_since(session, row))
+        ]
+
+
+def _named(row: AuditRecord) -> tuple[str, str, str, datetime, str, str]:
+    """What an intent names, in the order the unfinished records take it: lane, operation,
+    target, when, plan, action."""
+    data = row.data
+    return (
+        str(row.lane),
+        str(data["op"]),
+        str(data["target"]),
+        row.at,
+        str(row.plan_id),
+        str(row.action_id),
+    )
 
 
 def _interrupted(engine: Engine) -> list[str]:

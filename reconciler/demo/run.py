@@ -27,6 +27,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from desired_state.loader import load_path
+from desired_state.product import ProductSpec
 from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import create_app
 from providers.github.client import GitHubClient
@@ -35,6 +36,7 @@ from providers.github.emulator.runner_link import RunnerLink
 from reconciler.composition import PageAccess, ReviewSite, create_review_app
 from reconciler.core.apply import apply_plan
 from reconciler.core.known_good import rollback
+from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
 from reconciler.demo.workflow import demo_workflow_request
@@ -45,7 +47,7 @@ from reconciler.loop.passes import reconcile_pass
 from reconciler.presentation.console import render_apply, render_plan, render_status
 from reconciler.records import audit, ownership
 from reconciler.records.database import make_engine, session_scope
-from reconciler.records.desired import apply_documents, store_revision
+from reconciler.records.desired import DocumentChange, apply_documents, store_revision
 from reconciler.records.migrate import upgrade
 from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.records.status import all_statuses
@@ -110,7 +112,9 @@ async def run_demo(
         documents = load_path(examples, sources=default_sources())
         with session_scope(engine) as session:
             report = apply_documents(session, documents, prune=False)
-        console.print(f"stored {report.count('created')} object(s) from {examples} in {database}")
+        console.print(
+            f"stored {report.count(DocumentChange.created)} object(s) from {examples} in {database}"
+        )
         console.print(
             f"demo secrets generated: environment {', '.join(sorted(environ))}; encrypted "
             f"store {', '.join(sorted(stored))} (values never shown)"
@@ -121,8 +125,8 @@ async def run_demo(
         hosts = {
             d.host
             for doc in documents
-            if doc.document.kind == "Product"
-            for lane in doc.document.spec.lanes  # type: ignore[union-attr]
+            if isinstance(doc.document.spec, ProductSpec)
+            for lane in doc.document.spec.lanes
             for d in lane.domains
         }
 
@@ -194,7 +198,7 @@ async def _demo_steps(
     runtime.actor = "demo-scheduler"
     quiet = await reconcile_pass(runtime)
     console.print(
-        f"{len(quiet.lanes)} lane(s) observed once: {quiet.count('converged')} "
+        f"{len(quiet.lanes)} lane(s) observed once: {quiet.count(LaneOutcome.converged)} "
         f"converged, {quiet.plans_stored} plan(s) stored, one audit record"
     )
     with serve(github_app) as github_url:
@@ -327,7 +331,9 @@ async def demo_runners(console: Console, runtime: Runtime, github_app: Any) -> b
     report = await reconcile_pass(runtime)
     for _ in range(300):  # a started runner's lane waits, parked, until it is seen online
         waiting = [
-            r for r in report.lanes if r.lane.startswith("runner:") and r.outcome == "waiting"
+            r
+            for r in report.lanes
+            if r.lane.startswith("runner:") and r.outcome is LaneOutcome.waiting
         ]
         if not waiting:
             break
@@ -335,7 +341,7 @@ async def demo_runners(console: Console, runtime: Runtime, github_app: Any) -> b
         report = await reconcile_pass(runtime)
     runners = [r for r in report.lanes if r.lane.startswith("runner:")]
     for line in runners:
-        if line.outcome != "converged":
+        if line.outcome is not LaneOutcome.converged:
             console.print(f"  pass: {line.lane} {line.outcome}: {line.detail}", highlight=False)
     state = github_app.state.emulator
     for runner in state.runners_in("acme/shop"):

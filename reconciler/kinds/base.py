@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reconciler.core.outcomes import Claim, Facts, ObjectRef, Outcome
+from reconciler.core.outcomes import Claim, Facts, LaneOutcome, ObjectRef, Outcome
 from reconciler.core.plans import (
     Action,
     BlastRadiusGuard,
@@ -282,7 +282,7 @@ class LaneNews:
     (blocked, awaiting_operator)."""
 
     lane: str
-    outcome: str  # applying, applied, apply_failed, waiting, blocked, awaiting_operator, ...
+    outcome: LaneOutcome
     plan_id: str
     detail: str
 

@@ -1,9 +1,9 @@
 """A rate limit per provider: a token bucket in front of every request a client sends.
 
 The bucket refills `rate` tokens a second up to `burst`; a request takes one token, waiting
-for it when there is none. It is installed as an httpx request hook on the provider's
-client, so it counts every call the kinds make (reads, writes, deploy polls) without any
-kind knowing about it. The limit is per process: with several replicas, divide the
+for it when there is none. It is installed through the provider client's public
+`add_request_hook`, so it counts every call the kinds make (reads, writes, deploy polls)
+without any kind knowing about it. The limit is per process: with several replicas, divide the
 provider's budget between them.
 """
 
@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 
 import anyio
 import httpx
+
+from providers.http_core import HookedClient
 
 
 class TokenBucket:
@@ -35,6 +37,11 @@ class TokenBucket:
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
 
+    def available(self) -> float:
+        """Tokens a request could take now without waiting (fractions refill over time)."""
+        self._refill()
+        return self._tokens
+
     async def take(self) -> None:
         """Take one token, waiting until there is one (callers queue in turn)."""
         async with self._lock:
@@ -50,23 +57,17 @@ class TokenBucket:
         await self.take()
 
 
-def http_client_of(provider: object) -> httpx.AsyncClient | None:
-    """The httpx client a provider sends through, when it has one (`_http` by the providers'
-    convention); None for providers that do not speak HTTP (an SSH host adapter)."""
-    client = getattr(provider, "_http", None)
-    return client if isinstance(client, httpx.AsyncClient) else None
-
-
 def install_rate_limits(
     providers: Mapping[str, object], rates: Mapping[str, float], burst: float
 ) -> dict[str, TokenBucket]:
-    """Put a bucket in front of each named provider's client; returns them by provider."""
+    """Put a bucket in front of each named provider's requests; returns them by provider.
+    A provider that sends no HTTP requests (an SSH host adapter) offers no hook and gets none."""
     buckets: dict[str, TokenBucket] = {}
     for name, rate in rates.items():
-        client = http_client_of(providers.get(name))
-        if client is None:
+        provider = providers.get(name)
+        if not isinstance(provider, HookedClient):
             continue
         bucket = TokenBucket(rate, burst)
-        client.event_hooks["request"] = [*client.event_hooks["request"], bucket.on_request]
+        provider.add_request_hook(bucket.on_request)
         buckets[name] = bucket
     return buckets

@@ -42,6 +42,7 @@ import anyio.abc
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.core.feedback import feedback_now, send_feedback
+from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext
 from reconciler.errors import LaneBusy, LoopAlreadyRunning
 from reconciler.loop import passes
@@ -386,7 +387,9 @@ class LoopEngine:
             log.exception("a batch of %d lane(s) failed", len(lanes))
             detail = redact(f"{type(exc).__name__}: {exc}")
             return [
-                LaneVerdict(LaneResult(lane, "apply_failed", "", detail), FailureClass.temporary)
+                LaneVerdict(
+                    LaneResult(lane, LaneOutcome.apply_failed, "", detail), FailureClass.temporary
+                )
                 for lane in lanes
             ], True
 

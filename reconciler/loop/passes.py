@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
 
 from desired_state.document import Document
 from reconciler.core import audit_anchor, policy
-from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, apply_plan
+from reconciler.core.apply import ActionReport, ApplyResult, apply_plan
 from reconciler.core.feedback import announce, send_feedback
 from reconciler.core.known_good import RolledBack, remember_good, rollbacks_due
+from reconciler.core.outcomes import ActionResult, LaneOutcome, lane_outcome
 from reconciler.core.planning import (
     PassContext,
     Survey,
@@ -38,19 +38,8 @@ from reconciler.records import audit, feedback_deliveries, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
-from reconciler.records.desired import store_found
+from reconciler.records.desired import DocumentChange, store_found
 from reconciler.runtime import Runtime
-
-LaneOutcome = Literal[
-    "converged",
-    "blocked",
-    "awaiting_operator",
-    "applied",
-    "apply_failed",
-    "refused",
-    "waiting",
-    "rolled_back",
-]
 
 
 @dataclass(frozen=True)
@@ -139,7 +128,7 @@ async def work_scheduled(
     held, new = await in_thread(_record_pass, runtime, context, sorted_lanes)
     report.plans_stored += len(new)
     report.lanes.extend(
-        LaneResult(lane, "converged", "", "no changes") for lane in sorted_lanes.quiet
+        LaneResult(lane, LaneOutcome.converged, "", "no changes") for lane in sorted_lanes.quiet
     )
     report.lanes.extend(_held_result(plan) for plan in held)
     await _announce_held(runtime, context, [_held_result(plan) for plan in new])
@@ -183,7 +172,9 @@ async def discover_into(runtime: Runtime, context: PassContext, report: PassRepo
 def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
     with audit.transaction(runtime.engine) as session:
         stored = store_found(session, documents, source="discovery")
-        changed = [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
+        changed = [
+            key for key, change, _ in stored.entries if change is not DocumentChange.unchanged
+        ]
         if changed:
             audit.append(
                 session,
@@ -211,7 +202,7 @@ async def due_lanes(runtime: Runtime, lanes: list[str], report: PassReport) -> l
         until = retry_at.get(lane)
         if until is not None and until > now:
             detail = f"not yet: tried again after {until:%H:%M:%S} UTC"
-            report.lanes.append(LaneResult(lane, "waiting", "", detail))
+            report.lanes.append(LaneResult(lane, LaneOutcome.waiting, "", detail))
         else:
             due.append(lane)
     return due
@@ -271,45 +262,35 @@ def _rolled_back_result(rolled: RolledBack) -> LaneResult:
         f"health check failed: desired generation {rolled.generation} brings back what ran at "
         f"generation {rolled.restored.generation} ({rolled.restored.running}); planned next pass"
     )
-    return LaneResult(rolled.lane, "rolled_back", "", detail)
+    return LaneResult(rolled.lane, LaneOutcome.rolled_back, "", detail)
 
 
 def _held_result(plan: Plan) -> LaneResult:
     lane = plan.lanes[0]
     if plan.blockers:
         detail = "; ".join(f"{b.type}: {b.message}" for b in plan.blockers)
-        return LaneResult(lane, "blocked", plan.plan_id, detail)
+        return LaneResult(lane, LaneOutcome.blocked, plan.plan_id, detail)
     detail = (
         f"{len(plan.actions)} action(s) pending an operator: "
         f"apply with `setpoint apply {plan.plan_id}`"
     )
-    return LaneResult(lane, "awaiting_operator", plan.plan_id, detail)
+    return LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, detail)
 
 
 def _applied(result: ApplyResult, lanes: list[str]) -> list[LaneResult]:
     if result.refusal is not None:
         detail = f"{result.refusal.type}: {result.refusal.message}"
-        return [LaneResult(lane, "refused", result.plan_id, detail) for lane in lanes]
+        return [LaneResult(lane, LaneOutcome.refused, result.plan_id, detail) for lane in lanes]
     return [lane_applied(result.plan_id, lane, result.actions) for lane in lanes]
-
-
-_APPLIED_OUTCOMES: dict[str, LaneOutcome] = {
-    "ok": "applied",
-    "retry": "waiting",
-    "failed": "apply_failed",
-    "not_run": "apply_failed",
-}
 
 
 def lane_applied(plan_id: str, lane: str, reports: Sequence[ActionReport]) -> LaneResult:
     """One lane's result from its actions' reports (the others' are ignored)."""
-    order: list[ActionResult] = ["ok", "not_run", "retry", "failed"]
     mine = [r for r in reports if r.lane == lane]
-    worst = max((r.result for r in mine), key=order.index, default="ok")
-    first = next((r for r in mine if r.result != "ok"), None)
-    done = sum(1 for r in mine if r.result == "ok")
+    first = next((r for r in mine if r.result is not ActionResult.ok), None)
+    done = sum(1 for r in mine if r.result is ActionResult.ok)
     detail = f"{first.action_id}: {first.message}" if first else f"{done} action(s) applied"
-    return LaneResult(lane, _APPLIED_OUTCOMES[worst], plan_id, detail)
+    return LaneResult(lane, lane_outcome(r.result for r in mine), plan_id, detail)
 
 
 def _prune(runtime: Runtime) -> int:
@@ -330,14 +311,14 @@ def _prune(runtime: Runtime) -> int:
 def _audit_pass(runtime: Runtime, report: PassReport) -> None:
     """One record per pass: what it looked at and what came of it (lanes with no news are
     counted, not listed)."""
-    busy = [r for r in report.lanes if r.outcome != "converged"]
+    busy = [r for r in report.lanes if r.outcome is not LaneOutcome.converged]
     audit.record(
         runtime.engine,
         event=AuditEvent.pass_completed,
         actor=runtime.actor,
         data={
             "lanes": len(report.lanes),
-            "converged": report.count("converged"),
+            "converged": report.count(LaneOutcome.converged),
             "plans_stored": report.plans_stored,
             "plans_pruned": report.plans_pruned,
             "lanes_with_news": {r.lane: r.outcome for r in busy},

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.core import policy
-from reconciler.core.apply import ApplyResult
+from reconciler.core.apply import ApplyResult, ApplyStatus
+from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext, Survey, plan_from, store_plans
 from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
@@ -25,7 +26,12 @@ from reconciler.loop.verdicts import LaneVerdict
 from reconciler.records import operations
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
-from reconciler.records.operations import Operation, OperationPhase, OperationStatus
+from reconciler.records.operations import (
+    Operation,
+    OperationPhase,
+    OperationStatus,
+    RequestOutcome,
+)
 from reconciler.runtime import Runtime
 
 log = logging.getLogger("setpoint.operations")
@@ -134,12 +140,21 @@ def _blockers_text(blockers: Sequence[Blocker]) -> list[str]:
     return [f"{b.type}: {b.message}" for b in blockers]
 
 
+_REQUEST_OUTCOME_AFTER = {
+    ApplyStatus.applied: RequestOutcome.applied,
+    ApplyStatus.failed: RequestOutcome.failed,
+    ApplyStatus.waiting: RequestOutcome.waiting,
+    ApplyStatus.refused: RequestOutcome.refused,
+}
+
+
 def _applied_result(plan: Plan, applied: ApplyResult) -> dict[str, Any]:
     actions = [
         {"id": r.action_id, "op": r.op, "lane": r.lane, "result": r.result, "message": r.message}
         for r in applied.actions
     ]
-    result: dict[str, Any] = {"outcome": applied.status, "plan_id": plan.plan_id}
+    outcome = _REQUEST_OUTCOME_AFTER[applied.status]
+    result: dict[str, Any] = {"outcome": outcome, "plan_id": plan.plan_id}
     result["actions"] = actions
     if applied.refusal is not None:
         result["refusal"] = f"{applied.refusal.type}: {applied.refusal.message}"
@@ -163,7 +178,7 @@ async def work_requested(
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
     if plan.blockers:
         texts = _blockers_text(plan.blockers)
-        result = base | {"outcome": "blocked", "blockers": texts}
+        result = base | {"outcome": RequestOutcome.blocked, "blockers": texts}
         await _end(
             runtime,
             found,
@@ -172,12 +187,12 @@ async def work_requested(
             result=result,
             error="; ".join(texts),
         )
-        verdict = LaneResult(lane, "blocked", plan.plan_id, "; ".join(texts))
+        verdict = LaneResult(lane, LaneOutcome.blocked, plan.plan_id, "; ".join(texts))
         return LaneVerdict(verdict, classify_blockers(plan.blockers, context.registry.reasons))
     if not plan.actions:
-        result = base | {"outcome": "converged"}
+        result = base | {"outcome": RequestOutcome.converged}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
-        return LaneVerdict(LaneResult(lane, "converged", plan.plan_id, "no changes"))
+        return LaneVerdict(LaneResult(lane, LaneOutcome.converged, plan.plan_id, "no changes"))
     return await _apply_requested(runtime, context, plan, lane, found, applier, last_try)
 
 
@@ -196,15 +211,15 @@ async def _apply_requested(
     )
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
     if not any(op.apply_requested for op in found):
-        result = base | {"outcome": "planned", "detail": pending}
+        result = base | {"outcome": RequestOutcome.planned, "detail": pending}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
-        return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, pending))
+        return LaneVerdict(LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, pending))
     refusal = policy.unattended_refusal(context.registry, plan, Trigger.workflow)
     if refusal is not None:
         text = f"{refusal.type}: {refusal.message}"
-        result = base | {"outcome": "refused", "refusal": text, "detail": pending}
+        result = base | {"outcome": RequestOutcome.refused, "refusal": text, "detail": pending}
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=text)
-        return LaneVerdict(LaneResult(lane, "awaiting_operator", plan.plan_id, text))
+        return LaneVerdict(LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, text))
     await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.applying)
     applied = await applier(on_behalf_of(runtime, found), plan.plan_id, Trigger.workflow)
     stale = applied.refusal is not None and applied.refusal.type == BlockerType.stale_plan
@@ -223,14 +238,14 @@ async def _finish_applied(
         detail = result["refusal"]
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=detail)
         failure = classify_refusal(applied.refusal)
-        return LaneVerdict(LaneResult(lane, "refused", plan.plan_id, detail), failure)
-    if applied.status == "applied":
+        return LaneVerdict(LaneResult(lane, LaneOutcome.refused, plan.plan_id, detail), failure)
+    if applied.status is ApplyStatus.applied:
         done = f"{len(applied.actions)} action(s) applied"
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
-        return LaneVerdict(LaneResult(lane, "applied", plan.plan_id, done))
-    if applied.status == "waiting":
+        return LaneVerdict(LaneResult(lane, LaneOutcome.applied, plan.plan_id, done))
+    if applied.status is ApplyStatus.waiting:
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=detail)
-        return LaneVerdict(LaneResult(lane, "waiting", plan.plan_id, detail))
+        return LaneVerdict(LaneResult(lane, LaneOutcome.waiting, plan.plan_id, detail))
     await _end(
         runtime,
         found,
@@ -240,5 +255,5 @@ async def _finish_applied(
         error=detail or "the apply failed",
     )
     return LaneVerdict(
-        LaneResult(lane, "apply_failed", plan.plan_id, detail), FailureClass.temporary
+        LaneResult(lane, LaneOutcome.apply_failed, plan.plan_id, detail), FailureClass.temporary
     )

@@ -17,7 +17,7 @@ from reconciler.core.recovery import recover_interrupted
 from reconciler.records import operations, work_queue
 from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
-from reconciler.records.operations import OperationPhase, OperationStatus
+from reconciler.records.operations import OperationPhase, OperationStatus, RequestOutcome
 from reconciler.records.work_queue import WorkPriority
 from reconciler.runtime import Runtime
 
@@ -51,7 +51,7 @@ def resume(runtime: Runtime) -> Resumed:
                     now,
                     status=OperationStatus.failed,
                     phase=OperationPhase.done,
-                    result={"outcome": "interrupted", "plan_id": op.plan_id},
+                    result={"outcome": RequestOutcome.interrupted, "plan_id": op.plan_id},
                     error=error,
                 )
                 done.operations_failed.append(op.id)

@@ -16,7 +16,7 @@ import secrets
 
 import anyio
 
-from reconciler.core.apply import ApplyResult, LaneDone, apply_plan
+from reconciler.core.apply import ApplyResult, ApplyStatus, LaneDone, apply_plan
 from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
 from reconciler.errors import LaneBusy
 from reconciler.kinds.registry import LaneRegistry
@@ -101,4 +101,4 @@ async def _refuse_busy(runtime: Runtime, plan: Plan, busy: LaneBusy) -> ApplyRes
         plan_id=plan.plan_id,
         data={"blocker": refusal.type, "message": refusal.message},
     )
-    return ApplyResult(plan_id=plan.plan_id, status="refused", refusal=refusal)
+    return ApplyResult(plan_id=plan.plan_id, status=ApplyStatus.refused, refusal=refusal)

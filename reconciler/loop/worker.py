@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import anyio
 
 from reconciler.core.apply import ActionReport, ApplyResult, LaneDone
+from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext, Survey, load_context, survey
 from reconciler.core.plans import BlockerType, Trigger
 from reconciler.core.reasons import ReasonBook
@@ -40,7 +41,7 @@ from reconciler.loop.targets import apply_guarded
 from reconciler.loop.verdicts import LaneVerdict
 from reconciler.records import status
 from reconciler.records.database import in_thread
-from reconciler.records.operations import Operation, OperationStatus
+from reconciler.records.operations import Operation, OperationStatus, RequestOutcome
 from reconciler.runtime import Runtime
 
 Finish = Callable[[list[LaneVerdict]], Awaitable[None]]
@@ -148,8 +149,8 @@ async def _work_scheduled_lanes(
     if refusal is None or refusal.type != BlockerType.stale_plan:
         await batch.hand_over(_scheduled_verdicts(first, work, seen, context.registry.reasons))
         return
-    again = [r.lane for r in first.lanes if r.outcome == "refused"]
-    kept = PassReport(lanes=[r for r in first.lanes if r.outcome != "refused"])
+    again = [r.lane for r in first.lanes if r.outcome is LaneOutcome.refused]
+    kept = PassReport(lanes=[r for r in first.lanes if r.outcome is not LaneOutcome.refused])
     await batch.hand_over(_scheduled_verdicts(kept, work, seen, context.registry.reasons))
     fresh = await batch.fresh()
     second, seen_again = PassReport(), await survey(runtime, fresh, again)
@@ -172,7 +173,7 @@ async def _scheduled(
 
     async def lane_done(plan_id: str, lane: str, reports: list[ActionReport]) -> None:
         result = lane_applied(plan_id, lane, reports)
-        failure = FailureClass.temporary if result.outcome == "apply_failed" else None
+        failure = FailureClass.temporary if result.outcome is LaneOutcome.apply_failed else None
         await batch.hand_over([LaneVerdict(result, failure)])
 
     return await work_scheduled(
@@ -215,11 +216,11 @@ async def _unknown(
                 runtime,
                 requested[lane],
                 OperationStatus.failed,
-                result={"outcome": "unknown_lane"},
+                result={"outcome": RequestOutcome.unknown_lane},
                 error=detail,
             )
         verdicts.append(
-            LaneVerdict(LaneResult(lane, "blocked", "", detail), FailureClass.permanent)
+            LaneVerdict(LaneResult(lane, LaneOutcome.blocked, "", detail), FailureClass.permanent)
         )
     return verdicts
 
@@ -231,15 +232,15 @@ def _scheduled_verdicts(
     verdicts = []
     for result in report.lanes:
         failure: FailureClass | None = None
-        if result.outcome == "blocked":
+        if result.outcome is LaneOutcome.blocked:
             plan = held.get(result.lane)
             blockers = plan.blockers_for(result.lane) if plan else []
             failure = classify_blockers(
                 blockers or [b for b in seen.blockers if b.concerns(result.lane)], reasons
             )
-        elif result.outcome == "refused" and work.applied and work.applied.refusal:
+        elif result.outcome is LaneOutcome.refused and work.applied and work.applied.refusal:
             failure = classify_refusal(work.applied.refusal)
-        elif result.outcome == "apply_failed":
+        elif result.outcome is LaneOutcome.apply_failed:
             failure = FailureClass.temporary
         verdicts.append(LaneVerdict(result, failure))
     return verdicts
@@ -247,10 +248,12 @@ def _scheduled_verdicts(
 
 async def _with_retry_times(runtime: Runtime, verdicts: list[LaneVerdict]) -> list[LaneVerdict]:
     """A lane waiting on its kind's "not yet" comes back at the time the kind named."""
-    if not any(v.result.outcome == "waiting" for v in verdicts):
+    if not any(v.result.outcome is LaneOutcome.waiting for v in verdicts):
         return verdicts
     retry_at = await in_thread(status.retry_times, runtime.engine)
     return [
-        replace(v, not_before=retry_at.get(v.lane)) if v.result.outcome == "waiting" else v
+        replace(v, not_before=retry_at.get(v.lane))
+        if v.result.outcome is LaneOutcome.waiting
+        else v
         for v in verdicts
     ]

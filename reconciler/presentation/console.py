@@ -8,7 +8,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-from reconciler.core.apply import ActionResult, ApplyResult, ApplyStatus
+from reconciler.core.apply import ApplyResult, ApplyStatus
+from reconciler.core.outcomes import ActionResult
 from reconciler.core.plans import Plan
 from reconciler.presentation.tables import Column, Role, fit_table
 from reconciler.presentation.words import (
@@ -24,16 +25,16 @@ from reconciler.records.status import LaneStatusRow
 # Every result the engine can report has a style (tests enumerate ActionResult and
 # ApplyStatus against these tables): a plan that waits is not a crash.
 RESULT_STYLE: dict[ActionResult, str] = {
-    "ok": "green",
-    "failed": "bold red",
-    "retry": "yellow",
-    "not_run": "dim",
+    ActionResult.ok: "green",
+    ActionResult.failed: "bold red",
+    ActionResult.retry: "yellow",
+    ActionResult.not_run: "dim",
 }
 APPLY_STATUS_STYLE: dict[ApplyStatus, str] = {
-    "applied": "green",
-    "failed": "bold red",
-    "waiting": "yellow",
-    "refused": "bold red",
+    ApplyStatus.applied: "green",
+    ApplyStatus.failed: "bold red",
+    ApplyStatus.waiting: "yellow",
+    ApplyStatus.refused: "bold red",
 }
 
 

@@ -32,7 +32,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from reconciler.errors import AuditHeadLost, AuditRepairRefused, SecretInAuditRecord
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
-from reconciler.records.database import session_scope
+from reconciler.records.database import session_scope, table_of
 from reconciler.secret_values import contains_secret
 
 GENESIS_HASH = "0" * 64
@@ -481,8 +481,8 @@ class AuditHead(SQLModel, table=True):
 
 # The Core statements that append (no ORM unit of work there), built once: building and
 # keying a statement costs more than running these ones does.
-_RECORDS: sa.Table = AuditRecord.__table__  # type: ignore[attr-defined]
-_HEAD: sa.Table = AuditHead.__table__  # type: ignore[attr-defined]
+_RECORDS = table_of(AuditRecord)
+_HEAD = table_of(AuditHead)
 _ADVANCE = sa.update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + sa.bindparam("count"))
 _ADVANCE_RETURNING = _ADVANCE.returning(_HEAD.c.seq, _HEAD.c.hash)
 _READ_HEAD = sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)

@@ -1,4 +1,6 @@
-"""Engine creation for the two supported databases: a SQLite file and PostgreSQL."""
+"""Engine creation for the two supported databases (a SQLite file and PostgreSQL), and the
+typed helpers every record module uses where SQLModel's typing stops: a model's `sa.Table`
+for Core statements, and the count of rows an UPDATE or DELETE changed."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -83,3 +86,18 @@ async def in_thread(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
     """Run a blocking storage call in a worker thread, so it never stalls the event loop
     that the loop, the API and provider calls share."""
     return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The table a SQLModel table class maps, for Core statements (bulk upserts, counts)."""
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
+def rows_changed(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (a compare-and-set reads 1 as "won")."""
+    if not isinstance(result, sa.CursorResult):
+        raise TypeError("rows_changed needs the result of an UPDATE or DELETE")
+    return result.rowcount

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
@@ -15,6 +16,7 @@ from desired_state.issues import InvalidDesiredState
 from desired_state.loader import LoadedDocument, conflicts_with_stored
 from reconciler.errors import EmptyPrune
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.database import table_of
 
 
 class DesiredObject(SQLModel, table=True):
@@ -36,24 +38,35 @@ class DesiredObject(SQLModel, table=True):
         return f"{self.kind}/{self.name}"
 
 
-Outcome = Literal["created", "changed", "unchanged", "removed", "would_remove"]
+class DocumentChange(StrEnum):
+    """What storing desired state did to one object."""
+
+    created = "created"
+    changed = "changed"
+    unchanged = "unchanged"
+    removed = "removed"
+    would_remove = "would_remove"  # gone from the files, kept: `--prune` was not given
+
+    @property
+    def is_change(self) -> bool:
+        return self in (DocumentChange.created, DocumentChange.changed, DocumentChange.removed)
 
 
 @dataclass
 class ApplyReport:
     """What `desired apply` did to each object, in a stable order."""
 
-    entries: list[tuple[str, Outcome, int]] = field(default_factory=list)
+    entries: list[tuple[str, DocumentChange, int]] = field(default_factory=list)
 
-    def add(self, key: str, outcome: Outcome, generation: int) -> None:
+    def add(self, key: str, outcome: DocumentChange, generation: int) -> None:
         self.entries.append((key, outcome, generation))
 
-    def count(self, outcome: Outcome) -> int:
+    def count(self, outcome: DocumentChange) -> int:
         return sum(1 for _, o, _ in self.entries if o == outcome)
 
     @property
     def changed_anything(self) -> bool:
-        return any(o in ("created", "changed", "removed") for _, o, _ in self.entries)
+        return any(o.is_change for _, o, _ in self.entries)
 
 
 def preview_documents(
@@ -68,13 +81,17 @@ def preview_documents(
         declared.add(key)
         row = existing.get(key)
         if row is None:
-            report.add(key, "created", 1)
+            report.add(key, DocumentChange.created, 1)
         elif row.spec_hash != loaded.document.spec_hash():
-            report.add(key, "changed", row.generation + 1)
+            report.add(key, DocumentChange.changed, row.generation + 1)
         else:
-            report.add(key, "unchanged", row.generation)
+            report.add(key, DocumentChange.unchanged, row.generation)
     for key in _undeclared(existing, declared):
-        report.add(key, "removed" if prune else "would_remove", existing[key].generation)
+        report.add(
+            key,
+            DocumentChange.removed if prune else DocumentChange.would_remove,
+            existing[key].generation,
+        )
     return report
 
 
@@ -114,9 +131,9 @@ def apply_documents(
         row = existing[key]
         if prune:
             session.delete(row)
-            report.add(key, "removed", row.generation)
+            report.add(key, DocumentChange.removed, row.generation)
         else:
-            report.add(key, "would_remove", row.generation)
+            report.add(key, DocumentChange.would_remove, row.generation)
     session.flush()
     return report
 
@@ -175,7 +192,7 @@ def _upsert(
             source_file=source,
         )
         session.add(row)
-        report.add(document.key, "created", 1)
+        report.add(document.key, DocumentChange.created, 1)
     elif row.spec_hash != digest:
         row.spec = document.spec_dict()
         row.spec_hash = digest
@@ -183,12 +200,12 @@ def _upsert(
         row.source_file = source
         row.updated_at = utcnow()
         session.add(row)
-        report.add(document.key, "changed", row.generation)
+        report.add(document.key, DocumentChange.changed, row.generation)
     else:
         if row.source_file != source:
             row.source_file = source  # moved between files: not a spec change
             session.add(row)
-        report.add(document.key, "unchanged", row.generation)
+        report.add(document.key, DocumentChange.unchanged, row.generation)
 
 
 def _as_loaded(row: DesiredObject) -> LoadedDocument | None:
@@ -224,7 +241,7 @@ def get_object(session: Session, kind: str, name: str) -> DesiredObject | None:
 def version(session: Session) -> tuple[int, int, object]:
     """A cheap token that changes whenever the stored desired state does: how many objects,
     the sum of their generations, and the newest write."""
-    table = DesiredObject.__table__  # type: ignore[attr-defined]
+    table = table_of(DesiredObject)
     row = session.execute(
         sa.select(
             sa.func.count(),

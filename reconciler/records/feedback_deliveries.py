@@ -20,7 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
-from reconciler.records.columns import JSONDocument, UTCDateTime
+from reconciler.records.columns import EnumText, JSONDocument, UTCDateTime
+from reconciler.records.database import table_of
 
 # How many undelivered rows one claim looks at: the oldest first, one per channel.
 _CLAIM_WINDOW = 500
@@ -40,7 +41,9 @@ class FeedbackDelivery(SQLModel, table=True):
     lane: str = Field(max_length=200, index=True)
     channel: str = Field(max_length=200, index=True)
     payload: dict[str, Any] = Field(sa_type=JSONDocument)
-    state: str = Field(default=DeliveryState.pending.value, max_length=20, index=True)
+    state: DeliveryState = Field(
+        default=DeliveryState.pending, sa_type=EnumText(DeliveryState, 20), index=True
+    )
     created_at: datetime = Field(sa_type=UTCDateTime)
     due_at: datetime = Field(sa_type=UTCDateTime)
     attempts: int = 0
@@ -50,7 +53,7 @@ class FeedbackDelivery(SQLModel, table=True):
     answer: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
 
 
-_table: sa.Table = FeedbackDelivery.__table__  # type: ignore[attr-defined]
+_table = table_of(FeedbackDelivery)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.records.columns import UTCDateTime
 
@@ -96,8 +96,8 @@ def remove_grant(session: Session, grant_id: str) -> Grant | None:
 
 
 def all_grants(session: Session) -> list[Grant]:
-    rows = session.execute(sa.select(Grant).order_by(Grant.created_at, Grant.id))  # type: ignore[arg-type]
-    return list(rows.scalars())
+    rows = session.exec(select(Grant).order_by(col(Grant.created_at), col(Grant.id)))
+    return list(rows)
 
 
 def _matches(grant: Grant, subject: GrantSubject, lane: str) -> bool:
@@ -116,10 +116,7 @@ def allowing(
     session: Session, subject: GrantSubject, lane: str, action: GrantAction
 ) -> Grant | None:
     """A grant that lets `subject` do `action` on `lane`, or None (deny by default)."""
-    rows = session.execute(
-        sa.select(Grant).where(Grant.repository_id == subject.repository_id)  # type: ignore[arg-type]
-    ).scalars()
-    grant: Grant
+    rows = session.exec(select(Grant).where(Grant.repository_id == subject.repository_id))
     for grant in rows:
         if _matches(grant, subject, lane) and action in grant.actions:
             return grant

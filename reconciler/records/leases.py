@@ -37,7 +37,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records.columns import UTCDateTime, utcnow
-from reconciler.records.database import in_thread
+from reconciler.records.database import in_thread, rows_changed, table_of
 
 log = logging.getLogger("setpoint.leases")
 
@@ -62,7 +62,7 @@ class LaneLease(SQLModel, table=True):
     heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-_leases: sa.Table = LaneLease.__table__  # type: ignore[attr-defined]
+_leases = table_of(LaneLease)
 
 
 @cache
@@ -198,7 +198,7 @@ def confirm(session: Session, lane: str, holder: Holder) -> None:
         .where(_leases.c.lane == lane, _leases.c.holder == holder.label)
         .values(heartbeat_at=now)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_changed(result) != 1:
         raise LeaseLost(lane)
 
 

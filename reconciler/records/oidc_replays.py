@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
 from reconciler.records.columns import UTCDateTime, utcnow
-from reconciler.records.database import in_thread, session_scope
+from reconciler.records.database import in_thread, session_scope, table_of
 
 # Longer than any leeway a verifier allows past a token's `exp`.
 KEEP_PAST_EXPIRY = timedelta(minutes=5)
@@ -29,7 +28,7 @@ class OidcReplay(SQLModel, table=True):
     forget_after: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
-_replays: sa.Table = OidcReplay.__table__  # type: ignore[attr-defined]
+_replays = table_of(OidcReplay)
 
 
 def claim_jti(session: Session, jti: str, expires_at: datetime, now: datetime) -> bool:

@@ -22,10 +22,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.errors import IdempotencyConflict
-from reconciler.records.columns import JSONDocument, UTCDateTime
+from reconciler.records.columns import EnumText, JSONDocument, UTCDateTime
+from reconciler.records.database import table_of
 
 
 class OperationStatus(StrEnum):
@@ -38,6 +39,20 @@ class OperationStatus(StrEnum):
     @property
     def final(self) -> bool:
         return self in {OperationStatus.succeeded, OperationStatus.failed, OperationStatus.blocked}
+
+
+class RequestOutcome(StrEnum):
+    """What a requested reconcile came to: `result["outcome"]` of its operation."""
+
+    converged = "converged"  # nothing to do
+    planned = "planned"  # a plan waits for an operator (apply was not asked for)
+    blocked = "blocked"  # the plan has blockers
+    refused = "refused"  # the lane's policy, or the apply, refused
+    applied = "applied"
+    failed = "failed"
+    waiting = "waiting"  # applied as far as it could; a lane said "not yet"
+    unknown_lane = "unknown_lane"  # no kind lists the lane
+    interrupted = "interrupted"  # its worker stopped before it ended
 
 
 class OperationPhase(StrEnum):
@@ -58,8 +73,12 @@ class Operation(SQLModel, table=True):
     body_digest: str = Field(max_length=64)
     # The caller asked for apply and its grant allows it; the lane's policy still decides.
     apply_requested: bool = False
-    status: str = Field(default=OperationStatus.pending.value, max_length=20, index=True)
-    phase: str = Field(default=OperationPhase.queued.value, max_length=20)
+    status: OperationStatus = Field(
+        default=OperationStatus.pending, sa_type=EnumText(OperationStatus, 20), index=True
+    )
+    phase: OperationPhase = Field(
+        default=OperationPhase.queued, sa_type=EnumText(OperationPhase, 20)
+    )
     plan_id: str | None = Field(default=None, max_length=40)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     error: str | None = Field(default=None, max_length=1000)
@@ -74,7 +93,7 @@ class Operation(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-_operations: sa.Table = Operation.__table__  # type: ignore[attr-defined]
+_operations = table_of(Operation)
 
 
 @dataclass(frozen=True)
@@ -173,12 +192,12 @@ def made_before(session: Session, request: OperationRequest) -> Reservation | No
 def _by_key(session: Session, request: OperationRequest) -> Operation | None:
     if request.idempotency_key is None:
         return None
-    return session.execute(
-        sa.select(Operation).where(
-            Operation.requester == request.requester,  # type: ignore[arg-type]
-            Operation.idempotency_key == request.idempotency_key,  # type: ignore[arg-type]
+    return session.exec(
+        select(Operation).where(
+            Operation.requester == request.requester,
+            Operation.idempotency_key == request.idempotency_key,
         )
-    ).scalar_one_or_none()
+    ).one_or_none()
 
 
 def _same_request(earlier: Operation, request: OperationRequest) -> Reservation:
@@ -194,12 +213,12 @@ def get(session: Session, operation_id: str) -> Operation | None:
 def open_for_lane(session: Session, lane: str) -> list[Operation]:
     """The lane's operations that are not finished, oldest first."""
     finished = [s.value for s in OperationStatus if s.final]
-    rows = session.execute(
-        sa.select(Operation)
-        .where(Operation.lane == lane, Operation.status.not_in(finished))  # type: ignore[arg-type,attr-defined]
-        .order_by(Operation.created_at)  # type: ignore[arg-type]
+    rows = session.exec(
+        select(Operation)
+        .where(Operation.lane == lane, col(Operation.status).not_in(finished))
+        .order_by(col(Operation.created_at))
     )
-    return list(rows.scalars())
+    return list(rows)
 
 
 def advance(
@@ -234,12 +253,12 @@ def advance(
 def stranded(session: Session, live_claims: Collection[str]) -> list[Operation]:
     """Running operations whose lane no worker holds a live claim on: their worker is gone
     (it died, or shut down before it could finish them)."""
-    rows = session.execute(
-        sa.select(Operation)
-        .where(Operation.status == OperationStatus.running.value)  # type: ignore[arg-type]
-        .order_by(Operation.created_at)  # type: ignore[arg-type]
+    rows = session.exec(
+        select(Operation)
+        .where(Operation.status == OperationStatus.running.value)
+        .order_by(col(Operation.created_at))
     )
-    return [op for op in rows.scalars() if op.lane not in live_claims]
+    return [op for op in rows if op.lane not in live_claims]
 
 
 def lanes_with_open(session: Session) -> list[str]:

@@ -14,8 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.records.columns import UTCDateTime
 
@@ -68,9 +67,7 @@ def verify(session: Session, token: str) -> OperatorIdentity | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
     digest = _digest(token)
-    row = session.execute(
-        sa.select(OperatorToken).where(OperatorToken.digest == digest)  # type: ignore[arg-type]
-    ).scalar_one_or_none()
+    row = session.exec(select(OperatorToken).where(OperatorToken.digest == digest)).one_or_none()
     # The lookup is by digest, so timing says nothing about the token; the comparison is
     # constant-time anyway, in case a database ever matches by prefix.
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.digest, digest):
@@ -89,5 +86,4 @@ def revoke(session: Session, token_id: str, now: datetime) -> bool:
 
 
 def listed(session: Session) -> list[OperatorToken]:
-    rows = session.execute(sa.select(OperatorToken).order_by(OperatorToken.created_at))  # type: ignore[arg-type]
-    return list(rows.scalars())
+    return list(session.exec(select(OperatorToken).order_by(col(OperatorToken.created_at))))

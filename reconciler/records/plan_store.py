@@ -14,8 +14,8 @@ from sqlmodel import Field, SQLModel, col, select
 
 from reconciler.core.plans import Plan
 from reconciler.errors import PlanNotFound
-from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
-from reconciler.records.database import session_scope
+from reconciler.records.columns import EnumText, JSONDocument, UTCDateTime, utcnow
+from reconciler.records.database import rows_changed, session_scope
 
 
 class PlanStatus(StrEnum):
@@ -87,7 +87,7 @@ def load(engine: Engine, plan_id: str) -> tuple[Plan, PlanStatus]:
         if row is None:
             raise PlanNotFound(plan_id)
         try:
-            return Plan.model_validate(row.body), PlanStatus(row.status)
+            return Plan.model_validate(row.body), row.status
         except ValidationError:
             # Written by an older Setpoint; the upgrade superseded it.
             raise PlanNotFound(plan_id) from None
@@ -99,7 +99,7 @@ class PlanSummary:
     plan an older Setpoint wrote is still listed)."""
 
     plan_id: str
-    status: str
+    status: str  # the stored PlanStatus; the review pages put what they show here (expired)
     created_by: str
     created_at: datetime
     expires_at: datetime
@@ -171,10 +171,10 @@ def move_status(engine: Engine, plan_id: str, from_: PlanStatus, to: PlanStatus)
     with session_scope(engine) as session:
         result = session.execute(
             sa.update(StoredPlan)
-            .where(StoredPlan.id == plan_id, StoredPlan.status == from_)  # type: ignore[arg-type]
+            .where(col(StoredPlan.id) == plan_id, col(StoredPlan.status) == from_)
             .values(status=to)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return rows_changed(result) > 0
 
 
 def with_status(engine: Engine, status: PlanStatus) -> list[tuple[str, list[str]]]:
@@ -191,11 +191,11 @@ def prune(engine: Engine, *, older_than: datetime) -> int:
     with session_scope(engine) as session:
         result = session.execute(
             sa.delete(StoredPlan).where(
-                StoredPlan.created_at < older_than,  # type: ignore[arg-type]
-                StoredPlan.status.in_(finished),  # type: ignore[attr-defined]
+                col(StoredPlan.created_at) < older_than,
+                col(StoredPlan.status).in_(finished),
             )
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return rows_changed(result)
 
 
 def claim_for_apply(engine: Engine, plan_id: str) -> bool:
@@ -212,6 +212,8 @@ class StoredPlan(SQLModel, table=True):
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
-    status: str = Field(default="pending", max_length=20, index=True)  # a PlanStatus
+    status: PlanStatus = Field(
+        default=PlanStatus.pending, sa_type=EnumText(PlanStatus, 20), index=True
+    )
     lanes: list[str] = Field(sa_type=JSONDocument)
     body: dict[str, Any] = Field(sa_type=JSONDocument)

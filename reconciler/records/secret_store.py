@@ -24,7 +24,7 @@ from reconciler.errors import SecretStoreError
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import UTCDateTime, utcnow
-from reconciler.records.database import session_scope
+from reconciler.records.database import session_scope, table_of
 
 
 class Installation(SQLModel, table=True):
@@ -155,7 +155,7 @@ def installation_salt(engine: Engine) -> str:
             return row.secret_salt
         values = {"id": 1, "secret_salt": stdlib_secrets.token_hex(32)}
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        table = Installation.__table__  # type: ignore[attr-defined]
+        table = table_of(Installation)
         session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
         session.commit()
         row = session.get(Installation, 1, populate_existing=True)

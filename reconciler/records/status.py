@@ -196,7 +196,9 @@ def drop(session: Session, lane: str) -> None:
 def retry_times(engine: Engine) -> dict[str, datetime]:
     """Lanes waiting to be tried again, and when."""
     with session_scope(engine) as session:
-        rows = session.exec(select(LaneStatusRow).where(LaneStatusRow.retry_at.is_not(None))).all()  # type: ignore[union-attr]
+        rows = session.exec(
+            select(LaneStatusRow).where(col(LaneStatusRow.retry_at).is_not(None))
+        ).all()
         return {r.lane: r.retry_at for r in rows if r.retry_at is not None}
 
 

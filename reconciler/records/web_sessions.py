@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from reconciler.records.columns import UTCDateTime
 from reconciler.records.operator_tokens import OperatorIdentity, OperatorToken
@@ -55,7 +55,9 @@ def end(session: Session, session_id: str, now: datetime) -> bool:
     older than a day are deleted on the way."""
     session.execute(
         sa.delete(WebSession).where(
-            sa.or_(WebSession.ended_at < now - timedelta(days=1), WebSession.expires_at < now)  # type: ignore[arg-type,operator]
+            sa.or_(
+                col(WebSession.ended_at) < now - timedelta(days=1), col(WebSession.expires_at) < now
+            )
         )
     )
     row = session.get(WebSession, session_id)

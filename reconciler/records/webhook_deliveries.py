@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
 
 from reconciler.records.columns import JSONDocument, UTCDateTime
+from reconciler.records.database import table_of
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -28,7 +28,7 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
-_deliveries: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_deliveries = table_of(WebhookDelivery)
 
 
 def record_delivery(

@@ -28,9 +28,10 @@ from enum import IntEnum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.records.columns import UTCDateTime
+from reconciler.records.database import table_of
 from reconciler.records.leases import Holder, process_gone, this_host
 
 
@@ -63,7 +64,7 @@ class LaneWork(SQLModel, table=True):
     claimed_pid_started: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
-_work: sa.Table = LaneWork.__table__  # type: ignore[attr-defined]
+_work = table_of(LaneWork)
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -
 
 def queued(session: Session) -> list[LaneWork]:
     """Every queued lane, most urgent first (for status, the API and metrics)."""
-    rows = session.execute(
-        sa.select(LaneWork).order_by(LaneWork.priority, LaneWork.due_at, LaneWork.lane)  # type: ignore[arg-type]
+    rows = session.exec(
+        select(LaneWork).order_by(col(LaneWork.priority), col(LaneWork.due_at), col(LaneWork.lane))
     )
-    return list(rows.scalars())
+    return list(rows)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from reconciler.records import grants
 from reconciler.records.columns import utcnow
@@ -38,7 +38,7 @@ def test_expired_token_ids_are_pruned(engine: Engine) -> None:
         claim_jti(session, "new", now, now)
     with session_scope(engine) as session:
         claim_jti(session, "later", now, now + timedelta(seconds=1))
-        left = session.execute(sa.select(OidcReplay.jti)).scalars().all()  # type: ignore[call-overload]
+        left = session.exec(select(col(OidcReplay.jti))).all()
     assert sorted(left) == ["later", "new"]
 
 

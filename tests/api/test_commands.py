@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from reconciler.api.server import run_service
 from reconciler.demo.loopback import free_port, serve
@@ -88,7 +89,7 @@ def finish_when_queued(engine: Engine, status: OperationStatus) -> threading.Thr
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with session_scope(engine) as session:
-                ids = session.execute(sa.select(Operation.id)).scalars().all()  # type: ignore[call-overload]
+                ids = session.exec(select(col(Operation.id))).all()
                 if ids:
                     operations.advance(
                         session, ids, utcnow(), status=status, phase=OperationPhase.done,

@@ -23,19 +23,14 @@ from reconciler.records.desired import get_object
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.runtime import Runtime
 from tests.api.conftest import AUDIENCE, Mint, add_grant, audit_events, bearer
-from tests.reconciler.test_previews import (  # noqa: F401 -- fixtures
-    github,
-    github_app,
-    previews,
-    store_notes,
-)
+from tests.support.previews import store_notes
 
 PREVIEW = "/v1/lanes/preview/notes/pr-1/reconcile"
 
 
 @pytest.fixture
 async def preview_client(
-    previews: Runtime,  # noqa: F811 -- the fixture imported above
+    previews: Runtime,
     github_emulator: FastAPI,
     engine: Engine,
 ) -> AsyncIterator[httpx.AsyncClient]:
@@ -51,8 +46,8 @@ async def preview_client(
 
 async def test_a_preview_on_request_records_the_head_with_the_operation(
     preview_client: httpx.AsyncClient,
-    previews: Runtime,  # noqa: F811
-    github: EmulatorState,  # noqa: F811
+    previews: Runtime,
+    github: EmulatorState,
     engine: Engine,
     mint: Mint,
     tmp_path: Path,

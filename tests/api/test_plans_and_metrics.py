@@ -20,7 +20,7 @@ from reconciler.records.status import Reason
 from reconciler.runtime import Runtime
 from tests.api.conftest import WEBHOOK_SECRET, Mint, add_grant, audit_events, bearer
 from tests.reconciler.conftest import ALL_SECRET_VALUES, store_fleet
-from tests.reconciler.test_invariants import fleet_without
+from tests.support.fleets import example_fleet
 from tests.support.secret_scan import assert_no_secrets
 
 RECONCILE = "/v1/lanes/product/shop/testing/reconcile"
@@ -34,7 +34,7 @@ async def test_a_stale_plan_is_refused_with_the_engines_message_and_audited_as_t
     tmp_path: Path,
 ) -> None:
     plan = await compute_plan(api_runtime)
-    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+    store_fleet(engine, example_fleet(tmp_path, without=("docs-site.yaml",)), prune=True)
 
     answer = await client.post(f"/v1/plans/{plan.plan_id}/apply", headers=bearer(operator_token))
 
@@ -155,7 +155,7 @@ async def test_a_refused_apply_shows_on_the_plan(
     tmp_path: Path,
 ) -> None:
     plan = await compute_plan(api_runtime)
-    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+    store_fleet(engine, example_fleet(tmp_path, without=("docs-site.yaml",)), prune=True)
     await client.post(f"/v1/plans/{plan.plan_id}/apply", headers=bearer(operator_token))
 
     shown = (await client.get(f"/v1/plans/{plan.plan_id}", headers=bearer(operator_token))).json()

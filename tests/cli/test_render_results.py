@@ -5,12 +5,12 @@ a deploy or a runner drain had to wait, though the engine was right to wait."""
 from __future__ import annotations
 
 import io
-from typing import get_args
 
 import pytest
 from rich.console import Console
 
-from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, ApplyStatus
+from reconciler.core.apply import ActionReport, ApplyResult, ApplyStatus
+from reconciler.core.outcomes import ActionResult
 from reconciler.core.plans import Blocker, BlockerType
 from reconciler.presentation.console import render_apply
 
@@ -21,8 +21,8 @@ def _printed(result: ApplyResult) -> str:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("action_result", get_args(ActionResult))
-@pytest.mark.parametrize("status", [s for s in get_args(ApplyStatus) if s != "refused"])
+@pytest.mark.parametrize("action_result", list(ActionResult))
+@pytest.mark.parametrize("status", [s for s in ApplyStatus if s is not ApplyStatus.refused])
 def test_every_action_result_and_apply_status_is_printed(
     action_result: ActionResult, status: ApplyStatus
 ) -> None:
@@ -32,7 +32,7 @@ def test_every_action_result_and_apply_status_is_printed(
         lane="runner:ci/ci-amd64-1",
         result=action_result,
         message="runner [busy] with a job",
-        retry_after=30.0 if action_result == "retry" else None,
+        retry_after=30.0 if action_result is ActionResult.retry else None,
     )
     printed = _printed(ApplyResult(plan_id="p-1", status=status, actions=[report]))
     assert f"a1   {action_result}" in printed
@@ -41,13 +41,15 @@ def test_every_action_result_and_apply_status_is_printed(
 
 
 def test_a_waiting_action_says_when_it_is_tried_again() -> None:
-    report = ActionReport("a2", "verify_health", "product:shop/testing", "retry", "503", 45.0)
-    printed = _printed(ApplyResult(plan_id="p-2", status="waiting", actions=[report]))
+    report = ActionReport(
+        "a2", "verify_health", "product:shop/testing", ActionResult.retry, "503", 45.0
+    )
+    printed = _printed(ApplyResult(plan_id="p-2", status=ApplyStatus.waiting, actions=[report]))
     assert "product:shop/testing: 503 (tried again in 45s)" in printed
 
 
 @pytest.mark.parametrize("blocker", list(BlockerType))
 def test_every_refusal_is_printed(blocker: BlockerType) -> None:
     refusal = Blocker(type=blocker, lane=None, message="see [the lane]")
-    printed = _printed(ApplyResult(plan_id="p-3", status="refused", refusal=refusal))
+    printed = _printed(ApplyResult(plan_id="p-3", status=ApplyStatus.refused, refusal=refusal))
     assert printed.strip() == f"refused {blocker.value}: see [the lane]"

@@ -71,10 +71,13 @@ def test_a_pass_report_at_80_columns_keeps_lane_and_plan(
 ) -> None:
     from reconciler.cli.output import OutputFormat
     from reconciler.cli.run_commands import show
+    from reconciler.core.outcomes import LaneOutcome
     from reconciler.loop.passes import LaneResult, PassReport
 
     detail = "3 action(s) pending an operator: apply with `setpoint apply plan-6d0123456789`"
-    report = PassReport(lanes=[LaneResult(LONG_LANE, "awaiting_operator", PLAN_ID, detail)])
+    report = PassReport(
+        lanes=[LaneResult(LONG_LANE, LaneOutcome.awaiting_operator, PLAN_ID, detail)]
+    )
     show(report, OutputFormat.text)
     out = capsys.readouterr().out
     assert LONG_LANE in out and PLAN_ID in out and "…" not in out

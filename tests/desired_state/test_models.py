@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,26 +12,11 @@ from desired_state.product import ProductSpec
 from desired_state.runner_pool import RunnerPoolSpec
 from desired_state.secrets import looks_like_secret
 from desired_state.templates import placeholders
-
-DIGEST = "sha256:" + "a" * 64
-
-
-def product(**overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "repository": "acme/shop",
-        "dokploy": {"project": "shop"},
-        "runtime": {"port": 8080},
-        "lanes": [
-            {"name": "testing", "image": "ghcr.io/acme/shop:main"},
-            {"name": "prod", "image": f"ghcr.io/acme/shop@{DIGEST}"},
-        ],
-    }
-    spec.update(overrides)
-    return spec
+from tests.support.product_documents import product_spec
 
 
 def test_a_valid_product_parses() -> None:
-    spec = ProductSpec.model_validate(product())
+    spec = ProductSpec.model_validate(product_spec())
     assert spec.lane("prod").is_prod and not spec.lane("testing").is_prod
 
 
@@ -43,19 +26,19 @@ def test_lane_names_must_be_unique() -> None:
         {"name": "testing", "image": "ghcr.io/a/b:2"},
     ]
     with pytest.raises(ValidationError, match="lane names must be unique; repeated: testing"):
-        ProductSpec.model_validate(product(lanes=lanes))
+        ProductSpec.model_validate(product_spec(lanes=lanes))
 
 
 def test_prod_lane_needs_an_image_digest() -> None:
     lanes = [{"name": "prod", "image": "ghcr.io/acme/shop:latest"}]
     with pytest.raises(ValidationError, match="immutable digest"):
-        ProductSpec.model_validate(product(lanes=lanes))
+        ProductSpec.model_validate(product_spec(lanes=lanes))
 
 
 def test_tier_prod_makes_any_lane_a_prod_lane() -> None:
     lanes = [{"name": "live", "tier": "prod", "image": "ghcr.io/acme/shop:v1"}]
     with pytest.raises(ValidationError, match="immutable digest"):
-        ProductSpec.model_validate(product(lanes=lanes))
+        ProductSpec.model_validate(product_spec(lanes=lanes))
 
 
 @pytest.mark.parametrize(
@@ -64,13 +47,13 @@ def test_tier_prod_makes_any_lane_a_prod_lane() -> None:
 def test_domain_hosts_are_validated(host: str) -> None:
     lanes = [{"name": "testing", "image": "ghcr.io/a/b:1", "domains": [{"host": host}]}]
     with pytest.raises(ValidationError, match="host name"):
-        ProductSpec.model_validate(product(lanes=lanes))
+        ProductSpec.model_validate(product_spec(lanes=lanes))
 
 
 def test_templates_only_use_known_placeholders() -> None:
     preview = {"enabled": True, "slug": "pr-{number}-{branch}", "image": "ghcr.io/a/b:pr-{number}"}
     with pytest.raises(ValidationError, match=r"unknown placeholder\(s\) \{branch\}"):
-        ProductSpec.model_validate(product(preview=preview))
+        ProductSpec.model_validate(product_spec(preview=preview))
 
 
 def test_domain_template_must_render_to_a_host() -> None:
@@ -80,13 +63,13 @@ def test_domain_template_must_render_to_a_host() -> None:
         "image": "ghcr.io/a/b:pr-{number}",
     }
     with pytest.raises(ValidationError, match="not a valid host name"):
-        ProductSpec.model_validate(product(preview=preview))
+        ProductSpec.model_validate(product_spec(preview=preview))
 
 
 def test_preview_template_lane_must_exist() -> None:
     preview = {"enabled": True, "templateLane": "staging", "image": "ghcr.io/a/b:pr-{number}"}
     with pytest.raises(ValidationError, match="templateLane 'staging' is not a lane"):
-        ProductSpec.model_validate(product(preview=preview))
+        ProductSpec.model_validate(product_spec(preview=preview))
 
 
 def test_the_model_leaves_secret_looking_values_to_the_loader() -> None:
@@ -94,19 +77,19 @@ def test_the_model_leaves_secret_looking_values_to_the_loader() -> None:
     since only it sees the `setpoint.dev/not-secret` annotation (tests/desired_state/
     test_validation.py shows the check)."""
     token = "ghp_" + "x1Y2z3" * 6
-    ProductSpec.model_validate(product(env={"GITHUB_TOKEN_FOR_CI": token}))
+    ProductSpec.model_validate(product_spec(env={"GITHUB_TOKEN_FOR_CI": token}))
     with pytest.raises(ValidationError, match="not a valid environment variable name"):
-        ProductSpec.model_validate(product(env={"BAD-NAME": "x"}))
+        ProductSpec.model_validate(product_spec(env={"BAD-NAME": "x"}))
 
 
 def test_secret_references_need_exactly_one_source() -> None:
     with pytest.raises(ValidationError, match="exactly one of fromEnv, fromFile or fromStore"):
-        ProductSpec.model_validate(product(secrets={"DB": {"fromEnv": "A", "fromFile": "/b"}}))
+        ProductSpec.model_validate(product_spec(secrets={"DB": {"fromEnv": "A", "fromFile": "/b"}}))
 
 
 def test_unknown_fields_are_rejected() -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        ProductSpec.model_validate(product(replicas=3))
+        ProductSpec.model_validate(product_spec(replicas=3))
 
 
 def test_runner_pool_counts_are_ordered() -> None:
@@ -168,7 +151,7 @@ def test_short_values_under_secret_names_are_taken_for_secrets(key: str) -> None
 def test_compose_lanes_take_replicas_from_their_compose_file() -> None:
     lanes = [{"name": "testing", "target": "compose", "composeFile": "services: {}", "replicas": 3}]
     with pytest.raises(ValidationError, match="`replicas` is for application lanes"):
-        ProductSpec.model_validate(product(lanes=lanes))
+        ProductSpec.model_validate(product_spec(lanes=lanes))
 
 
 def test_compose_domains_name_their_service() -> None:
@@ -181,4 +164,4 @@ def test_compose_domains_name_their_service() -> None:
         }
     ]
     with pytest.raises(ValidationError, match="domains need `service`"):
-        ProductSpec.model_validate(product(lanes=lanes))
+        ProductSpec.model_validate(product_spec(lanes=lanes))

@@ -9,26 +9,9 @@ import pytest
 from desired_state.issues import InvalidDesiredState, Issue
 from desired_state.loader import load_path, load_text
 from desired_state.product_checks import SERVICE_NAME_MAX, compose_image_problems
+from tests.support.product_documents import product_yaml
 
 DIGEST = "@sha256:" + "ab" * 32
-
-
-def product(name: str = "orca", lanes: str = "", top: str = "") -> str:
-    return (
-        "apiVersion: setpoint.dev/v1\n"
-        "kind: Product\n"
-        "metadata:\n"
-        f"  name: {name}\n"
-        "spec:\n"
-        "  repository: acme/orca\n"
-        "  dokploy:\n"
-        "    project: orca\n"
-        "  runtime:\n"
-        "    port: 8080\n"
-        f"{top}"
-        "  lanes:\n"
-        f"{lanes}"
-    )
 
 
 def issues_of(text: str) -> list[Issue]:
@@ -41,7 +24,7 @@ def issues_of(text: str) -> list[Issue]:
 
 
 def test_a_key_in_env_and_secrets_after_the_merge_is_refused_at_the_key() -> None:
-    text = product(
+    text = product_yaml(
         top=(
             "  env:\n"
             "    DB_USER: orca-plain-user\n"
@@ -62,7 +45,7 @@ def test_a_key_in_env_and_secrets_after_the_merge_is_refused_at_the_key() -> Non
 
 
 def test_a_product_level_overlap_is_reported_once_at_the_product_env_key() -> None:
-    text = product(
+    text = product_yaml(
         top="  env:\n    TOKEN_ID: plain\n  secrets:\n    TOKEN_ID: {fromStore: tok}\n",
         lanes=(
             "    - name: testing\n      image: ghcr.io/acme/orca:main\n"
@@ -75,7 +58,7 @@ def test_a_product_level_overlap_is_reported_once_at_the_product_env_key() -> No
 
 
 def test_a_lane_secret_shadowing_product_env_is_refused_at_the_lane_secret() -> None:
-    text = product(
+    text = product_yaml(
         top="  env:\n    DB_HOST: db.internal\n",
         lanes=(
             "    - name: testing\n      image: ghcr.io/acme/orca:main\n"
@@ -92,8 +75,8 @@ def test_a_lane_secret_shadowing_product_env_is_refused_at_the_lane_secret() -> 
 
 def test_two_lanes_mapping_to_one_service_name_are_refused(tmp_path: Path) -> None:
     lane = "    - name: {lane}\n      image: ghcr.io/acme/orca:main\n"
-    (tmp_path / "a.yaml").write_text(product("orca-web", lane.format(lane="testing")))
-    (tmp_path / "b.yaml").write_text(product("orca", lane.format(lane="web-testing")))
+    (tmp_path / "a.yaml").write_text(product_yaml("orca-web", lane.format(lane="testing")))
+    (tmp_path / "b.yaml").write_text(product_yaml("orca", lane.format(lane="web-testing")))
     with pytest.raises(InvalidDesiredState) as caught:
         load_path(tmp_path)
     [issue] = caught.value.issues
@@ -104,11 +87,11 @@ def test_two_lanes_mapping_to_one_service_name_are_refused(tmp_path: Path) -> No
 
 def test_a_service_name_longer_than_dokploy_accepts_is_refused_at_the_lane_name() -> None:
     name, lane = "p" * 40, "l" * 30  # each a valid name; together 71 characters
-    [issue] = issues_of(product(name, f"    - name: {lane}\n      image: ghcr.io/acme/o:1\n"))
+    [issue] = issues_of(product_yaml(name, f"    - name: {lane}\n      image: ghcr.io/acme/o:1\n"))
     assert (issue.line, issue.field) == (12, "spec.lanes[0].name")
     assert f"is 71 characters; Dokploy accepts at most {SERVICE_NAME_MAX}" in issue.message
     fits = "l" * (SERVICE_NAME_MAX - len(name) - 1)
-    assert load_text(product(name, f"    - name: {fits}\n      image: ghcr.io/acme/o:1\n"))
+    assert load_text(product_yaml(name, f"    - name: {fits}\n      image: ghcr.io/acme/o:1\n"))
 
 
 # -- 5. every image of a prod compose lane is pinned by digest ----------------------------
@@ -125,7 +108,9 @@ def compose_lane(lane: str, *images: str) -> str:
 
 
 def test_a_prod_compose_lane_with_a_tag_or_latest_is_refused_at_its_compose_file() -> None:
-    text = product(lanes=compose_lane("prod", f"ghcr.io/acme/api{DIGEST}", "redis:latest", "x:7"))
+    text = product_yaml(
+        lanes=compose_lane("prod", f"ghcr.io/acme/api{DIGEST}", "redis:latest", "x:7")
+    )
     issues = issues_of(text)
     assert {(i.line, i.field) for i in issues} == {(14, "spec.lanes[0].composeFile")}
     messages = sorted(i.message for i in issues)
@@ -141,14 +126,14 @@ def test_a_prod_compose_service_built_from_source_or_from_a_variable_is_refused(
         "        services:\n          api:\n            build: .\n"
         "          db:\n            image: ${DB_IMAGE}\n"
     )
-    messages = sorted(i.message for i in issues_of(product(lanes=lanes)))
+    messages = sorted(i.message for i in issues_of(product_yaml(lanes=lanes)))
     assert "'api' has no `image`" in messages[0]
     assert "'db' uses '${DB_IMAGE}'" in messages[1]
 
 
 def test_a_prod_compose_image_that_is_no_image_reference_is_not_echoed() -> None:
     lanes = compose_lane("prod", "'https://user:hunter2-pass@registry.example.com/x'")
-    [issue] = issues_of(product(lanes=lanes))  # a password in clear is refused first
+    [issue] = issues_of(product_yaml(lanes=lanes))  # a password in clear is refused first
     assert "hunter2" not in str(issue)
     assert "a credential written in clear (image holds a URL with a password)" in issue.message
     compose = "services:\n  api:\n    image: 'https://user:hunter2-pass@registry.example.com/x'\n"
@@ -159,7 +144,7 @@ def test_a_prod_compose_image_that_is_no_image_reference_is_not_echoed() -> None
 
 def test_pinned_prod_compose_and_tagged_testing_compose_pass() -> None:
     lanes = compose_lane("prod", f"ghcr.io/acme/api{DIGEST}") + compose_lane("testing", "x:main")
-    assert load_text(product(lanes=lanes))
+    assert load_text(product_yaml(lanes=lanes))
 
 
 # -- 6. a health check on a lane with no domain is refused, never dropped -----------------
@@ -172,6 +157,6 @@ def test_a_health_check_with_no_url_on_a_lane_with_no_domain_is_refused_at_the_c
         "        - url: https://status.example.com/orca\n"
         "        - path: /ready\n"
     )
-    [issue] = issues_of(product(lanes=lanes))
+    [issue] = issues_of(product_yaml(lanes=lanes))
     assert (issue.line, issue.field) == (16, "spec.lanes[0].healthChecks[1]")
     assert "no domain to check it on: give it a `url`" in issue.message

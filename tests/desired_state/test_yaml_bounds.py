@@ -17,7 +17,7 @@ from desired_state.issues import InvalidDesiredState, Issue
 from desired_state.loader import MAX_FILE_BYTES, load_text
 from desired_state.positions import MAX_KEYS
 from reconciler.cli.app import app
-from tests.desired_state.test_product_checks import product
+from tests.support.product_documents import product_yaml
 
 
 def _issues(text: str) -> list[Issue]:
@@ -54,7 +54,7 @@ def test_validate_prints_the_tag_refusal_in_one_line(tmp_path: Path) -> None:
 
 def test_even_a_core_tag_is_refused() -> None:
     lanes = "    - name: testing\n      image: ghcr.io/acme/orca:main\n"
-    [issue] = _issues(product(lanes=lanes).replace("name: orca", "name: !!str orca"))
+    [issue] = _issues(product_yaml(lanes=lanes).replace("name: orca", "name: !!str orca"))
     assert issue.message == "the tag !!str is not allowed: desired state is plain YAML"
 
 
@@ -91,7 +91,7 @@ def test_addresses_and_loopback_names_are_no_domains(host: str) -> None:
         "    - name: testing\n      image: ghcr.io/acme/orca:main\n"
         f"      domains:\n        - host: {host}\n"
     )
-    [issue] = _issues(product(lanes=lanes))
+    [issue] = _issues(product_yaml(lanes=lanes))
     assert issue.field == "spec.lanes[0].domains[0].host"
     assert "is not a domain" in issue.message and host not in issue.message
 
@@ -116,7 +116,7 @@ def test_control_characters_in_paths_are_refused(field: str, text: str | None) -
         key = field.rsplit(".", 1)[1]
         value = '"/ready\\r\\n"' if key == "path" else '"https://orca.example.com/\\nx"'
         lanes += f"      healthChecks:\n        - {key}: {value}\n"
-    document = product(lanes=lanes)
+    document = product_yaml(lanes=lanes)
     if text is not None:
         document = document.replace("runtime:\n    port: 8080", text)
     [issue] = _issues(document)

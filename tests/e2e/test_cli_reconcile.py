@@ -3,52 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from providers.dokploy.emulator import create_app
-from reconciler.demo.loopback import serve
 from tests.support.cli import Invoke
+from tests.support.notes_fleet import NOTES_FLEET, NOTES_SECRET
 from tests.support.secret_scan import assert_no_secrets
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "notes-signing-key-0123456789abcdef"
-FLEET = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {name: notes}
-spec:
-  repository: acme/notes
-  dokploy: {project: notes}
-  runtime: {port: 3000}
-  env: {LOG_LEVEL: info}
-  secrets:
-    SIGNING_KEY: {fromEnv: SETPOINT_SECRET_NOTES_SIGNING_KEY}
-  lanes:
-    - name: testing
-      environment: testing
-      image: ghcr.io/acme/notes:main
-      domains: [{host: testing.notes.example.com}]
-      apply: auto-safe
-"""
-
-
-@pytest.fixture
-def dokploy_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with serve(create_app(api_key="cli-e2e-key", seed=3, build_seconds=0.05)) as base:
-        monkeypatch.setenv("SETPOINT_DOKPLOY_URL", base)
-        monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "cli-e2e-key")
-        monkeypatch.setenv("SETPOINT_DEPLOY_POLL_SECONDS", "0.05")
-        monkeypatch.setenv("SETPOINT_SECRET_NOTES_SIGNING_KEY", SECRET)
-        yield base
-
 
 def test_plan_apply_converge_audit(setpoint: Invoke, dokploy_url: str, tmp_path: Path) -> None:
     fleet = tmp_path / "notes.yaml"
-    fleet.write_text(FLEET)
+    fleet.write_text(NOTES_FLEET)
     outputs: list[str] = []
 
     def run(*args: str, expect: int = 0) -> str:
@@ -88,7 +56,7 @@ def test_plan_apply_converge_audit(setpoint: Invoke, dokploy_url: str, tmp_path:
     refused = run("apply", plan["plan_id"], expect=1)
     assert "refused" in refused
     for text in outputs:
-        assert_no_secrets(text, [SECRET])
+        assert_no_secrets(text, [NOTES_SECRET])
 
 
 def test_unconfigured_dokploy_is_a_clear_error(
@@ -105,7 +73,7 @@ def test_wrong_api_key_is_one_line_and_stores_no_plan(
     setpoint: Invoke, dokploy_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fleet = tmp_path / "notes.yaml"
-    fleet.write_text(FLEET)
+    fleet.write_text(NOTES_FLEET)
     setpoint("desired", "apply", str(fleet))
     monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "wrong")
     result = setpoint("plan", "--detailed-exitcode")
@@ -119,7 +87,7 @@ def test_scheduled_pass_applies_an_auto_safe_lane(
     setpoint: Invoke, dokploy_url: str, tmp_path: Path
 ) -> None:
     fleet = tmp_path / "notes.yaml"
-    fleet.write_text(FLEET)
+    fleet.write_text(NOTES_FLEET)
     setpoint("desired", "apply", str(fleet))
     first = setpoint("run", "--once", "--output", "json")
     assert first.exit_code == 0, first.output
@@ -128,7 +96,7 @@ def test_scheduled_pass_applies_an_auto_safe_lane(
     ]
     second = setpoint("run", "--once", "--output", "json")
     assert [r["outcome"] for r in json.loads(second.stdout)] == ["converged"]
-    assert_no_secrets(first.output + second.output, [SECRET])
+    assert_no_secrets(first.output + second.output, [NOTES_SECRET])
 
 
 def test_a_lane_that_requires_a_reason_is_applied_only_with_one(
@@ -137,7 +105,9 @@ def test_a_lane_that_requires_a_reason_is_applied_only_with_one(
     """Issue 23, item 6: a lane policy can require a reason (here the testing lane; prod
     lanes are where operators set it)."""
     fleet = tmp_path / "notes.yaml"
-    fleet.write_text(FLEET.replace("apply: auto-safe", "apply: manual\n      requireReason: true"))
+    fleet.write_text(
+        NOTES_FLEET.replace("apply: auto-safe", "apply: manual\n      requireReason: true")
+    )
     assert setpoint("desired", "apply", str(fleet)).exit_code == 0
     plan = json.loads(setpoint("plan", "--output", "json").stdout)
 

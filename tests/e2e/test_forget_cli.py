@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_plan_review import planned
 from tests.support.cli import Invoke
 
 pytestmark = pytest.mark.e2e
-__all__ = ["planned"]
 
 
 def test_forget_refuses_in_one_line_while_objects_exist(setpoint: Invoke, planned: Path) -> None:

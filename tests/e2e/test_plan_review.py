@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from providers.dokploy.emulator import create_app
 from reconciler.core.plan_files import content_digest, read_plan_file
-from reconciler.demo.loopback import serve
-from tests.e2e.test_cli_reconcile import FLEET, SECRET
 from tests.support.cli import Invoke
+from tests.support.notes_fleet import NOTES_SECRET
 from tests.support.secret_scan import assert_no_secrets
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def planned(setpoint: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """A fleet in the database and a plan written with `plan --out`."""
-    with serve(create_app(api_key="review-key", seed=5, build_seconds=0.05)) as base:
-        monkeypatch.setenv("SETPOINT_DOKPLOY_URL", base)
-        monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "review-key")
-        monkeypatch.setenv("SETPOINT_DEPLOY_POLL_SECONDS", "0.05")
-        monkeypatch.setenv("SETPOINT_SECRET_NOTES_SIGNING_KEY", SECRET)
-        fleet = tmp_path / "notes.yaml"
-        fleet.write_text(FLEET)
-        assert setpoint("desired", "apply", str(fleet)).exit_code == 0
-        out = tmp_path / "p.json"
-        assert setpoint("plan", "--out", str(out)).exit_code == 0
-        yield out
 
 
 def test_plans_list_and_show_any_stored_plan(setpoint: Invoke, planned: Path) -> None:
@@ -51,7 +32,7 @@ def test_plans_list_and_show_any_stored_plan(setpoint: Invoke, planned: Path) ->
     assert (
         body["status"] == "pending" and body["digest"] == json.loads(planned.read_text())["digest"]
     )
-    assert_no_secrets(listed.output + shown.output, [SECRET])
+    assert_no_secrets(listed.output + shown.output, [NOTES_SECRET])
 
     missing = setpoint("plans", "show", "plan-000000000000")
     assert missing.exit_code == 1

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import anyio
+import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
+from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import Emulator
+from providers.dokploy.emulator.app import create_app
 from providers.dokploy.emulator.faults import ANY
 from reconciler.core.plans import Blocker, BlockerType
 from reconciler.kinds import declared_reasons
@@ -20,7 +23,7 @@ from reconciler.loop.backoff import (
     classify_refusal,
     retry_delay,
 )
-from reconciler.loop.buckets import TokenBucket
+from reconciler.loop.buckets import TokenBucket, install_rate_limits
 from reconciler.records import status
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
@@ -130,6 +133,18 @@ async def test_a_token_bucket_spaces_requests_beyond_its_burst() -> None:
         await bucket.take()
     elapsed = anyio.current_time() - started
     assert 0.18 <= elapsed < 1.0  # four requests past the burst, 50 ms apart
+
+
+async def test_the_rate_limit_counts_every_request_a_provider_client_sends() -> None:
+    app = create_app(api_key="k", seed=1, build_seconds=0.0)
+    client = DokployClient("http://dokploy.test", "k", transport=httpx.ASGITransport(app=app))
+    limits = {"dokploy": 1e-6, "host": 1e-6}  # next to no refill: the tokens left count requests
+    buckets = install_rate_limits({"dokploy": client, "host": object()}, limits, burst=5)
+    assert set(buckets) == {"dokploy"}, "a provider that sends no HTTP gets no bucket"
+    async with client:
+        for _ in range(3):
+            await client.project_all()
+    assert 2.0 <= buckets["dokploy"].available() < 2.1, "three requests took three of five tokens"
 
 
 async def test_a_kinds_not_yet_waits_for_the_time_it_named_without_counting_a_failure(

@@ -17,50 +17,30 @@ from reconciler.records.work_queue import WorkPriority, enqueue
 from reconciler.runtime import Runtime
 from tests.loop.replicas import fleet_yaml, store_fleet_text
 from tests.loop.support import fast_engine
-
-
-def _request(engine: Engine, lane: str, *, apply: bool) -> str:
-    """What the API does: reserve the operation and queue its lane in one transaction."""
-    with session_scope(engine) as session:
-        reserved = operations.reserve(
-            session,
-            OperationRequest(
-                lane=lane, requester="repo:acme/shop", body_digest=lane, apply_requested=apply
-            ),
-            utcnow(),
-        )
-        enqueue(session, [lane], WorkPriority.workflow, "workflow request", utcnow())
-    return reserved.operation.id
-
-
-def _operation(engine: Engine, operation_id: str) -> Operation:
-    with session_scope(engine) as session:
-        found = operations.get(session, operation_id)
-    assert found is not None
-    return found
+from tests.support.workflow_requests import operation_of, request_lane
 
 
 async def test_operations_end_with_their_plan_and_what_came_of_it(
     runtime: Runtime, engine: Engine, emulator: Emulator
 ) -> None:
-    applied = _request(engine, "product:shop/testing", apply=True)
-    planned = _request(engine, "product:ledger/testing", apply=False)
-    refused = _request(engine, "product:shop/prod", apply=True)  # manual policy
+    applied = request_lane(engine, "product:shop/testing", apply=True)
+    planned = request_lane(engine, "product:ledger/testing", apply=False)
+    refused = request_lane(engine, "product:shop/prod", apply=True)  # manual policy
     await fast_engine(runtime).run_once()
 
-    done = _operation(engine, applied)
+    done = operation_of(engine, applied)
     assert (done.status, done.phase) == ("succeeded", "done")
     assert done.plan_id and done.result and done.result["outcome"] == "applied"
     assert {a["result"] for a in done.result["actions"]} == {"ok"}
     assert "shop-testing" in emulator.summary()["applications"]
 
-    only_planned = _operation(engine, planned)
+    only_planned = operation_of(engine, planned)
     assert only_planned.status == "succeeded" and only_planned.result
     assert only_planned.result["outcome"] == "planned"
     assert "setpoint apply" in only_planned.result["detail"]
     assert "ledger-testing" not in str(emulator.summary())
 
-    blocked = _operation(engine, refused)
+    blocked = operation_of(engine, refused)
     assert blocked.status == "blocked" and blocked.result and blocked.plan_id
     assert blocked.result["outcome"] == "refused"
     assert "manual" in blocked.result["refusal"]
@@ -71,9 +51,9 @@ async def test_a_request_for_a_converged_lane_succeeds_without_changes(
     runtime: Runtime, engine: Engine
 ) -> None:
     await fast_engine(runtime).run_once()
-    again = _request(engine, "product:shop/testing", apply=True)
+    again = request_lane(engine, "product:shop/testing", apply=True)
     await fast_engine(runtime).run_once()
-    done = _operation(engine, again)
+    done = operation_of(engine, again)
     assert done.status == "succeeded" and done.result == {
         "plan_id": done.plan_id,
         "actions": 0,
@@ -84,9 +64,9 @@ async def test_a_request_for_a_converged_lane_succeeds_without_changes(
 async def test_a_request_for_a_lane_nobody_declares_fails_with_why(
     runtime: Runtime, engine: Engine
 ) -> None:
-    gone = _request(engine, "product:nowhere/testing", apply=True)
+    gone = request_lane(engine, "product:nowhere/testing", apply=True)
     await fast_engine(runtime).run_once()
-    failed = _operation(engine, gone)
+    failed = operation_of(engine, gone)
     assert failed.status == "failed" and failed.error
     assert "not in the desired state" in failed.error
 
@@ -97,11 +77,11 @@ async def test_two_requests_for_lanes_that_share_a_project_both_end_applied(
     """Both plans come from one survey and both would create the project: the second apply
     finds its plan stale, and the lane is planned once more instead of failing its caller."""
     store_fleet_text(engine, fleet_yaml(1))  # p000: two auto-safe lanes, one project
-    first = _request(engine, "product:p000/testing", apply=True)
-    second = _request(engine, "product:p000/staging", apply=True)
+    first = request_lane(engine, "product:p000/testing", apply=True)
+    second = request_lane(engine, "product:p000/staging", apply=True)
     await fast_engine(runtime).run_once()
     for operation_id in (first, second):
-        done = _operation(engine, operation_id)
+        done = operation_of(engine, operation_id)
         assert done.status == "succeeded" and done.result, done
         assert done.result["outcome"] == "applied"
     projects = [p["name"] for p in emulator.state.projects.values()]
@@ -136,7 +116,7 @@ async def test_a_workflows_apply_is_audited_under_the_workflow_with_its_operatio
     asked = _asked(engine, "product:shop/testing", actor=workflow, reason="image 1.4.2 built")
     await fast_engine(runtime).run_once()
 
-    done = _operation(engine, asked.id)
+    done = operation_of(engine, asked.id)
     assert done.status == "succeeded" and done.plan_id
     with session_scope(engine) as session:
         records = audit.list_records(session, plan_id=done.plan_id)
@@ -160,7 +140,7 @@ async def test_a_request_that_comes_while_another_waits_is_merged_and_says_so(
     assert second.merged_into == first.id
 
     await fast_engine(runtime).run_once()
-    one, two = _operation(engine, first.id), _operation(engine, second.id)
+    one, two = operation_of(engine, first.id), operation_of(engine, second.id)
     assert one.status == two.status == "succeeded"
     assert one.plan_id == two.plan_id and one.result == two.result
     assert two.merged_into == first.id

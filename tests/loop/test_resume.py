@@ -17,7 +17,7 @@ from reconciler.records.operations import OperationPhase, OperationStatus
 from reconciler.records.work_queue import WorkPriority
 from reconciler.runtime import Runtime
 from tests.loop.support import fast_engine
-from tests.loop.test_requests import _operation, _request
+from tests.support.workflow_requests import operation_of, request_lane
 
 
 def _dead_worker_took(engine: Engine, lanes: list[str], phase: OperationPhase) -> None:
@@ -41,8 +41,8 @@ def _dead_worker_took(engine: Engine, lanes: list[str], phase: OperationPhase) -
 def test_resume_requeues_planning_operations_and_fails_applying_ones(
     runtime: Runtime, engine: Engine
 ) -> None:
-    planning = _request(engine, "product:shop/testing", apply=True)
-    applying = _request(engine, "product:ledger/testing", apply=True)
+    planning = request_lane(engine, "product:shop/testing", apply=True)
+    applying = request_lane(engine, "product:ledger/testing", apply=True)
     _dead_worker_took(engine, ["product:shop/testing"], OperationPhase.planning)
     _dead_worker_took(engine, ["product:ledger/testing"], OperationPhase.applying)
 
@@ -51,9 +51,9 @@ def test_resume_requeues_planning_operations_and_fails_applying_ones(
     assert set(resumed.lapsed_claims) == {"product:shop/testing", "product:ledger/testing"}
     assert resumed.operations_requeued == [planning]
     assert resumed.operations_failed == [applying]
-    again = _operation(engine, planning)
+    again = operation_of(engine, planning)
     assert (again.status, again.phase) == ("pending", "queued")
-    failed = _operation(engine, applying)
+    failed = operation_of(engine, applying)
     assert failed.status == "failed" and failed.error
     assert "plan-of-the-dead" in failed.error and "request the lane again" in failed.error
     with session_scope(engine) as session:
@@ -63,7 +63,7 @@ def test_resume_requeues_planning_operations_and_fails_applying_ones(
 
 
 def test_resume_leaves_a_live_workers_operations_alone(runtime: Runtime, engine: Engine) -> None:
-    working = _request(engine, "product:shop/testing", apply=True)
+    working = request_lane(engine, "product:shop/testing", apply=True)
     with session_scope(engine, write_lock=True) as session:
         work_queue.claim(session, "live-worker", utcnow(), limit=10, hold_seconds=60)
         operations.advance(
@@ -75,7 +75,7 @@ def test_resume_leaves_a_live_workers_operations_alone(runtime: Runtime, engine:
         )
     resumed = resume(runtime)
     assert resumed.operations_failed == [] and resumed.operations_requeued == []
-    assert _operation(engine, working).status == "running"
+    assert operation_of(engine, working).status == "running"
 
 
 async def test_a_batch_that_crashes_backs_off_and_hands_its_operations_back(
@@ -86,7 +86,7 @@ async def test_a_batch_that_crashes_backs_off_and_hands_its_operations_back(
     async def broken(*_: object) -> None:
         raise RuntimeError("a bug in the middle of a batch")
 
-    operation_id = _request(engine, "product:shop/testing", apply=True)
+    operation_id = request_lane(engine, "product:shop/testing", apply=True)
     monkeypatch.setattr(worker, "survey", broken)
     # No jitter and a long base, so the backoff is plainly in the future when checked.
     loop = fast_engine(
@@ -96,7 +96,7 @@ async def test_a_batch_that_crashes_backs_off_and_hands_its_operations_back(
         loop_backoff_cap_seconds=120.0,
     )
     await loop.run_once()
-    again = _operation(engine, operation_id)
+    again = operation_of(engine, operation_id)
     assert (again.status, again.phase) == ("pending", "queued"), "for the next worker"
     with session_scope(engine) as session:
         rows = {row.lane: row for row in work_queue.queued(session)}

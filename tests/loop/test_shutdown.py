@@ -18,7 +18,7 @@ from reconciler.records.status import all_statuses
 from reconciler.records.work_queue import queued
 from reconciler.runtime import Runtime
 from tests.loop.support import fast_engine, wait_for
-from tests.loop.test_requests import _operation, _request
+from tests.support.workflow_requests import operation_of, request_lane
 
 LANE = "product:shop/testing"
 
@@ -28,7 +28,7 @@ async def _stop_while_applying(loop: LoopEngine, engine: Engine, operation_id: s
         group.start_soon(loop.run, 3600.0)
 
         async def applying() -> bool:
-            return (await in_thread(_operation, engine, operation_id)).phase == "applying"
+            return (await in_thread(operation_of, engine, operation_id)).phase == "applying"
 
         await wait_for(applying)
         await anyio.sleep(0.2)  # into the deploy
@@ -39,7 +39,7 @@ async def test_stopping_mid_apply_records_the_apply_as_interrupted(
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:
     emulator.faults.stuck_deployment()  # the deploy never ends by itself
-    operation_id = _request(engine, LANE, apply=True)
+    operation_id = request_lane(engine, LANE, apply=True)
     loop = fast_engine(runtime, loop_shutdown_grace_seconds=0.3)
     with anyio.fail_after(30):
         await _stop_while_applying(loop, engine, operation_id)
@@ -51,7 +51,7 @@ async def test_stopping_mid_apply_records_the_apply_as_interrupted(
         [LANE],
         ["product:docs-site/testing", "product:ledger/testing"],
     ]
-    stopped = _operation(engine, operation_id)
+    stopped = operation_of(engine, operation_id)
     assert stopped.status == "failed" and stopped.error and "interrupted" in stopped.error
     assert leases.all_leases(engine) == [], "leases given back"
     with session_scope(engine) as session:
@@ -64,11 +64,11 @@ async def test_stopping_lets_in_flight_work_finish_within_the_grace_period(
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:
     emulator.faults.latency(0.05, "application.deploy")
-    operation_id = _request(engine, LANE, apply=True)
+    operation_id = request_lane(engine, LANE, apply=True)
     loop = fast_engine(runtime, loop_shutdown_grace_seconds=20.0)
     with anyio.fail_after(30):
         await _stop_while_applying(loop, engine, operation_id)
-    done = _operation(engine, operation_id)
+    done = operation_of(engine, operation_id)
     assert done.status == "succeeded" and done.result and done.result["outcome"] == "applied"
     assert plan_store.with_status(engine, PlanStatus.applying) == []
     assert leases.all_leases(engine) == []
@@ -97,18 +97,18 @@ async def test_beside_the_api_being_cancelled_stops_the_loop_cleanly(
     """`setpoint serve` cancels its companions once the server stopped: the loop then gets
     its grace period like on SIGTERM, instead of being cut off mid-apply."""
     emulator.faults.latency(0.3, "application.deploy")
-    operation_id = _request(engine, LANE, apply=True)
+    operation_id = request_lane(engine, LANE, apply=True)
     loop = fast_engine(runtime, loop_shutdown_grace_seconds=20.0)
     with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
             group.start_soon(loop.run_beside, 3600.0)
 
             async def applying() -> bool:
-                return (await in_thread(_operation, engine, operation_id)).phase == "applying"
+                return (await in_thread(operation_of, engine, operation_id)).phase == "applying"
 
             await wait_for(applying)
             group.cancel_scope.cancel()  # what the server does once it has stopped
-    done = _operation(engine, operation_id)
+    done = operation_of(engine, operation_id)
     assert done.status == "succeeded", "the apply in flight finished within the grace period"
     assert plan_store.with_status(engine, PlanStatus.applying) == []
     assert leases.all_leases(engine) == []

@@ -18,19 +18,15 @@ from reconciler.core.plans import BlockerType
 from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import dokploy, owned_service_of
+from tests.support.fleets import converge
 
 DOCS = "product:docs-site/testing"
-
-
-async def _converge(runtime: Runtime) -> None:
-    plan = await compute_plan(runtime)
-    assert (await apply_plan(runtime, plan.plan_id)).ok
 
 
 async def test_a_service_refused_to_the_key_blocks_only_its_lane_access_denied(
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:
-    await _converge(runtime)
+    await converge(runtime)
     owned = owned_service_of(engine, DOCS)
     assert owned is not None
     emulator.faults.access_denied(owned.ref.object_id, message=SERVICE_ACCESS_DENIED)
@@ -58,7 +54,7 @@ async def test_a_call_refused_to_the_key_fails_its_action_access_denied(
 async def test_a_refused_deploy_names_the_permission_dokploy_gave(
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:
-    await _converge(runtime)
+    await converge(runtime)
     owned = owned_service_of(engine, DOCS)
     assert owned is not None
     # Someone changed the image by hand: the plan puts it back and deploys.
@@ -76,7 +72,7 @@ async def test_a_refused_deploy_names_the_permission_dokploy_gave(
 async def test_a_domain_duplicated_by_hand_blocks_its_lane(
     runtime: Runtime, engine: Engine
 ) -> None:
-    await _converge(runtime)
+    await converge(runtime)
     owned = owned_service_of(engine, DOCS)
     assert owned is not None
     client = dokploy(runtime)

@@ -15,24 +15,13 @@ from reconciler.records import audit
 from reconciler.records.database import session_scope
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import dokploy, owned_service_of
-
-
-async def existing_docs_testing(runtime: Runtime, image: str) -> str:
-    """A hand-made service with the lane's name, as an operator might have before Setpoint."""
-    created = await dokploy(runtime).project_create("docs")
-    environment = await dokploy(runtime).environment_create(created.project.project_id, "testing")
-    app = await dokploy(runtime).application_create("docs-site-testing", environment.environment_id)
-    await dokploy(runtime).application_save_docker_provider(app.application_id, docker_image=image)
-    await dokploy(runtime).application_save_environment(
-        app.application_id, "# hand-made\nKEEP=me\n"
-    )
-    return app.application_id
+from tests.support.fleets import hand_made_docs_service
 
 
 async def test_preview_shows_what_would_change_and_records_nothing(
     runtime: Runtime, engine: Engine
 ) -> None:
-    service_id = await existing_docs_testing(runtime, "nginx:1")
+    service_id = await hand_made_docs_service(runtime, "nginx:1")
     preview = await adopt(
         runtime, "product:docs-site/testing", "application", service_id, record=False
     )
@@ -45,7 +34,7 @@ async def test_preview_shows_what_would_change_and_records_nothing(
 async def test_adopted_service_is_converged_in_place_keeping_unowned_env(
     runtime: Runtime, engine: Engine
 ) -> None:
-    service_id = await existing_docs_testing(runtime, "nginx:1")
+    service_id = await hand_made_docs_service(runtime, "nginx:1")
     blocked = await compute_plan(runtime, ["product:docs-site/testing"])
     assert [b.type for b in blocked.blockers] == [BlockerType.not_owned]
 

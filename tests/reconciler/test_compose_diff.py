@@ -15,7 +15,7 @@ from reconciler.kinds.product.ops import Op
 from reconciler.presentation.console import render_plan
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import store_fleet
-from tests.reconciler.test_deploy_rules import converged, edited_fleet
+from tests.support.fleets import converge, example_fleet
 
 LANE = "product:ledger/testing"
 PASTED = "hunter2-pasted-in-clear"
@@ -24,13 +24,15 @@ PASTED = "hunter2-pasted-in-clear"
 async def test_compose_change_is_shown_as_a_masked_unified_diff(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    await converged(runtime, [LANE])
-    fleet = edited_fleet(
+    await converge(runtime, [LANE])
+    fleet = example_fleet(
         tmp_path,
-        "ledger.yaml",
-        "              TZ: ${TZ}\n          worker:\n            image: ghcr.io/acme/ledger-worker:main",
-        f"              TZ: ${{TZ}}\n              REDIS_PASSWORD: {PASTED}\n"
-        "          worker:\n            image: ghcr.io/acme/ledger-worker:next",
+        edit=(
+            "ledger.yaml",
+            "              TZ: ${TZ}\n          worker:\n            image: ghcr.io/acme/ledger-worker:main",
+            f"              TZ: ${{TZ}}\n              REDIS_PASSWORD: {PASTED}\n"
+            "          worker:\n            image: ghcr.io/acme/ledger-worker:next",
+        ),
     )
     # Validation refuses a credential in clear unless the operator says it is none; the
     # diff masks it even then.

@@ -19,7 +19,7 @@ from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import owned_service_of, store_fleet
-from tests.reconciler.test_desired_leaks import fleet_copy
+from tests.support.fleets import example_fleet
 
 LANE = "product:shop/testing"
 
@@ -114,5 +114,5 @@ async def test_a_new_configuration_deploys_at_once_after_a_failure(
 
 def _change_shop_testing_env(runtime: Runtime, tmp_path: Path) -> None:
     """Desired state changes: the shop's testing lane logs at another level."""
-    fleet = fleet_copy(tmp_path, {"shop.yaml": ("LOG_LEVEL: debug", "LOG_LEVEL: trace")})
+    fleet = example_fleet(tmp_path, edit=("shop.yaml", "LOG_LEVEL: debug", "LOG_LEVEL: trace"))
     store_fleet(runtime.engine, fleet)

@@ -26,7 +26,7 @@ from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import dokploy, owned_service_of
-from tests.reconciler.test_recovery import _crash_mid_apply
+from tests.support.processes import crash_mid_apply
 
 LANE = "product:docs-site/testing"
 
@@ -108,7 +108,7 @@ async def _killed_while_queued(
     crashed = await compute_plan(runtime, [LANE])
     (deploy,) = crashed.actions
     assert deploy.op == Op.deploy
-    _crash_mid_apply(engine, crashed.plan_id, [LANE])
+    crash_mid_apply(engine, crashed.plan_id, [LANE])
     audit.record(
         engine,
         event=AuditEvent.action_intent,

@@ -12,35 +12,19 @@ from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
 from reconciler.kinds.product.ops import Op
 from reconciler.runtime import Runtime
-from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import store_fleet
-
-
-def edited_fleet(tmp_path: Path, file: str, old: str, new: str) -> Path:
-    target = tmp_path / "fleet"
-    target.mkdir(exist_ok=True)
-    for source in (EXAMPLES / "fleet").glob("*.yaml"):
-        text = source.read_text()
-        if source.name == file:
-            assert old in text
-            text = text.replace(old, new)
-        (target / source.name).write_text(text)
-    return target
-
-
-async def converged(runtime: Runtime, lanes: list[str]) -> None:
-    plan = await compute_plan(runtime, lanes)
-    assert (await apply_plan(runtime, plan.plan_id)).ok
+from tests.support.fleets import converge, example_fleet
 
 
 async def test_application_domain_change_needs_no_deploy(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    await converged(runtime, ["product:docs-site/testing"])
+    await converge(runtime, ["product:docs-site/testing"])
     store_fleet(
         engine,
-        edited_fleet(
-            tmp_path, "docs-site.yaml", "docs.testing.example.com", "docs2.testing.example.com"
+        example_fleet(
+            tmp_path,
+            edit=("docs-site.yaml", "docs.testing.example.com", "docs2.testing.example.com"),
         ),
     )
     plan = await compute_plan(runtime, ["product:docs-site/testing"])
@@ -50,14 +34,16 @@ async def test_application_domain_change_needs_no_deploy(
 async def test_compose_domain_change_is_deployed(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    await converged(runtime, ["product:ledger/testing"])
+    await converge(runtime, ["product:ledger/testing"])
     store_fleet(
         engine,
-        edited_fleet(
+        example_fleet(
             tmp_path,
-            "ledger.yaml",
-            "          port: 8000\n      apply",
-            "          port: 8001\n      apply",
+            edit=(
+                "ledger.yaml",
+                "          port: 8000\n      apply",
+                "          port: 8001\n      apply",
+            ),
         ),
     )
     plan = await compute_plan(runtime, ["product:ledger/testing"])
@@ -66,11 +52,11 @@ async def test_compose_domain_change_is_deployed(
 
 
 async def test_image_change_is_deployed(runtime: Runtime, engine: Engine, tmp_path: Path) -> None:
-    await converged(runtime, ["product:docs-site/testing"])
+    await converge(runtime, ["product:docs-site/testing"])
     store_fleet(
         engine,
-        edited_fleet(
-            tmp_path, "docs-site.yaml", "ghcr.io/acme/docs:main", "ghcr.io/acme/docs:next"
+        example_fleet(
+            tmp_path, edit=("docs-site.yaml", "ghcr.io/acme/docs:main", "ghcr.io/acme/docs:next")
         ),
     )
     plan = await compute_plan(runtime, ["product:docs-site/testing"])
@@ -80,7 +66,7 @@ async def test_image_change_is_deployed(runtime: Runtime, engine: Engine, tmp_pa
 
 
 async def test_secret_rotation_is_deployed_and_shown_only_as_fingerprints(runtime: Runtime) -> None:
-    await converged(runtime, ["product:ledger/testing"])
+    await converge(runtime, ["product:ledger/testing"])
     assert runtime.environ is not None
     runtime.environ = {
         **runtime.environ,

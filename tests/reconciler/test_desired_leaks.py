@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from hypothesis import given, settings
 from sqlalchemy.engine import Engine
 
-from desired_state.document import spec_hash
-from desired_state.loader import load_text
 from desired_state.secrets import SecretRef
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
@@ -22,67 +19,11 @@ from reconciler.kinds.product.ops import Op
 from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.kinds.product.rule_input import SecretFacts
 from reconciler.records import plan_store
-from reconciler.records.database import session_scope
-from reconciler.records.desired import DesiredObject
 from reconciler.runtime import Runtime
 from reconciler.secret_values import fingerprint
-from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import SECRETS, dokploy, owned_service_of, store_fleet
-from tests.reconciler.test_diff_properties import lanes, observed_as_desired
-
-NEW_PRODUCT = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata:
-  name: {name}
-spec:
-  repository: acme/{name}
-  dokploy:
-    project: {name}
-  runtime:
-    port: 8080
-  lanes:
-    - name: live
-      image: ghcr.io/acme/{name}:main
-      environment: testing
-      domains:
-        - host: {host}
-"""
-
-
-async def converge(runtime: Runtime) -> None:
-    plan = await compute_plan(runtime)
-    result = await apply_plan(runtime, plan.plan_id)
-    assert result.ok, result
-
-
-def fleet_copy(tmp_path: Path, edit: dict[str, tuple[str, str]] | None = None) -> Path:
-    fleet = tmp_path / "fleet"
-    fleet.mkdir(exist_ok=True)
-    for file in (EXAMPLES / "fleet").glob("*.yaml"):
-        text = file.read_text()
-        old, new = (edit or {}).get(file.name, ("", ""))
-        (fleet / file.name).write_text(text.replace(old, new) if old else text)
-    return fleet
-
-
-def store_unchecked(engine: Engine, name: str, spec: dict[str, Any]) -> None:
-    """A Product stored as an older Setpoint (or a hand edit) could have: not validated."""
-    with session_scope(engine) as session:
-        session.add(
-            DesiredObject(
-                kind="Product",
-                name=name,
-                spec=spec,
-                spec_hash=spec_hash(spec),
-                source_file=f"{name}.yaml",
-            )
-        )
-
-
-def spec_of(text: str) -> dict[str, Any]:
-    [loaded] = load_text(text)
-    return loaded.document.spec_dict()
+from tests.support.fleets import NEW_PRODUCT, converge, example_fleet, spec_of, store_unchecked
+from tests.support.lane_strategies import observed_as_desired, product_lanes
 
 
 def blockers(plan: Plan, lane: str) -> list[tuple[str, str]]:
@@ -93,7 +34,7 @@ def blockers(plan: Plan, lane: str) -> list[tuple[str, str]]:
 
 
 @settings(max_examples=50, deadline=None)
-@given(lanes())
+@given(product_lanes())
 def test_a_key_in_env_and_secrets_never_shows_a_before_value(
     drawn: tuple[ProductLane, dict[str, str]],
 ) -> None:
@@ -154,7 +95,7 @@ async def test_a_lane_taking_a_host_an_unowned_service_routes_is_blocked(
     environment_id = made.environment.environment_id
     app = await client.application_create("by-hand", environment_id)
     await client.domain_create(host="hand.example.com", port=80, application_id=app.application_id)
-    fleet = fleet_copy(tmp_path)
+    fleet = example_fleet(tmp_path)
     (fleet / "taker.yaml").write_text(NEW_PRODUCT.format(name="taker", host="hand.example.com"))
     store_fleet(engine, fleet)
     plan = await compute_plan(runtime)
@@ -176,7 +117,9 @@ async def test_a_lane_taking_a_host_another_lane_still_routes_is_blocked(
     """A rename: the old product left desired state, its service still routes the host."""
     await converge(runtime)
     host = "docs.example.com"
-    fleet = fleet_copy(tmp_path, {"docs-site.yaml": (f"host: {host}", "host: old.example.com")})
+    fleet = example_fleet(
+        tmp_path, edit=("docs-site.yaml", f"host: {host}", "host: old.example.com")
+    )
     (fleet / "docs-next.yaml").write_text(NEW_PRODUCT.format(name="docs-next", host=host))
     store_fleet(engine, fleet)
     plan = await compute_plan(runtime)
@@ -214,7 +157,7 @@ async def test_a_replicas_change_plans_a_deploy_and_runs_after_it(
     assert owned is not None
     app_id = owned.object_id
     assert emulator.state.live[app_id].replicas == 2
-    store_fleet(engine, fleet_copy(tmp_path, {"shop.yaml": ("replicas: 2", "replicas: 3")}))
+    store_fleet(engine, example_fleet(tmp_path, edit=("shop.yaml", "replicas: 2", "replicas: 3")))
     plan = await compute_plan(runtime)
     assert [a.op for a in plan.lane_actions("product:shop/prod")] == [Op.set_replicas, Op.deploy]
     deploy = plan.lane_actions("product:shop/prod")[1]

@@ -14,7 +14,7 @@ from reconciler.records import audit, ownership, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.runtime import Runtime
-from tests.reconciler.test_invariants import converge
+from tests.support.fleets import converge
 
 LANE = "product:docs-site/testing"
 

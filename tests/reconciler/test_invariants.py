@@ -22,7 +22,6 @@ from reconciler.records import audit, leases
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
-from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import (
     ALL_SECRET_VALUES,
     SECRETS,
@@ -31,28 +30,14 @@ from tests.reconciler.conftest import (
     owned_service_of,
     store_fleet,
 )
+from tests.support.fleets import converge, example_fleet
 from tests.support.secret_scan import assert_no_secrets
-
-
-async def converge(runtime: Runtime) -> None:
-    plan = await compute_plan(runtime)
-    result = await apply_plan(runtime, plan.plan_id)
-    assert result.ok, result
 
 
 def events(engine: Engine, plan_id: str | None = None) -> list[tuple[str, str | None]]:
     with session_scope(engine) as session:
         records = audit.list_records(session, plan_id=plan_id, limit=10_000)
     return [(r.event, r.action_id) for r in sorted(records, key=lambda r: r.seq)]
-
-
-def fleet_without(tmp_path: Path, *files: str) -> Path:
-    target = tmp_path / "fleet"
-    target.mkdir(exist_ok=True)
-    for file in (EXAMPLES / "fleet").glob("*.yaml"):
-        if file.name not in files:
-            (target / file.name).write_text(file.read_text())
-    return target
 
 
 # Invariant 3 -------------------------------------------------------------------------------
@@ -90,7 +75,7 @@ async def test_plan_applied_after_someone_changed_the_service_is_refused_as_stal
     runtime: Runtime, emulator: Emulator, engine: Engine, tmp_path: Path
 ) -> None:
     await converge(runtime)
-    fleet = fleet_without(tmp_path)
+    fleet = example_fleet(tmp_path)
     shop = fleet / "shop.yaml"
     shop.write_text(shop.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
     store_fleet(engine, fleet)
@@ -120,7 +105,7 @@ async def test_plan_is_stale_once_desired_state_moves(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
     plan = await compute_plan(runtime)
-    fleet = fleet_without(tmp_path, "docs-site.yaml")
+    fleet = example_fleet(tmp_path, without=("docs-site.yaml",))
     store_fleet(engine, fleet, prune=True)
     result = await apply_plan(runtime, plan.plan_id)
     assert result.refusal is not None and result.refusal.type == BlockerType.stale_plan
@@ -134,7 +119,17 @@ async def test_deleting_more_than_the_guard_allows_is_blocked_until_allow_destro
     runtime: Runtime, emulator: Emulator, engine: Engine, tmp_path: Path
 ) -> None:
     await converge(runtime)
-    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml", "ledger.yaml"), prune=True)
+    store_fleet(
+        engine,
+        example_fleet(
+            tmp_path,
+            without=(
+                "docs-site.yaml",
+                "ledger.yaml",
+            ),
+        ),
+        prune=True,
+    )
     plan = await compute_plan(runtime)
     deletes = [a for a in plan.actions if a.op == Op.delete_service]
     # ledger/prod is protected: never deleted, reported instead.
@@ -155,7 +150,7 @@ async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
     runtime: Runtime, emulator: Emulator, engine: Engine, tmp_path: Path
 ) -> None:
     await converge(runtime)
-    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+    store_fleet(engine, example_fleet(tmp_path, without=("docs-site.yaml",)), prune=True)
     runtime.settings.max_deletions = 1
     plan = await compute_plan(runtime)
     assert plan.deletions == 2
@@ -392,7 +387,7 @@ async def test_unprotecting_a_lane_then_removing_it_allows_the_delete(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
     await converge(runtime)
-    fleet = fleet_without(tmp_path)
+    fleet = example_fleet(tmp_path)
     ledger = fleet / "ledger.yaml"
     ledger.write_text(ledger.read_text().replace("      protect: true\n", "      protect: false\n"))
     store_fleet(engine, fleet)
@@ -446,7 +441,7 @@ async def test_two_plans_racing_for_one_deploy_deploy_the_lane_once(
     assert deployments() == before + 1
 
     # A change planned twice, applied at the same time by two workers.
-    fleet = fleet_without(tmp_path)
+    fleet = example_fleet(tmp_path)
     docs = fleet / "docs-site.yaml"
     docs.write_text(docs.read_text().replace("acme/docs:main", "acme/docs:next", 1))
     store_fleet(engine, fleet)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 
@@ -13,6 +11,7 @@ from sqlalchemy.engine import Engine
 from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records import leases
 from reconciler.records.database import make_engine
+from tests.support.processes import dead_process
 
 
 def test_second_holder_is_refused_until_release(engine: Engine) -> None:
@@ -84,17 +83,8 @@ def test_the_heartbeat_keeps_a_lease_alive_past_its_ttl(engine: Engine) -> None:
     assert leases.acquire(engine, "long", "other", 60)
 
 
-def _dead_process() -> tuple[int, int | None]:
-    """The pid and start time of a process that has exited."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    started = leases.process_started(child.pid)
-    child.kill()
-    child.wait()
-    return child.pid, started
-
-
 def test_a_lease_whose_process_is_gone_is_taken_over_at_once(engine: Engine) -> None:
-    pid, started = _dead_process()
+    pid, started = dead_process()
     dead = leases.Holder(label="crashed", plan_id="plan-x", pid=pid, pid_started=started)
     assert leases.acquire(engine, "lane/a", dead, ttl_seconds=600)  # far from expiring
     lease = leases.current(engine, "lane/a")

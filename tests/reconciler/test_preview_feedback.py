@@ -9,18 +9,12 @@ Both emulators in process: GitHub for the pull request, Dokploy for the service.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
-import pytest
-from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from providers.github.client import GitHubClient
 from providers.github.emulator import EmulatorState
-from providers.github.emulator import create_app as create_github
 from reconciler.core.apply import apply_plan
 from reconciler.core.feedback import send_feedback
 from reconciler.core.planning import compute_plan, load_context
@@ -28,35 +22,9 @@ from reconciler.loop.passes import PassReport, discover_into, reconcile_pass
 from reconciler.records.database import session_scope
 from reconciler.records.feedback_deliveries import FeedbackDelivery, deliveries_of_lane
 from reconciler.runtime import Runtime, ShiftedClock
-from tests.reconciler.test_previews import store_notes
+from tests.support.previews import store_notes
 
 LANE = "preview:notes/pr-1"
-
-
-@pytest.fixture
-def github_app() -> FastAPI:
-    return create_github(seed=3)
-
-
-@pytest.fixture
-def github(github_app: FastAPI) -> EmulatorState:
-    state: EmulatorState = github_app.state.emulator
-    return state
-
-
-@pytest.fixture
-async def previews(runtime: Runtime, github_app: FastAPI) -> AsyncIterator[Runtime]:
-    async with GitHubClient(
-        "http://github.test",
-        "ghp_previewtoken0123456789",
-        transport=httpx.ASGITransport(app=github_app),
-        timeout=2.0,
-        backoff_seconds=0.001,
-        max_backoff_seconds=0.01,
-    ) as client:
-        yield dataclasses.replace(
-            runtime, providers={**runtime.providers, "github": client}, actor="scheduler"
-        )
 
 
 def deliveries(engine: Engine) -> list[FeedbackDelivery]:

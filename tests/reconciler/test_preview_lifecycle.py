@@ -30,10 +30,8 @@ from tests.reconciler.preview_fleet import (
     views,
     write_product,
 )
-from tests.reconciler.test_previews import github, github_app, outcomes, previews
 from tests.support.cli import Invoke
-
-__all__ = ["github", "github_app", "previews"]  # fixtures this module uses
+from tests.support.previews import outcomes
 
 
 async def test_desired_apply_and_prune_leave_the_anchors_discovery_wrote(

@@ -7,112 +7,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from providers.github.client import GitHubClient
 from providers.github.emulator import EmulatorState
-from providers.github.emulator import create_app as create_github
 from reconciler.core.adoption import adopt
 from reconciler.core.lane_requests import request_documents
 from reconciler.errors import AdoptionRefused, RequestRefused, UnknownLane
 from reconciler.fleet import load_fleet
 from reconciler.kinds.preview.lanes import AnchorState, preview_set
-from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.database import session_scope
 from reconciler.records.desired import store_found
 from reconciler.runtime import Runtime, ShiftedClock
 from tests.reconciler.conftest import store_fleet
 from tests.support.cli import Invoke
-
-NOTES = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {{name: notes}}
-spec:
-  repository: acme/notes
-  dokploy: {{project: notes}}
-  runtime: {{port: 3000, healthPath: /health}}
-  env: {{LOG_LEVEL: info}}
-  secrets: {{DATABASE_URL: {{fromEnv: SETPOINT_SECRET_SHOP_DATABASE_URL}}}}
-  lanes:
-    - name: testing
-      environment: testing
-      image: ghcr.io/acme/notes:main
-      domains: [{{host: testing.notes.example.com}}]
-      healthChecks: [{{path: /health}}]
-      apply: auto-safe
-  preview:
-    enabled: true
-    label: preview
-    templateLane: testing
-    slug: pr-{{number}}
-    domain: "{{slug}}.preview.notes.example.com"
-    image: "ghcr.io/acme/notes:pr-{{number}}-{{sha7}}"
-    maxActive: {max_active}
-    gracePeriodMinutes: 0
-    teardown: {teardown}
-    allowForks: {allow_forks}
-    ttlHours: {ttl}
-    deploy: {deploy}
-"""
-
-
-@pytest.fixture
-def github_app() -> FastAPI:
-    return create_github(seed=3)
-
-
-@pytest.fixture
-def github(github_app: FastAPI) -> EmulatorState:
-    state: EmulatorState = github_app.state.emulator
-    state.add_repo("acme", "shop")  # the example fleet's shop has previews too
-    return state
-
-
-@pytest.fixture
-async def previews(
-    runtime: Runtime, github_app: FastAPI, github: EmulatorState
-) -> AsyncIterator[Runtime]:
-    async with GitHubClient(
-        "http://github.test",
-        "ghp_previewtoken0123456789",
-        transport=httpx.ASGITransport(app=github_app),
-        timeout=2.0,
-        backoff_seconds=0.001,
-        max_backoff_seconds=0.01,
-    ) as client:
-        yield dataclasses.replace(
-            runtime, providers={**runtime.providers, "github": client}, actor="scheduler"
-        )
-
-
-def store_notes(
-    engine: Engine,
-    tmp_path: Path,
-    *,
-    max_active: int = 3,
-    teardown: str = "auto",
-    allow_forks: str = "[]",
-    ttl: str = "null",
-    deploy: str = "on-push",
-) -> None:
-    text = NOTES.format(
-        max_active=max_active, teardown=teardown, allow_forks=allow_forks, ttl=ttl, deploy=deploy
-    )
-    (tmp_path / "notes.yaml").write_text(text)
-    store_fleet(engine, tmp_path)
-
-
-def outcomes(report: PassReport) -> dict[str, str]:
-    return {r.lane: r.outcome for r in report.lanes if r.lane.startswith("preview:notes/")}
+from tests.support.previews import outcomes, store_notes
 
 
 def services(emulator: Emulator) -> list[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from desired_state.document import Document
 from desired_state.product import ProductSpec
 from reconciler.kinds.product.lanes import lanes_of_product
-from tests.desired_state.test_models import product
+from tests.support.product_documents import product_spec
 
 
 def test_health_checks_default_to_the_products_health_path() -> None:
-    spec = product(runtime={"port": 8080, "healthPath": "/ready"})
+    spec = product_spec(runtime={"port": 8080, "healthPath": "/ready"})
     spec["lanes"][0]["domains"] = [{"host": "t.example.com"}]
     spec["lanes"][0]["healthChecks"] = [{}, {"path": "/live", "expectStatus": 204}]
     document = Document.model_validate(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -19,24 +16,9 @@ from reconciler.records.audit import AuditRecord
 from reconciler.records.plan_store import PlanStatus
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
+from tests.support.processes import crash_mid_apply
 
 LANE = "product:docs-site/testing"
-
-
-def _dead_holder(plan_id: str) -> leases.Holder:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    started = leases.process_started(child.pid)
-    child.kill()
-    child.wait()
-    return leases.Holder(label="ci:crashed", plan_id=plan_id, pid=child.pid, pid_started=started)
-
-
-def _crash_mid_apply(engine: Engine, plan_id: str, lanes: list[str]) -> None:
-    """What a SIGKILL mid-apply leaves behind: leases of a dead process, a plan `applying`."""
-    holder = _dead_holder(plan_id)
-    for lane in lanes:
-        assert leases.acquire(engine, lane, holder, ttl_seconds=600)
-    assert plan_store.claim_for_apply(engine, plan_id)
 
 
 def _events(engine: Engine, event: str) -> list[AuditRecord]:
@@ -48,7 +30,7 @@ async def test_the_next_plan_finds_the_dead_workers_plan_and_frees_its_lanes(
     runtime: Runtime, engine: Engine
 ) -> None:
     crashed = await compute_plan(runtime, [LANE])
-    _crash_mid_apply(engine, crashed.plan_id, [LANE])
+    crash_mid_apply(engine, crashed.plan_id, [LANE])
     plan = await compute_plan(runtime, [LANE])
     assert plan_store.load(engine, crashed.plan_id)[1] is PlanStatus.interrupted
     assert leases.current(engine, LANE) is None
@@ -64,7 +46,7 @@ async def test_an_interrupted_plan_is_refused_and_stays_interrupted(
     runtime: Runtime, engine: Engine
 ) -> None:
     crashed = await compute_plan(runtime, [LANE])
-    _crash_mid_apply(engine, crashed.plan_id, [LANE])
+    crash_mid_apply(engine, crashed.plan_id, [LANE])
     result = await apply_plan(runtime, crashed.plan_id)
     assert result.refusal is not None and result.refusal.type == BlockerType.stale_plan
     assert "interrupted" in result.refusal.message

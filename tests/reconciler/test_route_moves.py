@@ -22,7 +22,7 @@ from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.kinds.product.route_moves import plan_routes
 from reconciler.kinds.product.rule_input import DEFAULT_ENVIRONMENT, SecretFacts
 from reconciler.records.columns import utcnow
-from tests.reconciler.test_diff_properties import lanes
+from tests.support.lane_strategies import product_lanes
 
 FACTS = SecretFacts(salt="s", desired={})
 ROUTES = [f"h{i}.example.com/" for i in range(4)]
@@ -62,7 +62,7 @@ def _old(product: str, routes: list[str]) -> ObservedProductLane:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    lanes(),
+    product_lanes(),
     names,
     names,
     st.lists(st.sampled_from(ROUTES), min_size=1, unique=True),

@@ -26,7 +26,7 @@ from reconciler.runtime import Runtime
 from reconciler.secret_sources import own_setting_names, secret_sources
 from reconciler.secret_values import resolve
 from reconciler.settings import Settings
-from tests.reconciler.test_desired_leaks import NEW_PRODUCT, converge, spec_of, store_unchecked
+from tests.support.fleets import NEW_PRODUCT, converge, spec_of, store_unchecked
 
 # The probe's five cases: (key, reference, what the refusal says).
 PROBE = [

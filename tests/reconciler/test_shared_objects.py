@@ -38,17 +38,14 @@ from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 from tests.reconciler.conftest import Workload, store_fleet
-from tests.reconciler.test_previews import NOTES
+from tests.support.previews import notes_yaml
 
 FIRST_RUNS = 50
 
 
 def _notes_fleet(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    text = NOTES.format(
-        max_active=3, teardown="auto", allow_forks="[]", ttl="null", deploy="on-push"
-    )
-    (directory / "notes.yaml").write_text(text.replace("secrets: ", "#secrets: "))
+    (directory / "notes.yaml").write_text(notes_yaml().replace("secrets: ", "#secrets: "))
     return directory
 
 

@@ -18,9 +18,7 @@ from reconciler.records import status
 from reconciler.records.status import LaneStatusRow
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import dokploy, owned_service_of, store_fleet
-from tests.reconciler.test_adopt import existing_docs_testing
-from tests.reconciler.test_deploy_rules import edited_fleet
-from tests.reconciler.test_invariants import converge, fleet_without
+from tests.support.fleets import converge, example_fleet, hand_made_docs_service
 
 DOCS = "product:docs-site/testing"
 
@@ -43,11 +41,11 @@ def reason(row: LaneStatusRow) -> str:
 async def test_a_pruned_not_owned_lane_whose_service_was_deleted_leaves_status(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    service_id = await existing_docs_testing(runtime, "nginx:1")
+    service_id = await hand_made_docs_service(runtime, "nginx:1")
     blocked = await compute_plan(runtime)
     assert BlockerType.not_owned in [b.type for b in blocked.blockers]
     assert reason(rows(engine)[DOCS]) == BlockerType.not_owned.value
-    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+    store_fleet(engine, example_fleet(tmp_path, without=("docs-site.yaml",)), prune=True)
     await dokploy(runtime).application_delete(service_id)
     await compute_plan(runtime)
     assert DOCS not in rows(engine)
@@ -60,7 +58,7 @@ async def test_a_pruned_lane_whose_owned_service_was_deleted_outside_leaves_stat
     await converge(runtime)
     owned = owned_service_of(engine, DOCS)
     assert owned is not None and DOCS in rows(engine)
-    store_fleet(engine, fleet_without(tmp_path, "docs-site.yaml"), prune=True)
+    store_fleet(engine, example_fleet(tmp_path, without=("docs-site.yaml",)), prune=True)
     await dokploy(runtime).application_delete(owned.object_id)
     plan = await compute_plan(runtime)
     assert not plan.lane_actions(DOCS)
@@ -74,8 +72,8 @@ async def test_after_a_failed_apply_each_lane_shows_its_own_result(
     first = {lane: row.last_applied_plan for lane, row in rows(engine).items()}
     store_fleet(
         engine,
-        edited_fleet(
-            tmp_path, "docs-site.yaml", "ghcr.io/acme/docs:main", "ghcr.io/acme/docs:next"
+        example_fleet(
+            tmp_path, edit=("docs-site.yaml", "ghcr.io/acme/docs:main", "ghcr.io/acme/docs:next")
         ),
     )
     owned = owned_service_of(engine, DOCS)

@@ -1,11 +1,10 @@
 """Reliability suites: a reduced size by default (CI), the full size with
-SETPOINT_RELIABILITY_FULL=1. `bench/reliability.py` runs the full size and prints the tables
-docs/reliability.md shows.
+SETPOINT_RELIABILITY_FULL=1 (tests/support/backends.py). `bench/reliability.py` runs the full
+size and prints the tables docs/reliability.md shows.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from functools import cache
@@ -16,18 +15,7 @@ import pytest
 
 from tests.databases import postgres_base_url
 from tests.reliability import matrix
-from tests.reliability.stores import PostgresStore, SqliteStore, Store
-
-FULL_ENV = "SETPOINT_RELIABILITY_FULL"
-BACKENDS = ("sqlite", "postgresql")
-
-
-def full_size() -> bool:
-    return os.environ.get(FULL_ENV) == "1"
-
-
-def backend_marks(backend: str) -> list[pytest.MarkDecorator]:
-    return [pytest.mark.postgres] if backend == "postgresql" else []
+from tests.reliability.stores import PostgresStore, SqliteStore, Store, empty_database
 
 
 @cache
@@ -68,3 +56,13 @@ def baselines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baselines]:
     made = Baselines(tmp_path_factory.mktemp("reliability"))
     yield made
     made.close()
+
+
+@pytest.fixture
+def database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database on the test's backend (a fresh PostgreSQL database of its own)."""
+    base = postgres_base_url()
+    if backend == "postgresql" and base is None:
+        pytest.skip("SETPOINT_TEST_DATABASE_URL is not set")
+    with empty_database(backend, tmp_path, base) as url:
+        yield url

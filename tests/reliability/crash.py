@@ -43,6 +43,7 @@ import anyio.to_thread
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 from starlette.requests import ClientDisconnect
 
 from desired_state.loader import load_text
@@ -151,9 +152,9 @@ class _Scene:
 def _progress(engine: Engine, plan_id: str) -> tuple[int, int]:
     """(intents, results) committed for the plan so far."""
     query = (
-        sa.select(AuditRecord.event, sa.func.count())  # type: ignore[call-overload]
-        .where(AuditRecord.plan_id == plan_id)
-        .group_by(AuditRecord.event)
+        sa.select(col(AuditRecord.event), sa.func.count())
+        .where(col(AuditRecord.plan_id) == plan_id)
+        .group_by(col(AuditRecord.event))
     )
     with engine.connect() as connection:
         counts = dict(connection.execute(query).all())

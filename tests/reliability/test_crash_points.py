@@ -7,16 +7,13 @@ moments: the intent committed, and the write done but unanswered.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from tests.databases import postgres_base_url
-from tests.reliability.conftest import BACKENDS, backend_marks, full_size
 from tests.reliability.crash import Point, plan_size, points, run_crash_point
-from tests.reliability.stores import empty_database
+from tests.support.backends import by_backend, full_size
 
 pytestmark = pytest.mark.e2e
 
@@ -27,23 +24,12 @@ def _actions() -> int:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "point" not in metafunc.fixturenames:
-        return
-    params = [
-        pytest.param(backend, point, id=f"{backend}-{point.label}", marks=backend_marks(backend))
-        for offset, backend in enumerate(BACKENDS)
-        for point in points(_actions(), full=full_size(), offset=offset)
-    ]
-    metafunc.parametrize(("backend", "point"), params)
-
-
-@pytest.fixture
-def database(backend: str, tmp_path: Path) -> Iterator[str]:
-    base = postgres_base_url()
-    if backend == "postgresql" and base is None:
-        pytest.skip("SETPOINT_TEST_DATABASE_URL is not set")
-    with empty_database(backend, tmp_path, base) as url:
-        yield url
+    if "point" in metafunc.fixturenames:
+        params = by_backend(
+            lambda offset: points(_actions(), full=full_size(), offset=offset),
+            lambda point: point.label,
+        )
+        metafunc.parametrize(("backend", "point"), params)
 
 
 def test_sigkill_at_a_boundary_then_the_next_plan_and_apply_converge(

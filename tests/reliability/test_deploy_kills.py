@@ -7,37 +7,22 @@ per backend).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.databases import postgres_base_url
-from tests.reliability.conftest import BACKENDS, backend_marks, full_size
 from tests.reliability.deploy_kills import DeployKill, deploy_kills, run_deploy_kill
-from tests.reliability.stores import empty_database
+from tests.support.backends import by_backend, full_size
 
 pytestmark = pytest.mark.e2e
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "kill" not in metafunc.fixturenames:
-        return
-    params = [
-        pytest.param(backend, kill, id=f"{backend}-{kill.label}", marks=backend_marks(backend))
-        for offset, backend in enumerate(BACKENDS)
-        for kill in deploy_kills(full=full_size(), offset=offset)
-    ]
-    metafunc.parametrize(("backend", "kill"), params)
-
-
-@pytest.fixture
-def database(backend: str, tmp_path: Path) -> Iterator[str]:
-    base = postgres_base_url()
-    if backend == "postgresql" and base is None:
-        pytest.skip("SETPOINT_TEST_DATABASE_URL is not set")
-    with empty_database(backend, tmp_path, base) as url:
-        yield url
+    if "kill" in metafunc.fixturenames:
+        params = by_backend(
+            lambda offset: deploy_kills(full=full_size(), offset=offset), lambda kill: kill.label
+        )
+        metafunc.parametrize(("backend", "kill"), params)
 
 
 def test_sigkill_in_the_deploy_wait_then_no_service_is_deployed_twice(

@@ -14,13 +14,7 @@ import anyio
 import pytest
 
 from tests.reliability.checks import no_secret
-from tests.reliability.conftest import (
-    BACKENDS,
-    Baselines,
-    backend_marks,
-    full_size,
-    recorded_procedures,
-)
+from tests.reliability.conftest import Baselines, recorded_procedures
 from tests.reliability.fleets import SECRET_VALUES
 from tests.reliability.matrix import (
     KNOWN_BUGS,
@@ -32,6 +26,7 @@ from tests.reliability.matrix import (
     run_case,
     run_unowned_listing_case,
 )
+from tests.support.backends import BACKENDS, backend_marks, full_size
 
 
 def _cases(backend: str, offset: int) -> list[object]:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from providers.github.client import GitHubClient
 from providers.github.errors import GitHubError, GitHubRateLimited, GitHubTransientError
 from providers.github.models import DeploymentRef, DeploymentState
+from reconciler.core.outcomes import LaneOutcome
 from reconciler.errors import FeedbackNotDelivered
 from reconciler.kinds.base import Feedback, LaneNews
 from reconciler.kinds.preview.lanes import AnchorView
@@ -166,18 +167,20 @@ def preview_url(lane: ProductLane | None) -> str | None:
 
 
 # What an outcome means for the PR's deployment, while the preview exists and once it is gone.
-_STATES: dict[str, tuple[DeploymentState | None, DeploymentState | None]] = {
-    "applying": ("in_progress", None),
-    "applied": ("success", "inactive"),
-    "apply_failed": ("failure", None),
+_STATES: dict[LaneOutcome, tuple[DeploymentState | None, DeploymentState | None]] = {
+    LaneOutcome.applying: ("in_progress", None),
+    LaneOutcome.applied: ("success", "inactive"),
+    LaneOutcome.apply_failed: ("failure", None),
 }
 
-_FROM_APPLY = frozenset({"applying", "applied", "apply_failed", "waiting"})
+_FROM_APPLY = frozenset(
+    {LaneOutcome.applying, LaneOutcome.applied, LaneOutcome.apply_failed, LaneOutcome.waiting}
+)
 
 _HEADLINES = {
-    "applying": "deploying (pending)",
-    "applied": "deployed",
-    "apply_failed": "deploy failed",
+    LaneOutcome.applying: "deploying (pending)",
+    LaneOutcome.applied: "deployed",
+    LaneOutcome.apply_failed: "deploy failed",
 }
 
 
@@ -211,7 +214,7 @@ def _body(
     sha: str,
 ) -> str:
     if lane is None:
-        ending = "being torn down" if news.outcome == "applying" else "torn down"
+        ending = "being torn down" if news.outcome is LaneOutcome.applying else "torn down"
         return (
             f"**Setpoint preview** `{view.lane}`: {ending} ({view.detail}).\n"
             f"- Last plan: {plan}, {news.outcome}: {news.detail}"

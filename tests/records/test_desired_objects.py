@@ -11,6 +11,7 @@ from desired_state.loader import load_path
 from reconciler.errors import EmptyPrune
 from reconciler.records.database import session_scope
 from reconciler.records.desired import (
+    DocumentChange,
     apply_documents,
     get_object,
     list_objects,
@@ -36,11 +37,11 @@ def test_second_apply_changes_nothing(engine: Engine) -> None:
     documents = load_path(EXAMPLES)
     with session_scope(engine) as session:
         first = apply_documents(session, documents, prune=False)
-    assert first.count("created") == len(documents)
+    assert first.count(DocumentChange.created) == len(documents)
     before = generations(engine)
     with session_scope(engine) as session:
         second = apply_documents(session, load_path(EXAMPLES), prune=False)
-    assert second.count("unchanged") == len(documents) and not second.changed_anything
+    assert second.count(DocumentChange.unchanged) == len(documents) and not second.changed_anything
     assert generations(engine) == before
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from reconciler.records import leases, work_queue
 from reconciler.records.database import session_scope
 from reconciler.records.work_queue import WorkPriority
-from tests.reconciler.test_leases import _dead_process as dead_process
+from tests.support.processes import dead_process
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

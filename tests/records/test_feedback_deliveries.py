@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from reconciler.records import feedback_deliveries as deliveries
-from reconciler.records.database import session_scope
+from reconciler.records.database import session_scope, table_of
 from reconciler.records.feedback_deliveries import FeedbackDelivery, NewDelivery
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
@@ -19,7 +19,7 @@ KINDS = ("preview",)
 
 def _forget_all(engine: Engine) -> None:
     with session_scope(engine) as session:
-        session.execute(FeedbackDelivery.__table__.delete())  # type: ignore[attr-defined]
+        session.execute(table_of(FeedbackDelivery).delete())
 
 
 @settings(
