@@ -41,7 +41,6 @@ from reconciler.core.plans import (
     Plan,
     Trigger,
     kind_of_lane,
-    with_refs_resolved,
 )
 from reconciler.core.recovery import recover_interrupted
 from reconciler.errors import ActionAccessDenied, ActionFailed, LaneBusy, LeaseLost
@@ -385,8 +384,7 @@ class _Run:
                     await self.journal.write(*carried, self._skipped(action, str(lost)))
                     carried, stopped, self.lanes_lost = [], str(lost), True
                     continue
-                resolved = with_refs_resolved(action, self.provided)
-                outcome = await run_executor(executor, resolved)
+                outcome = await run_executor(executor, action.given(self.provided))
             if isinstance(outcome, Done):
                 self.provided.update(outcome.provided)
             carried = [self._result(action, outcome)]
