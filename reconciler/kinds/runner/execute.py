@@ -213,10 +213,7 @@ class RunnerExecutor:
 
     async def _await_online(self, action: Action) -> Outcome:
         p = params.AwaitOnline.of(action)
-        started = Starting.of(p.starting)
-        if started is None:
-            raise ActionFailed(f"{p.name} has no start to wait for")
-        return await self._see_online(p, started, ())
+        return await self._see_online(p, p.starting.started(), ())
 
     async def _see_online(
         self, p: params.SlotParams, started: Starting, releases: tuple[ObjectRef, ...]

@@ -8,9 +8,8 @@ there when the lane is still desired, and required by the operations that start 
 
 from __future__ import annotations
 
-from typing import Any
-
 from reconciler.kinds.base import OpParams
+from reconciler.kinds.runner.register import Starting
 
 
 class SlotParams(OpParams):
@@ -67,5 +66,23 @@ class Remove(SlotParams):
     pass
 
 
+class StartedRunner(OpParams):
+    """A start not seen online yet, as its process's ownership facts hold it
+    (`register.Starting.facts()`)."""
+
+    starting_since: float
+    starting_runner_id: int | None = None
+    starting_jit: bool = False
+    starting_fresh_process: bool = False
+
+    def started(self) -> Starting:
+        return Starting(
+            since=self.starting_since,
+            runner_id=self.starting_runner_id,
+            jit=self.starting_jit,
+            fresh_process=self.starting_fresh_process,
+        )
+
+
 class AwaitOnline(SlotParams):
-    starting: dict[str, Any]  # `register.Starting.facts()` of the start looked at again
+    starting: StartedRunner  # the start looked at again
