@@ -1,9 +1,10 @@
 """The contract between the engine and a lane kind: the one way a kind plugs in.
 
 A kind declares its operations (`OpSpec`: phase, effect, default risk, whether lanes share
-the target, the model of its parameters), its lanes and their policy, how it checks its providers, how it observes, how
-it diffs (pure) and how it executes an action (returning an `Outcome`). The engine owns
-plans, gating, leases, audit, status and ownership records, and never names a kind.
+the target, the model of its parameters), its lanes and their policy, how it checks its
+providers, how it observes, how it diffs (pure) and how it executes an action (returning an
+`Outcome`). The engine owns plans, gating, leases, audit, status and ownership records,
+and never names a kind.
 """
 
 from __future__ import annotations
