@@ -192,6 +192,12 @@ class SecretInAuditRecord(SecretError, ValueError):
         self.where = where
 
 
+class ActionParamsRefused(SetpointError, ValueError):
+    """A kind proposed an action whose parameters its operation's model refuses (a
+    misspelt, missing or mistyped parameter): no plan is made, so nothing is audited or
+    applied. The message names the lane, the model and the field, never a value."""
+
+
 class PlanFileRejected(SetpointError, ValueError):
     """A plan file (`plan --out`) that is not the stored plan it names."""
 

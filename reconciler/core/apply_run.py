@@ -24,7 +24,7 @@ from sqlmodel import Session
 from reconciler.core.journal import Journal, WriteUnit
 from reconciler.core.lane_results import lane_result
 from reconciler.core.outcomes import ActionResult, Done, Failed, Outcome, Retry
-from reconciler.core.plans import Action, Plan, kind_of_lane, with_refs_resolved
+from reconciler.core.plans import Action, Plan, kind_of_lane
 from reconciler.errors import ActionAccessDenied, ActionFailed, LeaseLost
 from reconciler.kinds.base import ActionExecutor, admission_of
 from reconciler.kinds.registry import LaneRegistry
@@ -172,8 +172,7 @@ class ActionRun:
                     await self.journal.write(*carried, self._skipped(action, str(lost)))
                     carried, stopped, self.lanes_lost = [], str(lost), True
                     continue
-                resolved = with_refs_resolved(action, self.provided)
-                outcome = await run_executor(executor, resolved)
+                outcome = await run_executor(executor, action.given(self.provided))
             if isinstance(outcome, Done):
                 self.provided.update(outcome.provided)
             carried = [self._result(action, outcome)]

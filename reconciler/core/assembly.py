@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from reconciler.core.plans import (
     Action,
@@ -21,8 +22,8 @@ from reconciler.core.plans import (
     Plan,
     kind_of_lane,
     plan_digest,
-    refs_needed,
 )
+from reconciler.errors import ActionParamsRefused
 from reconciler.kinds.base import LaneDiff, Observation, OpSpec, ProposedAction
 
 
@@ -168,7 +169,7 @@ def _dedupe(
 
     A shared target names one outside object, whichever kind's lane proposes it: a product
     lane and its previews' lanes (two kinds) use one project, so the key leaves the kind
-    out. The lanes that need it depend on the one action kept (its `provides` refs)."""
+    out. The actions naming it in `after` depend on the one action kept (its `provides`)."""
     seen: set[tuple[str, str]] = set()
     kept: list[tuple[str, ProposedAction]] = []
     for lane, action in proposed:
@@ -193,21 +194,35 @@ def _number(
     for index, (_, (lane, action)) in enumerate(ordered, start=1):
         spec = _spec(kinds, lane, action.op)
         action_id = f"a{index}"
-        needs = refs_needed(action.params)
-        for ref in action.params.get("provides", []):
+        for ref in action.provides:
             providers[ref] = action_id
+        # Built from typed, validated parts (the parameters by their own model): validating
+        # them again would cost a plan of many lanes time and memory for nothing.
         actions.append(
-            Action(
+            Action.model_construct(
                 id=action_id,
-                op=action.op,
+                op=str(action.op),
                 effect=spec.effect,
                 lane=lane,
                 target=action.target,
                 risk=action.risk or spec.risk,
                 reason=action.reason,
                 changes=action.changes,
-                depends_on=sorted({providers[r] for r in needs if r in providers}),
-                params=action.params,
+                depends_on=sorted({providers[r] for r in action.after if r in providers}),
+                params=_params_of(lane, action, spec),
+                after=action.after,
+                provides=action.provides,
             )
         )
     return actions
+
+
+def _params_of(lane: str, action: ProposedAction, spec: OpSpec) -> dict[str, Any]:
+    """The action's parameters as the plan stores them, once the model is the operation's
+    own (validated when the kind built it; dumped here once, by field alias)."""
+    if type(action.params) is not spec.params:
+        raise ActionParamsRefused(
+            f"{lane}: {action.op} takes {spec.params.__name__} parameters, "
+            f"not {type(action.params).__name__}"
+        )
+    return action.params.model_dump(mode="json", by_alias=True)

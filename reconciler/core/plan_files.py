@@ -8,40 +8,54 @@ names).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
-from reconciler.core.plans import Plan, plan_digest
+from reconciler.core.plan_formats import body_digest, plan_of_body
+from reconciler.core.plans import Plan
 from reconciler.errors import PlanFileRejected
 from reconciler.records import plan_store
 
 
-def read_plan_file(path: Path) -> Plan:
+def _read_body(path: Path) -> dict[str, Any]:
+    not_a_plan = PlanFileRejected(f"{path} is not a plan written by `setpoint plan --out`")
     try:
-        return Plan.model_validate_json(path.read_text(encoding="utf-8"))
+        body = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PlanFileRejected(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise not_a_plan from None
+    if not isinstance(body, dict):
+        raise not_a_plan
+    return body
+
+
+def _plan(path: Path, body: dict[str, Any]) -> Plan:
+    try:
+        return plan_of_body(body)
     except ValidationError:
         raise PlanFileRejected(f"{path} is not a plan written by `setpoint plan --out`") from None
 
 
+def read_plan_file(path: Path) -> Plan:
+    return _plan(path, _read_body(path))
+
+
 def content_digest(plan: Plan) -> str:
-    return plan_digest(
-        desired_revision=plan.desired_revision,
-        actions=plan.actions,
-        blockers=plan.blockers,
-        fingerprints=plan.fingerprints,
-        generations=plan.generations,
-    )
+    return body_digest(plan.model_dump(mode="json"))
 
 
 def stored_plan_of_file(engine: Engine, path: Path) -> str:
     """The id of the stored plan `path` holds a copy of; `PlanFileRejected` if it is not one
-    (`PlanNotFound` if no such plan is stored)."""
-    written = read_plan_file(path)
-    if content_digest(written) != written.digest:
+    (`PlanNotFound` if no such plan is stored). The digest is checked against the file's
+    own content as its format wrote it, so a file from before an upgrade still names its plan."""
+    body = _read_body(path)
+    written = _plan(path, body)
+    if body_digest(body) != written.digest:
         raise PlanFileRejected(
             f"{path} was edited after `setpoint plan` wrote it: its content does not match "
             f"its digest {written.digest[:12]}"

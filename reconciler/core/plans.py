@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -131,34 +132,27 @@ class Action(Frozen):
     risk: Risk
     reason: str
     changes: list[Change] = Field(default_factory=list)
-    depends_on: list[str] = Field(default_factory=list)
-    # What the executor needs that is not a change: ids, names, secret *references*.
+    depends_on: list[str] = Field(default_factory=list)  # action ids, from `after`
+    # The operation's parameters (the kind's `OpSpec.params` model, as JSON): what the
+    # executor needs that is not a change: ids, names, secret *references*.
     params: dict[str, Any] = Field(default_factory=dict)
+    # Refs (the kind's names for outside objects) this action needs made first, and the
+    # refs it makes; `depends_on` holds the actions of this plan that provide them.
+    after: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+    # Ids of `after` refs that earlier actions of this apply reported (`Done.provided`),
+    # whichever kind's lane made them: set by the apply, never stored or digested. None
+    # rather than an empty dict: a plan of many lanes holds one action each.
+    known: dict[str, str] | None = Field(default=None, exclude=True)
 
+    def given(self, provided: Mapping[str, str]) -> Action:
+        """This action with the ids `provided` holds of its `after` refs (pure)."""
+        known = {ref: provided[ref] for ref in self.after if ref in provided}
+        return self.model_copy(update={"known": known}) if known else self
 
-def refs_needed(params: dict[str, Any]) -> list[str]:
-    """The refs an action's params name and do not yet know the id of: `{"ref": ..., "id":
-    None}`, made by an earlier action of the plan (a project, which lanes share)."""
-    return [
-        str(value["ref"])
-        for value in params.values()
-        if isinstance(value, dict) and "ref" in value and value.get("id") is None
-    ]
-
-
-def with_refs_resolved(action: Action, provided: dict[str, str]) -> Action:
-    """`action` with the ids of the refs it needs that earlier actions provided (`Done.
-    provided`), whichever kind's lane made them (pure)."""
-    params = dict(action.params)
-    changed = False
-    for name, value in action.params.items():
-        if not isinstance(value, dict) or value.get("id") is not None:
-            continue
-        ref = value.get("ref")
-        if isinstance(ref, str) and ref in provided:
-            params[name] = {**value, "id": provided[ref]}
-            changed = True
-    return action.model_copy(update={"params": params}) if changed else action
+    def known_id(self, ref: str) -> str | None:
+        """The id an earlier action of this apply reported for `ref`, if any."""
+        return None if self.known is None else self.known.get(ref)
 
 
 class Blocker(Frozen):
@@ -177,7 +171,14 @@ class Blocker(Frozen):
         return self.kind is None or self.kind == kind_of_lane(lane)
 
 
+# The shape of a stored plan's body. 1: parameters untyped, ordering by `provides` and
+# `{"ref", "id": None}` entries inside them; 2: `after`/`provides` fields of each action.
+# `plan_formats.plan_of_body` reads every format.
+PLAN_FORMAT = 2
+
+
 class Plan(Frozen):
+    format: int = PLAN_FORMAT
     plan_id: str
     digest: str
     created_at: datetime

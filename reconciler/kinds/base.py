@@ -1,9 +1,10 @@
 """The contract between the engine and a lane kind: the one way a kind plugs in.
 
 A kind declares its operations (`OpSpec`: phase, effect, default risk, whether lanes share
-the target), its lanes and their policy, how it checks its providers, how it observes, how
-it diffs (pure) and how it executes an action (returning an `Outcome`). The engine owns
-plans, gating, leases, audit, status and ownership records, and never names a kind.
+the target, the model of its parameters), its lanes and their policy, how it checks its
+providers, how it observes, how it diffs (pure) and how it executes an action (returning an
+`Outcome`). The engine owns plans, gating, leases, audit, status and ownership records,
+and never names a kind.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reconciler.core.outcomes import Claim, Facts, LaneOutcome, ObjectRef, Outcome
 from reconciler.core.plans import (
@@ -35,19 +38,46 @@ if TYPE_CHECKING:
     from reconciler.runtime import Runtime
 
 
+class OpParams(BaseModel):
+    """An operation's parameters: what its executor needs that is not a change (ids, names,
+    secret *references*). Each kind declares one model per operation (`OpSpec.params`);
+    the diff builds it, so a misspelt or mistyped parameter fails when the plan is built,
+    before anything is audited. The plan stores it as JSON; the executor reads it back
+    typed with `of`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def of(cls, action: Action) -> Self:
+        """`action`'s parameters as this model (validated: stored plans outlive code)."""
+        return cls.model_validate(action.params)
+
+
+def params_problem(error: ValidationError) -> str:
+    """One line on what a params model refused: the model and each field with its problem,
+    never the value (a value could be anything the kind put there)."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or '(whole)'}: {e['msg']}"
+        for e in error.errors(include_input=False, include_url=False)
+    )
+    return f"{error.title} parameters refused: {problems}"
+
+
 @dataclass(frozen=True)
 class OpSpec:
     """One operation of a kind. `phase` orders the plan (a phase uses only what earlier
     phases made). A `shared` target names one outside object that lanes of any kind may
-    propose (a product's project, which its previews use too): a plan makes it once, the
-    lanes that need it depend on that action (its `provides` refs, whose ids the action's
-    `Done.provided` hands on), and an unattended apply leases the target across replicas."""
+    propose (a product's project, which its previews use too): a plan makes it once, and the
+    actions naming it in `after` depend on the one action kept that `provides` it (whose
+    `Done.provided` hands its id on); an unattended apply leases the target across
+    replicas. `params`: the model of the operation's parameters (none by default)."""
 
     name: str
     phase: int
     effect: Effect
     risk: Risk
     shared: bool = False
+    params: type[OpParams] = OpParams
 
 
 def op_table(*specs: OpSpec) -> Mapping[str, OpSpec]:
@@ -57,7 +87,14 @@ def op_table(*specs: OpSpec) -> Mapping[str, OpSpec]:
 @dataclass(frozen=True)
 class ProposedAction:
     """An action before the planner numbers it. `key` is local to the lane diff; `risk`
-    None takes the operation's default."""
+    None takes the operation's default; `params` is an instance of the operation's
+    `OpSpec.params` model (the planner refuses any other).
+
+    Ordering across actions (and lanes, and kinds) is by refs, names the kind chooses for
+    outside objects: `provides` the refs this action makes (a project), `after` the refs it
+    needs made first. The planner makes it depend on the action of the plan that provides
+    each (a ref no action provides exists already), and at apply time hands it the ids
+    those actions reported (`Action.known`)."""
 
     key: str
     op: str
@@ -65,7 +102,10 @@ class ProposedAction:
     reason: str
     risk: Risk | None = None
     changes: list[Change] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
+    params: OpParams = field(default_factory=OpParams)
+    # Tuples: a plan of many lanes holds an action each, and an empty tuple costs nothing.
+    after: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
 
 
 @dataclass

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from reconciler.core.outcomes import Facts
 from reconciler.core.plans import name_of_lane
 from reconciler.core.reasons import ReasonBook, reason_book
-from reconciler.errors import UnknownLane
+from reconciler.errors import ActionParamsRefused, UnknownLane
 from reconciler.kinds.base import (
     ActionExecutor,
     LaneDiff,
@@ -21,6 +23,7 @@ from reconciler.kinds.base import (
     LanePolicy,
     Observation,
     PreflightFailure,
+    params_problem,
     preflight_failure,
 )
 from reconciler.runtime import Runtime
@@ -133,8 +136,13 @@ class LaneRegistry:
         return seen
 
     def diff(self, lane: str, observation: KindObservation) -> LaneDiff:
+        """Raises `ActionParamsRefused` when the kind built parameters its own operation's
+        model refuses: the plan is refused before anything is stored or audited."""
         kind = self.kind_of(lane)
-        return kind.diff(lane, observation.of(kind.name))
+        try:
+            return kind.diff(lane, observation.of(kind.name))
+        except ValidationError as exc:
+            raise ActionParamsRefused(f"{lane}: {params_problem(exc)}") from None
 
     def executors(self, runtime: Runtime, lanes: Sequence[str]) -> dict[str, ActionExecutor]:
         """Kind name -> one executor for this apply."""

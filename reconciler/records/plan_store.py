@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, col, select
 
+from reconciler.core.plan_formats import plan_of_body
 from reconciler.core.plans import Plan
 from reconciler.errors import PlanNotFound
 from reconciler.records.columns import EnumText, JSONDocument, UTCDateTime, utcnow
@@ -87,9 +88,9 @@ def load(engine: Engine, plan_id: str) -> tuple[Plan, PlanStatus]:
         if row is None:
             raise PlanNotFound(plan_id)
         try:
-            return Plan.model_validate(row.body), row.status
+            return plan_of_body(row.body), row.status
         except ValidationError:
-            # Written by an older Setpoint; the upgrade superseded it.
+            # A body no format describes (its upgrade superseded it): not a plan to apply.
             raise PlanNotFound(plan_id) from None
 
 

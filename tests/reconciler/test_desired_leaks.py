@@ -58,7 +58,7 @@ def test_a_key_in_env_and_secrets_never_shows_a_before_value(
     observed.owned = replace(observed.owned, facts=facts_written)
     facts = SecretFacts(salt="s", desired={"DB_USER": fingerprint("s", "rotated")})
     diff = diff_product_lane(lane.lane, overlapping, observed, facts)
-    shown = repr([(a.changes, a.reason, a.params.get("secret_fingerprints")) for a in diff.actions])
+    shown = repr([(a.changes, a.reason, a.params) for a in diff.actions])
     assert secret_value not in shown
     env_changes = [c for a in diff.actions for c in a.changes if c.field == "env.DB_USER"]
     assert env_changes and all(not isinstance(c.before, str) or c.secret for c in env_changes)

@@ -30,6 +30,7 @@ from reconciler.kinds import all_kinds
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.product.ops import PRODUCT_OPS
+from reconciler.kinds.product.params import CreateProject, CreateService, Link
 from reconciler.loop.passes import PassReport, reconcile_pass, start_pass
 from reconciler.loop.targets import apply_guarded
 from reconciler.records.columns import utcnow
@@ -152,14 +153,17 @@ def test_one_plan_makes_a_shared_project_once_for_lanes_of_two_kinds() -> None:
         op="create_project",
         target="dokploy:project/notes",
         reason="missing",
-        params={"name": "notes", "provides": ["project:notes"]},
+        params=CreateProject(name="notes"),
+        provides=("project:notes",),
     )
     service = dataclasses.replace(
         project,
         key="s",
         op="create_application",
         target="dokploy:application/x",
-        params={"environment": {"ref": "project:notes", "id": None}, "provides": []},
+        params=CreateService(environment=Link(ref="project:notes"), name="x"),
+        after=("project:notes",),
+        provides=(),
     )
     facts = KindFacts(ops=PRODUCT_OPS, guard=BlastRadiusGuard(), owned=0)
     plan = build_plan(

@@ -15,6 +15,7 @@ from reconciler.core.inventory import Owned
 from reconciler.kinds.runner.diff import RunnerRules, diff_runner_lane, target_count
 from reconciler.kinds.runner.lanes import PoolView, RunnerLane
 from reconciler.kinds.runner.observed import ObservedRunnerLane, SeenRunner
+from reconciler.kinds.runner.params import SlotParams
 
 RULES = RunnerRules(offline_grace=60, orphan_grace=60)
 STOPPING = {"drain", "remove", "remove_orphan", "restart"}
@@ -117,7 +118,8 @@ def test_a_stranger_is_never_acted_on(online: bool, busy: bool, pool_busy: int) 
     )
     pool = _pool(["create", "drain", "restart", "remove"])
     diff = diff_runner_lane("runner:ci/2", RunnerLane("runner:ci/2", pool, 2), seen, RULES)
-    assert all(a.params["runner_id"] is None for a in diff.actions)
+    assert all(isinstance(a.params, SlotParams) for a in diff.actions)
+    assert all(a.params.runner_id is None for a in diff.actions if isinstance(a.params, SlotParams))
     assert all(b.type == "not_owned" for b in diff.blockers)
     assert bool(diff.actions) == bool(diff.blockers)  # a create, blocked: the name is taken
 

@@ -12,6 +12,13 @@ from reconciler.core.plans import Blocker, Change, Risk
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.params import (
+    AwaitedDeploy,
+    CheckHealth,
+    Deploy,
+    HealthCheck,
+    unknown_refs,
+)
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.product.rule_input import SeenLane, deploy_title, desired_config_hash
 
@@ -25,10 +32,10 @@ CLOCK_SKEW_SECONDS = 60.0
 @dataclass(frozen=True)
 class _InFlight:
     """What the lane's last deploy of the desired configuration says about this one:
-    await it (`params`), wait out a failure's backoff (`reason` only), or deploy (again)."""
+    await it (`awaiting`), wait out a failure's backoff (`reason` only), or deploy (again)."""
 
     reason: str
-    params: dict[str, Any] | None = None
+    awaiting: AwaitedDeploy | None = None
     wait: bool = False
 
 
@@ -67,21 +74,22 @@ def deploy_rule(seen: SeenLane, reasons: list[str], result: LaneDiff) -> None:
                     after=config_hash,
                 )
             ],
-            params={
-                "service": seen.service_ref,
-                "server_id": service.server_id if service else seen.observed.server_id,
-                "config_hash": config_hash,
-                "source_sha": lane.source_sha,
-                "timeout_seconds": lane.deploy_timeout_seconds,
-                "health_checks": _health_checks(lane),
-                "health_failures": 0,
-                "await": found.params if found is not None else None,
-                "deploy_failures": (
+            params=Deploy(
+                service=seen.service_ref,
+                server_id=service.server_id if service else seen.observed.server_id,
+                config_hash=config_hash,
+                source_sha=lane.source_sha,
+                timeout_seconds=lane.deploy_timeout_seconds,
+                health_checks=_health_checks(lane),
+                health_failures=0,
+                awaiting=found.awaiting if found is not None else None,
+                deploy_failures=(
                     int(failed.get("failures", 0))
                     if failed.get("config_hash") == config_hash
                     else 0
                 ),
-            },
+            ),
+            after=unknown_refs(seen.service_ref),
         )
     )
 
@@ -110,14 +118,14 @@ def _in_flight(seen: SeenLane, config_hash: str) -> _InFlight | None:
         what = _LIVE[str(service.latest_deployment)]
         return _InFlight(
             f"deployment {latest} of this configuration {what}; awaiting it, not deploying again",
-            {"deployment_id": latest},
+            AwaitedDeploy(deployment_id=latest),
         )
     asked = _asked(seen, config_hash)
     if asked is not None:
         return _InFlight(
             f"the deploy of this configuration asked for at {_when(asked['at'])} waits in "
             "Dokploy's build queue; awaiting it, not asking again",
-            {"title": title, "at": asked["at"]},
+            AwaitedDeploy(title=title, at=float(asked["at"])),
         )
     return _failed(seen, config_hash)
 
@@ -179,9 +187,9 @@ def _when(at: float) -> str:
     return datetime.fromtimestamp(float(at), UTC).isoformat(timespec="seconds")
 
 
-def _health_checks(lane: ProductLane) -> list[dict[str, Any]]:
+def _health_checks(lane: ProductLane) -> list[HealthCheck]:
     return [
-        {"url": c.url, "expect_status": c.expect_status, "timeout_seconds": c.timeout_seconds}
+        HealthCheck(url=c.url, expect_status=c.expect_status, timeout_seconds=c.timeout_seconds)
         for c in lane.health_checks
     ]
 
@@ -204,11 +212,11 @@ def _health_rule(seen: SeenLane, config_hash: str, result: LaneDiff) -> None:
                 f"health check {health.get('check')} failed {health.get('failures', 1)} "
                 f"time(s) ({health.get('reason')}); checking again without redeploying"
             ),
-            params={
-                "service": seen.service_ref,
-                "config_hash": config_hash,
-                "health_checks": _health_checks(seen.desired),
-                "health_failures": int(health.get("failures", 1)),
-            },
+            params=CheckHealth(
+                service=seen.service_ref,
+                config_hash=config_hash,
+                health_checks=_health_checks(seen.desired),
+                health_failures=int(health.get("failures", 1)),
+            ),
         )
     )

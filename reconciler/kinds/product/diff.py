@@ -17,6 +17,7 @@ from reconciler.kinds.product.env_rules import env_rule
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.params import DeleteService, ReleaseDomain
 from reconciler.kinds.product.route_moves import RouteMove, RoutePlan
 from reconciler.kinds.product.rule_input import Rule, SecretFacts, SeenLane, service_key
 from reconciler.kinds.product.service_rules import (
@@ -116,7 +117,7 @@ def _removed_lane(
             target=f"dokploy:{service.type}/{service.name}",
             reason=f"lane {lane_name} is no longer in the desired state",
             changes=[Change(field="service", before=service.name, after=None)],
-            params={"service_type": service.type, "service_id": service.id},
+            params=DeleteService(service_type=service.type, service_id=service.id),
         )
     )
 
@@ -129,11 +130,10 @@ def _release(move: RouteMove, service_type: str, service_name: str) -> ProposedA
         target=f"dokploy:{service_type}/{service_name}/domain/{move.route}",
         reason=f"{move.to_lane} takes {move.route} over; this service is deleted by this plan",
         changes=[Change(field="domain", before=move.route, after=None)],
-        params={
-            "domain_id": move.domain_id,
-            "provides": [move.ref],
-            "taker": {"ref": service_key(move.to_lane), "id": move.to_service},
-        },
+        params=ReleaseDomain(domain_id=move.domain_id),
+        provides=(move.ref,),
+        # after the taking lane's service exists (this plan may create it)
+        after=() if move.to_service is not None else (service_key(move.to_lane),),
     )
 
 

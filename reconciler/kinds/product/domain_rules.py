@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from reconciler.core.plans import Blocker, Change
 from reconciler.kinds.base import LaneDiff, ProposedAction
@@ -12,6 +12,7 @@ from reconciler.kinds.product.observed import (
     ObservedService,
 )
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.params import DeleteDomain, ServiceLink, UpsertDomain, unknown_refs
 from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.kinds.product.rule_input import SeenLane
 from reconciler.kinds.product.services import strategy_for
@@ -92,7 +93,7 @@ def domains_rule(seen: SeenLane, result: LaneDiff) -> str | None:
 def _domain_actions(
     lane: ProductLane,
     service: ObservedService | None,
-    service_ref: dict[str, Any],
+    service_ref: ServiceLink,
     target: str,
     result: LaneDiff,
     skip: set[str],
@@ -113,15 +114,16 @@ def _domain_actions(
                 target=f"{target}/domain/{key}",
                 reason="domain missing" if have is None else "domain settings differ",
                 changes=_domain_changes(want, have),
-                params={
-                    "service": service_ref,
-                    "domain_id": have.domain_id if have else None,
-                    "host": want.host,
-                    "path": want.path,
-                    "port": want.port,
-                    "https": want.https,
-                    "service_name": want.service,
-                },
+                params=UpsertDomain(
+                    service=service_ref,
+                    domain_id=have.domain_id if have else None,
+                    host=want.host,
+                    path=want.path,
+                    port=want.port,
+                    https=want.https,
+                    service_name=want.service,
+                ),
+                after=unknown_refs(service_ref),
             )
         )
     for key, have in sorted(observed.items()):
@@ -135,7 +137,7 @@ def _domain_actions(
                 target=f"{target}/domain/{key}",
                 reason="domain is not in the desired state",
                 changes=[Change(field="domain", before=key, after=None)],
-                params={"domain_id": have.domain_id},
+                params=DeleteDomain(domain_id=have.domain_id),
             )
         )
     return changed
@@ -144,9 +146,9 @@ def _domain_actions(
 def _after_releases(seen: SeenLane, result: LaneDiff) -> None:
     """A route moving in is claimed only after the plan freed it on the service it leaves."""
     for move in seen.moving_in:
-        for action in result.actions:
+        for index, action in enumerate(result.actions):
             if action.op == Op.upsert_domain and action.key == f"domain:{move.route}":
-                action.params[f"after:{move.from_service}"] = {"ref": move.ref, "id": None}
+                result.actions[index] = replace(action, after=(*action.after, move.ref))
 
 
 def _same_domain(want: DesiredDomain, have: ObservedDomain) -> bool:

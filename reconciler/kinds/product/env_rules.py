@@ -11,6 +11,7 @@ from reconciler.kinds.product.observed import (
     ObservedService,
 )
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.params import SetEnv, unknown_refs
 from reconciler.kinds.product.rule_input import SecretFacts, SeenLane
 from reconciler.secret_values import fingerprint as secret_fingerprint
 
@@ -29,16 +30,14 @@ def env_rule(seen: SeenLane, result: LaneDiff) -> str | None:
             target=seen.target,
             reason="environment differs from the desired env and secrets",
             changes=env_changes,
-            params={
-                "service": seen.service_ref,
-                "plain": dict(sorted(lane.env.items())),
-                "secret_refs": {
-                    k: r.model_dump(by_alias=True, exclude_none=True)
-                    for k, r in sorted(lane.secrets.items())
-                },
-                "secret_fingerprints": dict(sorted(seen.secrets.desired.items())),
-                "remove": removed,
-            },
+            params=SetEnv(
+                service=seen.service_ref,
+                plain=dict(sorted(lane.env.items())),
+                secret_refs=dict(sorted(lane.secrets.items())),
+                secret_fingerprints=dict(sorted(seen.secrets.desired.items())),
+                remove=removed,
+            ),
+            after=unknown_refs(seen.service_ref),
         )
     )
     return "env changed"

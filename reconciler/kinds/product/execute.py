@@ -12,7 +12,6 @@ import anyio
 
 from desired_state.dotenv import carry_problem
 from desired_state.secret_sources import SecretSources
-from desired_state.secrets import SecretRef
 from providers.dokploy.client import DokployClient
 from providers.dokploy.deploy import deploy_and_wait
 from providers.dokploy.ensure import ProjectIndex
@@ -28,6 +27,7 @@ from providers.dokploy.errors import (
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailable
+from reconciler.kinds.product import params
 from reconciler.kinds.product.health import HealthProbe
 from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
@@ -77,7 +77,7 @@ class ProductExecutor:
         be), never that it still waited for a slot here (see `deploy_rules`)."""
         if action.op != Op.deploy:
             return None
-        turn = BuildTurn(self.client.build_slots(action.params.get("server_id")))
+        turn = BuildTurn(self.client.build_slots(params.Deploy.of(action).server_id))
         self._turns[action.id] = turn
         return turn
 
@@ -91,22 +91,21 @@ class ProductExecutor:
         except DokployError as exc:  # typed, and free of secrets by construction
             raise ActionFailed(f"{type(exc).__name__}: {exc}") from exc
 
-    def _id(self, param: Mapping[str, Any]) -> str:
-        if param.get("id"):
-            return str(param["id"])
-        ref = str(param["ref"])
-        if ref not in self.resolved:
-            raise ActionFailed(f"{ref} was not created by an earlier action")
-        return self.resolved[ref]
+    def _id(self, action: Action, link: params.Link) -> str:
+        """The linked object's id: planned, reported to this apply by an earlier action of
+        any kind (`Action.known`), or made by this executor."""
+        found = link.id or action.known_id(link.ref) or self.resolved.get(link.ref)
+        if not found:
+            raise ActionFailed(f"{link.ref} was not created by an earlier action")
+        return found
 
-    def _service(self, action: Action) -> tuple[str, str]:
-        service = action.params["service"]
-        return str(service["type"]), self._id(service)
+    def _service(self, action: Action, service: params.ServiceLink) -> tuple[str, str]:
+        return service.type, self._id(action, service)
 
     # -- creates ---------------------------------------------------------------------------
 
     async def _create_project(self, action: Action) -> Done:
-        name = action.params["name"]
+        name = params.CreateProject.of(action).name
         project, created = await self.projects.ensure_project(
             name, description="managed by Setpoint"
         )
@@ -118,23 +117,25 @@ class ProductExecutor:
         return Done(f"{verb} project {name} ({project.project_id})", provided=provided)
 
     async def _create_environment(self, action: Action) -> Done:
-        project_id = self._id(action.params["project"])
-        name = action.params["name"]
+        p = params.CreateEnvironment.of(action)
+        project_id = self._id(action, p.project)
+        name = p.name
         environment, created = await self.projects.ensure_environment(project_id, name)
-        provided = dict.fromkeys(action.params["provides"], environment.environment_id)
+        provided = dict.fromkeys(action.provides, environment.environment_id)
         self.resolved.update(provided)
         verb = "created" if created else "found existing"
         return Done(f"{verb} environment {name} ({environment.environment_id})", provided=provided)
 
     async def _create_service(self, action: Action) -> Done:
-        environment_id = self._id(action.params["environment"])
-        name = action.params["name"]
+        p = params.CreateService.of(action)
+        environment_id = self._id(action, p.environment)
+        name = p.name
         service = BY_CREATE_OP[action.op]
         kind = service.type.value
         # The plan proposed this create because it saw no service of this name, and the apply
         # re-read that just before running: no need to read the environment again first.
         service_id, created = await service.ensure(
-            self.client, environment_id, name, action.params.get("server_id"), known_absent=True
+            self.client, environment_id, name, p.server_id, known_absent=True
         )
         if not created:
             # Found before any create of ours: someone made it after planning. With
@@ -142,77 +143,71 @@ class ProductExecutor:
             raise ActionFailed(
                 f"an unowned {kind} named {name!r} appeared after planning; left untouched"
             )
-        for ref in action.params["provides"]:
+        for ref in action.provides:
             self.resolved[ref] = service_id
-        claim = Claim(
-            ref=ObjectRef(DOKPLOY, kind, service_id),
-            name=name,
-            protected=bool(action.params.get("protected")),
-        )
+        claim = Claim(ref=ObjectRef(DOKPLOY, kind, service_id), name=name, protected=p.protected)
         return Done(f"created {kind} {name} ({service_id})", {"id": service_id}, claims=(claim,))
 
     async def _reclaim_service(self, action: Action) -> Done:
-        kind, service_id = self._service(action)
+        p = params.ReclaimService.of(action)
+        kind, service_id = p.service.type, p.service.id
         found = await strategy_for(kind).read(self.client, service_id)  # still there?
-        if found.name != action.params["name"]:
+        if found.name != p.name:
             raise ActionFailed(f"{kind} {service_id} is now named {found.name!r}; not reclaimed")
-        for ref in action.params["provides"]:
+        for ref in action.provides:
             self.resolved[ref] = service_id
         claim = Claim(
-            ref=ObjectRef(DOKPLOY, kind, service_id),
-            name=found.name,
-            protected=bool(action.params.get("protected")),
+            ref=ObjectRef(DOKPLOY, kind, service_id), name=found.name, protected=p.protected
         )
         return Done(f"reclaimed {kind} {found.name} ({service_id})", claims=(claim,))
 
     async def _inherit_service(self, action: Action) -> Done:
-        kind, service_id = self._service(action)
+        p = params.InheritService.of(action)
+        kind, service_id = p.service.type, p.service.id
         found = await strategy_for(kind).read(self.client, service_id)  # still there?
-        for ref in action.params["provides"]:
+        for ref in action.provides:
             self.resolved[ref] = service_id
         claim = Claim(
-            ref=ObjectRef(DOKPLOY, kind, service_id),
-            name=found.name,
-            protected=bool(action.params.get("protected")),
+            ref=ObjectRef(DOKPLOY, kind, service_id), name=found.name, protected=p.protected
         )
-        source = action.params["from_lane"]
+        source = p.from_lane
         return Done(f"took over {kind} {found.name} ({service_id}) from {source}", claims=(claim,))
 
     # -- configuration ---------------------------------------------------------------------
 
     async def _set_image(self, action: Action) -> Done:
-        _, service_id = self._service(action)
-        await self.client.application_save_docker_provider(
-            service_id, docker_image=action.params["image"]
-        )
-        return Done(f"image set to {action.params['image']}")
+        p = params.SetImage.of(action)
+        _, service_id = self._service(action, p.service)
+        await self.client.application_save_docker_provider(service_id, docker_image=p.image)
+        return Done(f"image set to {p.image}")
 
     async def _set_replicas(self, action: Action) -> Done:
-        _, service_id = self._service(action)
-        await self.client.application_update(service_id, replicas=action.params["replicas"])
-        return Done(f"replicas set to {action.params['replicas']}")
+        p = params.SetReplicas.of(action)
+        _, service_id = self._service(action, p.service)
+        await self.client.application_update(service_id, replicas=p.replicas)
+        return Done(f"replicas set to {p.replicas}")
 
     async def _set_compose_file(self, action: Action) -> Done:
-        _, service_id = self._service(action)
-        await self.client.compose_update(
-            service_id, compose_file=action.params["compose_file"], source_type="raw"
-        )
+        p = params.SetComposeFile.of(action)
+        _, service_id = self._service(action, p.service)
+        await self.client.compose_update(service_id, compose_file=p.compose_file, source_type="raw")
         return Done("compose file updated")
 
     async def _set_env(self, action: Action) -> Done:
-        kind, service_id = self._service(action)
-        owned: dict[str, str] = dict(action.params["plain"])
-        for key, ref in action.params["secret_refs"].items():
+        p = params.SetEnv.of(action)
+        kind, service_id = self._service(action, p.service)
+        owned: dict[str, str] = dict(p.plain)
+        for key, ref in p.secret_refs.items():
             try:
                 value = resolve(
-                    SecretRef.model_validate(ref),
+                    ref,
                     sources=self.sources,
                     environ=self.environ,
                     store=self.store,
                 )
             except SecretUnavailable as exc:
                 raise ActionFailed(f"{key}: {exc}") from None
-            if fingerprint(self.salt, value) != action.params["secret_fingerprints"].get(key):
+            if fingerprint(self.salt, value) != p.secret_fingerprints.get(key):
                 raise ActionFailed(f"secret {key} changed since the plan was computed; plan again")
             uncarried = carry_problem(value.reveal())
             if uncarried is not None:  # planned before a check that refuses it now
@@ -222,41 +217,42 @@ class ProductExecutor:
         # Read now, although the plan saw the env: keys Setpoint does not manage must survive
         # the save, and the plan holds only fingerprints of values, never the values.
         current = await service.read(self.client, service_id)
-        text = merge_env(current.env, owned, action.params["remove"])
+        text = merge_env(current.env, owned, p.remove)
         await service.save_env(self.client, current, text)
         facts = Facts(
             ObjectRef(DOKPLOY, kind, service_id),
-            {"managed_env_keys": sorted(owned), "plain_env_keys": sorted(action.params["plain"])},
+            {"managed_env_keys": sorted(owned), "plain_env_keys": sorted(p.plain)},
         )
         return Done(f"env saved ({len(owned)} managed key(s); values not shown)", facts=(facts,))
 
     async def _upsert_domain(self, action: Action) -> Done:
-        kind, service_id = self._service(action)
-        p = action.params
+        p = params.UpsertDomain.of(action)
+        kind, service_id = self._service(action, p.service)
         common: dict[str, Any] = {
-            "path": p["path"],
-            "port": p["port"],
-            "https": p["https"],
-            "certificate_type": "letsencrypt" if p["https"] else "none",
+            "path": p.path,
+            "port": p.port,
+            "https": p.https,
+            "certificate_type": "letsencrypt" if p.https else "none",
         }
-        if p["domain_id"]:
+        if p.domain_id:
             await self.client.domain_update(
-                p["domain_id"], host=p["host"], service_name=p["service_name"], **common
+                p.domain_id, host=p.host, service_name=p.service_name, **common
             )
-            return Done(f"domain {p['host']}{p['path']} updated")
-        target = strategy_for(kind).domain_target(service_id, p["service_name"])
-        domain = await self.client.domain_create(p["host"], **target, **common)
-        return Done(f"domain {p['host']}{p['path']} created ({domain.domain_id})")
+            return Done(f"domain {p.host}{p.path} updated")
+        target = strategy_for(kind).domain_target(service_id, p.service_name)
+        domain = await self.client.domain_create(p.host, **target, **common)
+        return Done(f"domain {p.host}{p.path} created ({domain.domain_id})")
 
     async def _delete_domain(self, action: Action) -> Done:
-        await self.client.domain_delete(action.params["domain_id"])
-        return Done(f"domain {action.params['domain_id']} deleted")
+        domain_id = params.DeleteDomain.of(action).domain_id
+        await self.client.domain_delete(domain_id)
+        return Done(f"domain {domain_id} deleted")
 
     async def _release_domain(self, action: Action) -> Done:
         """Free a route on a service this plan deletes, for the lane that takes it over."""
-        domain_id = str(action.params["domain_id"])
+        domain_id = params.ReleaseDomain.of(action).domain_id
         await self.client.domain_delete(domain_id)
-        provided = dict.fromkeys(action.params["provides"], domain_id)
+        provided = dict.fromkeys(action.provides, domain_id)
         return Done(f"domain {domain_id} released", provided=provided)
 
     # -- deploy and delete -----------------------------------------------------------------
@@ -264,16 +260,14 @@ class ProductExecutor:
     async def _deploy(self, action: Action) -> Done | Retry:
         """Deploy (or await a deploy of this configuration asked for earlier), holding one of
         the Dokploy server's build slots, so the timeout runs only while the build does."""
-        p = action.params
-        turn = self._turns.pop(action.id, None) or BuildTurn(
-            self.client.build_slots(p.get("server_id"))
-        )
-        kind, service_id = self._service(action)
+        p = params.Deploy.of(action)
+        turn = self._turns.pop(action.id, None) or BuildTurn(self.client.build_slots(p.server_id))
+        kind, service_id = self._service(action, p.service)
         ref = ObjectRef(DOKPLOY, kind, service_id)
-        waiting: Mapping[str, Any] = p.get("await") or {}
-        timeout = float(p["timeout_seconds"])
+        waiting = p.awaiting
+        timeout = p.timeout_seconds
         async with turn:  # held already when the engine admitted the deploy
-            asked_at = float(waiting.get("at", self.clock()))
+            asked_at = self.clock() if waiting is None or waiting.at is None else waiting.at
             try:
                 deployment = await deploy_and_wait(
                     self.client,
@@ -281,22 +275,22 @@ class ProductExecutor:
                     timeout=timeout,
                     queue_timeout=timeout,
                     poll_interval=self.poll_interval,
-                    title=deploy_title(action.lane, p["config_hash"]),
+                    title=deploy_title(action.lane, p.config_hash),
                     # A service the plan did not see was created by this apply: it has no
                     # deployments yet, so they need not be listed before deploying.
-                    never_deployed=not p["service"].get("id"),
-                    ask=not waiting,
-                    deployment_id=waiting.get("deployment_id"),
+                    never_deployed=not p.service.id,
+                    ask=waiting is None,
+                    deployment_id=None if waiting is None else waiting.deployment_id,
                 )
             except DeployQueued as exc:
-                asked = {"config_hash": p["config_hash"], "at": asked_at}
+                asked = {"config_hash": p.config_hash, "at": asked_at}
                 return Retry(
                     after=self.poll_interval,
                     reason=f"queued: {exc}; awaited by the next attempt, not asked for again",
                     facts=(Facts(ref, {"deploy_asked": asked}),),
                 )
         if deployment.status != "done":
-            return self._deploy_failed(action, ref, deployment.deployment_id, deployment.status)
+            return self._deploy_failed(p, ref, deployment.deployment_id, deployment.status)
         outputs: dict[str, Any] = {
             "deployment_id": deployment.deployment_id,
             "status": deployment.status,
@@ -304,24 +298,24 @@ class ProductExecutor:
         # The deployment runs this configuration whatever its health: recorded either way,
         # so a failing check is checked again later, never answered with the same deploy.
         ran = {
-            "deployed_config_hash": p["config_hash"],
+            "deployed_config_hash": p.config_hash,
             "deploy_failed": None,
             "deploy_asked": None,
         }
-        if p.get("source_sha"):  # the commit it runs, for status to show
-            ran["deployed_sha"] = p["source_sha"]
-        return await self._health(action, ref, ran, outputs)
+        if p.source_sha:  # the commit it runs, for status to show
+            ran["deployed_sha"] = p.source_sha
+        return await self._health(p, ref, ran, outputs)
 
     def _deploy_failed(
-        self, action: Action, ref: ObjectRef, deployment_id: str, status: str
+        self, p: params.Deploy, ref: ObjectRef, deployment_id: str, status: str
     ) -> Retry:
         """DeployFailed: the lane waits out a backoff before this configuration is deployed
         again (a new configuration deploys at once); the failure is the lane's state."""
-        failures = int(action.params.get("deploy_failures", 0)) + 1
+        failures = p.deploy_failures + 1
         after = min(self.deploy_backoff * 2 ** (failures - 1), _MAX_HEALTH_BACKOFF)
         now = self.clock()
         failed = {
-            "config_hash": action.params["config_hash"],
+            "config_hash": p.config_hash,
             "deployment_id": deployment_id,
             "status": status,
             "at": now,
@@ -340,16 +334,21 @@ class ProductExecutor:
         )
 
     async def _check_health(self, action: Action) -> Done | Retry:
-        kind, service_id = self._service(action)
-        return await self._health(action, ObjectRef(DOKPLOY, kind, service_id), {}, {})
+        p = params.CheckHealth.of(action)
+        kind, service_id = self._service(action, p.service)
+        return await self._health(p, ObjectRef(DOKPLOY, kind, service_id), {}, {})
 
     async def _health(
-        self, action: Action, ref: ObjectRef, facts: dict[str, Any], outputs: dict[str, Any]
+        self,
+        p: params.Deploy | params.CheckHealth,
+        ref: ObjectRef,
+        facts: dict[str, Any],
+        outputs: dict[str, Any],
     ) -> Done | Retry:
         """Run the action's health checks; Done when all pass, else Retry with backoff."""
         results = [
-            await self.health_check(c["url"], c["expect_status"], c["timeout_seconds"])
-            for c in action.params["health_checks"]
+            await self.health_check(c.url, c.expect_status, c.timeout_seconds)
+            for c in p.health_checks
         ]
         outputs["health"] = [
             {"url": r.url, "ok": r.ok, "status": r.status, "reason": r.reason} for r in results
@@ -357,7 +356,7 @@ class ProductExecutor:
         failed = next((r for r in results if not r.ok), None)
         deployment_id = outputs.get("deployment_id")
         done = f"deployment {deployment_id} done" if deployment_id else "the deployment runs"
-        health: dict[str, Any] = {"config_hash": action.params["config_hash"], "ok": True}
+        health: dict[str, Any] = {"config_hash": p.config_hash, "ok": True}
         if failed is None:
             passed = (
                 f", {len(results)} health check(s) passed"
@@ -366,7 +365,7 @@ class ProductExecutor:
             )
             facts["health"] = health
             return Done(f"{done}{passed}", outputs, facts=(Facts(ref, facts),))
-        failures = int(action.params.get("health_failures", 0)) + 1
+        failures = p.health_failures + 1
         health.update(ok=False, failures=failures, check=failed.url, reason=failed.reason)
         facts["health"] = health
         return Retry(
@@ -377,8 +376,8 @@ class ProductExecutor:
         )
 
     async def _delete_service(self, action: Action) -> Done:
-        kind = action.params["service_type"]
-        service_id = action.params["service_id"]
+        p = params.DeleteService.of(action)
+        kind, service_id = p.service_type, p.service_id
         service = strategy_for(kind)
         try:
             await service.delete(self.client, service_id)

@@ -1,4 +1,5 @@
-"""The product kind's operations on Dokploy: name, phase, effect, default risk, sharing.
+"""The product kind's operations on Dokploy: name, phase, effect, default risk, sharing,
+and the model of each one's parameters (`params.py`).
 
 Phases are the dependency order: a phase only uses what earlier phases made. Deletions go
 last, so a failure earlier in a plan never leaves a lane with its old service gone.
@@ -10,6 +11,7 @@ from enum import StrEnum
 
 from reconciler.core.plans import Effect, Risk
 from reconciler.kinds.base import OpSpec, op_table
+from reconciler.kinds.product import params
 
 DOKPLOY = "dokploy"  # the provider this kind works through
 
@@ -35,26 +37,35 @@ class Op(StrEnum):
 
 PRODUCT_OPS = op_table(
     # Lanes of one product share a project (and maybe an environment): made once.
-    OpSpec(Op.create_project, 0, Effect.create, Risk.safe, shared=True),
-    OpSpec(Op.create_environment, 1, Effect.create, Risk.safe, shared=True),
-    OpSpec(Op.create_application, 2, Effect.create, Risk.safe),
-    OpSpec(Op.create_compose, 2, Effect.create, Risk.safe),
+    OpSpec(
+        Op.create_project, 0, Effect.create, Risk.safe, shared=True, params=params.CreateProject
+    ),
+    OpSpec(
+        Op.create_environment,
+        1,
+        Effect.create,
+        Risk.safe,
+        shared=True,
+        params=params.CreateEnvironment,
+    ),
+    OpSpec(Op.create_application, 2, Effect.create, Risk.safe, params=params.CreateService),
+    OpSpec(Op.create_compose, 2, Effect.create, Risk.safe, params=params.CreateService),
     # Claims a service an interrupted apply created; changes nothing in Dokploy.
-    OpSpec(Op.reclaim_service, 2, Effect.update, Risk.safe),
+    OpSpec(Op.reclaim_service, 2, Effect.update, Risk.safe, params=params.ReclaimService),
     # Moves a renamed lane's service to it in the ownership registry; nothing in Dokploy.
-    OpSpec(Op.inherit_service, 2, Effect.update, Risk.safe),
-    OpSpec(Op.set_image, 3, Effect.update, Risk.safe),
-    OpSpec(Op.set_compose_file, 3, Effect.update, Risk.safe),
-    OpSpec(Op.set_replicas, 3, Effect.update, Risk.safe),
-    OpSpec(Op.set_env, 3, Effect.update, Risk.safe),
+    OpSpec(Op.inherit_service, 2, Effect.update, Risk.safe, params=params.InheritService),
+    OpSpec(Op.set_image, 3, Effect.update, Risk.safe, params=params.SetImage),
+    OpSpec(Op.set_compose_file, 3, Effect.update, Risk.safe, params=params.SetComposeFile),
+    OpSpec(Op.set_replicas, 3, Effect.update, Risk.safe, params=params.SetReplicas),
+    OpSpec(Op.set_env, 3, Effect.update, Risk.safe, params=params.SetEnv),
     # Frees a route on a service this plan deletes, for the lane that takes the route over
     # (a rename): before that lane's upsert_domain (phase 4), after its service exists. The
     # service's deletion is the one the blast-radius guard counts, not its domain.
-    OpSpec(Op.release_domain, 3, Effect.update, Risk.disruptive),
-    OpSpec(Op.upsert_domain, 4, Effect.update, Risk.safe),
-    OpSpec(Op.delete_domain, 4, Effect.delete, Risk.disruptive),
-    OpSpec(Op.deploy, 5, Effect.run, Risk.safe),
+    OpSpec(Op.release_domain, 3, Effect.update, Risk.disruptive, params=params.ReleaseDomain),
+    OpSpec(Op.upsert_domain, 4, Effect.update, Risk.safe, params=params.UpsertDomain),
+    OpSpec(Op.delete_domain, 4, Effect.delete, Risk.disruptive, params=params.DeleteDomain),
+    OpSpec(Op.deploy, 5, Effect.run, Risk.safe, params=params.Deploy),
     # Runs a lane's health checks again after a deploy whose checks failed; deploys nothing.
-    OpSpec(Op.check_health, 5, Effect.run, Risk.safe),
-    OpSpec(Op.delete_service, 6, Effect.delete, Risk.destructive),
+    OpSpec(Op.check_health, 5, Effect.run, Risk.safe, params=params.CheckHealth),
+    OpSpec(Op.delete_service, 6, Effect.delete, Risk.destructive, params=params.DeleteService),
 )

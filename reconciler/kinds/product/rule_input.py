@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from reconciler.core.plans import BlockerType, Change, object_fingerprint
-from reconciler.kinds.base import LaneDiff, ProposedAction
+from reconciler.kinds.base import LaneDiff, OpParams, ProposedAction
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.observed import (
     ObservedProductLane,
@@ -16,6 +17,7 @@ from reconciler.kinds.product.observed import (
     ServiceFacts,
 )
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.params import Link, ServiceLink, unknown_refs
 from reconciler.kinds.product.route_moves import RouteMove
 from reconciler.kinds.product.services import strategy_for
 
@@ -112,14 +114,14 @@ class SeenLane:
     def facts(self) -> ServiceFacts:
         return ServiceFacts.of(self.observed.owned)
 
-    @property
-    def service_ref(self) -> dict[str, Any]:
+    @cached_property  # one per lane, however many of its actions name the service
+    def service_ref(self) -> ServiceLink:
         service = self.service
-        return {
-            "ref": service_key(self.desired.lane),
-            "id": service.id if service else None,
-            "type": self.desired.target,
-        }
+        return ServiceLink(
+            ref=service_key(self.desired.lane),
+            id=service.id if service else None,
+            type=self.desired.target,
+        )
 
 
 # A rule proposes the actions for one part of the lane and says why, if at all, the
@@ -128,10 +130,18 @@ Rule = Callable[[SeenLane, LaneDiff], str | None]
 
 
 def safe_action(
-    op: Op, target: str, reason: str, change: tuple[str, Any, Any], params: dict[str, Any]
+    op: Op,
+    target: str,
+    reason: str,
+    change: tuple[str, Any, Any],
+    params: OpParams,
+    *,
+    provides: tuple[str, ...] = (),
 ) -> ProposedAction:
-    """A safe action that writes one thing: a create, or one field of the service."""
+    """A safe action that writes one thing: a create, or one field of the service. It
+    waits for the objects its parameters link to that this plan makes."""
     field, before, after = change
+    links = [value for value in dict(params).values() if isinstance(value, Link)]
     return ProposedAction(
         key=op.value,
         op=op,
@@ -139,4 +149,6 @@ def safe_action(
         reason=reason,
         changes=[Change(field=field, before=before, after=after)],
         params=params,
+        after=unknown_refs(*links),
+        provides=provides,
     )

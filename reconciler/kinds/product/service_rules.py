@@ -7,8 +7,10 @@ import hashlib
 
 from reconciler.core.plans import Change
 from reconciler.kinds.base import LaneDiff, ProposedAction
+from reconciler.kinds.product import params
 from reconciler.kinds.product.compose_diff import compose_diff
 from reconciler.kinds.product.ops import Op
+from reconciler.kinds.product.params import unknown_refs
 from reconciler.kinds.product.rule_input import (
     DEFAULT_ENVIRONMENT,
     SeenLane,
@@ -30,13 +32,11 @@ def project_rule(seen: SeenLane, result: LaneDiff) -> None:
             f"dokploy:project/{lane.project}",
             f"project {lane.project!r} does not exist",
             ("project", None, lane.project),
-            {
-                "name": lane.project,
-                "provides": [
-                    project_key(lane.project),
-                    environment_key(lane.project, DEFAULT_ENVIRONMENT),
-                ],
-            },
+            params.CreateProject(name=lane.project),
+            provides=(
+                project_key(lane.project),
+                environment_key(lane.project, DEFAULT_ENVIRONMENT),
+            ),
         )
     )
 
@@ -53,11 +53,11 @@ def environment_rule(seen: SeenLane, result: LaneDiff) -> None:
             f"dokploy:environment/{lane.project}/{lane.environment}",
             f"environment {lane.environment!r} does not exist in {lane.project!r}",
             ("environment", None, lane.environment),
-            {
-                "project": {"ref": project_key(lane.project), "id": observed.project_id},
-                "name": lane.environment,
-                "provides": [environment_key(lane.project, lane.environment)],
-            },
+            params.CreateEnvironment(
+                project=params.Link(ref=project_key(lane.project), id=observed.project_id),
+                name=lane.environment,
+            ),
+            provides=(environment_key(lane.project, lane.environment),),
         )
     )
 
@@ -77,12 +77,12 @@ def service_rule(seen: SeenLane, result: LaneDiff) -> None:
                 seen.target,
                 f"{reclaim.type} {reclaim.name!r} ({reclaim.id}) was made by {reclaim.because}",
                 ("owner", None, "setpoint"),
-                {
-                    "service": {"type": reclaim.type, "id": reclaim.id},
-                    "name": reclaim.name,
-                    "protected": lane.protect,
-                    "provides": [service_key(lane.lane)],
-                },
+                params.ReclaimService(
+                    service=params.OwnedService(type=reclaim.type, id=reclaim.id),
+                    name=reclaim.name,
+                    protected=lane.protect,
+                ),
+                provides=(service_key(lane.lane),),
             )
         )
         return
@@ -92,16 +92,16 @@ def service_rule(seen: SeenLane, result: LaneDiff) -> None:
             seen.target,
             f"{lane.target} {lane.service_name!r} does not exist",
             ("service", None, lane.service_name),
-            {
-                "environment": {
-                    "ref": environment_key(lane.project, lane.environment),
-                    "id": seen.observed.environment_id,
-                },
-                "name": lane.service_name,
-                "protected": lane.protect,
-                "server_id": seen.observed.server_id,
-                "provides": [service_key(lane.lane)],
-            },
+            params.CreateService(
+                environment=params.Link(
+                    ref=environment_key(lane.project, lane.environment),
+                    id=seen.observed.environment_id,
+                ),
+                name=lane.service_name,
+                protected=lane.protect,
+                server_id=seen.observed.server_id,
+            ),
+            provides=(service_key(lane.lane),),
         )
     )
 
@@ -119,18 +119,20 @@ def _inherit_rule(seen: SeenLane, result: LaneDiff) -> None:
             f"renamed from {previous}: takes over {service.type} {service.name!r} "
             f"({service.id}) instead of deleting it and creating another",
             ("owner", previous, seen.desired.lane),
-            {
-                "service": {"type": service.type, "id": service.id},
-                "from_lane": previous,
-                "protected": seen.desired.protect,
-                "provides": [service_key(seen.desired.lane)],
-            },
+            params.InheritService(
+                service=params.OwnedService(type=service.type, id=service.id),
+                from_lane=previous,
+                protected=seen.desired.protect,
+            ),
+            provides=(service_key(seen.desired.lane),),
         )
     )
 
 
 def image_rule(seen: SeenLane, result: LaneDiff) -> str | None:
     lane, service = seen.desired, seen.service
+    if lane.image is None:  # the rules refuse an application lane without one
+        return None
     if lane.target != ServiceType.application or (
         service is not None and service.image == lane.image
     ):
@@ -141,7 +143,7 @@ def image_rule(seen: SeenLane, result: LaneDiff) -> str | None:
             seen.target,
             "image differs from the desired image",
             ("image", service.image if service else None, lane.image),
-            {"service": seen.service_ref, "image": lane.image},
+            params.SetImage(service=seen.service_ref, image=lane.image),
         )
     )
     return "image changed"
@@ -149,6 +151,8 @@ def image_rule(seen: SeenLane, result: LaneDiff) -> str | None:
 
 def compose_file_rule(seen: SeenLane, result: LaneDiff) -> str | None:
     lane, service = seen.desired, seen.service
+    if lane.compose_file is None:  # the rules refuse a compose lane without one
+        return None
     if lane.target != ServiceType.compose or (
         service is not None and service.compose_file == lane.compose_file
     ):
@@ -167,7 +171,8 @@ def compose_file_rule(seen: SeenLane, result: LaneDiff) -> str | None:
             target=seen.target,
             reason="compose file differs from the desired one",
             changes=[change],
-            params={"service": seen.service_ref, "compose_file": lane.compose_file},
+            params=params.SetComposeFile(service=seen.service_ref, compose_file=lane.compose_file),
+            after=unknown_refs(seen.service_ref),
         )
     )
     return "compose file changed"
@@ -185,7 +190,7 @@ def replicas_rule(seen: SeenLane, result: LaneDiff) -> str | None:
             seen.target,
             "replica count differs",
             ("replicas", service.replicas if service else None, lane.replicas),
-            {"service": seen.service_ref, "replicas": lane.replicas},
+            params.SetReplicas(service=seen.service_ref, replicas=lane.replicas),
         )
     )
     # Dokploy saves replicas; Swarm scales the service only when it is deployed again.
@@ -194,7 +199,7 @@ def replicas_rule(seen: SeenLane, result: LaneDiff) -> str | None:
 
 def _short(text: str | None) -> str | None:
     """Compose files are long: the change names them by digest and shows a masked diff;
-    the full text lives in params."""
+    the full text lives in the parameters."""
     if text is None:
         return None
     return (

@@ -19,7 +19,7 @@ from reconciler.core.plans import Blocker, BlockerType
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.runner.lanes import PoolView, RunnerLane
 from reconciler.kinds.runner.observed import ObservedRunnerLane, runner_ref
-from reconciler.kinds.runner.ops import ALLOW_FLAG, RunnerOp
+from reconciler.kinds.runner.ops import ALLOW_FLAG, RUNNER_OPS, RunnerOp
 from reconciler.kinds.runner.reasons import (
     HOST_FULL,
     HOST_NOT_APPROVED,
@@ -61,14 +61,15 @@ def diff_runner_lane(
     proposals = _proposals(lane, desired, seen, rules, result.notes)
     if not proposals:
         return result
-    params = _params(desired, seen)
+    slot = _slot(desired, seen)
+    name = slot["name"]
     result.actions = [
         ProposedAction(
-            key=f"{op.value}:{seen.scope}/{params['name']}",
+            key=f"{op.value}:{seen.scope}/{name}",
             op=op.value,
-            target=f"runner:{seen.scope}/{params['name']}@{seen.host}",
+            target=f"runner:{seen.scope}/{name}@{seen.host}",
             reason=reason,
-            params={**params, **extra},
+            params=RUNNER_OPS[op].params.model_validate({**slot, **extra}),
         )
         for op, reason, extra in proposals
     ]
@@ -225,8 +226,8 @@ def _runner_ref(seen: ObservedRunnerLane) -> ObjectRef:
     return runner_ref(seen.runner.id)
 
 
-def _params(desired: RunnerLane | None, seen: ObservedRunnerLane) -> dict[str, Any]:
-    """What the executor needs; never a secret (the registration is made at apply time)."""
+def _slot(desired: RunnerLane | None, seen: ObservedRunnerLane) -> dict[str, Any]:
+    """What every operation's parameters hold (`params.SlotParams`); never a secret."""
     name = desired.name if desired else _owned_name(seen)
     params: dict[str, Any] = {
         "name": name,

@@ -25,6 +25,7 @@ from providers.hosts.base import HostAdapter, RunnerLaunch
 from reconciler.core.outcomes import Claim, Done, Facts, Failed, ObjectRef, Outcome, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionFailed
+from reconciler.kinds.runner import params
 from reconciler.kinds.runner.lanes import DRAINING_LABEL, cordoned_labels, pool_and_slot
 from reconciler.kinds.runner.observed import process_ref, runner_ref
 from reconciler.kinds.runner.ops import RunnerOp
@@ -60,71 +61,75 @@ class RunnerExecutor:
     # -- the operations ---------------------------------------------------------------------
 
     async def _record(self, action: Action) -> Outcome:
-        p, now = action.params, self.clock()
+        p, now = params.Record.of(action), self.clock()
         facts: list[Facts] = []
         claims: list[Claim] = []
-        if p.get("offline") and p["runner_id"] is not None:
-            facts.append(Facts(runner_ref(p["runner_id"]), {"offline_seen_at": now}))
-        if p.get("orphan"):
-            if p["runner_id"] is not None:
-                facts.append(Facts(runner_ref(p["runner_id"]), {"orphan_seen_at": now}))
+        if p.offline and p.runner_id is not None:
+            facts.append(Facts(runner_ref(p.runner_id), {"offline_seen_at": now}))
+        if p.orphan:
+            if p.runner_id is not None:
+                facts.append(Facts(runner_ref(p.runner_id), {"orphan_seen_at": now}))
             else:  # a process never recorded: recorded now, so a later pass may remove it
                 claims.append(self._process_claim(p, {"orphan_seen_at": now}))
-        releases = tuple(runner_ref(int(i)) for i in p.get("forget", []))
+        releases = tuple(runner_ref(int(i)) for i in p.forget)
         return Done(
-            f"recorded {p.get('orphan') or 'what this pass saw'} for {p['name']}",
+            f"recorded {p.orphan or 'what this pass saw'} for {p.name}",
             claims=tuple(claims),
             facts=tuple(facts),
             releases=releases,
         )
 
     async def _create(self, action: Action) -> Outcome:
-        return await self._register_and_start(action, _stale(action.params))
+        p = params.Create.of(action)
+        return await self._register_and_start(action, p, _stale(p))
 
     async def _relabel(self, action: Action) -> Outcome:
-        p = action.params
-        scope = RunnerScope.parse(p["scope"])
-        await self.github.set_runner_labels(scope, p["runner_id"], list(p["labels"]))
-        return Done(f"{p['name']} takes jobs again with its pool's labels")
+        p = params.Relabel.of(action)
+        if p.runner_id is None:
+            raise ActionFailed(f"{p.name} has no registration to relabel")
+        await self.github.set_runner_labels(RunnerScope.parse(p.scope), p.runner_id, p.labels)
+        return Done(f"{p.name} takes jobs again with its pool's labels")
 
     async def _restart(self, action: Action) -> Outcome:
-        waiting = await self._deregister(action)
+        p = params.Restart.of(action)
+        waiting = await self._deregister(action, p)
         if waiting is not None:
             return waiting
-        await self._adapter(action).stop(action.params["name"])
-        return await self._register_and_start(action, _stale(action.params))
+        await self._adapter(p).stop(p.name)
+        return await self._register_and_start(action, p, _stale(p))
 
     async def _drain(self, action: Action) -> Outcome:
-        waiting = await self._deregister(action)
+        p = params.Drain.of(action)
+        waiting = await self._deregister(action, p)
         if waiting is not None:
             return waiting
-        p = action.params
-        await self._adapter(action).stop(p["name"])
+        await self._adapter(p).stop(p.name)
         return Done(
-            f"drained {p['name']}: deregistered from {p['scope']}, its process stopped",
+            f"drained {p.name}: deregistered from {p.scope}, its process stopped",
             releases=_stale(p),
         )
 
     async def _remove(self, action: Action) -> Outcome:
-        waiting = await self._deregister(action)
+        """remove, and remove_orphan (the same parameters)."""
+        model = params.RemoveOrphan if action.op == RunnerOp.remove_orphan else params.Remove
+        p = model.of(action)
+        waiting = await self._deregister(action, p)
         if waiting is not None:
             return waiting
-        p = action.params
-        await self._adapter(action).remove(p["name"])
+        await self._adapter(p).remove(p.name)
         return Done(
-            f"removed {p['name']}: deregistered from {p['scope']}, its process deleted",
-            releases=(*_stale(p), process_ref(p["host"], p["name"])),
+            f"removed {p.name}: deregistered from {p.scope}, its process deleted",
+            releases=(*_stale(p), process_ref(p.host, p.name)),
         )
 
     # -- steps ------------------------------------------------------------------------------
 
-    async def _deregister(self, action: Action) -> Outcome | None:
+    async def _deregister(self, action: Action, p: params.SlotParams) -> Outcome | None:
         """None once the runner is off GitHub (or was never on it); else why not yet."""
-        p = action.params
-        runner_id = p.get("runner_id")
+        runner_id = p.runner_id
         if runner_id is None:
             return None
-        scope, ref = RunnerScope.parse(p["scope"]), runner_ref(runner_id)
+        scope, ref = RunnerScope.parse(p.scope), runner_ref(runner_id)
         try:
             runner = await self.github.get_runner(scope, runner_id)
         except GitHubNotFound:
@@ -133,8 +138,8 @@ class RunnerExecutor:
             # Stop taking jobs: without the pool's labels no new job is routed to it.
             pool = pool_and_slot(action.lane)[0]
             await self.github.set_runner_labels(scope, runner_id, cordoned_labels(pool))
-        if runner.busy or await self._job_running(action):
-            return self._busy(ref, f"{p['name']} is running a job: drained once it ends")
+        if runner.busy or await self._job_running(p):
+            return self._busy(ref, f"{p.name} is running a job: drained once it ends")
         if runner.online:
             waiting = self._idle_long_enough(p, ref)
             if waiting is not None:
@@ -142,24 +147,24 @@ class RunnerExecutor:
         try:
             await self.github.delete_runner(scope, runner_id)
         except RunnerBusy:
-            return self._busy(ref, f"GitHub refused to deregister {p['name']}: still busy (422)")
+            return self._busy(ref, f"GitHub refused to deregister {p.name}: still busy (422)")
         except GitHubNotFound:
             return None
         return None
 
-    def _idle_long_enough(self, p: Mapping[str, Any], ref: ObjectRef) -> Retry | None:
-        now, first = self.clock(), p.get("idle_seen_at")
+    def _idle_long_enough(self, p: params.SlotParams, ref: ObjectRef) -> Retry | None:
+        now, first = self.clock(), p.idle_seen_at
         window = self.timings.idle_window
         if first is None:
             return Retry(
                 after=window,
-                reason=f"{p['name']} is idle; seen idle once, looked at again in {window:.0f} s",
+                reason=f"{p.name} is idle; seen idle once, looked at again in {window:.0f} s",
                 facts=(Facts(ref, {"idle_seen_at": now}),),
             )
-        if now - float(first) < window:
+        if now - first < window:
             return Retry(
-                after=window - (now - float(first)),
-                reason=f"{p['name']} idle since {now - float(first):.0f} s; waiting the window",
+                after=window - (now - first),
+                reason=f"{p.name} idle since {now - first:.0f} s; waiting the window",
             )
         return None
 
@@ -171,56 +176,54 @@ class RunnerExecutor:
             facts=(Facts(ref, {"idle_seen_at": None}),),
         )
 
-    async def _job_running(self, action: Action) -> bool:
+    async def _job_running(self, p: params.SlotParams) -> bool:
         """The host's word where it can look inside (GitHub's busy flag lags a new job)."""
-        for process in await self._adapter(action).list_processes():
-            if process.name == action.params["name"]:
+        for process in await self._adapter(p).list_processes():
+            if process.name == p.name:
                 return process.job_running is True
         return False
 
-    async def _register_and_start(self, action: Action, releases: tuple[ObjectRef, ...]) -> Outcome:
-        p = action.params
-        scope = RunnerScope.parse(p["scope"])
+    async def _register_and_start(
+        self, action: Action, p: params.LaunchParams, releases: tuple[ObjectRef, ...]
+    ) -> Outcome:
+        scope = RunnerScope.parse(p.scope)
         registrar = Registrar(self.github, self.timings)
         try:
-            registration = await registrar.register(scope, p["name"], list(p["labels"]))
+            registration = await registrar.register(scope, p.name, p.labels)
         except GitHubConflict:
             return Failed(
-                f"GitHub already has a runner named {p['name']} in {p['scope']} that this "
+                f"GitHub already has a runner named {p.name} in {p.scope} that this "
                 "plan did not see. Recovery: if it is a leftover of an interrupted create, "
                 "delete it on GitHub (Settings > Actions > Runners), then plan again"
             )
-        adapter = self._adapter(action)
+        adapter = self._adapter(p)
         started = Starting(
             since=self.clock(),
             runner_id=registration.runner_id,
             jit=registration.jit,
-            fresh_process=not p.get("owns_process"),
+            fresh_process=not p.owns_process,
         )
         try:
-            await adapter.start(_launch(action, registration))
+            await adapter.start(_launch(action, p, registration))
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._clean_up(action, adapter, started.runner_id, started.fresh_process)
+                await self._clean_up(p, adapter, started.runner_id, started.fresh_process)
             raise
-        return await self._see_online(action, started, releases)
+        return await self._see_online(p, started, releases)
 
     async def _await_online(self, action: Action) -> Outcome:
-        started = Starting.of(action.params.get("starting") or {})
-        if started is None:
-            raise ActionFailed(f"{action.params['name']} has no start to wait for")
-        return await self._see_online(action, started, ())
+        p = params.AwaitOnline.of(action)
+        return await self._see_online(p, p.starting.started(), ())
 
     async def _see_online(
-        self, action: Action, started: Starting, releases: tuple[ObjectRef, ...]
+        self, p: params.SlotParams, started: Starting, releases: tuple[ObjectRef, ...]
     ) -> Outcome:
         """One look at a started runner: online (done), never going to be (cleaned up,
         failed), or not yet: the lane is parked until the next look, never a held worker."""
-        p = action.params
-        adapter = self._adapter(action)
+        adapter = self._adapter(p)
         registrar = Registrar(self.github, self.timings)
         seen = await registrar.look_online(
-            RunnerScope.parse(p["scope"]), p["name"], started.runner_id, adapter
+            RunnerScope.parse(p.scope), p.name, started.runner_id, adapter
         )
         if seen.online and seen.runner_id is not None:
             return self._online(p, seen.runner_id, started, releases)
@@ -230,37 +233,35 @@ class RunnerExecutor:
         if why_not is None and waited < timeout:
             return self._not_yet(p, replace(started, runner_id=seen.runner_id), waited, releases)
         why_not = why_not or f"not online within {timeout:.0f} s"
-        cleaned = await self._clean_up(action, adapter, seen.runner_id, started.fresh_process)
+        cleaned = await self._clean_up(p, adapter, seen.runner_id, started.fresh_process)
         return Failed(
-            f"runner {p['name']} is not online in {p['scope']}: {why_not}; {cleaned}. "
-            f"Recovery: check that host {p['host']} can pull {p['image']} and reach "
+            f"runner {p.name} is not online in {p.scope}: {why_not}; {cleaned}. "
+            f"Recovery: check that host {p.host} can pull {p.image} and reach "
             "GitHub, then plan again"
         )
 
     def _online(
         self,
-        p: Mapping[str, Any],
+        p: params.SlotParams,
         runner_id: int,
         started: Starting,
         releases: tuple[ObjectRef, ...],
     ) -> Done:
         how = "a JIT config" if started.jit else "a registration token"
         return Done(
-            f"runner {p['name']} (id {runner_id}) is online in {p['scope']} on {p['host']}, "
+            f"runner {p.name} (id {runner_id}) is online in {p.scope} on {p.host}, "
             f"registered with {how}",
             outputs={"runner_id": runner_id},
             claims=(
-                Claim(runner_ref(runner_id), p["name"], facts=_site_facts(p)),
-                self._process_claim(
-                    p, {"orphan_seen_at": None, "image": p["image"], **STARTED_DONE}
-                ),
+                Claim(runner_ref(runner_id), p.name, facts=_site_facts(p)),
+                self._process_claim(p, {"orphan_seen_at": None, "image": p.image, **STARTED_DONE}),
             ),
             releases=releases,
         )
 
     def _not_yet(
         self,
-        p: Mapping[str, Any],
+        p: params.SlotParams,
         started: Starting,
         waited: float,
         releases: tuple[ObjectRef, ...],
@@ -270,14 +271,14 @@ class RunnerExecutor:
         timeout = self.timings.online_timeout
         claims = [self._process_claim(p, {"orphan_seen_at": None, **started.facts()})]
         if started.runner_id is not None:
-            claims.append(Claim(runner_ref(started.runner_id), p["name"], facts=_site_facts(p)))
+            claims.append(Claim(runner_ref(started.runner_id), p.name, facts=_site_facts(p)))
         # Soon at first, then less often as the wait grows, up to a twentieth of the timeout
         # (each look is a small plan and apply); never more often than the deploy poll.
         every = max(self.timings.poll, min(waited, timeout / 20))
         return Retry(
             after=min(every, max(0.0, timeout - waited)),
             reason=(
-                f"runner {p['name']} started {waited:.0f} s ago, not online in {p['scope']} "
+                f"runner {p.name} started {waited:.0f} s ago, not online in {p.scope} "
                 f"yet: looked at again until {timeout:.0f} s have passed"
             ),
             claims=tuple(claims),
@@ -285,62 +286,58 @@ class RunnerExecutor:
         )
 
     async def _clean_up(
-        self, action: Action, adapter: HostAdapter, runner_id: int | None, fresh_process: bool
+        self, p: params.SlotParams, adapter: HostAdapter, runner_id: int | None, fresh: bool
     ) -> str:
         """Undo a start that did not come online; says what was done, or what is left."""
-        p = action.params
         left: list[str] = []
         try:
-            if fresh_process:
-                await adapter.remove(p["name"])
+            if fresh:
+                await adapter.remove(p.name)
             else:
-                await adapter.stop(p["name"])  # the slot's own process: kept, stopped
+                await adapter.stop(p.name)  # the slot's own process: kept, stopped
         except Exception as exc:
-            left.append(f"process {p['name']} on {p['host']} ({type(exc).__name__})")
+            left.append(f"process {p.name} on {p.host} ({type(exc).__name__})")
         try:
             if runner_id is not None:
-                await self.github.delete_runner(RunnerScope.parse(p["scope"]), runner_id)
+                await self.github.delete_runner(RunnerScope.parse(p.scope), runner_id)
         except GitHubNotFound:
             pass
         except GitHubError as exc:
-            left.append(f"registration {runner_id} in {p['scope']} ({exc.__class__.__name__})")
+            left.append(f"registration {runner_id} in {p.scope} ({exc.__class__.__name__})")
         if left:
             return "could not clean up " + " and ".join(left) + ": remove them by hand"
         return "its registration and process were cleaned up"
 
-    def _process_claim(self, p: Mapping[str, Any], extra: Mapping[str, Any]) -> Claim:
-        return Claim(
-            process_ref(p["host"], p["name"]), p["name"], facts={**_site_facts(p), **extra}
-        )
+    def _process_claim(self, p: params.SlotParams, extra: Mapping[str, Any]) -> Claim:
+        return Claim(process_ref(p.host, p.name), p.name, facts={**_site_facts(p), **extra})
 
-    def _adapter(self, action: Action) -> HostAdapter:
-        adapter = self.adapters.get(action.params["host"])
+    def _adapter(self, p: params.SlotParams) -> HostAdapter:
+        adapter = self.adapters.get(p.host)
         if adapter is None:
-            raise ActionFailed(f"no host adapter for host {action.params['host']}")
+            raise ActionFailed(f"no host adapter for host {p.host}")
         return adapter
 
 
-def _launch(action: Action, registration: Registration) -> RunnerLaunch:
-    p = action.params
+def _launch(action: Action, p: params.LaunchParams, registration: Registration) -> RunnerLaunch:
     return RunnerLaunch(
-        name=p["name"],
+        name=p.name,
         lane=action.lane,
-        pool=p["pool"],
-        image=p["image"],
-        labels=tuple(p["labels"]),
-        github_url=p["github_url"],
+        pool=p.pool,
+        image=p.image,
+        labels=tuple(p.labels),
+        github_url=p.github_url,
         registration=registration.secret,
         jit=registration.jit,
-        ephemeral=p["ephemeral"],
+        ephemeral=p.ephemeral,
     )
 
 
-def _site_facts(p: Mapping[str, Any]) -> dict[str, Any]:
+def _site_facts(p: params.SlotParams) -> dict[str, Any]:
     """Where the runner lives: lets a later pass find it after its pool is gone."""
-    return {key: p.get(key) for key in ("scope", "host", "pool", "name")}
+    return {"scope": p.scope, "host": p.host, "pool": p.pool, "name": p.name}
 
 
-def _stale(p: Mapping[str, Any]) -> tuple[ObjectRef, ...]:
+def _stale(p: params.SlotParams) -> tuple[ObjectRef, ...]:
     """Registrations the action ends: the lane's current one and any GitHub no longer has."""
-    ids = [*p.get("forget", []), *([p["runner_id"]] if p.get("runner_id") is not None else [])]
-    return tuple(runner_ref(int(i)) for i in dict.fromkeys(ids))
+    ids = [*(int(i) for i in p.forget), *([p.runner_id] if p.runner_id is not None else [])]
+    return tuple(runner_ref(i) for i in dict.fromkeys(ids))

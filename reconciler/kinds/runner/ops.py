@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from reconciler.core.plans import Effect, Risk
 from reconciler.kinds.base import OpSpec, op_table
+from reconciler.kinds.runner import params
 
 GITHUB = "github"  # the provider runner registrations live in
 PROCESS_PROVIDER = "host"  # ownership records of runner processes: object id "<host>/<name>"
@@ -30,16 +31,16 @@ class RunnerOp(StrEnum):
 
 RUNNER_OPS = op_table(
     # Only records what this pass saw; changes nothing outside.
-    OpSpec(RunnerOp.record, 0, Effect.update, Risk.safe),
-    OpSpec(RunnerOp.remove_orphan, 1, Effect.delete, Risk.destructive),
-    OpSpec(RunnerOp.create, 2, Effect.create, Risk.safe),
-    OpSpec(RunnerOp.relabel, 2, Effect.update, Risk.safe),
+    OpSpec(RunnerOp.record, 0, Effect.update, Risk.safe, params=params.Record),
+    OpSpec(RunnerOp.remove_orphan, 1, Effect.delete, Risk.destructive, params=params.RemoveOrphan),
+    OpSpec(RunnerOp.create, 2, Effect.create, Risk.safe, params=params.Create),
+    OpSpec(RunnerOp.relabel, 2, Effect.update, Risk.safe, params=params.Relabel),
     # Cleans up what the start made if the runner is not online in time.
-    OpSpec(RunnerOp.await_online, 2, Effect.update, Risk.safe),
-    OpSpec(RunnerOp.restart, 2, Effect.run, Risk.disruptive),
+    OpSpec(RunnerOp.await_online, 2, Effect.update, Risk.safe, params=params.AwaitOnline),
+    OpSpec(RunnerOp.restart, 2, Effect.run, Risk.disruptive, params=params.Restart),
     # Deregisters and stops an idle runner; its host application stays, stopped.
-    OpSpec(RunnerOp.drain, 3, Effect.run, Risk.disruptive),
-    OpSpec(RunnerOp.remove, 3, Effect.delete, Risk.destructive),
+    OpSpec(RunnerOp.drain, 3, Effect.run, Risk.disruptive, params=params.Drain),
+    OpSpec(RunnerOp.remove, 3, Effect.delete, Risk.destructive, params=params.Remove),
 )
 
 # The pool's `allow` entry each operation needs; `record` changes nothing and needs none.
