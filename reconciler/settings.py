@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="after a deploy whose health check fails, wait this long before checking "
         "again, doubling each failure (at most an hour); the deploy is not repeated",
     )
+    health_watch_interval_seconds: float = Field(
+        default=300.0,
+        ge=10,
+        description="how often a scheduled pass checks the health of a converged lane again "
+        "(one request per check; a lane's `healthIntervalSeconds` overrides it); a failing "
+        "check shows the lane Degraded until a check passes",
+    )
     deploy_failed_backoff_seconds: float = Field(
         default=60.0,
         gt=0,

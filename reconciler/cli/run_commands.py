@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 STYLE = {
     "converged": "green",
+    "degraded": "red",
     "applied": "green",
     "awaiting_operator": "yellow",
     "waiting": "yellow",

@@ -49,6 +49,7 @@ def _dokploy_kind_fields(
         "environ": runtime.environ,
         "store": runtime.secret_store,
         "sources": secret_sources(runtime.settings),
+        "health_interval": runtime.settings.health_watch_interval_seconds,
     }
 
 

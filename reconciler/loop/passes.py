@@ -21,6 +21,7 @@ from desired_state.document import Document
 from reconciler.core import audit_anchor, policy
 from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, apply_plan
 from reconciler.core.feedback import announce, send_feedback
+from reconciler.core.health_watch import Watched, degraded_message, watch_health
 from reconciler.core.planning import (
     PassContext,
     Survey,
@@ -38,10 +39,18 @@ from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.desired import store_found
+from reconciler.records.lane_health import LaneHealth
 from reconciler.runtime import Runtime
 
 LaneOutcome = Literal[
-    "converged", "blocked", "awaiting_operator", "applied", "apply_failed", "refused", "waiting"
+    "converged",
+    "degraded",  # converged, but its health watch's last check failed
+    "blocked",
+    "awaiting_operator",
+    "applied",
+    "apply_failed",
+    "refused",
+    "waiting",
 ]
 
 
@@ -73,6 +82,14 @@ class _Sorted:
     quiet: list[str] = field(default_factory=list)
     unattended: list[str] = field(default_factory=list)
     held: list[Plan] = field(default_factory=list)  # blocked, or awaiting an operator
+    failing: dict[str, LaneHealth] = field(default_factory=dict)  # quiet, but health fails
+
+
+def _quiet_result(lane: str, watched: Watched) -> LaneResult:
+    row = watched.failing.get(lane)
+    if row is None:
+        return LaneResult(lane, "converged", "", "no changes")
+    return LaneResult(lane, "degraded", "", degraded_message(row))
 
 
 async def reconcile_pass(runtime: Runtime) -> PassReport:
@@ -124,11 +141,11 @@ async def work_scheduled(
     unattended lanes are applied in one plan, held lanes store a plan only when it is new.
     `settled` is told the results known before the apply starts (the report's so far)."""
     sorted_lanes = _sort(runtime, context, seen, lanes)
+    watched = await watch_health(runtime, context.registry, sorted_lanes.quiet)
+    sorted_lanes.failing = watched.failing
     held, new = await in_thread(_record_pass, runtime, context, sorted_lanes)
     report.plans_stored += len(new)
-    report.lanes.extend(
-        LaneResult(lane, "converged", "", "no changes") for lane in sorted_lanes.quiet
-    )
+    report.lanes.extend(_quiet_result(lane, watched) for lane in sorted_lanes.quiet)
     report.lanes.extend(_held_result(plan) for plan in held)
     await _announce_held(runtime, context, [_held_result(plan) for plan in new])
     work = ScheduledWork(held=held)
@@ -241,7 +258,13 @@ def _record_pass(
         store_plans(runtime, [plan], registry)  # with its lanes' status
     desired_quiet = [lane for lane in lanes.quiet if registry.generation(lane) is not None]
     updates = [
-        status.StatusUpdate(lane, status.converged(), observed_generation=registry.generation(lane))
+        status.StatusUpdate(
+            lane,
+            status.degraded(degraded_message(lanes.failing[lane]))
+            if lane in lanes.failing
+            else status.converged(),
+            observed_generation=registry.generation(lane),
+        )
         for lane in desired_quiet
     ]
     for plan in held:

@@ -51,6 +51,7 @@ class Reason(StrEnum):
     apply_incomplete = "ApplyIncomplete"
     interrupted = "Interrupted"  # the worker applying to the lane is gone
     health_failing = "HealthCheckFailing"  # deployed, but a health check fails: backing off
+    degraded = "Degraded"  # converged, but a later health check of it fails
     as_expected = "AsExpected"  # a condition that is False and has nothing to say
 
 
@@ -68,6 +69,11 @@ def reconciling(message: str) -> LaneCondition:
 
 def stalled(reason: Reason | BlockerType, message: str) -> LaneCondition:
     return LaneCondition(False, False, True, reason, message)
+
+
+def degraded(message: str) -> LaneCondition:
+    """Converged, but the health watch's last check failed: not Ready, nothing to apply."""
+    return LaneCondition(False, False, False, Reason.degraded, message)
 
 
 def waiting(message: str) -> LaneCondition:

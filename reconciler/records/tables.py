@@ -8,7 +8,9 @@ from reconciler.records.audit import AuditHead, AuditRecord
 from reconciler.records.desired import DesiredObject
 from reconciler.records.feedback_deliveries import FeedbackDelivery
 from reconciler.records.grants import Grant
+from reconciler.records.lane_health import LaneHealth
 from reconciler.records.leases import LaneLease
+from reconciler.records.notifications import Notification
 from reconciler.records.oidc_replays import OidcReplay
 from reconciler.records.operations import Operation
 from reconciler.records.operator_tokens import OperatorToken
@@ -29,9 +31,11 @@ __all__ = [
     "FeedbackDelivery",
     "Grant",
     "Installation",
+    "LaneHealth",
     "LaneLease",
     "LaneStatusRow",
     "LaneWork",
+    "Notification",
     "OidcReplay",
     "Operation",
     "OperatorToken",

@@ -17,6 +17,8 @@ from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import (
     AdoptionPreview,
     GoneCheck,
+    HealthVerdict,
+    HealthWatch,
     LaneDiff,
     LanePolicy,
     Observation,
@@ -35,11 +37,12 @@ from reconciler.kinds.product.lanes import (
     with_route_rivals,
 )
 from reconciler.kinds.product.observe import ProductObserver
-from reconciler.kinds.product.observed import ObservedProductLane, owned_service
+from reconciler.kinds.product.observed import ObservedProductLane, ServiceFacts, owned_service
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ProductLanePolicy
 from reconciler.kinds.product.route_moves import RoutePlan, plan_routes
 from reconciler.kinds.product.rule_input import SecretFacts, SecretProblem, uncarried_secret
+from reconciler.kinds.product.watch import check_lane_health, health_watch
 from reconciler.runtime import Runtime
 from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
@@ -59,6 +62,8 @@ class ProductKind:
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
     # The runtime's clock at the pass: a failed deploy's backoff is over, or not yet.
     now: float = field(default_factory=time.time)
+    # Seconds between health checks of a converged lane that does not name its own interval.
+    health_interval: float = 300.0
     _route_plan: tuple[Observation, RoutePlan] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +116,13 @@ class ProductKind:
 
     async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
         return await confirm_gone(self.client, owned)
+
+    def health_watch(self, lane: str) -> HealthWatch | None:
+        owned = owned_service(self.owned.for_lane(lane))
+        return health_watch(self.desired.get(lane), ServiceFacts.of(owned), self.health_interval)
+
+    async def check_health(self, runtime: Runtime, lane: str) -> HealthVerdict:
+        return await check_lane_health(runtime, self.desired[lane])
 
     async def preflight(self) -> PreflightFailure | None:
         try:
