@@ -71,7 +71,7 @@ class ActionReport:
     message: str
     retry_after: float | None = None
     stalled: bool = False  # a Retry that shows the lane Stalled until it is tried again
-    stalled_as: BlockerType | None = None  # the reason it shows; None: HealthCheckFailing
+    stalled_as: BlockerType | None = None  # the reason it shows; None: Degraded
 
 
 @dataclass
@@ -581,7 +581,7 @@ def _lane_result(
         retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
         if first.stalled:
-            condition = status.stalled(first.stalled_as or status.Reason.health_failing, message)
+            condition = status.stalled(first.stalled_as or status.Reason.degraded, message)
             return status.StatusUpdate(
                 lane, condition, last_applied_plan=changed, retry_at=retry_at
             )

@@ -22,6 +22,12 @@ from reconciler.core import audit_anchor, policy
 from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, apply_plan
 from reconciler.core.feedback import announce, send_feedback
 from reconciler.core.health_watch import Watched, degraded_message, watch_health
+from reconciler.core.notifications import (
+    LaneNewsItem,
+    chain_broken_event,
+    notify,
+    notify_pass,
+)
 from reconciler.core.planning import (
     PassContext,
     Survey,
@@ -34,7 +40,7 @@ from reconciler.core.planning import (
 )
 from reconciler.core.plans import Plan, Trigger
 from reconciler.kinds.base import DiscoveringKind, LaneNews
-from reconciler.records import audit, feedback_deliveries, plan_store, status
+from reconciler.records import audit, feedback_deliveries, notifications, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
@@ -70,6 +76,7 @@ class PassReport:
     found: list[str] = field(default_factory=list)  # desired objects discovery wrote
     discovery_problems: list[str] = field(default_factory=list)
     announce_problems: list[str] = field(default_factory=list)  # feedback that did not land
+    notify_problems: list[str] = field(default_factory=list)  # notifications that did not land
 
     def count(self, outcome: LaneOutcome) -> int:
         return sum(1 for r in self.lanes if r.outcome == outcome)
@@ -161,12 +168,19 @@ async def work_scheduled(
 
 
 async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport) -> None:
-    """Send the feedback still due, prune old plans, write the pass's one record, and sign
-    a checkpoint of the audit head (`core/audit_anchor.py`)."""
+    """Send the feedback still due, prune old plans, notify the operator's sinks of what
+    went wrong, write the pass's one record, and sign a checkpoint of the audit head
+    (`core/audit_anchor.py`); a chain that does not verify is notified too."""
     report.announce_problems.extend(await send_feedback(runtime, context.registry.kinds))
     report.plans_pruned = await in_thread(_prune, runtime)
+    news = [LaneNewsItem(r.lane, r.outcome, r.plan_id) for r in report.lanes]
+    report.notify_problems.extend(
+        await notify_pass(runtime, [n for n in news if n.outcome != "converged"])
+    )
     await in_thread(_audit_pass, runtime, report)
-    await in_thread(audit_anchor.anchor, runtime.engine, runtime.settings)  # when configured
+    anchored = await in_thread(audit_anchor.anchor, runtime.engine, runtime.settings)
+    if anchored is not None and anchored.problem and "does not verify" in anchored.problem:
+        report.notify_problems.extend(await notify(runtime, [chain_broken_event(anchored.problem)]))
     report.lanes.sort(key=lambda r: r.lane)
 
 
@@ -319,6 +333,7 @@ def _prune(runtime: Runtime) -> int:
     pruned = plan_store.prune(runtime.engine, older_than=cutoff)
     with session_scope(runtime.engine) as session:  # what was told of them goes with them
         feedback_deliveries.prune_settled(session, older_than=cutoff)
+        notifications.prune_settled(session, older_than=cutoff)
     if pruned:
         audit.record(
             runtime.engine,
@@ -346,5 +361,6 @@ def _audit_pass(runtime: Runtime, report: PassReport) -> None:
             "found": report.found,
             "discovery_problems": report.discovery_problems,
             "announce_problems": report.announce_problems,
+            "notify_problems": report.notify_problems,
         },
     )

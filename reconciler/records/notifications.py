@@ -192,12 +192,24 @@ def release(session: Session, ids: Sequence[int], holder: str, due_at: datetime)
     )
 
 
+def with_key(session: Session, dedup_key: str) -> list[Notification]:
+    """Every sink's row of one event."""
+    query = select(Notification).where(_table.c.dedup_key == dedup_key).order_by(_table.c.sink)
+    rows = list(session.exec(query))
+    for row in rows:
+        session.expunge(row)
+    return rows
+
+
 def recent(session: Session, *, lane: str | None = None, limit: int = 50) -> list[Notification]:
     """The newest notifications (of one lane), newest first."""
     query = select(Notification).order_by(_table.c.id.desc()).limit(limit)
     if lane is not None:
         query = query.where(_table.c.lane == lane)
-    return list(session.exec(query))
+    rows = list(session.exec(query))
+    for row in rows:
+        session.expunge(row)
+    return rows
 
 
 def prune_settled(session: Session, older_than: datetime) -> int:

@@ -50,8 +50,9 @@ class Reason(StrEnum):
     apply_failed = "ApplyFailed"
     apply_incomplete = "ApplyIncomplete"
     interrupted = "Interrupted"  # the worker applying to the lane is gone
-    health_failing = "HealthCheckFailing"  # deployed, but a health check fails: backing off
-    degraded = "Degraded"  # converged, but a later health check of it fails
+    # Deployed, but a health check fails: after a deploy (Stalled too, backing off until its
+    # next check), or when the health watch checks a converged lane again.
+    degraded = "Degraded"
     as_expected = "AsExpected"  # a condition that is False and has nothing to say
 
 
