@@ -149,10 +149,15 @@ def lane_state(conditions: list[dict[str, Any]]) -> str:
     for state in ("Stalled", "Reconciling", "Ready"):
         if flags.get(state, {}).get("status") == "True":
             return state
-    return "NotReady"
+    return "Degraded" if flags.get("Ready", {}).get("reason") == "Degraded" else "NotReady"
 
 
-STATE_STYLE = {"Stalled": "bold red", "Reconciling": "yellow", "Ready": "green"}
+STATE_STYLE = {
+    "Stalled": "bold red",
+    "Degraded": "red",
+    "Reconciling": "yellow",
+    "Ready": "green",
+}
 
 
 def _status_cells(row: LaneStatusRow) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,6 +72,7 @@ class ActionReport:
     retry_after: float | None = None
     stalled: bool = False  # a Retry that shows the lane Stalled until it is tried again
     stalled_as: BlockerType | None = None  # the reason it shows; None: Degraded
+    evidence: Mapping[str, Any] | None = None  # what the provider said of a failure
 
 
 @dataclass
@@ -451,6 +452,8 @@ class _Run:
             data["outputs"] = dict(outcome.outputs)
         if isinstance(outcome, Retry):
             data["retry_after"] = outcome.after
+            if outcome.evidence:
+                data["evidence"] = dict(outcome.evidence)
         data.update(result=report.result, message=report.message)
         entry = self._entry(AuditEvent.action_result, action, data)
 
@@ -520,6 +523,7 @@ def _report(action: Action, outcome: Outcome) -> ActionReport:
             outcome.after,
             outcome.stalled,
             outcome.stalled_as,
+            outcome.evidence,
         )
     return ActionReport(action.id, action.op, action.lane, "failed", outcome.message)
 

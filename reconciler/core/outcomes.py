@@ -76,6 +76,9 @@ class Retry:
     stalled_as: BlockerType | None = None
     claims: tuple[Claim, ...] = ()
     releases: tuple[ObjectRef, ...] = ()
+    # What the provider says about a failure (a failed deployment's row and the tail of its
+    # log), redacted: recorded with the action's result and shown with the lane and plan.
+    evidence: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

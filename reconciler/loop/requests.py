@@ -137,6 +137,7 @@ def _blockers_text(blockers: Sequence[Blocker]) -> list[str]:
 def _applied_result(plan: Plan, applied: ApplyResult) -> dict[str, Any]:
     actions = [
         {"id": r.action_id, "op": r.op, "lane": r.lane, "result": r.result, "message": r.message}
+        | ({"evidence": dict(r.evidence)} if r.evidence else {})
         for r in applied.actions
     ]
     result: dict[str, Any] = {"outcome": applied.status, "plan_id": plan.plan_id}

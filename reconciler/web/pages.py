@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from reconciler.core.failure_evidence import evidence_of
 from reconciler.core.plans import lane_key
 from reconciler.errors import PlanNotFound
-from reconciler.records import plan_store
+from reconciler.records import lane_health, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.plan_store import PlanStatus
 from reconciler.web import readouts
@@ -78,8 +79,17 @@ class ReadPages:
             self.site.clock(),
         )
         trail = readouts.audit_page(self.site.engine, AuditFilter(lane=key, limit=20))
+        health = lane_health.latest(self.site.engine, [key]).get(key)
+        failure = next(iter(evidence_of(self.site.engine, lane=key, limit=1)), None)
         return self.pages.respond(
-            request, "lane.html", title=key, lane=line, plans=recent, records=trail.records
+            request,
+            "lane.html",
+            title=key,
+            lane=line,
+            plans=recent,
+            records=trail.records,
+            health=health,
+            failure=failure,
         )
 
     def show_plans(
