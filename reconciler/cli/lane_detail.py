@@ -78,7 +78,7 @@ def render_lane_detail(console: Console, engine: Engine, row: LaneStatusRow) -> 
         )
     for found in evidence_of(engine, lane=row.lane, limit=1):
         say(
-            f"last failed deploy ({found.plan_id} {found.action_id}, "
+            f"last failure ({found.plan_id} {found.action_id}, "
             f"{found.recorded_at:%Y-%m-%d %H:%M:%S} UTC):",
             highlight=False,
         )

@@ -39,14 +39,23 @@ class FailureEvidence:
     def lines(self) -> list[str]:
         """The evidence as text, one fact a line (the log tail last)."""
         e = self.evidence
-        said = [
-            f"deployment {e.get('deployment_id')} ended {e.get('status')} "
-            f"(started {e.get('started_at') or '?'}, finished {e.get('finished_at') or '?'})",
-            f"title: {e.get('title') or '-'}",
-        ]
+        said = []
+        if e.get("health_check"):
+            said.append(
+                f"health check {e['health_check']} answered {e.get('health_status') or '-'}: "
+                f"{e.get('health_reason')}"
+            )
+        if e.get("deployment_id"):
+            said.append(f"deployment {e['deployment_id']} ended {e.get('status')}")
+        if "title" in e:
+            said.append(
+                f"title: {e.get('title') or '-'} (started {e.get('started_at') or '?'}, "
+                f"finished {e.get('finished_at') or '?'})"
+            )
         if e.get("description"):
             said.append(f"description: {e['description']}")
-        said.append(f"error: {e.get('error') or 'none given (Dokploy leaves it empty)'}")
+        if "error" in e:
+            said.append(f"error: {e.get('error') or 'none given (Dokploy leaves it empty)'}")
         if e.get("log_unavailable"):
             said.append(f"build log not readable: {e['log_unavailable']}")
         tail = e.get("log_tail") or []

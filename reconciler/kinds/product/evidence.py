@@ -11,6 +11,7 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError
 from providers.dokploy.models import Deployment
 from providers.http_core import TransientFailure
+from reconciler.health import HealthResult
 from reconciler.secret_values import redact
 
 LOG_TAIL_LINES = 40
@@ -43,3 +44,14 @@ def evidence_summary(evidence: dict[str, Any]) -> str:
         (line for line in reversed(evidence.get("log_tail") or []) if line.strip()), None
     )
     return f"; Dokploy says: {said}" if said else ""
+
+
+def health_evidence(deployment_id: str | None, failed: HealthResult) -> dict[str, Any]:
+    """A deploy that finished but whose health check failed: the check's answer."""
+    return {
+        "deployment_id": deployment_id,
+        "status": "done" if deployment_id else None,
+        "health_check": failed.url,
+        "health_status": failed.status,
+        "health_reason": redact(failed.reason),
+    }

@@ -29,7 +29,7 @@ from providers.dokploy.models import Deployment
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action, BlockerType
 from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailable
-from reconciler.kinds.product.evidence import deploy_evidence, evidence_summary
+from reconciler.kinds.product.evidence import deploy_evidence, evidence_summary, health_evidence
 from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.rule_input import (
     deploy_title,
@@ -378,6 +378,7 @@ class ProductExecutor:
             after=min(self.health_backoff * 2 ** (failures - 1), _MAX_HEALTH_BACKOFF),
             reason=f"{done}, but health check {failed.url} failed: {failed.reason}",
             facts=(Facts(ref, facts),),
+            evidence=health_evidence(deployment_id, failed),
             stalled=True,
         )
 
