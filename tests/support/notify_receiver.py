@@ -27,9 +27,19 @@ class NotifyReceiver:
     status: int = 200
     received: list[Received] = field(default_factory=list)
     refused: int = 0
+    plain: list[dict[str, Any]] = field(default_factory=list)  # apprise's json:// posts
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/hook", self._hook, methods=["POST"]),
+                Route("/apprise", self._apprise, methods=["POST"]),
+            ]
+        )
+
+    async def _apprise(self, request: Request) -> JSONResponse:
+        self.plain.append(json.loads(await request.body()))
+        return JSONResponse({"ok": True})
 
     async def _hook(self, request: Request) -> JSONResponse:
         body = await request.body()
