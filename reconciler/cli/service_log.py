@@ -144,6 +144,7 @@ class PassLogger:
                     "lanes": len(report.lanes),
                     "planned": report.plans_stored,
                     "converged": report.count("converged"),
+                    "degraded": report.count("degraded"),
                     "applied": report.count("applied"),
                     "awaiting_operator": report.count("awaiting_operator"),
                     "waiting": report.count("waiting"),

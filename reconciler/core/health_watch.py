@@ -19,7 +19,7 @@ import anyio
 from reconciler.core.feedback import feedback_now
 from reconciler.kinds.base import HealthVerdict, HealthWatch, WatchingKind
 from reconciler.kinds.registry import LaneRegistry
-from reconciler.records import audit, lane_health
+from reconciler.records import audit, lane_health, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread
 from reconciler.records.lane_health import Checked, LaneHealth, Transition
@@ -43,8 +43,23 @@ def degraded_message(row: LaneHealth) -> str:
     )
 
 
+def known_failing(
+    runtime: Runtime, registry: LaneRegistry, lanes: Sequence[str]
+) -> dict[str, LaneHealth]:
+    """The watched lanes among `lanes` whose recorded verdict (about what they run now)
+    fails: read only, no check is run (a pass records its quiet lanes with it, so a
+    Degraded lane stays Degraded between checks)."""
+    watches = _watches(registry, lanes)
+    known = lane_health.latest(runtime.engine, list(watches)) if watches else {}
+    return {
+        lane: row for lane, row in known.items() if not row.ok and row.basis == watches[lane].basis
+    }
+
+
 async def watch_health(runtime: Runtime, registry: LaneRegistry, lanes: Sequence[str]) -> Watched:
-    """Check the due lanes among `lanes`; every watched lane's failing verdict."""
+    """Check the due lanes among `lanes` (converged ones); record the verdicts, audit the
+    turns, and move the status of each lane that turned. Runs when the pass's lanes are
+    done, so no lane waits for a check."""
     watches = _watches(registry, lanes)
     if not watches:
         return Watched()
@@ -56,12 +71,8 @@ async def watch_health(runtime: Runtime, registry: LaneRegistry, lanes: Sequence
         Checked(lane, watches[lane].basis, v.ok, v.check, v.status, v.reason)
         for lane, v in verdicts.items()
     ]
-    turned = await in_thread(_record, runtime, checked, now)
-    if turned:
-        known = await in_thread(lane_health.latest, runtime.engine, list(watches))
-    failing = {
-        lane: row for lane, row in known.items() if not row.ok and row.basis == watches[lane].basis
-    }
+    turned = await in_thread(_record, runtime, registry, checked, now)
+    failing = await in_thread(known_failing, runtime, registry, list(watches))
     return Watched(failing=failing, turned=turned, checked=len(checked))
 
 
@@ -101,8 +112,23 @@ async def _check_all(
     return verdicts
 
 
-def _record(runtime: Runtime, checked: list[Checked], now: datetime) -> list[Transition]:
+def _record(
+    runtime: Runtime, registry: LaneRegistry, checked: list[Checked], now: datetime
+) -> list[Transition]:
     turned = lane_health.record_checks(runtime.engine, checked, now)
+    status.record_all(
+        runtime.engine,
+        [
+            status.StatusUpdate(
+                t.lane,
+                status.degraded(degraded_message(t.row))
+                if t.became == "degraded"
+                else status.converged(),
+                observed_generation=registry.generation(t.lane),
+            )
+            for t in turned
+        ],
+    )
     for transition in turned:
         row = transition.row
         audit.record(

@@ -196,6 +196,20 @@ def _record(runtime: Runtime, sinks: list[str], events: Sequence[Event]) -> int:
         return notifications.add_new(session, items, feedback_now(runtime))
 
 
+async def send_notifications_due(runtime: Runtime) -> list[str]:
+    """The loop's sender: notifications whose retry time has come, between passes."""
+    if not runtime.settings.notify_sinks:
+        return []
+    if not await in_thread(_any_due, runtime):
+        return []
+    return await notify(runtime, [])
+
+
+def _any_due(runtime: Runtime) -> bool:
+    with session_scope(runtime.engine) as session:
+        return notifications.any_due(session, feedback_now(runtime))
+
+
 async def send_due(
     runtime: Runtime,
     sinks: Sequence[Sink],

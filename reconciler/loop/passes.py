@@ -21,7 +21,7 @@ from desired_state.document import Document
 from reconciler.core import audit_anchor, policy
 from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, apply_plan
 from reconciler.core.feedback import announce, send_feedback
-from reconciler.core.health_watch import Watched, degraded_message, watch_health
+from reconciler.core.health_watch import degraded_message, known_failing, watch_health
 from reconciler.core.notifications import (
     LaneNewsItem,
     chain_broken_event,
@@ -92,8 +92,8 @@ class _Sorted:
     failing: dict[str, LaneHealth] = field(default_factory=dict)  # quiet, but health fails
 
 
-def _quiet_result(lane: str, watched: Watched) -> LaneResult:
-    row = watched.failing.get(lane)
+def _quiet_result(lane: str, failing: dict[str, LaneHealth]) -> LaneResult:
+    row = failing.get(lane)
     if row is None:
         return LaneResult(lane, "converged", "", "no changes")
     return LaneResult(lane, "degraded", "", degraded_message(row))
@@ -148,11 +148,12 @@ async def work_scheduled(
     unattended lanes are applied in one plan, held lanes store a plan only when it is new.
     `settled` is told the results known before the apply starts (the report's so far)."""
     sorted_lanes = _sort(runtime, context, seen, lanes)
-    watched = await watch_health(runtime, context.registry, sorted_lanes.quiet)
-    sorted_lanes.failing = watched.failing
+    sorted_lanes.failing = await in_thread(
+        known_failing, runtime, context.registry, sorted_lanes.quiet
+    )
     held, new = await in_thread(_record_pass, runtime, context, sorted_lanes)
     report.plans_stored += len(new)
-    report.lanes.extend(_quiet_result(lane, watched) for lane in sorted_lanes.quiet)
+    report.lanes.extend(_quiet_result(lane, sorted_lanes.failing) for lane in sorted_lanes.quiet)
     report.lanes.extend(_held_result(plan) for plan in held)
     await _announce_held(runtime, context, [_held_result(plan) for plan in new])
     work = ScheduledWork(held=held)
@@ -173,6 +174,7 @@ async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport
     (`core/audit_anchor.py`); a chain that does not verify is notified too."""
     report.announce_problems.extend(await send_feedback(runtime, context.registry.kinds))
     report.plans_pruned = await in_thread(_prune, runtime)
+    await _watch(runtime, context, report)
     news = [LaneNewsItem(r.lane, r.outcome, r.plan_id) for r in report.lanes]
     report.notify_problems.extend(
         await notify_pass(runtime, [n for n in news if n.outcome != "converged"])
@@ -182,6 +184,17 @@ async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport
     if anchored is not None and anchored.problem and "does not verify" in anchored.problem:
         report.notify_problems.extend(await notify(runtime, [chain_broken_event(anchored.problem)]))
     report.lanes.sort(key=lambda r: r.lane)
+
+
+async def _watch(runtime: Runtime, context: PassContext, report: PassReport) -> None:
+    """Health that keeps watching: the pass's converged lanes whose check is due are checked
+    now that every lane's work is done; a lane that turned is reported as it now is."""
+    settled = [r.lane for r in report.lanes if r.outcome in ("converged", "degraded")]
+    watched = await watch_health(runtime, context.registry, settled)
+    turned = {t.lane for t in watched.turned}
+    report.lanes[:] = [
+        _quiet_result(r.lane, watched.failing) if r.lane in turned else r for r in report.lanes
+    ]
 
 
 async def discover_into(runtime: Runtime, context: PassContext, report: PassReport) -> bool:

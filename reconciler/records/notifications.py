@@ -109,6 +109,16 @@ def add_new(session: Session, items: Sequence[NewNotification], now: datetime) -
     return added
 
 
+def any_due(session: Session, now: datetime) -> bool:
+    """Whether some unsent row is due (a cheap look before building the sinks)."""
+    query = (
+        sa.select(_table.c.id)
+        .where(_table.c.state == NotificationState.pending.value, _table.c.due_at <= now)
+        .limit(1)
+    )
+    return session.execute(query).first() is not None
+
+
 def messages_since(session: Session, sink: str, since: datetime) -> int:
     """How many messages went out to `sink` since `since` (for its rate limit)."""
     query = sa.select(sa.func.count(sa.distinct(_table.c.message_id))).where(

@@ -88,3 +88,26 @@ async def test_the_interval_is_the_installations_setting(
     assert _outcome(await reconcile_pass(runtime)) == "converged"
     clock.offset += 3600.0
     assert _outcome(await reconcile_pass(runtime)) == "degraded"
+
+
+def test_a_lane_names_its_own_interval_and_only_verified_deploys_are_watched() -> None:
+    from dataclasses import replace
+
+    from desired_state.loader import load_path
+    from reconciler.kinds.product.lanes import lanes_of_product
+    from reconciler.kinds.product.observed import ServiceFacts
+    from reconciler.kinds.product.watch import health_watch
+    from tests.conftest import EXAMPLES
+
+    shop = next(d.document for d in load_path(EXAMPLES) if d.document.name == "shop")
+    lane = next(x for x in lanes_of_product(shop, 1) if x.lane == LANE)
+    verified = ServiceFacts(deployed_config_hash="h1", health={"config_hash": "h1", "ok": True})
+    watch = health_watch(lane, verified, INTERVAL)
+    assert watch is not None and watch.interval == INTERVAL and watch.basis == "h1"
+    own = health_watch(replace(lane, health_interval_seconds=60.0), verified, INTERVAL)
+    assert own is not None and own.interval == 60.0
+    failed = ServiceFacts(deployed_config_hash="h1", health={"config_hash": "h1", "ok": False})
+    assert health_watch(lane, failed, INTERVAL) is None  # its plan checks it, with backoff
+    older = ServiceFacts(deployed_config_hash="h2", health={"config_hash": "h1", "ok": True})
+    assert health_watch(lane, older, INTERVAL) is None
+    assert health_watch(replace(lane, health_checks=()), verified, INTERVAL) is None
