@@ -52,3 +52,27 @@ async def test_an_unreadable_log_is_said_and_the_deploy_still_counts_as_failed(
     assert deploy.result == "retry" and "DeployFailed" in deploy.message
     (found,) = evidence_of(runtime.engine, lane=LANE)
     assert "log_unavailable" in found.evidence and "log_tail" not in found.evidence
+
+
+async def test_the_lane_page_shows_the_last_failure(runtime: Runtime, emulator: Emulator) -> None:
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    import httpx
+
+    from reconciler.demo.loopback import serve
+    from reconciler.web import PageAccess, ReviewSite, create_review_app
+
+    @asynccontextmanager
+    async def no_runtime() -> AsyncIterator[Runtime]:
+        raise AssertionError("the page only reads")
+        yield  # pragma: no cover
+
+    emulator.faults.fail_next_deploy()
+    await apply_plan(runtime, (await compute_plan(runtime, [LANE])).plan_id)
+    site = ReviewSite(engine=runtime.engine, open_runtime=no_runtime, access=PageAccess.open)
+    with serve(create_review_app(site)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            page = (await http.get("/lanes/product/shop/testing")).text
+    assert "Last failure" in page and "❌ Pulling image failed" in page
+    assert "none given (Dokploy leaves it empty)" in page
