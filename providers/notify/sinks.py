@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 import anyio
 import httpx
 
+_apprise_log = logging.getLogger("apprise")
 SIGNATURE_HEADER = "X-Setpoint-Signature"
 SIGNED_PREFIX = "signed+"
 _ANSWER_CHARS = 300
@@ -141,6 +143,9 @@ class AppriseSink:
     async def send(self, message: Message) -> dict[str, Any]:
         import apprise
 
+        # Apprise's plugins log their full URLs (tokens and all) at debug level; whatever the
+        # operator's -vv asks for, only its warnings and errors reach our logs.
+        logging.getLogger("apprise").setLevel(max(logging.WARNING, _apprise_log.level))
         notifier = apprise.Apprise()
         if not notifier.add(self.url):
             raise NotDelivered("apprise does not understand the sink's URL", transient=False)

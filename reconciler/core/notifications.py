@@ -30,7 +30,7 @@ from reconciler.records.database import in_thread, session_scope
 from reconciler.records.notifications import NewNotification, Notification
 from reconciler.records.status import LaneStatusRow, Reason
 from reconciler.runtime import Runtime
-from reconciler.secret_values import redact
+from reconciler.secret_values import redact, register_secret
 from reconciler.settings import Settings
 
 log = logging.getLogger("setpoint.notify")
@@ -153,9 +153,14 @@ def chain_broken_event(problem: str) -> Event:
 
 
 def sinks_of(settings: Settings) -> list[Sink]:
+    """The operator's sinks. Their URLs and the webhook key become known secrets first, so
+    no message, log line or recorded answer can carry them."""
     secret = settings.notify_webhook_secret
+    urls = {name: url.get_secret_value() for name, url in settings.notify_sinks.items()}
+    for value in [*urls.values(), *([secret.get_secret_value()] if secret else [])]:
+        register_secret(value)
     return build_sinks(
-        {name: url.get_secret_value() for name, url in settings.notify_sinks.items()},
+        urls,
         webhook_secret=secret.get_secret_value() if secret else None,
         timeout=settings.notify_timeout_seconds,
     )
