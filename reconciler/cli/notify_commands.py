@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 import typer
 from rich.markup import escape
 
@@ -21,6 +20,8 @@ app = typer.Typer(
 @app.command("test")
 def notify_test(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Send a test message to every sink now; exit 1 when one did not take it."""
+    import anyio
+
     from reconciler.cli.wiring import default_actor, health_probe
     from reconciler.core.notifications import send_test
     from reconciler.kinds import all_kinds
