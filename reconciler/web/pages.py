@@ -23,7 +23,7 @@ from reconciler.web.readouts import AuditFilter, LaneFilter
 from reconciler.web.site import Reader, ReviewSite
 from reconciler.web.templating import Pages
 
-CONDITIONS = ("Ready", "Reconciling", "Stalled", "NotReady")
+CONDITIONS = ("Ready", "Reconciling", "Stalled", "Degraded", "NotReady")
 MAX_AUDIT_ROWS = 1000
 
 
