@@ -79,15 +79,7 @@ def record_checks(engine: Engine, checked: Collection[Checked], now: datetime) -
         for check in checked:
             row = rows.get(check.lane)
             was_failing = row is not None and row.basis == check.basis and not row.ok
-            if row is None or row.basis != check.basis:
-                row = LaneHealth(
-                    lane=check.lane,
-                    basis=check.basis,
-                    ok=True,
-                    check_url="",
-                    reason="",
-                    checked_at=now,
-                )
+            row = _on_basis(row, check, now)
             _move(row, check, now)
             session.add(row)
             if not check.ok and not was_failing:
@@ -99,6 +91,18 @@ def record_checks(engine: Engine, checked: Collection[Checked], now: datetime) -
             session.refresh(transition.row)
             session.expunge(transition.row)
     return turned
+
+
+def _on_basis(row: LaneHealth | None, check: Checked, now: datetime) -> LaneHealth:
+    """The lane's row for the check's basis: a new one, or the old row started afresh when
+    another configuration runs now (one row per lane, its key)."""
+    if row is None:
+        return LaneHealth(
+            lane=check.lane, basis=check.basis, ok=True, check_url="", reason="", checked_at=now
+        )
+    if row.basis != check.basis:
+        row.basis, row.failures, row.failing_since, row.passed_at = check.basis, 0, None, None
+    return row
 
 
 def _move(row: LaneHealth, check: Checked, now: datetime) -> None:

@@ -111,3 +111,16 @@ def test_a_lane_names_its_own_interval_and_only_verified_deploys_are_watched() -
     older = ServiceFacts(deployed_config_hash="h2", health={"config_hash": "h1", "ok": True})
     assert health_watch(lane, older, INTERVAL) is None
     assert health_watch(replace(lane, health_checks=()), verified, INTERVAL) is None
+
+
+def test_a_new_configuration_starts_its_verdict_afresh(runtime: Runtime) -> None:
+    from reconciler.records.columns import utcnow
+    from reconciler.records.lane_health import Checked, record_checks
+
+    now = utcnow()
+    failed = Checked(LANE, "config-1", False, "https://t/healthz", 503, "status 503")
+    assert [t.became for t in record_checks(runtime.engine, [failed], now)] == ["degraded"]
+    passed = Checked(LANE, "config-2", True, "https://t/healthz", 200, "ok")
+    assert record_checks(runtime.engine, [passed], now) == []  # another deploy, not a recovery
+    (row,) = lane_health.latest(runtime.engine, [LANE]).values()
+    assert (row.basis, row.ok, row.failures, row.failing_since) == ("config-2", True, 0, None)
