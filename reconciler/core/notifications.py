@@ -136,7 +136,7 @@ def events_of_pass(
         if trigger is None:
             continue
         key = f"{ready.get('reason')}:{ready.get('lastTransitionTime')}"
-        said = f"{ready.get('reason')}: {ready.get('message', '')}"
+        said = str(ready.get("message") or ready.get("reason"))
         events.append(_lane_event(settings, trigger, item.lane, key, said))
     return events
 

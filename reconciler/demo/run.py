@@ -3,7 +3,8 @@
 A throwaway SQLite database, the Dokploy emulator on a free loopback port, the example
 fleet, and generated demo secrets: plan, apply, converge, audit, and a second empty plan;
 then, with the GitHub emulator linked to Dokploy's, a runner pool comes online and a pull
-request gets a preview.
+request gets a preview; and a converged lane that starts failing its health check turns
+Degraded, is told to a signed webhook once, and recovers.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from providers.github.emulator.runner_link import RunnerLink
 from reconciler.cli.render import render_apply, render_plan, render_status
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
+from reconciler.demo.going_wrong import demo_going_wrong
 from reconciler.demo.loopback import serve
 from reconciler.demo.workflow import demo_workflow_request
 from reconciler.fleet import load_fleet
@@ -209,6 +211,8 @@ async def _demo_steps(
             previews_ok = await demo_previews(console, with_github, github_app, hosts)
             console.rule("[bold]9. a CI workflow asks for one lane (API, OIDC, the loop)")
             workflow_ok = await demo_workflow_request(console, with_github, examples, github_url)
+    console.rule("[bold]9b. a converged lane fails its health check: Degraded, told once")
+    going_wrong_ok = await demo_going_wrong(console, runtime)
     console.rule("[bold]10. audit trail")
     with session_scope(engine) as session:
         records = audit.list_records(session, limit=1000)
@@ -231,6 +235,7 @@ async def _demo_steps(
         and previews_ok
         and runners_ok
         and workflow_ok
+        and going_wrong_ok
     )
     console.rule("[bold green]demo converged" if converged else "[bold red]demo did not converge")
     return DemoOutcome(
