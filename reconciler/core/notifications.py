@@ -171,7 +171,7 @@ async def notify_pass(runtime: Runtime, news: Sequence[LaneNewsItem]) -> list[st
     each; never raises for a sink."""
     if not runtime.settings.notify_sinks:
         return []
-    rows = await in_thread(_status_rows, runtime, [n.lane for n in news])
+    rows = await in_thread(status_rows, runtime, [n.lane for n in news])
     events = events_of_pass(runtime.settings, news, rows)
     return await notify(runtime, events)
 
@@ -182,16 +182,16 @@ async def notify(runtime: Runtime, events: Sequence[Event]) -> list[str]:
     except ValueError as exc:
         return [str(exc)]
     if events:
-        await in_thread(_record, runtime, [s.name for s in sinks], events)
+        await in_thread(record_events, runtime, [s.name for s in sinks], events)
     return await send_due(runtime, sinks)
 
 
-def _status_rows(runtime: Runtime, lanes: list[str]) -> dict[str, LaneStatusRow]:
+def status_rows(runtime: Runtime, lanes: list[str]) -> dict[str, LaneStatusRow]:
     wanted = set(lanes)
     return {row.lane: row for row in status.all_statuses(runtime.engine) if row.lane in wanted}
 
 
-def _record(runtime: Runtime, sinks: list[str], events: Sequence[Event]) -> int:
+def record_events(runtime: Runtime, sinks: list[str], events: Sequence[Event]) -> int:
     items = [
         NewNotification(sink, e.key, e.trigger, e.lane, e.title, e.body, e.link)
         for sink in sinks
@@ -337,7 +337,7 @@ async def send_test(runtime: Runtime) -> list[tuple[str, str, str]]:
         body=f"a test message from {runtime.actor}: this sink works",
         link=runtime.settings.public_url,
     )
-    await in_thread(_record, runtime, [s.name for s in sinks], [event])
+    await in_thread(record_events, runtime, [s.name for s in sinks], [event])
     await send_due(runtime, sinks)
     rows = await in_thread(_rows_of_key, runtime, event.key)
     return [(r.sink, r.state, _said(r)) for r in rows]
