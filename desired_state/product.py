@@ -65,6 +65,13 @@ class LaneSpec(SpecModel):
     replicas: int = Field(default=1, ge=0, le=100)
     health_checks: list[HealthCheckSpec] = Field(default_factory=list)
     deploy_timeout_seconds: float = Field(default=600, gt=0, le=7200)
+    health_interval_seconds: float | None = Field(
+        default=None,
+        ge=10,
+        le=86400,
+        description="how often a scheduled pass checks the health of the converged lane "
+        "again (one request per check); default: the `health_watch_interval_seconds` setting",
+    )
     apply: ApplyPolicy = "manual"
     protect: bool = False
     require_reason: bool = Field(

@@ -37,6 +37,8 @@ ADAPTER_SURFACE: tuple[str, ...] = (
     "reconciler.core.promotion",  # promote a verified image from one lane to another
     "reconciler.core.reasons",  # blocker reasons and whether time mends them
     "reconciler.core.outcomes",  # LaneOutcome, ActionResult: what became of a lane, an action
+    "reconciler.core.notifications",  # `setpoint notify`: the sinks, a test message
+    "reconciler.core.failure_evidence",  # what a provider said of a failed deploy
     "reconciler.loop.engine",
     "reconciler.loop.passes",
     # the kinds: the list (all_kinds, kind_listings) and the contract, never a kind's folder

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="after a deploy whose health check fails, wait this long before checking "
         "again, doubling each failure (at most an hour); the deploy is not repeated",
     )
+    health_watch_interval_seconds: float = Field(
+        default=300.0,
+        ge=10,
+        description="how often a scheduled pass checks the health of a converged lane again "
+        "(one request per check; a lane's `healthIntervalSeconds` overrides it); a failing "
+        "check shows the lane Degraded until a check passes",
+    )
     deploy_failed_backoff_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -254,6 +261,28 @@ class Settings(BaseSettings):
         default="token",
         description="the plan review pages: `open` (anyone who reaches them reads), `token` "
         "(reading needs an operator token too) or `off`; applying always needs a token",
+    )
+    notify_sinks: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="JSON object: notification sink name -> URL, an apprise URL (slack://, "
+        "discord://, ntfy://, mailto://, ...) or `signed+https://...` for Setpoint's signed "
+        "JSON webhook; URLs hold tokens and are never shown",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="the HMAC-SHA256 key signed webhooks are signed with "
+        "(`X-Setpoint-Signature: sha256=...`); never logged",
+    )
+    notify_messages_per_minute: int = Field(
+        default=6,
+        ge=1,
+        description="at most this many messages per sink per minute; the rest wait their turn",
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="the longest one notification send may take"
+    )
+    notify_max_attempts: int = Field(
+        default=8, ge=1, description="tries of one notification before it is given up"
     )
     public_url: str | None = Field(
         default=None,

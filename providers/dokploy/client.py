@@ -409,6 +409,13 @@ class DokployClient:
         data = await self._query("deployment.allByCompose", composeId=compose_id)
         return self._many("deployment.allByCompose", Deployment, data)
 
+    async def deployment_log_tail(self, deployment_id: str, lines: int = 40) -> str:
+        """The last `lines` of a deployment's build log (`deployment.readLogs`, which tails
+        the deployment's `logPath` on its server; empty when the file is gone)."""
+        data = await self._query("deployment.readLogs", deploymentId=deployment_id)
+        text = data if isinstance(data, str) else ""
+        return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
     async def server_all(self) -> list[Server]:
         return self._many("server.all", Server, await self._query("server.all"))
 

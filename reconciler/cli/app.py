@@ -16,6 +16,7 @@ from reconciler.cli import (
     grant_commands,
     lease_commands,
     logs,
+    notify_commands,
     plan_commands,
     preview_commands,
     reconcile_commands,
@@ -77,6 +78,7 @@ app.add_typer(emulator_commands.app, name="emulator")
 app.add_typer(lease_commands.app, name="leases")
 app.add_typer(preview_commands.app, name="previews")
 app.add_typer(runner_commands.app, name="runners")
+app.add_typer(notify_commands.app, name="notify")
 
 
 def main() -> None:

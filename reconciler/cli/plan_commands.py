@@ -107,8 +107,12 @@ def show(
         plan, status = plan_store.load(context.ready_engine(), plan_id)
     except PlanNotFound:
         raise fail(f"no plan {plan_id!r}; `setpoint plans list` shows the stored ones") from None
+    from reconciler.core.failure_evidence import evidence_of
+
+    found = evidence_of(context.ready_engine(), plan_id=plan_id, limit=20)
     if output is OutputFormat.json:
-        print_json({"status": status.value, **plan.model_dump(mode="json")})
+        evidence = [e.as_json() for e in found]
+        print_json({"status": status.value, **plan.model_dump(mode="json"), "evidence": evidence})
         return
     render_plan(console, plan)
     console.print(
@@ -116,3 +120,7 @@ def show(
         f"{plan.created_at:%Y-%m-%d %H:%M} UTC",
         highlight=False,
     )
+    for item in found:
+        console.print(f"failed: {item.action_id} on {escape(item.lane or '-')}", highlight=False)
+        for line in item.lines():
+            console.print(f"  {escape(line)}", highlight=False)

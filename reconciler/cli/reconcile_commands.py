@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from reconciler.cli import context
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, errors, fail, print_json
 from reconciler.errors import PlanNotFound, UnknownLane
+
+if TYPE_CHECKING:
+    from reconciler.records.status import LaneStatusRow
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 WIDE_HELP = "Show every column, however wide the table gets."
@@ -178,14 +182,21 @@ def _plan_id_of(plan_ref: str) -> str:
 
 
 def status(
+    lane: str | None = typer.Argument(
+        None, help="One lane in full (`shop/testing` or `product:shop/testing`)."
+    ),
     output: OutputFormat = OUTPUT_OPTION,
     wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
 ) -> None:
-    """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan."""
+    """Show each lane's conditions (Ready, Reconciling, Stalled) and last applied plan; with
+    LANE, that lane's health verdict, its last failed deploy's evidence and notifications."""
     from reconciler.core.recovery import shown_statuses
     from reconciler.presentation.console import render_status
 
     rows = shown_statuses(context.ready_engine())
+    if lane is not None:
+        _lane_status(rows, lane, output)
+        return
     if output is OutputFormat.json:
         print_json(
             [
@@ -204,3 +215,16 @@ def status(
         console.print("no lane has been planned yet: run `setpoint plan`")
         return
     render_status(console, rows, wide=wide)
+
+
+def _lane_status(rows: list[LaneStatusRow], name: str, output: OutputFormat) -> None:
+    from reconciler.presentation.lane_detail import find_lane, lane_detail, render_lane_detail
+
+    row = find_lane(rows, name)
+    if row is None:
+        raise fail(f"no status for lane {name!r}; `setpoint status` lists the lanes")
+    engine = context.ready_engine()
+    if output is OutputFormat.json:
+        print_json(lane_detail(engine, row))
+        return
+    render_lane_detail(console, engine, row)

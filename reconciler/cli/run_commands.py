@@ -22,6 +22,7 @@ def _outcome_styles() -> dict[LaneOutcome, str]:
 
     return {
         LaneOutcome.converged: "green",
+        LaneOutcome.degraded: "red",
         LaneOutcome.applied: "green",
         LaneOutcome.applying: "yellow",
         LaneOutcome.awaiting_operator: "yellow",

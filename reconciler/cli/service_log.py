@@ -146,6 +146,7 @@ class PassLogger:
                     "lanes": len(report.lanes),
                     "planned": report.plans_stored,
                     "converged": report.count(LaneOutcome.converged),
+                    "degraded": report.count(LaneOutcome.degraded),
                     "applied": report.count(LaneOutcome.applied),
                     "awaiting_operator": report.count(LaneOutcome.awaiting_operator),
                     "waiting": report.count(LaneOutcome.waiting),

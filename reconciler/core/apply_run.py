@@ -12,7 +12,7 @@ way. With `on_lane`, each lane is finished when its own actions are (`lane_resul
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -65,7 +65,8 @@ class ActionReport:
     message: str
     retry_after: float | None = None
     stalled: bool = False  # a Retry that shows the lane Stalled until it is tried again
-    stalled_as: str | None = None  # the reason it shows; None: HealthCheckFailing
+    stalled_as: str | None = None  # the reason it shows; None: Degraded
+    evidence: Mapping[str, Any] | None = None  # what the provider said of a failure
 
 
 LaneDone = Callable[[str, list["ActionReport"]], Awaitable[None]]
@@ -237,6 +238,8 @@ class ActionRun:
             data["outputs"] = dict(outcome.outputs)
         if isinstance(outcome, Retry):
             data["retry_after"] = outcome.after
+            if outcome.evidence:
+                data["evidence"] = dict(outcome.evidence)
         data.update(result=report.result, message=report.message)
         entry = self._entry(AuditEvent.action_result, action, data)
 
@@ -306,5 +309,6 @@ def report_of(action: Action, outcome: Outcome) -> ActionReport:
             outcome.after,
             outcome.stalled,
             outcome.stalled_as,
+            outcome.evidence,
         )
     return ActionReport(action.id, action.op, action.lane, ActionResult.failed, outcome.message)

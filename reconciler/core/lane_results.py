@@ -73,7 +73,7 @@ def lane_result(
         retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
         if first.stalled:
-            condition = status.stalled(first.stalled_as or status.Reason.health_failing, message)
+            condition = status.stalled(first.stalled_as or status.Reason.degraded, message)
             return status.StatusUpdate(
                 lane, condition, last_applied_plan=changed, retry_at=retry_at
             )

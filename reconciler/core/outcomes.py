@@ -75,6 +75,9 @@ class Retry:
     stalled_as: str | None = None
     claims: tuple[Claim, ...] = ()
     releases: tuple[ObjectRef, ...] = ()
+    # What the provider says about a failure (a failed deployment's row and the tail of its
+    # log), redacted: recorded with the action's result and shown with the lane and plan.
+    evidence: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class LaneOutcome(StrEnum):
     is sent as the lane's actions start)."""
 
     converged = "converged"
+    # converged, but its health check fails now (a scheduled pass looked again)
+    degraded = "degraded"
     blocked = "blocked"
     awaiting_operator = "awaiting_operator"
     applying = "applying"

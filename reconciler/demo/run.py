@@ -3,7 +3,8 @@
 A throwaway SQLite database, the Dokploy emulator on a free loopback port, the example
 fleet, and generated demo secrets: plan, apply, converge, audit, and a second empty plan;
 then, with the GitHub emulator linked to Dokploy's, a runner pool comes online and a pull
-request gets a preview.
+request gets a preview; and a converged lane that starts failing its health check turns
+Degraded, is told to a signed webhook once, and recovers.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.known_good import rollback
 from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import compute_plan
+from reconciler.demo.going_wrong import demo_going_wrong
 from reconciler.demo.loopback import serve
 from reconciler.demo.workflow import demo_workflow_request
 from reconciler.fleet import load_fleet
@@ -215,7 +217,9 @@ async def _demo_steps(
             workflow_ok = await demo_workflow_request(console, with_github, examples, github_url)
     console.rule("[bold]10. a deploy goes wrong, and a rollback")
     rollback_ok = await demo_rollback(console, dataclasses.replace(runtime, actor="demo"))
-    console.rule("[bold]11. audit trail")
+    console.rule("[bold]11. a converged lane fails its health check: Degraded, told once")
+    going_wrong_ok = await demo_going_wrong(console, runtime)
+    console.rule("[bold]12. audit trail")
     with session_scope(engine) as session:
         records = audit.list_records(session, limit=1000)
         verification = audit.verify_chain(session)
@@ -238,6 +242,7 @@ async def _demo_steps(
         and runners_ok
         and workflow_ok
         and rollback_ok
+        and going_wrong_ok
     )
     console.rule("[bold green]demo converged" if converged else "[bold red]demo did not converge")
     return DemoOutcome(

@@ -76,6 +76,14 @@ def with_health_probe(providers: Mapping[str, object], probe: HealthProbe) -> di
     return {**providers, HEALTH: HealthChecks(probe)}
 
 
+def health_probe_of(runtime: Runtime) -> HealthProbe:
+    """The probe the product kind verifies deploys with in this runtime (a deployment's own,
+    else the settings')."""
+    from reconciler.kinds.product.health import health_checks_of
+
+    return health_checks_of(runtime)
+
+
 def kind_listings() -> dict[str, KindListing]:
     """What each kind lists for people, by the plural its command and page are named by."""
     from reconciler.kinds.preview.listing import PREVIEW_LISTING
@@ -100,6 +108,7 @@ def _dokploy_kind_fields(
         "environ": runtime.environ,
         "store": runtime.secret_store,
         "sources": secret_sources(runtime.settings),
+        "health_interval": runtime.settings.health_watch_interval_seconds,
     }
 
 

@@ -359,6 +359,45 @@ class AnnouncingKind(Protocol):
 
 
 @dataclass(frozen=True)
+class HealthWatch:
+    """How a converged lane's health is watched: checked again every `interval` seconds
+    while it runs what `basis` names (a verdict about another configuration is not about
+    this one, so a new deploy starts its watch afresh)."""
+
+    interval: float
+    basis: str
+
+
+@dataclass(frozen=True)
+class HealthVerdict:
+    """One health check's answer: `check` names what answered (a URL without credentials),
+    `reason` says why it failed (or "ok")."""
+
+    ok: bool
+    check: str
+    status: int | None
+    reason: str
+
+
+@runtime_checkable
+class WatchingKind(Protocol):
+    """A kind whose converged lanes are checked again on a schedule. The engine asks which
+    lanes are watched and how often, runs `check_health` when a lane's last verdict is due,
+    records the verdict (`records/lane_health`) and shows a failing lane Degraded until a
+    check passes; a check never changes anything outside."""
+
+    name: str
+
+    def health_watch(self, lane: str) -> HealthWatch | None:
+        """None: the lane is not watched now (no checks, or not deployed and verified)."""
+        ...
+
+    async def check_health(self, runtime: Runtime, lane: str) -> HealthVerdict:
+        """One request per check; a failure is a verdict, never an exception."""
+        ...
+
+
+@dataclass(frozen=True)
 class LaneRequest:
     """What a workflow asked of one lane, beyond "reconcile it": `params` from its request
     (a preview's `sha`, the head whose image CI just built)."""

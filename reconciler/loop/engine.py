@@ -42,6 +42,7 @@ import anyio.abc
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.core.feedback import feedback_now, send_feedback
+from reconciler.core.notifications import send_notifications_due
 from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext
 from reconciler.errors import LaneBusy, LoopAlreadyRunning
@@ -444,6 +445,7 @@ class LoopEngine:
                 await self._safely(self._feedback_due(), "sending feedback")
 
     async def _feedback_due(self) -> None:
+        await send_notifications_due(self.runtime)  # a sink's retries keep their own times
         if not await in_thread(_feedback_waiting, self.runtime):
             return
         context = await self.contexts.get(self.runtime)

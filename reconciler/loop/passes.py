@@ -20,7 +20,14 @@ from desired_state.document import Document
 from reconciler.core import audit_anchor, policy
 from reconciler.core.apply import ActionReport, ApplyResult, apply_plan
 from reconciler.core.feedback import announce, send_feedback
+from reconciler.core.health_watch import degraded_message, known_failing, watch_health
 from reconciler.core.known_good import RolledBack, remember_good, rollbacks_due
+from reconciler.core.notifications import (
+    LaneNewsItem,
+    chain_broken_event,
+    notify,
+    notify_pass,
+)
 from reconciler.core.outcomes import ActionResult, LaneOutcome, lane_outcome
 from reconciler.core.planning import (
     PassContext,
@@ -34,11 +41,12 @@ from reconciler.core.planning import (
 )
 from reconciler.core.plans import Plan, Trigger
 from reconciler.kinds.base import DiscoveringKind, LaneNews
-from reconciler.records import audit, feedback_deliveries, plan_store, status
+from reconciler.records import audit, feedback_deliveries, notifications, plan_store, status
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.desired import DocumentChange, store_found
+from reconciler.records.lane_health import LaneHealth
 from reconciler.runtime import Runtime
 
 
@@ -58,6 +66,7 @@ class PassReport:
     found: list[str] = field(default_factory=list)  # desired objects discovery wrote
     discovery_problems: list[str] = field(default_factory=list)
     announce_problems: list[str] = field(default_factory=list)  # feedback that did not land
+    notify_problems: list[str] = field(default_factory=list)  # notifications that did not land
 
     def count(self, outcome: LaneOutcome) -> int:
         return sum(1 for r in self.lanes if r.outcome == outcome)
@@ -70,6 +79,14 @@ class _Sorted:
     quiet: list[str] = field(default_factory=list)
     unattended: list[str] = field(default_factory=list)
     held: list[Plan] = field(default_factory=list)  # blocked, or awaiting an operator
+    failing: dict[str, LaneHealth] = field(default_factory=dict)  # quiet, but health fails
+
+
+def _quiet_result(lane: str, failing: dict[str, LaneHealth]) -> LaneResult:
+    row = failing.get(lane)
+    if row is None:
+        return LaneResult(lane, LaneOutcome.converged, "", "no changes")
+    return LaneResult(lane, LaneOutcome.degraded, "", degraded_message(row))
 
 
 async def reconcile_pass(runtime: Runtime) -> PassReport:
@@ -125,11 +142,12 @@ async def work_scheduled(
     lanes = [lane for lane in lanes if lane not in {r.lane for r in rolled}]
     sorted_lanes = _sort(runtime, context, seen, lanes)
     await in_thread(remember_good, runtime, context, seen, sorted_lanes.quiet)
+    sorted_lanes.failing = await in_thread(
+        known_failing, runtime, context.registry, sorted_lanes.quiet
+    )
     held, new = await in_thread(_record_pass, runtime, context, sorted_lanes)
     report.plans_stored += len(new)
-    report.lanes.extend(
-        LaneResult(lane, LaneOutcome.converged, "", "no changes") for lane in sorted_lanes.quiet
-    )
+    report.lanes.extend(_quiet_result(lane, sorted_lanes.failing) for lane in sorted_lanes.quiet)
     report.lanes.extend(_held_result(plan) for plan in held)
     await _announce_held(runtime, context, [_held_result(plan) for plan in new])
     work = ScheduledWork(held=held)
@@ -145,13 +163,34 @@ async def work_scheduled(
 
 
 async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport) -> None:
-    """Send the feedback still due, prune old plans, write the pass's one record, and sign
-    a checkpoint of the audit head (`core/audit_anchor.py`)."""
+    """Send the feedback still due, prune old plans, notify the operator's sinks of what
+    went wrong, write the pass's one record, and sign a checkpoint of the audit head
+    (`core/audit_anchor.py`); a chain that does not verify is notified too."""
     report.announce_problems.extend(await send_feedback(runtime, context.registry.kinds))
     report.plans_pruned = await in_thread(_prune, runtime)
+    await _watch(runtime, context, report)
+    news = [LaneNewsItem(r.lane, r.outcome, r.plan_id) for r in report.lanes]
+    report.notify_problems.extend(
+        await notify_pass(runtime, [n for n in news if n.outcome is not LaneOutcome.converged])
+    )
     await in_thread(_audit_pass, runtime, report)
-    await in_thread(audit_anchor.anchor, runtime.engine, runtime.settings)  # when configured
+    anchored = await in_thread(audit_anchor.anchor, runtime.engine, runtime.settings)
+    if anchored is not None and anchored.problem and "does not verify" in anchored.problem:
+        report.notify_problems.extend(await notify(runtime, [chain_broken_event(anchored.problem)]))
     report.lanes.sort(key=lambda r: r.lane)
+
+
+async def _watch(runtime: Runtime, context: PassContext, report: PassReport) -> None:
+    """Health that keeps watching: the pass's converged lanes whose check is due are checked
+    now that every lane's work is done; a lane that turned is reported as it now is."""
+    settled = [
+        r.lane for r in report.lanes if r.outcome in (LaneOutcome.converged, LaneOutcome.degraded)
+    ]
+    watched = await watch_health(runtime, context.registry, settled)
+    turned = {t.lane for t in watched.turned}
+    report.lanes[:] = [
+        _quiet_result(r.lane, watched.failing) if r.lane in turned else r for r in report.lanes
+    ]
 
 
 async def discover_into(runtime: Runtime, context: PassContext, report: PassReport) -> bool:
@@ -244,7 +283,13 @@ def _record_pass(
         store_plans(runtime, [plan], registry)  # with its lanes' status
     desired_quiet = [lane for lane in lanes.quiet if registry.generation(lane) is not None]
     updates = [
-        status.StatusUpdate(lane, status.converged(), observed_generation=registry.generation(lane))
+        status.StatusUpdate(
+            lane,
+            status.degraded(degraded_message(lanes.failing[lane]))
+            if lane in lanes.failing
+            else status.converged(),
+            observed_generation=registry.generation(lane),
+        )
         for lane in desired_quiet
     ]
     for plan in held:
@@ -298,6 +343,7 @@ def _prune(runtime: Runtime) -> int:
     pruned = plan_store.prune(runtime.engine, older_than=cutoff)
     with session_scope(runtime.engine) as session:  # what was told of them goes with them
         feedback_deliveries.prune_settled(session, older_than=cutoff)
+        notifications.prune_settled(session, older_than=cutoff)
     if pruned:
         audit.record(
             runtime.engine,
@@ -325,5 +371,6 @@ def _audit_pass(runtime: Runtime, report: PassReport) -> None:
             "found": report.found,
             "discovery_problems": report.discovery_problems,
             "announce_problems": report.announce_problems,
+            "notify_problems": report.notify_problems,
         },
     )

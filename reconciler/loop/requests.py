@@ -151,6 +151,7 @@ _REQUEST_OUTCOME_AFTER = {
 def _applied_result(plan: Plan, applied: ApplyResult) -> dict[str, Any]:
     actions = [
         {"id": r.action_id, "op": r.op, "lane": r.lane, "result": r.result, "message": r.message}
+        | ({"evidence": dict(r.evidence)} if r.evidence else {})
         for r in applied.actions
     ]
     outcome = _REQUEST_OUTCOME_AFTER[applied.status]

@@ -36,9 +36,9 @@ def speaking_condition(conditions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def lane_state(conditions: list[dict[str, Any]]) -> str:
-    """One word for the lane: Stalled, Reconciling, Ready or NotReady."""
+    """One word for the lane: Stalled, Reconciling, Ready, Degraded or NotReady."""
     flags = {c["type"]: c for c in conditions}
     for state in ("Stalled", "Reconciling", "Ready"):
         if flags.get(state, {}).get("status") == "True":
             return state
-    return "NotReady"
+    return "Degraded" if flags.get("Ready", {}).get("reason") == "Degraded" else "NotReady"

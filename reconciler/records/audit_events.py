@@ -22,6 +22,8 @@ class AuditEvent(StrEnum):
     lease_released = "lease_released"
     pass_completed = "pass_completed"  # noqa: S105 -- an event name, not a password
     plans_pruned = "plans_pruned"
+    lane_degraded = "lane_degraded"  # a converged lane's health check failed
+    lane_recovered = "lane_recovered"  # a degraded lane's health check passed again
     adopted = "adopted"
     lane_forgotten = "lane_forgotten"
     lane_rolled_back = "lane_rolled_back"  # a known-good state written back as a generation

@@ -49,7 +49,9 @@ class Reason(StrEnum):
     apply_failed = "ApplyFailed"
     apply_incomplete = "ApplyIncomplete"
     interrupted = "Interrupted"  # the worker applying to the lane is gone
-    health_failing = "HealthCheckFailing"  # deployed, but a health check fails: backing off
+    # Deployed, but a health check fails: after a deploy (Stalled too, backing off until its
+    # next check), or when the health watch checks a converged lane again.
+    degraded = "Degraded"
     as_expected = "AsExpected"  # a condition that is False and has nothing to say
 
 
@@ -67,6 +69,11 @@ def reconciling(message: str) -> LaneCondition:
 
 def stalled(reason: Reason | str, message: str) -> LaneCondition:
     return LaneCondition(False, False, True, reason, message)
+
+
+def degraded(message: str) -> LaneCondition:
+    """Converged, but the health watch's last check failed: not Ready, nothing to apply."""
+    return LaneCondition(False, False, False, Reason.degraded, message)
 
 
 def waiting(message: str) -> LaneCondition:

@@ -9,7 +9,9 @@ from reconciler.records.desired import DesiredObject
 from reconciler.records.feedback_deliveries import FeedbackDelivery
 from reconciler.records.grants import Grant
 from reconciler.records.known_good import KnownGoodState
+from reconciler.records.lane_health import LaneHealth
 from reconciler.records.leases import LaneLease
+from reconciler.records.notifications import Notification
 from reconciler.records.oidc_replays import OidcReplay
 from reconciler.records.operations import Operation
 from reconciler.records.operator_tokens import OperatorToken
@@ -31,9 +33,11 @@ __all__ = [
     "Grant",
     "Installation",
     "KnownGoodState",
+    "LaneHealth",
     "LaneLease",
     "LaneStatusRow",
     "LaneWork",
+    "Notification",
     "OidcReplay",
     "Operation",
     "OperatorToken",

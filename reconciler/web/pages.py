@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from reconciler.core.failure_evidence import evidence_of
 from reconciler.core.plans import lane_key
 from reconciler.errors import PlanNotFound
-from reconciler.records import known_good, plan_store
+from reconciler.records import known_good, lane_health, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.plan_store import PlanStatus
 from reconciler.web import readouts
@@ -22,7 +23,7 @@ from reconciler.web.readouts import AuditFilter, LaneFilter
 from reconciler.web.site import Reader, ReviewSite
 from reconciler.web.templating import Pages
 
-CONDITIONS = ("Ready", "Reconciling", "Stalled", "NotReady")
+CONDITIONS = ("Ready", "Reconciling", "Stalled", "Degraded", "NotReady")
 MAX_AUDIT_ROWS = 1000
 
 
@@ -78,6 +79,8 @@ class ReadPages:
             self.site.clock(),
         )
         trail = readouts.audit_page(self.site.engine, AuditFilter(lane=key, limit=20))
+        health = lane_health.latest(self.site.engine, [key]).get(key)
+        failure = next(iter(evidence_of(self.site.engine, lane=key, limit=1)), None)
         return self.pages.respond(
             request,
             "lane.html",
@@ -86,6 +89,8 @@ class ReadPages:
             plans=recent,
             records=trail.records,
             good_states=known_good.history(self.site.engine, key),
+            health=health,
+            failure=failure,
         )
 
     def show_plans(

@@ -41,6 +41,10 @@ async def test_demo_converges_and_shows_no_secret(
     assert "POST /v1/lanes/product/shop/testing/reconcile -> 202" in output
     assert "polled: pending -> " in output and "-> succeeded" in output
     assert "outcome applied" in output
+    # a converged lane fails its health check: Degraded, told once, then Ready again
+    assert "Ready=False Degraded: health check https://testing.shop.example.com/healthz" in output
+    assert "1 notification(s) about product:shop/testing after four passes" in output
+    assert "the check passes again: product:shop/testing Ready" in output
     assert_no_secrets(output, outcome.secrets.values())
     assert_no_secrets(caplog.text, outcome.secrets.values())
 

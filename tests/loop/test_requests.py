@@ -144,3 +144,17 @@ async def test_a_request_that_comes_while_another_waits_is_merged_and_says_so(
     assert one.status == two.status == "succeeded"
     assert one.plan_id == two.plan_id and one.result == two.result
     assert two.merged_into == first.id
+
+
+async def test_a_requested_deploy_that_fails_carries_dokploys_evidence_in_its_result(
+    runtime: Runtime, engine: Engine, emulator: Emulator
+) -> None:
+    """Issue 27: what Dokploy said about the failed deploy is in the operation's result."""
+    emulator.faults.fail_next_deploy(count=10)  # the pass deploys other lanes too
+    operation_id = request_lane(engine, "product:shop/testing", apply=True)
+    await fast_engine(runtime).run_once()
+    result = operation_of(engine, operation_id).result or {}
+    deploy = next(a for a in result["actions"] if a["op"] == "deploy")
+    assert deploy["result"] == "retry"
+    evidence = deploy["evidence"]
+    assert evidence["status"] == "error" and evidence["log_tail"][-1] == "❌ Pulling image failed"

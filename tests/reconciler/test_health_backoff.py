@@ -45,7 +45,7 @@ async def test_a_failing_health_check_stalls_the_lane_and_is_not_redeployed(
     deploy = next(a for a in result.actions if a.op == Op.deploy)
     assert deploy.result == "retry" and "health check" in deploy.message
     stalled = _condition(runtime, "Stalled")
-    assert stalled["status"] == "True" and stalled["reason"] == "HealthCheckFailing"
+    assert stalled["status"] == "True" and stalled["reason"] == "Degraded"
     assert "/healthz" in stalled["message"] and "503" in stalled["message"]
     assert "next try" in stalled["message"]
     assert 25 < _backoff(runtime) <= 30  # SETPOINT_HEALTH_BACKOFF_SECONDS, then doubling

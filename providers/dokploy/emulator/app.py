@@ -294,6 +294,9 @@ async def routed_domain(request: Request) -> Response:
     emulator: Emulator = request.app.state.emulator
     host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
     if emulator.state.serves(host):
+        failing = emulator.faults.unhealthy_status(host)
+        if failing is not None:
+            return PlainTextResponse(f"unhealthy: {host}", status_code=failing)
         return PlainTextResponse(f"ok from {host}")
     return PlainTextResponse("404 page not found", status_code=404)
 

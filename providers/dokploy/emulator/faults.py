@@ -70,6 +70,7 @@ class FaultController:
     stuck_services: set[str] = field(default_factory=set)
     failing_deploys: dict[str, int] = field(default_factory=dict)
     denials: list[Denial] = field(default_factory=list)
+    unhealthy_hosts: dict[str, int] = field(default_factory=dict)  # host (or ANY) -> status
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 -- fault dice, not security
@@ -86,6 +87,7 @@ class FaultController:
         self.stuck_services.clear()
         self.failing_deploys.clear()
         self.denials.clear()
+        self.unhealthy_hosts.clear()
         self._rng = random.Random(self.seed)  # noqa: S311
 
     def latency(self, seconds: float, procedure: str = ANY) -> None:
@@ -149,6 +151,17 @@ class FaultController:
         """The next `count` builds of this service (or any) end in `error`."""
         self.failing_deploys[service_id] = count
 
+    def unhealthy(self, host: str = ANY, status: int = 503, on: bool = True) -> None:
+        """The deployed service behind `host` (or every one) answers `status` to every
+        request, as a service that started but fails its health check would."""
+        if on:
+            self.unhealthy_hosts[host.lower()] = status
+        else:
+            self.unhealthy_hosts.pop(host.lower(), None)
+
+    def unhealthy_status(self, host: str) -> int | None:
+        return self.unhealthy_hosts.get(host, self.unhealthy_hosts.get(ANY))
+
     def access_denied(
         self, service_id: str = ANY, procedure: str = ANY, message: str = SERVICE_ACCESS_DENIED
     ) -> None:
@@ -210,6 +223,7 @@ class FaultController:
             "stuckServices": sorted(self.stuck_services),
             "failingDeploys": dict(self.failing_deploys),
             "denials": [asdict(d) for d in self.denials],
+            "unhealthyHosts": dict(self.unhealthy_hosts),
         }
 
     ACTIONS = frozenset(
@@ -227,6 +241,7 @@ class FaultController:
             "stuck_deployment",
             "fail_next_deploy",
             "access_denied",
+            "unhealthy",
         }
     )
 

@@ -52,6 +52,14 @@ class ComposeId(Input):
     composeId: NonEmpty
 
 
+class DeploymentLogs(Input):
+    """`deployment.readLogs`; `tail` (1..10000, default 100) arrives as query text, and the
+    emulator reads it leniently, as trpc-to-openapi coerces query numbers."""
+
+    deploymentId: NonEmpty
+    tail: str | None = None
+
+
 class DomainId(Input):
     domainId: NonEmpty
 

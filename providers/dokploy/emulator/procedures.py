@@ -351,6 +351,20 @@ def _deployment_all_by_compose(s: EmulatorState, a: i.ComposeId) -> Any:
     return s.deployments(a.composeId)
 
 
+def _deployment_read_logs(s: EmulatorState, a: i.DeploymentLogs) -> Any:
+    """Dokploy answers `tail -n TAIL logPath` as one string (empty when the file is gone)."""
+    lines = s.deployment_log(a.deploymentId)
+    if lines is None:
+        raise TrpcError("NOT_FOUND", "Deployment not found")
+    try:
+        tail = int(a.tail) if a.tail is not None else 100
+    except ValueError:
+        raise TrpcError("BAD_REQUEST", "tail: Expected number, received nan") from None
+    if not 1 <= tail <= 10000:
+        raise TrpcError("BAD_REQUEST", "tail: Number must be between 1 and 10000")
+    return "".join(f"{line}\n" for line in lines[-tail:])
+
+
 def _server_all(s: EmulatorState, _: i.NoInput) -> Any:
     return [copy.deepcopy(v) for v in s.servers.values()]
 
@@ -459,6 +473,7 @@ PROCEDURES: dict[str, Procedure] = {
     "domain.delete": _m(i.DomainId, _domain_delete),
     "deployment.all": _q(i.ApplicationId, _deployment_all),
     "deployment.allByCompose": _q(i.ComposeId, _deployment_all_by_compose),
+    "deployment.readLogs": _q(i.DeploymentLogs, _deployment_read_logs),
     "server.all": _q(i.NoInput, _server_all),
     "user.get": _q(i.NoInput, _user_get),
 }

@@ -45,8 +45,11 @@ class Build:
     outcome: Literal["done", "error"]
     error_message: str | None
     applies: dict[str, Any]
+    problem: str | None = None  # why the build fails, when it is the service's own fault
     started: bool = False
     settled: bool = False
+    # The deployment's log file (Dokploy's `logPath`): what `deployment.readLogs` tails.
+    log: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -197,6 +200,7 @@ class EmulatorState:
                 starts_at=start,
                 finishes_at=math.inf if stuck else start + self.build_seconds,
                 outcome=outcome,
+                problem=problem,
                 # Real Dokploy leaves a failed deployment's errorMessage null (the reason
                 # is in its log); Setpoint must not count on one.
                 error_message=None,
@@ -226,6 +230,7 @@ class EmulatorState:
                 if not build.started and build.starts_at <= now:
                     build.started = True
                     build.row["createdAt"] = build.row["startedAt"] = self.iso(build.starts_at)
+                    build.log.extend(_log_start(build))
                     if found:
                         found[1][self._status_key(found[0])] = "running"
                 if build.started and not build.settled and build.finishes_at <= now:
@@ -233,6 +238,7 @@ class EmulatorState:
                     build.row["status"] = build.outcome
                     build.row["finishedAt"] = self.iso(build.finishes_at)
                     build.row["errorMessage"] = build.error_message
+                    build.log.extend(_log_end(build))
                     if found:
                         found[1][self._status_key(found[0])] = build.outcome
                         if build.outcome == "done":
@@ -274,6 +280,15 @@ class EmulatorState:
             if d.get("applicationId") == application_id
         ]
 
+    def deployment_log(self, deployment_id: str) -> list[str] | None:
+        """The log lines of a listed deployment; None when no such deployment is kept."""
+        self.tick()
+        for queue in self.builds.values():
+            for build in queue:
+                if build.started and build.row["deploymentId"] == deployment_id:
+                    return list(build.log)
+        return None
+
     def deployments(self, service_id: str) -> list[dict[str, Any]]:
         started = [b for b in self.builds.get(service_id, []) if b.started]
         return [copy.deepcopy(b.row) for b in reversed(started)]
@@ -287,3 +302,18 @@ class EmulatorState:
             if service_id in (d.get("applicationId"), d.get("composeId"))
         ]:
             del self.domains[domain_id]
+
+
+def _log_start(build: Build) -> list[str]:
+    image = build.applies.get("docker_image")
+    source = f"Pulling {image}" if image else "Preparing the compose file"
+    return [f"Initializing deployment {build.row['deploymentId']}", source]
+
+
+def _log_end(build: Build) -> list[str]:
+    """The last lines a real build writes: v0.30.2 ends a failed pull with `❌ Pulling image
+    failed` (tests/contracts/dokploy-real-v0.30.2/README.md)."""
+    if build.outcome == "done":
+        return ["Docker deployed: ✅"]
+    reason = build.problem or "Error response from daemon: pull access denied (emulated failure)"
+    return [reason, "❌ Pulling image failed"]

@@ -8,7 +8,7 @@ are owned under its own name, and counted against its own blast-radius guard.
 
 Hooks it offers beyond the required contract, each declared below: discovery
 (`DiscoveringKind`), feedback (`AnnouncingKind`), requests (`RequestableKind`), events
-(`EventKind`) and forgetting (`ForgettingKind`). Not adoption: a preview's service is made
+(`EventKind`), forgetting (`ForgettingKind`) and health watching (`WatchingKind`). Not adoption: a preview's service is made
 by Setpoint for one pull request and torn down when it closes, so taking an existing
 service into it would hand that service's life to a pull request nobody asked about; an
 operator who wants to keep such a service adopts it into a product lane. Not the product's
@@ -36,6 +36,8 @@ from reconciler.kinds.base import (
     Discovery,
     Feedback,
     GoneCheck,
+    HealthVerdict,
+    HealthWatch,
     LaneDiff,
     LaneNews,
     LaneRequest,
@@ -57,9 +59,11 @@ from reconciler.kinds.preview.lanes import (
 from reconciler.kinds.preview.policy import PreviewLanePolicy
 from reconciler.kinds.product.execute import ProductExecutor
 from reconciler.kinds.product.lanes import ProductLane
+from reconciler.kinds.product.observed import ServiceFacts, owned_service
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.parts import ProductParts
 from reconciler.kinds.product.reasons import PRODUCT_REASONS
+from reconciler.kinds.product.watch import check_lane_health, health_watch
 from reconciler.runtime import Runtime
 from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader
@@ -87,6 +91,8 @@ class PreviewKind:
     # The product's operations and reasons: a preview's lanes are planned by its parts.
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
     reasons: Mapping[str, BlockerReason] = field(default_factory=lambda: PRODUCT_REASONS)
+    # Seconds between health checks of a converged preview that names no interval of its own.
+    health_interval: float = 300.0
 
     def __post_init__(self) -> None:
         self.previews: PreviewSet = preview_set(self.fleet, self.now, running_shas(self.owned))
@@ -130,6 +136,14 @@ class PreviewKind:
 
     async def confirm_gone(self, owned: Sequence[Owned]) -> list[GoneCheck]:
         return await self.parts.confirm_gone(owned)
+
+    def health_watch(self, lane: str) -> HealthWatch | None:
+        """A running preview is watched as its product's lanes are (`kinds/product/watch`)."""
+        owned = owned_service(self.owned.for_lane(lane))
+        return health_watch(self.desired.get(lane), ServiceFacts.of(owned), self.health_interval)
+
+    async def check_health(self, runtime: Runtime, lane: str) -> HealthVerdict:
+        return await check_lane_health(runtime, self.desired[lane])
 
     def feedback(self, news: Sequence[LaneNews]) -> list[Feedback]:
         if not isinstance(self.github, GitHubClient):

@@ -24,10 +24,12 @@ from providers.dokploy.errors import (
     DokployNotFound,
     DokployTimeout,
 )
+from providers.dokploy.models import Deployment
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailable
 from reconciler.kinds.product import params
+from reconciler.kinds.product.evidence import deploy_evidence, evidence_summary, health_evidence
 from reconciler.kinds.product.health import HealthProbe
 from reconciler.kinds.product.ops import DOKPLOY, Op
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
@@ -290,7 +292,8 @@ class ProductExecutor:
                     facts=(Facts(ref, {"deploy_asked": asked}),),
                 )
         if deployment.status != "done":
-            return self._deploy_failed(p, ref, deployment.deployment_id, deployment.status)
+            evidence = await deploy_evidence(self.client, deployment)
+            return self._deploy_failed(p, ref, deployment, evidence)
         outputs: dict[str, Any] = {
             "deployment_id": deployment.deployment_id,
             "status": deployment.status,
@@ -307,13 +310,14 @@ class ProductExecutor:
         return await self._health(p, ref, ran, outputs)
 
     def _deploy_failed(
-        self, p: params.Deploy, ref: ObjectRef, deployment_id: str, status: str
+        self, p: params.Deploy, ref: ObjectRef, deployment: Deployment, evidence: dict[str, Any]
     ) -> Retry:
         """DeployFailed: the lane waits out a backoff before this configuration is deployed
         again (a new configuration deploys at once); the failure is the lane's state."""
         failures = p.deploy_failures + 1
         after = min(self.deploy_backoff * 2 ** (failures - 1), _MAX_HEALTH_BACKOFF)
         now = self.clock()
+        deployment_id, status = deployment.deployment_id, deployment.status
         failed = {
             "config_hash": p.config_hash,
             "deployment_id": deployment_id,
@@ -325,9 +329,11 @@ class ProductExecutor:
         return Retry(
             after=after,
             reason=(
-                f"DeployFailed: deployment {deployment_id} ended {status} ({failures} time(s)); "
-                f"this configuration is deployed again in {after:g}s, a new one at once"
+                f"DeployFailed: deployment {deployment_id} ended {status} ({failures} time(s))"
+                f"{evidence_summary(evidence)}; this configuration is deployed again in "
+                f"{after:g}s, a new one at once"
             ),
+            evidence=evidence,
             facts=(Facts(ref, {"deploy_failed": failed, "deploy_asked": None}),),
             stalled=True,
             stalled_as=DEPLOY_FAILED.code,
@@ -372,6 +378,7 @@ class ProductExecutor:
             after=min(self.health_backoff * 2 ** (failures - 1), _MAX_HEALTH_BACKOFF),
             reason=f"{done}, but health check {failed.url} failed: {failed.reason}",
             facts=(Facts(ref, facts),),
+            evidence=health_evidence(deployment_id, failed),
             stalled=True,
         )
 

@@ -24,6 +24,8 @@ from reconciler.kinds.base import (
     AdoptionPreview,
     GoneCheck,
     GoodState,
+    HealthVerdict,
+    HealthWatch,
     LaneDiff,
     LanePolicy,
     Observation,
@@ -37,11 +39,13 @@ from reconciler.kinds.product.adopt import preview_adoption
 from reconciler.kinds.product.execute import ProductExecutor
 from reconciler.kinds.product.health import health_checks_of
 from reconciler.kinds.product.lanes import KIND, ProductLane, lanes_of_product
+from reconciler.kinds.product.observed import ServiceFacts, owned_service
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.parts import ProductParts
 from reconciler.kinds.product.policy import ProductLanePolicy
 from reconciler.kinds.product.reasons import PRODUCT_REASONS
 from reconciler.kinds.product.renames import rename_notes
+from reconciler.kinds.product.watch import check_lane_health, health_watch
 from reconciler.runtime import Runtime
 from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader
@@ -62,6 +66,8 @@ class ProductKind:
     reasons: Mapping[str, BlockerReason] = field(default_factory=lambda: PRODUCT_REASONS)
     # The runtime's clock at the pass: a failed deploy's backoff is over, or not yet.
     now: float = field(default_factory=time.time)
+    # Seconds between health checks of a converged lane that does not name its own interval.
+    health_interval: float = 300.0
 
     def __post_init__(self) -> None:
         self.parts = ProductParts(
@@ -122,6 +128,13 @@ class ProductKind:
 
     def plan_notes(self, actions: Sequence[Action]) -> list[str]:
         return rename_notes(actions)
+
+    def health_watch(self, lane: str) -> HealthWatch | None:
+        owned = owned_service(self.owned.for_lane(lane))
+        return health_watch(self.desired.get(lane), ServiceFacts.of(owned), self.health_interval)
+
+    async def check_health(self, runtime: Runtime, lane: str) -> HealthVerdict:
+        return await check_lane_health(runtime, self.desired[lane])
 
     def good_state(self, lane: str, observation: Observation) -> GoodState | None:
         return restore.good_state(self, lane, observation)

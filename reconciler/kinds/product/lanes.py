@@ -70,6 +70,9 @@ class ProductLane:
     # of the configuration a deploy records, so a new commit is deployed even when the image
     # reference stays the same (a tag CI overwrites, `...:pr-{number}`).
     source_sha: str | None = None
+    # How often a converged lane's health is checked again (`healthIntervalSeconds`); None:
+    # the installation's default.
+    health_interval_seconds: float | None = None
 
 
 def lane_name(product: str, lane: str) -> str:
@@ -125,6 +128,7 @@ def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
                 replicas=lane.replicas,
                 health_checks=checks,
                 deploy_timeout_seconds=lane.deploy_timeout_seconds,
+                health_interval_seconds=lane.health_interval_seconds,
                 apply_policy=ApplyPolicy(lane.apply),
                 protect=lane.protect,
                 prod=lane.is_prod,

@@ -343,3 +343,46 @@ async def test_replicas_take_effect_only_after_a_successful_deploy(
     await raw_http.post("/api/application.deploy", json={"applicationId": app_id})
     emulator.state.advance(1.0)
     assert emulator.summary()["live"][app_id]["replicas"] == 3
+
+
+async def test_a_failed_deployment_has_a_log_tail_and_no_error_message() -> None:
+    """As v0.30.2 does (tests/contracts/dokploy-real-v0.30.2/README.md): a failed
+    deployment's `errorMessage` stays null, and `deployment.readLogs` answers the tail of its
+    log file as one string, the failed pull last."""
+    app = create_app(api_key="k", seed=1, build_seconds=1.0)
+    emu: Emulator = app.state.emulator
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers={"x-api-key": "k"}
+    ) as raw:
+        ids = await _project(raw)
+        app_id = (await raw.post("/api/application.create", json={"name": "w", **ids})).json()[
+            "applicationId"
+        ]
+        await raw.post(
+            "/api/application.saveDockerProvider",
+            json={
+                "applicationId": app_id,
+                "dockerImage": "nginx",
+                "username": None,
+                "password": None,
+                "registryUrl": None,
+            },
+        )
+        emu.faults.fail_next_deploy()
+        await raw.post("/api/application.deploy", json={"applicationId": app_id, "title": "t"})
+        emu.state.advance(1.0)
+        (row,) = (await raw.get("/api/deployment.all", params={"applicationId": app_id})).json()
+        assert row["status"] == "error" and row["errorMessage"] is None and row["logPath"]
+        logs = await raw.get(
+            "/api/deployment.readLogs", params={"deploymentId": row["deploymentId"]}
+        )
+        assert logs.status_code == 200
+        text = logs.json()
+        assert isinstance(text, str) and text.endswith("❌ Pulling image failed\n")
+        assert "Pulling nginx" in text
+        last = await raw.get(
+            "/api/deployment.readLogs", params={"deploymentId": row["deploymentId"], "tail": "1"}
+        )
+        assert last.json() == "❌ Pulling image failed\n"
+        missing = await raw.get("/api/deployment.readLogs", params={"deploymentId": "nope"})
+        assert missing.status_code == 404
