@@ -91,7 +91,7 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
             database_url=database_url, api_apply_wait_seconds=0.0, deploy_poll_seconds=0.2
         )
         runtime = Runtime(
-            engine=make_engine(database_url),
+            database=make_engine(database_url),
             settings=settings,
             providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
             kinds=all_kinds,
@@ -103,7 +103,10 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
             secret_store=store,
         )
         verifier = OidcVerifier(
-            DEFAULT_ISSUER, "setpoint", http=jwks, replay_store=DatabaseReplayStore(runtime.engine)
+            DEFAULT_ISSUER,
+            "setpoint",
+            http=jwks,
+            replay_store=DatabaseReplayStore(runtime.database),
         )
         app = create_service(runtime, verifier=verifier)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -677,7 +677,7 @@ async def measure(args: argparse.Namespace, lanes: int, results: Results) -> Non
         recorder = RecordingTransport()
         async with DokployClient(served[0].url, API_KEY, transport=recorder) as client:
             runtime = Runtime(
-                engine=engine,
+                database=engine,
                 settings=settings_for(args),
                 providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                 kinds=all_kinds,

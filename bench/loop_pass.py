@@ -98,7 +98,7 @@ async def main(args: argparse.Namespace) -> None:
             recorder = RecordingTransport()
             async with DokployClient(emulator.url, API_KEY, transport=recorder) as client:
                 runtime = Runtime(
-                    engine=engine,
+                    database=engine,
                     settings=settings,
                     providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                     kinds=all_kinds,

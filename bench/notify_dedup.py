@@ -18,17 +18,12 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from reconciler.core import notifications
-from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.records import status
 from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
-
-
-async def _no_probe(url: str, expect_status: int, timeout: float) -> HealthResult:
-    raise AssertionError("the benchmark checks no health")
 
 
 def main() -> None:
@@ -44,7 +39,7 @@ def main() -> None:
         settings = Settings(
             database_url="sqlite://", notify_sinks=sinks, notify_webhook_secret=SecretStr("k" * 32)
         )
-        runtime = Runtime(engine, settings, "bench", _no_probe, all_kinds)
+        runtime = Runtime(engine, settings, "bench", all_kinds)
         news = [notifications.LaneNewsItem(k, "degraded", "") for k in keys]
         for label in ("first pass", "same state again"):
             started = time.perf_counter()

@@ -64,7 +64,7 @@ async def run(products: int) -> None:
         transport = CountingTransport(httpx.ASGITransport(app=app))
         async with DokployClient("http://dokploy.bench", "bench", transport=transport) as client:
             runtime = Runtime(
-                engine=engine,
+                database=engine,
                 settings=Settings(deploy_poll_seconds=0.01),
                 providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                 kinds=all_kinds,

@@ -224,7 +224,7 @@ async def _converge(runtime: Runtime) -> None:
 async def _run(
     args: argparse.Namespace, runtime: Runtime, emulator: EmulatorProcess
 ) -> dict[str, Any]:
-    engine = runtime.engine
+    engine = runtime.database
     loads = [f"product:load{i}/testing" for i in range(args.load)]
     loop = LoopEngine(runtime)
     samples: list[Sample] = []
@@ -289,7 +289,7 @@ async def main(args: argparse.Namespace) -> None:
             emulator.wait_ready(0.0)
             async with DokployClient(emulator.url, API_KEY, timeout=30.0) as client:
                 runtime = Runtime(
-                    engine=engine,
+                    database=engine,
                     settings=settings,
                     providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
                     kinds=all_kinds,

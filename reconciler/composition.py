@@ -53,7 +53,9 @@ def create_service(runtime: Runtime, *, verifier: OidcVerifier | None = None) ->
     """The API on `runtime` and the review pages, applying on the same runtime.
     `verifier`: tests and the demo bring one wired to the GitHub emulator."""
     app = create_api(runtime, verifier=verifier)
-    mount_review_pages(app, review_site(runtime.engine, shared_runtime(runtime), runtime.settings))
+    mount_review_pages(
+        app, review_site(runtime.database, shared_runtime(runtime), runtime.settings)
+    )
     app.add_middleware(SecurityHeaders)  # outermost: every answer, the pages' and the API's
     return app
 

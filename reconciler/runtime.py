@@ -42,7 +42,7 @@ class ShiftedClock:
 
 @dataclass
 class Runtime:
-    engine: Engine  # the database
+    database: Engine
     settings: Settings
     actor: str
     kinds: KindFactory
@@ -73,4 +73,4 @@ class Runtime:
         """This installation's salt for secret fingerprints (made on first use)."""
         from reconciler.records.secret_store import installation_salt
 
-        return installation_salt(self.engine)
+        return installation_salt(self.database)

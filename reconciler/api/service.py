@@ -57,7 +57,7 @@ def oidc_verifier(runtime: Runtime) -> OidcVerifier:
         settings.api_oidc_issuer,
         settings.api_oidc_audience,
         jwks_url=settings.api_oidc_jwks_url,
-        replay_store=DatabaseReplayStore(runtime.engine),
+        replay_store=DatabaseReplayStore(runtime.database),
         timeout_seconds=OIDC_TIMEOUT_SECONDS,
     )
 
@@ -65,7 +65,7 @@ def oidc_verifier(runtime: Runtime) -> OidcVerifier:
 def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> FastAPI:
     """The API on `runtime`. `verifier`: tests bring one wired to the GitHub emulator."""
     owned = verifier is None
-    state = ApiState(runtime, verifier or oidc_verifier(runtime), ApiMetrics(runtime.engine))
+    state = ApiState(runtime, verifier or oidc_verifier(runtime), ApiMetrics(runtime.database))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

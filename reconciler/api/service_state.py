@@ -31,7 +31,7 @@ class ApiState:
 
     @property
     def engine(self) -> Engine:
-        return self.runtime.engine
+        return self.runtime.database
 
     @property
     def settings(self) -> Settings:

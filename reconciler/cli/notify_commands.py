@@ -31,7 +31,7 @@ def notify_test(output: OutputFormat = OUTPUT_OPTION) -> None:
     if not settings.notify_sinks:
         raise fail("no notification sink is configured: set SETPOINT_NOTIFY_SINKS")
     runtime = Runtime(
-        engine=context.ready_engine(),
+        database=context.ready_engine(),
         settings=settings,
         actor=default_actor(),
         kinds=all_kinds,

@@ -138,7 +138,7 @@ def apply(
                     runtime, plan_id, allow_destroy=allow_destroy, reason=_reason(reason)
                 )
             finally:  # refused or applied, the trail grew: anchor it (when configured)
-                anchored = await in_thread(anchor, runtime.engine, runtime.settings)
+                anchored = await in_thread(anchor, runtime.database, runtime.settings)
                 if anchored is not None and anchored.problem is not None:
                     console.print(f"[yellow]warning:[/] {anchored.problem}", highlight=False)
 

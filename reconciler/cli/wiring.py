@@ -167,7 +167,7 @@ async def open_runtime(
         engine = context.ready_engine()
         require_providers(engine, providers)
         runtime = Runtime(
-            engine=engine,
+            database=engine,
             settings=settings,
             actor=default_actor(),
             kinds=all_kinds,

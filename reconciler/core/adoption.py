@@ -37,7 +37,7 @@ async def adopt(
 
 def _record(runtime: Runtime, preview: AdoptionPreview) -> None:
     claim = preview.claim
-    with audit.transaction(runtime.engine) as session:
+    with audit.transaction(runtime.database) as session:
         ownership.record_claim(
             session, claim, kind=kind_of_lane(preview.lane), lane=preview.lane, adopted=True
         )

@@ -99,7 +99,7 @@ async def apply_plan(
             runtime, attribution={**runtime.attribution, "reason": reason}
         )
     context = await load_context(runtime)  # first: it finds plans whose worker died
-    plan, plan_status = await in_thread(plan_store.load, runtime.engine, plan_id)
+    plan, plan_status = await in_thread(plan_store.load, runtime.database, plan_id)
     refusal = policy.gate(
         context.registry,
         plan,
@@ -121,13 +121,13 @@ async def apply_plan(
     )
     try:
         async with leases.holding(
-            runtime.engine, plan.lanes, holder, ttl_seconds=runtime.settings.lease_ttl_seconds
+            runtime.database, plan.lanes, holder, ttl_seconds=runtime.settings.lease_ttl_seconds
         ) as held:
             if held.taken_over:  # their plans are interrupted, not left `applying`
-                await in_thread(recover_interrupted, runtime.engine, runtime.actor)
+                await in_thread(recover_interrupted, runtime.database, runtime.actor)
             # Leases first, then the claim: a plan in `applying` always has a live lease
             # while its worker lives, which is how recovery tells a dead worker's plan.
-            if not await in_thread(plan_store.claim_for_apply, runtime.engine, plan.plan_id):
+            if not await in_thread(plan_store.claim_for_apply, runtime.database, plan.plan_id):
                 return await _refuse(
                     runtime,
                     plan,
@@ -167,7 +167,7 @@ async def _refuse(
         lane=blocker.lane,
     )
     if blocker.type == BlockerType.stale_plan and not keep_status:
-        await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.stale)
+        await in_thread(plan_store.set_status, runtime.database, plan.plan_id, PlanStatus.stale)
     return ApplyResult(plan_id=plan.plan_id, status=ApplyStatus.refused, refusal=blocker)
 
 
@@ -175,7 +175,7 @@ async def _recheck(runtime: Runtime, registry: LaneRegistry, plan: Plan) -> Bloc
     """Preflight, then re-read what the plan read (Invariants 6 and 8)."""
     failures = await registry.preflight(plan.lanes)
     if failures:
-        await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PlanStatus.pending)
+        await in_thread(plan_store.set_status, runtime.database, plan.plan_id, PlanStatus.pending)
         refused = any(f.credentials_refused for f in failures.values())
         return Blocker(
             type=BlockerType.credentials_refused if refused else BlockerType.preflight_failed,
@@ -222,7 +222,7 @@ async def _apply_leased(
         plan,
         registry.executors(runtime, plan.lanes),
         held,
-        Journal(runtime.engine),
+        Journal(runtime.database),
         anyio.CapacityLimiter(runtime.settings.apply_concurrency),
         registry=registry,
         on_lane=on_lane,
@@ -230,7 +230,9 @@ async def _apply_leased(
     await _execute_announcing(run, kinds)
     reports = run.ordered_reports()
     outcome = run.plan_outcome()
-    await in_thread(plan_store.set_status, runtime.engine, plan.plan_id, PLAN_STATUS_AFTER[outcome])
+    await in_thread(
+        plan_store.set_status, runtime.database, plan.plan_id, PLAN_STATUS_AFTER[outcome]
+    )
     rest = [r for r in reports if r.lane not in run.lanes_done]
     await in_thread(record_lane_results, runtime, registry, plan, rest, run.lanes_done)
     await announce(runtime, kinds, finished_news(plan.plan_id, reports))
@@ -292,7 +294,7 @@ async def _audit(
     """One audit record about this plan (and action), committed before returning."""
     await in_thread(
         audit.record,
-        runtime.engine,
+        runtime.database,
         event=event,
         actor=runtime.actor,
         lane=action.lane if action else lane,

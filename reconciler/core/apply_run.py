@@ -137,7 +137,7 @@ class ActionRun:
             return
         reports = [r for r in self.ordered_reports() if r.lane == lane]
         update = lane_result(self.registry, self.plan, lane, reports)
-        engine = self.runtime.engine
+        engine = self.runtime.database
         if update is None:
             await in_thread(status.record_all, engine, [], forget=[lane])
         else:

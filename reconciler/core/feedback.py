@@ -92,7 +92,7 @@ async def announce(runtime: Runtime, kinds: Sequence[LaneKind], news: Sequence[L
 
 
 def _add(runtime: Runtime, items: list[NewDelivery]) -> None:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         feedback_deliveries.add_deliveries(session, items, feedback_now(runtime))
 
 
@@ -136,7 +136,7 @@ async def send_feedback_within(
 def _claim(
     runtime: Runtime, holder: str, kinds: Collection[str], lanes: Collection[str] | None
 ) -> list[FeedbackDelivery]:
-    with session_scope(runtime.engine, write_lock=True) as session:
+    with session_scope(runtime.database, write_lock=True) as session:
         return feedback_deliveries.claim_due(
             session,
             holder,
@@ -194,14 +194,14 @@ async def _failed(
 
 
 def _mark_delivered(runtime: Runtime, row_id: int, holder: str, answer: dict[str, Any]) -> None:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         feedback_deliveries.mark_delivered(session, row_id, holder, answer, feedback_now(runtime))
 
 
 def _mark_undelivered(
     runtime: Runtime, row_id: int, holder: str, answer: dict[str, Any], retry_at: Any
 ) -> None:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         feedback_deliveries.mark_undelivered(
             session, row_id, holder, answer, feedback_now(runtime), retry_at=retry_at
         )

@@ -50,7 +50,7 @@ def known_failing(
     fails: read only, no check is run (a pass records its quiet lanes with it, so a
     Degraded lane stays Degraded between checks)."""
     watches = _watches(registry, lanes)
-    known = lane_health.latest(runtime.engine, list(watches)) if watches else {}
+    known = lane_health.latest(runtime.database, list(watches)) if watches else {}
     return {
         lane: row for lane, row in known.items() if not row.ok and row.basis == watches[lane].basis
     }
@@ -64,7 +64,7 @@ async def watch_health(runtime: Runtime, registry: LaneRegistry, lanes: Sequence
     if not watches:
         return Watched()
     now = feedback_now(runtime)
-    known = await in_thread(lane_health.latest, runtime.engine, list(watches))
+    known = await in_thread(lane_health.latest, runtime.database, list(watches))
     due = [lane for lane, watch in watches.items() if _due(known.get(lane), watch, now)]
     verdicts = await _check_all(runtime, registry, due)
     checked = [
@@ -115,9 +115,9 @@ async def _check_all(
 def _record(
     runtime: Runtime, registry: LaneRegistry, checked: list[Checked], now: datetime
 ) -> list[Transition]:
-    turned = lane_health.record_checks(runtime.engine, checked, now)
+    turned = lane_health.record_checks(runtime.database, checked, now)
     status.record_all(
-        runtime.engine,
+        runtime.database,
         [
             status.StatusUpdate(
                 t.lane,
@@ -132,7 +132,7 @@ def _record(
     for transition in turned:
         row = transition.row
         audit.record(
-            runtime.engine,
+            runtime.database,
             event=AuditEvent.lane_degraded
             if transition.became == "degraded"
             else AuditEvent.lane_recovered,

@@ -61,7 +61,7 @@ def remember_good(
                     recorded_at=now,
                 )
             )
-    return known_good.remember(runtime.engine, found)
+    return known_good.remember(runtime.database, found)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def choose_state(
     generation = registry.generation(lane)
     if kind is None or generation is None:
         raise RollbackRefused(f"{lane} keeps no known-good state: it cannot be rolled back")
-    states = known_good.history(runtime.engine, lane)
+    states = known_good.history(runtime.database, lane)
     if to_generation is not None:
         states = [s for s in states if s.generation == to_generation]
         if not states:
@@ -100,7 +100,7 @@ def choose_state(
 
 
 def _stored_hash(runtime: Runtime, document: Document) -> str | None:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         row = get_object(session, document.kind, document.name)
         return row.spec_hash if row is not None else None
 
@@ -130,7 +130,7 @@ def write_rollback(
         data["failed_verdict"] = dict(verdict)
     try:
         # One transaction: the stored generation and its audit record exist together or not.
-        with audit.transaction(runtime.engine) as session:
+        with audit.transaction(runtime.database) as session:
             data["generation"] = generation = store_revision(session, document, source)
             entry = audit.AuditEntry(AuditEvent.lane_rolled_back, runtime.actor, lane, data=data)
             audit.append_many(session, [entry])
@@ -178,6 +178,6 @@ def rollbacks_due(
 
 
 def _written_by_rollback(runtime: Runtime, lane: str, generation: int | None) -> bool:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         newest = audit.list_records(session, lane=lane, event=AuditEvent.lane_rolled_back, limit=1)
     return bool(newest) and (newest[0].data or {}).get("generation") == generation

@@ -68,13 +68,13 @@ def reserve_reconcile(
     the audit record of who asked: one transaction. A request whose idempotency key made an
     operation before gets that one back, unchanged. Raises what `request_documents` raises,
     and IdempotencyConflict. Blocking: call it in a worker thread."""
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         earlier = operations.made_before(session, request)
     if earlier is not None:
         return earlier
     documents = request_documents(runtime, request.lane, params)
     now = utcnow()
-    with audit.transaction(runtime.engine) as session:
+    with audit.transaction(runtime.database) as session:
         reservation = operations.reserve(session, request, now)
         if not reservation.created:
             return reservation

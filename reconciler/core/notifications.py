@@ -188,7 +188,7 @@ async def notify(runtime: Runtime, events: Sequence[Event]) -> list[str]:
 
 def status_rows(runtime: Runtime, lanes: list[str]) -> dict[str, LaneStatusRow]:
     wanted = set(lanes)
-    return {row.lane: row for row in status.all_statuses(runtime.engine) if row.lane in wanted}
+    return {row.lane: row for row in status.all_statuses(runtime.database) if row.lane in wanted}
 
 
 def record_events(runtime: Runtime, sinks: list[str], events: Sequence[Event]) -> int:
@@ -197,7 +197,7 @@ def record_events(runtime: Runtime, sinks: list[str], events: Sequence[Event]) -
         for sink in sinks
         for e in events
     ]
-    with session_scope(runtime.engine, write_lock=True) as session:
+    with session_scope(runtime.database, write_lock=True) as session:
         return notifications.add_new(session, items, feedback_now(runtime))
 
 
@@ -211,7 +211,7 @@ async def send_notifications_due(runtime: Runtime) -> list[str]:
 
 
 def _any_due(runtime: Runtime) -> bool:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         return notifications.any_due(session, feedback_now(runtime))
 
 
@@ -289,7 +289,7 @@ async def _not_delivered(
 def _claim(runtime: Runtime, sink: str, holder: str) -> tuple[list[Notification], datetime | None]:
     """The sink's due rows, claimed; and, when its rate limit is spent, when to try again."""
     now = feedback_now(runtime)
-    with session_scope(runtime.engine, write_lock=True) as session:
+    with session_scope(runtime.database, write_lock=True) as session:
         rows = notifications.claim_due(
             session, sink, holder, now, hold_seconds=runtime.settings.loop_claim_hold_seconds
         )
@@ -301,7 +301,7 @@ def _claim(runtime: Runtime, sink: str, holder: str) -> tuple[list[Notification]
 
 
 def _release(runtime: Runtime, ids: list[int], holder: str, due_at: datetime) -> None:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         notifications.release(session, ids, holder, due_at)
 
 
@@ -313,7 +313,7 @@ def _mark(
     message_id: str | None,
     retry_at: datetime | None,
 ) -> None:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         notifications.mark_sent(
             session,
             ids,
@@ -353,5 +353,5 @@ def _said(row: Notification) -> str:
 
 
 def _rows_of_key(runtime: Runtime, key: str) -> list[Notification]:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         return notifications.with_key(session, key)

@@ -47,23 +47,25 @@ class PassContext:
 def stored_fleet_kinds(runtime: Runtime) -> list[LaneKind]:
     """The kinds built from the stored desired fleet and the ownership registry as they are
     now, for a look that plans nothing (a request's check, a listing). Blocking."""
-    fleet = load_fleet(runtime.engine)
-    return runtime.kinds(runtime, fleet, ownership.snapshot(runtime.engine))
+    fleet = load_fleet(runtime.database)
+    return runtime.kinds(runtime, fleet, ownership.snapshot(runtime.database))
 
 
 def _load_context(runtime: Runtime) -> PassContext:
-    recover_interrupted(runtime.engine, runtime.actor)  # a dead worker's plan, before anything
-    fleet = load_fleet(runtime.engine)
-    unfinished = unfinished_creates(runtime.engine)
-    runs = unfinished_runs(runtime.engine)
-    owned = replace(ownership.snapshot(runtime.engine), unfinished=unfinished, unfinished_runs=runs)
+    recover_interrupted(runtime.database, runtime.actor)  # a dead worker's plan, before anything
+    fleet = load_fleet(runtime.database)
+    unfinished = unfinished_creates(runtime.database)
+    runs = unfinished_runs(runtime.database)
+    owned = replace(
+        ownership.snapshot(runtime.database), unfinished=unfinished, unfinished_runs=runs
+    )
     registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
     policies = {lane: registry.policy(lane) for lane in registry.all_lanes()}
     protect = {lane: p.protect for lane, p in policies.items() if p.generation is not None}
-    if ownership.sync_protection(runtime.engine, protect):
+    if ownership.sync_protection(runtime.database, protect):
         # plan from the registry as just updated
         owned = replace(
-            ownership.snapshot(runtime.engine), unfinished=unfinished, unfinished_runs=runs
+            ownership.snapshot(runtime.database), unfinished=unfinished, unfinished_runs=runs
         )
         registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
     return PassContext(fleet, registry, owned)
@@ -93,7 +95,7 @@ async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -
     observation = await registry.observe(lanes, skip=list(failures))
     seen_facts = observation.seen_facts()
     if seen_facts:  # what people see of owned objects (a runner's GitHub status)
-        await in_thread(ownership.record_seen, runtime.engine, seen_facts)
+        await in_thread(ownership.record_seen, runtime.database, seen_facts)
     blockers = [
         Blocker(type=failure.blocker_type, lane=None, kind=kind, message=failure.message)
         for kind, failure in sorted(failures.items())
@@ -163,12 +165,12 @@ def _diffs(
 def store_plans(runtime: Runtime, plans: Sequence[Plan], registry: LaneRegistry) -> None:
     """Save plans, audit each, and set their lanes' status (one transaction for status)."""
     for plan in plans:
-        plan_store.save(runtime.engine, plan)
+        plan_store.save(runtime.database, plan)
         if not _repeats_quiet_plan(runtime, plan):
             _audit_plan(runtime, plan)
     updates = [u for plan in plans for u in planned_status(plan, registry)]
     gone = [lane for plan in plans for lane in plan.lanes if _nothing_left(plan, registry, lane)]
-    status.record_all(runtime.engine, updates, forget=gone + orphaned_status(runtime, registry))
+    status.record_all(runtime.database, updates, forget=gone + orphaned_status(runtime, registry))
 
 
 def _nothing_left(plan: Plan, registry: LaneRegistry, lane: str) -> bool:
@@ -187,7 +189,7 @@ def orphaned_status(runtime: Runtime, registry: LaneRegistry) -> list[str]:
     a kind this deployment did not load keep theirs."""
     return [
         lane
-        for lane in status.lanes_with_status(runtime.engine)
+        for lane in status.lanes_with_status(runtime.database)
         if registry.kind_named(kind_of_lane(lane)) is not None and not registry.knows(lane)
     ]
 
@@ -198,14 +200,14 @@ def _repeats_quiet_plan(runtime: Runtime, plan: Plan) -> bool:
     so an operator running `plan` to check does not fill it (the plan is still stored)."""
     if plan.actions or plan.blockers:
         return False
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         newest = audit.list_records(session, event=AuditEvent.plan_computed, limit=1)
     return bool(newest) and (newest[0].data or {}).get("digest") == plan.digest
 
 
 def _audit_plan(runtime: Runtime, plan: Plan) -> None:
     audit.record(
-        runtime.engine,
+        runtime.database,
         event=AuditEvent.plan_computed,
         actor=runtime.actor,
         plan_id=plan.plan_id,
@@ -221,7 +223,7 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
     )
     for blocker in plan.blockers:
         audit.record(
-            runtime.engine,
+            runtime.database,
             event=AuditEvent.plan_blocked,
             actor=runtime.actor,
             lane=blocker.lane,

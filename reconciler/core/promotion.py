@@ -151,7 +151,7 @@ def _store(
     runtime: Runtime, document: Document, source: str, lane: str, data: dict[str, Any]
 ) -> int:
     """The target's new generation and its `lane_promoted` record, in one transaction."""
-    with audit.transaction(runtime.engine) as session:
+    with audit.transaction(runtime.database) as session:
         data["generation"] = generation = store_revision(session, document, source)
         entry = audit.AuditEntry(AuditEvent.lane_promoted, runtime.actor, lane, data=data)
         audit.append_many(session, [entry])
@@ -159,4 +159,4 @@ def _store(
 
 
 def _audit(runtime: Runtime, event: AuditEvent, lane: str, data: dict[str, Any]) -> None:
-    audit.record(runtime.engine, event=event, actor=runtime.actor, lane=lane, data=data)
+    audit.record(runtime.database, event=event, actor=runtime.actor, lane=lane, data=data)

@@ -96,8 +96,8 @@ async def demo_going_wrong(console: Console, runtime: Runtime) -> bool:
         clock.offset += interval
         report = await reconcile_pass(watched)
         degraded = any(r.lane == LANE and r.outcome == "degraded" for r in report.lanes)
-        row = next(r for r in all_statuses(runtime.engine) if r.lane == LANE)
-        render_lane_detail(console, runtime.engine, row)
+        row = next(r for r in all_statuses(runtime.database) if r.lane == LANE)
+        render_lane_detail(console, runtime.database, row)
         for _ in range(3):
             clock.offset += interval
             await reconcile_pass(watched)

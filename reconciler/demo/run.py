@@ -153,7 +153,7 @@ async def run_demo(
             settings = Settings(database_url=f"sqlite:///{database}", deploy_poll_seconds=0.1)
             async with DokployClient(base_url, api_key, timeout=10.0) as client:
                 runtime = Runtime(
-                    engine=engine,
+                    database=engine,
                     settings=settings,
                     providers=with_health_probe({"dokploy": client}, health),
                     kinds=all_kinds,
@@ -184,7 +184,7 @@ async def _demo_steps(
 ) -> DemoOutcome:
     """Steps 2 to 11: plan, apply, status, a second plan, a pass, runners, previews, a
     workflow's request, a failed deploy rolled back, the audit trail."""
-    engine = runtime.engine
+    engine = runtime.database
     console.rule("[bold]2. plan")
     plan = await compute_plan(runtime)
     render_plan(console, plan)
@@ -264,7 +264,7 @@ def review_pages(runtime: Runtime, dokploy_url: str, api_key: str) -> Iterator[s
         async with DokployClient(dokploy_url, api_key, timeout=10.0) as client:
             yield dataclasses.replace(runtime, providers={"dokploy": client}, progress=_quiet)
 
-    site = ReviewSite(engine=runtime.engine, open_runtime=page_runtime, access=PageAccess.open)
+    site = ReviewSite(engine=runtime.database, open_runtime=page_runtime, access=PageAccess.open)
     with serve(create_review_app(site)) as url:
         yield url
 
@@ -298,14 +298,14 @@ async def demo_rollback(console: Console, runtime: Runtime) -> bool:
     and applying that plan brings the old image back. Returns whether both did."""
     lane = "product:shop/testing"
     await compute_plan(runtime, [lane])  # converged and healthy: its state is remembered
-    fleet = load_fleet(runtime.engine)
+    fleet = load_fleet(runtime.database)
     product = fleet.documents["Product/shop"]
     spec = product.spec_dict()
     for entry in spec["lanes"]:
         if entry["name"] == "testing":
             entry["image"] = "ghcr.io/acme/shop:broken-build"
     broken = product.model_copy(update={"spec": type(product.spec).model_validate(spec)})
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         store_revision(session, broken, "demo: CI pushed a broken build")
     console.print("desired state for shop/testing now names ghcr.io/acme/shop:broken-build")
 
@@ -386,7 +386,7 @@ async def demo_previews(
     await reconcile_pass(with_github)  # the anchor is marked gone
     listing = kind_listings()["previews"].from_records
     assert listing is not None
-    rows = listing(load_fleet(runtime.engine), ownership.snapshot(runtime.engine), _at(clock()))
+    rows = listing(load_fleet(runtime.database), ownership.snapshot(runtime.database), _at(clock()))
     for row in rows:
         console.print(f"  {row['lane']}: {row['state']} ({row['detail']})", highlight=False)
     gone = [row["state"] for row in rows] == ["gone"]

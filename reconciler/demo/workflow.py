@@ -46,7 +46,7 @@ async def demo_workflow_request(
 ) -> bool:
     """CI built a new shop image and desired state names it; the workflow asks for the
     lane. Returns whether the operation ended `succeeded` with the lane applied."""
-    engine = runtime.engine
+    engine = runtime.database
     with session_scope(engine) as session:
         grants.add_grant(
             session,

@@ -40,7 +40,7 @@ class SharedContext:
         async with self._lock:  # one build at a time: the others wait and share it
             # Read the version first: a change made while building shows as a new version
             # next time, so a context is never reused past a change it did not see.
-            version = await in_thread(_version, runtime.engine)
+            version = await in_thread(_version, runtime.database)
             if self._context is not None and version == self._version:
                 return self._context
             self._context = await load_context(runtime)

@@ -211,7 +211,7 @@ class LoopEngine:
         finally:
             with anyio.CancelScope(shield=True):  # another replica's timer takes over at once
                 await self._safely(
-                    in_thread(leases.release, self.runtime.engine, TIMER_KEY, self.holder),
+                    in_thread(leases.release, self.runtime.database, TIMER_KEY, self.holder),
                     "giving the timer back",
                 )
 
@@ -224,7 +224,7 @@ class LoopEngine:
         # Held for two intervals: a late tick keeps it; a dead holder loses it by then (at
         # once on this host), and another replica's timer takes over.
         timer = await in_thread(
-            leases.acquire, self.runtime.engine, TIMER_KEY, self.holder, 2 * interval
+            leases.acquire, self.runtime.database, TIMER_KEY, self.holder, 2 * interval
         )
         if timer:
             return await self._tick()
@@ -256,7 +256,7 @@ class LoopEngine:
         return context
 
     def _enqueue(self, lanes: list[str]) -> None:
-        with session_scope(self.runtime.engine, write_lock=True) as session:
+        with session_scope(self.runtime.database, write_lock=True) as session:
             work_queue.enqueue(session, lanes, WorkPriority.scheduled, "scheduled pass", utcnow())
 
     # -- workers ----------------------------------------------------------------------------
@@ -315,7 +315,7 @@ class LoopEngine:
             room += settings.loop_batch_size
         if room <= 0:
             return None
-        with session_scope(self.runtime.engine, write_lock=True) as session:
+        with session_scope(self.runtime.database, write_lock=True) as session:
             claimed = work_queue.claim(
                 session,
                 self.worker,
@@ -421,7 +421,7 @@ class LoopEngine:
             self._in_flight.pop(work.lane, None)
 
     def _finish_rows(self, claimed: list[ClaimedWork], verdicts: list[LaneVerdict]) -> None:
-        with session_scope(self.runtime.engine, write_lock=True) as session:
+        with session_scope(self.runtime.database, write_lock=True) as session:
             finish(
                 session,
                 self.worker,
@@ -471,7 +471,7 @@ class LoopEngine:
 
     def _extend(self, lanes: list[str], hold: float) -> list[str]:
         until = utcnow() + timedelta(seconds=hold)
-        with session_scope(self.runtime.engine) as session:
+        with session_scope(self.runtime.database) as session:
             return work_queue.extend_claims(session, self.worker, lanes, until)
 
     async def _enforce_grace(self) -> None:
@@ -482,7 +482,7 @@ class LoopEngine:
 
 
 def _feedback_waiting(runtime: Runtime) -> bool:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         return feedback_deliveries.any_delivery_due(session, feedback_now(runtime))
 
 
@@ -496,12 +496,12 @@ class _SingleProcess:
 
     async def __aenter__(self) -> None:
         runtime = self.loop.runtime
-        if runtime.engine.dialect.name != "sqlite" or self.loop.exclusive_held:
+        if runtime.database.dialect.name != "sqlite" or self.loop.exclusive_held:
             return
         try:
             self.held = await in_thread(
                 leases.take_all,
-                runtime.engine,
+                runtime.database,
                 [SQLITE_LOOP_KEY],
                 self.loop.holder,
                 runtime.settings.lease_ttl_seconds,

@@ -174,7 +174,7 @@ async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport
         await notify_pass(runtime, [n for n in news if n.outcome is not LaneOutcome.converged])
     )
     await in_thread(_audit_pass, runtime, report)
-    anchored = await in_thread(audit_anchor.anchor, runtime.engine, runtime.settings)
+    anchored = await in_thread(audit_anchor.anchor, runtime.database, runtime.settings)
     if anchored is not None and anchored.problem and "does not verify" in anchored.problem:
         report.notify_problems.extend(await notify(runtime, [chain_broken_event(anchored.problem)]))
     report.lanes.sort(key=lambda r: r.lane)
@@ -209,7 +209,7 @@ async def discover_into(runtime: Runtime, context: PassContext, report: PassRepo
 
 
 def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
-    with audit.transaction(runtime.engine) as session:
+    with audit.transaction(runtime.database) as session:
         stored = store_found(session, documents, source="discovery")
         changed = [
             key for key, change, _ in stored.entries if change is not DocumentChange.unchanged
@@ -234,7 +234,7 @@ async def _announce_held(runtime: Runtime, context: PassContext, news: list[Lane
 
 async def due_lanes(runtime: Runtime, lanes: list[str], report: PassReport) -> list[str]:
     """`lanes` but those waiting for their retry time (reported as waiting)."""
-    retry_at = await in_thread(status.retry_times, runtime.engine)
+    retry_at = await in_thread(status.retry_times, runtime.database)
     now = utcnow()
     due = []
     for lane in lanes:
@@ -270,7 +270,7 @@ def _record_pass(
     Returns the held lanes' plans as stored (a plan that says what the waiting one says is
     that one) and those that were stored now."""
     registry = context.registry
-    waiting = plan_store.pending_by_lanes(runtime.engine, created_by=runtime.actor, now=utcnow())
+    waiting = plan_store.pending_by_lanes(runtime.database, created_by=runtime.actor, now=utcnow())
     held, new = [], []
     for plan in lanes.held:
         stored_id, digest = waiting.get(tuple(sorted(plan.lanes)), ("", ""))
@@ -297,7 +297,7 @@ def _record_pass(
             updates.extend(planned_status(plan, registry))
     # A quiet lane no longer desired has nothing left to show.
     gone = [lane for lane in lanes.quiet if lane not in desired_quiet]
-    status.record_all(runtime.engine, updates, forget=gone + orphaned_status(runtime, registry))
+    status.record_all(runtime.database, updates, forget=gone + orphaned_status(runtime, registry))
     return held, new
 
 
@@ -340,13 +340,13 @@ def lane_applied(plan_id: str, lane: str, reports: Sequence[ActionReport]) -> La
 
 def _prune(runtime: Runtime) -> int:
     cutoff = utcnow() - timedelta(days=runtime.settings.plan_retention_days)
-    pruned = plan_store.prune(runtime.engine, older_than=cutoff)
-    with session_scope(runtime.engine) as session:  # what was told of them goes with them
+    pruned = plan_store.prune(runtime.database, older_than=cutoff)
+    with session_scope(runtime.database) as session:  # what was told of them goes with them
         feedback_deliveries.prune_settled(session, older_than=cutoff)
         notifications.prune_settled(session, older_than=cutoff)
     if pruned:
         audit.record(
-            runtime.engine,
+            runtime.database,
             event=AuditEvent.plans_pruned,
             actor=runtime.actor,
             data={"plans": pruned, "created_before": cutoff.isoformat()},
@@ -359,7 +359,7 @@ def _audit_pass(runtime: Runtime, report: PassReport) -> None:
     counted, not listed)."""
     busy = [r for r in report.lanes if r.outcome is not LaneOutcome.converged]
     audit.record(
-        runtime.engine,
+        runtime.database,
         event=AuditEvent.pass_completed,
         actor=runtime.actor,
         data={

@@ -54,7 +54,7 @@ def take_operations(runtime: Runtime, lanes: Sequence[str]) -> dict[str, list[Op
     """The claimed lanes' open operations, moved to running/planning (one transaction)."""
     now = utcnow()
     taken: dict[str, list[Operation]] = {}
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         for lane in lanes:
             found = operations.open_for_lane(session, lane)
             if found:
@@ -80,7 +80,7 @@ def end_operations(
     error: str | None = None,
     phase: OperationPhase = OperationPhase.done,
 ) -> None:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         operations.advance(
             session,
             [op.id for op in found],

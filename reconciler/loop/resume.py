@@ -38,9 +38,11 @@ class Resumed:
 
 def resume(runtime: Runtime) -> Resumed:
     done = Resumed()
-    done.interrupted_plans = [i.plan_id for i in recover_interrupted(runtime.engine, runtime.actor)]
+    done.interrupted_plans = [
+        i.plan_id for i in recover_interrupted(runtime.database, runtime.actor)
+    ]
     now = utcnow()
-    with session_scope(runtime.engine, write_lock=True) as session:
+    with session_scope(runtime.database, write_lock=True) as session:
         done.lapsed_claims = work_queue.release_lapsed(session, now)
         for op in operations.stranded(session, work_queue.claimed_lanes(session, now)):
             if op.phase == OperationPhase.applying.value:

@@ -48,7 +48,7 @@ async def apply_guarded(
     on_lane: LaneDone | None = None,
 ) -> ApplyResult:
     """`apply_plan`, holding the leases of the shared targets the plan changes."""
-    plan, _ = await in_thread(plan_store.load, runtime.engine, plan_id)
+    plan, _ = await in_thread(plan_store.load, runtime.database, plan_id)
     keys = shared_targets(registry, plan)
     if not keys:
         return await apply_plan(runtime, plan_id, trigger=trigger, on_lane=on_lane)
@@ -65,7 +65,7 @@ async def apply_guarded(
         with anyio.CancelScope(shield=True):  # give the targets back even when cancelled
             await in_thread(held.stop_heartbeat)
             for key in held.lanes:
-                await in_thread(leases.release, runtime.engine, key, holder)
+                await in_thread(leases.release, runtime.database, key, holder)
 
 
 async def _take_waiting(
@@ -77,7 +77,7 @@ async def _take_waiting(
     ttl = runtime.settings.lease_ttl_seconds
     while True:
         try:
-            return await in_thread(leases.take_all, runtime.engine, keys, holder, ttl)
+            return await in_thread(leases.take_all, runtime.database, keys, holder, ttl)
         except LaneBusy:
             if anyio.current_time() >= deadline:
                 raise
@@ -95,7 +95,7 @@ async def _refuse_busy(runtime: Runtime, plan: Plan, busy: LaneBusy) -> ApplyRes
     )
     await in_thread(
         audit.record,
-        runtime.engine,
+        runtime.database,
         event=AuditEvent.apply_refused,
         actor=runtime.actor,
         plan_id=plan.plan_id,

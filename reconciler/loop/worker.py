@@ -250,7 +250,7 @@ async def _with_retry_times(runtime: Runtime, verdicts: list[LaneVerdict]) -> li
     """A lane waiting on its kind's "not yet" comes back at the time the kind named."""
     if not any(v.result.outcome is LaneOutcome.waiting for v in verdicts):
         return verdicts
-    retry_at = await in_thread(status.retry_times, runtime.engine)
+    retry_at = await in_thread(status.retry_times, runtime.database)
     return [
         replace(v, not_before=retry_at.get(v.lane))
         if v.result.outcome is LaneOutcome.waiting

@@ -113,7 +113,7 @@ class Replica:
         try:
             async with DokployClient(self.dokploy_url, API_KEY, timeout=10.0) as client:
                 runtime = Runtime(
-                    engine=engine,
+                    database=engine,
                     settings=self.settings,
                     actor=f"replica-{self.name}",
                     kinds=all_kinds,

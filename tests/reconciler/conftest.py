@@ -112,7 +112,7 @@ async def runtime(
 
     async with make_client(dokploy_app, engine_contract, timeout=2.0) as client:
         yield Runtime(
-            engine=engine,
+            database=engine,
             settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.02),
             providers={"dokploy": client, HEALTH: HealthChecks(health)},
             kinds=all_kinds,

@@ -60,9 +60,9 @@ async def test_adopting_an_already_matching_service_owes_no_deploy(runtime: Runt
     # Simulate losing the registry entry, then adopting the same service back.
     from reconciler.records import ownership
 
-    owned = owned_service_of(runtime.engine, "product:docs-site/testing")
+    owned = owned_service_of(runtime.database, "product:docs-site/testing")
     assert owned is not None
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         ownership.record_release(session, owned.ref)
     preview = await adopt(
         runtime, "product:docs-site/testing", "application", owned.object_id, record=True

@@ -40,7 +40,7 @@ async def test_apply_converges_and_the_next_plan_is_empty(
 
     second = await compute_plan(runtime)
     assert second.actions == [] and second.blockers == []
-    statuses = {row.lane: row for row in all_statuses(runtime.engine)}
+    statuses = {row.lane: row for row in all_statuses(runtime.database)}
     assert set(statuses) == {
         "product:shop/testing",
         "product:shop/prod",

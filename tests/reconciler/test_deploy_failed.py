@@ -37,7 +37,7 @@ def _deploys(emulator: Emulator) -> int:
 
 
 def _stalled(runtime: Runtime) -> dict[str, str]:
-    row = next(r for r in all_statuses(runtime.engine) if r.lane == LANE)
+    row = next(r for r in all_statuses(runtime.database) if r.lane == LANE)
     return next(c for c in row.conditions if c["type"] == "Stalled")
 
 
@@ -57,7 +57,7 @@ async def test_a_failed_deploy_waits_out_its_backoff_then_deploys_again(
     await _fail_first_deploy(runtime, emulator)
     stalled = _stalled(runtime)
     assert stalled["status"] == "True" and stalled["reason"] == "deploy_failed"
-    owned = owned_service_of(runtime.engine, LANE)
+    owned = owned_service_of(runtime.database, LANE)
     assert owned is not None
     failed = owned.facts["deploy_failed"]
     assert failed["failures"] == 1 and failed["retry_at"] == clock.now + 60.0
@@ -91,7 +91,7 @@ async def test_a_second_failure_doubles_the_backoff(runtime: Runtime, emulator: 
     clock.now += 61.0
     emulator.faults.fail_next_deploy()
     await apply_plan(runtime, (await compute_plan(runtime, [LANE])).plan_id)
-    owned = owned_service_of(runtime.engine, LANE)
+    owned = owned_service_of(runtime.database, LANE)
     assert owned is not None
     assert owned.facts["deploy_failed"]["failures"] == 2
     assert owned.facts["deploy_failed"]["retry_at"] == clock.now + 120.0
@@ -115,4 +115,4 @@ async def test_a_new_configuration_deploys_at_once_after_a_failure(
 def _change_shop_testing_env(runtime: Runtime, tmp_path: Path) -> None:
     """Desired state changes: the shop's testing lane logs at another level."""
     fleet = example_fleet(tmp_path, edit=("shop.yaml", "LOG_LEVEL: debug", "LOG_LEVEL: trace"))
-    store_fleet(runtime.engine, fleet)
+    store_fleet(runtime.database, fleet)

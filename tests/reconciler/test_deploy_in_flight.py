@@ -34,11 +34,11 @@ LANE = "product:docs-site/testing"
 async def _converged_then_outcome_lost(runtime: Runtime) -> tuple[str, str]:
     first = await compute_plan(runtime, [LANE])
     assert (await apply_plan(runtime, first.plan_id)).ok
-    owned = owned_service_of(runtime.engine, LANE)
+    owned = owned_service_of(runtime.database, LANE)
     assert owned is not None
     config_hash = str(owned.facts["deployed_config_hash"])
     # As if the last deploy's worker died before recording what it ran.
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         ownership.apply_changes(
             session,
             kind="product",
@@ -83,7 +83,7 @@ async def test_a_deploy_that_finished_unrecorded_is_recorded_not_repeated(
     assert "finished but its outcome was not recorded" in deploy.reason
     assert (await apply_plan(runtime, plan.plan_id)).ok
     assert len(emulator.state.builds[service_id]) == builds
-    owned = owned_service_of(runtime.engine, LANE)
+    owned = owned_service_of(runtime.database, LANE)
     assert owned is not None and owned.facts["deployed_config_hash"] == config_hash
 
 

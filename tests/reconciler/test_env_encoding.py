@@ -50,10 +50,10 @@ async def test_tricky_values_reach_the_deployed_service_and_drift_shows(
     runtime: Runtime, emulator: Emulator, tmp_path: Path
 ) -> None:
     (tmp_path / "notes.yaml").write_text(NOTES)
-    store_fleet(runtime.engine, tmp_path)
+    store_fleet(runtime.database, tmp_path)
     plan = await compute_plan(runtime, [LANE])
     assert (await apply_plan(runtime, plan.plan_id)).ok
-    owned = owned_service_of(runtime.engine, LANE)
+    owned = owned_service_of(runtime.database, LANE)
     assert owned is not None
     live = emulator.state.live[owned.object_id].container_env or {}
     assert {key: live.get(key) for key in WANTED} == WANTED
@@ -89,7 +89,7 @@ async def test_an_env_change_keeps_an_adopted_services_build_settings(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     (tmp_path / "notes.yaml").write_text(NOTES)
-    store_fleet(runtime.engine, tmp_path)
+    store_fleet(runtime.database, tmp_path)
     client = dokploy(runtime)
     created = await client.project_create("notes")
     app = await client.application_create("notes-testing", created.environment.environment_id)

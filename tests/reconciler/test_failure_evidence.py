@@ -28,7 +28,7 @@ async def test_a_failed_deploy_records_dokploys_row_and_log_tail(
     deploy = next(a for a in result.actions if a.op == Op.deploy)
     assert "Dokploy says: ❌ Pulling image failed" in deploy.message
     assert deploy.evidence is not None
-    (found,) = evidence_of(runtime.engine, lane=LANE)
+    (found,) = evidence_of(runtime.database, lane=LANE)
     assert found.plan_id == plan.plan_id and found.action_id == deploy.action_id
     evidence = found.evidence
     assert evidence["status"] == "error" and evidence["error"] is None
@@ -37,7 +37,7 @@ async def test_a_failed_deploy_records_dokploys_row_and_log_tail(
     assert evidence["log_tail"][-1] == "❌ Pulling image failed"
     lines = found.lines()
     assert any("none given" in line for line in lines) and lines[-1].endswith("failed")
-    assert evidence_of(runtime.engine, plan_id=plan.plan_id)[0].evidence == evidence
+    assert evidence_of(runtime.database, plan_id=plan.plan_id)[0].evidence == evidence
     shown = json.dumps(found.as_json())
     assert not any(secret in shown for secret in ALL_SECRET_VALUES)
 
@@ -50,7 +50,7 @@ async def test_an_unreadable_log_is_said_and_the_deploy_still_counts_as_failed(
     result = await apply_plan(runtime, (await compute_plan(runtime, [LANE])).plan_id)
     deploy = next(a for a in result.actions if a.op == Op.deploy)
     assert deploy.result == "retry" and "DeployFailed" in deploy.message
-    (found,) = evidence_of(runtime.engine, lane=LANE)
+    (found,) = evidence_of(runtime.database, lane=LANE)
     assert "log_unavailable" in found.evidence and "log_tail" not in found.evidence
 
 
@@ -70,7 +70,7 @@ async def test_the_lane_page_shows_the_last_failure(runtime: Runtime, emulator: 
 
     emulator.faults.fail_next_deploy()
     await apply_plan(runtime, (await compute_plan(runtime, [LANE])).plan_id)
-    site = ReviewSite(engine=runtime.engine, open_runtime=no_runtime, access=PageAccess.open)
+    site = ReviewSite(engine=runtime.database, open_runtime=no_runtime, access=PageAccess.open)
     with serve(create_review_app(site)) as base:
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             page = (await http.get("/lanes/product/shop/testing")).text

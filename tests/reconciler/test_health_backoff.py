@@ -20,12 +20,12 @@ LANE = "product:shop/testing"
 
 
 def _condition(runtime: Runtime, kind: str) -> dict[str, str]:
-    row = next(r for r in all_statuses(runtime.engine) if r.lane == LANE)
+    row = next(r for r in all_statuses(runtime.database) if r.lane == LANE)
     return next(c for c in row.conditions if c["type"] == kind)
 
 
 def _backoff(runtime: Runtime) -> float:
-    row = next(r for r in all_statuses(runtime.engine) if r.lane == LANE)
+    row = next(r for r in all_statuses(runtime.database) if r.lane == LANE)
     assert row.retry_at is not None
     return (row.retry_at - utcnow()).total_seconds()
 

@@ -22,7 +22,7 @@ INTERVAL = 300.0  # SETPOINT_HEALTH_WATCH_INTERVAL_SECONDS' default
 
 
 def _ready(runtime: Runtime) -> dict[str, str]:
-    row = next(r for r in all_statuses(runtime.engine) if r.lane == LANE)
+    row = next(r for r in all_statuses(runtime.database) if r.lane == LANE)
     return next(c for c in row.conditions if c["type"] == "Ready")
 
 
@@ -42,7 +42,7 @@ async def test_a_healthy_lane_that_starts_failing_turns_degraded_within_one_inte
     assert (await apply_plan(runtime, (await compute_plan(runtime, [LANE])).plan_id)).ok
     first = await reconcile_pass(runtime)  # the watch's first verdict
     assert _outcome(first) == "converged" and _ready(runtime)["status"] == "True"
-    plans_before = len(summaries(runtime.engine, lane=LANE))
+    plans_before = len(summaries(runtime.database, lane=LANE))
     checks = _checks(workload)
 
     workload.status = 503
@@ -56,8 +56,8 @@ async def test_a_healthy_lane_that_starts_failing_turns_degraded_within_one_inte
     ready = _ready(runtime)
     assert ready["status"] == "False" and ready["reason"] == "Degraded"
     assert "/healthz" in ready["message"] and "status 503" in ready["message"]
-    assert len(summaries(runtime.engine, lane=LANE)) == plans_before  # nothing to apply, no plan
-    (verdict,) = lane_health.latest(runtime.engine, [LANE]).values()
+    assert len(summaries(runtime.database, lane=LANE)) == plans_before  # nothing to apply, no plan
+    (verdict,) = lane_health.latest(runtime.database, [LANE]).values()
     assert not verdict.ok and verdict.failures == 1 and verdict.status_code == 503
 
     still = await reconcile_pass(runtime)  # not due: still Degraded, not checked
@@ -67,7 +67,7 @@ async def test_a_healthy_lane_that_starts_failing_turns_degraded_within_one_inte
     clock.offset += INTERVAL
     assert _outcome(await reconcile_pass(runtime)) == "converged"
     assert _ready(runtime)["status"] == "True"
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         events = [r.event for r in list_records(session, lane=LANE, limit=1000)]
     assert events.count("lane_degraded") == 1 and events.count("lane_recovered") == 1
 
@@ -119,8 +119,8 @@ def test_a_new_configuration_starts_its_verdict_afresh(runtime: Runtime) -> None
 
     now = utcnow()
     failed = Checked(LANE, "config-1", False, "https://t/healthz", 503, "status 503")
-    assert [t.became for t in record_checks(runtime.engine, [failed], now)] == ["degraded"]
+    assert [t.became for t in record_checks(runtime.database, [failed], now)] == ["degraded"]
     passed = Checked(LANE, "config-2", True, "https://t/healthz", 200, "ok")
-    assert record_checks(runtime.engine, [passed], now) == []  # another deploy, not a recovery
-    (row,) = lane_health.latest(runtime.engine, [LANE]).values()
+    assert record_checks(runtime.database, [passed], now) == []  # another deploy, not a recovery
+    (row,) = lane_health.latest(runtime.database, [LANE]).values()
     assert (row.basis, row.ok, row.failures, row.failing_since) == ("config-2", True, 0, None)

@@ -61,9 +61,9 @@ async def test_a_scheduler_keeps_one_live_plan_per_lane_and_never_retires_an_ope
     second = await reconcile_pass(runtime)
     old = next(r.plan_id for r in first.lanes if r.lane == "product:shop/prod")
     new = next(r.plan_id for r in second.lanes if r.lane == "product:shop/prod")
-    assert plan_store.load(runtime.engine, old)[1] == "superseded"
-    assert plan_store.load(runtime.engine, new)[1] == "pending"
-    assert plan_store.load(runtime.engine, operator_plan.plan_id)[1] == "pending"
+    assert plan_store.load(runtime.database, old)[1] == "superseded"
+    assert plan_store.load(runtime.database, new)[1] == "pending"
+    assert plan_store.load(runtime.database, operator_plan.plan_id)[1] == "pending"
 
 
 async def test_a_quiet_fleet_pass_reads_once_and_writes_one_record(

@@ -32,7 +32,7 @@ async def test_creates_answered_unreadably_are_found_by_name_and_owned(
     for procedure in CREATES:
         getattr(emulator.faults, fault)(procedure, on=False)
     for action in created:
-        assert owned_service_of(runtime.engine, action.lane) is not None, action.lane
+        assert owned_service_of(runtime.database, action.lane) is not None, action.lane
     summary = emulator.summary()
     services = [*summary["applications"], *summary["compose"]]
     assert [name for name, n in Counter(services).items() if n > 1] == []

@@ -75,7 +75,7 @@ async def test_a_degraded_lane_is_told_once_signed_with_its_page(
         await reconcile_pass(runtime)
     assert len([i for i in receiver.items() if i["lane"] == LANE]) == 1
 
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         rows = notifications.recent(session, lane=LANE)
         records = list_records(session, limit=1000)
     (row,) = rows
@@ -93,7 +93,7 @@ async def test_a_sink_that_is_down_is_tried_again_on_its_own_backoff(
     receiver.status = 503
     await _degrade(runtime, workload, clock)
     assert receiver.refused >= 1 and receiver.received == []
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         (row,) = notifications.recent(session, lane=LANE)
     assert row.state == "pending" and row.answer == {"error": "HTTP 503", "transient": True}
     assert row.due_at > row.created_at  # its own due time: the lane went on without it

@@ -218,12 +218,12 @@ async def operate(
             documents = request_documents(runtime, f"preview:notes/pr-{args[0]}", {"sha": head})
         except SetpointError:
             return  # refused (not its head, not live, no such lane): nothing stored
-        with session_scope(runtime.engine) as session:
+        with session_scope(runtime.database) as session:
             store_found(session, documents, source="workflow")
         return
     prune = bool(args[0]) if name == "apply" else not world.present
     world.write()
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         apply_documents(session, load_path(world.folder), prune=prune)
 
 
@@ -281,7 +281,7 @@ async def runtime_on(
         ) as github,
     ):
         yield Runtime(
-            engine=engine,
+            database=engine,
             settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.01),
             providers={"dokploy": dokploy, HEALTH: HealthChecks(healthy), "github": github},
             kinds=all_kinds,

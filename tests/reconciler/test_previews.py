@@ -277,7 +277,7 @@ def _request(runtime: Runtime, lane: str, **params: str) -> list[str]:
     """What the API does with a workflow's request: the kind checks it, the documents it
     changes are stored."""
     documents = request_documents(runtime, lane, params)
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         stored = store_found(session, documents, source="workflow")
     return [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
 

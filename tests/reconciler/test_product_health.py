@@ -36,7 +36,7 @@ async def test_with_no_probe_given_the_settings_checks_refuse_a_private_target(
     engine: Engine,
 ) -> None:
     bare = Runtime(
-        engine=engine, settings=Settings(database_url="sqlite://"), actor="t", kinds=lambda *_: []
+        database=engine, settings=Settings(database_url="sqlite://"), actor="t", kinds=lambda *_: []
     )
     inside = DesiredHealthCheck(
         url="http://127.0.0.1:9/health", expect_status=200, timeout_seconds=1.0

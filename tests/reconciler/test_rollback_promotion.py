@@ -71,7 +71,7 @@ def write_fleet(
             testing=testing, prod=prod, apply=apply, on_failed=on_failed, promotion=promotion
         )
     )
-    store_fleet(runtime.engine, path, prune=True)
+    store_fleet(runtime.database, path, prune=True)
 
 
 class ImageHealth(Workload):
@@ -111,7 +111,7 @@ async def converge(runtime: Runtime, lane: str) -> None:
 
 
 def records(runtime: Runtime, event: AuditEvent) -> list[dict[str, Any]]:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         return [
             {"actor": r.actor, "lane": r.lane, **(r.data or {})}
             for r in list_records(session, event=event)
@@ -119,7 +119,7 @@ def records(runtime: Runtime, event: AuditEvent) -> list[dict[str, Any]]:
 
 
 def ready(runtime: Runtime, lane: str) -> bool:
-    row = next(r for r in all_statuses(runtime.engine) if r.lane == lane)
+    row = next(r for r in all_statuses(runtime.database) if r.lane == lane)
     return any(c["type"] == "Ready" and c["status"] == "True" for c in row.conditions)
 
 
@@ -134,7 +134,7 @@ async def test_rollback_of_a_healthy_lane_plans_the_previous_generation(
     write_fleet(runtime, tmp_path, testing=other)
     await converge(runtime, TESTING)
     assert running(emulator, "notes-testing") == other
-    states = known_good.history(runtime.engine, TESTING)
+    states = known_good.history(runtime.database, TESTING)
     assert [(s.generation, s.running) for s in states] == [(2, other), (1, GOOD)]
 
     rolled = await rollback(runtime, "notes/testing", reason="the new build logs too much")
@@ -181,13 +181,13 @@ async def test_on_failed_health_rollback_runs_the_previous_digest_after_the_next
     first = await reconcile_pass(runtime)
     assert {r.lane: r.outcome for r in first.lanes}[TESTING] == "applied"
     await reconcile_pass(runtime)  # converged: its state is remembered
-    assert known_good.at_generation(runtime.engine, TESTING, 1) is not None
+    assert known_good.at_generation(runtime.database, TESTING, 1) is not None
 
     write_fleet(runtime, tmp_path, testing=BAD, apply="auto-safe", on_failed="rollback")
     failed = await reconcile_pass(runtime)
     assert {r.lane: r.outcome for r in failed.lanes}[TESTING] == "waiting"
     assert running(emulator, "notes-testing") == BAD
-    assert known_good.at_generation(runtime.engine, TESTING, 2) is None
+    assert known_good.at_generation(runtime.database, TESTING, 2) is None
 
     noticed = await reconcile_pass(runtime)
     result = next(r for r in noticed.lanes if r.lane == TESTING)
@@ -319,7 +319,7 @@ async def test_a_state_whose_route_another_product_took_since_is_refused(
     await converge(runtime, TESTING)
     moved = tmp_path / "notes.yaml"
     moved.write_text(moved.read_text().replace("testing.notes.example.com", "t2.notes.example.com"))
-    store_fleet(runtime.engine, moved)
+    store_fleet(runtime.database, moved)
     plan = await compute_plan(runtime, [TESTING])  # the old host's domain is deleted
     assert (await apply_plan(runtime, plan.plan_id, allow_destroy=1)).status == "applied"
     await converge(runtime, TESTING)
@@ -330,7 +330,7 @@ async def test_a_state_whose_route_another_product_took_since_is_refused(
         .replace("project: notes", "project: wiki")
         .replace("host: notes.example.com", "host: wiki.example.com")
     )
-    store_fleet(runtime.engine, other)  # wiki/testing now routes testing.notes.example.com
+    store_fleet(runtime.database, other)  # wiki/testing now routes testing.notes.example.com
     with pytest.raises(RollbackRefused, match="clashes with stored desired state"):
         await rollback(runtime, TESTING, reason="back to the old host")
     assert records(runtime, AuditEvent.lane_rolled_back) == []

@@ -85,7 +85,7 @@ async def _runtime(engine: Engine) -> AsyncIterator[Runtime]:
         ) as github,
     ):
         yield Runtime(
-            engine=engine,
+            database=engine,
             settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.001),
             providers={
                 "dokploy": client,
@@ -198,7 +198,7 @@ async def test_two_replicas_making_one_shared_project_make_it_once(tmp_path: Pat
     async with _runtime(engine) as first:
         emulator = _emulator(first)
         second_engine = make_engine(url)
-        second = dataclasses.replace(first, engine=second_engine, actor="replica-2")
+        second = dataclasses.replace(first, database=second_engine, actor="replica-2")
         try:
             context = await start_pass(first, PassReport())  # discovery stores the PR's anchor
             plans = [

@@ -161,7 +161,7 @@ class KilnWorld:
 def kiln_runtime(engine: Engine, world: KilnWorld) -> Runtime:
     """A runtime with the kiln kind only: no Dokploy, no GitHub, no health probe."""
     settings = Settings(database_url="sqlite://")
-    return Runtime(engine=engine, settings=settings, actor="test-operator", kinds=world.kinds)
+    return Runtime(database=engine, settings=settings, actor="test-operator", kinds=world.kinds)
 
 
 async def test_a_toy_kind_orders_its_own_actions_and_applies_with_no_health_checks(

@@ -141,7 +141,7 @@ class _Scene:
     def runtime(self, client: DokployClient) -> Runtime:
         settings = Settings(database_url=self.database_url, deploy_poll_seconds=POLL_SECONDS)
         return Runtime(
-            engine=self.engine,
+            database=self.engine,
             settings=settings,
             providers={"dokploy": client, HEALTH: HealthChecks(_healthy)},
             kinds=all_kinds,
@@ -270,7 +270,7 @@ async def _apply(runtime: Runtime, plan: Plan, recovery: _Recovery) -> None:
 
 
 async def _store_and_plan(runtime: Runtime) -> Plan:
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         apply_documents(session, load_text(fleets.crash_fleet(), "fleet.yaml"), prune=True)
     plan = await compute_plan(runtime)
     if plan.blockers or not plan.actions:

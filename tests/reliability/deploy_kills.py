@@ -108,7 +108,7 @@ def _trigger(state: EmulatorState, kill: DeployKill) -> Callable[[], bool]:
 
 async def _store_and_plan(runtime: Runtime) -> Plan:
     fleet = fleets.crash_fleet(deploy_timeout=DEPLOY_TIMEOUT)
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.database) as session:
         apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True)
     plan = await compute_plan(runtime)
     if plan.blockers or not plan.actions:

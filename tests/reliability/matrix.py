@@ -131,7 +131,7 @@ class Rig:
 
     @property
     def engine(self) -> Any:
-        return self.runtime.engine
+        return self.runtime.database
 
     def store(self, fleet: str) -> None:
         with session_scope(self.engine) as session:
@@ -216,7 +216,7 @@ async def rig(database_url: str, state: EmulatorState | None = None) -> AsyncIte
         retry_after_cap=0.05,
     )
     runtime = Runtime(
-        engine=engine,
+        database=engine,
         settings=Settings(database_url=database_url, deploy_poll_seconds=0.01),
         providers={"dokploy": client, HEALTH: HealthChecks(_healthy)},
         kinds=all_kinds,

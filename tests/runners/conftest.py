@@ -188,7 +188,7 @@ async def rig(engine: Engine, tmp_path: Path) -> AsyncIterator[Rig]:
             GitHubClient(github_url, GITHUB_TOKEN, timeout=5.0) as github_client,
         ):
             runtime = Runtime(
-                engine=engine,
+                database=engine,
                 settings=settings,
                 actor="scheduler",
                 kinds=all_kinds,

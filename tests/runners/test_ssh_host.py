@@ -133,7 +133,7 @@ async def ssh_rig(engine: Engine, tmp_path: Path) -> AsyncIterator[SshRig]:
         with serve(github_app) as github_url:
             async with GitHubClient(github_url, GITHUB_TOKEN, timeout=5.0) as github_client:
                 runtime = Runtime(
-                    engine=engine,
+                    database=engine,
                     settings=settings,
                     actor="scheduler",
                     kinds=all_kinds,

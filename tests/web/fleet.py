@@ -61,7 +61,7 @@ class ReviewFleet:
     async def runtime(self, actor: str = "cli:reviewer") -> AsyncIterator[Runtime]:
         async with DokployClient(self.dokploy_url, self.api_key, timeout=10.0) as client:
             yield Runtime(
-                engine=self.engine,
+                database=self.engine,
                 settings=Settings(database_url=str(self.engine.url), deploy_poll_seconds=0.05),
                 actor=actor,
                 kinds=all_kinds,

@@ -133,7 +133,7 @@ class ProductExecutor:
         environment_id = self._id(action, p.environment)
         name = p.name
         service = BY_CREATE_OP[action.op]
-        kind = service.type.value
+        service_type = service.type.value
         # The plan proposed this create because it saw no service of this name, and the apply
         # re-read that just before running: no need to read the environment again first.
         service_id, created = await service.ensure(
@@ -143,37 +143,45 @@ class ProductExecutor:
             # Found before any create of ours: someone made it after planning. With
             # known_absent only a retry looks, and finds our lost create, so this is a guard.
             raise ActionFailed(
-                f"an unowned {kind} named {name!r} appeared after planning; left untouched"
+                f"an unowned {service_type} named {name!r} appeared after planning; left untouched"
             )
         for ref in action.provides:
             self.resolved[ref] = service_id
-        claim = Claim(ref=ObjectRef(DOKPLOY, kind, service_id), name=name, protected=p.protected)
-        return Done(f"created {kind} {name} ({service_id})", {"id": service_id}, claims=(claim,))
+        claim = Claim(
+            ref=ObjectRef(DOKPLOY, service_type, service_id), name=name, protected=p.protected
+        )
+        return Done(
+            f"created {service_type} {name} ({service_id})", {"id": service_id}, claims=(claim,)
+        )
 
     async def _reclaim_service(self, action: Action) -> Done:
         p = params.ReclaimService.of(action)
-        kind, service_id = p.service.type, p.service.id
-        found = await strategy_for(kind).read(self.client, service_id)  # still there?
+        service_type, service_id = p.service.type, p.service.id
+        found = await strategy_for(service_type).read(self.client, service_id)  # still there?
         if found.name != p.name:
-            raise ActionFailed(f"{kind} {service_id} is now named {found.name!r}; not reclaimed")
+            raise ActionFailed(
+                f"{service_type} {service_id} is now named {found.name!r}; not reclaimed"
+            )
         for ref in action.provides:
             self.resolved[ref] = service_id
         claim = Claim(
-            ref=ObjectRef(DOKPLOY, kind, service_id), name=found.name, protected=p.protected
+            ref=ObjectRef(DOKPLOY, service_type, service_id), name=found.name, protected=p.protected
         )
-        return Done(f"reclaimed {kind} {found.name} ({service_id})", claims=(claim,))
+        return Done(f"reclaimed {service_type} {found.name} ({service_id})", claims=(claim,))
 
     async def _inherit_service(self, action: Action) -> Done:
         p = params.InheritService.of(action)
-        kind, service_id = p.service.type, p.service.id
-        found = await strategy_for(kind).read(self.client, service_id)  # still there?
+        service_type, service_id = p.service.type, p.service.id
+        found = await strategy_for(service_type).read(self.client, service_id)  # still there?
         for ref in action.provides:
             self.resolved[ref] = service_id
         claim = Claim(
-            ref=ObjectRef(DOKPLOY, kind, service_id), name=found.name, protected=p.protected
+            ref=ObjectRef(DOKPLOY, service_type, service_id), name=found.name, protected=p.protected
         )
         source = p.from_lane
-        return Done(f"took over {kind} {found.name} ({service_id}) from {source}", claims=(claim,))
+        return Done(
+            f"took over {service_type} {found.name} ({service_id}) from {source}", claims=(claim,)
+        )
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -197,7 +205,7 @@ class ProductExecutor:
 
     async def _set_env(self, action: Action) -> Done:
         p = params.SetEnv.of(action)
-        kind, service_id = self._service(action, p.service)
+        service_type, service_id = self._service(action, p.service)
         owned: dict[str, str] = dict(p.plain)
         for key, ref in p.secret_refs.items():
             try:
@@ -215,21 +223,21 @@ class ProductExecutor:
             if uncarried is not None:  # planned before a check that refuses it now
                 raise ActionFailed(uncarried_secret(key, uncarried))
             owned[key] = value.reveal()
-        service = strategy_for(kind)
+        service = strategy_for(service_type)
         # Read now, although the plan saw the env: keys Setpoint does not manage must survive
         # the save, and the plan holds only fingerprints of values, never the values.
         current = await service.read(self.client, service_id)
         text = merge_env(current.env, owned, p.remove)
         await service.save_env(self.client, current, text)
         facts = Facts(
-            ObjectRef(DOKPLOY, kind, service_id),
+            ObjectRef(DOKPLOY, service_type, service_id),
             {"managed_env_keys": sorted(owned), "plain_env_keys": sorted(p.plain)},
         )
         return Done(f"env saved ({len(owned)} managed key(s); values not shown)", facts=(facts,))
 
     async def _upsert_domain(self, action: Action) -> Done:
         p = params.UpsertDomain.of(action)
-        kind, service_id = self._service(action, p.service)
+        service_type, service_id = self._service(action, p.service)
         common: dict[str, Any] = {
             "path": p.path,
             "port": p.port,
@@ -241,7 +249,7 @@ class ProductExecutor:
                 p.domain_id, host=p.host, service_name=p.service_name, **common
             )
             return Done(f"domain {p.host}{p.path} updated")
-        target = strategy_for(kind).domain_target(service_id, p.service_name)
+        target = strategy_for(service_type).domain_target(service_id, p.service_name)
         domain = await self.client.domain_create(p.host, **target, **common)
         return Done(f"domain {p.host}{p.path} created ({domain.domain_id})")
 
@@ -264,8 +272,8 @@ class ProductExecutor:
         the Dokploy server's build slots, so the timeout runs only while the build does."""
         p = params.Deploy.of(action)
         turn = self._turns.pop(action.id, None) or BuildTurn(self.client.build_slots(p.server_id))
-        kind, service_id = self._service(action, p.service)
-        ref = ObjectRef(DOKPLOY, kind, service_id)
+        service_type, service_id = self._service(action, p.service)
+        ref = ObjectRef(DOKPLOY, service_type, service_id)
         waiting = p.awaiting
         timeout = p.timeout_seconds
         async with turn:  # held already when the engine admitted the deploy
@@ -273,7 +281,7 @@ class ProductExecutor:
             try:
                 deployment = await deploy_and_wait(
                     self.client,
-                    **strategy_for(kind).deploy_target(service_id),
+                    **strategy_for(service_type).deploy_target(service_id),
                     timeout=timeout,
                     queue_timeout=timeout,
                     poll_interval=self.poll_interval,
@@ -341,8 +349,8 @@ class ProductExecutor:
 
     async def _check_health(self, action: Action) -> Done | Retry:
         p = params.CheckHealth.of(action)
-        kind, service_id = self._service(action, p.service)
-        return await self._health(p, ObjectRef(DOKPLOY, kind, service_id), {}, {})
+        service_type, service_id = self._service(action, p.service)
+        return await self._health(p, ObjectRef(DOKPLOY, service_type, service_id), {}, {})
 
     async def _health(
         self,
@@ -384,8 +392,8 @@ class ProductExecutor:
 
     async def _delete_service(self, action: Action) -> Done:
         p = params.DeleteService.of(action)
-        kind, service_id = p.service_type, p.service_id
-        service = strategy_for(kind)
+        service_type, service_id = p.service_type, p.service_id
+        service = strategy_for(service_type)
         try:
             await service.delete(self.client, service_id)
         except (DokployTimeout, DokployAnswerLost):
@@ -398,7 +406,8 @@ class ProductExecutor:
             else:
                 raise
         return Done(
-            f"{kind} {service_id} deleted", releases=(ObjectRef(DOKPLOY, kind, service_id),)
+            f"{service_type} {service_id} deleted",
+            releases=(ObjectRef(DOKPLOY, service_type, service_id),),
         )
 
 

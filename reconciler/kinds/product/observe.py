@@ -213,25 +213,25 @@ class ProductObserver:
         that, means the service is gone."""
         limiter = anyio.CapacityLimiter(DETAIL_READ_CONCURRENCY)
 
-        async def read(lane_name: str, kind: str, service_id: str) -> None:
+        async def read(lane_name: str, service_type: str, service_id: str) -> None:
             async with limiter:
                 seen = observation.lanes[lane_name]
                 try:
-                    detail = await read_service(self._client, kind, service_id)
+                    detail = await read_service(self._client, service_type, service_id)
                 except DokployNotFound:
                     seen.vanished = seen.owned
                     seen.owned = None
                     return
                 except DokployError as exc:
                     observation.problems.append(
-                        read_problem(lane_name, f"reading {kind} {service_id} failed", exc)
+                        read_problem(lane_name, f"reading {service_type} {service_id} failed", exc)
                     )
                     return
                 seen.service = service_from(detail)
 
         async with anyio.create_task_group() as group:
-            for lane_name, kind, service_id in details:
-                group.start_soon(read, lane_name, kind, service_id)
+            for lane_name, service_type, service_id in details:
+                group.start_soon(read, lane_name, service_type, service_id)
 
     def _fingerprint_removed(self, lane_name: str, observation: Observation) -> None:
         seen = observation.lanes[lane_name]
@@ -283,17 +283,17 @@ class ProductObserver:
                     if service.name != lane.service_name:
                         continue
                     strategy, service_id = identify(service)
-                    kind = strategy.type.value
-                    owner = self._ownership.owner_of(ObjectRef(DOKPLOY, kind, service_id))
+                    service_type = strategy.type.value
+                    owner = self._ownership.owner_of(ObjectRef(DOKPLOY, service_type, service_id))
                     if owner is not None and owner.lane in (lane.lane, seen.inherited_from):
                         continue  # read in detail below, by id
-                    target = f"dokploy:{kind}/{service.name}"
+                    target = f"dokploy:{service_type}/{service.name}"
                     unfinished = self._ownership.unfinished_for(lane.lane, target)
                     if owner is None and unfinished and seen.reclaimable is None:
                         # Confirmed (or turned into a clash) once its detail is read.
-                        seen.reclaimable = Reclaimable(kind, service_id, service.name, "")
+                        seen.reclaimable = Reclaimable(service_type, service_id, service.name, "")
                         continue
-                    seen.clashes.append(f"{kind} {service_id} ({service.name})")
+                    seen.clashes.append(f"{service_type} {service_id} ({service.name})")
         # An owned service is read by id below, wherever it is listed: a NotFound there, and
         # only that, means it is gone.
         return seen
