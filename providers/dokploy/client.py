@@ -24,7 +24,12 @@ from providers.dokploy.models import (
     User,
 )
 from providers.dokploy.rpc import RpcCaller, normalise_base_url
-from providers.http_core import DEFAULT_TIMEOUT_SECONDS, RetryPolicy
+from providers.http_core import (
+    DEFAULT_CONNECTIONS,
+    DEFAULT_TIMEOUT_SECONDS,
+    RetryPolicy,
+    pool_limits,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,6 +52,7 @@ class DokployClient:
         backoff_max: float = 5.0,
         retry_after_cap: float = 30.0,
         deploy_parallelism: int = 1,
+        max_connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         if deploy_parallelism < 1:
             raise ValueError("deploy_parallelism must be at least 1")
@@ -60,6 +66,7 @@ class DokployClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             follow_redirects=False,
+            limits=pool_limits(max_connections),
         )
         retry = RetryPolicy(
             attempts=retry_attempts,

@@ -36,12 +36,14 @@ from providers.github.errors import (
 from providers.github.pagination import MAX_PAGES, PER_PAGE, next_link
 from providers.github.ratelimit import RateLimitSnapshot, classify, snapshot
 from providers.http_core import (
+    DEFAULT_CONNECTIONS,
     DEFAULT_TIMEOUT_SECONDS,
     RetryPolicy,
     Sleep,
     TimedOut,
     TransportFailure,
     is_server_error,
+    pool_limits,
     send,
     with_retries,
 )
@@ -71,6 +73,7 @@ class GitHubApi:
         sleep: Sleep = anyio.sleep,
         clock: Callable[[], float] = time.time,
         user_agent: str = "setpoint-reconciler",
+        max_connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         if not token:
             raise ValueError("a GitHub token is required")
@@ -91,6 +94,7 @@ class GitHubApi:
             base_url=self._base,
             transport=transport,
             timeout=httpx.Timeout(timeout),
+            limits=pool_limits(max_connections),
             follow_redirects=True,
             headers={
                 "Accept": "application/vnd.github+json",

@@ -28,6 +28,7 @@ from reconciler.cli.output import fail
 from reconciler.errors import SecretStoreError
 from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
+from reconciler.kinds.product.observe import DETAIL_READ_CONCURRENCY
 from reconciler.records.secret_store import SecretStore
 from reconciler.runtime import HealthProbe, Progress, Runtime
 from reconciler.settings import describe_invalid
@@ -158,6 +159,7 @@ async def open_runtime(
                 timeout=config.timeout_seconds,
                 retry_attempts=config.retry_attempts,
                 deploy_parallelism=config.deploy_parallelism,
+                max_connections=DETAIL_READ_CONCURRENCY + settings.apply_concurrency,
             )
         )
         providers: dict[str, object] = {"dokploy": client}
