@@ -74,7 +74,9 @@ class DokployClient:
             backoff_max=backoff_max,
             retry_after_cap=retry_after_cap,
         )
-        self._rpc = RpcCaller(self._http, timeout=timeout, retry=retry)
+        # Requests in flight never outnumber the pool's connections (http_core.send).
+        slots = anyio.CapacityLimiter(max_connections)
+        self._rpc = RpcCaller(self._http, timeout=timeout, retry=retry, slots=slots)
 
     @classmethod
     def from_config(

@@ -90,6 +90,8 @@ class GitHubApi:
         self._sleep = sleep
         self._clock = clock
         self.rate_limit: RateLimitSnapshot | None = None
+        # Requests in flight never outnumber the pool's connections (http_core.send).
+        self._slots = anyio.CapacityLimiter(max_connections)
         self._http = httpx.AsyncClient(
             base_url=self._base,
             transport=transport,
@@ -242,7 +244,13 @@ class GitHubApi:
         where = _path_only(path)
         try:
             response = await send(
-                self._http, method, path, timeout=self._timeout, params=params, json=json
+                self._http,
+                method,
+                path,
+                timeout=self._timeout,
+                params=params,
+                json=json,
+                slots=self._slots,
             )
         except TransportFailure as failure:
             error = GitHubTimeout if isinstance(failure, TimedOut) else GitHubTransientError

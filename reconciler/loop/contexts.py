@@ -17,6 +17,7 @@ import anyio
 from sqlalchemy.engine import Engine
 
 from reconciler.core.planning import PassContext, load_context
+from reconciler.core.shared_reads import SharedReads
 from reconciler.records import audit, desired
 from reconciler.records.database import in_thread, session_scope
 from reconciler.runtime import Runtime
@@ -35,12 +36,18 @@ class SharedContext:
     _version: Version | None = None
     _context: PassContext | None = None
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
+    # What the pass's batches read from providers, while the audit head stays where it was
+    # when they were read (core/shared_reads.py).
+    reads: SharedReads = field(default_factory=SharedReads)
+    _reads_head: int | None = None
 
     async def get(self, runtime: Runtime) -> PassContext:
         async with self._lock:  # one build at a time: the others wait and share it
             # Read the version first: a change made while building shows as a new version
             # next time, so a context is never reused past a change it did not see.
             version = await in_thread(_version, runtime.engine)
+            if version[0] != self._reads_head:
+                self.reads, self._reads_head = SharedReads(), version[0]
             if self._context is not None and version == self._version:
                 return self._context
             self._context = await load_context(runtime)
@@ -51,3 +58,4 @@ class SharedContext:
     def forget(self) -> None:
         """Build afresh next time (each timer tick: time moves preview grace periods on)."""
         self._context, self._version = None, None
+        self.reads, self._reads_head = SharedReads(), None

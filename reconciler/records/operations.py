@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from reconciler.errors import IdempotencyConflict
 from reconciler.records.columns import JSONDocument, UTCDateTime
@@ -185,13 +185,22 @@ def get(session: Session, operation_id: str) -> Operation | None:
 
 def open_for_lane(session: Session, lane: str) -> list[Operation]:
     """The lane's operations that are not finished, oldest first."""
+    return open_for_lanes(session, [lane]).get(lane, [])
+
+
+def open_for_lanes(session: Session, lanes: Sequence[str]) -> dict[str, list[Operation]]:
+    """`open_for_lane` for many lanes in one query (a batch's lanes): lane -> its operations
+    that are not finished, oldest first; lanes with none are left out."""
     finished = [s.value for s in OperationStatus if s.final]
     rows = session.execute(
         sa.select(Operation)
-        .where(Operation.lane == lane, Operation.status.not_in(finished))  # type: ignore[arg-type,attr-defined]
+        .where(col(Operation.lane).in_(lanes), col(Operation.status).not_in(finished))
         .order_by(Operation.created_at)  # type: ignore[arg-type]
     )
-    return list(rows.scalars())
+    found: dict[str, list[Operation]] = {}
+    for operation in rows.scalars():
+        found.setdefault(operation.lane, []).append(operation)
+    return found
 
 
 def advance(
