@@ -322,18 +322,22 @@ class Fleet:
     spare: EmulatorProcess | None  # untouched, same seed: where the apply is replayed
 
 
+PRODUCTS_PER_FILE = 200
+
+
 @contextmanager
 def stored_fleet(args: argparse.Namespace, lanes: int) -> Iterator[Any]:
     with tempfile.TemporaryDirectory(prefix="setpoint-bench-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)
         text = fleet_yaml(lanes // 2, env_keys=args.env_keys, domains=args.domains)
-        # Desired-state files are bounded to 1 MiB: a large fleet is many files, as it would be.
+        # Desired-state files are bounded (1 MiB, 10,000 YAML values): a large fleet is many
+        # files, as it would be; 200 products stay under both.
         docs = text.split("---\n")
         loaded = []
-        for start in range(0, len(docs), 500):
-            chunk = "---\n".join(docs[start : start + 500])
-            loaded.extend(load_text(chunk, f"fleet-{start // 500}.yaml"))
+        for start in range(0, len(docs), PRODUCTS_PER_FILE):
+            chunk = "---\n".join(docs[start : start + PRODUCTS_PER_FILE])
+            loaded.extend(load_text(chunk, f"fleet-{start // PRODUCTS_PER_FILE}.yaml"))
         with session_scope(engine) as session:
             apply_documents(session, loaded, prune=False)
         try:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, select
 
 from reconciler.core.plans import BlockerType
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
@@ -138,27 +141,56 @@ def record_all(engine: Engine, updates: Sequence[StatusUpdate], forget: Sequence
         return 0
     now = utcnow()
     wanted = [u.lane for u in updates] + list(forget)
-    written = 0
+    table = LaneStatusRow.__table__  # type: ignore[attr-defined]
     with session_scope(engine) as session:
+        # Plain rows, not ORM objects: building a SQLModel row costs more than writing it.
         rows = {
-            row.lane: row
-            for row in session.exec(
-                select(LaneStatusRow).where(col(LaneStatusRow.lane).in_(wanted))
-            ).all()
+            row["lane"]: _StatusValues(**row)
+            for row in session.execute(sa.select(table).where(table.c.lane.in_(wanted))).mappings()
         }
+        changed = []
         for update in updates:
-            row = rows.get(update.lane) or LaneStatusRow(lane=update.lane)
+            row = rows.get(update.lane) or _StatusValues(update.lane)
             if _apply(row, update, now):
-                session.add(row)
-                written += 1
-        for lane in forget:
-            if lane in rows:
-                session.delete(rows[lane])
-                written += 1
-    return written
+                changed.append(row)
+        _upsert(session, changed)
+        gone = [lane for lane in forget if lane in rows]
+        if gone:
+            session.execute(sa.delete(table).where(table.c.lane.in_(gone)))
+    return len(changed) + len(gone)
 
 
-def _apply(row: LaneStatusRow, update: StatusUpdate, now: datetime) -> bool:
+@dataclass
+class _StatusValues:
+    """A status row's columns, as `record_all` reads, moves and writes them."""
+
+    lane: str
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    observed_generation: int | None = None
+    last_applied_plan: str | None = None
+    retry_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+_UPSERTED = ("conditions", "observed_generation", "last_applied_plan", "retry_at", "updated_at")
+
+
+def _upsert(session: Session, rows: Sequence[_StatusValues]) -> None:
+    """Write `rows` with one `INSERT ... ON CONFLICT (lane) DO UPDATE` (SQLite and
+    PostgreSQL both have it): a 10,000-lane plan's status was 23 % of storing it, built
+    and flushed by the ORM one row at a time."""
+    if not rows:
+        return
+    table = LaneStatusRow.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.c.lane], set_={name: insert.excluded[name] for name in _UPSERTED}
+    )
+    session.execute(statement, [dataclasses.asdict(row) for row in rows])
+
+
+def _apply(row: _StatusValues, update: StatusUpdate, now: datetime) -> bool:
     """Move the row to `update`; False when nothing would change."""
     previous = {c["type"]: c for c in row.conditions}
     conditions = _conditions(update.condition, previous, now.isoformat())
