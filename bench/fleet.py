@@ -228,17 +228,21 @@ class Call:
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
-    """The ordinary HTTP transport, writing down each request it sends (retries included)."""
+    """The ordinary HTTP transport, writing down each request it sent (retries included)."""
 
     def __init__(self) -> None:
         self._inner = httpx.AsyncHTTPTransport()
         self.calls: list[Call] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(
-            Call(request.method, request.url.raw_path.decode("ascii"), request.content)
-        )
-        return await self._inner.handle_async_request(request)
+        call = Call(request.method, request.url.raw_path.decode("ascii"), request.content)
+        try:
+            return await self._inner.handle_async_request(request)
+        finally:
+            # Written down once answered, in the order the emulator handled them: two
+            # creates sent at once may be handled in either order, and a replay must hand
+            # out the same ids in the same order.
+            self.calls.append(call)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -252,6 +256,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 class Replay:
     seconds: float
     failed: int  # answers >= 400: a replayed id that no longer matches, say
+    cpu_s: float = 0.0  # this process's CPU while replaying (the naive client's own cost)
 
 
 async def replay_one_at_a_time(
@@ -262,7 +267,7 @@ async def replay_one_at_a_time(
     failed = 0
     headers = {"x-api-key": API_KEY, "accept": "application/json"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for call in calls:
             extra = {"content-type": "application/json"} if call.method != "GET" else {}
             response = await http.request(
@@ -271,7 +276,7 @@ async def replay_one_at_a_time(
             failed += response.status_code >= 400
             if call.is_deploy and build_seconds:
                 await asyncio.sleep(build_seconds)
-        return Replay(time.perf_counter() - started, failed)
+        return Replay(time.perf_counter() - started, failed, time.process_time() - cpu)
 
 
 # -- Setpoint, wired as an operator would ------------------------------------------------------
@@ -418,6 +423,8 @@ class ApplyRow:
     naive_failed: int
     emulator_cpu_s: float
     by_procedure: dict[str, int]
+    cpu_s: float = 0.0  # Setpoint's process: `time.process_time` over plan + apply
+    naive_cpu_s: float = 0.0
 
     @property
     def wall_s(self) -> float:
@@ -435,6 +442,8 @@ class PassRow:
     naive_s: float
     naive_failed: int
     emulator_cpu_s: float
+    cpu_s: float = 0.0  # Setpoint's process: `time.process_time` over the pass
+    naive_cpu_s: float = 0.0
 
     @property
     def budget(self) -> int:
@@ -454,6 +463,10 @@ class PlanRow:
     diff_plan_cpu_s: float
     traced_peak_mb: float
     rss_peak_mb: float  # VmHWM, reset before load (max RSS of the process if it cannot be)
+    # The whole `compute_plan` (load, observe, diff, plan, store, audit): CPU measured
+    # without tracemalloc, then its traced peak in a run of its own.
+    compute_plan_cpu_s: float = 0.0
+    compute_plan_traced_mb: float = 0.0
 
 
 @dataclass
@@ -470,11 +483,11 @@ async def first_apply(fleet: Fleet, args: argparse.Namespace, concurrency: int) 
     fleet.recorder.take()
     cpu0 = emu.cpu_seconds()
     with profiled(args, f"{fleet.lanes}-first-apply"):
-        started = time.perf_counter()
+        started, own_cpu = time.perf_counter(), time.process_time()
         plan = await compute_plan(runtime)
         planned = time.perf_counter()
         result = await apply_plan(runtime, plan.plan_id)
-        applied = time.perf_counter()
+        applied, own_cpu = time.perf_counter(), time.process_time() - own_cpu
     cpu = emu.cpu_seconds() - cpu0
     if not result.ok:
         failed = [a for a in result.actions if a.result != "ok"][:3]
@@ -501,6 +514,8 @@ async def first_apply(fleet: Fleet, args: argparse.Namespace, concurrency: int) 
         naive_failed=naive.failed,
         emulator_cpu_s=cpu,
         by_procedure=dict(Counter(c.procedure for c in calls)),
+        cpu_s=own_cpu,
+        naive_cpu_s=naive.cpu_s,
     )
 
 
@@ -544,9 +559,9 @@ async def noop_pass(
     fleet.recorder.take()
     cpu0 = fleet.emulator.cpu_seconds()
     with profiled(args, f"{fleet.lanes}-noop-{entry.split()[0]}"):
-        started = time.perf_counter()
+        started, own_cpu = time.perf_counter(), time.process_time()
         await NOOP_ENTRIES[entry](fleet.runtime)
-        wall = time.perf_counter() - started
+        wall, own_cpu = time.perf_counter() - started, time.process_time() - own_cpu
     cpu = fleet.emulator.cpu_seconds() - cpu0
     calls = fleet.recorder.take()
     naive = await replay_one_at_a_time(fleet.emulator.url, calls)
@@ -560,6 +575,8 @@ async def noop_pass(
         naive_s=naive.seconds,
         naive_failed=naive.failed,
         emulator_cpu_s=cpu,
+        cpu_s=own_cpu,
+        naive_cpu_s=naive.cpu_s,
     )
 
 
@@ -660,7 +677,24 @@ async def plan_cpu(fleet: Fleet, state: str, args: argparse.Namespace, concurren
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     row.traced_peak_mb = peak / 1e6
+    del again
+    row.compute_plan_cpu_s, row.compute_plan_traced_mb = await whole_compute_plan(runtime)
     return row
+
+
+async def whole_compute_plan(runtime: Runtime) -> tuple[float, float]:
+    """CPU seconds of one `compute_plan` as an operator runs it (it stores the plan and its
+    audit record), and the traced peak of another."""
+    gc.collect()
+    cpu = time.process_time()
+    await compute_plan(runtime)
+    cpu = time.process_time() - cpu
+    gc.collect()
+    tracemalloc.start()
+    await compute_plan(runtime)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return cpu, peak / 1e6
 
 
 FIRST_PLAN = "first plan (Dokploy empty)"
@@ -774,6 +808,8 @@ def render(results: Results) -> str:
             "lower bound",
             "wall/bound",
             "naive serial",
+            "Setpoint CPU",
+            "naive CPU",
             "emulator CPU",
         ],
         [
@@ -786,6 +822,8 @@ def render(results: Results) -> str:
                 _s(r.lower_bound_s),
                 _x(r.wall_s, r.lower_bound_s),
                 _s(r.naive_s),
+                _s(r.cpu_s),
+                _s(r.naive_cpu_s),
                 _s(r.emulator_cpu_s),
             ]
             for r in results.passes
@@ -806,6 +844,8 @@ def render(results: Results) -> str:
             "lower bound",
             "wall/bound",
             "naive serial",
+            "Setpoint CPU",
+            "naive CPU",
             "emulator CPU",
         ],
         [
@@ -820,6 +860,8 @@ def render(results: Results) -> str:
                 _s(r.lower_bound_s),
                 _x(r.wall_s, r.lower_bound_s),
                 _s(r.naive_s),
+                _s(r.cpu_s),
+                _s(r.naive_cpu_s),
                 _s(r.emulator_cpu_s),
             ]
             for r in results.apply
@@ -841,6 +883,8 @@ def render(results: Results) -> str:
             "diff + plan CPU",
             "traced peak",
             "RSS peak",
+            "whole compute_plan CPU",
+            "its traced peak",
         ],
         [
             [
@@ -855,6 +899,8 @@ def render(results: Results) -> str:
                 f"{r.diff_plan_cpu_s:.3f} s",
                 f"{r.traced_peak_mb:.1f} MB",
                 f"{r.rss_peak_mb:.0f} MB",
+                f"{r.compute_plan_cpu_s:.3f} s",
+                f"{r.compute_plan_traced_mb:.1f} MB",
             ]
             for r in results.plans
         ],
