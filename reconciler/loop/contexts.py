@@ -8,10 +8,10 @@ it carries. It is not rebuilt because the audit head moved: on a busy loop the h
 with every action, and keying on it made every batch and every request rebuild the context
 in turn behind one lock (a workflow's request waited on up to 20 s of that, issue 23).
 
-It is also built afresh at every timer tick, and once it is older than a poll of the loop
-(`loop_poll_seconds` by `Runtime.clock`): the kinds read the clock when they are built
-(a deploy's backoff, a preview's grace period), so a reused context may only make a lane
-wait a little longer, never act early.
+It is also built afresh at every timer tick, and once it is `MAX_AGE_SECONDS` old by
+`Runtime.clock`: the kinds read the clock when they are built (a deploy's backoff, a
+preview's grace period), so a reused context may only make a lane wait a little longer,
+never act early.
 
 The providers' reads the batches of a pass share (`core/shared_reads.py`) are keyed on the
 audit head, since an apply writes its intent there before it changes anything outside.
@@ -35,6 +35,10 @@ from reconciler.records.plan_store import PlanStatus, StoredPlan
 from reconciler.runtime import Runtime
 
 Version = tuple[object, ...]
+# Long enough for a quiet pass over a large fleet on a loaded machine to build one context
+# (a 1,000-lane pass took 12 s of wall time at load 10), short enough that a lane whose
+# backoff ended is not kept waiting by a context's old clock for long.
+MAX_AGE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class SharedContext:
             if seen.head != self._reads_head:
                 self.reads, self._reads_head = SharedReads(), seen.head
             now = runtime.clock()
-            fresh = now - self._built_at < runtime.settings.loop_poll_seconds
+            fresh = now - self._built_at < MAX_AGE_SECONDS
             if self._context is not None and seen.version == self._version and fresh:
                 return self._context
             self._context = await load_context(runtime)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from reconciler.core.outcomes import Claim, ObjectRef
-from reconciler.loop.contexts import SharedContext
+from reconciler.loop.contexts import MAX_AGE_SECONDS, SharedContext
 from reconciler.records import audit, ownership
 from reconciler.records.audit_events import AuditEvent
 from reconciler.runtime import Runtime
@@ -29,7 +29,7 @@ async def test_audit_records_alone_do_not_rebuild_the_context(
     audit.record(engine, event=AuditEvent.pass_completed, actor="test", data={"lanes": 0})
     assert await contexts.get(runtime) is first
     assert contexts.built == 1
-    clock.now += runtime.settings.loop_poll_seconds  # the kinds' clock is a poll old
+    clock.now += MAX_AGE_SECONDS  # the kinds' clock would be too old
     assert await contexts.get(runtime) is not first
     assert contexts.built == 2
 
