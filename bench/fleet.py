@@ -57,6 +57,7 @@ from desired_state.loader import load_text
 from providers.dokploy.client import DokployClient
 from reconciler.core.apply import apply_plan
 from reconciler.core.assembly import build_plan, observation_blockers
+from reconciler.core.collector import collector_paused
 from reconciler.core.planning import PassContext, compute_plan, load_context
 from reconciler.core.plans import Blocker, BlockerType, Plan
 from reconciler.health import HealthResult
@@ -583,7 +584,15 @@ async def noop_pass(
 def diff_and_plan(
     runtime: Runtime, context: PassContext, observation: KindObservation, preflight: dict[str, str]
 ) -> Plan:
-    """The pure part of `compute_plan` (reconciler/core/planning.py), step for step."""
+    """The pure part of `compute_plan` (reconciler/core/planning.py), step for step, with
+    the cycle collector paused as the engine pauses it (core/collector.py)."""
+    with collector_paused():
+        return _diff_and_plan(runtime, context, observation, preflight)
+
+
+def _diff_and_plan(
+    runtime: Runtime, context: PassContext, observation: KindObservation, preflight: dict[str, str]
+) -> Plan:
     registry = context.registry
     selected = registry.all_lanes()
     blockers = [
