@@ -35,12 +35,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
+from reconciler.core.journal import WriteUnit
 from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit import AuditEntry, AuditHead, AuditRecord
@@ -97,7 +99,7 @@ def before_record(engine: Engine, item: AuditEntry) -> None:
     """`record` as it was before append_many (91bc56c), kept here to compare against."""
     with audit.transaction(engine) as session:
         payload = audit._json_data(item.data)
-        fields = {
+        fields: dict[str, Any] = {
             "actor": item.actor,
             "lane": item.lane,
             "plan_id": item.plan_id,
@@ -178,10 +180,13 @@ def write_as_apply(engine: Engine, count: int) -> None:
 
     journal = Journal(engine)
 
+    def _unit(pair: list[AuditEntry]) -> WriteUnit:
+        return lambda _session: pair
+
     async def lane(offset: int) -> None:
         for first in range(offset * 2, count, LANES * 2):
             pair = [entry(first), entry(first + 1)][: count - first]
-            await journal.write(lambda _session, pair=pair: pair)
+            await journal.write(_unit(pair))
             await anyio.lowlevel.checkpoint()
 
     async def lanes() -> None:

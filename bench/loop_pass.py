@@ -19,6 +19,7 @@ single-process `reconcile_pass` it replaces. Wall time stands beside its own low
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from collections import Counter
@@ -69,9 +70,9 @@ async def _converge(
 
 
 async def _timed(name: str, run: Any, recorder: RecordingTransport) -> dict[str, Any]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = await run()
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     calls = recorder.take()
     outcomes = Counter(r.outcome for r in report.lanes)
     if set(outcomes) != {"converged"}:
@@ -80,6 +81,7 @@ async def _timed(name: str, run: Any, recorder: RecordingTransport) -> dict[str,
         "entry": name,
         "calls": len(calls),
         "wall": wall,
+        "cpu": cpu,  # this process: Setpoint's own CPU (the emulator runs in a child)
         "by": Counter(c.procedure for c in calls),
     }
 
@@ -123,18 +125,26 @@ def _print(args: argparse.Namespace, settings: Settings, rows: list[dict[str, An
         f"{args.lanes} lanes, {args.latency * 1000:g} ms per call, batch {settings.loop_batch_size},"
         f" {settings.loop_workers} workers; {platform.machine()} {platform.python_version()}\n"
         f"lower bound: {bound_calls} calls; wall {bound_wall:.2f} s"
-        f" ({concurrency} reads in flight, {source})\n"
+        f" ({concurrency} reads in flight, {source}); load average"
+        f" {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
     )
     print(
-        "| entry | calls | calls / lower bound | wall | wall / lower bound | calls by procedure |"
+        "| entry | calls | calls / lower bound | wall | wall / lower bound | CPU "
+        "| calls by procedure |"
     )
-    print("|---|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for row in rows:
         by = ", ".join(f"{p} {n}" for p, n in row["by"].most_common())
         print(
             f"| {row['entry']} | {row['calls']} | {row['calls'] / bound_calls:.3f}x"
-            f" | {row['wall']:.2f} s | {row['wall'] / bound_wall:.2f}x | {by} |"
+            f" | {row['wall']:.2f} s | {row['wall'] / bound_wall:.2f}x | {row['cpu']:.2f} s"
+            f" | {by} |"
         )
+    loop, single = rows
+    print(
+        f"\nloop / single pass: CPU {loop['cpu'] / single['cpu']:.2f}x, wall"
+        f" {loop['wall'] / single['wall']:.2f}x (target: loop CPU at most 1.2x)"
+    )
 
 
 if __name__ == "__main__":

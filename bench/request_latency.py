@@ -37,6 +37,7 @@ import anyio.to_thread
 import sqlalchemy as sa
 from fleet import API_KEY, EmulatorProcess, healthy  # bench/fleet.py, beside this file
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from desired_state.loader import load_text
 from providers.dokploy.client import DokployClient
@@ -168,9 +169,9 @@ def _stick(engine: Any, emulator: EmulatorProcess) -> None:
     """The stuck product's builds never end (its lane waits out its 180 s deploy timeout)."""
     with session_scope(engine) as session:
         rows = session.execute(
-            sa.select(OwnedObject.object_id).where(
-                OwnedObject.lane == f"product:{STUCK}/testing",
-                OwnedObject.object_type == "application",
+            sa.select(col(OwnedObject.object_id)).where(
+                col(OwnedObject.lane) == f"product:{STUCK}/testing",
+                col(OwnedObject.object_type) == "application",
             )
         ).all()
     for (service_id,) in rows:
@@ -243,7 +244,11 @@ async def _run(
             for _ in range(args.requests):
                 samples.append(await in_thread(_request, engine, next(names)))
                 await anyio.sleep(args.spacing)
-            await _until(lambda: _load_pending(engine) == 0, 600)  # the wave is done
+            try:  # the wave is done
+                await _until(lambda: _load_pending(engine) == 0, 600)
+            except TimeoutError:  # the requests were measured all the same
+                left = await in_thread(_load_pending, engine)
+                print(f"wave {wave}: {left} load lane(s) still queued after 600 s (backing off)")
         await _until(lambda: all(_ended(engine, s) for s in samples), 60)
         loop.request_stop()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

@@ -25,10 +25,12 @@ from providers.dokploy.models import (
 )
 from providers.dokploy.rpc import RpcCaller, normalise_base_url
 from providers.http_core import (
+    DEFAULT_CONNECTIONS,
     DEFAULT_TIMEOUT_SECONDS,
     RequestHook,
     RetryPolicy,
     add_request_hook,
+    pool_limits,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,6 +54,7 @@ class DokployClient:
         backoff_max: float = 5.0,
         retry_after_cap: float = 30.0,
         deploy_parallelism: int = 1,
+        max_connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         if deploy_parallelism < 1:
             raise ValueError("deploy_parallelism must be at least 1")
@@ -65,6 +68,7 @@ class DokployClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             follow_redirects=False,
+            limits=pool_limits(max_connections),
         )
         retry = RetryPolicy(
             attempts=retry_attempts,
@@ -72,7 +76,9 @@ class DokployClient:
             backoff_max=backoff_max,
             retry_after_cap=retry_after_cap,
         )
-        self._rpc = RpcCaller(self._http, timeout=timeout, retry=retry)
+        # Requests in flight never outnumber the pool's connections (http_core.send).
+        slots = anyio.CapacityLimiter(max_connections)
+        self._rpc = RpcCaller(self._http, timeout=timeout, retry=retry, slots=slots)
 
     def add_request_hook(self, hook: RequestHook) -> None:
         """Run `hook` before every request this client sends (the loop's rate limit)."""

@@ -51,8 +51,16 @@ def normalise_base_url(url: str) -> str:
 class RpcCaller:
     """Calls procedures on one Dokploy API client under one timeout and retry policy."""
 
-    def __init__(self, http: httpx.AsyncClient, *, timeout: float, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        timeout: float,
+        retry: RetryPolicy,
+        slots: anyio.CapacityLimiter | None = None,
+    ) -> None:
         self._http = http
+        self._slots = slots
         self._timeout = timeout
         self._retry = retry
         # Seconds spent on calls Dokploy answered 429 and on the waits its Retry-After
@@ -113,6 +121,7 @@ class RpcCaller:
                 timeout=self._timeout,
                 params=query if body is None else None,
                 json=body,
+                slots=self._slots,
             )
         except UnusableAddress as failure:
             raise DokployAddressError(

@@ -36,6 +36,7 @@ from providers.github.errors import (
 from providers.github.pagination import MAX_PAGES, PER_PAGE, next_link
 from providers.github.ratelimit import RateLimitSnapshot, classify, snapshot
 from providers.http_core import (
+    DEFAULT_CONNECTIONS,
     DEFAULT_TIMEOUT_SECONDS,
     RequestHook,
     RetryPolicy,
@@ -44,6 +45,7 @@ from providers.http_core import (
     TransportFailure,
     add_request_hook,
     is_server_error,
+    pool_limits,
     send,
     with_retries,
 )
@@ -73,6 +75,7 @@ class GitHubApi:
         sleep: Sleep = anyio.sleep,
         clock: Callable[[], float] = time.time,
         user_agent: str = "setpoint-reconciler",
+        max_connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         if not token:
             raise ValueError("a GitHub token is required")
@@ -89,10 +92,13 @@ class GitHubApi:
         self._sleep = sleep
         self._clock = clock
         self.rate_limit: RateLimitSnapshot | None = None
+        # Requests in flight never outnumber the pool's connections (http_core.send).
+        self._slots = anyio.CapacityLimiter(max_connections)
         self._http = httpx.AsyncClient(
             base_url=self._base,
             transport=transport,
             timeout=httpx.Timeout(timeout),
+            limits=pool_limits(max_connections),
             follow_redirects=True,
             headers={
                 "Accept": "application/vnd.github+json",
@@ -244,7 +250,13 @@ class GitHubApi:
         where = _path_only(path)
         try:
             response = await send(
-                self._http, method, path, timeout=self._timeout, params=params, json=json
+                self._http,
+                method,
+                path,
+                timeout=self._timeout,
+                params=params,
+                json=json,
+                slots=self._slots,
             )
         except TransportFailure as failure:
             error = GitHubTimeout if isinstance(failure, TimedOut) else GitHubTransientError

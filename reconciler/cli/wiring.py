@@ -26,7 +26,7 @@ from reconciler.cli import context
 from reconciler.cli.output import fail
 from reconciler.errors import SecretStoreError
 from reconciler.fleet import load_fleet
-from reconciler.kinds import all_kinds, providers_needed
+from reconciler.kinds import all_kinds, dokploy_reads_in_flight, providers_needed
 from reconciler.records.secret_store import SecretStore
 from reconciler.runtime import Progress, Runtime
 from reconciler.settings import describe_invalid
@@ -134,6 +134,7 @@ async def _open_providers(stack: AsyncExitStack) -> dict[str, object]:
                 timeout=config.timeout_seconds,
                 retry_attempts=config.retry_attempts,
                 deploy_parallelism=config.deploy_parallelism,
+                max_connections=dokploy_reads_in_flight(context.settings().apply_concurrency),
             )
         )
     github = GitHubConfig()

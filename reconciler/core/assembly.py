@@ -20,6 +20,7 @@ from reconciler.core.plans import (
     BlockerType,
     Effect,
     Plan,
+    dump_actions,
     kind_of_lane,
     plan_digest,
 )
@@ -88,14 +89,16 @@ def build_plan(
     all_blockers.extend(_blast_radius(actions, kinds))
     pinned = {lane: generations.get(lane) for lane in sorted(d.lane for d in diffs)}
     ordered_fingerprints = dict(sorted(fingerprints.items()))
+    actions_json = dump_actions(actions)  # once, for the digest and the stored plan
     digest = plan_digest(
         desired_revision=desired_revision,
         actions=actions,
         blockers=all_blockers,
         fingerprints=ordered_fingerprints,
         generations=pinned,
+        actions_json=actions_json,
     )
-    return Plan(
+    plan = Plan(
         plan_id=plan_id or new_plan_id(),
         digest=digest,
         created_at=now,
@@ -109,6 +112,8 @@ def build_plan(
         notes=all_notes,
         generations=pinned,
     )
+    plan.keep_actions_json(actions_json)
+    return plan
 
 
 def _remarks(actions: list[Action], kinds: Mapping[str, KindFacts]) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from reconciler.core.assembly import KindFacts, build_plan, observation_blockers
+from reconciler.core.collector import collector_paused
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import Blocker, Plan, kind_of_lane
 from reconciler.core.recovery import recover_interrupted, unfinished_creates, unfinished_runs
@@ -102,7 +103,8 @@ async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -
     ]
     for kind, seen in sorted(observation.by_kind.items()):
         blockers.extend(observation_blockers(kind, seen))
-    diffs = {d.lane: d for d in _diffs(registry, lanes, observation, blockers)}
+    with collector_paused():
+        diffs = {d.lane: d for d in _diffs(registry, lanes, observation, blockers)}
     notes: dict[str, list[str]] = {}
     for note in observation.notes():
         notes.setdefault(note.split(": ", 1)[0], []).append(note)
@@ -111,11 +113,18 @@ async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -
 
 def plan_from(runtime: Runtime, context: PassContext, seen: Survey, lanes: Sequence[str]) -> Plan:
     """The plan for `lanes` (all surveyed), from the survey alone: pure but for the clock."""
-    registry = context.registry
     if len(lanes) == len(seen.lanes):
         notes = [note for found in seen.notes.values() for note in found]
     else:
         notes = [note for lane in lanes for note in seen.notes.get(lane, [])]
+    with collector_paused():
+        return _plan_from(runtime, context, seen, lanes, notes)
+
+
+def _plan_from(
+    runtime: Runtime, context: PassContext, seen: Survey, lanes: Sequence[str], notes: list[str]
+) -> Plan:
+    registry = context.registry
     return build_plan(
         diffs=[seen.diffs[lane] for lane in lanes],
         kinds=context.kind_facts(),
@@ -164,6 +173,11 @@ def _diffs(
 
 def store_plans(runtime: Runtime, plans: Sequence[Plan], registry: LaneRegistry) -> None:
     """Save plans, audit each, and set their lanes' status (one transaction for status)."""
+    with collector_paused():
+        _store_plans(runtime, plans, registry)
+
+
+def _store_plans(runtime: Runtime, plans: Sequence[Plan], registry: LaneRegistry) -> None:
     for plan in plans:
         plan_store.save(runtime.database, plan)
         if not _repeats_quiet_plan(runtime, plan):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -194,6 +195,25 @@ class Plan(Frozen):
     # lane makes its plans stale; an edit to another lane does not (Invariant 13).
     generations: dict[str, int | None] = Field(default_factory=dict)
 
+    def keep_actions_json(self, dumped: list[dict[str, Any]]) -> None:
+        """`dumped` is `self.actions` as JSON (`dump_actions`), already made: `actions_json`
+        returns it rather than dumping again. Kept beside the plan, not in it, so plans
+        compare and copy as before; a copy with other actions dumps its own."""
+        _ACTIONS_JSON[id(self)] = (self.actions, dumped)
+        weakref.finalize(self, _ACTIONS_JSON.pop, id(self), None)
+
+    def actions_json(self) -> list[dict[str, Any]]:
+        kept = _ACTIONS_JSON.get(id(self))
+        if kept is not None and kept[0] is self.actions:
+            return kept[1]
+        return dump_actions(self.actions)
+
+    def stored_body(self) -> dict[str, Any]:
+        """The plan as JSON, as the plan store keeps it (`Plan.model_validate` reads it)."""
+        body = self.model_dump(mode="json", exclude={"actions"})
+        body["actions"] = self.actions_json()
+        return body
+
     @property
     def deletions(self) -> int:
         return sum(1 for a in self.actions if a.effect is Effect.delete)
@@ -209,6 +229,14 @@ class Plan(Frozen):
         return [a for a in self.actions if a.lane == lane]
 
 
+# Plan id(...) -> (its actions list, that list as JSON), while the plan lives.
+_ACTIONS_JSON: dict[int, tuple[list[Action], list[dict[str, Any]]]] = {}
+
+
+def dump_actions(actions: list[Action]) -> list[dict[str, Any]]:
+    return [a.model_dump(mode="json") for a in actions]
+
+
 def plan_digest(
     *,
     desired_revision: str,
@@ -216,12 +244,14 @@ def plan_digest(
     blockers: list[Blocker],
     fingerprints: dict[str, str],
     generations: dict[str, int | None],
+    actions_json: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Content hash of what a plan would do and what it read; ids and times excluded."""
+    """Content hash of what a plan would do and what it read; ids and times excluded.
+    `actions_json`: `actions` already dumped (`dump_actions`), so they are dumped once."""
     body = {
         "desired_revision": desired_revision,
         "generations": dict(sorted(generations.items())),
-        "actions": [a.model_dump(mode="json") for a in actions],
+        "actions": dump_actions(actions) if actions_json is None else actions_json,
         "blockers": [b.model_dump(mode="json") for b in blockers],
         "fingerprints": dict(sorted(fingerprints.items())),
     }

@@ -84,6 +84,14 @@ def health_probe_of(runtime: Runtime) -> HealthProbe:
     return health_checks_of(runtime)
 
 
+def dokploy_reads_in_flight(apply_concurrency: int) -> int:
+    """How many Dokploy requests the kinds on it may have in flight at once: the product
+    observer's detail reads beside an apply's actions (the client's pool is sized to it)."""
+    from reconciler.kinds.product.observe import DETAIL_READ_CONCURRENCY
+
+    return DETAIL_READ_CONCURRENCY + apply_concurrency
+
+
 def kind_listings() -> dict[str, KindListing]:
     """What each kind lists for people, by the plural its command and page are named by."""
     from reconciler.kinds.preview.listing import PREVIEW_LISTING

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from reconciler.core import shared_reads
 from reconciler.core.outcomes import Facts
 from reconciler.core.plans import name_of_lane
 from reconciler.core.reasons import ReasonBook, reason_book
@@ -122,7 +123,10 @@ class LaneRegistry:
         """Kind name -> why its providers cannot be used, for the kinds behind `lanes`."""
         failures: dict[str, PreflightFailure] = {}
         for kind, _ in self.grouped(lanes):
-            failure = preflight_failure(await kind.preflight())
+            # One preflight per kind serves every batch of a loop pass (core/shared_reads.py).
+            failure = preflight_failure(
+                await shared_reads.once(("preflight", kind.name), kind.preflight)
+            )
             if failure is not None:
                 failures[kind.name] = failure
         return failures

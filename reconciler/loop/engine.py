@@ -250,7 +250,8 @@ class LoopEngine:
     async def _tick(self) -> PassContext:
         """Discovery, then every lane queued for the scheduled pass."""
         self.contexts.forget()
-        context = await passes.start_pass(self.runtime, self._report)
+        # The tick's context is the one its batches share, not one more build.
+        context = await passes.start_pass(self.runtime, self._report, self.contexts.get)
         lanes = context.registry.all_lanes()
         await in_thread(self._enqueue, lanes)
         return context

@@ -101,11 +101,16 @@ async def reconcile_pass(runtime: Runtime) -> PassReport:
     return report
 
 
-async def start_pass(runtime: Runtime, report: PassReport) -> PassContext:
-    """The pass's context, after discovery stored what it found."""
-    context = await load_context(runtime)
+async def start_pass(
+    runtime: Runtime,
+    report: PassReport,
+    load: Callable[[Runtime], Awaitable[PassContext]] = load_context,
+) -> PassContext:
+    """The pass's context (from `load`: the loop's is shared with its batches), after
+    discovery stored what it found."""
+    context = await load(runtime)
     if await discover_into(runtime, context, report):
-        context = await load_context(runtime)  # plan from the anchors just written
+        context = await load(runtime)  # plan from the anchors just written
     return context
 
 

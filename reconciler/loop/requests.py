@@ -55,18 +55,16 @@ def take_operations(runtime: Runtime, lanes: Sequence[str]) -> dict[str, list[Op
     now = utcnow()
     taken: dict[str, list[Operation]] = {}
     with session_scope(runtime.database) as session:
-        for lane in lanes:
-            found = operations.open_for_lane(session, lane)
-            if found:
-                taken[lane] = found
-                operations.merge_into_first(session, found)
-                operations.advance(
-                    session,
-                    [op.id for op in found],
-                    now,
-                    status=OperationStatus.running,
-                    phase=OperationPhase.planning,
-                )
+        for lane, found in operations.open_for_lanes(session, lanes).items():
+            taken[lane] = found
+            operations.merge_into_first(session, found)
+            operations.advance(
+                session,
+                [op.id for op in found],
+                now,
+                status=OperationStatus.running,
+                phase=OperationPhase.planning,
+            )
     return taken
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 
+from reconciler.core import shared_reads
 from reconciler.core.apply import ActionReport, ApplyResult, LaneDone
 from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext, Survey, load_context, survey
@@ -96,7 +97,8 @@ async def work_batch(
     scheduled = await due_lanes(runtime, [lane for lane in known if lane not in requested], report)
     await batch.hand_over([LaneVerdict(result) for result in report.lanes])  # not due yet
     report.lanes.clear()
-    seen = await survey(runtime, context, asked + scheduled)  # one observation for all
+    with shared_reads.sharing(contexts.reads if contexts else None):  # one per pass
+        seen = await survey(runtime, context, asked + scheduled)  # one observation for all
     if planned is not None:
         planned.set()
     async with anyio.create_task_group() as group:

@@ -101,6 +101,27 @@ def _find_secret(value: Any, path: str) -> str | None:
     return None
 
 
+def _secret_path(fields: dict[str, Any]) -> str | None:
+    """Where in `fields` a secret is, if anywhere. One search over every string the record
+    holds (its keys too; NUL between them, which no secret spans), and the walk that names
+    the place only once that found one: a plan's record lists each of its actions, and a
+    search per string cost a tenth of a 10,000-lane plan's CPU."""
+    strings: list[str] = []
+    pending: list[Any] = [fields]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            strings.append(value)
+        elif isinstance(value, dict):
+            strings.extend(str(key) for key in value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    if not contains_secret("\x00".join(strings)):
+        return None
+    return _find_secret(fields, "record")
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One record to append: what `append` takes as keywords, as a value `append_many` takes."""
@@ -122,7 +143,7 @@ def _checked_fields(entry: AuditEntry) -> dict[str, Any]:
         "action_id": entry.action_id,
         "data": _json_data(entry.data),
     }
-    where = _find_secret(fields, "record")
+    where = _secret_path(fields)
     if where is not None:
         raise SecretInAuditRecord(where.removeprefix("record."))
     fields["event"] = AuditEvent(entry.event).value

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, UniqueConstraint, select
 
 from reconciler.records.columns import JSONDocument, UTCDateTime
+from reconciler.records.database import table_of
 
 _CLAIM_WINDOW = 200
 
@@ -57,7 +58,7 @@ class Notification(SQLModel, table=True):
     answer: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
 
 
-_table: sa.Table = Notification.__table__  # type: ignore[attr-defined]
+_table: sa.Table = table_of(Notification)
 
 
 @dataclass(frozen=True)

@@ -212,13 +212,22 @@ def get(session: Session, operation_id: str) -> Operation | None:
 
 def open_for_lane(session: Session, lane: str) -> list[Operation]:
     """The lane's operations that are not finished, oldest first."""
+    return open_for_lanes(session, [lane]).get(lane, [])
+
+
+def open_for_lanes(session: Session, lanes: Sequence[str]) -> dict[str, list[Operation]]:
+    """`open_for_lane` for many lanes in one query (a batch's lanes): lane -> its operations
+    that are not finished, oldest first; lanes with none are left out."""
     finished = [s.value for s in OperationStatus if s.final]
     rows = session.exec(
         select(Operation)
-        .where(Operation.lane == lane, col(Operation.status).not_in(finished))
+        .where(col(Operation.lane).in_(lanes), col(Operation.status).not_in(finished))
         .order_by(col(Operation.created_at))
     )
-    return list(rows)
+    found: dict[str, list[Operation]] = {}
+    for operation in rows:
+        found.setdefault(operation.lane, []).append(operation)
+    return found
 
 
 def advance(

@@ -42,15 +42,20 @@ def save(engine: Engine, plan: Plan) -> list[str]:
     superseded (a scheduler re-planning every few minutes leaves one live plan per lane,
     and never retires a plan an operator is still reviewing). Returns the superseded ids."""
     with session_scope(engine) as session:
-        pending = session.exec(
-            select(StoredPlan).where(StoredPlan.status == PlanStatus.pending)
+        # Only the columns that decide it: a pending plan's body may be large.
+        pending = session.execute(
+            sa.select(col(StoredPlan.id), col(StoredPlan.lanes)).where(
+                col(StoredPlan.status) == PlanStatus.pending,
+                col(StoredPlan.created_by) == plan.created_by,
+            )
         ).all()
-        superseded = []
-        for row in pending:
-            if row.created_by == plan.created_by and sorted(row.lanes) == sorted(plan.lanes):
-                row.status = PlanStatus.superseded
-                session.add(row)
-                superseded.append(row.id)
+        superseded = [row.id for row in pending if sorted(row.lanes) == sorted(plan.lanes)]
+        if superseded:
+            session.execute(
+                sa.update(StoredPlan)
+                .where(col(StoredPlan.id).in_(superseded))
+                .values(status=PlanStatus.superseded.value)
+            )
         session.add(
             StoredPlan(
                 id=plan.plan_id,
@@ -60,7 +65,7 @@ def save(engine: Engine, plan: Plan) -> list[str]:
                 created_at=plan.created_at,
                 expires_at=plan.expires_at,
                 lanes=plan.lanes,
-                body=plan.model_dump(mode="json"),
+                body=plan.stored_body(),  # the actions as dumped for the digest
             )
         )
     return superseded

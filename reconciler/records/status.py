@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
-from reconciler.records.database import session_scope
+from reconciler.records.database import session_scope, table_of
 
 
 class LaneStatusRow(SQLModel, table=True):
@@ -144,27 +146,61 @@ def record_all(engine: Engine, updates: Sequence[StatusUpdate], forget: Sequence
         return 0
     now = utcnow()
     wanted = [u.lane for u in updates] + list(forget)
-    written = 0
+    table = table_of(LaneStatusRow)
     with session_scope(engine) as session:
+        # Plain rows, not ORM objects: building a SQLModel row costs more than writing it.
         rows = {
-            row.lane: row
-            for row in session.exec(
-                select(LaneStatusRow).where(col(LaneStatusRow.lane).in_(wanted))
-            ).all()
+            row["lane"]: _StatusValues(**row)
+            for row in session.execute(sa.select(table).where(table.c.lane.in_(wanted))).mappings()
         }
+        changed = []
         for update in updates:
-            row = rows.get(update.lane) or LaneStatusRow(lane=update.lane)
+            row = rows.get(update.lane) or _StatusValues(update.lane)
             if _apply(row, update, now):
-                session.add(row)
-                written += 1
-        for lane in forget:
-            if lane in rows:
-                session.delete(rows[lane])
-                written += 1
-    return written
+                changed.append(row)
+        _upsert(session, changed)
+        gone = [lane for lane in forget if lane in rows]
+        if gone:
+            session.execute(sa.delete(table).where(table.c.lane.in_(gone)))
+    return len(changed) + len(gone)
 
 
-def _apply(row: LaneStatusRow, update: StatusUpdate, now: datetime) -> bool:
+@dataclass
+class _StatusValues:
+    """A status row's columns, as `record_all` reads, moves and writes them."""
+
+    lane: str
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    observed_generation: int | None = None
+    last_applied_plan: str | None = None
+    retry_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+_UPSERTED = ("conditions", "observed_generation", "last_applied_plan", "retry_at", "updated_at")
+
+
+def _upsert(session: Session, rows: Sequence[_StatusValues]) -> None:
+    """Write `rows` with one `INSERT ... ON CONFLICT (lane) DO UPDATE` (SQLite and
+    PostgreSQL both have it): a 10,000-lane plan's status was 23 % of storing it, built
+    and flushed by the ORM one row at a time."""
+    if not rows:
+        return
+    table = table_of(LaneStatusRow)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.c.lane], set_={name: insert.excluded[name] for name in _UPSERTED}
+    )
+    # Shallow: `dataclasses.asdict` deep-copies every condition (a third of a 10,000-lane
+    # plan's store).
+    values = [
+        {"lane": row.lane, **{name: getattr(row, name) for name in _UPSERTED}} for row in rows
+    ]
+    session.execute(statement, values)
+
+
+def _apply(row: _StatusValues, update: StatusUpdate, now: datetime) -> bool:
     """Move the row to `update`; False when nothing would change."""
     previous = {c["type"]: c for c in row.conditions}
     conditions = _conditions(update.condition, previous, now.isoformat())

@@ -13,6 +13,7 @@ from email.utils import formatdate
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 
@@ -318,3 +319,58 @@ def test_provider_errors_speak_the_core_rule() -> None:
         assert error.request_sent is request_sent, error
         assert may_repeat(error, idempotent=True)
         assert may_repeat(error, idempotent=False) is not request_sent
+
+
+# -- the connection pool ----------------------------------------------------------------
+
+
+async def test_a_client_opens_no_more_connections_than_its_pool_allows() -> None:
+    """20 reads at once through a Dokploy client capped at 3 connections: the server sees at
+    most 3 connections, and every read is answered (the others wait for a free one)."""
+    from providers.dokploy.client import DokployClient
+
+    open_now, most = 0, 0
+    body = b'{"id": "u1", "email": "ops@example.com"}'
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        try:
+            async with stream:
+                while await _read_request(stream):
+                    await anyio.sleep(0.02)  # slow enough that the reads overlap
+                    head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\n"
+                    await stream.send(
+                        head.encode() + b"content-type: application/json\r\n\r\n" + body
+                    )
+        finally:
+            open_now -= 1
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 -- anyio, not Django
+    async with anyio.create_task_group() as server:
+        server.start_soon(listener.serve, serve)
+        async with DokployClient(f"http://127.0.0.1:{port}", "k", max_connections=3) as client:
+            answered = []
+
+            async def read() -> None:
+                answered.append(await client._query("user.get"))
+
+            async with anyio.create_task_group() as reads:
+                for _ in range(20):
+                    reads.start_soon(read)
+        server.cancel_scope.cancel()
+    assert len(answered) == 20
+    assert most == 3
+
+
+async def _read_request(stream: anyio.abc.SocketStream) -> bool:
+    """Read one bodiless request's head; False when the client closed the connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        try:
+            data += await stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            return False
+    return True

@@ -18,6 +18,7 @@ import anyio
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployAccessDenied, DokployError, DokployNotFound
 from providers.dokploy.models import Application, Compose, Project
+from reconciler.core import shared_reads
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.outcomes import ObjectRef
 from reconciler.core.plans import ABSENT, object_fingerprint
@@ -163,7 +164,10 @@ class ProductObserver:
     async def _projects(self, observation: Observation) -> list[Project] | None:
         """Every project, or None (with the problem noted) when the listing cannot be trusted."""
         try:
-            projects = await self._client.project_all()
+            # One listing serves every batch of a loop pass (core/shared_reads.py).
+            projects = await shared_reads.once(
+                ("project.all", self._client), self._client.project_all
+            )
         except DokployError as exc:
             observation.problems.append(
                 ObservationProblem(None, f"Dokploy project.all failed: {exc}")
