@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import anyio
@@ -50,7 +50,6 @@ from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, ownership, plan_store, status
 from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
 from reconciler.records.plan_store import PlanStatus
 from reconciler.runtime import Runtime
@@ -119,7 +118,7 @@ async def apply_plan(
         context.registry,
         plan,
         plan_status,
-        now=utcnow(),
+        now=runtime.now(),
         allow_destroy=allow_destroy,
         trigger=trigger,
         reason=reason or _reason_of(runtime),
@@ -136,10 +135,14 @@ async def apply_plan(
     )
     try:
         async with leases.holding(
-            runtime.engine, plan.lanes, holder, ttl_seconds=runtime.settings.lease_ttl_seconds
+            runtime.engine,
+            plan.lanes,
+            holder,
+            ttl_seconds=runtime.settings.lease_ttl_seconds,
+            clock=runtime.now,
         ) as held:
             if held.taken_over:  # their plans are interrupted, not left `applying`
-                await in_thread(recover_interrupted, runtime.engine, runtime.actor)
+                await in_thread(recover_interrupted, runtime.engine, runtime.actor, runtime.now())
             # Leases first, then the claim: a plan in `applying` always has a live lease
             # while its worker lives, which is how recovery tells a dead worker's plan.
             if not await in_thread(plan_store.claim_for_apply, runtime.engine, plan.plan_id):
@@ -348,7 +351,7 @@ class _Run:
         if self.on_lane is None or self.registry is None or self.crash is not None:
             return
         reports = [r for r in self.ordered_reports() if r.lane == lane]
-        update = _lane_result(self.registry, self.plan, lane, reports)
+        update = _lane_result(self.registry, self.plan, lane, reports, self.runtime.now())
         engine = self.runtime.engine
         if update is None:
             await in_thread(status.record_all, engine, [], forget=[lane])
@@ -435,7 +438,9 @@ class _Run:
         entry = self._entry(AuditEvent.action_intent, action, data)
 
         def write(session: Session) -> list[AuditEntry]:
-            leases.confirm(session, action.lane, self.held.holder)  # or nothing is written
+            leases.confirm(
+                session, action.lane, self.held.holder, self.runtime.now()
+            )  # or nothing is written
             return [entry]
 
         return write
@@ -551,7 +556,7 @@ def _record_lane_results(
         if recorded and lane in recorded:
             continue
         lane_reports = by_lane.get(lane, [])
-        update = _lane_result(registry, plan, lane, lane_reports)
+        update = _lane_result(registry, plan, lane, lane_reports, runtime.now())
         if update is None:
             gone.append(lane)  # no longer desired, and now gone
         else:
@@ -560,7 +565,11 @@ def _record_lane_results(
 
 
 def _lane_result(
-    registry: LaneRegistry, plan: Plan, lane: str, lane_reports: list[ActionReport]
+    registry: LaneRegistry,
+    plan: Plan,
+    lane: str,
+    lane_reports: list[ActionReport],
+    now: datetime,
 ) -> status.StatusUpdate | None:
     by_result: dict[ActionResult, list[ActionReport]] = {}
     for report in lane_reports:
@@ -578,7 +587,7 @@ def _lane_result(
         return status.StatusUpdate(lane, condition, last_applied_plan=changed)
     if "retry" in by_result:
         first = by_result["retry"][0]
-        retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
+        retry_at = now + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
         if first.stalled:
             condition = status.stalled(first.stalled_as or status.Reason.health_failing, message)

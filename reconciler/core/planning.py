@@ -19,7 +19,6 @@ from reconciler.kinds.base import LaneDiff, LaneKind
 from reconciler.kinds.registry import KindObservation, LaneRegistry
 from reconciler.records import audit, ownership, plan_store, status
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.runtime import Runtime
 
@@ -47,7 +46,9 @@ def stored_fleet_kinds(runtime: Runtime) -> list[LaneKind]:
 
 
 def _load_context(runtime: Runtime) -> PassContext:
-    recover_interrupted(runtime.engine, runtime.actor)  # a dead worker's plan, before anything
+    recover_interrupted(
+        runtime.engine, runtime.actor, runtime.now()
+    )  # a dead worker's plan, before anything
     fleet = load_fleet(runtime.engine)
     unfinished = unfinished_creates(runtime.engine)
     runs = unfinished_runs(runtime.engine)
@@ -113,7 +114,7 @@ def plan_from(runtime: Runtime, context: PassContext, seen: Survey, lanes: Seque
         generations={lane: registry.generation(lane) for lane in lanes},
         desired_revision=context.fleet.revision,
         created_by=runtime.actor,
-        now=utcnow(),
+        now=runtime.now(),
         ttl=timedelta(minutes=runtime.settings.plan_ttl_minutes),
         blockers=[b for b in seen.blockers if any(b.concerns(lane) for lane in lanes)],
         notes=notes,

@@ -23,7 +23,6 @@ from reconciler.loop.backoff import FailureClass, classify_blockers, classify_re
 from reconciler.loop.passes import Applier, LaneResult
 from reconciler.loop.verdicts import LaneVerdict
 from reconciler.records import operations
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.operations import Operation, OperationPhase, OperationStatus
 from reconciler.runtime import Runtime
@@ -46,7 +45,7 @@ def on_behalf_of(runtime: Runtime, found: Sequence[Operation]) -> Runtime:
 
 def take_operations(runtime: Runtime, lanes: Sequence[str]) -> dict[str, list[Operation]]:
     """The claimed lanes' open operations, moved to running/planning (one transaction)."""
-    now = utcnow()
+    now = runtime.now()
     taken: dict[str, list[Operation]] = {}
     with session_scope(runtime.engine) as session:
         for lane in lanes:
@@ -78,7 +77,7 @@ def end_operations(
         operations.advance(
             session,
             [op.id for op in found],
-            utcnow(),
+            runtime.now(),
             status=status,
             phase=phase,
             plan_id=plan_id,

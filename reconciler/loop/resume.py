@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from reconciler.core.recovery import recover_interrupted
 from reconciler.records import operations, work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import OperationPhase, OperationStatus
 from reconciler.records.work_queue import WorkPriority
@@ -38,8 +37,10 @@ class Resumed:
 
 def resume(runtime: Runtime) -> Resumed:
     done = Resumed()
-    done.interrupted_plans = [i.plan_id for i in recover_interrupted(runtime.engine, runtime.actor)]
-    now = utcnow()
+    done.interrupted_plans = [
+        i.plan_id for i in recover_interrupted(runtime.engine, runtime.actor, runtime.now())
+    ]
+    now = runtime.now()
     with session_scope(runtime.engine, write_lock=True) as session:
         done.lapsed_claims = work_queue.release_lapsed(session, now)
         for op in operations.stranded(session, work_queue.claimed_lanes(session, now)):
