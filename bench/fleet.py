@@ -219,6 +219,7 @@ class Call:
     method: str
     path: str  # with the query string
     body: bytes
+    answer: bytes = b""  # the response body, to tell which ids the emulator handed out
 
     @property
     def procedure(self) -> str:
@@ -237,14 +238,16 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self.calls: list[Call] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        call = Call(request.method, request.url.raw_path.decode("ascii"), request.content)
-        try:
-            return await self._inner.handle_async_request(request)
-        finally:
-            # Written down once answered, in the order the emulator handled them: two
-            # creates sent at once may be handled in either order, and a replay must hand
-            # out the same ids in the same order.
-            self.calls.append(call)
+        # Written down in the order sent (a request that needs an earlier answer is sent
+        # after it), its answer filled in when it comes.
+        sent = Call(request.method, request.url.raw_path.decode("ascii"), request.content)
+        self.calls.append(sent)
+        at = len(self.calls) - 1
+        response = await self._inner.handle_async_request(request)
+        answer = await response.aread()
+        if at < len(self.calls) and self.calls[at] is sent:  # not taken meanwhile
+            self.calls[at] = dataclasses.replace(sent, answer=answer)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -268,17 +271,62 @@ async def replay_one_at_a_time(
     build before its next request."""
     failed = 0
     headers = {"x-api-key": API_KEY, "accept": "application/json"}
+    # Concurrent creates reached the emulator in another order than they were sent, so the
+    # replay is handed other ids for them: later requests are sent with the replay's ids.
+    ids = ReplayedIds()
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         started, cpu = time.perf_counter(), time.process_time()
         for call in calls:
             extra = {"content-type": "application/json"} if call.method != "GET" else {}
             response = await http.request(
-                call.method, call.path, content=call.body or None, headers=extra
+                call.method,
+                ids.within(call.path),
+                content=ids.within_body(call.body),
+                headers=extra,
             )
             failed += response.status_code >= 400
+            ids.learn(call.answer, response.content)
             if call.is_deploy and build_seconds:
                 await asyncio.sleep(build_seconds)
         return Replay(time.perf_counter() - started, failed, time.process_time() - cpu)
+
+
+class ReplayedIds:
+    """Ids (and generated app names) the recorded run was handed, to those the replay was
+    handed in the same place of the same answer."""
+
+    def __init__(self) -> None:
+        self.replaced: dict[str, str] = {}
+
+    def learn(self, recorded: bytes, replayed: bytes) -> None:
+        try:
+            self._pair(json.loads(recorded), json.loads(replayed), "")
+        except ValueError:  # not JSON (or no answer recorded): nothing to learn
+            return
+
+    def _pair(self, recorded: object, replayed: object, key: str) -> None:
+        if isinstance(recorded, dict) and isinstance(replayed, dict):
+            for name, value in recorded.items():
+                self._pair(value, replayed.get(name), name)
+        elif isinstance(recorded, list) and isinstance(replayed, list):
+            for one, other in zip(recorded, replayed, strict=False):
+                self._pair(one, other, key)
+        elif (
+            isinstance(recorded, str)
+            and isinstance(replayed, str)
+            and recorded != replayed
+            and key.endswith(("Id", "Name"))
+            and len(recorded) >= 6  # an id, not a word that may occur anywhere
+        ):
+            self.replaced[recorded] = replayed
+
+    def within(self, text: str) -> str:
+        for recorded, replayed in self.replaced.items():
+            text = text.replace(recorded, replayed)
+        return text
+
+    def within_body(self, body: bytes) -> bytes | None:
+        return self.within(body.decode()).encode() if body else None
 
 
 # -- Setpoint, wired as an operator would ------------------------------------------------------

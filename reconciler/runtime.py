@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -39,6 +40,13 @@ class ShiftedClock:
     def __call__(self) -> float:
         return time.time() + self.offset
 
+    def now(self) -> datetime:
+        """The same moment as an aware UTC datetime (what leases and records read)."""
+        return datetime.fromtimestamp(self(), UTC)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
 
 @dataclass
 class Runtime:
@@ -50,13 +58,18 @@ class Runtime:
     environ: Mapping[str, str] | None = None  # where fromEnv secrets are read; None: os.environ
     secret_store: StoreReader | None = None  # where fromStore secrets are read
     progress: Progress = field(default=_quiet)
-    # Seconds since the epoch; kinds whose desired state depends on time (a preview's grace
-    # period) read it here, so tests and the demo can move time forward.
+    # Seconds since the epoch: every time the engine reads (leases, queue claims, retry
+    # times, plan expiry, a preview's grace period, a runner's idle window) comes from here,
+    # so tests and the demo move time forward instead of waiting. `now()` is the same moment.
     clock: Callable[[], float] = field(default=time.time)
     # What every audit record of an apply carries beside its actor: who asked and why (the
     # operations a workflow's apply serves, the reason an operator gave). Set per apply with
     # `dataclasses.replace`, as `actor` is.
     attribution: Mapping[str, object] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        """The clock's moment as an aware UTC datetime (what records store)."""
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def provider(self, name: str, expected: type[ProviderT]) -> ProviderT:
         client = self.providers.get(name)

@@ -57,8 +57,9 @@ def oidc_verifier(runtime: Runtime) -> OidcVerifier:
         settings.api_oidc_issuer,
         settings.api_oidc_audience,
         jwks_url=settings.api_oidc_jwks_url,
-        replay_store=DatabaseReplayStore(runtime.database),
+        replay_store=DatabaseReplayStore(runtime.database, clock=runtime.now),
         timeout_seconds=OIDC_TIMEOUT_SECONDS,
+        clock=runtime.clock,
     )
 
 

@@ -48,7 +48,6 @@ from reconciler.kinds.base import LaneKind
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, leases, plan_store
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread
 from reconciler.records.plan_store import PlanStatus
 from reconciler.runtime import Runtime
@@ -104,7 +103,7 @@ async def apply_plan(
         context.registry,
         plan,
         plan_status,
-        now=utcnow(),
+        now=runtime.now(),
         allow_destroy=allow_destroy,
         trigger=trigger,
         reason=reason or _reason_of(runtime),
@@ -121,10 +120,14 @@ async def apply_plan(
     )
     try:
         async with leases.holding(
-            runtime.database, plan.lanes, holder, ttl_seconds=runtime.settings.lease_ttl_seconds
+            runtime.database,
+            plan.lanes,
+            holder,
+            ttl_seconds=runtime.settings.lease_ttl_seconds,
+            clock=runtime.now,
         ) as held:
             if held.taken_over:  # their plans are interrupted, not left `applying`
-                await in_thread(recover_interrupted, runtime.database, runtime.actor)
+                await in_thread(recover_interrupted, runtime.database, runtime.actor, runtime.now())
             # Leases first, then the claim: a plan in `applying` always has a live lease
             # while its worker lives, which is how recovery tells a dead worker's plan.
             if not await in_thread(plan_store.claim_for_apply, runtime.database, plan.plan_id):

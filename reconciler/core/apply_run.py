@@ -136,7 +136,7 @@ class ActionRun:
         if self.on_lane is None or self.registry is None or self.crash is not None:
             return
         reports = [r for r in self.ordered_reports() if r.lane == lane]
-        update = lane_result(self.registry, self.plan, lane, reports)
+        update = lane_result(self.registry, self.plan, lane, reports, self.runtime.now())
         engine = self.runtime.database
         if update is None:
             await in_thread(status.record_all, engine, [], forget=[lane])
@@ -222,7 +222,8 @@ class ActionRun:
         entry = self._entry(AuditEvent.action_intent, action, data)
 
         def write(session: Session) -> list[AuditEntry]:
-            leases.confirm(session, action.lane, self.held.holder)  # or nothing is written
+            # or nothing is written
+            leases.confirm(session, action.lane, self.held.holder, self.runtime.now())
             return [entry]
 
         return write

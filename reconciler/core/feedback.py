@@ -15,7 +15,7 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Collection, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -37,11 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("setpoint.feedback")
 
 _ROUNDS = 20  # a channel's deliveries are sent in turn: at most this many per call
-
-
-def feedback_now(runtime: Runtime) -> datetime:
-    """The runtime's clock: tests and the demo move it, as they move grace periods."""
-    return datetime.fromtimestamp(runtime.clock(), UTC)
 
 
 def started_news(plan: Plan) -> list[LaneNews]:
@@ -93,7 +88,7 @@ async def announce(runtime: Runtime, kinds: Sequence[LaneKind], news: Sequence[L
 
 def _add(runtime: Runtime, items: list[NewDelivery]) -> None:
     with session_scope(runtime.database) as session:
-        feedback_deliveries.add_deliveries(session, items, feedback_now(runtime))
+        feedback_deliveries.add_deliveries(session, items, runtime.now())
 
 
 async def send_feedback(
@@ -140,7 +135,7 @@ def _claim(
         return feedback_deliveries.claim_due(
             session,
             holder,
-            feedback_now(runtime),
+            runtime.now(),
             hold_seconds=runtime.settings.loop_claim_hold_seconds,
             kinds=kinds,
             lanes=lanes,
@@ -185,7 +180,7 @@ async def _failed(
             cap=settings.loop_backoff_cap_seconds,
             draw=draw,
         )
-        retry_at = feedback_now(runtime) + timedelta(seconds=max(delay, exc.retry_after or 0.0))
+        retry_at = runtime.now() + timedelta(seconds=max(delay, exc.retry_after or 0.0))
     answer = {"error": message, "transient": exc.transient}
     await in_thread(_mark_undelivered, runtime, int(row.id or 0), holder, answer, retry_at)
     when = f"tried again after {retry_at:%H:%M:%S} UTC" if retry_at else "not tried again"
@@ -195,7 +190,7 @@ async def _failed(
 
 def _mark_delivered(runtime: Runtime, row_id: int, holder: str, answer: dict[str, Any]) -> None:
     with session_scope(runtime.database) as session:
-        feedback_deliveries.mark_delivered(session, row_id, holder, answer, feedback_now(runtime))
+        feedback_deliveries.mark_delivered(session, row_id, holder, answer, runtime.now())
 
 
 def _mark_undelivered(
@@ -203,5 +198,5 @@ def _mark_undelivered(
 ) -> None:
     with session_scope(runtime.database) as session:
         feedback_deliveries.mark_undelivered(
-            session, row_id, holder, answer, feedback_now(runtime), retry_at=retry_at
+            session, row_id, holder, answer, runtime.now(), retry_at=retry_at
         )

@@ -43,7 +43,11 @@ async def forget_lane(runtime: Runtime, name: str) -> ForgottenLane:
     holder = leases.Holder(label=f"{runtime.actor}:forget:{secrets.token_hex(3)}")
     try:
         async with leases.holding(
-            runtime.database, [lane], holder, ttl_seconds=runtime.settings.lease_ttl_seconds
+            runtime.database,
+            [lane],
+            holder,
+            ttl_seconds=runtime.settings.lease_ttl_seconds,
+            clock=runtime.now,
         ):
             owned = (await load_context(runtime)).owned.for_lane(lane)  # as of the lease
             await _confirm_all_gone(kind, lane, owned)
@@ -96,7 +100,7 @@ def _not_gone(checks: list[GoneCheck], owned: list[Owned]) -> list[str]:
 
 def _drop_records(runtime: Runtime, lane: str, owned: list[Owned], holder: leases.Holder) -> None:
     with audit.transaction(runtime.database) as session:
-        leases.confirm(session, lane, holder)
+        leases.confirm(session, lane, holder, runtime.now())
         for item in owned:
             ownership.record_release(session, item.ref)
         status.drop(session, lane)

@@ -16,7 +16,6 @@ from datetime import datetime
 
 import anyio
 
-from reconciler.core.feedback import feedback_now
 from reconciler.kinds.base import HealthVerdict, HealthWatch, WatchingKind
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import audit, lane_health, status
@@ -63,7 +62,7 @@ async def watch_health(runtime: Runtime, registry: LaneRegistry, lanes: Sequence
     watches = _watches(registry, lanes)
     if not watches:
         return Watched()
-    now = feedback_now(runtime)
+    now = runtime.now()
     known = await in_thread(lane_health.latest, runtime.database, list(watches))
     due = [lane for lane, watch in watches.items() if _due(known.get(lane), watch, now)]
     verdicts = await _check_all(runtime, registry, due)

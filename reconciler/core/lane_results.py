@@ -6,14 +6,13 @@ the reason its kind gave), in one transaction for the lanes finished together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from reconciler.core.outcomes import ActionResult
 from reconciler.core.plans import Plan
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.records import status
-from reconciler.records.columns import utcnow
 from reconciler.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ def record_lane_results(
         if recorded and lane in recorded:
             continue
         lane_reports = by_lane.get(lane, [])
-        update = lane_result(registry, plan, lane, lane_reports)
+        update = lane_result(registry, plan, lane, lane_reports, runtime.now())
         if update is None:
             gone.append(lane)  # no longer desired, and now gone
         else:
@@ -52,7 +51,11 @@ def record_lane_results(
 
 
 def lane_result(
-    registry: LaneRegistry, plan: Plan, lane: str, lane_reports: list[ActionReport]
+    registry: LaneRegistry,
+    plan: Plan,
+    lane: str,
+    lane_reports: list[ActionReport],
+    now: datetime,
 ) -> status.StatusUpdate | None:
     by_result: dict[ActionResult, list[ActionReport]] = {}
     for report in lane_reports:
@@ -70,7 +73,7 @@ def lane_result(
         return status.StatusUpdate(lane, condition, last_applied_plan=changed)
     if ActionResult.retry in by_result:
         first = by_result[ActionResult.retry][0]
-        retry_at = utcnow() + timedelta(seconds=first.retry_after or 0.0)
+        retry_at = now + timedelta(seconds=first.retry_after or 0.0)
         message = f"{first.action_id}: {first.message} (next try {retry_at:%H:%M:%S} UTC)"
         if first.stalled:
             condition = status.stalled(first.stalled_as or status.Reason.degraded, message)

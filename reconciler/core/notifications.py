@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from providers.notify.sinks import Message, NotDelivered, NotificationItem, Sink, build_sinks
-from reconciler.core.feedback import feedback_now
 from reconciler.core.plans import BlockerType
 from reconciler.loop.backoff import retry_delay
 from reconciler.records import notifications, status
@@ -198,7 +197,7 @@ def record_events(runtime: Runtime, sinks: list[str], events: Sequence[Event]) -
         for e in events
     ]
     with session_scope(runtime.database, write_lock=True) as session:
-        return notifications.add_new(session, items, feedback_now(runtime))
+        return notifications.add_new(session, items, runtime.now())
 
 
 async def send_notifications_due(runtime: Runtime) -> list[str]:
@@ -212,7 +211,7 @@ async def send_notifications_due(runtime: Runtime) -> list[str]:
 
 def _any_due(runtime: Runtime) -> bool:
     with session_scope(runtime.database) as session:
-        return notifications.any_due(session, feedback_now(runtime))
+        return notifications.any_due(session, runtime.now())
 
 
 async def send_due(
@@ -276,7 +275,7 @@ async def _not_delivered(
             cap=settings.loop_backoff_cap_seconds,
             draw=draw,
         )
-        retry_at = feedback_now(runtime) + timedelta(seconds=delay)
+        retry_at = runtime.now() + timedelta(seconds=delay)
     message = redact(str(exc))
     answer = {"error": message, "transient": exc.transient}
     ids = [int(r.id or 0) for r in rows]
@@ -288,7 +287,7 @@ async def _not_delivered(
 
 def _claim(runtime: Runtime, sink: str, holder: str) -> tuple[list[Notification], datetime | None]:
     """The sink's due rows, claimed; and, when its rate limit is spent, when to try again."""
-    now = feedback_now(runtime)
+    now = runtime.now()
     with session_scope(runtime.database, write_lock=True) as session:
         rows = notifications.claim_due(
             session, sink, holder, now, hold_seconds=runtime.settings.loop_claim_hold_seconds
@@ -319,7 +318,7 @@ def _mark(
             ids,
             holder,
             answer=answer,
-            now=feedback_now(runtime),
+            now=runtime.now(),
             message_id=message_id,
             retry_at=retry_at,
         )

@@ -20,7 +20,6 @@ from reconciler.kinds.base import LaneDiff, LaneKind, RemarkingKind
 from reconciler.kinds.registry import KindObservation, LaneRegistry
 from reconciler.records import audit, ownership, plan_store, status
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.runtime import Runtime
 
@@ -53,7 +52,9 @@ def stored_fleet_kinds(runtime: Runtime) -> list[LaneKind]:
 
 
 def _load_context(runtime: Runtime) -> PassContext:
-    recover_interrupted(runtime.database, runtime.actor)  # a dead worker's plan, before anything
+    recover_interrupted(
+        runtime.database, runtime.actor, runtime.now()
+    )  # a dead worker's plan, before anything
     fleet = load_fleet(runtime.database)
     unfinished = unfinished_creates(runtime.database)
     runs = unfinished_runs(runtime.database)
@@ -132,7 +133,7 @@ def _plan_from(
         generations={lane: registry.generation(lane) for lane in lanes},
         desired_revision=context.fleet.revision,
         created_by=runtime.actor,
-        now=utcnow(),
+        now=runtime.now(),
         ttl=timedelta(minutes=runtime.settings.plan_ttl_minutes),
         blockers=[b for b in seen.blockers if any(b.concerns(lane) for lane in lanes)],
         notes=notes,

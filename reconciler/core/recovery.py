@@ -42,7 +42,9 @@ def describe_holder(lease: LaneLease) -> str:
     return f"{lease.holder} ({where})"
 
 
-def recover_interrupted(engine: Engine, actor: str) -> list[InterruptedApply]:
+def recover_interrupted(
+    engine: Engine, actor: str, now: datetime | None = None
+) -> list[InterruptedApply]:
     """Mark every `applying` plan whose worker is gone as interrupted; release its leases.
 
     A plan is live while any of its lanes is leased for it by a holder that still shows signs
@@ -59,7 +61,7 @@ def recover_interrupted(engine: Engine, actor: str) -> list[InterruptedApply]:
     found = []
     for plan_id, lanes in applying:
         held = held_for.get(plan_id, [])
-        if any(not leases.holder_gone(lease) for lease in held):
+        if any(not leases.holder_gone(lease, now) for lease in held):
             continue
         found.append(_interrupt(engine, actor, plan_id, lanes, held))
     return found

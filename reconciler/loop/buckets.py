@@ -10,7 +10,7 @@ provider's budget between them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 import httpx
@@ -19,14 +19,23 @@ from providers.http_core import HookedClient
 
 
 class TokenBucket:
+    """Spaces real requests in real time (monotonic), not on the runtime's clock: a rate
+    limit is about the provider's load now. Tests bring a `clock` and a `sleep` that moves it."""
+
     def __init__(
-        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("a token bucket needs rate > 0 and burst >= 1")
         self.rate = rate
         self.burst = burst
         self._clock = clock
+        self._sleep = sleep
         self._tokens = burst
         self._at = clock()
         self._lock = anyio.Lock()
@@ -49,7 +58,7 @@ class TokenBucket:
             if self._tokens < 1:
                 wait = (1 - self._tokens) / self.rate
                 self.waited += wait
-                await anyio.sleep(wait)
+                await self._sleep(wait)
                 self._refill()
             self._tokens -= 1
 

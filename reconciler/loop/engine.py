@@ -41,7 +41,7 @@ import anyio
 import anyio.abc
 from sqlalchemy.exc import SQLAlchemyError
 
-from reconciler.core.feedback import feedback_now, send_feedback
+from reconciler.core.feedback import send_feedback
 from reconciler.core.notifications import send_notifications_due
 from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext
@@ -55,7 +55,6 @@ from reconciler.loop.resume import Resumed, resume
 from reconciler.loop.verdicts import LaneVerdict, finish
 from reconciler.loop.worker import work_batch
 from reconciler.records import feedback_deliveries, leases, work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.work_queue import ClaimedWork, WorkPriority
 from reconciler.runtime import Runtime
@@ -224,7 +223,12 @@ class LoopEngine:
         # Held for two intervals: a late tick keeps it; a dead holder loses it by then (at
         # once on this host), and another replica's timer takes over.
         timer = await in_thread(
-            leases.acquire, self.runtime.database, TIMER_KEY, self.holder, 2 * interval
+            leases.acquire,
+            self.runtime.database,
+            TIMER_KEY,
+            self.holder,
+            2 * interval,
+            clock=self.runtime.now,
         )
         if timer:
             return await self._tick()
@@ -258,7 +262,9 @@ class LoopEngine:
 
     def _enqueue(self, lanes: list[str]) -> None:
         with session_scope(self.runtime.database, write_lock=True) as session:
-            work_queue.enqueue(session, lanes, WorkPriority.scheduled, "scheduled pass", utcnow())
+            work_queue.enqueue(
+                session, lanes, WorkPriority.scheduled, "scheduled pass", self.runtime.now()
+            )
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -320,7 +326,7 @@ class LoopEngine:
             claimed = work_queue.claim(
                 session,
                 self.worker,
-                utcnow(),
+                self.runtime.now(),
                 limit=min(settings.loop_batch_size, room),
                 hold_seconds=settings.loop_claim_hold_seconds,
                 exclude=self._worked if once else (),
@@ -429,7 +435,7 @@ class LoopEngine:
                 claimed,
                 verdicts,
                 self.runtime.settings,
-                now=utcnow(),
+                now=self.runtime.now(),
                 draw=self.draw,
             )
 
@@ -471,7 +477,7 @@ class LoopEngine:
                 log.warning("claims lapsed on %d lane(s): %s", len(lost), ", ".join(lost))
 
     def _extend(self, lanes: list[str], hold: float) -> list[str]:
-        until = utcnow() + timedelta(seconds=hold)
+        until = self.runtime.now() + timedelta(seconds=hold)
         with session_scope(self.runtime.database) as session:
             return work_queue.extend_claims(session, self.worker, lanes, until)
 
@@ -484,7 +490,7 @@ class LoopEngine:
 
 def _feedback_waiting(runtime: Runtime) -> bool:
     with session_scope(runtime.database) as session:
-        return feedback_deliveries.any_delivery_due(session, feedback_now(runtime))
+        return feedback_deliveries.any_delivery_due(session, runtime.now())
 
 
 class _SingleProcess:
@@ -506,6 +512,7 @@ class _SingleProcess:
                 [SQLITE_LOOP_KEY],
                 self.loop.holder,
                 runtime.settings.lease_ttl_seconds,
+                clock=runtime.now,
             )
         except LaneBusy as busy:
             raise LoopAlreadyRunning(busy.holder or "another process") from None

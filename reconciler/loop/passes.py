@@ -43,7 +43,6 @@ from reconciler.core.plans import Plan, Trigger
 from reconciler.kinds.base import DiscoveringKind, LaneNews
 from reconciler.records import audit, feedback_deliveries, notifications, plan_store, status
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.desired import DocumentChange, store_found
 from reconciler.records.lane_health import LaneHealth
@@ -240,7 +239,7 @@ async def _announce_held(runtime: Runtime, context: PassContext, news: list[Lane
 async def due_lanes(runtime: Runtime, lanes: list[str], report: PassReport) -> list[str]:
     """`lanes` but those waiting for their retry time (reported as waiting)."""
     retry_at = await in_thread(status.retry_times, runtime.database)
-    now = utcnow()
+    now = runtime.now()
     due = []
     for lane in lanes:
         until = retry_at.get(lane)
@@ -275,7 +274,9 @@ def _record_pass(
     Returns the held lanes' plans as stored (a plan that says what the waiting one says is
     that one) and those that were stored now."""
     registry = context.registry
-    waiting = plan_store.pending_by_lanes(runtime.database, created_by=runtime.actor, now=utcnow())
+    waiting = plan_store.pending_by_lanes(
+        runtime.database, created_by=runtime.actor, now=runtime.now()
+    )
     held, new = [], []
     for plan in lanes.held:
         stored_id, digest = waiting.get(tuple(sorted(plan.lanes)), ("", ""))
@@ -344,7 +345,7 @@ def lane_applied(plan_id: str, lane: str, reports: Sequence[ActionReport]) -> La
 
 
 def _prune(runtime: Runtime) -> int:
-    cutoff = utcnow() - timedelta(days=runtime.settings.plan_retention_days)
+    cutoff = runtime.now() - timedelta(days=runtime.settings.plan_retention_days)
     pruned = plan_store.prune(runtime.database, older_than=cutoff)
     with session_scope(runtime.database) as session:  # what was told of them goes with them
         feedback_deliveries.prune_settled(session, older_than=cutoff)

@@ -24,7 +24,6 @@ from reconciler.loop.backoff import FailureClass, classify_blockers, classify_re
 from reconciler.loop.passes import Applier, LaneResult
 from reconciler.loop.verdicts import LaneVerdict
 from reconciler.records import operations
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.operations import (
     Operation,
@@ -52,7 +51,7 @@ def on_behalf_of(runtime: Runtime, found: Sequence[Operation]) -> Runtime:
 
 def take_operations(runtime: Runtime, lanes: Sequence[str]) -> dict[str, list[Operation]]:
     """The claimed lanes' open operations, moved to running/planning (one transaction)."""
-    now = utcnow()
+    now = runtime.now()
     taken: dict[str, list[Operation]] = {}
     with session_scope(runtime.database) as session:
         for lane, found in operations.open_for_lanes(session, lanes).items():
@@ -82,7 +81,7 @@ def end_operations(
         operations.advance(
             session,
             [op.id for op in found],
-            utcnow(),
+            runtime.now(),
             status=status,
             phase=phase,
             plan_id=plan_id,

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from reconciler.core.recovery import recover_interrupted
 from reconciler.records import operations, work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import OperationPhase, OperationStatus, RequestOutcome
 from reconciler.records.work_queue import WorkPriority
@@ -39,9 +38,9 @@ class Resumed:
 def resume(runtime: Runtime) -> Resumed:
     done = Resumed()
     done.interrupted_plans = [
-        i.plan_id for i in recover_interrupted(runtime.database, runtime.actor)
+        i.plan_id for i in recover_interrupted(runtime.database, runtime.actor, runtime.now())
     ]
-    now = utcnow()
+    now = runtime.now()
     with session_scope(runtime.database, write_lock=True) as session:
         done.lapsed_claims = work_queue.release_lapsed(session, now)
         for op in operations.stranded(session, work_queue.claimed_lanes(session, now)):

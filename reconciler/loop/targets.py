@@ -77,7 +77,9 @@ async def _take_waiting(
     ttl = runtime.settings.lease_ttl_seconds
     while True:
         try:
-            return await in_thread(leases.take_all, runtime.database, keys, holder, ttl)
+            return await in_thread(
+                leases.take_all, runtime.database, keys, holder, ttl, clock=runtime.now
+            )
         except LaneBusy:
             if anyio.current_time() >= deadline:
                 raise

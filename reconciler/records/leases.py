@@ -12,7 +12,9 @@ heartbeat is overdue, or, on this same host, at once when its process no longer 
 (the start time guards against a reused pid). A crash therefore frees its lanes within one
 heartbeat TTL, and immediately for the next command on the same machine.
 
-Expiry uses the workers' clocks: keep the TTL well above any clock skew between replicas.
+Expiry uses the workers' clocks (the runtime's clock, passed in as `clock`): keep the TTL well
+above any clock skew between replicas. The heartbeat thread sleeps in real time; whether a
+lease has lapsed is always decided by `clock`.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import logging
 import os
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +43,9 @@ from reconciler.records.database import in_thread, rows_changed, table_of
 log = logging.getLogger("setpoint.leases")
 
 DEFAULT_TTL_SECONDS = 30.0
+
+# Where a lease reads the time: the runtime's clock (`Runtime.now`) in the engine.
+LeaseClock = Callable[[], datetime]
 
 
 class LaneLease(SQLModel, table=True):
@@ -120,17 +124,22 @@ def process_gone(host: str | None, pid: int | None, pid_started: int | None) -> 
 
 
 def acquire(
-    engine: Engine, lane: str, holder: Holder | str, ttl_seconds: float = DEFAULT_TTL_SECONDS
+    engine: Engine,
+    lane: str,
+    holder: Holder | str,
+    ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    *,
+    clock: LeaseClock = utcnow,
 ) -> bool:
     """Take the lane if it is free, its holder is gone, or it is already ours."""
-    return take(engine, lane, _as_holder(holder), ttl_seconds)[0]
+    return take(engine, lane, _as_holder(holder), ttl_seconds, clock=clock)[0]
 
 
 def take(
-    engine: Engine, lane: str, holder: Holder, ttl_seconds: float
+    engine: Engine, lane: str, holder: Holder, ttl_seconds: float, *, clock: LeaseClock = utcnow
 ) -> tuple[bool, LaneLease | None]:
     """(taken, the lease taken over from a holder that was gone, if any)."""
-    now = utcnow()
+    now = clock()
     values = {**holder.columns(), "acquired_at": now, "heartbeat_at": now}
     values["expires_at"] = now + timedelta(seconds=ttl_seconds)
     try:
@@ -141,7 +150,7 @@ def take(
         pass
     previous = current(engine, lane)
     if previous is None:  # released in between: try once more from the start
-        return take(engine, lane, holder, ttl_seconds)
+        return take(engine, lane, holder, ttl_seconds, clock=clock)
     if previous.holder != holder.label and not holder_gone(previous, now):
         return False, None
     # Compare-and-swap on what we read: if someone else took it meanwhile, we did not.
@@ -161,18 +170,28 @@ def take(
 
 
 def renew(
-    engine: Engine, lane: str, holder: Holder | str, ttl_seconds: float = DEFAULT_TTL_SECONDS
+    engine: Engine,
+    lane: str,
+    holder: Holder | str,
+    ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    *,
+    clock: LeaseClock = utcnow,
 ) -> bool:
     """Extend our lease; False when the row is gone or someone else took it over."""
-    return renew_all(engine, [lane], _as_holder(holder), ttl_seconds) == []
+    return renew_all(engine, [lane], _as_holder(holder), ttl_seconds, clock=clock) == []
 
 
 def renew_all(
-    engine: Engine, lanes: Iterable[str], holder: Holder, ttl_seconds: float
+    engine: Engine,
+    lanes: Iterable[str],
+    holder: Holder,
+    ttl_seconds: float,
+    *,
+    clock: LeaseClock = utcnow,
 ) -> list[str]:
     """Heartbeat for many lanes in one statement; returns the lanes that were lost."""
     wanted = sorted(set(lanes))
-    now = utcnow()
+    now = clock()
     with engine.begin() as conn:
         conn.execute(
             _leases.update()
@@ -188,11 +207,10 @@ def renew_all(
     return [lane for lane in wanted if lane not in kept]
 
 
-def confirm(session: Session, lane: str, holder: Holder) -> None:
-    """Inside the caller's transaction: prove we still hold the lane, and beat the heart.
-    Raises LeaseLost (rolling the caller's writes back with it) when we do not: an action's
-    intent is committed only together with this proof."""
-    now = utcnow()
+def confirm(session: Session, lane: str, holder: Holder, now: datetime) -> None:
+    """Inside the caller's transaction: prove we still hold the lane, and beat the heart
+    (`now`: the runtime's clock). Raises LeaseLost (rolling the caller's writes back with it)
+    when we do not: an action's intent is committed only together with this proof."""
     result = session.execute(
         _leases.update()
         .where(_leases.c.lane == lane, _leases.c.holder == holder.label)
@@ -238,6 +256,7 @@ class HeldLanes:
     lanes: tuple[str, ...]
     holder: Holder
     ttl_seconds: float
+    clock: LeaseClock = utcnow
     taken_over: list[LaneLease] = field(default_factory=list)
     lost: str | None = None  # why the leases can no longer be trusted, once they cannot
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -247,7 +266,9 @@ class HeldLanes:
     def renew(self) -> None:
         """Extend every lease; raises LeaseLost if any was taken over, so work stops."""
         with self._lock:  # a lane given back meanwhile is not renewed, nor counted lost
-            lost = renew_all(self.engine, self.lanes, self.holder, self.ttl_seconds)
+            lost = renew_all(
+                self.engine, self.lanes, self.holder, self.ttl_seconds, clock=self.clock
+            )
         if lost:
             self.lost = str(LeaseLost(lost[0]))
             raise LeaseLost(lost[0])
@@ -273,17 +294,18 @@ class HeldLanes:
     def _beat(self) -> None:
         # A third of the TTL: two beats may be missed (a slow database) before others may
         # take the lanes over. Once a whole TTL passed without one, others may have: stop.
-        last = time.monotonic()
+        # The wait between beats is real time; whether a TTL passed is the lease clock's call.
+        last = self.clock()
         while not self._stop.wait(self.ttl_seconds / 3):
             try:
                 self.renew()
-                last = time.monotonic()
+                last = self.clock()
             except LeaseLost:
                 log.error("%s; the work on these lanes stops", self.lost)
                 return
             except SQLAlchemyError as exc:  # transient: the next beat tries again
                 log.warning("lease heartbeat failed: %s", type(exc).__name__)
-                if time.monotonic() - last > self.ttl_seconds:
+                if (self.clock() - last).total_seconds() > self.ttl_seconds:
                     self.lost = (
                         f"leases not renewed for {self.ttl_seconds:g}s; others may hold them"
                     )
@@ -295,6 +317,8 @@ def take_all(
     lanes: Iterable[str],
     holder: Holder | str,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    *,
+    clock: LeaseClock = utcnow,
 ) -> HeldLanes:
     """Take every lane, or none: LaneBusy after giving back what was taken.
 
@@ -302,11 +326,11 @@ def take_all(
     hold a part the other waits for.
     """
     who = _as_holder(holder)
-    held = HeldLanes(engine, tuple(sorted(set(lanes))), who, ttl_seconds)
+    held = HeldLanes(engine, tuple(sorted(set(lanes))), who, ttl_seconds, clock)
     taken: list[str] = []
     try:
         for lane in held.lanes:
-            ok, previous = take(engine, lane, who, ttl_seconds)
+            ok, previous = take(engine, lane, who, ttl_seconds, clock=clock)
             if not ok:
                 lease = current(engine, lane)
                 raise LaneBusy(
@@ -332,9 +356,11 @@ def hold(
     lanes: Iterable[str],
     holder: Holder | str,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    *,
+    clock: LeaseClock = utcnow,
 ) -> Iterator[HeldLanes]:
     """Hold every lane for the block, or none (see `take_all`), with a heartbeat running."""
-    held = take_all(engine, lanes, holder, ttl_seconds)
+    held = take_all(engine, lanes, holder, ttl_seconds, clock=clock)
     held.start_heartbeat()
     try:
         yield held
@@ -349,9 +375,11 @@ async def holding(
     lanes: Iterable[str],
     holder: Holder | str,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    *,
+    clock: LeaseClock = utcnow,
 ) -> AsyncIterator[HeldLanes]:
     """`hold` for async code: the database calls run off the event loop."""
-    held = await in_thread(take_all, engine, lanes, holder, ttl_seconds)
+    held = await in_thread(take_all, engine, lanes, holder, ttl_seconds, clock=clock)
     held.start_heartbeat()
     try:
         yield held

@@ -8,6 +8,7 @@ holds only the tokens of the last few minutes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,12 +48,13 @@ def claim_jti(session: Session, jti: str, expires_at: datetime, now: datetime) -
 class DatabaseReplayStore:
     """`providers.github.oidc.ReplayStore` on the database, shared by replicas."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
+        self._clock = clock  # the runtime's clock (`Runtime.now`): when a jti may be forgotten
 
     def _claim(self, jti: str, expires_at: datetime) -> bool:
         with session_scope(self._engine, write_lock=True) as session:
-            return claim_jti(session, jti, expires_at, utcnow())
+            return claim_jti(session, jti, expires_at, self._clock())
 
     async def claim(self, jti: str, expires_at: datetime) -> bool:
         return await in_thread(self._claim, jti, expires_at)

@@ -33,6 +33,7 @@ from tests.reconciler.conftest import (  # noqa: F401 -- fixtures the API's runt
     runtime,
     workload,
 )
+from tests.support.timeouts import EMULATOR_TIMEOUT_SECONDS
 
 AUDIENCE = "setpoint"
 WEBHOOK_SECRET = "whsec-api-tests-0123456789abcdef"
@@ -76,7 +77,10 @@ async def github_runtime(api_runtime: Runtime, github_emulator: FastAPI) -> Asyn
     pull request's webhook concerns its preview lanes."""
     transport = httpx.ASGITransport(app=github_emulator)
     async with GitHubClient(
-        "http://github.test", "ghp_apitests0123456789abcdef", transport=transport, timeout=2.0
+        "http://github.test",
+        "ghp_apitests0123456789abcdef",
+        transport=transport,
+        timeout=EMULATOR_TIMEOUT_SECONDS,
     ) as github:
         yield dataclasses.replace(
             api_runtime, providers={**api_runtime.providers, "github": github}

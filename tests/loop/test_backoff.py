@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
@@ -27,9 +27,9 @@ from reconciler.loop.buckets import TokenBucket, install_rate_limits
 from reconciler.records import status
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
-from reconciler.records.work_queue import queued
-from reconciler.runtime import Runtime
-from tests.loop.support import count_calls, fast_engine
+from reconciler.records.work_queue import LaneWork, queued
+from reconciler.runtime import Runtime, ShiftedClock
+from tests.loop.support import count_calls, fast_engine, wait_for
 from tests.reconciler.conftest import Workload
 
 
@@ -38,28 +38,45 @@ def _highest(low: float, high: float) -> float:
     return high
 
 
-async def _run_for(seconds: float, runtime: Runtime, **settings: object) -> None:
-    loop = fast_engine(runtime, draw=_highest, **settings)
-    async with anyio.create_task_group() as group:
-        group.start_soon(loop.run, 3600.0)
-        await anyio.sleep(seconds)
-        loop.request_stop()
+def _queue(engine: Engine) -> list[LaneWork]:
+    with session_scope(engine) as session:
+        return queued(session)
+
+
+def _tried(engine: Engine, times: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        rows = _queue(engine)
+        return len(rows) == 6 and all(r.attempts >= times and r.claimed_by is None for r in rows)
+
+    return check
 
 
 async def test_a_provider_outage_backs_off_instead_of_spinning(
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:
+    """The loop polls every 0.05 real seconds; the backoff runs on the runtime's clock, which
+    only the test moves: each try happens only once the clock passes its due time."""
     emulator.faults.error_rate(ANY, 1.0, status=503)
+    clock = ShiftedClock()
+    runtime.clock = clock
     calls = count_calls(runtime)
-    await _run_for(2.5, runtime)
-    with session_scope(engine) as session:
-        rows = queued(session)
-    assert len(rows) == 6, "every lane is still queued, for later"
-    for row in rows:
-        # 0.2 + 0.4 + 0.8 + 1.0 (the cap): at most four or five tries in 2.5 s, not 50 polls
-        assert 2 <= row.attempts <= 5, row
-        # due_at moved out by the backoffs (0.2 + 0.4 + 0.8 ... s), not left where it was
-        assert row.due_at - row.queued_at >= timedelta(seconds=0.5) and row.claimed_by is None
+    loop = fast_engine(
+        runtime, draw=_highest, loop_backoff_base_seconds=60, loop_backoff_cap_seconds=200
+    )
+    waits = []
+    async with anyio.create_task_group() as group:
+        group.start_soon(loop.run, 3600.0)
+        for tries, backoff in enumerate([60, 120, 200, 200], start=1):  # doubling to the cap
+            await wait_for(_tried(engine, tries))
+            rows = _queue(engine)
+            assert {r.attempts for r in rows} == {tries}, "no lane tried again before it was due"
+            waits.append({round((r.due_at - clock.now()).total_seconds()) for r in rows})
+            clock.advance(backoff)
+        loop.request_stop()
+    # Each due time is its backoff from the failure (give or take the real seconds a try took).
+    for waited, backoff in zip(waits, [60, 120, 200, 200], strict=True):
+        assert all(backoff - 5 <= w <= backoff for w in waited), (waits, backoff)
+    for row in _queue(engine):
         assert row.last_error and "preflight_failed" in row.last_error
     preflights = calls.count("user.get")
     per_try = 3  # the client's own retries of a read
@@ -72,9 +89,11 @@ async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_stat
 ) -> None:
     emulator.faults.unauthorized()
     calls = count_calls(runtime)
-    await _run_for(1.5, runtime)
-    with session_scope(engine) as session:
-        assert queued(session) == [], "given up: only a change brings the lanes back"
+    loop = fast_engine(runtime, draw=_highest)
+    async with anyio.create_task_group() as group:
+        group.start_soon(loop.run, 3600.0)
+        await wait_for(_given_up(engine))  # given up: only a change brings the lanes back
+        loop.request_stop()
     assert calls == ["user.get"], "one preflight, never repeated"
     statuses = {row.lane: row.conditions for row in all_statuses(engine)}
     assert len(statuses) == 6
@@ -85,6 +104,13 @@ async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_stat
 
 
 REASONS = declared_reasons()
+
+
+def _given_up(engine: Engine) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return bool(all_statuses(engine)) and _queue(engine) == []
+
+    return check
 
 
 @pytest.mark.parametrize(
@@ -127,12 +153,19 @@ def test_backoff_doubles_to_its_cap_with_full_jitter() -> None:
 
 
 async def test_a_token_bucket_spaces_requests_beyond_its_burst() -> None:
-    bucket = TokenBucket(rate=20.0, burst=2)
-    started = anyio.current_time()
+    clock = ShiftedClock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the bucket's wait, moving its clock instead
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    bucket = TokenBucket(rate=20.0, burst=2, clock=clock, sleep=sleep)
     for _ in range(6):
         await bucket.take()
-    elapsed = anyio.current_time() - started
-    assert 0.18 <= elapsed < 1.0  # four requests past the burst, 50 ms apart
+    # The burst goes at once; the four requests past it wait 50 ms each.
+    assert slept == pytest.approx([0.05] * 4, abs=0.005)
+    assert bucket.waited == pytest.approx(0.2, abs=0.02)
 
 
 async def test_the_rate_limit_counts_every_request_a_provider_client_sends() -> None:

@@ -35,6 +35,7 @@ from tests.api.conftest import AUDIENCE, Mint, add_grant, bearer
 from tests.conftest import EXAMPLES
 from tests.loop.support import fast_engine, wait_for
 from tests.reconciler.conftest import store_fleet
+from tests.support.timeouts import EMULATOR_TIMEOUT_SECONDS
 
 SHOP = "/v1/lanes/product/shop/testing/reconcile"
 RUNNER = "runner:shop-ci/1"
@@ -69,7 +70,10 @@ async def with_github(api_runtime: Runtime, github_emulator: FastAPI) -> AsyncIt
     """The service's runtime with GitHub too: the runner kind is on."""
     transport = httpx.ASGITransport(app=github_emulator)
     async with GitHubClient(
-        "http://github.test", "ghp_lanetests0123456789abcdef", transport=transport, timeout=5.0
+        "http://github.test",
+        "ghp_lanetests0123456789abcdef",
+        transport=transport,
+        timeout=EMULATOR_TIMEOUT_SECONDS,
     ) as github:
         yield dataclasses.replace(
             api_runtime, providers={**api_runtime.providers, "github": github}
@@ -140,7 +144,7 @@ async def test_a_request_is_answered_while_a_runner_never_comes_online(
         view, took = await _request_and_poll(http, mint)
         runner = _conditions(engine, RUNNER)
         group.cancel_scope.cancel()
-    assert view["status"] == "succeeded", view
+    assert view["status"] == "succeeded", (view.get("result"), view.get("error"))
     assert view["result"]["outcome"] == "applied"
     assert took < ANSWER_WITHIN, f"the request took {took:.1f} s"
     # The runner lane still waits (parked, or looking again), neither ready nor failed.

@@ -23,15 +23,20 @@ from tests.support.workflow_requests import operation_of, request_lane
 LANE = "product:shop/testing"
 
 
-async def _stop_while_applying(loop: LoopEngine, engine: Engine, operation_id: str) -> None:
+async def _stop_while_applying(
+    loop: LoopEngine, engine: Engine, emulator: Emulator, operation_id: str
+) -> None:
     async with anyio.create_task_group() as group:
         group.start_soon(loop.run, 3600.0)
 
         async def applying() -> bool:
             return (await in_thread(operation_of, engine, operation_id)).phase == "applying"
 
+        async def deploying() -> bool:
+            return bool(emulator.state.builds)
+
         await wait_for(applying)
-        await anyio.sleep(0.2)  # into the deploy
+        await wait_for(deploying)  # into the deploy
         loop.request_stop()
 
 
@@ -42,7 +47,7 @@ async def test_stopping_mid_apply_records_the_apply_as_interrupted(
     operation_id = request_lane(engine, LANE, apply=True)
     loop = fast_engine(runtime, loop_shutdown_grace_seconds=0.3)
     with anyio.fail_after(30):
-        await _stop_while_applying(loop, engine, operation_id)
+        await _stop_while_applying(loop, engine, emulator, operation_id)
 
     assert plan_store.with_status(engine, PlanStatus.applying) == [], "nothing left applying"
     interrupted = plan_store.with_status(engine, PlanStatus.interrupted)
@@ -67,7 +72,7 @@ async def test_stopping_lets_in_flight_work_finish_within_the_grace_period(
     operation_id = request_lane(engine, LANE, apply=True)
     loop = fast_engine(runtime, loop_shutdown_grace_seconds=20.0)
     with anyio.fail_after(30):
-        await _stop_while_applying(loop, engine, operation_id)
+        await _stop_while_applying(loop, engine, emulator, operation_id)
     done = operation_of(engine, operation_id)
     assert done.status == "succeeded" and done.result and done.result["outcome"] == "applied"
     assert plan_store.with_status(engine, PlanStatus.applying) == []

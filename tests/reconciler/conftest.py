@@ -110,7 +110,7 @@ async def runtime(
             transport=transport,
         )
 
-    async with make_client(dokploy_app, engine_contract, timeout=2.0) as client:
+    async with make_client(dokploy_app, engine_contract) as client:
         yield Runtime(
             database=engine,
             settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.02),

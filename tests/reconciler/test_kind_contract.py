@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
 from sqlalchemy.engine import Engine
 
 from reconciler.core.apply import apply_plan
@@ -46,7 +45,7 @@ from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit, ownership, status
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus, load
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, ShiftedClock
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import store_fleet
 
@@ -195,7 +194,7 @@ async def test_a_kind_defined_only_in_tests_is_planned_applied_audited_requeued_
     # Requeued: a scheduled pass leaves the lane alone until its retry time...
     early = {r.lane: r.outcome for r in (await reconcile_pass(runtime)).lanes}
     assert early["beacon:north"] == "waiting" and world.provider.pings == []
-    await anyio.sleep(0.3)
+    runtime.clock = ShiftedClock(offset=1)  # past its retry time (0.2 s)
     # ...then plans and applies it, as its policy allows a scheduled pass to.
     later = {r.lane: r for r in (await reconcile_pass(runtime)).lanes}
     assert later["beacon:north"].outcome == "applied", later["beacon:north"].detail

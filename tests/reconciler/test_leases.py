@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -11,7 +12,14 @@ from sqlalchemy.engine import Engine
 from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records import leases
 from reconciler.records.database import make_engine
+from reconciler.runtime import ShiftedClock
 from tests.support.processes import dead_process
+
+
+@pytest.fixture
+def clock() -> ShiftedClock:
+    """The leases' clock: tests move it past a TTL instead of waiting one out."""
+    return ShiftedClock()
 
 
 def test_second_holder_is_refused_until_release(engine: Engine) -> None:
@@ -23,21 +31,28 @@ def test_second_holder_is_refused_until_release(engine: Engine) -> None:
     assert leases.acquire(engine, "product:shop/prod", "worker-b", 60)
 
 
-def test_expired_lease_can_be_taken_over_and_the_old_holder_loses_it(engine: Engine) -> None:
-    assert leases.acquire(engine, "product:shop/testing", "worker-a", 0.05)
-    time.sleep(0.1)
-    assert leases.acquire(engine, "product:shop/testing", "worker-b", 60)
-    assert not leases.renew(engine, "product:shop/testing", "worker-a", 60)
+def test_expired_lease_can_be_taken_over_and_the_old_holder_loses_it(
+    engine: Engine, clock: ShiftedClock
+) -> None:
+    assert leases.acquire(engine, "product:shop/testing", "worker-a", 30, clock=clock.now)
+    clock.advance(29)
+    assert not leases.acquire(engine, "product:shop/testing", "worker-b", 60, clock=clock.now)
+    clock.advance(2)
+    assert leases.acquire(engine, "product:shop/testing", "worker-b", 60, clock=clock.now)
+    assert not leases.renew(engine, "product:shop/testing", "worker-a", 60, clock=clock.now)
     assert not leases.release(engine, "product:shop/testing", "worker-a")
     lease = leases.current(engine, "product:shop/testing")
     assert lease is not None and lease.holder == "worker-b"
 
 
-def test_renew_extends_the_lease(engine: Engine) -> None:
-    assert leases.acquire(engine, "l", "a", 0.05)
-    assert leases.renew(engine, "l", "a", 60)
-    time.sleep(0.1)
-    assert not leases.acquire(engine, "l", "b", 60)
+def test_renew_extends_the_lease(engine: Engine, clock: ShiftedClock) -> None:
+    assert leases.acquire(engine, "l", "a", 30, clock=clock.now)
+    clock.advance(20)
+    assert leases.renew(engine, "l", "a", 30, clock=clock.now)
+    clock.advance(20)  # 40 s after the take, 20 s after the renewal
+    assert not leases.acquire(engine, "l", "b", 60, clock=clock.now)
+    clock.advance(11)
+    assert leases.acquire(engine, "l", "b", 60, clock=clock.now)
 
 
 def test_hold_takes_all_or_none_and_names_the_holder(engine: Engine) -> None:
@@ -63,24 +78,44 @@ def test_hold_releases_on_exit_and_on_error(engine: Engine) -> None:
     assert leases.current(engine, "z") is None
 
 
-def test_a_worker_that_stops_beating_loses_its_lanes(engine: Engine) -> None:
-    held = leases.take_all(engine, ["slow"], "me", ttl_seconds=0.05)  # no heartbeat running
-    time.sleep(0.1)
-    assert leases.acquire(engine, "slow", "other", 60)
+def test_a_worker_that_stops_beating_loses_its_lanes(engine: Engine, clock: ShiftedClock) -> None:
+    # no heartbeat running
+    held = leases.take_all(engine, ["slow"], "me", ttl_seconds=30, clock=clock.now)
+    clock.advance(31)
+    assert leases.acquire(engine, "slow", "other", 60, clock=clock.now)
     with pytest.raises(LeaseLost):
         held.renew()
     assert held.lost is not None and "slow" in held.lost
     # giving back what we no longer hold must not free the lane the other worker now holds
     assert not leases.release(engine, "slow", "me")
-    assert not leases.acquire(engine, "slow", "third", 60)
+    assert not leases.acquire(engine, "slow", "third", 60, clock=clock.now)
 
 
-def test_the_heartbeat_keeps_a_lease_alive_past_its_ttl(engine: Engine) -> None:
-    with leases.hold(engine, ["long"], "me", ttl_seconds=0.3) as held:
-        time.sleep(0.8)  # more than two TTLs: only the heartbeat can have kept it
-        assert not leases.acquire(engine, "long", "other", 60)
+def test_the_heartbeat_keeps_a_lease_alive_past_its_ttl(
+    engine: Engine, clock: ShiftedClock
+) -> None:
+    ttl = 0.3  # the heartbeat sleeps a third of it in real time between beats
+    with leases.hold(engine, ["long"], "me", ttl_seconds=ttl, clock=clock.now) as held:
+        # Three TTLs of lease time pass; each is answered by a real beat before the next.
+        for _ in range(3):
+            clock.advance(ttl)
+            beaten = leases.current(engine, "long")
+            assert beaten is not None
+            _wait_for_beat(engine, "long", after=beaten.expires_at)
+            assert not leases.acquire(engine, "long", "other", 60, clock=clock.now)
         assert held.lost is None
-    assert leases.acquire(engine, "long", "other", 60)
+    assert leases.acquire(engine, "long", "other", 60, clock=clock.now)
+
+
+def _wait_for_beat(engine: Engine, lane: str, *, after: datetime) -> None:
+    """Until the heartbeat renews `lane` past `after` (polled, with a deadline)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lease = leases.current(engine, lane)
+        if lease is not None and lease.expires_at > after:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"no heartbeat renewed {lane} within 10 s")
 
 
 def test_a_lease_whose_process_is_gone_is_taken_over_at_once(engine: Engine) -> None:
@@ -117,10 +152,11 @@ def test_racing_engines_exactly_one_wins(
 
 
 def _leave_expired_leases(engine: Engine, lanes: list[str]) -> None:
-    # The racers must then take over an expired row, not insert a fresh one.
+    # The racers must then take over an expired row, not insert a fresh one: these leases
+    # were taken an hour ago by the clock's account, for a minute.
+    an_hour_ago = ShiftedClock(offset=-3600).now
     for lane in lanes:
-        assert leases.acquire(engine, lane, "gone", 0.01)
-    time.sleep(0.05)
+        assert leases.acquire(engine, lane, "gone", 60, clock=an_hour_ago)
 
 
 def _race(

@@ -3,7 +3,6 @@ while busy only once its job ends, restarted, removed; strangers never touched."
 
 from __future__ import annotations
 
-import anyio
 import httpx
 
 from reconciler.core.apply import apply_plan
@@ -45,7 +44,7 @@ async def test_a_busy_pool_grows_and_shrinks_back_once_idle_twice(rig: Rig) -> N
     once = await rig.reconcile()  # idle once: watched, not stopped
     assert outcomes(once)["runner:ci/2"] == "waiting"
     assert "setpoint-ci-2" in rig.runners()
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    rig.clock.advance(IDLE_WINDOW + 1)
     twice = await rig.reconcile()
     assert outcomes(twice)["runner:ci/2"] == "applied"
     assert "setpoint-ci-2" not in rig.runners()  # deregistered first
@@ -76,10 +75,10 @@ async def test_drain_of_a_runner_that_took_a_job_waits_and_completes_when_it_end
     assert "shop" not in _labels(rig, "setpoint-ci-2")
 
     rig.github.set_runner(second.id, busy=False)  # the job ends
-    await anyio.sleep(0.1)
+    rig.clock.advance(1)  # past the busy lane's retry time
     seen_idle = await rig.reconcile()
     assert outcomes(seen_idle)["runner:ci/2"] == "waiting"  # idle once
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    rig.clock.advance(IDLE_WINDOW + 1)
     drained = await rig.reconcile()
     assert outcomes(drained)["runner:ci/2"] == "applied"
     assert "setpoint-ci-2" not in rig.runners()
@@ -100,7 +99,7 @@ async def test_a_draining_runner_needed_again_gets_its_labels_back(rig: Rig) -> 
     assert "shop" not in _labels(rig, "setpoint-ci-2")
 
     rig.github.set_runner(first.id, busy=True)  # both busy: the pool wants both again
-    await anyio.sleep(0.1)
+    rig.clock.advance(1)  # past the busy lane's retry time
     report = await rig.reconcile()
     assert outcomes(report)["runner:ci/2"] == "applied"
     assert {"shop", "setpoint-pool:ci"} <= _labels(rig, "setpoint-ci-2")
@@ -129,7 +128,7 @@ async def test_a_new_runner_image_restarts_idle_runners_onto_it(rig: Rig) -> Non
     rig.github.set_runner(before, busy=False)
     once = await rig.reconcile()
     assert outcomes(once) == {"runner:ci/1": "waiting"}  # idle once
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    rig.clock.advance(IDLE_WINDOW + 1)
     restarted = await rig.reconcile()
     assert outcomes(restarted) == {"runner:ci/1": "applied"}
     app = next(iter(rig.dokploy.state.applications.values()))
@@ -172,7 +171,7 @@ async def test_scaling_down_with_remove_allowed_deletes_the_runner_application(r
     await rig.reconcile()
     rig.github.set_runner(first.id, busy=False)
     await rig.reconcile()
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    rig.clock.advance(IDLE_WINDOW + 1)
     report = await rig.reconcile()
     assert outcomes(report)["runner:ci/2"] == "applied"
     assert set(rig.runners()) == {"setpoint-ci-1"}
@@ -187,12 +186,12 @@ async def test_a_removed_pool_is_torn_down_by_an_operator_only(rig: Rig) -> None
     scheduled = await rig.reconcile()
     assert outcomes(scheduled) == {"runner:ci/1": "awaiting_operator"}
     assert "setpoint-ci-1" in rig.runners()
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    rig.clock.advance(IDLE_WINDOW + 1)
     plan = await compute_plan(rig.runtime)
     assert [a.op for a in plan.actions] == ["remove"]
     first = await apply_plan(rig.runtime, plan.plan_id)
     assert first.status == "waiting"  # online and idle: seen once
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    rig.clock.advance(IDLE_WINDOW + 1)
     second = await apply_plan(rig.runtime, (await compute_plan(rig.runtime)).plan_id)
     assert second.ok
     assert rig.runners() == {} and rig.applications() == {}

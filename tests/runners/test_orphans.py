@@ -3,8 +3,6 @@ only as far as the pool allows."""
 
 from __future__ import annotations
 
-import anyio
-
 from providers.dokploy.client import DokployClient
 from providers.hosts.base import RunnerLaunch
 from providers.hosts.dokploy_container import DokployContainerHost
@@ -102,7 +100,6 @@ async def test_a_process_never_registered_is_marked_then_removed(rig: Rig) -> No
             registration=SecretValue("not-a-jit-config"),
         )
     )
-    await anyio.sleep(0.1)
     rig.declare(count=(1, 1))
     marked = await rig.reconcile()
     assert outcomes(marked) == {"runner:ci/1": "applied"}

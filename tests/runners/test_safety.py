@@ -98,14 +98,13 @@ async def test_a_runner_not_online_yet_parks_its_lane_instead_of_holding_the_pas
     [detail] = [r.detail for r in first.lanes if r.lane == "runner:ci/1"]
     assert "not online in acme/shop yet" in detail
     assert list(rig.applications()) == ["setpoint-ci-1"]  # made, and recorded as starting
-    await anyio.sleep(timeout / 20 + 0.2)  # the lane's retry time: its next look
+    rig.clock.advance(timeout / 20)  # the lane's retry time: its next look
     looked = await rig.reconcile_once()
     assert outcomes(looked) == {"runner:ci/1": "waiting"}  # looked again, still not online
     [detail] = [r.detail for r in looked.lanes if r.lane == "runner:ci/1"]
     assert "await_online" in detail or "started" in detail, detail
     assert list(rig.applications()) == ["setpoint-ci-1"]
-    rig.clock.offset += timeout
-    await anyio.sleep(timeout / 20 + 0.2)
+    rig.clock.advance(timeout)
     last = await rig.reconcile_once()
     assert outcomes(last) == {"runner:ci/1": "apply_failed"}
     [detail] = [r.detail for r in last.lanes if r.lane == "runner:ci/1"]

@@ -82,6 +82,7 @@ class SshRig:
     engine: Engine
     folder: Path
     github_url: str
+    clock: ShiftedClock
 
     def declare(
         self, *, count: tuple[int, int] = (1, 1), allow: str = "[create, drain, restart, remove]"
@@ -113,9 +114,13 @@ async def ssh_rig(engine: Engine, tmp_path: Path) -> AsyncIterator[SshRig]:
     key_file.write_bytes(client_key.export_private_key())
     key_file.chmod(0o600)
     host = LoopbackSshHost(tmp_path / "host", client_keys=[client_key], link=RunnerLink(github))
+    clock = ShiftedClock()
     settings = Settings(
         database_url="sqlite://",
-        runner_online_timeout_seconds=2.0,
+        deploy_poll_seconds=0.05,
+        # Real seconds, as in the Dokploy rig: a loaded machine still sees the unit's runner
+        # come online in time.
+        runner_online_timeout_seconds=8.0,
         runner_idle_window_seconds=IDLE_WINDOW,
         runner_busy_retry_seconds=0.05,
         runner_offline_grace_seconds=60,
@@ -138,9 +143,9 @@ async def ssh_rig(engine: Engine, tmp_path: Path) -> AsyncIterator[SshRig]:
                     actor="scheduler",
                     kinds=all_kinds,
                     providers={"github": github_client, "ssh": ssh},
-                    clock=ShiftedClock(),
+                    clock=clock,
                 )
-                yield SshRig(runtime, github, host, engine, tmp_path, github_url)
+                yield SshRig(runtime, github, host, engine, tmp_path, github_url, clock)
 
 
 async def test_a_lane_is_created_on_the_ssh_host_and_comes_online(ssh_rig: SshRig) -> None:
@@ -177,9 +182,9 @@ async def test_drain_waits_for_a_job_the_host_sees_before_github_does(ssh_rig: S
     assert ssh_rig.units()["setpoint-ci-2"] == "active", "never stopped under a running job"
 
     ssh_rig.host.systemd.end_job("setpoint-ci-2")
-    await anyio.sleep(0.1)
+    ssh_rig.clock.advance(1)  # past the busy lane's retry time
     assert outcomes(await ssh_rig.reconcile())["runner:ci/2"] == "waiting"  # idle once
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    ssh_rig.clock.advance(IDLE_WINDOW + 1)
     drained = await ssh_rig.reconcile()
     assert outcomes(drained)["runner:ci/2"] == "applied"
     assert "setpoint-ci-2" not in ssh_rig.runners()  # deregistered first
@@ -209,10 +214,10 @@ async def test_a_removed_pool_leaves_nothing_on_the_ssh_host(ssh_rig: SshRig) ->
     await ssh_rig.reconcile()
     (ssh_rig.folder / "runners.yaml").write_text(HOST_ONLY.format(port=ssh_rig.host.port))
     store_fleet(ssh_rig.engine, ssh_rig.folder, prune=True)
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    ssh_rig.clock.advance(IDLE_WINDOW + 1)
     first = await apply_plan(ssh_rig.runtime, (await compute_plan(ssh_rig.runtime)).plan_id)
     assert first.status == "waiting"  # online and idle: seen once
-    await anyio.sleep(IDLE_WINDOW + 0.1)
+    ssh_rig.clock.advance(IDLE_WINDOW + 1)
     plan = await compute_plan(ssh_rig.runtime)
     assert [a.op for a in plan.actions] == ["remove"]
     second = await apply_plan(ssh_rig.runtime, plan.plan_id)

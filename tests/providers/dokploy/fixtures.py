@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import Emulator, create_app
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
+from tests.support.timeouts import EMULATOR_TIMEOUT_SECONDS
 
 API_KEY = "test-key-not-secret"
 BASE_URL = "http://dokploy.test"
@@ -48,7 +49,7 @@ def make_client(
     recorder: ContractRecorder,
     *,
     api_key: str = API_KEY,
-    timeout: float = 1.0,
+    timeout: float = EMULATOR_TIMEOUT_SECONDS,
     retry_attempts: int = 3,
 ) -> DokployClient:
     transport = RecordingTransport(httpx.ASGITransport(app=app), recorder)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from providers.github.client import GitHubClient
 from providers.github.emulator import EmulatorState, create_app
 from tests.providers.github.contract import ContractRecorder
+from tests.support.timeouts import EMULATOR_TIMEOUT_SECONDS
 
 API_URL = "http://github.test"
 TOKEN = "ghp_emulatortoken0123456789"
@@ -40,7 +41,7 @@ async def github_client(contract_recorder: ContractRecorder) -> AsyncIterator[Gi
         API_URL,
         TOKEN,
         transport=contract_recorder,
-        timeout=2.0,
+        timeout=EMULATOR_TIMEOUT_SECONDS,
         backoff_seconds=0.001,
         max_backoff_seconds=0.01,
     ) as client:

@@ -63,15 +63,16 @@ async def test_a_good_token_yields_the_identity(
         identity.repository = "other/repo"  # type: ignore[misc]
 
 
+# Time claims below are seconds from the moment the test runs, not from collection: under
+# load a run reached this test more than 600 s after collecting it, and "not yet valid" was.
+TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
 @pytest.mark.parametrize(
     ("claims", "options", "reason"),
     [
-        ({"exp": int(time.time()) - 120, "iat": int(time.time()) - 420}, {}, "expired"),
-        (
-            {"nbf": int(time.time()) + 600, "iat": int(time.time()) + 600},
-            {"ttl_seconds": 900},
-            "not_yet_valid",
-        ),
+        ({"exp": -120, "iat": -420}, {}, "expired"),
+        ({"nbf": 600, "iat": 600}, {"ttl_seconds": 900}, "not_yet_valid"),
         ({"aud": "someone-else"}, {}, "wrong_audience"),
         ({"iss": "https://token.actions.example.evil"}, {}, "wrong_issuer"),
         ({}, {"foreign_key": True, "kid": "not-published"}, "unknown_key"),
@@ -88,7 +89,11 @@ async def test_bad_tokens_are_refused_with_a_clear_reason(
     options: dict[str, Any],
     reason: str,
 ) -> None:
-    token = github_state.mint_oidc_token(claims, **options)
+    now = int(time.time())  # PyJWT checks the times against the wall clock
+    timed = {
+        k: now + v if k in TIME_CLAIMS and isinstance(v, int) else v for k, v in claims.items()
+    }
+    token = github_state.mint_oidc_token(timed, **options)
     assert await _reason(verifier, token) == reason
 
 

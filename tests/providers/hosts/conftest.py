@@ -22,6 +22,7 @@ from providers.hosts.ssh_emulator import LoopbackSshHost
 from providers.hosts.ssh_systemd import SshSystemdHost
 from reconciler.secret_values import SecretValue
 from tests.providers.dokploy.fixtures import dokploy_contract, dokploy_emulator, emulator
+from tests.support.timeouts import EMULATOR_TIMEOUT_SECONDS
 
 __all__ = ["dokploy_contract", "dokploy_emulator", "emulator", "ssh_world"]
 
@@ -103,7 +104,7 @@ async def ssh_world(tmp_path: Path) -> AsyncIterator[SshWorld]:
             API_URL,
             TOKEN,
             transport=httpx.ASGITransport(app=app),
-            timeout=2.0,
+            timeout=EMULATOR_TIMEOUT_SECONDS,
             backoff_seconds=0.001,
             max_backoff_seconds=0.01,
         ) as github:
