@@ -3,15 +3,21 @@ left in it; an environment it found, or one that still holds anything, stays."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.client import DokployClient
 from reconciler.core.apply import apply_plan
+from reconciler.core.inventory import Owned
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
-from reconciler.kinds.product.ops import ENVIRONMENT, Op
+from reconciler.kinds.product.diff import diff_product_lane
+from reconciler.kinds.product.observed import ObservedEnvironment, ObservedProductLane
+from reconciler.kinds.product.ops import DOKPLOY, ENVIRONMENT, Op
+from reconciler.kinds.product.route_moves import RoutePlan
+from reconciler.kinds.product.rule_input import SecretFacts
 from reconciler.records import ownership
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
@@ -147,3 +153,32 @@ async def test_a_lane_left_in_the_environment_takes_it_over_and_removes_it_last(
     }
     assert (await apply_plan(runtime, last.plan_id)).ok
     assert await _environment_named(client, "docs", "testing") is None
+
+
+def _removed_lane_owning(environment: ObservedEnvironment, deleted: frozenset[str]) -> list[str]:
+    """The ops a removed lane owning only `environment` proposes (its service already gone,
+    or deleted by this plan when listed in `deleted`)."""
+    observed = ObservedProductLane(environments=(environment,))
+    routes = RoutePlan(deleted=deleted)
+    diff = diff_product_lane(TESTING, None, observed, SecretFacts("salt", {}), routes=routes)
+    return [a.op for a in diff.actions]
+
+
+def _owned_environment(name: str) -> Owned:
+    return Owned(DOKPLOY, ENVIRONMENT, f"env-{name}", name, "product", TESTING, False, False)
+
+
+def _seen(name: str) -> ObservedEnvironment:
+    return ObservedEnvironment(
+        owned=_owned_environment(name), found=True, name=name, project="docs"
+    )
+
+
+def test_the_default_environment_and_one_holding_a_database_are_never_deleted() -> None:
+    assert _removed_lane_owning(_seen("testing"), frozenset()) == [Op.delete_environment]
+    assert _removed_lane_owning(_seen("production"), frozenset()) == []
+    assert _removed_lane_owning(replace(_seen("staging"), is_default=True), frozenset()) == []
+    assert _removed_lane_owning(replace(_seen("testing"), databases=1), frozenset()) == []
+    held = replace(_seen("testing"), service_ids=frozenset({"app-1"}))
+    assert _removed_lane_owning(held, frozenset()) == []
+    assert _removed_lane_owning(held, frozenset({"app-1"})) == [Op.delete_environment]
