@@ -115,6 +115,12 @@ class Environment(DokployModel):
     redis: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
+    def service_ids(self) -> frozenset[str]:
+        """Its applications' and compose services' ids."""
+        ids = [a.application_id for a in self.applications]
+        return frozenset(ids + [c.compose_id for c in self.compose])
+
+    @property
     def database_count(self) -> int:
         return sum(
             map(len, (self.libsql, self.mariadb, self.mongo, self.mysql, self.postgres, self.redis))

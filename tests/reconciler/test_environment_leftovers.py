@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.client import DokployClient
@@ -13,7 +14,10 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.inventory import Owned
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
+from reconciler.errors import ActionFailed
 from reconciler.kinds.product.diff import diff_product_lane
+from reconciler.kinds.product.execute import ProductExecutor
+from reconciler.kinds.product.health import health_checks_of
 from reconciler.kinds.product.observed import ObservedEnvironment, ObservedProductLane
 from reconciler.kinds.product.ops import DOKPLOY, ENVIRONMENT, Op
 from reconciler.kinds.product.route_moves import RoutePlan
@@ -182,3 +186,23 @@ def test_the_default_environment_and_one_holding_a_database_are_never_deleted() 
     held = replace(_seen("testing"), service_ids=frozenset({"app-1"}))
     assert _removed_lane_owning(held, frozenset()) == []
     assert _removed_lane_owning(held, frozenset({"app-1"})) == [Op.delete_environment]
+
+
+async def test_an_environment_that_gained_a_service_after_planning_is_not_deleted(
+    runtime: Runtime, engine: Engine, tmp_path: Path
+) -> None:
+    """Dokploy may remove an environment with what it holds: the deletion reads it again."""
+    first = await compute_plan(runtime)
+    assert (await apply_plan(runtime, first.plan_id)).ok
+    client = dokploy(runtime)
+    plan = await _remove_testing_lane(runtime, engine, tmp_path)
+    [deleting] = [a for a in plan.actions if a.op == Op.delete_environment]
+    environment_id = deleting.params["environment_id"]
+    late = await client.application_create("late-comer", environment_id)  # the service stays
+
+    executor = ProductExecutor(client=client, salt="salt", health_check=health_checks_of(runtime))
+    [service] = [a for a in plan.actions if a.op == Op.delete_service and a.lane == TESTING]
+    await executor.execute(service)
+    with pytest.raises(ActionFailed, match=f"now holds {late.application_id}; left in place"):
+        await executor.execute(deleting)
+    assert await _environment_named(client, "docs", "testing") == environment_id

@@ -335,10 +335,8 @@ class ProductObserver:
             return None
         if creator.lane in self._leaving:
             return creator
-        listed = {a.application_id for a in environment.applications}
-        listed |= {c.compose_id for c in environment.compose}
         theirs = {o.object_id for o in self._ownership.for_lane(creator.lane)}
-        return None if listed & theirs else creator
+        return None if environment.service_ids & theirs else creator
 
     def _owned_or_inherited(self, lane: ProductLane) -> ObservedProductLane:
         """The lane's own service; failing that, the service of the lane it was renamed
@@ -426,10 +424,7 @@ def _seen_environment(owned: Owned, projects: list[Project]) -> ObservedEnvironm
                     name=environment.name,
                     project=project.name,
                     is_default=environment.is_default,
-                    service_ids=frozenset(
-                        [a.application_id for a in environment.applications]
-                        + [c.compose_id for c in environment.compose]
-                    ),
+                    service_ids=environment.service_ids,
                     databases=environment.database_count,
                 )
     return ObservedEnvironment(owned=owned)

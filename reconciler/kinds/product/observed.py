@@ -114,10 +114,9 @@ def owned_environments(owned: list[Owned]) -> list[Owned]:
 
 
 def environment_holdings(environment: Environment) -> list[str]:
-    """What the environment holds, of anyone's: its services by type and id, then a count
-    of its databases (which Setpoint never makes, so never deletes)."""
-    held = [f"application {a.application_id}" for a in environment.applications]
-    held += [f"compose {c.compose_id}" for c in environment.compose]
+    """What the environment holds, of anyone's: its services by id, then a count of its
+    databases (which Setpoint never makes, so never deletes)."""
+    held = sorted(environment.service_ids)
     if environment.database_count:
         held.append(f"{environment.database_count} database(s)")
     return held
