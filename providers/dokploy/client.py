@@ -205,6 +205,11 @@ class DokployClient:
         data = await self._mutate("environment.create", body, idempotent=False)
         return self._one("environment.create", Environment, data)
 
+    async def environment_remove(self, environment_id: str) -> None:
+        """Dokploy refuses the default environment (400); the caller checks it is empty."""
+        body = {"environmentId": environment_id}
+        await self._mutate("environment.remove", body, idempotent=False)
+
     # -- applications ---------------------------------------------------------------------
 
     async def application_create(

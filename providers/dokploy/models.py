@@ -106,6 +106,25 @@ class Environment(DokployModel):
     is_default: bool = False
     applications: list[Application] = Field(default_factory=list)
     compose: list[Compose] = Field(default_factory=list)
+    # Databases, read only to know whether the environment holds anything (rows kept raw).
+    libsql: list[dict[str, Any]] = Field(default_factory=list)
+    mariadb: list[dict[str, Any]] = Field(default_factory=list)
+    mongo: list[dict[str, Any]] = Field(default_factory=list)
+    mysql: list[dict[str, Any]] = Field(default_factory=list)
+    postgres: list[dict[str, Any]] = Field(default_factory=list)
+    redis: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def service_ids(self) -> frozenset[str]:
+        """Its applications' and compose services' ids."""
+        ids = [a.application_id for a in self.applications]
+        return frozenset(ids + [c.compose_id for c in self.compose])
+
+    @property
+    def database_count(self) -> int:
+        return sum(
+            map(len, (self.libsql, self.mariadb, self.mongo, self.mysql, self.postgres, self.redis))
+        )
 
     @model_validator(mode="before")
     @classmethod

@@ -55,7 +55,9 @@ async def test_forget_refuses_while_an_object_still_exists(
 ) -> None:
     await converge(runtime)
     before = ownership.snapshot(engine).for_lane(LANE)
-    with pytest.raises(ForgetRefused, match="still exists in Dokploy; nothing forgotten"):
+    with pytest.raises(
+        ForgetRefused, match=r"still exists in Dokploy \(and 1 more\); nothing forgotten"
+    ):
         await forget_lane(runtime, LANE)
     assert ownership.snapshot(engine).for_lane(LANE) == before
     assert forgotten_records(engine) == []

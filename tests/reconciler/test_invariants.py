@@ -153,17 +153,18 @@ async def test_allow_destroy_lifts_the_blast_radius_guard_by_number(
     store_fleet(engine, example_fleet(tmp_path, without=("docs-site.yaml",)), prune=True)
     runtime.settings.max_deletions = 1
     plan = await compute_plan(runtime)
-    assert plan.deletions == 2
+    # Both services, and the `testing` environment Setpoint created for one of them.
+    assert plan.deletions == 3
     assert [b.type for b in plan.blockers] == [BlockerType.blast_radius_exceeded]
     # The message names the deletions that count and why the allowance is that number.
     message = plan.blockers[0].message
     for action in (a for a in plan.actions if a.effect is Effect.delete):
         assert f"{action.id} {action.op} {action.lane}" in message
-    assert "at most 1" in message and "--allow-destroy 2, which allows its 2 deletion(s)" in message
-    too_few = await apply_plan(runtime, plan.plan_id, allow_destroy=1)
+    assert "at most 1" in message and "--allow-destroy 3, which allows its 3 deletion(s)" in message
+    too_few = await apply_plan(runtime, plan.plan_id, allow_destroy=2)
     assert too_few.refusal is not None and too_few.refusal.type == BlockerType.blast_radius_exceeded
     assert "docs-site-prod" in emulator.summary()["applications"]
-    ok = await apply_plan(runtime, plan.plan_id, allow_destroy=2)
+    ok = await apply_plan(runtime, plan.plan_id, allow_destroy=3)
     assert ok.ok, ok
     names = emulator.summary()["applications"]
     assert not any(n.startswith("docs-site") for n in names)

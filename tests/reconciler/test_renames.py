@@ -73,8 +73,15 @@ async def test_a_declared_rename_takes_over_the_service_instead_of_replacing_it(
 
     after = ownership.snapshot(engine)
     assert after.for_lane("product:docs-site/testing") == []
-    [moved] = after.for_lane("product:docs-site/staging")
-    assert (moved.object_id, moved.name) == (before[0].object_id, "docs-site-testing")
+    moved = {o.object_type: o for o in after.for_lane("product:docs-site/staging")}
+    # The service, and the environment the old lane created, which goes with the new one.
+    assert moved.keys() == {o.object_type for o in before} == {"application", "environment"}
+    for previous in before:
+        assert (moved[previous.object_type].object_id, moved[previous.object_type].name) == (
+            previous.object_id,
+            previous.name,
+        )
+    assert moved["application"].name == "docs-site-testing"
     settled = await compute_plan(runtime)
     assert settled.actions == [] and "product:docs-site/testing" not in settled.lanes
 

@@ -25,7 +25,7 @@ from reconciler.kinds.base import OpSpec
 from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane
 from reconciler.kinds.product.observed import ObservedProductLane
-from reconciler.kinds.product.ops import PRODUCT_OPS
+from reconciler.kinds.product.ops import PRODUCT_OPS, Op
 from reconciler.kinds.product.params import ReleaseDomain, UpsertDomain
 from reconciler.kinds.product.policy import ApplyPolicy
 from reconciler.kinds.product.rule_input import SecretFacts
@@ -72,10 +72,14 @@ def _ordering_of_refs(plan: Plan) -> dict[str, list[str]]:
     return described
 
 
+# Operations added after format 1, which no format 1 plan can hold.
+NEWER_THAN_FORMAT_1 = {Op.take_environment, Op.delete_environment}
+
+
 def test_the_fixture_holds_format_1_plans_of_every_operation() -> None:
     assert all("format" not in body for body in BODIES)
     ops = {a["op"] for body in BODIES for a in body["actions"]}
-    assert ops == set(PRODUCT_OPS) | set(RUNNER_OPS)
+    assert ops == (set(PRODUCT_OPS) | set(RUNNER_OPS)) - NEWER_THAN_FORMAT_1
 
 
 @pytest.mark.parametrize("body", BODIES, ids=[b["plan_id"] for b in BODIES])

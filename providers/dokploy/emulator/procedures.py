@@ -107,11 +107,17 @@ def _environment_remove(s: EmulatorState, a: i.EnvironmentId) -> Any:
     env = _get(s.environments, a.environmentId, "Environment")
     if env["isDefault"]:
         raise TrpcError("BAD_REQUEST", "You cannot delete the default environment")
+    # Dokploy's deleteEnvironment (packages/server/src/services/environment.ts) refuses an
+    # environment holding any service or database, in these words; the emulator has no
+    # databases, so applications and compose services are all it can hold.
     if any(
         x["environmentId"] == a.environmentId
         for x in (*s.applications.values(), *s.composes.values())
     ):
-        raise TrpcError("BAD_REQUEST", "Environment has services; delete them first")
+        raise TrpcError(
+            "BAD_REQUEST",
+            "Cannot delete environment: it has active services. Delete all services first.",
+        )
     return s.environments.pop(a.environmentId)
 
 

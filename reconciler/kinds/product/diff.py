@@ -9,17 +9,26 @@ This module decides which rules run; the rules live by what they converge:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from reconciler.core.plans import Blocker, BlockerType, Change
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.deploy_rules import deploy_rule
 from reconciler.kinds.product.domain_rules import domains_rule
 from reconciler.kinds.product.env_rules import env_rule
 from reconciler.kinds.product.lanes import ProductLane
-from reconciler.kinds.product.observed import ObservedProductLane
+from reconciler.kinds.product.observed import ObservedEnvironment, ObservedProductLane
 from reconciler.kinds.product.ops import Op
-from reconciler.kinds.product.params import DeleteService, ReleaseDomain
+from reconciler.kinds.product.params import DeleteEnvironment, DeleteService, ReleaseDomain
 from reconciler.kinds.product.route_moves import RouteMove, RoutePlan
-from reconciler.kinds.product.rule_input import Rule, SecretFacts, SeenLane, service_key
+from reconciler.kinds.product.rule_input import (
+    DEFAULT_ENVIRONMENT,
+    Rule,
+    SecretFacts,
+    SeenLane,
+    deleted_service_key,
+    service_key,
+)
 from reconciler.kinds.product.service_rules import (
     compose_file_rule,
     environment_rule,
@@ -27,7 +36,17 @@ from reconciler.kinds.product.service_rules import (
     project_rule,
     replicas_rule,
     service_rule,
+    take_environment_rule,
 )
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What a removed lane's environment deletion weighs: the (project, environment) pairs
+    desired lanes name, and the services this plan deletes (`RoutePlan.deleted`)."""
+
+    in_use: frozenset[tuple[str, str]] = frozenset()
+    deleted: frozenset[str] = frozenset()
 
 
 def diff_product_lane(
@@ -38,15 +57,18 @@ def diff_product_lane(
     *,
     now: float | None = None,
     routes: RoutePlan | None = None,
+    in_use: frozenset[tuple[str, str]] = frozenset(),
 ) -> LaneDiff:
     """`now` (the runtime's clock) says whether a failed deploy's backoff is over; without
     it, it is. `routes`: the services this plan deletes and the routes it moves from them
-    to lanes that declare them (`plan_routes`); each lane takes its part."""
+    to lanes that declare them (`plan_routes`); each lane takes its part. `in_use`: the
+    (project, environment) pairs desired lanes name, whose environments are never deleted."""
     routes = routes or RoutePlan()
     moves = routes.moves
     result = LaneDiff(lane=lane_name)
     if desired is None:
-        _removed_lane(lane_name, observed, result, [m for m in moves if m.from_lane == lane_name])
+        moving_out = [m for m in moves if m.from_lane == lane_name]
+        _removed_lane(lane_name, observed, result, moving_out, Leftovers(in_use, routes.deleted))
         return result
     if desired.problems:
         result.blockers.append(
@@ -92,11 +114,24 @@ def diff_product_lane(
 
 
 def _removed_lane(
+    lane_name: str,
+    observed: ObservedProductLane,
+    result: LaneDiff,
+    moving_out: list[RouteMove],
+    leftovers: Leftovers,
+) -> None:
+    _remove_service(lane_name, observed, result, moving_out)
+    if not result.blockers:
+        for environment in observed.environments:
+            _remove_environment(lane_name, environment, result, leftovers)
+
+
+def _remove_service(
     lane_name: str, observed: ObservedProductLane, result: LaneDiff, moving_out: list[RouteMove]
 ) -> None:
     owned, service = observed.owned, observed.service
     if owned is None or service is None:
-        return  # nothing of ours is left
+        return  # no service of ours is left
     if owned.protected:
         result.blockers.append(
             Blocker(
@@ -118,6 +153,46 @@ def _removed_lane(
             reason=f"lane {lane_name} is no longer in the desired state",
             changes=[Change(field="service", before=service.name, after=None)],
             params=DeleteService(service_type=service.type, service_id=service.id),
+            provides=(deleted_service_key(service.id),),
+        )
+    )
+
+
+def _remove_environment(
+    lane_name: str, environment: ObservedEnvironment, result: LaneDiff, leftovers: Leftovers
+) -> None:
+    """An environment the lane's create made goes with the last lane in it, once it holds
+    nothing but services this plan deletes (after them). Never the default environment."""
+    where = f"{environment.project}/{environment.name}"
+    if not environment.found:
+        result.notes.append(
+            f"{lane_name}: environment {environment.owned.object_id} it created is no longer "
+            "listed by Dokploy; `setpoint forget` drops its record once it is confirmed gone"
+        )
+        return
+    if environment.is_default or environment.name == DEFAULT_ENVIRONMENT:
+        return
+    if (environment.project, environment.name) in leftovers.in_use:
+        return  # a desired lane still runs there
+    remaining = sorted(environment.service_ids - leftovers.deleted)
+    if remaining or environment.databases:
+        databases = [f"{environment.databases} database(s)"] if environment.databases else []
+        result.notes.append(
+            f"{lane_name}: environment {where} it created is kept: it still holds "
+            f"{', '.join([*remaining, *databases])}"
+        )
+        return
+    result.actions.append(
+        ProposedAction(
+            key=f"delete-environment:{environment.owned.object_id}",
+            op=Op.delete_environment,
+            target=f"dokploy:environment/{where}",
+            reason=f"Setpoint created it for lane {lane_name}, and no desired lane is left in it",
+            changes=[Change(field="environment", before=environment.name, after=None)],
+            params=DeleteEnvironment(
+                environment_id=environment.owned.object_id, name=environment.name
+            ),
+            after=tuple(deleted_service_key(i) for i in sorted(environment.service_ids)),
         )
     )
 
@@ -151,6 +226,7 @@ def _converge_lane(seen: SeenLane, result: LaneDiff) -> None:
 _RULES: tuple[Rule, ...] = (
     project_rule,
     environment_rule,
+    take_environment_rule,
     service_rule,
     image_rule,
     compose_file_rule,

@@ -31,7 +31,8 @@ from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailabl
 from reconciler.kinds.product import params
 from reconciler.kinds.product.evidence import deploy_evidence, evidence_summary, health_evidence
 from reconciler.kinds.product.health import HealthProbe
-from reconciler.kinds.product.ops import DOKPLOY, Op
+from reconciler.kinds.product.observed import environment_holdings
+from reconciler.kinds.product.ops import DOKPLOY, ENVIRONMENT, Op
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.product.rule_input import (
     deploy_title,
@@ -64,6 +65,8 @@ class ProductExecutor:
     health_backoff: float = 30.0  # seconds before a failed health check is run again
     deploy_backoff: float = 60.0  # seconds before a failed deploy's configuration is retried
     clock: Callable[[], float] = time.time  # the runtime's clock
+    # Record the environments it creates (owned, so deleted with the last lane in them).
+    owns_created_environments: bool = True
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
     # One executor runs one apply: its creates share one project listing, not one each.
     projects: ProjectIndex = field(init=False)
@@ -123,10 +126,24 @@ class ProductExecutor:
         project_id = self._id(action, p.project)
         name = p.name
         environment, created = await self.projects.ensure_environment(project_id, name)
-        provided = dict.fromkeys(action.provides, environment.environment_id)
+        environment_id = environment.environment_id
+        provided = dict.fromkeys(action.provides, environment_id)
         self.resolved.update(provided)
-        verb = "created" if created else "found existing"
-        return Done(f"{verb} environment {name} ({environment.environment_id})", provided=provided)
+        said = f"{'created' if created else 'found existing'} environment {name} ({environment_id})"
+        if not created or not self.owns_created_environments:  # never deleted by Setpoint
+            return Done(said, provided=provided)
+        ref = ObjectRef(DOKPLOY, ENVIRONMENT, environment_id)
+        claim = Claim(ref=ref, name=name, facts={"project_id": project_id})
+        return Done(said, provided=provided, claims=(claim,))
+
+    async def _take_environment(self, action: Action) -> Done:
+        p = params.TakeEnvironment.of(action)
+        environment = p.environment
+        claim = Claim(ref=ObjectRef(DOKPLOY, ENVIRONMENT, environment.id), name=environment.name)
+        return Done(
+            f"took over environment {environment.name} ({environment.id}) from {p.from_lane}",
+            claims=(claim,),
+        )
 
     async def _create_service(self, action: Action) -> Done:
         p = params.CreateService.of(action)
@@ -178,9 +195,13 @@ class ProductExecutor:
         claim = Claim(
             ref=ObjectRef(DOKPLOY, service_type, service_id), name=found.name, protected=p.protected
         )
+        environments = tuple(
+            Claim(ref=ObjectRef(DOKPLOY, ENVIRONMENT, e.id), name=e.name) for e in p.environments
+        )
         source = p.from_lane
         return Done(
-            f"took over {service_type} {found.name} ({service_id}) from {source}", claims=(claim,)
+            f"took over {service_type} {found.name} ({service_id}) from {source}",
+            claims=(claim, *environments),
         )
 
     # -- configuration ---------------------------------------------------------------------
@@ -410,6 +431,24 @@ class ProductExecutor:
             releases=(ObjectRef(DOKPLOY, service_type, service_id),),
         )
 
+    async def _delete_environment(self, action: Action) -> Done:
+        """Read it again first: Dokploy removes an environment with whatever it holds, and
+        the plan may be old. Only its own "not found" counts as already gone."""
+        p = params.DeleteEnvironment.of(action)
+        ref = ObjectRef(DOKPLOY, ENVIRONMENT, p.environment_id)
+        try:
+            environment = await self.client.environment_one(p.environment_id)
+        except DokployNotFound:
+            return Done(f"environment {p.name} ({p.environment_id}) was gone", releases=(ref,))
+        held = environment_holdings(environment)
+        if held:
+            raise ActionFailed(
+                f"environment {p.name} ({p.environment_id}) now holds {', '.join(held)}; "
+                "left in place"
+            )
+        await self.client.environment_remove(p.environment_id)
+        return Done(f"environment {p.name} ({p.environment_id}) deleted", releases=(ref,))
+
 
 class BuildTurn:
     """One deploy's hold on a build slot: taken when first entered (the engine's admission),
@@ -436,6 +475,7 @@ class BuildTurn:
 _HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done | Retry]]] = {
     Op.create_project: ProductExecutor._create_project,
     Op.create_environment: ProductExecutor._create_environment,
+    Op.take_environment: ProductExecutor._take_environment,
     Op.create_application: ProductExecutor._create_service,
     Op.create_compose: ProductExecutor._create_service,
     Op.reclaim_service: ProductExecutor._reclaim_service,
@@ -450,4 +490,5 @@ _HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done | Retry]]
     Op.deploy: ProductExecutor._deploy,
     Op.check_health: ProductExecutor._check_health,
     Op.delete_service: ProductExecutor._delete_service,
+    Op.delete_environment: ProductExecutor._delete_environment,
 }

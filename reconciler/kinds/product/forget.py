@@ -1,6 +1,7 @@
-"""Confirming a product lane's services are gone, for `setpoint forget`.
+"""Confirming a product lane's services (and environments it created) are gone, for
+`setpoint forget`.
 
-Each owned service is read by id; only Dokploy's "not found" for that read confirms it is
+Each owned object is read by id; only Dokploy's "not found" for that read confirms it is
 gone. A failed read, or an object of a type this kind cannot read, confirms nothing.
 """
 
@@ -12,7 +13,7 @@ from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployError, DokployNotFound
 from reconciler.core.inventory import Owned
 from reconciler.kinds.base import GoneCheck
-from reconciler.kinds.product.ops import DOKPLOY
+from reconciler.kinds.product.ops import DOKPLOY, ENVIRONMENT
 from reconciler.kinds.product.services import SERVICES, strategy_for
 
 
@@ -22,10 +23,14 @@ async def confirm_gone(client: DokployClient, owned: Sequence[Owned]) -> list[Go
 
 async def _check(client: DokployClient, item: Owned) -> GoneCheck:
     what = f"{item.object_type} {item.name!r} ({item.object_id})"
-    if item.provider != DOKPLOY or item.object_type not in SERVICES:
+    readable = item.object_type in SERVICES or item.object_type == ENVIRONMENT
+    if item.provider != DOKPLOY or not readable:
         return GoneCheck(item.ref, False, f"cannot read a {item.provider} {item.object_type}")
     try:
-        await strategy_for(item.object_type).read(client, item.object_id)
+        if item.object_type == ENVIRONMENT:
+            await client.environment_one(item.object_id)
+        else:
+            await strategy_for(item.object_type).read(client, item.object_id)
     except DokployNotFound:
         return GoneCheck(item.ref, True)
     except DokployError as exc:

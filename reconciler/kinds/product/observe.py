@@ -17,24 +17,26 @@ import anyio
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.errors import DokployAccessDenied, DokployError, DokployNotFound
-from providers.dokploy.models import Application, Compose, Project
+from providers.dokploy.models import Application, Compose, Environment, Project
 from reconciler.core import shared_reads
-from reconciler.core.inventory import OwnershipSnapshot
+from reconciler.core.inventory import Owned, OwnershipSnapshot
 from reconciler.core.outcomes import ObjectRef
 from reconciler.core.plans import ABSENT, object_fingerprint
 from reconciler.kinds.base import Observation, ObservationProblem
 from reconciler.kinds.product.lanes import KIND, ProductLane
 from reconciler.kinds.product.observed import (
     ObservedDomain,
+    ObservedEnvironment,
     ObservedProductLane,
     ObservedService,
     Reclaimable,
     environment_ref,
+    owned_environments,
     owned_service,
     project_ref,
     service_ref,
 )
-from reconciler.kinds.product.ops import DOKPLOY, Op
+from reconciler.kinds.product.ops import DOKPLOY, ENVIRONMENT, Op
 from reconciler.kinds.product.routes import RouteReader
 from reconciler.kinds.product.services import identify, strategy_for
 
@@ -127,12 +129,19 @@ async def read_service(
 
 class ProductObserver:
     def __init__(
-        self, client: DokployClient, ownership: OwnershipSnapshot, salt: str, kind: str = KIND
+        self,
+        client: DokployClient,
+        ownership: OwnershipSnapshot,
+        salt: str,
+        kind: str = KIND,
+        leaving: frozenset[str] = frozenset(),
     ) -> None:
         self._client = client
         self._ownership = ownership
         self._salt = salt
         self._kind = kind  # whose owned objects make an empty listing suspicious
+        # Lanes of this kind no longer desired: their services go with this plan.
+        self._leaving = leaving
 
     async def observe(
         self, lanes: Sequence[ProductLane], removed: Sequence[str] = ()
@@ -148,7 +157,7 @@ class ProductObserver:
             by_name.setdefault(project.name, []).append(project)
         details = [
             *(self._desired_lane(lane, by_name, servers, observation) for lane in lanes),
-            *(self._removed_lane(name, observation) for name in removed),
+            *(self._removed_lane(name, projects, observation) for name in removed),
         ]
         await self._read_details([d for d in details if d is not None], observation)
         await self._confirm_reclaims(observation)
@@ -207,9 +216,13 @@ class ProductObserver:
             return (lane.lane, seen.owned.object_type, seen.owned.object_id)
         return None
 
-    def _removed_lane(self, lane_name: str, observation: Observation) -> _Detail | None:
-        owned = owned_service(self._ownership.for_lane(lane_name))
-        observation.lanes[lane_name] = ObservedProductLane(owned=owned)
+    def _removed_lane(
+        self, lane_name: str, projects: list[Project], observation: Observation
+    ) -> _Detail | None:
+        mine = self._ownership.for_lane(lane_name)
+        owned = owned_service(mine)
+        environments = tuple(_seen_environment(e, projects) for e in owned_environments(mine))
+        observation.lanes[lane_name] = ObservedProductLane(owned=owned, environments=environments)
         return (lane_name, owned.object_type, owned.object_id) if owned is not None else None
 
     async def _read_details(self, details: list[_Detail], observation: Observation) -> None:
@@ -243,6 +256,17 @@ class ProductObserver:
             ref = f"dokploy:{seen.service.type}/{seen.service.id}"
             value = object_fingerprint(self._salt, seen.service.fingerprint_fields())
             observation.fingerprint(lane_name, ref, value)
+        for environment in seen.environments:  # a plan that deletes one sees it unchanged
+            held = {
+                "found": environment.found,
+                "services": sorted(environment.service_ids),
+                "databases": environment.databases,
+            }
+            observation.fingerprint(
+                lane_name,
+                f"dokploy:environment/{environment.owned.object_id}",
+                object_fingerprint(self._salt, held),
+            )
 
     async def _servers(
         self, lanes: Sequence[ProductLane], observation: Observation
@@ -279,6 +303,7 @@ class ProductObserver:
             )
             if environment is not None:
                 seen.environment_id = environment.environment_id
+                seen.environment_left_by = self._left_by(lane, environment)
                 services: list[Application | Compose] = [
                     *environment.applications,
                     *environment.compose,
@@ -302,16 +327,36 @@ class ProductObserver:
         # only that, means it is gone.
         return seen
 
+    def _left_by(self, lane: ProductLane, environment: Environment) -> Owned | None:
+        """The ownership row of `environment` when another lane created it and is leaving
+        (no longer desired), or has none of its services in it any more. Only product
+        lanes take environments over: a preview's outlives it."""
+        ref = ObjectRef(DOKPLOY, ENVIRONMENT, environment.environment_id)
+        creator = self._ownership.owner_of(ref)
+        if self._kind != KIND or creator is None:
+            return None
+        if creator.lane in (lane.lane, lane.previous_lane):
+            return None
+        if creator.lane in self._leaving:
+            return creator
+        theirs = {o.object_id for o in self._ownership.for_lane(creator.lane)}
+        return None if environment.service_ids & theirs else creator
+
     def _owned_or_inherited(self, lane: ProductLane) -> ObservedProductLane:
         """The lane's own service; failing that, the service of the lane it was renamed
         from (read by id like its own, and taken over by the plan)."""
         own = owned_service(self._ownership.for_lane(lane.lane))
         if own is not None or lane.previous_lane is None:
             return ObservedProductLane(owned=own)
-        previous = owned_service(self._ownership.for_lane(lane.previous_lane))
+        previous_owned = self._ownership.for_lane(lane.previous_lane)
+        previous = owned_service(previous_owned)
         if previous is None:
             return ObservedProductLane()
-        return ObservedProductLane(owned=previous, inherited_from=lane.previous_lane)
+        return ObservedProductLane(
+            owned=previous,
+            inherited_from=lane.previous_lane,
+            inherited_environments=tuple(owned_environments(previous_owned)),
+        )
 
     async def _confirm_reclaims(self, observation: Observation) -> None:
         """A service an interrupted create may have made is reclaimable only if it was made
@@ -370,6 +415,23 @@ class ProductObserver:
         if seen.reclaimable is not None:
             return object_fingerprint(self._salt, {"reclaim": seen.reclaimable.id})
         return ABSENT
+
+
+def _seen_environment(owned: Owned, projects: list[Project]) -> ObservedEnvironment:
+    """The owned environment as the listing shows it; not `found` when it lists none."""
+    for project in projects:
+        for environment in project.environments:
+            if environment.environment_id == owned.object_id:
+                return ObservedEnvironment(
+                    owned=owned,
+                    found=True,
+                    name=environment.name,
+                    project=project.name,
+                    is_default=environment.is_default,
+                    service_ids=environment.service_ids,
+                    databases=environment.database_count,
+                )
+    return ObservedEnvironment(owned=owned)
 
 
 def _failed(observation: Observation) -> set[str | None]:

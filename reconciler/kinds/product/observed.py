@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from providers.dokploy.models import Environment
 from reconciler.core.inventory import Owned
+from reconciler.kinds.product.ops import ENVIRONMENT
 from reconciler.kinds.product.services import ServiceType
 
 
@@ -106,6 +108,33 @@ def owned_service(owned: list[Owned]) -> Owned | None:
     return services[0] if services else None
 
 
+def owned_environments(owned: list[Owned]) -> list[Owned]:
+    """Environments the lane's create made (`ops.ENVIRONMENT`), never ones it found."""
+    return [o for o in owned if o.object_type == ENVIRONMENT]
+
+
+def environment_holdings(environment: Environment) -> list[str]:
+    """What the environment holds, of anyone's: its services by id, then a count of its
+    databases (which Setpoint never makes, so never deletes)."""
+    held = sorted(environment.service_ids)
+    if environment.database_count:
+        held.append(f"{environment.database_count} database(s)")
+    return held
+
+
+@dataclass(frozen=True)
+class ObservedEnvironment:
+    """An environment a removed lane owns, as the project listing shows it (`found`)."""
+
+    owned: Owned
+    found: bool = False
+    name: str = ""
+    project: str = ""
+    is_default: bool = False
+    service_ids: frozenset[str] = frozenset()  # its applications' and compose services'
+    databases: int = 0  # of anyone's: Setpoint makes none, so they always keep it
+
+
 @dataclass
 class ObservedProductLane:
     project_id: str | None = None
@@ -124,10 +153,17 @@ class ObservedProductLane:
     interrupted_deploys: tuple[Mapping[str, Any], ...] = ()
     # The lane `owned` still belongs to: the lane this one was renamed from.
     inherited_from: str | None = None
+    # The environments that lane created, which move with its service.
+    inherited_environments: tuple[Owned, ...] = ()
+    # The lane's environment, when another lane created it and has no service left in it:
+    # this lane takes it over (`take_environment`).
+    environment_left_by: Owned | None = None
     # Routes the lane would add that other services already have: route -> who has it.
     route_holders: dict[str, list[str]] = field(default_factory=dict)
     # The same holders by service id, in the same order: a plan that deletes one sees it.
     route_holder_ids: dict[str, list[str]] = field(default_factory=dict)
+    # Environments a removed lane owns: deleted once nothing is left in them.
+    environments: tuple[ObservedEnvironment, ...] = ()
 
 
 @dataclass(frozen=True)

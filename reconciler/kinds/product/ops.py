@@ -14,11 +14,15 @@ from reconciler.kinds.base import OpSpec, op_table
 from reconciler.kinds.product import params
 
 DOKPLOY = "dokploy"  # the provider this kind works through
+# The ownership registry's object type of an environment Setpoint created (never one it
+# found): deleted with the last lane in it, once it holds nothing.
+ENVIRONMENT = "environment"
 
 
 class Op(StrEnum):
     create_project = "create_project"
     create_environment = "create_environment"
+    take_environment = "take_environment"
     create_application = "create_application"
     create_compose = "create_compose"
     reclaim_service = "reclaim_service"
@@ -33,6 +37,7 @@ class Op(StrEnum):
     deploy = "deploy"
     check_health = "check_health"
     delete_service = "delete_service"
+    delete_environment = "delete_environment"
 
 
 PRODUCT_OPS = op_table(
@@ -47,6 +52,16 @@ PRODUCT_OPS = op_table(
         Risk.safe,
         shared=True,
         params=params.CreateEnvironment,
+    ),
+    # A lane in an environment another lane created takes it over once that lane has no
+    # service left in it, so the environment goes with the last lane in it; registry only.
+    OpSpec(
+        Op.take_environment,
+        1,
+        Effect.update,
+        Risk.safe,
+        shared=True,
+        params=params.TakeEnvironment,
     ),
     OpSpec(Op.create_application, 2, Effect.create, Risk.safe, params=params.CreateService),
     OpSpec(Op.create_compose, 2, Effect.create, Risk.safe, params=params.CreateService),
@@ -68,4 +83,12 @@ PRODUCT_OPS = op_table(
     # Runs a lane's health checks again after a deploy whose checks failed; deploys nothing.
     OpSpec(Op.check_health, 5, Effect.run, Risk.safe, params=params.CheckHealth),
     OpSpec(Op.delete_service, 6, Effect.delete, Risk.destructive, params=params.DeleteService),
+    # An environment Setpoint created, once the last lane in it is gone and it is empty.
+    OpSpec(
+        Op.delete_environment,
+        7,
+        Effect.delete,
+        Risk.destructive,
+        params=params.DeleteEnvironment,
+    ),
 )

@@ -63,10 +63,25 @@ class ReclaimService(OpParams):
     protected: bool = False
 
 
+class OwnedEnvironment(OpParams):
+    """An environment Setpoint created, by id and name (`ops.ENVIRONMENT`)."""
+
+    id: str
+    name: str
+
+
+class TakeEnvironment(OpParams):
+    environment: OwnedEnvironment
+    from_lane: str  # the lane that created it, with no service left in it
+
+
 class InheritService(OpParams):
     service: OwnedService
     from_lane: str  # the lane key the service belonged to
     protected: bool = False
+    # Environments the previous lane created: they move with the service, to be deleted
+    # with the lane that has them now.
+    environments: list[OwnedEnvironment] = Field(default_factory=list)
 
 
 class SetImage(OpParams):
@@ -153,3 +168,10 @@ class CheckHealth(OpParams):
 class DeleteService(OpParams):
     service_type: str
     service_id: str
+
+
+class DeleteEnvironment(OpParams):
+    """An environment Setpoint created (owned as `environment`), by id."""
+
+    environment_id: str
+    name: str

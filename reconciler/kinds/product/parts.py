@@ -26,7 +26,12 @@ from reconciler.kinds.product.diff import diff_product_lane
 from reconciler.kinds.product.execute import ProductExecutor
 from reconciler.kinds.product.forget import confirm_gone
 from reconciler.kinds.product.health import health_checks_of
-from reconciler.kinds.product.lanes import ProductLane, with_name_rivals, with_route_rivals
+from reconciler.kinds.product.lanes import (
+    KIND,
+    ProductLane,
+    with_name_rivals,
+    with_route_rivals,
+)
 from reconciler.kinds.product.observe import ProductObserver
 from reconciler.kinds.product.observed import ObservedProductLane, owned_service
 from reconciler.kinds.product.route_moves import RoutePlan, plan_routes
@@ -56,6 +61,8 @@ class ProductParts:
         desired = {lane.lane: lane for lane in self.wanted}
         # Lanes that would share a route or a Dokploy service name learn of each other.
         self.desired: dict[str, ProductLane] = with_name_rivals(with_route_rivals(desired))
+        # Environments desired lanes name: a removed lane's environment there stays.
+        self.in_use = frozenset((lane.project, lane.environment) for lane in self.desired.values())
         # Only this kind's objects: a service another kind owns is never "a removed lane".
         self.removed = sorted(
             self.owned.lanes_of_kind(self.kind) - set(self.desired) - self._taken_over()
@@ -98,12 +105,17 @@ class ProductParts:
             health_backoff=runtime.settings.health_backoff_seconds,
             deploy_backoff=runtime.settings.deploy_failed_backoff_seconds,
             clock=runtime.clock,
+            # A preview shares its template lane's environment, which outlives it: only a
+            # product lane records the environments it creates, to delete them with it.
+            owns_created_environments=self.kind == KIND,
         )
 
     async def observe(self, lanes: Sequence[str]) -> Observation:
         wanted = [self.desired[name] for name in lanes if name in self.desired]
         removed = [name for name in lanes if name not in self.desired]
-        observer = ProductObserver(self.client, self.owned, self.salt, kind=self.kind)
+        observer = ProductObserver(
+            self.client, self.owned, self.salt, kind=self.kind, leaving=frozenset(self.removed)
+        )
         observation = await observer.observe(wanted, removed)
         # Secret sources are read too: a rotation between plan and apply makes the plan stale
         # before any side effect, as a change in Dokploy would.
@@ -126,7 +138,9 @@ class ProductParts:
                 ],
             )
         routes = self._routes(observation)
-        return diff_product_lane(lane, desired, observed, facts, now=self.now, routes=routes)
+        return diff_product_lane(
+            lane, desired, observed, facts, now=self.now, routes=routes, in_use=self.in_use
+        )
 
     def _routes(self, observation: Observation) -> RoutePlan:
         """Found once per observation, not once per lane diffed (a fleet may be large)."""

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler.core.plans import Action, Effect, kind_of_lane, name_of_lane
+from reconciler.kinds.product.ops import Op
 
 
 def rename_notes(actions: Sequence[Action]) -> list[str]:
     """Of a plan's actions (this kind's lanes), the deletes and creates that look like one
     lane renamed: the same type of service, sharing the product or the lane name."""
-    deleted = {a.lane: a for a in actions if a.effect is Effect.delete and "/" in a.target}
+    # Services only: a lane's environment deleted with it is no half of a rename.
+    deleted = {a.lane: a for a in actions if a.op == Op.delete_service and "/" in a.target}
     created = [
         a
         for a in actions

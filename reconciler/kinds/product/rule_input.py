@@ -60,6 +60,11 @@ def service_key(lane: str) -> str:
     return f"service:{lane}"
 
 
+def deleted_service_key(service_id: str) -> str:
+    """What a service's deletion provides: its environment is deleted only after it."""
+    return f"deleted:{service_id}"
+
+
 def deploy_title(lane: str, config_hash: str) -> str:
     """The title Setpoint gives a deploy: the lane and the configuration it was asked for,
     so a deploy in flight when its worker died is found again in Dokploy by the next plan

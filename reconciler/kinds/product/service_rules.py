@@ -62,6 +62,25 @@ def environment_rule(seen: SeenLane, result: LaneDiff) -> None:
     )
 
 
+def take_environment_rule(seen: SeenLane, result: LaneDiff) -> None:
+    lane, creator = seen.desired, seen.observed.environment_left_by
+    if creator is None:
+        return
+    result.actions.append(
+        safe_action(
+            Op.take_environment,
+            f"dokploy:environment/{lane.project}/{lane.environment}",
+            f"{creator.lane} created environment {lane.environment!r} and has no service left "
+            "in it: this lane keeps it, to delete it with the last lane in it",
+            ("owner", creator.lane, lane.lane),
+            params.TakeEnvironment(
+                environment=params.OwnedEnvironment(id=creator.object_id, name=creator.name),
+                from_lane=creator.lane,
+            ),
+        )
+    )
+
+
 def service_rule(seen: SeenLane, result: LaneDiff) -> None:
     lane = seen.desired
     if seen.service is not None:
@@ -123,6 +142,10 @@ def _inherit_rule(seen: SeenLane, result: LaneDiff) -> None:
                 service=params.OwnedService(type=service.type, id=service.id),
                 from_lane=previous,
                 protected=seen.desired.protect,
+                environments=[
+                    params.OwnedEnvironment(id=e.object_id, name=e.name)
+                    for e in seen.observed.inherited_environments
+                ],
             ),
             provides=(service_key(seen.desired.lane),),
         )

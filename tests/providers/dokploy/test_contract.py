@@ -301,6 +301,7 @@ async def test_every_client_procedure_conforms_to_the_contract(
         await c.domain_delete(cdom.domain_id)
         await c.compose_delete(cid)
         await c.application_delete(aid)
+        await c.environment_remove(staging.environment_id)
         await c.server_all()
     client_procedures = {
         "user.get",
@@ -310,6 +311,7 @@ async def test_every_client_procedure_conforms_to_the_contract(
         "environment.byProjectId",
         "environment.one",
         "environment.create",
+        "environment.remove",
         "application.create",
         "application.one",
         "application.update",

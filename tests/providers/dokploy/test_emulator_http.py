@@ -124,6 +124,29 @@ async def test_project_create_makes_protected_production_environment(
     )
 
 
+async def test_environment_remove_refuses_one_holding_a_service_then_removes_it_empty(
+    raw_http: httpx.AsyncClient,
+) -> None:
+    ids = await _project(raw_http)
+    made = await raw_http.post(
+        "/api/environment.create", json={"projectId": ids["projectId"], "name": "staging"}
+    )
+    environment_id = made.json()["environmentId"]
+    app = await raw_http.post(
+        "/api/application.create", json={"name": "web", "environmentId": environment_id}
+    )
+    refused = await raw_http.post("/api/environment.remove", json={"environmentId": environment_id})
+    assert refused.status_code == 400
+    assert "Delete all services first" in refused.json()["message"]
+    await raw_http.post(
+        "/api/application.delete", json={"applicationId": app.json()["applicationId"]}
+    )
+    removed = await raw_http.post("/api/environment.remove", json={"environmentId": environment_id})
+    assert removed.status_code == 200 and removed.json()["name"] == "staging"
+    gone = await raw_http.get("/api/environment.one", params={"environmentId": environment_id})
+    assert gone.status_code == 404
+
+
 async def test_application_writes_answer_true_and_deploy_answers_empty(
     raw_http: httpx.AsyncClient,
 ) -> None:

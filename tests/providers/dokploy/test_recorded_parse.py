@@ -72,9 +72,10 @@ CALLS: dict[str, Call] = {
     "deployment.all": lambda c, a: c.deployment_all(a.get("applicationId", "")),
     "deployment.allByCompose": lambda c, a: c.deployment_all_by_compose(a["composeId"]),
     "server.all": lambda c, a: c.server_all(),
+    "environment.remove": lambda c, a: c.environment_remove(a["environmentId"]),
 }
 # Recorded procedures the client has no method for (the harness called them directly).
-NOT_CALLED = {"environment.remove", "nosuch.procedure", "/notdokploy/api/user.get"}
+NOT_CALLED = {"nosuch.procedure", "/notdokploy/api/user.get"}
 
 
 def _answer(ex: Exchange) -> httpx.Response:
