@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from reconciler.core import notifications
 from reconciler.kinds import all_kinds
 from reconciler.records import status
+from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime
@@ -34,7 +35,11 @@ def main() -> None:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)
         keys = [f"product:p{i}/testing" for i in range(lanes)]
-        status.record_all(engine, [status.StatusUpdate(k, status.degraded("503")) for k in keys])
+        status.record_all(
+            engine,
+            [status.StatusUpdate(k, status.degraded("503")) for k in keys],
+            now=utcnow(),
+        )
         sinks = {"a": SecretStr("signed+http://127.0.0.1:9/a"), "b": SecretStr("ntfy://t")}
         settings = Settings(
             database_url="sqlite://", notify_sinks=sinks, notify_webhook_secret=SecretStr("k" * 32)

@@ -76,9 +76,11 @@ def release(
     """Give a lane's lease back (audited). Its plan, if it was being applied, is interrupted."""
     from reconciler.cli.wiring import default_actor
     from reconciler.core.recovery import describe_holder, release_lease
+    from reconciler.records.columns import utcnow
 
     try:
-        lease = release_lease(context.ready_engine(), default_actor(), lane, force=force)
+        engine = context.ready_engine()
+        lease = release_lease(engine, default_actor(), lane, utcnow(), force=force)
     except LeaseNotFound as exc:
         raise fail(str(exc)) from None
     except LeaseHeld as exc:

@@ -192,8 +192,9 @@ def status(
     LANE, that lane's health verdict, its last failed deploy's evidence and notifications."""
     from reconciler.core.recovery import shown_statuses
     from reconciler.presentation.console import render_status
+    from reconciler.records.columns import utcnow
 
-    rows = shown_statuses(context.ready_engine())
+    rows = shown_statuses(context.ready_engine(), utcnow())
     if lane is not None:
         _lane_status(rows, lane, output)
         return

@@ -39,7 +39,12 @@ def _record(runtime: Runtime, preview: AdoptionPreview) -> None:
     claim = preview.claim
     with audit.transaction(runtime.database) as session:
         ownership.record_claim(
-            session, claim, kind=kind_of_lane(preview.lane), lane=preview.lane, adopted=True
+            session,
+            claim,
+            runtime.now(),
+            kind=kind_of_lane(preview.lane),
+            lane=preview.lane,
+            adopted=True,
         )
         audit.append(
             session,

@@ -137,11 +137,11 @@ class ActionRun:
             return
         reports = [r for r in self.ordered_reports() if r.lane == lane]
         update = lane_result(self.registry, self.plan, lane, reports, self.runtime.now())
-        engine = self.runtime.database
+        engine, now = self.runtime.database, self.runtime.now()
         if update is None:
-            await in_thread(status.record_all, engine, [], forget=[lane])
+            await in_thread(status.record_all, engine, [], forget=[lane], now=now)
         else:
-            await in_thread(status.record_all, engine, [update])
+            await in_thread(status.record_all, engine, [update], now=now)
         if give_back and self.held.lost is None:
             await in_thread(self.held.give_back, lane)
         self.lanes_done.add(lane)
@@ -253,6 +253,7 @@ class ActionRun:
                     claims=outcome.claims,
                     facts=outcome.facts,
                     releases=outcome.releases,
+                    now=self.runtime.now(),
                 )
             return [entry]
 

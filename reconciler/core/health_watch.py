@@ -127,6 +127,7 @@ def _record(
             )
             for t in turned
         ],
+        now=now,
     )
     for transition in turned:
         row = transition.row

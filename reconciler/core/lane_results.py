@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def mark_reconciling(runtime: Runtime, plan: Plan) -> None:
     message = f"applying {plan.plan_id}"
     updates = [status.StatusUpdate(lane, status.reconciling(message)) for lane in plan.lanes]
-    status.record_all(runtime.database, updates)
+    status.record_all(runtime.database, updates, now=runtime.now())
 
 
 def record_lane_results(
@@ -47,7 +47,7 @@ def record_lane_results(
             gone.append(lane)  # no longer desired, and now gone
         else:
             updates.append(update)
-    status.record_all(runtime.database, updates, forget=gone)
+    status.record_all(runtime.database, updates, forget=gone, now=runtime.now())
 
 
 def lane_result(

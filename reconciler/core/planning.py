@@ -64,7 +64,7 @@ def _load_context(runtime: Runtime) -> PassContext:
     registry = LaneRegistry(runtime.kinds(runtime, fleet, owned))
     policies = {lane: registry.policy(lane) for lane in registry.all_lanes()}
     protect = {lane: p.protect for lane, p in policies.items() if p.generation is not None}
-    if ownership.sync_protection(runtime.database, protect):
+    if ownership.sync_protection(runtime.database, protect, runtime.now()):
         # plan from the registry as just updated
         owned = replace(
             ownership.snapshot(runtime.database), unfinished=unfinished, unfinished_runs=runs
@@ -97,7 +97,7 @@ async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -
     observation = await registry.observe(lanes, skip=list(failures))
     seen_facts = observation.seen_facts()
     if seen_facts:  # what people see of owned objects (a runner's GitHub status)
-        await in_thread(ownership.record_seen, runtime.database, seen_facts)
+        await in_thread(ownership.record_seen, runtime.database, seen_facts, runtime.now())
     blockers = [
         Blocker(type=failure.blocker_type, lane=None, kind=kind, message=failure.message)
         for kind, failure in sorted(failures.items())
@@ -185,7 +185,12 @@ def _store_plans(runtime: Runtime, plans: Sequence[Plan], registry: LaneRegistry
             _audit_plan(runtime, plan)
     updates = [u for plan in plans for u in planned_status(plan, registry)]
     gone = [lane for plan in plans for lane in plan.lanes if _nothing_left(plan, registry, lane)]
-    status.record_all(runtime.database, updates, forget=gone + orphaned_status(runtime, registry))
+    status.record_all(
+        runtime.database,
+        updates,
+        forget=gone + orphaned_status(runtime, registry),
+        now=runtime.now(),
+    )
 
 
 def _nothing_left(plan: Plan, registry: LaneRegistry, lane: str) -> bool:

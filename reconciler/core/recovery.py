@@ -42,9 +42,7 @@ def describe_holder(lease: LaneLease) -> str:
     return f"{lease.holder} ({where})"
 
 
-def recover_interrupted(
-    engine: Engine, actor: str, now: datetime | None = None
-) -> list[InterruptedApply]:
+def recover_interrupted(engine: Engine, actor: str, now: datetime) -> list[InterruptedApply]:
     """Mark every `applying` plan whose worker is gone as interrupted; release its leases.
 
     A plan is live while any of its lanes is leased for it by a holder that still shows signs
@@ -63,12 +61,17 @@ def recover_interrupted(
         held = held_for.get(plan_id, [])
         if any(not leases.holder_gone(lease, now) for lease in held):
             continue
-        found.append(_interrupt(engine, actor, plan_id, lanes, held))
+        found.append(_interrupt(engine, actor, plan_id, lanes, held, now))
     return found
 
 
 def _interrupt(
-    engine: Engine, actor: str, plan_id: str, lanes: list[str], held: list[LaneLease]
+    engine: Engine,
+    actor: str,
+    plan_id: str,
+    lanes: list[str],
+    held: list[LaneLease],
+    now: datetime,
 ) -> InterruptedApply:
     holder = describe_holder(held[0]) if held else "a worker that left no lease"
     if not plan_store.move_status(engine, plan_id, PlanStatus.applying, PlanStatus.interrupted):
@@ -92,17 +95,20 @@ def _interrupt(
             status.StatusUpdate(lane, status.stalled(status.Reason.interrupted, message))
             for lane in lanes
         ],
+        now=now,
     )
     return InterruptedApply(plan_id, tuple(lanes), holder)
 
 
-def release_lease(engine: Engine, actor: str, lane: str, *, force: bool) -> LaneLease:
+def release_lease(
+    engine: Engine, actor: str, lane: str, now: datetime, *, force: bool
+) -> LaneLease:
     """An operator gives a lane's lease back. A live holder's lease only with `force`: its
     heartbeat then finds the lease gone and that worker stops before its next action."""
     lease = leases.current(engine, lane)
     if lease is None:
         raise LeaseNotFound(lane)
-    alive = not leases.holder_gone(lease)
+    alive = not leases.holder_gone(lease, now)
     if alive and not force:
         raise LeaseHeld(lane, describe_holder(lease))
     if leases.release(engine, lane, lease.holder):
@@ -114,11 +120,11 @@ def release_lease(engine: Engine, actor: str, lane: str, *, force: bool) -> Lane
             plan_id=lease.plan_id,
             data={"holder": describe_holder(lease), "holder_alive": alive},
         )
-    recover_interrupted(engine, actor)
+    recover_interrupted(engine, actor, now)
     return lease
 
 
-def gone_holders(engine: Engine, lanes: list[str]) -> dict[str, str]:
+def gone_holders(engine: Engine, lanes: list[str], now: datetime) -> dict[str, str]:
     """Lanes that say they are being applied although no live worker holds them, each with
     what to say instead (read-only: the next plan, apply or pass does the recovery)."""
     held = {lease.lane: lease for lease in leases.all_leases(engine)}
@@ -127,19 +133,21 @@ def gone_holders(engine: Engine, lanes: list[str]) -> dict[str, str]:
         lease = held.get(lane)
         if lease is None:
             gone[lane] = "holder gone: the apply stopped without finishing; the next plan resumes"
-        elif leases.holder_gone(lease):
+        elif leases.holder_gone(lease, now):
             gone[lane] = f"holder gone: {describe_holder(lease)}; the next plan resumes"
     return gone
 
 
-def shown_statuses(engine: Engine) -> list[status.LaneStatusRow]:
+def shown_statuses(engine: Engine, now: datetime) -> list[status.LaneStatusRow]:
     """Every lane's status row as an operator should see it: a lane whose applier is gone
     shows Stalled (Interrupted), not Reconciling (read-only: nothing is written)."""
     rows = status.all_statuses(engine)
     applying = [r.lane for r in rows if _reconciling_reason(r) == str(status.Reason.applying)]
-    for lane, message in gone_holders(engine, applying).items():
+    for lane, message in gone_holders(engine, applying, now).items():
         row = next(r for r in rows if r.lane == lane)
-        row.conditions = status.conditions_of(status.stalled(status.Reason.interrupted, message))
+        row.conditions = status.conditions_of(
+            status.stalled(status.Reason.interrupted, message), now
+        )
     return rows
 
 

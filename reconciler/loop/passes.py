@@ -303,7 +303,12 @@ def _record_pass(
             updates.extend(planned_status(plan, registry))
     # A quiet lane no longer desired has nothing left to show.
     gone = [lane for lane in lanes.quiet if lane not in desired_quiet]
-    status.record_all(runtime.database, updates, forget=gone + orphaned_status(runtime, registry))
+    status.record_all(
+        runtime.database,
+        updates,
+        forget=gone + orphaned_status(runtime, registry),
+        now=runtime.now(),
+    )
     return held, new
 
 

@@ -106,10 +106,10 @@ class Holder:
         }
 
 
-def holder_gone(lease: LaneLease, now: datetime | None = None) -> bool:
+def holder_gone(lease: LaneLease, now: datetime) -> bool:
     """True when the lease's holder shows no sign of life: its heartbeat is overdue, or it
     ran on this host and its process is gone."""
-    if lease.expires_at <= (now or utcnow()):
+    if lease.expires_at <= now:
         return True
     return process_gone(lease.host, lease.pid, lease.pid_started)
 

@@ -64,7 +64,7 @@ def snapshot(engine: Engine) -> OwnershipSnapshot:
 
 
 def record_claim(
-    session: Session, claim: Claim, *, kind: str, lane: str, adopted: bool = False
+    session: Session, claim: Claim, now: datetime, *, kind: str, lane: str, adopted: bool = False
 ) -> None:
     """Record that Setpoint owns an object (created it, or adopted it explicitly)."""
     row = _find(session, claim.ref)
@@ -79,30 +79,32 @@ def record_claim(
             protected=claim.protected,
             adopted=adopted,
             facts=dict(claim.facts),
+            created_at=now,
+            updated_at=now,
         )
     else:
         row.kind, row.lane, row.name, row.protected = kind, lane, claim.name, claim.protected
         row.facts = {**(row.facts or {}), **claim.facts}
-        row.updated_at = utcnow()
+        row.updated_at = now
     session.add(row)
 
 
-def record_facts(session: Session, update: Facts) -> None:
+def record_facts(session: Session, update: Facts, now: datetime) -> None:
     row = _find(session, update.ref)
     if row is None:
         return
     row.facts = {**(row.facts or {}), **update.facts}
-    row.updated_at = utcnow()
+    row.updated_at = now
     session.add(row)
 
 
-def record_seen(engine: Engine, updates: Sequence[Facts]) -> None:
+def record_seen(engine: Engine, updates: Sequence[Facts], now: datetime) -> None:
     """What a survey saw of owned objects (`Observation.seen_facts`), in one transaction."""
     if not updates:
         return
     with session_scope(engine) as session:
         for update in updates:
-            record_facts(session, update)
+            record_facts(session, update, now)
 
 
 def record_release(session: Session, ref: ObjectRef) -> None:
@@ -112,12 +114,14 @@ def record_release(session: Session, ref: ObjectRef) -> None:
         session.delete(row)
 
 
-def claim(engine: Engine, claim: Claim, *, kind: str, lane: str, adopted: bool = False) -> None:
+def claim(
+    engine: Engine, claim: Claim, now: datetime, *, kind: str, lane: str, adopted: bool = False
+) -> None:
     with session_scope(engine) as session:
-        record_claim(session, claim, kind=kind, lane=lane, adopted=adopted)
+        record_claim(session, claim, now, kind=kind, lane=lane, adopted=adopted)
 
 
-def sync_protection(engine: Engine, protect_by_lane: Mapping[str, bool]) -> int:
+def sync_protection(engine: Engine, protect_by_lane: Mapping[str, bool], now: datetime) -> int:
     """Keep the registry's protect flag in step with desired state; returns rows changed.
 
     The flag must outlive the lane's desired entry: when a lane is removed, this is what
@@ -129,7 +133,7 @@ def sync_protection(engine: Engine, protect_by_lane: Mapping[str, bool]) -> int:
         for row in rows:
             wanted = protect_by_lane.get(row.lane)
             if wanted is not None and row.protected != wanted:
-                row.protected, row.updated_at = wanted, utcnow()
+                row.protected, row.updated_at = wanted, now
                 session.add(row)
                 changed += 1
     return changed
@@ -143,11 +147,12 @@ def apply_changes(
     claims: Iterable[Claim],
     facts: Iterable[Facts],
     releases: Iterable[ObjectRef],
+    now: datetime,
 ) -> None:
     for claimed in claims:
-        record_claim(session, claimed, kind=kind, lane=lane)
+        record_claim(session, claimed, now, kind=kind, lane=lane)
     for update in facts:
-        record_facts(session, update)
+        record_facts(session, update, now)
     for ref in releases:
         record_release(session, ref)
 

@@ -110,9 +110,9 @@ def _conditions(
     return conditions
 
 
-def conditions_of(condition: LaneCondition) -> list[dict[str, Any]]:
-    """The conditions a lane with no history would show for `condition`."""
-    return _conditions(condition, {}, utcnow().isoformat())
+def conditions_of(condition: LaneCondition, now: datetime) -> list[dict[str, Any]]:
+    """The conditions a lane with no history would show for `condition` at `now`."""
+    return _conditions(condition, {}, now.isoformat())
 
 
 @dataclass(frozen=True)
@@ -134,17 +134,20 @@ def record(
     observed_generation: int | None = None,
     last_applied_plan: str | None = None,
     retry_at: datetime | None = None,
+    now: datetime,
 ) -> None:
     update = StatusUpdate(lane, condition, observed_generation, last_applied_plan, retry_at)
-    record_all(engine, [update])
+    record_all(engine, [update], now=now)
 
 
-def record_all(engine: Engine, updates: Sequence[StatusUpdate], forget: Sequence[str] = ()) -> int:
+def record_all(
+    engine: Engine, updates: Sequence[StatusUpdate], forget: Sequence[str] = (), *, now: datetime
+) -> int:
     """Write many lanes' status in one transaction, touching only rows that change (a quiet
-    fleet's pass writes nothing). Lanes in `forget` lose their row. Returns rows written."""
+    fleet's pass writes nothing), as of `now` (the runtime's clock: a condition's transition
+    time). Lanes in `forget` lose their row. Returns rows written."""
     if not updates and not forget:
         return 0
-    now = utcnow()
     wanted = [u.lane for u in updates] + list(forget)
     table = table_of(LaneStatusRow)
     with session_scope(engine) as session:

@@ -115,7 +115,7 @@ def lane_lines(
     plans = _newest_plan_by_lane(standing_summaries(engine, now))
     drift = _last_pass_news(engine)
     found: dict[str, LaneLine] = {}
-    for row in shown_statuses(engine):
+    for row in shown_statuses(engine, now or utcnow()):
         speaking = speaking_condition(row.conditions)
         line = LaneLine(
             key=row.lane,

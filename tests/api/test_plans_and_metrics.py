@@ -16,6 +16,7 @@ from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
 from reconciler.records import status
 from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
 from reconciler.records.status import Reason
 from reconciler.runtime import Runtime
 from tests.api.conftest import WEBHOOK_SECRET, Mint, add_grant, audit_events, bearer
@@ -198,8 +199,11 @@ async def test_metrics_count_lanes_stalled_by_reason_with_bounded_labels(
         engine,
         "runner:ci/1",
         status.stalled(BlockerType.credentials_refused, "GitHub refused the token"),
+        now=utcnow(),
     )
-    status.record(engine, "product:shop/testing", status.stalled(Reason.apply_failed, "boom"))
+    status.record(
+        engine, "product:shop/testing", status.stalled(Reason.apply_failed, "boom"), now=utcnow()
+    )
     text = (await client.get("/metrics")).text
     assert 'setpoint_lanes_stalled{reason="credentials_refused"} 1.0' in text
     assert 'setpoint_lanes_stalled{reason="not_owned"} 0.0' in text

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from reconciler.records import audit, status
 from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
 from tests.support.cli import Invoke
 
 LONG_LANE = "product:atlas-payments/production"
@@ -22,6 +23,7 @@ def _seed(engine: Engine) -> None:
         LONG_LANE,
         status.stalled(status.Reason.apply_failed, message),
         observed_generation=3,
+        now=utcnow(),
         last_applied_plan=PLAN_ID,
     )
     for _ in range(120):

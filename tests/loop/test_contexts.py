@@ -39,7 +39,7 @@ async def test_an_ownership_change_rebuilds_the_context(runtime: Runtime, engine
     contexts = SharedContext()
     first = await contexts.get(runtime)
     made = Claim(ref=ObjectRef("dokploy", "application", "app-1"), name="shop-testing")
-    ownership.claim(engine, made, kind="product", lane="product:shop/testing")
+    ownership.claim(engine, made, runtime.now(), kind="product", lane="product:shop/testing")
     second = await contexts.get(runtime)
     assert second is not first
     assert second.owned.for_lane("product:shop/testing")

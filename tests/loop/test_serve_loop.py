@@ -118,7 +118,7 @@ def test_serve_runs_the_loop_that_answers_a_workflows_request(
     # The lane waits (its kind said "not yet" for an hour), so the scheduled pass leaves it
     # alone and only the workflow's request, which does not wait, can apply it.
     later = utcnow() + timedelta(hours=1)
-    status.record(engine, LANE, status.waiting("not yet"), retry_at=later)
+    status.record(engine, LANE, status.waiting("not yet"), retry_at=later, now=utcnow())
     emulator.faults.latency(DEPLOY_HOLD_SECONDS, "application.deploy")  # outlasts the answer
     port = free_port()
     log = tmp_path / "serve.log"

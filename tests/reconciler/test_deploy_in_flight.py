@@ -46,6 +46,7 @@ async def _converged_then_outcome_lost(runtime: Runtime) -> tuple[str, str]:
             claims=(),
             facts=(Facts(owned.ref, {"deployed_config_hash": None}),),
             releases=(),
+            now=runtime.now(),
         )
     return owned.object_id, config_hash
 

@@ -43,6 +43,7 @@ from reconciler.kinds.base import (
 )
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit, ownership, status
+from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus, load
 from reconciler.runtime import Runtime, ShiftedClock
@@ -259,6 +260,7 @@ async def test_another_kinds_service_and_a_lane_named_like_a_preview_are_not_del
     ownership.claim(
         engine,
         Claim(ref=ObjectRef("dokploy", "application", "preview-app-1"), name="docs-site-pr-1"),
+        utcnow(),
         kind="preview",
         lane="preview:docs-site/pr-1",
     )

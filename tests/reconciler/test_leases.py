@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records import leases
+from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
 from reconciler.runtime import ShiftedClock
 from tests.support.processes import dead_process
@@ -123,7 +124,7 @@ def test_a_lease_whose_process_is_gone_is_taken_over_at_once(engine: Engine) -> 
     dead = leases.Holder(label="crashed", plan_id="plan-x", pid=pid, pid_started=started)
     assert leases.acquire(engine, "lane/a", dead, ttl_seconds=600)  # far from expiring
     lease = leases.current(engine, "lane/a")
-    assert lease is not None and leases.holder_gone(lease)
+    assert lease is not None and leases.holder_gone(lease, utcnow())
     held = leases.take_all(engine, ["lane/a"], "successor", ttl_seconds=60)
     assert [t.holder for t in held.taken_over] == ["crashed"]
     # A live holder on this host is not gone, however it is named.

@@ -14,6 +14,7 @@ from reconciler.core.notifications import (
 from reconciler.core.plans import BlockerType
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.runner.reasons import HOST_FULL
+from reconciler.records.columns import utcnow
 from reconciler.records.status import (
     LaneCondition,
     LaneStatusRow,
@@ -30,7 +31,7 @@ SETTINGS = Settings(database_url="sqlite://", public_url="https://sp.example.tes
 
 
 def _row(lane: str, condition: LaneCondition) -> LaneStatusRow:
-    return LaneStatusRow(lane=lane, conditions=conditions_of(condition))
+    return LaneStatusRow(lane=lane, conditions=conditions_of(condition, utcnow()))
 
 
 @pytest.mark.parametrize(

@@ -61,11 +61,11 @@ async def test_an_operator_releases_a_lease_and_it_is_audited(
     runtime: Runtime, engine: Engine
 ) -> None:
     with pytest.raises(LeaseNotFound):
-        release_lease(engine, "ops@example", LANE, force=False)
+        release_lease(engine, "ops@example", LANE, runtime.now(), force=False)
     live = leases.take_all(engine, [LANE], leases.Holder("worker", plan_id="p-live"), 60)
     with pytest.raises(LeaseHeld, match="still alive"):
-        release_lease(engine, "ops@example", LANE, force=False)
-    released = release_lease(engine, "ops@example", LANE, force=True)
+        release_lease(engine, "ops@example", LANE, runtime.now(), force=False)
+    released = release_lease(engine, "ops@example", LANE, runtime.now(), force=True)
     assert released.holder == "worker"
     assert leases.current(engine, LANE) is None
     [record] = _events(engine, "lease_released")

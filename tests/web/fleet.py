@@ -95,9 +95,11 @@ def _runner_records(engine: Engine) -> None:
     for number, (runner_id, facts) in enumerate(seen.items(), start=1):
         ref = ObjectRef("github", "runner", runner_id)
         claim = Claim(ref, f"shop-ci-amd64-{number}")
-        ownership.claim(engine, claim, kind="runner", lane=RUNNER_LANE)
-        ownership.record_seen(engine, [Facts(ref, facts)])
-    status.record(engine, RUNNER_LANE, status.waiting("1 of 2 runners online; one is busy"))
+        ownership.claim(engine, claim, utcnow(), kind="runner", lane=RUNNER_LANE)
+        ownership.record_seen(engine, [Facts(ref, facts)], utcnow())
+    status.record(
+        engine, RUNNER_LANE, status.waiting("1 of 2 runners online; one is busy"), now=utcnow()
+    )
 
 
 @contextmanager
