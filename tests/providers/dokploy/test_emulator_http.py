@@ -18,6 +18,18 @@ async def _project(raw: httpx.AsyncClient) -> dict[str, str]:
     }
 
 
+async def _nginx_app(raw: httpx.AsyncClient, name: str = "w") -> str:
+    """A new project's application running the public nginx image: its id."""
+    ids = await _project(raw)
+    answer = await raw.post("/api/application.create", json={"name": name, **ids})
+    app_id: str = answer.json()["applicationId"]
+    provider = {"dockerImage": "nginx", "username": None, "password": None, "registryUrl": None}
+    await raw.post(
+        "/api/application.saveDockerProvider", json={"applicationId": app_id, **provider}
+    )
+    return app_id
+
+
 async def test_missing_or_wrong_key_is_401_unauthorized(raw_http: httpx.AsyncClient) -> None:
     for headers in ({"x-api-key": "wrong"}, {"x-api-key": ""}):
         answer = await raw_http.get("/api/project.all", headers=headers)
@@ -174,20 +186,7 @@ async def test_deployments_run_then_finish_newest_first_and_ten_kept() -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers={"x-api-key": "k"}
     ) as raw:
-        ids = await _project(raw)
-        app_id = (await raw.post("/api/application.create", json={"name": "w", **ids})).json()[
-            "applicationId"
-        ]
-        await raw.post(
-            "/api/application.saveDockerProvider",
-            json={
-                "applicationId": app_id,
-                "dockerImage": "nginx",
-                "username": None,
-                "password": None,
-                "registryUrl": None,
-            },
-        )
+        app_id = await _nginx_app(raw)
         await raw.post("/api/application.deploy", json={"applicationId": app_id, "title": "first"})
         listed = (await raw.get("/api/deployment.all", params={"applicationId": app_id})).json()
         assert [(d["title"], d["status"]) for d in listed] == [("first", "running")]
@@ -209,20 +208,7 @@ async def test_deployments_run_then_finish_newest_first_and_ten_kept() -> None:
 async def test_env_takes_effect_only_after_a_successful_deploy(
     raw_http: httpx.AsyncClient, emulator: Emulator
 ) -> None:
-    ids = await _project(raw_http)
-    app_id = (await raw_http.post("/api/application.create", json={"name": "w", **ids})).json()[
-        "applicationId"
-    ]
-    await raw_http.post(
-        "/api/application.saveDockerProvider",
-        json={
-            "applicationId": app_id,
-            "dockerImage": "nginx",
-            "username": None,
-            "password": None,
-            "registryUrl": None,
-        },
-    )
+    app_id = await _nginx_app(raw_http)
     env_body = {
         "applicationId": app_id,
         "env": "A=1",
@@ -314,20 +300,7 @@ async def test_control_endpoints_need_the_key_and_drive_faults(raw_http: httpx.A
 async def test_state_endpoint_shows_env_keys_not_values(
     raw_http: httpx.AsyncClient, emulator: Emulator
 ) -> None:
-    ids = await _project(raw_http)
-    app_id = (await raw_http.post("/api/application.create", json={"name": "w", **ids})).json()[
-        "applicationId"
-    ]
-    await raw_http.post(
-        "/api/application.saveDockerProvider",
-        json={
-            "applicationId": app_id,
-            "dockerImage": "nginx",
-            "username": None,
-            "password": None,
-            "registryUrl": None,
-        },
-    )
+    app_id = await _nginx_app(raw_http)
     await raw_http.post(
         "/api/application.saveEnvironment",
         json={
@@ -349,13 +322,7 @@ async def test_replicas_take_effect_only_after_a_successful_deploy(
     raw_http: httpx.AsyncClient, emulator: Emulator
 ) -> None:
     """application.update saves replicas; Swarm scales to them at the next deploy only."""
-    ids = await _project(raw_http)
-    app = (await raw_http.post("/api/application.create", json={"name": "r", **ids})).json()
-    app_id = app["applicationId"]
-    provider = {"dockerImage": "nginx", "username": None, "password": None, "registryUrl": None}
-    await raw_http.post(
-        "/api/application.saveDockerProvider", json={"applicationId": app_id, **provider}
-    )
+    app_id = await _nginx_app(raw_http, "r")
     await raw_http.post("/api/application.deploy", json={"applicationId": app_id})
     emulator.state.advance(1.0)
     assert emulator.state.live[app_id].replicas == 1
@@ -377,20 +344,7 @@ async def test_a_failed_deployment_has_a_log_tail_and_no_error_message() -> None
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers={"x-api-key": "k"}
     ) as raw:
-        ids = await _project(raw)
-        app_id = (await raw.post("/api/application.create", json={"name": "w", **ids})).json()[
-            "applicationId"
-        ]
-        await raw.post(
-            "/api/application.saveDockerProvider",
-            json={
-                "applicationId": app_id,
-                "dockerImage": "nginx",
-                "username": None,
-                "password": None,
-                "registryUrl": None,
-            },
-        )
+        app_id = await _nginx_app(raw)
         emu.faults.fail_next_deploy()
         await raw.post("/api/application.deploy", json={"applicationId": app_id, "title": "t"})
         emu.state.advance(1.0)
