@@ -26,6 +26,7 @@ from reconciler.records import ownership
 from reconciler.runtime import Runtime
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import dokploy, store_fleet
+from tests.support.fleets import converge
 
 TESTING = "product:docs-site/testing"  # the example lane in its own `testing` environment
 
@@ -65,8 +66,7 @@ async def _remove_testing_lane(runtime: Runtime, engine: Engine, tmp_path: Path)
 async def test_removing_a_lane_deletes_the_environment_setpoint_created_for_it(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    first = await compute_plan(runtime)
-    assert (await apply_plan(runtime, first.plan_id)).ok
+    await converge(runtime)
     client = dokploy(runtime)
     environment_id = await _environment_named(client, "docs", "testing")
     assert environment_id is not None
@@ -97,8 +97,7 @@ async def test_an_environment_that_was_there_before_stays(
     client = dokploy(runtime)
     made = await client.project_create("docs")
     existing = await client.environment_create(made.project.project_id, "testing")
-    first = await compute_plan(runtime)
-    assert (await apply_plan(runtime, first.plan_id)).ok
+    await converge(runtime)
     owned = ownership.snapshot(engine).for_lane(TESTING)
     assert [o.object_type for o in owned] == ["application"]  # found, so never claimed
 
@@ -111,8 +110,7 @@ async def test_an_environment_that_was_there_before_stays(
 async def test_an_environment_holding_another_service_stays(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    first = await compute_plan(runtime)
-    assert (await apply_plan(runtime, first.plan_id)).ok
+    await converge(runtime)
     client = dokploy(runtime)
     environment_id = await _environment_named(client, "docs", "testing")
     assert environment_id is not None
@@ -132,8 +130,7 @@ async def test_an_environment_holding_another_service_stays(
 async def test_a_lane_left_in_the_environment_takes_it_over_and_removes_it_last(
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
-    first = await compute_plan(runtime)
-    assert (await apply_plan(runtime, first.plan_id)).ok
+    await converge(runtime)
     client = dokploy(runtime)
     environment_id = await _environment_named(client, "docs", "testing")
     qa = "product:docs-site/qa"
@@ -192,8 +189,7 @@ async def test_an_environment_that_gained_a_service_after_planning_is_not_delete
     runtime: Runtime, engine: Engine, tmp_path: Path
 ) -> None:
     """Dokploy may remove an environment with what it holds: the deletion reads it again."""
-    first = await compute_plan(runtime)
-    assert (await apply_plan(runtime, first.plan_id)).ok
+    await converge(runtime)
     client = dokploy(runtime)
     plan = await _remove_testing_lane(runtime, engine, tmp_path)
     [deleting] = [a for a in plan.actions if a.op == Op.delete_environment]
