@@ -83,7 +83,7 @@ def _write_plan(out: Path, plan_id: str, text: str) -> None:
 MAX_REASON_CHARS = 500
 
 
-def _reason(text: str | None) -> str | None:
+def given_reason(text: str | None) -> str | None:
     """The operator's reason, trimmed; one line of error when it is too long to keep."""
     from reconciler.cli.output import fail
 
@@ -135,7 +135,7 @@ def apply(
         async with open_runtime(progress=progress, check_config=True) as runtime:
             try:
                 return await apply_plan(
-                    runtime, plan_id, allow_destroy=allow_destroy, reason=_reason(reason)
+                    runtime, plan_id, allow_destroy=allow_destroy, reason=given_reason(reason)
                 )
             finally:  # refused or applied, the trail grew: anchor it (when configured)
                 anchored = await in_thread(anchor, runtime.database, runtime.settings)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from reconciler.cli.output import OUTPUT_OPTION, OutputFormat, console, fail, print_json
-from reconciler.cli.reconcile_commands import _reason
+from reconciler.cli.reconcile_commands import given_reason
 
 if TYPE_CHECKING:
     from reconciler.core.plans import Plan
@@ -52,7 +52,7 @@ def rollback(
     if list_states:
         _list(lane, output)
         return
-    why = _reason(reason)
+    why = given_reason(reason)
     if why is None:
         raise fail("a rollback needs --reason: it is kept in the audit record", code=2)
 
@@ -123,7 +123,7 @@ def promote(
     from reconciler.core.promotion import promote as write_promotion
     from reconciler.errors import PromotionRefused, UnknownLane
 
-    why = _reason(reason)
+    why = given_reason(reason)
     if why is None:
         raise fail("a promotion needs --reason: it is kept in the audit record", code=2)
 

@@ -80,7 +80,7 @@ class ApplyPages:
         try:
             page = readouts.plan_page(self.site.engine, plan_id, self.site.clock())
         except PlanNotFound:
-            return _not_done(request, self.pages, 404, f"no stored plan {plan_id}")
+            return not_done_page(request, self.pages, 404, f"no stored plan {plan_id}")
         return self._with_form(
             request, "confirm.html", apply_purpose(plan_id), title=f"Apply {plan_id}?", page=page
         )
@@ -88,10 +88,10 @@ class ApplyPages:
     async def apply_from_form(self, request: Request, plan_id: str) -> Response:
         form = await guard.read_form(request)
         if form is None:
-            return _not_done(request, self.pages, 413, TOO_LARGE)
-        operator = await _form_refusal(self.site, request, form, apply_purpose(plan_id))
+            return not_done_page(request, self.pages, 413, TOO_LARGE)
+        operator = await form_refusal(self.site, request, form, apply_purpose(plan_id))
         if isinstance(operator, str):
-            return _not_done(request, self.pages, 403, operator)
+            return not_done_page(request, self.pages, 403, operator)
         return await _apply_confirmed(
             self.site, self.pages, request, plan_id, form, operator, self.running
         )
@@ -103,10 +103,10 @@ class ApplyPages:
     async def sign_in(self, request: Request) -> Response:
         form = await guard.read_form(request)
         if form is None:
-            return _not_done(request, self.pages, 413, TOO_LARGE)
-        operator = await _form_refusal(self.site, request, form, SIGN_IN)
+            return not_done_page(request, self.pages, 413, TOO_LARGE)
+        operator = await form_refusal(self.site, request, form, SIGN_IN)
         if isinstance(operator, str):
-            return _not_done(request, self.pages, 403, operator)
+            return not_done_page(request, self.pages, 403, operator)
         target = guard.safe_next(form.get("next"), f"{self.pages.prefix}/lanes")
         response = RedirectResponse(target, status_code=303)
         cookie = await in_thread(open_session, self.site, operator)
@@ -130,7 +130,7 @@ class ApplyPages:
         return response
 
 
-async def _form_refusal(
+async def form_refusal(
     site: ReviewSite, request: Request, form: dict[str, str], purpose: str
 ) -> str | OperatorIdentity:
     """The operator the form's token names, or why the form is refused."""
@@ -178,9 +178,9 @@ async def _apply_confirmed(
     try:
         page = await in_thread(readouts.plan_page, site.engine, plan_id)
     except PlanNotFound:
-        return _not_done(request, pages, 404, f"no stored plan {plan_id}")
+        return not_done_page(request, pages, 404, f"no stored plan {plan_id}")
     if form.get("digest") != page.plan.digest:
-        return _not_done(request, pages, 409, f"plan {plan_id} is not the plan you confirmed")
+        return not_done_page(request, pages, 409, f"plan {plan_id} is not the plan you confirmed")
     allow_destroy = _count(form.get("allow_destroy", "0"))
     reason = form.get("reason", "").strip()[:500] or None
     task = running.begin(plan_id, _run_apply(site, plan_id, allow_destroy, operator, reason))
@@ -189,7 +189,7 @@ async def _apply_confirmed(
         return RedirectResponse(f"{pages.prefix}/plans/{quote(plan_id)}", status_code=303)
     outcome = task.result()
     if isinstance(outcome, str):
-        return _not_done(request, pages, 502, outcome)
+        return not_done_page(request, pages, 502, outcome)
     return _result_page(request, pages, outcome, operator)
 
 
@@ -237,5 +237,5 @@ def _count(text: str) -> int:
     return int(text) if text.isdigit() and len(text) < 6 else 0
 
 
-def _not_done(request: Request, pages: Pages, status_code: int, message: str) -> Response:
+def not_done_page(request: Request, pages: Pages, status_code: int, message: str) -> Response:
     return pages.respond(request, "message.html", status_code, title="Not done", message=message)

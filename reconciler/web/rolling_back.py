@@ -24,7 +24,7 @@ from reconciler.errors import RollbackRefused, UnknownLane
 from reconciler.records import known_good
 from reconciler.records.operator_tokens import OperatorIdentity
 from reconciler.web import guard
-from reconciler.web.applying import TOO_LARGE, _form_refusal, _not_done
+from reconciler.web.applying import TOO_LARGE, form_refusal, not_done_page
 from reconciler.web.site import Reader, ReviewSite
 from reconciler.web.templating import Pages
 
@@ -55,7 +55,7 @@ class RollbackPages:
         key = lane_key(kind, name)
         states = known_good.history(self.site.engine, key)
         if not states:
-            return _not_done(request, self.pages, 404, f"{key} has no known-good state yet")
+            return not_done_page(request, self.pages, 404, f"{key} has no known-good state yet")
         nonce, new = guard.form_nonce(request)
         token = guard.form_token(self.site.form_key, nonce, rollback_purpose(key))
         response = self.pages.respond(
@@ -75,19 +75,19 @@ class RollbackPages:
         key = lane_key(kind, name)
         form = await guard.read_form(request)
         if form is None:
-            return _not_done(request, self.pages, 413, TOO_LARGE)
-        operator = await _form_refusal(self.site, request, form, rollback_purpose(key))
+            return not_done_page(request, self.pages, 413, TOO_LARGE)
+        operator = await form_refusal(self.site, request, form, rollback_purpose(key))
         if isinstance(operator, str):
-            return _not_done(request, self.pages, 403, operator)
+            return not_done_page(request, self.pages, 403, operator)
         reason = form.get("reason", "").strip()[:500]
         if not reason:
-            return _not_done(request, self.pages, 400, "a rollback needs a reason")
+            return not_done_page(request, self.pages, 400, "a rollback needs a reason")
         generation = form.get("generation", "")
         to = int(generation) if generation.isdigit() and len(generation) < 10 else None
         try:
             plan = await self._write(key, operator, reason, to)
         except (RollbackRefused, UnknownLane) as exc:
-            return _not_done(request, self.pages, 409, str(exc))
+            return not_done_page(request, self.pages, 409, str(exc))
         return RedirectResponse(f"{self.pages.prefix}/plans/{quote(plan.plan_id)}", 303)
 
     async def _write(
