@@ -147,9 +147,10 @@ async def test_a_request_is_answered_while_a_runner_never_comes_online(
     assert view["status"] == "succeeded", (view.get("result"), view.get("error"))
     assert view["result"]["outcome"] == "applied"
     assert took < ANSWER_WITHIN, f"the request took {took:.1f} s"
-    # The runner lane still waits (parked, or looking again), neither ready nor failed.
+    # The runner lane still waits, neither ready nor failed: parked (Waiting), being looked
+    # at again (a fresh plan's ChangesPending) or applying its next step.
     assert runner["Ready"]["status"] == "False" and runner["Stalled"]["status"] == "False"
-    assert runner["Ready"]["reason"] in {"Waiting", "Applying"}, runner
+    assert runner["Ready"]["reason"] in {"Waiting", "ChangesPending", "Applying"}, runner
     assert not [r for r in github_state.runners_in("acme/shop") if r.status == "online"]
 
 
