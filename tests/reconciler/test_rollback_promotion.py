@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,13 +18,12 @@ from reconciler.errors import PromotionRefused, RollbackRefused
 from reconciler.kinds.product.ops import Op
 from reconciler.loop.passes import PassReport, reconcile_pass
 from reconciler.records import known_good, plan_store
-from reconciler.records.audit import list_records
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
 from tests.loop.support import fast_engine
 from tests.reconciler.conftest import Workload, store_fleet
+from tests.support.rollback import ImageHealth, records, running
 
 TESTING = "product:notes/testing"
 PROD = "product:notes/prod"
@@ -76,32 +74,12 @@ def write_fleet(
     store_fleet(runtime.database, path, prune=True)
 
 
-class ImageHealth(Workload):
-    """Answers 503 while a service runs one of the `bad` images."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        super().__init__()
-        self.emulator = emulator
-        self.bad = {BAD}
-
-    @property
-    def status(self) -> int:
-        live = self.emulator.summary()["live"].values()
-        return 503 if any(service["dockerImage"] in self.bad for service in live) else 200
-
-    @status.setter
-    def status(self, value: int) -> None:
-        pass
-
-
 @pytest.fixture
 def workload(emulator: Emulator) -> Workload:
-    return ImageHealth(emulator)
-
-
-def running(emulator: Emulator, name: str) -> str:
-    live = emulator.summary()["live"].values()
-    return str(next(s["dockerImage"] for s in live if s["name"] == name))
+    """Answers 503 while a service runs BAD."""
+    health = ImageHealth(emulator)
+    health.bad.add(BAD)
+    return health
 
 
 async def converge(runtime: Runtime, lane: str) -> None:
@@ -110,14 +88,6 @@ async def converge(runtime: Runtime, lane: str) -> None:
         result = await apply_plan(runtime, plan.plan_id)
         assert result.status == "applied", result
     assert not (await compute_plan(runtime, [lane])).actions
-
-
-def records(runtime: Runtime, event: AuditEvent) -> list[dict[str, Any]]:
-    with session_scope(runtime.database) as session:
-        return [
-            {"actor": r.actor, "lane": r.lane, **(r.data or {})}
-            for r in list_records(session, event=event)
-        ]
 
 
 def ready(runtime: Runtime, lane: str) -> bool:
