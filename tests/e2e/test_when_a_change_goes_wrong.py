@@ -138,3 +138,23 @@ def test_an_operator_apply_that_fails_is_told_once(
     assert [(n["trigger"], n["state"]) for n in listed] == [("apply_failed", "delivered")]
     for text in outputs:
         assert_no_secrets(text, [KEY, "wrong-e2e-key"])
+
+
+def test_a_lane_that_reports_its_runtime_identity_over_http_is_ready(
+    setpoint: Invoke, emulator: Emulator, tmp_path: Path
+) -> None:
+    fleet = tmp_path / "notes.yaml"
+    fleet.write_text(
+        FLEET.replace(
+            "healthChecks: [{path: /healthz}]",
+            "healthChecks: [{path: /healthz, expectIdentity: true}]\n      runtimeIdentity: true",
+        )
+    )
+    assert setpoint("desired", "apply", str(fleet)).exit_code == 0
+    assert setpoint("run", "--once").exit_code == 0
+    detail = json.loads(setpoint("status", "notes/testing", "--output", "json").stdout)
+    ready = next(c for c in detail["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True", detail
+    reported = emulator.state.env_behind("testing.notes.example.com")
+    assert len(reported["SETPOINT_GENERATION"]) == 16
+    assert "SETPOINT_IMAGE_DIGEST" not in reported  # a tag names no digest
