@@ -7,7 +7,6 @@ have: done and healthy is Ready, error is DeployFailed, past the timeout the app
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from reconciler.kinds.product.ops import Op
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.records import status
 from reconciler.runtime import Runtime, ShiftedClock
-from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import Workload, owned_service_of, store_fleet
+from tests.support.fleets import converge, example_fleet
 
 LANE = "product:shop/testing"  # an application with a health check
 BUILD_SECONDS = 120.0  # on the emulator's clock: no look sees it end unless a test moves it
@@ -31,15 +30,11 @@ async def _parked(
 ) -> tuple[Runtime, str, ApplyResult]:
     """The lane converged, then given a new image, applied under a loop while Dokploy's
     builds take two minutes."""
-    first = await compute_plan(runtime, [LANE])
-    assert (await apply_plan(runtime, first.plan_id)).ok
+    await converge(runtime, [LANE])
     owned = owned_service_of(runtime.database, LANE)
     assert owned is not None
-    fleet = tmp_path / "fleet"
-    shutil.copytree(EXAMPLES / "fleet", fleet)
-    shop = fleet / "shop.yaml"
-    shop.write_text(shop.read_text().replace("ghcr.io/acme/shop:main", "ghcr.io/acme/shop:v2"))
-    store_fleet(runtime.database, fleet)
+    edit = ("shop.yaml", "ghcr.io/acme/shop:main", "ghcr.io/acme/shop:v2")
+    store_fleet(runtime.database, example_fleet(tmp_path, edit=edit))
     emulator.state.build_seconds = BUILD_SECONDS
     if failing:  # the build asked for now will end in error
         emulator.faults.fail_next_deploy()
