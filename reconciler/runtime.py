@@ -66,6 +66,10 @@ class Runtime:
     # operations a workflow's apply serves, the reason an operator gave). Set per apply with
     # `dataclasses.replace`, as `actor` is.
     attribution: Mapping[str, object] = field(default_factory=dict)
+    # A loop comes back to a parked lane when it is due: its applies may answer "not yet"
+    # (`Retry`) for a long wait they started (a build) instead of waiting it out. A one-shot
+    # apply (the CLI, the review page, the demo) has no loop to come back, so it waits.
+    parks_long_waits: bool = False
 
     def now(self) -> datetime:
         """The clock's moment as an aware UTC datetime (what records store)."""

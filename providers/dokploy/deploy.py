@@ -148,12 +148,81 @@ async def deploy_and_wait(
     `ask=False` asks for nothing: it awaits a deploy asked for earlier (by a worker that
     died, say), the newest deployment carrying `title`; `deployment_id` awaits that one.
     """
+    target = _target(application_id, compose_id)
+    queued = _Budget(client, timeout if queue_timeout is None else queue_timeout)
+    watch = await _start(
+        client,
+        queued,
+        application_id=application_id,
+        compose_id=compose_id,
+        title=title,
+        never_deployed=never_deployed,
+        ask=ask,
+        deployment_id=deployment_id,
+    )
+    return await _await_build(client, watch, queued, timeout, (first_poll, poll_interval), target)
+
+
+async def deploy_and_look(
+    client: DokployClient,
+    *,
+    application_id: str | None = None,
+    compose_id: str | None = None,
+    look: float,
+    queue_timeout: float,
+    poll_interval: float = 2.0,
+    title: str | None = None,
+    never_deployed: bool = False,
+    first_poll: float = FIRST_POLL_SECONDS,
+    ask: bool = True,
+    deployment_id: str | None = None,
+) -> Deployment:
+    """`deploy_and_wait`, but once its build has started it is watched for at most `look`
+    seconds rather than to its end: the deployment once it ended, or as last seen (still
+    running: the caller looks again later, and keeps the build's deadline itself across its
+    looks). Raises DeployQueued, as `deploy_and_wait` does, when the build has not started
+    within `queue_timeout`."""
+    target = _target(application_id, compose_id)
+    queued = _Budget(client, queue_timeout)
+    watch = await _start(
+        client,
+        queued,
+        application_id=application_id,
+        compose_id=compose_id,
+        title=title,
+        never_deployed=never_deployed,
+        ask=ask,
+        deployment_id=deployment_id,
+    )
+    try:
+        return await _await_build(client, watch, queued, look, (first_poll, poll_interval), target)
+    except DeployTimeout:  # its look is over, not its build
+        assert watch.latest is not None
+        return watch.latest
+
+
+def _target(application_id: str | None, compose_id: str | None) -> str:
     if (application_id is None) == (compose_id is None):
         raise ValueError("deploy exactly one of application_id, compose_id")
+    return f"application {application_id}" if application_id else f"compose {compose_id}"
+
+
+async def _start(
+    client: DokployClient,
+    budget: _Budget,
+    *,
+    application_id: str | None,
+    compose_id: str | None,
+    title: str | None,
+    never_deployed: bool,
+    ask: bool,
+    deployment_id: str | None,
+) -> _Watch:
+    """What a deploy's polls look for, after asking for the deploy (when `ask`); `budget`
+    starts once it is asked for."""
     if (never_deployed or not ask) and title is None and deployment_id is None:
         raise ValueError("a deploy that is not compared with the list before needs a title")
-    target = f"application {application_id}" if application_id else f"compose {compose_id}"
-    queued = _Budget(client, timeout if queue_timeout is None else queue_timeout)
+    target = _target(application_id, compose_id)
     watch = _Watch(
         application_id,
         compose_id,
@@ -171,8 +240,17 @@ async def deploy_and_wait(
             await _queue(client, application_id, compose_id, title)
         except DokployTimeout:
             log.warning("dokploy deploy of %s timed out; polling in case it was queued", target)
-        queued.restart()  # a 429 on the deploy call itself is not queue time either
-    return await _await_build(client, watch, queued, timeout, (first_poll, poll_interval), target)
+        budget.restart()  # a 429 on the deploy call itself is not queue time either
+    return watch
+
+
+async def _poll(client: DokployClient, watch: _Watch, target: str) -> list[Deployment]:
+    try:
+        return await _list(client, watch.application_id, watch.compose_id)
+    except DokployTransientError as exc:
+        # Polls already retry; one bad poll window should not abandon a running build.
+        log.warning("dokploy deployment poll for %s failed: %s", target, type(exc).__name__)
+        return []
 
 
 async def _await_build(
@@ -187,13 +265,7 @@ async def _await_build(
     for delay in poll_delays(*delays):
         budget = building or queued
         await anyio.sleep(max(0.0, min(delay, budget.left())))
-        try:
-            listed = await _list(client, watch.application_id, watch.compose_id)
-        except DokployTransientError as exc:
-            # Polls already retry; one bad poll window should not abandon a running build.
-            log.warning("dokploy deployment poll for %s failed: %s", target, type(exc).__name__)
-            listed = []
-        watch.latest = watch.pick(listed) or watch.latest
+        watch.latest = watch.pick(await _poll(client, watch, target)) or watch.latest
         if watch.latest is not None and watch.latest.is_terminal:
             return watch.latest
         if watch.latest is not None and building is None:

@@ -39,6 +39,7 @@ from tests.support.timeouts import EMULATOR_TIMEOUT_SECONDS
 
 SHOP = "/v1/lanes/product/shop/testing/reconcile"
 RUNNER = "runner:shop-ci/1"
+LEDGER = "product:ledger/testing"
 FINAL = {"succeeded", "failed", "blocked"}
 ANSWER_WITHIN = 10.0  # seconds from the request to its operation's end
 
@@ -162,6 +163,8 @@ async def test_a_request_is_answered_while_another_lanes_build_takes_minutes(
     mint: Mint,
     fleet: Path,
 ) -> None:
+    """The loop has one worker and batches of one: the building lane is parked (Waiting),
+    its build holds no worker, and the request's lane is applied meanwhile."""
     emulator.add_server("build-2")
     store_fleet(engine, fleet)
     add_grant(engine, "product:shop/*", allow_apply=True)
@@ -182,12 +185,14 @@ async def test_a_request_is_answered_while_another_lanes_build_takes_minutes(
             for build in state.builds.get(sid, [])
         )
 
-    async def building() -> bool:
-        return ledger_building()
+    async def parked() -> bool:  # its lane waits on its build with no worker holding it
+        ready = _conditions(engine, LEDGER).get("Ready", {})
+        return ready.get("reason") == "Waiting" and ledger_building()
 
     async with anyio.create_task_group() as group:
         group.start_soon(loop.run_beside, 3600.0)
-        await wait_for(building, timeout=60)  # ledger's lane now waits on its build
+        await wait_for(parked, timeout=60)
+        ledger_builds = _ledger_builds(emulator)
         emulator.state.build_seconds = 0.05
         _edit(
             fleet,
@@ -198,11 +203,22 @@ async def test_a_request_is_answered_while_another_lanes_build_takes_minutes(
         )
         view, took = await _request_and_poll(client, mint)
         still_building = ledger_building()
+        ledger = _conditions(engine, LEDGER)
         group.cancel_scope.cancel()
     assert view["status"] == "succeeded", view
     assert view["result"]["outcome"] == "applied"
     assert took < ANSWER_WITHIN, f"the request took {took:.1f} s"
     assert still_building, "the slow build was still running when the request was answered"
+    # Still parked (or being looked at again), never failed nor deployed a second time.
+    assert ledger["Ready"]["status"] == "False" and ledger["Stalled"]["status"] == "False"
+    assert ledger["Ready"]["reason"] in {"Waiting", "ChangesPending", "Applying"}, ledger
+    assert _ledger_builds(emulator) == ledger_builds
+
+
+def _ledger_builds(emulator: Emulator) -> int:
+    state = emulator.state
+    ledger = {sid for sid, row in state.composes.items() if row["name"] == "ledger-testing"}
+    return sum(len(state.builds.get(sid, [])) for sid in ledger)
 
 
 async def test_a_lane_is_finished_when_its_own_apply_is_not_when_its_plans_slowest_is(
@@ -214,8 +230,8 @@ async def test_a_lane_is_finished_when_its_own_apply_is_not_when_its_plans_slowe
     fleet: Path,
 ) -> None:
     """Two scheduled lanes applied in one plan: shop's ends at once, ledger's build never
-    does. Shop's queue row and lease are given back then, and a request for it is applied
-    while ledger's build still runs."""
+    does. Shop's queue row and lease are given back then (while ledger's lane still looks
+    at its build, or is parked), and a request for it is applied while that build runs."""
     emulator.add_server("build-2")
     store_fleet(engine, fleet)
     add_grant(engine, "product:shop/*", allow_apply=True)
@@ -252,7 +268,9 @@ async def test_a_lane_is_finished_when_its_own_apply_is_not_when_its_plans_slowe
         view, took = await _request_and_poll(client, mint)
         group.cancel_scope.cancel()
     assert ledger_in_flight, (ledger_seen, [r.lane for r in queued_then])
-    assert ledger_lease is not None  # still applying, still leased
+    # Still in its first look at the build (leased), or parked until its next look.
+    parked = ledger_seen.get("Ready", {}).get("reason") == "Waiting"
+    assert ledger_lease is not None or parked, ledger_seen
     assert shop_lease is None  # given back as its own actions ended
     assert view["status"] == "succeeded", view
     assert view["result"]["outcome"] == "applied"

@@ -114,13 +114,28 @@ def _in_flight(seen: SeenLane, config_hash: str) -> _InFlight | None:
     assert service is not None
     title = deploy_title(seen.desired.lane, config_hash)
     latest = service.latest_deployment_id
+    parked = _parked(seen, config_hash)
     if service.latest_deployment_title == title and service.latest_deployment in _LIVE:
         what = _LIVE[str(service.latest_deployment)]
         return _InFlight(
             f"deployment {latest} of this configuration {what}; awaiting it, not deploying again",
-            AwaitedDeploy(deployment_id=latest),
+            _awaited(parked)
+            if parked and parked["deployment_id"] == latest
+            else AwaitedDeploy(deployment_id=latest),
+        )
+    if parked is not None:
+        return _InFlight(
+            f"deployment {parked['deployment_id']} of this configuration was building when "
+            "last looked at; awaiting its end, not deploying again",
+            _awaited(parked),
         )
     asked = _asked(seen, config_hash)
+    if asked is not None and latest is not None and _answered(seen, asked):
+        return _InFlight(
+            f"deployment {latest} of this configuration ended {service.latest_deployment} "
+            "before it was looked at again; taking its outcome, not deploying again",
+            AwaitedDeploy(deployment_id=latest),
+        )
     if asked is not None:
         return _InFlight(
             f"the deploy of this configuration asked for at {_when(asked['at'])} waits in "
@@ -128,6 +143,23 @@ def _in_flight(seen: SeenLane, config_hash: str) -> _InFlight | None:
             AwaitedDeploy(title=title, at=float(asked["at"])),
         )
     return _failed(seen, config_hash)
+
+
+def _parked(seen: SeenLane, config_hash: str) -> Mapping[str, Any] | None:
+    """This configuration's deployment a parked deploy saw building (`deploy_asked` with its
+    id), not yet seen to end. Its timeout, not the asked window, bounds the wait for it."""
+    asked = seen.facts.deploy_asked
+    if not asked or asked.get("config_hash") != config_hash or not asked.get("deployment_id"):
+        return None
+    return asked
+
+
+def _awaited(parked: Mapping[str, Any]) -> AwaitedDeploy:
+    return AwaitedDeploy(
+        deployment_id=str(parked["deployment_id"]),
+        at=float(parked["at"]),
+        building_since=float(parked["building_since"]),
+    )
 
 
 def _asked(seen: SeenLane, config_hash: str) -> Mapping[str, Any] | None:

@@ -13,11 +13,12 @@ import anyio
 from desired_state.dotenv import carry_problem
 from desired_state.secret_sources import SecretSources
 from providers.dokploy.client import DokployClient
-from providers.dokploy.deploy import deploy_and_wait
+from providers.dokploy.deploy import deploy_and_look, deploy_and_wait
 from providers.dokploy.ensure import ProjectIndex
 from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import (
     DeployQueued,
+    DeployTimeout,
     DokployAccessDenied,
     DokployAnswerLost,
     DokployError,
@@ -48,6 +49,8 @@ from reconciler.secret_values import StoreReader, fingerprint, resolve
 log = logging.getLogger("setpoint.apply")
 
 _MAX_HEALTH_BACKOFF = 3600.0
+# A parked deploy is looked at again at least this often (a twentieth of its timeout at most).
+_LOOKS_PER_TIMEOUT = 20
 
 
 @dataclass
@@ -66,6 +69,11 @@ class ProductExecutor:
     health_backoff: float = 30.0  # seconds before a failed health check is run again
     deploy_backoff: float = 60.0  # seconds before a failed deploy's configuration is retried
     clock: Callable[[], float] = time.time  # the runtime's clock
+    # The loop comes back to a parked lane (`Runtime.parks_long_waits`): a deploy is asked for
+    # and looked at for `look_seconds`, then its lane is parked (a `Retry`) until the next
+    # look, never a worker held for the build. Without a loop (the CLI's apply) it waits.
+    parks_builds: bool = False
+    look_seconds: float = 2.0
     # Record the environments it creates (owned, so deleted with the last lane in them).
     owns_created_environments: bool = True
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
@@ -297,30 +305,117 @@ class ProductExecutor:
         service_type, service_id = self._service(action, p.service)
         ref = ObjectRef(DOKPLOY, service_type, service_id)
         waiting = p.awaiting
-        timeout = p.timeout_seconds
         async with turn:  # held already when the engine admitted the deploy
             asked_at = self.clock() if waiting is None or waiting.at is None else waiting.at
-            try:
-                deployment = await deploy_and_wait(
-                    self.client,
-                    **strategy_for(service_type).deploy_target(service_id),
-                    timeout=timeout,
-                    queue_timeout=timeout,
-                    poll_interval=self.poll_interval,
-                    title=deploy_title(action.lane, p.config_hash),
-                    # A service the plan did not see was created by this apply: it has no
-                    # deployments yet, so they need not be listed before deploying.
-                    never_deployed=not p.service.id,
-                    ask=waiting is None,
-                    deployment_id=None if waiting is None else waiting.deployment_id,
-                )
-            except DeployQueued as exc:
-                asked = {"config_hash": p.config_hash, "at": asked_at}
-                return Retry(
-                    after=self.poll_interval,
-                    reason=f"queued: {exc}; awaited by the next attempt, not asked for again",
-                    facts=(Facts(ref, {"deploy_asked": asked}),),
-                )
+            if self.parks_builds:
+                seen = await self._look_at_deploy(action, p, ref, asked_at)
+            else:
+                seen = await self._wait_for_deploy(action, p, ref, asked_at)
+        if isinstance(seen, Retry):
+            return seen
+        return await self._deploy_ended(p, ref, seen)
+
+    async def _wait_for_deploy(
+        self, action: Action, p: params.Deploy, ref: ObjectRef, asked_at: float
+    ) -> Deployment | Retry:
+        """Ask for the deploy (or not, when awaiting one asked for earlier) and wait for its
+        build to end; a deploy still queued after its timeout is awaited by the next attempt."""
+        waiting = p.awaiting
+        timeout = p.timeout_seconds
+        try:
+            return await deploy_and_wait(
+                self.client,
+                **strategy_for(ref.object_type).deploy_target(ref.object_id),
+                timeout=timeout,
+                queue_timeout=timeout,
+                poll_interval=self.poll_interval,
+                title=deploy_title(action.lane, p.config_hash),
+                # A service the plan did not see was created by this apply: it has no
+                # deployments yet, so they need not be listed before deploying.
+                never_deployed=not p.service.id,
+                ask=waiting is None,
+                deployment_id=None if waiting is None else waiting.deployment_id,
+            )
+        except DeployQueued as exc:
+            asked = {"config_hash": p.config_hash, "at": asked_at}
+            return Retry(
+                after=self.poll_interval,
+                reason=f"queued: {exc}; awaited by the next attempt, not asked for again",
+                facts=(Facts(ref, {"deploy_asked": asked}),),
+            )
+
+    async def _look_at_deploy(
+        self, action: Action, p: params.Deploy, ref: ObjectRef, asked_at: float
+    ) -> Deployment | Retry:
+        """Ask for the deploy (or not, when awaiting one asked for earlier) and look at its
+        build for a moment once it started: the deployment once it ended, else the lane
+        parked until the next look, with what the look found recorded, so that look awaits
+        it and never asks again. A deploy asked for now holds its build slot until its build
+        starts, as a waited-for one does, so no more of ours queue on one Dokploy server than
+        without parking. The timeout counts on the runtime's clock from when the build was
+        first seen, across the looks."""
+        waiting = p.awaiting
+        timeout = p.timeout_seconds
+        try:
+            deployment = await deploy_and_look(
+                self.client,
+                **strategy_for(ref.object_type).deploy_target(ref.object_id),
+                look=self.look_seconds,
+                # A look at a deploy asked for earlier waits for nothing: no slot is held.
+                queue_timeout=timeout if waiting is None else self.look_seconds,
+                poll_interval=self.poll_interval,
+                title=deploy_title(action.lane, p.config_hash),
+                never_deployed=not p.service.id,
+                ask=waiting is None,
+                deployment_id=None if waiting is None else waiting.deployment_id,
+            )
+        except DeployQueued as exc:
+            waited = self.clock() - asked_at
+            after = self._next_look(waited, timeout)
+            asked = {"config_hash": p.config_hash, "at": asked_at}
+            return Retry(
+                after=after,
+                reason=f"queued: {exc}; looked at again in {after:.0f} s, not asked for again",
+                facts=(Facts(ref, {"deploy_asked": asked}),),
+            )
+        if deployment.is_terminal:
+            return deployment
+        now = self.clock()
+        deployment_id = deployment.deployment_id
+        known = waiting is not None and waiting.deployment_id == deployment_id
+        since = waiting.building_since if known and waiting and waiting.building_since else now
+        building = now - since
+        if building >= timeout:
+            raise DeployTimeout(
+                f"deployment {deployment_id} of {ref.object_type} {ref.object_id} still "
+                f"{deployment.status!r} {timeout:g}s after its build started"
+            )
+        after = min(self._next_look(building, timeout), timeout - building)
+        asked = {
+            "config_hash": p.config_hash,
+            "at": asked_at,
+            "deployment_id": deployment_id,
+            "building_since": since,
+        }
+        return Retry(
+            after=after,
+            reason=(
+                f"deployment {deployment_id} is building ({building:.0f} s of its "
+                f"{timeout:g} s timeout): the lane is parked and looks at it again in "
+                f"{after:.0f} s, not deploying again"
+            ),
+            facts=(Facts(ref, {"deploy_asked": asked}),),
+        )
+
+    def _next_look(self, waited: float, timeout: float) -> float:
+        """Soon at first, then less often as the wait grows (each look is a small plan and
+        apply), as a parked runner is looked at."""
+        return max(self.poll_interval, min(waited, timeout / _LOOKS_PER_TIMEOUT))
+
+    async def _deploy_ended(
+        self, p: params.Deploy, ref: ObjectRef, deployment: Deployment
+    ) -> Done | Retry:
+        """A deployment of this configuration ended: DeployFailed, or its health checks."""
         if deployment.status != "done":
             evidence = await deploy_evidence(self.client, deployment)
             return self._deploy_failed(p, ref, deployment, evidence)

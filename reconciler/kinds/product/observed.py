@@ -83,7 +83,8 @@ class ServiceFacts:
     # deployed again only after `retry_at`; a new configuration at once.
     deploy_failed: Mapping[str, Any] | None = None
     # A deploy asked for whose build had not started when its worker stopped waiting:
-    # {"config_hash", "at"}. Awaited by the next plan, not asked for again.
+    # {"config_hash", "at"}; or a parked one whose build was running at the last look, with
+    # "deployment_id" and "building_since" too. Awaited by the next plan, not asked again.
     deploy_asked: Mapping[str, Any] | None = None
 
     @classmethod

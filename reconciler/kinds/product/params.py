@@ -144,6 +144,9 @@ class AwaitedDeploy(OpParams):
     deployment_id: str | None = None
     title: str | None = None
     at: float | None = None
+    # When a parked deploy's build was first seen (the runtime's clock): its timeout counts
+    # from then across the looks, not from each look.
+    building_since: float | None = None
 
 
 class Deploy(OpParams):

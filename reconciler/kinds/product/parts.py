@@ -105,6 +105,7 @@ class ProductParts:
             health_backoff=runtime.settings.health_backoff_seconds,
             deploy_backoff=runtime.settings.deploy_failed_backoff_seconds,
             clock=runtime.clock,
+            parks_builds=runtime.parks_long_waits,
             # A preview shares its template lane's environment, which outlives it: only a
             # product lane records the environments it creates, to delete them with it.
             owns_created_environments=self.kind == KIND,
