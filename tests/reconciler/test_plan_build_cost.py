@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 from sqlalchemy.engine import Engine
 
@@ -61,3 +62,20 @@ def test_overlapping_pauses_enable_the_collector_when_the_last_one_ends() -> Non
     worker.join(5)
     assert seen_inside == [False]
     assert gc.isenabled()
+
+
+def test_what_a_pause_made_skips_the_young_collections_and_its_cycles_are_still_freed() -> None:
+    class Node:
+        me: object = None
+
+    gc.collect()  # no young collection is due but the one right after the pause
+    with collector_paused():
+        kept = [[index] for index in range(1_000)]
+        looped = Node()
+        looped.me = looped
+        freed_by_collector = weakref.ref(looped)
+        del looped
+    oldest = {id(found) for found in gc.get_objects(generation=2)}
+    assert all(id(made) in oldest for made in kept), "no young collection re-reads the build"
+    gc.collect()
+    assert freed_by_collector() is None, "nothing stays frozen: a full collection frees it"
