@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class Risk(StrEnum):
@@ -146,6 +146,49 @@ class Action(Frozen):
     # rather than an empty dict: a plan of many lanes holds one action each.
     known: dict[str, str] | None = Field(default=None, exclude=True)
 
+    @classmethod
+    def assembled(
+        cls,
+        *,
+        id: str,
+        op: str,
+        effect: Effect,
+        lane: str,
+        target: str,
+        risk: Risk,
+        reason: str,
+        changes: list[Change],
+        depends_on: list[str],
+        params: dict[str, Any],
+        after: tuple[str, ...],
+        provides: tuple[str, ...],
+    ) -> Action:
+        """An action from parts already typed and checked (the planner's: each kind built and
+        validated its own), as `model_construct` makes it, without its generic walk over
+        every field's aliases and defaults: that walk was the dearest part of numbering a
+        plan of many lanes. Every field but `known` is given, and counts as set."""
+        action = cls.__new__(cls)
+        fields = {
+            "id": id,
+            "op": op,
+            "effect": effect,
+            "lane": lane,
+            "target": target,
+            "risk": risk,
+            "reason": reason,
+            "changes": changes,
+            "depends_on": depends_on,
+            "params": params,
+            "after": after,
+            "provides": provides,
+            "known": None,
+        }
+        object.__setattr__(action, "__dict__", fields)
+        object.__setattr__(action, "__pydantic_fields_set__", set(_ASSEMBLED_FIELDS))
+        object.__setattr__(action, "__pydantic_extra__", None)
+        object.__setattr__(action, "__pydantic_private__", None)
+        return action
+
     def given(self, provided: Mapping[str, str]) -> Action:
         """This action with the ids `provided` holds of its `after` refs (pure)."""
         known = {ref: provided[ref] for ref in self.after if ref in provided}
@@ -154,6 +197,10 @@ class Action(Frozen):
     def known_id(self, ref: str) -> str | None:
         """The id an earlier action of this apply reported for `ref`, if any."""
         return None if self.known is None else self.known.get(ref)
+
+
+# The fields `Action.assembled` sets (`known` is the apply's, never given when planning).
+_ASSEMBLED_FIELDS = frozenset(Action.model_fields) - {"known"}
 
 
 class Blocker(Frozen):
@@ -233,8 +280,14 @@ class Plan(Frozen):
 _ACTIONS_JSON: dict[int, tuple[list[Action], list[dict[str, Any]]]] = {}
 
 
+# A plan's actions in one call each way: one pass in pydantic's core for the whole list,
+# rather than one Python call (and its overhead) per action of a plan of many lanes.
+_ACTION_LIST = TypeAdapter(list[Action])
+
+
 def dump_actions(actions: list[Action]) -> list[dict[str, Any]]:
-    return [a.model_dump(mode="json") for a in actions]
+    dumped: list[dict[str, Any]] = _ACTION_LIST.dump_python(actions, mode="json")
+    return dumped
 
 
 def plan_digest(

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from reconciler.core.collector import collector_paused
 from reconciler.core.planning import compute_plan
+from reconciler.core.plans import Plan
 from reconciler.records import plan_store
 from reconciler.runtime import Runtime
 
@@ -79,3 +80,16 @@ def test_what_a_pause_made_skips_the_young_collections_and_its_cycles_are_still_
     assert all(id(made) in oldest for made in kept), "no young collection re-reads the build"
     gc.collect()
     assert freed_by_collector() is None, "nothing stays frozen: a full collection frees it"
+
+
+async def test_an_assembled_action_is_the_action_its_stored_form_reads_back_as(
+    runtime: Runtime,
+) -> None:
+    plan = await compute_plan(runtime)
+    read_back = Plan.model_validate(plan.stored_body())
+    for built, stored in zip(plan.actions, read_back.actions, strict=True):
+        assert built == stored
+        assert built.model_fields_set == stored.model_fields_set
+        assert built.given({ref: "id-1" for ref in built.after}).known == (
+            {ref: "id-1" for ref in built.after} or None
+        )
