@@ -23,6 +23,7 @@ from reconciler.core.plans import (
     Change,
     Effect,
     Plan,
+    canonical_json,
     kind_of_lane,
     plan_digest,
 )
@@ -91,13 +92,14 @@ def build_plan(
     all_blockers.extend(_blast_radius(actions, kinds))
     pinned = {lane: generations.get(lane) for lane in sorted(d.lane for d in diffs)}
     ordered_fingerprints = dict(sorted(fingerprints.items()))
+    actions_text = canonical_json(actions_json)  # once, for the digest and the stored plan
     digest = plan_digest(
         desired_revision=desired_revision,
         actions=actions,
         blockers=all_blockers,
         fingerprints=ordered_fingerprints,
         generations=pinned,
-        actions_json=actions_json,
+        actions_text=actions_text,
     )
     plan = Plan(
         plan_id=plan_id or new_plan_id(),
@@ -113,7 +115,7 @@ def build_plan(
         notes=all_notes,
         generations=pinned,
     )
-    plan.keep_actions_json(actions_json)  # made once, for the digest and the stored plan
+    plan.keep_actions_json(actions_json, actions_text)
     return plan
 
 

@@ -4,12 +4,14 @@ collector is left as the caller had it."""
 from __future__ import annotations
 
 import gc
+import json
 import threading
 import weakref
 
 from sqlalchemy.engine import Engine
 
 from reconciler.core.collector import collector_paused
+from reconciler.core.plan_formats import body_digest
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
 from reconciler.records import plan_store
@@ -24,6 +26,8 @@ async def test_a_stored_plan_reads_back_as_the_plan_that_was_computed(
     stored, _ = plan_store.load(engine, plan.plan_id)
     assert stored == plan
     assert plan.stored_body() == plan.model_dump(mode="json")
+    assert json.loads(plan.stored_body_text()) == plan.stored_body()
+    assert body_digest(plan.stored_body()) == plan.digest
 
 
 async def test_a_copy_with_other_actions_stores_its_own(runtime: Runtime) -> None:
