@@ -13,19 +13,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from reconciler.core.plans import (
     Action,
     BlastRadiusGuard,
     Blocker,
     BlockerType,
+    Change,
     Effect,
     Plan,
-    dump_actions,
+    canonical_json,
     kind_of_lane,
     plan_digest,
 )
 from reconciler.errors import ActionParamsRefused
-from reconciler.kinds.base import LaneDiff, Observation, OpSpec, ProposedAction
+from reconciler.kinds.base import LaneDiff, Observation, OpParams, OpSpec, ProposedAction
 
 
 @dataclass(frozen=True)
@@ -84,19 +87,19 @@ def build_plan(
             continue  # fail closed
         proposed.extend((diff.lane, action) for action in diff.actions)
 
-    actions = _number(_dedupe(proposed, kinds), kinds)
+    actions, actions_json = _number(_dedupe(proposed, kinds), kinds)
     all_notes.extend(_remarks(actions, kinds))
     all_blockers.extend(_blast_radius(actions, kinds))
     pinned = {lane: generations.get(lane) for lane in sorted(d.lane for d in diffs)}
     ordered_fingerprints = dict(sorted(fingerprints.items()))
-    actions_json = dump_actions(actions)  # once, for the digest and the stored plan
+    actions_text = canonical_json(actions_json)  # once, for the digest and the stored plan
     digest = plan_digest(
         desired_revision=desired_revision,
         actions=actions,
         blockers=all_blockers,
         fingerprints=ordered_fingerprints,
         generations=pinned,
-        actions_json=actions_json,
+        actions_text=actions_text,
     )
     plan = Plan(
         plan_id=plan_id or new_plan_id(),
@@ -112,7 +115,7 @@ def build_plan(
         notes=all_notes,
         generations=pinned,
     )
-    plan.keep_actions_json(actions_json)
+    plan.keep_actions_json(actions_json, actions_text)
     return plan
 
 
@@ -187,47 +190,80 @@ def _dedupe(
     return kept
 
 
+# The parts of many actions dumped in one call each (each parameters model by its own
+# serialiser and field aliases: `serialize_as_any`), not one Python call per action.
+_PARAMS_LIST = TypeAdapter(list[OpParams])
+_CHANGES_LIST = TypeAdapter(list[list[Change]])
+
+
 def _number(
     proposed: list[tuple[str, ProposedAction]], kinds: Mapping[str, KindFacts]
-) -> list[Action]:
-    ordered = sorted(
-        enumerate(proposed),
-        key=lambda item: (_spec(kinds, item[1][0], item[1][1].op).phase, item[1][0], item[0]),
+) -> tuple[list[Action], list[dict[str, Any]]]:
+    """The actions in execution order, and the same as JSON (`dump_actions`'s shape).
+
+    The kinds built the parts typed and validated (each parameters model its operation's
+    own, checked here), so nothing is validated again: parameters and changes are dumped in
+    one call each for all actions, and each action is assembled (`Action.assembled`)."""
+    specs = [_spec(kinds, lane, action.op) for lane, action in proposed]
+    order = sorted(range(len(proposed)), key=lambda i: (specs[i].phase, proposed[i][0], i))
+    for i in order:
+        _check_params(*proposed[i], specs[i])
+    params = _PARAMS_LIST.dump_python(
+        [proposed[i][1].params for i in order], mode="json", by_alias=True, serialize_as_any=True
     )
+    changes = _CHANGES_LIST.dump_python([proposed[i][1].changes for i in order], mode="json")
     providers: dict[str, str] = {}
     actions: list[Action] = []
-    for index, (_, (lane, action)) in enumerate(ordered, start=1):
-        spec = _spec(kinds, lane, action.op)
-        action_id = f"a{index}"
+    dumped: list[dict[str, Any]] = []
+    for index, i in enumerate(order):
+        lane, action = proposed[i]
+        spec = specs[i]
+        action_id = f"a{index + 1}"
         for ref in action.provides:
             providers[ref] = action_id
-        # Built from typed, validated parts (the parameters by their own model): validating
-        # them again would cost a plan of many lanes time and memory for nothing.
+        depends_on = sorted({providers[r] for r in action.after if r in providers})
+        risk = action.risk or spec.risk
+        op = str(action.op)
         actions.append(
-            Action.model_construct(
+            Action.assembled(
                 id=action_id,
-                op=str(action.op),
+                op=op,
                 effect=spec.effect,
                 lane=lane,
                 target=action.target,
-                risk=action.risk or spec.risk,
+                risk=risk,
                 reason=action.reason,
                 changes=action.changes,
-                depends_on=sorted({providers[r] for r in action.after if r in providers}),
-                params=_params_of(lane, action, spec),
+                depends_on=depends_on,
+                params=params[index],
                 after=action.after,
                 provides=action.provides,
             )
         )
-    return actions
+        # The same action as JSON (`dump_actions`'s shape), from the same parts.
+        dumped.append(
+            {
+                "id": action_id,
+                "op": op,
+                "effect": spec.effect.value,
+                "lane": lane,
+                "target": action.target,
+                "risk": risk.value,
+                "reason": action.reason,
+                "changes": changes[index],
+                "depends_on": list(depends_on),
+                "params": params[index],
+                "after": list(action.after),
+                "provides": list(action.provides),
+            }
+        )
+    return actions, dumped
 
 
-def _params_of(lane: str, action: ProposedAction, spec: OpSpec) -> dict[str, Any]:
-    """The action's parameters as the plan stores them, once the model is the operation's
-    own (validated when the kind built it; dumped here once, by field alias)."""
+def _check_params(lane: str, action: ProposedAction, spec: OpSpec) -> None:
+    """The parameters must be the operation's own model (validated when the kind built it)."""
     if type(action.params) is not spec.params:
         raise ActionParamsRefused(
             f"{lane}: {action.op} takes {spec.params.__name__} parameters, "
             f"not {type(action.params).__name__}"
         )
-    return action.params.model_dump(mode="json", by_alias=True)

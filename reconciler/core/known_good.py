@@ -44,8 +44,10 @@ def remember_good(
     for lane in seen.lanes if lanes is None else lanes:
         diff = seen.diffs[lane]
         generation = registry.generation(lane)
+        if generation is None or diff.actions or diff.blockers:
+            continue  # before asking the kind: a protocol check per lane is not free
         kind = restoring_kind(registry, lane)
-        if kind is None or generation is None or diff.actions or diff.blockers:
+        if kind is None:
             continue
         if any(b.concerns(lane) for b in seen.blockers):
             continue

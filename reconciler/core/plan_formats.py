@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from reconciler.core.plans import PLAN_FORMAT, Plan
+from reconciler.core.plans import PLAN_FORMAT, Plan, canonical_json
 
 _ORDERING_ONLY = "taker"  # format 1: a release_domain's link to the lane taking the route
 _ORDERING_ONLY_PREFIX = "after:"  # format 1: an upsert_domain's wait for a route's release
@@ -46,8 +46,7 @@ def body_digest(body: dict[str, Any]) -> str:
         "blockers": body.get("blockers", []),
         "fingerprints": dict(sorted((body.get("fingerprints") or {}).items())),
     }
-    canonical = json.dumps(digested, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(digested).encode()).hexdigest()
 
 
 def _from_format_1(body: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class Risk(StrEnum):
@@ -146,6 +146,49 @@ class Action(Frozen):
     # rather than an empty dict: a plan of many lanes holds one action each.
     known: dict[str, str] | None = Field(default=None, exclude=True)
 
+    @classmethod
+    def assembled(
+        cls,
+        *,
+        id: str,
+        op: str,
+        effect: Effect,
+        lane: str,
+        target: str,
+        risk: Risk,
+        reason: str,
+        changes: list[Change],
+        depends_on: list[str],
+        params: dict[str, Any],
+        after: tuple[str, ...],
+        provides: tuple[str, ...],
+    ) -> Action:
+        """An action from parts already typed and checked (the planner's: each kind built and
+        validated its own), as `model_construct` makes it, without its generic walk over
+        every field's aliases and defaults: that walk was the dearest part of numbering a
+        plan of many lanes. Every field but `known` is given, and counts as set."""
+        action = cls.__new__(cls)
+        fields = {
+            "id": id,
+            "op": op,
+            "effect": effect,
+            "lane": lane,
+            "target": target,
+            "risk": risk,
+            "reason": reason,
+            "changes": changes,
+            "depends_on": depends_on,
+            "params": params,
+            "after": after,
+            "provides": provides,
+            "known": None,
+        }
+        object.__setattr__(action, "__dict__", fields)
+        object.__setattr__(action, "__pydantic_fields_set__", set(_ASSEMBLED_FIELDS))
+        object.__setattr__(action, "__pydantic_extra__", None)
+        object.__setattr__(action, "__pydantic_private__", None)
+        return action
+
     def given(self, provided: Mapping[str, str]) -> Action:
         """This action with the ids `provided` holds of its `after` refs (pure)."""
         known = {ref: provided[ref] for ref in self.after if ref in provided}
@@ -154,6 +197,10 @@ class Action(Frozen):
     def known_id(self, ref: str) -> str | None:
         """The id an earlier action of this apply reported for `ref`, if any."""
         return None if self.known is None else self.known.get(ref)
+
+
+# The fields `Action.assembled` sets (`known` is the apply's, never given when planning).
+_ASSEMBLED_FIELDS = frozenset(Action.model_fields) - {"known"}
 
 
 class Blocker(Frozen):
@@ -195,11 +242,12 @@ class Plan(Frozen):
     # lane makes its plans stale; an edit to another lane does not (Invariant 13).
     generations: dict[str, int | None] = Field(default_factory=dict)
 
-    def keep_actions_json(self, dumped: list[dict[str, Any]]) -> None:
-        """`dumped` is `self.actions` as JSON (`dump_actions`), already made: `actions_json`
-        returns it rather than dumping again. Kept beside the plan, not in it, so plans
-        compare and copy as before; a copy with other actions dumps its own."""
-        _ACTIONS_JSON[id(self)] = (self.actions, dumped)
+    def keep_actions_json(self, dumped: list[dict[str, Any]], text: str | None = None) -> None:
+        """`dumped` is `self.actions` as JSON (`dump_actions`), and `text` that as canonical
+        JSON text (`canonical_json`), already made for the digest: `actions_json` and
+        `actions_text` return them rather than making them again. Kept beside the plan, not
+        in it, so plans compare and copy as before; a copy with other actions makes its own."""
+        _ACTIONS_JSON[id(self)] = (self.actions, dumped, text)
         weakref.finalize(self, _ACTIONS_JSON.pop, id(self), None)
 
     def actions_json(self) -> list[dict[str, Any]]:
@@ -208,11 +256,23 @@ class Plan(Frozen):
             return kept[1]
         return dump_actions(self.actions)
 
+    def actions_text(self) -> str:
+        kept = _ACTIONS_JSON.get(id(self))
+        if kept is not None and kept[0] is self.actions and kept[2] is not None:
+            return kept[2]
+        return canonical_json(self.actions_json())
+
     def stored_body(self) -> dict[str, Any]:
         """The plan as JSON, as the plan store keeps it (`Plan.model_validate` reads it)."""
         body = self.model_dump(mode="json", exclude={"actions"})
         body["actions"] = self.actions_json()
         return body
+
+    def stored_body_text(self) -> str:
+        """`stored_body` as JSON text, its actions the very text the digest was taken over
+        (encoded once: the dearest part of storing a plan of many lanes)."""
+        rest = json.dumps(self.model_dump(mode="json", exclude={"actions"}))
+        return f'{{"actions":{self.actions_text()},{rest[1:]}'
 
     @property
     def deletions(self) -> int:
@@ -229,12 +289,24 @@ class Plan(Frozen):
         return [a for a in self.actions if a.lane == lane]
 
 
-# Plan id(...) -> (its actions list, that list as JSON), while the plan lives.
-_ACTIONS_JSON: dict[int, tuple[list[Action], list[dict[str, Any]]]] = {}
+# Plan id(...) -> (its actions list, that list as JSON, and as canonical text if made),
+# while the plan lives.
+_ACTIONS_JSON: dict[int, tuple[list[Action], list[dict[str, Any]], str | None]] = {}
+
+
+# A plan's actions in one call each way: one pass in pydantic's core for the whole list,
+# rather than one Python call (and its overhead) per action of a plan of many lanes.
+_ACTION_LIST = TypeAdapter(list[Action])
 
 
 def dump_actions(actions: list[Action]) -> list[dict[str, Any]]:
-    return [a.model_dump(mode="json") for a in actions]
+    dumped: list[dict[str, Any]] = _ACTION_LIST.dump_python(actions, mode="json")
+    return dumped
+
+
+def canonical_json(value: Any) -> str:
+    """The text a digest is taken over: keys sorted, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def plan_digest(
@@ -244,18 +316,22 @@ def plan_digest(
     blockers: list[Blocker],
     fingerprints: dict[str, str],
     generations: dict[str, int | None],
-    actions_json: list[dict[str, Any]] | None = None,
+    actions_text: str | None = None,
 ) -> str:
     """Content hash of what a plan would do and what it read; ids and times excluded.
-    `actions_json`: `actions` already dumped (`dump_actions`), so they are dumped once."""
-    body = {
+    `actions_text`: `actions` already encoded (`canonical_json` of `dump_actions`), so a
+    plan's actions are encoded once, for the digest and the stored plan."""
+    rest = {
         "desired_revision": desired_revision,
         "generations": dict(sorted(generations.items())),
-        "actions": dump_actions(actions) if actions_json is None else actions_json,
         "blockers": [b.model_dump(mode="json") for b in blockers],
         "fingerprints": dict(sorted(fingerprints.items())),
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    if actions_text is None:
+        actions_text = canonical_json(dump_actions(actions))
+    # The canonical text of the whole body (`plan_formats.body_digest`'s), the actions
+    # spliced in: "actions" sorts first of its keys.
+    canonical = f'{{"actions":{actions_text},{canonical_json(rest)[1:]}'
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -11,6 +12,19 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
 
 JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class EncodedJSON(str):
+    """A JSON document's text, already encoded (a large plan's body, whose actions were
+    encoded once for its digest): a `JSONDocument` column stores it as it is."""
+
+    __slots__ = ()
+
+
+def json_text(value: Any) -> str:
+    """Every engine's JSON serialiser (`make_engine`): `EncodedJSON` as it is, the rest as
+    SQLAlchemy's own default encodes it."""
+    return str(value) if isinstance(value, EncodedJSON) else json.dumps(value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

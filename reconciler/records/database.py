@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
+from reconciler.records.columns import json_text
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -41,7 +43,9 @@ def make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_engine(
+            url, connect_args={"timeout": 30}, hide_parameters=True, json_serializer=json_text
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -57,6 +61,7 @@ def make_engine(url: str) -> Engine:
             url,
             pool_pre_ping=True,
             hide_parameters=True,  # a failed statement's message never shows its values
+            json_serializer=json_text,
             connect_args={"connect_timeout": 10, "options": "-c statement_timeout=60000"},
         )
     raise ValueError(f"unsupported database {redacted(url)}: use sqlite:/// or postgresql://")

@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel, col, select
 from reconciler.core.plan_formats import plan_of_body
 from reconciler.core.plans import Plan
 from reconciler.errors import PlanNotFound
-from reconciler.records.columns import EnumText, JSONDocument, UTCDateTime, utcnow
+from reconciler.records.columns import EncodedJSON, EnumText, JSONDocument, UTCDateTime, utcnow
 from reconciler.records.database import rows_changed, session_scope
 
 
@@ -56,16 +56,18 @@ def save(engine: Engine, plan: Plan) -> list[str]:
                 .where(col(StoredPlan.id).in_(superseded))
                 .values(status=PlanStatus.superseded.value)
             )
-        session.add(
-            StoredPlan(
+        session.execute(
+            sa.insert(StoredPlan).values(
                 id=plan.plan_id,
                 digest=plan.digest,
                 desired_revision=plan.desired_revision,
                 created_by=plan.created_by,
                 created_at=plan.created_at,
                 expires_at=plan.expires_at,
+                status=PlanStatus.pending,
                 lanes=plan.lanes,
-                body=plan.stored_body(),  # the actions as dumped for the digest
+                # The text the digest was taken over, not encoded again.
+                body=EncodedJSON(plan.stored_body_text()),
             )
         )
     return superseded

@@ -4,12 +4,16 @@ collector is left as the caller had it."""
 from __future__ import annotations
 
 import gc
+import json
 import threading
+import weakref
 
 from sqlalchemy.engine import Engine
 
 from reconciler.core.collector import collector_paused
+from reconciler.core.plan_formats import body_digest
 from reconciler.core.planning import compute_plan
+from reconciler.core.plans import Plan
 from reconciler.records import plan_store
 from reconciler.runtime import Runtime
 
@@ -22,6 +26,8 @@ async def test_a_stored_plan_reads_back_as_the_plan_that_was_computed(
     stored, _ = plan_store.load(engine, plan.plan_id)
     assert stored == plan
     assert plan.stored_body() == plan.model_dump(mode="json")
+    assert json.loads(plan.stored_body_text()) == plan.stored_body()
+    assert body_digest(plan.stored_body()) == plan.digest
 
 
 async def test_a_copy_with_other_actions_stores_its_own(runtime: Runtime) -> None:
@@ -61,3 +67,33 @@ def test_overlapping_pauses_enable_the_collector_when_the_last_one_ends() -> Non
     worker.join(5)
     assert seen_inside == [False]
     assert gc.isenabled()
+
+
+def test_what_a_pause_made_skips_the_young_collections_and_its_cycles_are_still_freed() -> None:
+    class Node:
+        me: object = None
+
+    gc.collect()  # no young collection is due but the one right after the pause
+    with collector_paused():
+        kept = [[index] for index in range(1_000)]
+        looped = Node()
+        looped.me = looped
+        freed_by_collector = weakref.ref(looped)
+        del looped
+    oldest = {id(found) for found in gc.get_objects(generation=2)}
+    assert all(id(made) in oldest for made in kept), "no young collection re-reads the build"
+    gc.collect()
+    assert freed_by_collector() is None, "nothing stays frozen: a full collection frees it"
+
+
+async def test_an_assembled_action_is_the_action_its_stored_form_reads_back_as(
+    runtime: Runtime,
+) -> None:
+    plan = await compute_plan(runtime)
+    read_back = Plan.model_validate(plan.stored_body())
+    for built, stored in zip(plan.actions, read_back.actions, strict=True):
+        assert built == stored
+        assert built.model_fields_set == stored.model_fields_set
+        assert built.given({ref: "id-1" for ref in built.after}).known == (
+            {ref: "id-1" for ref in built.after} or None
+        )
