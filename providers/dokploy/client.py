@@ -20,6 +20,7 @@ from providers.dokploy.models import (
     Environment,
     Project,
     ProjectCreated,
+    ProjectPage,
     Server,
     User,
 )
@@ -181,6 +182,21 @@ class DokployClient:
     async def project_one(self, project_id: str) -> Project:
         data = await self._query("project.one", projectId=project_id)
         return self._one("project.one", Project, data)
+
+    async def project_named(self, name: str) -> list[Project]:
+        """Projects named exactly `name`, asked of `project.search` (which matches a part of
+        the name, case-insensitively): a read by name that does not go through
+        `project.all`, to confirm a name is free before a create. No environments."""
+        data = await self._query("project.search", name=name, limit="100")
+        page = self._one("project.search", ProjectPage, data)
+        if page.total > len(page.items):
+            # More projects contain the name than one page holds: the answer cannot show
+            # that none is named exactly so.
+            raise DokployError(
+                f"{page.total} projects match the name; more than one page",
+                procedure="project.search",
+            )
+        return [p for p in page.items if p.name == name]
 
     async def project_create(self, name: str, description: str | None = None) -> ProjectCreated:
         body: dict[str, Any] = {"name": name, "description": description}

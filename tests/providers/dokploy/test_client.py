@@ -79,6 +79,22 @@ async def test_project_all_nests_environments_and_services(dokploy_client: Dokpl
     assert env.applications[0].environment_id == env_id  # linked, though Dokploy omits it
 
 
+async def test_project_named_keeps_the_exact_name_and_refuses_an_overflowing_page(
+    dokploy_client: DokployClient,
+) -> None:
+    """`project.search` matches a part of the name, case-insensitively; a page that does not
+    hold every match cannot show that no project has the exact name."""
+    shop = (await dokploy_client.project_create("shop")).project
+    for name in ("Shop", "shop-old", "workshop"):
+        await dokploy_client.project_create(name)
+    assert [p.project_id for p in await dokploy_client.project_named("shop")] == [shop.project_id]
+    assert await dokploy_client.project_named("shops") == []
+    for n in range(97):  # 101 projects contain "shop": more than the one page of 100
+        await dokploy_client.project_create(f"shop-{n}")
+    with pytest.raises(DokployError, match="more than one page"):
+        await dokploy_client.project_named("shop")
+
+
 async def test_deploy_with_empty_body_and_writes_answering_true_succeed(
     dokploy_client: DokployClient,
 ) -> None:
