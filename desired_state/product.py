@@ -48,6 +48,14 @@ class HealthCheckSpec(SpecModel):
     )
     expect_status: int = Field(default=200, ge=100, le=599)
     timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    expect_identity: bool = Field(
+        default=False,
+        description="the answer must report the lane's runtime identity back (headers "
+        "`X-Setpoint-Generation` and `X-Setpoint-Image-Digest`, or a JSON body with "
+        "`SETPOINT_GENERATION` and `SETPOINT_IMAGE_DIGEST`) equal to what Setpoint injected: "
+        "the lane runs what was planned, not just something that answers; needs the lane's "
+        "`runtimeIdentity: true`",
+    )
 
 
 class LaneSpec(SpecModel):
@@ -83,6 +91,13 @@ class LaneSpec(SpecModel):
         default=None,
         description="the lane's previous name (`testing`, or `old-product/testing`): it takes "
         "over that lane's Dokploy service instead of a delete and a create",
+    )
+    runtime_identity: bool = Field(
+        default=False,
+        description="inject `SETPOINT_GENERATION` (the lane's deploy generation: a "
+        "fingerprint of what its service is built from, so a policy-only change does not "
+        "redeploy) and, for an image pinned by digest, `SETPOINT_IMAGE_DIGEST` into the "
+        "service's env; a health check with `expectIdentity` then verifies them",
     )
     on_failed_health: Literal["none", "rollback"] = Field(
         default="none",

@@ -105,6 +105,28 @@ def lane_rules(lane: Mapping[str, Any]) -> Iterator[Problem]:
     secrets = _map(lane.get("secrets"))
     for key in sorted(set(_map(lane.get("env"))) & set(secrets)):
         yield ("secrets", key), f"{key} set both in env and secrets"
+    yield from _identity_rules(lane, secrets)
+
+
+# The env keys `runtimeIdentity` injects (kinds/product/identity.py writes them).
+IDENTITY_KEYS = ("SETPOINT_GENERATION", "SETPOINT_IMAGE_DIGEST")
+
+
+def _identity_rules(lane: Mapping[str, Any], secrets: Mapping[str, Any]) -> Iterator[Problem]:
+    identity = lane.get("runtimeIdentity") is True
+    checks = lane.get("healthChecks")
+    for index, check in enumerate(checks if isinstance(checks, list) else []):
+        if isinstance(check, Mapping) and check.get("expectIdentity") is True and not identity:
+            yield (
+                ("healthChecks", index, "expectIdentity"),
+                "`expectIdentity` needs the lane's `runtimeIdentity: true`: nothing else puts "
+                "the identity it checks into the service's env",
+            )
+    if identity:
+        for where, names in (("env", _map(lane.get("env"))), ("secrets", secrets)):
+            for key in IDENTITY_KEYS:
+                if key in names:
+                    yield (where, key), f"{key} is set by `runtimeIdentity`, not by the lane"
 
 
 def _lane_source_rules(lane: Mapping[str, Any]) -> Iterator[Problem]:

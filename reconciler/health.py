@@ -9,10 +9,11 @@ and then connected to by that vetted address: a second DNS answer cannot swap it
 
 from __future__ import annotations
 
+import json
 import socket
 import time
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 import anyio
@@ -32,6 +33,10 @@ class HealthResult:
     status: int | None
     reason: str
     elapsed_ms: float
+    # What the answer said it runs: `X-Setpoint-*` headers and `SETPOINT_*` keys of a JSON
+    # body, as env names (`SETPOINT_GENERATION`); a health check with `expectIdentity`
+    # compares them with what was planned.
+    reported: Mapping[str, str] = field(default_factory=dict)
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -111,8 +116,11 @@ async def _vetted_addresses(url: httpx.URL, allowed: set[str], resolve: Resolver
     return addresses
 
 
-async def _fetch(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]) -> httpx.Response:
-    """GET by a vetted address, keeping the Host header and TLS name of the URL."""
+async def _fetch(
+    client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]
+) -> tuple[httpx.Response, dict[str, str]]:
+    """GET by a vetted address, keeping the Host header and TLS name of the URL. Returns the
+    (closed) answer and the identity it reported."""
     extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
     last: httpx.ConnectError | None = None
     for address in addresses:
@@ -125,10 +133,44 @@ async def _fetch(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]
         except httpx.ConnectError as error:
             last = error
             continue
-        await response.aclose()  # only the status matters; never read an unbounded body
-        return response
+        try:
+            reported = await _reported(response)
+        finally:
+            await response.aclose()  # never read an unbounded body
+        return response, reported
     assert last is not None
     raise last
+
+
+# A JSON body longer than this is not read for the identity it reports.
+_REPORT_BODY_LIMIT = 16 * 1024
+_REPORTED_PREFIX = "SETPOINT_"
+
+
+async def _reported(response: httpx.Response) -> dict[str, str]:
+    """What the answer says it runs: `X-Setpoint-*` headers, and `SETPOINT_*` keys of a
+    small JSON body, by their env names (`X-Setpoint-Generation` -> SETPOINT_GENERATION)."""
+    found = {
+        name[2:].upper().replace("-", "_"): value[:200]
+        for name, value in response.headers.items()
+        if name.lower().startswith("x-setpoint-")
+    }
+    if "json" not in response.headers.get("content-type", ""):
+        return found
+    body = b""
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > _REPORT_BODY_LIMIT:
+            return found
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return found
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if str(key).startswith(_REPORTED_PREFIX) and isinstance(value, str | int):
+                found.setdefault(str(key), str(value)[:200])
+    return found
 
 
 class _TooManyRedirects(Exception):
@@ -146,7 +188,7 @@ class _Hops:
     expect_status: int
     max_redirects: int
 
-    async def follow(self, target: httpx.URL) -> tuple[int, httpx.URL]:
+    async def follow(self, target: httpx.URL) -> tuple[int, httpx.URL, dict[str, str]]:
         for hop in range(self.max_redirects + 1):
             try:
                 addresses = await _vetted_addresses(target, self.allowed, self.resolve)
@@ -156,11 +198,11 @@ class _Hops:
                 redirect = _Refused(f"redirected to {_shown(target)}: {refused}")
                 redirect.target = target
                 raise redirect from None
-            response = await _fetch(self.client, target, addresses)
+            response, reported = await _fetch(self.client, target, addresses)
             status = response.status_code
             location = response.headers.get("location")
             if status == self.expect_status or not (response.is_redirect and location):
-                return status, target
+                return status, target, reported
             if hop == self.max_redirects:
                 raise _TooManyRedirects(target, status)
             target = target.join(location)
@@ -183,9 +225,11 @@ async def check_http(
     resolve = resolver or system_resolver
     current = url
 
+    reported: dict[str, str] = {}
+
     def result(ok: bool, status: int | None, reason: str) -> HealthResult:
         elapsed = (time.perf_counter() - started) * 1000
-        return HealthResult(ok, current, status, reason, round(elapsed, 1))
+        return HealthResult(ok, current, status, reason, round(elapsed, 1), reported)
 
     try:
         target = httpx.URL(url)
@@ -196,7 +240,7 @@ async def check_http(
                 transport=transport, trust_env=False, follow_redirects=False, timeout=timeout
             ) as client:
                 hops = _Hops(client, allowed, resolve, expect_status, max_redirects)
-                status, target = await hops.follow(target)
+                status, target, reported = await hops.follow(target)
                 current = _shown(target)
     except _TooManyRedirects as too_many:
         current = _shown(too_many.target)

@@ -39,7 +39,8 @@ from reconciler.core.apply_run import (
 from reconciler.core.feedback import announce, finished_news, send_feedback_within, started_news
 from reconciler.core.journal import Journal
 from reconciler.core.lane_results import mark_reconciling, record_lane_results
-from reconciler.core.outcomes import ActionResult, worst_result
+from reconciler.core.notifications import LaneNewsItem, notify_apply
+from reconciler.core.outcomes import ActionResult, LaneOutcome, lane_outcome, worst_result
 from reconciler.core.planning import PassContext, load_context
 from reconciler.core.plans import Action, Blocker, BlockerType, Plan, Trigger
 from reconciler.core.recovery import recover_interrupted
@@ -92,7 +93,45 @@ async def apply_plan(
     on_lane: LaneDone | None = None,
 ) -> ApplyResult:
     """Apply `plan_id`. A trigger other than an operator runs only what lane policy allows.
-    `reason`, the operator's word on why, goes into every audit record of the apply."""
+    `reason`, the operator's word on why, goes into every audit record of the apply.
+
+    An operator's or a workflow's apply tells the operator's sinks what went wrong (an
+    apply failed, a plan blocked by a guard) when it ends, whoever called it (the CLI, the
+    review pages, the API, the loop's requests); a scheduled pass tells of its applies with
+    the rest of its lanes, grouped, when the pass ends (`loop/passes.finish_pass`)."""
+    plan, result = await _apply_plan(
+        runtime,
+        plan_id,
+        allow_destroy=allow_destroy,
+        trigger=trigger,
+        reason=reason,
+        on_lane=on_lane,
+    )
+    if trigger is not Trigger.schedule:
+        await notify_apply(runtime, _news(plan, result))
+    return result
+
+
+def _news(plan: Plan, result: ApplyResult) -> list[LaneNewsItem]:
+    """Each lane of the plan as the apply left it, for the notifications."""
+    if result.refusal is not None:
+        return [LaneNewsItem(lane, LaneOutcome.refused, plan.plan_id) for lane in plan.lanes]
+    outcomes = result.lanes()
+    return [
+        LaneNewsItem(lane, lane_outcome([outcomes.get(lane, ActionResult.ok)]), plan.plan_id)
+        for lane in plan.lanes
+    ]
+
+
+async def _apply_plan(
+    runtime: Runtime,
+    plan_id: str,
+    *,
+    allow_destroy: int,
+    trigger: Trigger,
+    reason: str | None,
+    on_lane: LaneDone | None,
+) -> tuple[Plan, ApplyResult]:
     if reason:
         runtime = dataclasses.replace(
             runtime, attribution={**runtime.attribution, "reason": reason}
@@ -112,7 +151,7 @@ async def apply_plan(
         # Only a pending plan becomes stale by being refused; an interrupted, failed or
         # applied plan keeps saying what happened to it.
         keep = plan_status is not PlanStatus.pending
-        return await _refuse(runtime, plan, refusal, keep_status=keep)
+        return plan, await _refuse(runtime, plan, refusal, keep_status=keep)
     # Unique per attempt: a second apply of the same plan in this very process must not
     # count as the holder of the first one's leases.
     holder = leases.Holder(
@@ -131,7 +170,7 @@ async def apply_plan(
             # Leases first, then the claim: a plan in `applying` always has a live lease
             # while its worker lives, which is how recovery tells a dead worker's plan.
             if not await in_thread(plan_store.claim_for_apply, runtime.database, plan.plan_id):
-                return await _refuse(
+                return plan, await _refuse(
                     runtime,
                     plan,
                     Blocker(
@@ -143,7 +182,7 @@ async def apply_plan(
                 )
             result = await _apply_leased(runtime, context, plan, held, on_lane)
     except LaneBusy as busy:
-        return await _refuse(
+        return plan, await _refuse(
             runtime,
             plan,
             Blocker(
@@ -156,7 +195,7 @@ async def apply_plan(
     # The outcome's feedback, once the lanes are free again.
     if result.status is not ApplyStatus.refused:
         await send_feedback_within(runtime, context.registry.kinds, plan.lanes)
-    return result
+    return plan, result
 
 
 async def _refuse(

@@ -1,14 +1,15 @@
 """Notifications: what went wrong, told to the operator's sinks once.
 
-At the end of each pass the lanes with news are read back from their status, and each state
-change that needs a person becomes an event (`events_of_pass`): an apply that failed, a lane
-Degraded or Stalled (a runner lane Stalled: a runner unhealthy), credentials refused, a plan
-blocked by a guard, a preview torn down, the audit chain broken. An event's key names the
-change (the lane, its reason, and when its Ready condition last moved), so the same change
-is recorded once per sink however many passes see it (`records/notifications`). Due rows are
-then sent, each sink's grouped into one message, at most `notify_messages_per_minute` per
-sink; a failed send is tried again on its own backoff, and nothing here ever fails or holds
-up a lane. Sink URLs and the webhook key never appear in records, logs or errors.
+At the end of each pass (`notify_pass`), and of each apply an operator or a workflow made
+(`notify_apply`, from `core/apply.apply_plan`), the lanes with news are read back from their
+status, and each state change that needs a person becomes an event (`events_of_pass`): an
+apply that failed, a lane Degraded or Stalled (a runner lane Stalled: a runner unhealthy),
+credentials refused, a plan blocked by a guard, a preview torn down, the audit chain broken.
+An event's key names the change (the lane, its reason, and when its Ready condition last
+moved), so the same change is recorded once per sink however many passes and applies see
+it (`records/notifications`). Due rows are then sent, each sink's grouped into one message,
+at most `notify_messages_per_minute` per sink; a failed send is tried again on its own
+backoff, and nothing here ever fails or holds up a lane. Sink URLs and the webhook key never appear in records, logs or errors.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+import anyio
 
 from providers.notify.sinks import Message, NotDelivered, NotificationItem, Sink, build_sinks
 from reconciler.core.plans import BlockerType
@@ -173,6 +176,30 @@ async def notify_pass(runtime: Runtime, news: Sequence[LaneNewsItem]) -> list[st
     rows = await in_thread(status_rows, runtime, [n.lane for n in news])
     events = events_of_pass(runtime.settings, news, rows)
     return await notify(runtime, events)
+
+
+async def notify_apply(runtime: Runtime, news: Sequence[LaneNewsItem]) -> list[str]:
+    """An operator's or a workflow's apply, told like a pass's lanes (`notify_pass` is for
+    scheduled passes, grouped per pass): its lanes' events (the apply failed, its plan was
+    blocked by a guard, a preview torn down) are recorded at once, then what is due is sent
+    for at most `notify_timeout_seconds`; what has not left by then stays due, for the
+    loop's sender or the next pass. Problems, one line each; never raises: the apply's
+    result stands whatever becomes of its notifications."""
+    if not runtime.settings.notify_sinks:
+        return []
+    try:
+        sinks = sinks_of(runtime.settings)
+        rows = await in_thread(status_rows, runtime, [n.lane for n in news])
+        events = events_of_pass(runtime.settings, news, rows)
+        if events:
+            await in_thread(record_events, runtime, [s.name for s in sinks], events)
+        with anyio.move_on_after(runtime.settings.notify_timeout_seconds):
+            return await send_due(runtime, sinks)
+    except Exception as exc:  # the records or a sink's set-up: the apply is done all the same
+        problem = redact(f"notifying of the apply failed: {type(exc).__name__}: {exc}")
+        log.error("%s", problem)
+        return [problem]
+    return ["notifications not sent within the time allowed: they stay due"]
 
 
 async def notify(runtime: Runtime, events: Sequence[Event]) -> list[str]:

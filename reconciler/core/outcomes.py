@@ -124,6 +124,7 @@ class LaneOutcome(StrEnum):
     refused = "refused"
     waiting = "waiting"
     # a scheduled pass wrote the lane's known-good state back (`onFailedHealth: rollback`)
+    # and applied it in the same pass
     rolled_back = "rolled_back"
 
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from desired_state.document import Document
 from reconciler.core import audit_anchor, policy
-from reconciler.core.apply import ActionReport, ApplyResult, apply_plan
+from reconciler.core.apply import ActionReport, ApplyResult, LaneDone, apply_plan
 from reconciler.core.feedback import announce, send_feedback
 from reconciler.core.health_watch import degraded_message, known_failing, watch_health
 from reconciler.core.known_good import RolledBack, remember_good, rollbacks_due
@@ -113,20 +113,28 @@ async def start_pass(
     return context
 
 
-Applier = Callable[[Runtime, str, Trigger], Awaitable[ApplyResult]]
+# Applies a stored plan for a pass: (runtime, plan id, trigger, told of each lane done).
+Applier = Callable[[Runtime, str, Trigger, LaneDone | None], Awaitable[ApplyResult]]
 
 
-async def apply_unguarded(runtime: Runtime, plan_id: str, trigger: Trigger) -> ApplyResult:
+async def apply_unguarded(
+    runtime: Runtime, plan_id: str, trigger: Trigger, on_lane: LaneDone | None = None
+) -> ApplyResult:
     """One process alone: the planner's shared-op ordering is all the guarding needed."""
-    return await apply_plan(runtime, plan_id, trigger=trigger)
+    return await apply_plan(runtime, plan_id, trigger=trigger, on_lane=on_lane)
 
 
 @dataclass
 class ScheduledWork:
     """What became of surveyed lanes under the scheduled pass's rules."""
 
+    seen: Survey  # what the lanes were planned from (surveyed again after a rollback)
     held: list[Plan] = field(default_factory=list)  # blocked, or awaiting an operator
     applied: ApplyResult | None = None  # the unattended lanes' apply, when there were any
+    rolled: dict[str, RolledBack] = field(default_factory=dict)  # rollbacks this pass wrote
+
+
+Settled = Callable[[list[LaneResult], ScheduledWork], Awaitable[None]]
 
 
 async def work_scheduled(
@@ -136,33 +144,58 @@ async def work_scheduled(
     lanes: list[str],
     report: PassReport,
     applier: Applier = apply_unguarded,
-    settled: Callable[[list[LaneResult], ScheduledWork], Awaitable[None]] | None = None,
+    settled: Settled | None = None,
+    load: Callable[[Runtime], Awaitable[PassContext]] = load_context,
 ) -> ScheduledWork:
     """`lanes` (all in `seen`) as a scheduled pass treats them: quiet lanes leave no plan,
     unattended lanes are applied in one plan, held lanes store a plan only when it is new.
-    `settled` is told the results known before the apply starts (the report's so far)."""
+    `settled` is told the results as they are known: those known before the apply starts
+    (the report's so far), then each applied lane as soon as its own actions are done.
+
+    A lane rolled back on its failed health check (`onFailedHealth: rollback`) is planned in
+    this same pass: the context is loaded again (`load`) and the lanes surveyed again, so
+    the plan asks for the generation just written; an unattended lane's rollback is applied
+    now, a manual one's plan waits for an operator like any other. The new survey does not
+    look for rollbacks again: a pass writes at most one per lane, and never walks further
+    back (`core/known_good.rollbacks_due`)."""
     rolled = await in_thread(rollbacks_due, runtime, context, seen, lanes)
-    report.lanes.extend(_rolled_back_result(r) for r in rolled)
-    lanes = [lane for lane in lanes if lane not in {r.lane for r in rolled}]
+    if rolled:
+        context = await load(runtime)
+        lanes = [lane for lane in lanes if context.registry.knows(lane)]
+        seen = await survey(runtime, context, lanes)
+    work = ScheduledWork(seen=seen, rolled={r.lane: r for r in rolled})
+
+    def told(result: LaneResult) -> LaneResult:
+        return _with_rollback(result, work.rolled.get(result.lane))
+
     sorted_lanes = _sort(runtime, context, seen, lanes)
     await in_thread(remember_good, runtime, context, seen, sorted_lanes.quiet)
     sorted_lanes.failing = await in_thread(
         known_failing, runtime, context.registry, sorted_lanes.quiet
     )
     held, new = await in_thread(_record_pass, runtime, context, sorted_lanes)
+    work.held = held
     report.plans_stored += len(new)
-    report.lanes.extend(_quiet_result(lane, sorted_lanes.failing) for lane in sorted_lanes.quiet)
-    report.lanes.extend(_held_result(plan) for plan in held)
+    report.lanes.extend(
+        told(_quiet_result(lane, sorted_lanes.failing)) for lane in sorted_lanes.quiet
+    )
+    report.lanes.extend(told(_held_result(plan)) for plan in held)
     await _announce_held(runtime, context, [_held_result(plan) for plan in new])
-    work = ScheduledWork(held=held)
     if settled is not None:  # every lane but the unattended ones is done with
         await settled(list(report.lanes), work)
     if sorted_lanes.unattended:
         plan = plan_from(runtime, context, seen, sorted_lanes.unattended)
         await in_thread(store_plans, runtime, [plan], context.registry)
         report.plans_stored += 1
-        work.applied = await applier(runtime, plan.plan_id, Trigger.schedule)
-        report.lanes.extend(_applied(work.applied, sorted_lanes.unattended))
+        on_lane: LaneDone | None = None
+        if settled is not None:
+            tell = settled
+
+            async def on_lane(lane: str, reports: list[ActionReport]) -> None:
+                await tell([told(lane_applied(plan.plan_id, lane, reports))], work)
+
+        work.applied = await applier(runtime, plan.plan_id, Trigger.schedule, on_lane)
+        report.lanes.extend(told(r) for r in _applied(work.applied, sorted_lanes.unattended))
     return work
 
 
@@ -312,13 +345,18 @@ def _record_pass(
     return held, new
 
 
-def _rolled_back_result(rolled: RolledBack) -> LaneResult:
-    """The survey saw the generation that failed: the lane is planned at its next pass."""
-    detail = (
+def _with_rollback(result: LaneResult, rolled: RolledBack | None) -> LaneResult:
+    """A lane this pass rolled back, as its plan turned out: `rolled_back` once the previous
+    state was applied; otherwise what stopped it (awaiting an operator, failed, waiting),
+    saying that it is a rollback."""
+    if rolled is None:
+        return result
+    said = (
         f"health check failed: desired generation {rolled.generation} brings back what ran at "
-        f"generation {rolled.restored.generation} ({rolled.restored.running}); planned next pass"
+        f"generation {rolled.restored.generation} ({rolled.restored.running})"
     )
-    return LaneResult(rolled.lane, LaneOutcome.rolled_back, "", detail)
+    outcome = LaneOutcome.rolled_back if result.outcome is LaneOutcome.applied else result.outcome
+    return LaneResult(result.lane, outcome, result.plan_id, f"{said}; {result.detail}")
 
 
 def _held_result(plan: Plan) -> LaneResult:

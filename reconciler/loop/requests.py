@@ -219,7 +219,7 @@ async def _apply_requested(
         await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=text)
         return LaneVerdict(LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, text))
     await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.applying)
-    applied = await applier(on_behalf_of(runtime, found), plan.plan_id, Trigger.workflow)
+    applied = await applier(on_behalf_of(runtime, found), plan.plan_id, Trigger.workflow, None)
     stale = applied.refusal is not None and applied.refusal.type == BlockerType.stale_plan
     if stale and not last_try:
         return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 import anyio
 
 from reconciler.core import shared_reads
-from reconciler.core.apply import ActionReport, ApplyResult, LaneDone
+from reconciler.core.apply import ApplyResult, LaneDone
 from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext, Survey, load_context, survey
 from reconciler.core.plans import BlockerType, Trigger
@@ -34,7 +34,6 @@ from reconciler.loop.passes import (
     ScheduledWork,
     discover_into,
     due_lanes,
-    lane_applied,
     work_scheduled,
 )
 from reconciler.loop.requests import end_operations, take_operations, work_requested
@@ -149,16 +148,16 @@ async def _work_scheduled_lanes(
     report.plans_stored += first.plans_stored
     refusal = work.applied.refusal if work.applied else None
     if refusal is None or refusal.type != BlockerType.stale_plan:
-        await batch.hand_over(_scheduled_verdicts(first, work, seen, context.registry.reasons))
+        await batch.hand_over(_scheduled_verdicts(first, work, work.seen, context.registry.reasons))
         return
     again = [r.lane for r in first.lanes if r.outcome is LaneOutcome.refused]
     kept = PassReport(lanes=[r for r in first.lanes if r.outcome is not LaneOutcome.refused])
-    await batch.hand_over(_scheduled_verdicts(kept, work, seen, context.registry.reasons))
+    await batch.hand_over(_scheduled_verdicts(kept, work, work.seen, context.registry.reasons))
     fresh = await batch.fresh()
     second, seen_again = PassReport(), await survey(runtime, fresh, again)
     redone = await _scheduled(batch, fresh, seen_again, again, second)
     report.plans_stored += second.plans_stored
-    await batch.hand_over(_scheduled_verdicts(second, redone, seen_again, fresh.registry.reasons))
+    await batch.hand_over(_scheduled_verdicts(second, redone, redone.seen, fresh.registry.reasons))
 
 
 async def _scheduled(
@@ -169,32 +168,22 @@ async def _scheduled(
 
     async def settled(results: list[LaneResult], work: ScheduledWork) -> None:
         verdicts = _scheduled_verdicts(
-            PassReport(lanes=results), work, seen, context.registry.reasons
+            PassReport(lanes=results), work, work.seen, context.registry.reasons
         )
         await batch.hand_over(verdicts)
 
-    async def lane_done(plan_id: str, lane: str, reports: list[ActionReport]) -> None:
-        result = lane_applied(plan_id, lane, reports)
-        failure = FailureClass.temporary if result.outcome is LaneOutcome.apply_failed else None
-        await batch.hand_over([LaneVerdict(result, failure)])
+    async def load(_: Runtime) -> PassContext:
+        return await batch.fresh()
 
     return await work_scheduled(
-        batch.runtime, context, seen, lanes, report, _applier(context, lane_done), settled
+        batch.runtime, context, seen, lanes, report, _applier(context), settled, load
     )
 
 
-def _applier(
-    context: PassContext,
-    lane_done: Callable[[str, str, list[ActionReport]], Awaitable[None]] | None = None,
-) -> Applier:
-    async def applier(runtime: Runtime, plan_id: str, trigger: Trigger) -> ApplyResult:
-        on_lane: LaneDone | None = None
-        if lane_done is not None:
-            done = lane_done
-
-            async def on_lane(lane: str, reports: list[ActionReport]) -> None:
-                await done(plan_id, lane, reports)
-
+def _applier(context: PassContext) -> Applier:
+    async def applier(
+        runtime: Runtime, plan_id: str, trigger: Trigger, on_lane: LaneDone | None
+    ) -> ApplyResult:
         return await apply_guarded(runtime, context.registry, plan_id, trigger, on_lane)
 
     return applier

@@ -99,3 +99,62 @@ def test_a_failing_health_check_degrades_the_lane_and_is_told_once(
     assert [(n["trigger"], n["state"]) for n in listed] == [("lane_degraded", "delivered")]
     for text in outputs:
         assert_no_secrets(text, [KEY, "wrong-e2e-key"])
+
+
+def test_an_operator_apply_that_fails_is_told_once(
+    setpoint: Invoke, emulator: Emulator, receiver: NotifyReceiver, tmp_path: Path
+) -> None:
+    fleet = tmp_path / "notes.yaml"
+    fleet.write_text(FLEET.replace("apply: auto-safe", "apply: manual"))
+    outputs: list[str] = []
+
+    def run(*args: str, expect: int = 0) -> str:
+        result = setpoint(*args)
+        outputs.append(result.output)
+        assert result.exit_code == expect, result.output
+        return result.stdout
+
+    def failed_apply() -> None:
+        plan = json.loads(run("plan", "--output", "json"))
+        assert plan["actions"], plan
+        run("apply", plan["plan_id"], expect=1)
+
+    run("desired", "apply", str(fleet))
+    # Dokploy refuses the application outright (a 400 is an answer, not a lost call).
+    emulator.faults.fail_next("application.create", status=400, count=2)
+    failed_apply()  # no scheduled pass ran: the apply itself told the sink
+
+    def told() -> list[dict[str, str]]:
+        return [i for i in receiver.items() if i["lane"] == "product:notes/testing"]
+
+    (item,) = told()
+    assert item["trigger"] == "apply_failed" and "400" in item["body"], item
+    assert item["link"] == "https://setpoint.example.test/lanes/product/notes/testing"
+    assert all(r.signed_ok for r in receiver.received)
+
+    failed_apply()  # the same failure again: the lane never stopped failing
+    assert len(told()) == 1
+    listed = json.loads(run("notify", "list", "--output", "json"))
+    assert [(n["trigger"], n["state"]) for n in listed] == [("apply_failed", "delivered")]
+    for text in outputs:
+        assert_no_secrets(text, [KEY, "wrong-e2e-key"])
+
+
+def test_a_lane_that_reports_its_runtime_identity_over_http_is_ready(
+    setpoint: Invoke, emulator: Emulator, tmp_path: Path
+) -> None:
+    fleet = tmp_path / "notes.yaml"
+    fleet.write_text(
+        FLEET.replace(
+            "healthChecks: [{path: /healthz}]",
+            "healthChecks: [{path: /healthz, expectIdentity: true}]\n      runtimeIdentity: true",
+        )
+    )
+    assert setpoint("desired", "apply", str(fleet)).exit_code == 0
+    assert setpoint("run", "--once").exit_code == 0
+    detail = json.loads(setpoint("status", "notes/testing", "--output", "json").stdout)
+    ready = next(c for c in detail["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True", detail
+    reported = emulator.state.env_behind("testing.notes.example.com")
+    assert len(reported["SETPOINT_GENERATION"]) == 16
+    assert "SETPOINT_IMAGE_DIGEST" not in reported  # a tag names no digest

@@ -198,6 +198,31 @@ async def test_https_connects_to_the_vetted_address_with_the_name_for_tls() -> N
     assert request.extensions["sni_hostname"] == "public.test"
 
 
+async def test_the_identity_an_answer_reports_is_read_from_headers_and_a_small_json_body() -> None:
+    answers = {
+        "/headers": httpx.Response(200, headers={"X-Setpoint-Generation": "0123abcd"}),
+        "/json": httpx.Response(
+            200, json={"SETPOINT_IMAGE_DIGEST": "sha256:ab", "status": "ok", "other": 1}
+        ),
+        "/big": httpx.Response(200, json={"SETPOINT_GENERATION": "g", "padding": "x" * 20_000}),
+        "/text": httpx.Response(200, text='{"SETPOINT_GENERATION": "g"}'),
+    }
+
+    async def reported(path: str) -> dict[str, str]:
+        result = await check_http(
+            f"https://public.test{path}",
+            resolver=fake_resolver,
+            transport=httpx.MockTransport(lambda request: answers[request.url.path]),
+        )
+        assert result.ok, result
+        return dict(result.reported)
+
+    assert await reported("/headers") == {"SETPOINT_GENERATION": "0123abcd"}
+    assert await reported("/json") == {"SETPOINT_IMAGE_DIGEST": "sha256:ab"}
+    assert await reported("/big") == {}  # never read past a small bound
+    assert await reported("/text") == {}  # only a JSON answer's body is read
+
+
 @pytest.mark.parametrize(
     "address",
     [

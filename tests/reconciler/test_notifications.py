@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
+from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.demo.loopback import serve
@@ -103,3 +104,30 @@ async def test_a_sink_that_is_down_is_tried_again_on_its_own_backoff(
     report = await reconcile_pass(runtime)
     assert report.notify_problems == []
     assert [i["lane"] for i in receiver.items()].count(LANE) == 1
+
+
+async def test_an_operator_apply_tells_of_its_failure_whatever_the_sink_does(
+    runtime: Runtime, emulator: Emulator, receiver: NotifyReceiver, hook_url: str
+) -> None:
+    clock = ShiftedClock()
+    runtime = _notifying(runtime, hook_url, clock)
+
+    async def failing_apply() -> None:
+        emulator.faults.fail_next("application.create", status=400)
+        result = await apply_plan(runtime, (await compute_plan(runtime, [LANE])).plan_id)
+        assert result.status == "failed"  # the sink never changes what the apply says
+
+    receiver.status = 503
+    await failing_apply()
+    with session_scope(runtime.database) as session:
+        (row,) = notifications.recent(session, lane=LANE)
+    assert row.trigger == "apply_failed" and row.state == "pending", row
+    assert receiver.refused == 1 and receiver.received == []
+
+    receiver.status = 200
+    clock.offset += 3600.0  # past the row's backoff
+    await failing_apply()  # the same failure: nothing new, the waiting row goes out
+    assert [i["trigger"] for i in receiver.items() if i["lane"] == LANE] == ["apply_failed"]
+    with session_scope(runtime.database) as session:
+        (row,) = notifications.recent(session, lane=LANE)
+    assert row.state == "delivered"

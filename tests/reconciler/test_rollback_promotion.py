@@ -3,9 +3,9 @@ verified, against the Dokploy emulator (what runs is read from the emulator's li
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,14 +16,14 @@ from reconciler.core.planning import compute_plan
 from reconciler.core.promotion import promote
 from reconciler.errors import PromotionRefused, RollbackRefused
 from reconciler.kinds.product.ops import Op
-from reconciler.loop.passes import reconcile_pass
-from reconciler.records import known_good
-from reconciler.records.audit import list_records
+from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.records import known_good, plan_store
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
+from tests.loop.support import fast_engine
 from tests.reconciler.conftest import Workload, store_fleet
+from tests.support.rollback import ImageHealth, records, running
 
 TESTING = "product:notes/testing"
 PROD = "product:notes/prod"
@@ -74,32 +74,12 @@ def write_fleet(
     store_fleet(runtime.database, path, prune=True)
 
 
-class ImageHealth(Workload):
-    """Answers 503 while a service runs one of the `bad` images."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        super().__init__()
-        self.emulator = emulator
-        self.bad = {BAD}
-
-    @property
-    def status(self) -> int:
-        live = self.emulator.summary()["live"].values()
-        return 503 if any(service["dockerImage"] in self.bad for service in live) else 200
-
-    @status.setter
-    def status(self, value: int) -> None:
-        pass
-
-
 @pytest.fixture
 def workload(emulator: Emulator) -> Workload:
-    return ImageHealth(emulator)
-
-
-def running(emulator: Emulator, name: str) -> str:
-    live = emulator.summary()["live"].values()
-    return str(next(s["dockerImage"] for s in live if s["name"] == name))
+    """Answers 503 while a service runs BAD."""
+    health = ImageHealth(emulator)
+    health.bad.add(BAD)
+    return health
 
 
 async def converge(runtime: Runtime, lane: str) -> None:
@@ -108,14 +88,6 @@ async def converge(runtime: Runtime, lane: str) -> None:
         result = await apply_plan(runtime, plan.plan_id)
         assert result.status == "applied", result
     assert not (await compute_plan(runtime, [lane])).actions
-
-
-def records(runtime: Runtime, event: AuditEvent) -> list[dict[str, Any]]:
-    with session_scope(runtime.database) as session:
-        return [
-            {"actor": r.actor, "lane": r.lane, **(r.data or {})}
-            for r in list_records(session, event=event)
-        ]
 
 
 def ready(runtime: Runtime, lane: str) -> bool:
@@ -169,8 +141,17 @@ async def test_rollback_keeps_the_lane_policy_of_today(
     assert outcome.outcome == "awaiting_operator"  # manual now: the old auto-safe stays old
 
 
+async def loop_pass(runtime: Runtime) -> PassReport:
+    """A scheduled pass through the loop engine's workers (`setpoint run --once`)."""
+    return await fast_engine(runtime).run_once()
+
+
+@pytest.mark.parametrize("reconcile_pass", [reconcile_pass, loop_pass], ids=["pass", "loop"])
 async def test_on_failed_health_rollback_runs_the_previous_digest_after_the_next_pass(
-    runtime: Runtime, emulator: Emulator, tmp_path: Path
+    runtime: Runtime,
+    emulator: Emulator,
+    tmp_path: Path,
+    reconcile_pass: Callable[[Runtime], Awaitable[PassReport]],
 ) -> None:
     runtime = replace(
         runtime,
@@ -189,22 +170,51 @@ async def test_on_failed_health_rollback_runs_the_previous_digest_after_the_next
     assert running(emulator, "notes-testing") == BAD
     assert known_good.at_generation(runtime.database, TESTING, 2) is None
 
+    # The pass that notices the failed check writes the rollback, plans it and applies it.
     noticed = await reconcile_pass(runtime)
     result = next(r for r in noticed.lanes if r.lane == TESTING)
     assert result.outcome == "rolled_back", result
+    assert "brings back what ran at generation 1" in result.detail
+    assert "2 action(s) applied" in result.detail and result.plan_id
+    assert running(emulator, "notes-testing") == GOOD
     [audited] = records(runtime, AuditEvent.lane_rolled_back)
     assert audited["actor"] == "scheduler:test"
     assert audited["failed_verdict"]["ok"] is False
     assert "503" in audited["failed_verdict"]["reason"]
     assert audited["to_generation"] == 1
 
-    after = await reconcile_pass(runtime)
-    assert {r.lane: r.outcome for r in after.lanes}[TESTING] == "applied"
-    assert running(emulator, "notes-testing") == GOOD
     quiet = await reconcile_pass(runtime)
     assert {r.lane: r.outcome for r in quiet.lanes}[TESTING] == "converged"
     assert ready(runtime, TESTING)
     assert len(records(runtime, AuditEvent.lane_rolled_back)) == 1  # once, not every pass
+
+
+async def test_a_manual_lane_rolled_back_on_failed_health_waits_for_an_operator(
+    runtime: Runtime, emulator: Emulator, tmp_path: Path
+) -> None:
+    runtime = replace(
+        runtime,
+        actor="scheduler:test",
+        settings=runtime.settings.model_copy(update={"health_backoff_seconds": 0.001}),
+    )
+    write_fleet(runtime, tmp_path, on_failed="rollback")
+    await converge(runtime, TESTING)
+    write_fleet(runtime, tmp_path, testing=BAD, on_failed="rollback")
+    plan = await compute_plan(runtime, [TESTING])
+    assert (await apply_plan(runtime, plan.plan_id)).status == "waiting"  # its check fails
+
+    noticed = await reconcile_pass(runtime)
+    result = next(r for r in noticed.lanes if r.lane == TESTING)
+    assert result.outcome == "awaiting_operator", result
+    assert "brings back what ran at generation 1" in result.detail
+    assert running(emulator, "notes-testing") == BAD  # nothing applied without an operator
+    waiting, _ = plan_store.load(runtime.database, result.plan_id)
+    image = next(a for a in waiting.actions if a.op == Op.set_image)
+    assert image.params["image"] == GOOD
+    applied = await apply_plan(runtime, result.plan_id)
+    assert applied.status == "applied", applied.refusal
+    assert running(emulator, "notes-testing") == GOOD
+    assert len(records(runtime, AuditEvent.lane_rolled_back)) == 1
 
 
 async def test_a_rollback_that_fails_too_is_not_rolled_back_further(
@@ -222,12 +232,15 @@ async def test_a_rollback_that_fails_too_is_not_rolled_back_further(
         await reconcile_pass(runtime)
     write_fleet(runtime, tmp_path, testing=BAD, apply="auto-safe", on_failed="rollback")
     workload.bad.add(GOOD)  # what was good is broken now too (a dependency moved)
-    outcomes = [
-        {r.lane: r.outcome for r in (await reconcile_pass(runtime)).lanes}[TESTING]
+    results = [
+        next(r for r in (await reconcile_pass(runtime)).lanes if r.lane == TESTING)
         for _ in range(5)
     ]
-    assert outcomes[:3] == ["waiting", "rolled_back", "waiting"], outcomes
-    assert "rolled_back" not in outcomes[3:]
+    outcomes = [r.outcome for r in results]
+    # The rollback is applied in the pass that writes it, and its deploy fails its check too.
+    assert outcomes[:2] == ["waiting", "waiting"], outcomes
+    assert "brings back what ran at generation 2" in results[1].detail
+    assert "rolled_back" not in outcomes
     assert running(emulator, "notes-testing") == GOOD  # never walked back to the oldest
     assert len(records(runtime, AuditEvent.lane_rolled_back)) == 1
 

@@ -297,8 +297,21 @@ async def routed_domain(request: Request) -> Response:
         failing = emulator.faults.unhealthy_status(host)
         if failing is not None:
             return PlainTextResponse(f"unhealthy: {host}", status_code=failing)
-        return PlainTextResponse(f"ok from {host}")
+        return PlainTextResponse(f"ok from {host}", headers=_identity_headers(emulator, host))
     return PlainTextResponse("404 page not found", status_code=404)
+
+
+# The service's env values its nginx echoes back (`add_header X-Setpoint-Generation
+# $SETPOINT_GENERATION`, ...): what a health check with `expectIdentity` reads.
+_ECHOED_ENV = {
+    "SETPOINT_GENERATION": "X-Setpoint-Generation",
+    "SETPOINT_IMAGE_DIGEST": "X-Setpoint-Image-Digest",
+}
+
+
+def _identity_headers(emulator: Emulator, host: str) -> dict[str, str]:
+    env = emulator.state.env_behind(host)
+    return {header: env[key] for key, header in _ECHOED_ENV.items() if key in env}
 
 
 def create_app(

@@ -270,6 +270,14 @@ class EmulatorState:
             if any(str(route.get("host", "")).lower() == host for route in live.routes)
         )
 
+    def env_behind(self, host: str) -> dict[str, str]:
+        """What the containers of the running service behind a route for `host` got."""
+        self.tick()
+        for live in self.live.values():
+            if any(str(route.get("host", "")).lower() == host for route in live.routes):
+                return dict(live.container_env or {})
+        return {}
+
     def refresh_application_routes(self, application_id: str) -> None:
         # Application domains go live at once (Dokploy rewrites Traefik on save);
         # compose domains wait for the next deploy.

@@ -22,6 +22,7 @@ from providers.github.models import same_repository
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import lane_key
 from reconciler.fleet import DesiredFleet
+from reconciler.kinds.product.identity import with_identity
 from reconciler.kinds.product.lanes import DesiredDomain, ProductLane, lanes_of_product
 from reconciler.kinds.product.observed import ServiceFacts, owned_service
 from reconciler.kinds.product.policy import ApplyPolicy
@@ -319,7 +320,7 @@ def _add_lane(
         # A compose file names its own images: it takes the PR's through this variable
         # (`image: ${SETPOINT_PREVIEW_IMAGE:-ghcr.io/acme/api:main}`).
         env[PREVIEW_IMAGE_VARIABLE] = image
-    result.lanes[view.lane] = replace(
+    lane = replace(
         template,
         env=env,
         lane=view.lane,
@@ -341,6 +342,8 @@ def _add_lane(
         previous_lane=None,  # the template lane's rename is its own
         source_sha=sha,  # a new head deploys, whatever the image tag looks like
     )
+    # The template's runtime identity is the template's: a preview reports its own.
+    result.lanes[view.lane] = with_identity(lane) if template.identity else lane
 
 
 def _rehost(url: str, host: str) -> str:

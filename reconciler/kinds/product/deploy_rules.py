@@ -189,7 +189,12 @@ def _when(at: float) -> str:
 
 def _health_checks(lane: ProductLane) -> list[HealthCheck]:
     return [
-        HealthCheck(url=c.url, expect_status=c.expect_status, timeout_seconds=c.timeout_seconds)
+        HealthCheck(
+            url=c.url,
+            expect_status=c.expect_status,
+            timeout_seconds=c.timeout_seconds,
+            expect_identity=dict(lane.identity) if c.expect_identity else {},
+        )
         for c in lane.health_checks
     ]
 

@@ -31,6 +31,7 @@ from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailabl
 from reconciler.kinds.product import params
 from reconciler.kinds.product.evidence import deploy_evidence, evidence_summary, health_evidence
 from reconciler.kinds.product.health import HealthProbe
+from reconciler.kinds.product.identity import verified_identity
 from reconciler.kinds.product.observed import environment_holdings
 from reconciler.kinds.product.ops import DOKPLOY, ENVIRONMENT, Op
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
@@ -391,7 +392,10 @@ class ProductExecutor:
     ) -> Done | Retry:
         """Run the action's health checks; Done when all pass, else Retry with backoff."""
         results = [
-            await self.health_check(c.url, c.expect_status, c.timeout_seconds)
+            verified_identity(
+                await self.health_check(c.url, c.expect_status, c.timeout_seconds),
+                c.expect_identity,
+            )
             for c in p.health_checks
         ]
         outputs["health"] = [

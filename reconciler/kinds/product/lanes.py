@@ -10,6 +10,7 @@ from desired_state.dotenv import carry_problem
 from desired_state.product import ProductSpec
 from desired_state.secrets import SecretRef
 from reconciler.core.plans import lane_key
+from reconciler.kinds.product.identity import with_identity
 from reconciler.kinds.product.policy import ApplyPolicy
 
 KIND = "product"
@@ -33,6 +34,7 @@ class DesiredHealthCheck:
     url: str
     expect_status: int
     timeout_seconds: float
+    expect_identity: bool = False  # the answer must report the lane's `identity` back
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class ProductLane:
     # How often a converged lane's health is checked again (`healthIntervalSeconds`); None:
     # the installation's default.
     health_interval_seconds: float | None = None
+    # `runtimeIdentity`: the env values Setpoint injected (`identity.py`); empty when off.
+    identity: Mapping[str, str] = field(default_factory=dict)
 
 
 def lane_name(product: str, lane: str) -> str:
@@ -101,6 +105,7 @@ def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
                 or _default_check_url(domains, check.path or spec.runtime.health_path),
                 expect_status=check.expect_status,
                 timeout_seconds=check.timeout_seconds,
+                expect_identity=check.expect_identity,
             )
             for check in lane.health_checks
             if check.url or domains
@@ -108,36 +113,35 @@ def lanes_of_product(document: Document, generation: int) -> list[ProductLane]:
         unchecked = len(lane.health_checks) - len(checks)
         secrets = {**spec.secrets, **lane.secrets}
         env = {**spec.env, **lane.env}
-        lanes.append(
-            ProductLane(
-                lane=lane_name(document.name, lane.name),
-                product=document.name,
-                lane_name=lane.name,
-                generation=generation,
-                target=lane.target,
-                project=spec.dokploy.project,
-                environment=lane.environment or spec.dokploy.environment,
-                service_name=f"{document.name}-{lane.name}",
-                image=lane.image,
-                compose_file=lane.compose_file,
-                # A key with a secret source is never plain env, whatever was stored
-                # (validation refuses the overlap; this holds for state stored before that).
-                env={k: v for k, v in env.items() if k not in secrets},
-                secrets=secrets,
-                domains=domains,
-                replicas=lane.replicas,
-                health_checks=checks,
-                deploy_timeout_seconds=lane.deploy_timeout_seconds,
-                health_interval_seconds=lane.health_interval_seconds,
-                apply_policy=ApplyPolicy(lane.apply),
-                protect=lane.protect,
-                prod=lane.is_prod,
-                require_reason=lane.require_reason,
-                server=spec.dokploy.server,
-                problems=_problems(env, secrets, unchecked),
-                previous_lane=_previous_lane(document.name, lane.renamed_from),
-            )
+        resolved = ProductLane(
+            lane=lane_name(document.name, lane.name),
+            product=document.name,
+            lane_name=lane.name,
+            generation=generation,
+            target=lane.target,
+            project=spec.dokploy.project,
+            environment=lane.environment or spec.dokploy.environment,
+            service_name=f"{document.name}-{lane.name}",
+            image=lane.image,
+            compose_file=lane.compose_file,
+            # A key with a secret source is never plain env, whatever was stored
+            # (validation refuses the overlap; this holds for state stored before that).
+            env={k: v for k, v in env.items() if k not in secrets},
+            secrets=secrets,
+            domains=domains,
+            replicas=lane.replicas,
+            health_checks=checks,
+            deploy_timeout_seconds=lane.deploy_timeout_seconds,
+            health_interval_seconds=lane.health_interval_seconds,
+            apply_policy=ApplyPolicy(lane.apply),
+            protect=lane.protect,
+            prod=lane.is_prod,
+            require_reason=lane.require_reason,
+            server=spec.dokploy.server,
+            problems=_problems(env, secrets, unchecked),
+            previous_lane=_previous_lane(document.name, lane.renamed_from),
         )
+        lanes.append(with_identity(resolved) if lane.runtime_identity else resolved)
     return lanes
 
 

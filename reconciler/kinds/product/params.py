@@ -132,6 +132,9 @@ class HealthCheck(OpParams):
     url: str
     expect_status: int
     timeout_seconds: float
+    # `expectIdentity`: the env values the answer must report back (`identity.py`); none
+    # by default, so plans stored before it read the same.
+    expect_identity: dict[str, str] = Field(default_factory=dict)
 
 
 class AwaitedDeploy(OpParams):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from reconciler.kinds.base import HealthVerdict, HealthWatch
 from reconciler.kinds.product.health import health_checks_of
+from reconciler.kinds.product.identity import verified_identity
 from reconciler.kinds.product.lanes import ProductLane
 from reconciler.kinds.product.observed import ServiceFacts
 from reconciler.runtime import Runtime
@@ -33,7 +34,10 @@ async def check_lane_health(runtime: Runtime, lane: ProductLane) -> HealthVerdic
     last = HealthVerdict(ok=True, check="", status=None, reason="ok")
     probe = health_checks_of(runtime)
     for check in lane.health_checks:
-        result = await probe(check.url, check.expect_status, check.timeout_seconds)
+        result = verified_identity(
+            await probe(check.url, check.expect_status, check.timeout_seconds),
+            lane.identity if check.expect_identity else {},
+        )
         last = HealthVerdict(
             ok=result.ok, check=result.url, status=result.status, reason=result.reason
         )
