@@ -20,6 +20,7 @@ from providers.dokploy.models import (
     Environment,
     Project,
     ProjectCreated,
+    ProjectPage,
     Server,
     User,
 )
@@ -34,6 +35,9 @@ from providers.http_core import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+# project.search answers at most 100 a page; more pages than this is not a name check.
+SEARCH_PAGE_SIZE = 100
+SEARCH_PAGES = 10
 
 
 def _camel_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +185,32 @@ class DokployClient:
     async def project_one(self, project_id: str) -> Project:
         data = await self._query("project.one", projectId=project_id)
         return self._one("project.one", Project, data)
+
+    async def project_named(self, name: str) -> list[Project]:
+        """Projects named exactly `name`, asked of `project.search` (which matches a part of
+        the name, case-insensitively): a read by name that does not go through
+        `project.all`, to confirm a name is free before a create. No environments.
+
+        Every page of matches is read (100 a page, at most SEARCH_PAGES): a short name may
+        be part of many. A page that comes back short of what `total` promised, or more
+        matches than that, raise: the answer would not show that none is named so."""
+        found: list[Project] = []
+        for page_number in range(SEARCH_PAGES):
+            offset = page_number * SEARCH_PAGE_SIZE
+            data = await self._query(
+                "project.search", name=name, limit=str(SEARCH_PAGE_SIZE), offset=str(offset)
+            )
+            page = self._one("project.search", ProjectPage, data)
+            found += [p for p in page.items if p.name == name]
+            seen = offset + len(page.items)
+            if seen >= page.total:
+                return found
+            if len(page.items) < SEARCH_PAGE_SIZE:
+                break
+        raise DokployError(
+            f"could not read every project matching the name (over {seen} of {page.total})",
+            procedure="project.search",
+        )
 
     async def project_create(self, name: str, description: str | None = None) -> ProjectCreated:
         body: dict[str, Any] = {"name": name, "description": description}

@@ -192,6 +192,20 @@ class ProjectIndex:
         ids = {e.environment_id for e in project.environments}
         project.environments.extend(e for e in listed if e.environment_id not in ids)
 
+    async def _confirm_absent(self, name: str) -> None:
+        """Merge in any project `project.search` finds named `name`, with its environments
+        (the search answers rows without them)."""
+        found = await self._client.project_named(name)
+        for project in found:
+            project.environments = await self._client.environment_by_project_id(project.project_id)
+        if found:
+            log.warning(
+                "dokploy project.all did not list project %r, but project.search finds it; "
+                "using the project found",
+                name,
+            )
+        self._merge(found)
+
     async def ensure_project(
         self, name: str, *, description: str | None = None, attempts: int = 3
     ) -> tuple[Project, bool]:
@@ -199,6 +213,11 @@ class ProjectIndex:
 
         async def lookup(fresh: bool) -> list[Project]:
             projects = await (self._reread() if fresh else self._listing())
+            if not any(p.name == name for p in projects.values()):
+                # Not listed is not proof of absence: `project.all` can answer short (a
+                # proxy, a flapping backend), and a create on its word makes a second
+                # project of the name. Ask Dokploy by name, another way, before creating.
+                await self._confirm_absent(name)
             return list(projects.values())
 
         async def create() -> Project:

@@ -163,6 +163,14 @@ class Project(DokployModel):
         return self
 
 
+class ProjectPage(DokployModel):
+    """`project.search` answers one page of project rows, without their environments, and
+    how many matched in all."""
+
+    items: list[Project]
+    total: int
+
+
 class ProjectCreated(DokployModel):
     """`project.create` answers the project and the default environment it made."""
 

@@ -264,7 +264,7 @@ def review_pages(runtime: Runtime, dokploy_url: str, api_key: str) -> Iterator[s
         async with DokployClient(dokploy_url, api_key, timeout=10.0) as client:
             yield dataclasses.replace(runtime, providers={"dokploy": client}, progress=_quiet)
 
-    site = ReviewSite(engine=runtime.database, open_runtime=page_runtime, access=PageAccess.open)
+    site = ReviewSite(database=runtime.database, open_runtime=page_runtime, access=PageAccess.open)
     with serve(create_review_app(site)) as url:
         yield url
 

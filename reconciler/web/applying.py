@@ -78,7 +78,7 @@ class ApplyPages:
 
     def show_confirmation(self, request: Request, plan_id: str) -> Response:
         try:
-            page = readouts.plan_page(self.site.engine, plan_id, self.site.clock())
+            page = readouts.plan_page(self.site.database, plan_id, self.site.clock())
         except PlanNotFound:
             return not_done_page(request, self.pages, 404, f"no stored plan {plan_id}")
         return self._with_form(
@@ -136,7 +136,7 @@ async def form_refusal(
     """The operator the form's token names, or why the form is refused."""
     if not guard.form_is_genuine(site.form_key, request, purpose, form.get("form_token", "")):
         return "this form was not made by this site for this plan, or it expired: reload the page"
-    identity = await in_thread(verify_token, site.engine, form.get("token", ""))
+    identity = await in_thread(verify_token, site.database, form.get("token", ""))
     if identity is None:
         log.warning("review page: an operator token was not accepted (%s)", purpose)
         return "the operator token was not accepted (unknown, revoked or mistyped)"
@@ -176,7 +176,7 @@ async def _apply_confirmed(
     running: RunningApplies,
 ) -> Response:
     try:
-        page = await in_thread(readouts.plan_page, site.engine, plan_id)
+        page = await in_thread(readouts.plan_page, site.database, plan_id)
     except PlanNotFound:
         return not_done_page(request, pages, 404, f"no stored plan {plan_id}")
     if form.get("digest") != page.plan.digest:
@@ -210,7 +210,7 @@ async def _run_apply(
     except Exception as exc:
         # The one line the CLI prints too, for a failure an operator can act on (a database
         # or provider error, say); anything else is a bug and raises.
-        message = describe(exc, lambda: site.engine.url.render_as_string())
+        message = describe(exc, lambda: site.database.url.render_as_string())
         if message is None:
             raise
         return f"plan {plan_id} was not applied: {message}"

@@ -26,14 +26,14 @@ def signed_in_operator(site: ReviewSite, request: Request) -> OperatorIdentity |
     session_id = session_id_of(site.form_key, cookie, now.timestamp())
     if session_id is None:
         return None
-    with session_scope(site.engine) as session:
+    with session_scope(site.database) as session:
         return web_sessions.operator_of(session, session_id, now)
 
 
 def open_session(site: ReviewSite, operator: OperatorIdentity) -> str:
     """A new session for the operator; its cookie's value."""
     now = site.clock()
-    with session_scope(site.engine) as session:
+    with session_scope(site.database) as session:
         row = web_sessions.begin(session, operator.token_id, now, SESSION_SECONDS)
         session_id = row.id
     return session_cookie(site.form_key, session_id, now.timestamp())
@@ -45,5 +45,5 @@ def end_session(site: ReviewSite, request: Request) -> None:
     cookie = request.cookies.get(SESSION_COOKIE, "")
     session_id = session_id_of(site.form_key, cookie, now.timestamp())
     if session_id is not None:
-        with session_scope(site.engine) as session:
+        with session_scope(site.database) as session:
             web_sessions.end(session, session_id, now)

@@ -54,7 +54,7 @@ class ReadPages:
     def show_lanes(
         self, request: Request, kind: str = "", product: str = "", condition: str = ""
     ) -> Response:
-        everything = readouts.lane_lines(self.site.engine, now=self.site.clock())
+        everything = readouts.lane_lines(self.site.database, now=self.site.clock())
         wanted = LaneFilter(kind, product, condition)
         return self.pages.respond(
             request,
@@ -70,17 +70,17 @@ class ReadPages:
 
     def show_lane(self, request: Request, kind: str, name: str) -> Response:
         key = lane_key(kind, name)
-        line = readouts.lane_line(self.site.engine, key, self.site.clock())
+        line = readouts.lane_line(self.site.database, key, self.site.clock())
         if line is None:
             return missing(request, self.pages, f"no lane {key} has a status or owns objects")
         recent = readouts.shown_as(
-            self.site.engine,
-            plan_store.summaries(self.site.engine, lane=key, limit=10),
+            self.site.database,
+            plan_store.summaries(self.site.database, lane=key, limit=10),
             self.site.clock(),
         )
-        trail = readouts.audit_page(self.site.engine, AuditFilter(lane=key, limit=20))
-        health = lane_health.latest(self.site.engine, [key]).get(key)
-        failure = next(iter(evidence_of(self.site.engine, lane=key, limit=1)), None)
+        trail = readouts.audit_page(self.site.database, AuditFilter(lane=key, limit=20))
+        health = lane_health.latest(self.site.database, [key]).get(key)
+        failure = next(iter(evidence_of(self.site.database, lane=key, limit=1)), None)
         return self.pages.respond(
             request,
             "lane.html",
@@ -88,7 +88,7 @@ class ReadPages:
             lane=line,
             plans=recent,
             records=trail.records,
-            good_states=known_good.history(self.site.engine, key),
+            good_states=known_good.history(self.site.database, key),
             health=health,
             failure=failure,
         )
@@ -99,12 +99,12 @@ class ReadPages:
         statuses = [*(s.value for s in PlanStatus), readouts.EXPIRED]
         known = status in statuses
         stored = plan_store.summaries(
-            self.site.engine,
+            self.site.database,
             lane=lane or None,
             created_by=creator or None,
             limit=readouts.PLANS_LOOKED_AT,
         )
-        shown = readouts.shown_as(self.site.engine, stored, self.site.clock())
+        shown = readouts.shown_as(self.site.database, stored, self.site.clock())
         found = [p for p in shown if not status or p.status == status][:100]
         return self.pages.respond(
             request,
@@ -120,7 +120,7 @@ class ReadPages:
 
     def show_plan(self, request: Request, plan_id: str) -> Response:
         try:
-            page = readouts.plan_page(self.site.engine, plan_id, self.site.clock())
+            page = readouts.plan_page(self.site.database, plan_id, self.site.clock())
         except PlanNotFound:
             return missing(request, self.pages, f"no stored plan {plan_id}")
         following = self.running.underway(plan_id) or page.status == PlanStatus.applying
@@ -133,7 +133,7 @@ class ReadPages:
     ) -> Response:
         known = event in AuditEvent.__members__.values()
         wanted = AuditFilter(lane, plan, event if known else "", max(1, min(limit, MAX_AUDIT_ROWS)))
-        page = readouts.audit_page(self.site.engine, wanted)
+        page = readouts.audit_page(self.site.database, wanted)
         return self.pages.respond(
             request,
             "audit.html",
@@ -145,7 +145,7 @@ class ReadPages:
         )
 
     def show_audit_record(self, request: Request, seq: int) -> Response:
-        record, later = readouts.audit_entry(self.site.engine, seq)
+        record, later = readouts.audit_entry(self.site.database, seq)
         if record is None:
             return missing(request, self.pages, f"no audit record #{seq}")
         return self.pages.respond(
@@ -153,11 +153,11 @@ class ReadPages:
         )
 
     def show_previews(self, request: Request) -> Response:
-        found = readouts.preview_lines(self.site.engine, self.site.clock())
+        found = readouts.preview_lines(self.site.database, self.site.clock())
         return self.pages.respond(request, "previews.html", title="Previews", previews=found)
 
     def show_runners(self, request: Request) -> Response:
-        found = readouts.runner_lines(self.site.engine, self.site.clock())
+        found = readouts.runner_lines(self.site.database, self.site.clock())
         return self.pages.respond(request, "runners.html", title="Runners", runners=found)
 
 

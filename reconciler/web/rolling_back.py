@@ -53,7 +53,7 @@ class RollbackPages:
 
     def show_form(self, request: Request, kind: str, name: str) -> Response:
         key = lane_key(kind, name)
-        states = known_good.history(self.site.engine, key)
+        states = known_good.history(self.site.database, key)
         if not states:
             return not_done_page(request, self.pages, 404, f"{key} has no known-good state yet")
         nonce, new = guard.form_nonce(request)

@@ -30,7 +30,7 @@ class PageAccess(StrEnum):
 
 @dataclass(frozen=True)
 class ReviewSite:
-    engine: Engine
+    database: Engine
     # Opens the runtime an apply runs in (the page then names the operator as its actor):
     # `setpoint serve` passes `reconciler.cli.wiring.open_runtime`, tests and the demo theirs.
     open_runtime: RuntimeOpener
@@ -62,11 +62,11 @@ def shared_runtime(runtime: Runtime) -> RuntimeOpener:
     return lend
 
 
-def review_site(engine: Engine, open_runtime: RuntimeOpener, settings: Settings) -> ReviewSite:
+def review_site(database: Engine, open_runtime: RuntimeOpener, settings: Settings) -> ReviewSite:
     """The site as the settings describe it."""
     key = settings.review_form_key
     return ReviewSite(
-        engine=engine,
+        database=database,
         open_runtime=open_runtime,
         access=PageAccess(settings.review_pages),
         form_key=key.get_secret_value().encode() if key is not None else b"",

@@ -101,7 +101,8 @@ def test_sigkill_mid_apply_then_the_next_plan_and_apply_converge(
     )
     try:
         _wait_for(lambda: emulator.summary()["applications"], "the first create to be done")
-        time.sleep(0.3)  # let the other lanes get on with it
+        # The other lanes get on with it while that answer hangs: killed once one more is made.
+        _wait_for(lambda: len(emulator.summary()["applications"]) > 1, "a second create")
         assert apply.poll() is None, (tmp_path / "apply.log").read_text()
         apply.send_signal(signal.SIGKILL)
         apply.wait(timeout=10)

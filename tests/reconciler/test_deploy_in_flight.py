@@ -186,14 +186,16 @@ async def test_a_deploy_waiting_for_its_build_slot_is_not_yet_announced(
     servers = [a.params.get("server_id") for a in deploys]
     assert len(deploys) >= 2 and len(set(servers)) == 1  # one server, one slot (the default)
     emulator.faults.stuck_deployment()  # the first build holds the slot
+    slot = dokploy(runtime).build_slots(servers[0])
     announced: list[int] = []
 
     async def watch() -> None:
-        for _ in range(1000):  # the first deploy is asked for within seconds
-            if emulator.state.builds:
-                break
-            await anyio.sleep(0.01)
-        await anyio.sleep(0.3)  # time enough for any other deploy to be announced
+        # Polled until the first build runs and every other deploy waits at the slot: what
+        # an intent written before that wait would show is committed by then.
+        with anyio.fail_after(30):
+            waiting = len(deploys) - 1
+            while not emulator.state.builds or slot.statistics().tasks_waiting < waiting:  # noqa: ASYNC110 -- a poll of state
+                await anyio.sleep(0.01)
         with session_scope(engine) as session:
             intents = audit.iter_records(
                 session, plan_id=plan.plan_id, event=AuditEvent.action_intent

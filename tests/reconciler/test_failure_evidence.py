@@ -70,7 +70,7 @@ async def test_the_lane_page_shows_the_last_failure(runtime: Runtime, emulator: 
 
     emulator.faults.fail_next_deploy()
     await apply_plan(runtime, (await compute_plan(runtime, [LANE])).plan_id)
-    site = ReviewSite(engine=runtime.database, open_runtime=no_runtime, access=PageAccess.open)
+    site = ReviewSite(database=runtime.database, open_runtime=no_runtime, access=PageAccess.open)
     with serve(create_review_app(site)) as base:
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             page = (await http.get("/lanes/product/shop/testing")).text

@@ -48,7 +48,7 @@ async def healthy(url: str, expect_status: int, timeout: float) -> HealthResult:
 
 @dataclass
 class ReviewFleet:
-    engine: Engine
+    database: Engine
     base_url: str
     token: str  # alice's operator token
     secrets: dict[str, str]  # every secret value the fleet resolves, to look for in pages
@@ -61,8 +61,8 @@ class ReviewFleet:
     async def runtime(self, actor: str = "cli:reviewer") -> AsyncIterator[Runtime]:
         async with DokployClient(self.dokploy_url, self.api_key, timeout=10.0) as client:
             yield Runtime(
-                database=self.engine,
-                settings=Settings(database_url=str(self.engine.url), deploy_poll_seconds=0.05),
+                database=self.database,
+                settings=Settings(database_url=str(self.database.url), deploy_poll_seconds=0.05),
                 actor=actor,
                 kinds=all_kinds,
                 providers={"dokploy": client, HEALTH: HealthChecks(healthy)},
@@ -81,7 +81,7 @@ class ReviewFleet:
 
     def declare(self, path: Path) -> None:
         """Store desired state from `path`, as `setpoint desired apply` would."""
-        with session_scope(self.engine) as session:
+        with session_scope(self.database) as session:
             apply_documents(session, load_path(path), prune=False)
 
 
@@ -123,7 +123,7 @@ def review_fleet(work_dir: Path, access: PageAccess = PageAccess.open) -> Iterat
         fleet = ReviewFleet(
             engine, "", token, {**environ, **stored}, dokploy_url, api_key, store, work_dir
         )
-        site = ReviewSite(engine=engine, open_runtime=fleet.runtime, access=access)
+        site = ReviewSite(database=engine, open_runtime=fleet.runtime, access=access)
         fleet.base_url = stack.enter_context(serve(create_review_app(site)))
         yield fleet
     engine.dispose()

@@ -189,7 +189,7 @@ def test_apply_with_a_token_turns_the_lanes_ready(
 
     apply_from_page(page, fleet, first_plan.plan_id, "spt_not-a-token")
     assert "not accepted" in page.locator("main").inner_text()
-    assert plan_store.load(fleet.engine, first_plan.plan_id)[1] is plan_store.PlanStatus.pending
+    assert plan_store.load(fleet.database, first_plan.plan_id)[1] is plan_store.PlanStatus.pending
 
     apply_from_page(page, fleet, first_plan.plan_id, fleet.token)
     outcome = page.locator("#outcome").inner_text()
@@ -199,7 +199,7 @@ def test_apply_with_a_token_turns_the_lanes_ready(
     assert {lane: states[lane] for lane in PRODUCT_LANES} == dict.fromkeys(PRODUCT_LANES, "Ready")
     screenshot(page, images, "web-lanes.png")
 
-    with session_scope(fleet.engine) as session:
+    with session_scope(fleet.database) as session:
         started = audit.list_records(
             session, plan_id=first_plan.plan_id, event=AuditEvent.apply_started
         )
@@ -221,7 +221,7 @@ def test_a_stale_plan_is_refused_with_the_engines_message(
 
     apply_from_page(page, fleet, stale.plan_id, fleet.token)
     shown = page.locator("#refusal").inner_text()
-    with session_scope(fleet.engine) as session:
+    with session_scope(fleet.database) as session:
         (refused,) = audit.list_records(
             session, plan_id=stale.plan_id, event=AuditEvent.apply_refused
         )
@@ -231,7 +231,7 @@ def test_a_stale_plan_is_refused_with_the_engines_message(
         "desired state changed since the plan for product:shop/testing; compute a new plan"
     )
     assert refused.actor == "operator:alice"
-    assert plan_store.load(fleet.engine, stale.plan_id)[1] is plan_store.PlanStatus.stale
+    assert plan_store.load(fleet.database, stale.plan_id)[1] is plan_store.PlanStatus.stale
 
 
 def test_a_long_apply_runs_on_while_the_plan_page_follows_it(
@@ -245,7 +245,7 @@ def test_a_long_apply_runs_on_while_the_plan_page_follows_it(
     fleet.declare(edited)
     plan = fleet.plan("product:shop/testing")
     impatient = ReviewSite(
-        engine=fleet.engine,
+        database=fleet.database,
         open_runtime=fleet.runtime,
         access=PageAccess.open,
         apply_wait_seconds=0.0,
@@ -256,7 +256,7 @@ def test_a_long_apply_runs_on_while_the_plan_page_follows_it(
         page.get_by_role("button", name=f"Apply plan {plan.plan_id}").click()
         assert page.url == f"{base}/plans/{plan.plan_id}"
         expect(page.locator("#plan-status")).to_have_text("applied", timeout=30_000)
-    with session_scope(fleet.engine) as session:
+    with session_scope(fleet.database) as session:
         finished = audit.list_records(
             session, plan_id=plan.plan_id, event=AuditEvent.apply_finished
         )
@@ -326,7 +326,7 @@ def test_superseded_and_expired_plans_offer_no_apply(
     fleet.declare(edited)
     older = fleet.plan("product:shop/testing")
     newer = fleet.plan()  # looks at shop/testing again: the one to review now
-    assert plan_store.load(fleet.engine, older.plan_id)[1] is plan_store.PlanStatus.pending
+    assert plan_store.load(fleet.database, older.plan_id)[1] is plan_store.PlanStatus.pending
 
     page.goto(f"{fleet.base_url}/plans/{older.plan_id}")
     assert page.locator("#plan-status").inner_text() == "superseded"
@@ -340,7 +340,7 @@ def test_superseded_and_expired_plans_offer_no_apply(
     assert page.locator("#plan-status").inner_text() == "pending"
     assert page.get_by_role("link", name="Apply this plan…").count() == 1
     later = ReviewSite(
-        engine=fleet.engine,
+        database=fleet.database,
         open_runtime=fleet.runtime,
         access=PageAccess.open,
         clock=lambda: newer.expires_at + timedelta(seconds=1),
@@ -391,7 +391,9 @@ def test_previews_link_their_pull_request_and_address(
 
 
 def test_the_sign_in_page_offers_no_sign_out(page: Page, fleet: ReviewFleet) -> None:
-    guarded = ReviewSite(engine=fleet.engine, open_runtime=fleet.runtime, access=PageAccess.token)
+    guarded = ReviewSite(
+        database=fleet.database, open_runtime=fleet.runtime, access=PageAccess.token
+    )
     with serve(create_review_app(guarded)) as base:
         page.goto(f"{base}/lanes")
         assert urldefrag(page.url).url.startswith(f"{base}/sign-in")

@@ -76,7 +76,7 @@ def issue_token(engine: Engine, operator: str = "alice") -> operator_tokens.Issu
 @contextmanager
 def client(engine: Engine, access: PageAccess = PageAccess.open) -> Iterator[httpx.Client]:
     """The pages served on loopback, and a client that keeps cookies as a browser does."""
-    site = ReviewSite(engine=engine, open_runtime=no_runtime, access=access)
+    site = ReviewSite(database=engine, open_runtime=no_runtime, access=access)
     with serve(create_review_app(site)) as base, httpx.Client(base_url=base) as http:
         yield http
 
@@ -190,7 +190,7 @@ def test_token_mode_sends_readers_to_sign_in_and_revoking_ends_their_session(
 
 def test_pages_turned_off_are_not_served(engine: Engine) -> None:
     app = FastAPI()
-    site = ReviewSite(engine=engine, open_runtime=no_runtime, access=PageAccess.off)
+    site = ReviewSite(database=engine, open_runtime=no_runtime, access=PageAccess.off)
     assert mount_review_pages(app, site) is False
     with serve(app) as base:
         assert httpx.get(base + "/lanes").status_code == 404
@@ -223,7 +223,7 @@ def test_the_pages_mount_beside_an_api_on_the_services_runtime(engine: Engine) -
 def test_the_pages_can_live_under_a_prefix(engine: Engine) -> None:
     stored_plan(engine, "plan-000000000006")
     app = FastAPI()
-    site = ReviewSite(engine=engine, open_runtime=no_runtime, access=PageAccess.open)
+    site = ReviewSite(database=engine, open_runtime=no_runtime, access=PageAccess.open)
     assert mount_review_pages(app, site, prefix="/review")
     with serve(app) as base:
         page = httpx.get(base + "/review/plans/plan-000000000006").text
@@ -297,7 +297,7 @@ def test_secure_cookies_follow_our_setting_not_the_forwarded_scheme(engine: Engi
     forwarded = {"x-forwarded-proto": "https"}  # loopback is a trusted proxy for uvicorn
     for secure in (True, False):
         site = ReviewSite(
-            engine=engine, open_runtime=no_runtime, access=PageAccess.token, secure_cookies=secure
+            database=engine, open_runtime=no_runtime, access=PageAccess.token, secure_cookies=secure
         )
         with serve(create_review_app(site)) as base, httpx.Client(base_url=base) as http:
             cookie = http.get("/sign-in", headers=forwarded).headers["set-cookie"]

@@ -86,7 +86,7 @@ def test_the_lane_page_rolls_back_to_a_known_good_state_as_a_plan(
     page.get_by_role("button", name=f"Apply plan {plan_id}").click()
     assert page.locator("#outcome").inner_text() == f"applied plan {plan_id} as operator:alice"
     assert fleet.plan(LANE).actions == []
-    with session_scope(fleet.engine) as session:
+    with session_scope(fleet.database) as session:
         [record] = audit.list_records(session, event=AuditEvent.lane_rolled_back)
     assert record.actor == "operator:alice" and record.lane == LANE
     assert (record.data or {})["reason"] == "the new image fails checkout"

@@ -70,6 +70,17 @@ class ProjectCreate(Input):
     env: str | None = None
 
 
+class ProjectSearch(Input):
+    """`project.search`: every filter optional; `limit` (1..100, default 20) and `offset`
+    arrive as query text, read leniently as trpc-to-openapi coerces query numbers."""
+
+    q: str | None = None
+    name: str | None = None
+    description: str | None = None
+    limit: str | None = None
+    offset: str | None = None
+
+
 class EnvironmentCreate(Input):
     name: NonEmpty
     description: str | None = None

@@ -57,6 +57,25 @@ def _project_one(s: EmulatorState, a: i.ProjectId) -> Any:
     return project_view(s, _get(s.projects, a.projectId, "Project"), sparse=False)
 
 
+def _project_search(s: EmulatorState, a: i.ProjectSearch) -> Any:
+    """Dokploy v0.30: `ilike %text%` on each filter given (`q` on name or description),
+    newest first, the project rows without environments, and the count before paging."""
+
+    def has(value: str | None, text: str | None) -> bool:
+        return not text or text.strip().lower() in (value or "").lower()
+
+    found = [
+        p
+        for p in reversed(s.projects.values())
+        if has(p["name"], a.name)
+        and has(p.get("description"), a.description)
+        and (has(p["name"], a.q) or has(p.get("description"), a.q))
+    ]
+    limit = min(max(int(a.limit or 20), 1), 100)
+    offset = max(int(a.offset or 0), 0)
+    return {"items": copy.deepcopy(found[offset : offset + limit]), "total": len(found)}
+
+
 def _new_environment(
     s: EmulatorState, project_id: str, name: str, desc: str | None, default: bool
 ) -> Any:
@@ -448,6 +467,7 @@ def _m(model: type[i.Input], handler: Handler) -> Procedure:
 PROCEDURES: dict[str, Procedure] = {
     "project.all": _q(i.NoInput, _project_all),
     "project.one": _q(i.ProjectId, _project_one),
+    "project.search": _q(i.ProjectSearch, _project_search),
     "project.create": _m(i.ProjectCreate, _project_create),
     "environment.byProjectId": _q(i.ProjectIdLoose, _environment_by_project),
     "environment.one": _q(i.EnvironmentId, _environment_one),

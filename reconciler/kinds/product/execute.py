@@ -77,6 +77,9 @@ class ProductExecutor:
     # Record the environments it creates (owned, so deleted with the last lane in them).
     owns_created_environments: bool = True
     resolved: dict[str, str] = field(default_factory=dict)  # logical ref -> provider id
+    # Environments a create of this apply found already in Dokploy instead of making: the
+    # plan did not see them (a listing that answered short), so it never read their services.
+    unplanned_environments: set[str] = field(default_factory=set)
     # One executor runs one apply: its creates share one project listing, not one each.
     projects: ProjectIndex = field(init=False)
     # Build slots held by deploys the engine admitted, by action id, until their build ends.
@@ -127,6 +130,8 @@ class ProductExecutor:
         for environment in project.environments:
             provided[environment_key(name, environment.name)] = environment.environment_id
         self.resolved.update(provided)
+        if not created:
+            self.unplanned_environments.update(e.environment_id for e in project.environments)
         verb = "created" if created else "found existing"
         return Done(f"{verb} project {name} ({project.project_id})", provided=provided)
 
@@ -136,6 +141,8 @@ class ProductExecutor:
         name = p.name
         environment, created = await self.projects.ensure_environment(project_id, name)
         environment_id = environment.environment_id
+        if not created:
+            self.unplanned_environments.add(environment_id)
         provided = dict.fromkeys(action.provides, environment_id)
         self.resolved.update(provided)
         said = f"{'created' if created else 'found existing'} environment {name} ({environment_id})"
@@ -161,15 +168,17 @@ class ProductExecutor:
         service = BY_CREATE_OP[action.op]
         service_type = service.type.value
         # The plan proposed this create because it saw no service of this name, and the apply
-        # re-read that just before running: no need to read the environment again first.
+        # re-read that just before running: no need to read the environment again first,
+        # unless the environment is one the plan never saw (found here, not made).
+        known_absent = environment_id not in self.unplanned_environments
         service_id, created = await service.ensure(
-            self.client, environment_id, name, p.server_id, known_absent=True
+            self.client, environment_id, name, p.server_id, known_absent=known_absent
         )
         if not created:
-            # Found before any create of ours: someone made it after planning. With
-            # known_absent only a retry looks, and finds our lost create, so this is a guard.
+            # Found before any create of ours: someone made it after planning, or it sat in
+            # an environment the plan did not see. It is not ours: adoption is the operator's.
             raise ActionFailed(
-                f"an unowned {service_type} named {name!r} appeared after planning; left untouched"
+                f"an unowned {service_type} named {name!r} is already there; left untouched"
             )
         for ref in action.provides:
             self.resolved[ref] = service_id

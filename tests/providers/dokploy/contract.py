@@ -79,11 +79,23 @@ def _query_problems(request: httpx.Request, op: dict[str, Any], where: str) -> l
         if name not in params:
             problems.append(f"{where}: unknown query parameter {name}")
             continue
-        for err in Draft202012Validator(params[name].get("schema", {})).iter_errors(value):
+        schema = params[name].get("schema", {})
+        for err in Draft202012Validator(schema).iter_errors(_query_value(value, schema)):
             problems.append(f"{where}: query {name}: {err.message}")
     if request.content:
         problems.append(f"{where}: a GET with a body")
     return problems
+
+
+def _query_value(value: str, schema: dict[str, Any]) -> Any:
+    """A query value is always text; trpc-to-openapi coerces it to a number where the schema
+    wants one, so "100" is a valid `limit` and "ten" is not."""
+    if schema.get("type") in ("number", "integer"):
+        try:
+            return float(value) if schema["type"] == "number" else int(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _body_problems(request: httpx.Request, procedure: str, where: str) -> list[str]:

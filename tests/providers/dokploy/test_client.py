@@ -79,6 +79,33 @@ async def test_project_all_nests_environments_and_services(dokploy_client: Dokpl
     assert env.applications[0].environment_id == env_id  # linked, though Dokploy omits it
 
 
+async def test_project_named_keeps_the_exact_name_from_every_page(
+    dokploy_client: DokployClient, emulator: Emulator
+) -> None:
+    """`project.search` matches a part of the name, case-insensitively, 100 a page: the exact
+    name is kept, from whichever page it is on."""
+    shop = (await dokploy_client.project_create("shop")).project  # oldest: on the last page
+    for name in ("Shop", "shop-old", "workshop", *(f"shop-{n}" for n in range(100))):
+        await dokploy_client.project_create(name)
+    assert [p.project_id for p in await dokploy_client.project_named("shop")] == [shop.project_id]
+    assert await dokploy_client.project_named("shops") == []
+    # An empty answer is not "none".
+    emulator.faults.empty_body("project.search")
+    with pytest.raises(DokployError):
+        await dokploy_client.project_named("shop")
+
+
+async def test_project_named_refuses_a_page_short_of_its_total(
+    dokploy_contract: ContractRecorder,
+) -> None:
+    """Five matches promised, none sent: the rest may hold the name, so no answer."""
+    page = json.dumps({"items": [], "total": 5}).encode()
+    handler = lambda request: httpx.Response(200, content=page)  # noqa: E731
+    async with _client(handler, dokploy_contract) as client:
+        with pytest.raises(DokployError, match="every project matching"):
+            await client.project_named("shop")
+
+
 async def test_deploy_with_empty_body_and_writes_answering_true_succeed(
     dokploy_client: DokployClient,
 ) -> None:

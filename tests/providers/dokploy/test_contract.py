@@ -253,6 +253,11 @@ def test_contract_checker_rejects_what_dokploy_would_reject() -> None:
     assert any("nope" in p for p in check_request(stray_key))
     no_param = httpx.Request("GET", BASE_URL + "/api/project.one")
     assert any("projectId" in p for p in check_request(no_param))
+    params = {"name": "shop", "limit": "ten"}
+    not_a_number = httpx.Request("GET", BASE_URL + "/api/project.search", params=params)
+    assert any("limit" in p for p in check_request(not_a_number))
+    params["limit"] = "100"
+    assert not check_request(httpx.Request("GET", BASE_URL + "/api/project.search", params=params))
 
 
 async def test_every_client_procedure_conforms_to_the_contract(
@@ -267,6 +272,7 @@ async def test_every_client_procedure_conforms_to_the_contract(
         created = await c.project_create("shop", "desc")
         pid, eid = created.project.project_id, created.environment.environment_id
         await c.project_all()
+        assert [p.project_id for p in await c.project_named("shop")] == [pid]
         await c.project_one(pid)
         await c.environment_by_project_id(pid)
         staging = await c.environment_create(pid, "staging", "pre-prod")
@@ -307,6 +313,7 @@ async def test_every_client_procedure_conforms_to_the_contract(
         "user.get",
         "project.all",
         "project.one",
+        "project.search",
         "project.create",
         "environment.byProjectId",
         "environment.one",

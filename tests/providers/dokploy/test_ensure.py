@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import Emulator
 from providers.dokploy.ensure import AmbiguousName, ProjectIndex, ensure_application
+from providers.dokploy.errors import DokployError
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
 from tests.providers.dokploy.fixtures import make_client
 
@@ -56,10 +57,40 @@ async def test_ensuring_many_projects_and_environments_lists_projects_once(
         assert again == (environment, False)
     assert requests(dokploy_client) == {
         "project.all": 1,
+        "project.search": 5,  # each name the listing lacks is asked for before its create
         "project.create": 5,
         "environment.create": 5,
     }
     assert len(emulator.state.projects) == 6 and len(emulator.state.environments) == 11
+
+
+async def test_a_project_the_listing_hides_is_found_by_name_and_not_made_again(
+    dokploy_client: DokployClient, emulator: Emulator
+) -> None:
+    """`project.all` answering [] (a proxy, a flapping backend) is not proof that a project
+    is absent: before creating, the index asks `project.search` for the name."""
+    made = await dokploy_client.project_create("shop")
+    await dokploy_client.project_create("shop-old")  # matched by the search, not by name
+    emulator.faults.empty_list("project.all")
+    index = ProjectIndex(dokploy_client)
+    project, created = await index.ensure_project("shop")
+    assert (project.project_id, created) == (made.project.project_id, False)
+    assert [e.environment_id for e in project.environments] == [made.environment.environment_id]
+    assert sorted(p["name"] for p in emulator.state.projects.values()) == ["shop", "shop-old"]
+    # What the search found is known to the index: its environments too, with no new read.
+    forget_requests(dokploy_client)
+    environment, created = await index.ensure_environment(project.project_id, "production")
+    assert (environment.environment_id, created) == (made.environment.environment_id, False)
+    assert not requests(dokploy_client)
+
+
+async def test_a_failed_search_by_name_stops_the_create(
+    dokploy_client: DokployClient, emulator: Emulator
+) -> None:
+    emulator.faults.fail_next("project.search", 500, count=5)
+    with pytest.raises(DokployError):
+        await ProjectIndex(dokploy_client).ensure_project("shop")
+    assert not emulator.state.projects
 
 
 async def test_concurrent_ensures_share_one_listing_and_never_duplicate(
