@@ -86,7 +86,9 @@ async def test_github_failing_does_not_fail_the_apply_and_feedback_lands_on_its_
     assert github.deployments_of("acme", "notes") == []
 
     failed, waiting = deliveries(engine)
-    assert (failed.state, failed.attempts) == ("pending", 1)
+    # Tried when the apply started, and again at its end if the first backoff (full jitter
+    # below 5 s) had already run out by then: never more, and never a failed apply.
+    assert failed.state == "pending" and failed.attempts in (1, 2)
     assert failed.answer is not None and failed.answer["transient"] is True
     assert "502" in failed.answer["error"]
     assert failed.due_at > failed.created_at  # its own backoff, not the lane's
