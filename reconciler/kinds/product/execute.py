@@ -8,36 +8,27 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
 from desired_state.dotenv import carry_problem
 from desired_state.secret_sources import SecretSources
 from providers.dokploy.client import DokployClient
-from providers.dokploy.deploy import deploy_and_look, deploy_and_wait
 from providers.dokploy.ensure import ProjectIndex
 from providers.dokploy.envfile import merge as merge_env
 from providers.dokploy.errors import (
-    DeployQueued,
-    DeployTimeout,
     DokployAccessDenied,
     DokployAnswerLost,
     DokployError,
     DokployNotFound,
     DokployTimeout,
 )
-from providers.dokploy.models import Deployment
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailable
 from reconciler.kinds.product import params
-from reconciler.kinds.product.evidence import deploy_evidence, evidence_summary, health_evidence
+from reconciler.kinds.product.deploying import BuildTurn, Deployer
 from reconciler.kinds.product.health import HealthProbe
-from reconciler.kinds.product.identity import verified_identity
 from reconciler.kinds.product.observed import environment_holdings
 from reconciler.kinds.product.ops import DOKPLOY, ENVIRONMENT, Op
-from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.product.rule_input import (
-    deploy_title,
     environment_key,
     project_key,
     uncarried_secret,
@@ -47,10 +38,6 @@ from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
-
-_MAX_HEALTH_BACKOFF = 3600.0
-# A parked deploy is looked at again at least this often (a twentieth of its timeout at most).
-_LOOKS_PER_TIMEOUT = 20
 
 
 @dataclass
@@ -85,8 +72,21 @@ class ProductExecutor:
     # Build slots held by deploys the engine admitted, by action id, until their build ends.
     _turns: dict[str, BuildTurn] = field(default_factory=dict)
 
+    # Deploys and health checks, on the same client, clock and settings.
+    deployer: Deployer = field(init=False)
+
     def __post_init__(self) -> None:
         self.projects = ProjectIndex(self.client)
+        self.deployer = Deployer(
+            self.client,
+            self.health_check,
+            clock=self.clock,
+            poll_interval=self.poll_interval,
+            health_backoff=self.health_backoff,
+            deploy_backoff=self.deploy_backoff,
+            parks_builds=self.parks_builds,
+            look_seconds=self.look_seconds,
+        )
 
     def admission(self, action: Action) -> BuildTurn | None:
         """A deploy waits for one of its Dokploy server's build slots before its intent is
@@ -307,217 +307,17 @@ class ProductExecutor:
     # -- deploy and delete -----------------------------------------------------------------
 
     async def _deploy(self, action: Action) -> Done | Retry:
-        """Deploy (or await a deploy of this configuration asked for earlier), holding one of
-        the Dokploy server's build slots, so the timeout runs only while the build does."""
         p = params.Deploy.of(action)
         turn = self._turns.pop(action.id, None) or BuildTurn(self.client.build_slots(p.server_id))
         service_type, service_id = self._service(action, p.service)
-        ref = ObjectRef(DOKPLOY, service_type, service_id)
-        waiting = p.awaiting
-        async with turn:  # held already when the engine admitted the deploy
-            asked_at = self.clock() if waiting is None or waiting.at is None else waiting.at
-            if self.parks_builds:
-                seen = await self._look_at_deploy(action, p, ref, asked_at)
-            else:
-                seen = await self._wait_for_deploy(action, p, ref, asked_at)
-        if isinstance(seen, Retry):
-            return seen
-        return await self._deploy_ended(p, ref, seen)
-
-    async def _wait_for_deploy(
-        self, action: Action, p: params.Deploy, ref: ObjectRef, asked_at: float
-    ) -> Deployment | Retry:
-        """Ask for the deploy (or not, when awaiting one asked for earlier) and wait for its
-        build to end; a deploy still queued after its timeout is awaited by the next attempt."""
-        waiting = p.awaiting
-        timeout = p.timeout_seconds
-        try:
-            return await deploy_and_wait(
-                self.client,
-                **strategy_for(ref.object_type).deploy_target(ref.object_id),
-                timeout=timeout,
-                queue_timeout=timeout,
-                poll_interval=self.poll_interval,
-                title=deploy_title(action.lane, p.config_hash),
-                # A service the plan did not see was created by this apply: it has no
-                # deployments yet, so they need not be listed before deploying.
-                never_deployed=not p.service.id,
-                ask=waiting is None,
-                deployment_id=None if waiting is None else waiting.deployment_id,
-            )
-        except DeployQueued as exc:
-            asked = {"config_hash": p.config_hash, "at": asked_at}
-            return Retry(
-                after=self.poll_interval,
-                reason=f"queued: {exc}; awaited by the next attempt, not asked for again",
-                facts=(Facts(ref, {"deploy_asked": asked}),),
-            )
-
-    async def _look_at_deploy(
-        self, action: Action, p: params.Deploy, ref: ObjectRef, asked_at: float
-    ) -> Deployment | Retry:
-        """Ask for the deploy (or not, when awaiting one asked for earlier) and look at its
-        build for a moment once it started: the deployment once it ended, else the lane
-        parked until the next look, with what the look found recorded, so that look awaits
-        it and never asks again. A deploy asked for now holds its build slot until its build
-        starts, as a waited-for one does, so no more of ours queue on one Dokploy server than
-        without parking. The timeout counts on the runtime's clock from when the build was
-        first seen, across the looks."""
-        waiting = p.awaiting
-        timeout = p.timeout_seconds
-        try:
-            deployment = await deploy_and_look(
-                self.client,
-                **strategy_for(ref.object_type).deploy_target(ref.object_id),
-                look=self.look_seconds,
-                # A look at a deploy asked for earlier waits for nothing: no slot is held.
-                queue_timeout=timeout if waiting is None else self.look_seconds,
-                poll_interval=self.poll_interval,
-                title=deploy_title(action.lane, p.config_hash),
-                never_deployed=not p.service.id,
-                ask=waiting is None,
-                deployment_id=None if waiting is None else waiting.deployment_id,
-            )
-        except DeployQueued as exc:
-            waited = self.clock() - asked_at
-            after = self._next_look(waited, timeout)
-            asked = {"config_hash": p.config_hash, "at": asked_at}
-            return Retry(
-                after=after,
-                reason=f"queued: {exc}; looked at again in {after:.0f} s, not asked for again",
-                facts=(Facts(ref, {"deploy_asked": asked}),),
-            )
-        if deployment.is_terminal:
-            return deployment
-        now = self.clock()
-        deployment_id = deployment.deployment_id
-        known = waiting is not None and waiting.deployment_id == deployment_id
-        since = waiting.building_since if known and waiting and waiting.building_since else now
-        building = now - since
-        if building >= timeout:
-            raise DeployTimeout(
-                f"deployment {deployment_id} of {ref.object_type} {ref.object_id} still "
-                f"{deployment.status!r} {timeout:g}s after its build started"
-            )
-        after = min(self._next_look(building, timeout), timeout - building)
-        asked = {
-            "config_hash": p.config_hash,
-            "at": asked_at,
-            "deployment_id": deployment_id,
-            "building_since": since,
-        }
-        return Retry(
-            after=after,
-            reason=(
-                f"deployment {deployment_id} is building ({building:.0f} s of its "
-                f"{timeout:g} s timeout): the lane is parked and looks at it again in "
-                f"{after:.0f} s, not deploying again"
-            ),
-            facts=(Facts(ref, {"deploy_asked": asked}),),
-        )
-
-    def _next_look(self, waited: float, timeout: float) -> float:
-        """Soon at first, then less often as the wait grows (each look is a small plan and
-        apply), as a parked runner is looked at."""
-        return max(self.poll_interval, min(waited, timeout / _LOOKS_PER_TIMEOUT))
-
-    async def _deploy_ended(
-        self, p: params.Deploy, ref: ObjectRef, deployment: Deployment
-    ) -> Done | Retry:
-        """A deployment of this configuration ended: DeployFailed, or its health checks."""
-        if deployment.status != "done":
-            evidence = await deploy_evidence(self.client, deployment)
-            return self._deploy_failed(p, ref, deployment, evidence)
-        outputs: dict[str, Any] = {
-            "deployment_id": deployment.deployment_id,
-            "status": deployment.status,
-        }
-        # The deployment runs this configuration whatever its health: recorded either way,
-        # so a failing check is checked again later, never answered with the same deploy.
-        ran = {
-            "deployed_config_hash": p.config_hash,
-            "deploy_failed": None,
-            "deploy_asked": None,
-        }
-        if p.source_sha:  # the commit it runs, for status to show
-            ran["deployed_sha"] = p.source_sha
-        return await self._health(p, ref, ran, outputs)
-
-    def _deploy_failed(
-        self, p: params.Deploy, ref: ObjectRef, deployment: Deployment, evidence: dict[str, Any]
-    ) -> Retry:
-        """DeployFailed: the lane waits out a backoff before this configuration is deployed
-        again (a new configuration deploys at once); the failure is the lane's state."""
-        failures = p.deploy_failures + 1
-        after = min(self.deploy_backoff * 2 ** (failures - 1), _MAX_HEALTH_BACKOFF)
-        now = self.clock()
-        deployment_id, status = deployment.deployment_id, deployment.status
-        failed = {
-            "config_hash": p.config_hash,
-            "deployment_id": deployment_id,
-            "status": status,
-            "at": now,
-            "failures": failures,
-            "retry_at": now + after,
-        }
-        return Retry(
-            after=after,
-            reason=(
-                f"DeployFailed: deployment {deployment_id} ended {status} ({failures} time(s))"
-                f"{evidence_summary(evidence)}; this configuration is deployed again in "
-                f"{after:g}s, a new one at once"
-            ),
-            evidence=evidence,
-            facts=(Facts(ref, {"deploy_failed": failed, "deploy_asked": None}),),
-            stalled=True,
-            stalled_as=DEPLOY_FAILED.code,
+        return await self.deployer.deploy(
+            action, p, ObjectRef(DOKPLOY, service_type, service_id), turn
         )
 
     async def _check_health(self, action: Action) -> Done | Retry:
         p = params.CheckHealth.of(action)
         service_type, service_id = self._service(action, p.service)
-        return await self._health(p, ObjectRef(DOKPLOY, service_type, service_id), {}, {})
-
-    async def _health(
-        self,
-        p: params.Deploy | params.CheckHealth,
-        ref: ObjectRef,
-        facts: dict[str, Any],
-        outputs: dict[str, Any],
-    ) -> Done | Retry:
-        """Run the action's health checks; Done when all pass, else Retry with backoff."""
-        results = [
-            verified_identity(
-                await self.health_check(c.url, c.expect_status, c.timeout_seconds),
-                c.expect_identity,
-            )
-            for c in p.health_checks
-        ]
-        outputs["health"] = [
-            {"url": r.url, "ok": r.ok, "status": r.status, "reason": r.reason} for r in results
-        ]
-        failed = next((r for r in results if not r.ok), None)
-        deployment_id = outputs.get("deployment_id")
-        done = f"deployment {deployment_id} done" if deployment_id else "the deployment runs"
-        health: dict[str, Any] = {"config_hash": p.config_hash, "ok": True}
-        if failed is None:
-            passed = (
-                f", {len(results)} health check(s) passed"
-                if results
-                else ", not verified: no health check"
-            )
-            facts["health"] = health
-            return Done(f"{done}{passed}", outputs, facts=(Facts(ref, facts),))
-        failures = p.health_failures + 1
-        health.update(ok=False, failures=failures, check=failed.url, reason=failed.reason)
-        facts["health"] = health
-        return Retry(
-            after=min(self.health_backoff * 2 ** (failures - 1), _MAX_HEALTH_BACKOFF),
-            reason=f"{done}, but health check {failed.url} failed: {failed.reason}",
-            facts=(Facts(ref, facts),),
-            evidence=health_evidence(deployment_id, failed),
-            stalled=True,
-        )
+        return await self.deployer.health(p, ObjectRef(DOKPLOY, service_type, service_id), {}, {})
 
     async def _delete_service(self, action: Action) -> Done:
         p = params.DeleteService.of(action)
@@ -556,28 +356,6 @@ class ProductExecutor:
             )
         await self.client.environment_remove(p.environment_id)
         return Done(f"environment {p.name} ({p.environment_id}) deleted", releases=(ref,))
-
-
-class BuildTurn:
-    """One deploy's hold on a build slot: taken when first entered (the engine's admission),
-    given back at the first exit (the executor's, when the build ends), so the health checks
-    after a build do not keep the server's next deploy waiting."""
-
-    def __init__(self, slots: anyio.Semaphore) -> None:
-        self._slots = slots
-        self._held = False
-        self._ended = False
-
-    async def __aenter__(self) -> BuildTurn:
-        if not self._held and not self._ended:
-            await self._slots.acquire()
-            self._held = True
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._held:
-            self._held, self._ended = False, True
-            self._slots.release()
 
 
 _HANDLERS: dict[Op, Callable[[ProductExecutor, Action], Awaitable[Done | Retry]]] = {
