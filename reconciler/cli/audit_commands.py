@@ -184,12 +184,13 @@ def checkpoint_(
 ) -> None:
     """Sign the current head with SETPOINT_AUDIT_KEY; keep the file away from the database."""
     from reconciler.records import checkpoint as anchor
+    from reconciler.records.columns import utcnow
 
     if not out.parent.is_dir():
         raise fail(f"cannot write the checkpoint to {out}: there is no folder {out.parent}")
     key = _audit_key()
     with _session() as session:
-        signed = anchor.take(session, key)
+        signed = anchor.take(session, key, utcnow())
     out.write_text(json.dumps(signed, indent=2) + "\n", encoding="utf-8")
     console.print(f"checkpoint of record {signed['seq']} written to {out}")
 

@@ -138,7 +138,9 @@ def apply(
                     runtime, plan_id, allow_destroy=allow_destroy, reason=given_reason(reason)
                 )
             finally:  # refused or applied, the trail grew: anchor it (when configured)
-                anchored = await in_thread(anchor, runtime.database, runtime.settings)
+                anchored = await in_thread(
+                    anchor, runtime.database, runtime.settings, runtime.now()
+                )
                 if anchored is not None and anchored.problem is not None:
                     console.print(f"[yellow]warning:[/] {anchored.problem}", highlight=False)
 

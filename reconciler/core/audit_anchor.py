@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -48,9 +49,9 @@ def audit_key_of(settings: Settings) -> str | None:
         ) from None
 
 
-def anchor(engine: Engine, settings: Settings) -> Anchored | None:
-    """Write a signed checkpoint of the head where the settings say; None when automatic
-    checkpoints are not configured (no key, or no place)."""
+def anchor(engine: Engine, settings: Settings, now: datetime) -> Anchored | None:
+    """Write a signed checkpoint of the head, taken at `now`, where the settings say; None
+    when automatic checkpoints are not configured (no key, or no place)."""
     place = settings.audit_checkpoint_path
     if place is None:
         return None
@@ -59,7 +60,7 @@ def anchor(engine: Engine, settings: Settings) -> Anchored | None:
         if key is None:
             return None
         with Session(engine) as session:
-            signed = checkpoint.take(session, key)
+            signed = checkpoint.take(session, key, now)
         path = checkpoint.write(place, signed, keep=settings.audit_checkpoint_keep)
     except (CheckpointError, OSError) as exc:
         problem = f"no audit checkpoint written: {exc}"

@@ -20,7 +20,6 @@ from reconciler.errors import RequestRefused, UnknownLane
 from reconciler.kinds.base import EventKind, LaneRequest, RequestableKind
 from reconciler.records import audit, operations, work_queue
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import DocumentChange, store_found
 from reconciler.records.operations import OperationRequest, Reservation
@@ -73,7 +72,7 @@ def reserve_reconcile(
     if earlier is not None:
         return earlier
     documents = request_documents(runtime, request.lane, params)
-    now = utcnow()
+    now = runtime.now()
     with audit.transaction(runtime.database) as session:
         reservation = operations.reserve(session, request, now)
         if not reservation.created:

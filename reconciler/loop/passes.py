@@ -211,7 +211,9 @@ async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport
         await notify_pass(runtime, [n for n in news if n.outcome is not LaneOutcome.converged])
     )
     await in_thread(_audit_pass, runtime, report)
-    anchored = await in_thread(audit_anchor.anchor, runtime.database, runtime.settings)
+    anchored = await in_thread(
+        audit_anchor.anchor, runtime.database, runtime.settings, runtime.now()
+    )
     if anchored is not None and anchored.problem and "does not verify" in anchored.problem:
         report.notify_problems.extend(await notify(runtime, [chain_broken_event(anchored.problem)]))
     report.lanes.sort(key=lambda r: r.lane)

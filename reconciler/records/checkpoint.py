@@ -22,7 +22,7 @@ import os
 import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,9 @@ def _signature(key: str, checkpoint: Checkpoint) -> str:
     return hmac.new(_check_key(key), checkpoint.signed_fields(), hashlib.sha256).hexdigest()
 
 
-def take(session: Session, key: str) -> dict[str, Any]:
-    """A signed checkpoint of the current head; refused when the chain does not verify."""
+def take(session: Session, key: str, now: datetime) -> dict[str, Any]:
+    """A signed checkpoint of the current head at `now`; refused when the chain does not
+    verify."""
     _check_key(key)
     result = verify_chain(session)
     if not result.ok:
@@ -75,7 +76,7 @@ def take(session: Session, key: str) -> dict[str, Any]:
     checkpoint = Checkpoint(
         seq=result.checked,
         hash=last.hash if last is not None else "0" * 64,
-        at=datetime.now(UTC).isoformat(),
+        at=now.isoformat(),
     )
     return {**json.loads(checkpoint.signed_fields()), "signature": _signature(key, checkpoint)}
 
