@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
@@ -21,7 +20,6 @@ from desired_state.loader import load_path
 from providers.dokploy.client import DokployClient
 from providers.dokploy.emulator import Emulator, create_app
 from reconciler.core.inventory import Owned
-from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.product.observed import owned_service
@@ -34,6 +32,7 @@ from reconciler.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.providers.dokploy.contract import ContractRecorder
 from tests.providers.dokploy.fixtures import API_KEY, make_client
+from tests.support.health_probes import probe_answered_by
 
 SECRETS = {  # environment variables, for fromEnv references
     "SETPOINT_SECRET_SHOP_DATABASE_URL": "postgres://shop:hunter2-very-secret@db.internal/shop",
@@ -94,21 +93,8 @@ async def runtime(
     store = SecretStore(engine, generate_key())
     for name, value in STORED_SECRETS.items():
         store.put(name, value)
-    transport = httpx.ASGITransport(app=workload.app)
 
-    async def resolver(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"]
-
-    async def health(url: str, expect_status: int, timeout: float) -> HealthResult:
-        host = httpx.URL(url).host
-        return await check_http(
-            url,
-            expect_status=expect_status,
-            timeout=timeout,
-            allow_hosts=[host],
-            resolver=resolver,
-            transport=transport,
-        )
+    health = probe_answered_by(workload.app)
 
     async with make_client(dokploy_app, engine_contract) as client:
         yield Runtime(

@@ -15,12 +15,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from providers.dokploy.emulator import Emulator, create_app
-from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
@@ -32,6 +30,7 @@ from reconciler.settings import Settings
 from tests.providers.dokploy.contract import ContractRecorder
 from tests.providers.dokploy.fixtures import API_KEY, make_client
 from tests.reconciler.conftest import store_fleet
+from tests.support.health_probes import probe_answered_by
 from tests.support.rollback import ImageHealth, records, running
 
 LANE = "product:notes/testing"
@@ -85,21 +84,8 @@ async def fresh_runtime(folder: Path) -> AsyncIterator[tuple[Runtime, Emulator, 
     app = create_app(api_key=API_KEY, seed=11, build_seconds=0.01)
     emulator: Emulator = app.state.emulator
     workload = ImageHealth(emulator)
-    transport = httpx.ASGITransport(app=workload.app)
 
-    async def resolver(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"]
-
-    async def health(url: str, expect_status: int, timeout: float) -> HealthResult:
-        host = httpx.URL(url).host
-        return await check_http(
-            url,
-            expect_status=expect_status,
-            timeout=timeout,
-            allow_hosts=[host],
-            resolver=resolver,
-            transport=transport,
-        )
+    health = probe_answered_by(workload.app)
 
     try:
         async with make_client(app, ContractRecorder()) as client:

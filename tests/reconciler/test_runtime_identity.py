@@ -9,7 +9,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +19,6 @@ from desired_state.issues import InvalidDesiredState
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.health import HealthResult, check_http
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.product.identity import DIGEST_KEY, GENERATION_KEY, with_identity
 from reconciler.kinds.product.lanes import ProductLane, lanes_of_product
@@ -30,6 +28,7 @@ from reconciler.loop.passes import reconcile_pass
 from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime, ShiftedClock
 from tests.reconciler.conftest import store_fleet
+from tests.support.health_probes import probe_answered_by
 from tests.support.product_documents import product_spec
 
 LANE = "product:notes/testing"
@@ -78,20 +77,8 @@ def write_fleet(
 @pytest.fixture
 def checked(runtime: Runtime, dokploy_app: Starlette) -> Runtime:
     """Health checks answered by the emulator's routed domains (what a service runs)."""
-    transport = httpx.ASGITransport(app=dokploy_app)
 
-    async def resolver(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"]
-
-    async def probe(url: str, expect_status: int, timeout: float) -> HealthResult:
-        return await check_http(
-            url,
-            expect_status=expect_status,
-            timeout=timeout,
-            allow_hosts=[httpx.URL(url).host],
-            resolver=resolver,
-            transport=transport,
-        )
+    probe = probe_answered_by(dokploy_app)
 
     providers = {**runtime.providers, HEALTH: HealthChecks(probe)}
     return dataclasses.replace(runtime, providers=providers, clock=ShiftedClock())

@@ -25,7 +25,6 @@ from providers.github.emulator import create_app as create_github
 from reconciler.core.assembly import KindFacts, build_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlastRadiusGuard, Effect, Risk, Trigger
-from reconciler.health import HealthResult, check_http
 from reconciler.kinds import all_kinds
 from reconciler.kinds.base import LaneDiff, ProposedAction
 from reconciler.kinds.product.health import HEALTH, HealthChecks
@@ -39,6 +38,7 @@ from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 from tests.reconciler.conftest import Workload, store_fleet
+from tests.support.health_probes import probe_answered_by
 from tests.support.previews import notes_yaml
 
 FIRST_RUNS = 50
@@ -57,21 +57,8 @@ async def _runtime(engine: Engine) -> AsyncIterator[Runtime]:
     github_app = create_github(seed=3)
     github_app.state.emulator.add_repo("acme", "notes")
     github_app.state.emulator.open_pull("acme", "notes", labels=["preview"])
-    workload = httpx.ASGITransport(app=Workload().app)
 
-    async def resolver(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"]
-
-    async def health(url: str, expect_status: int, timeout: float) -> HealthResult:
-        host = httpx.URL(url).host
-        return await check_http(
-            url,
-            expect_status=expect_status,
-            timeout=timeout,
-            allow_hosts=[host],
-            resolver=resolver,
-            transport=workload,
-        )
+    health = probe_answered_by(Workload().app)
 
     async with (
         DokployClient(
