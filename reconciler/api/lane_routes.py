@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -35,7 +35,6 @@ from reconciler.errors import (
     UnknownLane,
 )
 from reconciler.records import work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.grants import GrantAction
 from reconciler.records.operations import OperationRequest, Reservation
@@ -161,10 +160,9 @@ async def api_reconcile_lane(
     return json_response(view, 202 if reservation.created else 200, headers=location)
 
 
-def _queue_view(work: LaneWork | None) -> dict[str, Any] | None:
+def _queue_view(work: LaneWork | None, now: datetime) -> dict[str, Any] | None:
     if work is None:
         return None
-    now = utcnow()
     return {
         "priority": WorkPriority(work.priority).name,
         "reason": work.reason,
@@ -175,7 +173,9 @@ def _queue_view(work: LaneWork | None) -> dict[str, Any] | None:
     }
 
 
-def _status_view(lane: str, row: LaneStatusRow | None, work: LaneWork | None) -> dict[str, Any]:
+def _status_view(
+    lane: str, row: LaneStatusRow | None, work: LaneWork | None, now: datetime
+) -> dict[str, Any]:
     return {
         "lane": lane,
         "conditions": row.conditions if row else [],
@@ -183,7 +183,7 @@ def _status_view(lane: str, row: LaneStatusRow | None, work: LaneWork | None) ->
         "last_applied_plan": row.last_applied_plan if row else None,
         "retry_at": row.retry_at.astimezone(UTC).isoformat() if row and row.retry_at else None,
         "updated_at": row.updated_at.astimezone(UTC).isoformat() if row else None,
-        "queue": _queue_view(work),
+        "queue": _queue_view(work, now),
     }
 
 
@@ -191,8 +191,10 @@ def _lanes(state: ApiState) -> list[dict[str, Any]]:
     rows = {row.lane: row for row in all_statuses(state.engine)}
     with session_scope(state.engine) as session:
         queued = {work.lane: work for work in work_queue.queued(session)}
+    now = state.runtime.now()
     return [
-        _status_view(lane, rows.get(lane), queued.get(lane)) for lane in sorted({*rows, *queued})
+        _status_view(lane, rows.get(lane), queued.get(lane), now)
+        for lane in sorted({*rows, *queued})
     ]
 
 
@@ -226,4 +228,6 @@ async def api_lane(
 def _one_lane(state: ApiState, lane: str) -> dict[str, Any] | None:
     with session_scope(state.engine) as session:
         row, work = session.get(LaneStatusRow, lane), session.get(LaneWork, lane)
-    return None if row is None and work is None else _status_view(lane, row, work)
+    if row is None and work is None:
+        return None
+    return _status_view(lane, row, work, state.runtime.now())

@@ -8,7 +8,8 @@ the plan review page) never collide on a metric name.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -20,7 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from providers.github.webhooks import GITHUB_EVENTS
 from reconciler.kinds import declared_reasons
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope, table_of
 from reconciler.records.operations import Operation, OperationStatus
 from reconciler.records.status import LaneStatusRow, Reason
@@ -43,7 +43,7 @@ def event_label(event: str) -> str:
 
 
 class ApiMetrics:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "setpoint_api_requests",
@@ -69,7 +69,7 @@ class ApiMetrics:
             ["event", "outcome"],
             registry=self.registry,
         )
-        self.registry.register(RecordsCollector(engine))
+        self.registry.register(RecordsCollector(engine, now))
 
     def render(self) -> bytes:
         """The exposition text; reads the database (call it from a worker thread)."""
@@ -84,8 +84,9 @@ STALLED_REASONS = tuple(dict.fromkeys([*declared_reasons().codes(), *(r.value fo
 class RecordsCollector(Collector):
     """Gauges read from the records when scraped, so every replica reports the same truth."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
         self._engine = engine
+        self._now = now  # the runtime's clock: a claim is held until its time on it
 
     def collect(self) -> Iterator[Metric]:
         operations = GaugeMetricFamily(
@@ -138,7 +139,7 @@ class RecordsCollector(Collector):
                 sa.select(work.c.priority, sa.func.count()).group_by(work.c.priority)
             ).all()
             held = session.execute(
-                sa.select(sa.func.count()).where(work.c.claimed_until > utcnow())
+                sa.select(sa.func.count()).where(work.c.claimed_until > self._now())
             ).scalar_one()
         return {s: n for s, n in counts}, {p: n for p, n in depth}, int(held)
 

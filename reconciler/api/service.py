@@ -66,7 +66,9 @@ def oidc_verifier(runtime: Runtime) -> OidcVerifier:
 def create_api(runtime: Runtime, *, verifier: OidcVerifier | None = None) -> FastAPI:
     """The API on `runtime`. `verifier`: tests bring one wired to the GitHub emulator."""
     owned = verifier is None
-    state = ApiState(runtime, verifier or oidc_verifier(runtime), ApiMetrics(runtime.database))
+    state = ApiState(
+        runtime, verifier or oidc_verifier(runtime), ApiMetrics(runtime.database, runtime.now)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

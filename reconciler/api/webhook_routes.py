@@ -28,7 +28,6 @@ from reconciler.core.lane_requests import event_lanes
 from reconciler.errors import ApiRefused
 from reconciler.records import work_queue
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.webhook_deliveries import prune_deliveries, record_delivery
 from reconciler.records.work_queue import WorkPriority
@@ -75,7 +74,7 @@ def _record(
     """Record the delivery and queue its lanes together; None for a redelivery."""
     lanes = event_lanes(state.runtime, event, payload)
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
-    now = utcnow()
+    now = state.runtime.now()
     with session_scope(state.engine, write_lock=True) as session:
         if not record_delivery(session, delivery_id, event, action, lanes, now):
             return None
