@@ -5,18 +5,21 @@ worker's claim on a lane shows as held until its time on that clock, in /v1/lane
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from providers.github.webhooks import sign
 from reconciler.records import work_queue
 from reconciler.records.database import session_scope
-from reconciler.records.work_queue import WorkPriority
+from reconciler.records.webhook_deliveries import WebhookDelivery
+from reconciler.records.work_queue import LaneWork, WorkPriority
 from reconciler.runtime import Runtime, ShiftedClock
-from tests.api.conftest import bearer
-from tests.api.test_webhooks import HOOK, headers, pull_request, rows
+from tests.api.conftest import WEBHOOK_SECRET, bearer
 
 LANE = "product:shop/testing"
 HOLD_SECONDS = 60.0
@@ -63,11 +66,25 @@ async def test_a_claim_is_held_until_its_time_on_the_services_clock(
 async def test_a_webhooks_work_is_queued_when_the_runtime_says_it_came(
     webhook_client: httpx.AsyncClient, engine: Engine, clock: ShiftedClock
 ) -> None:
-    body = pull_request(7)
+    payload = {
+        "action": "opened",
+        "number": 7,
+        "pull_request": {"number": 7, "head": {"sha": "a" * 40}},
+        "repository": {"full_name": "acme/shop", "id": 101},
+    }
+    body = json.dumps(payload).encode()
+    headers = {
+        "X-Hub-Signature-256": sign(WEBHOOK_SECRET, body),
+        "X-GitHub-Event": "pull_request",
+        "X-GitHub-Delivery": "d-1",
+        "Content-Type": "application/json",
+    }
 
-    answer = await webhook_client.post(HOOK, content=body, headers=headers(body))
+    answer = await webhook_client.post("/v1/webhooks/github", content=body, headers=headers)
 
     assert answer.status_code == 202
-    [work], [delivery] = rows(engine)
+    with session_scope(engine) as session:
+        [work] = session.execute(sa.select(LaneWork)).scalars().all()
+        [delivery] = session.execute(sa.select(WebhookDelivery)).scalars().all()
     for moment in (work.due_at, delivery.received_at):
         assert abs(moment - clock.now()) < timedelta(minutes=5)

@@ -44,7 +44,6 @@ from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents, store_found
-from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
 from tests.providers.dokploy.contract import ContractRecorder
@@ -290,20 +289,6 @@ async def runtime_on(
         )
 
 
-_TEMPLATE: dict[str, Path] = {}
-
-
-def migrated_template(tmp_path_factory: Any) -> Path:
-    """One migrated SQLite file, copied for each example (migrating costs more than a pass)."""
-    if "path" not in _TEMPLATE:
-        path = tmp_path_factory.mktemp("template") / "setpoint.db"
-        engine = make_engine(f"sqlite:///{path}")
-        upgrade(engine)
-        engine.dispose()
-        _TEMPLATE["path"] = path
-    return _TEMPLATE["path"]
-
-
 @settings(
     max_examples=15 * SCALE,
     deadline=None,
@@ -311,14 +296,15 @@ def migrated_template(tmp_path_factory: Any) -> Path:
 )
 @given(steps=st.lists(STEP, min_size=6, max_size=14 + 6 * (SCALE > 1)))
 def test_no_preview_of_an_open_pr_is_deleted_but_by_the_rule(
-    steps: list[tuple[Any, ...]], tmp_path_factory: Any
+    steps: list[tuple[Any, ...]], tmp_path_factory: Any, sqlite_template: Path
 ) -> None:
-    template = migrated_template(tmp_path_factory)
     workdir = tmp_path_factory.mktemp("example")
-    anyio.run(run_steps, [*RUNNING, *steps], template, workdir)
+    anyio.run(run_steps, [*RUNNING, *steps], sqlite_template, workdir)
 
 
-def test_the_property_catches_a_preview_deleted_by_an_operator_edit(tmp_path_factory: Any) -> None:
+def test_the_property_catches_a_preview_deleted_by_an_operator_edit(
+    tmp_path_factory: Any, sqlite_template: Path
+) -> None:
     """The sequence issue 21 saw: open, a pass, the switch to on-request, a pass. A known
     path through the property, so CI always runs it whatever hypothesis draws."""
     steps: list[tuple[Any, ...]] = [
@@ -333,4 +319,4 @@ def test_the_property_catches_a_preview_deleted_by_an_operator_edit(tmp_path_fac
         ("pass",),
         ("pass",),
     ]
-    anyio.run(run_steps, steps, migrated_template(tmp_path_factory), tmp_path_factory.mktemp("x"))
+    anyio.run(run_steps, steps, sqlite_template, tmp_path_factory.mktemp("x"))

@@ -9,6 +9,7 @@ example runs on a database and a Dokploy emulator of its own.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,6 @@ from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import make_engine
-from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 from tests.providers.dokploy.contract import ContractRecorder
@@ -78,9 +78,11 @@ class Model:
 
 
 @asynccontextmanager
-async def fresh_runtime(folder: Path) -> AsyncIterator[tuple[Runtime, Emulator, ImageHealth]]:
+async def fresh_runtime(
+    folder: Path, template: Path
+) -> AsyncIterator[tuple[Runtime, Emulator, ImageHealth]]:
+    shutil.copyfile(template, folder / "setpoint.db")
     engine = make_engine(f"sqlite:///{folder / 'setpoint.db'}")
-    upgrade(engine)
     app = create_app(api_key=API_KEY, seed=11, build_seconds=0.01)
     emulator: Emulator = app.state.emulator
     workload = ImageHealth(emulator)
@@ -108,8 +110,8 @@ async def fresh_runtime(folder: Path) -> AsyncIterator[tuple[Runtime, Emulator, 
         engine.dispose()
 
 
-async def run_releases(plan: list[Release], folder: Path) -> None:
-    async with fresh_runtime(folder) as (runtime, emulator, workload):
+async def run_releases(plan: list[Release], folder: Path, template: Path) -> None:
+    async with fresh_runtime(folder, template) as (runtime, emulator, workload):
         model = Model()
         for number, release in enumerate(plan):
             image = f"ghcr.io/acme/notes@sha256:{number + 1:064x}"
@@ -160,7 +162,7 @@ async def _passes(
 )
 @given(releases)
 def test_a_failing_release_is_rolled_back_once_in_the_pass_that_sees_it(
-    plan: list[Release],
+    plan: list[Release], sqlite_template: Path
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(run_releases(plan, Path(folder)))
+        asyncio.run(run_releases(plan, Path(folder), sqlite_template))
