@@ -160,7 +160,7 @@ async def _passes(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(releases)
+@given(plan=releases)
 def test_a_failing_release_is_rolled_back_once_in_the_pass_that_sees_it(
     plan: list[Release], sqlite_template: Path
 ) -> None:
