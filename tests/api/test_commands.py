@@ -135,6 +135,49 @@ async def test_reconcile_gives_up_waiting_with_exit_3(served_api: str, setpoint:
     assert result.exit_code == 3 and ": pending" in result.output
 
 
+def park_when_queued(engine: Engine) -> threading.Thread:
+    """Stands in for the loop's worker: parks the operation on a build once it appears."""
+
+    def work() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with session_scope(engine) as session:
+                ids = session.exec(select(col(Operation.id))).all()
+                if ids:
+                    waits = {
+                        "action": "a1",
+                        "op": "deploy",
+                        "lane": "product:shop/testing",
+                        "message": "not yet: deployment d1 is building",
+                    }
+                    operations.advance(
+                        session, ids, utcnow(), status=OperationStatus.running,
+                        phase=OperationPhase.waiting, plan_id="plan_abc",
+                        result={"outcome": "waiting", "waiting_for": [waits],
+                                "due_at": "2026-12-07T18:00:00+00:00",
+                                "parked_since": "2026-12-07T17:59:00+00:00"},
+                    )  # fmt: skip
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+async def test_reconcile_waiting_on_a_parked_operation_says_what_it_waits_for(
+    served_api: str, setpoint: Invoke, engine: Engine
+) -> None:
+    worker = park_when_queued(engine)
+    result = await anyio.to_thread.run_sync(
+        lambda: setpoint("reconcile", "product:shop/testing", "--wait", "--timeout", "2")
+    )
+    worker.join()
+    assert result.exit_code == 3 and ": running (plan plan_abc)" in result.output, result.output
+    assert "waiting: deploy a1: not yet: deployment d1 is building" in result.output
+    assert "looked at again at 2026-12-07T18:00:00+00:00" in result.output
+
+
 async def test_reconcile_says_in_one_line_why_the_api_refused(
     served_api: str, setpoint: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,8 +8,10 @@ timeout on the runtime's clock. The deploy is asked for once, whoever dies meanw
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
@@ -20,6 +22,7 @@ from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationPhase, OperationStatus
 from reconciler.runtime import Runtime, ShiftedClock
+from tests.api.conftest import Mint, add_grant, bearer
 from tests.loop.support import fast_engine
 from tests.reconciler.conftest import owned_service_of, store_fleet
 from tests.support.fleets import converge, example_fleet
@@ -194,3 +197,32 @@ async def test_a_request_for_a_parked_lane_is_merged_into_its_operation(
     assert one.status == two.status == "succeeded"
     assert one.result == two.result and two.merged_into == first
     assert _builds(emulator, service_id) == builds
+
+
+async def test_the_workflow_polling_a_parked_operation_reads_what_it_waits_for(
+    runtime: Runtime,
+    engine: Engine,
+    emulator: Emulator,
+    tmp_path: Path,
+    client: httpx.AsyncClient,
+    mint: Mint,
+) -> None:
+    looping, _ = await _shop_with_a_slow_build(runtime, emulator, tmp_path)
+    add_grant(engine, "product:shop/*", allow_apply=True)
+    asked = await client.post(
+        "/v1/lanes/product/shop/testing/reconcile", headers=bearer(mint()), json={"apply": True}
+    )
+    assert asked.status_code == 202 and asked.json()["waiting"] is None
+    await _one_worker(looping).run_once()
+
+    polled = (await client.get(asked.headers["location"], headers=bearer(mint()))).json()
+    assert (polled["status"], polled["phase"]) == ("running", "waiting")
+    waiting = polled["waiting"]
+    assert [w["op"] for w in waiting["for"]] == ["deploy"]
+    assert "is building" in waiting["for"][0]["message"]
+    assert datetime.fromisoformat(waiting["due_at"]) >= datetime.fromisoformat(waiting["since"])
+
+    emulator.state.advance(BUILD_SECONDS + 1)
+    await _one_worker(looping).run_once()
+    ended = (await client.get(asked.headers["location"], headers=bearer(mint()))).json()
+    assert (ended["status"], ended["phase"], ended["waiting"]) == ("succeeded", "done", None)
