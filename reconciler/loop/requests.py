@@ -254,6 +254,8 @@ async def _finish_applied(
     waits = [r for r in applied.actions if r.result is ActionResult.retry]
     if applied.status is ApplyStatus.waiting and not any(r.stalled for r in waits):
         parked = _parked_result(runtime, found, result, waits)
+        if _waited_too_long(runtime, parked):
+            return await _give_up(runtime, plan, lane, found, parked)
         await _end(
             runtime,
             found,
@@ -299,6 +301,27 @@ def _parked_result(
         "due_at": (now + timedelta(seconds=after)).isoformat(),
         "parked_since": _parked_since(found, now).isoformat(),
     }
+
+
+def _waited_too_long(runtime: Runtime, parked: dict[str, Any]) -> bool:
+    waited = runtime.now() - datetime.fromisoformat(parked["parked_since"])
+    return waited.total_seconds() > runtime.settings.request_wait_limit_seconds
+
+
+async def _give_up(
+    runtime: Runtime, plan: Plan, lane: str, found: Sequence[Operation], parked: dict[str, Any]
+) -> LaneVerdict:
+    """The request waited its limit: its operation ends, failed; its lane stays parked (the
+    wait goes on, and a scheduled pass finishes it, never asking for it again)."""
+    limit = runtime.settings.request_wait_limit_seconds
+    what = "; ".join(f"{w['op']} {w['action']}: {w['message']}" for w in parked["waiting_for"])
+    text = (
+        f"gave up after waiting {limit:g} s (request_wait_limit_seconds) for {what}; the "
+        "lane goes on waiting and the loop finishes it: request the lane again for its result"
+    )
+    result = parked | {"outcome": RequestOutcome.gave_up}
+    await _end(runtime, found, OperationStatus.failed, plan, result=result, error=text)
+    return LaneVerdict(LaneResult(lane, LaneOutcome.waiting, plan.plan_id, text))
 
 
 def _parked_since(found: Sequence[Operation], now: datetime) -> datetime:

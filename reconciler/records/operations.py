@@ -57,6 +57,7 @@ class RequestOutcome(StrEnum):
     waiting = "waiting"  # applied as far as it could; a lane said "not yet"
     unknown_lane = "unknown_lane"  # no kind lists the lane
     interrupted = "interrupted"  # its worker stopped before it ended
+    gave_up = "gave_up"  # parked longer than `request_wait_limit_seconds`; the lane waits on
 
 
 class OperationPhase(StrEnum):

@@ -226,3 +226,30 @@ async def test_the_workflow_polling_a_parked_operation_reads_what_it_waits_for(
     await _one_worker(looping).run_once()
     ended = (await client.get(asked.headers["location"], headers=bearer(mint()))).json()
     assert (ended["status"], ended["phase"], ended["waiting"]) == ("succeeded", "done", None)
+
+
+async def test_a_request_parked_past_its_wait_limit_gives_up_and_the_loop_finishes_the_lane(
+    runtime: Runtime, engine: Engine, emulator: Emulator, tmp_path: Path
+) -> None:
+    looping, service_id = await _shop_with_a_slow_build(runtime, emulator, tmp_path)
+    looping.settings = looping.settings.model_copy(update={"request_wait_limit_seconds": 60.0})
+    shop = request_lane(engine, SHOP, apply=True)
+    await _one_worker(looping).run_once()
+    builds = _builds(emulator, service_id)
+
+    assert isinstance(looping.clock, ShiftedClock)
+    looping.clock.advance(61)  # within the deploy's timeout, past the request's limit
+    await _one_worker(looping).run_once()
+    gave_up = operation_of(engine, shop)
+    assert gave_up.status == "failed" and gave_up.error, gave_up
+    assert gave_up.result and gave_up.result["outcome"] == "gave_up"
+    assert "request_wait_limit_seconds" in gave_up.error and "is building" in gave_up.error
+
+    emulator.state.advance(BUILD_SECONDS + 1)  # the lane waited on; a scheduled pass ends it
+    looping.clock.advance(60)
+    await _one_worker(looping).run_once()
+    owned = owned_service_of(engine, SHOP)
+    assert owned is not None and owned.facts.get("deploy_asked") is None
+    assert owned.facts["health"]["ok"]
+    assert _builds(emulator, service_id) == builds
+    assert operation_of(engine, shop).updated_at == gave_up.updated_at  # it ended once
