@@ -296,16 +296,7 @@ def was_parked(operation: Operation) -> bool:
 def park_again(session: Session, operation_ids: Sequence[str], now: datetime) -> None:
     """Parked operations whose worker died while it looked at their wait: parked again, for
     the lane's next look (the wait they started goes on; nothing of it is asked again)."""
-    if not operation_ids:
-        return
-    session.execute(
-        _operations.update()
-        .where(
-            _operations.c.id.in_(list(operation_ids)),
-            _operations.c.status == OperationStatus.running.value,
-        )
-        .values(phase=OperationPhase.waiting.value, updated_at=now)
-    )
+    _move_running(session, operation_ids, phase=OperationPhase.waiting.value, updated_at=now)
 
 
 def lanes_with_open(session: Session) -> list[str]:
@@ -320,6 +311,17 @@ def lanes_with_open(session: Session) -> list[str]:
 def requeue(session: Session, operation_ids: Sequence[str], now: datetime) -> None:
     """Running operations whose worker is gone before it applied anything: pending again, to
     be planned afresh by the next worker (`advance` never moves an operation backwards)."""
+    _move_running(
+        session,
+        operation_ids,
+        status=OperationStatus.pending.value,
+        phase=OperationPhase.queued.value,
+        updated_at=now,
+    )
+
+
+def _move_running(session: Session, operation_ids: Sequence[str], **values: object) -> None:
+    """Set `values` on those of the operations that are still running."""
     if not operation_ids:
         return
     session.execute(
@@ -328,9 +330,5 @@ def requeue(session: Session, operation_ids: Sequence[str], now: datetime) -> No
             _operations.c.id.in_(list(operation_ids)),
             _operations.c.status == OperationStatus.running.value,
         )
-        .values(
-            status=OperationStatus.pending.value,
-            phase=OperationPhase.queued.value,
-            updated_at=now,
-        )
+        .values(**values)
     )

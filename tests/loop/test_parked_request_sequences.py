@@ -24,20 +24,16 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from providers.dokploy.emulator import Emulator, create_app
-from reconciler.kinds import all_kinds
-from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records import operations, work_queue
-from reconciler.records.database import make_engine, session_scope
-from reconciler.records.migrate import upgrade
+from reconciler.records.database import session_scope
 from reconciler.records.operations import OperationPhase, OperationStatus
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
 from tests.databases import fresh_postgres_database, postgres_base_url
 from tests.loop.support import fast_engine
-from tests.providers.dokploy.contract import ContractRecorder
-from tests.providers.dokploy.fixtures import API_KEY, make_client
+from tests.providers.dokploy.fixtures import API_KEY
 from tests.reconciler.conftest import Workload, store_fleet
-from tests.support.health_probes import probe_answered_by
+from tests.support.emulated_runtime import emulated_runtime
 from tests.support.workflow_requests import request_lane
 
 LANE = "product:notes/testing"
@@ -95,31 +91,15 @@ def database_url(base: str | None, folder: Path) -> Iterator[str]:
 
 @asynccontextmanager
 async def fresh_runtime(url: str) -> AsyncIterator[tuple[Runtime, Emulator]]:
-    engine = make_engine(url)
-    upgrade(engine)
     app = create_app(api_key=API_KEY, seed=11, build_seconds=BUILD_SECONDS)
-    emulator: Emulator = app.state.emulator
-    health = probe_answered_by(Workload().app)
-    try:
-        async with make_client(app, ContractRecorder()) as client:
-            yield (
-                Runtime(
-                    database=engine,
-                    settings=Settings(
-                        database_url="sqlite://",
-                        deploy_poll_seconds=0.01,
-                        # a failed configuration is not deployed again within an example
-                        deploy_failed_backoff_seconds=3600,
-                    ),
-                    providers={"dokploy": client, HEALTH: HealthChecks(health)},
-                    kinds=all_kinds,
-                    actor="scheduler:test",
-                    clock=ShiftedClock(),
-                ),
-                emulator,
-            )
-    finally:
-        engine.dispose()
+    settings = Settings(
+        database_url="sqlite://",
+        deploy_poll_seconds=0.01,
+        # a failed configuration is not deployed again within an example
+        deploy_failed_backoff_seconds=3600,
+    )
+    async with emulated_runtime(url, app, Workload().app, settings, ShiftedClock()) as runtime:
+        yield runtime, app.state.emulator
 
 
 def _release(runtime: Runtime, folder: Path, tag: int) -> None:
