@@ -186,6 +186,13 @@ async def work_requested(
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
     if plan.blockers:
         texts = _blockers_text(plan.blockers)
+        failure = classify_blockers(plan.blockers, context.registry.reasons)
+        verdict = LaneResult(lane, LaneOutcome.blocked, plan.plan_id, "; ".join(texts))
+        if failure is FailureClass.temporary and _stays_parked(runtime, found):
+            # A look at a parked wait that could not see (an outage): the wait goes on,
+            # and the lane backs off; a worker waiting on the build would not have looked.
+            await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.waiting)
+            return LaneVerdict(verdict, failure)
         result = base | {"outcome": RequestOutcome.blocked, "blockers": texts}
         await _end(
             runtime,
@@ -195,8 +202,7 @@ async def work_requested(
             result=result,
             error="; ".join(texts),
         )
-        verdict = LaneResult(lane, LaneOutcome.blocked, plan.plan_id, "; ".join(texts))
-        return LaneVerdict(verdict, classify_blockers(plan.blockers, context.registry.reasons))
+        return LaneVerdict(verdict, failure)
     if not plan.actions:
         result = base | {"outcome": RequestOutcome.converged}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
@@ -301,6 +307,12 @@ def _parked_result(
         "due_at": (now + timedelta(seconds=after)).isoformat(),
         "parked_since": _parked_since(found, now).isoformat(),
     }
+
+
+def _stays_parked(runtime: Runtime, found: Sequence[Operation]) -> bool:
+    """The lane's operations were parked on a wait, within the request's wait limit."""
+    parked = [op.result for op in found if op.result and operations.was_parked(op)]
+    return bool(parked) and not _waited_too_long(runtime, parked[0])
 
 
 def _waited_too_long(runtime: Runtime, parked: dict[str, Any]) -> bool:

@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
+from providers.dokploy.emulator.faults import ANY
 from reconciler.loop.engine import LoopEngine
 from reconciler.loop.resume import resume
 from reconciler.records import operations, work_queue
@@ -253,3 +254,27 @@ async def test_a_request_parked_past_its_wait_limit_gives_up_and_the_loop_finish
     assert owned.facts["health"]["ok"]
     assert _builds(emulator, service_id) == builds
     assert operation_of(engine, shop).updated_at == gave_up.updated_at  # it ended once
+
+
+async def test_a_look_at_a_parked_build_during_an_outage_keeps_the_operation_waiting(
+    runtime: Runtime, engine: Engine, emulator: Emulator, tmp_path: Path
+) -> None:
+    """A worker waiting on the build would not have looked again: an outage while the lane
+    is parked backs the lane off and leaves the operation waiting, not blocked."""
+    looping, service_id = await _shop_with_a_slow_build(runtime, emulator, tmp_path)
+    shop = request_lane(engine, SHOP, apply=True)
+    await _one_worker(looping).run_once()
+    builds = _builds(emulator, service_id)
+
+    emulator.faults.error_rate(ANY, 1.0, status=503)
+    await _one_worker(looping).run_once()
+    assert _parked(operation_of(engine, shop)), operation_of(engine, shop)
+
+    emulator.faults.reset()
+    emulator.state.advance(BUILD_SECONDS + 1)
+    assert isinstance(looping.clock, ShiftedClock)
+    looping.clock.advance(5)  # past the lane's backoff (a second at most in these tests)
+    await _one_worker(looping).run_once()
+    done = operation_of(engine, shop)
+    assert done.status == "succeeded" and done.result, done
+    assert _builds(emulator, service_id) == builds
