@@ -157,10 +157,19 @@ def apply_changes(
         record_release(session, ref)
 
 
+# Built once: an apply looks an object up for each claim and fact its actions report, and
+# building and keying the statement each time cost more than running it.
+_FIND = select(OwnedObject).where(
+    OwnedObject.provider == sa.bindparam("ref_provider"),
+    OwnedObject.object_type == sa.bindparam("ref_object_type"),
+    OwnedObject.object_id == sa.bindparam("ref_object_id"),
+)
+
+
 def _find(session: Session, ref: ObjectRef) -> OwnedObject | None:
-    query = select(OwnedObject).where(
-        OwnedObject.provider == ref.provider,
-        OwnedObject.object_type == ref.object_type,
-        OwnedObject.object_id == ref.object_id,
-    )
-    return session.exec(query).first()
+    where = {
+        "ref_provider": ref.provider,
+        "ref_object_type": ref.object_type,
+        "ref_object_id": ref.object_id,
+    }
+    return session.exec(_FIND, params=where).first()
