@@ -113,3 +113,31 @@ def test_a_claim_whose_process_on_this_host_is_gone_is_taken_at_once(engine: Eng
     with session_scope(engine) as session:
         claimed = {w.lane: w.claimed_by for w in work_queue.queued(session)}
     assert claimed == {"product:a/x": "alive", "product:b/x": "restarted"}
+
+
+def test_a_queued_request_rings_this_process_loops_once_its_transaction_commits(
+    engine: Engine,
+) -> None:
+    """A loop hears of a request at once (not at its next poll), and only of one that was
+    committed: a request it could not yet claim, or never will, wakes nobody."""
+    rung: list[str] = []
+    stop = work_queue.listen_for_requests(engine, lambda: rung.append("request"))
+    try:
+        _enqueue(engine, ["product:a/x"], WorkPriority.scheduled)
+        assert rung == [], "a scheduled pass's lanes are found by polling"
+        try:
+            with session_scope(engine) as session:
+                work_queue.enqueue(session, ["product:b/x"], WorkPriority.workflow, "w", T0)
+                assert rung == [], "not before the transaction commits"
+                raise RuntimeError("the request's transaction fails")
+        except RuntimeError:
+            pass
+        assert rung == [], "a request rolled back is not there to claim"
+        _enqueue(engine, ["product:b/x"], WorkPriority.workflow)
+        assert rung == ["request"]
+        _enqueue(engine, ["product:c/x"], WorkPriority.webhook)
+        assert rung == ["request", "request"]
+    finally:
+        stop()
+    _enqueue(engine, ["product:d/x"], WorkPriority.workflow)
+    assert rung == ["request", "request"], "a loop that stopped listening is not rung"
