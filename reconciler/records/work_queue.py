@@ -26,6 +26,7 @@ processes (replicas) find it at their next poll.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,6 +71,7 @@ class LaneWork(SQLModel, table=True):
 
 
 _work = table_of(LaneWork)
+log = logging.getLogger("setpoint.loop")
 
 RequestBell = Callable[[], None]  # called in the committing thread; must not block
 # The bells of the loops of this process, by the database they claim from.
@@ -98,7 +100,10 @@ def _ring_after_commit(session: Session) -> None:
 
     def ring(_: Session) -> None:
         for bell in list(_request_bells.get(database, ())):
-            bell()
+            try:
+                bell()
+            except Exception as exc:  # the request is queued; the loop's poll finds it
+                log.warning("waking the loop for a request failed: %s", type(exc).__name__)
 
     sa.event.listen(session, "after_commit", ring, once=True)
 
