@@ -7,10 +7,12 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from reconciler.records import leases, work_queue
-from reconciler.records.database import session_scope
+from reconciler.records.database import session_scope, table_of
 from reconciler.records.work_queue import WorkPriority
 from tests.support.processes import dead_process
 
@@ -141,3 +143,40 @@ def test_a_queued_request_rings_this_process_loops_once_its_transaction_commits(
         stop()
     _enqueue(engine, ["product:d/x"], WorkPriority.workflow)
     assert rung == ["request", "request"], "a loop that stopped listening is not rung"
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    queued=st.dictionaries(
+        st.sampled_from([f"product:p{i}/x" for i in range(12)]),
+        st.sampled_from(list(WorkPriority)),
+        min_size=1,
+    ),
+    limits=st.lists(st.integers(min_value=1, max_value=5), min_size=12, max_size=12),
+)
+def test_claims_take_every_request_before_any_scheduled_lane_and_never_mix_them(
+    engine: Engine, queued: dict[str, WorkPriority], limits: list[int]
+) -> None:
+    """Whatever is queued and however much each claim may take: no claim holds a request
+    beside a scheduled lane (a request's survey is its own), every request is claimed
+    before any scheduled lane, and every lane is claimed exactly once."""
+    with session_scope(engine) as session:
+        session.execute(table_of(work_queue.LaneWork).delete())
+    for lane, priority in queued.items():
+        _enqueue(engine, [lane], priority)
+    claims: list[list[WorkPriority]] = []
+    seen: list[str] = []
+    for index, limit in enumerate(limits):
+        with session_scope(engine, write_lock=True) as session:
+            found = work_queue.claim(session, f"w{index}", T0, limit=limit, hold_seconds=60)
+        claims.append([work.priority for work in found])
+        seen += [work.lane for work in found]
+    requests = [p for p in queued.values() if p is not WorkPriority.scheduled]
+    for claimed in claims:
+        kinds = {p is WorkPriority.scheduled for p in claimed}
+        assert len(kinds) <= 1, f"a claim mixed requests and scheduled lanes: {claimed}"
+    order = [p for claimed in claims for p in claimed]
+    assert order[: len(requests)] == sorted(requests)
+    assert sorted(seen) == sorted(queued), "each lane claimed once, none left"
