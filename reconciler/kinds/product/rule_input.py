@@ -115,7 +115,7 @@ class SeenLane:
     def target(self) -> str:
         return f"dokploy:{self.desired.target}/{self.desired.service_name}"
 
-    @property
+    @cached_property  # read by several rules of the lane
     def facts(self) -> ServiceFacts:
         return ServiceFacts.of(self.observed.owned)
 
