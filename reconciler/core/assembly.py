@@ -94,6 +94,7 @@ def build_plan(
     pinned = {lane: generations.get(lane) for lane in sorted(d.lane for d in diffs)}
     ordered_fingerprints = dict(sorted(fingerprints.items()))
     actions_text = canonical_json(actions_json)  # once, for the digest and the stored plan
+    del actions_json  # only the text is kept: freed before the digest and the plan are made
     digest = plan_digest(
         desired_revision=desired_revision,
         actions=actions,
@@ -116,7 +117,7 @@ def build_plan(
         notes=all_notes,
         generations=pinned,
     )
-    plan.keep_actions_json(actions_json, actions_text)
+    plan.keep_actions_json(None, actions_text)
     return plan
 
 
