@@ -184,10 +184,10 @@ def _applier(context: PassContext) -> Applier:
     async def applier(
         runtime: Runtime, plan_id: str, trigger: Trigger, on_lane: LaneDone | None
     ) -> ApplyResult:
-        # The loop comes back to a parked lane: a scheduled apply never holds a build
-        # (invariant 17). A workflow's request waits for its own lane's build, which its
-        # operation reports; it holds no other lane, and requests have room of their own.
-        parks = trigger is Trigger.schedule
+        # The loop comes back to a parked lane: no apply of the loop holds a build
+        # (invariant 17). A workflow's request parks with its lane, its operation open
+        # until the lane's next look ends the wait (`requests.py`).
+        parks = trigger in (Trigger.schedule, Trigger.workflow)
         runtime = replace(runtime, parks_long_waits=parks)
         return await apply_guarded(runtime, context.registry, plan_id, trigger, on_lane)
 

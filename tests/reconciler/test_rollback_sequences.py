@@ -19,18 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from providers.dokploy.emulator import Emulator, create_app
-from reconciler.kinds import all_kinds
-from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.database import make_engine
-from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
-from tests.providers.dokploy.contract import ContractRecorder
-from tests.providers.dokploy.fixtures import API_KEY, make_client
+from tests.providers.dokploy.fixtures import API_KEY
 from tests.reconciler.conftest import store_fleet
-from tests.support.health_probes import probe_answered_by
+from tests.support.emulated_runtime import emulated_runtime
 from tests.support.rollback import ImageHealth, records, running
 
 LANE = "product:notes/testing"
@@ -79,33 +74,15 @@ class Model:
 
 @asynccontextmanager
 async def fresh_runtime(folder: Path) -> AsyncIterator[tuple[Runtime, Emulator, ImageHealth]]:
-    engine = make_engine(f"sqlite:///{folder / 'setpoint.db'}")
-    upgrade(engine)
     app = create_app(api_key=API_KEY, seed=11, build_seconds=0.01)
     emulator: Emulator = app.state.emulator
     workload = ImageHealth(emulator)
-
-    health = probe_answered_by(workload.app)
-
-    try:
-        async with make_client(app, ContractRecorder()) as client:
-            yield (
-                Runtime(
-                    database=engine,
-                    settings=Settings(
-                        database_url="sqlite://",
-                        deploy_poll_seconds=0.01,
-                        health_backoff_seconds=0.001,
-                    ),
-                    providers={"dokploy": client, HEALTH: HealthChecks(health)},
-                    kinds=all_kinds,
-                    actor="scheduler:test",
-                ),
-                emulator,
-                workload,
-            )
-    finally:
-        engine.dispose()
+    settings = Settings(
+        database_url="sqlite://", deploy_poll_seconds=0.01, health_backoff_seconds=0.001
+    )
+    url = f"sqlite:///{folder / 'setpoint.db'}"
+    async with emulated_runtime(url, app, workload.app, settings) as runtime:
+        yield runtime, emulator, workload
 
 
 async def run_releases(plan: list[Release], folder: Path) -> None:
