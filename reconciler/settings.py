@@ -128,6 +128,14 @@ class Settings(BaseSettings):
         description="on SIGTERM, in-flight work may finish for this long; what is still "
         "running then is recorded as interrupted",
     )
+    request_wait_limit_seconds: float = Field(
+        default=7200.0,
+        gt=0,
+        description="a workflow's request parked on its lane's long wait (a build, a runner "
+        "coming online) ends `failed` (outcome `gave_up`) once it has waited this long; the "
+        "lane goes on waiting and a scheduled pass finishes it (a deploy's own timeout "
+        "usually ends the wait first)",
+    )
     provider_rate_limits: dict[str, float] = Field(
         default_factory=dict,
         description='JSON object: requests per second per provider, e.g. {"dokploy": 20}; '

@@ -1,7 +1,8 @@
 """`GET /v1/operations/{id}`: a requested reconcile, for the workflow that asked or an operator.
 
 Someone else's operation reads as no operation (and the attempt is audited): ids are not
-for probing.
+for probing. A parked operation (running, phase `waiting`) says what it waits for and when
+its lane is looked at again (`waiting`), so a caller polling it knows it is not stuck.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from reconciler.api.service_state import ApiState, api_state
 from reconciler.errors import ApiRefused
 from reconciler.records import operations
 from reconciler.records.database import in_thread, session_scope
-from reconciler.records.operations import Operation
+from reconciler.records.operations import Operation, OperationPhase
 
 router = APIRouter(prefix="/v1")
 
@@ -37,9 +38,23 @@ def operation_view(operation: Operation) -> dict[str, Any]:
         "requested_by": operation.actor or operation.requester,
         "reason": operation.reason,
         "merged_into": operation.merged_into,
+        "waiting": _waiting(operation),
         "created_at": operation.created_at.astimezone(UTC).isoformat(),
         "updated_at": operation.updated_at.astimezone(UTC).isoformat(),
         "links": {"self": f"/v1/operations/{operation.id}"},
+    }
+
+
+def _waiting(operation: Operation) -> dict[str, Any] | None:
+    """What a parked operation waits for, when its lane is looked at again, and since when;
+    None unless it is parked."""
+    result = operation.result or {}
+    if operation.phase != OperationPhase.waiting or "waiting_for" not in result:
+        return None
+    return {
+        "for": result["waiting_for"],
+        "due_at": result.get("due_at"),
+        "since": result.get("parked_since"),
     }
 
 

@@ -5,6 +5,8 @@ to 15 s between looks) until it finishes. Exit codes: 0 the request was accepted
 `--wait`) or the operation succeeded; 1 the API refused the request, could not be reached,
 or the operation failed; 2 the operation is blocked (its plan has blockers or waits for an
 operator); 3 `--wait` gave up after `--timeout` seconds with the operation still running.
+An operation parked on a long wait (a deploy's build) is shown with what it waits for and
+when its lane is looked at again.
 """
 
 from __future__ import annotations
@@ -134,3 +136,8 @@ def _show(operation: dict[str, Any], output: OutputFormat) -> None:
     console.print(line, highlight=False)
     if operation.get("error"):
         console.print(f"  {escape(str(operation['error']))}", highlight=False)
+    waiting = operation.get("waiting") or {}
+    for wait in waiting.get("for", []):
+        line = f"  waiting: {wait.get('op')} {wait.get('action')}: {wait.get('message')}"
+        line += f" (looked at again at {waiting.get('due_at')})"
+        console.print(escape(line), highlight=False)

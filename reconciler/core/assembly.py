@@ -79,20 +79,22 @@ def build_plan(
     no actions, since nothing is planned from a partial picture (Invariant 3)."""
     all_blockers: list[Blocker] = list(blockers or [])
     all_notes = list(notes or [])
-    proposed: list[tuple[str, ProposedAction]] = []
+    proposed: list[_Proposed] = []
     for diff in sorted(diffs, key=lambda d: d.lane):
         all_notes.extend(diff.notes)
         all_blockers.extend(diff.blockers)
-        if any(b.concerns(diff.lane) for b in blockers or []):
+        if not diff.actions or any(b.concerns(diff.lane) for b in blockers or []):
             continue  # fail closed
-        proposed.extend((diff.lane, action) for action in diff.actions)
+        ops = kinds[kind_of_lane(diff.lane)].ops  # once per lane, not per action
+        proposed.extend((diff.lane, action, ops[action.op]) for action in diff.actions)
 
-    actions, actions_json = _number(_dedupe(proposed, kinds), kinds)
+    actions, actions_json = _number(_dedupe(proposed))
     all_notes.extend(_remarks(actions, kinds))
     all_blockers.extend(_blast_radius(actions, kinds))
     pinned = {lane: generations.get(lane) for lane in sorted(d.lane for d in diffs)}
     ordered_fingerprints = dict(sorted(fingerprints.items()))
     actions_text = canonical_json(actions_json)  # once, for the digest and the stored plan
+    del actions_json  # only the text is kept: freed before the digest and the plan are made
     digest = plan_digest(
         desired_revision=desired_revision,
         actions=actions,
@@ -115,7 +117,7 @@ def build_plan(
         notes=all_notes,
         generations=pinned,
     )
-    plan.keep_actions_json(actions_json, actions_text)
+    plan.keep_actions_json(None, actions_text)
     return plan
 
 
@@ -166,27 +168,26 @@ def _blast_radius(actions: list[Action], kinds: Mapping[str, KindFacts]) -> list
     return blockers
 
 
-def _spec(kinds: Mapping[str, KindFacts], lane: str, op: str) -> OpSpec:
-    return kinds[kind_of_lane(lane)].ops[op]
+# A proposed action, its lane and its operation's spec.
+_Proposed = tuple[str, ProposedAction, OpSpec]
 
 
-def _dedupe(
-    proposed: list[tuple[str, ProposedAction]], kinds: Mapping[str, KindFacts]
-) -> list[tuple[str, ProposedAction]]:
+def _dedupe(proposed: list[_Proposed]) -> list[_Proposed]:
     """A target lanes share (a product's project) is proposed by each; keep the first.
 
     A shared target names one outside object, whichever kind's lane proposes it: a product
     lane and its previews' lanes (two kinds) use one project, so the key leaves the kind
     out. The actions naming it in `after` depend on the one action kept (its `provides`)."""
     seen: set[tuple[str, str]] = set()
-    kept: list[tuple[str, ProposedAction]] = []
-    for lane, action in proposed:
-        if _spec(kinds, lane, action.op).shared:
+    kept: list[_Proposed] = []
+    for proposal in proposed:
+        _, action, spec = proposal
+        if spec.shared:
             key = (action.op, action.target)
             if key in seen:
                 continue
             seen.add(key)
-        kept.append((lane, action))
+        kept.append(proposal)
     return kept
 
 
@@ -196,18 +197,15 @@ _PARAMS_LIST = TypeAdapter(list[OpParams])
 _CHANGES_LIST = TypeAdapter(list[list[Change]])
 
 
-def _number(
-    proposed: list[tuple[str, ProposedAction]], kinds: Mapping[str, KindFacts]
-) -> tuple[list[Action], list[dict[str, Any]]]:
+def _number(proposed: list[_Proposed]) -> tuple[list[Action], list[dict[str, Any]]]:
     """The actions in execution order, and the same as JSON (`dump_actions`'s shape).
 
     The kinds built the parts typed and validated (each parameters model its operation's
     own, checked here), so nothing is validated again: parameters and changes are dumped in
     one call each for all actions, and each action is assembled (`Action.assembled`)."""
-    specs = [_spec(kinds, lane, action.op) for lane, action in proposed]
-    order = sorted(range(len(proposed)), key=lambda i: (specs[i].phase, proposed[i][0], i))
+    order = sorted(range(len(proposed)), key=lambda i: (proposed[i][2].phase, proposed[i][0], i))
     for i in order:
-        _check_params(*proposed[i], specs[i])
+        _check_params(*proposed[i])
     params = _PARAMS_LIST.dump_python(
         [proposed[i][1].params for i in order], mode="json", by_alias=True, serialize_as_any=True
     )
@@ -216,8 +214,7 @@ def _number(
     actions: list[Action] = []
     dumped: list[dict[str, Any]] = []
     for index, i in enumerate(order):
-        lane, action = proposed[i]
-        spec = specs[i]
+        lane, action, spec = proposed[i]
         action_id = f"a{index + 1}"
         for ref in action.provides:
             providers[ref] = action_id

@@ -23,7 +23,7 @@ from reconciler.records.database import in_thread
 WriteUnit = Callable[[Session], Sequence[AuditEntry]]
 """Writes what it must beside the records (ownership changes, a lease proof) in the session
 it is given, and returns the audit records to append. The journal appends every unit's
-records of one transaction with one `append_many`: the head moves once per commit."""
+records of one transaction with one `append_entries`: the head moves once per commit."""
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Journal:
         try:
             with audit.transaction(self.engine) as session:
                 entries = [e for pending in batch for unit in pending.units for e in unit(session)]
-                audit.append_many(session, entries)
+                audit.append_entries(session, entries)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error = exc

@@ -184,7 +184,9 @@ class Action(Frozen):
             "known": None,
         }
         object.__setattr__(action, "__dict__", fields)
-        object.__setattr__(action, "__pydantic_fields_set__", set(_ASSEMBLED_FIELDS))
+        # One set for every assembled action (700 bytes each, 42 MB over a 60,000-action
+        # plan): a frozen model never changes it, and `model_copy` copies it first.
+        object.__setattr__(action, "__pydantic_fields_set__", _ASSEMBLED_FIELDS_SET)
         object.__setattr__(action, "__pydantic_extra__", None)
         object.__setattr__(action, "__pydantic_private__", None)
         return action
@@ -201,6 +203,7 @@ class Action(Frozen):
 
 # The fields `Action.assembled` sets (`known` is the apply's, never given when planning).
 _ASSEMBLED_FIELDS = frozenset(Action.model_fields) - {"known"}
+_ASSEMBLED_FIELDS_SET = set(_ASSEMBLED_FIELDS)
 
 
 class Blocker(Frozen):
@@ -242,17 +245,21 @@ class Plan(Frozen):
     # lane makes its plans stale; an edit to another lane does not (Invariant 13).
     generations: dict[str, int | None] = Field(default_factory=dict)
 
-    def keep_actions_json(self, dumped: list[dict[str, Any]], text: str | None = None) -> None:
+    def keep_actions_json(
+        self, dumped: list[dict[str, Any]] | None, text: str | None = None
+    ) -> None:
         """`dumped` is `self.actions` as JSON (`dump_actions`), and `text` that as canonical
         JSON text (`canonical_json`), already made for the digest: `actions_json` and
-        `actions_text` return them rather than making them again. Kept beside the plan, not
-        in it, so plans compare and copy as before; a copy with other actions makes its own."""
+        `actions_text` return them rather than making them again (None: not kept; the
+        planner keeps only the text, which is all that storing the plan needs, so the
+        dumped actions are freed once encoded). Kept beside the plan, not in it, so plans
+        compare and copy as before; a copy with other actions makes its own."""
         _ACTIONS_JSON[id(self)] = (self.actions, dumped, text)
         weakref.finalize(self, _ACTIONS_JSON.pop, id(self), None)
 
     def actions_json(self) -> list[dict[str, Any]]:
         kept = _ACTIONS_JSON.get(id(self))
-        if kept is not None and kept[0] is self.actions:
+        if kept is not None and kept[0] is self.actions and kept[1] is not None:
             return kept[1]
         return dump_actions(self.actions)
 
@@ -291,7 +298,7 @@ class Plan(Frozen):
 
 # Plan id(...) -> (its actions list, that list as JSON, and as canonical text if made),
 # while the plan lives.
-_ACTIONS_JSON: dict[int, tuple[list[Action], list[dict[str, Any]], str | None]] = {}
+_ACTIONS_JSON: dict[int, tuple[list[Action], list[dict[str, Any]] | None, str | None]] = {}
 
 
 # A plan's actions in one call each way: one pass in pydantic's core for the whole list,
@@ -331,8 +338,17 @@ def plan_digest(
         actions_text = canonical_json(dump_actions(actions))
     # The canonical text of the whole body (`plan_formats.body_digest`'s), the actions
     # spliced in: "actions" sorts first of its keys.
-    canonical = f'{{"actions":{actions_text},{canonical_json(rest)[1:]}'
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # Hashed piece by piece: the whole text joined and encoded at once would be two more
+    # copies of a large plan's actions, its peak memory (UTF-8 is encoded per character,
+    # so the pieces' bytes are the whole text's).
+    digest = hashlib.sha256(b'{"actions":')
+    for start in range(0, len(actions_text), _HASHED_PIECE):
+        digest.update(actions_text[start : start + _HASHED_PIECE].encode())
+    digest.update(f",{canonical_json(rest)[1:]}".encode())
+    return digest.hexdigest()
+
+
+_HASHED_PIECE = 1 << 20  # characters
 
 
 ABSENT = "absent"

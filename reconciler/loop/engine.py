@@ -3,6 +3,7 @@
     timer ──every interval──> discovery, then every lane queued (WorkPriority.scheduled)
     API / webhooks ─────────> lanes queued at workflow / webhook priority (records/work_queue)
     workers (loop_workers) ─> claim a batch, survey it once, start it, claim again
+    request worker ─────────> claims requests alone, at once when this process queues one
     batches ────────────────> each lane worked on its own (worker.py), finished when it ends
     claim keeper ───────────> renews the claims of the lanes in flight
     feedback sender ────────> sends the feedback applies left undelivered, when it is due
@@ -10,7 +11,10 @@
 No lane waits for another (DESIGN invariant 17): a worker is free again once its batch is
 surveyed, and each lane's queue row and operations are finished the moment its verdict is
 known. Lanes in flight are bounded by workers x batch size; requests (workflow, webhook)
-may take one batch more, so a busy loop still starts them within a poll.
+may take one batch more, so a busy loop still starts them within a poll. One more worker
+claims requests only: it never waits for the other workers' surveys, and a request queued in
+this process (the API's, a webhook's) wakes it at once instead of at its next poll. A
+request is claimed without scheduled lanes beside it, so it is surveyed on its own.
 
 One worker per lane at a time: a lane's queue row is claimed by one worker, whose claim is
 renewed while it works; a lane's objects change only under its lane lease (`apply_plan`)
@@ -39,6 +43,7 @@ from typing import TypeVar
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.core.feedback import send_feedback
@@ -53,7 +58,7 @@ from reconciler.loop.contexts import SharedContext
 from reconciler.loop.passes import LaneResult, PassReport
 from reconciler.loop.resume import Resumed, resume
 from reconciler.loop.verdicts import LaneVerdict, finish
-from reconciler.loop.worker import work_batch
+from reconciler.loop.worker import RequestsFirst, work_batch
 from reconciler.records import feedback_deliveries, leases, work_queue
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.work_queue import ClaimedWork, WorkPriority
@@ -95,7 +100,9 @@ class LoopEngine:
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     resumed: Resumed | None = None
     contexts: SharedContext = field(default_factory=SharedContext)
+    requests_first: RequestsFirst = field(default_factory=RequestsFirst)
     _stop: anyio.Event = field(default_factory=anyio.Event)
+    _request_heard: anyio.Event = field(default_factory=anyio.Event)  # a request was queued
     _in_flight: dict[str, ClaimedWork] = field(default_factory=dict)
     _scopes: set[anyio.CancelScope] = field(default_factory=set)
     _batches: anyio.abc.TaskGroup | None = None  # where the workers' batches run
@@ -132,13 +139,17 @@ class LoopEngine:
         """Work until `request_stop`: a scheduled pass every `interval` seconds."""
         async with self._single_process():
             self.resumed = await in_thread(resume, self.runtime)
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._keep_claims)
-                group.start_soon(self._timer, interval)
-                group.start_soon(self._enforce_grace)
-                group.start_soon(self._send_feedback)
-                await self._run_workers(once=False)
-                group.cancel_scope.cancel()
+            stop_listening = self._listen_for_requests()
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._keep_claims)
+                    group.start_soon(self._timer, interval)
+                    group.start_soon(self._enforce_grace)
+                    group.start_soon(self._send_feedback)
+                    await self._run_workers(once=False)
+                    group.cancel_scope.cancel()
+            finally:
+                stop_listening()
 
     async def run_beside(self, interval: float) -> None:
         """`run` as a companion of the API (`setpoint serve`): being cancelled means "stop
@@ -171,6 +182,19 @@ class LoopEngine:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._request_heard.set()  # the request worker stops waiting too
+
+    def _listen_for_requests(self) -> Callable[[], None]:
+        """Have a request queued in this process (in any thread) wake the request worker."""
+        token = anyio.lowlevel.current_token()
+
+        def bell() -> None:  # in the committing thread: hand the wake-up to the event loop
+            token.backend_class.run_sync_soon(self._hear_request, (), token.native_token)
+
+        return work_queue.listen_for_requests(self.runtime.database, bell)
+
+    def _hear_request(self) -> None:
+        self._request_heard.set()
 
     @property
     def stopping(self) -> bool:
@@ -278,18 +302,24 @@ class LoopEngine:
                 count = self.runtime.settings.loop_workers
                 for index in range(count):
                     workers.start_soon(self._work_loop, once, index / count)
+                if not once:
+                    workers.start_soon(self._work_loop, once, 0.0, True)
 
-    async def _work_loop(self, once: bool, offset: float = 0.0) -> None:
+    async def _work_loop(self, once: bool, offset: float = 0.0, requests: bool = False) -> None:
         """Claim, start the batch, claim again once it is planned. Idle workers look in
         turn (`offset`: this one's share of a poll), so the loop looks `loop_workers` times
-        a poll."""
+        a poll. `requests`: the request worker, which claims requests only, and looks
+        again as soon as this process queues one."""
         settings = self.runtime.settings
         if offset and not once:
             with anyio.move_on_after(offset * settings.loop_poll_seconds):
                 await self._stop.wait()
         while not self.stopping:
+            if requests:  # a request queued from now on (during the claim, too) is heard
+                self._request_heard = anyio.Event()
+            heard = self._request_heard if requests else self._stop
             try:
-                claimed = await in_thread(self._claim, once)
+                claimed = await in_thread(self._claim, once, requests_only=requests)
             except SQLAlchemyError as exc:
                 if once:
                     raise
@@ -299,12 +329,13 @@ class LoopEngine:
                 if once and claimed is not None:
                     return
                 with anyio.move_on_after(settings.loop_poll_seconds):
-                    await self._stop.wait()
+                    await heard.wait()
                 continue
             planned = anyio.Event()
             assert self._batches is not None
             self._batches.start_soon(self._work, claimed, planned)
-            await planned.wait()  # its lanes go on by themselves; this worker claims again
+            if not requests:  # requests are surveyed alone: the next one waits for none
+                await planned.wait()  # its lanes go on by themselves; this worker claims again
 
     def lane_capacity(self) -> int:
         """Lanes one engine works at the same time: its workers' batches, in flight.
@@ -313,11 +344,12 @@ class LoopEngine:
         settings = self.runtime.settings
         return settings.loop_workers * settings.loop_batch_size
 
-    def _claim(self, once: bool) -> list[ClaimedWork] | None:
-        """Claimed lanes (none: nothing is due); None when there is no room for what is."""
+    def _claim(self, once: bool, *, requests_only: bool = False) -> list[ClaimedWork] | None:
+        """Claimed lanes (none: nothing is due); None when there is no room for what is.
+        `requests_only`: the request worker's claim, which has the requests' batch of room."""
         settings = self.runtime.settings
         room = self.lane_capacity() - len(self._in_flight)
-        requests_only = room <= 0
+        requests_only = requests_only or room <= 0
         if requests_only:
             room += settings.loop_batch_size
         if room <= 0:
@@ -389,6 +421,7 @@ class LoopEngine:
                 self._report,
                 discover=discover,
                 planned=planned,
+                requests_first=self.requests_first,
             )
             return [], False
         except Exception as exc:  # the batch's lanes back off; the loop outlives one batch

@@ -6,6 +6,15 @@ caller can read what was found). The plan is applied only when an operation aske
 (its caller's grant allowed asking) and the lane's policy lets a workflow run every action
 without an operator. Each operation then ends `succeeded`, `failed` or `blocked`, with the
 plan id and a result: the outcome, each action's result, and the blocker or refusal text.
+
+No request holds its worker for a long wait (DESIGN invariant 17): its apply runs as a
+scheduled one does, so a deploy whose build goes on parks the lane (a `Retry` with a due
+time). The operation is parked with it: `running` in phase `waiting`, its result naming what
+it waits for and when the lane is looked at again. That look is the lane's next requested
+reconcile (the loop's queue brings the lane back at its due time); its plan awaits what was
+started, never asks for it again, and the operation ends as it would have had the worker
+waited: succeeded, failed with the provider's evidence (a `Retry` that stalls the lane, such
+as a deploy that ended in error), or blocked.
 """
 
 from __future__ import annotations
@@ -13,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.core import policy
-from reconciler.core.apply import ApplyResult, ApplyStatus
+from reconciler.core.apply import ActionReport, ActionResult, ApplyResult, ApplyStatus
 from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext, Survey, plan_from, store_plans
 from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
@@ -176,6 +186,13 @@ async def work_requested(
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
     if plan.blockers:
         texts = _blockers_text(plan.blockers)
+        failure = classify_blockers(plan.blockers, context.registry.reasons)
+        verdict = LaneResult(lane, LaneOutcome.blocked, plan.plan_id, "; ".join(texts))
+        if failure is FailureClass.temporary and _stays_parked(runtime, found):
+            # A look at a parked wait that could not see (an outage): the wait goes on,
+            # and the lane backs off; a worker waiting on the build would not have looked.
+            await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.waiting)
+            return LaneVerdict(verdict, failure)
         result = base | {"outcome": RequestOutcome.blocked, "blockers": texts}
         await _end(
             runtime,
@@ -185,8 +202,7 @@ async def work_requested(
             result=result,
             error="; ".join(texts),
         )
-        verdict = LaneResult(lane, LaneOutcome.blocked, plan.plan_id, "; ".join(texts))
-        return LaneVerdict(verdict, classify_blockers(plan.blockers, context.registry.reasons))
+        return LaneVerdict(verdict, failure)
     if not plan.actions:
         result = base | {"outcome": RequestOutcome.converged}
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
@@ -241,8 +257,24 @@ async def _finish_applied(
         done = f"{len(applied.actions)} action(s) applied"
         await _end(runtime, found, OperationStatus.succeeded, plan, result=result)
         return LaneVerdict(LaneResult(lane, LaneOutcome.applied, plan.plan_id, done))
-    if applied.status is ApplyStatus.waiting:
-        await _end(runtime, found, OperationStatus.blocked, plan, result=result, error=detail)
+    waits = [r for r in applied.actions if r.result is ActionResult.retry]
+    if applied.status is ApplyStatus.waiting and not any(r.stalled for r in waits):
+        parked = _parked_result(runtime, found, result, waits)
+        if _waited_too_long(runtime, parked):
+            return await _give_up(runtime, plan, lane, found, parked)
+        await _end(
+            runtime,
+            found,
+            OperationStatus.running,
+            plan,
+            result=parked,
+            phase=OperationPhase.waiting,
+        )
+        _log_parked(found, parked)
+        return LaneVerdict(LaneResult(lane, LaneOutcome.waiting, plan.plan_id, detail))
+    if applied.status is ApplyStatus.waiting:  # a failure the lane waits out (DeployFailed)
+        result["outcome"] = RequestOutcome.failed
+        await _end(runtime, found, OperationStatus.failed, plan, result=result, error=detail)
         return LaneVerdict(LaneResult(lane, LaneOutcome.waiting, plan.plan_id, detail))
     await _end(
         runtime,
@@ -255,3 +287,74 @@ async def _finish_applied(
     return LaneVerdict(
         LaneResult(lane, LaneOutcome.apply_failed, plan.plan_id, detail), FailureClass.temporary
     )
+
+
+def _parked_result(
+    runtime: Runtime,
+    found: Sequence[Operation],
+    result: dict[str, Any],
+    waits: Sequence[ActionReport],
+) -> dict[str, Any]:
+    """The result of a parked operation: the apply's, what it waits for, when the lane is
+    looked at again, and since when it waits (kept from its first park)."""
+    now = runtime.now()
+    after = min((r.retry_after or 0.0 for r in waits), default=0.0)
+    return result | {
+        "outcome": RequestOutcome.waiting,
+        "waiting_for": [
+            {"lane": r.lane, "action": r.action_id, "op": r.op, "message": r.message} for r in waits
+        ],
+        "due_at": (now + timedelta(seconds=after)).isoformat(),
+        "parked_since": _parked_since(found, now).isoformat(),
+    }
+
+
+def _stays_parked(runtime: Runtime, found: Sequence[Operation]) -> bool:
+    """The lane's operations were parked on a wait, within the request's wait limit."""
+    parked = [op.result for op in found if op.result and operations.was_parked(op)]
+    return bool(parked) and not _waited_too_long(runtime, parked[0])
+
+
+def _waited_too_long(runtime: Runtime, parked: dict[str, Any]) -> bool:
+    waited = runtime.now() - datetime.fromisoformat(parked["parked_since"])
+    return waited.total_seconds() > runtime.settings.request_wait_limit_seconds
+
+
+async def _give_up(
+    runtime: Runtime, plan: Plan, lane: str, found: Sequence[Operation], parked: dict[str, Any]
+) -> LaneVerdict:
+    """The request waited its limit: its operation ends, failed; its lane stays parked (the
+    wait goes on, and a scheduled pass finishes it, never asking for it again)."""
+    limit = runtime.settings.request_wait_limit_seconds
+    what = "; ".join(f"{w['op']} {w['action']}: {w['message']}" for w in parked["waiting_for"])
+    text = (
+        f"gave up after waiting {limit:g} s (request_wait_limit_seconds) for {what}; the "
+        "lane goes on waiting and the loop finishes it: request the lane again for its result"
+    )
+    result = parked | {"outcome": RequestOutcome.gave_up}
+    await _end(runtime, found, OperationStatus.failed, plan, result=result, error=text)
+    return LaneVerdict(LaneResult(lane, LaneOutcome.waiting, plan.plan_id, text))
+
+
+def _parked_since(found: Sequence[Operation], now: datetime) -> datetime:
+    """When the earliest of these operations was first parked (now, if none was)."""
+    since = [
+        datetime.fromisoformat(op.result["parked_since"])
+        for op in found
+        if op.result and op.result.get("parked_since")
+    ]
+    return min([now, *since])
+
+
+def _log_parked(found: Sequence[Operation], result: dict[str, Any]) -> None:
+    for op in found:
+        fields = {
+            "event": "operation",
+            "operation": op.id,
+            "lane": op.lane,
+            "requester": op.requester,
+            "result": "waiting",
+            "plan": result["plan_id"],
+            "due_at": result["due_at"],
+        }
+        log.info("operation parked", extra={"fields": fields})

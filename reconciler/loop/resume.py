@@ -5,8 +5,11 @@ lane leases. This adds the loop's own records: lapsed queue claims are cleared, 
 `running` operation whose lane no worker holds goes back to `pending` (it was only being
 planned: planning again is safe) or, if it was applying, ends `failed` with a clear error
 (its plan is interrupted; the caller asks again, and that plan starts from what exists, so
-nothing is ever applied twice blindly). Every lane with an open operation is queued (one
-still queued keeps its row, and with it any backoff).
+nothing is ever applied twice blindly). An operation parked on a long wait (phase
+`waiting`) is no worker's and stays as it is; one whose worker died while it looked at that
+wait again is parked again, not failed: the wait it started (a deploy asked for) goes on, and
+the lane's next look awaits it, never asks for it again. Every lane with an open operation
+is queued (one still queued keeps its row, and with it any backoff or due time).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Resumed:
     lapsed_claims: list[str] = field(default_factory=list)
     operations_requeued: list[str] = field(default_factory=list)
     operations_failed: list[str] = field(default_factory=list)
+    operations_parked: list[str] = field(default_factory=list)
 
 
 def resume(runtime: Runtime) -> Resumed:
@@ -43,8 +47,14 @@ def resume(runtime: Runtime) -> Resumed:
     now = runtime.now()
     with session_scope(runtime.database, write_lock=True) as session:
         done.lapsed_claims = work_queue.release_lapsed(session, now)
-        for op in operations.stranded(session, work_queue.claimed_lanes(session, now)):
-            if op.phase == OperationPhase.applying.value:
+        stranded = operations.stranded(session, work_queue.claimed_lanes(session, now))
+        parked = {op.id for op in stranded if operations.was_parked(op)}
+        operations.park_again(session, sorted(parked), now)
+        done.operations_parked = [op.id for op in stranded if op.id in parked]
+        for op in stranded:
+            if op.id in parked:
+                continue
+            if op.phase == OperationPhase.applying.value and op.merged_into not in parked:
                 error = INTERRUPTED_APPLY.format(plan=op.plan_id)
                 operations.advance(
                     session,

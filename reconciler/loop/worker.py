@@ -10,6 +10,12 @@ Unattended applies hold the leases of the shared targets they change (`targets.p
 Every lane ends with a verdict, handed to `finish` the moment it is known (DESIGN invariant
 17): a lane's queue row and operations never wait for the batch's slowest lane. `planned` is
 set once the batch's one survey is done, so the worker can claim more while lanes apply.
+
+Requests first (`RequestsFirst`): one process's event loop has no priorities, so while a
+request is being started (from its batch's start until its apply runs its first action or
+it ends) a scheduled batch's survey and apply wait for it, for `REQUESTS_FIRST_SECONDS` at
+most. Scheduled lanes are only delayed, never held: lanes already applying go on, and a
+stream of requests cannot keep a scheduled step waiting longer than that.
 """
 
 from __future__ import annotations
@@ -45,6 +51,37 @@ from reconciler.records.operations import Operation, OperationStatus, RequestOut
 from reconciler.runtime import Runtime
 
 Finish = Callable[[list[LaneVerdict]], Awaitable[None]]
+# The longest a scheduled step (a batch's survey, its apply) waits for requests being started.
+REQUESTS_FIRST_SECONDS = 2.0
+
+
+def _set_event() -> anyio.Event:
+    event = anyio.Event()
+    event.set()
+    return event
+
+
+@dataclass
+class RequestsFirst:
+    """The requests being started in one process; scheduled steps give way to them."""
+
+    starting: int = 0
+    _none_starting: anyio.Event = field(default_factory=_set_event)
+
+    def begin(self) -> None:
+        if not self.starting:
+            self._none_starting = anyio.Event()
+        self.starting += 1
+
+    def end(self) -> None:
+        self.starting -= 1
+        if not self.starting:
+            self._none_starting.set()
+
+    async def give_way(self) -> None:
+        """Wait until no request is being started, `REQUESTS_FIRST_SECONDS` at most."""
+        with anyio.move_on_after(REQUESTS_FIRST_SECONDS):
+            await self._none_starting.wait()
 
 
 @dataclass
@@ -54,7 +91,15 @@ class _Batch:
     runtime: Runtime
     finish: Finish
     contexts: SharedContext | None
+    requests_first: RequestsFirst = field(default_factory=RequestsFirst)
     done: set[str] = field(default_factory=set)
+    started: set[str] = field(default_factory=set)  # requested lanes no longer starting
+
+    def request_started(self, lane: str) -> None:
+        """The requested lane's apply runs its first action, or the lane ended without one."""
+        if lane not in self.started:
+            self.started.add(lane)
+            self.requests_first.end()
 
     async def hand_over(self, verdicts: list[LaneVerdict]) -> None:
         fresh = [v for v in verdicts if v.lane not in self.done]
@@ -77,18 +122,44 @@ async def work_batch(
     *,
     discover: bool = False,
     planned: anyio.Event | None = None,
+    requests_first: RequestsFirst | None = None,
 ) -> None:
     """Work `lanes` (claimed by the caller); each lane's verdict goes to `finish` as soon as
     it is known. The plans stored are counted into `tally` (the interval's pass report).
     `discover`: let the kinds that find desired state look first (a webhook named these
-    lanes). `planned` is set once the batch's survey is done."""
-    batch = _Batch(runtime, finish, contexts)
+    lanes). `planned` is set once the batch's survey is done. `requests_first`: the
+    process's requests being started, which scheduled lanes give way to."""
+    batch = _Batch(runtime, finish, contexts, requests_first or RequestsFirst())
+    # The operations first, then the context: what a request changed in the desired state
+    # was stored before its operation, so the context sees it (built before, it could
+    # answer the request "no changes" from the old desired state).
+    requested = await in_thread(take_operations, runtime, lanes)
+    for _ in requested:
+        batch.requests_first.begin()
+    try:
+        await _work_batch(batch, lanes, requested, tally, discover=discover, planned=planned)
+    finally:
+        for lane in requested:
+            if lane not in batch.started:
+                batch.requests_first.end()
+
+
+async def _work_batch(
+    batch: _Batch,
+    lanes: Sequence[str],
+    requested: dict[str, list[Operation]],
+    tally: PassReport | None,
+    *,
+    discover: bool,
+    planned: anyio.Event | None,
+) -> None:
+    runtime = batch.runtime
+    contexts = batch.contexts
     # A fresh context also recovers applies whose worker died; each apply loads its own.
     context = await batch.fresh()
     if discover and await discover_into(runtime, context, tally or PassReport()):
         context = await batch.fresh()  # plan from the anchors just written
     registry = context.registry
-    requested = await in_thread(take_operations, runtime, lanes)
     await batch.hand_over(await _unknown(runtime, context, lanes, requested))
     known = [lane for lane in lanes if registry.knows(lane)]
     report = PassReport()
@@ -96,6 +167,8 @@ async def work_batch(
     scheduled = await due_lanes(runtime, [lane for lane in known if lane not in requested], report)
     await batch.hand_over([LaneVerdict(result) for result in report.lanes])  # not due yet
     report.lanes.clear()
+    if scheduled and not asked:
+        await batch.requests_first.give_way()
     with shared_reads.sharing(contexts.reads if contexts else None):  # one per pass
         seen = await survey(runtime, context, asked + scheduled)  # one observation for all
     if planned is not None:
@@ -121,13 +194,23 @@ async def _work_request(
     (another lane's apply just changed what they share) it is surveyed and planned once
     more, so its caller gets a result rather than a refusal nobody asked for."""
     runtime = batch.runtime
-    verdict = await work_requested(
-        runtime, context, seen, lane, found, _applier(context), last_try=False
-    )
-    if verdict is None:
-        fresh = await batch.fresh()
-        again = await survey(runtime, fresh, [lane])
-        verdict = await work_requested(runtime, fresh, again, lane, found, _applier(fresh))
+    announced = runtime.progress
+
+    def progress(message: str) -> None:  # the apply's actions report here as they start
+        batch.request_started(lane)
+        announced(message)
+
+    applying = replace(runtime, progress=progress)
+    try:
+        verdict = await work_requested(
+            applying, context, seen, lane, found, _applier(context), last_try=False
+        )
+        if verdict is None:
+            fresh = await batch.fresh()
+            again = await survey(runtime, fresh, [lane])
+            verdict = await work_requested(applying, fresh, again, lane, found, _applier(fresh))
+    finally:
+        batch.request_started(lane)
     if verdict is not None:
         await batch.hand_over([verdict])
 
@@ -175,19 +258,20 @@ async def _scheduled(
     async def load(_: Runtime) -> PassContext:
         return await batch.fresh()
 
-    return await work_scheduled(
-        batch.runtime, context, seen, lanes, report, _applier(context), settled, load
-    )
+    applier = _applier(context, batch.requests_first)
+    return await work_scheduled(batch.runtime, context, seen, lanes, report, applier, settled, load)
 
 
-def _applier(context: PassContext) -> Applier:
+def _applier(context: PassContext, requests_first: RequestsFirst | None = None) -> Applier:
     async def applier(
         runtime: Runtime, plan_id: str, trigger: Trigger, on_lane: LaneDone | None
     ) -> ApplyResult:
-        # The loop comes back to a parked lane: a scheduled apply never holds a build
-        # (invariant 17). A workflow's request waits for its own lane's build, which its
-        # operation reports; it holds no other lane, and requests have room of their own.
-        parks = trigger is Trigger.schedule
+        if requests_first is not None and trigger is Trigger.schedule:
+            await requests_first.give_way()
+        # The loop comes back to a parked lane: no apply of the loop holds a build
+        # (invariant 17). A workflow's request parks with its lane, its operation open
+        # until the lane's next look ends the wait (`requests.py`).
+        parks = trigger in (Trigger.schedule, Trigger.workflow)
         runtime = replace(runtime, parks_long_waits=parks)
         return await apply_guarded(runtime, context.registry, plan_id, trigger, on_lane)
 

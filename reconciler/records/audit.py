@@ -48,15 +48,20 @@ class ChainVerification:
 
 def record_hash(prev_hash: str, row: AuditRecord) -> str:
     """The hash of a record: its predecessor's hash, then its fields as canonical JSON."""
+    return _chained_hash(prev_hash, _columns(row))
+
+
+def _chained_hash(prev_hash: str, columns: Mapping[str, Any]) -> str:
+    """`record_hash` of a record given as its columns (`_columns`), before any row exists."""
     fields = {
-        "seq": row.seq,
-        "at": row.at.astimezone(UTC).isoformat(),
-        "actor": row.actor,
-        "event": row.event,
-        "lane": row.lane,
-        "plan_id": row.plan_id,
-        "action_id": row.action_id,
-        "data": row.data,
+        "seq": columns["seq"],
+        "at": columns["at"].astimezone(UTC).isoformat(),
+        "actor": columns["actor"],
+        "event": columns["event"],
+        "lane": columns["lane"],
+        "plan_id": columns["plan_id"],
+        "action_id": columns["action_id"],
+        "data": columns["data"],
     }
     canonical = json.dumps(
         fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -204,6 +209,13 @@ def append_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditRe
     On SQLite, prefer `record_many`: a caller's transaction that has already read may find
     another writer got there first and fail with "database is locked" (it never forks).
     """
+    return [AuditRecord(**columns) for columns in append_entries(session, entries)]
+
+
+def append_entries(session: Session, entries: Sequence[AuditEntry]) -> list[dict[str, Any]]:
+    """`append_many`, returning each record's columns rather than a record object: for a
+    writer that does not read them back (an apply's journal, two records per action), as
+    building the objects cost more than inserting them."""
     fields = [_checked_fields(entry) for entry in entries]
     if not fields:
         return []
@@ -213,13 +225,13 @@ def append_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditRe
     connection = session.connection()
     seq, prev_hash = _advance_head(connection, len(fields))
     at = utcnow()  # written together, committed together: one moment for the batch
-    rows: list[AuditRecord] = []
+    rows: list[dict[str, Any]] = []
     for stored in fields:
         seq += 1
-        row = AuditRecord(seq=seq, at=at, prev_hash=prev_hash, hash="", **stored)
-        row.hash = prev_hash = record_hash(prev_hash, row)
-        rows.append(row)
-    connection.execute(_INSERT_RECORDS, [_columns(row) for row in rows])
+        columns = {"seq": seq, "at": at, **stored, "prev_hash": prev_hash}
+        columns["hash"] = prev_hash = _chained_hash(prev_hash, columns)
+        rows.append(columns)
+    connection.execute(_INSERT_RECORDS, rows)
     connection.execute(_SET_HEAD_HASH, {"hash": prev_hash})
     return rows
 

@@ -233,6 +233,38 @@ def list_objects(session: Session, kind: str | None = None) -> list[DesiredObjec
     return list(session.exec(query).all())
 
 
+@dataclass(frozen=True)
+class StoredVersion:
+    """Which version of an object is stored: enough to tell whether a parse is still good."""
+
+    kind: str
+    name: str
+    spec_hash: str
+    generation: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+def list_versions(session: Session) -> list[StoredVersion]:
+    """Every stored object's version, without its spec (ordered as `list_objects`)."""
+    table = table_of(DesiredObject)
+    query = sa.select(table.c.kind, table.c.name, table.c.spec_hash, table.c.generation)
+    return [
+        StoredVersion(*row) for row in session.execute(query.order_by(table.c.kind, table.c.name))
+    ]
+
+
+def list_specs(session: Session) -> list[tuple[StoredVersion, dict[str, Any]]]:
+    """Every stored object's version and spec, as plain data (ordered as `list_objects`)."""
+    table = table_of(DesiredObject)
+    query = sa.select(
+        table.c.kind, table.c.name, table.c.spec_hash, table.c.generation, table.c.spec
+    ).order_by(table.c.kind, table.c.name)
+    return [(StoredVersion(*row[:4]), row[4]) for row in session.execute(query)]
+
+
 def get_object(session: Session, kind: str, name: str) -> DesiredObject | None:
     query = select(DesiredObject).where(DesiredObject.kind == kind, DesiredObject.name == name)
     return session.exec(query).first()

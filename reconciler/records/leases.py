@@ -67,6 +67,16 @@ class LaneLease(SQLModel, table=True):
 
 
 _leases = table_of(LaneLease)
+# Built once: every intent of an apply runs it, and building and keying the statement each
+# time cost more than running it.
+_CONFIRM = (
+    _leases.update()
+    .where(
+        _leases.c.lane == sa.bindparam("lease_lane"),
+        _leases.c.holder == sa.bindparam("lease_holder"),
+    )
+    .values(heartbeat_at=sa.bindparam("beat_at", type_=_leases.c.heartbeat_at.type))
+)
 
 
 @cache
@@ -212,9 +222,7 @@ def confirm(session: Session, lane: str, holder: Holder, now: datetime) -> None:
     (`now`: the runtime's clock). Raises LeaseLost (rolling the caller's writes back with it)
     when we do not: an action's intent is committed only together with this proof."""
     result = session.execute(
-        _leases.update()
-        .where(_leases.c.lane == lane, _leases.c.holder == holder.label)
-        .values(heartbeat_at=now)
+        _CONFIRM, {"lease_lane": lane, "lease_holder": holder.label, "beat_at": now}
     )
     if rows_changed(result) != 1:
         raise LeaseLost(lane)

@@ -8,7 +8,11 @@ are scoped to the requester, so one caller can never read another's operation by
 its key.
 
 The worker that takes the lane moves its pending operations to `running`, and finishes
-them with the plan it made and what became of it.
+them with the plan it made and what became of it. An apply that started a long wait (a
+deploy's build, a runner coming online) parks the operation instead: `running` in phase
+`waiting`, its result naming what it waits for and when the loop looks again; the lane's
+next look takes it up again, and it ends as it would have had the worker waited. A request
+that comes while it is parked is merged into it.
 """
 
 from __future__ import annotations
@@ -53,12 +57,16 @@ class RequestOutcome(StrEnum):
     waiting = "waiting"  # applied as far as it could; a lane said "not yet"
     unknown_lane = "unknown_lane"  # no kind lists the lane
     interrupted = "interrupted"  # its worker stopped before it ended
+    gave_up = "gave_up"  # parked longer than `request_wait_limit_seconds`; the lane waits on
 
 
 class OperationPhase(StrEnum):
     queued = "queued"
     planning = "planning"
     applying = "applying"
+    # parked: its lane waits out a long wait it started (a build), no worker holds it, and
+    # the loop looks again at its due time (`result["waiting_for"]`, `result["due_at"]`)
+    waiting = "waiting"
     done = "done"
 
 
@@ -150,14 +158,19 @@ def reserve(session: Session, request: OperationRequest, now: datetime) -> Reser
 
 
 def _waiting_on_lane(session: Session, lane: str) -> str | None:
-    """The lane's oldest operation that no worker has taken yet: a new request is worked
-    together with it (one plan for both), so it is merged into it. An operation already
-    being worked is not merged into: the new request gets a plan of its own after it."""
+    """The lane's oldest operation that no worker has taken yet, or one parked on a long
+    wait: a new request is worked together with it (one plan for both, the parked one's
+    next look), so it is merged into it. An operation being worked is not merged into: the
+    new request gets a plan of its own after it."""
+    parked = sa.and_(
+        _operations.c.status == OperationStatus.running.value,
+        _operations.c.phase == OperationPhase.waiting.value,
+    )
     return session.execute(
         sa.select(_operations.c.id)
         .where(
             _operations.c.lane == lane,
-            _operations.c.status == OperationStatus.pending.value,
+            sa.or_(_operations.c.status == OperationStatus.pending.value, parked),
             _operations.c.merged_into.is_(None),
         )
         .order_by(_operations.c.created_at)
@@ -261,13 +274,29 @@ def advance(
 
 def stranded(session: Session, live_claims: Collection[str]) -> list[Operation]:
     """Running operations whose lane no worker holds a live claim on: their worker is gone
-    (it died, or shut down before it could finish them)."""
+    (it died, or shut down before it could finish them). A parked operation is no worker's:
+    it waits for its lane's next look, and is not stranded."""
     rows = session.exec(
         select(Operation)
-        .where(Operation.status == OperationStatus.running.value)
+        .where(
+            Operation.status == OperationStatus.running.value,
+            Operation.phase != OperationPhase.waiting.value,
+        )
         .order_by(col(Operation.created_at))
     )
     return [op for op in rows if op.lane not in live_claims]
+
+
+def was_parked(operation: Operation) -> bool:
+    """The operation's apply parked it on a long wait before (its result says what it
+    waits for): a look at that wait was being taken, not a first apply."""
+    return bool(operation.result) and "waiting_for" in (operation.result or {})
+
+
+def park_again(session: Session, operation_ids: Sequence[str], now: datetime) -> None:
+    """Parked operations whose worker died while it looked at their wait: parked again, for
+    the lane's next look (the wait they started goes on; nothing of it is asked again)."""
+    _move_running(session, operation_ids, phase=OperationPhase.waiting.value, updated_at=now)
 
 
 def lanes_with_open(session: Session) -> list[str]:
@@ -282,6 +311,17 @@ def lanes_with_open(session: Session) -> list[str]:
 def requeue(session: Session, operation_ids: Sequence[str], now: datetime) -> None:
     """Running operations whose worker is gone before it applied anything: pending again, to
     be planned afresh by the next worker (`advance` never moves an operation backwards)."""
+    _move_running(
+        session,
+        operation_ids,
+        status=OperationStatus.pending.value,
+        phase=OperationPhase.queued.value,
+        updated_at=now,
+    )
+
+
+def _move_running(session: Session, operation_ids: Sequence[str], **values: object) -> None:
+    """Set `values` on those of the operations that are still running."""
     if not operation_ids:
         return
     session.execute(
@@ -290,9 +330,5 @@ def requeue(session: Session, operation_ids: Sequence[str], now: datetime) -> No
             _operations.c.id.in_(list(operation_ids)),
             _operations.c.status == OperationStatus.running.value,
         )
-        .values(
-            status=OperationStatus.pending.value,
-            phase=OperationPhase.queued.value,
-            updated_at=now,
-        )
+        .values(**values)
     )

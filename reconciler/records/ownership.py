@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from reconciler.core.inventory import Owned, OwnershipSnapshot
 from reconciler.core.outcomes import Claim, Facts, ObjectRef
 from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
-from reconciler.records.database import session_scope
+from reconciler.records.database import session_scope, table_of
 
 
 class OwnedObject(SQLModel, table=True):
@@ -67,35 +67,49 @@ def record_claim(
     session: Session, claim: Claim, now: datetime, *, kind: str, lane: str, adopted: bool = False
 ) -> None:
     """Record that Setpoint owns an object (created it, or adopted it explicitly)."""
-    row = _find(session, claim.ref)
-    if row is None:
-        row = OwnedObject(
-            provider=claim.ref.provider,
-            object_type=claim.ref.object_type,
-            object_id=claim.ref.object_id,
-            name=claim.name,
-            kind=kind,
-            lane=lane,
-            protected=claim.protected,
-            adopted=adopted,
-            facts=dict(claim.facts),
-            created_at=now,
-            updated_at=now,
+    connection = session.connection()
+    found = _found(session, claim.ref)
+    if found is None:
+        connection.execute(
+            _INSERT,
+            {
+                "provider": claim.ref.provider,
+                "object_type": claim.ref.object_type,
+                "object_id": claim.ref.object_id,
+                "name": claim.name,
+                "kind": kind,
+                "lane": lane,
+                "protected": claim.protected,
+                "adopted": adopted,
+                "facts": dict(claim.facts),
+                "created_at": now,
+                "updated_at": now,
+            },
         )
-    else:
-        row.kind, row.lane, row.name, row.protected = kind, lane, claim.name, claim.protected
-        row.facts = {**(row.facts or {}), **claim.facts}
-        row.updated_at = now
-    session.add(row)
+        return
+    row_id, known = found
+    connection.execute(
+        _UPDATE,
+        {
+            "row_id": row_id,
+            "kind": kind,
+            "lane": lane,
+            "name": claim.name,
+            "protected": claim.protected,
+            "facts": {**known, **claim.facts},
+            "updated_at": now,
+        },
+    )
 
 
 def record_facts(session: Session, update: Facts, now: datetime) -> None:
-    row = _find(session, update.ref)
-    if row is None:
+    found = _found(session, update.ref)
+    if found is None:
         return
-    row.facts = {**(row.facts or {}), **update.facts}
-    row.updated_at = now
-    session.add(row)
+    row_id, known = found
+    session.connection().execute(
+        _UPDATE, {"row_id": row_id, "facts": {**known, **update.facts}, "updated_at": now}
+    )
 
 
 def record_seen(engine: Engine, updates: Sequence[Facts], now: datetime) -> None:
@@ -109,9 +123,7 @@ def record_seen(engine: Engine, updates: Sequence[Facts], now: datetime) -> None
 
 def record_release(session: Session, ref: ObjectRef) -> None:
     """Forget an object Setpoint deleted."""
-    row = _find(session, ref)
-    if row is not None:
-        session.delete(row)
+    session.connection().execute(_DELETE, _ref_params(ref))
 
 
 def claim(
@@ -157,10 +169,29 @@ def apply_changes(
         record_release(session, ref)
 
 
-def _find(session: Session, ref: ObjectRef) -> OwnedObject | None:
-    query = select(OwnedObject).where(
-        OwnedObject.provider == ref.provider,
-        OwnedObject.object_type == ref.object_type,
-        OwnedObject.object_id == ref.object_id,
-    )
-    return session.exec(query).first()
+# Core statements built once: an apply records a claim or facts for most actions, and
+# building, keying and flushing an ORM object for each cost more than running these.
+_OWNED = table_of(OwnedObject)
+_SAME_REF = sa.and_(
+    _OWNED.c.provider == sa.bindparam("ref_provider"),
+    _OWNED.c.object_type == sa.bindparam("ref_object_type"),
+    _OWNED.c.object_id == sa.bindparam("ref_object_id"),
+)
+_FIND = sa.select(_OWNED.c.id, _OWNED.c.facts).where(_SAME_REF)
+_INSERT = sa.insert(_OWNED)
+_UPDATE = sa.update(_OWNED).where(_OWNED.c.id == sa.bindparam("row_id"))  # SET: the given
+_DELETE = sa.delete(_OWNED).where(_SAME_REF)
+
+
+def _ref_params(ref: ObjectRef) -> dict[str, str]:
+    return {
+        "ref_provider": ref.provider,
+        "ref_object_type": ref.object_type,
+        "ref_object_id": ref.object_id,
+    }
+
+
+def _found(session: Session, ref: ObjectRef) -> tuple[int, dict[str, Any]] | None:
+    """The registry row of `ref`: its id and its facts, or None."""
+    row = session.connection().execute(_FIND, _ref_params(ref)).first()
+    return None if row is None else (row.id, dict(row.facts or {}))

@@ -17,11 +17,17 @@ observed before the change the request is about.
 On PostgreSQL `claim` locks rows FOR UPDATE SKIP LOCKED, so replicas claiming at once take
 different lanes without waiting on each other; SQLite has one writer at a time and takes
 its write lock first (`session_scope(write_lock=True)`).
+
+A request (workflow or webhook) is claimed in a batch of requests only, never beside
+scheduled lanes, so its survey is its own. Once the transaction that queued it commits, the
+loops of this process that listen (`listen_for_requests`) hear of it at once; other
+processes (replicas) find it at their next poll.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import logging
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -65,6 +71,41 @@ class LaneWork(SQLModel, table=True):
 
 
 _work = table_of(LaneWork)
+log = logging.getLogger("setpoint.loop")
+
+RequestBell = Callable[[], None]  # called in the committing thread; must not block
+# The bells of the loops of this process, by the database they claim from.
+_request_bells: dict[sa.Engine, list[RequestBell]] = {}
+
+
+def listen_for_requests(database: sa.Engine, bell: RequestBell) -> Callable[[], None]:
+    """Call `bell` whenever a transaction that queued a request (workflow or webhook) for
+    `database` commits in this process. Returns what stops it."""
+    bells = _request_bells.setdefault(database, [])
+    bells.append(bell)
+
+    def stop() -> None:
+        bells.remove(bell)
+        if not bells:
+            _request_bells.pop(database, None)
+
+    return stop
+
+
+def _ring_after_commit(session: Session) -> None:
+    bind = session.get_bind()
+    database = bind.engine if isinstance(bind, sa.Connection) else bind
+    if database not in _request_bells:
+        return
+
+    def ring(_: Session) -> None:
+        for bell in list(_request_bells.get(database, ())):
+            try:
+                bell()
+            except Exception as exc:  # the request is queued; the loop's poll finds it
+                log.warning("waking the loop for a request failed: %s", type(exc).__name__)
+
+    sa.event.listen(session, "after_commit", ring, once=True)
 
 
 @dataclass(frozen=True)
@@ -104,6 +145,8 @@ def enqueue(
         earlier = excluded.due_at < _work.c.due_at
         updates["due_at"] = sa.case((earlier, excluded.due_at), else_=_work.c.due_at)
     session.execute(insert.on_conflict_do_update(index_elements=["lane"], set_=updates))
+    if priority is not WorkPriority.scheduled:
+        _ring_after_commit(session)
 
 
 def _dialect_insert(session: Session) -> postgresql.Insert | sqlite.Insert:
@@ -125,8 +168,9 @@ def claim(
 ) -> list[ClaimedWork]:
     """Take up to `limit` due lanes nobody holds (or whose holder's claim lapsed, or whose
     holder's process on this host is gone), most urgent first, but none of `exclude` (and,
-    `requests_only`, no scheduled lane). `holder`: the claiming process, this one unless a
-    test says otherwise. Call in `session_scope(engine, write_lock=True)`."""
+    `requests_only`, no scheduled lane). When a request is due, only requests are taken: a
+    request never waits for scheduled lanes' survey. `holder`: the claiming process, this
+    one unless a test says otherwise. Call in `session_scope(engine, write_lock=True)`."""
     holder = holder or Holder(label=worker)
     free = sa.or_(_work.c.claimed_until.is_(None), _work.c.claimed_until < now)
     orphaned = _orphaned(session, now)
@@ -144,6 +188,8 @@ def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    if rows and rows[0].priority < WorkPriority.scheduled:
+        rows = [row for row in rows if row.priority < WorkPriority.scheduled]
     if not rows:
         return []
     session.execute(

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import httpx
@@ -82,8 +83,11 @@ def served_api(api: FastAPI, setpoint: Invoke, monkeypatch: pytest.MonkeyPatch) 
         yield url
 
 
-def finish_when_queued(engine: Engine, status: OperationStatus) -> threading.Thread:
-    """Stands in for the loop's worker: finishes the operation once it appears."""
+def when_queued(engine: Engine, status: OperationStatus, **moved: Any) -> threading.Thread:
+    """Stands in for the loop's worker: moves the operation on once it appears (finished,
+    by default; `moved` for anything else, such as parked on a build)."""
+    error = "a blocker" if status not in ("succeeded", "running") else None
+    values = {"phase": OperationPhase.done, "plan_id": "plan_abc", "error": error} | moved
 
     def work() -> None:
         deadline = time.monotonic() + 10
@@ -91,10 +95,7 @@ def finish_when_queued(engine: Engine, status: OperationStatus) -> threading.Thr
             with session_scope(engine) as session:
                 ids = session.exec(select(col(Operation.id))).all()
                 if ids:
-                    operations.advance(
-                        session, ids, utcnow(), status=status, phase=OperationPhase.done,
-                        plan_id="plan_abc", error="a blocker" if status != "succeeded" else None,
-                    )  # fmt: skip
+                    operations.advance(session, ids, utcnow(), status=status, **values)
                     return
             time.sleep(0.05)
 
@@ -116,7 +117,7 @@ async def test_reconcile_is_accepted_at_once_without_wait(
 async def test_reconcile_waits_for_the_result_and_says_it_in_its_exit_code(
     served_api: str, setpoint: Invoke, engine: Engine, status: OperationStatus, code: int
 ) -> None:
-    worker = finish_when_queued(engine, OperationStatus(status))
+    worker = when_queued(engine, OperationStatus(status))
 
     result = await anyio.to_thread.run_sync(
         lambda: setpoint("reconcile", "product:shop/testing", "--wait", "--apply")
@@ -133,6 +134,36 @@ async def test_reconcile_gives_up_waiting_with_exit_3(served_api: str, setpoint:
     )
 
     assert result.exit_code == 3 and ": pending" in result.output
+
+
+PARKED_ON_A_BUILD = {
+    "outcome": "waiting",
+    "waiting_for": [
+        {
+            "action": "a1",
+            "op": "deploy",
+            "lane": "product:shop/testing",
+            "message": "not yet: deployment d1 is building",
+        }
+    ],
+    "due_at": "2026-12-07T18:00:00+00:00",
+    "parked_since": "2026-12-07T17:59:00+00:00",
+}
+
+
+async def test_reconcile_waiting_on_a_parked_operation_says_what_it_waits_for(
+    served_api: str, setpoint: Invoke, engine: Engine
+) -> None:
+    worker = when_queued(
+        engine, OperationStatus.running, phase=OperationPhase.waiting, result=PARKED_ON_A_BUILD
+    )
+    result = await anyio.to_thread.run_sync(
+        lambda: setpoint("reconcile", "product:shop/testing", "--wait", "--timeout", "2")
+    )
+    worker.join()
+    assert result.exit_code == 3 and ": running (plan plan_abc)" in result.output, result.output
+    assert "waiting: deploy a1: not yet: deployment d1 is building" in result.output
+    assert "looked at again at 2026-12-07T18:00:00+00:00" in result.output
 
 
 async def test_reconcile_says_in_one_line_why_the_api_refused(

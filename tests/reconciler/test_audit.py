@@ -397,3 +397,26 @@ async def test_a_repeated_plan_that_changes_nothing_is_audited_once(
     digests = [r.data["digest"] for r in recorded if r.data]
     assert digests.count(quiet[0].digest) == 1
     assert first.digest in digests
+
+
+def test_entries_appended_as_columns_are_stored_and_chained_as_records_are(
+    engine: Engine,
+) -> None:
+    # The journal's way in (no record objects built): what it returns is what is stored,
+    # in the same chain and with the same hashes as append_many's records.
+    first = audit.record(engine, event=AuditEvent.apply_started, actor="alice", plan_id="p")
+    with audit.transaction(engine) as session:
+        written = audit.append_entries(session, [_entry(n) for n in range(3)])
+    audit.record_many(engine, [_entry(3)])
+    assert [c["seq"] for c in written] == [2, 3, 4]
+    assert [c["prev_hash"] for c in written] == [first.hash, written[0]["hash"], written[1]["hash"]]
+    assert written[0]["data"]["big"] == 10**20  # stored as it reads back
+    with Session(engine) as session:
+        stored = audit.list_records(session, since_seq=1)
+        assert [audit.record_dict(r) for r in stored[:3]] == [
+            {**c, "at": c["at"].astimezone(UTC).isoformat()} for c in written
+        ]
+        assert [audit.record_hash(r.prev_hash, r) for r in stored[:3]] == [
+            c["hash"] for c in written
+        ]
+        assert audit.verify_chain(session) == audit.ChainVerification(ok=True, checked=5)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records import leases
@@ -185,3 +186,21 @@ def _race(
     for thread in threads:
         thread.join()
     return wins, failures
+
+
+def test_confirm_proves_the_lease_and_beats_its_heart_on_the_given_clock(
+    engine: Engine, clock: ShiftedClock
+) -> None:
+    holder, other = leases.Holder(label="worker-a"), leases.Holder(label="worker-b")
+    assert leases.take(engine, "product:shop/prod", holder, 30, clock=clock.now)[0]
+    beat = clock.now() + timedelta(seconds=12)  # the runtime's clock, not the wall's
+    with Session(engine) as session, session.begin():
+        leases.confirm(session, "product:shop/prod", holder, beat)
+    lease = leases.current(engine, "product:shop/prod")
+    assert lease is not None and lease.heartbeat_at == beat
+    with pytest.raises(LeaseLost), Session(engine) as session, session.begin():
+        leases.confirm(session, "product:shop/prod", other, beat + timedelta(seconds=1))
+    with pytest.raises(LeaseLost), Session(engine) as session, session.begin():
+        leases.confirm(session, "product:shop/testing", holder, beat + timedelta(seconds=1))
+    unchanged = leases.current(engine, "product:shop/prod")
+    assert unchanged is not None and unchanged.heartbeat_at == beat

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from reconciler.core.collector import collector_paused
 from reconciler.core.plan_formats import body_digest
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import Plan
+from reconciler.core.plans import Plan, canonical_json, plan_digest
 from reconciler.records import plan_store
 from reconciler.runtime import Runtime
 
@@ -97,3 +97,34 @@ async def test_an_assembled_action_is_the_action_its_stored_form_reads_back_as(
         assert built.given({ref: "id-1" for ref in built.after}).known == (
             {ref: "id-1" for ref in built.after} or None
         )
+
+
+def test_a_large_plans_digest_is_its_bodys_whatever_its_text_holds() -> None:
+    # Over a megabyte of actions text, with two-byte characters across every boundary the
+    # digest's pieces could have.
+    actions = [{"reason": "é" * 1_000, "n": n} for n in range(1_500)]
+    body = {
+        "desired_revision": "r1",
+        "generations": {"product:b": 2, "product:a": None},
+        "actions": actions,
+        "blockers": [],
+        "fingerprints": {"z": "1", "a": "2"},
+    }
+    assert plan_digest(
+        desired_revision="r1",
+        actions=[],
+        blockers=[],
+        fingerprints={"z": "1", "a": "2"},
+        generations={"product:b": 2, "product:a": None},
+        actions_text=canonical_json(actions),
+    ) == body_digest(body)
+
+
+async def test_copying_one_planned_action_leaves_the_others_as_planned(runtime: Runtime) -> None:
+    plan = await compute_plan(runtime)
+    first, second = plan.actions[0], plan.actions[1]
+    before = set(second.model_fields_set)
+    given = first.model_copy(update={"known": {"project:x": "p-1"}})
+    assert given.known == {"project:x": "p-1"} and first.known is None
+    assert second.model_fields_set == before and "known" not in before
+    assert Plan.model_validate(plan.stored_body()).actions == plan.actions

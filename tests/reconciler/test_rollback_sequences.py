@@ -9,7 +9,6 @@ example runs on a database and a Dokploy emulator of its own.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,17 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from providers.dokploy.emulator import Emulator, create_app
-from reconciler.kinds import all_kinds
-from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.database import make_engine
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
-from tests.providers.dokploy.contract import ContractRecorder
-from tests.providers.dokploy.fixtures import API_KEY, make_client
+from tests.providers.dokploy.fixtures import API_KEY
 from tests.reconciler.conftest import store_fleet
-from tests.support.health_probes import probe_answered_by
+from tests.support.emulated_runtime import emulated_runtime
 from tests.support.rollback import ImageHealth, records, running
 
 LANE = "product:notes/testing"
@@ -78,40 +73,20 @@ class Model:
 
 
 @asynccontextmanager
-async def fresh_runtime(
-    folder: Path, template: Path
-) -> AsyncIterator[tuple[Runtime, Emulator, ImageHealth]]:
-    shutil.copyfile(template, folder / "setpoint.db")
-    engine = make_engine(f"sqlite:///{folder / 'setpoint.db'}")
+async def fresh_runtime(folder: Path) -> AsyncIterator[tuple[Runtime, Emulator, ImageHealth]]:
     app = create_app(api_key=API_KEY, seed=11, build_seconds=0.01)
     emulator: Emulator = app.state.emulator
     workload = ImageHealth(emulator)
-
-    health = probe_answered_by(workload.app)
-
-    try:
-        async with make_client(app, ContractRecorder()) as client:
-            yield (
-                Runtime(
-                    database=engine,
-                    settings=Settings(
-                        database_url="sqlite://",
-                        deploy_poll_seconds=0.01,
-                        health_backoff_seconds=0.001,
-                    ),
-                    providers={"dokploy": client, HEALTH: HealthChecks(health)},
-                    kinds=all_kinds,
-                    actor="scheduler:test",
-                ),
-                emulator,
-                workload,
-            )
-    finally:
-        engine.dispose()
+    settings = Settings(
+        database_url="sqlite://", deploy_poll_seconds=0.01, health_backoff_seconds=0.001
+    )
+    url = f"sqlite:///{folder / 'setpoint.db'}"
+    async with emulated_runtime(url, app, workload.app, settings) as runtime:
+        yield runtime, emulator, workload
 
 
-async def run_releases(plan: list[Release], folder: Path, template: Path) -> None:
-    async with fresh_runtime(folder, template) as (runtime, emulator, workload):
+async def run_releases(plan: list[Release], folder: Path) -> None:
+    async with fresh_runtime(folder) as (runtime, emulator, workload):
         model = Model()
         for number, release in enumerate(plan):
             image = f"ghcr.io/acme/notes@sha256:{number + 1:064x}"
@@ -160,9 +135,9 @@ async def _passes(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(plan=releases)
+@given(releases)
 def test_a_failing_release_is_rolled_back_once_in_the_pass_that_sees_it(
-    plan: list[Release], sqlite_template: Path
+    plan: list[Release],
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(run_releases(plan, Path(folder), sqlite_template))
+        asyncio.run(run_releases(plan, Path(folder)))

@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from desired_state.document import spec_hash
 from desired_state.loader import load_path
+from desired_state.product import ProductSpec
 from reconciler.errors import EmptyPrune
+from reconciler.fleet import load_fleet
 from reconciler.records.database import session_scope
 from reconciler.records.desired import (
     DocumentChange,
@@ -118,3 +122,49 @@ def test_preview_says_what_apply_would_do_and_writes_nothing(
         applied = apply_documents(session, load_path(fleet), prune=True)
     assert preview.entries == applied.entries
     assert ("Product/docs-site", "removed", 1) in preview.entries
+
+
+def _lane_env(engine: Engine, product: str) -> dict[str, str]:
+    spec = load_fleet(engine).documents[f"Product/{product}"].spec
+    assert isinstance(spec, ProductSpec)
+    return dict(spec.lanes[0].env)
+
+
+def test_the_fleet_read_again_holds_each_edit_and_only_its_generation_moves(
+    engine: Engine, tmp_path: Path
+) -> None:
+    fleet = copy_examples(tmp_path)
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(fleet), prune=False)
+    first = load_fleet(engine)
+    assert load_fleet(engine) == first  # read twice, unchanged: the very same fleet
+    shop = fleet / "shop.yaml"
+    shop.write_text(shop.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(fleet), prune=False)
+    edited = load_fleet(engine)
+    assert _lane_env(engine, "shop") == {"LOG_LEVEL": "trace"}
+    assert edited.revision != first.revision
+    assert edited.generations == {
+        **first.generations,
+        "Product/shop": first.generations["Product/shop"] + 1,
+    }
+    assert {k: d for k, d in edited.documents.items() if k != "Product/shop"} == {
+        k: d for k, d in first.documents.items() if k != "Product/shop"
+    }
+
+
+def test_a_stored_spec_edited_out_of_validity_fails_the_read_after_a_good_one(
+    engine: Engine,
+) -> None:
+    with session_scope(engine) as session:
+        apply_documents(session, load_path(EXAMPLES), prune=False)
+    load_fleet(engine)  # every stored document parsed, and remembered
+    with session_scope(engine) as session:  # a hand edit of the stored shop
+        row = get_object(session, "Product", "shop")
+        assert row is not None
+        row.spec = {**row.spec, "replica": 2}
+        row.spec_hash = spec_hash(row.spec)
+        session.add(row)
+    with pytest.raises(ValidationError):
+        load_fleet(engine)

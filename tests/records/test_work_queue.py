@@ -7,10 +7,12 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from reconciler.records import leases, work_queue
-from reconciler.records.database import session_scope
+from reconciler.records.database import session_scope, table_of
 from reconciler.records.work_queue import WorkPriority
 from tests.support.processes import dead_process
 
@@ -37,7 +39,9 @@ def test_a_lane_queued_twice_runs_once_at_the_higher_priority(engine: Engine) ->
         ("product:b/x", WorkPriority.workflow),
         ("product:a/x", WorkPriority.scheduled),
     ]
-    assert _claim(engine, "w1") == ["product:b/x", "product:a/x"]
+    # The request is claimed alone (its survey waits for no scheduled lane), then the rest.
+    assert _claim(engine, "w1") == ["product:b/x"]
+    assert _claim(engine, "w2") == ["product:a/x"]
 
 
 def test_claimed_lanes_are_not_claimed_again_until_the_claim_lapses(engine: Engine) -> None:
@@ -111,3 +115,68 @@ def test_a_claim_whose_process_on_this_host_is_gone_is_taken_at_once(engine: Eng
     with session_scope(engine) as session:
         claimed = {w.lane: w.claimed_by for w in work_queue.queued(session)}
     assert claimed == {"product:a/x": "alive", "product:b/x": "restarted"}
+
+
+def test_a_queued_request_rings_this_process_loops_once_its_transaction_commits(
+    engine: Engine,
+) -> None:
+    """A loop hears of a request at once (not at its next poll), and only of one that was
+    committed: a request it could not yet claim, or never will, wakes nobody."""
+    rung: list[str] = []
+    stop = work_queue.listen_for_requests(engine, lambda: rung.append("request"))
+    try:
+        _enqueue(engine, ["product:a/x"], WorkPriority.scheduled)
+        assert rung == [], "a scheduled pass's lanes are found by polling"
+        try:
+            with session_scope(engine) as session:
+                work_queue.enqueue(session, ["product:b/x"], WorkPriority.workflow, "w", T0)
+                assert rung == [], "not before the transaction commits"
+                raise RuntimeError("the request's transaction fails")
+        except RuntimeError:
+            pass
+        assert rung == [], "a request rolled back is not there to claim"
+        _enqueue(engine, ["product:b/x"], WorkPriority.workflow)
+        assert rung == ["request"]
+        _enqueue(engine, ["product:c/x"], WorkPriority.webhook)
+        assert rung == ["request", "request"]
+    finally:
+        stop()
+    _enqueue(engine, ["product:d/x"], WorkPriority.workflow)
+    assert rung == ["request", "request"], "a loop that stopped listening is not rung"
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    queued=st.dictionaries(
+        st.sampled_from([f"product:p{i}/x" for i in range(12)]),
+        st.sampled_from(list(WorkPriority)),
+        min_size=1,
+    ),
+    limits=st.lists(st.integers(min_value=1, max_value=5), min_size=12, max_size=12),
+)
+def test_claims_take_every_request_before_any_scheduled_lane_and_never_mix_them(
+    engine: Engine, queued: dict[str, WorkPriority], limits: list[int]
+) -> None:
+    """Whatever is queued and however much each claim may take: no claim holds a request
+    beside a scheduled lane (a request's survey is its own), every request is claimed
+    before any scheduled lane, and every lane is claimed exactly once."""
+    with session_scope(engine) as session:
+        session.execute(table_of(work_queue.LaneWork).delete())
+    for lane, priority in queued.items():
+        _enqueue(engine, [lane], priority)
+    claims: list[list[WorkPriority]] = []
+    seen: list[str] = []
+    for index, limit in enumerate(limits):
+        with session_scope(engine, write_lock=True) as session:
+            found = work_queue.claim(session, f"w{index}", T0, limit=limit, hold_seconds=60)
+        claims.append([work.priority for work in found])
+        seen += [work.lane for work in found]
+    requests = [p for p in queued.values() if p is not WorkPriority.scheduled]
+    for claimed in claims:
+        kinds = {p is WorkPriority.scheduled for p in claimed}
+        assert len(kinds) <= 1, f"a claim mixed requests and scheduled lanes: {claimed}"
+    order = [p for claimed in claims for p in claimed]
+    assert order[: len(requests)] == sorted(requests)
+    assert sorted(seen) == sorted(queued), "each lane claimed once, none left"

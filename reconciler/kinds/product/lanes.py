@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from desired_state.document import Document
 from desired_state.dotenv import carry_problem
@@ -152,6 +153,11 @@ def _previous_lane(product: str, renamed_from: str | None) -> str | None:
     return lane_name(old_product or product, old_lane)
 
 
+# Plain env values only (secrets are never remembered): every pass builds every lane, and
+# the check parses the value four times over; most values recur pass after pass.
+_env_carry_problem = lru_cache(maxsize=4096)(carry_problem)
+
+
 def _problems(
     env: dict[str, str], secrets: dict[str, SecretRef], unchecked: int
 ) -> tuple[str, ...]:
@@ -161,7 +167,7 @@ def _problems(
     overlap = sorted(set(env) & set(secrets))
     if overlap:
         problems.append(f"{', '.join(overlap)} set both in env and in secrets")
-    uncarried = sorted(key for key, value in env.items() if carry_problem(value) is not None)
+    uncarried = sorted(key for key, value in env.items() if _env_carry_problem(value) is not None)
     if uncarried:
         problems.append(
             f"env {', '.join(uncarried)} cannot be written to Dokploy unchanged "

@@ -115,7 +115,7 @@ class SeenLane:
     def target(self) -> str:
         return f"dokploy:{self.desired.target}/{self.desired.service_name}"
 
-    @property
+    @cached_property  # read by several rules of the lane
     def facts(self) -> ServiceFacts:
         return ServiceFacts.of(self.observed.owned)
 
@@ -146,7 +146,9 @@ def safe_action(
     """A safe action that writes one thing: a create, or one field of the service. It
     waits for the objects its parameters link to that this plan makes."""
     field, before, after = change
-    links = [value for value in dict(params).values() if isinstance(value, Link)]
+    # The fields' values as the model holds them (`extra="forbid"`: there is nothing else);
+    # `dict(params)` first asks the model for `keys`, a failed attribute look-up per action.
+    links = [value for value in vars(params).values() if isinstance(value, Link)]
     return ProposedAction(
         key=op.value,
         op=op,
