@@ -99,7 +99,7 @@ async def apply_plan(
     apply failed, a plan blocked by a guard) when it ends, whoever called it (the CLI, the
     review pages, the API, the loop's requests); a scheduled pass tells of its applies with
     the rest of its lanes, grouped, when the pass ends (`loop/passes.finish_pass`)."""
-    plan, result = await _apply_plan(
+    plan, result, registry = await _apply_plan(
         runtime,
         plan_id,
         allow_destroy=allow_destroy,
@@ -108,17 +108,21 @@ async def apply_plan(
         on_lane=on_lane,
     )
     if trigger is not Trigger.schedule:
-        await notify_apply(runtime, _news(plan, result))
+        await notify_apply(runtime, _news(registry, plan, result))
     return result
 
 
-def _news(plan: Plan, result: ApplyResult) -> list[LaneNewsItem]:
+def _news(registry: LaneRegistry, plan: Plan, result: ApplyResult) -> list[LaneNewsItem]:
     """Each lane of the plan as the apply left it, for the notifications."""
-    if result.refusal is not None:
-        return [LaneNewsItem(lane, LaneOutcome.refused, plan.plan_id) for lane in plan.lanes]
     outcomes = result.lanes()
+
+    def outcome(lane: str) -> LaneOutcome:
+        if result.refusal is not None:
+            return LaneOutcome.refused
+        return lane_outcome([outcomes.get(lane, ActionResult.ok)])
+
     return [
-        LaneNewsItem(lane, lane_outcome([outcomes.get(lane, ActionResult.ok)]), plan.plan_id)
+        LaneNewsItem(lane, outcome(lane), plan.plan_id, registry.notices_of(lane))
         for lane in plan.lanes
     ]
 
@@ -131,12 +135,35 @@ async def _apply_plan(
     trigger: Trigger,
     reason: str | None,
     on_lane: LaneDone | None,
-) -> tuple[Plan, ApplyResult]:
+) -> tuple[Plan, ApplyResult, LaneRegistry]:
+    """The plan, what its apply did, and the kinds it was applied with."""
     if reason:
         runtime = dataclasses.replace(
             runtime, attribution={**runtime.attribution, "reason": reason}
         )
     context = await load_context(runtime)  # first: it finds plans whose worker died
+    plan, result = await _apply_in(
+        runtime,
+        context,
+        plan_id,
+        allow_destroy=allow_destroy,
+        trigger=trigger,
+        reason=reason,
+        on_lane=on_lane,
+    )
+    return plan, result, context.registry
+
+
+async def _apply_in(
+    runtime: Runtime,
+    context: PassContext,
+    plan_id: str,
+    *,
+    allow_destroy: int,
+    trigger: Trigger,
+    reason: str | None,
+    on_lane: LaneDone | None,
+) -> tuple[Plan, ApplyResult]:
     plan, plan_status = await in_thread(plan_store.load, runtime.database, plan_id)
     refusal = policy.gate(
         context.registry,

@@ -25,6 +25,14 @@ from typing import Any
 import anyio
 
 from providers.notify.sinks import Message, NotDelivered, NotificationItem, Sink, build_sinks
+from reconciler.core.notices import (
+    ENGINE_NOTICES,
+    ENGINE_WORDS,
+    EngineNotice,
+    LaneNotices,
+    Notice,
+)
+from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.plans import BlockerType
 from reconciler.loop.backoff import retry_delay
 from reconciler.records import notifications, status
@@ -69,6 +77,7 @@ class LaneNewsItem:
     lane: str
     outcome: str
     plan_id: str
+    notices: LaneNotices = ENGINE_WORDS  # the lane's kind's own words, where it has any
 
 
 def lane_link(settings: Settings, lane: str) -> str | None:
@@ -79,39 +88,29 @@ def lane_link(settings: Settings, lane: str) -> str | None:
     return f"{settings.public_url.rstrip('/')}/lanes/{kind}/{name}"
 
 
-def trigger_of(lane: str, ready: dict[str, Any], stalled: bool) -> str | None:
-    """Which trigger a lane's status is, if it needs a person."""
+def trigger_of(ready: dict[str, Any], stalled: bool, notices: LaneNotices) -> Notice | None:
+    """Which trigger a lane's status is, if it needs a person; a Stalled lane in its kind's
+    words (`notices`)."""
     reason = ready.get("reason", "")
     if reason == Reason.degraded:
-        return "lane_degraded"
+        return ENGINE_NOTICES[EngineNotice.lane_degraded]
     if reason in _APPLY_FAILED:
-        return "apply_failed"
+        return ENGINE_NOTICES[EngineNotice.apply_failed]
     if reason == BlockerType.credentials_refused:
-        return "credentials_refused"
+        return ENGINE_NOTICES[EngineNotice.credentials_refused]
     if reason in GUARD_BLOCKERS:
-        return "plan_blocked"
+        return ENGINE_NOTICES[EngineNotice.plan_blocked]
     if stalled:
-        return "runner_unhealthy" if lane.startswith("runner:") else "lane_stalled"
+        return notices.when_stalled()
     return None
 
 
-_TITLES = {
-    "apply_failed": "apply failed",
-    "lane_degraded": "Degraded: a health check fails",
-    "lane_stalled": "Stalled",
-    "runner_unhealthy": "runner unhealthy",
-    "credentials_refused": "credentials refused",
-    "plan_blocked": "plan blocked by a guard",
-    "preview_torn_down": "preview torn down",
-}
-
-
-def _lane_event(settings: Settings, trigger: str, lane: str, key: str, said: str) -> Event:
+def _lane_event(settings: Settings, notice: Notice, lane: str, key: str, said: str) -> Event:
     return Event(
-        key=f"{trigger}:{lane}:{key}",
-        trigger=trigger,
+        key=f"{notice.code}:{lane}:{key}",
+        trigger=notice.code,
         lane=lane,
-        title=f"Setpoint: {lane}: {_TITLES[trigger]}",
+        title=f"Setpoint: {lane}: {notice.title}",
         body=redact(f"{said} (see `setpoint status {lane}`)"),
         link=lane_link(settings, lane),
     )
@@ -125,30 +124,29 @@ def events_of_pass(
     for item in news:
         row = rows.get(item.lane)
         if row is None:
-            if item.lane.startswith("preview:") and item.outcome == "applied":
-                said = f"plan {item.plan_id} removed the preview and its objects"
-                events.append(
-                    _lane_event(settings, "preview_torn_down", item.lane, item.plan_id, said)
-                )
+            removed = item.notices.removed
+            if removed is not None and item.outcome == LaneOutcome.applied:
+                said = f"plan {item.plan_id} removed the lane and its objects"
+                events.append(_lane_event(settings, removed, item.lane, item.plan_id, said))
             continue
         conditions = {c["type"]: c for c in row.conditions}
         ready = conditions.get("Ready", {})
         stalled = conditions.get("Stalled", {}).get("status") == "True"
-        trigger = trigger_of(item.lane, ready, stalled)
-        if trigger is None:
+        notice = trigger_of(ready, stalled, item.notices)
+        if notice is None:
             continue
         key = f"{ready.get('reason')}:{ready.get('lastTransitionTime')}"
         said = str(ready.get("message") or ready.get("reason"))
-        events.append(_lane_event(settings, trigger, item.lane, key, said))
+        events.append(_lane_event(settings, notice, item.lane, key, said))
     return events
 
 
 def chain_broken_event(problem: str) -> Event:
     return Event(
-        key=f"audit_chain_broken:{problem[:200]}",
-        trigger="audit_chain_broken",
+        key=f"{EngineNotice.audit_chain_broken}:{problem[:200]}",
+        trigger=EngineNotice.audit_chain_broken,
         lane=None,
-        title="Setpoint: the audit chain is broken",
+        title=f"Setpoint: {ENGINE_NOTICES[EngineNotice.audit_chain_broken].title}",
         body=redact(f"{problem} (run `setpoint audit verify`)"),
         link=None,
     )
@@ -356,10 +354,10 @@ async def send_test(runtime: Runtime) -> list[tuple[str, str, str]]:
     sink's name, the row's state (delivered, pending: tried again later, failed) and answer."""
     sinks = sinks_of(runtime.settings)
     event = Event(
-        key=f"test:{secrets.token_hex(6)}",
-        trigger="test",
+        key=f"{EngineNotice.test}:{secrets.token_hex(6)}",
+        trigger=EngineNotice.test,
         lane=None,
-        title="Setpoint: test notification",
+        title=f"Setpoint: {ENGINE_NOTICES[EngineNotice.test].title}",
         body=f"a test message from {runtime.actor}: this sink works",
         link=runtime.settings.public_url,
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from reconciler.core.notices import LaneNotices
 from reconciler.core.outcomes import Claim, Facts, LaneOutcome, ObjectRef, Outcome
 from reconciler.core.plans import (
     Action,
@@ -336,6 +337,15 @@ class Feedback:
     lane: str
     channel: str
     payload: dict[str, Any]
+
+
+@runtime_checkable
+class NoticingKind(Protocol):
+    """A kind that tells some of its lanes' news to the operator's sinks in its own words
+    (`core/notices.py`): a Stalled lane, a removed one. Without it, the engine's words."""
+
+    name: str
+    notices: LaneNotices
 
 
 @runtime_checkable

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from reconciler.core import shared_reads
+from reconciler.core.notices import ENGINE_WORDS, LaneNotices
 from reconciler.core.outcomes import Facts
-from reconciler.core.plans import name_of_lane
+from reconciler.core.plans import kind_of_lane, name_of_lane
 from reconciler.core.reasons import ReasonBook, reason_book
 from reconciler.errors import ActionParamsRefused, UnknownLane
 from reconciler.kinds.base import (
@@ -22,6 +23,7 @@ from reconciler.kinds.base import (
     LaneDiff,
     LaneKind,
     LanePolicy,
+    NoticingKind,
     Observation,
     PreflightFailure,
     params_problem,
@@ -76,6 +78,12 @@ class LaneRegistry:
 
     def kind_named(self, name: str) -> LaneKind | None:
         return self._kinds.get(name)
+
+    def notices_of(self, lane: str) -> LaneNotices:
+        """The words the lane's kind tells its news in; a lane already removed from desired
+        state is known by its key's kind."""
+        kind = self._kinds.get(kind_of_lane(lane))
+        return kind.notices if isinstance(kind, NoticingKind) else ENGINE_WORDS
 
     def knows(self, lane: str) -> bool:
         return lane in self._lanes

@@ -206,7 +206,10 @@ async def finish_pass(runtime: Runtime, context: PassContext, report: PassReport
     report.announce_problems.extend(await send_feedback(runtime, context.registry.kinds))
     report.plans_pruned = await in_thread(_prune, runtime)
     await _watch(runtime, context, report)
-    news = [LaneNewsItem(r.lane, r.outcome, r.plan_id) for r in report.lanes]
+    news = [
+        LaneNewsItem(r.lane, r.outcome, r.plan_id, context.registry.notices_of(r.lane))
+        for r in report.lanes
+    ]
     report.notify_problems.extend(
         await notify_pass(runtime, [n for n in news if n.outcome is not LaneOutcome.converged])
     )

@@ -3,8 +3,12 @@ needs a person, keyed so that the same change is one event however often it is s
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import pytest
 
+from reconciler.core.notices import ENGINE_WORDS, LaneNotices
 from reconciler.core.notifications import (
     LaneNewsItem,
     chain_broken_event,
@@ -12,8 +16,11 @@ from reconciler.core.notifications import (
     lane_link,
 )
 from reconciler.core.plans import BlockerType
+from reconciler.core.reasons import BlockerReason
+from reconciler.kinds.preview.kind import PREVIEW_NOTICES
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
-from reconciler.kinds.runner.reasons import HOST_FULL
+from reconciler.kinds.registry import LaneRegistry
+from reconciler.kinds.runner.reasons import HOST_FULL, RUNNER_NOTICES
 from reconciler.records.columns import utcnow
 from reconciler.records.status import (
     LaneCondition,
@@ -35,32 +42,55 @@ def _row(lane: str, condition: LaneCondition) -> LaneStatusRow:
 
 
 @pytest.mark.parametrize(
-    ("lane", "condition", "trigger"),
+    ("lane", "condition", "trigger", "notices"),
     [
-        ("product:shop/testing", degraded("health check failed"), "lane_degraded"),
-        ("product:shop/testing", stalled(Reason.apply_failed, "a3 failed"), "apply_failed"),
-        ("product:shop/testing", stalled(Reason.interrupted, "gone"), "apply_failed"),
+        ("product:shop/testing", degraded("health check failed"), "lane_degraded", ENGINE_WORDS),
+        (
+            "product:shop/testing",
+            stalled(Reason.apply_failed, "a3 failed"),
+            "apply_failed",
+            ENGINE_WORDS,
+        ),
+        ("product:shop/testing", stalled(Reason.interrupted, "gone"), "apply_failed", ENGINE_WORDS),
         (
             "product:shop/testing",
             stalled(BlockerType.credentials_refused, "401"),
             "credentials_refused",
+            ENGINE_WORDS,
         ),
-        ("product:shop/prod", stalled(BlockerType.blast_radius_exceeded, "3 > 2"), "plan_blocked"),
-        ("product:shop/prod", stalled(BlockerType.protected_lane, "protect"), "plan_blocked"),
+        (
+            "product:shop/prod",
+            stalled(BlockerType.blast_radius_exceeded, "3 > 2"),
+            "plan_blocked",
+            ENGINE_WORDS,
+        ),
+        (
+            "product:shop/prod",
+            stalled(BlockerType.protected_lane, "protect"),
+            "plan_blocked",
+            ENGINE_WORDS,
+        ),
         (
             "product:shop/testing",
             stalled(DEPLOY_FAILED.code, "DeployFailed"),
             "lane_stalled",
+            ENGINE_WORDS,
         ),
-        ("runner:ci/amd64", stalled(HOST_FULL.code, "full"), "runner_unhealthy"),
+        ("runner:ci/amd64", stalled(HOST_FULL.code, "full"), "runner_unhealthy", RUNNER_NOTICES),
+        # a guard holding back a runner lane is the engine's news, not the runner's
+        (
+            "runner:ci/amd64",
+            stalled(BlockerType.protected_lane, "protect"),
+            "plan_blocked",
+            RUNNER_NOTICES,
+        ),
     ],
 )
 def test_a_state_that_needs_a_person_is_an_event(
-    lane: str, condition: LaneCondition, trigger: str
+    lane: str, condition: LaneCondition, trigger: str, notices: LaneNotices
 ) -> None:
-    (event,) = events_of_pass(
-        SETTINGS, [LaneNewsItem(lane, "blocked", "plan-1")], {lane: _row(lane, condition)}
-    )
+    news = [LaneNewsItem(lane, "blocked", "plan-1", notices)]
+    (event,) = events_of_pass(SETTINGS, news, {lane: _row(lane, condition)})
     assert event.trigger == trigger and event.lane == lane
     assert lane in event.title and f"setpoint status {lane}" in event.body
     assert event.link == lane_link(SETTINGS, lane)
@@ -91,9 +121,15 @@ def test_the_same_change_has_the_same_key_and_a_new_one_another() -> None:
 
 def test_a_torn_down_preview_and_a_broken_chain_are_events() -> None:
     lane = "preview:shop/pr-7"
-    (gone,) = events_of_pass(SETTINGS, [LaneNewsItem(lane, "applied", "plan-9")], {})
+    news = [LaneNewsItem(lane, "applied", "plan-9", PREVIEW_NOTICES)]
+    (gone,) = events_of_pass(SETTINGS, news, {})
     assert gone.trigger == "preview_torn_down" and "plan-9" in gone.body
+    assert gone.title == f"Setpoint: {lane}: preview torn down"
+    # A removal the operator asked for in a kind with no word for it is not news.
     assert events_of_pass(SETTINGS, [LaneNewsItem("product:x/y", "applied", "p")], {}) == []
+    # A failed removal of a preview is not a torn-down preview.
+    failed = [LaneNewsItem(lane, "apply_failed", "plan-9", PREVIEW_NOTICES)]
+    assert events_of_pass(SETTINGS, failed, {}) == []
     broken = chain_broken_event("the audit chain does not verify (record 12 altered)")
     assert broken.trigger == "audit_chain_broken" and broken.lane is None
     assert "setpoint audit verify" in broken.body
@@ -101,3 +137,29 @@ def test_a_torn_down_preview_and_a_broken_chain_are_events() -> None:
 
 def test_without_a_public_url_there_is_no_link() -> None:
     assert lane_link(Settings(database_url="sqlite://"), "product:shop/testing") is None
+
+
+@dataclass
+class _WordlessKind:
+    """Just enough of a kind for the registry: a name, no lanes, no words of its own."""
+
+    name: str
+    reasons: dict[str, BlockerReason] = field(default_factory=dict)
+
+    def lanes(self) -> list[str]:
+        return []
+
+
+@dataclass
+class _PreviewLikeKind(_WordlessKind):
+    notices: LaneNotices = PREVIEW_NOTICES
+
+
+def test_each_lane_is_told_in_its_own_kinds_words_even_once_removed() -> None:
+    """The registry answers for a lane by its key's kind, so a preview whose anchor is gone
+    (no longer one of the kind's lanes) is still told as a torn-down preview."""
+    kinds: list[Any] = [_WordlessKind("toy"), _PreviewLikeKind("preview")]
+    registry = LaneRegistry(kinds)
+    assert registry.notices_of("preview:shop/pr-gone") is PREVIEW_NOTICES
+    assert registry.notices_of("toy:a") is ENGINE_WORDS
+    assert registry.notices_of("unknown:b") is ENGINE_WORDS

@@ -28,6 +28,7 @@ from desired_state.secret_sources import SecretSources
 from providers.dokploy.client import DokployClient
 from providers.github.client import GitHubClient
 from reconciler.core.inventory import Owned, OwnershipSnapshot
+from reconciler.core.notices import LaneNotices, Notice
 from reconciler.core.plans import BlastRadiusGuard
 from reconciler.core.reasons import BlockerReason
 from reconciler.errors import FeedbackNotDelivered, RequestRefused, UnknownLane
@@ -74,6 +75,9 @@ if TYPE_CHECKING:
     from providers.github.pulls import PullsApi
 
 
+PREVIEW_NOTICES = LaneNotices(removed=Notice("preview_torn_down", "preview torn down"))
+
+
 @dataclass
 class PreviewKind:
     fleet: DesiredFleet
@@ -91,6 +95,9 @@ class PreviewKind:
     # The product's operations and reasons: a preview's lanes are planned by its parts.
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
     reasons: Mapping[str, BlockerReason] = field(default_factory=lambda: PRODUCT_REASONS)
+    # A preview's lane removed by an applied plan (its PR closed, its anchor deleted, a
+    # policy switch) is told: a person may still have been looking at it.
+    notices: LaneNotices = PREVIEW_NOTICES
     # Seconds between health checks of a converged preview that names no interval of its own.
     health_interval: float = 300.0
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from desired_state.host import HostSpec
 from providers.github.runners import RunnersApi
 from reconciler.core.inventory import OwnershipSnapshot
+from reconciler.core.notices import LaneNotices
 from reconciler.core.plans import BlastRadiusGuard, object_fingerprint
 from reconciler.core.reasons import BlockerReason
 from reconciler.fleet import DesiredFleet
@@ -33,7 +34,7 @@ from reconciler.kinds.runner.observe import RunnerObserver, Site
 from reconciler.kinds.runner.observed import ObservedRunnerLane
 from reconciler.kinds.runner.ops import RUNNER_OPS
 from reconciler.kinds.runner.policy import RunnerLanePolicy
-from reconciler.kinds.runner.reasons import RUNNER_REASONS
+from reconciler.kinds.runner.reasons import RUNNER_NOTICES, RUNNER_REASONS
 from reconciler.kinds.runner.register import RunnerTimings
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
@@ -53,6 +54,7 @@ class RunnerKind:
     name: str = KIND
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: RUNNER_OPS)
     reasons: Mapping[str, BlockerReason] = field(default_factory=lambda: RUNNER_REASONS)
+    notices: LaneNotices = RUNNER_NOTICES
 
     def __post_init__(self) -> None:
         self.pools = pools_of(self.fleet, self.github.web_url)

@@ -6,6 +6,7 @@ host, raise its `maxRunners`, allow the repository) or a change on the host itse
 
 from __future__ import annotations
 
+from reconciler.core.notices import LaneNotices, Notice
 from reconciler.core.reasons import BlockerReason, reason_table
 
 HOST_NOT_APPROVED = BlockerReason(
@@ -44,3 +45,6 @@ REPOSITORY_NOT_ALLOWED = BlockerReason(
 RUNNER_REASONS = reason_table(
     HOST_NOT_APPROVED, HOST_UNSUPPORTED, HOST_FULL, REPOSITORY_NOT_ALLOWED
 )
+
+# A runner pool's lane that is Stalled is a runner an operator must look at.
+RUNNER_NOTICES = LaneNotices(stalled=Notice("runner_unhealthy", "runner unhealthy"))
