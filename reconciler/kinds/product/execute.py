@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from providers.dokploy.errors import (
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailable
+from reconciler.kinds.base import Turn
 from reconciler.kinds.product import params
 from reconciler.kinds.product.deploying import BuildTurn, Deployer
 from reconciler.kinds.product.health import HealthProbe
@@ -38,6 +40,10 @@ from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
+
+# How long past its deploy's queue and build timeouts a build slot's holder keeps its place
+# with no sign of life (a look at its build renews it), before the next in line may have it.
+_TURN_LEASE_MARGIN = 120.0
 
 
 @dataclass
@@ -88,15 +94,31 @@ class ProductExecutor:
             look_seconds=self.look_seconds,
         )
 
-    def admission(self, action: Action) -> BuildTurn | None:
-        """A deploy waits for one of its Dokploy server's build slots before its intent is
+    def admission(self, action: Action) -> Turn | None:
+        """A deploy takes its turn at its Dokploy server's build slot before its intent is
         recorded: an interrupted deploy's intent then means it was asked for (or about to
-        be), never that it still waited for a slot here (see `deploy_rules`)."""
+        be), never that it still waited for a slot (see `deploy_rules`). The line is durable
+        (`Turn`): under a loop a lane whose turn has not come parks with its place kept.
+        Without a loop the apply also waits for this client's own slots, in process."""
         if action.op != Op.deploy:
             return None
-        turn = BuildTurn(self.client.build_slots(params.Deploy.of(action).server_id))
-        self._turns[action.id] = turn
-        return turn
+        p = params.Deploy.of(action)
+        local = None
+        if not self.parks_builds:
+            local = self._turns[action.id] = BuildTurn(self.client.build_slots(p.server_id))
+        server = p.server_id or "the Dokploy host"
+        return Turn(
+            resource=f"dokploy-build:{self.client.base_url}|{p.server_id or ''}",
+            label=f"the build slot of {server}",
+            capacity=self.client.deploy_parallelism,
+            # Asked for and awaited, within its queue and build timeouts, when not parked.
+            lease_seconds=2 * p.timeout_seconds + _TURN_LEASE_MARGIN,
+            recheck_seconds=self.deployer.next_look(p.timeout_seconds, p.timeout_seconds),
+            poll_seconds=self.poll_interval,
+            # A deploy asked for earlier is only looked at: it never waits for the slot.
+            wait_in_line=p.awaiting is None,
+            local=local,
+        )
 
     async def execute(self, action: Action) -> Done | Retry:
         handler = _HANDLERS[Op(action.op)]
@@ -308,7 +330,10 @@ class ProductExecutor:
 
     async def _deploy(self, action: Action) -> Done | Retry:
         p = params.Deploy.of(action)
-        turn = self._turns.pop(action.id, None) or BuildTurn(self.client.build_slots(p.server_id))
+        admitted = self._turns.pop(action.id, None)
+        turn: AbstractAsyncContextManager[Any] = admitted or (
+            nullcontext() if self.parks_builds else BuildTurn(self.client.build_slots(p.server_id))
+        )
         service_type, service_id = self._service(action, p.service)
         return await self.deployer.deploy(
             action, p, ObjectRef(DOKPLOY, service_type, service_id), turn
