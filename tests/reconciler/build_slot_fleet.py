@@ -4,15 +4,24 @@ the fleet, its scheduled passes under a loop on a moved clock, and what Dokploy 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from providers.dokploy.emulator import Emulator
+from providers.dokploy.emulator import Emulator, create_app
+from reconciler.kinds import all_kinds
+from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.records.database import make_engine
+from reconciler.records.migrate import upgrade
 from reconciler.runtime import Runtime, ShiftedClock
-from tests.reconciler.conftest import store_fleet
+from reconciler.settings import Settings
+from tests.providers.dokploy.contract import ContractRecorder
+from tests.providers.dokploy.fixtures import API_KEY, make_client
+from tests.reconciler.conftest import Workload, owned_service_of, store_fleet
 from tests.support.fleets import converge
+from tests.support.health_probes import probe_answered_by
 
 SLOTS = ("a", "b", "c")  # lanes of product "slots", all on server build-1
 ELSEWHERE = "product:other/d"  # on server build-2
@@ -49,8 +58,8 @@ def lane_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class Asked:
-    """One deploy Dokploy was asked for: where, of what, and whether one of that server's
-    builds was still running or queued when it was asked."""
+    """One deploy Dokploy was asked for: where, of what, and whether a build of another of
+    that server's services was still running or queued when it was asked."""
 
     server: str
     service_id: str
@@ -97,6 +106,15 @@ class SlotFleet:
         clock.advance(seconds)
         self.emulator.state.advance(seconds)
 
+    def runs_what_it_asked_for(self, name: str) -> bool:
+        """The lane's service runs its desired image (its last deploy is done)."""
+        owned = owned_service_of(self.runtime.database, lane_key(name))
+        live = self.emulator.state.live.get(owned.object_id) if owned else None
+        product = "other" if name == "d" else "slots"
+        return (
+            live is not None and live.docker_image == f"ghcr.io/acme/{product}:{self.images[name]}"
+        )
+
     def building(self, server: str) -> list[str]:
         """Services with a build of `server` not yet ended (running or queued)."""
         return [
@@ -122,8 +140,33 @@ class SlotFleet:
         def recorded(kind, service_id, title, description):  # type: ignore[no-untyped-def]
             row = state.applications.get(service_id) or state.composes[service_id]
             server = self._server_of(row.get("serverId"))
-            busy = bool(self.building(server))
+            busy = any(other != service_id for other in self.building(server))
             self.asked.append(Asked(server, service_id, title or "", busy))
             queue_build(kind, service_id, title, description)
 
         state.queue_build = recorded  # type: ignore[method-assign]
+
+
+@asynccontextmanager
+async def fresh_slot_fleet(folder: Path) -> AsyncIterator[SlotFleet]:
+    """A converged `SlotFleet` on a database and a Dokploy emulator of its own (one per
+    Hypothesis example)."""
+    engine = make_engine(f"sqlite:///{folder / 'setpoint.db'}")
+    upgrade(engine)
+    app = create_app(api_key=API_KEY, seed=11, build_seconds=0.01)
+    emulator: Emulator = app.state.emulator
+    try:
+        async with make_client(app, ContractRecorder()) as client:
+            runtime = Runtime(
+                database=engine,
+                settings=Settings(database_url="sqlite://", deploy_poll_seconds=0.01),
+                providers={
+                    "dokploy": client,
+                    HEALTH: HealthChecks(probe_answered_by(Workload().app)),
+                },
+                kinds=all_kinds,
+                actor="scheduler:test",
+            )
+            yield await SlotFleet.converged(runtime, emulator, folder)
+    finally:
+        engine.dispose()
