@@ -39,6 +39,12 @@ from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.apply")
 
+# How late the loop may come back to a parked lane before the lane's place in a line (a
+# build slot held, or waited for) lapses: a dead holder frees the slot this long after it
+# was due to ask again. One that lapsed while its build still runs lets the next deploy be
+# asked for; Dokploy queues it, and it is awaited, never asked for twice.
+LATE_LOOP_SECONDS = 300.0
+
 
 class ApplyStatus(StrEnum):
     """How an apply ended. A refusal leaves the plan's status as the refusal set it; the
@@ -198,7 +204,8 @@ class ActionRun:
         """Take `action`'s turn (None: it may start). Under a loop a lane whose turn has not
         come is told to wait (its place kept in the line); without one the apply waits for
         it here, saying so. An action already under way never waits (`Turn.wait_in_line`)."""
-        lease = turn.recheck_seconds + turn.lease_seconds  # a place outlives its next ask
+        # A place outlives the action granted it, or a parked lane's wait for its next ask.
+        lease = max(turn.hold_seconds, turn.recheck_seconds) + LATE_LOOP_SECONDS
         while True:
             answer = await in_thread(
                 turns.take,
@@ -230,7 +237,7 @@ class ActionRun:
             if turn is None:
                 return []
             if isinstance(outcome, Retry) and outcome.holds_turn:
-                lease = outcome.after + turn.lease_seconds
+                lease = outcome.after + LATE_LOOP_SECONDS
                 turns.keep(session, turn.resource, action.lane, now=now, lease_seconds=lease)
             else:
                 turns.give_back(session, turn.resource, action.lane)

@@ -216,11 +216,13 @@ class Turn:
     Under a loop (`Runtime.parks_long_waits`) a lane whose turn has not come parks, Waiting
     "waiting for {label}", and asks again after `recheck_seconds`, its place kept; without a
     loop the apply waits for it, polling every `poll_seconds`. A lane keeps its turn while
-    its action's outcome is a `Retry` with `holds_turn` (a build still running) and gives it
-    back with any other outcome. A place nobody renews lapses `lease_seconds` after the last
-    time its lane asked (a dead holder frees the resource). `wait_in_line=False`: the action
-    is under way already (a build asked for earlier, only looked at): it never waits, and
-    takes the turn back whenever a place is free.
+    its action's outcome is a `Retry` with `holds_turn` (a parked build still running) and
+    gives it back with any other outcome. An action granted its turn may run for
+    `hold_seconds`; a place nobody renews lapses that long (or a parked lane's wait) plus
+    the engine's allowance for a late loop after its lane last asked, so a dead holder frees
+    the resource. `wait_in_line=False`: the action is under way already (a build asked for
+    earlier, only looked at): it never waits, and takes the turn back whenever a place is
+    free.
 
     `local`: what the action also waits for in this process, held while it runs (the
     client's own build slots, for the CLI's apply); None: nothing."""
@@ -228,7 +230,7 @@ class Turn:
     resource: str
     label: str
     capacity: int
-    lease_seconds: float
+    hold_seconds: float
     recheck_seconds: float
     poll_seconds: float
     wait_in_line: bool = True

@@ -96,7 +96,7 @@ class Deployer:
                 after=self.poll_interval,
                 reason=f"queued: {exc}; awaited by the next attempt, not asked for again",
                 facts=(Facts(ref, {"deploy_asked": asked}),),
-                holds_turn=True,  # ours, in Dokploy's queue: the slot stays ours
+                # No loop comes back on schedule: the slot is given back, as it always was.
             )
 
     async def _look_at_deploy(

@@ -41,9 +41,9 @@ from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
 
-# How long past its deploy's queue and build timeouts a build slot's holder keeps its place
-# with no sign of life (a look at its build renews it), before the next in line may have it.
-_TURN_LEASE_MARGIN = 120.0
+# What a deploy granted its build slot may take beyond its wait for the build (the calls
+# around it, each with its own timeout), before its place lapses.
+_TURN_HOLD_MARGIN = 60.0
 
 
 @dataclass
@@ -111,8 +111,10 @@ class ProductExecutor:
             resource=f"dokploy-build:{self.client.base_url}|{p.server_id or ''}",
             label=f"the build slot of {server}",
             capacity=self.client.deploy_parallelism,
-            # Asked for and awaited, within its queue and build timeouts, when not parked.
-            lease_seconds=2 * p.timeout_seconds + _TURN_LEASE_MARGIN,
+            # Asked for and looked at for a moment when parked; else awaited, within its
+            # queue and build timeouts.
+            hold_seconds=_TURN_HOLD_MARGIN
+            + (self.look_seconds if self.parks_builds else 2 * p.timeout_seconds),
             recheck_seconds=self.deployer.next_look(p.timeout_seconds, p.timeout_seconds),
             poll_seconds=self.poll_interval,
             # A deploy asked for earlier is only looked at: it never waits for the slot.
