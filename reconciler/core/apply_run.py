@@ -204,7 +204,7 @@ class ActionRun:
         """Take `action`'s turn (None: it may start). Under a loop a lane whose turn has not
         come is told to wait (its place kept in the line); without one the apply waits for
         it here, saying so. An action already under way never waits (`Turn.wait_in_line`)."""
-        # A place outlives the action granted it, or a parked lane's wait for its next ask.
+        # A place outlives the action granted it, or a parked lane's longest wait to ask again.
         lease = max(turn.hold_seconds, turn.recheck_seconds) + LATE_LOOP_SECONDS
         while True:
             answer = await in_thread(
@@ -222,7 +222,10 @@ class ActionRun:
             holders = ", ".join(answer.holders) or "a lane about to start"
             why = f"waiting for {turn.label}: {answer.ahead} ahead in line, held by {holders}"
             if self.runtime.parks_long_waits:
-                return Retry(after=turn.recheck_seconds, reason=why)
+                # Soon at first (a quick build gives the slot back within moments), then
+                # less often as the wait grows, up to the kind's `recheck_seconds`.
+                soon = max(turn.poll_seconds, answer.waited_seconds)
+                return Retry(after=min(turn.recheck_seconds, soon), reason=why)
             self.runtime.progress(f"{action.lane} {action.op} {why}")
             await anyio.sleep(turn.poll_seconds)
 

@@ -15,7 +15,7 @@ resource: BEGIN IMMEDIATE on SQLite, a transaction-scoped advisory lock on Postg
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -47,6 +47,7 @@ class TurnAnswer:
     granted: bool
     ahead: int  # lanes before it in the line (holders and earlier askers); 0 when granted
     holders: tuple[str, ...]  # the lanes holding the resource now
+    waited_seconds: float = field(default=0.0, compare=False)  # since it first asked
 
 
 def take(
@@ -84,10 +85,11 @@ def take(
                 holders.append(mine)
         session.add(mine)
         held_by = tuple(row.lane for row in holders)
+        waited = (now - mine.asked_at).total_seconds()
         if mine.holding_since is not None:
-            return TurnAnswer(True, 0, held_by)
+            return TurnAnswer(True, 0, held_by, waited)
         waiting_before = sum(1 for r in line if r.holding_since is None and _before(r, mine))
-        return TurnAnswer(False, len(holders) + waiting_before, held_by)
+        return TurnAnswer(False, len(holders) + waiting_before, held_by, waited)
 
 
 def keep(

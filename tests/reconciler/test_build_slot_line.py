@@ -6,12 +6,15 @@ asked for once. A holder that died frees the slot when its lease runs out."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import anyio
 
 from providers.dokploy.emulator import Emulator
+from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.outcomes import LaneOutcome
+from reconciler.core.planning import compute_plan
 from reconciler.records import status, turns
 from reconciler.runtime import Runtime
 from tests.reconciler.build_slot_fleet import BUILD_SECONDS, SLOTS, SlotFleet, lane_key
@@ -112,3 +115,43 @@ async def test_a_dead_holder_frees_the_build_slot_once_its_lease_runs_out(
     assert _condition(fleet, "a")["status"] == "True"
     assert _lanes_in_line(fleet) == []  # given back when its build ended
     assert len(fleet.asked) == 1
+
+
+async def test_the_cli_apply_waits_in_line_behind_a_parked_build_and_says_so(
+    runtime: Runtime, emulator: Emulator, tmp_path: Path
+) -> None:
+    fleet = await SlotFleet.converged(runtime, emulator, tmp_path)
+    fleet.edit(["c"])
+    await fleet.scheduled_pass()  # c is parked on its build, holding build-1's slot
+    fleet.edit(["a"])
+    said: list[str] = []
+    cli = dataclasses.replace(fleet.runtime, parks_long_waits=False, progress=said.append)
+    plan = await compute_plan(cli, [lane_key("a")])
+    applied: list[ApplyResult] = []
+
+    async def apply() -> None:
+        applied.append(await apply_plan(cli, plan.plan_id))
+
+    async def asked(count: int) -> None:
+        with anyio.fail_after(PASS_BOUND_SECONDS):
+            while len(fleet.asked) < count:  # noqa: ASYNC110 -- a poll of the emulator
+                await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(apply)
+        with anyio.fail_after(PASS_BOUND_SECONDS):
+            while not any("waiting for the build slot of build-1" in s for s in said):  # noqa: ASYNC110 -- a poll of its progress
+                await anyio.sleep(0.01)
+        waiting = next(s for s in said if "waiting for the build slot" in s)
+        assert "held by product:slots/c" in waiting, waiting
+        assert len(fleet.asked) == 1  # c's deploy only: a's waits in line
+        # c's build ends (Dokploy's clock: the apply's lane lease reads the runtime's, which
+        # a jump would show expired before its heartbeat renews it); the loop's look finds it.
+        fleet.emulator.state.advance(BUILD_SECONDS + 1)
+        look = await compute_plan(fleet.runtime, [lane_key("c")])
+        assert (await apply_plan(fleet.runtime, look.plan_id)).ok
+        await asked(2)  # the slot given back, a's deploy is asked for at once
+        fleet.emulator.state.advance(BUILD_SECONDS + 1)
+    (result,) = applied
+    assert result.ok, [(a.action_id, a.message) for a in result.actions]
+    assert [a.server_busy for a in fleet.asked] == [False, False]

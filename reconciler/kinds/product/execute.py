@@ -106,7 +106,7 @@ class ProductExecutor:
         local = None
         if not self.parks_builds:
             local = self._turns[action.id] = BuildTurn(self.client.build_slots(p.server_id))
-        server = p.server_id or "the Dokploy host"
+        server = p.server_name or p.server_id or "the Dokploy host"
         return Turn(
             resource=f"dokploy-build:{self.client.base_url}|{p.server_id or ''}",
             label=f"the build slot of {server}",
