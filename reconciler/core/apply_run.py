@@ -2,10 +2,11 @@
 
 One task per lane, bounded by `apply_concurrency`; the actions of one lane keep their order,
 and an action that another lane's action depends on (a shared project) runs once, before
-them. Each action: admission (its turn in a durable line, if its executor asks for one: under
-a loop a lane whose turn has not come is told to wait, its place kept, and holds no task),
-intent (committed with proof of the lease), execute, result with the ownership changes it reported, written
-through the journal (group commit). A failure stops its own lane and every action that
+them. Each action: admission (its turn in a durable line, if its executor asks for one:
+under a loop a lane whose turn has not come is told to wait, its place kept, and holds no
+task), intent (committed with proof of the lease), execute, result with the ownership
+changes it reported (and its turn kept or given back), written through the journal (group
+commit). A failure stops its own lane and every action that
 depends on it; the other lanes finish. A "not yet" (`Retry`) stops only its lane the same
 way. With `on_lane`, each lane is finished when its own actions are (`lane_results`).
 """

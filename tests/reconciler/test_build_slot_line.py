@@ -15,6 +15,7 @@ from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import compute_plan
+from reconciler.kinds.product.execute import build_slot_of
 from reconciler.records import status, turns
 from reconciler.runtime import Runtime
 from tests.reconciler.build_slot_fleet import BUILD_SECONDS, SLOTS, SlotFleet, lane_key
@@ -32,7 +33,7 @@ def _condition(fleet: SlotFleet, name: str) -> dict[str, str]:
 
 def _resource(fleet: SlotFleet) -> str:
     (server_id,) = [i for i, n in fleet.servers.items() if n == "build-1"]
-    return f"dokploy-build:{dokploy(fleet.runtime).base_url}|{server_id}"
+    return build_slot_of(dokploy(fleet.runtime), server_id)
 
 
 def _lanes_in_line(fleet: SlotFleet) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from reconciler.kinds.product.execute import build_slot_of
 from reconciler.records import status, turns
 from tests.reconciler.build_slot_fleet import (
     BUILD_SECONDS,
@@ -66,7 +67,7 @@ def _die(fleet: SlotFleet, server: str, number: int) -> None:
     (server_id,) = [i for i, n in fleet.servers.items() if n == server]
     turns.take(
         fleet.runtime.database,
-        f"dokploy-build:{dokploy(fleet.runtime).base_url}|{server_id}",
+        build_slot_of(dokploy(fleet.runtime), server_id),
         f"product:gone/worker-{number}",
         capacity=1,
         now=fleet.runtime.now(),

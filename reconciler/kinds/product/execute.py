@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,6 +45,13 @@ log = logging.getLogger("setpoint.apply")
 # What a deploy granted its build slot may take beyond its wait for the build (the calls
 # around it, each with its own timeout), before its place lapses.
 _TURN_HOLD_MARGIN = 60.0
+
+
+def build_slot_of(client: DokployClient, server_id: str | None) -> str:
+    """The name of a Dokploy server's build slot in the turns' line (`records/turns.py`):
+    one per Dokploy instance and server (None: the Dokploy host itself)."""
+    instance = hashlib.sha256(client.base_url.encode()).hexdigest()[:16]
+    return f"dokploy-build:{instance}:{server_id or 'host'}"
 
 
 @dataclass
@@ -108,7 +116,7 @@ class ProductExecutor:
             local = self._turns[action.id] = BuildTurn(self.client.build_slots(p.server_id))
         server = p.server_name or p.server_id or "the Dokploy host"
         return Turn(
-            resource=f"dokploy-build:{self.client.base_url}|{p.server_id or ''}",
+            resource=build_slot_of(self.client, p.server_id),
             label=f"the build slot of {server}",
             capacity=self.client.deploy_parallelism,
             # Asked for and looked at for a moment when parked; else awaited, within its
