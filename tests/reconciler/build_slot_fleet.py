@@ -148,10 +148,12 @@ class SlotFleet:
 
 
 @asynccontextmanager
-async def fresh_slot_fleet(folder: Path) -> AsyncIterator[SlotFleet]:
-    """A converged `SlotFleet` on a database and a Dokploy emulator of its own (one per
-    Hypothesis example)."""
-    engine = make_engine(f"sqlite:///{folder / 'setpoint.db'}")
+async def fresh_slot_fleet(
+    folder: Path, database_url: str | None = None
+) -> AsyncIterator[SlotFleet]:
+    """A converged `SlotFleet` on a database (SQLite in `folder` unless `database_url`) and
+    a Dokploy emulator of its own (one per Hypothesis example)."""
+    engine = make_engine(database_url or f"sqlite:///{folder / 'setpoint.db'}")
     upgrade(engine)
     app = create_app(api_key=API_KEY, seed=11, build_seconds=0.01)
     emulator: Emulator = app.state.emulator

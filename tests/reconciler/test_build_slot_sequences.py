@@ -11,11 +11,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.kinds.product.execute import build_slot_of
 from reconciler.records import status, turns
+from tests.databases import fresh_postgres_database, postgres_base_url
 from tests.reconciler.build_slot_fleet import (
     BUILD_SECONDS,
     SlotFleet,
@@ -93,8 +95,8 @@ def _check(fleet: SlotFleet) -> None:
     assert len(titles) == len(set(titles)), f"a configuration deployed twice: {titles}"
 
 
-async def run_steps(plan: list[Step], folder: Path) -> None:
-    async with fresh_slot_fleet(folder) as fleet:
+async def run_steps(plan: list[Step], folder: Path, database_url: str | None = None) -> None:
+    async with fresh_slot_fleet(folder, database_url) as fleet:
         for number, step in enumerate(plan):
             if isinstance(step, Ask):
                 fleet.edit(step.lanes)
@@ -123,3 +125,16 @@ def test_one_build_per_server_at_a_time_and_no_configuration_deployed_twice(
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(run_steps(plan, Path(folder)))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps)
+@example([Ask(("a", "b", "c", "d")), Pass(), Wait(1.0), Pass()])
+def test_on_postgresql_one_build_per_server_at_a_time_and_none_deployed_twice(
+    plan: list[Step],
+) -> None:
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip("SETPOINT_TEST_DATABASE_URL is not set")
+    with tempfile.TemporaryDirectory() as folder, fresh_postgres_database(base) as url:
+        asyncio.run(run_steps(plan, Path(folder), url))
