@@ -30,7 +30,7 @@ from reconciler.core.plans import Action, Plan, kind_of_lane
 from reconciler.errors import ActionAccessDenied, ActionFailed, LeaseLost
 from reconciler.kinds.base import ActionExecutor, Turn, admission_of
 from reconciler.kinds.registry import LaneRegistry
-from reconciler.records import leases, ownership, status, turns
+from reconciler.records import leases, ownership, status, turns, work_queue
 from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread
@@ -243,8 +243,13 @@ class ActionRun:
             if isinstance(outcome, Retry) and outcome.holds_turn:
                 lease = outcome.after + LATE_LOOP_SECONDS
                 turns.keep(session, turn.resource, action.lane, now=now, lease_seconds=lease)
-            else:
-                turns.give_back(session, turn.resource, action.lane)
+            else:  # the next in line need not wait for their next look to find it free
+                capacity = turn.capacity
+                woken = turns.give_back(
+                    session, turn.resource, action.lane, capacity=capacity, now=now
+                )
+                work_queue.wake(session, woken, now)
+                status.wake(session, woken, now)
             return []
 
         return write

@@ -104,14 +104,19 @@ def keep(
     )
 
 
-def give_back(session: Session, resource: str, lane: str) -> None:
-    """`lane` is done with `resource` (its build ended) or no longer waits: the next in line
-    may have it. In the caller's transaction."""
+def give_back(
+    session: Session, resource: str, lane: str, *, capacity: int, now: datetime
+) -> list[str]:
+    """`lane` is done with `resource` (its build ended) or no longer waits, in the caller's
+    transaction: the lanes next in line that a free place would now serve, to be woken."""
     session.execute(
         sa.delete(ResourceTurn).where(
             col(ResourceTurn.resource) == resource, col(ResourceTurn.lane) == lane
         )
     )
+    live = [row for row in _line(session, resource) if row.lease_expires_at >= now]
+    free = capacity - sum(1 for row in live if row.holding_since is not None)
+    return [row.lane for row in live if row.holding_since is None][: max(free, 0)]
 
 
 def line_of(engine: Engine, resource: str) -> list[ResourceTurn]:

@@ -31,9 +31,9 @@ def _take(
     )
 
 
-def _give_back(engine: Engine, lane: str) -> None:
+def _give_back(engine: Engine, lane: str, *, at: float = 0.0) -> list[str]:
     with session_scope(engine) as session:
-        turns.give_back(session, SLOT, lane)
+        return turns.give_back(session, SLOT, lane, capacity=1, now=T0 + timedelta(seconds=at))
 
 
 def test_lanes_are_served_in_the_order_they_first_asked(engine: Engine) -> None:
@@ -42,7 +42,7 @@ def test_lanes_are_served_in_the_order_they_first_asked(engine: Engine) -> None:
     assert _take(engine, "c", at=2) == turns.TurnAnswer(False, 2, ("a",))
     # c asks again before b does: its place is behind b's, however often it asks.
     assert not _take(engine, "c", at=3).granted
-    _give_back(engine, "a")
+    assert _give_back(engine, "a", at=3) == ["b"]  # the next in line, to be woken
     assert not _take(engine, "c", at=4).granted  # b asked first: the slot waits for b
     assert _take(engine, "b", at=5).granted
     assert _take(engine, "b", at=6).granted  # a holder asking again keeps it
