@@ -2,11 +2,9 @@
 
 One task per lane, bounded by `apply_concurrency`; the actions of one lane keep their order,
 and an action that another lane's action depends on (a shared project) runs once, before
-them. Each action: admission (its turn in a durable line, if its executor asks for one:
-under a loop a lane whose turn has not come is told to wait, its place kept, and holds no
-task), intent (committed with proof of the lease), execute, result with the ownership
-changes it reported (and its turn kept or given back), written through the journal (group
-commit). A failure stops its own lane and every action that
+them. Each action: admission (its turn, if its executor asks for one), intent (committed
+with proof of the lease), execute, result with the ownership changes it reported, written
+through the journal (group commit). A failure stops its own lane and every action that
 depends on it; the other lanes finish. A "not yet" (`Retry`) stops only its lane the same
 way. With `on_lane`, each lane is finished when its own actions are (`lane_results`).
 """
@@ -28,9 +26,9 @@ from reconciler.core.lane_results import lane_result
 from reconciler.core.outcomes import ActionResult, Done, Failed, Outcome, Retry
 from reconciler.core.plans import Action, Plan, kind_of_lane
 from reconciler.errors import ActionAccessDenied, ActionFailed, LeaseLost
-from reconciler.kinds.base import ActionExecutor, Turn, admission_of
+from reconciler.kinds.base import ActionExecutor, admission_of
 from reconciler.kinds.registry import LaneRegistry
-from reconciler.records import leases, ownership, status, turns, work_queue
+from reconciler.records import leases, ownership, status
 from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import in_thread
@@ -39,12 +37,6 @@ from reconciler.runtime import Runtime
 from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.apply")
-
-# How late the loop may come back to a parked lane before the lane's place in a line (a
-# build slot held, or waited for) lapses: a dead holder frees the slot this long after it
-# was due to ask again. One that lapsed while its build still runs lets the next deploy be
-# asked for; Dokploy queues it, and it is awaited, never asked for twice.
-LATE_LOOP_SECONDS = 300.0
 
 
 class ApplyStatus(StrEnum):
@@ -167,32 +159,24 @@ class ActionRun:
                 carried = []
                 continue
             executor = self.executors[kind_of_lane(lane)]
-            turn = admission_of(executor, action)
-            if carried and (self.limit.available_tokens < 1 or turn is not None):
+            admission = admission_of(executor, action)
+            if carried and (self.limit.available_tokens < 1 or admission is not None):
                 # The next intent may wait for a slot: the last result must not wait with it
                 # (a crash meanwhile would redo an action that is done).
                 await self.journal.write(*carried)
                 carried = []
-            parked = None if turn is None else await self._take_turn(action, turn)
-            if parked is not None:  # its turn has not come: the lane waits, not a worker
-                await self.journal.write(self._result(action, parked))
-                stopped = f"{action.id} waits for {turn.label if turn else 'its turn'}"
-                self.finished[action.id].set()
-                continue
-            local = turn.local if turn is not None and turn.local is not None else nullcontext()
-            async with self.limit, local:
+            async with self.limit, nullcontext() if admission is None else admission:
                 self.runtime.progress(f"{lane} [{index}/{len(chain)}] {action.op} {action.target}")
                 try:
                     await self.journal.write(*carried, self._intent(action))
                 except LeaseLost as lost:  # nothing of this unit was written
-                    skipped = self._skipped(action, str(lost))
-                    await self.journal.write(*carried, skipped, self._turn_after(action, turn))
+                    await self.journal.write(*carried, self._skipped(action, str(lost)))
                     carried, stopped, self.lanes_lost = [], str(lost), True
                     continue
                 outcome = await run_executor(executor, action.given(self.provided))
             if isinstance(outcome, Done):
                 self.provided.update(outcome.provided)
-            carried = [self._result(action, outcome), self._turn_after(action, turn, outcome)]
+            carried = [self._result(action, outcome)]
             if not isinstance(outcome, Done):
                 stopped = f"{action.id} {'failed' if isinstance(outcome, Failed) else 'waits'}"
             if stopped or not self._may_carry(action, chain, index):
@@ -200,59 +184,6 @@ class ActionRun:
                 carried = []
             self.finished[action.id].set()
         await self.journal.write(*carried)
-
-    async def _take_turn(self, action: Action, turn: Turn) -> Retry | None:
-        """Take `action`'s turn (None: it may start). Under a loop a lane whose turn has not
-        come is told to wait (its place kept in the line); without one the apply waits for
-        it here, saying so. An action already under way never waits (`Turn.wait_in_line`)."""
-        # A place outlives the action granted it, or a parked lane's longest wait to ask again.
-        lease = max(turn.hold_seconds, turn.recheck_seconds) + LATE_LOOP_SECONDS
-        while True:
-            answer = await in_thread(
-                turns.take,
-                self.runtime.database,
-                turn.resource,
-                action.lane,
-                capacity=turn.capacity,
-                now=self.runtime.now(),
-                lease_seconds=lease,
-                wait_in_line=turn.wait_in_line,
-            )
-            if answer.granted or not turn.wait_in_line:
-                return None
-            holders = ", ".join(answer.holders) or "a lane about to start"
-            why = f"waiting for {turn.label}: {answer.ahead} ahead in line, held by {holders}"
-            if self.runtime.parks_long_waits:
-                # Soon at first (a quick build gives the slot back within moments), then
-                # less often as the wait grows, up to the kind's `recheck_seconds`.
-                soon = max(turn.poll_seconds, answer.waited_seconds)
-                return Retry(after=min(turn.recheck_seconds, soon), reason=why)
-            self.runtime.progress(f"{action.lane} {action.op} {why}")
-            await anyio.sleep(turn.poll_seconds)
-
-    def _turn_after(
-        self, action: Action, turn: Turn | None, outcome: Outcome | None = None
-    ) -> WriteUnit:
-        """With the action's result: its turn kept while it waits holding it (a build that
-        still runs), else given back to the next in line."""
-        now = self.runtime.now()
-
-        def write(session: Session) -> list[AuditEntry]:
-            if turn is None:
-                return []
-            if isinstance(outcome, Retry) and outcome.holds_turn:
-                lease = outcome.after + LATE_LOOP_SECONDS
-                turns.keep(session, turn.resource, action.lane, now=now, lease_seconds=lease)
-            else:  # the next in line need not wait for their next look to find it free
-                capacity = turn.capacity
-                woken = turns.give_back(
-                    session, turn.resource, action.lane, capacity=capacity, now=now
-                )
-                work_queue.wake(session, woken, now)
-                status.wake(session, woken, now)
-            return []
-
-        return write
 
     def _may_carry(self, action: Action, chain: list[Action], index: int) -> bool:
         """May this result wait to be committed with the lane's next intent? Only when that

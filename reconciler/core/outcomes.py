@@ -78,9 +78,6 @@ class Retry:
     # What the provider says about a failure (a failed deployment's row and the tail of its
     # log), redacted: recorded with the action's result and shown with the lane and plan.
     evidence: Mapping[str, Any] | None = None
-    # The action keeps the turn it was admitted with (`kinds.base.Turn`) while the lane
-    # waits: its build still runs, or waits in the provider's own queue.
-    holds_turn: bool = False
 
 
 @dataclass(frozen=True)

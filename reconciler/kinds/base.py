@@ -208,48 +208,20 @@ class ActionExecutor(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Turn:
-    """A place in a durable line an action takes before it starts (a deploy, for its Dokploy
-    server's build slot): at most `capacity` lanes hold `resource` at once, served in the
-    order they first asked, across processes and replicas (`records/turns.py`).
-
-    Under a loop (`Runtime.parks_long_waits`) a lane whose turn has not come parks, Waiting
-    "waiting for {label}", and asks again after `recheck_seconds`, its place kept; without a
-    loop the apply waits for it, polling every `poll_seconds`. A lane keeps its turn while
-    its action's outcome is a `Retry` with `holds_turn` (a parked build still running) and
-    gives it back with any other outcome. An action granted its turn may run for
-    `hold_seconds`; a place nobody renews lapses that long (or a parked lane's wait) plus
-    the engine's allowance for a late loop after its lane last asked, so a dead holder frees
-    the resource. `wait_in_line=False`: the action is under way already (a build asked for
-    earlier, only looked at): it never waits, and takes the turn back whenever a place is
-    free.
-
-    `local`: what the action also waits for in this process, held while it runs (the
-    client's own build slots, for the CLI's apply); None: nothing."""
-
-    resource: str
-    label: str
-    capacity: int
-    hold_seconds: float
-    recheck_seconds: float
-    poll_seconds: float
-    wait_in_line: bool = True
-    local: AbstractAsyncContextManager[Any] | None = None
-
-
 @runtime_checkable
 class AdmittingExecutor(Protocol):
     """An executor whose actions may have to wait their turn (a deploy for a build slot)."""
 
-    def admission(self, action: Action) -> Turn | None:
-        """The turn `action` waits for before it starts; None: it starts at once. The engine
-        takes it before recording the action's intent, so an intent says the action was
-        under way, never that it was still waiting its turn."""
+    def admission(self, action: Action) -> AbstractAsyncContextManager[Any] | None:
+        """What `action` waits for before it starts, held while it runs; None: nothing. The
+        engine enters it before recording the action's intent, so an intent says the action
+        was under way, never that it was still waiting its turn in this process."""
         ...
 
 
-def admission_of(executor: ActionExecutor, action: Action) -> Turn | None:
+def admission_of(
+    executor: ActionExecutor, action: Action
+) -> AbstractAsyncContextManager[Any] | None:
     """The turn `action` waits for in `executor`; None: it starts at once."""
     return executor.admission(action) if isinstance(executor, AdmittingExecutor) else None
 

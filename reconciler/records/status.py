@@ -256,14 +256,3 @@ def lanes_with_status(engine: Engine) -> list[str]:
 def all_statuses(engine: Engine) -> list[LaneStatusRow]:
     with session_scope(engine) as session:
         return list(session.exec(select(LaneStatusRow).order_by(LaneStatusRow.lane)).all())
-
-
-def wake(session: Session, lanes: Sequence[str], now: datetime) -> None:
-    """`lanes` are tried again now, not at their retry time (what they waited for came),
-    inside the caller's transaction."""
-    if lanes:
-        session.execute(
-            sa.update(LaneStatusRow)
-            .where(col(LaneStatusRow.lane).in_(list(lanes)), col(LaneStatusRow.retry_at) > now)
-            .values(retry_at=now)
-        )

@@ -19,7 +19,6 @@ from reconciler.records.ownership import OwnedObject
 from reconciler.records.plan_store import StoredPlan
 from reconciler.records.secret_store import Installation, StoredSecret
 from reconciler.records.status import LaneStatusRow
-from reconciler.records.turns import ResourceTurn
 from reconciler.records.web_sessions import WebSession
 from reconciler.records.webhook_deliveries import WebhookDelivery
 from reconciler.records.work_queue import LaneWork
@@ -43,7 +42,6 @@ __all__ = [
     "Operation",
     "OperatorToken",
     "OwnedObject",
-    "ResourceTurn",
     "StoredPlan",
     "StoredSecret",
     "WebSession",

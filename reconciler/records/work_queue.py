@@ -341,14 +341,3 @@ def queued(session: Session) -> list[LaneWork]:
         select(LaneWork).order_by(col(LaneWork.priority), col(LaneWork.due_at), col(LaneWork.lane))
     )
     return list(rows)
-
-
-def wake(session: Session, lanes: Collection[str], now: datetime) -> None:
-    """`lanes` are due now, not later (what they waited for came: a build slot given back),
-    inside the caller's transaction. A lane not queued stays so."""
-    if lanes:
-        session.execute(
-            sa.update(_work)
-            .where(_work.c.lane.in_(list(lanes)), _work.c.due_at > now)
-            .values(due_at=now)
-        )

@@ -31,18 +31,6 @@ def fast_engine(
     return LoopEngine(runtime, draw=draw)
 
 
-async def passes_until_none_waits(runtime: Runtime) -> dict[str, str]:
-    """Scheduled passes until no lane waits (lanes parked for their server's build slot are
-    due again within moments): the last outcome of each lane."""
-    outcomes: dict[str, str] = {}
-    with anyio.fail_after(30):
-        while not outcomes or "waiting" in outcomes.values():
-            await anyio.sleep(0.05)  # a parked lane's first look again is due this soon
-            report = await fast_engine(runtime).run_once()
-            outcomes.update({r.lane: r.outcome for r in report.lanes})
-    return outcomes
-
-
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
     """Poll `check` until it holds; fails the test after `timeout` seconds."""
     with anyio.fail_after(timeout):

@@ -11,9 +11,7 @@ from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.work_queue import WorkPriority, enqueue, queued
 from reconciler.runtime import Runtime
-from tests.loop.support import count_calls, fast_engine, passes_until_none_waits
-
-TESTING = ("product:docs-site/testing", "product:ledger/testing", "product:shop/testing")
+from tests.loop.support import count_calls, fast_engine
 
 
 async def test_a_pass_through_the_queue_applies_auto_safe_lanes_and_leaves_manual_ones(
@@ -21,16 +19,14 @@ async def test_a_pass_through_the_queue_applies_auto_safe_lanes_and_leaves_manua
 ) -> None:
     first = await fast_engine(runtime).run_once()
     outcomes = {r.lane: r.outcome for r in first.lanes}
-    # The testing lanes' deploys share the Dokploy host's one build slot: the first to ask
-    # deploys, the others are parked, waiting for it, and the pass does not wait with them.
-    assert sorted(outcomes.pop(lane) for lane in TESTING) == ["applied", "waiting", "waiting"]
     assert outcomes == {
+        "product:docs-site/testing": "applied",
+        "product:ledger/testing": "applied",
+        "product:shop/testing": "applied",
         "product:docs-site/prod": "awaiting_operator",
         "product:ledger/prod": "awaiting_operator",
         "product:shop/prod": "awaiting_operator",
     }
-    later = await passes_until_none_waits(runtime)
-    assert {later[lane] for lane in TESTING} <= {"applied", "converged"}
     second = await fast_engine(runtime).run_once()
     again = {r.lane: r.outcome for r in second.lanes}
     assert again["product:shop/testing"] == "converged"
@@ -54,7 +50,7 @@ async def test_a_workflow_request_is_taken_before_scheduled_lanes(
 async def test_a_quiet_fleet_pass_costs_one_preflight_and_one_listing_for_all_its_batches(
     runtime: Runtime, engine: Engine
 ) -> None:
-    await passes_until_none_waits(runtime)  # converge (manual lanes stay awaiting)
+    await fast_engine(runtime).run_once()  # converge (manual lanes stay awaiting)
     from reconciler.core.apply import apply_plan
     from reconciler.core.planning import compute_plan
 

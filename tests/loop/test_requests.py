@@ -16,7 +16,7 @@ from reconciler.records.operations import Operation, OperationRequest
 from reconciler.records.work_queue import WorkPriority, enqueue
 from reconciler.runtime import Runtime
 from tests.loop.replicas import fleet_yaml, store_fleet_text
-from tests.loop.support import fast_engine, passes_until_none_waits
+from tests.loop.support import fast_engine
 from tests.support.workflow_requests import operation_of, request_lane
 
 
@@ -50,7 +50,7 @@ async def test_operations_end_with_their_plan_and_what_came_of_it(
 async def test_a_request_for_a_converged_lane_succeeds_without_changes(
     runtime: Runtime, engine: Engine
 ) -> None:
-    await passes_until_none_waits(runtime)  # lanes that waited for the build slot too
+    await fast_engine(runtime).run_once()
     again = request_lane(engine, "product:shop/testing", apply=True)
     await fast_engine(runtime).run_once()
     done = operation_of(engine, again)

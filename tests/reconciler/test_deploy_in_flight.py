@@ -11,7 +11,6 @@ import time
 
 import anyio
 from sqlalchemy.engine import Engine
-from sqlmodel import select
 
 from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
@@ -25,7 +24,6 @@ from reconciler.records import audit, ownership, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus
-from reconciler.records.turns import ResourceTurn
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import dokploy, owned_service_of
 from tests.support.processes import crash_mid_apply
@@ -180,28 +178,24 @@ async def test_a_deploy_asked_for_by_a_killed_worker_is_asked_again_once_its_win
 async def test_a_deploy_waiting_for_its_build_slot_is_not_yet_announced(
     runtime: Runtime, engine: Engine, emulator: Emulator
 ) -> None:
-    """Deploys of one server wait for their turn at its build slot before their intent is
-    committed: a worker killed meanwhile leaves no intent of a deploy it never asked for, so
-    the next plan deploys that lane at once instead of awaiting a deploy that does not exist.
-    Without a loop the apply waits in line, each deploy's place recorded in the order asked."""
+    """Deploys of one server wait for its build slot before their intent is committed: a
+    worker killed meanwhile leaves no intent of a deploy it never asked for, so the next
+    plan deploys that lane at once instead of awaiting a deploy that does not exist."""
     plan = await compute_plan(runtime)
     deploys = [a for a in plan.actions if a.op == Op.deploy]
     servers = [a.params.get("server_id") for a in deploys]
     assert len(deploys) >= 2 and len(set(servers)) == 1  # one server, one slot (the default)
     emulator.faults.stuck_deployment()  # the first build holds the slot
+    slot = dokploy(runtime).build_slots(servers[0])
     announced: list[int] = []
 
-    def in_line() -> list[ResourceTurn]:
-        with session_scope(engine) as session:
-            return list(session.exec(select(ResourceTurn)).all())
-
     async def watch() -> None:
-        # Polled until the first build runs and every other deploy waits in line: what an
-        # intent written before that wait would show is committed by then.
+        # Polled until the first build runs and every other deploy waits at the slot: what
+        # an intent written before that wait would show is committed by then.
         with anyio.fail_after(30):
-            while not emulator.state.builds or len(in_line()) < len(deploys):  # noqa: ASYNC110 -- a poll of state
+            waiting = len(deploys) - 1
+            while not emulator.state.builds or slot.statistics().tasks_waiting < waiting:  # noqa: ASYNC110 -- a poll of state
                 await anyio.sleep(0.01)
-        assert sum(1 for turn in in_line() if turn.holding_since is not None) == 1
         with session_scope(engine) as session:
             intents = audit.iter_records(
                 session, plan_id=plan.plan_id, event=AuditEvent.action_intent
@@ -215,4 +209,3 @@ async def test_a_deploy_waiting_for_its_build_slot_is_not_yet_announced(
         group.start_soon(watch)
         assert (await apply_plan(runtime, plan.plan_id)).ok
     assert announced == [1]  # the one deploy asked for; the others waited unannounced
-    assert in_line() == []  # every turn given back once its build ended

@@ -77,7 +77,6 @@ def deploy_rule(seen: SeenLane, reasons: list[str], result: LaneDiff) -> None:
             params=Deploy(
                 service=seen.service_ref,
                 server_id=service.server_id if service else seen.observed.server_id,
-                server_name=lane.server,
                 config_hash=config_hash,
                 source_sha=lane.source_sha,
                 timeout_seconds=lane.deploy_timeout_seconds,

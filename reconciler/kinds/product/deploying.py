@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,16 +47,10 @@ class Deployer:
     look_seconds: float = 2.0
 
     async def deploy(
-        self,
-        action: Action,
-        p: params.Deploy,
-        ref: ObjectRef,
-        turn: AbstractAsyncContextManager[Any],
+        self, action: Action, p: params.Deploy, ref: ObjectRef, turn: BuildTurn
     ) -> Done | Retry:
-        """Deploy (or await a deploy of this configuration asked for earlier) in its turn at
-        the Dokploy server's build slot (the engine took it: `ProductExecutor.admission`),
-        so the timeout runs only while the build does. `turn`: this process's own slot,
-        held until the build ends (the CLI's apply); nothing under a loop."""
+        """Deploy (or await a deploy of this configuration asked for earlier), holding one of
+        the Dokploy server's build slots, so the timeout runs only while the build does."""
         waiting = p.awaiting
         async with turn:  # held already when the engine admitted the deploy
             asked_at = self.clock() if waiting is None or waiting.at is None else waiting.at
@@ -96,7 +89,6 @@ class Deployer:
                 after=self.poll_interval,
                 reason=f"queued: {exc}; awaited by the next attempt, not asked for again",
                 facts=(Facts(ref, {"deploy_asked": asked}),),
-                # No loop comes back on schedule: the slot is given back, as it always was.
             )
 
     async def _look_at_deploy(
@@ -105,10 +97,10 @@ class Deployer:
         """Ask for the deploy (or not, when awaiting one asked for earlier) and look at its
         build for a moment once it started: the deployment once it ended, else the lane
         parked until the next look, with what the look found recorded, so that look awaits
-        it and never asks again. The lane keeps its turn at the server's build slot while it
-        is parked (`holds_turn`), so no other deploy of ours is asked for on that server
-        meanwhile, and no look waits for a build to start. The timeout counts on the
-        runtime's clock from when the build was first seen, across the looks."""
+        it and never asks again. A deploy asked for now holds its build slot until its build
+        starts, as a waited-for one does, so no more of ours queue on one Dokploy server than
+        without parking. The timeout counts on the runtime's clock from when the build was
+        first seen, across the looks."""
         waiting = p.awaiting
         timeout = p.timeout_seconds
         try:
@@ -116,9 +108,8 @@ class Deployer:
                 self.client,
                 **strategy_for(ref.object_type).deploy_target(ref.object_id),
                 look=self.look_seconds,
-                # A build not started yet (behind one Dokploy runs for someone else) is
-                # looked at again later: the lane's turn keeps its slot meanwhile.
-                queue_timeout=self.look_seconds,
+                # A look at a deploy asked for earlier waits for nothing: no slot is held.
+                queue_timeout=timeout if waiting is None else self.look_seconds,
                 poll_interval=self.poll_interval,
                 title=deploy_title(action.lane, p.config_hash),
                 never_deployed=not p.service.id,
@@ -127,13 +118,12 @@ class Deployer:
             )
         except DeployQueued as exc:
             waited = self.clock() - asked_at
-            after = self.next_look(waited, timeout)
+            after = self._next_look(waited, timeout)
             asked = {"config_hash": p.config_hash, "at": asked_at}
             return Retry(
                 after=after,
                 reason=f"queued: {exc}; looked at again in {after:.0f} s, not asked for again",
                 facts=(Facts(ref, {"deploy_asked": asked}),),
-                holds_turn=True,
             )
         if deployment.is_terminal:
             return deployment
@@ -147,7 +137,7 @@ class Deployer:
                 f"deployment {deployment_id} of {ref.object_type} {ref.object_id} still "
                 f"{deployment.status!r} {timeout:g}s after its build started"
             )
-        after = min(self.next_look(building, timeout), timeout - building)
+        after = min(self._next_look(building, timeout), timeout - building)
         asked = {
             "config_hash": p.config_hash,
             "at": asked_at,
@@ -162,10 +152,9 @@ class Deployer:
                 f"{after:.0f} s, not deploying again"
             ),
             facts=(Facts(ref, {"deploy_asked": asked}),),
-            holds_turn=True,
         )
 
-    def next_look(self, waited: float, timeout: float) -> float:
+    def _next_look(self, waited: float, timeout: float) -> float:
         """Soon at first, then less often as the wait grows (each look is a small plan and
         apply), as a parked runner is looked at."""
         return max(self.poll_interval, min(waited, timeout / _LOOKS_PER_TIMEOUT))

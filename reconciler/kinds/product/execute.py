@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +23,6 @@ from providers.dokploy.errors import (
 from reconciler.core.outcomes import Claim, Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.errors import ActionAccessDenied, ActionFailed, SecretUnavailable
-from reconciler.kinds.base import Turn
 from reconciler.kinds.product import params
 from reconciler.kinds.product.deploying import BuildTurn, Deployer
 from reconciler.kinds.product.health import HealthProbe
@@ -41,17 +38,6 @@ from reconciler.secret_sources import default_sources
 from reconciler.secret_values import StoreReader, fingerprint, resolve
 
 log = logging.getLogger("setpoint.apply")
-
-# What a deploy granted its build slot may take beyond its wait for the build (the calls
-# around it, each with its own timeout), before its place lapses.
-_TURN_HOLD_MARGIN = 60.0
-
-
-def build_slot_of(client: DokployClient, server_id: str | None) -> str:
-    """The name of a Dokploy server's build slot in the turns' line (`records/turns.py`):
-    one per Dokploy instance and server (None: the Dokploy host itself)."""
-    instance = hashlib.sha256(client.base_url.encode()).hexdigest()[:16]
-    return f"dokploy-build:{instance}:{server_id or 'host'}"
 
 
 @dataclass
@@ -102,33 +88,15 @@ class ProductExecutor:
             look_seconds=self.look_seconds,
         )
 
-    def admission(self, action: Action) -> Turn | None:
-        """A deploy takes its turn at its Dokploy server's build slot before its intent is
+    def admission(self, action: Action) -> BuildTurn | None:
+        """A deploy waits for one of its Dokploy server's build slots before its intent is
         recorded: an interrupted deploy's intent then means it was asked for (or about to
-        be), never that it still waited for a slot (see `deploy_rules`). The line is durable
-        (`Turn`): under a loop a lane whose turn has not come parks with its place kept.
-        Without a loop the apply also waits for this client's own slots, in process."""
+        be), never that it still waited for a slot here (see `deploy_rules`)."""
         if action.op != Op.deploy:
             return None
-        p = params.Deploy.of(action)
-        local = None
-        if not self.parks_builds:
-            local = self._turns[action.id] = BuildTurn(self.client.build_slots(p.server_id))
-        server = p.server_name or p.server_id or "the Dokploy host"
-        return Turn(
-            resource=build_slot_of(self.client, p.server_id),
-            label=f"the build slot of {server}",
-            capacity=self.client.deploy_parallelism,
-            # Asked for and looked at for a moment when parked; else awaited, within its
-            # queue and build timeouts.
-            hold_seconds=_TURN_HOLD_MARGIN
-            + (self.look_seconds if self.parks_builds else 2 * p.timeout_seconds),
-            recheck_seconds=self.deployer.next_look(p.timeout_seconds, p.timeout_seconds),
-            poll_seconds=self.poll_interval,
-            # A deploy asked for earlier is only looked at: it never waits for the slot.
-            wait_in_line=p.awaiting is None,
-            local=local,
-        )
+        turn = BuildTurn(self.client.build_slots(params.Deploy.of(action).server_id))
+        self._turns[action.id] = turn
+        return turn
 
     async def execute(self, action: Action) -> Done | Retry:
         handler = _HANDLERS[Op(action.op)]
@@ -340,10 +308,7 @@ class ProductExecutor:
 
     async def _deploy(self, action: Action) -> Done | Retry:
         p = params.Deploy.of(action)
-        admitted = self._turns.pop(action.id, None)
-        turn: AbstractAsyncContextManager[Any] = admitted or (
-            nullcontext() if self.parks_builds else BuildTurn(self.client.build_slots(p.server_id))
-        )
+        turn = self._turns.pop(action.id, None) or BuildTurn(self.client.build_slots(p.server_id))
         service_type, service_id = self._service(action, p.service)
         return await self.deployer.deploy(
             action, p, ObjectRef(DOKPLOY, service_type, service_id), turn

@@ -154,7 +154,6 @@ class Deploy(OpParams):
 
     service: ServiceLink
     server_id: str | None = None
-    server_name: str | None = None  # as the lane names it: what a wait for its slot says
     config_hash: str
     source_sha: str | None = None
     timeout_seconds: float
