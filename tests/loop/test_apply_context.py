@@ -23,7 +23,7 @@ from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.runtime import Runtime
-from tests.loop.support import passes_until_none_waits
+from tests.loop.support import fast_engine
 from tests.reconciler.conftest import dokploy, store_fleet
 from tests.support.fleets import example_fleet
 from tests.support.workflow_requests import request_lane
@@ -103,7 +103,7 @@ async def test_a_hand_edit_between_plan_and_apply_is_still_refused_with_the_shar
     """Invariant 6: the apply reuses the batch's context, not what the plan read. The service
     is edited by hand after the batch planned it: the plan is refused as stale, nothing is
     changed by it, and the request is planned once more from what exists now."""
-    await passes_until_none_waits(runtime)
+    await fast_engine(runtime).run_once()  # the fleet converges first
     _edit_the_desired_state(engine, tmp_path)  # the request has a change to apply
     runtime.clock = lambda: 1_000.0
     request_lane(engine, LANE, apply=True)
