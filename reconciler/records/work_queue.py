@@ -320,7 +320,10 @@ def _orphaned(session: Session, now: datetime) -> list[str]:
 
 
 def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -> None:
-    session.execute(
+    """Give claims back. A request that came for a lane while it was claimed (its row kept
+    at a request's priority) rings this process's loops once committed: the request worker
+    that heard it first found the lane claimed, and would otherwise wait out a poll."""
+    kept = session.execute(
         _work.update()
         .where(mine)
         .values(
@@ -332,7 +335,10 @@ def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -
             claimed_pid_started=None,
             **values,
         )
+        .returning(_work.c.priority)
     )
+    if any(priority < WorkPriority.scheduled for (priority,) in kept):
+        _ring_after_commit(session)
 
 
 def queued(session: Session) -> list[LaneWork]:

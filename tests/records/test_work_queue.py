@@ -145,6 +145,31 @@ def test_a_queued_request_rings_this_process_loops_once_its_transaction_commits(
     assert rung == ["request", "request"], "a loop that stopped listening is not rung"
 
 
+def test_a_request_for_a_lane_a_batch_holds_rings_again_when_the_batch_gives_it_back(
+    engine: Engine,
+) -> None:
+    """The request worker heard the request, but the lane was claimed by a scheduled batch:
+    when the batch is done with the lane, the request is still queued and the loop is rung
+    again (it would otherwise wait out a poll); a batch with no request meanwhile rings none."""
+    _enqueue(engine, ["product:a/x", "product:b/x"], WorkPriority.scheduled)
+    assert sorted(_claim(engine, "batch")) == ["product:a/x", "product:b/x"]
+    rung: list[str] = []
+    stop = work_queue.listen_for_requests(engine, lambda: rung.append("request"))
+    try:
+        _enqueue(engine, ["product:a/x"], WorkPriority.workflow)
+        assert rung == ["request"]
+        assert _claim(engine, "requests") == [], "the batch holds the lane"
+        with session_scope(engine) as session:
+            work_queue.finish_done(session, "batch", "product:b/x")
+        assert rung == ["request"], "no request came for b"
+        with session_scope(engine) as session:
+            work_queue.finish_done(session, "batch", "product:a/x")
+        assert rung == ["request", "request"], "a's request is there to claim now"
+        assert _claim(engine, "requests") == ["product:a/x"]
+    finally:
+        stop()
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
