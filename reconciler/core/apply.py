@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,15 +59,9 @@ __all__ = [
     "ActionResult",
     "ApplyResult",
     "ApplyStatus",
-    "ContextSource",
     "LaneDone",
     "apply_plan",
 ]
-
-# Where an apply's pass context comes from. Like `load_context`, a source first marks the
-# plans whose worker died as interrupted, then gives a context current as of now (the loop
-# hands over its batch's context while what it was built from is unchanged).
-ContextSource = Callable[[Runtime], Awaitable[PassContext]]
 
 
 @dataclass
@@ -97,12 +91,9 @@ async def apply_plan(
     trigger: Trigger = Trigger.operator,
     reason: str | None = None,
     on_lane: LaneDone | None = None,
-    context_source: ContextSource = load_context,
 ) -> ApplyResult:
     """Apply `plan_id`. A trigger other than an operator runs only what lane policy allows.
     `reason`, the operator's word on why, goes into every audit record of the apply.
-    `context_source`: the context the apply gates and re-reads with; by default one of its
-    own, built now.
 
     An operator's or a workflow's apply tells the operator's sinks what went wrong (an
     apply failed, a plan blocked by a guard) when it ends, whoever called it (the CLI, the
@@ -115,7 +106,6 @@ async def apply_plan(
         trigger=trigger,
         reason=reason,
         on_lane=on_lane,
-        context_source=context_source,
     )
     if trigger is not Trigger.schedule:
         await notify_apply(runtime, _news(registry, plan, result))
@@ -145,14 +135,13 @@ async def _apply_plan(
     trigger: Trigger,
     reason: str | None,
     on_lane: LaneDone | None,
-    context_source: ContextSource,
 ) -> tuple[Plan, ApplyResult, LaneRegistry]:
     """The plan, what its apply did, and the kinds it was applied with."""
     if reason:
         runtime = dataclasses.replace(
             runtime, attribution={**runtime.attribution, "reason": reason}
         )
-    context = await context_source(runtime)  # first: it finds plans whose worker died
+    context = await load_context(runtime)  # first: it finds plans whose worker died
     plan, result = await _apply_in(
         runtime,
         context,

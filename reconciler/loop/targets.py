@@ -16,14 +16,7 @@ import secrets
 
 import anyio
 
-from reconciler.core.apply import (
-    ApplyResult,
-    ApplyStatus,
-    ContextSource,
-    LaneDone,
-    apply_plan,
-)
-from reconciler.core.planning import load_context
+from reconciler.core.apply import ApplyResult, ApplyStatus, LaneDone, apply_plan
 from reconciler.core.plans import Blocker, BlockerType, Plan, Trigger
 from reconciler.errors import LaneBusy
 from reconciler.kinds.registry import LaneRegistry
@@ -53,16 +46,12 @@ async def apply_guarded(
     plan_id: str,
     trigger: Trigger,
     on_lane: LaneDone | None = None,
-    context_source: ContextSource = load_context,
 ) -> ApplyResult:
-    """`apply_plan` (with the caller's `context_source`), holding the leases of the shared
-    targets the plan changes."""
+    """`apply_plan`, holding the leases of the shared targets the plan changes."""
     plan, _ = await in_thread(plan_store.load, runtime.database, plan_id)
     keys = shared_targets(registry, plan)
     if not keys:
-        return await apply_plan(
-            runtime, plan_id, trigger=trigger, on_lane=on_lane, context_source=context_source
-        )
+        return await apply_plan(runtime, plan_id, trigger=trigger, on_lane=on_lane)
     holder = leases.Holder(label=f"{runtime.actor}:targets:{plan_id}:{secrets.token_hex(3)}")
     ttl = runtime.settings.lease_ttl_seconds
     try:
@@ -71,9 +60,7 @@ async def apply_guarded(
         return await _refuse_busy(runtime, plan, busy)
     held.start_heartbeat()
     try:
-        return await apply_plan(
-            runtime, plan_id, trigger=trigger, on_lane=on_lane, context_source=context_source
-        )
+        return await apply_plan(runtime, plan_id, trigger=trigger, on_lane=on_lane)
     finally:
         with anyio.CancelScope(shield=True):  # give the targets back even when cancelled
             await in_thread(held.stop_heartbeat)

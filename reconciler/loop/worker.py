@@ -31,7 +31,6 @@ from reconciler.core.outcomes import LaneOutcome
 from reconciler.core.planning import PassContext, Survey, load_context, survey
 from reconciler.core.plans import BlockerType, Trigger
 from reconciler.core.reasons import ReasonBook
-from reconciler.core.recovery import recover_interrupted
 from reconciler.loop.backoff import FailureClass, classify_blockers, classify_refusal
 from reconciler.loop.contexts import SharedContext
 from reconciler.loop.passes import (
@@ -112,16 +111,6 @@ class _Batch:
     async def fresh(self) -> PassContext:
         contexts = self.contexts
         return await (contexts.get(self.runtime) if contexts else load_context(self.runtime))
-
-    async def for_apply(self, runtime: Runtime) -> PassContext:
-        """An apply's context: the loop's shared one while the desired state, the ownership
-        registry and the interrupted plans are what it was built from (the batch just planned
-        from it), else one built now. Dead workers' plans are found first, as `load_context`
-        does, so they are not left `applying` for the context's age."""
-        if self.contexts is None:
-            return await load_context(runtime)
-        await in_thread(recover_interrupted, runtime.database, runtime.actor, runtime.now())
-        return await self.contexts.get(runtime)
 
 
 async def work_batch(
@@ -214,14 +203,12 @@ async def _work_request(
     applying = replace(runtime, progress=progress)
     try:
         verdict = await work_requested(
-            applying, context, seen, lane, found, _applier(batch, context), last_try=False
+            applying, context, seen, lane, found, _applier(context), last_try=False
         )
         if verdict is None:
             fresh = await batch.fresh()
             again = await survey(runtime, fresh, [lane])
-            verdict = await work_requested(
-                applying, fresh, again, lane, found, _applier(batch, fresh)
-            )
+            verdict = await work_requested(applying, fresh, again, lane, found, _applier(fresh))
     finally:
         batch.request_started(lane)
     if verdict is not None:
@@ -271,16 +258,11 @@ async def _scheduled(
     async def load(_: Runtime) -> PassContext:
         return await batch.fresh()
 
-    applier = _applier(batch, context, batch.requests_first)
+    applier = _applier(context, batch.requests_first)
     return await work_scheduled(batch.runtime, context, seen, lanes, report, applier, settled, load)
 
 
-def _applier(
-    batch: _Batch, context: PassContext, requests_first: RequestsFirst | None = None
-) -> Applier:
-    """The loop's apply of a plan made from `context`: it gates and re-reads with the batch's
-    shared context while that is current, rather than building a second one (issue 23)."""
-
+def _applier(context: PassContext, requests_first: RequestsFirst | None = None) -> Applier:
     async def applier(
         runtime: Runtime, plan_id: str, trigger: Trigger, on_lane: LaneDone | None
     ) -> ApplyResult:
@@ -291,9 +273,7 @@ def _applier(
         # until the lane's next look ends the wait (`requests.py`).
         parks = trigger in (Trigger.schedule, Trigger.workflow)
         runtime = replace(runtime, parks_long_waits=parks)
-        return await apply_guarded(
-            runtime, context.registry, plan_id, trigger, on_lane, context_source=batch.for_apply
-        )
+        return await apply_guarded(runtime, context.registry, plan_id, trigger, on_lane)
 
     return applier
 
