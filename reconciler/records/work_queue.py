@@ -144,8 +144,16 @@ def enqueue(
     if priority is not WorkPriority.scheduled:
         earlier = excluded.due_at < _work.c.due_at
         updates["due_at"] = sa.case((earlier, excluded.due_at), else_=_work.c.due_at)
-    session.execute(insert.on_conflict_do_update(index_elements=["lane"], set_=updates))
-    if priority is not WorkPriority.scheduled:
+    written = session.execute(
+        insert.on_conflict_do_update(index_elements=["lane"], set_=updates).returning(
+            _work.c.priority, _work.c.claimed_by
+        )
+    )
+    # A scheduled pass's upsert holds the rows it writes until it commits, and the request
+    # worker's claim skips locked rows (PostgreSQL): a request it heard meanwhile was
+    # passed over, so a pass that leaves a request unclaimed rings once it commits too.
+    waiting = any(p < WorkPriority.scheduled and by is None for p, by in written)
+    if priority is not WorkPriority.scheduled or waiting:
         _ring_after_commit(session)
 
 

@@ -170,6 +170,27 @@ def test_a_request_for_a_lane_a_batch_holds_rings_again_when_the_batch_gives_it_
         stop()
 
 
+def test_a_scheduled_pass_that_rewrites_a_waiting_request_rings_once_it_commits(
+    engine: Engine,
+) -> None:
+    """A scheduled pass's upsert holds the request's row until it commits, and the request
+    worker's claim skips locked rows (PostgreSQL): the worker that heard the request found
+    nothing, so the pass's commit rings again; a pass that meets no request rings none."""
+    _enqueue(engine, ["product:a/x"], WorkPriority.workflow)
+    rung: list[str] = []
+    stop = work_queue.listen_for_requests(engine, lambda: rung.append("request"))
+    try:
+        _enqueue(engine, ["product:b/x", "product:c/x"], WorkPriority.scheduled)
+        assert rung == [], "no request is waiting among these lanes"
+        _enqueue(engine, ["product:a/x", "product:b/x"], WorkPriority.scheduled)
+        assert rung == ["request"], "a's request is still there to claim"
+        assert _claim(engine, "requests") == ["product:a/x"]
+        _enqueue(engine, ["product:a/x", "product:b/x"], WorkPriority.scheduled)
+        assert rung == ["request"], "a's request is claimed: its release rings when it is due"
+    finally:
+        stop()
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
