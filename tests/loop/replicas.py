@@ -31,9 +31,10 @@ from reconciler.settings import Settings
 API_KEY = "loop-replicas-key"
 
 
-def fleet_yaml(products: int) -> str:
+def fleet_yaml(products: int, deploy_timeout: float = 600) -> str:
     """`products` products of two auto-safe lanes each; the two lanes share a project (and
-    its environment list), which the planner proposes once per lane's plan."""
+    its environment list), which the planner proposes once per lane's plan. A deploy asked
+    for and never seen to start is awaited for three `deploy_timeout`s, then asked again."""
     docs = [
         f"""apiVersion: setpoint.dev/v1
 kind: Product
@@ -47,10 +48,12 @@ spec:
       environment: testing
       image: ghcr.io/acme/p{i:03d}:main
       apply: auto-safe
+      deployTimeoutSeconds: {deploy_timeout:g}
     - name: staging
       environment: staging
       image: ghcr.io/acme/p{i:03d}:main
       apply: auto-safe
+      deployTimeoutSeconds: {deploy_timeout:g}
 """
         for i in range(products)
     ]
