@@ -12,7 +12,7 @@ from desired_state.document import spec_hash
 from desired_state.loader import load_path
 from desired_state.product import ProductSpec
 from reconciler.errors import EmptyPrune
-from reconciler.fleet import load_fleet
+from reconciler.fleet import DesiredFleet, load_fleet
 from reconciler.records.database import session_scope
 from reconciler.records.desired import (
     DocumentChange,
@@ -22,6 +22,7 @@ from reconciler.records.desired import (
     preview_documents,
 )
 from tests.conftest import EXAMPLES
+from tests.reconciler.conftest import store_fleet
 
 
 def copy_examples(tmp_path: Path) -> Path:
@@ -124,6 +125,12 @@ def test_preview_says_what_apply_would_do_and_writes_nothing(
     assert ("Product/docs-site", "removed", 1) in preview.entries
 
 
+def stored_and_read(engine: Engine, path: Path) -> DesiredFleet:
+    """Store the fleet at `path` (without pruning) and read it back as a pass does."""
+    store_fleet(engine, path)
+    return load_fleet(engine)
+
+
 def _lane_env(engine: Engine, product: str) -> dict[str, str]:
     spec = load_fleet(engine).documents[f"Product/{product}"].spec
     assert isinstance(spec, ProductSpec)
@@ -134,15 +141,11 @@ def test_the_fleet_read_again_holds_each_edit_and_only_its_generation_moves(
     engine: Engine, tmp_path: Path
 ) -> None:
     fleet = copy_examples(tmp_path)
-    with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
-    first = load_fleet(engine)
+    first = stored_and_read(engine, fleet)
     assert load_fleet(engine) == first  # read twice, unchanged: the very same fleet
     shop = fleet / "shop.yaml"
     shop.write_text(shop.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
-    with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
-    edited = load_fleet(engine)
+    edited = stored_and_read(engine, fleet)
     assert _lane_env(engine, "shop") == {"LOG_LEVEL": "trace"}
     assert edited.revision != first.revision
     assert edited.generations == {
@@ -157,9 +160,7 @@ def test_the_fleet_read_again_holds_each_edit_and_only_its_generation_moves(
 def test_a_stored_spec_edited_out_of_validity_fails_the_read_after_a_good_one(
     engine: Engine,
 ) -> None:
-    with session_scope(engine) as session:
-        apply_documents(session, load_path(EXAMPLES), prune=False)
-    load_fleet(engine)  # every stored document parsed, and remembered
+    stored_and_read(engine, EXAMPLES)  # every stored document parsed, and remembered
     with session_scope(engine) as session:  # a hand edit of the stored shop
         row = get_object(session, "Product", "shop")
         assert row is not None
