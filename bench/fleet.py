@@ -394,7 +394,7 @@ def stored_fleet(args: argparse.Namespace, lanes: int) -> Iterator[Any]:
             chunk = "---\n".join(docs[start : start + PRODUCTS_PER_FILE])
             loaded.extend(load_text(chunk, f"fleet-{start // PRODUCTS_PER_FILE}.yaml"))
         with session_scope(engine) as session:
-            apply_documents(session, loaded, prune=False)
+            apply_documents(session, loaded, prune=False, now=utcnow())
         try:
             yield engine
         finally:

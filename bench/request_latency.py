@@ -127,7 +127,7 @@ spec:
 
 def _store(engine: Any, text: str, source: str) -> None:
     with session_scope(engine) as session:
-        apply_documents(session, load_text(text, source), prune=False)
+        apply_documents(session, load_text(text, source), prune=False, now=utcnow())
 
 
 def _load_text(args: argparse.Namespace, tag: str) -> str:

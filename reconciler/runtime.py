@@ -90,4 +90,4 @@ class Runtime:
         """This installation's salt for secret fingerprints (made on first use)."""
         from reconciler.records.secret_store import installation_salt
 
-        return installation_salt(self.database)
+        return installation_salt(self.database, self.now())

@@ -200,8 +200,9 @@ def repair_head() -> None:
     """Recreate a lost audit head at the last record, once the records verify; audited."""
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit as log
+    from reconciler.records.columns import utcnow
 
-    row = log.repair_head(context.ready_engine(), default_actor())
+    row = log.repair_head(context.ready_engine(), default_actor(), utcnow())
     console.print(
         f"audit head recreated at record {row.data['seq']}; the repair is record {row.seq}"
     )

@@ -101,7 +101,10 @@ async def api(
 ) -> AsyncIterator[FastAPI]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=github_emulator)) as jwks:
         verifier = OidcVerifier(
-            DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
+            DEFAULT_ISSUER,
+            AUDIENCE,
+            http=jwks,
+            replay_store=DatabaseReplayStore(engine, clock=utcnow),
         )
         yield create_service(api_runtime, verifier=verifier)
 

@@ -23,7 +23,8 @@ WORKFLOW = "acme/shop/.github/workflows/build.yml@refs/heads/main"
 
 
 async def test_a_token_id_is_accepted_once_across_replicas(engine: Engine) -> None:
-    replica_a, replica_b = DatabaseReplayStore(engine), DatabaseReplayStore(engine)
+    replica_a = DatabaseReplayStore(engine, clock=utcnow)
+    replica_b = DatabaseReplayStore(engine, clock=utcnow)
     expires = utcnow() + timedelta(minutes=5)
 
     assert await replica_a.claim("jti-1", expires) is True

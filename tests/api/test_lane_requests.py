@@ -18,6 +18,7 @@ from providers.github.oidc import OidcVerifier
 from reconciler.composition import create_service
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import get_object
 from reconciler.records.oidc_replays import DatabaseReplayStore
@@ -36,7 +37,10 @@ async def preview_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=github_emulator)) as jwks:
         verifier = OidcVerifier(
-            DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
+            DEFAULT_ISSUER,
+            AUDIENCE,
+            http=jwks,
+            replay_store=DatabaseReplayStore(engine, clock=utcnow),
         )
         app = create_service(previews, verifier=verifier)
         transport = httpx.ASGITransport(app=app)

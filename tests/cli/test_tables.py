@@ -34,6 +34,7 @@ def _seed(engine: Engine) -> None:
             lane=LONG_LANE,
             plan_id=PLAN_ID,
             data={"digest": "d" * 64, "lanes": [LONG_LANE]},
+            at=utcnow(),
         )
 
 

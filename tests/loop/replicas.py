@@ -23,6 +23,7 @@ from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.engine import LoopEngine, WorkInterval
+from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.runtime import Runtime
@@ -62,7 +63,7 @@ spec:
 
 def store_fleet_text(engine: Engine, text: str) -> None:
     with session_scope(engine) as session:
-        apply_documents(session, load_text(text), prune=False)
+        apply_documents(session, load_text(text), prune=False, now=utcnow())
 
 
 async def healthy(url: str, expect_status: int, timeout: float) -> HealthResult:

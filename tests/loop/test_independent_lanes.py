@@ -27,6 +27,7 @@ from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
 from reconciler.composition import create_service
 from reconciler.records import leases, status, work_queue
+from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.records.work_queue import LaneWork
@@ -84,7 +85,7 @@ async def with_github(api_runtime: Runtime, github_emulator: FastAPI) -> AsyncIt
 async def _api(runtime: Runtime, github_emulator: FastAPI, engine: Engine) -> FastAPI:
     jwks = httpx.AsyncClient(transport=httpx.ASGITransport(app=github_emulator))
     verifier = OidcVerifier(
-        DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
+        DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine, clock=utcnow)
     )
     return create_service(runtime, verifier=verifier)
 

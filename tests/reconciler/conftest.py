@@ -23,6 +23,7 @@ from reconciler.core.inventory import Owned
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.product.observed import owned_service
+from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.ownership import snapshot
@@ -82,7 +83,7 @@ def workload() -> Workload:
 
 def store_fleet(engine: Engine, path: Path = EXAMPLES, *, prune: bool = False) -> None:
     with session_scope(engine) as session:
-        apply_documents(session, load_path(path), prune=prune)
+        apply_documents(session, load_path(path), prune=prune, now=utcnow())
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ async def runtime(
     engine: Engine, dokploy_app: Starlette, engine_contract: ContractRecorder, workload: Workload
 ) -> AsyncIterator[Runtime]:
     store_fleet(engine)
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     for name, value in STORED_SECRETS.items():
         store.put(name, value)
 

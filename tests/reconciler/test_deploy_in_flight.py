@@ -22,6 +22,7 @@ from reconciler.kinds.product.ops import Op
 from reconciler.kinds.product.rule_input import deploy_title
 from reconciler.records import audit, ownership, plan_store
 from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus
 from reconciler.runtime import Runtime
@@ -124,6 +125,7 @@ async def _killed_while_queued(
             "risk": deploy.risk.value,
             "changes": [c.model_dump(mode="json") for c in deploy.changes],
         },
+        at=utcnow(),
     )
     client = dokploy(runtime)
     emulator.state.build_seconds = 30.0  # somebody's long build holds the server

@@ -38,7 +38,9 @@ SETTINGS = Settings(database_url="sqlite://", public_url="https://sp.example.tes
 
 
 def _row(lane: str, condition: LaneCondition) -> LaneStatusRow:
-    return LaneStatusRow(lane=lane, conditions=conditions_of(condition, utcnow()))
+    return LaneStatusRow(
+        lane=lane, conditions=conditions_of(condition, utcnow()), updated_at=utcnow()
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,7 +115,9 @@ def test_the_same_change_has_the_same_key_and_a_new_one_another() -> None:
     first = events_of_pass(SETTINGS, news, {lane: row})
     again = events_of_pass(SETTINGS, news, {lane: row})
     assert [e.key for e in first] == [e.key for e in again]
-    later = LaneStatusRow(lane=lane, conditions=[dict(c) for c in row.conditions])
+    later = LaneStatusRow(
+        lane=lane, conditions=[dict(c) for c in row.conditions], updated_at=utcnow()
+    )
     later.conditions[0]["lastTransitionTime"] = "2030-01-01T00:00:00+00:00"
     (moved,) = events_of_pass(SETTINGS, news, {lane: later})
     assert moved.key != first[0].key

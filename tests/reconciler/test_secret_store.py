@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from desired_state.secrets import SecretRef
 from reconciler.errors import SecretStoreError, SecretUnavailable
+from reconciler.records.columns import utcnow
 from reconciler.records.secret_store import SecretStore, generate_key
 from reconciler.secret_values import resolve
 from tests.support.cli import Invoke
@@ -20,7 +21,7 @@ VALUE = "whsec_stored-value-abcdef123456"
 
 
 def test_values_round_trip_and_only_ciphertext_is_stored(engine: Engine) -> None:
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     assert store.put("stripe", VALUE) is True
     assert store.put("stripe", VALUE + "-rotated") is False
     assert store.get("stripe") == VALUE + "-rotated"
@@ -31,14 +32,14 @@ def test_values_round_trip_and_only_ciphertext_is_stored(engine: Engine) -> None
 
 
 def test_a_wrong_key_is_a_clear_error_not_garbage(engine: Engine) -> None:
-    SecretStore(engine, generate_key()).put("stripe", VALUE)
+    SecretStore(engine, generate_key(), clock=utcnow).put("stripe", VALUE)
     with pytest.raises(SecretStoreError, match="wrong SETPOINT_SECRET_STORE_KEY") as caught:
-        SecretStore(engine, generate_key()).get("stripe")
+        SecretStore(engine, generate_key(), clock=utcnow).get("stripe")
     assert VALUE not in str(caught.value)
 
 
 def test_swapping_rows_in_the_database_does_not_swap_secrets(engine: Engine) -> None:
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     store.put("a", "value-of-a-123456")
     store.put("b", "value-of-b-123456")
     with engine.begin() as connection:
@@ -56,11 +57,11 @@ def test_swapping_rows_in_the_database_does_not_swap_secrets(engine: Engine) -> 
 @pytest.mark.parametrize("key", ["not base64 !", "c2hvcnQ="])
 def test_malformed_keys_are_refused(engine: Engine, key: str) -> None:
     with pytest.raises(SecretStoreError, match="key"):
-        SecretStore(engine, key)
+        SecretStore(engine, key, clock=utcnow)
 
 
 def test_from_store_references_resolve_or_say_why_not(engine: Engine) -> None:
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     store.put("stripe", VALUE)
     assert resolve(SecretRef.model_validate({"fromStore": "stripe"}), store=store).reveal() == VALUE
     with pytest.raises(SecretUnavailable, match="SETPOINT_SECRET_STORE_KEY"):

@@ -60,6 +60,7 @@ from reconciler.kinds.product.ops import Op
 from reconciler.records import plan_store
 from reconciler.records.audit import AuditRecord
 from reconciler.records.audit_events import AuditEvent
+from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
@@ -271,7 +272,9 @@ async def _apply(runtime: Runtime, plan: Plan, recovery: _Recovery) -> None:
 
 async def _store_and_plan(runtime: Runtime) -> Plan:
     with session_scope(runtime.database) as session:
-        apply_documents(session, load_text(fleets.crash_fleet(), "fleet.yaml"), prune=True)
+        apply_documents(
+            session, load_text(fleets.crash_fleet(), "fleet.yaml"), prune=True, now=utcnow()
+        )
     plan = await compute_plan(runtime)
     if plan.blockers or not plan.actions:
         raise CrashSetupFailed(f"the fleet's first plan is not a clean one: {plan.blockers}")

@@ -38,6 +38,7 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
 from reconciler.demo.loopback import serve
+from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
@@ -109,7 +110,7 @@ def _trigger(state: EmulatorState, kill: DeployKill) -> Callable[[], bool]:
 async def _store_and_plan(runtime: Runtime) -> Plan:
     fleet = fleets.crash_fleet(deploy_timeout=DEPLOY_TIMEOUT)
     with session_scope(runtime.database) as session:
-        apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True)
+        apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True, now=utcnow())
     plan = await compute_plan(runtime)
     if plan.blockers or not plan.actions:
         raise crash.CrashSetupFailed(f"the fleet's first plan is not a clean one: {plan.blockers}")

@@ -41,6 +41,7 @@ from reconciler.core.plans import Plan
 from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
+from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
@@ -135,7 +136,7 @@ class Rig:
 
     def store(self, fleet: str) -> None:
         with session_scope(self.engine) as session:
-            apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True)
+            apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True, now=utcnow())
 
     async def plan(self) -> Plan | None:
         try:

@@ -13,6 +13,7 @@ from desired_state.document import spec_hash
 from desired_state.loader import load_text
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import compute_plan
+from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import DesiredObject
 from reconciler.runtime import Runtime
@@ -83,6 +84,8 @@ def store_unchecked(engine: Engine, name: str, spec: dict[str, Any]) -> None:
                 spec=spec,
                 spec_hash=spec_hash(spec),
                 source_file=f"{name}.yaml",
+                created_at=utcnow(),
+                updated_at=utcnow(),
             )
         )
 

@@ -82,7 +82,7 @@ class ReviewFleet:
     def declare(self, path: Path) -> None:
         """Store desired state from `path`, as `setpoint desired apply` would."""
         with session_scope(self.database) as session:
-            apply_documents(session, load_path(path), prune=False)
+            apply_documents(session, load_path(path), prune=False, now=utcnow())
 
 
 def _runner_records(engine: Engine) -> None:
@@ -108,11 +108,11 @@ def review_fleet(work_dir: Path, access: PageAccess = PageAccess.open) -> Iterat
     upgrade(engine)
     environ = demo_secrets(DEMO_SECRET_VARIABLES)
     stored = demo_secrets(DEMO_STORED_SECRETS)
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     for name, value in stored.items():
         store.put(name, value)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(EXAMPLES), prune=False)
+        apply_documents(session, load_path(EXAMPLES), prune=False, now=utcnow())
         token = operator_tokens.issue(session, "alice", utcnow()).token
     _runner_records(engine)
     api_key = secrets.token_urlsafe(16)
