@@ -40,13 +40,12 @@ from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records import grants, operator_tokens
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.records.secret_store import SecretStore, generate_key
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

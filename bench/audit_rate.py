@@ -47,9 +47,9 @@ from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit import AuditEntry, AuditHead, AuditRecord
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, normalise_url
 from reconciler.records.migrate import upgrade
+from reconciler.runtime import utcnow
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 THREADS = 4

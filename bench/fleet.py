@@ -65,11 +65,10 @@ from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.registry import KindObservation
 from reconciler.loop.passes import reconcile_pass
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 API_KEY = "bench-fleet-key"

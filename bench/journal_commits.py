@@ -31,9 +31,9 @@ from reconciler.core.outcomes import Claim, Facts, ObjectRef
 from reconciler.records import leases, ownership
 from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
+from reconciler.runtime import utcnow
 
 HOLDER = leases.Holder(label="bench")
 

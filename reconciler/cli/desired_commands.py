@@ -42,9 +42,9 @@ def apply(
     of the same kind and name), so one file can be applied on its own.
     """
     from desired_state.issues import InvalidDesiredState
-    from reconciler.records.columns import utcnow
     from reconciler.records.database import session_scope
     from reconciler.records.desired import apply_documents, list_objects, preview_documents
+    from reconciler.runtime import utcnow
 
     engine = context.ready_engine()
     with session_scope(engine) as session:

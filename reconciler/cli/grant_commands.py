@@ -54,7 +54,7 @@ def grants_add(
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, grants
     from reconciler.records.audit_events import AuditEvent
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     spec = grants.GrantSpec(
         repository_id=repository_id,
@@ -140,7 +140,7 @@ def grants_remove(grant_id: str = typer.Argument(..., help="The id `grants list`
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, grants
     from reconciler.records.audit_events import AuditEvent
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     actor = default_actor()
     with audit.transaction(context.ready_engine()) as session:

@@ -22,7 +22,7 @@ app = typer.Typer(
 
 def _store() -> SecretStore:
     from reconciler.cli.wiring import secret_store
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     store = secret_store(context.ready_engine(), utcnow)  # no runtime here: the wall clock
     if store is None:

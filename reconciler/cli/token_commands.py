@@ -25,7 +25,7 @@ def tokens_create(
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, operator_tokens
     from reconciler.records.audit_events import AuditEvent
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     if not operator.strip() or len(operator) > 100:
         raise fail("the operator's name must be 1 to 100 characters")
@@ -92,7 +92,7 @@ def tokens_revoke(token_id: str = typer.Argument(..., help="The id `tokens list`
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, operator_tokens
     from reconciler.records.audit_events import AuditEvent
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     actor = default_actor()
     now = utcnow()

@@ -22,11 +22,10 @@ from reconciler.composition import create_service
 from reconciler.records import audit, grants, operator_tokens
 from reconciler.records.audit import AuditRecord
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.grants import GrantSpec
 from reconciler.records.oidc_replays import DatabaseReplayStore
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reconciler.conftest import (  # noqa: F401 -- fixtures the API's runtime is built from
     dokploy_app,
     engine_contract,

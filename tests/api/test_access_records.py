@@ -8,7 +8,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from reconciler.records import grants
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.grants import GrantAction, GrantSubject
 from reconciler.records.oidc_replays import (
@@ -17,6 +16,7 @@ from reconciler.records.oidc_replays import (
     OidcReplay,
     claim_jti,
 )
+from reconciler.runtime import utcnow
 from tests.api.conftest import add_grant
 
 WORKFLOW = "acme/shop/.github/workflows/build.yml@refs/heads/main"

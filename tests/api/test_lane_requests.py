@@ -18,11 +18,10 @@ from providers.github.oidc import OidcVerifier
 from reconciler.composition import create_service
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import get_object
 from reconciler.records.oidc_replays import DatabaseReplayStore
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.api.conftest import AUDIENCE, Mint, add_grant, audit_events, bearer
 from tests.support.previews import store_notes
 

@@ -23,10 +23,9 @@ from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.engine import LoopEngine, WorkInterval
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 API_KEY = "loop-replicas-key"

@@ -9,8 +9,7 @@ from reconciler.core.outcomes import Claim, ObjectRef
 from reconciler.loop.contexts import MAX_AGE_SECONDS, SharedContext
 from reconciler.records import audit, ownership
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 
 
 class _Clock:

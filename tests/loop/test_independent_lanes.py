@@ -27,11 +27,10 @@ from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
 from reconciler.composition import create_service
 from reconciler.records import leases, status, work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.records.work_queue import LaneWork
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.api.conftest import AUDIENCE, Mint, add_grant, bearer
 from tests.conftest import EXAMPLES
 from tests.loop.support import fast_engine, wait_for

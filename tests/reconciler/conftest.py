@@ -23,12 +23,11 @@ from reconciler.core.inventory import Owned
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.product.observed import owned_service
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.ownership import snapshot
 from reconciler.records.secret_store import SecretStore, generate_key
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.providers.dokploy.contract import ContractRecorder

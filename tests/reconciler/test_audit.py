@@ -18,11 +18,10 @@ from desired_state.secrets import SecretRef
 from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.leases import LaneLease
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.secret_values import SecretValue, resolve
 
 

@@ -22,8 +22,7 @@ from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.audit import GENESIS_HASH, AuditHead, AuditRecord, record_hash
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.support.cli import Invoke
 
 KEY = "k" * 40

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
+from reconciler.runtime import utcnow
 from tests.support.cli import Invoke
 
 

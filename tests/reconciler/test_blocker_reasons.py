@@ -27,9 +27,8 @@ from reconciler.kinds.runner.reasons import RUNNER_REASONS
 from reconciler.loop.targets import TARGET_PREFIX, apply_guarded
 from reconciler.presentation.console import render_plan
 from reconciler.records import audit, leases
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.web.advice import advice_for
 
 LANE = "product:docs-site/testing"

@@ -22,10 +22,9 @@ from reconciler.kinds.product.ops import Op
 from reconciler.kinds.product.rule_input import deploy_title
 from reconciler.records import audit, ownership, plan_store
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reconciler.conftest import dokploy, owned_service_of
 from tests.support.processes import crash_mid_apply
 

@@ -19,10 +19,9 @@ from reconciler.core.plans import BlockerType, Effect, Trigger
 from reconciler.kinds.product.ops import Op
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.records import audit, leases
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reconciler.conftest import (
     ALL_SECRET_VALUES,
     SECRETS,

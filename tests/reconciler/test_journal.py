@@ -11,8 +11,8 @@ from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
+from reconciler.runtime import utcnow
 from reconciler.secret_values import SecretValue, register_secret
 
 

@@ -12,9 +12,8 @@ from sqlmodel import Session
 
 from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records import leases
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
-from reconciler.runtime import ShiftedClock
+from reconciler.runtime import ShiftedClock, utcnow
 from tests.support.processes import dead_process
 
 

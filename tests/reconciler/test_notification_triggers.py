@@ -21,7 +21,6 @@ from reconciler.kinds.preview.kind import PREVIEW_NOTICES
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.kinds.runner.reasons import HOST_FULL, RUNNER_NOTICES
-from reconciler.records.columns import utcnow
 from reconciler.records.status import (
     LaneCondition,
     LaneStatusRow,
@@ -32,6 +31,7 @@ from reconciler.records.status import (
     pending,
     stalled,
 )
+from reconciler.runtime import utcnow
 from reconciler.settings import Settings
 
 SETTINGS = Settings(database_url="sqlite://", public_url="https://sp.example.test/")

@@ -42,10 +42,9 @@ from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents, store_found
-from reconciler.runtime import Runtime, ShiftedClock
+from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from reconciler.settings import Settings
 from tests.providers.dokploy.contract import ContractRecorder
 from tests.providers.dokploy.fixtures import API_KEY, make_client

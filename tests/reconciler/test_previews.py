@@ -21,10 +21,9 @@ from reconciler.fleet import load_fleet
 from reconciler.kinds.preview.lanes import AnchorState, preview_set
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import store_found
-from reconciler.runtime import Runtime, ShiftedClock
+from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from tests.reconciler.conftest import store_fleet
 from tests.support.cli import Invoke
 from tests.support.previews import outcomes, store_notes

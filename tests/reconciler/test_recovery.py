@@ -13,10 +13,9 @@ from reconciler.core.recovery import release_lease
 from reconciler.errors import LeaseHeld, LeaseNotFound
 from reconciler.records import leases, plan_store
 from reconciler.records.audit import AuditRecord
-from reconciler.records.columns import utcnow
 from reconciler.records.plan_store import PlanStatus
 from reconciler.records.status import all_statuses
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.support.processes import crash_mid_apply
 
 LANE = "product:docs-site/testing"

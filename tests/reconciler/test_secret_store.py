@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,8 +12,10 @@ from typer.testing import CliRunner
 
 from desired_state.secrets import SecretRef
 from reconciler.errors import SecretStoreError, SecretUnavailable
-from reconciler.records.columns import utcnow
+from reconciler.records import audit
+from reconciler.records.database import session_scope
 from reconciler.records.secret_store import SecretStore, generate_key
+from reconciler.runtime import ShiftedClock, utcnow
 from reconciler.secret_values import resolve
 from tests.support.cli import Invoke
 from tests.support.secret_scan import assert_no_secrets
@@ -29,6 +32,26 @@ def test_values_round_trip_and_only_ciphertext_is_stored(engine: Engine) -> None
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT name, ciphertext FROM stored_secrets")).all()
     assert_no_secrets(json.dumps([list(r) for r in rows]), [VALUE, VALUE + "-rotated"])
+
+
+def test_a_stored_secret_and_its_audit_record_carry_the_stores_clock(engine: Engine) -> None:
+    """The store stamps on the clock it was given (wiring gives it the runtime's), not the
+    wall clock: a day ahead here, in the listing and on the audit trail alike."""
+    clock = ShiftedClock(offset=timedelta(days=1).total_seconds())
+    store = SecretStore(engine, generate_key(), clock=clock.now)
+    before = clock.now()
+    store.put("stripe", VALUE, actor="alice")
+    store.put("stripe", VALUE + "-rotated", actor="alice")
+    store.delete("stripe", actor="alice")
+    store.put("github", VALUE, actor="alice")
+    after = clock.now()
+
+    [(name, updated)] = store.names()
+    assert name == "github" and before <= datetime.fromisoformat(updated) <= after
+    with session_scope(engine) as session:
+        records = audit.list_records(session)
+    assert [r.event for r in records] == ["secret_stored"] * 2 + ["secret_deleted", "secret_stored"]
+    assert all(before <= r.at <= after for r in records)
 
 
 def test_a_wrong_key_is_a_clear_error_not_garbage(engine: Engine) -> None:

@@ -18,8 +18,8 @@ from desired_state.secrets import SecretRef
 from reconciler import secret_values as secrets
 from reconciler.errors import SecretUnavailable
 from reconciler.records import secret_store
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
+from reconciler.runtime import utcnow
 from reconciler.secret_sources import own_setting_names
 from reconciler.secret_values import SecretValue
 

@@ -13,7 +13,6 @@ from desired_state.loader import load_path
 from desired_state.product import ProductSpec
 from reconciler.errors import EmptyPrune
 from reconciler.fleet import load_fleet
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import (
     DocumentChange,
@@ -22,6 +21,7 @@ from reconciler.records.desired import (
     list_objects,
     preview_documents,
 )
+from reconciler.runtime import utcnow
 from tests.conftest import EXAMPLES
 
 

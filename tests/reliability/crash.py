@@ -60,12 +60,11 @@ from reconciler.kinds.product.ops import Op
 from reconciler.records import plan_store
 from reconciler.records.audit import AuditRecord
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.plan_store import PlanStatus
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from tests.reliability import checks, fleets
 

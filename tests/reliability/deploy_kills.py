@@ -38,11 +38,10 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.core.plans import Plan
 from reconciler.demo.loopback import serve
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reliability import checks, crash, fleets
 
 BUILD_SECONDS = 0.3  # each build; eight of them queue one after another

@@ -13,10 +13,9 @@ from desired_state.document import spec_hash
 from desired_state.loader import load_text
 from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import compute_plan
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import DesiredObject
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import dokploy
 

@@ -9,7 +9,7 @@ import sys
 from sqlalchemy.engine import Engine
 
 from reconciler.records import leases, plan_store
-from reconciler.records.columns import utcnow
+from reconciler.runtime import utcnow
 
 
 def dead_process() -> tuple[int, int | None]:

@@ -27,12 +27,11 @@ from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.runner.observed import GITHUB_BUSY, GITHUB_STATUS
 from reconciler.records import operator_tokens, ownership, status
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.secret_store import SecretStore, generate_key
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from reconciler.web import PageAccess, ReviewSite, create_review_app
 
