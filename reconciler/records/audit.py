@@ -229,8 +229,7 @@ def append_entries(
     session.flush()
     connection = session.connection()
     seq, prev_hash = _advance_head(connection, len(fields))
-    # Written together, committed together: one moment for the batch, the caller's.
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []  # all at `at`: written and committed together
     for stored in fields:
         seq += 1
         columns = {"seq": seq, "at": at, **stored, "prev_hash": prev_hash}
