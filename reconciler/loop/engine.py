@@ -373,6 +373,8 @@ class LoopEngine:
         verdict is known; what is left when the batch ends is finished then."""
         lanes = [work.lane for work in claimed]
         by_lane = {work.lane: work for work in claimed}
+        # A duration for the work log, not a time of day: real elapsed time, which the
+        # runtime's clock (moved by tests) must not shorten or stretch.
         started = time.monotonic()
         finished: set[str] = set()
 

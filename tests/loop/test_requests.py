@@ -10,11 +10,10 @@ from sqlalchemy.engine import Engine
 from providers.dokploy.emulator import Emulator
 from reconciler.records import audit, operations
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationRequest
 from reconciler.records.work_queue import WorkPriority, enqueue
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.loop.replicas import fleet_yaml, store_fleet_text
 from tests.loop.support import fast_engine
 from tests.support.workflow_requests import operation_of, request_lane

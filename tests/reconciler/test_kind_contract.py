@@ -43,10 +43,9 @@ from reconciler.kinds.base import (
 )
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit, ownership, status
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus, load
-from reconciler.runtime import Runtime, ShiftedClock
+from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import store_fleet
 

@@ -21,6 +21,7 @@ from reconciler.records.desired import (
     list_objects,
     preview_documents,
 )
+from reconciler.runtime import utcnow
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import store_fleet
 
@@ -41,11 +42,11 @@ def generations(engine: Engine) -> dict[str, int]:
 def test_second_apply_changes_nothing(engine: Engine) -> None:
     documents = load_path(EXAMPLES)
     with session_scope(engine) as session:
-        first = apply_documents(session, documents, prune=False)
+        first = apply_documents(session, documents, prune=False, now=utcnow())
     assert first.count(DocumentChange.created) == len(documents)
     before = generations(engine)
     with session_scope(engine) as session:
-        second = apply_documents(session, load_path(EXAMPLES), prune=False)
+        second = apply_documents(session, load_path(EXAMPLES), prune=False, now=utcnow())
     assert second.count(DocumentChange.unchanged) == len(documents) and not second.changed_anything
     assert generations(engine) == before
 
@@ -55,12 +56,12 @@ def test_editing_one_lane_bumps_only_that_products_generation(
 ) -> None:
     fleet = copy_examples(tmp_path)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
+        apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     before = generations(engine)
     shop = fleet / "shop.yaml"
     shop.write_text(shop.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
     with session_scope(engine) as session:
-        report = apply_documents(session, load_path(fleet), prune=False)
+        report = apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     after = generations(engine)
     assert [key for key, outcome, _ in report.entries if outcome == "changed"] == ["Product/shop"]
     assert after["Product/shop"] == before["Product/shop"] + 1
@@ -76,34 +77,34 @@ def test_editing_one_lane_bumps_only_that_products_generation(
 def test_comment_only_edit_is_not_a_change(engine: Engine, tmp_path: Path) -> None:
     fleet = copy_examples(tmp_path)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
+        apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     shop = fleet / "shop.yaml"
     shop.write_text("# reviewed by ops\n" + shop.read_text())
     with session_scope(engine) as session:
-        report = apply_documents(session, load_path(fleet), prune=False)
+        report = apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     assert not report.changed_anything
 
 
 def test_removed_objects_are_deleted_only_with_prune(engine: Engine, tmp_path: Path) -> None:
     fleet = copy_examples(tmp_path)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
+        apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     (fleet / "docs-site.yaml").unlink()
     with session_scope(engine) as session:
-        report = apply_documents(session, load_path(fleet), prune=False)
+        report = apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     assert ("Product/docs-site", "would_remove", 1) in report.entries
     assert "Product/docs-site" in generations(engine)
     with session_scope(engine) as session:
-        report = apply_documents(session, load_path(fleet), prune=True)
+        report = apply_documents(session, load_path(fleet), prune=True, now=utcnow())
     assert ("Product/docs-site", "removed", 1) in report.entries
     assert "Product/docs-site" not in generations(engine)
 
 
 def test_prune_against_no_documents_is_refused(engine: Engine) -> None:
     with session_scope(engine) as session:
-        apply_documents(session, load_path(EXAMPLES), prune=False)
+        apply_documents(session, load_path(EXAMPLES), prune=False, now=utcnow())
     with pytest.raises(EmptyPrune), session_scope(engine) as session:
-        apply_documents(session, [], prune=True)
+        apply_documents(session, [], prune=True, now=utcnow())
     assert len(generations(engine)) == 7
 
 
@@ -112,7 +113,7 @@ def test_preview_says_what_apply_would_do_and_writes_nothing(
 ) -> None:
     fleet = copy_examples(tmp_path)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
+        apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     (fleet / "docs-site.yaml").unlink()
     shop = fleet / "shop.yaml"
     shop.write_text(shop.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
@@ -120,7 +121,7 @@ def test_preview_says_what_apply_would_do_and_writes_nothing(
         rows = list_objects(session)
     preview = preview_documents(rows, load_path(fleet), prune=True)
     with session_scope(engine) as session:
-        applied = apply_documents(session, load_path(fleet), prune=True)
+        applied = apply_documents(session, load_path(fleet), prune=True, now=utcnow())
     assert preview.entries == applied.entries
     assert ("Product/docs-site", "removed", 1) in preview.entries
 

@@ -4,9 +4,8 @@ and parked (the loop), then its health checks decide Done, or a Retry the lane w
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -47,7 +46,7 @@ class Deployer:
 
     client: DokployClient
     health_check: HealthProbe
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = field(kw_only=True)  # the runtime's clock: no default
     poll_interval: float = 1.0
     health_backoff: float = 30.0  # seconds before a failed health check is run again
     deploy_backoff: float = 60.0  # seconds before a failed deploy's configuration is retried
