@@ -37,6 +37,7 @@ import secrets
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
@@ -46,6 +47,7 @@ import anyio.abc
 import anyio.lowlevel
 from sqlalchemy.exc import SQLAlchemyError
 
+from providers.urgency import urgent
 from reconciler.core.feedback import send_feedback
 from reconciler.core.notifications import send_notifications_due
 from reconciler.core.outcomes import LaneOutcome
@@ -386,8 +388,11 @@ class LoopEngine:
         scope = anyio.CancelScope()
         self._scopes.add(scope)
         stopped = True  # until the batch ends on its own: cancelled, or it crashed
+        # A workflow's requests, claimed alone: someone polls for them, so their storage
+        # calls and provider reads go before the scheduled lanes' (`providers/urgency.py`).
+        asked = all(work.priority is WorkPriority.workflow for work in claimed)
         try:
-            with scope:
+            with scope, urgent() if asked else nullcontext():
                 # A webhook says where to look, never what is true: such a batch looks
                 # (discovery) before it plans, so a push or a new PR is seen now, not at
                 # the next timer tick.
