@@ -1,14 +1,14 @@
 """Work that goes first: what a caller is waiting for now, ahead of background work.
 
 One process serves a workflow's request beside hundreds of scheduled lanes, and both queue
-for the same few things: a provider client's connections, the threads storage calls run in.
-Queued in arrival order, a request's few calls wait behind every scheduled lane's (issue 23:
-up to 0.8 s for a connection slot alone). Within `urgent()` (and in the tasks started from
-it, which inherit it), a call waiting for one of those goes before the calls that are not
-urgent; it never takes a slot from a call that holds one.
+for a provider client's few connections. Queued in arrival order, a request's few reads
+waited behind every scheduled lane's (issue 23: up to 0.8 s for a connection slot at 200
+lanes). Within `urgent()` (and in the tasks started from it, which inherit it), a call
+waiting for a slot goes before the calls that are not urgent; it never takes a slot from a
+call that holds one.
 
 It lives with the providers because their clients' connection slots (`Slots`) honour it;
-the engine marks its requests' work with it and its storage calls honour it too.
+the engine marks its workflow requests' work with it (`loop/engine.py`).
 """
 
 from __future__ import annotations

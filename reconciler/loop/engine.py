@@ -14,7 +14,9 @@ known. Lanes in flight are bounded by workers x batch size; requests (workflow, 
 may take one batch more, so a busy loop still starts them within a poll. One more worker
 claims requests only: it never waits for the other workers' surveys, and a request queued in
 this process (the API's, a webhook's) wakes it at once instead of at its next poll. A
-request is claimed without scheduled lanes beside it, so it is surveyed on its own.
+request is claimed without scheduled lanes beside it, so it is surveyed on its own, and a
+workflow's request gets a provider client's next free connection before scheduled lanes'
+calls (`providers/urgency.py`).
 
 One worker per lane at a time: a lane's queue row is claimed by one worker, whose claim is
 renewed while it works; a lane's objects change only under its lane lease (`apply_plan`)
@@ -388,8 +390,8 @@ class LoopEngine:
         scope = anyio.CancelScope()
         self._scopes.add(scope)
         stopped = True  # until the batch ends on its own: cancelled, or it crashed
-        # A workflow's requests, claimed alone: someone polls for them, so their storage
-        # calls and provider reads go before the scheduled lanes' (`providers/urgency.py`).
+        # A workflow's requests, claimed alone: someone polls for them, so their provider
+        # calls get the next free connection before the scheduled lanes' (`urgency.py`).
         asked = all(work.priority is WorkPriority.workflow for work in claimed)
         try:
             with scope, urgent() if asked else nullcontext():

@@ -13,12 +13,10 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 import anyio.to_thread
 import sqlalchemy as sa
-from anyio.lowlevel import RunVar
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
-from providers.urgency import is_urgent
 from reconciler.records.columns import json_text
 
 P = ParamSpec("P")
@@ -89,27 +87,10 @@ def session_scope(engine: Engine, *, write_lock: bool = False) -> Iterator[Sessi
             raise
 
 
-# Threads of their own for urgent work (`providers/urgency.py`: a workflow's request), so its
-# storage calls never queue behind the 40 of anyio's default limiter that a busy loop's
-# lanes keep taken.
-_URGENT_THREADS: RunVar[anyio.CapacityLimiter] = RunVar("setpoint_urgent_threads")
-URGENT_THREADS = 8
-
-
-def _urgent_threads() -> anyio.CapacityLimiter:
-    try:
-        return _URGENT_THREADS.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(URGENT_THREADS)
-        _URGENT_THREADS.set(limiter)
-        return limiter
-
-
 async def in_thread(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a blocking storage call in a worker thread, so it never stalls the event loop
     that the loop, the API and provider calls share."""
-    limiter = _urgent_threads() if is_urgent() else None
-    return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs), limiter=limiter)
+    return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:
