@@ -100,7 +100,9 @@ def test_a_worker_that_stops_beating_loses_its_lanes(engine: Engine, clock: Shif
 def test_the_heartbeat_keeps_a_lease_alive_past_its_ttl(
     engine: Engine, clock: ShiftedClock
 ) -> None:
-    ttl = 0.3  # the heartbeat sleeps a third of it in real time between beats
+    # The heartbeat sleeps a third of the TTL in real time between beats; a beat renews the
+    # lease for a TTL from then, which must outlast the (loaded) moment until the check.
+    ttl = 3.0
     with leases.hold(engine, ["long"], "me", ttl_seconds=ttl, clock=clock.now) as held:
         # Three TTLs of lease time pass; each is answered by a real beat before the next.
         for _ in range(3):
