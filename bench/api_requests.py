@@ -40,13 +40,12 @@ from reconciler.health import HealthResult
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records import grants, operator_tokens
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.records.secret_store import SecretStore, generate_key
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +61,7 @@ def prepare(database_url: str) -> str:
     engine = make_engine(database_url)
     upgrade(engine)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(ROOT / "examples" / "fleet"), prune=False)
+        apply_documents(session, load_path(ROOT / "examples" / "fleet"), prune=False, now=utcnow())
         spec = grants.GrantSpec(repository_id=101, repository="acme/shop", lanes="*")
         grants.add_grant(session, spec, "bench", utcnow())
         token = operator_tokens.issue(session, "bench", utcnow()).token
@@ -85,7 +84,7 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
             "http://dokploy.bench", KEY, transport=httpx.ASGITransport(app=dokploy), timeout=30
         ) as client,
     ):
-        store = SecretStore(make_engine(database_url), generate_key())
+        store = SecretStore(make_engine(database_url), generate_key(), clock=utcnow)
         store.put("shop-stripe-api-key", "sk_bench_not_a_key")
         settings = Settings(
             database_url=database_url, api_apply_wait_seconds=0.0, deploy_poll_seconds=0.2
@@ -106,7 +105,7 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
             DEFAULT_ISSUER,
             "setpoint",
             http=jwks,
-            replay_store=DatabaseReplayStore(runtime.database),
+            replay_store=DatabaseReplayStore(runtime.database, clock=runtime.now),
         )
         app = create_service(runtime, verifier=verifier)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

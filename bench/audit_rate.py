@@ -47,9 +47,9 @@ from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit import AuditEntry, AuditHead, AuditRecord
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, normalise_url
 from reconciler.records.migrate import upgrade
+from reconciler.runtime import utcnow
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 THREADS = 4
@@ -140,13 +140,16 @@ def write_single(engine: Engine, count: int) -> None:
             plan_id=item.plan_id,
             action_id=item.action_id,
             data=item.data,
+            at=utcnow(),
         )
 
 
 def write_batches(size: int) -> Callable[[Engine, int], None]:
     def write(engine: Engine, count: int) -> None:
         for first in range(0, count, size):
-            audit.record_many(engine, [entry(n) for n in range(first, min(first + size, count))])
+            audit.record_many(
+                engine, [entry(n) for n in range(first, min(first + size, count))], at=utcnow()
+            )
 
     return write
 
@@ -157,7 +160,9 @@ def write_pairs_in_threads(engine: Engine, count: int) -> None:
     def writer(offset: int) -> None:
         try:
             for first in range(offset * 2, count, THREADS * 2):
-                audit.record_many(engine, [entry(first), entry(first + 1)][: count - first])
+                audit.record_many(
+                    engine, [entry(first), entry(first + 1)][: count - first], at=utcnow()
+                )
         except BaseException as error:  # a thread's exception is otherwise lost
             failures.append(error)
 
@@ -178,7 +183,7 @@ def write_as_apply(engine: Engine, count: int) -> None:
 
     from reconciler.core.journal import Journal
 
-    journal = Journal(engine)
+    journal = Journal(engine, clock=utcnow)
 
     def _unit(pair: list[AuditEntry]) -> WriteUnit:
         return lambda _session: pair

@@ -67,11 +67,10 @@ from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.registry import KindObservation
 from reconciler.loop.passes import reconcile_pass
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 API_KEY = "bench-fleet-key"
@@ -397,7 +396,7 @@ def stored_fleet(args: argparse.Namespace, lanes: int) -> Iterator[Any]:
             chunk = "---\n".join(docs[start : start + PRODUCTS_PER_FILE])
             loaded.extend(load_text(chunk, f"fleet-{start // PRODUCTS_PER_FILE}.yaml"))
         with session_scope(engine) as session:
-            apply_documents(session, loaded, prune=False)
+            apply_documents(session, loaded, prune=False, now=utcnow())
         try:
             yield engine
         finally:

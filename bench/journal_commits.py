@@ -31,9 +31,9 @@ from reconciler.core.outcomes import Claim, Facts, ObjectRef
 from reconciler.records import leases, ownership
 from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
+from reconciler.runtime import utcnow
 
 HOLDER = leases.Holder(label="bench")
 
@@ -69,7 +69,7 @@ def result(lane: str, action: str, ref: ObjectRef, *, claim: bool) -> WriteUnit:
 
 
 async def one_run(engine: Engine, lanes: Sequence[str]) -> tuple[float, int]:
-    journal = Journal(engine)
+    journal = Journal(engine, clock=utcnow)
     started = time.process_time()
     for index, lane in enumerate(lanes):
         ref = ObjectRef("dokploy", "application", f"app-{index}")
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
             upgrade(engine)
             lanes = [f"product:p{i}/prod" for i in range(args.lanes)]
-            leases.take_all(engine, lanes, HOLDER, 600)
+            leases.take_all(engine, lanes, HOLDER, 600, clock=utcnow)
             cpu, commits = anyio.run(one_run, engine, lanes)
             engine.dispose()
         per_commit_ms.append(cpu / commits * 1000)

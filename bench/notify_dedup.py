@@ -20,10 +20,9 @@ from pydantic import SecretStr
 from reconciler.core import notifications
 from reconciler.kinds import all_kinds
 from reconciler.records import status
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 

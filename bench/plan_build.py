@@ -25,7 +25,7 @@ from reconciler.kinds.product.observed import ObservedProductLane
 from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.policy import ApplyPolicy
 from reconciler.kinds.product.rule_input import SecretFacts
-from reconciler.records.columns import utcnow
+from reconciler.runtime import utcnow
 
 
 def new_lanes(count: int) -> list[ProductLane]:

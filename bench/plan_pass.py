@@ -36,7 +36,7 @@ from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 
@@ -59,7 +59,9 @@ async def run(products: int) -> None:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)
         with session_scope(engine) as session:
-            apply_documents(session, load_text(fleet_yaml(products), "bench.yaml"), prune=False)
+            apply_documents(
+                session, load_text(fleet_yaml(products), "bench.yaml"), prune=False, now=utcnow()
+            )
         app = create_app(api_key="bench", seed=1, build_seconds=0.0)
         transport = CountingTransport(httpx.ASGITransport(app=app))
         async with DokployClient("http://dokploy.bench", "bench", transport=transport) as client:

@@ -48,14 +48,13 @@ from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.engine import LoopEngine
 from reconciler.records import audit, operations, plan_store, work_queue
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.operations import OperationRequest
 from reconciler.records.ownership import OwnedObject
 from reconciler.records.work_queue import LaneWork, WorkPriority
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 TARGET_P99_SECONDS = 2.0
@@ -127,7 +126,7 @@ spec:
 
 def _store(engine: Any, text: str, source: str) -> None:
     with session_scope(engine) as session:
-        apply_documents(session, load_text(text, source), prune=False)
+        apply_documents(session, load_text(text, source), prune=False, now=utcnow())
 
 
 def _load_text(args: argparse.Namespace, tag: str) -> str:

@@ -63,6 +63,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from providers.urgency import Slots
+
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "ConnectFailed",
@@ -185,14 +187,14 @@ async def send(
     timeout: float,
     params: Mapping[str, str | int] | None = None,
     json: Any = None,
-    slots: anyio.CapacityLimiter | None = None,
+    slots: Slots | None = None,
 ) -> httpx.Response:
     """One request through `http`, bounded by `timeout`; any status comes back as is.
 
     `http` should be built with `httpx.Timeout(timeout)` so the network phases are bounded
     too. `slots` (as many as the client's pool has connections, `pool_limits`): a request
-    waits here for its turn, outside its deadline, so it never queues inside httpcore, whose
-    pool scans its waiting requests against every connection each time one moves. Raises a
+    waits here for its turn (urgent ones first: `urgency.py`), outside its deadline, so it
+    never queues inside httpcore, whose pool scans its waiting requests against every connection each time one moves. Raises a
     `TransportFailure` subclass when no answer arrived.
     """
     if slots is None:

@@ -30,6 +30,13 @@ def _quiet(_: str) -> None:
     return None
 
 
+def utcnow() -> datetime:
+    """The wall clock as an aware UTC datetime, for adapters and tests with no runtime at
+    hand. The engine (core, kinds, records, loop) never reads it: it reads `Runtime.now()`,
+    or a clock its caller passes (tests/test_architecture.py holds it to that)."""
+    return datetime.now(UTC)
+
+
 @dataclass
 class ShiftedClock:
     """`time.time` moved by `offset` seconds: the demo and tests move time forward with it
@@ -90,4 +97,4 @@ class Runtime:
         """This installation's salt for secret fingerprints (made on first use)."""
         from reconciler.records.secret_store import installation_salt
 
-        return installation_salt(self.database)
+        return installation_salt(self.database, self.now())

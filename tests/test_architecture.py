@@ -251,3 +251,83 @@ def test_every_engine_exception_lives_in_errors_under_one_root() -> None:
         )
     )
     assert elsewhere == [], "define engine exceptions in reconciler/errors.py"
+
+
+# Issue 24: every time the engine decides or records by is the runtime's (`Runtime.clock`,
+# `Runtime.now()`), so tests and the demo move a `ShiftedClock` instead of waiting. The wall
+# clock is read in reconciler/runtime.py alone; `time.monotonic` (a duration, never a time of
+# day) stays allowed. A reference counts as much as a call: a default of `time.time` or
+# `utcnow` reads the wall clock for every caller that forgets the runtime's.
+CLOCKED_ROOMS = ("core", "kinds", "records", "loop")
+WALL_CLOCK = frozenset(
+    {
+        "time.time",
+        "time.time_ns",
+        "datetime.now",
+        "datetime.utcnow",
+        "datetime.today",
+        "date.today",
+        "datetime.datetime.now",
+        "datetime.datetime.utcnow",
+        "datetime.date.today",
+    }
+)
+
+
+def dotted(node: ast.expr) -> str | None:
+    """`a.b.c` for a chain of names, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def wall_clock_reads(tree: ast.AST) -> list[str]:
+    """Where `tree` reads the wall clock: `line N: what`, in line order."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name | ast.Attribute):
+            name = dotted(node)
+            if name is not None and (name in WALL_CLOCK or name.split(".")[-1] == "utcnow"):
+                found.append((node.lineno, name))
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "utcnow" or f"{node.module}.{alias.name}" in WALL_CLOCK:
+                    found.append((node.lineno, f"imports {node.module}.{alias.name}"))
+    return [f"line {line}: {what}" for line, what in sorted(found)]
+
+
+def test_the_engine_reads_time_only_from_the_runtimes_clock() -> None:
+    rooms = [ROOT / "reconciler" / room for room in CLOCKED_ROOMS]
+    assert all(room.is_dir() for room in rooms)
+    found = [
+        f"{path.relative_to(ROOT)} {where}"
+        for room in rooms
+        for path in sorted(room.rglob("*.py"))
+        for where in wall_clock_reads(ast.parse(path.read_text(), filename=str(path)))
+    ]
+    assert found == [], "read Runtime.now() or Runtime.clock, or take a clock from the caller"
+
+
+def test_the_clock_rule_catches_a_breach() -> None:
+    """The checker itself: each way of reading the wall clock is found, a duration is not."""
+    probe = """
+import time
+from datetime import UTC, date, datetime
+from reconciler.runtime import utcnow
+
+stamped = Field(default_factory=utcnow)
+clock = time.time
+started = time.monotonic()
+at = datetime.now(UTC)
+day = date.today()
+"""
+    assert wall_clock_reads(ast.parse(probe)) == [
+        "line 4: imports reconciler.runtime.utcnow",
+        "line 6: utcnow",
+        "line 7: time.time",
+        "line 9: datetime.now",
+        "line 10: date.today",
+    ]

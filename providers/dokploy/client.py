@@ -33,6 +33,7 @@ from providers.http_core import (
     add_request_hook,
 )
 from providers.http_transport import KeepAliveTransport
+from providers.urgency import Slots
 
 M = TypeVar("M", bound=BaseModel)
 # project.search answers at most 100 a page; more pages than this is not a name check.
@@ -82,7 +83,7 @@ class DokployClient:
             retry_after_cap=retry_after_cap,
         )
         # Requests in flight never outnumber the pool's connections (http_core.send).
-        slots = anyio.CapacityLimiter(max_connections)
+        slots = Slots(max_connections)
         self._rpc = RpcCaller(self._http, timeout=timeout, retry=retry, slots=slots)
 
     def add_request_hook(self, hook: RequestHook) -> None:

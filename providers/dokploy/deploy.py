@@ -50,23 +50,19 @@ def poll_delays(first: float, cap: float) -> Iterator[float]:
         delay = min(delay * BACKOFF_FACTOR, cap)
 
 
-async def _list(
-    client: DokployClient, application_id: str | None, compose_id: str | None
-) -> list[Deployment]:
-    if application_id is not None:
-        return await client.deployment_all(application_id)
-    assert compose_id is not None
-    return await client.deployment_all_by_compose(compose_id)
+async def _list(client: DokployClient, request: _Request) -> list[Deployment]:
+    if request.application_id is not None:
+        return await client.deployment_all(request.application_id)
+    assert request.compose_id is not None
+    return await client.deployment_all_by_compose(request.compose_id)
 
 
-async def _queue(
-    client: DokployClient, application_id: str | None, compose_id: str | None, title: str | None
-) -> None:
-    if application_id is not None:
-        await client.application_deploy(application_id, title=title)
+async def _queue(client: DokployClient, request: _Request) -> None:
+    if request.application_id is not None:
+        await client.application_deploy(request.application_id, title=request.title)
     else:
-        assert compose_id is not None
-        await client.compose_deploy(compose_id, title=title)
+        assert request.compose_id is not None
+        await client.compose_deploy(request.compose_id, title=request.title)
 
 
 def _ours(
@@ -99,22 +95,49 @@ class _Budget:
         return self.seconds - self.used()
 
 
+@dataclass(frozen=True)
+class _Request:
+    """The deploy asked for (see `deploy_and_wait`): of which service, whether it is asked
+    for now or awaited, and how its deployment is told from others'."""
+
+    application_id: str | None
+    compose_id: str | None
+    title: str | None
+    never_deployed: bool
+    ask: bool
+    deployment_id: str | None
+
+    def __post_init__(self) -> None:
+        if (self.application_id is None) == (self.compose_id is None):
+            raise ValueError("deploy exactly one of application_id, compose_id")
+        if self.titled_only and self.title is None and self.deployment_id is None:
+            raise ValueError("a deploy that is not compared with the list before needs a title")
+
+    @property
+    def titled_only(self) -> bool:
+        """Not compared with the list before it: only a deployment with its title is ours."""
+        return self.never_deployed or not self.ask
+
+    @property
+    def target(self) -> str:
+        if self.application_id is not None:
+            return f"application {self.application_id}"
+        return f"compose {self.compose_id}"
+
+
 @dataclass
 class _Watch:
     """What a deploy's polls have found: nothing yet (queued), then its deployment."""
 
-    application_id: str | None
-    compose_id: str | None
+    request: _Request
     seen: set[str]
-    title: str | None
-    titled_only: bool
-    deployment_id: str | None = None
     latest: Deployment | None = None
 
     def pick(self, listed: list[Deployment]) -> Deployment | None:
-        if self.deployment_id is not None:
-            return next((d for d in listed if d.deployment_id == self.deployment_id), None)
-        return _ours(listed, self.seen, self.title, self.titled_only)
+        wanted = self.request.deployment_id
+        if wanted is not None:
+            return next((d for d in listed if d.deployment_id == wanted), None)
+        return _ours(listed, self.seen, self.request.title, self.request.titled_only)
 
 
 async def deploy_and_wait(
@@ -148,19 +171,10 @@ async def deploy_and_wait(
     `ask=False` asks for nothing: it awaits a deploy asked for earlier (by a worker that
     died, say), the newest deployment carrying `title`; `deployment_id` awaits that one.
     """
-    target = _target(application_id, compose_id)
+    request = _Request(application_id, compose_id, title, never_deployed, ask, deployment_id)
     queued = _Budget(client, timeout if queue_timeout is None else queue_timeout)
-    watch = await _start(
-        client,
-        queued,
-        application_id=application_id,
-        compose_id=compose_id,
-        title=title,
-        never_deployed=never_deployed,
-        ask=ask,
-        deployment_id=deployment_id,
-    )
-    return await _await_build(client, watch, queued, timeout, (first_poll, poll_interval), target)
+    watch = await _start(client, queued, request)
+    return await _await_build(client, watch, queued, timeout, (first_poll, poll_interval))
 
 
 async def deploy_and_look(
@@ -182,73 +196,41 @@ async def deploy_and_look(
     running: the caller looks again later, and keeps the build's deadline itself across its
     looks). Raises DeployQueued, as `deploy_and_wait` does, when the build has not started
     within `queue_timeout`."""
-    target = _target(application_id, compose_id)
+    request = _Request(application_id, compose_id, title, never_deployed, ask, deployment_id)
     queued = _Budget(client, queue_timeout)
-    watch = await _start(
-        client,
-        queued,
-        application_id=application_id,
-        compose_id=compose_id,
-        title=title,
-        never_deployed=never_deployed,
-        ask=ask,
-        deployment_id=deployment_id,
-    )
+    watch = await _start(client, queued, request)
     try:
-        return await _await_build(client, watch, queued, look, (first_poll, poll_interval), target)
+        return await _await_build(client, watch, queued, look, (first_poll, poll_interval))
     except DeployTimeout:  # its look is over, not its build
         assert watch.latest is not None
         return watch.latest
 
 
-def _target(application_id: str | None, compose_id: str | None) -> str:
-    if (application_id is None) == (compose_id is None):
-        raise ValueError("deploy exactly one of application_id, compose_id")
-    return f"application {application_id}" if application_id else f"compose {compose_id}"
-
-
-async def _start(
-    client: DokployClient,
-    budget: _Budget,
-    *,
-    application_id: str | None,
-    compose_id: str | None,
-    title: str | None,
-    never_deployed: bool,
-    ask: bool,
-    deployment_id: str | None,
-) -> _Watch:
+async def _start(client: DokployClient, budget: _Budget, request: _Request) -> _Watch:
     """What a deploy's polls look for, after asking for the deploy (when `ask`); `budget`
     starts once it is asked for."""
-    if (never_deployed or not ask) and title is None and deployment_id is None:
-        raise ValueError("a deploy that is not compared with the list before needs a title")
-    target = _target(application_id, compose_id)
-    watch = _Watch(
-        application_id,
-        compose_id,
-        set(),
-        title,
-        titled_only=never_deployed or not ask,
-        deployment_id=deployment_id,
-    )
-    if not never_deployed and deployment_id is None:
+    watch = _Watch(request, set())
+    if not request.never_deployed and request.deployment_id is None:
         # Only a deployment that was not there before counts, also when awaiting one asked
         # for earlier: an old deployment of the same title is not that one.
-        watch.seen = {d.deployment_id for d in await _list(client, application_id, compose_id)}
-    if ask:
+        watch.seen = {d.deployment_id for d in await _list(client, request)}
+    if request.ask:
         try:
-            await _queue(client, application_id, compose_id, title)
+            await _queue(client, request)
         except DokployTimeout:
-            log.warning("dokploy deploy of %s timed out; polling in case it was queued", target)
+            log.warning(
+                "dokploy deploy of %s timed out; polling in case it was queued", request.target
+            )
         budget.restart()  # a 429 on the deploy call itself is not queue time either
     return watch
 
 
-async def _poll(client: DokployClient, watch: _Watch, target: str) -> list[Deployment]:
+async def _poll(client: DokployClient, watch: _Watch) -> list[Deployment]:
     try:
-        return await _list(client, watch.application_id, watch.compose_id)
+        return await _list(client, watch.request)
     except DokployTransientError as exc:
         # Polls already retry; one bad poll window should not abandon a running build.
+        target = watch.request.target
         log.warning("dokploy deployment poll for %s failed: %s", target, type(exc).__name__)
         return []
 
@@ -259,13 +241,13 @@ async def _await_build(
     queued: _Budget,
     timeout: float,
     delays: tuple[float, float],
-    target: str,
 ) -> Deployment:
+    target = watch.request.target
     building: _Budget | None = None
     for delay in poll_delays(*delays):
         budget = building or queued
         await anyio.sleep(max(0.0, min(delay, budget.left())))
-        watch.latest = watch.pick(await _poll(client, watch, target)) or watch.latest
+        watch.latest = watch.pick(await _poll(client, watch)) or watch.latest
         if watch.latest is not None and watch.latest.is_terminal:
             return watch.latest
         if watch.latest is not None and building is None:

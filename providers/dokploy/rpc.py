@@ -36,6 +36,7 @@ from providers.http_core import (
     send,
     with_retries,
 )
+from providers.urgency import Slots
 
 log = logging.getLogger("providers.dokploy")
 
@@ -57,7 +58,7 @@ class RpcCaller:
         *,
         timeout: float,
         retry: RetryPolicy,
-        slots: anyio.CapacityLimiter | None = None,
+        slots: Slots | None = None,
     ) -> None:
         self._http = http
         self._slots = slots

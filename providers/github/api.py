@@ -49,6 +49,7 @@ from providers.http_core import (
     send,
     with_retries,
 )
+from providers.urgency import Slots
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class GitHubApi:
         self._clock = clock
         self.rate_limit: RateLimitSnapshot | None = None
         # Requests in flight never outnumber the pool's connections (http_core.send).
-        self._slots = anyio.CapacityLimiter(max_connections)
+        self._slots = Slots(max_connections)
         self._http = httpx.AsyncClient(
             base_url=self._base,
             transport=transport,

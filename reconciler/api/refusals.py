@@ -76,6 +76,10 @@ class RefusalAudit:
         entries.append(AuditEntry(event=event, actor=actor, lane=lane, data=full))
         return entries
 
+    def now(self) -> datetime:
+        """The clock's moment as the records' time (`Runtime.now` of the same clock)."""
+        return datetime.fromtimestamp(self.clock(), UTC)
+
     def flush(self) -> list[AuditEntry]:
         """Every open window's summary (the service is stopping)."""
         return self._close(self.clock(), everything=True)
@@ -125,10 +129,10 @@ async def record_refusal(
     """Audit one refusal as `refusals` decides: `data["reason"]` says which it was."""
     entries = refusals.admit(event, source, str(data["reason"]), actor, lane, data)
     if entries:
-        await in_thread(audit.record_many, engine, entries)
+        await in_thread(audit.record_many, engine, entries, at=refusals.now())
 
 
 async def flush_refusals(engine: Engine, refusals: RefusalAudit) -> None:
     entries = refusals.flush()
     if entries:
-        await in_thread(audit.record_many, engine, entries)
+        await in_thread(audit.record_many, engine, entries, at=refusals.now())

@@ -184,7 +184,7 @@ def checkpoint_(
 ) -> None:
     """Sign the current head with SETPOINT_AUDIT_KEY; keep the file away from the database."""
     from reconciler.records import checkpoint as anchor
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     if not out.parent.is_dir():
         raise fail(f"cannot write the checkpoint to {out}: there is no folder {out.parent}")
@@ -200,8 +200,9 @@ def repair_head() -> None:
     """Recreate a lost audit head at the last record, once the records verify; audited."""
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit as log
+    from reconciler.runtime import utcnow
 
-    row = log.repair_head(context.ready_engine(), default_actor())
+    row = log.repair_head(context.ready_engine(), default_actor(), utcnow())
     console.print(
         f"audit head recreated at record {row.data['seq']}; the repair is record {row.seq}"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ def apply(
     from desired_state.issues import InvalidDesiredState
     from reconciler.records.database import session_scope
     from reconciler.records.desired import apply_documents, list_objects, preview_documents
+    from reconciler.runtime import utcnow
 
     engine = context.ready_engine()
     with session_scope(engine) as session:
@@ -57,14 +59,15 @@ def apply(
         _print_report(preview.entries, output, dry_run=True)
         return
     _confirm_removals(preview.entries, yes=yes)
+    now = utcnow()  # a command with no runtime: the wall clock
     try:
         with session_scope(engine) as session:
-            report = apply_documents(session, documents, prune=prune)
+            report = apply_documents(session, documents, prune=prune, now=now)
     except InvalidDesiredState as exc:  # the store's own check: nothing was stored
         for issue in exc.issues:
             errors.print(str(issue), highlight=False, markup=False)
         raise fail(f"{len(exc.issues)} problem(s) found; nothing stored") from None
-    _audit(engine, report.entries)
+    _audit(engine, report.entries, now)
     _print_report(report.entries, output, dry_run=False)
 
 
@@ -104,7 +107,7 @@ def _confirm_removals(entries: Sequence[tuple[str, str, int]], *, yes: bool) -> 
         raise fail("nothing stored or removed; pass --yes to remove without asking")
 
 
-def _audit(engine: Any, entries: Sequence[tuple[str, str, int]]) -> None:
+def _audit(engine: Any, entries: Sequence[tuple[str, str, int]], now: datetime) -> None:
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit
 
@@ -118,6 +121,7 @@ def _audit(engine: Any, entries: Sequence[tuple[str, str, int]]) -> None:
             outcome: [key for key, o, _ in entries if o == outcome]
             for outcome in ("created", "changed", "removed")
         },
+        at=now,
     )
 
 

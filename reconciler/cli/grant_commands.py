@@ -54,7 +54,7 @@ def grants_add(
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, grants
     from reconciler.records.audit_events import AuditEvent
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     spec = grants.GrantSpec(
         repository_id=repository_id,
@@ -66,9 +66,10 @@ def grants_add(
         allow_apply=allow_apply,
     )
     actor = default_actor()
+    now = utcnow()
     with audit.transaction(context.ready_engine()) as session:
-        grant = grants.add_grant(session, spec, actor, utcnow())
-        audit.append(session, event=AuditEvent.grant_added, actor=actor, data=_view(grant))
+        grant = grants.add_grant(session, spec, actor, now)
+        audit.append(session, event=AuditEvent.grant_added, actor=actor, data=_view(grant), at=now)
     if output is OutputFormat.json:
         print_json(_view(grant))
         return
@@ -139,11 +140,14 @@ def grants_remove(grant_id: str = typer.Argument(..., help="The id `grants list`
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, grants
     from reconciler.records.audit_events import AuditEvent
+    from reconciler.runtime import utcnow
 
     actor = default_actor()
     with audit.transaction(context.ready_engine()) as session:
         removed = grants.remove_grant(session, grant_id)
         if removed is None:
             raise fail(f"no grant {grant_id!r} (`setpoint grants list`)")
-        audit.append(session, event=AuditEvent.grant_removed, actor=actor, data=_view(removed))
+        audit.append(
+            session, event=AuditEvent.grant_removed, actor=actor, data=_view(removed), at=utcnow()
+        )
     console.print(f"removed grant [bold]{escape(grant_id)}[/]", highlight=False)

@@ -24,7 +24,7 @@ def list_leases(output: OutputFormat = OUTPUT_OPTION) -> None:
     from reconciler.core.recovery import describe_holder
     from reconciler.presentation.tables import Column, Role, fit_table
     from reconciler.records import leases
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     now = utcnow()
     rows = [
@@ -76,7 +76,7 @@ def release(
     """Give a lane's lease back (audited). Its plan, if it was being applied, is interrupted."""
     from reconciler.cli.wiring import default_actor
     from reconciler.core.recovery import describe_holder, release_lease
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     try:
         engine = context.ready_engine()

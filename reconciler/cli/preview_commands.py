@@ -25,8 +25,8 @@ def list_previews(output: OutputFormat = OUTPUT_OPTION) -> None:
     from reconciler.fleet import load_fleet
     from reconciler.kinds import kind_listings
     from reconciler.presentation.tables import Column, Role, fit_table
-    from reconciler.records.columns import utcnow
     from reconciler.records.ownership import snapshot
+    from reconciler.runtime import utcnow
 
     listing = kind_listings()["previews"].from_records
     assert listing is not None

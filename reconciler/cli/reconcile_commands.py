@@ -194,7 +194,7 @@ def status(
     LANE, that lane's health verdict, its last failed deploy's evidence and notifications."""
     from reconciler.core.recovery import shown_statuses
     from reconciler.presentation.console import render_status
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     rows = shown_statuses(context.ready_engine(), utcnow())
     if lane is not None:

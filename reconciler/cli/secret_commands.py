@@ -22,8 +22,9 @@ app = typer.Typer(
 
 def _store() -> SecretStore:
     from reconciler.cli.wiring import secret_store
+    from reconciler.runtime import utcnow
 
-    store = secret_store(context.ready_engine())
+    store = secret_store(context.ready_engine(), utcnow)  # no runtime here: the wall clock
     if store is None:
         raise fail(
             "SETPOINT_SECRET_STORE_KEY is not set; create a key with `setpoint secrets keygen` "

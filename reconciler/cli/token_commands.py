@@ -25,18 +25,20 @@ def tokens_create(
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, operator_tokens
     from reconciler.records.audit_events import AuditEvent
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     if not operator.strip() or len(operator) > 100:
         raise fail("the operator's name must be 1 to 100 characters")
     actor = default_actor()
+    now = utcnow()
     with audit.transaction(context.ready_engine()) as session:
-        issued = operator_tokens.issue(session, operator, utcnow())
+        issued = operator_tokens.issue(session, operator, now)
         audit.append(
             session,
             event=AuditEvent.operator_token_created,
             actor=actor,
             data={"token_id": issued.token_id, "operator": operator},
+            at=now,
         )
     errors.print(
         f"token {issued.token_id} for {escape(operator)}; shown once, keep it now:", highlight=False
@@ -90,16 +92,18 @@ def tokens_revoke(token_id: str = typer.Argument(..., help="The id `tokens list`
     from reconciler.cli.wiring import default_actor
     from reconciler.records import audit, operator_tokens
     from reconciler.records.audit_events import AuditEvent
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     actor = default_actor()
+    now = utcnow()
     with audit.transaction(context.ready_engine()) as session:
-        if not operator_tokens.revoke(session, token_id, utcnow()):
+        if not operator_tokens.revoke(session, token_id, now):
             raise fail(f"no live token {token_id!r} (`setpoint tokens list`)")
         audit.append(
             session,
             event=AuditEvent.operator_token_revoked,
             actor=actor,
             data={"token_id": token_id},
+            at=now,
         )
     console.print(f"revoked {escape(token_id)}", highlight=False)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
@@ -111,13 +112,14 @@ async def check_dokploy(client: DokployClient) -> None:
         raise fail(f"Dokploy at {where} did not answer as Dokploy does: {exc}") from None
 
 
-def secret_store(engine: Engine) -> SecretStore | None:
-    """The encrypted store when SETPOINT_SECRET_STORE_KEY is set, else None."""
+def secret_store(engine: Engine, clock: Callable[[], datetime]) -> SecretStore | None:
+    """The encrypted store when SETPOINT_SECRET_STORE_KEY is set, else None; its writes are
+    stamped by `clock` (the runtime's `now`, when there is a runtime)."""
     key = context.settings().secret_store_key
     if key is None:
         return None
     try:
-        return SecretStore(engine, key.get_secret_value())
+        return SecretStore(engine, key.get_secret_value(), clock=clock)
     except SecretStoreError as exc:
         raise fail(str(exc)) from None
 
@@ -173,8 +175,8 @@ async def open_runtime(
             actor=default_actor(),
             kinds=all_kinds,
             providers=providers,
-            secret_store=secret_store(engine),
         )
+        runtime.secret_store = secret_store(engine, runtime.now)  # on the runtime's clock
         if progress is not None:
             runtime.progress = progress
         yield runtime

@@ -37,11 +37,12 @@ async def adopt(
 
 def _record(runtime: Runtime, preview: AdoptionPreview) -> None:
     claim = preview.claim
+    now = runtime.now()
     with audit.transaction(runtime.database) as session:
         ownership.record_claim(
             session,
             claim,
-            runtime.now(),
+            now,
             kind=kind_of_lane(preview.lane),
             lane=preview.lane,
             adopted=True,
@@ -58,4 +59,5 @@ def _record(runtime: Runtime, preview: AdoptionPreview) -> None:
                 "name": claim.name,
                 "would_change": preview.would_change,
             },
+            at=now,
         )

@@ -291,7 +291,7 @@ async def _apply_leased(
         plan,
         registry.executors(runtime, plan.lanes),
         held,
-        Journal(runtime.database),
+        Journal(runtime.database, runtime.now),
         anyio.CapacityLimiter(runtime.settings.apply_concurrency),
         registry=registry,
         on_lane=on_lane,
@@ -370,4 +370,5 @@ async def _audit(
         plan_id=plan.plan_id,
         action_id=action.id if action else None,
         data={**runtime.attribution, **data},
+        at=runtime.now(),
     )

@@ -99,8 +99,9 @@ def _not_gone(checks: list[GoneCheck], owned: list[Owned]) -> list[str]:
 
 
 def _drop_records(runtime: Runtime, lane: str, owned: list[Owned], holder: leases.Holder) -> None:
+    now = runtime.now()
     with audit.transaction(runtime.database) as session:
-        leases.confirm(session, lane, holder, runtime.now())
+        leases.confirm(session, lane, holder, now)
         for item in owned:
             ownership.record_release(session, item.ref)
         status.drop(session, lane)
@@ -113,4 +114,5 @@ def _drop_records(runtime: Runtime, lane: str, owned: list[Owned], holder: lease
                 "objects": [describe(o) for o in owned],
                 "confirmed": "each object read by id, and not found",
             },
+            at=now,
         )

@@ -145,5 +145,6 @@ def _record(
                 "reason": row.reason,
                 "basis": row.basis,
             },
+            at=now,
         )
     return turned

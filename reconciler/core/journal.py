@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import anyio
 from sqlalchemy.engine import Engine
@@ -36,6 +37,7 @@ class _Pending:
 @dataclass
 class Journal:
     engine: Engine
+    clock: Callable[[], datetime]  # the runtime's (`Runtime.now`): each commit's records' time
     _queue: list[_Pending] = field(default_factory=list)
     _committing: anyio.Lock = field(default_factory=anyio.Lock)
     commits: int = 0  # transactions committed, for benchmarks and tests
@@ -56,7 +58,7 @@ class Journal:
         try:
             with audit.transaction(self.engine) as session:
                 entries = [e for pending in batch for unit in pending.units for e in unit(session)]
-                audit.append_entries(session, entries)
+                audit.append_entries(session, entries, at=self.clock())
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error = exc

@@ -132,10 +132,11 @@ def write_rollback(
         data["failed_verdict"] = dict(verdict)
     try:
         # One transaction: the stored generation and its audit record exist together or not.
+        now = runtime.now()
         with audit.transaction(runtime.database) as session:
-            data["generation"] = generation = store_revision(session, document, source)
+            data["generation"] = generation = store_revision(session, document, source, now=now)
             entry = audit.AuditEntry(AuditEvent.lane_rolled_back, runtime.actor, lane, data=data)
-            audit.append_many(session, [entry])
+            audit.append_many(session, [entry], at=now)
     except InvalidDesiredState as exc:
         raise RollbackRefused(
             f"{lane}: that state clashes with stored desired state: {exc.issues[0].message}"

@@ -77,7 +77,7 @@ def reserve_reconcile(
         reservation = operations.reserve(session, request, now)
         if not reservation.created:
             return reservation
-        stored = store_found(session, documents, source=REQUEST_SOURCE)
+        stored = store_found(session, documents, source=REQUEST_SOURCE, now=now)
         changed = [
             key for key, change, _ in stored.entries if change is not DocumentChange.unchanged
         ]
@@ -97,5 +97,6 @@ def reserve_reconcile(
                 "reason": request.reason,
                 "merged_into": reservation.operation.merged_into,
             },
+            at=now,
         )
     return reservation

@@ -226,6 +226,7 @@ def _repeats_quiet_plan(runtime: Runtime, plan: Plan) -> bool:
 
 
 def _audit_plan(runtime: Runtime, plan: Plan) -> None:
+    now = runtime.now()
     audit.record(
         runtime.database,
         event=AuditEvent.plan_computed,
@@ -240,6 +241,7 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
             ],
             "blockers": [b.type for b in plan.blockers],
         },
+        at=now,
     )
     for blocker in plan.blockers:
         audit.record(
@@ -249,6 +251,7 @@ def _audit_plan(runtime: Runtime, plan: Plan) -> None:
             lane=blocker.lane,
             plan_id=plan.plan_id,
             data={"blocker": blocker.type, "message": blocker.message, "kind": blocker.kind},
+            at=now,
         )
 
 

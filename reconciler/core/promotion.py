@@ -151,12 +151,15 @@ def _store(
     runtime: Runtime, document: Document, source: str, lane: str, data: dict[str, Any]
 ) -> int:
     """The target's new generation and its `lane_promoted` record, in one transaction."""
+    now = runtime.now()
     with audit.transaction(runtime.database) as session:
-        data["generation"] = generation = store_revision(session, document, source)
+        data["generation"] = generation = store_revision(session, document, source, now=now)
         entry = audit.AuditEntry(AuditEvent.lane_promoted, runtime.actor, lane, data=data)
-        audit.append_many(session, [entry])
+        audit.append_many(session, [entry], at=now)
     return generation
 
 
 def _audit(runtime: Runtime, event: AuditEvent, lane: str, data: dict[str, Any]) -> None:
-    audit.record(runtime.database, event=event, actor=runtime.actor, lane=lane, data=data)
+    audit.record(
+        runtime.database, event=event, actor=runtime.actor, lane=lane, data=data, at=runtime.now()
+    )

@@ -88,6 +88,7 @@ def _interrupt(
         actor=actor,
         plan_id=plan_id,
         data={"holder": holder, "lanes": lanes},
+        at=now,
     )
     status.record_all(
         engine,
@@ -119,6 +120,7 @@ def release_lease(
             lane=lane,
             plan_id=lease.plan_id,
             data={"holder": describe_holder(lease), "holder_alive": alive},
+            at=now,
         )
     recover_interrupted(engine, actor, now)
     return lease

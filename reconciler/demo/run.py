@@ -107,13 +107,14 @@ async def run_demo(
         stored = demo_secrets(DEMO_STORED_SECRETS)
         engine = make_engine(f"sqlite:///{database}")
         upgrade(engine)
-        store = SecretStore(engine, generate_key())
+        clock = ShiftedClock()  # the runtime's, made first: the store stamps its writes by it
+        store = SecretStore(engine, generate_key(), clock=clock.now)
         for name, value in stored.items():
             store.put(name, value)
         console.rule("[bold]1. desired state")
         documents = load_path(examples, sources=default_sources())
         with session_scope(engine) as session:
-            report = apply_documents(session, documents, prune=False)
+            report = apply_documents(session, documents, prune=False, now=clock.now())
         console.print(
             f"stored {report.count(DocumentChange.created)} object(s) from {examples} in {database}"
         )
@@ -160,6 +161,7 @@ async def run_demo(
                     actor="demo",
                     environ=environ,
                     secret_store=store,
+                    clock=clock,
                     progress=lambda m: console.print(f"[cyan]→[/] {m}", highlight=False),
                 )
                 with review_pages(runtime, base_url, api_key) as pages_url:
@@ -306,7 +308,7 @@ async def demo_rollback(console: Console, runtime: Runtime) -> bool:
             entry["image"] = "ghcr.io/acme/shop:broken-build"
     broken = product.model_copy(update={"spec": type(product.spec).model_validate(spec)})
     with session_scope(runtime.database) as session:
-        store_revision(session, broken, "demo: CI pushed a broken build")
+        store_revision(session, broken, "demo: CI pushed a broken build", now=runtime.now())
     console.print("desired state for shop/testing now names ghcr.io/acme/shop:broken-build")
 
     async def failing(url: str, expect_status: int, timeout: float) -> HealthResult:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ from providers.github.oidc import OidcVerifier
 from reconciler.composition import create_service
 from reconciler.loop.engine import LoopEngine
 from reconciler.records import grants
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.grants import GrantSpec
@@ -52,10 +52,10 @@ async def demo_workflow_request(
             session,
             GrantSpec(SHOP_REPOSITORY_ID, "acme/shop", LANE, allow_apply=True),
             "demo",
-            utcnow(),
+            runtime.now(),
         )
     console.print(f"grant: acme/shop workflows may plan and apply {LANE}")
-    _name_new_image(engine, examples)
+    _name_new_image(engine, examples, runtime.now())
     console.print(f"CI built {NEW_IMAGE}; desired state for {LANE} now names it")
     settings = runtime.settings.model_copy(update={"api_oidc_issuer": github_url, **DEMO_LOOP})
     service = dataclasses.replace(runtime, settings=settings, actor="demo-service")
@@ -64,7 +64,7 @@ async def demo_workflow_request(
             github_url,
             settings.api_oidc_audience,
             http=http,
-            replay_store=DatabaseReplayStore(engine),
+            replay_store=DatabaseReplayStore(engine, clock=runtime.now),
         )
         api = httpx.ASGITransport(app=create_service(service, verifier=verifier))
         async with httpx.AsyncClient(transport=api, base_url="http://setpoint.demo") as client:
@@ -87,7 +87,7 @@ async def demo_workflow_request(
     return view["status"] == "succeeded" and result.get("outcome") == "applied"
 
 
-def _name_new_image(engine: Engine, examples: Path) -> None:
+def _name_new_image(engine: Engine, examples: Path, now: datetime) -> None:
     """What the workflow's commit to desired state does: the shop's testing lane names the
     image CI just built."""
     text = (examples / "fleet" / "shop.yaml").read_text()
@@ -95,7 +95,7 @@ def _name_new_image(engine: Engine, examples: Path) -> None:
         path = Path(folder) / "shop.yaml"
         path.write_text(text.replace("image: ghcr.io/acme/shop:main ", f"image: {NEW_IMAGE} ", 1))
         with session_scope(engine) as session:
-            apply_documents(session, load_path(path), prune=False)
+            apply_documents(session, load_path(path), prune=False, now=now)
 
 
 @dataclasses.dataclass

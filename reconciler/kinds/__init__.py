@@ -153,6 +153,7 @@ def _preview_kind(runtime: Runtime, fleet: DesiredFleet, owned: OwnershipSnapsho
         guard=guard,
         github=runtime.provider(GITHUB, PullsApi),
         now=runtime.clock(),
+        clock=runtime.clock,
         public_url=runtime.settings.public_url,
         **_dokploy_kind_fields(runtime, fleet, owned),
     )

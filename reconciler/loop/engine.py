@@ -14,7 +14,9 @@ known. Lanes in flight are bounded by workers x batch size; requests (workflow, 
 may take one batch more, so a busy loop still starts them within a poll. One more worker
 claims requests only: it never waits for the other workers' surveys, and a request queued in
 this process (the API's, a webhook's) wakes it at once instead of at its next poll. A
-request is claimed without scheduled lanes beside it, so it is surveyed on its own.
+request is claimed without scheduled lanes beside it, so it is surveyed on its own, and a
+workflow's request gets a provider client's next free connection before scheduled lanes'
+calls (`providers/urgency.py`).
 
 One worker per lane at a time: a lane's queue row is claimed by one worker, whose claim is
 renewed while it works; a lane's objects change only under its lane lease (`apply_plan`)
@@ -37,6 +39,7 @@ import secrets
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
@@ -46,6 +49,7 @@ import anyio.abc
 import anyio.lowlevel
 from sqlalchemy.exc import SQLAlchemyError
 
+from providers.urgency import urgent
 from reconciler.core.feedback import send_feedback
 from reconciler.core.notifications import send_notifications_due
 from reconciler.core.outcomes import LaneOutcome
@@ -373,6 +377,8 @@ class LoopEngine:
         verdict is known; what is left when the batch ends is finished then."""
         lanes = [work.lane for work in claimed]
         by_lane = {work.lane: work for work in claimed}
+        # A duration for the work log, not a time of day: real elapsed time, which the
+        # runtime's clock (moved by tests) must not shorten or stretch.
         started = time.monotonic()
         finished: set[str] = set()
 
@@ -386,8 +392,11 @@ class LoopEngine:
         scope = anyio.CancelScope()
         self._scopes.add(scope)
         stopped = True  # until the batch ends on its own: cancelled, or it crashed
+        # A workflow's requests, claimed alone: someone polls for them, so their provider
+        # calls get the next free connection before the scheduled lanes' (`urgency.py`).
+        asked = all(work.priority is WorkPriority.workflow for work in claimed)
         try:
-            with scope:
+            with scope, urgent() if asked else nullcontext():
                 # A webhook says where to look, never what is true: such a batch looks
                 # (discovery) before it plans, so a push or a new PR is seen now, not at
                 # the next timer tick.

@@ -251,8 +251,9 @@ async def discover_into(runtime: Runtime, context: PassContext, report: PassRepo
 
 
 def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
+    now = runtime.now()
     with audit.transaction(runtime.database) as session:
-        stored = store_found(session, documents, source="discovery")
+        stored = store_found(session, documents, source="discovery", now=now)
         changed = [
             key for key, change, _ in stored.entries if change is not DocumentChange.unchanged
         ]
@@ -262,6 +263,7 @@ def _store_found(runtime: Runtime, documents: list[Document]) -> list[str]:
                 event=AuditEvent.desired_applied,
                 actor=runtime.actor,
                 data={"source": "discovery", "objects": changed},
+                at=now,
             )
     return changed
 
@@ -393,7 +395,8 @@ def lane_applied(plan_id: str, lane: str, reports: Sequence[ActionReport]) -> La
 
 
 def _prune(runtime: Runtime) -> int:
-    cutoff = runtime.now() - timedelta(days=runtime.settings.plan_retention_days)
+    now = runtime.now()
+    cutoff = now - timedelta(days=runtime.settings.plan_retention_days)
     pruned = plan_store.prune(runtime.database, older_than=cutoff)
     with session_scope(runtime.database) as session:  # what was told of them goes with them
         feedback_deliveries.prune_settled(session, older_than=cutoff)
@@ -404,6 +407,7 @@ def _prune(runtime: Runtime) -> int:
             event=AuditEvent.plans_pruned,
             actor=runtime.actor,
             data={"plans": pruned, "created_before": cutoff.isoformat()},
+            at=now,
         )
     return pruned
 
@@ -427,4 +431,5 @@ def _audit_pass(runtime: Runtime, report: PassReport) -> None:
             "announce_problems": report.announce_problems,
             "notify_problems": report.notify_problems,
         },
+        at=runtime.now(),
     )

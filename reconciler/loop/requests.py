@@ -44,6 +44,11 @@ from reconciler.records.operations import (
 from reconciler.runtime import Runtime
 
 log = logging.getLogger("setpoint.operations")
+# Refusals that say another apply just changed the lane or what it shares (stale), or is
+# still finishing on it (its lease: a scheduled plan's last records after the lane's own
+# actions were done, which a request that goes first can overtake): the request is surveyed
+# and planned once more rather than answered with a refusal nobody asked for.
+_PLAN_AGAIN = (BlockerType.stale_plan, BlockerType.lane_busy)
 
 
 def on_behalf_of(runtime: Runtime, found: Sequence[Operation]) -> Runtime:
@@ -180,7 +185,8 @@ async def work_requested(
     last_try: bool = True,
 ) -> LaneVerdict | None:
     """The lane's verdict, its operations ended; None (operations still running) when the
-    apply found the plan stale and this was not the last try: plan it again."""
+    apply found the plan stale or the lane still held by another apply, and this was not
+    the last try: plan it again."""
     plan = plan_from(runtime, context, seen, [lane])
     await in_thread(store_plans, runtime, [plan], context.registry)
     base: dict[str, Any] = {"plan_id": plan.plan_id, "actions": len(plan.actions)}
@@ -236,8 +242,8 @@ async def _apply_requested(
         return LaneVerdict(LaneResult(lane, LaneOutcome.awaiting_operator, plan.plan_id, text))
     await _end(runtime, found, OperationStatus.running, plan, phase=OperationPhase.applying)
     applied = await applier(on_behalf_of(runtime, found), plan.plan_id, Trigger.workflow, None)
-    stale = applied.refusal is not None and applied.refusal.type == BlockerType.stale_plan
-    if stale and not last_try:
+    again = applied.refusal is not None and applied.refusal.type in _PLAN_AGAIN
+    if again and not last_try:
         return None
     return await _finish_applied(runtime, plan, lane, found, applied)
 

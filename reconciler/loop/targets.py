@@ -102,5 +102,6 @@ async def _refuse_busy(runtime: Runtime, plan: Plan, busy: LaneBusy) -> ApplyRes
         actor=runtime.actor,
         plan_id=plan.plan_id,
         data={"blocker": refusal.type, "message": refusal.message},
+        at=runtime.now(),
     )
     return ApplyResult(plan_id=plan.plan_id, status=ApplyStatus.refused, refusal=refusal)

@@ -191,8 +191,9 @@ async def _work_request(
     found: list[Operation],
 ) -> None:
     """The requested lane from the batch's survey; when its apply found the plan stale
-    (another lane's apply just changed what they share) it is surveyed and planned once
-    more, so its caller gets a result rather than a refusal nobody asked for."""
+    (another lane's apply just changed what they share) or the lane still held by another
+    apply, it is surveyed and planned once more, so its caller gets a result rather than a
+    refusal nobody asked for."""
     runtime = batch.runtime
     announced = runtime.progress
 

@@ -31,7 +31,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from reconciler.errors import AuditHeadLost, AuditRepairRefused, SecretInAuditRecord
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.columns import JSONDocument, UTCDateTime
 from reconciler.records.database import session_scope, table_of
 from reconciler.secret_values import contains_secret
 
@@ -199,8 +199,11 @@ def _advance(connection: Connection, count: int) -> tuple[int, str] | None:
     return None if row is None else (row.seq, row.hash)
 
 
-def append_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+def append_many(
+    session: Session, entries: Sequence[AuditEntry], *, at: datetime
+) -> list[AuditRecord]:
     """Add records, in order, inside the caller's transaction; durable when it commits.
+    Every record carries `at`, the writer's time (the runtime's clock, `Runtime.now()`).
 
     Every entry is checked for secrets before anything is written, so a refused batch
     leaves no trace. The head moves once for the whole batch and the rows go in as one
@@ -209,10 +212,12 @@ def append_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditRe
     On SQLite, prefer `record_many`: a caller's transaction that has already read may find
     another writer got there first and fail with "database is locked" (it never forks).
     """
-    return [AuditRecord(**columns) for columns in append_entries(session, entries)]
+    return [AuditRecord(**columns) for columns in append_entries(session, entries, at=at)]
 
 
-def append_entries(session: Session, entries: Sequence[AuditEntry]) -> list[dict[str, Any]]:
+def append_entries(
+    session: Session, entries: Sequence[AuditEntry], *, at: datetime
+) -> list[dict[str, Any]]:
     """`append_many`, returning each record's columns rather than a record object: for a
     writer that does not read them back (an apply's journal, two records per action), as
     building the objects cost more than inserting them."""
@@ -224,8 +229,7 @@ def append_entries(session: Session, entries: Sequence[AuditEntry]) -> list[dict
     session.flush()
     connection = session.connection()
     seq, prev_hash = _advance_head(connection, len(fields))
-    at = utcnow()  # written together, committed together: one moment for the batch
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []  # all at `at`: written and committed together
     for stored in fields:
         seq += 1
         columns = {"seq": seq, "at": at, **stored, "prev_hash": prev_hash}
@@ -260,6 +264,7 @@ def append(
     plan_id: str | None = None,
     action_id: str | None = None,
     data: Mapping[str, Any] | None = None,
+    at: datetime,
 ) -> AuditRecord:
     """Add a record inside the caller's transaction; it is durable when the caller commits.
 
@@ -267,7 +272,7 @@ def append(
     another writer got there first and fail with "database is locked" (it never forks).
     """
     entry = AuditEntry(event, actor, lane, plan_id, action_id, data)
-    return append_many(session, [entry])[0]
+    return append_many(session, [entry], at=at)[0]
 
 
 def transaction(engine: Engine) -> AbstractContextManager[Session]:
@@ -310,15 +315,19 @@ def record(
     plan_id: str | None = None,
     action_id: str | None = None,
     data: Mapping[str, Any] | None = None,
+    at: datetime,
 ) -> AuditRecord:
     """Append a record in its own transaction, committed before this returns."""
-    return record_many(engine, [AuditEntry(event, actor, lane, plan_id, action_id, data)])[0]
+    entry = AuditEntry(event, actor, lane, plan_id, action_id, data)
+    return record_many(engine, [entry], at=at)[0]
 
 
-def record_many(engine: Engine, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+def record_many(
+    engine: Engine, entries: Sequence[AuditEntry], *, at: datetime
+) -> list[AuditRecord]:
     """Append records in one transaction of their own, committed before this returns."""
     with transaction(engine) as session:
-        return append_many(session, entries)
+        return append_many(session, entries, at=at)
 
 
 def verify_chain(session: Session) -> ChainVerification:
@@ -378,7 +387,7 @@ def _check_head(session: Session, checked: int, last_hash: str) -> ChainVerifica
     return ChainVerification(True, checked)
 
 
-def repair_head(engine: Engine, actor: str) -> AuditRecord:
+def repair_head(engine: Engine, actor: str, at: datetime) -> AuditRecord:
     """Recreate a lost head at the last record, and audit that it was done.
 
     Refused when the head is present, or when the records do not verify on their own:
@@ -401,6 +410,7 @@ def repair_head(engine: Engine, actor: str) -> AuditRecord:
             event=AuditEvent.audit_head_repaired,
             actor=actor,
             data={"seq": checked, "hash": last_hash},
+            at=at,
         )
 
 
@@ -491,7 +501,7 @@ class AuditRecord(SQLModel, table=True):
     __tablename__ = "audit_records"
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    at: datetime = Field(sa_type=UTCDateTime)  # the writer's clock, never a default
     actor: str = Field(max_length=200)
     event: str = Field(max_length=40, index=True)
     lane: str | None = Field(default=None, max_length=200, index=True)

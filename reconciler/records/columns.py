@@ -64,7 +64,3 @@ class EnumText(TypeDecorator[E]):
 
     def process_result_value(self, value: str | None, dialect: Any) -> E | None:
         return None if value is None else self.enum(value)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -15,7 +15,7 @@ from desired_state.document import FOUND_KINDS, SPEC_MODELS, Document
 from desired_state.issues import InvalidDesiredState
 from desired_state.loader import LoadedDocument, conflicts_with_stored
 from reconciler.errors import EmptyPrune
-from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.columns import JSONDocument, UTCDateTime
 from reconciler.records.database import table_of
 
 
@@ -30,8 +30,9 @@ class DesiredObject(SQLModel, table=True):
     spec_hash: str = Field(max_length=64)
     generation: int = Field(default=1)
     source_file: str = Field(max_length=1024)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set by the writer from its clock (the runtime's), never by a default.
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
     @property
     def key(self) -> str:
@@ -104,9 +105,9 @@ def _undeclared(existing: dict[str, DesiredObject], declared: set[str]) -> list[
 
 
 def apply_documents(
-    session: Session, documents: list[LoadedDocument], *, prune: bool
+    session: Session, documents: list[LoadedDocument], *, prune: bool, now: datetime
 ) -> ApplyReport:
-    """Store documents; the generation moves only when the spec hash does.
+    """Store documents as of `now`; the generation moves only when the spec hash does.
 
     Objects in the database that the documents no longer declare are removed only with
     `prune`; otherwise they are reported as `would_remove`. Objects Setpoint found itself
@@ -126,7 +127,8 @@ def apply_documents(
     declared: set[str] = set()
     for loaded in sorted(documents, key=lambda d: d.document.key):
         declared.add(loaded.document.key)
-        _upsert(session, existing.get(loaded.document.key), loaded.document, loaded.source, report)
+        row = existing.get(loaded.document.key)
+        _upsert(session, row, loaded.document, loaded.source, report, now)
     for key in _undeclared(existing, declared):
         row = existing[key]
         if prune:
@@ -138,7 +140,9 @@ def apply_documents(
     return report
 
 
-def store_found(session: Session, documents: Sequence[Document], source: str) -> ApplyReport:
+def store_found(
+    session: Session, documents: Sequence[Document], source: str, *, now: datetime
+) -> ApplyReport:
     """Store objects Setpoint found itself (preview anchors from discovery): created or
     updated like `desired apply` would, never pruning anything else."""
     report = ApplyReport()
@@ -148,12 +152,12 @@ def store_found(session: Session, documents: Sequence[Document], source: str) ->
                 DesiredObject.kind == document.kind, DesiredObject.name == document.name
             )
         ).first()
-        _upsert(session, row, document, source, report)
+        _upsert(session, row, document, source, report, now)
     session.flush()
     return report
 
 
-def store_revision(session: Session, document: Document, source: str) -> int:
+def store_revision(session: Session, document: Document, source: str, *, now: datetime) -> int:
     """Store a new revision of one object an engine command wrote (a rollback, a promotion),
     as `desired apply` would store it: refused with InvalidDesiredState when its routes or
     service names clash with another stored object. Returns the object's generation (moved
@@ -169,7 +173,8 @@ def store_revision(session: Session, document: Document, source: str) -> int:
     if clashes:
         raise InvalidDesiredState(clashes)
     report = ApplyReport()
-    _upsert(session, get_object(session, document.kind, document.name), document, source, report)
+    row = get_object(session, document.kind, document.name)
+    _upsert(session, row, document, source, report, now)
     session.flush()
     return report.entries[0][2]
 
@@ -180,8 +185,10 @@ def _upsert(
     document: Document,
     source: str,
     report: ApplyReport,
+    now: datetime,
 ) -> None:
-    """Create or update one object; the generation moves only when the spec hash does."""
+    """Create or update one object as of `now`; the generation moves only when the spec
+    hash does, and `updated_at` with it."""
     digest = document.spec_hash()
     if row is None:
         row = DesiredObject(
@@ -190,6 +197,8 @@ def _upsert(
             spec=document.spec_dict(),
             spec_hash=digest,
             source_file=source,
+            created_at=now,
+            updated_at=now,
         )
         session.add(row)
         report.add(document.key, DocumentChange.created, 1)
@@ -198,7 +207,7 @@ def _upsert(
         row.spec_hash = digest
         row.generation += 1
         row.source_file = source
-        row.updated_at = utcnow()
+        row.updated_at = now
         session.add(row)
         report.add(document.key, DocumentChange.changed, row.generation)
     else:

@@ -37,14 +37,16 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel
 
 from reconciler.errors import LaneBusy, LeaseLost
-from reconciler.records.columns import UTCDateTime, utcnow
+from reconciler.records.columns import UTCDateTime
 from reconciler.records.database import in_thread, rows_changed, table_of
 
 log = logging.getLogger("setpoint.leases")
 
 DEFAULT_TTL_SECONDS = 30.0
 
-# Where a lease reads the time: the runtime's clock (`Runtime.now`) in the engine.
+# Where a lease reads the time: the runtime's clock (`Runtime.now`) in the engine. Every
+# function that stamps or judges a lease takes it, with no default, so none reads the wall
+# clock behind the runtime's back.
 LeaseClock = Callable[[], datetime]
 
 
@@ -55,7 +57,7 @@ class LaneLease(SQLModel, table=True):
 
     lane: str = Field(primary_key=True, max_length=200)
     holder: str = Field(max_length=200)
-    acquired_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    acquired_at: datetime = Field(sa_type=UTCDateTime)  # the taker's clock
     expires_at: datetime = Field(sa_type=UTCDateTime)
     plan_id: str | None = Field(default=None, max_length=40)
     host: str | None = Field(default=None, max_length=200)
@@ -139,14 +141,14 @@ def acquire(
     holder: Holder | str,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
     *,
-    clock: LeaseClock = utcnow,
+    clock: LeaseClock,
 ) -> bool:
     """Take the lane if it is free, its holder is gone, or it is already ours."""
     return take(engine, lane, _as_holder(holder), ttl_seconds, clock=clock)[0]
 
 
 def take(
-    engine: Engine, lane: str, holder: Holder, ttl_seconds: float, *, clock: LeaseClock = utcnow
+    engine: Engine, lane: str, holder: Holder, ttl_seconds: float, *, clock: LeaseClock
 ) -> tuple[bool, LaneLease | None]:
     """(taken, the lease taken over from a holder that was gone, if any)."""
     now = clock()
@@ -185,7 +187,7 @@ def renew(
     holder: Holder | str,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
     *,
-    clock: LeaseClock = utcnow,
+    clock: LeaseClock,
 ) -> bool:
     """Extend our lease; False when the row is gone or someone else took it over."""
     return renew_all(engine, [lane], _as_holder(holder), ttl_seconds, clock=clock) == []
@@ -197,7 +199,7 @@ def renew_all(
     holder: Holder,
     ttl_seconds: float,
     *,
-    clock: LeaseClock = utcnow,
+    clock: LeaseClock,
 ) -> list[str]:
     """Heartbeat for many lanes in one statement; returns the lanes that were lost."""
     wanted = sorted(set(lanes))
@@ -264,7 +266,7 @@ class HeldLanes:
     lanes: tuple[str, ...]
     holder: Holder
     ttl_seconds: float
-    clock: LeaseClock = utcnow
+    clock: LeaseClock
     taken_over: list[LaneLease] = field(default_factory=list)
     lost: str | None = None  # why the leases can no longer be trusted, once they cannot
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -326,7 +328,7 @@ def take_all(
     holder: Holder | str,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
     *,
-    clock: LeaseClock = utcnow,
+    clock: LeaseClock,
 ) -> HeldLanes:
     """Take every lane, or none: LaneBusy after giving back what was taken.
 
@@ -365,7 +367,7 @@ def hold(
     holder: Holder | str,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
     *,
-    clock: LeaseClock = utcnow,
+    clock: LeaseClock,
 ) -> Iterator[HeldLanes]:
     """Hold every lane for the block, or none (see `take_all`), with a heartbeat running."""
     held = take_all(engine, lanes, holder, ttl_seconds, clock=clock)
@@ -384,7 +386,7 @@ async def holding(
     holder: Holder | str,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
     *,
-    clock: LeaseClock = utcnow,
+    clock: LeaseClock,
 ) -> AsyncIterator[HeldLanes]:
     """`hold` for async code: the database calls run off the event loop."""
     held = await in_thread(take_all, engine, lanes, holder, ttl_seconds, clock=clock)

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
-from reconciler.records.columns import UTCDateTime, utcnow
+from reconciler.records.columns import UTCDateTime
 from reconciler.records.database import in_thread, session_scope, table_of
 
 # Longer than any leeway a verifier allows past a token's `exp`.
@@ -48,7 +48,7 @@ def claim_jti(session: Session, jti: str, expires_at: datetime, now: datetime) -
 class DatabaseReplayStore:
     """`providers.github.oidc.ReplayStore` on the database, shared by replicas."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime]) -> None:
         self._engine = engine
         self._clock = clock  # the runtime's clock (`Runtime.now`): when a jti may be forgotten
 

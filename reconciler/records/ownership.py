@@ -19,7 +19,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from reconciler.core.inventory import Owned, OwnershipSnapshot
 from reconciler.core.outcomes import Claim, Facts, ObjectRef
-from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.columns import JSONDocument, UTCDateTime
 from reconciler.records.database import session_scope, table_of
 
 
@@ -39,8 +39,10 @@ class OwnedObject(SQLModel, table=True):
     protected: bool = Field(default=False)
     adopted: bool = Field(default=False)
     facts: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The writer's `now` (the runtime's clock), never a default; `updated_at` moves with
+    # every claim and facts update (a pass's context is keyed on its newest value).
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 def _frozen(row: OwnedObject) -> Owned:

@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel, col, select
 from reconciler.core.plan_formats import plan_of_body
 from reconciler.core.plans import Plan
 from reconciler.errors import PlanNotFound
-from reconciler.records.columns import EncodedJSON, EnumText, JSONDocument, UTCDateTime, utcnow
+from reconciler.records.columns import EncodedJSON, EnumText, JSONDocument, UTCDateTime
 from reconciler.records.database import rows_changed, session_scope
 
 
@@ -218,7 +218,7 @@ class StoredPlan(SQLModel, table=True):
     digest: str = Field(max_length=64)
     desired_revision: str = Field(max_length=64)
     created_by: str = Field(max_length=200)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)  # the plan's own (the runtime's clock)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     status: PlanStatus = Field(
         default=PlanStatus.pending, sa_type=EnumText(PlanStatus, 20), index=True

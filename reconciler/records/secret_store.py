@@ -11,6 +11,7 @@ import base64
 import os
 import re
 import secrets as stdlib_secrets
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -23,7 +24,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from reconciler.errors import SecretStoreError
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import UTCDateTime, utcnow
+from reconciler.records.columns import UTCDateTime
 from reconciler.records.database import session_scope, table_of
 
 
@@ -34,7 +35,7 @@ class Installation(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     secret_salt: str = Field(max_length=128)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class StoredSecret(SQLModel, table=True):
@@ -42,8 +43,9 @@ class StoredSecret(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=200)
     ciphertext: str = Field(max_length=20000)  # base64(nonce || AES-256-GCM(value, aad=name))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The store's clock (the runtime's, as wiring passes it), never a default.
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -73,9 +75,13 @@ def check_name(name: str) -> str:
 
 
 class SecretStore:
-    def __init__(self, engine: Engine, key: str) -> None:
+    """`clock` gives the time a write is stamped with: the runtime's (`Runtime.now`) where
+    there is one, so stored secrets and their audit records agree with the engine's time."""
+
+    def __init__(self, engine: Engine, key: str, *, clock: Callable[[], datetime]) -> None:
         self._engine = engine
         self._aead = AESGCM(_parse_key(key))
+        self._clock = clock
 
     def __repr__(self) -> str:
         return "SecretStore(***)"
@@ -92,15 +98,16 @@ class SecretStore:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = nonce + self._aead.encrypt(nonce, value.encode("utf-8"), name.encode("utf-8"))
         text = base64.b64encode(sealed).decode("ascii")
+        now = self._clock()
         with self._unit_of_work(actor) as session:
             row = session.get(StoredSecret, name)
             created = row is None
             if row is None:
-                row = StoredSecret(name=name, ciphertext=text)
+                row = StoredSecret(name=name, ciphertext=text, created_at=now, updated_at=now)
             else:
-                row.ciphertext, row.updated_at = text, utcnow()
+                row.ciphertext, row.updated_at = text, now
             session.add(row)
-            self._record(session, actor, AuditEvent.secret_stored, name, created=created)
+            self._record(session, actor, AuditEvent.secret_stored, name, now, created=created)
         return created
 
     def _unit_of_work(self, actor: str | None) -> AbstractContextManager[Session]:
@@ -110,10 +117,15 @@ class SecretStore:
 
     @staticmethod
     def _record(
-        session: Session, actor: str | None, event: AuditEvent, name: str, **data: bool
+        session: Session,
+        actor: str | None,
+        event: AuditEvent,
+        name: str,
+        at: datetime,
+        **data: bool,
     ) -> None:
         if actor is not None:
-            audit.append(session, event=event, actor=actor, data={"name": name, **data})
+            audit.append(session, event=event, actor=actor, data={"name": name, **data}, at=at)
 
     def get(self, name: str) -> str | None:
         with session_scope(self._engine) as session:
@@ -137,7 +149,7 @@ class SecretStore:
             if row is None:
                 return False
             session.delete(row)
-            self._record(session, actor, AuditEvent.secret_deleted, name)
+            self._record(session, actor, AuditEvent.secret_deleted, name, self._clock())
             return True
 
     def names(self) -> list[tuple[str, str]]:
@@ -147,13 +159,14 @@ class SecretStore:
             return [(r.name, r.updated_at.isoformat()) for r in rows]
 
 
-def installation_salt(engine: Engine) -> str:
-    """This installation's salt, created on first use; concurrent first uses agree on one."""
+def installation_salt(engine: Engine, now: datetime) -> str:
+    """This installation's salt, created on first use (at `now`); concurrent first uses
+    agree on one."""
     with Session(engine) as session:
         row = session.get(Installation, 1)
         if row is not None:
             return row.secret_salt
-        values = {"id": 1, "secret_salt": stdlib_secrets.token_hex(32)}
+        values = {"id": 1, "secret_salt": stdlib_secrets.token_hex(32), "created_at": now}
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         table = table_of(Installation)
         session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())

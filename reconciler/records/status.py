@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from reconciler.records.columns import JSONDocument, UTCDateTime, utcnow
+from reconciler.records.columns import JSONDocument, UTCDateTime
 from reconciler.records.database import session_scope, table_of
 
 
@@ -26,7 +26,7 @@ class LaneStatusRow(SQLModel, table=True):
     last_applied_plan: str | None = Field(default=None, max_length=40)
     # A lane that answered "not yet" is tried again no earlier than this.
     retry_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)  # the writer's `now`, never a default
 
 
 CONDITION_TYPES = ("Ready", "Reconciling", "Stalled")

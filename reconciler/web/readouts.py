@@ -30,9 +30,9 @@ from reconciler.kinds import kind_listings
 from reconciler.presentation.words import lane_state, speaking_condition
 from reconciler.records import audit, ownership, plan_store
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanSummary
+from reconciler.runtime import utcnow
 from reconciler.web.advice import advice_for
 
 PLANS_LOOKED_AT = 2000

@@ -13,8 +13,7 @@ from enum import StrEnum
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
 
-from reconciler.records.columns import utcnow
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 RuntimeOpener = Callable[[], AbstractAsyncContextManager[Runtime]]

@@ -22,11 +22,10 @@ from reconciler.composition import create_service
 from reconciler.records import audit, grants, operator_tokens
 from reconciler.records.audit import AuditRecord
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.grants import GrantSpec
 from reconciler.records.oidc_replays import DatabaseReplayStore
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reconciler.conftest import (  # noqa: F401 -- fixtures the API's runtime is built from
     dokploy_app,
     engine_contract,
@@ -101,7 +100,10 @@ async def api(
 ) -> AsyncIterator[FastAPI]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=github_emulator)) as jwks:
         verifier = OidcVerifier(
-            DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
+            DEFAULT_ISSUER,
+            AUDIENCE,
+            http=jwks,
+            replay_store=DatabaseReplayStore(engine, clock=utcnow),
         )
         yield create_service(api_runtime, verifier=verifier)
 

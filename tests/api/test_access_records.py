@@ -8,7 +8,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from reconciler.records import grants
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.grants import GrantAction, GrantSubject
 from reconciler.records.oidc_replays import (
@@ -17,13 +16,15 @@ from reconciler.records.oidc_replays import (
     OidcReplay,
     claim_jti,
 )
+from reconciler.runtime import utcnow
 from tests.api.conftest import add_grant
 
 WORKFLOW = "acme/shop/.github/workflows/build.yml@refs/heads/main"
 
 
 async def test_a_token_id_is_accepted_once_across_replicas(engine: Engine) -> None:
-    replica_a, replica_b = DatabaseReplayStore(engine), DatabaseReplayStore(engine)
+    replica_a = DatabaseReplayStore(engine, clock=utcnow)
+    replica_b = DatabaseReplayStore(engine, clock=utcnow)
     expires = utcnow() + timedelta(minutes=5)
 
     assert await replica_a.claim("jti-1", expires) is True

@@ -24,10 +24,10 @@ from reconciler.demo.loopback import free_port, serve
 from reconciler.errors import CannotListen
 from reconciler.records import operations
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationPhase, OperationStatus
 from reconciler.records.operator_tokens import OperatorToken
+from reconciler.runtime import utcnow
 from tests.api.conftest import audit_events
 from tests.support.cli import Invoke
 

@@ -16,12 +16,11 @@ from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from providers.github.oidc import OidcVerifier
 from reconciler.composition import create_service
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation
 from reconciler.records.operator_tokens import revoke
 from reconciler.records.operator_tokens import verify as verify_operator
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.api.conftest import AUDIENCE, Mint, add_grant, audit_events, bearer
 
 RECONCILE = "/v1/lanes/product/shop/testing/reconcile"

@@ -21,7 +21,7 @@ from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.records.desired import get_object
 from reconciler.records.oidc_replays import DatabaseReplayStore
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.api.conftest import AUDIENCE, Mint, add_grant, audit_events, bearer
 from tests.support.previews import store_notes
 
@@ -36,7 +36,10 @@ async def preview_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=github_emulator)) as jwks:
         verifier = OidcVerifier(
-            DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
+            DEFAULT_ISSUER,
+            AUDIENCE,
+            http=jwks,
+            replay_store=DatabaseReplayStore(engine, clock=utcnow),
         )
         app = create_service(previews, verifier=verifier)
         transport = httpx.ASGITransport(app=app)

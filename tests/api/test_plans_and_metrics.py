@@ -16,9 +16,8 @@ from reconciler.core.planning import compute_plan
 from reconciler.core.plans import BlockerType
 from reconciler.records import status
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.status import Reason
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.api.conftest import WEBHOOK_SECRET, Mint, add_grant, audit_events, bearer
 from tests.reconciler.conftest import ALL_SECRET_VALUES, store_fleet
 from tests.support.fleets import example_fleet

@@ -15,10 +15,10 @@ import pytest
 
 from providers.dokploy.emulator import create_app
 from reconciler.demo.loopback import LOOPBACK, free_port, serve
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.migrate import upgrade
 from reconciler.records.operator_tokens import issue
+from reconciler.runtime import utcnow
 from tests.support.serving import wait_until_up
 
 pytestmark = pytest.mark.e2e

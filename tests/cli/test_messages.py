@@ -11,7 +11,7 @@ from rich.console import Console
 from reconciler.core.plans import Blocker, Plan
 from reconciler.kinds.runner.reasons import HOST_UNSUPPORTED
 from reconciler.presentation.console import render_plan
-from reconciler.records.columns import utcnow
+from reconciler.runtime import utcnow
 
 
 def test_a_blocker_line_names_its_lane_and_keeps_brackets_in_its_message() -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from reconciler.records import audit, status
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
+from reconciler.runtime import utcnow
 from tests.support.cli import Invoke
 
 LONG_LANE = "product:atlas-payments/production"
@@ -34,6 +34,7 @@ def _seed(engine: Engine) -> None:
             lane=LONG_LANE,
             plan_id=PLAN_ID,
             data={"digest": "d" * 64, "lanes": [LONG_LANE]},
+            at=utcnow(),
         )
 
 
@@ -96,7 +97,7 @@ def _seed_every_table(engine: Engine, setpoint: Invoke, tmp_path: Path) -> list[
 
     from reconciler.core.plans import Plan
     from reconciler.records import plan_store
-    from reconciler.records.columns import utcnow
+    from reconciler.runtime import utcnow
 
     _seed(engine)
     now = utcnow()

@@ -13,25 +13,12 @@ import pytest
 
 from reconciler.demo.loopback import free_port, serve_command
 from tests.support.cli import Invoke
+from tests.support.notes_fleet import notes_fleet
 
 pytestmark = pytest.mark.e2e
 
 KEY = "emulator-tool-key"
-FLEET = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {name: notes}
-spec:
-  repository: acme/notes
-  dokploy: {project: notes}
-  runtime: {port: 3000, healthPath: /healthz}
-  lanes:
-    - name: testing
-      environment: testing
-      image: ghcr.io/acme/notes:main
-      domains: [{host: testing.notes.example.com}]
-      healthChecks: [{path: /healthz}]
-"""
+FLEET = notes_fleet(health_path="/healthz", health_check="{path: /healthz}", apply=None)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from providers.dokploy.emulator import create_app
 from reconciler.demo.loopback import serve
 from tests.support.cli import Invoke
+from tests.support.notes_fleet import notes_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -19,27 +20,6 @@ KEY = "rollback-e2e-key"
 FIRST = "ghcr.io/acme/notes@sha256:" + "1" * 64
 SECOND = "ghcr.io/acme/notes@sha256:" + "2" * 64
 PROD = "ghcr.io/acme/notes@sha256:" + "0" * 64
-FLEET = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {{name: notes}}
-spec:
-  repository: acme/notes
-  dokploy: {{project: notes}}
-  runtime: {{port: 3000}}
-  promotion:
-    gate: {{command: ["{gate}"]}}
-  lanes:
-    - name: testing
-      environment: testing
-      image: {image}
-      domains: [{{host: testing.notes.example.com}}]
-      healthChecks: [{{}}]
-    - name: prod
-      image: {prod}
-      domains: [{{host: notes.example.com}}]
-      healthChecks: [{{}}]
-"""
 
 
 @pytest.fixture
@@ -63,7 +43,10 @@ class Operator:
         return result.stdout if expect == 0 else result.stderr
 
     def declare(self, image: str, gate: str = "true") -> None:
-        self.fleet.write_text(FLEET.format(image=image, prod=PROD, gate=gate))
+        fleet = notes_fleet(
+            image=image, prod_image=PROD, gate=f'{{command: ["{gate}"]}}', apply=None
+        )
+        self.fleet.write_text(fleet)
         self.run("desired", "apply", str(self.fleet))
 
     def converge(self, lane: str) -> None:

@@ -13,28 +13,14 @@ import pytest
 from providers.dokploy.emulator import Emulator, create_app
 from reconciler.demo.loopback import serve
 from tests.support.cli import Invoke
+from tests.support.notes_fleet import notes_fleet
 from tests.support.notify_receiver import NotifyReceiver
 from tests.support.secret_scan import assert_no_secrets
 
 pytestmark = pytest.mark.e2e
 
 KEY = "whsec-e2e-0123456789abcdef0123456789"
-FLEET = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {name: notes}
-spec:
-  repository: acme/notes
-  dokploy: {project: notes}
-  runtime: {port: 3000, healthPath: /healthz}
-  lanes:
-    - name: testing
-      environment: testing
-      image: ghcr.io/acme/notes:main
-      domains: [{host: testing.notes.example.com}]
-      healthChecks: [{path: /healthz}]
-      apply: auto-safe
-"""
+FLEET = notes_fleet(health_path="/healthz", health_check="{path: /healthz}")
 
 
 @pytest.fixture

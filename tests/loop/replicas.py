@@ -25,7 +25,7 @@ from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.engine import LoopEngine, WorkInterval
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 
 API_KEY = "loop-replicas-key"
@@ -62,7 +62,7 @@ spec:
 
 def store_fleet_text(engine: Engine, text: str) -> None:
     with session_scope(engine) as session:
-        apply_documents(session, load_text(text), prune=False)
+        apply_documents(session, load_text(text), prune=False, now=utcnow())
 
 
 async def healthy(url: str, expect_status: int, timeout: float) -> HealthResult:

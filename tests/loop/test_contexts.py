@@ -9,7 +9,7 @@ from reconciler.core.outcomes import Claim, ObjectRef
 from reconciler.loop.contexts import MAX_AGE_SECONDS, SharedContext
 from reconciler.records import audit, ownership
 from reconciler.records.audit_events import AuditEvent
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 
 
 class _Clock:
@@ -26,7 +26,9 @@ async def test_audit_records_alone_do_not_rebuild_the_context(
     runtime.clock = clock = _Clock()
     contexts = SharedContext()
     first = await contexts.get(runtime)
-    audit.record(engine, event=AuditEvent.pass_completed, actor="test", data={"lanes": 0})
+    audit.record(
+        engine, event=AuditEvent.pass_completed, actor="test", data={"lanes": 0}, at=utcnow()
+    )
     assert await contexts.get(runtime) is first
     assert contexts.built == 1
     clock.now += MAX_AGE_SECONDS  # the kinds' clock would be too old

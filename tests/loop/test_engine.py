@@ -7,10 +7,9 @@ from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
 from reconciler.records import work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.work_queue import WorkPriority, enqueue, queued
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.loop.support import count_calls, fast_engine
 
 

@@ -30,7 +30,7 @@ from reconciler.records import leases, status, work_queue
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.oidc_replays import DatabaseReplayStore
 from reconciler.records.work_queue import LaneWork
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.api.conftest import AUDIENCE, Mint, add_grant, bearer
 from tests.conftest import EXAMPLES
 from tests.loop.support import fast_engine, wait_for
@@ -84,7 +84,7 @@ async def with_github(api_runtime: Runtime, github_emulator: FastAPI) -> AsyncIt
 async def _api(runtime: Runtime, github_emulator: FastAPI, engine: Engine) -> FastAPI:
     jwks = httpx.AsyncClient(transport=httpx.ASGITransport(app=github_emulator))
     verifier = OidcVerifier(
-        DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine)
+        DEFAULT_ISSUER, AUDIENCE, http=jwks, replay_store=DatabaseReplayStore(engine, clock=utcnow)
     )
     return create_service(runtime, verifier=verifier)
 

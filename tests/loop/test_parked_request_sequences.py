@@ -34,26 +34,11 @@ from tests.loop.support import fast_engine
 from tests.providers.dokploy.fixtures import API_KEY
 from tests.reconciler.conftest import Workload, store_fleet
 from tests.support.emulated_runtime import emulated_runtime
+from tests.support.notes_fleet import notes_fleet
 from tests.support.workflow_requests import request_lane
 
 LANE = "product:notes/testing"
 BUILD_SECONDS = 120.0  # on the emulator's clock: a build ends only when a step moves it
-FLEET = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {{name: notes}}
-spec:
-  repository: acme/notes
-  dokploy: {{project: notes}}
-  runtime: {{port: 3000}}
-  lanes:
-    - name: testing
-      environment: testing
-      image: ghcr.io/acme/notes:{tag}
-      domains: [{{host: testing.notes.example.com}}]
-      healthChecks: [{{}}]
-      apply: auto-safe
-"""
 
 
 class Step(StrEnum):
@@ -103,7 +88,7 @@ async def fresh_runtime(url: str) -> AsyncIterator[tuple[Runtime, Emulator]]:
 
 
 def _release(runtime: Runtime, folder: Path, tag: int) -> None:
-    (folder / "notes.yaml").write_text(FLEET.format(tag=f"v{tag}"))
+    (folder / "notes.yaml").write_text(notes_fleet(image=f"ghcr.io/acme/notes:v{tag}"))
     store_fleet(runtime.database, folder / "notes.yaml", prune=True)
 
 

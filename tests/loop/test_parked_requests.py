@@ -19,10 +19,9 @@ from providers.dokploy.emulator.faults import ANY
 from reconciler.loop.engine import LoopEngine
 from reconciler.loop.resume import resume
 from reconciler.records import operations, work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationPhase, OperationStatus
-from reconciler.runtime import Runtime, ShiftedClock
+from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from tests.api.conftest import Mint, add_grant, bearer
 from tests.loop.support import fast_engine
 from tests.reconciler.conftest import owned_service_of, store_fleet

@@ -4,17 +4,17 @@ applied only when asked and allowed, and ends with the plan id and the real resu
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from reconciler.records import audit, operations
+from reconciler.records import audit, leases, operations
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationRequest
 from reconciler.records.work_queue import WorkPriority, enqueue
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.loop.replicas import fleet_yaml, store_fleet_text
 from tests.loop.support import fast_engine
 from tests.support.workflow_requests import operation_of, request_lane
@@ -158,3 +158,28 @@ async def test_a_requested_deploy_that_fails_carries_dokploys_evidence_in_its_re
     assert deploy["result"] == "retry"
     evidence = deploy["evidence"]
     assert evidence["status"] == "error" and evidence["log_tail"][-1] == "❌ Pulling image failed"
+
+
+async def test_a_request_whose_lane_another_apply_still_holds_is_planned_again_and_applied(
+    runtime: Runtime, engine: Engine, emulator: Emulator
+) -> None:
+    """Another apply still holds the lane's lease when the request's apply comes (a scheduled
+    plan writing its last records after the lane's own actions were done): the request is
+    surveyed and planned once more, and applied, rather than refused `lane_busy`."""
+    lane = "product:shop/testing"
+    finishing = leases.Holder(label="test-operator:plan-finishing")
+    assert leases.take(engine, lane, finishing, 60.0, clock=runtime.now)[0]
+    looks: list[str] = []
+
+    def progress(message: str) -> None:  # the other apply ends before the lane's second look
+        if message == "observing 1 lane(s)":  # the request is surveyed alone
+            looks.append(message)
+            if len(looks) == 2:
+                leases.release(engine, lane, finishing)
+
+    asked = request_lane(engine, lane, apply=True)
+    await fast_engine(replace(runtime, progress=progress)).run_once()
+    done = operation_of(engine, asked)
+    assert done.status == "succeeded" and done.result, done
+    assert done.result["outcome"] == "applied"
+    assert "shop-testing" in emulator.summary()["applications"]

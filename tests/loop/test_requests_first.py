@@ -12,10 +12,9 @@ from providers.dokploy.emulator import Emulator
 from reconciler.loop import worker
 from reconciler.loop.worker import RequestsFirst
 from reconciler.records import work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import in_thread, session_scope
 from reconciler.records.work_queue import WorkPriority
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.loop.support import fast_engine, wait_for
 from tests.support.workflow_requests import operation_of, request_lane
 

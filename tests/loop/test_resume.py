@@ -11,11 +11,10 @@ from sqlalchemy.engine import Engine
 
 from reconciler.loop.resume import resume
 from reconciler.records import operations, work_queue
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import OperationPhase, OperationStatus
 from reconciler.records.work_queue import WorkPriority
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.loop.support import fast_engine
 from tests.support.workflow_requests import operation_of, request_lane
 

@@ -25,9 +25,9 @@ from providers.github.emulator import create_app as create_github
 from providers.github.emulator.oidc_issuer import DEFAULT_ISSUER
 from reconciler.demo.loopback import LOOPBACK, free_port, serve
 from reconciler.records import leases, status
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
+from reconciler.runtime import utcnow
 from tests.api.conftest import add_grant
 from tests.loop.replicas import API_KEY, fleet_yaml, setpoint_run_process, store_fleet_text
 from tests.support.secret_scan import assert_no_secrets

@@ -27,7 +27,7 @@ from reconciler.records.database import session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.ownership import snapshot
 from reconciler.records.secret_store import SecretStore, generate_key
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.providers.dokploy.contract import ContractRecorder
@@ -82,7 +82,7 @@ def workload() -> Workload:
 
 def store_fleet(engine: Engine, path: Path = EXAMPLES, *, prune: bool = False) -> None:
     with session_scope(engine) as session:
-        apply_documents(session, load_path(path), prune=prune)
+        apply_documents(session, load_path(path), prune=prune, now=utcnow())
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ async def runtime(
     engine: Engine, dokploy_app: Starlette, engine_contract: ContractRecorder, workload: Workload
 ) -> AsyncIterator[Runtime]:
     store_fleet(engine)
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     for name, value in STORED_SECRETS.items():
         store.put(name, value)
 

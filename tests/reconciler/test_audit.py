@@ -18,11 +18,10 @@ from desired_state.secrets import SecretRef
 from reconciler.errors import SecretInAuditRecord
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.leases import LaneLease
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.secret_values import SecretValue, resolve
 
 
@@ -36,6 +35,7 @@ def _fill(engine: Engine, count: int) -> None:
             plan_id=f"plan-{n // 2}",
             action_id=f"a{n}",
             data={"n": n, "ok": True, "detail": {"ratio": 0.5, "tags": ["x", "y"]}},
+            at=utcnow(),
         )
 
 
@@ -45,9 +45,16 @@ def _verify(engine: Engine) -> audit.ChainVerification:
 
 
 def test_records_are_committed_linked_and_verify(engine: Engine) -> None:
-    first = audit.record(engine, event=AuditEvent.apply_started, actor="alice", plan_id="p1")
+    first = audit.record(
+        engine, event=AuditEvent.apply_started, actor="alice", plan_id="p1", at=utcnow()
+    )
     second = audit.record(
-        engine, event=AuditEvent.action_intent, actor="alice", plan_id="p1", action_id="a1"
+        engine,
+        event=AuditEvent.action_intent,
+        actor="alice",
+        plan_id="p1",
+        action_id="a1",
+        at=utcnow(),
     )
     assert (first.seq, second.seq) == (1, 2)
     assert first.prev_hash == "0" * 64 and second.prev_hash == first.hash
@@ -119,7 +126,9 @@ def test_concurrent_appenders_never_fork_the_chain(database_url: str, engine: En
         try:
             start.wait()
             for i in range(each):
-                audit.record(own, event=AuditEvent.action_result, actor=f"w{n}", data={"i": i})
+                audit.record(
+                    own, event=AuditEvent.action_result, actor=f"w{n}", data={"i": i}, at=utcnow()
+                )
         except BaseException as error:  # reported below; a thread's exception is otherwise lost
             failures.append(error)
 
@@ -145,24 +154,29 @@ def test_a_resolved_secret_is_refused_and_not_echoed(engine: Engine) -> None:
             event=AuditEvent.action_result,
             actor="alice",
             data={"env": {"DATABASE_URL": f"postgres://app:{value.reveal()}@db/app"}},
+            at=utcnow(),
         )
     assert "hunter2-audit-xyz" not in str(raised.value)
     assert "data.env.DATABASE_URL" in str(raised.value)
     with pytest.raises(SecretInAuditRecord):
-        audit.record(engine, event=AuditEvent.adopted, actor=value.reveal())
+        audit.record(engine, event=AuditEvent.adopted, actor=value.reveal(), at=utcnow())
     with Session(engine) as session:
         assert audit.list_records(session) == []  # nothing was written, the chain is intact
 
 
 def test_a_secret_value_object_is_stored_masked(engine: Engine) -> None:
     value = SecretValue("not-registered-directly")
-    row = audit.record(engine, event=AuditEvent.action_result, actor="a", data={"v": value})
+    row = audit.record(
+        engine, event=AuditEvent.action_result, actor="a", data={"v": value}, at=utcnow()
+    )
     assert row.data == {"v": "SecretValue(***)"}
 
 
 def test_list_filters_and_tail(engine: Engine) -> None:
     _fill(engine, 10)
-    audit.record(engine, event=AuditEvent.plan_blocked, actor="b", lane="product:shop/prod")
+    audit.record(
+        engine, event=AuditEvent.plan_blocked, actor="b", lane="product:shop/prod", at=utcnow()
+    )
     with Session(engine) as session:
         assert [r.seq for r in audit.list_records(session, limit=3)] == [9, 10, 11]
         assert [r.seq for r in audit.list_records(session, since_seq=2, limit=3)] == [3, 4, 5]
@@ -192,7 +206,7 @@ def test_export_jsonl_is_stable_and_carries_the_chain(engine: Engine) -> None:
 
 def test_numbers_read_back_as_hashed(engine: Engine) -> None:
     numbers = {"big": 1e20, "huge": -1e100, "tiny": 1e-7, "neg_zero": -0.0, "ms": 12.345}
-    row = audit.record(engine, event=AuditEvent.verify_result, actor="a", data=numbers)
+    row = audit.record(engine, event=AuditEvent.verify_result, actor="a", data=numbers, at=utcnow())
     assert row.data["big"] == 10**20 and row.data["tiny"] == 1e-7
     assert _verify(engine).ok
 
@@ -211,8 +225,10 @@ def _entry(
 
 
 def test_a_batch_is_chained_stored_as_returned_and_verifies(engine: Engine) -> None:
-    first = audit.record(engine, event=AuditEvent.apply_started, actor="alice", plan_id="p")
-    rows = audit.record_many(engine, [_entry(n) for n in range(5)])
+    first = audit.record(
+        engine, event=AuditEvent.apply_started, actor="alice", plan_id="p", at=utcnow()
+    )
+    rows = audit.record_many(engine, [_entry(n) for n in range(5)], at=utcnow())
     assert [r.seq for r in rows] == [2, 3, 4, 5, 6]
     assert [r.prev_hash for r in rows] == [first.hash, *(r.hash for r in rows[:-1])]
     assert rows[0].data["big"] == 10**20  # as PostgreSQL's jsonb reads it back
@@ -225,22 +241,24 @@ def test_a_batch_is_chained_stored_as_returned_and_verifies(engine: Engine) -> N
 
 
 def test_an_empty_batch_writes_nothing(engine: Engine) -> None:
-    assert audit.record_many(engine, []) == []
+    assert audit.record_many(engine, [], at=utcnow()) == []
     with Session(engine) as session:
         assert session.get(audit.AuditHead, 1) is None
     assert _verify(engine) == audit.ChainVerification(ok=True, checked=0)
 
 
 def test_a_batch_carrying_a_secret_rolls_back_the_whole_transaction(engine: Engine) -> None:
-    audit.record(engine, event=AuditEvent.apply_started, actor="alice")
+    audit.record(engine, event=AuditEvent.apply_started, actor="alice", at=utcnow())
     value = resolve(
         SecretRef.model_validate({"fromEnv": "SETPOINT_SECRET_TOKEN"}),
         environ={"SETPOINT_SECRET_TOKEN": "batch-secret-7f3a9"},
     )
     leaky = _entry(2, data={"header": f"Bearer {value.reveal()}"})
     with pytest.raises(SecretInAuditRecord) as raised, audit.transaction(engine) as session:
-        audit.append_many(session, [_entry(0)])  # written, then rolled back with the rest
-        audit.append_many(session, [_entry(1), leaky, _entry(3)])
+        audit.append_many(
+            session, [_entry(0)], at=utcnow()
+        )  # written, then rolled back with the rest
+        audit.append_many(session, [_entry(1), leaky, _entry(3)], at=utcnow())
     assert "batch-secret-7f3a9" not in str(raised.value)
     assert "data.header" in str(raised.value)
     with Session(engine) as session:
@@ -250,22 +268,24 @@ def test_a_batch_carrying_a_secret_rolls_back_the_whole_transaction(engine: Engi
 
 def test_append_and_append_many_share_one_chain(engine: Engine) -> None:
     with audit.transaction(engine) as session:
-        one = audit.append(session, event=AuditEvent.action_intent, actor="a", action_id="a1")
-        pair = audit.append_many(session, [_entry(1), _entry(2)])
-        last = audit.append(session, event=AuditEvent.apply_finished, actor="a")
+        one = audit.append(
+            session, event=AuditEvent.action_intent, actor="a", action_id="a1", at=utcnow()
+        )
+        pair = audit.append_many(session, [_entry(1), _entry(2)], at=utcnow())
+        last = audit.append(session, event=AuditEvent.apply_finished, actor="a", at=utcnow())
     assert [r.seq for r in (one, *pair, last)] == [1, 2, 3, 4]
-    audit.record(engine, event=AuditEvent.action_intent, actor="b")
-    audit.record_many(engine, [_entry(5)])
+    audit.record(engine, event=AuditEvent.action_intent, actor="b", at=utcnow())
+    audit.record_many(engine, [_entry(5)], at=utcnow())
     assert _verify(engine) == audit.ChainVerification(ok=True, checked=6)
 
 
 def test_the_callers_own_rows_commit_and_roll_back_with_the_records(engine: Engine) -> None:
     def lease(lane: str) -> LaneLease:
-        return LaneLease(lane=lane, holder="tester", expires_at=utcnow())
+        return LaneLease(lane=lane, holder="tester", expires_at=utcnow(), acquired_at=utcnow())
 
     with audit.transaction(engine) as session:
         session.add(lease("kept"))
-        audit.append_many(session, [_entry(0)])
+        audit.append_many(session, [_entry(0)], at=utcnow())
     value = resolve(
         SecretRef.model_validate({"fromEnv": "SETPOINT_SECRET_KEY"}),
         environ={"SETPOINT_SECRET_KEY": "rolled-back-9d2c1"},
@@ -273,7 +293,7 @@ def test_the_callers_own_rows_commit_and_roll_back_with_the_records(engine: Engi
     leaky = _entry(1, data={"key": value.reveal()})
     with pytest.raises(SecretInAuditRecord), audit.transaction(engine) as session:
         session.add(lease("dropped"))
-        audit.append_many(session, [leaky])
+        audit.append_many(session, [leaky], at=utcnow())
     with Session(engine) as session:
         assert [row.lane for row in session.exec(select(LaneLease))] == ["kept"]
         assert [r.seq for r in audit.list_records(session)] == [1]
@@ -282,7 +302,7 @@ def test_the_callers_own_rows_commit_and_roll_back_with_the_records(engine: Engi
 def test_a_session_that_read_the_head_verifies_after_appending(engine: Engine) -> None:
     with audit.transaction(engine) as session:
         assert audit.verify_chain(session).ok  # loads the head into this session
-        audit.append_many(session, [_entry(0), _entry(1)])
+        audit.append_many(session, [_entry(0), _entry(1)], at=utcnow())
         assert audit.verify_chain(session) == audit.ChainVerification(ok=True, checked=2)
 
 
@@ -302,7 +322,7 @@ def test_concurrent_batch_writers_never_fork_or_split_a_batch(
             start.wait()
             for b in range(batches):
                 entries = [_entry(i, actor=f"w{n}", plan_id=f"b{b}") for i in range(size)]
-                audit.record_many(own, entries)
+                audit.record_many(own, entries, at=utcnow())
         except BaseException as error:  # reported below; a thread's exception is otherwise lost
             failures.append(error)
 
@@ -330,8 +350,8 @@ def test_sqlite_without_returning_advances_then_reads_the_head(tmp_path: Path) -
     upgrade(engine)
     engine.dialect.update_returning = False  # as SQLAlchemy sets it for SQLite before 3.35
     try:
-        audit.record(engine, event=AuditEvent.apply_started, actor="a")
-        rows = audit.record_many(engine, [_entry(0), _entry(1)])
+        audit.record(engine, event=AuditEvent.apply_started, actor="a", at=utcnow())
+        rows = audit.record_many(engine, [_entry(0), _entry(1)], at=utcnow())
         assert [r.seq for r in rows] == [2, 3]
         assert _verify(engine) == audit.ChainVerification(ok=True, checked=3)
     finally:
@@ -375,7 +395,7 @@ def test_a_chain_written_one_orm_row_at_a_time_continues(engine: Engine) -> None
             session.add(row)
         session.add(audit.AuditHead(id=1, seq=2, hash=prev))
         session.commit()
-    rows = audit.record_many(engine, [_entry(0), _entry(1)])
+    rows = audit.record_many(engine, [_entry(0), _entry(1)], at=utcnow())
     assert (rows[0].seq, rows[0].prev_hash) == (3, prev)
     assert _verify(engine) == audit.ChainVerification(ok=True, checked=4)
 
@@ -404,10 +424,12 @@ def test_entries_appended_as_columns_are_stored_and_chained_as_records_are(
 ) -> None:
     # The journal's way in (no record objects built): what it returns is what is stored,
     # in the same chain and with the same hashes as append_many's records.
-    first = audit.record(engine, event=AuditEvent.apply_started, actor="alice", plan_id="p")
+    first = audit.record(
+        engine, event=AuditEvent.apply_started, actor="alice", plan_id="p", at=utcnow()
+    )
     with audit.transaction(engine) as session:
-        written = audit.append_entries(session, [_entry(n) for n in range(3)])
-    audit.record_many(engine, [_entry(3)])
+        written = audit.append_entries(session, [_entry(n) for n in range(3)], at=utcnow())
+    audit.record_many(engine, [_entry(3)], at=utcnow())
     assert [c["seq"] for c in written] == [2, 3, 4]
     assert [c["prev_hash"] for c in written] == [first.hash, written[0]["hash"], written[1]["hash"]]
     assert written[0]["data"]["big"] == 10**20  # stored as it reads back

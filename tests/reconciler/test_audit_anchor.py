@@ -22,7 +22,7 @@ from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.audit import GENESIS_HASH, AuditHead, AuditRecord, record_hash
 from reconciler.records.audit_events import AuditEvent
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.support.cli import Invoke
 
 KEY = "k" * 40
@@ -32,7 +32,9 @@ KEY = "k" * 40
 def anchored(setpoint: Invoke, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     monkeypatch.setenv("SETPOINT_AUDIT_KEY", KEY)
     for n in range(5):
-        audit.record(engine, event=AuditEvent.plan_computed, actor="alice", data={"n": n})
+        audit.record(
+            engine, event=AuditEvent.plan_computed, actor="alice", data={"n": n}, at=utcnow()
+        )
     return setpoint
 
 
@@ -114,7 +116,7 @@ def test_an_intact_trail_verifies_against_an_older_checkpoint(
     anchored: Invoke, engine: Engine, tmp_path: Path
 ) -> None:
     checkpoint = _checkpoint(anchored, tmp_path)
-    audit.record(engine, event=AuditEvent.plan_computed, actor="bob")
+    audit.record(engine, event=AuditEvent.plan_computed, actor="bob", at=utcnow())
 
     code, output = _verify(anchored, checkpoint)
     assert code == 0, output
@@ -173,7 +175,7 @@ def test_a_lost_head_is_reported_as_lost_and_blocks_writes(
     assert code == 1 and "the audit head is lost" in output
     assert "removed from the end" not in output
     with pytest.raises(Exception, match="audit head is lost"):
-        audit.record(engine, event=AuditEvent.plan_computed, actor="alice")
+        audit.record(engine, event=AuditEvent.plan_computed, actor="alice", at=utcnow())
     with Session(engine) as session:  # nothing was re-chained from genesis
         assert session.get(AuditHead, 1) is None
 
@@ -257,7 +259,7 @@ def test_setpoint_apply_anchors_the_trail_in_a_file(
     monkeypatch.setenv("SETPOINT_AUDIT_CHECKPOINT_PATH", str(place))
     monkeypatch.setenv("SETPOINT_DOKPLOY_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("SETPOINT_DOKPLOY_API_KEY", "unused-key")
-    audit.record(engine, event=AuditEvent.plan_computed, actor="alice")
+    audit.record(engine, event=AuditEvent.plan_computed, actor="alice", at=utcnow())
     result = setpoint("apply", "plan-000000000000")
     assert result.exit_code == 1 and "no plan" in result.stderr
     assert json.loads(place.read_text())["seq"] == 1

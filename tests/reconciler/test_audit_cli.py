@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from reconciler.records import audit
 from reconciler.records.audit_events import AuditEvent
+from reconciler.runtime import utcnow
 from tests.support.cli import Invoke
 
 
@@ -21,6 +22,7 @@ def _seed(engine: Engine) -> None:
         lane="product:shop/prod",
         plan_id="p-1",
         data={"actions": 2, "risk": "safe"},
+        at=utcnow(),
     )
     audit.record(
         engine,
@@ -28,6 +30,7 @@ def _seed(engine: Engine) -> None:
         actor="alice",
         lane="product:shop/prod",
         plan_id="p-1",
+        at=utcnow(),
     )
     audit.record(
         engine,
@@ -36,6 +39,7 @@ def _seed(engine: Engine) -> None:
         lane="product:shop/testing",
         plan_id="p-2",
         data={"blockers": ["observation_incomplete"]},
+        at=utcnow(),
     )
 
 

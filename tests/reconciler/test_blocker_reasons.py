@@ -28,7 +28,7 @@ from reconciler.loop.targets import TARGET_PREFIX, apply_guarded
 from reconciler.presentation.console import render_plan
 from reconciler.records import audit, leases
 from reconciler.records.database import session_scope
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.web.advice import advice_for
 
 LANE = "product:docs-site/testing"
@@ -38,7 +38,7 @@ async def test_a_busy_lane_is_refused_as_lane_busy_which_time_mends(
     runtime: Runtime, engine: Engine
 ) -> None:
     plan = await compute_plan(runtime, [LANE])
-    assert leases.acquire(engine, LANE, "other-replica", ttl_seconds=60)
+    assert leases.acquire(engine, LANE, "other-replica", ttl_seconds=60, clock=utcnow)
     refused = await apply_plan(runtime, plan.plan_id)
     assert refused.refusal is not None and refused.refusal.type == BlockerType.lane_busy
     assert declared_reasons().temporary(refused.refusal.type)
@@ -50,7 +50,7 @@ async def test_a_busy_shared_target_is_refused_as_target_busy_which_time_mends(
     plan = await compute_plan(runtime, [LANE])
     (project,) = [a for a in plan.actions if a.op == "create_project"]
     target = TARGET_PREFIX + project.target
-    assert leases.acquire(engine, target, "other-replica", ttl_seconds=60)
+    assert leases.acquire(engine, target, "other-replica", ttl_seconds=60, clock=utcnow)
     # A short lease TTL: the worker waits twice that for the target before giving up.
     runtime.settings = runtime.settings.model_copy(update={"lease_ttl_seconds": 0.2})
     context = await load_context(runtime)

@@ -24,7 +24,7 @@ from reconciler.records import audit, ownership, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reconciler.conftest import dokploy, owned_service_of
 from tests.support.processes import crash_mid_apply
 
@@ -124,6 +124,7 @@ async def _killed_while_queued(
             "risk": deploy.risk.value,
             "changes": [c.model_dump(mode="json") for c in deploy.changes],
         },
+        at=utcnow(),
     )
     client = dokploy(runtime)
     emulator.state.build_seconds = 30.0  # somebody's long build holds the server

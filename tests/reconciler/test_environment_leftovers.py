@@ -196,7 +196,9 @@ async def test_an_environment_that_gained_a_service_after_planning_is_not_delete
     environment_id = deleting.params["environment_id"]
     late = await client.application_create("late-comer", environment_id)  # the service stays
 
-    executor = ProductExecutor(client=client, salt="salt", health_check=health_checks_of(runtime))
+    executor = ProductExecutor(
+        client=client, salt="salt", health_check=health_checks_of(runtime), clock=runtime.clock
+    )
     [service] = [a for a in plan.actions if a.op == Op.delete_service and a.lane == TESTING]
     await executor.execute(service)
     with pytest.raises(ActionFailed, match=f"now holds {late.application_id}; left in place"):

@@ -11,9 +11,8 @@ from providers.dokploy.emulator import Emulator
 from reconciler.core.apply import apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.kinds.product.ops import Op
-from reconciler.records.columns import utcnow
 from reconciler.records.status import all_statuses
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reconciler.conftest import Workload
 
 LANE = "product:shop/testing"

@@ -114,8 +114,8 @@ def test_a_lane_names_its_own_interval_and_only_verified_deploys_are_watched() -
 
 
 def test_a_new_configuration_starts_its_verdict_afresh(runtime: Runtime) -> None:
-    from reconciler.records.columns import utcnow
     from reconciler.records.lane_health import Checked, record_checks
+    from reconciler.runtime import utcnow
 
     now = utcnow()
     failed = Checked(LANE, "config-1", False, "https://t/healthz", 503, "status 503")

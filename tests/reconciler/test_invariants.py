@@ -21,7 +21,7 @@ from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.records import audit, leases
 from reconciler.records.database import session_scope
 from reconciler.records.status import all_statuses
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reconciler.conftest import (
     ALL_SECRET_VALUES,
     SECRETS,
@@ -274,7 +274,9 @@ async def test_a_lane_held_by_another_worker_is_not_applied(
     runtime: Runtime, engine: Engine
 ) -> None:
     plan = await compute_plan(runtime, ["product:docs-site/testing"])
-    assert leases.acquire(engine, "product:docs-site/testing", "other-replica", ttl_seconds=60)
+    assert leases.acquire(
+        engine, "product:docs-site/testing", "other-replica", ttl_seconds=60, clock=utcnow
+    )
     result = await apply_plan(runtime, plan.plan_id)
     assert result.status == "refused" and result.refusal is not None
     assert "other-replica" in result.refusal.message
@@ -355,7 +357,7 @@ async def test_an_apply_that_loses_its_lease_stops_before_the_next_side_effect(
             assert lease is not None
             leases.release(engine, "product:docs-site/testing", lease.holder)
             assert leases.acquire(
-                engine, "product:docs-site/testing", "other-replica", ttl_seconds=60
+                engine, "product:docs-site/testing", "other-replica", ttl_seconds=60, clock=utcnow
             )
 
     runtime.progress = steal_after_first

@@ -12,6 +12,7 @@ from reconciler.records import audit
 from reconciler.records.audit import AuditEntry
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
+from reconciler.runtime import utcnow
 from reconciler.secret_values import SecretValue, register_secret
 
 
@@ -21,7 +22,7 @@ def _unit(index: int, data: object = None) -> WriteUnit:
 
 
 async def test_concurrent_writers_share_commits_and_every_record_lands(engine: Engine) -> None:
-    journal = Journal(engine)
+    journal = Journal(engine, clock=utcnow)
 
     async def writer(index: int) -> None:
         await journal.write(_unit(index, index))
@@ -37,7 +38,7 @@ async def test_concurrent_writers_share_commits_and_every_record_lands(engine: E
 
 
 async def test_a_bad_write_fails_alone(engine: Engine) -> None:
-    journal = Journal(engine)
+    journal = Journal(engine, clock=utcnow)
     secret = SecretValue("s3cret-value-that-must-not-leak")
     register_secret(secret)
     results: dict[str, BaseException | None] = {}

@@ -43,14 +43,16 @@ from reconciler.kinds.base import (
 )
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit, ownership, status
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import PlanStatus, load
-from reconciler.runtime import Runtime, ShiftedClock
+from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import store_fleet
 
 BEACON = "beacon"
+# A busy ping asks to be tried again this much later on the runtime's clock: far more than
+# a loaded machine takes between two passes, so only a moved clock makes it due.
+RETRY_AFTER = 30.0
 BEACON_OPS = op_table(
     OpSpec("light", 0, Effect.create, Risk.safe),
     OpSpec("ping", 1, Effect.run, Risk.safe),
@@ -94,7 +96,7 @@ class BeaconExecutor:
         if action.op == "ping":
             if self.provider.busy_pings > 0:
                 self.provider.busy_pings -= 1
-                return Retry(after=0.2, reason=f"{name} is busy")
+                return Retry(after=RETRY_AFTER, reason=f"{name} is busy")
             self.provider.pings.append(name)
             return Done(f"pinged {name}")
         beacon_id = self.provider.lit.pop(name)
@@ -195,7 +197,7 @@ async def test_a_kind_defined_only_in_tests_is_planned_applied_audited_requeued_
     # Requeued: a scheduled pass leaves the lane alone until its retry time...
     early = {r.lane: r.outcome for r in (await reconcile_pass(runtime)).lanes}
     assert early["beacon:north"] == "waiting" and world.provider.pings == []
-    runtime.clock = ShiftedClock(offset=1)  # past its retry time (0.2 s)
+    runtime.clock = ShiftedClock(offset=RETRY_AFTER + 1)  # past its retry time
     # ...then plans and applies it, as its policy allows a scheduled pass to.
     later = {r.lane: r for r in (await reconcile_pass(runtime)).lanes}
     assert later["beacon:north"].outcome == "applied", later["beacon:north"].detail

@@ -12,9 +12,8 @@ from sqlmodel import Session
 
 from reconciler.errors import LaneBusy, LeaseLost
 from reconciler.records import leases
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
-from reconciler.runtime import ShiftedClock
+from reconciler.runtime import ShiftedClock, utcnow
 from tests.support.processes import dead_process
 
 
@@ -25,12 +24,14 @@ def clock() -> ShiftedClock:
 
 
 def test_second_holder_is_refused_until_release(engine: Engine) -> None:
-    assert leases.acquire(engine, "product:shop/prod", "worker-a", 60)
-    assert not leases.acquire(engine, "product:shop/prod", "worker-b", 60)
-    assert leases.acquire(engine, "product:shop/prod", "worker-a", 60)  # re-entrant for its holder
+    assert leases.acquire(engine, "product:shop/prod", "worker-a", 60, clock=utcnow)
+    assert not leases.acquire(engine, "product:shop/prod", "worker-b", 60, clock=utcnow)
+    assert leases.acquire(
+        engine, "product:shop/prod", "worker-a", 60, clock=utcnow
+    )  # re-entrant for its holder
     assert not leases.release(engine, "product:shop/prod", "worker-b")  # not b's to give up
     assert leases.release(engine, "product:shop/prod", "worker-a")
-    assert leases.acquire(engine, "product:shop/prod", "worker-b", 60)
+    assert leases.acquire(engine, "product:shop/prod", "worker-b", 60, clock=utcnow)
 
 
 def test_expired_lease_can_be_taken_over_and_the_old_holder_loses_it(
@@ -58,8 +59,11 @@ def test_renew_extends_the_lease(engine: Engine, clock: ShiftedClock) -> None:
 
 
 def test_hold_takes_all_or_none_and_names_the_holder(engine: Engine) -> None:
-    assert leases.acquire(engine, "shop/b", "other", 60)
-    with pytest.raises(LaneBusy) as busy, leases.hold(engine, ["shop/c", "shop/a", "shop/b"], "me"):
+    assert leases.acquire(engine, "shop/b", "other", 60, clock=utcnow)
+    with (
+        pytest.raises(LaneBusy) as busy,
+        leases.hold(engine, ["shop/c", "shop/a", "shop/b"], "me", clock=utcnow),
+    ):
         pytest.fail("the block must not run while a lane is busy")
     assert busy.value.lane == "shop/b" and busy.value.holder == "other"
     assert busy.value.expires_at is not None
@@ -70,12 +74,12 @@ def test_hold_takes_all_or_none_and_names_the_holder(engine: Engine) -> None:
 
 
 def test_hold_releases_on_exit_and_on_error(engine: Engine) -> None:
-    with leases.hold(engine, ["x", "y"], "me", ttl_seconds=60) as held:
+    with leases.hold(engine, ["x", "y"], "me", ttl_seconds=60, clock=utcnow) as held:
         assert held.lanes == ("x", "y")
-        assert not leases.acquire(engine, "x", "other", 60)
+        assert not leases.acquire(engine, "x", "other", 60, clock=utcnow)
         held.renew()
-    assert leases.acquire(engine, "x", "other", 60)
-    with pytest.raises(RuntimeError), leases.hold(engine, ["z"], "me"):
+    assert leases.acquire(engine, "x", "other", 60, clock=utcnow)
+    with pytest.raises(RuntimeError), leases.hold(engine, ["z"], "me", clock=utcnow):
         raise RuntimeError("apply failed")
     assert leases.current(engine, "z") is None
 
@@ -96,7 +100,9 @@ def test_a_worker_that_stops_beating_loses_its_lanes(engine: Engine, clock: Shif
 def test_the_heartbeat_keeps_a_lease_alive_past_its_ttl(
     engine: Engine, clock: ShiftedClock
 ) -> None:
-    ttl = 0.3  # the heartbeat sleeps a third of it in real time between beats
+    # The heartbeat sleeps a third of the TTL in real time between beats; a beat renews the
+    # lease for a TTL from then, which must outlast the (loaded) moment until the check.
+    ttl = 3.0
     with leases.hold(engine, ["long"], "me", ttl_seconds=ttl, clock=clock.now) as held:
         # Three TTLs of lease time pass; each is answered by a real beat before the next.
         for _ in range(3):
@@ -123,13 +129,15 @@ def _wait_for_beat(engine: Engine, lane: str, *, after: datetime) -> None:
 def test_a_lease_whose_process_is_gone_is_taken_over_at_once(engine: Engine) -> None:
     pid, started = dead_process()
     dead = leases.Holder(label="crashed", plan_id="plan-x", pid=pid, pid_started=started)
-    assert leases.acquire(engine, "lane/a", dead, ttl_seconds=600)  # far from expiring
+    assert leases.acquire(
+        engine, "lane/a", dead, ttl_seconds=600, clock=utcnow
+    )  # far from expiring
     lease = leases.current(engine, "lane/a")
     assert lease is not None and leases.holder_gone(lease, utcnow())
-    held = leases.take_all(engine, ["lane/a"], "successor", ttl_seconds=60)
+    held = leases.take_all(engine, ["lane/a"], "successor", ttl_seconds=60, clock=utcnow)
     assert [t.holder for t in held.taken_over] == ["crashed"]
     # A live holder on this host is not gone, however it is named.
-    assert not leases.acquire(engine, "lane/a", "third", 60)
+    assert not leases.acquire(engine, "lane/a", "third", 60, clock=utcnow)
 
 
 @pytest.mark.parametrize("expired_first", [False, True])
@@ -174,7 +182,7 @@ def _race(
         try:
             for lane in lanes:
                 start.wait()
-                if leases.acquire(own, lane, name, 60):
+                if leases.acquire(own, lane, name, 60, clock=utcnow):
                     wins.append((lane, name))
         except BaseException as error:  # a thread's exception is otherwise lost
             failures.append(error)

@@ -21,7 +21,6 @@ from reconciler.kinds.preview.kind import PREVIEW_NOTICES
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.registry import LaneRegistry
 from reconciler.kinds.runner.reasons import HOST_FULL, RUNNER_NOTICES
-from reconciler.records.columns import utcnow
 from reconciler.records.status import (
     LaneCondition,
     LaneStatusRow,
@@ -32,13 +31,16 @@ from reconciler.records.status import (
     pending,
     stalled,
 )
+from reconciler.runtime import utcnow
 from reconciler.settings import Settings
 
 SETTINGS = Settings(database_url="sqlite://", public_url="https://sp.example.test/")
 
 
 def _row(lane: str, condition: LaneCondition) -> LaneStatusRow:
-    return LaneStatusRow(lane=lane, conditions=conditions_of(condition, utcnow()))
+    return LaneStatusRow(
+        lane=lane, conditions=conditions_of(condition, utcnow()), updated_at=utcnow()
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,7 +115,9 @@ def test_the_same_change_has_the_same_key_and_a_new_one_another() -> None:
     first = events_of_pass(SETTINGS, news, {lane: row})
     again = events_of_pass(SETTINGS, news, {lane: row})
     assert [e.key for e in first] == [e.key for e in again]
-    later = LaneStatusRow(lane=lane, conditions=[dict(c) for c in row.conditions])
+    later = LaneStatusRow(
+        lane=lane, conditions=[dict(c) for c in row.conditions], updated_at=utcnow()
+    )
     later.conditions[0]["lastTransitionTime"] = "2030-01-01T00:00:00+00:00"
     (moved,) = events_of_pass(SETTINGS, news, {lane: later})
     assert moved.key != first[0].key

@@ -44,7 +44,7 @@ from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.loop.passes import reconcile_pass
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents, store_found
-from reconciler.runtime import Runtime, ShiftedClock
+from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from reconciler.settings import Settings
 from tests.providers.dokploy.contract import ContractRecorder
 from tests.providers.dokploy.fixtures import API_KEY, make_client
@@ -218,12 +218,12 @@ async def operate(
         except SetpointError:
             return  # refused (not its head, not live, no such lane): nothing stored
         with session_scope(runtime.database) as session:
-            store_found(session, documents, source="workflow")
+            store_found(session, documents, source="workflow", now=utcnow())
         return
     prune = bool(args[0]) if name == "apply" else not world.present
     world.write()
     with session_scope(runtime.database) as session:
-        apply_documents(session, load_path(world.folder), prune=prune)
+        apply_documents(session, load_path(world.folder), prune=prune, now=utcnow())
 
 
 async def run_steps(steps: list[tuple[Any, ...]], template: Path, workdir: Path) -> None:
@@ -234,7 +234,7 @@ async def run_steps(steps: list[tuple[Any, ...]], template: Path, workdir: Path)
     world.write()
     engine = make_engine(f"sqlite:///{database}")
     with session_scope(engine) as session:
-        apply_documents(session, load_path(world.folder), prune=False)
+        apply_documents(session, load_path(world.folder), prune=False, now=utcnow())
     dokploy_app = create_dokploy(api_key=API_KEY, seed=5, build_seconds=0.02)
     emulator: Emulator = dokploy_app.state.emulator
     github_app = create_github(seed=7)

@@ -23,7 +23,7 @@ from reconciler.loop.passes import reconcile_pass
 from reconciler.records import audit
 from reconciler.records.database import session_scope
 from reconciler.records.desired import store_found
-from reconciler.runtime import Runtime, ShiftedClock
+from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from tests.reconciler.conftest import store_fleet
 from tests.support.cli import Invoke
 from tests.support.previews import outcomes, store_notes
@@ -278,7 +278,7 @@ def _request(runtime: Runtime, lane: str, **params: str) -> list[str]:
     changes are stored."""
     documents = request_documents(runtime, lane, params)
     with session_scope(runtime.database) as session:
-        stored = store_found(session, documents, source="workflow")
+        stored = store_found(session, documents, source="workflow", now=utcnow())
     return [key for key, outcome, _ in stored.entries if outcome != "unchanged"]
 
 

@@ -15,7 +15,7 @@ from reconciler.records import leases, plan_store
 from reconciler.records.audit import AuditRecord
 from reconciler.records.plan_store import PlanStatus
 from reconciler.records.status import all_statuses
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.support.processes import crash_mid_apply
 
 LANE = "product:docs-site/testing"
@@ -62,7 +62,9 @@ async def test_an_operator_releases_a_lease_and_it_is_audited(
 ) -> None:
     with pytest.raises(LeaseNotFound):
         release_lease(engine, "ops@example", LANE, runtime.now(), force=False)
-    live = leases.take_all(engine, [LANE], leases.Holder("worker", plan_id="p-live"), 60)
+    live = leases.take_all(
+        engine, [LANE], leases.Holder("worker", plan_id="p-live"), 60, clock=utcnow
+    )
     with pytest.raises(LeaseHeld, match="still alive"):
         release_lease(engine, "ops@example", LANE, runtime.now(), force=False)
     released = release_lease(engine, "ops@example", LANE, runtime.now(), force=True)

@@ -23,6 +23,7 @@ from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
 from tests.loop.support import fast_engine
 from tests.reconciler.conftest import Workload, store_fleet
+from tests.support.notes_fleet import notes_fleet
 from tests.support.rollback import ImageHealth, records, running
 
 TESTING = "product:notes/testing"
@@ -30,28 +31,6 @@ PROD = "product:notes/prod"
 GOOD = "ghcr.io/acme/notes@sha256:" + "a" * 64
 BAD = "ghcr.io/acme/notes@sha256:" + "b" * 64
 PROD_START = "ghcr.io/acme/notes@sha256:" + "0" * 64
-
-FLEET = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {{name: notes}}
-spec:
-  repository: acme/notes
-  dokploy: {{project: notes}}
-  runtime: {{port: 3000}}
-{promotion}  lanes:
-    - name: testing
-      environment: testing
-      image: {testing}
-      domains: [{{host: testing.notes.example.com}}]
-      healthChecks: [{{}}]
-      apply: {apply}
-      onFailedHealth: {on_failed}
-    - name: prod
-      image: {prod}
-      domains: [{{host: notes.example.com}}]
-      healthChecks: [{{}}]
-"""
 
 
 def write_fleet(
@@ -64,11 +43,10 @@ def write_fleet(
     on_failed: str = "none",
     gate: str | None = None,
 ) -> None:
-    promotion = f"  promotion:\n    gate: {gate}\n" if gate else ""
     path = tmp_path / "notes.yaml"
     path.write_text(
-        FLEET.format(
-            testing=testing, prod=prod, apply=apply, on_failed=on_failed, promotion=promotion
+        notes_fleet(
+            image=testing, prod_image=prod, apply=apply, on_failed_health=on_failed, gate=gate
         )
     )
     store_fleet(runtime.database, path, prune=True)
@@ -338,7 +316,7 @@ async def test_a_state_whose_route_another_product_took_since_is_refused(
     await converge(runtime, TESTING)
     other = tmp_path / "wiki.yaml"
     other.write_text(
-        FLEET.format(testing=GOOD, prod=PROD_START, apply="manual", on_failed="none", promotion="")
+        notes_fleet(image=GOOD, prod_image=PROD_START, apply="manual", on_failed_health="none")
         .replace("name: notes}", "name: wiki}")
         .replace("project: notes", "project: wiki")
         .replace("host: notes.example.com", "host: wiki.example.com")

@@ -26,27 +26,11 @@ from reconciler.settings import Settings
 from tests.providers.dokploy.fixtures import API_KEY
 from tests.reconciler.conftest import store_fleet
 from tests.support.emulated_runtime import emulated_runtime
+from tests.support.notes_fleet import notes_fleet
 from tests.support.rollback import ImageHealth, records, running
 
 LANE = "product:notes/testing"
 SERVICE = "notes-testing"
-FLEET = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {{name: notes}}
-spec:
-  repository: acme/notes
-  dokploy: {{project: notes}}
-  runtime: {{port: 3000}}
-  lanes:
-    - name: testing
-      environment: testing
-      image: {image}
-      domains: [{{host: testing.notes.example.com}}]
-      healthChecks: [{{}}]
-      apply: auto-safe
-      onFailedHealth: rollback
-"""
 
 
 @dataclass(frozen=True)
@@ -92,7 +76,9 @@ async def run_releases(plan: list[Release], folder: Path) -> None:
             image = f"ghcr.io/acme/notes@sha256:{number + 1:064x}"
             if not release.healthy:
                 workload.bad.add(image)
-            (folder / "notes.yaml").write_text(FLEET.format(image=image))
+            (folder / "notes.yaml").write_text(
+                notes_fleet(image=image, on_failed_health="rollback")
+            )
             store_fleet(runtime.database, folder / "notes.yaml", prune=True)
             await _passes(runtime, emulator, workload.bad, image, release.passes, model)
 

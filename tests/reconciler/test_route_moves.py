@@ -21,7 +21,7 @@ from reconciler.kinds.product.ops import PRODUCT_OPS, Op
 from reconciler.kinds.product.reasons import ROUTE_CONFLICT
 from reconciler.kinds.product.route_moves import plan_routes
 from reconciler.kinds.product.rule_input import DEFAULT_ENVIRONMENT, SecretFacts
-from reconciler.records.columns import utcnow
+from reconciler.runtime import utcnow
 from tests.support.lane_strategies import product_lanes
 
 FACTS = SecretFacts(salt="s", desired={})

@@ -29,6 +29,7 @@ from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime, ShiftedClock
 from tests.reconciler.conftest import store_fleet
 from tests.support.health_probes import probe_answered_by
+from tests.support.notes_fleet import notes_fleet
 from tests.support.product_documents import product_spec
 
 LANE = "product:notes/testing"
@@ -37,24 +38,6 @@ HOST = "testing.notes.example.com"
 DIGEST = "sha256:" + "a" * 64
 OTHER_DIGEST = "sha256:" + "c" * 64
 INTERVAL = 300.0  # SETPOINT_HEALTH_WATCH_INTERVAL_SECONDS' default
-
-FLEET = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {{name: notes}}
-spec:
-  repository: acme/notes
-  dokploy: {{project: notes}}
-  runtime: {{port: 3000}}
-  env: {{LOG_LEVEL: info}}
-  lanes:
-    - name: testing
-      image: ghcr.io/acme/notes@{digest}
-      domains: [{{host: testing.notes.example.com}}]
-      healthChecks: [{{expectIdentity: {expect}}}]
-      apply: {apply}
-      runtimeIdentity: {identity}
-"""
 
 
 def write_fleet(
@@ -67,8 +50,13 @@ def write_fleet(
     apply: str = "manual",
 ) -> None:
     path = tmp_path / "notes.yaml"
-    text = FLEET.format(
-        digest=digest, identity=str(identity).lower(), expect=str(expect).lower(), apply=apply
+    text = notes_fleet(
+        image=f"ghcr.io/acme/notes@{digest}",
+        env={"LOG_LEVEL": "info"},
+        environment=False,
+        health_check=f"{{expectIdentity: {str(expect).lower()}}}",
+        apply=apply,
+        runtime_identity=identity,
     )
     path.write_text(text)
     store_fleet(runtime.database, path, prune=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,10 @@ from typer.testing import CliRunner
 
 from desired_state.secrets import SecretRef
 from reconciler.errors import SecretStoreError, SecretUnavailable
+from reconciler.records import audit
+from reconciler.records.database import session_scope
 from reconciler.records.secret_store import SecretStore, generate_key
+from reconciler.runtime import ShiftedClock, utcnow
 from reconciler.secret_values import resolve
 from tests.support.cli import Invoke
 from tests.support.secret_scan import assert_no_secrets
@@ -20,7 +24,7 @@ VALUE = "whsec_stored-value-abcdef123456"
 
 
 def test_values_round_trip_and_only_ciphertext_is_stored(engine: Engine) -> None:
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     assert store.put("stripe", VALUE) is True
     assert store.put("stripe", VALUE + "-rotated") is False
     assert store.get("stripe") == VALUE + "-rotated"
@@ -30,15 +34,35 @@ def test_values_round_trip_and_only_ciphertext_is_stored(engine: Engine) -> None
     assert_no_secrets(json.dumps([list(r) for r in rows]), [VALUE, VALUE + "-rotated"])
 
 
+def test_a_stored_secret_and_its_audit_record_carry_the_stores_clock(engine: Engine) -> None:
+    """The store stamps on the clock it was given (wiring gives it the runtime's), not the
+    wall clock: a day ahead here, in the listing and on the audit trail alike."""
+    clock = ShiftedClock(offset=timedelta(days=1).total_seconds())
+    store = SecretStore(engine, generate_key(), clock=clock.now)
+    before = clock.now()
+    store.put("stripe", VALUE, actor="alice")
+    store.put("stripe", VALUE + "-rotated", actor="alice")
+    store.delete("stripe", actor="alice")
+    store.put("github", VALUE, actor="alice")
+    after = clock.now()
+
+    [(name, updated)] = store.names()
+    assert name == "github" and before <= datetime.fromisoformat(updated) <= after
+    with session_scope(engine) as session:
+        records = audit.list_records(session)
+    assert [r.event for r in records] == ["secret_stored"] * 2 + ["secret_deleted", "secret_stored"]
+    assert all(before <= r.at <= after for r in records)
+
+
 def test_a_wrong_key_is_a_clear_error_not_garbage(engine: Engine) -> None:
-    SecretStore(engine, generate_key()).put("stripe", VALUE)
+    SecretStore(engine, generate_key(), clock=utcnow).put("stripe", VALUE)
     with pytest.raises(SecretStoreError, match="wrong SETPOINT_SECRET_STORE_KEY") as caught:
-        SecretStore(engine, generate_key()).get("stripe")
+        SecretStore(engine, generate_key(), clock=utcnow).get("stripe")
     assert VALUE not in str(caught.value)
 
 
 def test_swapping_rows_in_the_database_does_not_swap_secrets(engine: Engine) -> None:
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     store.put("a", "value-of-a-123456")
     store.put("b", "value-of-b-123456")
     with engine.begin() as connection:
@@ -56,11 +80,11 @@ def test_swapping_rows_in_the_database_does_not_swap_secrets(engine: Engine) -> 
 @pytest.mark.parametrize("key", ["not base64 !", "c2hvcnQ="])
 def test_malformed_keys_are_refused(engine: Engine, key: str) -> None:
     with pytest.raises(SecretStoreError, match="key"):
-        SecretStore(engine, key)
+        SecretStore(engine, key, clock=utcnow)
 
 
 def test_from_store_references_resolve_or_say_why_not(engine: Engine) -> None:
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     store.put("stripe", VALUE)
     assert resolve(SecretRef.model_validate({"fromStore": "stripe"}), store=store).reveal() == VALUE
     with pytest.raises(SecretUnavailable, match="SETPOINT_SECRET_STORE_KEY"):

@@ -19,6 +19,7 @@ from reconciler import secret_values as secrets
 from reconciler.errors import SecretUnavailable
 from reconciler.records import secret_store
 from reconciler.records.database import make_engine
+from reconciler.runtime import utcnow
 from reconciler.secret_sources import own_setting_names
 from reconciler.secret_values import SecretValue
 
@@ -112,7 +113,7 @@ def test_installation_salt_is_created_once(database_url: str, engine: Engine) ->
 
     def take(own: Engine) -> None:
         start.wait()
-        salts.append(secret_store.installation_salt(own))
+        salts.append(secret_store.installation_salt(own, now=utcnow()))
 
     threads = [threading.Thread(target=take, args=(e,)) for e in engines]
     for thread in threads:
@@ -123,7 +124,7 @@ def test_installation_salt_is_created_once(database_url: str, engine: Engine) ->
         own.dispose()
     assert len(salts) == racers and len(set(salts)) == 1
     assert len(salts[0]) == 64
-    assert secret_store.installation_salt(engine) == salts[0]
+    assert secret_store.installation_salt(engine, now=utcnow()) == salts[0]
 
 
 @pytest.fixture

@@ -32,10 +32,9 @@ from reconciler.kinds.product.ops import PRODUCT_OPS
 from reconciler.kinds.product.params import CreateProject, CreateService, Link
 from reconciler.loop.passes import PassReport, reconcile_pass, start_pass
 from reconciler.loop.targets import apply_guarded
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from tests.reconciler.conftest import Workload, store_fleet
 from tests.support.health_probes import probe_answered_by

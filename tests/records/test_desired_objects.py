@@ -12,7 +12,7 @@ from desired_state.document import spec_hash
 from desired_state.loader import load_path
 from desired_state.product import ProductSpec
 from reconciler.errors import EmptyPrune
-from reconciler.fleet import load_fleet
+from reconciler.fleet import DesiredFleet, load_fleet
 from reconciler.records.database import session_scope
 from reconciler.records.desired import (
     DocumentChange,
@@ -21,7 +21,9 @@ from reconciler.records.desired import (
     list_objects,
     preview_documents,
 )
+from reconciler.runtime import utcnow
 from tests.conftest import EXAMPLES
+from tests.reconciler.conftest import store_fleet
 
 
 def copy_examples(tmp_path: Path) -> Path:
@@ -40,11 +42,11 @@ def generations(engine: Engine) -> dict[str, int]:
 def test_second_apply_changes_nothing(engine: Engine) -> None:
     documents = load_path(EXAMPLES)
     with session_scope(engine) as session:
-        first = apply_documents(session, documents, prune=False)
+        first = apply_documents(session, documents, prune=False, now=utcnow())
     assert first.count(DocumentChange.created) == len(documents)
     before = generations(engine)
     with session_scope(engine) as session:
-        second = apply_documents(session, load_path(EXAMPLES), prune=False)
+        second = apply_documents(session, load_path(EXAMPLES), prune=False, now=utcnow())
     assert second.count(DocumentChange.unchanged) == len(documents) and not second.changed_anything
     assert generations(engine) == before
 
@@ -54,12 +56,12 @@ def test_editing_one_lane_bumps_only_that_products_generation(
 ) -> None:
     fleet = copy_examples(tmp_path)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
+        apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     before = generations(engine)
     shop = fleet / "shop.yaml"
     shop.write_text(shop.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
     with session_scope(engine) as session:
-        report = apply_documents(session, load_path(fleet), prune=False)
+        report = apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     after = generations(engine)
     assert [key for key, outcome, _ in report.entries if outcome == "changed"] == ["Product/shop"]
     assert after["Product/shop"] == before["Product/shop"] + 1
@@ -75,34 +77,34 @@ def test_editing_one_lane_bumps_only_that_products_generation(
 def test_comment_only_edit_is_not_a_change(engine: Engine, tmp_path: Path) -> None:
     fleet = copy_examples(tmp_path)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
+        apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     shop = fleet / "shop.yaml"
     shop.write_text("# reviewed by ops\n" + shop.read_text())
     with session_scope(engine) as session:
-        report = apply_documents(session, load_path(fleet), prune=False)
+        report = apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     assert not report.changed_anything
 
 
 def test_removed_objects_are_deleted_only_with_prune(engine: Engine, tmp_path: Path) -> None:
     fleet = copy_examples(tmp_path)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
+        apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     (fleet / "docs-site.yaml").unlink()
     with session_scope(engine) as session:
-        report = apply_documents(session, load_path(fleet), prune=False)
+        report = apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     assert ("Product/docs-site", "would_remove", 1) in report.entries
     assert "Product/docs-site" in generations(engine)
     with session_scope(engine) as session:
-        report = apply_documents(session, load_path(fleet), prune=True)
+        report = apply_documents(session, load_path(fleet), prune=True, now=utcnow())
     assert ("Product/docs-site", "removed", 1) in report.entries
     assert "Product/docs-site" not in generations(engine)
 
 
 def test_prune_against_no_documents_is_refused(engine: Engine) -> None:
     with session_scope(engine) as session:
-        apply_documents(session, load_path(EXAMPLES), prune=False)
+        apply_documents(session, load_path(EXAMPLES), prune=False, now=utcnow())
     with pytest.raises(EmptyPrune), session_scope(engine) as session:
-        apply_documents(session, [], prune=True)
+        apply_documents(session, [], prune=True, now=utcnow())
     assert len(generations(engine)) == 7
 
 
@@ -111,7 +113,7 @@ def test_preview_says_what_apply_would_do_and_writes_nothing(
 ) -> None:
     fleet = copy_examples(tmp_path)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
+        apply_documents(session, load_path(fleet), prune=False, now=utcnow())
     (fleet / "docs-site.yaml").unlink()
     shop = fleet / "shop.yaml"
     shop.write_text(shop.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
@@ -119,9 +121,15 @@ def test_preview_says_what_apply_would_do_and_writes_nothing(
         rows = list_objects(session)
     preview = preview_documents(rows, load_path(fleet), prune=True)
     with session_scope(engine) as session:
-        applied = apply_documents(session, load_path(fleet), prune=True)
+        applied = apply_documents(session, load_path(fleet), prune=True, now=utcnow())
     assert preview.entries == applied.entries
     assert ("Product/docs-site", "removed", 1) in preview.entries
+
+
+def stored_and_read(engine: Engine, path: Path) -> DesiredFleet:
+    """Store the fleet at `path` (without pruning) and read it back as a pass does."""
+    store_fleet(engine, path)
+    return load_fleet(engine)
 
 
 def _lane_env(engine: Engine, product: str) -> dict[str, str]:
@@ -134,15 +142,11 @@ def test_the_fleet_read_again_holds_each_edit_and_only_its_generation_moves(
     engine: Engine, tmp_path: Path
 ) -> None:
     fleet = copy_examples(tmp_path)
-    with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
-    first = load_fleet(engine)
+    first = stored_and_read(engine, fleet)
     assert load_fleet(engine) == first  # read twice, unchanged: the very same fleet
     shop = fleet / "shop.yaml"
     shop.write_text(shop.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: trace"))
-    with session_scope(engine) as session:
-        apply_documents(session, load_path(fleet), prune=False)
-    edited = load_fleet(engine)
+    edited = stored_and_read(engine, fleet)
     assert _lane_env(engine, "shop") == {"LOG_LEVEL": "trace"}
     assert edited.revision != first.revision
     assert edited.generations == {
@@ -157,9 +161,7 @@ def test_the_fleet_read_again_holds_each_edit_and_only_its_generation_moves(
 def test_a_stored_spec_edited_out_of_validity_fails_the_read_after_a_good_one(
     engine: Engine,
 ) -> None:
-    with session_scope(engine) as session:
-        apply_documents(session, load_path(EXAMPLES), prune=False)
-    load_fleet(engine)  # every stored document parsed, and remembered
+    stored_and_read(engine, EXAMPLES)  # every stored document parsed, and remembered
     with session_scope(engine) as session:  # a hand edit of the stored shop
         row = get_object(session, "Product", "shop")
         assert row is not None

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col
 
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.notifications import NewNotification, Notification, add_new
 from reconciler.records.operator_tokens import issue
 from reconciler.records.tables import metadata
+from reconciler.runtime import utcnow
 from tests.databases import PostgresPool, postgres_base_url
 
 pytestmark = pytest.mark.postgres

@@ -30,9 +30,9 @@ from reconciler.kinds.product.params import ReleaseDomain, UpsertDomain
 from reconciler.kinds.product.policy import ApplyPolicy
 from reconciler.kinds.product.rule_input import SecretFacts
 from reconciler.kinds.runner.ops import RUNNER_OPS
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.plan_store import StoredPlan, load
+from reconciler.runtime import utcnow
 
 FORMAT_1 = Path(__file__).parents[1] / "contracts" / "plans-v1" / "plans.json"
 BODIES: list[dict[str, Any]] = json.loads(FORMAT_1.read_text(encoding="utf-8"))

@@ -64,7 +64,7 @@ from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.plan_store import PlanStatus
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from tests.reliability import checks, fleets
 
@@ -271,7 +271,9 @@ async def _apply(runtime: Runtime, plan: Plan, recovery: _Recovery) -> None:
 
 async def _store_and_plan(runtime: Runtime) -> Plan:
     with session_scope(runtime.database) as session:
-        apply_documents(session, load_text(fleets.crash_fleet(), "fleet.yaml"), prune=True)
+        apply_documents(
+            session, load_text(fleets.crash_fleet(), "fleet.yaml"), prune=True, now=utcnow()
+        )
     plan = await compute_plan(runtime)
     if plan.blockers or not plan.actions:
         raise CrashSetupFailed(f"the fleet's first plan is not a clean one: {plan.blockers}")

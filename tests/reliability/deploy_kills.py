@@ -41,7 +41,7 @@ from reconciler.demo.loopback import serve
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.reliability import checks, crash, fleets
 
 BUILD_SECONDS = 0.3  # each build; eight of them queue one after another
@@ -109,7 +109,7 @@ def _trigger(state: EmulatorState, kill: DeployKill) -> Callable[[], bool]:
 async def _store_and_plan(runtime: Runtime) -> Plan:
     fleet = fleets.crash_fleet(deploy_timeout=DEPLOY_TIMEOUT)
     with session_scope(runtime.database) as session:
-        apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True)
+        apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True, now=utcnow())
     plan = await compute_plan(runtime)
     if plan.blockers or not plan.actions:
         raise crash.CrashSetupFailed(f"the fleet's first plan is not a clean one: {plan.blockers}")

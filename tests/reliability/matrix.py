@@ -44,7 +44,7 @@ from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from tests.reliability import checks, fleets
 from tests.reliability.stores import Store
@@ -135,7 +135,7 @@ class Rig:
 
     def store(self, fleet: str) -> None:
         with session_scope(self.engine) as session:
-            apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True)
+            apply_documents(session, load_text(fleet, "fleet.yaml"), prune=True, now=utcnow())
 
     async def plan(self) -> Plan | None:
         try:

@@ -15,7 +15,7 @@ from reconciler.core.apply import ApplyResult, apply_plan
 from reconciler.core.planning import compute_plan
 from reconciler.records.database import session_scope
 from reconciler.records.desired import DesiredObject
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from tests.conftest import EXAMPLES
 from tests.reconciler.conftest import dokploy
 
@@ -83,6 +83,8 @@ def store_unchecked(engine: Engine, name: str, spec: dict[str, Any]) -> None:
                 spec=spec,
                 spec_hash=spec_hash(spec),
                 source_file=f"{name}.yaml",
+                created_at=utcnow(),
+                updated_at=utcnow(),
             )
         )
 

@@ -20,24 +20,9 @@ from reconciler.core.outcomes import LaneOutcome
 from reconciler.loop.passes import PassReport
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import store_fleet
+from tests.support.notes_fleet import notes_fleet
 
-NOTES = """\
-apiVersion: setpoint.dev/v1
-kind: Product
-metadata: {{name: notes}}
-spec:
-  repository: acme/notes
-  dokploy: {{project: notes}}
-  runtime: {{port: 3000, healthPath: /health}}
-  env: {{LOG_LEVEL: info}}
-  secrets: {{DATABASE_URL: {{fromEnv: SETPOINT_SECRET_SHOP_DATABASE_URL}}}}
-  lanes:
-    - name: testing
-      environment: testing
-      image: ghcr.io/acme/notes:main
-      domains: [{{host: testing.notes.example.com}}]
-      healthChecks: [{{path: /health}}]
-      apply: auto-safe
+PREVIEWS = """\
   preview:
     enabled: true
     label: preview
@@ -63,8 +48,15 @@ def notes_yaml(
     deploy: str = "on-push",
 ) -> str:
     """The `notes` product with previews on pull requests labelled `preview`."""
-    return NOTES.format(
+    previews = PREVIEWS.format(
         max_active=max_active, teardown=teardown, allow_forks=allow_forks, ttl=ttl, deploy=deploy
+    )
+    return notes_fleet(
+        health_path="/health",
+        env={"LOG_LEVEL": "info"},
+        secrets={"DATABASE_URL": "SETPOINT_SECRET_SHOP_DATABASE_URL"},
+        health_check="{path: /health}",
+        preview=previews,
     )
 
 

@@ -9,6 +9,7 @@ import sys
 from sqlalchemy.engine import Engine
 
 from reconciler.records import leases, plan_store
+from reconciler.runtime import utcnow
 
 
 def dead_process() -> tuple[int, int | None]:
@@ -25,5 +26,5 @@ def crash_mid_apply(engine: Engine, plan_id: str, lanes: list[str]) -> None:
     pid, started = dead_process()
     holder = leases.Holder(label="ci:crashed", plan_id=plan_id, pid=pid, pid_started=started)
     for lane in lanes:
-        assert leases.acquire(engine, lane, holder, ttl_seconds=600)
+        assert leases.acquire(engine, lane, holder, ttl_seconds=600, clock=utcnow)
     assert plan_store.claim_for_apply(engine, plan_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from reconciler.records import operations
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationRequest
 from reconciler.records.work_queue import WorkPriority, enqueue
+from reconciler.runtime import utcnow
 
 
 def request_lane(engine: Engine, lane: str, *, apply: bool) -> str:

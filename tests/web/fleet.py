@@ -27,12 +27,11 @@ from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.kinds.runner.observed import GITHUB_BUSY, GITHUB_STATUS
 from reconciler.records import operator_tokens, ownership, status
-from reconciler.records.columns import utcnow
 from reconciler.records.database import make_engine, session_scope
 from reconciler.records.desired import apply_documents
 from reconciler.records.migrate import upgrade
 from reconciler.records.secret_store import SecretStore, generate_key
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from reconciler.web import PageAccess, ReviewSite, create_review_app
 
@@ -82,7 +81,7 @@ class ReviewFleet:
     def declare(self, path: Path) -> None:
         """Store desired state from `path`, as `setpoint desired apply` would."""
         with session_scope(self.database) as session:
-            apply_documents(session, load_path(path), prune=False)
+            apply_documents(session, load_path(path), prune=False, now=utcnow())
 
 
 def _runner_records(engine: Engine) -> None:
@@ -108,11 +107,11 @@ def review_fleet(work_dir: Path, access: PageAccess = PageAccess.open) -> Iterat
     upgrade(engine)
     environ = demo_secrets(DEMO_SECRET_VARIABLES)
     stored = demo_secrets(DEMO_STORED_SECRETS)
-    store = SecretStore(engine, generate_key())
+    store = SecretStore(engine, generate_key(), clock=utcnow)
     for name, value in stored.items():
         store.put(name, value)
     with session_scope(engine) as session:
-        apply_documents(session, load_path(EXAMPLES), prune=False)
+        apply_documents(session, load_path(EXAMPLES), prune=False, now=utcnow())
         token = operator_tokens.issue(session, "alice", utcnow()).token
     _runner_records(engine)
     api_key = secrets.token_urlsafe(16)

@@ -17,9 +17,8 @@ from reconciler.demo.loopback import serve
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records import audit, operator_tokens, plan_store
-from reconciler.records.columns import utcnow
 from reconciler.records.database import session_scope
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, utcnow
 from reconciler.settings import Settings
 from reconciler.web import (
     PageAccess,

@@ -14,7 +14,7 @@ is torn down. A `success` marks the PR's earlier deployments `inactive` explicit
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -63,9 +63,12 @@ def feedback_of(
     return Feedback(view.lane, pull_request_channel(view), payload)
 
 
-async def deliver_feedback(github: GitHubClient, payload: dict[str, Any]) -> dict[str, Any]:
+async def deliver_feedback(
+    github: GitHubClient, payload: dict[str, Any], clock: Callable[[], float]
+) -> dict[str, Any]:
     """Send one delivery made by `feedback_of`; the answer to record. Safe to send again:
-    the comment is found by its marker, the deployment by its plan."""
+    the comment is found by its marker, the deployment by its plan. `clock` (the runtime's)
+    says how long until a rate limit's reset."""
     owner, repo = str(payload["repository"]).split("/", 1)
     try:
         upsert = await github.upsert_marker_comment(
@@ -79,7 +82,7 @@ async def deliver_feedback(github: GitHubClient, payload: dict[str, Any]) -> dic
         raise FeedbackNotDelivered(
             f"PR #{payload['number']}: {exc}",
             transient=isinstance(exc, GitHubTransientError | GitHubRateLimited),
-            retry_after=_retry_after(exc),
+            retry_after=_retry_after(exc, clock),
         ) from exc
     return answer
 
@@ -148,13 +151,13 @@ async def _inactivate(
     return marked
 
 
-def _retry_after(exc: GitHubError) -> float | None:
+def _retry_after(exc: GitHubError, clock: Callable[[], float]) -> float | None:
     if not isinstance(exc, GitHubRateLimited):
         return None
     if exc.retry_after is not None:
         return exc.retry_after
     if exc.reset_at is not None:
-        return max(0.0, exc.reset_at.timestamp() - time.time())
+        return max(0.0, exc.reset_at.timestamp() - clock())
     return None
 
 

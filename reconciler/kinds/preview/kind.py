@@ -18,8 +18,7 @@ opens is no rename.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +88,9 @@ class PreviewKind:
     store: StoreReader | None = None
     sources: SecretSources = field(default_factory=default_sources)
     github: PullsApi | None = None
-    now: float = field(default_factory=time.time)
+    now: float = field(kw_only=True)  # the runtime's clock at the pass: no default
+    # The runtime's clock, for what happens after the pass began (a delivery's rate limit).
+    clock: Callable[[], float] = field(kw_only=True)
     public_url: str | None = None  # PR comments link to the plan's review page under it
     name: str = KIND
     # The product's operations and reasons: a preview's lanes are planned by its parts.
@@ -165,7 +166,7 @@ class PreviewKind:
     async def deliver(self, feedback: Feedback) -> dict[str, Any]:
         if not isinstance(self.github, GitHubClient):
             raise FeedbackNotDelivered("no GitHub client to deliver with", transient=False)
-        return await deliver_feedback(self.github, feedback.payload)
+        return await deliver_feedback(self.github, feedback.payload, self.clock)
 
     async def discover(self) -> Discovery:
         if self.github is None:

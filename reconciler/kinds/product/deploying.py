@@ -4,9 +4,8 @@ and parked (the loop), then its health checks decide Done, or a Retry the lane w
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -23,11 +22,22 @@ from reconciler.kinds.product.health import HealthProbe
 from reconciler.kinds.product.identity import verified_identity
 from reconciler.kinds.product.reasons import DEPLOY_FAILED
 from reconciler.kinds.product.rule_input import deploy_title
-from reconciler.kinds.product.services import strategy_for
+from reconciler.kinds.product.services import DeployTarget, strategy_for
 
 _MAX_HEALTH_BACKOFF = 3600.0
 # A parked deploy is looked at again at least this often (a twentieth of its timeout at most).
 _LOOKS_PER_TIMEOUT = 20
+
+
+class _DeployRequest(DeployTarget):
+    """`deploy_and_wait`'s and `deploy_and_look`'s keywords but their time limits: built once
+    a deploy, the same whichever of the two it goes through."""
+
+    poll_interval: float
+    title: str
+    never_deployed: bool
+    ask: bool
+    deployment_id: str | None
 
 
 @dataclass
@@ -36,7 +46,7 @@ class Deployer:
 
     client: DokployClient
     health_check: HealthProbe
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = field(kw_only=True)  # the runtime's clock: no default
     poll_interval: float = 1.0
     health_backoff: float = 30.0  # seconds before a failed health check is run again
     deploy_backoff: float = 60.0  # seconds before a failed deploy's configuration is retried
@@ -54,34 +64,40 @@ class Deployer:
         waiting = p.awaiting
         async with turn:  # held already when the engine admitted the deploy
             asked_at = self.clock() if waiting is None or waiting.at is None else waiting.at
+            request = self._deploy_request(action, p, ref)
             if self.parks_builds:
-                seen = await self._look_at_deploy(action, p, ref, asked_at)
+                seen = await self._look_at_deploy(request, p, ref, asked_at)
             else:
-                seen = await self._wait_for_deploy(action, p, ref, asked_at)
+                seen = await self._wait_for_deploy(request, p, ref, asked_at)
         if isinstance(seen, Retry):
             return seen
         return await self._deploy_ended(p, ref, seen)
 
+    def _deploy_request(self, action: Action, p: params.Deploy, ref: ObjectRef) -> _DeployRequest:
+        """What the deploy asks Dokploy for, whether it waits for the build or looks at it:
+        the service, how its deployment is told from others', and whether it is asked for
+        now or awaited (asked for earlier)."""
+        waiting = p.awaiting
+        return {
+            **strategy_for(ref.object_type).deploy_target(ref.object_id),
+            "poll_interval": self.poll_interval,
+            "title": deploy_title(action.lane, p.config_hash),
+            # A service the plan did not see was created by this apply: it has no
+            # deployments yet, so they need not be listed before deploying.
+            "never_deployed": not p.service.id,
+            "ask": waiting is None,
+            "deployment_id": None if waiting is None else waiting.deployment_id,
+        }
+
     async def _wait_for_deploy(
-        self, action: Action, p: params.Deploy, ref: ObjectRef, asked_at: float
+        self, request: _DeployRequest, p: params.Deploy, ref: ObjectRef, asked_at: float
     ) -> Deployment | Retry:
         """Ask for the deploy (or not, when awaiting one asked for earlier) and wait for its
         build to end; a deploy still queued after its timeout is awaited by the next attempt."""
-        waiting = p.awaiting
         timeout = p.timeout_seconds
         try:
             return await deploy_and_wait(
-                self.client,
-                **strategy_for(ref.object_type).deploy_target(ref.object_id),
-                timeout=timeout,
-                queue_timeout=timeout,
-                poll_interval=self.poll_interval,
-                title=deploy_title(action.lane, p.config_hash),
-                # A service the plan did not see was created by this apply: it has no
-                # deployments yet, so they need not be listed before deploying.
-                never_deployed=not p.service.id,
-                ask=waiting is None,
-                deployment_id=None if waiting is None else waiting.deployment_id,
+                self.client, **request, timeout=timeout, queue_timeout=timeout
             )
         except DeployQueued as exc:
             asked = {"config_hash": p.config_hash, "at": asked_at}
@@ -92,7 +108,7 @@ class Deployer:
             )
 
     async def _look_at_deploy(
-        self, action: Action, p: params.Deploy, ref: ObjectRef, asked_at: float
+        self, request: _DeployRequest, p: params.Deploy, ref: ObjectRef, asked_at: float
     ) -> Deployment | Retry:
         """Ask for the deploy (or not, when awaiting one asked for earlier) and look at its
         build for a moment once it started: the deployment once it ended, else the lane
@@ -106,15 +122,10 @@ class Deployer:
         try:
             deployment = await deploy_and_look(
                 self.client,
-                **strategy_for(ref.object_type).deploy_target(ref.object_id),
+                **request,
                 look=self.look_seconds,
                 # A look at a deploy asked for earlier waits for nothing: no slot is held.
                 queue_timeout=timeout if waiting is None else self.look_seconds,
-                poll_interval=self.poll_interval,
-                title=deploy_title(action.lane, p.config_hash),
-                never_deployed=not p.service.id,
-                ask=waiting is None,
-                deployment_id=None if waiting is None else waiting.deployment_id,
             )
         except DeployQueued as exc:
             waited = self.clock() - asked_at

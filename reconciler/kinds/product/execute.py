@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +54,7 @@ class ProductExecutor:
     poll_interval: float = 1.0
     health_backoff: float = 30.0  # seconds before a failed health check is run again
     deploy_backoff: float = 60.0  # seconds before a failed deploy's configuration is retried
-    clock: Callable[[], float] = time.time  # the runtime's clock
+    clock: Callable[[], float] = field(kw_only=True)  # the runtime's clock: no default
     # The loop comes back to a parked lane (`Runtime.parks_long_waits`): a deploy is asked for
     # and looked at for `look_seconds`, then its lane is parked (a `Retry`) until the next
     # look, never a worker held for the build. Without a loop (the CLI's apply) it waits.

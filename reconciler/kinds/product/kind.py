@@ -7,7 +7,6 @@ Dokploy service into a lane), forgetting (`ForgettingKind`), and plan notes
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +64,7 @@ class ProductKind:
     ops: Mapping[str, OpSpec] = field(default_factory=lambda: PRODUCT_OPS)
     reasons: Mapping[str, BlockerReason] = field(default_factory=lambda: PRODUCT_REASONS)
     # The runtime's clock at the pass: a failed deploy's backoff is over, or not yet.
-    now: float = field(default_factory=time.time)
+    now: float = field(kw_only=True)  # the runtime's clock at the pass: no default
     # Seconds between health checks of a converged lane that does not name its own interval.
     health_interval: float = 300.0
 

@@ -10,7 +10,6 @@ rather than inheriting every hook of another kind.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -54,7 +53,7 @@ class ProductParts:
     store: StoreReader | None = None
     sources: SecretSources = field(default_factory=default_sources)
     # The runtime's clock at the pass: a failed deploy's backoff is over, or not yet.
-    now: float = field(default_factory=time.time)
+    now: float = field(kw_only=True)  # the runtime's clock at the pass: no default
     _route_plan: tuple[Observation, RoutePlan] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ asks the strategy for the lane's service type instead of branching on it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from providers.dokploy.client import DokployClient
 from providers.dokploy.ensure import ensure_application, ensure_compose
@@ -19,6 +19,13 @@ from reconciler.kinds.product.ops import Op
 class ServiceType(StrEnum):
     application = "application"
     compose = "compose"
+
+
+class DeployTarget(TypedDict, total=False):
+    """The service a deploy is for, as `deploy_and_wait` names it: one of the two ids."""
+
+    application_id: str
+    compose_id: str
 
 
 class ServiceStrategy:
@@ -60,8 +67,8 @@ class ServiceStrategy:
         """Where a new domain points."""
         raise NotImplementedError
 
-    def deploy_target(self, service_id: str) -> dict[str, Any]:
-        return {f"{self.type.value}_id": service_id}
+    def deploy_target(self, service_id: str) -> DeployTarget:
+        raise NotImplementedError
 
 
 class _ApplicationService(ServiceStrategy):
@@ -105,6 +112,9 @@ class _ApplicationService(ServiceStrategy):
     def domain_target(self, service_id: str, service_name: str | None) -> dict[str, Any]:
         return {"application_id": service_id}
 
+    def deploy_target(self, service_id: str) -> DeployTarget:
+        return {"application_id": service_id}
+
 
 class _ComposeService(ServiceStrategy):
     type = ServiceType.compose
@@ -143,6 +153,9 @@ class _ComposeService(ServiceStrategy):
     def domain_target(self, service_id: str, service_name: str | None) -> dict[str, Any]:
         # A compose domain also names the compose service it routes to.
         return {"compose_id": service_id, "service_name": service_name}
+
+    def deploy_target(self, service_id: str) -> DeployTarget:
+        return {"compose_id": service_id}
 
 
 def _env_file_flag(observed: bool | None) -> bool:

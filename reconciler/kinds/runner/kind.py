@@ -6,7 +6,6 @@ the table in `hosts.py`. The kind never acts on a runner it does not own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -48,7 +47,7 @@ class RunnerKind:
     providers: Mapping[str, object]
     salt: str
     settings: Settings
-    now: float = field(default_factory=time.time)
+    now: float = field(kw_only=True)  # the runtime's clock at the pass: no default
     guard: BlastRadiusGuard = field(default_factory=BlastRadiusGuard)
     adapter_table: Mapping[str, AdapterEntry] = field(default_factory=lambda: HOST_ADAPTERS)
     name: str = KIND
