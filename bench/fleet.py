@@ -55,6 +55,8 @@ import httpx
 
 from desired_state.loader import load_text
 from providers.dokploy.client import DokployClient
+from providers.http_core import DEFAULT_CONNECTIONS
+from providers.http_transport import KeepAliveTransport
 from reconciler.core.apply import apply_plan
 from reconciler.core.assembly import build_plan, observation_blockers
 from reconciler.core.collector import collector_paused
@@ -230,10 +232,11 @@ class Call:
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
-    """The ordinary HTTP transport, writing down each request it sent (retries included)."""
+    """The transport Setpoint's Dokploy client uses on its own, writing down each request it
+    sent (retries included)."""
 
     def __init__(self) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = KeepAliveTransport(max_idle=DEFAULT_CONNECTIONS)
         self.calls: list[Call] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -182,7 +182,7 @@ def _deadline(timeout: float) -> float:
 async def send(
     http: httpx.AsyncClient,
     method: str,
-    url: str,
+    url: str | httpx.URL,
     *,
     timeout: float,
     params: Mapping[str, str | int] | None = None,
@@ -206,7 +206,7 @@ async def send(
 async def _send_now(
     http: httpx.AsyncClient,
     method: str,
-    url: str,
+    url: str | httpx.URL,
     *,
     timeout: float,
     params: Mapping[str, str | int] | None,

@@ -31,8 +31,8 @@ from providers.http_core import (
     RequestHook,
     RetryPolicy,
     add_request_hook,
-    pool_limits,
 )
+from providers.http_transport import KeepAliveTransport
 from providers.urgency import Slots
 
 M = TypeVar("M", bound=BaseModel)
@@ -71,9 +71,10 @@ class DokployClient:
             base_url=self.base_url,
             headers={"x-api-key": api_key, "accept": "application/json"},
             timeout=httpx.Timeout(timeout),
-            transport=transport,
+            # Every Dokploy call is small and most reuse a connection: the lean transport
+            # costs a fraction of httpx's default per call (providers/http_transport.py).
+            transport=transport or KeepAliveTransport(max_idle=max_connections),
             follow_redirects=False,
-            limits=pool_limits(max_connections),
         )
         retry = RetryPolicy(
             attempts=retry_attempts,

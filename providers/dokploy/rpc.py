@@ -64,6 +64,9 @@ class RpcCaller:
         self._slots = slots
         self._timeout = timeout
         self._retry = retry
+        # Each procedure's absolute URL, built once: httpx parses a relative URL twice
+        # per request to join it to the base (issue 26).
+        self._urls: dict[str, httpx.URL] = {}
         # Seconds spent on calls Dokploy answered 429 and on the waits its Retry-After
         # asked for: a deploy's wait does not count them against its timeout.
         self.rate_limited_seconds = 0.0
@@ -109,6 +112,15 @@ class RpcCaller:
             sleep=sleep,
         )
 
+    def _url(self, procedure: str) -> httpx.URL:
+        url = self._urls.get(procedure)
+        if url is None:
+            base = self._http.base_url  # always ends in "/"
+            url = self._urls[procedure] = base.copy_with(
+                raw_path=base.raw_path + procedure.encode("ascii")
+            )
+        return url
+
     async def _once(
         self, procedure: str, *, query: dict[str, str] | None, body: dict[str, Any] | None
     ) -> Any:
@@ -118,7 +130,7 @@ class RpcCaller:
             response = await send(
                 self._http,
                 method,
-                f"/{procedure}",
+                self._url(procedure),
                 timeout=self._timeout,
                 params=query if body is None else None,
                 json=body,
