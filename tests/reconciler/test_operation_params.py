@@ -25,7 +25,6 @@ from reconciler.core.plans import (
     BlastRadiusGuard,
     Effect,
     Risk,
-    Trigger,
     lane_key,
     name_of_lane,
 )
@@ -45,6 +44,7 @@ from reconciler.records import audit, plan_store
 from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.runtime import Runtime
+from tests.support.toy_policy import AllowingPolicy
 
 LAMP = "lamp"
 WIRE = "wire:main"  # the ref the first lane's wire provides and every switch waits for
@@ -63,16 +63,6 @@ LAMP_OPS = op_table(
     OpSpec("lay_wire", 0, Effect.create, Risk.safe, shared=True, params=LayWire),
     OpSpec("switch_on", 1, Effect.update, Risk.safe, params=SwitchOn),
 )
-
-
-@dataclass(frozen=True)
-class LampPolicy:
-    generation: int | None = 1
-    protect: bool = False
-    requires_reason: bool = False
-
-    def allows(self, action: Action, trigger: Trigger) -> str | None:
-        return None
 
 
 @dataclass
@@ -105,8 +95,8 @@ class LampKind:
     def lanes(self) -> list[str]:
         return [lane_key(LAMP, "a"), lane_key(LAMP, "b")]
 
-    def policy(self, lane: str) -> LampPolicy:
-        return LampPolicy()
+    def policy(self, lane: str) -> AllowingPolicy:
+        return AllowingPolicy()
 
     async def preflight(self) -> str | None:
         return None

@@ -17,7 +17,7 @@ from reconciler.core.apply import apply_plan
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.outcomes import Done, Outcome
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import Action, BlastRadiusGuard, Effect, Risk, Trigger, lane_key
+from reconciler.core.plans import Action, BlastRadiusGuard, Effect, Risk, lane_key
 from reconciler.core.reasons import BlockerReason
 from reconciler.fleet import DesiredFleet
 from reconciler.kinds.base import (
@@ -34,20 +34,11 @@ from reconciler.records.database import session_scope
 from reconciler.records.leases import LaneLease
 from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
+from tests.support.toy_policy import AllowingPolicy
 
 AHEAD = timedelta(days=1)
 STAMP = "stamp"
 LANE = lane_key(STAMP, "one")
-
-
-@dataclass(frozen=True)
-class StampPolicy:
-    generation: int | None = 1
-    protect: bool = False
-    requires_reason: bool = False
-
-    def allows(self, action: Action, trigger: Trigger) -> str | None:
-        return None
 
 
 @dataclass
@@ -75,8 +66,8 @@ class StampKind:
     def lanes(self) -> list[str]:
         return [LANE]
 
-    def policy(self, lane: str) -> StampPolicy:
-        return StampPolicy()
+    def policy(self, lane: str) -> AllowingPolicy:
+        return AllowingPolicy()
 
     async def preflight(self) -> str | None:
         return None

@@ -27,7 +27,6 @@ from reconciler.core.plans import (
     Blocker,
     Effect,
     Risk,
-    Trigger,
     lane_key,
     name_of_lane,
 )
@@ -48,6 +47,7 @@ from reconciler.records.work_queue import queued
 from reconciler.runtime import Runtime
 from reconciler.settings import Settings
 from tests.loop.support import fast_engine
+from tests.support.toy_policy import AllowingPolicy
 
 KILN = "kiln"
 KILN_OPS = op_table(
@@ -72,16 +72,6 @@ class Yard:
     hot: set[str] = field(default_factory=set)
     cracked: set[str] = field(default_factory=set)
     done: list[tuple[str, str]] = field(default_factory=list)  # (op, kiln), in order
-
-
-@dataclass(frozen=True)
-class KilnPolicy:
-    generation: int | None
-    protect: bool = False
-    requires_reason: bool = False
-
-    def allows(self, action: Action, trigger: Trigger) -> str | None:
-        return None
 
 
 @dataclass
@@ -116,8 +106,8 @@ class KilnKind:
         wanted = {lane_key(KILN, n) for n in self.desired}
         return sorted(wanted | self.owned.lanes_of_kind(KILN))
 
-    def policy(self, lane: str) -> KilnPolicy:
-        return KilnPolicy(self.desired.get(name_of_lane(lane)))
+    def policy(self, lane: str) -> AllowingPolicy:
+        return AllowingPolicy(self.desired.get(name_of_lane(lane)))
 
     async def preflight(self) -> None:
         return None
