@@ -192,10 +192,10 @@ async def send(
     """One request through `http`, bounded by `timeout`; any status comes back as is.
 
     `http` should be built with `httpx.Timeout(timeout)` so the network phases are bounded
-    too. `slots` (as many as the client's pool has connections, `pool_limits`): a request
-    waits here for its turn (urgent ones first: `urgency.py`), outside its deadline, so it
-    never queues inside httpcore, whose pool scans its waiting requests against every connection each time one moves. Raises a
-    `TransportFailure` subclass when no answer arrived.
+    too. `slots` (as many as the client keeps connections): a request waits here for its
+    turn (urgent ones first: `urgency.py`), outside its deadline, so it never queues inside
+    the transport (httpcore's pool scans its waiting requests against every connection each
+    time one moves). Raises a `TransportFailure` subclass when no answer arrived.
     """
     if slots is None:
         return await _send_now(http, method, url, timeout=timeout, params=params, json=json)
