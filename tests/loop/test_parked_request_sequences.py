@@ -33,7 +33,7 @@ from tests.databases import fresh_postgres_database, postgres_base_url
 from tests.loop.support import fast_engine
 from tests.providers.dokploy.fixtures import API_KEY
 from tests.reconciler.conftest import Workload, store_fleet
-from tests.support.emulated_runtime import emulated_runtime
+from tests.support.emulated_runtime import emulated_runtime, time_passes
 from tests.support.notes_fleet import notes_fleet
 from tests.support.workflow_requests import request_lane
 
@@ -146,7 +146,7 @@ async def run_steps(plan: list[Step], url: str, folder: Path) -> None:
             elif step is Step.loop:
                 await _loop(runtime)
             elif step is Step.build_ends:
-                emulator.state.advance(BUILD_SECONDS + 1)
+                time_passes(emulator, runtime, BUILD_SECONDS + 1)
             elif step is Step.next_build_fails:
                 emulator.faults.fail_next_deploy()
             elif step is Step.release:
@@ -156,7 +156,7 @@ async def run_steps(plan: list[Step], url: str, folder: Path) -> None:
                 _worker_dies(runtime)
             ended = _check(runtime, emulator, ended)
         for _ in range(4):  # the builds end, and the loop looks at what waited for them
-            emulator.state.advance(BUILD_SECONDS + 1)
+            time_passes(emulator, runtime, BUILD_SECONDS + 1)
             await _loop(runtime)
             ended = _check(runtime, emulator, ended)
         left = {op: row for op, row in _snapshot(runtime).items() if op not in ended}

@@ -25,6 +25,7 @@ from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from tests.api.conftest import Mint, add_grant, bearer
 from tests.loop.support import fast_engine
 from tests.reconciler.conftest import owned_service_of, store_fleet
+from tests.support.emulated_runtime import time_passes
 from tests.support.fleets import converge, example_fleet
 from tests.support.workflow_requests import operation_of, request_lane
 
@@ -58,15 +59,6 @@ def _builds(emulator: Emulator, service_id: str) -> int:
     return len(emulator.state.builds.get(service_id, []))
 
 
-def _build_ends(emulator: Emulator, looping: Runtime) -> None:
-    """The build's two minutes pass, on Dokploy's clock and on the loop's, so the lane's next
-    look is due: a first look that came late (a loaded machine) scheduled the next one that
-    much later, which a loop on an unmoved clock would not reach yet."""
-    emulator.state.advance(BUILD_SECONDS + 1)
-    assert isinstance(looping.clock, ShiftedClock)
-    looping.clock.advance(BUILD_SECONDS + 1)
-
-
 def _parked(operation: Operation) -> bool:
     return (operation.status, operation.phase) == (
         OperationStatus.running,
@@ -96,7 +88,7 @@ async def test_a_requested_build_frees_the_worker_and_its_operation_ends_after_i
     assert other.result["outcome"] == "converged"
     assert _builds(emulator, service_id) == builds + 1
 
-    _build_ends(emulator, looping)  # the build ends, done
+    time_passes(emulator, looping, BUILD_SECONDS + 1)  # the build ends, done
     await _one_worker(looping).run_once()  # the lane's due look
 
     done = operation_of(engine, shop)
@@ -116,7 +108,7 @@ async def test_a_requested_build_that_ends_in_error_fails_the_operation_with_the
     assert _parked(operation_of(engine, shop))
     builds = _builds(emulator, service_id)
 
-    _build_ends(emulator, looping)  # the build ends, in error
+    time_passes(emulator, looping, BUILD_SECONDS + 1)  # the build ends, in error
     await _one_worker(looping).run_once()
 
     failed = operation_of(engine, shop)
@@ -176,7 +168,7 @@ async def test_a_worker_that_dies_while_a_request_is_parked_leaves_it_to_the_nex
     assert resumed.operations_parked == [shop] and resumed.operations_failed == []
     assert _parked(operation_of(engine, shop))
 
-    _build_ends(emulator, looping)
+    time_passes(emulator, looping, BUILD_SECONDS + 1)
     await _one_worker(looping).run_once()
     done = operation_of(engine, shop)
     assert done.status == "succeeded" and done.result, done
@@ -200,7 +192,7 @@ async def test_a_request_for_a_parked_lane_is_merged_into_its_operation(
         )
     assert reserved.operation.merged_into == first
 
-    _build_ends(emulator, looping)
+    time_passes(emulator, looping, BUILD_SECONDS + 1)
     await _one_worker(looping).run_once()
     one, two = operation_of(engine, first), operation_of(engine, reserved.operation.id)
     assert one.status == two.status == "succeeded"
@@ -231,7 +223,7 @@ async def test_the_workflow_polling_a_parked_operation_reads_what_it_waits_for(
     assert "is building" in waiting["for"][0]["message"]
     assert datetime.fromisoformat(waiting["due_at"]) >= datetime.fromisoformat(waiting["since"])
 
-    _build_ends(emulator, looping)
+    time_passes(emulator, looping, BUILD_SECONDS + 1)
     await _one_worker(looping).run_once()
     ended = (await client.get(asked.headers["location"], headers=bearer(mint()))).json()
     assert (ended["status"], ended["phase"], ended["waiting"]) == ("succeeded", "done", None)

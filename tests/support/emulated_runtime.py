@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from providers.dokploy.emulator import Emulator
 from reconciler.kinds import all_kinds
 from reconciler.kinds.product.health import HEALTH, HealthChecks
 from reconciler.records.database import make_engine
 from reconciler.records.migrate import upgrade
-from reconciler.runtime import Runtime
+from reconciler.runtime import Runtime, ShiftedClock
 from reconciler.settings import Settings
 from tests.providers.dokploy.contract import ContractRecorder
 from tests.providers.dokploy.fixtures import make_client
@@ -44,3 +45,12 @@ async def emulated_runtime(
             )
     finally:
         engine.dispose()
+
+
+def time_passes(emulator: Emulator, runtime: Runtime, seconds: float) -> None:
+    """`seconds` pass on Dokploy's clock and on the loop's together. A look that came late (a
+    loaded machine) set the lane's next look that much later by the loop's clock: moving only
+    Dokploy's would end the build while the loop, on an unmoved clock, finds the lane not due."""
+    emulator.state.advance(seconds)
+    assert isinstance(runtime.clock, ShiftedClock), "the test's runtime needs a ShiftedClock"
+    runtime.clock.advance(seconds)
