@@ -33,7 +33,7 @@ from providers.http_core import (
     TimedOut,
     TransportFailure,
     UnusableAddress,
-    send,
+    send_built,
     with_retries,
 )
 from providers.urgency import Slots
@@ -56,12 +56,17 @@ class RpcCaller:
         self,
         http: httpx.AsyncClient,
         *,
+        transport: httpx.AsyncBaseTransport,
         timeout: float,
         retry: RetryPolicy,
         slots: Slots | None = None,
     ) -> None:
+        # `http` is where the base URL, the headers, the timeouts and the request hooks are
+        # kept; each call is built whole here and handed to `transport` (`send_built`).
         self._http = http
+        self._transport = transport
         self._slots = slots
+        self._timeouts = {"timeout": http.timeout.as_dict()}
         self._timeout = timeout
         self._retry = retry
         # Each procedure's absolute URL, built once: httpx parses a relative URL twice
@@ -127,13 +132,19 @@ class RpcCaller:
         started = time.monotonic()
         method = "GET" if body is None else "POST"
         try:
-            response = await send(
-                self._http,
+            request = httpx.Request(
                 method,
                 self._url(procedure),
-                timeout=self._timeout,
-                params=query if body is None else None,
+                params=query if body is None and query else None,
                 json=body,
+                headers=self._http.headers,
+                extensions=self._timeouts,
+            )
+            response = await send_built(
+                self._transport,
+                request,
+                timeout=self._timeout,
+                hooks=self._http.event_hooks["request"],
                 slots=self._slots,
             )
         except UnusableAddress as failure:
