@@ -383,6 +383,25 @@ async def with_retries(
     The last failure is raised as it is. `label` names the call in the retry log line
     (e.g. "dokploy project.all"); it must not hold a secret or a query string.
     """
+    # The first attempt runs without tenacity's machinery: nearly every call succeeds at
+    # once, and building it per call was a tenth of a Dokploy call's CPU (issue 26). A
+    # failure worth repeating is handed to the same loop as its first attempt's outcome, so
+    # the waits, the log lines and the count of attempts are what they always were.
+    try:
+        return await attempt()
+    except Exception as failure:
+        if policy.attempts <= 1 or not may_repeat(failure, idempotent=idempotent):
+            raise
+        first_failure = failure
+    attempts = 0
+
+    async def replaying_the_first() -> T:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise first_failure
+        return await attempt()
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max(1, policy.attempts)),
         wait=policy.wait,
@@ -393,7 +412,7 @@ async def with_retries(
     )
     async for try_ in retrying:
         with try_:
-            return await attempt()
+            return await replaying_the_first()
     raise AssertionError("unreachable: tenacity reraises the last failure")  # pragma: no cover
 
 
