@@ -7,9 +7,8 @@ flight and commits them all in the next transaction. A writer returns only once 
 writes are committed, so "the intent is durable before its side effect" still holds.
 
 A write nothing waits on yet (a lane's last result) may linger: it waits a moment for
-another writer's commit to take it along, and commits itself only if none came. An apply's
-lanes commit every few milliseconds, so most such writes share a transaction; each still
-returns only once durable.
+another writer's commit to take it along, and commits itself only if none came. It still
+returns only once durable; only the caller waits longer.
 """
 
 from __future__ import annotations
