@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -80,6 +80,7 @@ __all__ = [
     "parse_retry_after",
     "pool_limits",
     "send",
+    "send_built",
     "with_retries",
 ]
 
@@ -215,16 +216,76 @@ async def _send_now(
     try:
         with anyio.fail_after(_deadline(timeout)):
             return await http.request(method, url, params=params, json=json)
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise UnusableAddress(f"{http.base_url}: {type(exc).__name__}") from None
-    except httpx.ConnectTimeout:
-        raise ConnectTimedOut("could not connect: ConnectTimeout") from None
-    except httpx.ConnectError as exc:
-        raise ConnectFailed(f"could not connect: {type(exc).__name__}") from None
-    except (httpx.TimeoutException, TimeoutError):
-        raise TimedOut(f"no answer within {timeout:g}s") from None
-    except httpx.TransportError as exc:
-        raise TransportFailure(f"connection failed: {type(exc).__name__}") from None
+    except Exception as exc:
+        failure = _failure_of(exc, timeout, address=str(http.base_url))
+        if failure is None:
+            raise
+        raise failure from None
+
+
+async def send_built(
+    transport: httpx.AsyncBaseTransport,
+    request: httpx.Request,
+    *,
+    timeout: float,
+    hooks: Sequence[RequestHook] = (),
+    slots: Slots | None = None,
+) -> httpx.Response:
+    """`send` for a request its caller built whole (absolute URL, every header, the
+    `timeout` extension), handed straight to `transport` and read to its end.
+
+    None of httpx's client layer runs: no base URL or header merging, no cookie jar, no
+    redirects, no auth flow. That layer was a third of a Dokploy call's CPU (issue 26), and
+    a client authenticated by a header, answered in JSON, needs none of it. `hooks` run
+    before the request is sent, inside its deadline, as a client's request hooks do. The
+    deadline, the failures raised and `slots` are `send`'s.
+    """
+    if slots is None:
+        return await _send_built_now(transport, request, timeout=timeout, hooks=hooks)
+    async with slots:
+        return await _send_built_now(transport, request, timeout=timeout, hooks=hooks)
+
+
+async def _send_built_now(
+    transport: httpx.AsyncBaseTransport,
+    request: httpx.Request,
+    *,
+    timeout: float,
+    hooks: Sequence[RequestHook],
+) -> httpx.Response:
+    try:
+        with anyio.fail_after(_deadline(timeout)):
+            for hook in hooks:
+                await hook(request)
+            response = await transport.handle_async_request(request)
+            response.request = request
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            return response
+    except Exception as exc:
+        # The address without its query, which may hold what a log must not.
+        failure = _failure_of(exc, timeout, address=str(request.url).split("?", 1)[0])
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def _failure_of(exc: Exception, timeout: float, *, address: str) -> Exception | None:
+    """What `send` raises for `exc`: a `TransportFailure` (or `UnusableAddress`) when it is
+    httpx's transport error or the deadline; None when `exc` is to propagate as it is."""
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return UnusableAddress(f"{address}: {type(exc).__name__}")
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectTimedOut("could not connect: ConnectTimeout")
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectFailed(f"could not connect: {type(exc).__name__}")
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return TimedOut(f"no answer within {timeout:g}s")
+    if isinstance(exc, httpx.TransportError):
+        return TransportFailure(f"connection failed: {type(exc).__name__}")
+    return None
 
 
 # -- Retry-After ----------------------------------------------------------------------
@@ -322,6 +383,25 @@ async def with_retries(
     The last failure is raised as it is. `label` names the call in the retry log line
     (e.g. "dokploy project.all"); it must not hold a secret or a query string.
     """
+    # The first attempt runs without tenacity's machinery: nearly every call succeeds at
+    # once, and building it per call was a tenth of a Dokploy call's CPU (issue 26). A
+    # failure worth repeating is handed to the same loop as its first attempt's outcome, so
+    # the waits, the log lines and the count of attempts are what they always were.
+    try:
+        return await attempt()
+    except Exception as failure:
+        if policy.attempts <= 1 or not may_repeat(failure, idempotent=idempotent):
+            raise
+        first_failure = failure
+    attempts = 0
+
+    async def replaying_the_first() -> T:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise first_failure
+        return await attempt()
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max(1, policy.attempts)),
         wait=policy.wait,
@@ -332,7 +412,7 @@ async def with_retries(
     )
     async for try_ in retrying:
         with try_:
-            return await attempt()
+            return await replaying_the_first()
     raise AssertionError("unreachable: tenacity reraises the last failure")  # pragma: no cover
 
 

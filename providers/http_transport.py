@@ -7,9 +7,10 @@ scope layers. The same exchange framed by h11 on asyncio streams costs about 0.1
 first apply of 200 lanes makes about 1,900 calls, so that difference is most of the HTTP
 share of its CPU.
 
-`KeepAliveTransport` is an `httpx.AsyncBaseTransport`: the client above it (base URL,
-headers, redirects, cookies, decoding) is unchanged, and so is `http_core.send`, which
-reads only httpx's exception classes. What it keeps from httpcore:
+`KeepAliveTransport` is an `httpx.AsyncBaseTransport`: it takes an `httpx.Request` and
+answers an `httpx.Response`, whether an `httpx.AsyncClient` sends through it or, as the
+Dokploy client does, `http_core.send_built` hands it a request built whole; both read only
+httpx's exception classes. What it keeps from httpcore:
 
 - every phase is bounded by the request's own timeouts (connect, read, write), raising
   `httpx.ConnectTimeout`, `ReadTimeout` or `WriteTimeout`; a refused or failed connect is
@@ -22,8 +23,8 @@ reads only httpx's exception classes. What it keeps from httpcore:
 
 It does not queue: callers bound how many requests are in flight (`http_core.send`'s
 `slots`); it keeps at most `max_idle` idle connections per origin. Plain HTTP and HTTPS
-(verified with httpx's default context); no HTTP/2, no proxies of its own (httpx still
-routes to an environment proxy's transport before this one). asyncio only, as Setpoint runs.
+(verified with httpx's default context); no HTTP/2, no proxies (a client given a transport
+reads no proxy from the environment either). asyncio only, as Setpoint runs.
 """
 
 from __future__ import annotations

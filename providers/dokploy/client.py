@@ -67,13 +67,14 @@ class DokployClient:
         self.deploy_parallelism = deploy_parallelism
         self._build_slots: dict[str, anyio.Semaphore] = {}
         self._api_key = SecretStr(api_key)
+        # Every Dokploy call is small and most reuse a connection: the lean transport
+        # costs a fraction of httpx's default per call (providers/http_transport.py).
+        transport = transport or KeepAliveTransport(max_idle=max_connections)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"x-api-key": api_key, "accept": "application/json"},
             timeout=httpx.Timeout(timeout),
-            # Every Dokploy call is small and most reuse a connection: the lean transport
-            # costs a fraction of httpx's default per call (providers/http_transport.py).
-            transport=transport or KeepAliveTransport(max_idle=max_connections),
+            transport=transport,
             follow_redirects=False,
         )
         retry = RetryPolicy(
@@ -84,7 +85,9 @@ class DokployClient:
         )
         # Requests in flight never outnumber the pool's connections (http_core.send).
         slots = Slots(max_connections)
-        self._rpc = RpcCaller(self._http, timeout=timeout, retry=retry, slots=slots)
+        self._rpc = RpcCaller(
+            self._http, transport=transport, timeout=timeout, retry=retry, slots=slots
+        )
 
     def add_request_hook(self, hook: RequestHook) -> None:
         """Run `hook` before every request this client sends (the loop's rate limit)."""

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 import httpx
@@ -33,7 +34,7 @@ from providers.http_core import (
     TimedOut,
     TransportFailure,
     UnusableAddress,
-    send,
+    send_built,
     with_retries,
 )
 from providers.urgency import Slots
@@ -56,12 +57,17 @@ class RpcCaller:
         self,
         http: httpx.AsyncClient,
         *,
+        transport: httpx.AsyncBaseTransport,
         timeout: float,
         retry: RetryPolicy,
         slots: Slots | None = None,
     ) -> None:
+        # `http` is where the base URL, the headers, the timeouts and the request hooks are
+        # kept; each call is built whole here and handed to `transport` (`send_built`).
         self._http = http
+        self._transport = transport
         self._slots = slots
+        self._timeouts = {"timeout": http.timeout.as_dict()}
         self._timeout = timeout
         self._retry = retry
         # Each procedure's absolute URL, built once: httpx parses a relative URL twice
@@ -112,6 +118,37 @@ class RpcCaller:
             sleep=sleep,
         )
 
+    def _request(
+        self, procedure: str, method: str, query: dict[str, str] | None, body: Any
+    ) -> httpx.Request:
+        """The request as httpx's client would build it, header for header and byte for
+        byte, for a fraction of the CPU: the URL is parsed once per procedure (a query
+        joined as text, not through httpx's params), and the headers httpx would add are
+        written here, so `httpx.Request` runs none of its own preparation (issue 26)."""
+        url = self._url(procedure)
+        if query:
+            url = httpx.URL(f"{url}?{urlencode(query)}")
+        headers = [(b"Host", url.netloc), *self._http.headers.raw]
+        content = b""
+        if body is not None:
+            # httpx's own JSON encoding of `json=`, so the body is the same bytes.
+            content = json.dumps(
+                body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+            headers += [
+                (b"Content-Length", str(len(content)).encode()),
+                (b"Content-Type", b"application/json"),
+            ]
+        request = httpx.Request(
+            method,
+            url,
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            extensions=self._timeouts,
+        )
+        request.read()  # the body is known: a transport or a hook may read `content`
+        return request
+
     def _url(self, procedure: str) -> httpx.URL:
         url = self._urls.get(procedure)
         if url is None:
@@ -127,13 +164,12 @@ class RpcCaller:
         started = time.monotonic()
         method = "GET" if body is None else "POST"
         try:
-            response = await send(
-                self._http,
-                method,
-                self._url(procedure),
+            request = self._request(procedure, method, query if body is None else None, body)
+            response = await send_built(
+                self._transport,
+                request,
                 timeout=self._timeout,
-                params=query if body is None else None,
-                json=body,
+                hooks=self._http.event_hooks["request"],
                 slots=self._slots,
             )
         except UnusableAddress as failure:

@@ -35,6 +35,7 @@ from providers.http_core import (
     may_repeat,
     parse_retry_after,
     send,
+    send_built,
     with_retries,
 )
 
@@ -149,6 +150,62 @@ async def test_a_broken_connection_is_transient_and_keeps_the_url_out() -> None:
     assert type(failure) is TransportFailure and failure.request_sent is True
     assert str(failure) == "connection failed: RemoteProtocolError"
     assert failure.__cause__ is None and failure.__suppress_context__
+
+
+# -- a request built whole, sent past httpx's client layer (`send_built`) -----------------
+
+
+def _built(method: str = "GET", content: bytes = b"") -> httpx.Request:
+    return httpx.Request(
+        method,
+        "http://host.test/x?token=t",
+        content=content,
+        extensions={"timeout": httpx.Timeout(1.0).as_dict()},
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [httpx.ReadTimeout, httpx.ConnectTimeout, httpx.ConnectError, httpx.RemoteProtocolError],
+)
+async def test_a_built_request_fails_as_the_client_sent_one_does(
+    error: type[httpx.TransportError],
+) -> None:
+    through_client = await _failure_of(_raises(error), timeout=1.0)
+    with pytest.raises(TransportFailure) as caught:
+        await send_built(httpx.MockTransport(_raises(error)), _built(), timeout=1.0)
+    built = caught.value
+    assert type(built) is type(through_client)
+    assert built.request_sent is through_client.request_sent
+    assert str(built) == str(through_client) and "token" not in str(built)
+
+
+async def test_a_built_request_to_a_hanging_server_times_out_within_its_deadline() -> None:
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(5)
+        return httpx.Response(200)
+
+    with anyio.fail_after(2), pytest.raises(TimedOut) as caught:
+        await send_built(httpx.MockTransport(hang), _built(), timeout=0.05)
+    assert str(caught.value) == "no answer within 0.05s"
+
+
+async def test_a_built_request_runs_the_hooks_first_and_comes_back_read() -> None:
+    order: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        order.append(f"hook {request.method}")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        order.append(f"sent {request.content.decode()}")
+        return httpx.Response(503, content=b"busy", headers={"retry-after": "2"})
+
+    response = await send_built(
+        httpx.MockTransport(handler), _built("POST", b"body"), timeout=1.0, hooks=[hook, hook]
+    )
+    assert order == ["hook POST", "hook POST", "sent body"]
+    assert response.status_code == 503 and response.content == b"busy"
+    assert response.headers["retry-after"] == "2"
 
 
 async def test_any_status_comes_back_as_a_response() -> None:

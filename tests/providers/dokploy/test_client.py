@@ -29,7 +29,7 @@ from providers.dokploy.errors import (
     error_from_response,
 )
 from providers.dokploy.rpc import normalise_base_url
-from providers.http_core import TransientFailure
+from providers.http_core import DEFAULT_TIMEOUT_SECONDS, TransientFailure
 from tests.providers.dokploy.contract import ContractRecorder, RecordingTransport
 from tests.providers.dokploy.fixtures import API_KEY, BASE_URL
 
@@ -39,6 +39,41 @@ def _client(handler: Any, recorder: ContractRecorder, **kw: Any) -> DokployClien
     kw.setdefault("backoff_base", 0.001)
     kw.setdefault("backoff_max", 0.01)
     return DokployClient(BASE_URL, API_KEY, transport=transport, **kw)
+
+
+async def test_each_call_is_the_request_httpx_s_own_client_would_send() -> None:
+    """The client builds its requests itself (issue 26): what reaches the transport must be
+    what `httpx.AsyncClient` would have sent, header for header, in order, byte for byte."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"projectId": "p1", "name": "n", "items": [], "total": 0})
+
+    async with DokployClient(BASE_URL, API_KEY, transport=httpx.MockTransport(handler)) as client:
+        await client.project_named("näme & co/2")
+        await client.application_update("app-1", description="ünïcode", autoDeploy=True)
+    reference = httpx.AsyncClient(
+        base_url=client.base_url,
+        headers={"x-api-key": API_KEY, "accept": "application/json"},
+        timeout=DEFAULT_TIMEOUT_SECONDS,
+    )
+    expected = [
+        reference.build_request(
+            "GET",
+            "/project.search",
+            params={"name": "näme & co/2", "limit": "100", "offset": "0"},
+        ),
+        reference.build_request(
+            "POST",
+            "/application.update",
+            json={"description": "ünïcode", "autoDeploy": True, "applicationId": "app-1"},
+        ),
+    ]
+    assert [(r.method, r.url, r.headers.raw, r.content) for r in sent] == [
+        (r.method, r.url, r.headers.raw, r.content) for r in expected
+    ]
+    assert sent[0].extensions["timeout"] == expected[0].extensions["timeout"]
 
 
 def test_base_url_is_normalised_with_or_without_api() -> None:
