@@ -38,12 +38,10 @@ from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.apply")
 
-# How long at most a lane's last result waits for another lane's commit to take it along
-# (`Journal.write`'s `linger`): nothing in the apply waits on it, and a commit of its own
-# cost more CPU than the rest of its last action (issue 26). A deploy's result comes after
-# its build slot went to the next lane's deploy, whose intent is committed by then; the
-# commit after that is the next build's, a build later (a few tenths of a second).
-LAST_RESULT_LINGER_SECONDS = 0.5
+# How long a lane's last result waits for another lane's commit to take it along
+# (`Journal.write`'s `linger`): nothing in the apply waits on it, and a lane's commit of
+# its own cost more CPU than the rest of its last action (issue 26).
+LAST_RESULT_LINGER_SECONDS = 0.05
 
 
 class ApplyStatus(StrEnum):
@@ -100,7 +98,6 @@ class ActionRun:
     on_lane: LaneDone | None = None  # told of each lane once its actions are done
     lanes_done: set[str] = field(default_factory=set)  # lanes finished (status, lease, told)
     _running: int = 0
-    _lingering: int = 0  # lanes whose last result waits for company (`_linger`)
 
     async def execute_all(self) -> None:
         chains: dict[str, list[Action]] = {}
@@ -188,11 +185,10 @@ class ActionRun:
             if not isinstance(outcome, Done):
                 stopped = f"{action.id} {'failed' if isinstance(outcome, Failed) else 'waits'}"
             if stopped or not self._may_carry(action, chain, index):
-                await self._write_result(carried, linger=self._linger(action, chain, index))
+                await self.journal.write(*carried, linger=self._linger(action, chain, index))
                 carried = []
             self.finished[action.id].set()
-        if carried:  # a result is carried only into the lane's next action: none is left here
-            await self.journal.write(*carried)
+        await self.journal.write(*carried)
 
     def _may_carry(self, action: Action, chain: list[Action], index: int) -> bool:
         """May this result wait to be committed with the lane's next intent? Only when that
@@ -201,25 +197,12 @@ class ActionRun:
             return False
         return all(self.finished[d].is_set() for d in chain[index].depends_on)
 
-    async def _write_result(self, carried: list[WriteUnit], *, linger: float) -> None:
-        if not linger:
-            await self.journal.write(*carried)
-            return
-        self._lingering += 1
-        try:
-            await self.journal.write(*carried, linger=linger)
-        finally:
-            self._lingering -= 1
-
     def _linger(self, action: Action, chain: list[Action], index: int) -> float:
         """How long this result may wait for company before it commits alone: a while
-        when it is the lane's last, no other lane waits for it and some other lane is
-        still at work (its next commit takes this one along), else not at all. The last
-        lane at work never lingers, so its commit takes every lingering result along."""
-        if index < len(chain) or action.id in self.needed_elsewhere:
-            return 0.0
-        others_at_work = self._running - self._lingering - 1
-        return LAST_RESULT_LINGER_SECONDS if others_at_work > 0 else 0.0
+        when it is the lane's last and no other lane waits for it, else not at all."""
+        if index == len(chain) and action.id not in self.needed_elsewhere:
+            return LAST_RESULT_LINGER_SECONDS
+        return 0.0
 
     def _why_not(self, action: Action) -> str | None:
         if self.crash is not None:
