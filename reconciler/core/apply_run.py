@@ -38,11 +38,6 @@ from reconciler.secret_values import redact
 
 log = logging.getLogger("setpoint.apply")
 
-# How long a lane's last result waits for another lane's commit to take it along
-# (`Journal.write`'s `linger`): nothing in the apply waits on it, and a lane's commit of
-# its own cost more CPU than the rest of its last action (issue 26).
-LAST_RESULT_LINGER_SECONDS = 0.05
-
 
 class ApplyStatus(StrEnum):
     """How an apply ended. A refusal leaves the plan's status as the refusal set it; the
@@ -185,7 +180,7 @@ class ActionRun:
             if not isinstance(outcome, Done):
                 stopped = f"{action.id} {'failed' if isinstance(outcome, Failed) else 'waits'}"
             if stopped or not self._may_carry(action, chain, index):
-                await self.journal.write(*carried, linger=self._linger(action, chain, index))
+                await self.journal.write(*carried)
                 carried = []
             self.finished[action.id].set()
         await self.journal.write(*carried)
@@ -196,13 +191,6 @@ class ActionRun:
         if action.id in self.needed_elsewhere or index == len(chain):
             return False
         return all(self.finished[d].is_set() for d in chain[index].depends_on)
-
-    def _linger(self, action: Action, chain: list[Action], index: int) -> float:
-        """How long this result may wait for company before it commits alone: a while
-        when it is the lane's last and no other lane waits for it, else not at all."""
-        if index == len(chain) and action.id not in self.needed_elsewhere:
-            return LAST_RESULT_LINGER_SECONDS
-        return 0.0
 
     def _why_not(self, action: Action) -> str | None:
         if self.crash is not None:

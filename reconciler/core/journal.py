@@ -5,10 +5,6 @@ result after it (Invariant 2). Committing each record alone makes the database's
 apply's bottleneck. The journal instead gathers the writes that arrive while a commit is in
 flight and commits them all in the next transaction. A writer returns only once its own
 writes are committed, so "the intent is durable before its side effect" still holds.
-
-A write nothing waits on yet (a lane's last result) may linger: it waits a moment for
-another writer's commit to take it along, and commits itself only if none came. It still
-returns only once durable; only the caller waits longer.
 """
 
 from __future__ import annotations
@@ -36,7 +32,6 @@ class _Pending:
     units: tuple[WriteUnit, ...]
     committed: bool = False
     error: BaseException | None = None
-    settled: anyio.Event = field(default_factory=anyio.Event)  # committed, or failed
 
 
 @dataclass
@@ -47,25 +42,15 @@ class Journal:
     _committing: anyio.Lock = field(default_factory=anyio.Lock)
     commits: int = 0  # transactions committed, for benchmarks and tests
 
-    async def write(self, *units: WriteUnit, linger: float = 0.0) -> None:
+    async def write(self, *units: WriteUnit) -> None:
         """Write `units` in one transaction (with whatever else is waiting); returns once
-        committed. Raises what the units raised, never another writer's error.
-
-        `linger`: seconds to wait first for another writer's commit to take `units` along;
-        only for records no step waits on meanwhile, as the caller is held up that long."""
+        committed. Raises what the units raised, never another writer's error."""
         mine = _Pending(units)
         self._queue.append(mine)
-        if linger > 0:
-            with anyio.move_on_after(linger):
-                await mine.settled.wait()
         async with self._committing:
             if not mine.committed and mine.error is None:
                 batch, self._queue = self._queue, []
-                try:
-                    await in_thread(self._commit, batch)
-                finally:
-                    for pending in batch:
-                        pending.settled.set()
+                await in_thread(self._commit, batch)
         if mine.error is not None:
             raise mine.error
 

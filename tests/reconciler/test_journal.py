@@ -58,32 +58,3 @@ async def test_a_bad_write_fails_alone(engine: Engine) -> None:
     assert results["good-1"] is None and results["good-2"] is None
     with Session(engine) as session:
         assert len(audit.list_records(session)) == 2 and audit.verify_chain(session).ok
-
-
-async def test_a_lingering_write_rides_with_the_next_writers_commit(engine: Engine) -> None:
-    journal = Journal(engine, clock=utcnow)
-    returned: list[str] = []
-
-    async def lingering() -> None:
-        await journal.write(_unit(0, "last result"), linger=30)
-        returned.append("lingering")
-
-    with anyio.fail_after(10):  # it waits for the other commit, never for its 30 s
-        async with anyio.create_task_group() as group:
-            group.start_soon(lingering)
-            await anyio.sleep(0.05)
-            assert journal.commits == 0 and returned == [], "it waits for company"
-            await journal.write(_unit(1, "next intent"))
-    assert returned == ["lingering"] and journal.commits == 1
-    with session_scope(engine) as session:
-        written = sorted(r.data["n"] for r in audit.list_records(session, limit=10))
-    assert written == ["last result", "next intent"]
-
-
-async def test_a_lingering_write_with_no_company_commits_alone(engine: Engine) -> None:
-    journal = Journal(engine, clock=utcnow)
-    with anyio.fail_after(10):
-        await journal.write(_unit(0, "last result"), linger=0.05)
-    assert journal.commits == 1
-    with session_scope(engine) as session:
-        assert [r.data["n"] for r in audit.list_records(session)] == ["last result"]
