@@ -183,7 +183,8 @@ class ActionRun:
                 await self.journal.write(*carried)
                 carried = []
             self.finished[action.id].set()
-        await self.journal.write(*carried)
+        if carried:  # a lane's last result is written above: an empty commit costs a transaction
+            await self.journal.write(*carried)
 
     def _may_carry(self, action: Action, chain: list[Action], index: int) -> bool:
         """May this result wait to be committed with the lane's next intent? Only when that
