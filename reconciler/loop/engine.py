@@ -140,6 +140,7 @@ class LoopEngine:
                 group.cancel_scope.cancel()
             report, self._report = self._report, PassReport()
             await passes.finish_pass(self.runtime, context, report)
+            self.contexts.forget()  # the pass is over: its context is garbage like any other
             return report
 
     async def run(self, interval: float) -> None:
@@ -157,6 +158,7 @@ class LoopEngine:
                     group.cancel_scope.cancel()
             finally:
                 stop_listening()
+                self.contexts.forget()
 
     async def run_beside(self, interval: float) -> None:
         """`run` as a companion of the API (`setpoint serve`): being cancelled means "stop
