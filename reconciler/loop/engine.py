@@ -133,14 +133,16 @@ class LoopEngine:
         then worked until none of them is due; other queued lanes (requests) too."""
         async with self._single_process():
             self.resumed = await in_thread(resume, self.runtime)
-            context = await self._tick()
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._keep_claims)
-                await self._run_workers(once=True)
-                group.cancel_scope.cancel()
-            report, self._report = self._report, PassReport()
-            await passes.finish_pass(self.runtime, context, report)
-            self.contexts.forget()  # the pass is over: its context is garbage like any other
+            try:
+                context = await self._tick()
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._keep_claims)
+                    await self._run_workers(once=True)
+                    group.cancel_scope.cancel()
+                report, self._report = self._report, PassReport()
+                await passes.finish_pass(self.runtime, context, report)
+            finally:  # the pass is over: its context is garbage like any other
+                self.contexts.forget()
             return report
 
     async def run(self, interval: float) -> None:
