@@ -49,3 +49,19 @@ def collector_paused() -> Iterator[None]:
                 gc.freeze()
                 gc.unfreeze()
                 gc.enable()
+
+
+def set_aside_survivors() -> None:
+    """Move every object alive now out of the collector's sight (`gc.freeze()`) until
+    `take_back_survivors`: for what a long-lived structure was just built into (the loop's
+    pass context: the desired fleet, the registry, the kinds), which every collection would
+    otherwise scan again, a full one most of all. Objects set aside that die meanwhile are
+    still freed by reference counting; a cycle among them waits for `take_back_survivors`
+    and the next full collection after it. A plan's build (`collector_paused`) takes them
+    back when it ends, which only ends the saving early."""
+    gc.freeze()
+
+
+def take_back_survivors() -> None:
+    """What `set_aside_survivors` set aside goes to the oldest generation again."""
+    gc.unfreeze()

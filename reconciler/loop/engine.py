@@ -110,7 +110,10 @@ class LoopEngine:
     _in_flight: dict[str, ClaimedWork] = field(default_factory=dict)
     _scopes: set[anyio.CancelScope] = field(default_factory=set)
     _batches: anyio.abc.TaskGroup | None = None  # where the workers' batches run
-    _worked: set[str] = field(default_factory=set)  # in a --once run: lanes already done
+    # In a --once run: lanes already worked whose queue rows stay (a retry time, a request
+    # that came meanwhile), not to be claimed again in this run. A lane whose row went needs
+    # no excluding, so a quiet pass's claims carry no growing list of lanes.
+    _worked_still_queued: set[str] = field(default_factory=set)
     _report: PassReport = field(default_factory=PassReport)
     exclusive_held: bool = False  # this engine holds the SQLite database's one loop
 
@@ -130,13 +133,16 @@ class LoopEngine:
         then worked until none of them is due; other queued lanes (requests) too."""
         async with self._single_process():
             self.resumed = await in_thread(resume, self.runtime)
-            context = await self._tick()
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._keep_claims)
-                await self._run_workers(once=True)
-                group.cancel_scope.cancel()
-            report, self._report = self._report, PassReport()
-            await passes.finish_pass(self.runtime, context, report)
+            try:
+                context = await self._tick()
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._keep_claims)
+                    await self._run_workers(once=True)
+                    group.cancel_scope.cancel()
+                report, self._report = self._report, PassReport()
+                await passes.finish_pass(self.runtime, context, report)
+            finally:  # the pass is over: its context is garbage like any other
+                self.contexts.forget()
             return report
 
     async def run(self, interval: float) -> None:
@@ -154,6 +160,7 @@ class LoopEngine:
                     group.cancel_scope.cancel()
             finally:
                 stop_listening()
+                self.contexts.forget()
 
     async def run_beside(self, interval: float) -> None:
         """`run` as a companion of the API (`setpoint serve`): being cancelled means "stop
@@ -365,7 +372,8 @@ class LoopEngine:
                 self.runtime.now(),
                 limit=min(settings.loop_batch_size, room),
                 hold_seconds=settings.loop_claim_hold_seconds,
-                exclude=self._worked if once else (),
+                exclude=self._worked_still_queued if once else (),
+                holder=self.holder,
                 requests_only=requests_only,
             )
         for work in claimed:
@@ -452,26 +460,26 @@ class LoopEngine:
         stopped: bool,
     ) -> None:
         try:
-            await in_thread(self._finish_rows, claimed, verdicts)
+            self._worked_still_queued.update(await in_thread(self._finish_rows, claimed, verdicts))
             if stopped:  # cancelled or crashed: record what stopped, its claims given back
                 await in_thread(resume, self.runtime)
         except SQLAlchemyError as exc:  # the claims lapse; the lanes are worked again then
             log.error("finishing %d lane(s) failed: %s", len(claimed), type(exc).__name__)
+            self._worked_still_queued.update(v.lane for v in verdicts)  # but not in this run
         ended = time.monotonic()
         for verdict in verdicts:
             self.work_log.append(
                 WorkInterval(verdict.lane, self.worker, started, ended, verdict.result.outcome)
             )
             self._report.lanes.append(verdict.result)
-            self._worked.add(verdict.lane)
             if self.on_result is not None:
                 self.on_result(verdict.result)
         for work in claimed:
             self._in_flight.pop(work.lane, None)
 
-    def _finish_rows(self, claimed: list[ClaimedWork], verdicts: list[LaneVerdict]) -> None:
+    def _finish_rows(self, claimed: list[ClaimedWork], verdicts: list[LaneVerdict]) -> set[str]:
         with session_scope(self.runtime.database, write_lock=True) as session:
-            finish(
+            return finish(
                 session,
                 self.worker,
                 claimed,

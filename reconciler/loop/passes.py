@@ -110,7 +110,16 @@ async def start_pass(
     context = await load(runtime)
     if await discover_into(runtime, context, report):
         context = await load(runtime)  # plan from the anchors just written
+    await in_thread(_forget_orphaned_status, runtime, context)
     return context
+
+
+def _forget_orphaned_status(runtime: Runtime, context: PassContext) -> None:
+    """Status rows of lanes no kind lists any more go once per pass, here: finding them reads
+    every status row, and the loop's batches (each surveys a few lanes, none of them such a
+    lane) would otherwise each read them all again."""
+    orphaned = orphaned_status(runtime, context.registry)
+    status.record_all(runtime.database, [], forget=orphaned, now=runtime.now())
 
 
 # Applies a stored plan for a pass: (runtime, plan id, trigger, told of each lane done).
@@ -343,12 +352,8 @@ def _record_pass(
             updates.extend(planned_status(plan, registry))
     # A quiet lane no longer desired has nothing left to show.
     gone = [lane for lane in lanes.quiet if lane not in desired_quiet]
-    status.record_all(
-        runtime.database,
-        updates,
-        forget=gone + orphaned_status(runtime, registry),
-        now=runtime.now(),
-    )
+    # (Status rows of lanes no kind lists went at the pass's start: `start_pass`.)
+    status.record_all(runtime.database, updates, forget=gone, now=runtime.now())
     return held, new
 
 

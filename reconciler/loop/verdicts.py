@@ -41,11 +41,13 @@ def finish(
     *,
     now: datetime,
     draw: Callable[[float, float], float],
-) -> dict[str, datetime]:
+) -> set[str]:
     """Finish every claimed lane's queue row by its verdict, in the caller's transaction.
-    Returns the lanes that were put back for later, with when."""
+    Returns the lanes with a verdict whose rows stay queued: put back for later, or asked
+    for again while they were worked."""
     by_lane = {v.lane: v for v in verdicts}
     later: dict[str, datetime] = {}
+    kept: set[str] = set()
     done: list[str] = []
     for work in claimed:
         verdict = by_lane.get(work.lane)
@@ -75,8 +77,8 @@ def finish(
                 session, worker, work.lane, retry_at=later[work.lane], error=error
             )
         elif verdict.failure is FailureClass.permanent:
-            work_queue.finish_given_up(session, worker, work.lane)
+            kept.update(work_queue.finish_given_up(session, worker, work.lane))
         else:
             done.append(work.lane)
-    work_queue.finish_done_all(session, worker, done)
-    return later
+    kept.update(work_queue.finish_done_all(session, worker, done))
+    return kept | set(later)

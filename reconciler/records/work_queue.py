@@ -133,7 +133,11 @@ def enqueue(
     ]
     if not rows:
         return
-    insert = _dialect_insert(session).values(rows)
+    # One statement with the rows as its parameters (SQLAlchemy sends them as multi-row
+    # VALUES in batches), rather than the rows compiled into it: a statement of its own per
+    # fleet size, compiled afresh with a bound parameter per column per lane (a 1,000-lane
+    # pass's upsert cost more CPU than the rest of its bookkeeping).
+    insert = _dialect_insert(session)
     excluded = insert.excluded
     higher = excluded.priority < _work.c.priority
     updates: dict[str, object] = {
@@ -147,7 +151,8 @@ def enqueue(
     written = session.execute(
         insert.on_conflict_do_update(index_elements=["lane"], set_=updates).returning(
             _work.c.priority, _work.c.claimed_by
-        )
+        ),
+        rows,
     )
     # A scheduled pass's upsert holds the rows it writes until it commits, and the request
     # worker's claim skips locked rows (PostgreSQL): a request it heard meanwhile was
@@ -181,7 +186,7 @@ def claim(
     one unless a test says otherwise. Call in `session_scope(engine, write_lock=True)`."""
     holder = holder or Holder(label=worker)
     free = sa.or_(_work.c.claimed_until.is_(None), _work.c.claimed_until < now)
-    orphaned = _orphaned(session, now)
+    orphaned = _orphaned(session, now, alive=holder)
     if orphaned:
         free = sa.or_(free, _work.c.lane.in_(orphaned))
     wanted = sa.and_(_work.c.due_at <= now, free)
@@ -236,20 +241,22 @@ def extend_claims(
     return [lane for lane in lanes if lane not in kept]
 
 
-def finish_done(session: Session, worker: str, lane: str) -> None:
-    """The lane was worked. Its row goes, unless a request came in meanwhile."""
+def finish_done(session: Session, worker: str, lane: str) -> list[str]:
+    """The lane was worked. Its row goes, unless a request came in meanwhile. Returns the
+    lane if its row stays queued."""
     mine = sa.and_(_work.c.lane == lane, _work.c.claimed_by == worker)
     session.execute(_work.delete().where(mine, _work.c.seq == _work.c.claimed_seq))
-    _release(session, mine, attempts=0, last_error=None)
+    return _release(session, mine, attempts=0, last_error=None)
 
 
-def finish_done_all(session: Session, worker: str, lanes: Sequence[str]) -> None:
-    """`finish_done` for many lanes in two statements (a quiet pass finishes whole batches)."""
+def finish_done_all(session: Session, worker: str, lanes: Sequence[str]) -> list[str]:
+    """`finish_done` for many lanes in two statements (a quiet pass finishes whole batches).
+    Returns the lanes whose rows stay queued."""
     if not lanes:
-        return
+        return []
     mine = sa.and_(_work.c.lane.in_(list(lanes)), _work.c.claimed_by == worker)
     session.execute(_work.delete().where(mine, _work.c.seq == _work.c.claimed_seq))
-    _release(session, mine, attempts=0, last_error=None)
+    return _release(session, mine, attempts=0, last_error=None)
 
 
 def finish_retry(
@@ -272,10 +279,11 @@ def finish_retry(
     _release(session, mine, attempts=attempts, last_error=error[:500], due_at=due_at)
 
 
-def finish_given_up(session: Session, worker: str, lane: str) -> None:
+def finish_given_up(session: Session, worker: str, lane: str) -> list[str]:
     """A permanent failure: not retried. The reason belongs on the lane's status; the next
-    request or scheduled pass queues the lane afresh."""
-    finish_done(session, worker, lane)
+    request or scheduled pass queues the lane afresh. Returns the lane if its row stays
+    queued (a request came in meanwhile)."""
+    return finish_done(session, worker, lane)
 
 
 def release(session: Session, worker: str, lanes: Sequence[str]) -> None:
@@ -307,13 +315,20 @@ def claimed_lanes(session: Session, now: datetime) -> set[str]:
     return lanes - set(_orphaned(session, now))
 
 
-def _orphaned(session: Session, now: datetime) -> list[str]:
-    """Lanes claimed, and not lapsed, by a process of this host that is gone."""
+def _orphaned(session: Session, now: datetime, *, alive: Holder | None = None) -> list[str]:
+    """Lanes claimed, and not lapsed, by a process of this host that is gone. `alive`: the
+    asking process, whose own claims (a busy loop's lanes in flight, hundreds of rows) are
+    not read: it is not gone."""
     here = sa.and_(
         _work.c.claimed_until >= now,
         _work.c.claimed_host == this_host(),
         _work.c.claimed_pid.is_not(None),
     )
+    if alive is not None and alive.pid_started is not None:
+        mine = sa.and_(
+            _work.c.claimed_pid == alive.pid, _work.c.claimed_pid_started == alive.pid_started
+        )
+        here = sa.and_(here, sa.not_(mine))
     rows = session.execute(
         sa.select(_work.c.lane, _work.c.claimed_pid, _work.c.claimed_pid_started).where(here)
     ).all()
@@ -327,10 +342,11 @@ def _orphaned(session: Session, now: datetime) -> list[str]:
     return orphaned
 
 
-def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -> None:
-    """Give claims back. A request that came for a lane while it was claimed (its row kept
-    at a request's priority) rings this process's loops once committed: the request worker
-    that heard it first found the lane claimed, and would otherwise wait out a poll."""
+def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -> list[str]:
+    """Give claims back; returns the lanes given back (their rows stay queued). A request
+    that came for a lane while it was claimed (its row kept at a request's priority) rings
+    this process's loops once committed: the request worker that heard it first found the
+    lane claimed, and would otherwise wait out a poll."""
     kept = session.execute(
         _work.update()
         .where(mine)
@@ -343,10 +359,11 @@ def _release(session: Session, mine: sa.ColumnElement[bool], **values: object) -
             claimed_pid_started=None,
             **values,
         )
-        .returning(_work.c.priority)
-    )
-    if any(priority < WorkPriority.scheduled for (priority,) in kept):
+        .returning(_work.c.lane, _work.c.priority)
+    ).all()
+    if any(priority < WorkPriority.scheduled for _, priority in kept):
         _ring_after_commit(session)
+    return [lane for lane, _ in kept]
 
 
 def queued(session: Session) -> list[LaneWork]:

@@ -84,6 +84,25 @@ async def test_a_provider_outage_backs_off_instead_of_spinning(
     assert "project.all" not in calls, "a failed preflight gates the observation"
 
 
+def _at_once(low: float, high: float) -> float:
+    """The shortest backoff jitter may draw: the lane is due again as soon as it failed."""
+    return low
+
+
+async def test_a_once_run_works_each_lane_once_even_when_its_retry_is_already_due(
+    runtime: Runtime, emulator: Emulator, engine: Engine
+) -> None:
+    emulator.faults.error_rate(ANY, 1.0, status=503)
+    runtime.clock = lambda: 1_000.0  # the clock stands still: a retry at "now" is due
+    loop = fast_engine(runtime, draw=_at_once, loop_batch_size=2)
+    with anyio.fail_after(60):
+        report = await loop.run_once()
+    assert len(report.lanes) == 6, "each lane once, none again in the same run"
+    assert len({i.lane for i in loop.work_log}) == len(loop.work_log) == 6
+    rows = _queue(engine)
+    assert len(rows) == 6 and {r.attempts for r in rows} == {1}, "they stay queued, due"
+
+
 async def test_refused_credentials_are_not_retried_and_the_reason_is_on_the_status(
     runtime: Runtime, emulator: Emulator, engine: Engine
 ) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
+import pytest
 from sqlalchemy.engine import Engine
 
 from providers.dokploy.emulator import Emulator
-from reconciler.records import work_queue
+from reconciler.loop.passes import PassReport, reconcile_pass
+from reconciler.records import status, work_queue
 from reconciler.records.database import session_scope
 from reconciler.records.work_queue import WorkPriority, enqueue, queued
 from reconciler.runtime import Runtime, utcnow
@@ -68,6 +72,28 @@ async def test_a_quiet_fleet_pass_costs_one_preflight_and_one_listing_for_all_it
     assert calls.count("user.get") == 1 and calls.count("project.all") == 1
     assert calls.count("application.one") + calls.count("compose.one") == lanes
     assert loop.contexts.built == 1, "the batches of a quiet pass share one context"
+
+
+def _loop_pass(runtime: Runtime) -> Awaitable[PassReport]:
+    return fast_engine(runtime, loop_batch_size=2).run_once()
+
+
+@pytest.mark.parametrize("run_pass", [_loop_pass, reconcile_pass], ids=["loop", "single"])
+async def test_a_pass_forgets_the_status_of_lanes_no_kind_lists_and_keeps_the_rest(
+    runtime: Runtime, engine: Engine, run_pass: Callable[[Runtime], Awaitable[PassReport]]
+) -> None:
+    # Storing a plan forgets such rows too; by the third pass no plan is stored.
+    await run_pass(runtime)  # applies the auto-safe lanes
+    await run_pass(runtime)  # plans the manual lanes from what the first one applied
+    gone, unloaded = "product:pruned-long-ago/testing", "elsewhere:not-loaded-here"
+    for lane in (gone, unloaded):
+        status.record(engine, lane, status.converged(), now=utcnow())
+    report = await run_pass(runtime)
+    assert report.plans_stored == 0
+    shown = {row.lane for row in status.all_statuses(engine)}
+    assert gone not in shown, "a lane no kind lists describes nothing"
+    assert unloaded in shown, "a kind this deployment did not load keeps its lanes' rows"
+    assert "product:shop/testing" in shown
 
 
 async def test_a_providers_rate_limit_spaces_its_calls(runtime: Runtime) -> None:
