@@ -13,6 +13,13 @@ then `gc.unfreeze()`: two list splices) rather than being scanned by the first y
 collection after it, which cost about a second per pause of a 10,000-lane plan: most of it
 is freed by reference counting when the plan is dropped, and any cycle in it is still found
 by the next full collection (nothing stays frozen).
+
+While a pass reads the outside world (`heap_frozen`), what it loaded before (the fleet, its
+kinds and lanes: most of a large fleet's heap) is left out of every collection instead: the
+collector stays on, so what the reads leave in cycles is still freed as they go, but a full
+collection that falls in the reads no longer walks the whole fleet (0.46 s of a 10,000-lane
+first plan's 5 s). A pause that ends meanwhile leaves what it made frozen too, and all of it
+goes to the oldest generation when the last freeze ends.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class _Pauses:
 
 
 _pauses = _Pauses()
+_freezes = _Pauses()  # `was_enabled` unused: a freeze leaves the collector on or off
 
 
 @contextmanager
@@ -47,5 +55,24 @@ def collector_paused() -> Iterator[None]:
             _pauses.count -= 1
             if _pauses.count == 0 and _pauses.was_enabled:
                 gc.freeze()
-                gc.unfreeze()
+                with _freezes.lock:
+                    if _freezes.count == 0:
+                        gc.unfreeze()
                 gc.enable()
+
+
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Every object alive now is left out of collections until the block ends (nested and
+    concurrent blocks share one freeze, lifted when the last ends). Objects frozen are still
+    freed by reference counting; only a cycle among them waits for the freeze to end."""
+    with _freezes.lock:
+        _freezes.count += 1
+        gc.freeze()
+    try:
+        yield
+    finally:
+        with _freezes.lock:
+            _freezes.count -= 1
+            if _freezes.count == 0:
+                gc.unfreeze()
