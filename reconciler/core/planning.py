@@ -52,6 +52,11 @@ def stored_fleet_kinds(runtime: Runtime) -> list[LaneKind]:
 
 
 def _load_context(runtime: Runtime) -> PassContext:
+    with heap_frozen():  # what the last pass left (its fleet): no collection walks it again
+        return _load_context_unfrozen(runtime)
+
+
+def _load_context_unfrozen(runtime: Runtime) -> PassContext:
     recover_interrupted(
         runtime.database, runtime.actor, runtime.now()
     )  # a dead worker's plan, before anything
