@@ -23,6 +23,7 @@ from reconciler.core.plans import (
     Change,
     Effect,
     Plan,
+    Risk,
     canonical_json,
     kind_of_lane,
     plan_digest,
@@ -123,11 +124,23 @@ def build_plan(
 
 def _remarks(actions: list[Action], kinds: Mapping[str, KindFacts]) -> list[str]:
     """Each kind's notes on the actions the plan holds for its lanes, kinds by name."""
+    remarking = {name: facts.remarks for name, facts in kinds.items() if facts.remarks is not None}
+    if not remarking:
+        return []
+    # One pass over the actions, each lane's kind read once: not a pass per kind.
+    kind_by_lane: dict[str, str] = {}
+    by_kind: dict[str, list[Action]] = {name: [] for name in remarking}
+    for action in actions:
+        kind = kind_by_lane.get(action.lane)
+        if kind is None:
+            kind = kind_by_lane[action.lane] = kind_of_lane(action.lane)
+        mine = by_kind.get(kind)
+        if mine is not None:
+            mine.append(action)
     notes: list[str] = []
-    for name, facts in sorted(kinds.items()):
-        mine = [a for a in actions if kind_of_lane(a.lane) == name]
-        if facts.remarks is not None and mine:
-            notes.extend(facts.remarks(mine))
+    for name, remarks in sorted(remarking.items()):
+        if by_kind[name]:
+            notes.extend(remarks(by_kind[name]))
     return notes
 
 
@@ -197,6 +210,12 @@ _PARAMS_LIST = TypeAdapter(list[OpParams])
 _CHANGES_LIST = TypeAdapter(list[list[Change]])
 
 
+# Each member's text, read from a dict: an enum's `.value` is a Python-level property,
+# read twice per action of a plan of many lanes.
+_EFFECT_TEXT: dict[Effect, str] = {effect: effect.value for effect in Effect}
+_RISK_TEXT: dict[Risk, str] = {risk: risk.value for risk in Risk}
+
+
 def _number(proposed: list[_Proposed]) -> tuple[list[Action], list[dict[str, Any]]]:
     """The actions in execution order, and the same as JSON (`dump_actions`'s shape).
 
@@ -218,7 +237,9 @@ def _number(proposed: list[_Proposed]) -> tuple[list[Action], list[dict[str, Any
         action_id = f"a{index + 1}"
         for ref in action.provides:
             providers[ref] = action_id
-        depends_on = sorted({providers[r] for r in action.after if r in providers})
+        depends_on = (
+            sorted({providers[r] for r in action.after if r in providers}) if action.after else []
+        )
         risk = action.risk or spec.risk
         op = str(action.op)
         actions.append(
@@ -242,10 +263,10 @@ def _number(proposed: list[_Proposed]) -> tuple[list[Action], list[dict[str, Any
             {
                 "id": action_id,
                 "op": op,
-                "effect": spec.effect.value,
+                "effect": _EFFECT_TEXT[spec.effect],
                 "lane": lane,
                 "target": action.target,
-                "risk": risk.value,
+                "risk": _RISK_TEXT[risk],
                 "reason": action.reason,
                 "changes": changes[index],
                 "depends_on": list(depends_on),

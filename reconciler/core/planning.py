@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from reconciler.core.assembly import KindFacts, build_plan, observation_blockers
-from reconciler.core.collector import collector_paused
+from reconciler.core.collector import collector_paused, heap_frozen
 from reconciler.core.inventory import OwnershipSnapshot
 from reconciler.core.plans import Blocker, Plan, kind_of_lane
 from reconciler.core.recovery import recover_interrupted, unfinished_creates, unfinished_runs
@@ -52,6 +52,11 @@ def stored_fleet_kinds(runtime: Runtime) -> list[LaneKind]:
 
 
 def _load_context(runtime: Runtime) -> PassContext:
+    with heap_frozen():  # what the last pass left (its fleet): no collection walks it again
+        return _load_context_unfrozen(runtime)
+
+
+def _load_context_unfrozen(runtime: Runtime) -> PassContext:
     recover_interrupted(
         runtime.database, runtime.actor, runtime.now()
     )  # a dead worker's plan, before anything
@@ -91,6 +96,11 @@ class Survey:
 
 async def survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -> Survey:
     """Preflight and observe `lanes` once, and diff each."""
+    with heap_frozen():  # the fleet and its kinds, loaded: no collection walks them again
+        return await _survey(runtime, context, lanes)
+
+
+async def _survey(runtime: Runtime, context: PassContext, lanes: Sequence[str]) -> Survey:
     registry = context.registry
     runtime.progress(f"observing {len(lanes)} lane(s)")
     failures = await registry.preflight(lanes)  # Invariant 8: a gate, not a retry storm

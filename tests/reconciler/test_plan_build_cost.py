@@ -4,16 +4,27 @@ collector is left as the caller had it."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import threading
 import weakref
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from reconciler.core.collector import collector_paused
+from reconciler.core.assembly import KindFacts, build_plan
+from reconciler.core.collector import collector_paused, heap_frozen
 from reconciler.core.plan_formats import body_digest
 from reconciler.core.planning import compute_plan
-from reconciler.core.plans import Plan, canonical_json, plan_digest
+from reconciler.core.plans import BlastRadiusGuard, Change, Plan, canonical_json, plan_digest
+from reconciler.kinds.base import LaneDiff, ProposedAction
+from reconciler.kinds.product.diff import diff_product_lane
+from reconciler.kinds.product.lanes import DesiredDomain, DesiredHealthCheck, ProductLane
+from reconciler.kinds.product.observed import ObservedProductLane
+from reconciler.kinds.product.ops import PRODUCT_OPS, Op
+from reconciler.kinds.product.params import DeleteService
+from reconciler.kinds.product.policy import ApplyPolicy
+from reconciler.kinds.product.rule_input import SecretFacts
 from reconciler.records import plan_store
 from reconciler.runtime import Runtime
 
@@ -128,3 +139,97 @@ async def test_copying_one_planned_action_leaves_the_others_as_planned(runtime: 
     assert given.known == {"project:x": "p-1"} and first.known is None
     assert second.model_fields_set == before and "known" not in before
     assert Plan.model_validate(plan.stored_body()).actions == plan.actions
+
+
+async def test_planning_leaves_nothing_frozen(runtime: Runtime) -> None:
+    await compute_plan(runtime)
+    assert gc.get_freeze_count() == 0, "a full collection can free anything the pass made"
+
+
+def test_what_a_pause_makes_while_the_heap_is_frozen_stays_frozen_until_the_freeze_ends() -> None:
+    class Node:
+        me: object = None
+
+    with heap_frozen():
+        loaded = [[index] for index in range(100)]
+        with collector_paused():
+            looped = Node()
+            looped.me = looped
+            freed_by_collector = weakref.ref(looped)
+            del looped
+        assert gc.isenabled()
+        frozen_now = gc.get_freeze_count()
+        assert frozen_now >= len(loaded), "the loaded objects and the pause's are left out"
+        gc.collect()
+        assert freed_by_collector() is not None, "no collection walks a frozen object"
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert freed_by_collector() is None, "once the freeze ends, its cycles are freed"
+
+
+def _lane(product: str, name: str, env: dict[str, str]) -> ProductLane:
+    host = f"{product}-{name}.example.com"
+    return ProductLane(
+        lane=f"product:{product}/{name}",
+        product=product,
+        lane_name=name,
+        generation=3,
+        target="application",
+        project=product,
+        environment="production",
+        service_name=f"{product}-{name}",
+        image="registry.example.com/app:1",
+        compose_file=None,
+        env=env,
+        secrets={},
+        domains=(DesiredDomain(host, "/", 80, True, None),),
+        replicas=2,
+        health_checks=(DesiredHealthCheck(f"https://{host}/health", 200, 5.0),),
+        deploy_timeout_seconds=600.0,
+        apply_policy=ApplyPolicy.manual,
+        protect=False,
+        prod=name == "prod",
+    )
+
+
+def test_the_same_diffs_give_the_same_digest_and_stored_text_as_before() -> None:
+    # Pinned values, computed before the build was made cheaper (issue 26, plancpu4): a plan
+    # reviewed under one version of Setpoint is the very plan another applies.
+    lanes = [
+        _lane("shop", "testing", {"B": "2", "A": "café ✓"}),
+        _lane("shop", "prod", {"A": "1"}),
+        _lane("blog", "prod", {}),
+    ]
+    facts = SecretFacts(salt="golden", desired={})
+    diffs = [diff_product_lane(ln.lane, ln, ObservedProductLane(), facts, now=0.0) for ln in lanes]
+    gone = ProposedAction(
+        key="delete",
+        op=Op.delete_service,
+        target="dokploy:application/old-prod",
+        reason="no longer desired",
+        changes=[Change(field="service", before={"z": [1, 2.5, None], "a": "ü"}, after=None)],
+        params=DeleteService(service_type="application", service_id="app-1"),
+    )
+    diffs.append(
+        LaneDiff(lane="product:old/prod", actions=[gone], notes=["product:old/prod: a note"])
+    )
+    plan = build_plan(
+        diffs=diffs,
+        kinds={"product": KindFacts(PRODUCT_OPS, BlastRadiusGuard(5, 1.0), 4)},
+        fingerprints={"service:b": "f2", "service:a": "f1"},
+        generations={
+            "product:shop/testing": 3,
+            "product:shop/prod": 3,
+            "product:blog/prod": 3,
+            "product:old/prod": None,
+        },
+        desired_revision="rev-1",
+        created_by="golden",
+        now=datetime(2026, 12, 8, 1, 0, tzinfo=UTC),
+        ttl=timedelta(minutes=30),
+        plan_id="plan-000000000001",
+    )
+    assert len(plan.actions) == 20
+    assert plan.digest == "c978965811fd61a5737ae0b124a23f4aad1deaa2c0d67c29df596d4773c930cb"
+    stored = hashlib.sha256(plan.stored_body_text().encode()).hexdigest()
+    assert stored == "ec5a29a62bff558bd109a063349caaadf639a46a6866f115d016b04748ab65d5"

@@ -21,6 +21,8 @@ def rename_notes(actions: Sequence[Action]) -> list[str]:
     lane renamed: the same type of service, sharing the product or the lane name."""
     # Services only: a lane's environment deleted with it is no half of a rename.
     deleted = {a.lane: a for a in actions if a.op == Op.delete_service and "/" in a.target}
+    if not deleted:  # no rename without a deletion (a first plan: every action a create)
+        return []
     created = [
         a
         for a in actions
