@@ -24,8 +24,10 @@ LANE = "product:shop/testing"
 
 
 async def _stop_while_applying(
-    loop: LoopEngine, engine: Engine, emulator: Emulator, operation_id: str
+    loop: LoopEngine, engine: Engine, emulator: Emulator, operation_id: str, *, plans: int = 1
 ) -> None:
+    """Runs `loop` and asks it to stop once the operation's deploy is under way and `plans`
+    plans are applying (on a loaded machine the scheduled pass's can come seconds later)."""
     async with anyio.create_task_group() as group:
         group.start_soon(loop.run, 3600.0)
 
@@ -35,8 +37,13 @@ async def _stop_while_applying(
         async def deploying() -> bool:
             return bool(emulator.state.builds)
 
+        async def plans_applying() -> bool:
+            found = await in_thread(plan_store.with_status, engine, PlanStatus.applying)
+            return len(found) >= plans
+
         await wait_for(applying)
         await wait_for(deploying)  # into the deploy
+        await wait_for(plans_applying)
         loop.request_stop()
 
 
@@ -47,7 +54,8 @@ async def test_stopping_mid_apply_records_the_apply_as_interrupted(
     operation_id = request_lane(engine, LANE, apply=True)
     loop = fast_engine(runtime, loop_shutdown_grace_seconds=0.3)
     with anyio.fail_after(30):
-        await _stop_while_applying(loop, engine, emulator, operation_id)
+        # the request's plan and the scheduled pass's, whose deploys are stuck too
+        await _stop_while_applying(loop, engine, emulator, operation_id, plans=2)
 
     assert plan_store.with_status(engine, PlanStatus.applying) == [], "nothing left applying"
     interrupted = plan_store.with_status(engine, PlanStatus.interrupted)
