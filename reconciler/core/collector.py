@@ -14,13 +14,12 @@ collection after it, which cost about a second per pause of a 10,000-lane plan: 
 is freed by reference counting when the plan is dropped, and any cycle in it is still found
 by the next full collection (nothing stays frozen).
 
-While a pass loads its context and reads the outside world (`heap_frozen`), and while the
-loop's shared context lives (`set_aside_survivors`), what was there before (the fleet, its
-kinds and lanes: most of a large fleet's heap) is left out of every collection instead: the
-collector stays on, so what the reads leave in cycles is still freed as they go, but a full
-collection no longer walks the whole fleet (0.46 s of a 10,000-lane first plan's 5 s; 0.13-
-0.2 s of a 1,000-lane loop pass). All of them share one freeze, lifted when the last ends;
-a pause that ends meanwhile leaves what it made frozen too.
+While a pass loads its context and reads the outside world (`heap_frozen`), what was there
+before (the fleet, its kinds and lanes: most of a large fleet's heap) is left out of every
+collection instead: the collector stays on, so what the reads leave in cycles is still freed as they go, but a full
+collection that falls in the reads no longer walks the whole fleet (0.46 s of a 10,000-lane
+first plan's 5 s). A pause that ends meanwhile leaves what it made frozen too, and all of it
+goes to the oldest generation when the last freeze ends.
 """
 
 from __future__ import annotations
@@ -62,32 +61,18 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def set_aside_survivors() -> None:
-    """Every object alive now is left out of collections (`gc.freeze()`) until the matching
-    `take_back_survivors`: for what a long-lived structure was just built into (the loop's
-    pass context: the desired fleet, the registry, the kinds), which every collection would
-    otherwise scan again, a full one most of all. Set-asides and `heap_frozen` blocks share
-    one freeze, lifted when the last of them ends. Objects set aside that die meanwhile are
-    still freed by reference counting; only a cycle among them waits for the freeze's end."""
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Every object alive now is left out of collections until the block ends (nested and
+    concurrent blocks share one freeze, lifted when the last ends). Objects frozen are still
+    freed by reference counting; only a cycle among them waits for the freeze to end."""
     with _freezes.lock:
         _freezes.count += 1
         gc.freeze()
-
-
-def take_back_survivors() -> None:
-    """Ends one `set_aside_survivors`; the last to end hands every frozen object back to the
-    oldest generation."""
-    with _freezes.lock:
-        _freezes.count -= 1
-        if _freezes.count == 0:
-            gc.unfreeze()
-
-
-@contextmanager
-def heap_frozen() -> Iterator[None]:
-    """`set_aside_survivors` for the length of a block (loading a context, a survey)."""
-    set_aside_survivors()
     try:
         yield
     finally:
-        take_back_survivors()
+        with _freezes.lock:
+            _freezes.count -= 1
+            if _freezes.count == 0:
+                gc.unfreeze()

@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from reconciler.core.collector import set_aside_survivors, take_back_survivors
 from reconciler.core.planning import PassContext, load_context
 from reconciler.core.shared_reads import SharedReads
 from reconciler.records import audit, desired
@@ -96,7 +95,6 @@ class SharedContext:
     # when they were read (core/shared_reads.py).
     reads: SharedReads = field(default_factory=SharedReads)
     _reads_head: int | None = None
-    _set_aside: bool = False  # what the collector does not scan holds this context
 
     async def get(self, runtime: Runtime) -> PassContext:
         async with self._lock:  # one build at a time: the others wait and share it
@@ -109,27 +107,12 @@ class SharedContext:
             fresh = now - self._built_at < MAX_AGE_SECONDS
             if self._context is not None and seen.version == self._version and fresh:
                 return self._context
-            self._context = None
-            self._take_back()  # the context replaced is freed as any other garbage
             self._context = await load_context(runtime)
             self._version, self._built_at = seen.version, now
             self.built += 1
-            # The context lives for the pass and every batch reads it: a collection that
-            # scans it again finds nothing to free (a full one was 0.13-0.2 s of a 1,000-lane
-            # pass's 1.5-2 s of CPU). What is alive besides it is set aside too (a batch may
-            # still read the context this one replaces): taken back at the next build or
-            # `forget`, so nothing stays out of the collector's sight past the next tick.
-            set_aside_survivors()
-            self._set_aside = True
             return self._context
 
     def forget(self) -> None:
         """Build afresh next time (each timer tick: time moves preview grace periods on)."""
         self._context, self._version = None, None
         self.reads, self._reads_head = SharedReads(), None
-        self._take_back()
-
-    def _take_back(self) -> None:
-        if self._set_aside:
-            take_back_survivors()
-            self._set_aside = False

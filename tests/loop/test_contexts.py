@@ -3,9 +3,6 @@ the audit trail merely grows (a busy loop appends records all the time)."""
 
 from __future__ import annotations
 
-import gc
-import weakref
-
 from sqlalchemy.engine import Engine
 
 from reconciler.core.outcomes import Claim, ObjectRef
@@ -13,7 +10,6 @@ from reconciler.loop.contexts import MAX_AGE_SECONDS, SharedContext
 from reconciler.records import audit, ownership
 from reconciler.records.audit_events import AuditEvent
 from reconciler.runtime import Runtime, utcnow
-from tests.loop.support import fast_engine
 
 
 class _Clock:
@@ -49,34 +45,3 @@ async def test_an_ownership_change_rebuilds_the_context(runtime: Runtime, engine
     second = await contexts.get(runtime)
     assert second is not first
     assert second.owned.for_lane("product:shop/testing")
-
-
-async def test_a_context_is_set_aside_while_in_use_and_its_garbage_freed_once_replaced(
-    runtime: Runtime,
-) -> None:
-    class Cycle:
-        me: object = None
-
-    runtime.clock = clock = _Clock()
-    contexts = SharedContext()
-    first = await contexts.get(runtime)
-    assert gc.get_freeze_count() > 0, "set aside while the pass reads it"
-    # Garbage in a cycle hanging from the context: freed only by a collection that scans it.
-    looped = Cycle()
-    looped.me = looped
-    first.registry.__dict__["test_cycle"] = looped
-    freed = weakref.ref(looped)
-    del looped
-    clock.now += MAX_AGE_SECONDS
-    # A batch still reading the first context while the next is built: both are set aside.
-    assert await contexts.get(runtime) is not first
-    del first
-    contexts.forget()  # the next tick's
-    assert gc.get_freeze_count() == 0
-    gc.collect()
-    assert freed() is None, "nothing stays set aside: a full collection frees the cycle"
-
-
-async def test_a_once_run_leaves_nothing_set_aside(runtime: Runtime) -> None:
-    await fast_engine(runtime).run_once()
-    assert gc.get_freeze_count() == 0, "its context is garbage like any other once it ends"
