@@ -245,7 +245,41 @@ async def _apply_requested(
     again = applied.refusal is not None and applied.refusal.type in _PLAN_AGAIN
     if again and not last_try:
         return None
+    if _lane_still_held(runtime, applied, found):
+        return await _wait_for_the_lane(runtime, plan, lane, found, applied)
     return await _finish_applied(runtime, plan, lane, found, applied)
+
+
+def _lane_still_held(runtime: Runtime, applied: ApplyResult, found: Sequence[Operation]) -> bool:
+    """Another apply still holds the lane after the second try, and the request has not yet
+    waited its limit: the request waits for the lane, it is not refused for another's work."""
+    if applied.refusal is None or applied.refusal.type != BlockerType.lane_busy:
+        return False
+    waited = runtime.now() - min(op.created_at for op in found)
+    return waited.total_seconds() < runtime.settings.request_wait_limit_seconds
+
+
+async def _wait_for_the_lane(
+    runtime: Runtime, plan: Plan, lane: str, found: Sequence[Operation], applied: ApplyResult
+) -> LaneVerdict:
+    """The operations go back to the queue and the lane backs off as after any temporary
+    failure: its next look (a fresh plan) comes once the other apply has had time to end."""
+    assert applied.refusal is not None
+    text = f"{applied.refusal.type}: {applied.refusal.message}"
+    await _end(runtime, found, OperationStatus.pending, plan, phase=OperationPhase.queued)
+    for op in found:
+        fields = {
+            "event": "operation",
+            "operation": op.id,
+            "lane": op.lane,
+            "requester": op.requester,
+            "result": "waiting for the lane",
+            "plan": plan.plan_id,
+            "error": text,
+        }
+        log.info("operation waits for its lane", extra={"fields": fields})
+    verdict = LaneResult(lane, LaneOutcome.waiting, plan.plan_id, text)
+    return LaneVerdict(verdict, FailureClass.temporary)
 
 
 async def _finish_applied(

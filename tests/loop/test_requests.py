@@ -14,7 +14,7 @@ from reconciler.records.audit_events import AuditEvent
 from reconciler.records.database import session_scope
 from reconciler.records.operations import Operation, OperationRequest
 from reconciler.records.work_queue import WorkPriority, enqueue
-from reconciler.runtime import Runtime, utcnow
+from reconciler.runtime import Runtime, ShiftedClock, utcnow
 from tests.loop.replicas import fleet_yaml, store_fleet_text
 from tests.loop.support import fast_engine
 from tests.support.workflow_requests import operation_of, request_lane
@@ -179,6 +179,33 @@ async def test_a_request_whose_lane_another_apply_still_holds_is_planned_again_a
 
     asked = request_lane(engine, lane, apply=True)
     await fast_engine(replace(runtime, progress=progress)).run_once()
+    done = operation_of(engine, asked)
+    assert done.status == "succeeded" and done.result, done
+    assert done.result["outcome"] == "applied"
+    assert "shop-testing" in emulator.summary()["applications"]
+
+
+async def test_a_request_whose_lane_stays_held_waits_for_it_and_is_applied_once_it_is_free(
+    runtime: Runtime, engine: Engine, emulator: Emulator
+) -> None:
+    """Another apply holds the lane through both of the request's looks (a long apply of
+    the scheduled pass): the request is not refused for another's work. It goes back to the
+    queue, its lane backs off, and the lane's next look once it is free applies it."""
+    lane = "product:shop/testing"
+    holder = leases.Holder(label="test-operator:plan-long")
+    assert leases.take(engine, lane, holder, 600.0, clock=runtime.now)[0]
+    clock = ShiftedClock()
+    waiting_runtime = replace(runtime, clock=clock)
+    asked = request_lane(engine, lane, apply=True)
+
+    await fast_engine(waiting_runtime).run_once()
+    waiting = operation_of(engine, asked)
+    assert (waiting.status, waiting.phase) == ("pending", "queued"), waiting
+    assert "shop-testing" not in emulator.summary()["applications"]
+
+    leases.release(engine, lane, holder)
+    clock.advance(2.0)  # past the lane's backoff (at most 1 s in the loop's test settings)
+    await fast_engine(waiting_runtime).run_once()
     done = operation_of(engine, asked)
     assert done.status == "succeeded" and done.result, done
     assert done.result["outcome"] == "applied"
