@@ -134,7 +134,8 @@ class Settings(BaseSettings):
         description="a workflow's request parked on its lane's long wait (a build, a runner "
         "coming online) ends `failed` (outcome `gave_up`) once it has waited this long; the "
         "lane goes on waiting and a scheduled pass finishes it (a deploy's own timeout "
-        "usually ends the wait first)",
+        "usually ends the wait first); one waiting for a lane another apply holds is "
+        "refused `lane_busy` past it",
     )
     provider_rate_limits: dict[str, float] = Field(
         default_factory=dict,
