@@ -10,20 +10,13 @@ from reconciler.loop.contexts import MAX_AGE_SECONDS, SharedContext
 from reconciler.records import audit, ownership
 from reconciler.records.audit_events import AuditEvent
 from reconciler.runtime import Runtime, utcnow
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.still_clock import StillClock
 
 
 async def test_audit_records_alone_do_not_rebuild_the_context(
     runtime: Runtime, engine: Engine
 ) -> None:
-    runtime.clock = clock = _Clock()
+    runtime.clock = clock = StillClock()
     contexts = SharedContext()
     first = await contexts.get(runtime)
     audit.record(
@@ -37,7 +30,7 @@ async def test_audit_records_alone_do_not_rebuild_the_context(
 
 
 async def test_an_ownership_change_rebuilds_the_context(runtime: Runtime, engine: Engine) -> None:
-    runtime.clock = _Clock()
+    runtime.clock = StillClock()
     contexts = SharedContext()
     first = await contexts.get(runtime)
     made = Claim(ref=ObjectRef("dokploy", "application", "app-1"), name="shop-testing")

@@ -20,16 +20,9 @@ from reconciler.records.status import all_statuses
 from reconciler.runtime import Runtime
 from tests.reconciler.conftest import owned_service_of, store_fleet
 from tests.support.fleets import example_fleet
+from tests.support.still_clock import StillClock
 
 LANE = "product:shop/testing"
-
-
-class Clock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _deploys(emulator: Emulator) -> int:
@@ -52,7 +45,7 @@ async def _fail_first_deploy(runtime: Runtime, emulator: Emulator) -> None:
 async def test_a_failed_deploy_waits_out_its_backoff_then_deploys_again(
     runtime: Runtime, emulator: Emulator
 ) -> None:
-    clock = Clock(1_000_000.0)
+    clock = StillClock(1_000_000.0)
     runtime = dataclasses.replace(runtime, clock=clock)
     await _fail_first_deploy(runtime, emulator)
     stalled = _stalled(runtime)
@@ -85,7 +78,7 @@ async def test_a_failed_deploy_waits_out_its_backoff_then_deploys_again(
 
 
 async def test_a_second_failure_doubles_the_backoff(runtime: Runtime, emulator: Emulator) -> None:
-    clock = Clock(2_000_000.0)
+    clock = StillClock(2_000_000.0)
     runtime = dataclasses.replace(runtime, clock=clock)
     await _fail_first_deploy(runtime, emulator)
     clock.now += 61.0
@@ -100,7 +93,7 @@ async def test_a_second_failure_doubles_the_backoff(runtime: Runtime, emulator: 
 async def test_a_new_configuration_deploys_at_once_after_a_failure(
     runtime: Runtime, emulator: Emulator, tmp_path: Path
 ) -> None:
-    clock = Clock(3_000_000.0)
+    clock = StillClock(3_000_000.0)
     runtime = dataclasses.replace(runtime, clock=clock)
     await _fail_first_deploy(runtime, emulator)
     deployed = _deploys(emulator)
