@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import anyio
 
@@ -75,6 +76,15 @@ def _ours(
     return candidates[0] if candidates else None
 
 
+def _created_since_asked(deployment: Deployment, request: _Request) -> bool:
+    """An awaited deploy's deployment that Dokploy created after it was asked for: ours,
+    not one that was there before (Dokploy creates the row when the build starts)."""
+    if request.asked_after is None or deployment.created_at is None:
+        return False
+    created = datetime.fromisoformat(deployment.created_at.replace("Z", "+00:00"))
+    return created.timestamp() >= request.asked_after
+
+
 class _Budget:
     """Seconds used of a wait, leaving out what Dokploy's 429s and their Retry-After cost."""
 
@@ -106,6 +116,10 @@ class _Request:
     never_deployed: bool
     ask: bool
     deployment_id: str | None
+    # Awaiting a deploy asked for earlier: a deployment Dokploy created from this moment on
+    # (epoch seconds, the caller's clock skew allowed for) is that deploy's, though it was
+    # already listed (its build started between the plan and this wait).
+    asked_after: float | None = None
 
     def __post_init__(self) -> None:
         if (self.application_id is None) == (self.compose_id is None):
@@ -153,6 +167,7 @@ async def deploy_and_wait(
     queue_timeout: float | None = None,
     ask: bool = True,
     deployment_id: str | None = None,
+    asked_after: float | None = None,
 ) -> Deployment:
     """Deploy one service and return its new deployment once it is done, error or cancelled.
 
@@ -171,7 +186,9 @@ async def deploy_and_wait(
     `ask=False` asks for nothing: it awaits a deploy asked for earlier (by a worker that
     died, say), the newest deployment carrying `title`; `deployment_id` awaits that one.
     """
-    request = _Request(application_id, compose_id, title, never_deployed, ask, deployment_id)
+    request = _Request(
+        application_id, compose_id, title, never_deployed, ask, deployment_id, asked_after
+    )
     queued = _Budget(client, timeout if queue_timeout is None else queue_timeout)
     watch = await _start(client, queued, request)
     return await _await_build(client, watch, queued, timeout, (first_poll, poll_interval))
@@ -190,13 +207,16 @@ async def deploy_and_look(
     first_poll: float = FIRST_POLL_SECONDS,
     ask: bool = True,
     deployment_id: str | None = None,
+    asked_after: float | None = None,
 ) -> Deployment:
     """`deploy_and_wait`, but once its build has started it is watched for at most `look`
     seconds rather than to its end: the deployment once it ended, or as last seen (still
     running: the caller looks again later, and keeps the build's deadline itself across its
     looks). Raises DeployQueued, as `deploy_and_wait` does, when the build has not started
     within `queue_timeout`."""
-    request = _Request(application_id, compose_id, title, never_deployed, ask, deployment_id)
+    request = _Request(
+        application_id, compose_id, title, never_deployed, ask, deployment_id, asked_after
+    )
     queued = _Budget(client, queue_timeout)
     watch = await _start(client, queued, request)
     try:
@@ -213,7 +233,8 @@ async def _start(client: DokployClient, budget: _Budget, request: _Request) -> _
     if not request.never_deployed and request.deployment_id is None:
         # Only a deployment that was not there before counts, also when awaiting one asked
         # for earlier: an old deployment of the same title is not that one.
-        watch.seen = {d.deployment_id for d in await _list(client, request)}
+        listed = await _list(client, request)
+        watch.seen = {d.deployment_id for d in listed if not _created_since_asked(d, request)}
     if request.ask:
         try:
             await _queue(client, request)

@@ -27,6 +27,7 @@ from reconciler.records.plan_store import PlanStatus
 from reconciler.runtime import Runtime, utcnow
 from tests.reconciler.conftest import dokploy, owned_service_of
 from tests.support.processes import crash_mid_apply
+from tests.support.still_clock import StillClock
 
 LANE = "product:docs-site/testing"
 
@@ -91,14 +92,6 @@ async def test_a_deploy_that_finished_unrecorded_is_recorded_not_repeated(
 # -- a deploy still queued in Dokploy when its worker was killed (no deployment row yet) ----
 
 
-class _Clock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def _killed_while_queued(
     runtime: Runtime, engine: Engine, emulator: Emulator
 ) -> tuple[str, Plan]:
@@ -154,6 +147,33 @@ async def test_a_deploy_queued_when_its_worker_was_killed_is_awaited_not_asked_a
     assert (await compute_plan(runtime, [LANE])).actions == []
 
 
+async def test_a_queued_deploy_whose_build_ran_before_the_apply_looked_is_taken_for_ours(
+    runtime: Runtime, engine: Engine, emulator: Emulator
+) -> None:
+    """The plan saw the killed worker's deploy still queued; by the time the apply lists the
+    service's deployments its build has started and ended. Created after it was asked for,
+    that deployment is the one awaited: recorded at once, not waited on for the deploy
+    timeout as if still queued, and never asked for again."""
+    service_id, _ = await _killed_while_queued(runtime, engine, emulator)
+    builds = len(emulator.state.builds[service_id])
+    plan = await compute_plan(runtime, [LANE])
+    (deploy,) = plan.actions
+    assert "awaiting it, not asking again" in deploy.reason
+    ours = emulator.state.builds[service_id][-1]
+
+    def progress(message: str) -> None:
+        # Past the apply's check that the plan is fresh, as the deploy starts: the build
+        # ahead and ours both run and end before the deploy lists the deployments.
+        if Op.deploy in message:
+            emulator.state.advance(ours.starts_at - emulator.state.now() + 5.0)
+
+    with anyio.fail_after(60):  # the queue's budget is the deploy timeout: 600 s
+        applied = await apply_plan(dataclasses.replace(runtime, progress=progress), plan.plan_id)
+    assert applied.ok, applied
+    assert len(emulator.state.builds[service_id]) == builds
+    assert (await compute_plan(runtime, [LANE])).actions == []
+
+
 async def test_a_deploy_asked_for_by_a_killed_worker_is_asked_again_once_its_window_passed(
     runtime: Runtime, engine: Engine, emulator: Emulator
 ) -> None:
@@ -162,7 +182,7 @@ async def test_a_deploy_asked_for_by_a_killed_worker_is_asked_again_once_its_win
     emulator.state.builds[service_id].pop()  # Dokploy lost it: it never started
     builds = len(emulator.state.builds[service_id])
     timeout = 600.0  # the lane's deployTimeoutSeconds (the default)
-    clock = _Clock(time.time() + ASKED_WINDOW_TIMEOUTS * timeout - 60)
+    clock = StillClock(time.time() + ASKED_WINDOW_TIMEOUTS * timeout - 60)
     runtime = dataclasses.replace(runtime, clock=clock)
 
     awaiting = await compute_plan(runtime, [LANE])

@@ -17,6 +17,7 @@ from providers.dokploy.models import Deployment
 from reconciler.core.outcomes import Done, Facts, ObjectRef, Retry
 from reconciler.core.plans import Action
 from reconciler.kinds.product import params
+from reconciler.kinds.product.deploy_rules import CLOCK_SKEW_SECONDS
 from reconciler.kinds.product.evidence import deploy_evidence, evidence_summary, health_evidence
 from reconciler.kinds.product.health import HealthProbe
 from reconciler.kinds.product.identity import verified_identity
@@ -38,6 +39,7 @@ class _DeployRequest(DeployTarget):
     never_deployed: bool
     ask: bool
     deployment_id: str | None
+    asked_after: float | None
 
 
 @dataclass
@@ -87,6 +89,11 @@ class Deployer:
             "never_deployed": not p.service.id,
             "ask": waiting is None,
             "deployment_id": None if waiting is None else waiting.deployment_id,
+            # Dokploy's clock and ours may differ: a deployment created a little before the
+            # moment we asked is still taken for the one asked for (as `_answered` does).
+            "asked_after": None
+            if waiting is None or waiting.at is None
+            else waiting.at - CLOCK_SKEW_SECONDS,
         }
 
     async def _wait_for_deploy(
