@@ -112,17 +112,25 @@ def _log_ended(
     op: Operation, status: OperationStatus, plan_id: str | None, error: str | None
 ) -> None:
     """The operator's line for an operation that ended (who asked, which lane, how)."""
+    said = {"error": error} if error else {}
+    _log_operation(f"operation {status.value}", op, status.value, plan_id, **said)
+
+
+def _log_operation(
+    message: str, op: Operation, result: str, plan_id: str | None, **more: str
+) -> None:
+    """One line of the service's log about an operation: who asked, which lane, what came
+    of it, under which plan, and `more` (logfmt or JSON lines, as the log is set)."""
     fields = {
         "event": "operation",
         "operation": op.id,
         "lane": op.lane,
         "requester": op.requester,
-        "result": status.value,
+        "result": result,
         "plan": plan_id or "",
+        **more,
     }
-    if error:
-        fields["error"] = error
-    log.info("operation %s", status.value, extra={"fields": fields})
+    log.info(message, extra={"fields": fields})
 
 
 async def _end(
@@ -268,16 +276,7 @@ async def _wait_for_the_lane(
     text = f"{applied.refusal.type}: {applied.refusal.message}"
     await _end(runtime, found, OperationStatus.pending, plan, phase=OperationPhase.queued)
     for op in found:
-        fields = {
-            "event": "operation",
-            "operation": op.id,
-            "lane": op.lane,
-            "requester": op.requester,
-            "result": "waiting for the lane",
-            "plan": plan.plan_id,
-            "error": text,
-        }
-        log.info("operation waits for its lane", extra={"fields": fields})
+        _log_operation("operation waits for its lane", op, "waiting", plan.plan_id, error=text)
     verdict = LaneResult(lane, LaneOutcome.waiting, plan.plan_id, text)
     return LaneVerdict(verdict, FailureClass.temporary)
 
@@ -388,13 +387,6 @@ def _parked_since(found: Sequence[Operation], now: datetime) -> datetime:
 
 def _log_parked(found: Sequence[Operation], result: dict[str, Any]) -> None:
     for op in found:
-        fields = {
-            "event": "operation",
-            "operation": op.id,
-            "lane": op.lane,
-            "requester": op.requester,
-            "result": "waiting",
-            "plan": result["plan_id"],
-            "due_at": result["due_at"],
-        }
-        log.info("operation parked", extra={"fields": fields})
+        _log_operation(
+            "operation parked", op, "waiting", result["plan_id"], due_at=result["due_at"]
+        )
