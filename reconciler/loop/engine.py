@@ -133,16 +133,13 @@ class LoopEngine:
         then worked until none of them is due; other queued lanes (requests) too."""
         async with self._single_process():
             self.resumed = await in_thread(resume, self.runtime)
-            try:
-                context = await self._tick()
-                async with anyio.create_task_group() as group:
-                    group.start_soon(self._keep_claims)
-                    await self._run_workers(once=True)
-                    group.cancel_scope.cancel()
-                report, self._report = self._report, PassReport()
-                await passes.finish_pass(self.runtime, context, report)
-            finally:  # the pass is over: its context is garbage like any other
-                self.contexts.forget()
+            context = await self._tick()
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._keep_claims)
+                await self._run_workers(once=True)
+                group.cancel_scope.cancel()
+            report, self._report = self._report, PassReport()
+            await passes.finish_pass(self.runtime, context, report)
             return report
 
     async def run(self, interval: float) -> None:
@@ -160,7 +157,6 @@ class LoopEngine:
                     group.cancel_scope.cancel()
             finally:
                 stop_listening()
-                self.contexts.forget()
 
     async def run_beside(self, interval: float) -> None:
         """`run` as a companion of the API (`setpoint serve`): being cancelled means "stop
