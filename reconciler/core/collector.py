@@ -16,9 +16,9 @@ by the next full collection (nothing stays frozen).
 
 While a pass loads its context and reads the outside world (`heap_frozen`), what was there
 before (the fleet, its kinds and lanes: most of a large fleet's heap) is left out of every
-collection instead: the collector stays on, so what the reads leave in cycles is still freed as they go, but a full
-collection that falls in the reads no longer walks the whole fleet (0.46 s of a 10,000-lane
-first plan's 5 s). A pause that ends meanwhile leaves what it made frozen too, and all of it
+collection instead: the collector stays on, so what the reads leave in cycles is still
+freed as they go, but a full collection that falls in the reads no longer walks the whole
+fleet (0.46 s of a 10,000-lane first plan's 5 s). A pause that ends meanwhile leaves what it made frozen too, and all of it
 goes to the oldest generation when the last freeze ends.
 """
 
